@@ -1,0 +1,240 @@
+"""Core subcommands: descriptors, entropy, dh, overlap, bandwidth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import numpy as np
+import typer
+
+from .. import information
+from ..bandwidth import fcc_calibration, volume_bandwidth
+from ..descriptors import descriptors
+from ..errors import InputError
+from ..io import atomic_output, iter_frames
+from .common import (BandwidthOpt, CutoffOpt, FormatOpt, IndexOpt, JsonOpt, KOpt, MultiOpt,
+                     QuietOpt, RescaleOpt, ThreadsOpt, descriptor_options, fmt,
+                     parse_bandwidths, print_json, progress_bar, set_threads, stdout)
+
+FilesArg = Annotated[List[Path], typer.Argument(help="Structure files (any format ASE reads).")]
+
+
+def _describe(files, opts, quiet, label="descriptors", return_index=False):
+    with progress_bar(label, None, quiet) as advance:
+        return descriptors(files, progress=advance, return_index=return_index, **opts)
+
+
+def cmd_descriptors(
+    file: FilesArg,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output .npy (matrix) or "
+                                         ".npz (matrix X plus frame and atom of each row).")],
+    k: KOpt = 32, cutoff: CutoffOpt = 5.0, index: IndexOpt = ":", format: FormatOpt = None,
+    rescale_volume: RescaleOpt = None, multicomponent: MultiOpt = False,
+    threads: ThreadsOpt = None, quiet: QuietOpt = False, json: JsonOpt = False,
+):
+    """Compute the descriptor matrix (n_atoms x (2k-1), 1/Å) and save it."""
+    set_threads(threads)
+    if output.suffix not in (".npy", ".npz"):
+        raise InputError("output must end in .npy or .npz", source=str(output))
+    opts = descriptor_options(k, cutoff, index, format, rescale_volume, multicomponent)
+    X, idx = _describe(file, opts, quiet, return_index=True)
+    with atomic_output(output) as tmp:
+        with open(tmp, "wb") as fh:
+            if output.suffix == ".npy":
+                np.save(fh, X)
+            else:
+                np.savez(fh, X=X, frame=idx.frame, atom=idx.atom,
+                         source=np.array(idx.sources), source_frame=np.array(idx.source_frames))
+    summary = {"output": str(output), "environments": X.shape[0], "width": X.shape[1],
+               "frames": len(idx.sources), "k": k, "cutoff": cutoff}
+    if json:
+        print_json(summary)
+    else:
+        stdout.print(f"wrote {X.shape[0]} x {X.shape[1]} descriptors of "
+                     f"{len(idx.sources)} frames to {output}")
+
+
+def cmd_entropy(
+    file: FilesArg,
+    k: KOpt = 32, cutoff: CutoffOpt = 5.0, bandwidth: BandwidthOpt = "0.015",
+    index: IndexOpt = ":", format: FormatOpt = None, rescale_volume: RescaleOpt = None,
+    multicomponent: MultiOpt = False, threads: ThreadsOpt = None, quiet: QuietOpt = False,
+    json: JsonOpt = False,
+):
+    """Entropy H, diversity D, log n and n of each file and of all together (nats)."""
+    set_threads(threads)
+    h = parse_bandwidths(bandwidth)
+    opts = descriptor_options(k, cutoff, index, format, rescale_volume, multicomponent)
+    if multicomponent:  # one species list for every file, so the blocks line up
+        opts["multicomponent"] = _species(file, index, format)
+    blocks = [_describe([f], opts, quiet, f"descriptors {f.name}") for f in file]
+    rows = []
+    sets = [(str(f), X) for f, X in zip(file, blocks)]
+    if len(file) > 1:
+        sets.append(("all", np.concatenate(blocks)))
+    for name, X in sets:
+        with progress_bar(f"entropy {Path(name).name}", len(X), quiet, "envs") as advance:
+            H, D = information.entropy_and_diversity(X, h, progress=advance)
+        rows.append({"set": name, "n": len(X), "log_n": float(np.log(len(X))),
+                     "entropy": H, "diversity": D})
+    result = {"bandwidth": h, "k": k, "cutoff": cutoff, "results": rows}
+    if json:
+        print_json(result)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"information content (h = {fmt(h)} 1/Å, k = {k}, rc = {cutoff} Å)")
+    for col in ("set", "n", "log n (nats)", "H (nats)", "D (nats)"):
+        table.add_column(col, justify="left" if col == "set" else "right")
+    for r in rows:
+        table.add_row(r["set"], str(r["n"]), f"{r['log_n']:.4f}", fmt(r["entropy"]),
+                      fmt(r["diversity"]))
+    stdout.print(table)
+
+
+def _species(files, index, format) -> list[str]:
+    return sorted({s for f in iter_frames(files, index=index, format=format)
+                   for s in f.atoms.get_chemical_symbols()})
+
+
+RefOpt = Annotated[List[Path], typer.Option("--ref", "-r", help="Reference (training) "
+                                            "structure files; repeat for several.")]
+
+
+def _reference_and_test(test, ref, opts, quiet):
+    X = _describe(ref, opts, quiet, "reference descriptors")
+    Y, idx = _describe(test, opts, quiet, "test descriptors", return_index=True)
+    return X, Y, idx
+
+
+def cmd_dh(
+    test: FilesArg,
+    ref: RefOpt,
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", help="Per-atom dH to .npy, .json, or .extxyz (frames with a "
+        "per-atom 'dH' array that OVITO and ASE read).")] = None,
+    k: KOpt = 32, cutoff: CutoffOpt = 5.0, bandwidth: BandwidthOpt = "0.015",
+    index: IndexOpt = ":", format: FormatOpt = None, rescale_volume: RescaleOpt = None,
+    multicomponent: MultiOpt = False, threads: ThreadsOpt = None, quiet: QuietOpt = False,
+    json: JsonOpt = False,
+):
+    """Per-atom differential entropy dH of TEST against the reference (nats); dH > 0 is novel."""
+    set_threads(threads)
+    h = parse_bandwidths(bandwidth)
+    if output is not None and output.suffix not in (".npy", ".json", ".extxyz", ".xyz"):
+        raise InputError("output must end in .npy, .json or .extxyz", source=str(output))
+    opts = descriptor_options(k, cutoff, index, format, rescale_volume, multicomponent)
+    if multicomponent:
+        opts["multicomponent"] = _species(list(ref) + list(test), index, format)
+    X, Y, idx = _reference_and_test(test, ref, opts, quiet)
+    with progress_bar("dH", len(Y), quiet, "envs") as advance:
+        dH = information.delta_entropy(Y, X, h, progress=advance)
+    if output is not None:
+        _write_dh(output, dH, h, idx, test, index, format)
+    dh_main = np.atleast_2d(dH)
+    summary = {
+        "bandwidth": h, "environments": len(Y), "reference_environments": len(X),
+        "novelty": (dh_main > 0).mean(axis=1), "max_dH": dh_main.max(axis=1),
+        "mean_dH": dh_main.mean(axis=1), "output": str(output) if output else None,
+    }
+    if np.ndim(h) == 0:
+        summary = {key: (v[0] if isinstance(v, np.ndarray) else v) for key, v in summary.items()}
+    if json:
+        print_json(summary)
+    else:
+        stdout.print(f"{len(Y)} test environments against {len(X)} reference environments "
+                     f"(h = {fmt(h)} 1/Å)")
+        stdout.print(f"  fraction with dH > 0 (novel): {fmt(summary['novelty'])}")
+        stdout.print(f"  max dH: {fmt(summary['max_dH'])} nats   mean dH: "
+                     f"{fmt(summary['mean_dH'])} nats")
+        if output:
+            stdout.print(f"  per-atom dH written to {output}")
+
+
+def _write_dh(output: Path, dH, h, idx, test, index, format):
+    names = ["dH"] if np.ndim(h) == 0 else [f"dH_h{v:g}" for v in h]
+    rows = np.atleast_2d(dH)
+    with atomic_output(output) as tmp:
+        if output.suffix == ".npy":
+            with open(tmp, "wb") as fh:
+                np.save(fh, dH)
+        elif output.suffix == ".json":
+            import json as _json
+
+            records = {"bandwidth": h, "source": [idx.sources[f] for f in idx.frame],
+                       "frame": [idx.source_frames[f] for f in idx.frame],
+                       "atom": idx.atom.tolist()}
+            for name, values in zip(names, rows):
+                records[name] = values.tolist()
+            tmp.write_text(_json.dumps(records))
+        else:
+            import ase.io
+
+            start = 0
+            with open(tmp, "w") as fh:
+                for frame in iter_frames(test, index=index, format=format):
+                    atoms = frame.atoms.copy()
+                    n = len(atoms)
+                    for name, values in zip(names, rows):
+                        atoms.set_array(name, values[start:start + n])
+                    start += n
+                    ase.io.write(fh, atoms, format="extxyz")
+
+
+def cmd_overlap(
+    test: FilesArg,
+    ref: RefOpt,
+    k: KOpt = 32, cutoff: CutoffOpt = 5.0, bandwidth: BandwidthOpt = "0.015",
+    index: IndexOpt = ":", format: FormatOpt = None, rescale_volume: RescaleOpt = None,
+    multicomponent: MultiOpt = False, threads: ThreadsOpt = None, quiet: QuietOpt = False,
+    json: JsonOpt = False,
+):
+    """Overlap (fraction with dH <= 0) and novelty (dH > 0) of TEST against the reference."""
+    set_threads(threads)
+    h = parse_bandwidths(bandwidth)
+    opts = descriptor_options(k, cutoff, index, format, rescale_volume, multicomponent)
+    if multicomponent:
+        opts["multicomponent"] = _species(list(ref) + list(test), index, format)
+    X, Y, _ = _reference_and_test(test, ref, opts, quiet)
+    with progress_bar("dH", len(Y), quiet, "envs") as advance:
+        dH = np.atleast_2d(information.delta_entropy(Y, X, np.atleast_1d(h), progress=advance))
+    ov = (dH <= 0).mean(axis=1)
+    result = {"bandwidth": h, "environments": len(Y), "reference_environments": len(X),
+              "overlap": ov if np.ndim(h) else ov[0],
+              "novelty": 1 - ov if np.ndim(h) else 1 - ov[0]}
+    if json:
+        print_json(result)
+    else:
+        stdout.print(f"overlap {fmt(result['overlap'])}   novelty {fmt(result['novelty'])}   "
+                     f"({len(Y)} test vs {len(X)} reference environments, h = {fmt(h)} 1/Å)")
+
+
+def cmd_bandwidth(
+    volume: Annotated[Optional[float], typer.Option(
+        "--volume", help="Volume per atom (Å^3): print the volume rule's h.")] = None,
+    rule: Annotated[str, typer.Option("--rule", help="Volume rule: gaussian or cutoff.")]
+    = "gaussian",
+    lattice: Annotated[float, typer.Option("--lattice", help="FCC lattice parameter, Å.")]
+    = 3.58,
+    strain: Annotated[Optional[float], typer.Option(
+        "--strain", help="Strain of the second crystal (default: 3.54/3.58 Å pair).")] = None,
+    k: KOpt = 32, cutoff: CutoffOpt = 5.0, json: JsonOpt = False,
+):
+    """The default bandwidth, its FCC calibration, and the volume rule."""
+    cal = fcc_calibration(lattice, strain, k, cutoff)
+    result = {"default_h": information.DEFAULT_BANDWIDTH, "fcc_calibration": cal}
+    if volume is not None:
+        result["volume"] = volume
+        result["rule"] = rule
+        result["volume_rule_h"] = volume_bandwidth(volume, rule)
+    if json:
+        print_json(result)
+        return
+    stdout.print(f"default bandwidth h = {information.DEFAULT_BANDWIDTH} 1/Å")
+    stdout.print(f"FCC calibration: descriptor distance between a = {cal['lattice']:.4f} Å and "
+                 f"{cal['strained_lattice']:.4f} Å (strain {cal['strain']:.4f}) is "
+                 f"{cal['distance']:.5f} 1/Å, so h = {cal['h']:.5f} 1/Å (half of it)")
+    if volume is not None:
+        stdout.print(f"volume rule '{rule}' at {volume} Å^3/atom: h = "
+                     f"{result['volume_rule_h']:.5f} 1/Å")

@@ -1,0 +1,60 @@
+"""Small built-in datasets made on the fly with ASE's EMT potential (no downloads).
+
+Used by the demo, the tests and the benchmarks: an FCC Cu crystal sampled by
+Langevin MD at a given temperature, and a Cu melt.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms, units
+from ase.build import bulk
+
+CU_LATTICE = 3.61  # Å, EMT Cu
+
+
+def fcc_cu(repeat=3, lattice: float = CU_LATTICE) -> Atoms:
+    """A perfect cubic FCC Cu supercell: `repeat` (int or 3 ints) cubic 4-atom cells."""
+    reps = (repeat,) * 3 if np.ndim(repeat) == 0 else tuple(repeat)
+    return bulk("Cu", "fcc", a=lattice, cubic=True).repeat(reps)
+
+
+def rattled_fcc_cu(repeat, sigma: float = 0.1, seed: int = 0,
+                   lattice: float = CU_LATTICE) -> Atoms:
+    """FCC Cu with Gaussian displacements of `sigma` Å: a cheap stand-in for a thermal crystal."""
+    atoms = fcc_cu(repeat, lattice)
+    atoms.rattle(sigma, seed=seed)
+    return atoms
+
+
+def md_frames(atoms: Atoms, temperature: float, n_frames: int, interval: int = 20,
+              equilibration: int = 100, seed: int = 0, timestep_fs: float = 2.0,
+              friction: float = 0.02) -> list[Atoms]:
+    """Snapshots of Langevin MD with EMT at `temperature` K (copies, with no calculator)."""
+    from ase.calculators.emt import EMT
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+    atoms = atoms.copy()
+    atoms.calc = EMT()
+    rng = np.random.default_rng(seed)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+    dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature,
+                   friction=friction, rng=rng, fixcm=False)
+    dyn.run(equilibration)
+    frames = []
+    for _ in range(n_frames):
+        dyn.run(interval)
+        snap = atoms.copy()
+        snap.calc = None
+        frames.append(snap)
+    return frames
+
+
+def cu_melt(repeat: int = 3, n_frames: int = 5, seed: int = 0, temperature: float = 2500.0,
+            melt_steps: int = 400, interval: int = 20) -> list[Atoms]:
+    """Snapshots of liquid Cu: an FCC cell melted at `temperature` K (EMT), at
+    the liquid density (the cell expanded by 5% in volume)."""
+    atoms = fcc_cu(repeat, CU_LATTICE * 1.05 ** (1 / 3))
+    return md_frames(atoms, temperature, n_frames, interval=interval,
+                     equilibration=melt_steps, seed=seed)

@@ -1,0 +1,405 @@
+"""The QUESTS descriptor of atom-centred environments (SPEC.md section 1).
+
+Neighbour search and descriptor are one numba kernel, parallel over atoms:
+periodic images within the cutoff are added as ghost atoms (per periodic
+direction, any number of images, so small and triclinic cells are exact),
+then a cell list finds each atom's neighbours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numba
+import numpy as np
+from ase import Atoms
+
+from .errors import InputError, check_positive
+from .io import Frame, iter_frames
+
+DEFAULT_K = 32
+DEFAULT_CUTOFF = 5.0
+
+
+# error_model="numpy": coincident atoms give inf instead of raising inside the
+# kernel; they are reported as an InputError afterwards.
+@numba.njit(cache=True, error_model="numpy")
+def _environment_row(a, centre, ghosts, bin_start, bin_atoms, origin, bin_size, n_bins,
+                     k, cutoff, network, d2_buf, vec_buf, order, vec, sw, mat, lanes, out):
+    """Descriptor of atom `a` into `out[a]`; returns -1 or the index of a coincident ghost."""
+    rc2 = cutoff * cutoff
+    bx = int((centre[0] - origin[0]) / bin_size)
+    by = int((centre[1] - origin[1]) / bin_size)
+    bz = int((centre[2] - origin[2]) / bin_size)
+    count = 0
+    coincident = -1
+    for ix in range(max(bx - 1, 0), min(bx + 2, n_bins[0])):
+        for iy in range(max(by - 1, 0), min(by + 2, n_bins[1])):
+            for iz in range(max(bz - 1, 0), min(bz + 2, n_bins[2])):
+                b = (ix * n_bins[1] + iy) * n_bins[2] + iz
+                for q in range(bin_start[b], bin_start[b + 1]):
+                    g = bin_atoms[q]
+                    if g == a:  # the atom itself (ghosts of images come after originals)
+                        continue
+                    dx = ghosts[g, 0] - centre[0]
+                    dy = ghosts[g, 1] - centre[1]
+                    dz = ghosts[g, 2] - centre[2]
+                    d2 = dx * dx + dy * dy + dz * dz
+                    if d2 < rc2:
+                        if d2 < 1e-12:
+                            coincident = g
+                        if count == d2_buf.shape[0]:
+                            continue  # cannot happen: buffer sized from bin counts
+                        d2_buf[count] = d2
+                        vec_buf[count, 0] = dx
+                        vec_buf[count, 1] = dy
+                        vec_buf[count, 2] = dz
+                        count += 1
+    # Insertion sort of candidate indices by distance (stable, few dozen items).
+    for p in range(count):
+        order[p] = p
+    for p in range(1, count):
+        key = order[p]
+        kd = d2_buf[key]
+        q = p - 1
+        while q >= 0 and d2_buf[order[q]] > kd:
+            order[q + 1] = order[q]
+            q -= 1
+        order[q + 1] = key
+    m = min(count, k)
+    inv_rc2 = 1.0 / rc2
+    for j in range(m):
+        src = order[j]
+        d2 = d2_buf[src]
+        vec[j, 0] = vec_buf[src, 0]
+        vec[j, 1] = vec_buf[src, 1]
+        vec[j, 2] = vec_buf[src, 2]
+        s = 1.0 - d2 * inv_rc2  # sqrt of the smooth cutoff w
+        sw[j] = s
+        out[a, j] = s * s / np.sqrt(d2)
+    for j in range(m, k):
+        out[a, j] = 0.0
+    for j in range(m):
+        mat[j, j] = 0.0
+        for l in range(j + 1, m):
+            dx = vec[j, 0] - vec[l, 0]
+            dy = vec[j, 1] - vec[l, 1]
+            dz = vec[j, 2] - vec[l, 2]
+            v = sw[j] * sw[l] / np.sqrt(dx * dx + dy * dy + dz * dz)
+            mat[j, l] = v
+            mat[l, j] = v
+    # Each row of M sorted descending, then summed column-wise. Rows are laid
+    # out as the columns of `lanes` so that one sorting network sorts all k
+    # rows at once, branch-free and vectorised; virtual rows are zero and the
+    # padding entries (-1) sort below every real value.
+    n_pad = lanes.shape[0]
+    for p in range(n_pad):
+        for j in range(k):
+            lanes[p, j] = -1.0
+    for j in range(k):
+        for p in range(k - 1):
+            lanes[p, j] = 0.0
+    for j in range(m):
+        for p in range(j):
+            lanes[p, j] = mat[p, j]
+        for p in range(j, m - 1):
+            lanes[p, j] = mat[p + 1, j]
+    for c in range(network.shape[0]):
+        hi = network[c, 0]
+        lo = network[c, 1]
+        for j in range(k):
+            x = lanes[hi, j]
+            y = lanes[lo, j]
+            lanes[hi, j] = x if x > y else y
+            lanes[lo, j] = y if x > y else x
+    inv_k = 1.0 / k
+    for n in range(k - 1):
+        total = 0.0
+        for j in range(m):
+            total += lanes[n, j]
+        out[a, k + n] = total * inv_k
+    return coincident
+
+
+@numba.njit(cache=True)
+def _padded_size(n):
+    size = 1
+    while size < n:
+        size *= 2
+    return size
+
+
+_NETWORKS: dict[int, np.ndarray] = {}
+
+
+def _sorting_network(n: int) -> np.ndarray:
+    """Comparators (high, low) of Batcher's odd-even merge sort for `n` items,
+    padded to a power of two; applying them leaves the items in descending order."""
+    size = int(_padded_size(max(n, 1)))
+    if size not in _NETWORKS:
+        pairs = []
+        p = 1
+        while p < size:
+            kk = p
+            while kk >= 1:
+                for j in range(kk % p, size - kk, 2 * kk):
+                    for i in range(min(kk, size - j - kk)):
+                        if (i + j) // (2 * p) == (i + j + kk) // (2 * p):
+                            pairs.append((i + j, i + j + kk))
+                kk //= 2
+            p *= 2
+        _NETWORKS[size] = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    return _NETWORKS[size]
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _descriptor_kernel(n_atoms, ghosts, bin_start, bin_atoms, origin, bin_size, n_bins,
+                       capacity, k, cutoff, network, out, coincident, n_chunks):
+    """Descriptors of the first `n_atoms` ghosts (the originals), chunked over threads."""
+    for c in numba.prange(n_chunks):
+        lo = c * n_atoms // n_chunks
+        hi = (c + 1) * n_atoms // n_chunks
+        d2_buf = np.empty(capacity)
+        vec_buf = np.empty((capacity, 3))
+        order = np.empty(capacity, dtype=np.int64)
+        vec = np.empty((k, 3))
+        sw = np.empty(k)
+        mat = np.empty((k, k))
+        lanes = np.empty((_padded_size(k - 1), k))
+        for a in range(lo, hi):
+            coincident[a] = _environment_row(a, ghosts[a], ghosts, bin_start, bin_atoms,
+                                             origin, bin_size, n_bins, k, cutoff, network,
+                                             d2_buf, vec_buf, order, vec, sw, mat, lanes, out)
+
+
+@numba.njit(cache=True)
+def _bin_ghosts(ghosts, origin, bin_size, n_bins):
+    """Cell list: CSR of ghost indices per bin, and the largest 27-bin population."""
+    n_total = n_bins[0] * n_bins[1] * n_bins[2]
+    start = np.zeros(n_total + 1, dtype=np.int64)
+    which = np.empty(ghosts.shape[0], dtype=np.int64)
+    for g in range(ghosts.shape[0]):
+        bx = min(int((ghosts[g, 0] - origin[0]) / bin_size), n_bins[0] - 1)
+        by = min(int((ghosts[g, 1] - origin[1]) / bin_size), n_bins[1] - 1)
+        bz = min(int((ghosts[g, 2] - origin[2]) / bin_size), n_bins[2] - 1)
+        b = (bx * n_bins[1] + by) * n_bins[2] + bz
+        which[g] = b
+        start[b + 1] += 1
+    counts = start[1:].copy()
+    for b in range(n_total):
+        start[b + 1] += start[b]
+    fill = start[:-1].copy()
+    atoms = np.empty(ghosts.shape[0], dtype=np.int64)
+    for g in range(ghosts.shape[0]):  # ghosts in order, so originals come first per bin
+        atoms[fill[which[g]]] = g
+        fill[which[g]] += 1
+    capacity = 1
+    for ix in range(n_bins[0]):
+        for iy in range(n_bins[1]):
+            for iz in range(n_bins[2]):
+                total = 0
+                for jx in range(max(ix - 1, 0), min(ix + 2, n_bins[0])):
+                    for jy in range(max(iy - 1, 0), min(iy + 2, n_bins[1])):
+                        for jz in range(max(iz - 1, 0), min(iz + 2, n_bins[2])):
+                            total += counts[(jx * n_bins[1] + jy) * n_bins[2] + jz]
+                capacity = max(capacity, total)
+    return start, atoms, capacity
+
+
+def _ghost_atoms(atoms: Atoms, cutoff: float):
+    """Positions wrapped into the cell, followed by every periodic image within the cutoff.
+
+    Returns (ghosts, owner): ghosts[:n] are the originals; owner maps each
+    ghost to its original atom. Periodicity is per direction.
+    """
+    pos = np.asarray(atoms.positions, dtype=float)
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    n = len(pos)
+    if not pbc.any():
+        return pos.copy(), np.arange(n)
+    cell = _complete_cell(np.asarray(atoms.cell[:], dtype=float), pbc)
+    inv = np.linalg.inv(cell)
+    frac = pos @ inv
+    frac[:, pbc] -= np.floor(frac[:, pbc])
+    frac[:, pbc] %= 1.0  # floor can leave exactly 1.0 after rounding
+    volume = abs(np.linalg.det(cell))
+    heights = np.array([volume / np.linalg.norm(np.cross(cell[(d + 1) % 3], cell[(d + 2) % 3]))
+                        for d in range(3)])
+    pad = np.where(pbc, cutoff / heights, 0.0)
+    reps = np.ceil(pad).astype(int)
+    shifts = np.array(np.meshgrid(*[np.arange(-r, r + 1) for r in reps],
+                                  indexing="ij")).reshape(3, -1).T
+    shifts = shifts[np.any(shifts != 0, axis=1)]
+    parts, owners = [frac], [np.arange(n)]
+    for s in shifts:
+        f = frac + s
+        fp = f[:, pbc]  # non-periodic coordinates are unbounded
+        keep = np.all((fp >= -pad[pbc] - 1e-12) & (fp <= 1.0 + pad[pbc] + 1e-12), axis=1)
+        if keep.any():
+            parts.append(f[keep])
+            owners.append(np.flatnonzero(keep))
+    ghosts = np.concatenate(parts) @ cell
+    return ghosts, np.concatenate(owners)
+
+
+def _complete_cell(cell, pbc):
+    """Replace degenerate non-periodic cell vectors by unit vectors orthogonal to the
+    rest, so that fractional coordinates exist. Their length does not matter:
+    those directions are not periodic.
+    """
+    cell = cell.copy()
+    for axis in np.flatnonzero(~pbc):
+        if abs(np.linalg.det(cell)) > 1e-9 * max(1.0, np.prod(np.linalg.norm(cell, axis=1))):
+            break
+        others = np.delete(cell, axis, axis=0)
+        cell[axis] = np.linalg.svd(others)[2][-1]  # orthogonal to the other two
+    return cell
+
+
+def structure_descriptors(atoms: Atoms, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF,
+                          *, source: str = "<memory>", frame: int = 0) -> np.ndarray:
+    """Descriptor matrix `(len(atoms), 2k-1)` of one structure, in 1/Å."""
+    n = len(atoms)
+    ghosts, owner = _ghost_atoms(atoms, cutoff)
+    origin = ghosts.min(axis=0) - 1e-9
+    extent = ghosts.max(axis=0) - origin + 1e-9
+    # Bins at least rc wide (a 27-bin scan then finds every neighbour); widened
+    # for sparse systems so the grid never has many more bins than atoms.
+    bin_size = float(cutoff)
+    while np.prod(np.maximum(np.ceil(extent / bin_size), 1)) > 8 * len(ghosts) + 64:
+        bin_size *= 1.5
+    n_bins = np.maximum(np.ceil(extent / bin_size), 1).astype(np.int64)
+    bin_start, bin_atoms, capacity = _bin_ghosts(ghosts, origin, bin_size, n_bins)
+    out = np.empty((n, 2 * k - 1))
+    coincident = np.empty(n, dtype=np.int64)
+    _descriptor_kernel(n, ghosts, bin_start, bin_atoms, origin, bin_size, n_bins,
+                       int(capacity), int(k), float(cutoff), _sorting_network(k - 1),
+                       out, coincident, min(n, 64 * numba.get_num_threads()))
+    bad = np.flatnonzero(coincident >= 0)
+    if bad.size:
+        a = int(bad[0])
+        raise InputError(f"two atoms at the same position (atoms {a} and "
+                         f"{int(owner[coincident[a]])})", source=source, frame=frame, atom=a)
+    return out
+
+
+def multicomponent_descriptors(atoms: Atoms, species: Sequence[str], k: int = DEFAULT_K,
+                               cutoff: float = DEFAULT_CUTOFF, *, source="<memory>",
+                               frame: int = 0) -> np.ndarray:
+    """Experimental multicomponent variant (SPEC.md section 1).
+
+    The descriptor on all atoms, then for each species in `species` the
+    descriptor on the sub-structure of that species alone (zeros for the
+    other atoms). Width `(1 + len(species)) * (2k-1)`.
+    """
+    width = 2 * k - 1
+    symbols = np.asarray(atoms.get_chemical_symbols())
+    unknown = sorted(set(symbols) - set(species))
+    if unknown:
+        raise InputError(f"species {unknown} not in the species list {list(species)}",
+                         source=source, frame=frame)
+    out = np.zeros((len(atoms), width * (1 + len(species))))
+    out[:, :width] = structure_descriptors(atoms, k, cutoff, source=source, frame=frame)
+    for s, symbol in enumerate(species):
+        mask = symbols == symbol
+        if mask.any():
+            sub = atoms[mask]
+            block = slice(width * (1 + s), width * (2 + s))
+            out[mask, block] = structure_descriptors(sub, k, cutoff, source=source, frame=frame)
+    return out
+
+
+@dataclass
+class DescriptorIndex:
+    """Where each descriptor row comes from: `frame[r]`, `atom[r]`, and source names."""
+
+    frame: np.ndarray  # global frame number (0..n_frames-1) over all inputs
+    atom: np.ndarray  # atom number within its frame
+    sources: list[str]  # per global frame, the file it was read from
+    source_frames: list[int]  # per global frame, its frame number within that file
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def locate(self, row: int) -> tuple[str, int, int]:
+        """(file, frame within file, atom) of descriptor row `row`."""
+        f = int(self.frame[row])
+        return self.sources[f], self.source_frames[f], int(self.atom[row])
+
+
+def validate_parameters(k, cutoff) -> None:
+    check_positive("k", k, minimum=2, integer=True)
+    check_positive("cutoff", cutoff)
+
+
+def descriptors(structures, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF, *,
+                index=":", format=None, multicomponent: bool | Sequence[str] = False,
+                rescale_volume: float | None = None, return_index: bool = False,
+                progress: Callable[[int], None] | None = None):
+    """QUESTS descriptors of every atom of every structure.
+
+    Parameters
+    ----------
+    structures : ase.Atoms, list of Atoms, file path or list of paths
+        Files are read with ASE (any format it reads), frame by frame.
+    k : int
+        Number of nearest neighbours (>= 2).
+    cutoff : float
+        Cutoff radius rc in Å.
+    index, format : ASE frame selection and file format, for file inputs.
+    multicomponent : bool or list of str
+        Experimental. True: append per-species descriptors for the sorted
+        species of all structures; a list fixes the species (and their order).
+    rescale_volume : float, optional
+        Rescale every structure isotropically to this volume per atom (Å^3)
+        first (SPEC.md section 2).
+    return_index : bool
+        Also return a `DescriptorIndex` mapping rows to (frame, atom).
+    progress : callable, optional
+        Called with the number of atoms done after each structure.
+
+    Returns
+    -------
+    X : ndarray, shape (n_atoms_total, 2k-1), float64, 1/Å
+    index : DescriptorIndex, only if `return_index`
+    """
+    validate_parameters(k, cutoff)
+    k = int(k)
+    frames = list(iter_frames(structures, index=index, format=format))
+    species = None
+    if multicomponent is True:
+        species = sorted({s for f in frames for s in f.atoms.get_chemical_symbols()})
+    elif multicomponent:
+        species = list(multicomponent)
+    blocks = []
+    for f in frames:
+        blocks.append(frame_descriptors(f, k, cutoff, species=species,
+                                        rescale_volume=rescale_volume))
+        if progress is not None:
+            progress(len(f.atoms))
+    X = np.concatenate(blocks, axis=0)
+    if not return_index:
+        return X
+    counts = [len(f.atoms) for f in frames]
+    idx = DescriptorIndex(
+        frame=np.repeat(np.arange(len(frames)), counts),
+        atom=np.concatenate([np.arange(c) for c in counts]),
+        sources=[f.source for f in frames],
+        source_frames=[f.index for f in frames],
+    )
+    return X, idx
+
+
+def frame_descriptors(frame: Frame, k: int, cutoff: float, *, species=None,
+                      rescale_volume: float | None = None) -> np.ndarray:
+    """Descriptors of one `Frame`, with optional rescaling and species blocks."""
+    atoms = frame.atoms
+    if rescale_volume is not None:
+        from .bandwidth import rescale_to_volume
+
+        atoms = rescale_to_volume(atoms, rescale_volume, source=frame.source, frame=frame.index)
+    if species is not None:
+        return multicomponent_descriptors(atoms, species, k, cutoff,
+                                          source=frame.source, frame=frame.index)
+    return structure_descriptors(atoms, k, cutoff, source=frame.source, frame=frame.index)
