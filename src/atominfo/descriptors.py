@@ -366,27 +366,30 @@ def descriptors(structures, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF, 
     """
     validate_parameters(k, cutoff)
     k = int(k)
-    frames = list(iter_frames(structures, index=index, format=format))
+    frames = iter_frames(structures, index=index, format=format)
     species = None
-    if multicomponent is True:
+    if multicomponent is True:  # needs every frame's species first
+        frames = list(frames)
         species = sorted({s for f in frames for s in f.atoms.get_chemical_symbols()})
     elif multicomponent:
         species = list(multicomponent)
-    blocks = []
-    for f in frames:
+    blocks, counts, sources, source_frames = [], [], [], []
+    for f in frames:  # streamed: only descriptors are kept, not the structures
         blocks.append(frame_descriptors(f, k, cutoff, species=species,
                                         rescale_volume=rescale_volume))
+        counts.append(len(f.atoms))
+        sources.append(f.source)
+        source_frames.append(f.index)
         if progress is not None:
             progress(len(f.atoms))
     X = np.concatenate(blocks, axis=0)
     if not return_index:
         return X
-    counts = [len(f.atoms) for f in frames]
     idx = DescriptorIndex(
-        frame=np.repeat(np.arange(len(frames)), counts),
+        frame=np.repeat(np.arange(len(counts)), counts),
         atom=np.concatenate([np.arange(c) for c in counts]),
-        sources=[f.source for f in frames],
-        source_frames=[f.index for f in frames],
+        sources=sources,
+        source_frames=source_frames,
     )
     return X, idx
 
