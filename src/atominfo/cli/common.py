@@ -138,10 +138,12 @@ PrecisionOpt = Annotated[str, typer.Option(
 
 
 def engine_options(backend: str | None = None, dask: str | None = None,
-                   device: str | None = None, precision: str = "float64") -> dict:
+                   device: str | None = None, precision: str = "float64", *, ctx=None) -> dict:
     """Keyword options for `log_kernel_sums` from the --backend/--dask/--device flags.
 
-    A Dask client started here (``--dask local:N``) is closed when the command ends.
+    The Dask client made here (a local cluster for ``--dask local:N``) is closed
+    when the command's context `ctx` (a ``typer.Context`` parameter of the
+    command) closes, or at exit when there is none.
     """
     from ..kernels import BACKENDS
 
@@ -166,17 +168,10 @@ def engine_options(backend: str | None = None, dask: str | None = None,
     from ..distributed import close_client, get_client
 
     client = get_client(dask if dask is not None else "local")
-    _close_when_command_ends(lambda: close_client(client))
-    return {"backend": "dask", "client": client}
-
-
-def _close_when_command_ends(close) -> None:
-    import click
-
-    ctx = click.get_current_context(silent=True)
     if ctx is not None:
-        ctx.call_on_close(close)
+        ctx.call_on_close(lambda: close_client(client))
     else:
         import atexit
 
-        atexit.register(close)
+        atexit.register(close_client, client)
+    return {"backend": "dask", "client": client}

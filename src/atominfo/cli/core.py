@@ -62,12 +62,12 @@ def cmd_entropy(
     index: IndexOpt = ":", format: FormatOpt = None, rescale_volume: RescaleOpt = None,
     multicomponent: MultiOpt = False, threads: ThreadsOpt = None, quiet: QuietOpt = False,
     json: JsonOpt = False, backend: BackendOpt = None, dask: DaskOpt = None,
-    device: DeviceOpt = None, precision: PrecisionOpt = "float64",
+    device: DeviceOpt = None, precision: PrecisionOpt = "float64", ctx: typer.Context = None,
 ):
     """Entropy H, diversity D, log n and n of each file and of all together (nats)."""
     set_threads(threads)
     h = parse_bandwidths(bandwidth)
-    engine = engine_options(backend, dask, device, precision)
+    engine = engine_options(backend, dask, device, precision, ctx=ctx)
     opts = descriptor_options(k, cutoff, index, format, rescale_volume, multicomponent)
     if multicomponent:  # one species list for every file, so the blocks line up
         opts["multicomponent"] = _species(file, index, format)
@@ -121,12 +121,12 @@ def cmd_dh(
     index: IndexOpt = ":", format: FormatOpt = None, rescale_volume: RescaleOpt = None,
     multicomponent: MultiOpt = False, threads: ThreadsOpt = None, quiet: QuietOpt = False,
     json: JsonOpt = False, backend: BackendOpt = None, dask: DaskOpt = None,
-    device: DeviceOpt = None, precision: PrecisionOpt = "float64",
+    device: DeviceOpt = None, precision: PrecisionOpt = "float64", ctx: typer.Context = None,
 ):
     """Per-atom differential entropy dH of TEST against the reference (nats); dH > 0 is novel."""
     set_threads(threads)
     h = parse_bandwidths(bandwidth)
-    engine = engine_options(backend, dask, device, precision)
+    engine = engine_options(backend, dask, device, precision, ctx=ctx)
     if output is not None and output.suffix not in (".npy", ".json", ".extxyz", ".xyz"):
         raise InputError("output must end in .npy, .json or .extxyz", source=str(output))
     opts = descriptor_options(k, cutoff, index, format, rescale_volume, multicomponent)
@@ -194,12 +194,12 @@ def cmd_overlap(
     index: IndexOpt = ":", format: FormatOpt = None, rescale_volume: RescaleOpt = None,
     multicomponent: MultiOpt = False, threads: ThreadsOpt = None, quiet: QuietOpt = False,
     json: JsonOpt = False, backend: BackendOpt = None, dask: DaskOpt = None,
-    device: DeviceOpt = None, precision: PrecisionOpt = "float64",
+    device: DeviceOpt = None, precision: PrecisionOpt = "float64", ctx: typer.Context = None,
 ):
     """Overlap (fraction with dH <= 0) and novelty (dH > 0) of TEST against the reference."""
     set_threads(threads)
     h = parse_bandwidths(bandwidth)
-    engine = engine_options(backend, dask, device, precision)
+    engine = engine_options(backend, dask, device, precision, ctx=ctx)
     opts = descriptor_options(k, cutoff, index, format, rescale_volume, multicomponent)
     if multicomponent:
         opts["multicomponent"] = _species(list(ref) + list(test), index, format)

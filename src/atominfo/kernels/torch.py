@@ -13,7 +13,9 @@ Precision:
   on most GPUs), running sums in float64. Both sets are first centred on the
   reference mean (computed in float64), which shrinks the norms and so the
   cancellation error of |y|^2 + |x|^2 - 2 y.x. The error in nats grows like
-  eps32 * |y - c|^2 / (2 h^2); measured figures are in benchmarks/README.md.
+  eps32 * (|y - c|^2 + |x - c|^2) / (2 h^2) (c: the reference mean);
+  `float32_error_bound` states it with a safety factor of 4 over the
+  largest error we measured (2x). Measured figures: benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -70,6 +72,25 @@ def free_memory_bytes(device) -> int:
         free, _ = torch.cuda.mem_get_info(device)
         return int(free * FREE_MEMORY_FRACTION)
     return CPU_MEMORY_BYTES
+
+
+# Measured float32 errors reached 2.1 eps32 S / (2 h^2) on the test fixtures
+# (S: largest |y - c|^2 + largest |x - c|^2); the stated bound is 4x that.
+FLOAT32_BOUND_FACTOR = 8.0
+
+
+def float32_error_bound(Y, X, h) -> np.ndarray:
+    """Stated bound on |log-sum(float32) - log-sum(float64)| per bandwidth, nats: array (len(h),).
+
+    ``8 eps32 (max_i |Y_i - c|^2 + max_j |X_j - c|^2) / (2 h^2)`` with c the
+    mean of X. E.g. about 1.5e-3 nats for bulk-metal descriptors at h = 0.015.
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    h = np.atleast_1d(np.asarray(h, dtype=np.float64))
+    c = X.mean(axis=0)
+    spread = ((Y - c) ** 2).sum(axis=1).max() + ((X - c) ** 2).sum(axis=1).max()
+    return FLOAT32_BOUND_FACTOR * np.finfo(np.float32).eps * spread / (2.0 * h * h)
 
 
 class DeviceReference:
