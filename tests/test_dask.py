@@ -126,6 +126,8 @@ def test_cli_with_scheduler_address(client, capsys):
     assert remote["novelty"] == local["novelty"]
     assert client.status == "running"  # the CLI closed only its own connection
     assert main(args + ["--dask", "local:x"]) == 2
+    assert main(args + ["--dask", client.scheduler.address, "--device", "cpu"]) == 2
+    assert main(args + ["--backend", "gpu"]) == 2
 
 
 def test_worker_killed_mid_run(client):

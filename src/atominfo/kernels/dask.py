@@ -15,6 +15,7 @@ still collected in order.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from ..errors import InputError
 # and to lose little work to a dead worker, few enough to keep overhead small.
 CHUNKS_PER_WORKER = 4
 MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 64, 8192
+# One chunk at a time per worker process: each already uses all the worker's
+# threads, and numba's fallback "workqueue" threading layer is not thread-safe.
+_ENGINE_LOCK = threading.Lock()
 
 
 class ScatteredReference:
@@ -81,8 +85,8 @@ def chunk_log_sums(Y: np.ndarray, X: np.ndarray, h: np.ndarray, cpu_options: dic
     from . import cpu
 
     threads = _worker_threads()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    with threadpool_limits(threads):
+    with _ENGINE_LOCK, threadpool_limits(threads):
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         return cpu.log_kernel_sums(Y, X, h, **cpu_options)
 
 
