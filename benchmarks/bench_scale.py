@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import time
@@ -120,19 +121,25 @@ def project(pair_rate_core, desc_rate_core, cores_per_node, network_gbps,
     """Seconds per stage for dH of an n_atoms snapshot on 1, 16 and 128 nodes.
 
     Assumes perfect scaling of the measured per-core rates within and across
-    nodes; descriptors computed where the snapshot is read (one node, as the
-    CLI does) or spread over all nodes; queries, reference and results move
-    over one network link of `network_gbps` at the client.
+    nodes and one Dask worker per node. Descriptors: computed where the
+    snapshot is read (one node, as the CLI does), or spread over all nodes.
+    Transfer over one link of `network_gbps` at the client: the queries out,
+    the results back, the reference once (Dask then replicates it worker to
+    worker in a binary tree: ceil(log2(nodes)) rounds of one copy per link).
     """
     link = network_gbps * 1e9 / 8  # bytes/s
+    ref_bytes = n_ref * width * 8
     rows = []
     for nodes in (1, 16, 128):
         cores = nodes * cores_per_node
         kernel = n_atoms * n_ref / (pair_rate_core * cores)
         desc_one_node = n_atoms / (desc_rate_core * cores_per_node)
         desc_spread = n_atoms / (desc_rate_core * cores)
-        remote = 0 if nodes == 1 else 1
-        transfer = remote * (n_atoms * width * 8 + nodes * n_ref * width * 8 + n_atoms * 8) / link
+        if nodes == 1:
+            transfer = 0.0
+        else:
+            transfer = ((n_atoms * width * 8 + n_atoms * 8 + ref_bytes) / link
+                        + math.ceil(math.log2(nodes)) * ref_bytes / link)
         rows.append(dict(nodes=nodes, cores=cores, kernel_s=kernel,
                          descriptors_one_node_s=desc_one_node,
                          descriptors_spread_s=desc_spread, transfer_s=transfer))
