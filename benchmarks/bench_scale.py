@@ -168,7 +168,8 @@ def main():
     base = cpu_rows[2][1]
     print("\nengine                          time (s)     pairs/s   ratio to local 2 threads")
     for threads, (t, rate) in cpu_rows.items():
-        print(f"local cpu, {threads} thread(s)          {t:8.3f}  {rate:10.3g}   {rate / base:6.2f}")
+        print(f"local cpu, {threads} thread(s)          {t:8.3f}  {rate:10.3g}   "
+              f"{rate / base:6.2f}")
     dask_rows = bench_dask(Y, X, args.repeats, expected)
     for workers, r in dask_rows.items():
         print(f"dask, {workers} worker(s) x 1 thread     {r['time']:8.3f}  {r['pairs_per_s']:10.3g}"
@@ -183,7 +184,8 @@ def main():
                 continue
             bound = f", stated bound {r['bound']:.1e}" if r["bound"] else ""
             print(f"torch {key:<22}    {r['time']:8.3f}  {r['pairs_per_s']:10.3g}   "
-                  f"{r['pairs_per_s'] / base:6.2f}   (max |error| {r['max_error']:.1e} nats{bound})")
+                  f"{r['pairs_per_s'] / base:6.2f}   "
+                  f"(max |error| {r['max_error']:.1e} nats{bound})")
         if not torch_rows["cuda_available"]:
             print("torch cuda: no GPU available on this machine; not measured")
 
