@@ -108,6 +108,14 @@ def test_reference_is_sent_once(client, crystals, molecules, monkeypatch):
     assert 0 <= ref.novelty(molecules)[0] <= 1
 
 
+def test_workers_can_run_the_torch_engine(client, crystals, molecules):
+    pytest.importorskip("torch")
+    # One chunk: only one worker pays for importing torch.
+    got = log_kernel_sums(molecules, crystals, H, backend="dask", client=client,
+                          chunk_rows=len(molecules), worker_backend="torch", device="cpu")
+    np.testing.assert_allclose(got, log_kernel_sums(molecules, crystals, H), rtol=0, atol=ATOL)
+
+
 def test_kernel_option_refuses_spec_strings(crystals):
     with pytest.raises(InputError, match="get_client"):
         log_kernel_sums(crystals, crystals, H, backend="dask", client="local:2")
@@ -133,7 +141,7 @@ def test_cli_with_scheduler_address(client, capsys):
 def test_worker_killed_mid_run(client):
     """SIGKILL one worker after the first chunk: the run completes, identical."""
     rng = np.random.default_rng(6)
-    X = rng.normal(scale=0.02, size=(2000, 63))
+    X = rng.normal(scale=0.02, size=(1000, 63))
     Y = rng.normal(scale=0.02, size=(6000, 63))
     h = np.array([0.015])
     undisturbed = log_kernel_sums(Y, X, h, backend="dask", client=client, chunk_rows=150)
