@@ -133,8 +133,16 @@ def test_cli_with_scheduler_address(client, capsys):
     np.testing.assert_allclose(remote["mean_dH"], local["mean_dH"], rtol=1e-13)
     assert remote["novelty"] == local["novelty"]
     assert client.status == "running"  # the CLI closed only its own connection
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        pass
+    else:  # --dask with --device: the workers run the torch engine
+        assert main(args + ["--dask", client.scheduler.address, "--device", "cpu"]) == 0
+        on_torch = json.loads(capsys.readouterr().out)
+        np.testing.assert_allclose(on_torch["mean_dH"], local["mean_dH"], rtol=1e-12)
     assert main(args + ["--dask", "local:x"]) == 2
-    assert main(args + ["--dask", client.scheduler.address, "--device", "cpu"]) == 2
+    assert main(args + ["--dask", client.scheduler.address, "--precision", "float32"]) == 2
     assert main(args + ["--backend", "gpu"]) == 2
 
 

@@ -131,7 +131,8 @@ DaskOpt = Annotated[Optional[str], typer.Option(
     "Implies --backend dask.")]
 DeviceOpt = Annotated[Optional[str], typer.Option(
     "--device", help="PyTorch device for --backend torch: cuda, cuda:1 or cpu (default: "
-    "cuda when available). Implies --backend torch.")]
+    "cuda when available). Implies --backend torch; with --dask, each worker runs "
+    "PyTorch on this device.")]
 PrecisionOpt = Annotated[str, typer.Option(
     "--precision", help="torch arithmetic: float64 (exact, default) or float32 (faster "
     "on GPUs; error in benchmarks/README.md).")]
@@ -153,8 +154,8 @@ def engine_options(backend: str | None = None, dask: str | None = None,
         raise InputError(f"--backend must be one of {sorted(BACKENDS)}, got {backend!r}")
     if dask is not None and backend != "dask":
         raise InputError(f"--dask needs --backend dask, got --backend {backend}")
-    if device is not None and backend != "torch":
-        raise InputError(f"--device needs --backend torch, got --backend {backend}")
+    if device is not None and backend not in ("torch", "dask"):
+        raise InputError(f"--device needs --backend torch or dask, got --backend {backend}")
     if backend == "cpu":
         if precision != "float64":
             raise InputError("--precision float32 needs --backend torch")
@@ -163,8 +164,8 @@ def engine_options(backend: str | None = None, dask: str | None = None,
         from ..kernels.torch import resolve_device
 
         return {"backend": "torch", "device": resolve_device(device), "precision": precision}
-    if precision != "float64":
-        raise InputError("--precision float32 needs --backend torch")
+    if precision != "float64" and device is None:
+        raise InputError("--precision float32 needs --backend torch or --device")
     from ..distributed import close_client, get_client
 
     client = get_client(dask if dask is not None else "local")
@@ -174,4 +175,7 @@ def engine_options(backend: str | None = None, dask: str | None = None,
         import atexit
 
         atexit.register(close_client, client)
+    if device is not None:  # each Dask worker runs the torch engine on `device`
+        return {"backend": "dask", "client": client, "worker_backend": "torch",
+                "device": device, "precision": precision}
     return {"backend": "dask", "client": client}
