@@ -170,3 +170,35 @@ def test_worker_killed_mid_run(client):
     np.testing.assert_allclose(got, log_kernel_sums(Y, X, h), rtol=1e-13, atol=ATOL)
     client.wait_for_workers(2, timeout=60)  # the nanny restarts it
     assert victim not in client.run(os.getpid).values()
+
+
+def test_all_workers_killed_reference_is_sent_again(client, monkeypatch):
+    """Both workers SIGKILLed: the scattered reference is lost, re-sent, same answer."""
+    sends = []
+    original_resend = dask_engine.ScatteredReference.resend
+
+    def counting_resend(self):
+        sends.append(1)
+        original_resend(self)
+
+    monkeypatch.setattr(dask_engine.ScatteredReference, "resend", counting_resend)
+    rng = np.random.default_rng(7)
+    X = rng.normal(scale=0.02, size=(500, 63))
+    Y = rng.normal(scale=0.02, size=(3000, 63))
+    h = np.array([0.015])
+    expected = log_kernel_sums(Y, X, h)
+    pids = sorted(client.run(os.getpid).values())
+    killed = []
+
+    def kill_all_once(n):
+        if not killed:
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            killed.append(n)
+
+    got = log_kernel_sums(Y, X, h, backend="dask", client=client, chunk_rows=100,
+                          progress=kill_all_once)
+    assert killed and len(sends) >= 2  # the first send, then at least one re-send
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=ATOL)
+    client.wait_for_workers(2, timeout=60)
+    assert not set(pids) & set(client.run(os.getpid).values())

@@ -31,6 +31,10 @@ MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 64, 8192
 # One chunk at a time per worker process: each already uses all the worker's
 # threads, and numba's fallback "workqueue" threading layer is not thread-safe.
 _ENGINE_LOCK = threading.Lock()
+# If every worker holding the reference dies at once, Dask cannot recompute
+# scattered data: send it again and resubmit, at most this many times a call.
+MAX_REFERENCE_RESENDS = 2
+WORKER_WAIT_S = 120
 
 
 class ScatteredReference:
@@ -46,7 +50,11 @@ class ScatteredReference:
     def __init__(self, X: np.ndarray, client):
         self.X = X
         self.client = client
-        self.future = client.scatter(X, broadcast=True, hash=False)
+        self.resend()
+
+    def resend(self) -> None:
+        """Broadcast X (again): after every worker that held it was lost."""
+        self.future = self.client.scatter(self.X, broadcast=True, hash=False)
 
     def matches(self, X: np.ndarray, client) -> bool:
         if client is not self.client:
@@ -112,16 +120,16 @@ def iter_log_kernel_sums(Y, X, h, *, client=None, scattered: ScatteredReference 
 
     At most `max_in_flight` chunks (default 4 per worker thread) are queued at
     once, so memory stays bounded for any number of queries; chunks are
-    submitted ahead while earlier ones are collected.
+    submitted ahead while earlier ones are collected. A chunk whose worker
+    dies is rerun by Dask; if the reference itself is lost (every worker
+    holding it died), it is sent again and the pending chunks resubmitted.
     """
     client = _client(client)
     Y = np.ascontiguousarray(Y, dtype=np.float64)
     X = np.ascontiguousarray(X, dtype=np.float64)
     h = np.atleast_1d(np.asarray(h, dtype=np.float64))
-    if scattered is not None and scattered.matches(X, client):
-        reference = scattered.future
-    else:
-        reference = client.scatter(X, broadcast=True, hash=False)
+    if scattered is None or not scattered.matches(X, client):
+        scattered = ScatteredReference(X, client)
     n_threads = max(1, sum(client.nthreads().values()))
     if chunk_rows is None:
         chunk_rows = default_chunk_rows(len(Y), n_threads)
@@ -130,19 +138,43 @@ def iter_log_kernel_sums(Y, X, h, *, client=None, scattered: ScatteredReference 
     window = max_in_flight or 4 * n_threads
     starts = list(range(0, len(Y), chunk_rows))
     pending = {}
+    resends = 0
 
     def submit(i):
         start = starts[i]
-        pending[i] = client.submit(chunk_log_sums, Y[start:start + chunk_rows], reference, h,
-                                   options, worker_backend, pure=False, retries=2)
+        pending[i] = client.submit(chunk_log_sums, Y[start:start + chunk_rows], scattered.future,
+                                   h, options, worker_backend, pure=False, retries=2)
 
     for i in range(min(window, len(starts))):
         submit(i)
     for i, start in enumerate(starts):
-        block = pending.pop(i).result()
+        while True:
+            try:
+                block = pending[i].result()
+                break
+            except _lost_errors():
+                if resends >= MAX_REFERENCE_RESENDS:
+                    raise
+                resends += 1
+                client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+                scattered.resend()
+                for j in sorted(pending):
+                    submit(j)
+        del pending[i]
         if i + window < len(starts):
             submit(i + window)
         yield start, block
+
+
+def _lost_errors() -> tuple:
+    """Exceptions a result raises when its inputs were lost (not task errors)."""
+    from concurrent.futures import CancelledError
+
+    try:
+        from distributed.client import FutureCancelledError
+    except ImportError:  # older distributed: plain CancelledError
+        return (CancelledError,)
+    return (CancelledError, FutureCancelledError)
 
 
 def log_kernel_sums(Y, X, h, *, client=None, scattered: ScatteredReference | None = None,
