@@ -8,7 +8,7 @@ broadcast to every worker once per call (or once per `Reference` object, see
 `prepare_reference`), never per task. A row's result depends only on that row
 and X: it is the CPU engine's, bit for bit, where a chunk coincides with one
 of that engine's query blocks, and otherwise differs only by the rounding of
-the BLAS distance product (measured 1e-14 nats; tested to 1e-10).
+the BLAS distance product (measured up to 2e-14 nats; tested to 1e-10).
 
 Fault tolerance comes from Dask: the tasks of a worker that dies are rerun
 on the others (the reference is replicated on all of them), and results are
