@@ -121,6 +121,12 @@ def test_kernel_option_refuses_spec_strings(crystals):
         log_kernel_sums(crystals, crystals, H, backend="dask", client="local:2")
 
 
+def test_unknown_worker_backend(client, crystals):
+    with pytest.raises(InputError, match="worker_backend"):
+        log_kernel_sums(crystals, crystals, H, backend="dask", client=client,
+                        worker_backend="dask")
+
+
 def test_cli_with_scheduler_address(client, capsys):
     from atominfo.cli import main
 

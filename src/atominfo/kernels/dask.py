@@ -35,6 +35,7 @@ _ENGINE_LOCK = threading.Lock()
 # scattered data: send it again and resubmit, at most this many times a call.
 MAX_REFERENCE_RESENDS = 2
 WORKER_WAIT_S = 120
+WORKER_BACKENDS = ("cpu", "torch")
 
 
 class ScatteredReference:
@@ -100,8 +101,6 @@ def chunk_log_sums(Y: np.ndarray, X: np.ndarray, h: np.ndarray, options: dict,
 
     from . import BACKENDS
 
-    if worker_backend not in ("cpu", "torch"):
-        raise InputError(f"worker_backend must be 'cpu' or 'torch', got {worker_backend!r}")
     threads = _worker_threads()
     with _ENGINE_LOCK, threadpool_limits(threads):
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
@@ -124,6 +123,8 @@ def iter_log_kernel_sums(Y, X, h, *, client=None, scattered: ScatteredReference 
     dies is rerun by Dask; if the reference itself is lost (every worker
     holding it died), it is sent again and the pending chunks resubmitted.
     """
+    if worker_backend not in WORKER_BACKENDS:
+        raise InputError(f"worker_backend must be one of {WORKER_BACKENDS}, got {worker_backend!r}")
     client = _client(client)
     Y = np.ascontiguousarray(Y, dtype=np.float64)
     X = np.ascontiguousarray(X, dtype=np.float64)
