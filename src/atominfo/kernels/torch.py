@@ -20,6 +20,8 @@ Precision:
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from ..errors import InputError
@@ -33,10 +35,11 @@ PRECISIONS = ("float64", "float32")
 # Same meaning as cpu.SNAP, per dtype: below SNAP_ULPS rounding units of
 # |y|^2 + |x|^2 a squared distance is taken as an exact zero.
 SNAP_ULPS = 64
-# Fraction of the free device memory a call may use, and temporaries per
-# block element (distances, exponent, mask).
+# Fraction of the free device memory a call may use, and block-sized
+# temporaries alive at once (norm sums, distances, scaled distances, the
+# exponentials inside logsumexp) plus one for margin.
 FREE_MEMORY_FRACTION = 0.5
-TEMPORARIES = 4
+TEMPORARIES = 5
 CPU_MEMORY_BYTES = 256 * 2**20
 MAX_REFERENCE_BLOCK = 65536
 
@@ -162,7 +165,7 @@ def log_kernel_sums(Y, X, h, *, device=None, precision: str = "float64",
     snap = SNAP_ULPS * torch.finfo(dtype).eps
     inv_two_h2 = torch.as_tensor(1.0 / (2.0 * h * h), device=device, dtype=dtype)
     out = np.empty((len(h), len(Y)))
-    with torch.no_grad():
+    with torch.no_grad(), _full_float32_matmul():
         for y0 in range(0, len(Y), by):
             Yb = torch.from_numpy(Y[y0:y0 + by] - ref.centre).to(device=device, dtype=dtype)
             y_sq = (Yb * Yb).sum(dim=1)
@@ -173,8 +176,7 @@ def log_kernel_sums(Y, X, h, *, device=None, precision: str = "float64",
                 d2 = torch.addmm(scale, Yb, Xb.T, beta=1.0, alpha=-2.0)
                 # Below the rounding bound (and never negative): an exact zero,
                 # so a point's own term is exactly 1, as in the CPU engine.
-                d2 = torch.where(d2 < snap * scale, torch.zeros((), device=device, dtype=dtype),
-                                 d2)
+                d2.masked_fill_(d2 < scale.mul_(snap), 0.0)
                 del scale
                 for t in range(len(h)):
                     block = torch.logsumexp(d2 * (-inv_two_h2[t]), dim=1)
@@ -184,3 +186,14 @@ def log_kernel_sums(Y, X, h, *, device=None, precision: str = "float64",
             if progress is not None:
                 progress(len(Yb))
     return out
+
+
+@contextmanager
+def _full_float32_matmul():
+    """Keep float32 products in full float32: TF32 (if a user enabled it) would void the bound."""
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
