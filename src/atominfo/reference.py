@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .descriptors import DEFAULT_CUTOFF, DEFAULT_K, descriptors
-from .kernels import prepare_reference
 from .information import (DEFAULT_BANDWIDTH, as_descriptor_matrix, bandwidths,
                           check_widths, delta_entropy)
+from .kernels import prepare_reference
 
 
 class Reference:
