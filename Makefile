@@ -16,11 +16,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/atominfo demo
 
+# The torch tests run on the CPU build: the pinned version resolves to the
+# local CPU wheel (never an unpinned torch, which pulls the CUDA build).
+TORCH_CPU ?= torch==2.13.0
+
 test: $(STAMP)
+	$(BIN)/pip install -q "$(TORCH_CPU)"
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_descriptors.py
+	$(BIN)/python benchmarks/bench_scale.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

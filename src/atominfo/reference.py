@@ -7,6 +7,7 @@ import numpy as np
 from .descriptors import DEFAULT_CUTOFF, DEFAULT_K, descriptors
 from .information import (DEFAULT_BANDWIDTH, as_descriptor_matrix, bandwidths,
                           check_widths, delta_entropy)
+from .kernels import prepare_reference
 
 
 class Reference:
@@ -18,7 +19,9 @@ class Reference:
         Reference descriptors, 1/Å.
     h : float or sequence of floats
         Bandwidth(s), 1/Å.
-    engine : options for the kernel engine (e.g. ``memory_bytes``).
+    engine : options for the kernel engine (e.g. ``memory_bytes``). With
+        ``backend="dask"`` (and ``client=``) X is broadcast to the workers once,
+        here; with ``backend="torch"`` it is copied to the device once.
 
     Examples
     --------
@@ -33,6 +36,8 @@ class Reference:
         self.h = h
         self.k, self.cutoff = k, cutoff
         self.engine = engine
+        if engine.get("backend", "cpu") != "cpu":  # ship X to workers / device once
+            self.engine = prepare_reference(self.X, **engine)
 
     @classmethod
     def from_structures(cls, structures, h=DEFAULT_BANDWIDTH, k: int = DEFAULT_K,

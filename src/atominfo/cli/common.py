@@ -119,3 +119,63 @@ def fmt(value) -> str:
     if np.ndim(value) == 0:
         return f"{float(value):.6g}"
     return ", ".join(f"{float(v):.6g}" for v in value)
+
+
+# Kernel engine options (issue 6): which backend computes the kernel sums.
+BackendOpt = Annotated[Optional[str], typer.Option(
+    "--backend", help="Kernel-sum engine: cpu (default), dask (see --dask) or torch "
+    "(see --device).")]
+DaskOpt = Annotated[Optional[str], typer.Option(
+    "--dask", help="Run the kernel sums on Dask: a scheduler ADDRESS (tcp://host:8786, "
+    "file:scheduler.json) or local:N to start N worker processes bound to 127.0.0.1. "
+    "Implies --backend dask.")]
+DeviceOpt = Annotated[Optional[str], typer.Option(
+    "--device", help="PyTorch device for --backend torch: cuda, cuda:1 or cpu (default: "
+    "cuda when available). Implies --backend torch; with --dask, each worker runs "
+    "PyTorch on this device.")]
+PrecisionOpt = Annotated[str, typer.Option(
+    "--precision", help="torch arithmetic: float64 (exact, default) or float32 (faster "
+    "on GPUs; error in benchmarks/README.md).")]
+
+
+def engine_options(backend: str | None = None, dask: str | None = None,
+                   device: str | None = None, precision: str = "float64", *, ctx=None) -> dict:
+    """Keyword options for `log_kernel_sums` from the --backend/--dask/--device flags.
+
+    The Dask client made here (a local cluster for ``--dask local:N``) is closed
+    when the command's context `ctx` (a ``typer.Context`` parameter of the
+    command) closes, or at exit when there is none.
+    """
+    from ..kernels import BACKENDS
+
+    if backend is None:
+        backend = "dask" if dask is not None else "torch" if device is not None else "cpu"
+    if backend not in BACKENDS:
+        raise InputError(f"--backend must be one of {sorted(BACKENDS)}, got {backend!r}")
+    if dask is not None and backend != "dask":
+        raise InputError(f"--dask needs --backend dask, got --backend {backend}")
+    if device is not None and backend not in ("torch", "dask"):
+        raise InputError(f"--device needs --backend torch or dask, got --backend {backend}")
+    if backend == "cpu":
+        if precision != "float64":
+            raise InputError("--precision float32 needs --backend torch")
+        return {}
+    if backend == "torch":
+        from ..kernels.torch import resolve_device
+
+        return {"backend": "torch", "device": resolve_device(device), "precision": precision}
+    if precision != "float64" and device is None:
+        raise InputError("--precision float32 needs --backend torch or --device")
+    from ..distributed import close_client, get_client
+
+    client = get_client(dask if dask is not None else "local")
+    if ctx is not None:
+        ctx.call_on_close(lambda: close_client(client))
+    else:
+        import atexit
+
+        atexit.register(close_client, client)
+    if device is not None:  # each Dask worker runs the torch engine on `device`
+        return {"backend": "dask", "client": client, "worker_backend": "torch",
+                "device": device, "precision": precision}
+    return {"backend": "dask", "client": client}

@@ -13,9 +13,10 @@ from ..bandwidth import fcc_calibration, volume_bandwidth
 from ..descriptors import descriptors
 from ..errors import InputError
 from ..io import atomic_output, iter_frames
-from .common import (BandwidthOpt, CutoffOpt, FormatOpt, IndexOpt, JsonOpt, KOpt, MultiOpt,
-                     QuietOpt, RescaleOpt, ThreadsOpt, descriptor_options, fmt,
-                     parse_bandwidths, print_json, progress_bar, set_threads, stdout)
+from .common import (BackendOpt, BandwidthOpt, CutoffOpt, DaskOpt, DeviceOpt, FormatOpt,
+                     IndexOpt, JsonOpt, KOpt, MultiOpt, PrecisionOpt, QuietOpt, RescaleOpt,
+                     ThreadsOpt, descriptor_options, engine_options, fmt, parse_bandwidths,
+                     print_json, progress_bar, set_threads, stdout)
 
 FilesArg = Annotated[List[Path], typer.Argument(help="Structure files (any format ASE reads).")]
 
@@ -60,11 +61,13 @@ def cmd_entropy(
     k: KOpt = 32, cutoff: CutoffOpt = 5.0, bandwidth: BandwidthOpt = "0.015",
     index: IndexOpt = ":", format: FormatOpt = None, rescale_volume: RescaleOpt = None,
     multicomponent: MultiOpt = False, threads: ThreadsOpt = None, quiet: QuietOpt = False,
-    json: JsonOpt = False,
+    json: JsonOpt = False, backend: BackendOpt = None, dask: DaskOpt = None,
+    device: DeviceOpt = None, precision: PrecisionOpt = "float64", ctx: typer.Context = None,
 ):
     """Entropy H, diversity D, log n and n of each file and of all together (nats)."""
     set_threads(threads)
     h = parse_bandwidths(bandwidth)
+    engine = engine_options(backend, dask, device, precision, ctx=ctx)
     opts = descriptor_options(k, cutoff, index, format, rescale_volume, multicomponent)
     if multicomponent:  # one species list for every file, so the blocks line up
         opts["multicomponent"] = _species(file, index, format)
@@ -75,7 +78,7 @@ def cmd_entropy(
         sets.append(("all", np.concatenate(blocks)))
     for name, X in sets:
         with progress_bar(f"entropy {Path(name).name}", len(X), quiet, "envs") as advance:
-            H, D = information.entropy_and_diversity(X, h, progress=advance)
+            H, D = information.entropy_and_diversity(X, h, progress=advance, **engine)
         rows.append({"set": name, "n": len(X), "log_n": float(np.log(len(X))),
                      "entropy": H, "diversity": D})
     result = {"bandwidth": h, "k": k, "cutoff": cutoff, "results": rows}
@@ -117,11 +120,13 @@ def cmd_dh(
     k: KOpt = 32, cutoff: CutoffOpt = 5.0, bandwidth: BandwidthOpt = "0.015",
     index: IndexOpt = ":", format: FormatOpt = None, rescale_volume: RescaleOpt = None,
     multicomponent: MultiOpt = False, threads: ThreadsOpt = None, quiet: QuietOpt = False,
-    json: JsonOpt = False,
+    json: JsonOpt = False, backend: BackendOpt = None, dask: DaskOpt = None,
+    device: DeviceOpt = None, precision: PrecisionOpt = "float64", ctx: typer.Context = None,
 ):
     """Per-atom differential entropy dH of TEST against the reference (nats); dH > 0 is novel."""
     set_threads(threads)
     h = parse_bandwidths(bandwidth)
+    engine = engine_options(backend, dask, device, precision, ctx=ctx)
     if output is not None and output.suffix not in (".npy", ".json", ".extxyz", ".xyz"):
         raise InputError("output must end in .npy, .json or .extxyz", source=str(output))
     opts = descriptor_options(k, cutoff, index, format, rescale_volume, multicomponent)
@@ -129,7 +134,7 @@ def cmd_dh(
         opts["multicomponent"] = _species(list(ref) + list(test), index, format)
     X, Y, idx = _reference_and_test(test, ref, opts, quiet)
     with progress_bar("dH", len(Y), quiet, "envs") as advance:
-        dH = information.delta_entropy(Y, X, h, progress=advance)
+        dH = information.delta_entropy(Y, X, h, progress=advance, **engine)
     if output is not None:
         _write_dh(output, dH, h, idx, test, index, format)
     dh_main = np.atleast_2d(dH)
@@ -188,17 +193,20 @@ def cmd_overlap(
     k: KOpt = 32, cutoff: CutoffOpt = 5.0, bandwidth: BandwidthOpt = "0.015",
     index: IndexOpt = ":", format: FormatOpt = None, rescale_volume: RescaleOpt = None,
     multicomponent: MultiOpt = False, threads: ThreadsOpt = None, quiet: QuietOpt = False,
-    json: JsonOpt = False,
+    json: JsonOpt = False, backend: BackendOpt = None, dask: DaskOpt = None,
+    device: DeviceOpt = None, precision: PrecisionOpt = "float64", ctx: typer.Context = None,
 ):
     """Overlap (fraction with dH <= 0) and novelty (dH > 0) of TEST against the reference."""
     set_threads(threads)
     h = parse_bandwidths(bandwidth)
+    engine = engine_options(backend, dask, device, precision, ctx=ctx)
     opts = descriptor_options(k, cutoff, index, format, rescale_volume, multicomponent)
     if multicomponent:
         opts["multicomponent"] = _species(list(ref) + list(test), index, format)
     X, Y, _ = _reference_and_test(test, ref, opts, quiet)
     with progress_bar("dH", len(Y), quiet, "envs") as advance:
-        dH = np.atleast_2d(information.delta_entropy(Y, X, np.atleast_1d(h), progress=advance))
+        dH = np.atleast_2d(information.delta_entropy(Y, X, np.atleast_1d(h), progress=advance,
+                                                      **engine))
     ov = (dH <= 0).mean(axis=1)
     result = {"bandwidth": h, "environments": len(Y), "reference_environments": len(X),
               "overlap": ov if np.ndim(h) else ov[0],
