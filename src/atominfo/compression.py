@@ -25,16 +25,19 @@ from typing import Callable
 
 import numba
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .errors import InputError
 from .frameset import FrameSet
-from .information import DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths, entropy
+from .information import DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths
 from .information import entropy_and_diversity, overlap
 from .kernels import log_kernel_sums
 
 METHODS = ("msc", "fps", "kmeans", "random")
 # Rows of the all-environments block per BLAS call (bounded memory: rows x new atoms floats).
 BLOCK_ROWS = 32768
+# Blocks with fewer entries are folded on one thread: waking threads costs more.
+SERIAL_ENTRIES = 1 << 18
 # Terms more than this many nats below a row's largest term are not added: each is
 # < e^-50 ~ 2e-22 of the sum, so even thousands of them are far below float64 rounding.
 SKIP_NATS = 50.0
@@ -44,6 +47,32 @@ SKIP_NATS = 50.0
 def _fold_into_log_sums(d2, inv_two_h2, log_sums):
     """log_sums[i] <- logaddexp(log_sums[i], log sum_j exp(-d2[i, j] / (2 h^2))), exactly."""
     for i in numba.prange(d2.shape[0]):
+        dmin = np.inf
+        for j in range(d2.shape[1]):
+            v = max(d2[i, j], 0.0)  # rounding can make the expanded form slightly negative
+            if v < dmin:
+                dmin = v
+        top = -dmin * inv_two_h2
+        limit = dmin + SKIP_NATS / inv_two_h2
+        s = 0.0
+        for j in range(d2.shape[1]):
+            v = max(d2[i, j], 0.0)
+            if v <= limit:
+                s += np.exp(-v * inv_two_h2 - top)
+        new = top + np.log(s)
+        old = log_sums[i]
+        if old == -np.inf:
+            log_sums[i] = new
+        elif old > new:
+            log_sums[i] = old + np.log1p(np.exp(new - old))
+        else:
+            log_sums[i] = new + np.log1p(np.exp(old - new))
+
+
+@numba.njit(cache=True)
+def _fold_into_log_sums_serial(d2, inv_two_h2, log_sums):
+    """`_fold_into_log_sums` on one thread, for small blocks (no thread start-up cost)."""
+    for i in range(d2.shape[0]):
         dmin = np.inf
         for j in range(d2.shape[1]):
             v = max(d2[i, j], 0.0)  # rounding can make the expanded form slightly negative
@@ -80,13 +109,24 @@ def update_log_sums(log_sums, X, x_sq, Y, h: float) -> None:
         block *= -2.0
         block += x_sq[r0:r0 + BLOCK_ROWS, None]
         block += y_sq[None, :]
-        _fold_into_log_sums(block, inv_two_h2, log_sums[r0:r0 + BLOCK_ROWS])
+        fold = _fold_into_log_sums if block.size > SERIAL_ENTRIES else _fold_into_log_sums_serial
+        fold(block, inv_two_h2, log_sums[r0:r0 + BLOCK_ROWS])
 
 
-def own_entropies(data: FrameSet, h: float, **engine) -> np.ndarray:
-    """Entropy of each structure's own environments, shape (n_frames,), nats."""
-    return np.array([float(entropy(data.X[data.offsets[f]:data.offsets[f + 1]], h, **engine))
-                     for f in range(len(data))])
+def own_entropies(data: FrameSet, h: float) -> np.ndarray:
+    """Entropy of each structure's own environments, shape (n_frames,), nats.
+
+    Same value as `atominfo.entropy` per structure, with the exact fold above:
+    thousands of small structures cost little on one thread each.
+    """
+    out = np.empty(len(data))
+    with threadpool_limits(1, user_api="blas"):
+        for f in range(len(data)):
+            Xf = np.ascontiguousarray(data.X[data.offsets[f]:data.offsets[f + 1]])
+            log_sums = np.full(len(Xf), -np.inf)
+            update_log_sums(log_sums, Xf, np.einsum("ij,ij->i", Xf, Xf), Xf, h)
+            out[f] = np.log(len(Xf)) - log_sums.mean()
+    return out
 
 
 def selection_size(value, total: int) -> int:
@@ -112,31 +152,67 @@ def selection_size(value, total: int) -> int:
 
 
 def _msc(data: FrameSet, m: int, h: float, reference, own, progress, **engine):
+    """Greedy msc with lazy evaluation of the scores.
+
+    A structure's score ``max_e dH(e | selected) + H(structure)`` can only fall
+    as the selection grows (every kernel sum only gains terms). So a score
+    computed a few picks ago is an upper bound of the current one: keep the
+    bounds in a heap, and bring only the structure on top up to date, by
+    folding into its environments' log sums the environments of the picks it
+    has not seen yet. When the structure on top is up to date it is the exact
+    maximiser, the same pick as recomputing every score after every pick,
+    at a fraction of the cost. No sum is ever recomputed from scratch.
+    """
     X = np.ascontiguousarray(data.X)
     x_sq = np.einsum("ij,ij->i", X, X)
-    starts = data.offsets[:-1]
+    offsets = data.offsets
     if reference is None:
         log_sums = np.full(len(X), -np.inf)
-        first = int(np.argmax(own))
     else:
         log_sums = log_kernel_sums(X, reference, np.array([h]), **engine)[0].copy()
-        first = None
-    chosen = np.zeros(len(data), dtype=bool)
-    picks = []
-    for step in range(m):
-        if step == 0 and first is not None:
-            pick = first
-        else:
-            # max over a structure's environments of dH = -log_sum is -(min of log_sum)
-            score = -np.minimum.reduceat(log_sums, starts) + own
-            score[chosen] = -np.inf
-            pick = int(np.argmax(score))
-        chosen[pick] = True
-        picks.append(pick)
-        if step + 1 < m:
-            update_log_sums(log_sums, X, x_sq, X[data.offsets[pick]:data.offsets[pick + 1]], h)
+    # Re-evaluations are small products (one structure x recent picks): one BLAS
+    # thread each avoids thread wake-ups that cost more than the product.
+    with threadpool_limits(1, user_api="blas"):
+        return _lazy_greedy(X, x_sq, offsets, own, log_sums, m, h, reference is None, progress)
+
+
+def _lazy_greedy(X, x_sq, offsets, own, log_sums, m, h, from_empty, progress):
+    import heapq
+
+    n = len(offsets) - 1
+    picked_blocks: list[np.ndarray] = []  # environments of each pick, in pick order
+    seen = np.zeros(n, dtype=np.int64)  # picks already folded into each structure's sums
+    picks: list[int] = []
+
+    def take(s):
+        picks.append(s)
+        picked_blocks.append(X[offsets[s]:offsets[s + 1]])
         if progress is not None:
             progress(1)
+
+    def negative_score(s):  # heap key: the heap pops the smallest, ties by lowest index
+        return log_sums[offsets[s]:offsets[s + 1]].min() - own[s]
+
+    if from_empty:
+        # Nothing selected: every dH is +inf; the SPEC starts from the highest own entropy.
+        # A key of -inf stands for a score not evaluated yet (+inf).
+        first = int(np.argmax(own))
+        heap = [(-np.inf, s) for s in range(n) if s != first]
+        take(first)
+    else:
+        heap = [(negative_score(s), s) for s in range(n)]
+    heapq.heapify(heap)
+    while len(picks) < m:
+        _, s = heapq.heappop(heap)
+        if seen[s] == len(picked_blocks):  # up to date: the exact maximiser
+            take(s)
+            continue
+        rows = slice(offsets[s], offsets[s + 1])
+        missing = picked_blocks[seen[s]:]
+        new = missing[0] if len(missing) == 1 else np.concatenate(missing)
+        update_log_sums(log_sums[rows], X[rows], x_sq[rows], new, h)
+        seen[s] = len(picked_blocks)
+        heapq.heappush(heap, (negative_score(s), s))
     return picks
 
 
@@ -267,7 +343,7 @@ def select(data: FrameSet, size, method: str = "msc", h: float = DEFAULT_BANDWID
     elif method == "kmeans":
         picks = _kmeans(data, m, seed, progress)
     else:
-        own = own_entropies(data, h, **engine)
+        own = own_entropies(data, float(h))
         if method == "fps":
             picks = _fps(data, m, own, progress)
         else:

@@ -40,15 +40,19 @@ class AsymptoteFit:
     def __call__(self, N):
         return asymptote_model(N, self.a, self.b, self.c)
 
-    @property
-    def saturation_size(self) -> float:
-        """N at which the fitted gap has shrunk to 5% of its value at N = 1 (inf if c = 0)."""
-        log_n = np.sqrt(np.log(20.0) / self.c) if self.c > 0 else np.inf
+    def saturation_size(self, tolerance: float = 0.05) -> float:
+        """Smallest N at which the fitted gap ``b exp(-c (ln N)^2)`` is below `tolerance` nats.
+
+        1 when the curve is flat (b <= tolerance), inf when it never saturates (c = 0).
+        """
+        if self.b <= tolerance:
+            return 1.0
+        log_n = np.sqrt(np.log(self.b / tolerance) / self.c) if self.c > 0 else np.inf
         return float(np.exp(log_n)) if log_n < 700 else float("inf")
 
     def to_dict(self) -> dict:
         return {"a": self.a, "b": self.b, "c": self.c, "sizes": self.sizes.tolist(),
-                "rms_residual": self.rms, "saturation_size": self.saturation_size}
+                "rms_residual": self.rms, "saturation_size": self.saturation_size()}
 
 
 def fit_asymptote(sizes, entropies, drop: int = DROP) -> AsymptoteFit:
