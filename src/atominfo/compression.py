@@ -44,19 +44,24 @@ SKIP_NATS = 50.0
 
 
 @numba.njit(parallel=True, cache=True)
-def _fold_into_log_sums(d2, inv_two_h2, log_sums):
-    """log_sums[i] <- logaddexp(log_sums[i], log sum_j exp(-d2[i, j] / (2 h^2))), exactly."""
-    for i in numba.prange(d2.shape[0]):
+def _fold_into_log_sums(dots, x_sq, y_sq, inv_two_h2, log_sums):
+    """log_sums[i] <- logaddexp(log_sums[i], log sum_j exp(-d2_ij / (2 h^2))), exactly.
+
+    ``d2_ij = x_sq[i] + y_sq[j] - 2 dots[i, j]`` is formed here, not in numpy,
+    to save three passes over the block.
+    """
+    for i in numba.prange(dots.shape[0]):
         dmin = np.inf
-        for j in range(d2.shape[1]):
-            v = max(d2[i, j], 0.0)  # rounding can make the expanded form slightly negative
+        for j in range(dots.shape[1]):
+            # rounding can make the expanded form slightly negative
+            v = max(x_sq[i] + y_sq[j] - 2.0 * dots[i, j], 0.0)
             if v < dmin:
                 dmin = v
         top = -dmin * inv_two_h2
         limit = dmin + SKIP_NATS / inv_two_h2
         s = 0.0
-        for j in range(d2.shape[1]):
-            v = max(d2[i, j], 0.0)
+        for j in range(dots.shape[1]):
+            v = max(x_sq[i] + y_sq[j] - 2.0 * dots[i, j], 0.0)
             if v <= limit:
                 s += np.exp(-v * inv_two_h2 - top)
         new = top + np.log(s)
@@ -70,19 +75,20 @@ def _fold_into_log_sums(d2, inv_two_h2, log_sums):
 
 
 @numba.njit(cache=True)
-def _fold_into_log_sums_serial(d2, inv_two_h2, log_sums):
+def _fold_into_log_sums_serial(dots, x_sq, y_sq, inv_two_h2, log_sums):
     """`_fold_into_log_sums` on one thread, for small blocks (no thread start-up cost)."""
-    for i in range(d2.shape[0]):
+    for i in range(dots.shape[0]):
         dmin = np.inf
-        for j in range(d2.shape[1]):
-            v = max(d2[i, j], 0.0)  # rounding can make the expanded form slightly negative
+        for j in range(dots.shape[1]):
+            # rounding can make the expanded form slightly negative
+            v = max(x_sq[i] + y_sq[j] - 2.0 * dots[i, j], 0.0)
             if v < dmin:
                 dmin = v
         top = -dmin * inv_two_h2
         limit = dmin + SKIP_NATS / inv_two_h2
         s = 0.0
-        for j in range(d2.shape[1]):
-            v = max(d2[i, j], 0.0)
+        for j in range(dots.shape[1]):
+            v = max(x_sq[i] + y_sq[j] - 2.0 * dots[i, j], 0.0)
             if v <= limit:
                 s += np.exp(-v * inv_two_h2 - top)
         new = top + np.log(s)
@@ -105,12 +111,9 @@ def update_log_sums(log_sums, X, x_sq, Y, h: float) -> None:
     y_sq = np.einsum("ij,ij->i", Y, Y)
     inv_two_h2 = 1.0 / (2.0 * h * h)
     for r0 in range(0, len(X), BLOCK_ROWS):
-        block = X[r0:r0 + BLOCK_ROWS] @ Y.T
-        block *= -2.0
-        block += x_sq[r0:r0 + BLOCK_ROWS, None]
-        block += y_sq[None, :]
-        fold = _fold_into_log_sums if block.size > SERIAL_ENTRIES else _fold_into_log_sums_serial
-        fold(block, inv_two_h2, log_sums[r0:r0 + BLOCK_ROWS])
+        dots = X[r0:r0 + BLOCK_ROWS] @ Y.T
+        fold = _fold_into_log_sums if dots.size > SERIAL_ENTRIES else _fold_into_log_sums_serial
+        fold(dots, x_sq[r0:r0 + BLOCK_ROWS], y_sq, inv_two_h2, log_sums[r0:r0 + BLOCK_ROWS])
 
 
 def own_entropies(data: FrameSet, h: float) -> np.ndarray:
