@@ -44,6 +44,8 @@ def test_fit_parameters_non_negative_and_too_few_sizes():
     noisy_decreasing = 5.0 - 0.01 * np.arange(12)  # would want b < 0
     fit = fit_asymptote(sizes, noisy_decreasing)
     assert min(fit.a, fit.b, fit.c) >= 0
+    flat = fit_asymptote(sizes, np.full(12, 1.7))
+    assert (flat.a, flat.b) == (pytest.approx(1.7), 0.0) and flat.saturation_size() == 1.0
     with pytest.raises(InputError, match="at least 9 sizes"):
         fit_asymptote(np.arange(1, 9), np.ones(8))
 

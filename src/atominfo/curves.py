@@ -88,8 +88,11 @@ def fit_asymptote(sizes, entropies, drop: int = DROP) -> AsymptoteFit:
         rms = float(np.sqrt(np.mean((asymptote_model(sizes, *params) - H) ** 2)))
         if best is None or rms < best[1]:
             best = (params, rms)
-    if best is None:
-        raise InputError("the asymptote fit did not converge")
+    # A flat curve (saturated before the fitted sizes) is fitted equally well by
+    # b = 0 and by c -> 0 with any a > mean H; only b = 0 makes a the plateau.
+    flat = (np.array([H.mean(), 0.0, 0.0]), float(np.sqrt(np.mean((H - H.mean()) ** 2))))
+    if best is None or flat[1] <= best[1] * (1 + 1e-6) + 1e-12:
+        best = flat
     (a, b, c), rms = best
     return AsymptoteFit(float(a), float(b), float(c), sizes.astype(np.int64), rms)
 
