@@ -1,7 +1,6 @@
 import json
 
 import ase.io
-import numpy as np
 import pytest
 
 from atominfo.cli import main

@@ -114,7 +114,12 @@ def plot_generations(rows: Sequence, path, title: str | None = None) -> None:
     top.legend(fontsize=8)
     top.grid(alpha=0.3)
     novelty = [np.nan if r.novelty is None else 100.0 * r.novelty for r in rows]
-    bottom.bar(x, np.nan_to_num(novelty), color="C3")
+    bars = bottom.bar(x, np.nan_to_num(novelty), color="C3")
+    for bar, value in zip(bars, novelty):  # the first generation has nothing before it
+        bottom.annotate("first" if np.isnan(value) else f"{value:.1f}%",
+                        (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=8)
+    bottom.set_ylim(0, max(np.nanmax(novelty) if np.isfinite(novelty).any() else 0, 1) * 1.15)
     bottom.set_ylabel("novel environments (%)\n(dH > 0 vs earlier generations)")
     bottom.set_xlabel("generation")
     bottom.set_xticks(x, labels)
