@@ -27,6 +27,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_descriptors.py
 	$(BIN)/python benchmarks/bench_scale.py
+	$(BIN)/python benchmarks/bench_compression.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -58,3 +58,36 @@ def cu_melt(repeat: int = 3, n_frames: int = 5, seed: int = 0, temperature: floa
     atoms = fcc_cu(repeat, CU_LATTICE * 1.05 ** (1 / 3))
     return md_frames(atoms, temperature, n_frames, interval=interval,
                      equilibration=melt_steps, seed=seed)
+
+
+# Supercells of the cubic FCC cell with 32 to 96 atoms.
+VARIED_REPEATS = [(2, 2, 2), (2, 2, 3), (2, 2, 4), (2, 3, 3), (2, 3, 4)]
+
+
+def varied_fcc_cu(n_structures: int, seed: int = 0, sigma=(0.01, 0.3), strain: float = 0.03,
+                  vacancy_probability: float = 0.3) -> list[Atoms]:
+    """`n_structures` distorted FCC Cu cells of 32-96 atoms, for compression benchmarks.
+
+    Each structure: a random supercell of `VARIED_REPEATS`, a random isotropic
+    strain in [-strain, strain], Gaussian displacements with a standard
+    deviation drawn log-uniformly in `sigma` (Å), and one vacancy with
+    probability `vacancy_probability`. Weakly rattled cells are near-duplicates
+    (a redundant dataset); strongly rattled ones are diverse. The draws are
+    recorded in ``atoms.info`` (``sigma``, ``strain``, ``vacancy``, ``seed``).
+    """
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(n_structures):
+        repeat = VARIED_REPEATS[rng.integers(len(VARIED_REPEATS))]
+        eps = float(rng.uniform(-strain, strain))
+        s = float(np.exp(rng.uniform(np.log(sigma[0]), np.log(sigma[1]))))
+        atoms = fcc_cu(repeat, CU_LATTICE * (1.0 + eps))
+        vacancy = bool(rng.random() < vacancy_probability)
+        if vacancy:
+            del atoms[int(rng.integers(len(atoms)))]
+        structure_seed = int(rng.integers(2**31))
+        atoms.rattle(s, seed=structure_seed)
+        atoms.info.update({"sigma": s, "strain": eps, "vacancy": vacancy, "seed": structure_seed,
+                           "config_type": "weak" if s < 0.05 else "strong"})
+        frames.append(atoms)
+    return frames

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import InputError
-from . import core
+from . import core, dataset
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Information content of atomistic data (QUESTS): entropy, diversity, "
@@ -22,6 +22,10 @@ app.command("entropy")(core.cmd_entropy)
 app.command("dh")(core.cmd_dh)
 app.command("overlap")(core.cmd_overlap)
 app.command("bandwidth")(core.cmd_bandwidth)
+app.command("curve")(dataset.cmd_curve)
+app.command("overlap-matrix")(dataset.cmd_overlap_matrix)
+app.command("compress")(dataset.cmd_compress)
+app.command("generations")(dataset.cmd_generations)
 
 
 @app.command("demo")

@@ -1,0 +1,148 @@
+"""Structures of a dataset with their descriptors, kept per frame and groupable by label.
+
+The dataset workflows (learning curves, overlap matrices, compression,
+active-learning generations) work on whole structures: they need to know
+which descriptor rows belong to which frame, and which frames share a label
+(a file, or the value of an extxyz ``info`` key such as ``config_type``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+from ase import Atoms
+
+from .descriptors import DEFAULT_CUTOFF, DEFAULT_K, frame_descriptors, validate_parameters
+from .errors import InputError
+from .io import iter_frames
+
+
+@dataclass
+class FrameSet:
+    """Descriptors of a set of structures, with the frame each row belongs to.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n_environments, 2k-1), float64, 1/Å
+        Descriptors of all atoms of all frames, frame after frame.
+    offsets : ndarray of int, shape (n_frames + 1,)
+        Rows ``offsets[f]:offsets[f+1]`` of `X` are the atoms of frame `f`.
+    sources : list of str, one per frame
+        File each frame was read from (``"<memory>"`` for Atoms objects).
+    source_frames : list of int, one per frame
+        Frame number within its file.
+    atoms : list of ase.Atoms, one per frame
+        The structures as read (not rescaled), for writing selections unchanged.
+    """
+
+    X: np.ndarray
+    offsets: np.ndarray
+    sources: list[str]
+    source_frames: list[int]
+    atoms: list[Atoms] = field(default_factory=list, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Atoms per frame, shape (n_frames,)."""
+        return np.diff(self.offsets)
+
+    @property
+    def frame_of_row(self) -> np.ndarray:
+        """Frame number of each descriptor row, shape (n_environments,)."""
+        return np.repeat(np.arange(len(self)), self.sizes)
+
+    def rows(self, frames) -> np.ndarray:
+        """Descriptor row numbers of the given frames (in the given order)."""
+        frames = np.asarray(frames, dtype=np.int64).ravel()
+        if frames.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([np.arange(self.offsets[f], self.offsets[f + 1]) for f in frames])
+
+    def environments(self, frames) -> np.ndarray:
+        """Descriptors of the atoms of the given frames, shape (sum of their sizes, 2k-1)."""
+        return self.X[self.rows(frames)]
+
+    def where(self, frame: int) -> str:
+        return f"{self.sources[frame]}: frame {self.source_frames[frame]}"
+
+    def labels(self, key: str) -> list:
+        """The value of ``atoms.info[key]`` for every frame.
+
+        Raises InputError naming the first frame (file and frame number) that lacks the key.
+        """
+        if not self.atoms:
+            raise InputError("this FrameSet holds no structures to read labels from")
+        values = []
+        for f, atoms in enumerate(self.atoms):
+            if key not in atoms.info:
+                raise InputError(f"info key {key!r} is missing (needed by --group-by)",
+                                 source=self.sources[f], frame=self.source_frames[f])
+            value = atoms.info[key]
+            if isinstance(value, np.generic):
+                value = value.item()
+            if isinstance(value, np.ndarray):
+                raise InputError(f"info key {key!r} holds an array, not a label",
+                                 source=self.sources[f], frame=self.source_frames[f])
+            values.append(value)
+        return values
+
+    def groups(self, key: str | None = None, *, sort: bool = False) -> dict[str, np.ndarray]:
+        """Frame numbers per label: of the ``info[key]`` values, or of the files when key is None.
+
+        Labels keep their order of first appearance; with `sort`, numeric labels
+        are sorted as numbers and the others as text (e.g. generations 1, 2, 10).
+        """
+        labels = list(self.sources) if key is None else self.labels(key)
+        order: dict = {}
+        for f, label in enumerate(labels):
+            order.setdefault(label, []).append(f)
+        names = list(order)
+        if sort:
+            numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in names)
+            names = sorted(names) if numeric else sorted(names, key=str)
+        return {str(name): np.asarray(order[name], dtype=np.int64) for name in names}
+
+
+def load_frames(structures, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF, *,
+                index=":", format=None, multicomponent: bool | Sequence[str] = False,
+                rescale_volume: float | None = None,
+                progress: Callable[[int], None] | None = None) -> FrameSet:
+    """Read structures and compute their descriptors, keeping the frame boundaries.
+
+    Parameters are those of `atominfo.descriptors`; `progress` is called with
+    the number of atoms done after each frame. The structures are kept
+    unchanged in ``FrameSet.atoms`` (rescaling applies to the descriptors only).
+    """
+    validate_parameters(k, cutoff)
+    frames = list(iter_frames(structures, index=index, format=format))
+    species = None
+    if multicomponent is True:
+        species = sorted({s for f in frames for s in f.atoms.get_chemical_symbols()})
+    elif multicomponent:
+        species = list(multicomponent)
+    blocks = []
+    for f in frames:
+        blocks.append(frame_descriptors(f, int(k), cutoff, species=species,
+                                        rescale_volume=rescale_volume))
+        if progress is not None:
+            progress(len(f.atoms))
+    offsets = np.concatenate([[0], np.cumsum([len(b) for b in blocks])]).astype(np.int64)
+    return FrameSet(np.concatenate(blocks, axis=0), offsets, [f.source for f in frames],
+                    [f.index for f in frames], [f.atoms for f in frames])
+
+
+def from_descriptors(blocks: Sequence[np.ndarray]) -> FrameSet:
+    """A FrameSet from per-structure descriptor matrices (no Atoms kept)."""
+    if len(blocks) == 0:
+        raise InputError("no structures given")
+    blocks = [np.atleast_2d(np.asarray(b, dtype=np.float64)) for b in blocks]
+    offsets = np.concatenate([[0], np.cumsum([len(b) for b in blocks])]).astype(np.int64)
+    if np.any(np.diff(offsets) == 0):
+        raise InputError(f"structure {int(np.argmax(np.diff(offsets) == 0))} has no environments")
+    n = len(blocks)
+    return FrameSet(np.concatenate(blocks, axis=0), offsets, ["<memory>"] * n, list(range(n)))

@@ -1,0 +1,61 @@
+"""Overlap of every labelled subset of a dataset against every other (SPEC.md section 4).
+
+Entry ``[i, j]`` is the fraction of the environments of subset i inside the
+domain of subset j (``dH(x | subset j) <= 0``). The matrix is not symmetric:
+a small subset can lie inside a large one while most of the large one lies
+outside the small one. The diagonal is 1 (each environment counts itself).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+
+from .errors import InputError
+from .information import DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths, delta_entropy
+
+
+@dataclass
+class OverlapMatrix:
+    """``values[i, j]``: fraction of subset `labels[i]` with dH <= 0 against subset `labels[j]`."""
+
+    labels: list[str]
+    values: np.ndarray  # (n, n), fractions in [0, 1]
+    sizes: list[int]  # environments per subset
+    bandwidth: float
+
+    def to_dict(self) -> dict:
+        return {"bandwidth": self.bandwidth, "labels": self.labels, "environments": self.sizes,
+                "overlap": self.values.tolist(),
+                "meaning": "overlap[i][j] = fraction of subset i with dH(x | subset j) <= 0"}
+
+
+def overlap_matrix(subsets: Mapping[str, np.ndarray], h: float = DEFAULT_BANDWIDTH, *,
+                   progress: Callable[[int], None] | None = None, **engine) -> OverlapMatrix:
+    """Overlap of every subset against every other.
+
+    Parameters
+    ----------
+    subsets : {label: array (n_label, d) of descriptors, 1/Å}, at least two.
+    h : bandwidth, 1/Å (one value).
+    progress : called with 1 after each (i, j) pair.
+    engine : options for the kernel engine.
+    """
+    if np.ndim(h) != 0:
+        raise InputError("an overlap matrix takes one bandwidth")
+    if len(subsets) < 2:
+        raise InputError(f"an overlap matrix needs at least two subsets, got {len(subsets)}")
+    labels = [str(k) for k in subsets]
+    blocks = [as_descriptor_matrix(subsets[k], f"subset {k!r}") for k in subsets]
+    for label, block in zip(labels, blocks):
+        check_widths(block, blocks[0])
+    n = len(blocks)
+    values = np.empty((n, n))
+    for j in range(n):
+        for i in range(n):
+            values[i, j] = float((delta_entropy(blocks[i], blocks[j], h, **engine) <= 0).mean())
+            if progress is not None:
+                progress(1)
+    return OverlapMatrix(labels, values, [len(b) for b in blocks], float(h))

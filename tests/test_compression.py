@@ -1,0 +1,155 @@
+import ase.io
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+import atominfo
+from atominfo.compression import (own_entropies, select, selection_size, update_log_sums,
+                                  write_selection)
+from atominfo.datasets import varied_fcc_cu
+from atominfo.errors import InputError
+from atominfo.frameset import load_frames
+
+H = 0.015
+
+
+@pytest.fixture(scope="module")
+def varied():
+    return load_frames(varied_fcc_cu(40, seed=2))
+
+
+@pytest.fixture(scope="module")
+def redundant():
+    """30 near-identical crystals (rattle 0.005 Å) and 6 strongly rattled cells (0.25 Å)."""
+    weak = varied_fcc_cu(30, seed=8, sigma=(0.005, 0.005), strain=0.0, vacancy_probability=0)
+    strong = varied_fcc_cu(6, seed=9, sigma=(0.25, 0.25), strain=0.0, vacancy_probability=0)
+    frames = weak[:15] + strong[:3] + weak[15:] + strong[3:]
+    return load_frames(frames)
+
+
+def brute_log_sums(Y, X, h=H):
+    d2 = ((Y[:, None, :] - X[None, :, :]) ** 2).sum(-1)
+    return logsumexp(-d2 / (2 * h * h), axis=1)
+
+
+def eager_msc(data, m, h=H, reference=None):
+    """The greedy of SPEC.md section 4, every score recomputed from scratch (public API)."""
+    own = np.array([atominfo.entropy(data.environments([f]), h) for f in range(len(data))])
+    picks = []
+    for step in range(m):
+        if step == 0 and reference is None:
+            picks.append(int(np.argmax(own)))
+            continue
+        known = [data.environments(picks)] + ([reference] if reference is not None else [])
+        dH = atominfo.delta_entropy(data.X, np.concatenate(known), h)
+        score = np.maximum.reduceat(dH, data.offsets[:-1]) + own
+        score[picks] = -np.inf
+        picks.append(int(np.argmax(score)))
+    return picks
+
+
+def test_selection_size():
+    assert selection_size("0.5", 200) == 100
+    assert selection_size(0.25, 200) == 50
+    assert selection_size("200", 200) == 200
+    assert selection_size("1.0", 7) == 7
+    assert selection_size("0.01", 7) == 1
+    for bad in ("0", "-3", "abc", "2.5", "201", "1.5e3"):
+        with pytest.raises(InputError):
+            selection_size(bad, 200)
+
+
+def test_update_log_sums_exact_and_incremental():
+    rng = np.random.default_rng(0)
+    X = rng.normal(scale=0.02, size=(300, 9))
+    Y1, Y2 = rng.normal(scale=0.02, size=(40, 9)), rng.normal(scale=0.02, size=(25, 9))
+    x_sq = (X * X).sum(1)
+    sums = np.full(len(X), -np.inf)
+    update_log_sums(sums, X, x_sq, Y1, H)
+    update_log_sums(sums, X, x_sq, Y2, H)
+    np.testing.assert_allclose(sums, brute_log_sums(X, np.concatenate([Y1, Y2])), atol=1e-10)
+    far = np.full((1, 9), 1.0)  # log sums of -1000s of nats stay finite
+    out = np.full(1, -np.inf)
+    update_log_sums(out, far, (far * far).sum(1), Y1, H)
+    np.testing.assert_allclose(out, brute_log_sums(far, Y1), rtol=1e-12)
+    assert np.isfinite(out).all() and out[0] < -1000
+
+
+def test_own_entropies_match_public_entropy(varied):
+    got = own_entropies(varied, H)
+    ref = [atominfo.entropy(varied.environments([f]), H) for f in range(len(varied))]
+    np.testing.assert_allclose(got, ref, atol=1e-10)
+
+
+def test_msc_equals_brute_force_greedy(varied):
+    sel = select(varied, 6, "msc", H, summary=False)
+    assert sel.indices == eager_msc(varied, 6)
+    assert sel.indices[0] == int(np.argmax(own_entropies(varied, H)))
+
+
+def test_conditional_msc_equals_brute_force_and_complements(varied):
+    reference = varied.environments(range(0, 40, 5))
+    sel = select(varied, 5, "msc", H, reference=reference)
+    assert sel.indices == eager_msc(varied, 5, reference=reference)
+    assert not set(sel.indices) & set(range(0, 40, 5))  # already known: not picked
+    known = np.concatenate([varied.environments(sel.indices), reference])
+    assert sel.overlap == pytest.approx(atominfo.overlap(varied.X, known, H))
+    assert sel.reference_environments == len(reference)
+
+
+def test_msc_keeps_at_least_the_entropy_of_random_on_redundant_data(redundant):
+    msc = select(redundant, 6, "msc", H)
+    randoms = [select(redundant, 6, "random", H, seed=s).entropy for s in range(5)]
+    assert msc.entropy >= max(randoms)
+    assert msc.entropy >= np.mean(randoms) + 0.5  # by a wide margin here
+    strong = {15, 16, 17, 33, 34, 35}
+    assert len(strong & set(msc.indices)) >= 5  # the diverse cells, not the copies
+
+
+@pytest.mark.parametrize("method", ["msc", "fps", "kmeans", "random"])
+def test_methods_summary_and_reproducibility(varied, method):
+    a = select(varied, "0.25", method, H, seed=3)
+    b = select(varied, 10, method, H, seed=3)
+    assert a.indices == b.indices and len(set(a.indices)) == 10
+    kept = varied.environments(a.indices)
+    assert a.n_environments == len(kept) and a.total_structures == 40
+    assert a.entropy == pytest.approx(atominfo.entropy(kept, H), abs=1e-10)
+    assert a.diversity == pytest.approx(atominfo.diversity(kept, H), abs=1e-10)
+    assert a.overlap == pytest.approx(atominfo.overlap(varied.X, kept, H))
+    d = a.to_dict()
+    assert d["seed"] == 3 and d["indices"] == sorted(a.indices) and d["method"] == method
+
+
+def test_fps_starts_from_highest_own_entropy_and_spreads(varied):
+    sel = select(varied, 5, "fps", H, summary=False)
+    assert sel.indices[0] == int(np.argmax(own_entropies(varied, H)))
+
+
+def test_bad_method_and_reference(varied):
+    with pytest.raises(InputError, match="unknown method"):
+        select(varied, 3, "greedy")
+    with pytest.raises(InputError, match="msc"):
+        select(varied, 3, "fps", reference=varied.X[:10])
+    with pytest.raises(InputError, match="widths"):
+        select(varied, 3, "msc", reference=np.zeros((4, 5)))
+
+
+def test_write_selection_keeps_frames_unchanged(tmp_path):
+    frames = varied_fcc_cu(6, seed=1)
+    for i, atoms in enumerate(frames):
+        atoms.info["label"] = f"s{i}"
+        atoms.set_array("charge_like", np.full(len(atoms), 0.5 * i))
+    path = tmp_path / "in.extxyz"
+    ase.io.write(path, frames)
+    data = load_frames(path)
+    frames = ase.io.read(path, ":")  # as stored (positions rounded by the writer)
+    sel = select(data, 3, "msc", H)
+    out = tmp_path / "out.extxyz"
+    write_selection(data, sel, out)
+    got = ase.io.read(out, ":")
+    assert [a.info["label"] for a in got] == [f"s{i}" for i in sorted(sel.indices)]
+    for atoms, i in zip(got, sorted(sel.indices)):
+        np.testing.assert_array_equal(atoms.positions, frames[i].positions)
+        np.testing.assert_array_equal(atoms.arrays["charge_like"], 0.5 * i)
+        assert atoms.info["sigma"] == pytest.approx(frames[i].info["sigma"])
+    assert not list(tmp_path.glob("*.part*"))
