@@ -107,3 +107,13 @@ def test_console_script_runs():
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["results"][0]["n"] == 108
+
+
+def test_outputs_have_the_usual_permissions(tmp_path, capsys):
+    import os
+
+    out = tmp_path / "X.npy"
+    assert main(["descriptors", FCC, "-o", str(out)]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out.stat().st_mode & 0o777) == (0o666 & ~umask)

@@ -154,6 +154,9 @@ def atomic_output(path):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix,
                                dir=directory)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give outputs the usual mode
     try:
         yield Path(tmp)
         os.replace(tmp, path)
