@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import InputError
-from . import core, trajectory, uncertainty
+from . import clusters, core, trajectory, uncertainty
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Information content of atomistic data (QUESTS): entropy, diversity, "
@@ -22,6 +22,8 @@ app.command("entropy")(core.cmd_entropy)
 app.command("dh")(trajectory.cmd_dh)
 app.command("overlap")(core.cmd_overlap)
 app.command("calibrate")(uncertainty.cmd_calibrate)
+app.command("clusters")(clusters.cmd_clusters)
+app.command("cnt")(clusters.cmd_cnt)
 app.command("bandwidth")(core.cmd_bandwidth)
 
 
