@@ -84,6 +84,9 @@ def plot_clusters(table: dict, path, n_star: float | None = None) -> None:
         top.legend()
     top.set_ylabel("largest cluster (atoms)")
     bottom.plot(frames, table["clusters"], "o-", ms=3, color="C2")
+    from matplotlib.ticker import MaxNLocator
+
+    bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
     bottom.set_ylabel("number of clusters")
     bottom.set_xlabel("frame")
     _save(fig, path)
