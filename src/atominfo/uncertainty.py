@@ -7,7 +7,6 @@ of the force error, eV/Å); dH is in nats.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from .errors import InputError
 
@@ -60,6 +59,8 @@ def running_average(dH, errors, n_bins: int = N_BINS, window: float = WINDOW) ->
 
 def correlations(dH, errors) -> dict:
     """Pearson and Spearman correlation of error with dH (and their p-values)."""
+    from scipy import stats  # imported here: scipy.stats costs ~1 s of CLI start-up
+
     dH, errors = _paired(dH, errors)
     pearson = stats.pearsonr(dH, errors)
     spearman = stats.spearmanr(dH, errors)
