@@ -169,3 +169,15 @@ def test_bad_frame_leaves_nothing(tmp_path, capsys):
     assert rc == 2
     assert "frame 1" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.extxyz"]
+
+
+def test_cli_plot_only_leaves_only_the_plot(traj, tmp_path, capsys):
+    plot = tmp_path / "frames.svg"
+    summary = run_json(["dh", str(traj[0]), "--ref", FCC, "--plot", str(plot)], capsys)
+    assert summary["frames"] == 6 and plot.read_text().lstrip().startswith("<?xml")
+    assert [p.name for p in tmp_path.iterdir()] == ["frames.svg"]
+
+
+def test_cli_no_output_streams_summary(traj, capsys):
+    summary = run_json(["dh", str(traj[0]), "--ref", FCC, "-b", "0.015,0.05"], capsys)
+    assert summary["environments"] == 192 and len(summary["novelty"]) == 2

@@ -68,9 +68,10 @@ def cmd_dh(
         raise InputError("output must end in .npy, .json or .extxyz", source=str(output))
     if resume and output is None and table is None:
         raise InputError("--resume needs an output (-o) or a table (--table)")
-    species = _species(list(ref) + list(test), index, format) if multicomponent else None
-    if multicomponent and all(Path(r).suffix in (".npy", ".npz") for r in ref):
-        species = _species(list(test), index, format)
+    species = None
+    if multicomponent:  # one species list for reference and test, so the blocks line up
+        structure_refs = [r for r in ref if Path(r).suffix not in (".npy", ".npz")]
+        species = _species(structure_refs + list(test), index, format)
     reference = reference_from_options(ref, h, k, cutoff, rescale_volume, species, quiet)
     signature = {"test": [str(Path(t).resolve()) for t in test],
                  "ref": [str(Path(r).resolve()) for r in ref], "bandwidth": h, "k": k,
