@@ -74,6 +74,13 @@ def test_monitor_callback_instead_of_exception(reference):
     assert alarms and alarms == [r.step for r in monitor.history if r.max_dH > 0]
 
 
+def test_monitor_reports_exploded_structure(reference):
+    atoms = rattled_fcc_cu(2, 0.05)
+    atoms.positions[3, 0] = np.nan
+    with pytest.raises(InputError, match="atom 3"):
+        NoveltyMonitor(atoms, reference).check(step=7)
+
+
 def test_monitor_bad_options(reference):
     with pytest.raises(InputError):
         NoveltyMonitor(rattled_fcc_cu(2), reference, on_alarm="ignore")

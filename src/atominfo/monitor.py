@@ -15,6 +15,7 @@ from ase import Atoms
 
 from .descriptors import DEFAULT_CUTOFF, DEFAULT_K, structure_descriptors
 from .errors import InputError
+from .io import validate_atoms
 from .reference import Reference
 
 
@@ -110,9 +111,11 @@ class NoveltyMonitor:
         """Compute and record dH of `atoms` (default: the monitored structure)."""
         start = time.perf_counter()
         atoms = self.atoms if atoms is None else atoms
-        dH = self.reference.delta_entropy(structure_descriptors(atoms, self.k, self.cutoff))
         if step is None:
             step = self.dyn.nsteps if self.dyn is not None else len(self.history)
+        validate_atoms(atoms, "<md>", int(step))  # an exploded run has NaN positions
+        dH = self.reference.delta_entropy(structure_descriptors(atoms, self.k, self.cutoff,
+                                                                source="<md>", frame=int(step)))
         elapsed = time.perf_counter() - start
         self.seconds += elapsed
         record = MonitorRecord(int(step), len(atoms), float(np.mean(dH > 0)),
