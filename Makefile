@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-streaming clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_descriptors.py
 	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/bench_compression.py
+	$(BIN)/pip install -q -e ".[bench]"
+	$(BIN)/python benchmarks/bench_outliers.py
+	$(BIN)/python benchmarks/bench_monitor.py
+
+bench-streaming: $(STAMP)  # about an hour on 2 cores: 1,000,000 atoms x 100,000 references
+	$(BIN)/python benchmarks/bench_streaming_memory.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import InputError
-from . import core, dataset
+from . import clusters, core, dataset, monitor, trajectory, uncertainty
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Information content of atomistic data (QUESTS): entropy, diversity, "
@@ -19,8 +19,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   "in nats.")
 app.command("descriptors")(core.cmd_descriptors)
 app.command("entropy")(core.cmd_entropy)
-app.command("dh")(core.cmd_dh)
+app.command("dh")(trajectory.cmd_dh)
 app.command("overlap")(core.cmd_overlap)
+app.command("calibrate")(uncertainty.cmd_calibrate)
+app.command("clusters")(clusters.cmd_clusters)
+app.command("cnt")(clusters.cmd_cnt)
+app.command("watch")(monitor.cmd_watch)
 app.command("bandwidth")(core.cmd_bandwidth)
 app.command("curve")(dataset.cmd_curve)
 app.command("overlap-matrix")(dataset.cmd_overlap_matrix)
@@ -44,7 +48,9 @@ def cmd_demo(frames: int = typer.Option(10, help="MD frames per set."),
 def main(argv=None) -> int:
     """Entry point: run the app; InputError -> one line on stderr, exit 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int):  # typer.Exit(code) comes back as a return value here
+            return code
     except InputError as exc:
         print(f"atominfo: error: {exc}", file=sys.stderr)
         return 2

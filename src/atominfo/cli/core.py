@@ -1,4 +1,4 @@
-"""Core subcommands: descriptors, entropy, dh, overlap, bandwidth."""
+"""Core subcommands: descriptors, entropy, overlap, bandwidth (dh: see trajectory.py)."""
 
 from __future__ import annotations
 
@@ -109,82 +109,6 @@ def _reference_and_test(test, ref, opts, quiet):
     X = _describe(ref, opts, quiet, "reference descriptors")
     Y, idx = _describe(test, opts, quiet, "test descriptors", return_index=True)
     return X, Y, idx
-
-
-def cmd_dh(
-    test: FilesArg,
-    ref: RefOpt,
-    output: Annotated[Optional[Path], typer.Option(
-        "-o", "--output", help="Per-atom dH to .npy, .json, or .extxyz (frames with a "
-        "per-atom 'dH' array that OVITO and ASE read).")] = None,
-    k: KOpt = 32, cutoff: CutoffOpt = 5.0, bandwidth: BandwidthOpt = "0.015",
-    index: IndexOpt = ":", format: FormatOpt = None, rescale_volume: RescaleOpt = None,
-    multicomponent: MultiOpt = False, threads: ThreadsOpt = None, quiet: QuietOpt = False,
-    json: JsonOpt = False, backend: BackendOpt = None, dask: DaskOpt = None,
-    device: DeviceOpt = None, precision: PrecisionOpt = "float64", ctx: typer.Context = None,
-):
-    """Per-atom differential entropy dH of TEST against the reference (nats); dH > 0 is novel."""
-    set_threads(threads)
-    h = parse_bandwidths(bandwidth)
-    engine = engine_options(backend, dask, device, precision, ctx=ctx)
-    if output is not None and output.suffix not in (".npy", ".json", ".extxyz", ".xyz"):
-        raise InputError("output must end in .npy, .json or .extxyz", source=str(output))
-    opts = descriptor_options(k, cutoff, index, format, rescale_volume, multicomponent)
-    if multicomponent:
-        opts["multicomponent"] = _species(list(ref) + list(test), index, format)
-    X, Y, idx = _reference_and_test(test, ref, opts, quiet)
-    with progress_bar("dH", len(Y), quiet, "envs") as advance:
-        dH = information.delta_entropy(Y, X, h, progress=advance, **engine)
-    if output is not None:
-        _write_dh(output, dH, h, idx, test, index, format)
-    dh_main = np.atleast_2d(dH)
-    summary = {
-        "bandwidth": h, "environments": len(Y), "reference_environments": len(X),
-        "novelty": (dh_main > 0).mean(axis=1), "max_dH": dh_main.max(axis=1),
-        "mean_dH": dh_main.mean(axis=1), "output": str(output) if output else None,
-    }
-    if np.ndim(h) == 0:
-        summary = {key: (v[0] if isinstance(v, np.ndarray) else v) for key, v in summary.items()}
-    if json:
-        print_json(summary)
-    else:
-        stdout.print(f"{len(Y)} test environments against {len(X)} reference environments "
-                     f"(h = {fmt(h)} 1/Å)")
-        stdout.print(f"  fraction with dH > 0 (novel): {fmt(summary['novelty'])}")
-        stdout.print(f"  max dH: {fmt(summary['max_dH'])} nats   mean dH: "
-                     f"{fmt(summary['mean_dH'])} nats")
-        if output:
-            stdout.print(f"  per-atom dH written to {output}")
-
-
-def _write_dh(output: Path, dH, h, idx, test, index, format):
-    names = ["dH"] if np.ndim(h) == 0 else [f"dH_h{v:g}" for v in h]
-    rows = np.atleast_2d(dH)
-    with atomic_output(output) as tmp:
-        if output.suffix == ".npy":
-            with open(tmp, "wb") as fh:
-                np.save(fh, dH)
-        elif output.suffix == ".json":
-            import json as _json
-
-            records = {"bandwidth": h, "source": [idx.sources[f] for f in idx.frame],
-                       "frame": [idx.source_frames[f] for f in idx.frame],
-                       "atom": idx.atom.tolist()}
-            for name, values in zip(names, rows):
-                records[name] = values.tolist()
-            tmp.write_text(_json.dumps(records))
-        else:
-            import ase.io
-
-            start = 0
-            with open(tmp, "w") as fh:
-                for frame in iter_frames(test, index=index, format=format):
-                    atoms = frame.atoms.copy()
-                    n = len(atoms)
-                    for name, values in zip(names, rows):
-                        atoms.set_array(name, values[start:start + n])
-                    start += n
-                    ase.io.write(fh, atoms, format="extxyz")
 
 
 def cmd_overlap(

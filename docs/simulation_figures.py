@@ -1,0 +1,137 @@
+"""Makes the README pictures of the simulation workflows, through the command line.
+
+    PYTHONPATH=src python3 docs/simulation_figures.py [--workdir DIR]
+
+Data are built here with ASE's EMT potential (seeded):
+  * dh_frames.png    `atominfo dh --plot`: 108-atom Cu crystal heated by Langevin MD
+                     from 300 K to 2400 K, against a 300 K crystal reference;
+  * calibration.png  `atominfo calibrate --plot`: a linear model of EMT per-atom
+                     energies (ridge regression on the descriptor) fitted on the 300 K
+                     crystal, tested on hotter crystals, a vacancy, a slab and a melt;
+                     error = |predicted - EMT| per atom (eV);
+  * clusters.png     `atominfo clusters --plot`: FCC seeds of growing radius embedded in
+                     a melt made by MD, with the CNT critical size for Cu at 420 K;
+  * outlier_roc.png  is made by benchmarks/bench_outliers.py --plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import ase.io
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+IMG = ROOT / "docs" / "img"
+
+
+def cli(*args):
+    cmd = [sys.executable, "-m", "atominfo", *map(str, args)]
+    print("$ atominfo " + " ".join(map(str, args)))
+    subprocess.run(cmd, check=True, env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""})
+
+
+def heating(work: Path, seed: int):
+    from atominfo.datasets import fcc_cu, md_frames
+
+    ref = md_frames(fcc_cu(3), 300.0, 10, seed=seed)
+    ase.io.write(work / "crystal_300K.extxyz", ref, format="extxyz")
+    frames, atoms = [], fcc_cu(3)
+    for i, temperature in enumerate(np.linspace(300, 2400, 22)):
+        snap = md_frames(atoms, float(temperature), 1, interval=10, equilibration=40,
+                         seed=seed + i)[0]
+        frames.append(snap)
+        atoms = snap
+    ase.io.write(work / "heating.extxyz", frames, format="extxyz")
+    cli("dh", work / "heating.extxyz", "--ref", work / "crystal_300K.extxyz", "-o",
+        work / "heating_dh.extxyz", "--table", work / "heating.csv", "--plot",
+        IMG / "dh_frames.png", "-q")
+
+
+def calibration(work: Path, seed: int):
+    from ase.calculators.emt import EMT
+    from sklearn.linear_model import Ridge
+
+    import atominfo
+    from atominfo.datasets import cu_melt, fcc_cu, md_frames
+
+    def labelled(frames):
+        X = atominfo.descriptors(frames)
+        energies = []
+        for f in frames:
+            f = f.copy()
+            f.calc = EMT()
+            energies.append(f.get_potential_energies())
+        return X, np.concatenate(energies)
+
+    train = md_frames(fcc_cu(3), 300.0, 20, seed=seed)
+    X, E = labelled(train)
+    model = Ridge(alpha=1e-6).fit(X, E)
+    vac = fcc_cu(3)
+    del vac[0]
+    slab = fcc_cu((3, 3, 4))
+    slab.center(vacuum=8.0, axis=2)
+    slab.pbc = (True, True, False)
+    test = (md_frames(fcc_cu(3), 600.0, 8, seed=seed + 1)
+            + md_frames(fcc_cu(3), 1200.0, 8, seed=seed + 2)
+            + md_frames(vac, 600.0, 8, seed=seed + 3)
+            + md_frames(slab, 600.0, 8, seed=seed + 4)
+            + cu_melt(3, n_frames=8, seed=seed + 5))
+    Y, E_test = labelled(test)
+    errors = np.abs(model.predict(Y) - E_test)
+    dH = atominfo.delta_entropy(Y, X, 0.015)
+    np.save(work / "energy_errors.npy", errors)
+    np.save(work / "energy_dh.npy", dH)
+    cli("calibrate", "--dh", work / "energy_dh.npy", "--errors", work / "energy_errors.npy",
+        "--unit", "eV", "--plot", IMG / "calibration.png", "-o", work / "calibration.json")
+
+
+def clusters(work: Path, seed: int):
+    from ase import Atoms
+    from ase.geometry import get_distances
+
+    from atominfo.datasets import CU_LATTICE, fcc_cu, md_frames, rattled_fcc_cu
+
+    start = fcc_cu(3, CU_LATTICE * 1.05 ** (1 / 3))
+    start.rattle(0.3, seed=seed)
+    melt = md_frames(start, 3000.0, 1, interval=10, equilibration=50, seed=seed,
+                     timestep_fs=4.0)[0].repeat(3)
+    centre = melt.cell.sum(axis=0) / 2
+    crystal = rattled_fcc_cu(9, sigma=0.02, seed=seed)
+    sites = crystal.positions - crystal.positions[np.argmin(
+        np.linalg.norm(crystal.positions - crystal.cell.sum(axis=0) / 2, axis=1))]
+    frames = []
+    for radius in np.linspace(4.0, 11.0, 12):
+        seed_pos = sites[np.linalg.norm(sites, axis=1) <= radius] + centre
+        _, dist = get_distances(melt.positions, seed_pos, cell=melt.cell, pbc=True)
+        keep = (dist.min(axis=1) > 2.2) & (np.linalg.norm(melt.positions - centre, axis=1)
+                                           > radius)
+        frames.append(Atoms(f"Cu{len(seed_pos)}", positions=seed_pos, cell=melt.cell,
+                            pbc=True) + melt[keep])
+    ase.io.write(work / "seeds.extxyz", frames, format="extxyz")
+    ase.io.write(work / "solid.extxyz", [rattled_fcc_cu(4, 0.03, seed=s) for s in range(10)],
+                 format="extxyz")
+    cli("clusters", work / "seeds.extxyz", "--ref", work / "solid.extxyz", "--plot",
+        IMG / "clusters.png", "--n-star", "122", "-o", work / "seeds_clusters.extxyz")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", default="heating,calibration,clusters")
+    args = parser.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="atominfo-figures-"))
+    work.mkdir(parents=True, exist_ok=True)
+    IMG.mkdir(parents=True, exist_ok=True)
+    for name in args.only.split(","):
+        globals()[name](work, args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""dH as a model-free uncertainty: error vs dH, correlations, conformal error intervals.
+
+SPEC.md section 5. Errors are any per-environment model errors (e.g. the norm
+of the force error, eV/Å); dH is in nats.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+
+N_BINS = 20
+WINDOW = 0.75  # half-width of the running-average window, in bin widths
+
+
+def _paired(dH, errors):
+    dH = np.asarray(dH, dtype=float).ravel()
+    errors = np.asarray(errors, dtype=float).ravel()
+    if dH.shape != errors.shape:
+        raise InputError(f"dH and errors differ in length: {dH.size} vs {errors.size}")
+    if dH.size < 2:
+        raise InputError("need at least two (dH, error) pairs")
+    for name, v in (("dH", dH), ("errors", errors)):
+        if not np.isfinite(v).all():
+            raise InputError(f"{name} value {int(np.argmax(~np.isfinite(v)))} is NaN or infinite")
+    return dH, errors
+
+
+def running_average(dH, errors, n_bins: int = N_BINS, window: float = WINDOW) -> dict:
+    """Running average of the error against dH (SPEC.md section 5).
+
+    The dH range is cut into `n_bins` bins of equal width l; at each bin
+    centre the errors of all points with |dH - centre| <= window * l are averaged.
+
+    Returns
+    -------
+    dict with 'centre' (n_bins,) nats, 'mean_error' (n_bins,) in the errors'
+    unit (NaN where no point is within the window), 'count' (n_bins,) and
+    'bin_width' (nats).
+    """
+    dH, errors = _paired(dH, errors)
+    if n_bins < 1 or window <= 0:
+        raise InputError(f"need n_bins >= 1 and window > 0, got {n_bins}, {window}")
+    lo, hi = float(dH.min()), float(dH.max())
+    width = (hi - lo) / n_bins if hi > lo else 1.0
+    centres = lo + width * (np.arange(n_bins) + 0.5)
+    order = np.argsort(dH)
+    sorted_dH, cumulative = dH[order], np.concatenate([[0.0], np.cumsum(errors[order])])
+    # Points within the window of each centre form a contiguous run of the sorted dH.
+    left = np.searchsorted(sorted_dH, centres - window * width, side="left")
+    right = np.searchsorted(sorted_dH, centres + window * width, side="right")
+    count = right - left
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (cumulative[right] - cumulative[left]) / count
+    mean[count == 0] = np.nan
+    return {"centre": centres, "mean_error": mean, "count": count, "bin_width": width}
+
+
+def correlations(dH, errors) -> dict:
+    """Pearson and Spearman correlation of error with dH (and their p-values)."""
+    from scipy import stats  # imported here: scipy.stats costs ~1 s of CLI start-up
+
+    dH, errors = _paired(dH, errors)
+    pearson = stats.pearsonr(dH, errors)
+    spearman = stats.spearmanr(dH, errors)
+    return {"pearson": float(pearson[0]), "pearson_p": float(pearson[1]),
+            "spearman": float(spearman[0]), "spearman_p": float(spearman[1]), "n": dH.size}
+
+
+def _curve_function(curve: dict):
+    """Piecewise-linear interpolation of a running-average curve, flat beyond its ends."""
+    ok = curve["count"] > 0
+    x, y = curve["centre"][ok], curve["mean_error"][ok]
+    return lambda v: np.interp(np.asarray(v, dtype=float), x, y)
+
+
+class ConformalErrorEstimator:
+    """Error estimate from dH, with split-conformal prediction intervals.
+
+    The estimate is the running average of error against dH on one part of
+    the calibration data; the spread (running average of the absolute
+    residual) makes the score `|error - estimate| / spread` comparable across
+    dH. Split-conformal calibration on the other part gives the quantile q of
+    that score, so that the interval ``estimate +- q * spread`` holds a new
+    error with probability at least `coverage` (for exchangeable data).
+
+    Parameters
+    ----------
+    coverage : float
+        Nominal coverage of the intervals, in (0, 1).
+    n_bins, window : running-average settings (see `running_average`).
+    calibration_fraction : float
+        Share of the data used for the conformal quantile; the rest fits the curves.
+    seed : int
+        Seed of the random split.
+    """
+
+    def __init__(self, coverage: float = 0.9, *, n_bins: int = N_BINS, window: float = WINDOW,
+                 calibration_fraction: float = 0.5, seed: int = 0):
+        if not 0 < coverage < 1:
+            raise InputError(f"coverage must be in (0, 1), got {coverage}")
+        if not 0 < calibration_fraction < 1:
+            raise InputError(f"calibration_fraction must be in (0, 1), got "
+                             f"{calibration_fraction}")
+        self.coverage, self.n_bins, self.window = coverage, n_bins, window
+        self.calibration_fraction, self.seed = calibration_fraction, seed
+
+    def fit(self, dH, errors) -> "ConformalErrorEstimator":
+        """Fit the curves and the conformal quantile on (dH, error) pairs."""
+        dH, errors = _paired(dH, errors)
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(dH.size)
+        n_cal = int(round(self.calibration_fraction * dH.size))
+        if n_cal < 1 or n_cal >= dH.size:
+            raise InputError("too few points to split into fit and calibration parts")
+        cal, fit = order[:n_cal], order[n_cal:]
+        self.curve_ = running_average(dH[fit], errors[fit], self.n_bins, self.window)
+        self._mean = _curve_function(self.curve_)
+        residual = np.abs(errors[fit] - self._mean(dH[fit]))
+        self.spread_curve_ = running_average(dH[fit], residual, self.n_bins, self.window)
+        self._spread_raw = _curve_function(self.spread_curve_)
+        # Floor: a bin whose errors are all equal would give a zero spread.
+        self.spread_floor_ = max(float(np.mean(residual)) * 1e-3, 1e-12)
+        scores = np.abs(errors[cal] - self._mean(dH[cal])) / self._spread(dH[cal])
+        rank = int(np.ceil((n_cal + 1) * self.coverage))
+        self.quantile_ = float(np.inf if rank > n_cal else np.sort(scores)[rank - 1])
+        self.nonnegative_ = bool((errors >= 0).all())
+        self.n_fit_, self.n_calibration_ = fit.size, n_cal
+        return self
+
+    def _spread(self, dH):
+        return np.maximum(self._spread_raw(dH), self.spread_floor_)
+
+    def _check_fitted(self):
+        if not hasattr(self, "quantile_"):
+            raise InputError("the estimator is not fitted; call fit(dH, errors) first")
+
+    def predict(self, dH) -> np.ndarray:
+        """Estimated error at each dH (the error's unit)."""
+        self._check_fitted()
+        return self._mean(dH)
+
+    def interval(self, dH) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) bounds of the conformal interval at each dH."""
+        self._check_fitted()
+        centre, half = self._mean(dH), self.quantile_ * self._spread(dH)
+        lower = centre - half
+        if self.nonnegative_:  # errors are norms: a negative bound carries no information
+            lower = np.maximum(lower, 0.0)
+        return lower, centre + half
+
+    def empirical_coverage(self, dH, errors) -> float:
+        """Fraction of (dH, error) pairs whose error lies in its interval."""
+        dH, errors = _paired(dH, errors)
+        lower, upper = self.interval(dH)
+        return float(np.mean((errors >= lower) & (errors <= upper)))
+
+
+def calibrate(dH, errors, *, coverage: float = 0.9, test_fraction: float = 0.25,
+              seed: int = 0, n_bins: int = N_BINS, window: float = WINDOW) -> dict:
+    """Error vs dH analysis in one call.
+
+    Running average and correlations on all points; a `ConformalErrorEstimator`
+    fitted on a random (1 - test_fraction) share and its empirical coverage and
+    mean interval width measured on the held-out rest.
+
+    Returns
+    -------
+    dict with 'running_average', 'correlations', 'estimator' (the fitted
+    object), 'coverage' (nominal), 'held_out_coverage', 'mean_interval_width',
+    'n_train', 'n_test', 'seed'.
+    """
+    dH, errors = _paired(dH, errors)
+    if not 0 < test_fraction < 1:
+        raise InputError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    order = np.random.default_rng(seed).permutation(dH.size)
+    n_test = int(round(test_fraction * dH.size))
+    if n_test < 1 or dH.size - n_test < 4:
+        raise InputError(f"too few points ({dH.size}) for a held-out test set")
+    test, train = order[:n_test], order[n_test:]
+    estimator = ConformalErrorEstimator(coverage, n_bins=n_bins, window=window,
+                                        seed=seed + 1).fit(dH[train], errors[train])
+    lower, upper = estimator.interval(dH[test])
+    return {"running_average": running_average(dH, errors, n_bins, window),
+            "correlations": correlations(dH, errors), "estimator": estimator,
+            "coverage": coverage,
+            "held_out_coverage": estimator.empirical_coverage(dH[test], errors[test]),
+            "mean_interval_width": float(np.mean(upper - lower)),
+            "conformal_quantile": estimator.quantile_,
+            "n_train": int(train.size), "n_test": int(n_test), "seed": seed}
+
+
+def force_errors(frames, reference: str = "forces", predicted: str = "predicted_forces"):
+    """Per-atom force error norms |F_reference - F_predicted| (the forces' unit, e.g. eV/Å).
+
+    `frames` are ASE Atoms (e.g. read from extxyz); each name is looked up in
+    the per-atom arrays, then in the calculator results.
+    """
+    out = []
+    for number, atoms in enumerate(frames):
+        pair = [_per_atom_vectors(atoms, name, number) for name in (reference, predicted)]
+        out.append(np.linalg.norm(pair[0] - pair[1], axis=1))
+    if not out:
+        raise InputError("no frames")
+    return np.concatenate(out)
+
+
+def _per_atom_vectors(atoms, name, frame):
+    if name in atoms.arrays:
+        values = atoms.arrays[name]
+    elif atoms.calc is not None and name in getattr(atoms.calc, "results", {}):
+        values = atoms.calc.results[name]
+    else:
+        found = sorted(set(atoms.arrays) | set(getattr(atoms.calc, "results", {}) or {}))
+        raise InputError(f"no per-atom array {name!r} (found: {', '.join(found)})", frame=frame)
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(atoms), 3):
+        raise InputError(f"array {name!r} has shape {values.shape}, expected "
+                         f"({len(atoms)}, 3)", frame=frame)
+    return values

@@ -1,0 +1,183 @@
+"""Streaming per-frame dH, the per-frame table, resumable outputs and `atominfo dh`."""
+
+import csv
+import json
+
+import ase.io
+import numpy as np
+import pytest
+
+import atominfo
+from atominfo.cli import main
+from atominfo.datasets import rattled_fcc_cu
+from atominfo.errors import InputError
+from atominfo.streaming import DHStreamWriter, partial_path, state_path
+from atominfo.trajectory import count_atoms, iter_trajectory_dh, trajectory_dh
+
+from .conftest import DATA
+
+FCC = str(DATA / "cu_fcc_108.extxyz")
+
+
+@pytest.fixture(scope="module")
+def traj(tmp_path_factory):
+    """Six frames of 32 atoms, increasingly disordered (the last ones leave the reference)."""
+    frames = [rattled_fcc_cu(2, sigma=s, seed=i)
+              for i, s in enumerate([0.01, 0.02, 0.05, 0.1, 0.2, 0.4])]
+    path = tmp_path_factory.mktemp("traj") / "traj.extxyz"
+    ase.io.write(path, frames, format="extxyz")
+    return path, frames
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return atominfo.Reference.from_structures(FCC + "", h=0.015)
+
+
+def test_streamed_dh_equals_whole_dataset(traj, reference):
+    path, frames = traj
+    X = reference.X
+    expected = atominfo.delta_entropy(atominfo.descriptors(str(path)), X, 0.015)
+    got = list(iter_trajectory_dh(str(path), reference))
+    assert [f.number for f in got] == list(range(6))
+    np.testing.assert_allclose(np.concatenate([f.dH for f in got]), expected, atol=1e-10)
+    table = trajectory_dh(str(path), reference)
+    for i, f in enumerate(got):
+        assert table["atoms"][i] == 32
+        assert table["novelty"][i] == pytest.approx(np.mean(f.dH > 0))
+        assert table["max_dH"][i] == pytest.approx(f.dH.max())
+    assert table["novelty"][-1] > table["novelty"][0]
+
+
+def test_skip_and_progress(traj, reference):
+    done = []
+    got = list(iter_trajectory_dh(str(traj[0]), reference, skip=4, progress=done.append))
+    assert [f.number for f in got] == [4, 5] and done == [32, 32]
+
+
+def test_count_atoms(traj):
+    assert count_atoms([traj[0]]) == 192
+    assert count_atoms([traj[0]], index="::2") == 96
+    assert count_atoms([FCC], format="vasp") is None
+
+
+def run_json(args, capsys):
+    assert main(args + ["--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cli_table_and_plot(traj, tmp_path, capsys):
+    table, plot, out = tmp_path / "frames.csv", tmp_path / "frames.png", tmp_path / "dh.extxyz"
+    summary = run_json(["dh", str(traj[0]), "--ref", FCC, "-o", str(out), "--table", str(table),
+                        "--plot", str(plot), "-q"], capsys)
+    assert summary["frames"] == 6 and summary["environments"] == 192
+    with open(table) as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["atoms"]) for r in rows] == [32] * 6
+    frames = ase.io.read(out, ":")
+    for row, atoms in zip(rows, frames):
+        assert float(row["novelty"]) == pytest.approx(np.mean(atoms.arrays["dH"] > 0))
+        assert float(row["max_dH"]) == pytest.approx(atoms.arrays["dH"].max())
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dh.extxyz", "frames.csv",
+                                                           "frames.png"]
+
+
+def test_cli_json_table_several_bandwidths(traj, tmp_path, capsys):
+    table = tmp_path / "frames.json"
+    run_json(["dh", str(traj[0]), "--ref", FCC, "-b", "0.015,0.05", "--table", str(table)],
+             capsys)
+    data = json.loads(table.read_text())
+    assert data["bandwidth"] == [0.015, 0.05] and len(data["novelty_h0.05"]) == 6
+    assert all(a >= b for a, b in zip(data["novelty_h0.015"], data["novelty_h0.05"]))
+
+
+def test_reference_from_saved_descriptors(traj, tmp_path, capsys):
+    X = tmp_path / "ref.npy"
+    assert main(["descriptors", FCC, "-o", str(X), "-q"]) == 0
+    capsys.readouterr()
+    a = run_json(["dh", str(traj[0]), "--ref", str(X)], capsys)
+    b = run_json(["dh", str(traj[0]), "--ref", FCC], capsys)
+    assert a["novelty"] == b["novelty"] and a["max_dH"] == pytest.approx(b["max_dH"])
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("suffix", [".extxyz", ".npy", ".json"])
+def test_interrupt_then_resume(traj, tmp_path, capsys, monkeypatch, suffix):
+    """Stopped after 3 frames (with a half-written 4th), --resume gives the uninterrupted result."""
+    import atominfo.cli.trajectory as cli_traj
+
+    full, out, table = tmp_path / f"full{suffix}", tmp_path / f"dh{suffix}", tmp_path / "t.csv"
+    run_json(["dh", str(traj[0]), "--ref", FCC, "-o", str(full)], capsys)
+    original = cli_traj.iter_trajectory_dh
+
+    def stops_after_three(*args, **kwargs):
+        for i, frame in enumerate(original(*args, **kwargs)):
+            if i == 3:
+                with open(partial_path(out), "ab") as fh:  # a frame cut in the middle
+                    fh.write(b"32\nLattice=")
+                raise Interrupt
+            yield frame
+
+    monkeypatch.setattr(cli_traj, "iter_trajectory_dh", stops_after_three)
+    with pytest.raises(Interrupt):
+        main(["dh", str(traj[0]), "--ref", FCC, "-o", str(out), "--table", str(table)])
+    assert not out.exists() and not table.exists()  # never a truncated output
+    assert json.loads(state_path(out).read_text())["frames_done"] == 3
+    monkeypatch.setattr(cli_traj, "iter_trajectory_dh", original)
+    summary = run_json(["dh", str(traj[0]), "--ref", FCC, "-o", str(out), "--table",
+                        str(table), "--resume"], capsys)
+    assert summary["frames"] == 6 and summary["environments"] == 192
+    if suffix == ".extxyz":
+        a = np.concatenate([f.arrays["dH"] for f in ase.io.read(out, ":")])
+        b = np.concatenate([f.arrays["dH"] for f in ase.io.read(full, ":")])
+    elif suffix == ".npy":
+        a, b = np.load(out), np.load(full)
+    else:
+        a, b = json.loads(out.read_text()), json.loads(full.read_text())
+        assert a["frame"] == b["frame"] and a["atom"] == b["atom"]
+        a, b = np.array(a["dH"]), np.array(b["dH"])
+    np.testing.assert_allclose(a, b, atol=1e-12)
+    with open(table) as fh:
+        assert [int(r["frame"]) for r in csv.DictReader(fh)] == list(range(6))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([full.name, out.name, "t.csv"])
+
+
+def test_resume_with_other_options_is_refused(traj, tmp_path, capsys):
+    out = tmp_path / "dh.npy"
+    writer = DHStreamWriter(out, None, 0.015, {"k": 32})
+    writer.close()
+    with pytest.raises(InputError, match="different"):
+        DHStreamWriter(out, None, 0.015, {"k": 16}, resume=True)
+    assert main(["dh", str(traj[0]), "--ref", FCC, "-o", str(tmp_path / "x.npy"),
+                 "--resume"]) == 2
+    assert "no interrupted run" in capsys.readouterr().err
+
+
+def test_bad_frame_leaves_nothing(tmp_path, capsys):
+    from ase import Atoms
+
+    good = rattled_fcc_cu(2, 0.05)
+    bad = Atoms("Cu2", positions=[[0, 0, 0], [0, 0, 0]])
+    path = tmp_path / "t.extxyz"
+    ase.io.write(path, [good, bad], format="extxyz")
+    rc = main(["dh", str(path), "--ref", FCC, "-o", str(tmp_path / "dh.npy"),
+               "--table", str(tmp_path / "t.csv")])
+    assert rc == 2
+    assert "frame 1" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.extxyz"]
+
+
+def test_cli_plot_only_leaves_only_the_plot(traj, tmp_path, capsys):
+    plot = tmp_path / "frames.svg"
+    summary = run_json(["dh", str(traj[0]), "--ref", FCC, "--plot", str(plot)], capsys)
+    assert summary["frames"] == 6 and plot.read_text().lstrip().startswith("<?xml")
+    assert [p.name for p in tmp_path.iterdir()] == ["frames.svg"]
+
+
+def test_cli_no_output_streams_summary(traj, capsys):
+    summary = run_json(["dh", str(traj[0]), "--ref", FCC, "-b", "0.015,0.05"], capsys)
+    assert summary["environments"] == 192 and len(summary["novelty"]) == 2
