@@ -138,7 +138,8 @@ class ClusterIndex:
         self.mean = X.mean(axis=0)
         Xc = X - self.mean
         k = int(n_clusters or max(1, round(np.sqrt(n))))
-        k = max(1, min(k, n))
+        # faiss wants >= 39 training points per centroid
+        k = max(1, min(k, n // 39))
         if k > 1:
             km = faiss.Kmeans(d, k, niter=20, seed=seed, verbose=False,
                               max_points_per_centroid=64)
