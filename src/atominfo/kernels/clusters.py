@@ -32,18 +32,18 @@ from threadpoolctl import threadpool_limits
 
 from .cpu import _FAST, SKIP_NATS, SNAP, _exp_neg
 
-MODE_SUM, MODE_CLASSIFY = 0, 1
-QUERY_CHUNK = 2048
+QUERY_CHUNK = 1024
 
 
 @numba.njit(nogil=True, cache=True, fastmath=_FAST)
-def _visit(Y, cd2_lo, Xs, offsets, radius, log_size, c, mode, log_tol, out_log, out_pairs):
-    """Per query: visit clusters nearest-bound first until the stopping rule holds.
+def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, out_log, out_pairs):
+    """Per query: visit clusters nearest-bound first until the sign of log S is decided.
 
     Y (m, d) centred queries; cd2_lo (m, n_c) lower bounds of squared centre
     distances; Xs (n, d) centred reference sorted by cluster, cluster B being
-    rows offsets[B]:offsets[B+1]. Writes the log of the (partial) sum and
-    the number of kernel terms evaluated per query.
+    rows offsets[B]:offsets[B+1]. Writes log S over the visited clusters
+    (>= 0: inside for sure; < 0: outside, S + U < 1, or all visited) and the
+    number of kernel terms evaluated per query.
     """
     n_c = offsets.shape[0] - 1
     d = Y.shape[1]
@@ -54,8 +54,7 @@ def _visit(Y, cd2_lo, Xs, offsets, radius, log_size, c, mode, log_tol, out_log, 
     for i in range(Y.shape[0]):
         y = Y[i]
         for b in range(n_c):
-            dist = np.sqrt(max(cd2_lo[i, b], 0.0))
-            gap = max(dist - radius[b], 0.0)
+            gap = max(np.sqrt(max(cd2_lo[i, b], 0.0)) - radius[b], 0.0)
             lb2[b] = gap * gap
             bound[b] = log_size[b] - c * gap * gap
             visited[b] = False
@@ -63,29 +62,28 @@ def _visit(Y, cd2_lo, Xs, offsets, radius, log_size, c, mode, log_tol, out_log, 
         s = 0.0
         pairs = 0
         for step in range(n_c):
-            # upper bound of the unvisited clusters, log space
-            best = -1
-            bmax = -np.inf
-            for b in range(n_c):
-                if not visited[b]:
-                    if best < 0 or lb2[b] < lb2[best]:
-                        best = b
-                    bmax = max(bmax, bound[b])
-            u = 0.0
-            for b in range(n_c):
-                if not visited[b]:
-                    u += np.exp(bound[b] - bmax)
-            log_u = bmax + np.log(u)
             if step > 0:
                 log_s = m + np.log(s)
-                if mode == MODE_CLASSIFY:
-                    if log_s >= 0.0:
-                        break
-                    hi = max(log_s, log_u)
-                    if hi + np.log(np.exp(log_s - hi) + np.exp(log_u - hi)) < 0.0:
-                        break
-                elif log_u - log_s <= log_tol:
-                    break
+                if log_s >= 0.0:
+                    break  # S >= 1 already: inside
+                # upper bound U of the unvisited clusters (terms clamped up at
+                # -SKIP_NATS below the largest, so U stays an upper bound)
+                bmax = -np.inf
+                for b in range(n_c):
+                    if not visited[b]:
+                        bmax = max(bmax, bound[b])
+                u = 0.0
+                for b in range(n_c):
+                    a = bound[b] - bmax
+                    u += 0.0 if visited[b] else _exp_neg(max(a, -SKIP_NATS))
+                log_u = bmax + np.log(u)
+                hi = max(log_s, log_u)
+                if hi + np.log(np.exp(log_s - hi) + np.exp(log_u - hi)) < 0.0:
+                    break  # S + U < 1: outside
+            best = -1
+            for b in range(n_c):
+                if not visited[b] and (best < 0 or lb2[b] < lb2[best]):
+                    best = b
             visited[best] = True
             lo, hi_row = offsets[best], offsets[best + 1]
             dmin = np.inf
@@ -176,10 +174,18 @@ class ClusterIndex:
         # faiss wants >= 39 training points per centroid
         k = max(1, min(k, n // 39))
         if k > 1:
-            km = faiss.Kmeans(d, k, niter=20, seed=seed, verbose=False,
-                              max_points_per_centroid=64)
-            km.train(np.ascontiguousarray(Xc, dtype=np.float32))
-            _, label = km.index.search(np.ascontiguousarray(Xc, dtype=np.float32), 1)
+            # Any clustering gives valid bounds; tighter ones only save time, so a
+            # few k-means iterations suffice. One OpenMP thread: faiss's spinning
+            # threads were 4x slower on a busy 2-core machine.
+            threads = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(1)
+            try:
+                km = faiss.Kmeans(d, k, niter=10, seed=seed, verbose=False,
+                                  max_points_per_centroid=64)
+                km.train(np.ascontiguousarray(Xc, dtype=np.float32))
+                _, label = km.index.search(np.ascontiguousarray(Xc, dtype=np.float32), 1)
+            finally:
+                faiss.omp_set_num_threads(threads)
             label = label[:, 0]
         else:
             label = np.zeros(n, dtype=np.int64)
@@ -206,13 +212,18 @@ class ClusterIndex:
     def n_clusters(self) -> int:
         return len(self.sizes)
 
-    def _run(self, Y, h, mode, tol, progress, threads):
+    def classify(self, Y, h, progress=None, threads=None) -> np.ndarray:
+        """Whether each query lies inside the reference's domain (dH <= 0), per bandwidth.
+
+        Returns a bool array (len(h), len(Y)); equal to ``delta_entropy(Y, X, h) <= 0``
+        for every query with |dH| > 1e-12 nats. ``self.last_pairs`` holds the
+        kernel terms evaluated (the exact dH evaluates len(Y) * len(X) per bandwidth).
+        """
         Y = np.asarray(Y, dtype=np.float64)
         hs = np.atleast_1d(np.asarray(h, dtype=np.float64))
         out = np.empty((len(hs), len(Y)))
         pairs = np.zeros((len(hs), len(Y)), dtype=np.int64)
         log_size = np.log(self.sizes.astype(np.float64))
-        log_tol = float(np.log(tol)) if tol > 0 else -np.inf
         n_threads = max(1, threads or numba.get_num_threads())
 
         def work(y0):
@@ -222,9 +233,9 @@ class ClusterIndex:
             # lower bound of the squared centre distance despite rounding
             cd2 -= SNAP * (y_sq[:, None] + self.centre_sq[None, :])
             for t, hv in enumerate(hs):
-                _visit(Yc, cd2, self.sorted_X, self.offsets, self.radius, log_size,
-                       1.0 / (2.0 * hv * hv), mode, log_tol,
-                       out[t, y0:y0 + len(Yc)], pairs[t, y0:y0 + len(Yc)])
+                _classify(Yc, cd2, self.sorted_X, self.offsets, self.radius, log_size,
+                          1.0 / (2.0 * hv * hv), out[t, y0:y0 + len(Yc)],
+                          pairs[t, y0:y0 + len(Yc)])
             if progress is not None:
                 progress(len(Yc))
 
@@ -238,7 +249,7 @@ class ClusterIndex:
                     for _ in pool.map(work, starts):
                         pass
         self.last_pairs = int(pairs.sum())
-        return out
+        return out >= 0.0
 
     def log_kernel_sums(self, Y, h, tol: float = 1e-9, progress=None, threads=None):
         """Pruned ``log sum_j K_h(Y_i, X_j)``: array (len(h), len(Y)), nats.
@@ -323,13 +334,3 @@ class ClusterIndex:
                         pass
         self.last_pairs = int(pairs.sum()) * len(hs)
         return out
-
-    def classify(self, Y, h, progress=None, threads=None) -> np.ndarray:
-        """Whether each query lies inside the reference's domain (dH <= 0), per bandwidth.
-
-        Returns a bool array (len(h), len(Y)); equal to ``delta_entropy(Y, X, h) <= 0``
-        for every query with |dH| > 1e-12 nats. ``self.last_pairs`` holds the
-        kernel terms evaluated (the exact dH evaluates len(Y) * len(X)).
-        """
-        log_s = self._run(Y, h, MODE_CLASSIFY, 0.0, progress, threads)
-        return log_s >= 0.0
