@@ -2,21 +2,27 @@
 
 The reference X is split into clusters (faiss k-means), each stored with its
 centre c_B, radius r_B = max |x - c_B| and size n_B. For a query y every
-member of B is at least ``l_B = max(0, |y - c_B| - r_B)`` away, so the
-clusters not yet visited add at most
+member of B is at least ``l_B = max(0, |y - c_B| - r_B)`` away, so a set of
+clusters not visited adds at most
 
     U = sum_B n_B exp(-l_B^2 / (2 h^2))
 
-to the kernel sum S. Clusters are visited nearest-bound first; S over the
-visited ones is exact (float64, direct differences), so ``S <= true sum <= S + U``.
+to the kernel sum S; over the visited clusters S is summed exactly, so
+``S_visited <= S <= S_visited + U``. Rounding is accounted for: centre
+distances are lowered by the expanded form's rounding bound and radii raised
+by a few ulps.
 
-* `ClusterIndex.log_kernel_sums(Y, h, tol)` stops once ``U <= tol * S``: the
-  returned log-sum is at most ``log(1 + tol) <= tol`` nats below the exact
-  one (plus the exact engine's own < 1e-12 nats), a rigorous bound.
-* `ClusterIndex.classify(Y, h)` decides ``sum >= 1`` (dH <= 0, inside the
-  domain) and stops as soon as ``S >= 1`` (inside) or ``S + U < 1``
-  (outside); with no decision after every cluster, S is the exact sum. The
-  label equals that of exact dH for every point with |dH| > 1e-12 nats.
+* `ClusterIndex.log_kernel_sums(Y, h, tol)` groups queries by nearest centre
+  and sums each group with BLAS over the clusters it needs, skipping a
+  cluster only while, for every query of the group, the skipped bounds add
+  up to at most `tol` times the sum already computed. Each value is at most
+  ``log(1 + tol) <= tol`` nats below the exact log-sum (a rigorous bound;
+  default tol 1e-9), plus the exact engine's own error (`kernels.cpu`).
+* `ClusterIndex.classify(Y, h)` decides ``S >= 1`` (dH <= 0, inside the
+  domain) per query, visiting clusters nearest-bound first and stopping as
+  soon as ``S_visited >= 1`` (inside) or ``S_visited + U < 1`` (outside); with
+  no decision after every cluster, S is the exact sum. The label equals
+  that of exact dH for every point with |dH| > 1e-12 nats.
 
 Queries are independent, so any chunk of queries can be classified against
 a prebuilt index (e.g. mapped over chunks by Dask).
@@ -49,42 +55,51 @@ def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, out_log, out_pairs):
     d = Y.shape[1]
     lb2 = np.empty(n_c)
     bound = np.empty(n_c)  # log n_B - c l_B^2: log of the cluster's upper bound
-    visited = np.zeros(n_c, dtype=np.bool_)
+    weight = np.empty(n_c)  # exp(bound - bound_max), rounded up
+    order = np.empty(n_c, dtype=np.int64)
     buf = np.empty(Xs.shape[0])
     for i in range(Y.shape[0]):
         y = Y[i]
+        best = 0
         for b in range(n_c):
             gap = max(np.sqrt(max(cd2_lo[i, b], 0.0)) - radius[b], 0.0)
             lb2[b] = gap * gap
             bound[b] = log_size[b] - c * gap * gap
-            visited[b] = False
+            if lb2[b] < lb2[best]:
+                best = b
         m = -np.inf
         s = 0.0
         pairs = 0
+        bound_max = 0.0
+        u_total = 0.0
+        u_visited = 0.0
         for step in range(n_c):
             if step > 0:
                 log_s = m + np.log(s)
                 if log_s >= 0.0:
                     break  # S >= 1 already: inside
-                # upper bound U of the unvisited clusters (terms clamped up at
-                # -SKIP_NATS below the largest, so U stays an upper bound)
-                bmax = -np.inf
-                for b in range(n_c):
-                    if not visited[b]:
-                        bmax = max(bmax, bound[b])
-                u = 0.0
-                for b in range(n_c):
-                    a = bound[b] - bmax
-                    u += 0.0 if visited[b] else _exp_neg(max(a, -SKIP_NATS))
-                log_u = bmax + np.log(u)
+                if step == 1:
+                    # undecided after the nearest cluster: order all clusters once and
+                    # bound them (terms clamped up at -SKIP_NATS: still an upper bound)
+                    order[:] = np.argsort(lb2)
+                    for k in range(n_c):  # ties: make sure the visited one comes first
+                        if order[k] == best:
+                            order[k] = order[0]
+                            order[0] = best
+                            break
+                    bound_max = bound.max()
+                    for b in range(n_c):
+                        weight[b] = _exp_neg(max(bound[b] - bound_max, -SKIP_NATS))
+                        u_total += weight[b]
+                    u_visited = weight[order[0]]
+                # unvisited bound, rounded up: the subtraction may cancel
+                u = (u_total - u_visited) * (1.0 + 1e-12) + u_total * 1e-14
+                log_u = bound_max + np.log(u)
                 hi = max(log_s, log_u)
                 if hi + np.log(np.exp(log_s - hi) + np.exp(log_u - hi)) < 0.0:
                     break  # S + U < 1: outside
-            best = -1
-            for b in range(n_c):
-                if not visited[b] and (best < 0 or lb2[b] < lb2[best]):
-                    best = b
-            visited[best] = True
+                best = order[step]
+                u_visited += weight[best]
             lo, hi_row = offsets[best], offsets[best + 1]
             dmin = np.inf
             for j in range(lo, hi_row):
