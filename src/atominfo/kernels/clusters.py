@@ -299,11 +299,13 @@ class ClusterIndex:
         n_threads = max(1, threads or numba.get_num_threads())
         block = min(BLOCK_ROWS, 128)
 
-        def fold(rows, Yc, y_sq, b, run_max, run_sum):
-            lo, hi = self.offsets[b], self.offsets[b + 1]
-            G = Yc @ self.sorted_X[lo:hi].T
-            _fold_block(G, y_sq, x_sq[lo:hi], inv, run_max, run_sum)
-            pairs[rows] += hi - lo
+        def fold(rows, Yc, y_sq, batch, run_max, run_sum):
+            # the batch's clusters gathered into one matrix: one BLAS call, one fold
+            cols = np.concatenate([np.arange(self.offsets[b], self.offsets[b + 1])
+                                   for b in batch])
+            G = Yc @ self.sorted_X[cols].T
+            _fold_block(G, y_sq, x_sq[cols], inv, run_max, run_sum)
+            pairs[rows] += len(cols)
 
         def work(span):
             rows = order[span[0]:span[1]]
@@ -317,9 +319,8 @@ class ClusterIndex:
             near = -cd2.min(axis=0)  # clusters nearest to some query of the block first
             batch = [int(np.bincount(nearest[rows]).argmax())]
             while batch:
-                for b in batch:
-                    fold(rows, Yc, y_sq, b, run_max, run_sum)
-                    visited[b] = True
+                fold(rows, Yc, y_sq, batch, run_max, run_sum)
+                visited[batch] = True
                 # Clusters still needed given tol times the sum so far (a lower
                 # bound of each query's sum), per bandwidth; the loop ends only
                 # when the skipped bounds are within tol of the final sums.
@@ -329,7 +330,7 @@ class ClusterIndex:
                     _needed_clusters(cd2, self.radius, log_size, float(inv[t]), floor,
                                      visited, needed)
                 todo = np.flatnonzero(needed)
-                batch = todo[np.argsort(-near[todo])][:max(4, len(todo) // 4)].tolist()
+                batch = todo[np.argsort(-near[todo])][:max(8, len(todo) // 2)].tolist()
             out[:, rows] = run_max + np.log(run_sum)
             if progress is not None:
                 progress(len(rows))
