@@ -253,7 +253,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default="exact,prune,classify,quests-dh,sample")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--samples", type=int, default=16_000)
+    parser.add_argument("--samples", type=int, default=18_000)
     parser.add_argument("--coverage-seeds", type=int, default=20)
     parser.add_argument("--quests", default=None, help="python of an environment with quests")
     args = parser.parse_args()

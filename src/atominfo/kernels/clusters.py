@@ -79,25 +79,27 @@ def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, out_log, out_pairs):
                 if log_s >= 0.0:
                     break  # S >= 1 already: inside
                 if step == 1:
-                    # undecided after the nearest cluster: order all clusters once and
-                    # bound them (terms clamped up at -SKIP_NATS: still an upper bound)
-                    order[:] = np.argsort(lb2)
-                    for k in range(n_c):  # ties: make sure the visited one comes first
-                        if order[k] == best:
-                            order[k] = order[0]
-                            order[0] = best
-                            break
+                    # undecided after the nearest cluster: bound all the others
+                    # (terms clamped up at -SKIP_NATS: still an upper bound)
                     bound_max = bound.max()
                     for b in range(n_c):
                         weight[b] = _exp_neg(max(bound[b] - bound_max, -SKIP_NATS))
                         u_total += weight[b]
-                    u_visited = weight[order[0]]
+                    u_visited = weight[best]
                 # unvisited bound, rounded up: the subtraction may cancel
                 u = (u_total - u_visited) * (1.0 + 1e-12) + u_total * 1e-14
                 log_u = bound_max + np.log(u)
                 hi = max(log_s, log_u)
                 if hi + np.log(np.exp(log_s - hi) + np.exp(log_u - hi)) < 0.0:
                     break  # S + U < 1: outside
+                if step == 1:
+                    # still undecided: order the clusters once, nearest bound first
+                    order[:] = np.argsort(lb2)
+                    for k in range(n_c):  # ties: make sure the visited one comes first
+                        if order[k] == best:
+                            order[k] = order[0]
+                            order[0] = best
+                            break
                 best = order[step]
                 u_visited += weight[best]
             lo, hi_row = offsets[best], offsets[best + 1]
