@@ -42,12 +42,15 @@ QUERY_CHUNK = 1024
 
 
 @numba.njit(nogil=True, cache=True, fastmath=_FAST)
-def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, out_log, out_pairs):
+def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0,
+              out_log, out_pairs):
     """Per query: visit clusters nearest-bound first until the sign of log S is decided.
 
     Y (m, d) centred queries; cd2_lo (m, n_c) lower bounds of squared centre
     distances; Xs (n, d) centred reference sorted by cluster, cluster B being
-    rows offsets[B]:offsets[B+1]. Writes log S over the visited clusters
+    rows offsets[B]:offsets[B+1]. Cluster first[i] is already summed (running
+    max m0[i], scaled sum s0[i], pairs0 terms, by a BLAS product over the
+    queries sharing it). Writes log S over the visited clusters
     (>= 0: inside for sure; < 0: outside, S + U < 1, or all visited) and the
     number of kernel terms evaluated per query.
     """
@@ -60,20 +63,20 @@ def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, out_log, out_pairs):
     buf = np.empty(Xs.shape[0])
     for i in range(Y.shape[0]):
         y = Y[i]
-        best = 0
         for b in range(n_c):
             gap = max(np.sqrt(max(cd2_lo[i, b], 0.0)) - radius[b], 0.0)
             lb2[b] = gap * gap
             bound[b] = log_size[b] - c * gap * gap
-            if lb2[b] < lb2[best]:
-                best = b
-        m = -np.inf
-        s = 0.0
-        pairs = 0
+        best = first[i]
+        m = m0[i]
+        s = s0[i]
+        pairs = pairs0
         bound_max = 0.0
         u_total = 0.0
         u_visited = 0.0
-        for step in range(n_c):
+        for step in range(1, n_c + 1):
+            if step == n_c:
+                break  # every cluster visited: S is exact
             if step > 0:
                 log_s = m + np.log(s)
                 if log_s >= 0.0:
@@ -243,28 +246,60 @@ class ClusterIndex:
         log_size = np.log(self.sizes.astype(np.float64))
         n_threads = max(1, threads or numba.get_num_threads())
 
-        def work(y0):
-            Yc = np.ascontiguousarray(Y[y0:y0 + QUERY_CHUNK] - self.mean)
-            y_sq = np.einsum("ij,ij->i", Yc, Yc)
+        from .cpu import _fold_block
+
+        inv = 1.0 / (2.0 * hs * hs)
+        x_sq = np.einsum("ij,ij->i", self.sorted_X, self.sorted_X)
+        Yc_all = Y - self.mean
+        y_sq_all = np.einsum("ij,ij->i", Yc_all, Yc_all)
+
+        def bounds(rows):
+            Yc = np.ascontiguousarray(Yc_all[rows])
+            y_sq = y_sq_all[rows]
             cd2 = y_sq[:, None] + self.centre_sq[None, :] - 2.0 * (Yc @ self.centres.T)
             # lower bound of the squared centre distance despite rounding
             cd2 -= SNAP * (y_sq[:, None] + self.centre_sq[None, :])
-            for t, hv in enumerate(hs):
-                _classify(Yc, cd2, self.sorted_X, self.offsets, self.radius, log_size,
-                          1.0 / (2.0 * hv * hv), out[t, y0:y0 + len(Yc)],
-                          pairs[t, y0:y0 + len(Yc)])
-            if progress is not None:
-                progress(len(Yc))
+            return Yc, y_sq, cd2
 
-        starts = range(0, len(Y), QUERY_CHUNK)
+        def nearest_bound(rows):
+            _, _, cd2 = bounds(rows)
+            gap = np.maximum(np.sqrt(np.maximum(cd2, 0.0)) - self.radius[None, :], 0.0)
+            return gap.argmin(axis=1)
+
+        def work(span):
+            # queries whose nearest-bound cluster is the same: that cluster is
+            # summed for all of them in one BLAS product, the rest per query
+            rows = order[span[0]:span[1]]
+            b = int(first[rows[0]])
+            Yc, y_sq, cd2 = bounds(rows)
+            lo, hi = self.offsets[b], self.offsets[b + 1]
+            run_max = np.full((len(hs), len(rows)), -np.inf)
+            run_sum = np.zeros((len(hs), len(rows)))
+            _fold_block(Yc @ self.sorted_X[lo:hi].T, y_sq, x_sq[lo:hi], inv, run_max, run_sum)
+            log_s = np.empty(len(rows))
+            n_pairs = np.empty(len(rows), dtype=np.int64)
+            for t in range(len(hs)):
+                _classify(Yc, cd2, self.sorted_X, self.offsets, self.radius, log_size,
+                          float(inv[t]), first[rows], run_max[t], run_sum[t], hi - lo,
+                          log_s, n_pairs)
+                out[t, rows] = log_s
+                pairs[t, rows] = n_pairs
+            if progress is not None:
+                progress(len(rows))
+
         with threadpool_limits(1, user_api="blas"):
-            if n_threads == 1 or len(starts) == 1:
-                for y0 in starts:
-                    work(y0)
-            else:
-                with ThreadPoolExecutor(n_threads) as pool:
-                    for _ in pool.map(work, starts):
-                        pass
+            with ThreadPoolExecutor(n_threads) as pool:
+                chunks = [np.arange(a, min(a + QUERY_CHUNK, len(Y)))
+                          for a in range(0, len(Y), QUERY_CHUNK)]
+                first = np.concatenate(list(pool.map(nearest_bound, chunks)))
+                order = np.argsort(first, kind="stable")
+                edges = np.concatenate([[0], np.flatnonzero(np.diff(first[order])) + 1,
+                                        [len(Y)]])
+                spans = [(s0, min(s0 + QUERY_CHUNK, end))
+                         for begin, end in zip(edges[:-1], edges[1:])
+                         for s0 in range(begin, end, QUERY_CHUNK)]
+                for _ in pool.map(work, spans):
+                    pass
         self.last_pairs = int(pairs.sum())
         return out >= 0.0
 
