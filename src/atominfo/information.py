@@ -132,7 +132,7 @@ def inside_domain(Y, X, h=DEFAULT_BANDWIDTH, *, method: str = "auto", seed: int 
 
     method "classify" decides the sign exactly from cluster bounds
     (`kernels.clusters.ClusterIndex.classify`; equal to the exact dH label for
-    every point with |dH| > 1e-12 nats), "exact" computes dH, "auto" picks
+    every point with |dH| > 1e-9 nats), "exact" computes dH, "auto" picks
     "classify" for large CPU problems.
     """
     Y = as_descriptor_matrix(Y, "Y")

@@ -86,7 +86,7 @@ class Reference:
         """Exact labels dH(Y_i | reference) <= 0: bool (len(Y),) or (len(h), len(Y)).
 
         Decided from the cluster index's bounds with exact fallback; equal to the
-        label of exact dH wherever |dH| > 1e-12 nats, and much faster.
+        label of exact dH wherever |dH| > 1e-9 nats, and much faster.
         """
         hs, scalar = bandwidths(self.h)
         labels = self.index.classify(self._query(Y), hs, progress=self.engine.get("progress"))

@@ -19,10 +19,13 @@ by a few ulps.
   ``log(1 + tol) <= tol`` nats below the exact log-sum (a rigorous bound;
   default tol 1e-9), plus the exact engine's own error (`kernels.cpu`).
 * `ClusterIndex.classify(Y, h)` decides ``S >= 1`` (dH <= 0, inside the
-  domain) per query, visiting clusters nearest-bound first and stopping as
+  domain) per query: the nearest-bound cluster of every query is summed by one
+  BLAS product per group of queries sharing it, then clusters are visited
+  nearest-bound first per query, stopping as
   soon as ``S_visited >= 1`` (inside) or ``S_visited + U < 1`` (outside); with
   no decision after every cluster, S is the exact sum. The label equals
-  that of exact dH for every point with |dH| > 1e-12 nats.
+  that of exact dH for every point with |dH| > 1e-9 nats (the sums carry the
+  exact engine's error, far below that; see `kernels.cpu`).
 
 Queries are independent, so any chunk of queries can be classified against
 a prebuilt index (e.g. mapped over chunks by Dask).
@@ -236,7 +239,7 @@ class ClusterIndex:
         """Whether each query lies inside the reference's domain (dH <= 0), per bandwidth.
 
         Returns a bool array (len(h), len(Y)); equal to ``delta_entropy(Y, X, h) <= 0``
-        for every query with |dH| > 1e-12 nats. ``self.last_pairs`` holds the
+        for every query with |dH| > 1e-9 nats. ``self.last_pairs`` holds the
         kernel terms evaluated (the exact dH evaluates len(Y) * len(X) per bandwidth).
         """
         Y = np.asarray(Y, dtype=np.float64)
