@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/bench_outliers.py
 	$(BIN)/python benchmarks/bench_monitor.py
+	$(BIN)/python benchmarks/bench_kernels.py
 
 bench-streaming: $(STAMP)  # about an hour on 2 cores: 1,000,000 atoms x 100,000 references
 	$(BIN)/python benchmarks/bench_streaming_memory.py

@@ -69,6 +69,32 @@ def main():
           "the whole cell included)")
     print(f"max |difference| on those 2,000 rows: {np.abs(X[:len(ref)] - ref).max():.2e}")
     print(f"speed-up vs numpy reference: {rate / ref_rate:.1f}x")
+    quests_baseline(reps, rate)
+
+
+def quests_baseline(reps, rate):
+    """The published QUESTS descriptor on the same cell, black-box, from its own environment
+    (QUESTS_PYTHON or /tmp/quests-venv/bin/python; skipped when absent)."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    python = os.environ.get("QUESTS_PYTHON", "/tmp/quests-venv/bin/python")
+    if not Path(python).exists():
+        print("published QUESTS package: not installed in a separate environment (skipped)")
+        return
+    script = Path(__file__).with_name("quests_baseline.py")
+    proc = subprocess.run([python, str(script), "descriptors",
+                           json.dumps({"repeat": list(reps), "sigma": 0.1, "seed": 0})],
+                          capture_output=True, text=True)
+    try:
+        q = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        print(f"published QUESTS package failed: {proc.stderr.strip()[-300:]}")
+        return
+    q_rate = q["atoms"] / q["seconds"]
+    print(f"published QUESTS package: {q['seconds']:.2f} s -> {q_rate:,.0f} atoms/s "
+          f"(JIT warmed up); atominfo {rate / q_rate:.1f}x faster")
 
 
 if __name__ == "__main__":

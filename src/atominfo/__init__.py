@@ -8,7 +8,7 @@ from .bandwidth import fcc_calibration, rescale_to_volume, volume_bandwidth
 from .descriptors import DescriptorIndex, descriptors
 from .errors import InputError
 from .information import (delta_entropy, diversity, entropy, entropy_and_diversity,
-                          novelty, overlap)
+                          inside_domain, novelty, overlap, sampled_entropy)
 from .reference import Reference
 
 __version__ = "0.1.0"
@@ -17,4 +17,5 @@ __all__ = [
     "DescriptorIndex", "InputError", "Reference", "delta_entropy", "descriptors",
     "diversity", "entropy", "entropy_and_diversity", "fcc_calibration", "novelty",
     "overlap", "rescale_to_volume", "volume_bandwidth", "__version__",
+    "inside_domain", "sampled_entropy",
 ]

@@ -7,6 +7,8 @@ sequence of bandwidths (returns one value or array per bandwidth).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy.special import logsumexp
 
@@ -84,27 +86,121 @@ def entropy_and_diversity(X, h=DEFAULT_BANDWIDTH, **engine):
     return _per_bandwidth(H, scalar), _per_bandwidth(D, scalar)
 
 
-def delta_entropy(Y, X, h=DEFAULT_BANDWIDTH, **engine) -> np.ndarray:
+def delta_entropy(Y, X, h=DEFAULT_BANDWIDTH, *, method: str = "exact",
+                  n_neighbors: int = 32, seed: int = 0, **engine) -> np.ndarray:
     """Differential entropy dH(Y_i | X) = -log sum_j K_h(Y_i, X_j), per row of Y, in nats.
 
     dH > 0 marks an environment outside the reference's domain. Finite for any
     input (computed in log space). Shape (len(Y),) or (len(h), len(Y)).
+
+    Parameters
+    ----------
+    method : "exact" (default; within 1e-9 nats of float64 brute force, see
+        `kernels.cpu`) or "approximate": the sum over the `n_neighbors`
+        nearest reference points only (faiss IVF index built with `seed`);
+        never below the exact dH, error measured in benchmarks/README.md.
     """
     Y = as_descriptor_matrix(Y, "Y")
     X = as_descriptor_matrix(X, "X")
     check_widths(Y, X)
     hs, scalar = bandwidths(h)
-    dH = -log_kernel_sums(Y, X, hs, **engine)
+    if method == "approximate":
+        from .kernels.neighbours import NeighbourIndex
+
+        check_neighbors(n_neighbors)
+        index = NeighbourIndex(X, seed=seed)
+        dH = -index.log_kernel_sums(Y, hs, n_neighbors, progress=engine.get("progress"))
+    elif method == "exact":
+        dH = -log_kernel_sums(Y, X, hs, **engine)
+    else:
+        raise InputError(f"method must be 'exact' or 'approximate', got {method!r}")
     return _per_bandwidth(dH, scalar)
 
 
-def overlap(Y, X, h=DEFAULT_BANDWIDTH, **engine) -> float | np.ndarray:
-    """Fraction of Y inside the domain of X: mean of dH(Y|X) <= 0."""
-    dH = np.atleast_2d(delta_entropy(Y, X, np.atleast_1d(h), **engine))
-    return _per_bandwidth((dH <= 0).mean(axis=1), np.ndim(h) == 0)
+def check_neighbors(n_neighbors) -> None:
+    if int(n_neighbors) != n_neighbors or n_neighbors < 1:
+        raise InputError(f"n_neighbors must be a positive integer, got {n_neighbors!r}")
 
 
-def novelty(Y, X, h=DEFAULT_BANDWIDTH, **engine) -> float | np.ndarray:
-    """Fraction of Y outside the domain of X: mean of dH(Y|X) > 0."""
-    dH = np.atleast_2d(delta_entropy(Y, X, np.atleast_1d(h), **engine))
-    return _per_bandwidth((dH > 0).mean(axis=1), np.ndim(h) == 0)
+# Below this many query x reference pairs, exact dH beats building a cluster index.
+CLASSIFY_MIN_PAIRS = 4_000_000
+
+
+def inside_domain(Y, X, h=DEFAULT_BANDWIDTH, *, method: str = "auto", seed: int = 0,
+                  **engine) -> np.ndarray:
+    """Whether dH(Y_i | X) <= 0 (inside the reference's domain): bool (len(h), len(Y)).
+
+    method "classify" decides the sign exactly from cluster bounds
+    (`kernels.clusters.ClusterIndex.classify`; equal to the exact dH label for
+    every point with |dH| > 1e-9 nats), "exact" computes dH, "auto" picks
+    "classify" for large CPU problems.
+    """
+    Y = as_descriptor_matrix(Y, "Y")
+    X = as_descriptor_matrix(X, "X")
+    check_widths(Y, X)
+    hs, _ = bandwidths(h)
+    if method == "auto":
+        cpu = engine.get("backend", "cpu") == "cpu"
+        method = "classify" if cpu and len(X) * len(Y) >= CLASSIFY_MIN_PAIRS else "exact"
+    if method == "classify":
+        from .kernels.clusters import ClusterIndex
+
+        return ClusterIndex(X, seed=seed).classify(Y, hs, progress=engine.get("progress"))
+    if method == "exact":
+        return -log_kernel_sums(Y, X, hs, **engine) <= 0
+    raise InputError(f"method must be 'auto', 'classify' or 'exact', got {method!r}")
+
+
+def overlap(Y, X, h=DEFAULT_BANDWIDTH, *, method: str = "auto", **engine) -> float | np.ndarray:
+    """Fraction of Y inside the domain of X: mean of dH(Y|X) <= 0 (exact, see `inside_domain`)."""
+    inside = inside_domain(Y, X, np.atleast_1d(h), method=method, **engine)
+    return _per_bandwidth(inside.mean(axis=1), np.ndim(h) == 0)
+
+
+def novelty(Y, X, h=DEFAULT_BANDWIDTH, *, method: str = "auto", **engine) -> float | np.ndarray:
+    """Fraction of Y outside the domain of X: mean of dH(Y|X) > 0 (exact, see `inside_domain`)."""
+    inside = inside_domain(Y, X, np.atleast_1d(h), method=method, **engine)
+    return _per_bandwidth(1.0 - inside.mean(axis=1), np.ndim(h) == 0)
+
+
+class SampledEntropy(NamedTuple):
+    """Entropy estimated from sampled queries (nats); arrays when several bandwidths."""
+
+    entropy: float | np.ndarray      # estimate of H, nats
+    low: float | np.ndarray          # 95% confidence interval, nats
+    high: float | np.ndarray
+    half_width: float | np.ndarray   # (high - low) / 2, nats
+    n_samples: int                   # M queries drawn without replacement
+    n: int                           # environments in the set
+    seed: int
+
+
+def sampled_entropy(X, h=DEFAULT_BANDWIDTH, n_samples: int = 10_000, seed: int = 0,
+                    **engine) -> SampledEntropy:
+    """Entropy H of a large set from `n_samples` random queries against all n points.
+
+    ``H = log n - mean_i log sum_j K_h(X_i, X_j)``: the mean over a uniform
+    sample of queries (without replacement, `seed`) is an unbiased estimate of
+    the mean over all i; each sampled term is an exact kernel sum over all n
+    points (through `kernels.log_kernel_sums`, `engine` options passed on).
+    The 95% interval uses Student's t with the finite-population correction
+    ``sqrt(1 - M/n)``; with M >= n the value is exact (zero width).
+    Cost: M x n kernel terms instead of n x n.
+    """
+    from scipy.stats import t as student_t
+
+    X = as_descriptor_matrix(X)
+    hs, scalar = bandwidths(h)
+    if int(n_samples) != n_samples or n_samples < 2:
+        raise InputError(f"number of samples must be an integer >= 2, got {n_samples!r}")
+    n = len(X)
+    m = min(int(n_samples), n)
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
+    log_sums = log_kernel_sums(X[rows], X, hs, **engine)
+    estimate = np.log(n) - log_sums.mean(axis=1)
+    std_error = log_sums.std(axis=1, ddof=1) / np.sqrt(m) * np.sqrt(1.0 - m / n)
+    half = student_t.ppf(0.975, m - 1) * std_error
+    pick = (lambda v: v[0]) if scalar else (lambda v: v)
+    return SampledEntropy(pick(estimate), pick(estimate - half), pick(estimate + half),
+                          pick(half), m, n, int(seed))

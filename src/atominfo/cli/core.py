@@ -63,6 +63,10 @@ def cmd_entropy(
     multicomponent: MultiOpt = False, threads: ThreadsOpt = None, quiet: QuietOpt = False,
     json: JsonOpt = False, backend: BackendOpt = None, dask: DaskOpt = None,
     device: DeviceOpt = None, precision: PrecisionOpt = "float64", ctx: typer.Context = None,
+    sample: Annotated[Optional[int], typer.Option(
+        "--sample", help="Estimate H from this many random environments (each against all "
+        "n) with a 95% confidence interval; D is then not computed.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the --sample draw.")] = 0,
 ):
     """Entropy H, diversity D, log n and n of each file and of all together (nats)."""
     set_threads(threads)
@@ -77,11 +81,16 @@ def cmd_entropy(
     if len(file) > 1:
         sets.append(("all", np.concatenate(blocks)))
     for name, X in sets:
+        if sample is not None:
+            rows.append(_sampled_row(name, X, h, sample, seed, quiet, engine))
+            continue
         with progress_bar(f"entropy {Path(name).name}", len(X), quiet, "envs") as advance:
             H, D = information.entropy_and_diversity(X, h, progress=advance, **engine)
         rows.append({"set": name, "n": len(X), "log_n": float(np.log(len(X))),
                      "entropy": H, "diversity": D})
     result = {"bandwidth": h, "k": k, "cutoff": cutoff, "results": rows}
+    if sample is not None:
+        result.update(sample=sample, seed=seed)
     if json:
         print_json(result)
         return
@@ -91,9 +100,25 @@ def cmd_entropy(
     for col in ("set", "n", "log n (nats)", "H (nats)", "D (nats)"):
         table.add_column(col, justify="left" if col == "set" else "right")
     for r in rows:
-        table.add_row(r["set"], str(r["n"]), f"{r['log_n']:.4f}", fmt(r["entropy"]),
-                      fmt(r["diversity"]))
+        H = fmt(r["entropy"])
+        if sample is not None:
+            H += " ± " + fmt(r["half_width"])
+        table.add_row(r["set"], str(r["n"]), f"{r['log_n']:.4f}", H,
+                      "-" if r["diversity"] is None else fmt(r["diversity"]))
     stdout.print(table)
+    if sample is not None:
+        stdout.print(f"H estimated from {min(sample, rows[0]['n'])} random environments per set "
+                     f"(seed {seed}); ± is the half-width of the 95% confidence interval")
+
+
+def _sampled_row(name, X, h, n_samples, seed, quiet, engine):
+    with progress_bar(f"sampled entropy {Path(name).name}", min(n_samples, len(X)), quiet,
+                      "envs") as advance:
+        est = information.sampled_entropy(X, h, n_samples, seed, progress=advance, **engine)
+    return {"set": name, "n": len(X), "log_n": float(np.log(len(X))),
+            "entropy": est.entropy, "ci95_low": est.low, "ci95_high": est.high,
+            "half_width": est.half_width, "n_samples": est.n_samples, "seed": est.seed,
+            "diversity": None}
 
 
 def _species(files, index, format) -> list[str]:
@@ -119,6 +144,9 @@ def cmd_overlap(
     multicomponent: MultiOpt = False, threads: ThreadsOpt = None, quiet: QuietOpt = False,
     json: JsonOpt = False, backend: BackendOpt = None, dask: DaskOpt = None,
     device: DeviceOpt = None, precision: PrecisionOpt = "float64", ctx: typer.Context = None,
+    method: Annotated[str, typer.Option(
+        "--method", help="classify: exact sign of dH from cluster bounds (fast); exact: "
+        "compute every dH; auto: classify for large sets.")] = "auto",
 ):
     """Overlap (fraction with dH <= 0) and novelty (dH > 0) of TEST against the reference."""
     set_threads(threads)
@@ -128,11 +156,12 @@ def cmd_overlap(
     if multicomponent:
         opts["multicomponent"] = _species(list(ref) + list(test), index, format)
     X, Y, _ = _reference_and_test(test, ref, opts, quiet)
-    with progress_bar("dH", len(Y), quiet, "envs") as advance:
-        dH = np.atleast_2d(information.delta_entropy(Y, X, np.atleast_1d(h), progress=advance,
-                                                      **engine))
-    ov = (dH <= 0).mean(axis=1)
+    with progress_bar("dH sign", len(Y), quiet, "envs") as advance:
+        inside = information.inside_domain(Y, X, np.atleast_1d(h), method=method,
+                                           progress=advance, **engine)
+    ov = inside.mean(axis=1)
     result = {"bandwidth": h, "environments": len(Y), "reference_environments": len(X),
+              "method": method,
               "overlap": ov if np.ndim(h) else ov[0],
               "novelty": 1 - ov if np.ndim(h) else 1 - ov[0]}
     if json:

@@ -1,0 +1,72 @@
+"""Black-box timings of the published QUESTS package, run inside its own virtual environment.
+
+Not imported by atominfo: `bench_kernels.py` and `bench_descriptors.py` run
+this file with the interpreter of a separate environment where ``quests`` is
+installed (``python3 -m venv /tmp/quests-venv && /tmp/quests-venv/bin/pip install quests``)
+and read one JSON line from its output. Only the package's public functions
+are called; the inputs are built here with ASE exactly as atominfo builds them
+(FCC Cu, a = 3.61 Å, cubic cells, ``Atoms.rattle(sigma, seed)``).
+
+Usage: python quests_baseline.py TASK '{"json": "arguments"}'
+TASK: descriptors | entropy | dh
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+from ase.build import bulk
+
+
+def crystal(repeat, sigma, seed):
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(tuple(repeat))
+    atoms.rattle(sigma, seed=seed)
+    return atoms
+
+
+def main():
+    from quests.descriptor import get_descriptors
+    from quests.entropy import approx_delta_entropy, delta_entropy, perfect_entropy
+
+    task, args = sys.argv[1], json.loads(sys.argv[2])
+    get_descriptors([crystal((3, 3, 3), 0.1, 0)], k=32, cutoff=5.0)  # JIT warm-up
+    out = {"task": task}
+    if task == "descriptors":
+        atoms = crystal(args["repeat"], args.get("sigma", 0.1), args.get("seed", 0))
+        t = time.perf_counter()
+        x = get_descriptors([atoms], k=32, cutoff=5.0)
+        out.update(seconds=time.perf_counter() - t, atoms=len(atoms), shape=list(x.shape))
+    elif task == "entropy":
+        atoms = crystal(args["repeat"], args.get("sigma", 0.1), args.get("seed", 0))
+        x = get_descriptors([atoms], k=32, cutoff=5.0)
+        perfect_entropy(x[:500], h=args["h"], batch_size=args.get("batch", 10000))  # warm-up
+        t = time.perf_counter()
+        H = perfect_entropy(x, h=args["h"], batch_size=args.get("batch", 10000))
+        out.update(seconds=time.perf_counter() - t, n=len(x), entropy=float(H))
+    elif task == "dh":
+        ref = get_descriptors([crystal(args["ref_repeat"], args["ref_sigma"], 0)], k=32,
+                              cutoff=5.0)
+        qry = get_descriptors([crystal(args["repeat"], args["sigma"], 1)], k=32, cutoff=5.0)
+        qry = qry[:args.get("n_query", len(qry))]
+        delta_entropy(qry[:200], ref[:2000], h=args["h"])  # warm-up
+        t = time.perf_counter()
+        exact = delta_entropy(qry, ref, h=args["h"])
+        t_exact = time.perf_counter() - t
+        t = time.perf_counter()
+        approx = approx_delta_entropy(qry, ref, h=args["h"], n=3)
+        t_approx = time.perf_counter() - t
+        exact, approx = np.asarray(exact), np.asarray(approx)
+        out.update(n_query=len(qry), n_ref=len(ref), exact_seconds=t_exact,
+                   approx_seconds=t_approx,
+                   sign_agreement=float(((exact > 0) == (approx > 0)).mean()),
+                   sign_agreement_inside=float(((approx <= 0)[exact <= 0]).mean())
+                   if (exact <= 0).any() else None,
+                   novelty_exact=float((exact > 0).mean()))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

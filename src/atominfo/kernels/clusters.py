@@ -1,0 +1,392 @@
+"""A cluster index of the reference: pruned kernel sums and exact classification.
+
+The reference X is split into clusters (faiss k-means), each stored with its
+centre c_B, radius r_B = max |x - c_B| and size n_B. For a query y every
+member of B is at least ``l_B = max(0, |y - c_B| - r_B)`` away, so a set of
+clusters not visited adds at most
+
+    U = sum_B n_B exp(-l_B^2 / (2 h^2))
+
+to the kernel sum S; over the visited clusters S is summed exactly, so
+``S_visited <= S <= S_visited + U``. Rounding is accounted for: centre
+distances are lowered by the expanded form's rounding bound and radii raised
+by a few ulps.
+
+* `ClusterIndex.log_kernel_sums(Y, h, tol)` groups queries by nearest centre
+  and sums each group with BLAS over the clusters it needs, skipping a
+  cluster only while, for every query of the group, the skipped bounds add
+  up to at most `tol` times the sum already computed. Each value is at most
+  ``log(1 + tol) <= tol`` nats below the exact log-sum (a rigorous bound;
+  default tol 1e-9), plus the exact engine's own error (`kernels.cpu`).
+* `ClusterIndex.classify(Y, h)` decides ``S >= 1`` (dH <= 0, inside the
+  domain) per query: the nearest-bound cluster of every query is summed by one
+  BLAS product per group of queries sharing it, then clusters are visited
+  nearest-bound first per query, stopping as
+  soon as ``S_visited >= 1`` (inside) or ``S_visited + U < 1`` (outside); with
+  no decision after every cluster, S is the exact sum. The label equals
+  that of exact dH for every point with |dH| > 1e-9 nats (the sums carry the
+  exact engine's error, far below that; see `kernels.cpu`).
+
+Queries are independent, so any chunk of queries can be classified against
+a prebuilt index (e.g. mapped over chunks by Dask).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from .cpu import _FAST, SKIP_NATS, SNAP, _exp_neg
+
+QUERY_CHUNK = 1024
+
+
+@numba.njit(nogil=True, cache=True, fastmath=_FAST)
+def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0,
+              out_log, out_pairs):
+    """Per query: visit clusters nearest-bound first until the sign of log S is decided.
+
+    Y (m, d) centred queries; cd2_lo (m, n_c) lower bounds of squared centre
+    distances; Xs (n, d) centred reference sorted by cluster, cluster B being
+    rows offsets[B]:offsets[B+1]. Cluster first[i] is already summed (running
+    max m0[i], scaled sum s0[i], pairs0 terms, by a BLAS product over the
+    queries sharing it). Writes log S over the visited clusters
+    (>= 0: inside for sure; < 0: outside, S + U < 1, or all visited) and the
+    number of kernel terms evaluated per query.
+    """
+    n_c = offsets.shape[0] - 1
+    d = Y.shape[1]
+    lb2 = np.empty(n_c)
+    bound = np.empty(n_c)  # log n_B - c l_B^2: log of the cluster's upper bound
+    weight = np.empty(n_c)  # exp(bound - bound_max), rounded up
+    order = np.empty(n_c, dtype=np.int64)
+    buf = np.empty(Xs.shape[0])
+    for i in range(Y.shape[0]):
+        y = Y[i]
+        for b in range(n_c):
+            gap = max(np.sqrt(max(cd2_lo[i, b], 0.0)) - radius[b], 0.0)
+            lb2[b] = gap * gap
+            bound[b] = log_size[b] - c * gap * gap
+        best = first[i]
+        m = m0[i]
+        s = s0[i]
+        pairs = pairs0
+        bound_max = 0.0
+        u_total = 0.0
+        u_visited = 0.0
+        for step in range(1, n_c + 1):
+            if step == n_c:
+                break  # every cluster visited: S is exact
+            if step > 0:
+                log_s = m + np.log(s)
+                if log_s >= 0.0:
+                    break  # S >= 1 already: inside
+                if step == 1:
+                    # undecided after the nearest cluster: bound all the others
+                    # (terms clamped up at -SKIP_NATS: still an upper bound)
+                    bound_max = bound.max()
+                    for b in range(n_c):
+                        weight[b] = _exp_neg(max(bound[b] - bound_max, -SKIP_NATS))
+                        u_total += weight[b]
+                    u_visited = weight[best]
+                # unvisited bound, rounded up: the subtraction may cancel
+                u = (u_total - u_visited) * (1.0 + 1e-12) + u_total * 1e-14
+                log_u = bound_max + np.log(u)
+                hi = max(log_s, log_u)
+                if hi + np.log(np.exp(log_s - hi) + np.exp(log_u - hi)) < 0.0:
+                    break  # S + U < 1: outside
+                if step == 1:
+                    # still undecided: order the clusters once, nearest bound first
+                    order[:] = np.argsort(lb2)
+                    for k in range(n_c):  # ties: make sure the visited one comes first
+                        if order[k] == best:
+                            order[k] = order[0]
+                            order[0] = best
+                            break
+                best = order[step]
+                u_visited += weight[best]
+            lo, hi_row = offsets[best], offsets[best + 1]
+            dmin = np.inf
+            for j in range(lo, hi_row):
+                x = Xs[j]
+                acc = 0.0
+                for k in range(d):
+                    t = y[k] - x[k]
+                    acc += t * t
+                buf[j - lo] = acc
+                dmin = min(dmin, acc)
+            pairs += hi_row - lo
+            block_max = -dmin * c
+            if block_max > m:
+                s *= np.exp(m - block_max)
+                m = block_max
+            acc = 0.0
+            for j in range(hi_row - lo):
+                a = -buf[j] * c - m
+                acc += _exp_neg(max(a, -SKIP_NATS)) if a > -SKIP_NATS else 0.0
+            s += acc
+        out_log[i] = m + np.log(s)
+        out_pairs[i] = pairs
+
+
+@numba.njit(nogil=True, cache=True)
+def _needed_clusters(cd2_lo, radius, log_size, c, log_floor, visited, needed):
+    """Mark the clusters a block of queries must visit.
+
+    For query i the clusters sorted by their bound are dropped from the far
+    end while the dropped bounds sum to at most exp(log_floor[i]) (tol times a
+    lower bound of that query's sum); every other cluster is marked needed.
+    """
+    n_c = cd2_lo.shape[1]
+    bound = np.empty(n_c)
+    for i in range(cd2_lo.shape[0]):
+        for b in range(n_c):
+            gap = max(np.sqrt(max(cd2_lo[i, b], 0.0)) - radius[b], 0.0)
+            bound[b] = -np.inf if visited[b] else log_size[b] - c * gap * gap
+        order = np.argsort(bound)  # smallest (farthest) first
+        acc_max = -np.inf
+        acc = 0.0
+        for k in range(n_c):
+            b = order[k]
+            if visited[b]:
+                continue  # exact already, nothing to bound
+            # running log-sum of the dropped bounds, including b
+            v = bound[b]
+            if v > acc_max:
+                acc = acc * np.exp(acc_max - v) + 1.0
+                acc_max = v
+            else:
+                acc += np.exp(v - acc_max)
+            if acc_max + np.log(acc) > log_floor[i]:
+                for kk in range(k, n_c):
+                    if not visited[order[kk]]:
+                        needed[order[kk]] = True
+                break
+
+
+class ClusterIndex:
+    """Reference environments grouped in clusters, built once, for bounded and pruned sums.
+
+    Parameters
+    ----------
+    X : array (n, d), reference descriptors, 1/Å.
+    n_clusters : int or None, clusters (default ``round(sqrt(n))``).
+    seed : int, seed of the k-means initialisation.
+    progress : callable or None (unused while building; kept for symmetry).
+
+    Attributes
+    ----------
+    mean : (d,) shift applied to all points (centring keeps rounding small).
+    sorted_X : (n, d) centred reference, grouped by cluster.
+    offsets : (n_clusters + 1,) cluster B holds rows offsets[B]:offsets[B+1].
+    centres, radius : (n_clusters, d) and (n_clusters,), 1/Å.
+    """
+
+    def __init__(self, X, n_clusters: int | None = None, seed: int = 0):
+        import faiss
+
+        X = np.asarray(X, dtype=np.float64)
+        n, d = X.shape
+        self.seed = seed
+        self.mean = X.mean(axis=0)
+        Xc = X - self.mean
+        k = int(n_clusters or max(1, round(np.sqrt(n))))
+        # faiss wants >= 39 training points per centroid
+        k = max(1, min(k, n // 39))
+        if k > 1:
+            # Any clustering gives valid bounds; tighter ones only save time, so a
+            # few k-means iterations suffice. One OpenMP thread: faiss's spinning
+            # threads were 4x slower on a busy 2-core machine.
+            threads = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(1)
+            try:
+                km = faiss.Kmeans(d, k, niter=10, seed=seed, verbose=False,
+                                  max_points_per_centroid=64)
+                km.train(np.ascontiguousarray(Xc, dtype=np.float32))
+                _, label = km.index.search(np.ascontiguousarray(Xc, dtype=np.float32), 1)
+            finally:
+                faiss.omp_set_num_threads(threads)
+            label = label[:, 0]
+        else:
+            label = np.zeros(n, dtype=np.int64)
+        order = np.argsort(label, kind="stable")
+        counts = np.bincount(label, minlength=k)
+        keep = counts > 0
+        self.order = order
+        self.sorted_X = np.ascontiguousarray(Xc[order])
+        counts = counts[keep]
+        self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.sizes = counts.astype(np.int64)
+        sums = np.add.reduceat(self.sorted_X, self.offsets[:-1], axis=0)
+        self.centres = sums / counts[:, None]
+        member_centre = np.repeat(self.centres, counts, axis=0)
+        dist = np.sqrt(((self.sorted_X - member_centre) ** 2).sum(axis=1))
+        # radius inflated by a few ulps: the bound must hold despite rounding
+        self.radius = np.maximum.reduceat(dist, self.offsets[:-1]) * (1 + 1e-12) + 1e-15
+        self.centre_sq = np.einsum("ij,ij->i", self.centres, self.centres)
+
+    def __len__(self) -> int:
+        return len(self.sorted_X)
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.sizes)
+
+    def classify(self, Y, h, progress=None, threads=None) -> np.ndarray:
+        """Whether each query lies inside the reference's domain (dH <= 0), per bandwidth.
+
+        Returns a bool array (len(h), len(Y)); equal to ``delta_entropy(Y, X, h) <= 0``
+        for every query with |dH| > 1e-9 nats. ``self.last_pairs`` holds the
+        kernel terms evaluated (the exact dH evaluates len(Y) * len(X) per bandwidth).
+        """
+        Y = np.asarray(Y, dtype=np.float64)
+        hs = np.atleast_1d(np.asarray(h, dtype=np.float64))
+        out = np.empty((len(hs), len(Y)))
+        pairs = np.zeros((len(hs), len(Y)), dtype=np.int64)
+        log_size = np.log(self.sizes.astype(np.float64))
+        n_threads = max(1, threads or numba.get_num_threads())
+
+        from .cpu import _fold_block
+
+        inv = 1.0 / (2.0 * hs * hs)
+        x_sq = np.einsum("ij,ij->i", self.sorted_X, self.sorted_X)
+        Yc_all = Y - self.mean
+        y_sq_all = np.einsum("ij,ij->i", Yc_all, Yc_all)
+
+        def bounds(rows):
+            Yc = np.ascontiguousarray(Yc_all[rows])
+            y_sq = y_sq_all[rows]
+            cd2 = y_sq[:, None] + self.centre_sq[None, :] - 2.0 * (Yc @ self.centres.T)
+            # lower bound of the squared centre distance despite rounding
+            cd2 -= SNAP * (y_sq[:, None] + self.centre_sq[None, :])
+            return Yc, y_sq, cd2
+
+        def nearest_bound(rows):
+            _, _, cd2 = bounds(rows)
+            gap = np.maximum(np.sqrt(np.maximum(cd2, 0.0)) - self.radius[None, :], 0.0)
+            return gap.argmin(axis=1)
+
+        def work(span):
+            # queries whose nearest-bound cluster is the same: that cluster is
+            # summed for all of them in one BLAS product, the rest per query
+            rows = order[span[0]:span[1]]
+            b = int(first[rows[0]])
+            Yc, y_sq, cd2 = bounds(rows)
+            lo, hi = self.offsets[b], self.offsets[b + 1]
+            run_max = np.full((len(hs), len(rows)), -np.inf)
+            run_sum = np.zeros((len(hs), len(rows)))
+            _fold_block(Yc @ self.sorted_X[lo:hi].T, y_sq, x_sq[lo:hi], inv, run_max, run_sum)
+            log_s = np.empty(len(rows))
+            n_pairs = np.empty(len(rows), dtype=np.int64)
+            for t in range(len(hs)):
+                _classify(Yc, cd2, self.sorted_X, self.offsets, self.radius, log_size,
+                          float(inv[t]), first[rows], run_max[t], run_sum[t], hi - lo,
+                          log_s, n_pairs)
+                out[t, rows] = log_s
+                pairs[t, rows] = n_pairs
+            if progress is not None:
+                progress(len(rows))
+
+        with threadpool_limits(1, user_api="blas"):
+            with ThreadPoolExecutor(n_threads) as pool:
+                chunks = [np.arange(a, min(a + QUERY_CHUNK, len(Y)))
+                          for a in range(0, len(Y), QUERY_CHUNK)]
+                first = np.concatenate(list(pool.map(nearest_bound, chunks)))
+                order = np.argsort(first, kind="stable")
+                edges = np.concatenate([[0], np.flatnonzero(np.diff(first[order])) + 1,
+                                        [len(Y)]])
+                spans = [(s0, min(s0 + QUERY_CHUNK, end))
+                         for begin, end in zip(edges[:-1], edges[1:])
+                         for s0 in range(begin, end, QUERY_CHUNK)]
+                for _ in pool.map(work, spans):
+                    pass
+        self.last_pairs = int(pairs.sum())
+        return out >= 0.0
+
+    def log_kernel_sums(self, Y, h, tol: float = 1e-9, progress=None, threads=None):
+        """Pruned ``log sum_j K_h(Y_i, X_j)``: array (len(h), len(Y)), nats.
+
+        Queries are grouped by nearest centre into blocks; each block is summed
+        exactly (BLAS products and the exact engine's fold) over the clusters it
+        needs, a cluster being skipped only when, for every query of the
+        block, all skipped bounds add up to at most `tol` times a lower bound
+        of its sum (its nearest cluster's exact terms). Each value is
+        therefore within ``log(1 + tol) <= tol`` nats below the exact log-sum,
+        plus the exact engine's own error (see `kernels.cpu`).
+        ``self.last_pairs`` holds the kernel terms evaluated.
+        """
+        from .cpu import BLOCK_ROWS, _fold_block
+
+        Y = np.asarray(Y, dtype=np.float64)
+        hs = np.atleast_1d(np.asarray(h, dtype=np.float64))
+        inv = 1.0 / (2.0 * hs * hs)
+        log_size = np.log(self.sizes.astype(np.float64))
+        log_tol = float(np.log(tol))
+        Yc_all = Y - self.mean
+        y_sq_all = np.einsum("ij,ij->i", Yc_all, Yc_all)
+        x_sq = np.einsum("ij,ij->i", self.sorted_X, self.sorted_X)
+        # group queries by their nearest centre so that blocks are compact
+        nearest = np.empty(len(Y), dtype=np.int64)
+        for y0 in range(0, len(Y), QUERY_CHUNK):
+            cd = self.centre_sq[None, :] - 2.0 * (Yc_all[y0:y0 + QUERY_CHUNK] @ self.centres.T)
+            nearest[y0:y0 + QUERY_CHUNK] = cd.argmin(axis=1)
+        order = np.argsort(nearest, kind="stable")
+        out = np.empty((len(hs), len(Y)))
+        pairs = np.zeros(len(Y), dtype=np.int64)
+        n_threads = max(1, threads or numba.get_num_threads())
+        block = min(BLOCK_ROWS, 128)
+
+        def fold(rows, Yc, y_sq, batch, run_max, run_sum):
+            # the batch's clusters gathered into one matrix: one BLAS call, one fold
+            cols = np.concatenate([np.arange(self.offsets[b], self.offsets[b + 1])
+                                   for b in batch])
+            G = Yc @ self.sorted_X[cols].T
+            _fold_block(G, y_sq, x_sq[cols], inv, run_max, run_sum)
+            pairs[rows] += len(cols)
+
+        def work(span):
+            rows = order[span[0]:span[1]]
+            Yc = np.ascontiguousarray(Yc_all[rows])
+            y_sq = y_sq_all[rows]
+            cd2 = y_sq[:, None] + self.centre_sq[None, :] - 2.0 * (Yc @ self.centres.T)
+            cd2 -= SNAP * (y_sq[:, None] + self.centre_sq[None, :])
+            run_max = np.full((len(hs), len(rows)), -np.inf)
+            run_sum = np.zeros((len(hs), len(rows)))
+            visited = np.zeros(self.n_clusters, dtype=np.bool_)
+            near = -cd2.min(axis=0)  # clusters nearest to some query of the block first
+            batch = [int(np.bincount(nearest[rows]).argmax())]
+            while batch:
+                fold(rows, Yc, y_sq, batch, run_max, run_sum)
+                visited[batch] = True
+                # Clusters still needed given tol times the sum so far (a lower
+                # bound of each query's sum), per bandwidth; the loop ends only
+                # when the skipped bounds are within tol of the final sums.
+                needed = np.zeros(self.n_clusters, dtype=np.bool_)
+                for t in range(len(hs)):
+                    floor = run_max[t] + np.log(run_sum[t]) + log_tol
+                    _needed_clusters(cd2, self.radius, log_size, float(inv[t]), floor,
+                                     visited, needed)
+                todo = np.flatnonzero(needed)
+                batch = todo[np.argsort(-near[todo])][:max(8, len(todo) // 2)].tolist()
+            out[:, rows] = run_max + np.log(run_sum)
+            if progress is not None:
+                progress(len(rows))
+
+        # blocks never straddle two nearest-centre groups: they would need both
+        bounds = np.flatnonzero(np.diff(nearest[order])) + 1
+        edges = np.concatenate([[0], bounds, [len(Y)]])
+        starts = [(s0, min(s0 + block, end)) for begin, end in zip(edges[:-1], edges[1:])
+                  for s0 in range(begin, end, block)]
+        with threadpool_limits(1, user_api="blas"):
+            if n_threads == 1 or len(starts) == 1:
+                for y0 in starts:
+                    work(y0)
+            else:
+                with ThreadPoolExecutor(n_threads) as pool:
+                    for _ in pool.map(work, starts):
+                        pass
+        self.last_pairs = int(pairs.sum()) * len(hs)
+        return out

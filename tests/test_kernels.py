@@ -1,0 +1,162 @@
+"""The kernel engine against float64 brute force: exact sums, pruning, classification,
+approximate dH and sampled entropy."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import logsumexp
+
+import atominfo
+from atominfo import Reference
+from atominfo.kernels import cpu, log_kernel_sums
+from atominfo.kernels.clusters import ClusterIndex
+from atominfo.kernels.neighbours import NeighbourIndex
+
+from .conftest import DATA
+
+BOUND = 1e-6  # nats: the guarantee stated in kernels/cpu.py and the README
+
+
+def brute(Y, X, h):
+    d2 = ((Y[:, None, :] - X[None, :, :]) ** 2).sum(-1)
+    return logsumexp(-d2 / (2 * h * h), axis=1)
+
+
+@pytest.fixture(scope="module")
+def crystals():
+    """Cold crystal (reference) and hot crystal (queries), real descriptors (63 wide)."""
+    X = atominfo.descriptors(DATA / "cu_fcc_108.extxyz")
+    rng = np.random.default_rng(0)
+    cold = np.concatenate([X + rng.normal(scale=0.002, size=X.shape) for _ in range(8)])
+    hot = np.concatenate([atominfo.descriptors(DATA / "cu_hot_32.extxyz"),
+                          X[:40] + rng.normal(scale=0.003, size=(40, X.shape[1]))])
+    return cold, hot
+
+
+@pytest.fixture(scope="module")
+def phases():
+    """A diverse set: three well separated groups of points plus scattered ones."""
+    rng = np.random.default_rng(1)
+    centres = rng.normal(scale=0.5, size=(3, 10))
+    groups = [c + rng.normal(scale=0.02, size=(300, 10)) for c in centres]
+    return np.concatenate(groups + [rng.normal(scale=0.5, size=(60, 10))])
+
+
+@pytest.mark.parametrize("h", [0.005, 0.015, 0.05])
+def test_exact_engine_within_bound(crystals, h):
+    cold, hot = crystals
+    got = cpu.log_kernel_sums(hot, cold, np.array([h]))[0]
+    assert np.abs(got - brute(hot, cold, h)).max() < BOUND
+    assert np.abs(got - brute(hot, cold, h)).max() < 1e-9  # what we actually get
+
+
+def test_exact_engine_large_norms_far_outliers():
+    rng = np.random.default_rng(2)
+    X = 5.0 + rng.normal(scale=0.02, size=(500, 20))   # |x|^2 ~ 500
+    Y = np.concatenate([X[:50] + 1e-3, X[:5] + 1.0])
+    got = cpu.log_kernel_sums(Y, X, np.array([0.015, 0.05]), threads=2)
+    for t, h in enumerate([0.015, 0.05]):
+        assert np.abs(got[t] - brute(Y, X, h)).max() < BOUND
+    assert np.isfinite(got).all() and got.min() < -1000  # far ones stay finite
+
+
+def test_engine_threads_blocks_and_progress(crystals):
+    cold, hot = crystals
+    seen = []
+    a = cpu.log_kernel_sums(hot, cold, np.array([0.015]), memory_bytes=8 * 16 * 864,
+                            progress=seen.append, threads=2)
+    b = log_kernel_sums(hot, cold, np.array([0.015]), threads=1)
+    np.testing.assert_allclose(a, b, atol=1e-12)
+    assert sum(seen) == len(hot)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 80), st.integers(1, 80), st.integers(0, 999))
+def test_members_have_nonpositive_dh(n, d, seed):
+    X = np.random.default_rng(seed).normal(scale=0.05, size=(n, d)) + 0.3
+    assert (cpu.log_kernel_sums(X, X, np.array([0.015])) >= 0).all()
+    assert ClusterIndex(X, seed=seed).classify(X, [0.015]).all()
+
+
+@pytest.mark.parametrize("h", [0.015, 0.05])
+def test_classification_equals_exact_labels(crystals, h):
+    cold, hot = crystals
+    exact = brute(hot, cold, h)  # log-sum; dH = -exact
+    index = ClusterIndex(cold, n_clusters=20, seed=0)
+    labels = index.classify(hot, [h])[0]
+    decided = np.abs(exact) > 1e-9
+    assert decided.mean() > 0.99
+    assert np.array_equal(labels[decided], exact[decided] >= 0)
+    assert 0 < labels.mean() < 1  # both kinds present: the test is not trivial
+    assert index.last_pairs < len(hot) * len(cold)
+
+
+def test_classification_mixed_phases(phases):
+    X = phases[:600]
+    Y = np.concatenate([phases[600:], phases[:100] + 0.01])
+    for h in (0.01, 0.05):
+        exact = brute(Y, X, h)
+        labels = ClusterIndex(X, seed=3).classify(Y, [h])[0]
+        decided = np.abs(exact) > 1e-9
+        assert np.array_equal(labels[decided], exact[decided] >= 0)
+
+
+@pytest.mark.parametrize("tol", [1e-9, 1e-3])
+def test_pruned_sums_within_tolerance(phases, tol):
+    index = ClusterIndex(phases, seed=0)
+    hs = [0.02, 0.05]
+    got = index.log_kernel_sums(phases, hs, tol=tol)
+    for t, h in enumerate(hs):
+        err = brute(phases, phases, h) - got[t]
+        assert err.max() <= tol + 1e-12 and err.min() > -1e-12  # one-sided: skipped terms only
+    assert index.last_pairs < 0.6 * len(hs) * len(phases) ** 2  # pruning happened
+
+
+def test_approximate_dh_is_an_upper_bound(crystals):
+    cold, hot = crystals
+    exact = -brute(hot, cold, 0.015)
+    approx = atominfo.delta_entropy(hot, cold, 0.015, method="approximate", n_neighbors=8)
+    assert (approx >= exact - 1e-12).all()
+    # with every point as a neighbour and every list probed it is the exact sum
+    index = NeighbourIndex(cold, n_lists=4, n_probe=4)
+    full = -index.log_kernel_sums(hot, [0.015], n_neighbors=len(cold))[0]
+    np.testing.assert_allclose(full, exact, atol=1e-9)
+
+
+def test_reference_methods(crystals):
+    cold, hot = crystals
+    ref = Reference(cold, 0.015, seed=1)
+    exact = -brute(hot, cold, 0.015)
+    assert ref.overlap(hot) == pytest.approx((exact <= 0).mean())
+    assert ref.novelty(hot) == pytest.approx((exact > 0).mean())
+    assert ref.index is ref.index  # built once
+    approx = ref.delta_entropy(hot, method="approximate", n_neighbors=4)
+    assert (approx >= exact - 1e-12).all()
+    assert atominfo.overlap(hot, cold, method="classify") == ref.overlap(hot)
+    with pytest.raises(atominfo.InputError):
+        ref.delta_entropy(hot, method="approximate", n_neighbors=0)
+
+
+def test_sampled_entropy_interval_covers_exact(crystals):
+    cold, _ = crystals
+    exact = atominfo.entropy(cold, 0.015)
+    hits = 0
+    for seed in range(10):
+        est = atominfo.sampled_entropy(cold, 0.015, n_samples=200, seed=seed)
+        assert est.low < est.entropy < est.high and est.seed == seed
+        hits += est.low <= exact <= est.high
+    assert hits >= 8  # 95% intervals: 8 or more of 10 (P > 0.98)
+    full = atominfo.sampled_entropy(cold, [0.015, 0.05], n_samples=10**6)
+    np.testing.assert_allclose(full.entropy, atominfo.entropy(cold, [0.015, 0.05]), atol=1e-12)
+    assert np.all(full.half_width == 0) and full.n_samples == len(cold)
+
+
+def test_bad_options():
+    X = np.zeros((10, 3))
+    with pytest.raises(atominfo.InputError):
+        atominfo.sampled_entropy(X, 0.015, n_samples=1)
+    with pytest.raises(atominfo.InputError):
+        atominfo.delta_entropy(X, X, 0.015, method="nearest")
+    with pytest.raises(atominfo.InputError):
+        atominfo.overlap(X, X, 0.015, method="guess")
