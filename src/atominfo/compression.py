@@ -43,8 +43,7 @@ SERIAL_ENTRIES = 1 << 18
 SKIP_NATS = 50.0
 
 
-@numba.njit(parallel=True, cache=True)
-def _fold_into_log_sums(dots, x_sq, y_sq, inv_two_h2, log_sums):
+def _fold_into_log_sums_py(dots, x_sq, y_sq, inv_two_h2, log_sums):
     """log_sums[i] <- logaddexp(log_sums[i], log sum_j exp(-d2_ij / (2 h^2))), exactly.
 
     ``d2_ij = x_sq[i] + y_sq[j] - 2 dots[i, j]`` is formed here, not in numpy,
@@ -74,31 +73,10 @@ def _fold_into_log_sums(dots, x_sq, y_sq, inv_two_h2, log_sums):
             log_sums[i] = new + np.log1p(np.exp(old - new))
 
 
-@numba.njit(cache=True)
-def _fold_into_log_sums_serial(dots, x_sq, y_sq, inv_two_h2, log_sums):
-    """`_fold_into_log_sums` on one thread, for small blocks (no thread start-up cost)."""
-    for i in range(dots.shape[0]):
-        dmin = np.inf
-        for j in range(dots.shape[1]):
-            # rounding can make the expanded form slightly negative
-            v = max(x_sq[i] + y_sq[j] - 2.0 * dots[i, j], 0.0)
-            if v < dmin:
-                dmin = v
-        top = -dmin * inv_two_h2
-        limit = dmin + SKIP_NATS / inv_two_h2
-        s = 0.0
-        for j in range(dots.shape[1]):
-            v = max(x_sq[i] + y_sq[j] - 2.0 * dots[i, j], 0.0)
-            if v <= limit:
-                s += np.exp(-v * inv_two_h2 - top)
-        new = top + np.log(s)
-        old = log_sums[i]
-        if old == -np.inf:
-            log_sums[i] = new
-        elif old > new:
-            log_sums[i] = old + np.log1p(np.exp(new - old))
-        else:
-            log_sums[i] = new + np.log1p(np.exp(old - new))
+# One body, two compilations: threads for large blocks, and a serial version
+# (prange runs as range) for small blocks, where thread start-up would dominate.
+_fold_into_log_sums = numba.njit(parallel=True, cache=True)(_fold_into_log_sums_py)
+_fold_into_log_sums_serial = numba.njit(cache=True)(_fold_into_log_sums_py)
 
 
 def update_log_sums(log_sums, X, x_sq, Y, h: float) -> None:
