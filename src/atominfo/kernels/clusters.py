@@ -46,7 +46,7 @@ QUERY_CHUNK = 1024
 
 @numba.njit(nogil=True, cache=True, fastmath=_FAST)
 def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0,
-              out_log, out_pairs):
+              out_log, out_pairs, shell_r, shell_log_n):
     """Per query: visit clusters nearest-bound first until the sign of log S is decided.
 
     Y (m, d) centred queries; cd2_lo (m, n_c) lower bounds of squared centre
@@ -56,6 +56,11 @@ def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0
     queries sharing it). Writes log S over the visited clusters
     (>= 0: inside for sure; < 0: outside, S + U < 1, or all visited) and the
     number of kernel terms evaluated per query.
+
+    Undecided queries bound each cluster shell by shell: members sorted by
+    their distance to the centre fall in shells of log-count shell_log_n[B, k]
+    and largest member radius shell_r[B, k], each member being at least
+    ``|y - c_B| - shell_r[B, k]`` away, a tighter bound than the cluster radius.
     """
     n_c = offsets.shape[0] - 1
     d = Y.shape[1]
@@ -85,8 +90,22 @@ def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0
                 if log_s >= 0.0:
                     break  # S >= 1 already: inside
                 if step == 1:
-                    # undecided after the nearest cluster: bound all the others
-                    # (terms clamped up at -SKIP_NATS: still an upper bound)
+                    # undecided after the nearest cluster: bound all the others,
+                    # shell by shell (terms clamped up at -SKIP_NATS: still an upper bound)
+                    n_sh = shell_r.shape[1]
+                    for b in range(n_c):
+                        dist = np.sqrt(max(cd2_lo[i, b], 0.0))
+                        top = -np.inf
+                        for k in range(n_sh):
+                            g = max(dist - shell_r[b, k], 0.0)
+                            v = shell_log_n[b, k] - c * g * g
+                            top = max(top, v)
+                        acc = 0.0
+                        for k in range(n_sh):
+                            g = max(dist - shell_r[b, k], 0.0)
+                            acc += np.exp(shell_log_n[b, k] - c * g * g - top)
+                        # rounded up: the log-sum of a few terms, a few ulps
+                        bound[b] = top + np.log(acc) * (1.0 + 1e-12) + 1e-12
                     bound_max = bound.max()
                     for b in range(n_c):
                         weight[b] = _exp_neg(max(bound[b] - bound_max, -SKIP_NATS))
@@ -100,7 +119,7 @@ def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0
                     break  # S + U < 1: outside
                 if step == 1:
                     # still undecided: order the clusters once, nearest bound first
-                    order[:] = np.argsort(lb2)
+                    order[:] = np.argsort(-bound)
                     for k in range(n_c):  # ties: make sure the visited one comes first
                         if order[k] == best:
                             order[k] = order[0]
@@ -227,6 +246,25 @@ class ClusterIndex:
         # radius inflated by a few ulps: the bound must hold despite rounding
         self.radius = np.maximum.reduceat(dist, self.offsets[:-1]) * (1 + 1e-12) + 1e-15
         self.centre_sq = np.einsum("ij,ij->i", self.centres, self.centres)
+        self._shells(dist)
+
+    def _shells(self, dist, fractions=(0.5, 0.8, 0.95)):
+        """Per cluster, members by distance to the centre in shells (for tighter bounds).
+
+        shell_r[B, k]: largest distance in shell k (inflated by a few ulps, like
+        the radius); shell_log_n[B, k]: log of its member count (-inf if empty).
+        """
+        edges = np.array((0.0, *fractions, 1.0))
+        k = len(edges) - 1
+        self.shell_r = np.zeros((self.n_clusters, k))
+        self.shell_log_n = np.full((self.n_clusters, k), -np.inf)
+        for b in range(self.n_clusters):
+            r = np.sort(dist[self.offsets[b]:self.offsets[b + 1]])
+            cuts = np.round(edges * len(r)).astype(np.int64)
+            for t in range(k):
+                if cuts[t + 1] > cuts[t]:
+                    self.shell_r[b, t] = r[cuts[t + 1] - 1] * (1 + 1e-12) + 1e-15
+                    self.shell_log_n[b, t] = np.log(cuts[t + 1] - cuts[t])
 
     def __len__(self) -> int:
         return len(self.sorted_X)
@@ -284,7 +322,7 @@ class ClusterIndex:
             for t in range(len(hs)):
                 _classify(Yc, cd2, self.sorted_X, self.offsets, self.radius, log_size,
                           float(inv[t]), first[rows], run_max[t], run_sum[t], hi - lo,
-                          log_s, n_pairs)
+                          log_s, n_pairs, self.shell_r, self.shell_log_n)
                 out[t, rows] = log_s
                 pairs[t, rows] = n_pairs
             if progress is not None:
