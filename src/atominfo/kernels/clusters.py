@@ -248,7 +248,7 @@ class ClusterIndex:
         self.centre_sq = np.einsum("ij,ij->i", self.centres, self.centres)
         self._shells(dist)
 
-    def _shells(self, dist, fractions=(0.5, 0.8, 0.95)):
+    def _shells(self, dist, fractions=(0.2, 0.4, 0.6, 0.75, 0.87, 0.95, 0.99)):
         """Per cluster, members by distance to the centre in shells (for tighter bounds).
 
         shell_r[B, k]: largest distance in shell k (inflated by a few ulps, like
