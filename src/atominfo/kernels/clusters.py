@@ -69,6 +69,7 @@ def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0
     weight = np.empty(n_c)  # exp(bound - bound_max), rounded up
     order = np.empty(n_c, dtype=np.int64)
     buf = np.empty(Xs.shape[0])
+    shell_v = np.empty(shell_r.shape[1])
     for i in range(Y.shape[0]):
         y = Y[i]
         for b in range(n_c):
@@ -93,19 +94,23 @@ def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0
                     # undecided after the nearest cluster: bound all the others,
                     # shell by shell (terms clamped up at -SKIP_NATS: still an upper bound)
                     n_sh = shell_r.shape[1]
+                    coarse_max = bound.max()
                     for b in range(n_c):
+                        if bound[b] < coarse_max - SKIP_NATS:
+                            continue  # negligible already (and clamped below)
                         dist = np.sqrt(max(cd2_lo[i, b], 0.0))
                         top = -np.inf
                         for k in range(n_sh):
                             g = max(dist - shell_r[b, k], 0.0)
                             v = shell_log_n[b, k] - c * g * g
+                            shell_v[k] = v
                             top = max(top, v)
                         acc = 0.0
                         for k in range(n_sh):
-                            g = max(dist - shell_r[b, k], 0.0)
-                            acc += np.exp(shell_log_n[b, k] - c * g * g - top)
+                            a = shell_v[k] - top
+                            acc += _exp_neg(max(a, -SKIP_NATS))  # >= exp(a) up to 3e-14
                         # rounded up: the log-sum of a few terms, a few ulps
-                        bound[b] = top + np.log(acc) * (1.0 + 1e-12) + 1e-12
+                        bound[b] = top + np.log(acc * (1.0 + 1e-12)) + 1e-12
                     bound_max = bound.max()
                     for b in range(n_c):
                         weight[b] = _exp_neg(max(bound[b] - bound_max, -SKIP_NATS))
