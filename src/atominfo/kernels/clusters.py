@@ -44,6 +44,16 @@ from .cpu import _FAST, SKIP_NATS, SNAP, _exp_neg
 QUERY_CHUNK = 1024
 
 
+def classify_clusters(n: int) -> int:
+    """Clusters of an index built for `ClusterIndex.classify`: about sqrt(n) / 2.5.
+
+    With shell-wise bounds fewer, larger clusters classify faster (per-query cost
+    over all centres falls; the bounds stay tight): on 100,000 x 100,000 Cu
+    environments 80-160 clusters took 1.0 s, 318 clusters 1.3-1.5 s, 600 clusters 2.0-2.3 s.
+    """
+    return max(1, round(np.sqrt(max(n, 1)) / 2.5))
+
+
 @numba.njit(nogil=True, cache=True, fastmath=_FAST)
 def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0,
               out_log, out_pairs, shell_r, shell_log_n):
