@@ -23,7 +23,10 @@ by a few ulps.
   BLAS product per group of queries sharing it, then clusters are visited
   nearest-bound first per query, stopping as
   soon as ``S_visited >= 1`` (inside) or ``S_visited + U < 1`` (outside); with
-  no decision after every cluster, S is the exact sum. The label equals
+  no decision after every cluster, S is the exact sum. Past the first cluster
+  each cluster is bounded shell by shell (members sorted by distance to the
+  centre; shell k contributes n_k exp(-c max(0, |y - c_B| - r_k)^2) with r_k
+  its largest radius), tighter than one radius for all. The label equals
   that of exact dH for every point with |dH| > 1e-9 nats (the sums carry the
   exact engine's error, far below that; see `kernels.cpu`).
 
