@@ -40,7 +40,7 @@ import atominfo
 from atominfo.datasets import cu_melt, rattled_fcc_cu
 from atominfo.descriptors import structure_descriptors
 from atominfo.kernels import cpu
-from atominfo.kernels.clusters import ClusterIndex
+from atominfo.kernels.clusters import ClusterIndex, classify_clusters
 from atominfo.kernels.neighbours import NeighbourIndex
 
 H = 0.015
@@ -174,7 +174,7 @@ def section_classify(args):
                                         melt_steps=200))
     mixed = np.concatenate([hot[:len(hot) - len(melt)], melt])
     print(f"reference: FCC Cu rattled 0.05 Å ({len(cold)}); melt {len(melt)} environments")
-    index, t_build = timed(ClusterIndex, cold, seed=0)
+    index, t_build = timed(ClusterIndex, cold, n_clusters=classify_clusters(len(cold)), seed=0)
     neigh, t_nbuild = timed(NeighbourIndex, cold, seed=0)
     index.classify(hot[:64], [H])  # compile / load the numba cache before timing
     neigh.log_kernel_sums(hot[:64], [H], 3)
@@ -219,7 +219,7 @@ def section_quests_dh(args, qpy):
     ref = structure_descriptors(rattled_fcc_cu((20, 20, 20), 0.05, 0))
     Y = structure_descriptors(rattled_fcc_cu((20, 20, 20), 0.1, 1))[:20000]
     (_, t_exact) = timed(cpu.log_kernel_sums, Y, ref, np.array([H]))
-    index, t_build = timed(ClusterIndex, ref, seed=0)
+    index, t_build = timed(ClusterIndex, ref, n_clusters=classify_clusters(len(ref)), seed=0)
     index.classify(Y[:64], [H])  # compile / load the numba cache before timing
     (_, t_cls) = timed(index.classify, Y, [H])
     print(f"atominfo on the same input: exact dH {t_exact:.1f} s "

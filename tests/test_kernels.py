@@ -10,7 +10,7 @@ from scipy.special import logsumexp
 import atominfo
 from atominfo import Reference
 from atominfo.kernels import cpu, log_kernel_sums
-from atominfo.kernels.clusters import ClusterIndex
+from atominfo.kernels.clusters import ClusterIndex, classify_clusters
 from atominfo.kernels.neighbours import NeighbourIndex
 
 from .conftest import DATA
@@ -90,6 +90,34 @@ def test_classification_equals_exact_labels(crystals, h):
     assert np.array_equal(labels[decided], exact[decided] >= 0)
     assert 0 < labels.mean() < 1  # both kinds present: the test is not trivial
     assert index.last_pairs < len(hot) * len(cold)
+
+
+@pytest.mark.parametrize("n_clusters", [None, 3, 8, 60])
+def test_classification_any_cluster_count(crystals, n_clusters):
+    # shell-wise bounds: labels exact whatever the clusters (few large ones included)
+    cold, hot = crystals
+    k = classify_clusters(len(cold)) if n_clusters is None else n_clusters
+    for h in (0.015, 0.03):
+        exact = brute(hot, cold, h)
+        labels = ClusterIndex(cold, n_clusters=k, seed=2).classify(hot, [h])[0]
+        decided = np.abs(exact) > 1e-9
+        assert np.array_equal(labels[decided], exact[decided] >= 0)
+
+
+def test_shell_bounds_hold(phases):
+    # every member of shell k of cluster B is within shell_r[B, k] of the centre,
+    # and the shell counts add up to the cluster size
+    index = ClusterIndex(phases, n_clusters=7, seed=0)
+    for b in range(index.n_clusters):
+        lo, hi = index.offsets[b], index.offsets[b + 1]
+        r = np.sort(np.linalg.norm(index.sorted_X[lo:hi] - index.centres[b], axis=1))
+        counts = np.exp(index.shell_log_n[b]).round().astype(int)
+        assert counts.sum() == hi - lo
+        edges = np.cumsum(counts)
+        for k in range(len(counts)):
+            if counts[k]:
+                assert r[edges[k] - 1] <= index.shell_r[b, k]
+        assert index.shell_r[b].max() <= index.radius[b] * (1 + 1e-9)
 
 
 def test_classification_mixed_phases(phases):

@@ -143,9 +143,10 @@ def inside_domain(Y, X, h=DEFAULT_BANDWIDTH, *, method: str = "auto", seed: int 
         cpu = engine.get("backend", "cpu") == "cpu"
         method = "classify" if cpu and len(X) * len(Y) >= CLASSIFY_MIN_PAIRS else "exact"
     if method == "classify":
-        from .kernels.clusters import ClusterIndex
+        from .kernels.clusters import ClusterIndex, classify_clusters
 
-        return ClusterIndex(X, seed=seed).classify(Y, hs, progress=engine.get("progress"))
+        index = ClusterIndex(X, n_clusters=classify_clusters(len(X)), seed=seed)
+        return index.classify(Y, hs, progress=engine.get("progress"))
     if method == "exact":
         return -log_kernel_sums(Y, X, hs, **engine) <= 0
     raise InputError(f"method must be 'auto', 'classify' or 'exact', got {method!r}")

@@ -82,9 +82,10 @@ class Reference:
     def index(self):
         """The cluster index of the reference (`kernels.clusters.ClusterIndex`), built once."""
         if self._clusters is None:
-            from .kernels.clusters import ClusterIndex
+            from .kernels.clusters import ClusterIndex, classify_clusters
 
-            self._clusters = ClusterIndex(self.X, seed=self.seed)
+            self._clusters = ClusterIndex(self.X, n_clusters=classify_clusters(len(self.X)),
+                                          seed=self.seed)
         return self._clusters
 
     def inside(self, Y) -> np.ndarray:

@@ -23,7 +23,10 @@ by a few ulps.
   BLAS product per group of queries sharing it, then clusters are visited
   nearest-bound first per query, stopping as
   soon as ``S_visited >= 1`` (inside) or ``S_visited + U < 1`` (outside); with
-  no decision after every cluster, S is the exact sum. The label equals
+  no decision after every cluster, S is the exact sum. Past the first cluster
+  each cluster is bounded shell by shell (members sorted by distance to the
+  centre; shell k contributes n_k exp(-c max(0, |y - c_B| - r_k)^2) with r_k
+  its largest radius), tighter than one radius for all. The label equals
   that of exact dH for every point with |dH| > 1e-9 nats (the sums carry the
   exact engine's error, far below that; see `kernels.cpu`).
 
@@ -44,9 +47,19 @@ from .cpu import _FAST, SKIP_NATS, SNAP, _exp_neg
 QUERY_CHUNK = 1024
 
 
+def classify_clusters(n: int) -> int:
+    """Clusters of an index built for `ClusterIndex.classify`: about sqrt(n) / 2.5.
+
+    With shell-wise bounds fewer, larger clusters classify faster (per-query cost
+    over all centres falls; the bounds stay tight): on 100,000 x 100,000 Cu
+    environments 80-160 clusters took 1.0 s, 318 clusters 1.3-1.5 s, 600 clusters 2.0-2.3 s.
+    """
+    return max(1, round(np.sqrt(max(n, 1)) / 2.5))
+
+
 @numba.njit(nogil=True, cache=True, fastmath=_FAST)
 def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0,
-              out_log, out_pairs):
+              out_log, out_pairs, shell_r, shell_log_n):
     """Per query: visit clusters nearest-bound first until the sign of log S is decided.
 
     Y (m, d) centred queries; cd2_lo (m, n_c) lower bounds of squared centre
@@ -56,6 +69,11 @@ def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0
     queries sharing it). Writes log S over the visited clusters
     (>= 0: inside for sure; < 0: outside, S + U < 1, or all visited) and the
     number of kernel terms evaluated per query.
+
+    Undecided queries bound each cluster shell by shell: members sorted by
+    their distance to the centre fall in shells of log-count shell_log_n[B, k]
+    and largest member radius shell_r[B, k], each member being at least
+    ``|y - c_B| - shell_r[B, k]`` away, a tighter bound than the cluster radius.
     """
     n_c = offsets.shape[0] - 1
     d = Y.shape[1]
@@ -64,6 +82,7 @@ def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0
     weight = np.empty(n_c)  # exp(bound - bound_max), rounded up
     order = np.empty(n_c, dtype=np.int64)
     buf = np.empty(Xs.shape[0])
+    shell_v = np.empty(shell_r.shape[1])
     for i in range(Y.shape[0]):
         y = Y[i]
         for b in range(n_c):
@@ -85,8 +104,26 @@ def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0
                 if log_s >= 0.0:
                     break  # S >= 1 already: inside
                 if step == 1:
-                    # undecided after the nearest cluster: bound all the others
-                    # (terms clamped up at -SKIP_NATS: still an upper bound)
+                    # undecided after the nearest cluster: bound all the others,
+                    # shell by shell (terms clamped up at -SKIP_NATS: still an upper bound)
+                    n_sh = shell_r.shape[1]
+                    coarse_max = bound.max()
+                    for b in range(n_c):
+                        if bound[b] < coarse_max - SKIP_NATS:
+                            continue  # negligible already (and clamped below)
+                        dist = np.sqrt(max(cd2_lo[i, b], 0.0))
+                        top = -np.inf
+                        for k in range(n_sh):
+                            g = max(dist - shell_r[b, k], 0.0)
+                            v = shell_log_n[b, k] - c * g * g
+                            shell_v[k] = v
+                            top = max(top, v)
+                        acc = 0.0
+                        for k in range(n_sh):
+                            a = shell_v[k] - top
+                            acc += _exp_neg(max(a, -SKIP_NATS))  # >= exp(a) up to 3e-14
+                        # rounded up: the log-sum of a few terms, a few ulps
+                        bound[b] = top + np.log(acc * (1.0 + 1e-12)) + 1e-12
                     bound_max = bound.max()
                     for b in range(n_c):
                         weight[b] = _exp_neg(max(bound[b] - bound_max, -SKIP_NATS))
@@ -100,7 +137,7 @@ def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0
                     break  # S + U < 1: outside
                 if step == 1:
                     # still undecided: order the clusters once, nearest bound first
-                    order[:] = np.argsort(lb2)
+                    order[:] = np.argsort(-bound)
                     for k in range(n_c):  # ties: make sure the visited one comes first
                         if order[k] == best:
                             order[k] = order[0]
@@ -227,6 +264,25 @@ class ClusterIndex:
         # radius inflated by a few ulps: the bound must hold despite rounding
         self.radius = np.maximum.reduceat(dist, self.offsets[:-1]) * (1 + 1e-12) + 1e-15
         self.centre_sq = np.einsum("ij,ij->i", self.centres, self.centres)
+        self._shells(dist)
+
+    def _shells(self, dist, fractions=(0.2, 0.4, 0.6, 0.75, 0.87, 0.95, 0.99)):
+        """Per cluster, members by distance to the centre in shells (for tighter bounds).
+
+        shell_r[B, k]: largest distance in shell k (inflated by a few ulps, like
+        the radius); shell_log_n[B, k]: log of its member count (-inf if empty).
+        """
+        edges = np.array((0.0, *fractions, 1.0))
+        k = len(edges) - 1
+        self.shell_r = np.zeros((self.n_clusters, k))
+        self.shell_log_n = np.full((self.n_clusters, k), -np.inf)
+        for b in range(self.n_clusters):
+            r = np.sort(dist[self.offsets[b]:self.offsets[b + 1]])
+            cuts = np.round(edges * len(r)).astype(np.int64)
+            for t in range(k):
+                if cuts[t + 1] > cuts[t]:
+                    self.shell_r[b, t] = r[cuts[t + 1] - 1] * (1 + 1e-12) + 1e-15
+                    self.shell_log_n[b, t] = np.log(cuts[t + 1] - cuts[t])
 
     def __len__(self) -> int:
         return len(self.sorted_X)
@@ -284,7 +340,7 @@ class ClusterIndex:
             for t in range(len(hs)):
                 _classify(Yc, cd2, self.sorted_X, self.offsets, self.radius, log_size,
                           float(inv[t]), first[rows], run_max[t], run_sum[t], hi - lo,
-                          log_s, n_pairs)
+                          log_s, n_pairs, self.shell_r, self.shell_log_n)
                 out[t, rows] = log_s
                 pairs[t, rows] = n_pairs
             if progress is not None:
