@@ -42,7 +42,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .cpu import _FAST, SKIP_NATS, SNAP, _exp_neg
+from .cpu import _FAST, SKIP_NATS, SNAP, _exp_neg, run_blocks
 
 QUERY_CHUNK = 1024
 
@@ -436,13 +436,6 @@ class ClusterIndex:
         edges = np.concatenate([[0], bounds, [len(Y)]])
         starts = [(s0, min(s0 + block, end)) for begin, end in zip(edges[:-1], edges[1:])
                   for s0 in range(begin, end, block)]
-        with threadpool_limits(1, user_api="blas"):
-            if n_threads == 1 or len(starts) == 1:
-                for y0 in starts:
-                    work(y0)
-            else:
-                with ThreadPoolExecutor(n_threads) as pool:
-                    for _ in pool.map(work, starts):
-                        pass
+        run_blocks(work, starts, n_threads)
         self.last_pairs = int(pairs.sum()) * len(hs)
         return out
