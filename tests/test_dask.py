@@ -30,17 +30,6 @@ def client():
     close_client(client)
 
 
-@pytest.fixture(scope="module")
-def crystals():
-    return atominfo.descriptors([DATA / "cu_fcc_108.extxyz", DATA / "mg_hcp_triclinic_16.extxyz",
-                                 DATA / "cu_hot_32.extxyz"])
-
-
-@pytest.fixture(scope="module")
-def molecules():
-    return atominfo.descriptors([DATA / "c60_60.extxyz", DATA / "benzene_12.extxyz"])
-
-
 def test_parse_spec():
     assert parse_spec("local:3") == ("local", 3)
     assert parse_spec("tcp://10.0.0.5:8786") == ("address", "tcp://10.0.0.5:8786")

@@ -15,12 +15,6 @@ def brute_log_sums(Y, X, h):
     return logsumexp(-d2 / (2 * h * h), axis=1)
 
 
-@pytest.fixture(scope="module")
-def crystals():
-    return atominfo.descriptors([DATA / "cu_fcc_108.extxyz", DATA / "mg_hcp_triclinic_16.extxyz",
-                                 DATA / "cu_hot_32.extxyz"])
-
-
 @pytest.mark.parametrize("h", [0.015, 0.05])
 def test_entropy_diversity_fixtures(crystals, expected_json, h):
     assert len(crystals) == 156

@@ -7,7 +7,6 @@ import atominfo
 from atominfo import InputError, Reference
 from atominfo.kernels import log_kernel_sums
 
-from .conftest import DATA
 
 torch = pytest.importorskip("torch")
 from atominfo.kernels import torch as torch_engine  # noqa: E402
@@ -16,17 +15,6 @@ H = np.array([0.015, 0.05])
 # float64 engines differ only by summation order and BLAS blocking of |y|^2 +
 # |x|^2 - 2 y.x: a few eps of (|y|^2 + |x|^2) / (2 h^2) per term.
 F64_ATOL = 1e-10
-
-
-@pytest.fixture(scope="module")
-def crystals():
-    return atominfo.descriptors([DATA / "cu_fcc_108.extxyz", DATA / "mg_hcp_triclinic_16.extxyz",
-                                 DATA / "cu_hot_32.extxyz"])
-
-
-@pytest.fixture(scope="module")
-def molecules():
-    return atominfo.descriptors([DATA / "c60_60.extxyz", DATA / "benzene_12.extxyz"])
 
 
 def test_float64_matches_cpu_engine(crystals, molecules):
