@@ -26,9 +26,9 @@ import numba
 import numpy as np
 
 from atominfo import entropy_and_diversity
-from atominfo.compression import own_entropies, select, update_log_sums
-from atominfo.datasets import varied_fcc_cu
-from atominfo.frameset import load_frames
+from atominfo.workflows.compression import own_entropies, select, update_log_sums
+from atominfo.structures.datasets import varied_fcc_cu
+from atominfo.structures.frameset import load_frames
 
 H = 0.015
 
@@ -130,7 +130,7 @@ def main():
         result["speed"] = speed(args.structures, args.select, args.eager_picks)
     result["quality"] = quality(args.compare, [int(s) for s in args.sizes.split(",")])
     if args.plot:
-        from atominfo.plots import plot_compression
+        from atominfo.outputs.plots import plot_compression
 
         plot_compression(result["quality"]["rows"], args.plot,
                          full_entropy=result["quality"]["full_entropy"],

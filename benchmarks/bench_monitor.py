@@ -30,8 +30,8 @@ def run(steps: int, reference=None, interval: int | None = None, seed: int = 0):
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
     from ase.md.verlet import VelocityVerlet
 
-    from atominfo.datasets import rattled_fcc_cu
-    from atominfo.monitor import NoveltyMonitor
+    from atominfo.structures.datasets import rattled_fcc_cu
+    from atominfo.workflows.monitor import NoveltyMonitor
 
     atoms = rattled_fcc_cu((5, 5, 10), 0.02, seed=seed)
     atoms.calc = EMT()
@@ -54,7 +54,7 @@ def main():
     args = parser.parse_args()
 
     import atominfo
-    from atominfo.datasets import rattled_fcc_cu
+    from atominfo.structures.datasets import rattled_fcc_cu
 
     ref_atoms = rattled_fcc_cu(14, 0.05, seed=1)  # 10,976 atoms
     reference = atominfo.Reference(atominfo.descriptors(ref_atoms)[:args.reference], h=0.015)

@@ -37,7 +37,7 @@ INNER, OUTER = 4.5, 5.5  # Å: vacancy shells labelled outliers / bulk beyond
 
 def build(frames: int, seed: int, hot: float):
     import atominfo
-    from atominfo.datasets import cu_melt, fcc_cu, md_frames
+    from atominfo.structures.datasets import cu_melt, fcc_cu, md_frames
 
     sets = {}
     ref_frames = md_frames(fcc_cu(3), 300.0, 2 * frames, seed=seed)
@@ -147,7 +147,7 @@ def main():
     print(f"  all      outliers n={int(y_true.sum()):5d}  {np.mean(dH[y_true] > 0):6.1%}")
     print(f"  all      inliers  n={int((~y_true).sum()):5d}  {np.mean(dH[~y_true] > 0):6.1%}")
     if args.plot:
-        from atominfo.simulation_plots import plot_roc
+        from atominfo.outputs.simulation_plots import plot_roc
 
         plot_roc(curves, args.plot)
         print(f"ROC curves written to {args.plot}")

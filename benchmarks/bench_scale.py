@@ -25,9 +25,9 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from atominfo.datasets import rattled_fcc_cu
-from atominfo.descriptors import structure_descriptors
-from atominfo.kernels import log_kernel_sums
+from atominfo.structures.datasets import rattled_fcc_cu
+from atominfo.descriptor import structure_descriptors
+from atominfo.engine import log_kernel_sums
 
 H = np.array([0.015])
 
@@ -66,8 +66,8 @@ def bench_cpu(Y, X, repeats):
 
 
 def bench_dask(Y, X, repeats, expected):
-    from atominfo.distributed import close_client, get_client
-    from atominfo.kernels.dask import prepare_reference
+    from atominfo.engine.dask_client import close_client, get_client
+    from atominfo.engine.dask import prepare_reference
 
     rows = {}
     for workers in (1, 2):
@@ -91,7 +91,7 @@ def bench_torch(Y, X, repeats, expected):
         import torch
     except ImportError:
         return None
-    from atominfo.kernels.torch import float32_error_bound
+    from atominfo.engine.torch import float32_error_bound
 
     torch.set_num_threads(2)
     rows = {"cuda_available": torch.cuda.is_available(), "version": torch.__version__}

@@ -69,7 +69,7 @@ def main():
     import ase.io
 
     import atominfo
-    from atominfo.datasets import fcc_cu
+    from atominfo.structures.datasets import fcc_cu
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="atominfo-stream-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import ase.io
 
-from atominfo import datasets
+from atominfo.structures import datasets
 from atominfo.cli import main as atominfo
 
 IMG = Path(__file__).parent / "img"

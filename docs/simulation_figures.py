@@ -37,7 +37,7 @@ def cli(*args):
 
 
 def heating(work: Path, seed: int):
-    from atominfo.datasets import fcc_cu, md_frames
+    from atominfo.structures.datasets import fcc_cu, md_frames
 
     ref = md_frames(fcc_cu(3), 300.0, 10, seed=seed)
     ase.io.write(work / "crystal_300K.extxyz", ref, format="extxyz")
@@ -58,7 +58,7 @@ def calibration(work: Path, seed: int):
     from sklearn.linear_model import Ridge
 
     import atominfo
-    from atominfo.datasets import cu_melt, fcc_cu, md_frames
+    from atominfo.structures.datasets import cu_melt, fcc_cu, md_frames
 
     def labelled(frames):
         X = atominfo.descriptors(frames)
@@ -95,7 +95,7 @@ def clusters(work: Path, seed: int):
     from ase import Atoms
     from ase.geometry import get_distances
 
-    from atominfo.datasets import CU_LATTICE, fcc_cu, md_frames, rattled_fcc_cu
+    from atominfo.structures.datasets import CU_LATTICE, fcc_cu, md_frames, rattled_fcc_cu
 
     start = fcc_cu(3, CU_LATTICE * 1.05 ** (1 / 3))
     start.rattle(0.3, seed=seed)

@@ -3,7 +3,7 @@ import pytest
 from ase.build import bulk
 
 import atominfo
-from atominfo.bandwidth import volume_per_atom
+from atominfo.structures.rescale import volume_per_atom
 
 
 def test_fcc_calibration_matches_paper_distance():

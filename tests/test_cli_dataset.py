@@ -4,7 +4,7 @@ import ase.io
 import pytest
 
 from atominfo.cli import main
-from atominfo.datasets import varied_fcc_cu
+from atominfo.structures.datasets import varied_fcc_cu
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from ase.neighborlist import neighbor_list
 
 import atominfo
 from atominfo.cli import main
-from atominfo.clusters import (critical_nucleus, find_clusters, iter_trajectory_clusters,
+from atominfo.workflows.nucleation import (critical_nucleus, find_clusters, iter_trajectory_clusters,
                                minimum_image_distance, neighbour_pairs, solid_like)
-from atominfo.datasets import CU_LATTICE, fcc_cu, md_frames, rattled_fcc_cu
+from atominfo.structures.datasets import CU_LATTICE, fcc_cu, md_frames, rattled_fcc_cu
 from atominfo.errors import InputError
 
 K = 32

@@ -4,11 +4,11 @@ import pytest
 from scipy.special import logsumexp
 
 import atominfo
-from atominfo.compression import (own_entropies, select, selection_size, update_log_sums,
+from atominfo.workflows.compression import (own_entropies, select, selection_size, update_log_sums,
                                   write_selection)
-from atominfo.datasets import varied_fcc_cu
+from atominfo.structures.datasets import varied_fcc_cu
 from atominfo.errors import InputError
-from atominfo.frameset import load_frames
+from atominfo.structures.frameset import load_frames
 
 H = 0.015
 

@@ -9,13 +9,13 @@ import pytest
 
 import atominfo
 from atominfo import InputError, Reference
-from atominfo.distributed import close_client, get_client, parse_spec
-from atominfo.kernels import log_kernel_sums
+from atominfo.engine.dask_client import close_client, get_client, parse_spec
+from atominfo.engine import log_kernel_sums
 
 from .conftest import DATA
 
 distributed = pytest.importorskip("distributed")
-from atominfo.kernels import dask as dask_engine  # noqa: E402
+from atominfo.engine import dask as dask_engine  # noqa: E402
 
 H = np.array([0.015, 0.05])
 # Where query chunks differ from the CPU engine's own blocks, BLAS may round

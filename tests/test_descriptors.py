@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
 import atominfo
-from atominfo.descriptors import structure_descriptors
+from atominfo.descriptor import structure_descriptors
 
 from .conftest import DATA, STRUCTURES
 

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 import atominfo
-from atominfo.datasets import varied_fcc_cu
+from atominfo.structures.datasets import varied_fcc_cu
 from atominfo.errors import InputError
-from atominfo.frameset import from_descriptors, load_frames
+from atominfo.structures.frameset import from_descriptors, load_frames
 
 
 @pytest.fixture(scope="module")

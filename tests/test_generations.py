@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 import atominfo
-from atominfo.datasets import varied_fcc_cu
+from atominfo.structures.datasets import varied_fcc_cu
 from atominfo.errors import InputError
-from atominfo.frameset import load_frames
-from atominfo.generations import generation_report
+from atominfo.structures.frameset import load_frames
+from atominfo.workflows.generations import generation_report
 
 H = 0.015
 

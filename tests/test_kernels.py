@@ -9,9 +9,9 @@ from scipy.special import logsumexp
 
 import atominfo
 from atominfo import Reference
-from atominfo.kernels import cpu, log_kernel_sums
-from atominfo.kernels.clusters import ClusterIndex, classify_clusters
-from atominfo.kernels.neighbours import NeighbourIndex
+from atominfo.engine import cpu, log_kernel_sums
+from atominfo.engine.index.clusters import ClusterIndex, classify_clusters
+from atominfo.engine.index.neighbours import NeighbourIndex
 
 from .conftest import DATA
 

@@ -16,9 +16,9 @@ from ase.md.verlet import VelocityVerlet
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
 import atominfo
-from atominfo.datasets import rattled_fcc_cu
+from atominfo.structures.datasets import rattled_fcc_cu
 from atominfo.errors import InputError
-from atominfo.monitor import ExtrapolationDetected, NoveltyMonitor, follow_frames
+from atominfo.workflows.monitor import ExtrapolationDetected, NoveltyMonitor, follow_frames
 
 from .conftest import DATA
 

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 import atominfo
-from atominfo.datasets import varied_fcc_cu
+from atominfo.structures.datasets import varied_fcc_cu
 from atominfo.errors import InputError
-from atominfo.frameset import load_frames
-from atominfo.overlap_matrix import overlap_matrix
+from atominfo.structures.frameset import load_frames
+from atominfo.workflows.overlap_matrix import overlap_matrix
 
 H = 0.015
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from atominfo.curves import learning_curve
+from atominfo.workflows.curves import learning_curve
 from atominfo.errors import InputError
-from atominfo.plots import check_plot_path, plot_compression, plot_learning_curves
+from atominfo.outputs.plots import check_plot_path, plot_compression, plot_learning_curves
 
 
 def test_plot_formats_from_extension(tmp_path):

@@ -5,11 +5,11 @@ import pytest
 
 import atominfo
 from atominfo import InputError, Reference
-from atominfo.kernels import log_kernel_sums
+from atominfo.engine import log_kernel_sums
 
 
 torch = pytest.importorskip("torch")
-from atominfo.kernels import torch as torch_engine  # noqa: E402
+from atominfo.engine import torch as torch_engine  # noqa: E402
 
 H = np.array([0.015, 0.05])
 # float64 engines differ only by summation order and BLAS blocking of |y|^2 +

@@ -9,10 +9,10 @@ import pytest
 
 import atominfo
 from atominfo.cli import main
-from atominfo.datasets import rattled_fcc_cu
+from atominfo.structures.datasets import rattled_fcc_cu
 from atominfo.errors import InputError
-from atominfo.streaming import DHStreamWriter, partial_path, state_path
-from atominfo.trajectory import count_atoms, iter_trajectory_dh, trajectory_dh
+from atominfo.outputs.stream import DHStreamWriter, partial_path, state_path
+from atominfo.workflows.trajectory import count_atoms, iter_trajectory_dh, trajectory_dh
 
 from .conftest import DATA
 

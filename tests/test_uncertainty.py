@@ -9,7 +9,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from atominfo.cli import main
 from atominfo.errors import InputError
-from atominfo.uncertainty import (ConformalErrorEstimator, calibrate, correlations,
+from atominfo.workflows.uncertainty import (ConformalErrorEstimator, calibrate, correlations,
                                   force_errors, running_average)
 
 

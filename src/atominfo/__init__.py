@@ -1,21 +1,65 @@
 """atominfo: model-free information content of atomistic data (the QUESTS method).
 
 Descriptors of atom-centred environments, their entropy, diversity and
-differential entropy, and workflows built on them. See README.md.
+differential entropy, and workflows built on them. Data flow through the
+subpackages in this order: ``structures`` -> ``descriptors`` -> ``engine``
+-> ``information`` / ``reference`` -> ``workflows`` -> ``outputs``; ``cli``
+is a thin layer over all of them.
+
+The public names below are imported on first use, so that ``import
+atominfo`` (and the command line's start-up) stays fast.
 """
 
-from .bandwidth import fcc_calibration, rescale_to_volume, volume_bandwidth
-from .descriptors import DescriptorIndex, descriptors
-from .errors import InputError
-from .information import (delta_entropy, diversity, entropy, entropy_and_diversity,
-                          inside_domain, novelty, overlap, sampled_entropy)
-from .reference import Reference
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "DescriptorIndex", "InputError", "Reference", "delta_entropy", "descriptors",
-    "diversity", "entropy", "entropy_and_diversity", "fcc_calibration", "novelty",
-    "overlap", "rescale_to_volume", "volume_bandwidth", "__version__",
-    "inside_domain", "sampled_entropy",
-]
+from atominfo._version import __version__
+from atominfo.errors import InputError
+
+# public name -> module that defines it
+_PUBLIC = {
+    "descriptors": "atominfo.descriptor",
+    "DescriptorIndex": "atominfo.descriptor",
+    "fcc_calibration": "atominfo.descriptor.bandwidth",
+    "volume_bandwidth": "atominfo.descriptor.bandwidth",
+    "DEFAULT_BANDWIDTH": "atominfo.descriptor.bandwidth",
+    "rescale_to_volume": "atominfo.structures.rescale",
+    "EngineOptions": "atominfo.engine.options",
+    "entropy": "atominfo.information",
+    "diversity": "atominfo.information",
+    "entropy_and_diversity": "atominfo.information",
+    "delta_entropy": "atominfo.information",
+    "inside_domain": "atominfo.information",
+    "overlap": "atominfo.information",
+    "novelty": "atominfo.information",
+    "sampled_entropy": "atominfo.information",
+    "Reference": "atominfo.reference",
+}
+
+__all__ = sorted([*_PUBLIC, "InputError", "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'atominfo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from atominfo.descriptor import DescriptorIndex, descriptors
+    from atominfo.descriptor.bandwidth import (DEFAULT_BANDWIDTH, fcc_calibration,
+                                                volume_bandwidth)
+    from atominfo.engine.options import EngineOptions
+    from atominfo.information import (delta_entropy, diversity, entropy, entropy_and_diversity,
+                                      inside_domain, novelty, overlap, sampled_entropy)
+    from atominfo.reference import Reference
+    from atominfo.structures.rescale import rescale_to_volume

@@ -12,10 +12,10 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
-from .errors import InputError, check_positive
-from .kernels import log_kernel_sums
+from atominfo.errors import InputError, check_positive
+from atominfo.engine import log_kernel_sums
 
-DEFAULT_BANDWIDTH = 0.015
+from atominfo.descriptor.bandwidth import DEFAULT_BANDWIDTH
 
 
 def as_descriptor_matrix(X, name: str = "X") -> np.ndarray:
@@ -105,7 +105,7 @@ def delta_entropy(Y, X, h=DEFAULT_BANDWIDTH, *, method: str = "exact",
     check_widths(Y, X)
     hs, scalar = bandwidths(h)
     if method == "approximate":
-        from .kernels.neighbours import NeighbourIndex
+        from atominfo.engine.index.neighbours import NeighbourIndex
 
         check_neighbors(n_neighbors)
         index = NeighbourIndex(X, seed=seed)
@@ -143,7 +143,7 @@ def inside_domain(Y, X, h=DEFAULT_BANDWIDTH, *, method: str = "auto", seed: int 
         cpu = engine.get("backend", "cpu") == "cpu"
         method = "classify" if cpu and len(X) * len(Y) >= CLASSIFY_MIN_PAIRS else "exact"
     if method == "classify":
-        from .kernels.clusters import ClusterIndex, classify_clusters
+        from atominfo.engine.index.clusters import ClusterIndex, classify_clusters
 
         index = ClusterIndex(X, n_clusters=classify_clusters(len(X)), seed=seed)
         return index.classify(Y, hs, progress=engine.get("progress"))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .descriptors import DEFAULT_CUTOFF, DEFAULT_K, descriptors
-from .information import (DEFAULT_BANDWIDTH, as_descriptor_matrix, bandwidths,
+from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, descriptors
+from atominfo.information import (DEFAULT_BANDWIDTH, as_descriptor_matrix, bandwidths,
                           check_neighbors, check_widths, delta_entropy)
-from .kernels import prepare_reference
+from atominfo.engine import prepare_reference
 
 
 class Reference:
@@ -70,7 +70,7 @@ class Reference:
             return delta_entropy(Y, self.X, self.h, method=method, **self.engine)
         check_neighbors(n_neighbors)
         if self._neighbours is None:
-            from .kernels.neighbours import NeighbourIndex
+            from atominfo.engine.index.neighbours import NeighbourIndex
 
             self._neighbours = NeighbourIndex(self.X, seed=self.seed)
         hs, scalar = bandwidths(self.h)
@@ -82,7 +82,7 @@ class Reference:
     def index(self):
         """The cluster index of the reference (`kernels.clusters.ClusterIndex`), built once."""
         if self._clusters is None:
-            from .kernels.clusters import ClusterIndex, classify_clusters
+            from atominfo.engine.index.clusters import ClusterIndex, classify_clusters
 
             self._clusters = ClusterIndex(self.X, n_clusters=classify_clusters(len(self.X)),
                                           seed=self.seed)

@@ -10,8 +10,8 @@ import sys
 
 import typer
 
-from ..errors import InputError
-from . import clusters, core, dataset, monitor, trajectory, uncertainty
+from atominfo.errors import InputError
+from atominfo.cli import clusters, core, dataset, monitor, trajectory, uncertainty
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Information content of atomistic data (QUESTS): entropy, diversity, "
@@ -37,8 +37,8 @@ def cmd_demo(frames: int = typer.Option(10, help="MD frames per set."),
              repeat: int = typer.Option(3, help="Supercell repeat (4 * repeat^3 atoms)."),
              json: bool = typer.Option(False, "--json", help="Print JSON only.")):
     """Built-in demo: Cu crystal at 300 K and 1000 K and a melt (EMT), H, D and dH."""
-    from ..demo import run
-    from .common import print_json
+    from atominfo.workflows.demo import run
+    from atominfo.cli.common import print_json
 
     result = run(repeat=repeat, n_frames=frames, log=(lambda *a: None) if json else print)
     if json:

@@ -11,14 +11,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..clusters import DEFAULT_EDGE, critical_nucleus, iter_trajectory_clusters
-from ..errors import InputError
-from ..io import atomic_output
-from ..trajectory import count_atoms
-from .common import (BandwidthOpt, CutoffOpt, FormatOpt, IndexOpt, JsonOpt, KOpt, QuietOpt,
+from atominfo.workflows.nucleation import DEFAULT_EDGE, critical_nucleus, iter_trajectory_clusters
+from atominfo.errors import InputError
+from atominfo.outputs.atomic import atomic_output
+from atominfo.workflows.trajectory import count_atoms
+from atominfo.cli.common import (BandwidthOpt, CutoffOpt, FormatOpt, IndexOpt, JsonOpt, KOpt, QuietOpt,
                      RescaleOpt, ThreadsOpt, parse_bandwidths, print_json, progress_bar,
                      set_threads, stdout)
-from .trajectory import FilesArg, RefOpt, reference_from_options
+from atominfo.cli.trajectory import FilesArg, RefOpt, reference_from_options
 
 COLUMNS = ["frame", "source", "source_frame", "atoms", "solid_like", "clusters", "largest"]
 
@@ -91,7 +91,7 @@ def cmd_clusters(
                 writer.writerows(rows)
                 tmp.write_text(text.getvalue())
     if plot is not None:
-        from ..simulation_plots import plot_clusters
+        from atominfo.outputs.simulation_plots import plot_clusters
 
         plot_clusters(columns, plot, n_star)
     result = {"bandwidth": h, "edge_length": edge,

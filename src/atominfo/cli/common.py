@@ -15,7 +15,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TextColumn, TimeRemainingColumn)
 from rich.text import Text
 
-from ..errors import InputError
+from atominfo.errors import InputError
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -146,7 +146,7 @@ def engine_options(backend: str | None = None, dask: str | None = None,
     when the command's context `ctx` (a ``typer.Context`` parameter of the
     command) closes, or at exit when there is none.
     """
-    from ..kernels import BACKENDS
+    from atominfo.engine import BACKENDS
 
     if backend is None:
         backend = "dask" if dask is not None else "torch" if device is not None else "cpu"
@@ -161,12 +161,12 @@ def engine_options(backend: str | None = None, dask: str | None = None,
             raise InputError("--precision float32 needs --backend torch")
         return {}
     if backend == "torch":
-        from ..kernels.torch import resolve_device
+        from atominfo.engine.torch import resolve_device
 
         return {"backend": "torch", "device": resolve_device(device), "precision": precision}
     if precision != "float64" and device is None:
         raise InputError("--precision float32 needs --backend torch or --device")
-    from ..distributed import close_client, get_client
+    from atominfo.engine.dask_client import close_client, get_client
 
     client = get_client(dask if dask is not None else "local")
     if ctx is not None:

@@ -8,12 +8,13 @@ from typing import Annotated, List, Optional
 import numpy as np
 import typer
 
-from .. import information
-from ..bandwidth import fcc_calibration, volume_bandwidth
-from ..descriptors import descriptors
-from ..errors import InputError
-from ..io import atomic_output, iter_frames
-from .common import (BackendOpt, BandwidthOpt, CutoffOpt, DaskOpt, DeviceOpt, FormatOpt,
+from atominfo import information
+from atominfo.descriptor.bandwidth import fcc_calibration, volume_bandwidth
+from atominfo.descriptor import descriptors
+from atominfo.errors import InputError
+from atominfo.outputs.atomic import atomic_output
+from atominfo.structures.frames import iter_frames
+from atominfo.cli.common import (BackendOpt, BandwidthOpt, CutoffOpt, DaskOpt, DeviceOpt, FormatOpt,
                      IndexOpt, JsonOpt, KOpt, MultiOpt, PrecisionOpt, QuietOpt, RescaleOpt,
                      ThreadsOpt, descriptor_options, engine_options, fmt, parse_bandwidths,
                      print_json, progress_bar, set_threads, stdout)

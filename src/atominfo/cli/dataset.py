@@ -8,9 +8,9 @@ from typing import Annotated, List, Optional
 import numpy as np
 import typer
 
-from ..errors import InputError
-from ..frameset import FrameSet, load_frames
-from .common import (CutoffOpt, FormatOpt, IndexOpt, JsonOpt, KOpt, MultiOpt, QuietOpt,
+from atominfo.errors import InputError
+from atominfo.structures.frameset import FrameSet, load_frames
+from atominfo.cli.common import (CutoffOpt, FormatOpt, IndexOpt, JsonOpt, KOpt, MultiOpt, QuietOpt,
                      RescaleOpt, ThreadsOpt, parse_bandwidths, print_json, progress_bar,
                      set_threads, stdout, to_jsonable)
 
@@ -33,7 +33,7 @@ def _one_bandwidth(text: str) -> float:
 
 def _check_plot(path):
     if path is not None:
-        from ..plots import check_plot_path
+        from atominfo.outputs.plots import check_plot_path
 
         check_plot_path(path)
 
@@ -76,7 +76,7 @@ def cmd_curve(
     json: JsonOpt = False,
 ):
     """Learning curve: entropy of random subsets vs size, asymptote fit, information gap (nats)."""
-    from ..curves import learning_curve
+    from atominfo.workflows.curves import learning_curve
 
     set_threads(threads)
     h = _one_bandwidth(bandwidth)
@@ -97,7 +97,7 @@ def cmd_curve(
                                           n_seeds=seeds, seed=seed, at=at or (),
                                           progress=adv)
     if plot is not None:
-        from ..plots import plot_learning_curves
+        from atominfo.outputs.plots import plot_learning_curves
 
         labels = None if list(curves) == ["all"] else [Path(n).name for n in curves]
         plot_learning_curves(list(curves.values()), plot, labels=labels)
@@ -149,7 +149,7 @@ def cmd_overlap_matrix(
     json: JsonOpt = False,
 ):
     """Overlap of every subset against every other: row i, column j = fraction of i with dH(x|j) <= 0."""
-    from ..overlap_matrix import overlap_matrix
+    from atominfo.workflows.overlap_matrix import overlap_matrix
 
     set_threads(threads)
     h = _one_bandwidth(bandwidth)
@@ -160,7 +160,7 @@ def cmd_overlap_matrix(
     with progress_bar("overlap pairs", len(subsets) ** 2, quiet, "pairs") as advance:
         matrix = overlap_matrix(subsets, h, progress=advance)
     if plot is not None:
-        from ..plots import plot_overlap_matrix
+        from atominfo.outputs.plots import plot_overlap_matrix
 
         plot_overlap_matrix(matrix, plot)
     result = matrix.to_dict()
@@ -203,8 +203,8 @@ def cmd_compress(
     json: JsonOpt = False,
 ):
     """Keep the most informative structures: writes them and a JSON summary (H, D, overlap)."""
-    from ..compression import select, selection_size, write_selection
-    from ..io import atomic_output
+    from atominfo.workflows.compression import select, selection_size, write_selection
+    from atominfo.outputs.atomic import atomic_output
 
     set_threads(threads)
     h = _one_bandwidth(bandwidth)
@@ -215,7 +215,7 @@ def cmd_compress(
         raise InputError("the summary and the output are the same file", source=str(output))
     species = multicomponent
     if multicomponent:
-        from .core import _species
+        from atominfo.cli.core import _species
 
         species = _species(list(file) + list(ref or []), index, format)
     data = _load(file, k, cutoff, index, format, rescale_volume, species, quiet)
@@ -260,7 +260,7 @@ def cmd_generations(
     json: JsonOpt = False,
 ):
     """Per generation: size, novelty against all earlier ones, H and D of the cumulative set."""
-    from ..generations import generation_report
+    from atominfo.workflows.generations import generation_report
 
     set_threads(threads)
     h = _one_bandwidth(bandwidth)
@@ -272,7 +272,7 @@ def cmd_generations(
                                  structures={n: len(f) for n, f in groups.items()},
                                  progress=advance)
     if plot is not None:
-        from ..plots import plot_generations
+        from atominfo.outputs.plots import plot_generations
 
         plot_generations(rows, plot)
     result = {"bandwidth": h, "k": k, "cutoff": cutoff, "group_by": group_by, "plot": plot,

@@ -9,14 +9,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..descriptors import structure_descriptors
-from ..errors import InputError
-from ..io import validate_atoms
-from ..monitor import follow_frames
-from ..trajectory import frame_statistics
-from .common import (BandwidthOpt, CutoffOpt, FormatOpt, KOpt, QuietOpt, ThreadsOpt,
+from atominfo.descriptor import structure_descriptors
+from atominfo.errors import InputError
+from atominfo.structures.frames import validate_atoms
+from atominfo.workflows.monitor import follow_frames
+from atominfo.workflows.trajectory import frame_statistics
+from atominfo.cli.common import (BandwidthOpt, CutoffOpt, FormatOpt, KOpt, QuietOpt, ThreadsOpt,
                      parse_bandwidths, set_threads, stdout)
-from .trajectory import RefOpt, reference_from_options
+from atominfo.cli.trajectory import RefOpt, reference_from_options
 
 
 def cmd_watch(

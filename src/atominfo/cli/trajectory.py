@@ -7,10 +7,10 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from ..errors import InputError
-from ..streaming import DHStreamWriter, Totals, bandwidth_labels
-from ..trajectory import count_atoms, iter_trajectory_dh, load_reference
-from .common import (BackendOpt, BandwidthOpt, CutoffOpt, DaskOpt, DeviceOpt, FormatOpt,
+from atominfo.errors import InputError
+from atominfo.outputs.stream import DHStreamWriter, Totals, bandwidth_labels
+from atominfo.workflows.trajectory import count_atoms, iter_trajectory_dh, load_reference
+from atominfo.cli.common import (BackendOpt, BandwidthOpt, CutoffOpt, DaskOpt, DeviceOpt, FormatOpt,
                      IndexOpt, JsonOpt, KOpt, MultiOpt, PrecisionOpt, QuietOpt, RescaleOpt,
                      ThreadsOpt, engine_options, fmt, parse_bandwidths, print_json,
                      progress_bar, set_threads, stdout)
@@ -30,7 +30,7 @@ def reference_from_options(ref, h, k, cutoff, rescale_volume, species, quiet, **
 
 
 def _species(files, index, format):
-    from ..io import iter_frames
+    from atominfo.structures.frames import iter_frames
 
     return sorted({s for f in iter_frames(files, index=index, format=format)
                    for s in f.atoms.get_chemical_symbols()})
@@ -113,7 +113,7 @@ def cmd_dh(
     else:
         summary = writer.summary()
         if plot is not None:
-            from ..simulation_plots import plot_frames
+            from atominfo.outputs.simulation_plots import plot_frames
 
             plot_frames(writer.read_table(), plot, bandwidth_labels(h)[0])
         if output is None and table is None:

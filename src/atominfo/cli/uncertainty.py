@@ -9,14 +9,14 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from ..errors import InputError
-from ..io import atomic_output
-from ..uncertainty import calibrate, force_errors
-from .common import JsonOpt, print_json, stdout, to_jsonable
+from atominfo.errors import InputError
+from atominfo.outputs.atomic import atomic_output
+from atominfo.workflows.uncertainty import calibrate, force_errors
+from atominfo.cli.common import JsonOpt, print_json, stdout, to_jsonable
 
 
 def _read_frames(path: Path):
-    from ..io import read_frames
+    from atominfo.structures.frames import read_frames
 
     return [f.atoms for f in read_frames(str(path))]
 
@@ -94,7 +94,7 @@ def cmd_calibrate(
             # NaN (empty running-average bins) as null, so any JSON reader accepts it.
             tmp.write_text(_json.dumps(_nan_to_none(payload), indent=1))
     if plot is not None:
-        from ..simulation_plots import plot_calibration
+        from atominfo.outputs.simulation_plots import plot_calibration
 
         plot_calibration(dH, err, result["running_average"], plot, unit)
     if json:

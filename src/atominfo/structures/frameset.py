@@ -14,9 +14,9 @@ from typing import Callable, Sequence
 import numpy as np
 from ase import Atoms
 
-from .descriptors import DEFAULT_CUTOFF, DEFAULT_K, frame_descriptors, validate_parameters
-from .errors import InputError
-from .io import iter_frames
+from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, frame_descriptors, validate_parameters
+from atominfo.errors import InputError
+from atominfo.structures.frames import iter_frames
 
 
 @dataclass

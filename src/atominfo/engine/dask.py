@@ -22,7 +22,7 @@ import threading
 
 import numpy as np
 
-from ..errors import InputError
+from atominfo.errors import InputError
 
 # Chunks per worker when the caller does not choose: enough to balance load
 # and to lose little work to a dead worker, few enough to keep overhead small.
@@ -68,7 +68,7 @@ def _client(client):
     if isinstance(client, str):
         raise InputError("backend 'dask' takes client=<distributed.Client>; make one with "
                          f"atominfo.distributed.get_client({client!r}) and reuse it")
-    from ..distributed import get_client
+    from atominfo.engine.dask_client import get_client
 
     return get_client(client)
 
@@ -99,7 +99,7 @@ def chunk_log_sums(Y: np.ndarray, X: np.ndarray, h: np.ndarray, options: dict,
     import numba
     from threadpoolctl import threadpool_limits
 
-    from . import BACKENDS
+    from atominfo.engine import BACKENDS
 
     threads = _worker_threads()
     with _ENGINE_LOCK, threadpool_limits(threads):

@@ -27,11 +27,11 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .errors import InputError
-from .frameset import FrameSet
-from .information import DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths
-from .information import entropy_and_diversity, overlap
-from .kernels import log_kernel_sums
+from atominfo.errors import InputError
+from atominfo.structures.frameset import FrameSet
+from atominfo.information import DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths
+from atominfo.information import entropy_and_diversity, overlap
+from atominfo.engine import log_kernel_sums
 
 METHODS = ("msc", "fps", "kmeans", "random")
 # Rows of the all-environments block per BLAS call (bounded memory: rows x new atoms floats).
@@ -348,7 +348,7 @@ def write_selection(data: FrameSet, selection: Selection, path) -> None:
     """
     import ase.io
 
-    from .io import atomic_output
+    from atominfo.outputs.atomic import atomic_output
 
     if not data.atoms:
         raise InputError("this FrameSet holds no structures to write")

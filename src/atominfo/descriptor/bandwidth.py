@@ -1,16 +1,12 @@
-"""Kernel bandwidth: the default, the FCC calibration, the volume rule, and rescaling
-of structures to a common volume per atom (SPEC.md section 2)."""
+"""Kernel bandwidth: the default, the FCC calibration and the volume rules."""
 
 from __future__ import annotations
 
 import numpy as np
-from ase import Atoms
 
-from .errors import InputError, check_positive
+from atominfo.errors import InputError, check_positive
 
 DEFAULT_BANDWIDTH = 0.015  # 1/Å
-# Volume per atom (Å^3) the paper rescaled elemental datasets to (TM23 median).
-REFERENCE_VOLUME = 15.8
 
 
 def fcc_calibration(lattice: float = 3.58, strain: float | None = None, k: int = 32,
@@ -26,7 +22,7 @@ def fcc_calibration(lattice: float = 3.58, strain: float | None = None, k: int =
         strain = 1.0 - 3.54 / 3.58
     from ase.build import bulk
 
-    from .descriptors import structure_descriptors
+    from atominfo.descriptor.kernel import structure_descriptors
 
     check_positive("lattice", lattice)
     if not 0 < strain < 1:
@@ -61,19 +57,3 @@ def volume_bandwidth(volume, rule: str = "gaussian"):
     else:
         raise InputError(f"unknown volume rule {rule!r}: use 'gaussian' or 'cutoff'")
     return float(h) if h.ndim == 0 else h
-
-
-def volume_per_atom(atoms: Atoms, *, source="<memory>", frame=0) -> float:
-    if not np.all(atoms.pbc):
-        raise InputError("volume per atom needs a fully periodic cell "
-                         f"(pbc={tuple(bool(p) for p in atoms.pbc)})", source=source, frame=frame)
-    return float(abs(atoms.cell.volume)) / len(atoms)
-
-
-def rescale_to_volume(atoms: Atoms, volume: float, *, source="<memory>", frame=0) -> Atoms:
-    """A copy of `atoms` scaled isotropically (cell and positions) to `volume` Å^3/atom."""
-    check_positive("rescale volume", volume)
-    factor = (volume / volume_per_atom(atoms, source=source, frame=frame)) ** (1.0 / 3.0)
-    scaled = atoms.copy()
-    scaled.set_cell(np.asarray(atoms.cell[:]) * factor, scale_atoms=True)
-    return scaled

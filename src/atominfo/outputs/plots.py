@@ -11,8 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .io import atomic_output
+from atominfo.errors import InputError
+from atominfo.outputs.atomic import atomic_output
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 

@@ -1,10 +1,8 @@
-"""Reading structures frame by frame, validating them, writing outputs atomically."""
+"""Reading structures frame by frame and validating them."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -12,7 +10,7 @@ from typing import Iterable, Iterator
 import numpy as np
 from ase import Atoms
 
-from .errors import InputError
+from atominfo.errors import InputError
 
 
 @dataclass
@@ -139,28 +137,3 @@ def validate_atoms(atoms: Atoms, source: str, frame: int) -> None:
 def read_frames(structures, index=":", format=None) -> list[Frame]:
     """All frames of `structures` in memory (see `iter_frames`)."""
     return list(iter_frames(structures, index=index, format=format))
-
-
-@contextlib.contextmanager
-def atomic_output(path):
-    """Yield a temporary path beside `path`; rename it to `path` only on success.
-
-    An interrupted or failed run therefore never leaves a truncated output.
-    """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.exists():
-        raise InputError("output directory does not exist", source=str(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix,
-                               dir=directory)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give outputs the usual mode
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

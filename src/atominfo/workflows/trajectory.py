@@ -15,10 +15,10 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 from ase import Atoms
 
-from .descriptors import DEFAULT_CUTOFF, DEFAULT_K, frame_descriptors, validate_parameters
-from .errors import InputError
-from .io import iter_frames
-from .reference import Reference
+from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, frame_descriptors, validate_parameters
+from atominfo.errors import InputError
+from atominfo.structures.frames import iter_frames
+from atominfo.reference import Reference
 
 
 @dataclass
@@ -201,7 +201,7 @@ def load_reference(paths: Sequence[Path], h, *, k: int = DEFAULT_K,
     if any(saved) and not all(saved):
         raise InputError("--ref: give either structure files or saved descriptors, not both")
     if not all(saved):
-        from .descriptors import descriptors
+        from atominfo.descriptor import descriptors
 
         X = descriptors([str(p) for p in paths], k, cutoff, progress=progress,
                         **(descriptor_options or {}))

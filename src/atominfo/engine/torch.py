@@ -24,7 +24,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..errors import InputError
+from atominfo.errors import InputError
 
 try:
     import torch

@@ -14,9 +14,9 @@ from typing import Callable, Iterator
 import numpy as np
 from ase import Atoms
 
-from .errors import InputError, check_positive
-from .reference import Reference
-from .trajectory import iter_trajectory_dh
+from atominfo.errors import InputError, check_positive
+from atominfo.reference import Reference
+from atominfo.workflows.trajectory import iter_trajectory_dh
 
 DEFAULT_EDGE = 3.0  # Å
 AVOGADRO = 6.02214076e23

@@ -13,7 +13,7 @@ their optional dependencies only when used.
 
 from __future__ import annotations
 
-from . import cpu
+from atominfo.engine import cpu
 
 BACKENDS = {"cpu": cpu.log_kernel_sums}
 
@@ -22,20 +22,20 @@ def log_kernel_sums(Y, X, h, *, backend: str = "cpu", **options):
     try:
         engine = BACKENDS[backend]
     except KeyError:
-        from ..errors import InputError
+        from atominfo.errors import InputError
 
         raise InputError(f"unknown backend {backend!r}; choose from {sorted(BACKENDS)}") from None
     return engine(Y, X, h, **options)
 
 
 def _dask_log_kernel_sums(Y, X, h, **options):
-    from . import dask as dask_engine
+    from atominfo.engine import dask as dask_engine
 
     return dask_engine.log_kernel_sums(Y, X, h, **options)
 
 
 def _torch_log_kernel_sums(Y, X, h, **options):
-    from . import torch as torch_engine
+    from atominfo.engine import torch as torch_engine
 
     return torch_engine.log_kernel_sums(Y, X, h, **options)
 
@@ -52,11 +52,11 @@ def prepare_reference(X, *, backend: str = "cpu", **options) -> dict:
     later ``log_kernel_sums(Y, X, h, **options)`` calls reuse it.
     """
     if backend == "dask":
-        from . import dask as dask_engine
+        from atominfo.engine import dask as dask_engine
 
         return {"backend": backend, **dask_engine.prepare_reference(X, **options)}
     if backend == "torch":
-        from . import torch as torch_engine
+        from atominfo.engine import torch as torch_engine
 
         return {"backend": backend, **torch_engine.prepare_reference(X, **options)}
     return {"backend": backend, **options}

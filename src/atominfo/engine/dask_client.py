@@ -11,7 +11,7 @@ pass the client (or its ``scheduler.address``) instead; see README.md.
 
 from __future__ import annotations
 
-from .errors import InputError
+from atominfo.errors import InputError
 
 LOOPBACK = "127.0.0.1"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .io import atomic_output
+from atominfo.errors import InputError
+from atominfo.outputs.atomic import atomic_output
 
 
 def _pyplot():

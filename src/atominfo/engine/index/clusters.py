@@ -42,7 +42,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .cpu import _FAST, SKIP_NATS, SNAP, _exp_neg, run_blocks
+from atominfo.engine.cpu import _FAST, SKIP_NATS, SNAP, _exp_neg, run_blocks
 
 QUERY_CHUNK = 1024
 
@@ -305,7 +305,7 @@ class ClusterIndex:
         log_size = np.log(self.sizes.astype(np.float64))
         n_threads = max(1, threads or numba.get_num_threads())
 
-        from .cpu import _fold_block
+        from atominfo.engine.cpu import _fold_block
 
         inv = 1.0 / (2.0 * hs * hs)
         x_sq = np.einsum("ij,ij->i", self.sorted_X, self.sorted_X)
@@ -374,7 +374,7 @@ class ClusterIndex:
         plus the exact engine's own error (see `kernels.cpu`).
         ``self.last_pairs`` holds the kernel terms evaluated.
         """
-        from .cpu import BLOCK_ROWS, _fold_block
+        from atominfo.engine.cpu import BLOCK_ROWS, _fold_block
 
         Y = np.asarray(Y, dtype=np.float64)
         hs = np.atleast_1d(np.asarray(h, dtype=np.float64))

@@ -13,10 +13,10 @@ from typing import Callable, Iterator
 import numpy as np
 from ase import Atoms
 
-from .descriptors import DEFAULT_CUTOFF, DEFAULT_K, structure_descriptors
-from .errors import InputError
-from .io import validate_atoms
-from .reference import Reference
+from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, structure_descriptors
+from atominfo.errors import InputError
+from atominfo.structures.frames import validate_atoms
+from atominfo.reference import Reference
 
 
 @dataclass

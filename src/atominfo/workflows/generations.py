@@ -12,8 +12,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .errors import InputError
-from .information import (DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths,
+from atominfo.errors import InputError
+from atominfo.information import (DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths,
                           delta_entropy, entropy_and_diversity)
 
 

@@ -15,9 +15,9 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy.optimize import curve_fit
 
-from .errors import InputError, check_positive
-from .frameset import FrameSet
-from .information import DEFAULT_BANDWIDTH, as_descriptor_matrix, entropy
+from atominfo.errors import InputError, check_positive
+from atominfo.structures.frameset import FrameSet
+from atominfo.information import DEFAULT_BANDWIDTH, as_descriptor_matrix, entropy
 
 DROP = 3  # sizes discarded at each end before the fit (SPEC.md section 4)
 

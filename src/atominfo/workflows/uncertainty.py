@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputError
+from atominfo.errors import InputError
 
 N_BINS = 20
 WINDOW = 0.75  # half-width of the running-average window, in bin widths

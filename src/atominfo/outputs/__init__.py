@@ -1,0 +1,1 @@
+"""Outputs: atomic writes, the resumable per-frame stream, and figures."""

@@ -1,0 +1,1 @@
+"""Structures in: reading frames, validating them, and knowing where each came from."""

@@ -1,0 +1,1 @@
+"""Workflows built on the information measures: datasets, trajectories, uncertainty, nucleation."""
