@@ -1,0 +1,161 @@
+"""Every user-facing parameter and its valid range, checked in one place.
+
+The Python API calls `check(name, value)` on entry; the command line turns
+the same table into argparse types (`atominfo.cli.options`), so an option
+and its keyword argument accept exactly the same values and fail with the
+same message. Ranges are stated once, here, in the spirit of
+scikit-learn's ``_parameter_constraints``.
+
+This module imports nothing heavy: the command line loads it at start-up.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+from atominfo.errors import InputError
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A number in ``[low, high]`` (or open at either end); `integer` for counts.
+
+    `limit_reason`, when given, says why `high` exists (e.g. the work it
+    bounds), and is added to the message of a value above it.
+    """
+
+    kind: type  # int or float
+    low: float | None = None
+    high: float | None = None
+    closed: str = "both"  # "both", "left", "right" or "neither"
+    limit_reason: str = ""
+
+    def describe(self) -> str:
+        lo_open = self.closed in ("right", "neither")
+        hi_open = self.closed in ("left", "neither")
+        what = "an integer" if self.kind is int else "a finite number"
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if lo_open else '>='} {_num(self.low)}")
+        if self.high is not None:
+            parts.append(f"{'<' if hi_open else '<='} {_num(self.high)}")
+        return what + (" " + " and ".join(parts) if parts else "")
+
+    def validate(self, name: str, value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            number = _as_number(name, value, self)
+        else:
+            number = value
+        number = float(number) if self.kind is float else number
+        if isinstance(number, float) and not math.isfinite(number):
+            raise InputError(f"{name} must be {self.describe()}, got {value!r}")
+        if self.kind is int:
+            if float(number) != math.floor(float(number)):
+                raise InputError(f"{name} must be {self.describe()}, got {value!r}")
+            number = int(number)
+        lo_open = self.closed in ("right", "neither")
+        hi_open = self.closed in ("left", "neither")
+        too_low = self.low is not None and (number <= self.low if lo_open else number < self.low)
+        too_high = self.high is not None and (number >= self.high if hi_open
+                                              else number > self.high)
+        if too_low or too_high:
+            reason = f" ({self.limit_reason})" if too_high and self.limit_reason else ""
+            raise InputError(f"{name} must be {self.describe()}, got {value!r}{reason}")
+        return number
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of a fixed set of strings."""
+
+    choices: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(self.choices)
+
+    def validate(self, name: str, value):
+        if not isinstance(value, str) or value not in self.choices:
+            raise InputError(f"{name} must be {self.describe()}, got {value!r}")
+        return value
+
+
+def _num(x) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _as_number(name, value, constraint):
+    """Numbers given as text (command line) or numpy scalars; nothing else."""
+    import numpy as np
+
+    if isinstance(value, np.generic) and np.isrealobj(value) and not isinstance(value, np.bool_):
+        return value.item()
+    if isinstance(value, str):
+        try:
+            return int(value) if constraint.kind is int and value.strip().lstrip("+-").isdigit() \
+                else float(value)
+        except ValueError:
+            pass
+    raise InputError(f"{name} must be {constraint.describe()}, got {value!r}")
+
+
+# Largest cutoff, in Å: beyond it a dense system has tens of thousands of
+# neighbours per atom and the descriptor's work explodes.
+MAX_CUTOFF = 50.0
+# Largest k: the per-atom matrix is k x k, and no cutoff sphere holds more atoms in practice.
+MAX_K = 1024
+
+CONSTRAINTS: dict[str, Interval | OneOf] = {
+    "k": Interval(int, 2, MAX_K, limit_reason="the per-atom work grows as k^2"),
+    "cutoff": Interval(float, 0.0, MAX_CUTOFF, closed="right",
+                       limit_reason="the neighbour count grows as cutoff^3"),
+    "bandwidth": Interval(float, 0.0, None, closed="neither"),
+    "seed": Interval(int, 0, 2**32 - 1),
+    "threads": Interval(int, 1, 4096),
+    "memory_bytes": Interval(int, 1 << 20, None),
+    "n_samples": Interval(int, 2, None),
+    "n_neighbors": Interval(int, 1, 1_000_000),
+    "n_sizes": Interval(int, 1, 10_000),
+    "n_seeds": Interval(int, 1, 10_000),
+    "lattice": Interval(float, 0.0, 100.0, closed="right"),
+    "strain": Interval(float, 0.0, 1.0, closed="neither"),
+    "volume": Interval(float, 0.0, 1e6, closed="right"),
+    "rescale_volume": Interval(float, 0.0, 1e6, closed="right"),
+    "edge_length": Interval(float, 0.0, MAX_CUTOFF, closed="right",
+                            limit_reason="the neighbour count grows as edge^3"),
+    "min_size": Interval(int, 1, None),
+    "poll": Interval(float, 0.0, 86400.0, closed="right"),
+    "idle_timeout": Interval(float, 0.0, 30 * 86400.0),
+    "max_frames": Interval(int, 0, None),
+    "coverage": Interval(float, 0.0, 1.0, closed="neither"),
+    "test_fraction": Interval(float, 0.0, 1.0, closed="neither"),
+    "gamma": Interval(float, 0.0, None, closed="neither"),
+    "melting_temperature": Interval(float, 0.0, None, closed="neither"),
+    "latent_heat": Interval(float, 0.0, None, closed="neither"),
+    "undercooling": Interval(float, 0.0, None, closed="neither"),
+    "atomic_volume": Interval(float, 0.0, None, closed="neither"),
+    "alarm_novelty": Interval(float, 0.0, 1.0),
+    "alarm_dh": Interval(float, None, None),
+    "method_exact": OneOf(("exact", "approximate")),
+    "method_inside": OneOf(("auto", "classify", "exact")),
+    "backend": OneOf(("cpu", "dask", "torch")),
+    "precision": OneOf(("float64", "float32")),
+    "by": OneOf(("structures", "environments")),
+    "compression_method": OneOf(("msc", "fps", "kmeans", "random")),
+    "volume_rule": OneOf(("gaussian", "cutoff")),
+}
+
+
+def check(name: str, value, *, label: str | None = None):
+    """`value` converted and validated against the constraint of `name`.
+
+    Raises InputError naming the parameter (`label`, e.g. ``--cutoff`` on the
+    command line, defaults to `name`) and its valid range.
+    """
+    return CONSTRAINTS[name].validate(label or name, value)
+
+
+def check_optional(name: str, value, *, label: str | None = None):
+    """`check`, letting None through (an option left unset)."""
+    return None if value is None else check(name, value, label=label)
