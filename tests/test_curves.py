@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -89,3 +91,92 @@ def test_learning_curve_bad_input(stiff_and_flexible):
         learning_curve(stiff.X, by="structures")
     with pytest.raises(InputError, match="one bandwidth"):
         learning_curve(stiff, [0.01, 0.02])
+
+
+# --- uncertainty and "not determined" -------------------------------------------------------
+
+SYNTH_SIZES = subset_sizes(5000, 14, 10)
+
+
+def _noisy(clean, sd=0.01, seeds=3, seed=0):
+    """Per-seed entropies: the clean curve plus independent noise per (size, seed), nats."""
+    rng = np.random.default_rng(seed)
+    return clean[:, None] + rng.normal(scale=sd, size=(len(clean), seeds))
+
+
+def test_saturated_curve_is_determined_and_interval_covers_truth():
+    E = _noisy(asymptote_model(SYNTH_SIZES, 6.0, 4.0, 0.05))
+    fit = fit_asymptote(SYNTH_SIZES, E, max_entropy=np.log(5000))
+    assert fit.status == "determined" and fit.determined
+    lo, hi = fit.a_interval
+    assert lo < 6.0 < hi and hi - lo < 0.5  # covers the truth, and is informative
+    assert fit.asymptote == fit.a == pytest.approx(6.0, abs=0.1)
+    true_saturation = np.exp(np.sqrt(np.log(4.0 / 0.05) / 0.05))  # about 2.8e4
+    s_lo, s_hi = fit.saturation_interval
+    assert s_lo < true_saturation < s_hi
+    assert fit.saturation_size() == pytest.approx(true_saturation, rel=0.5)
+
+
+def test_still_rising_curve_is_not_determined():
+    # H grows linearly in ln N over three decades: no bend, so no asymptote.
+    E = _noisy(0.5 + 0.9 * np.log(SYNTH_SIZES), sd=0.02)
+    fit = fit_asymptote(SYNTH_SIZES, E, max_entropy=np.log(5000))
+    assert fit.status == "not determined" and not fit.determined
+    assert fit.asymptote is None and fit.saturation_size() is None
+    assert "not" in fit.reason and len(fit.reason.splitlines()) == 1
+    d = fit.to_dict()
+    assert d["asymptote"] is None and d["status"] == "not determined" and d["reason"]
+
+
+def test_asymptote_above_log_of_dataset_size_is_not_determined():
+    # A saturating curve whose plateau (12 nats) exceeds ln(5000) = 8.5 nats: impossible
+    # for 5000 environments, so the data cannot have measured it.
+    E = _noisy(asymptote_model(SYNTH_SIZES, 12.0, 8.0, 0.05))
+    fit = fit_asymptote(SYNTH_SIZES, E, max_entropy=np.log(5000))
+    assert fit.status == "not determined" and "ln" in fit.reason
+
+
+def test_flat_curve_is_saturated_before_the_fitted_sizes():
+    E = _noisy(np.full(len(SYNTH_SIZES), 3.2), sd=0.01)
+    fit = fit_asymptote(SYNTH_SIZES, E)
+    assert fit.status == "flat" and fit.determined
+    assert fit.a == pytest.approx(3.2, abs=0.01) and fit.b == 0.0
+    lo, hi = fit.a_interval
+    assert lo <= 3.2 <= hi and hi - lo < 0.05
+    assert fit.saturation_size() == fit.sizes[0]  # at or before the smallest fitted size
+
+
+def test_learning_curve_reports_status_in_dict_and_text(stiff_and_flexible):
+    _, flexible = stiff_and_flexible
+    curve = learning_curve(flexible, 0.015, by="environments", n_sizes=12, n_seeds=2, at=[50])
+    d = curve.to_dict()
+    for key in ("fit_status", "fit_reason", "asymptote", "asymptote_interval", "gap_full",
+                "gap_interval", "saturation_size", "saturation_interval", "interval_level"):
+        assert key in d
+    lines = curve.summary_lines()
+    assert all(isinstance(line, str) and "\n" not in line for line in lines)
+    if curve.asymptote is None:
+        assert d["gap_full"] is None and d["saturation_size"] is None
+        assert any("not determined" in line for line in lines)
+    else:
+        lo, hi = d["asymptote_interval"]
+        assert lo <= d["asymptote"] <= hi
+        assert d["gap_full"] == pytest.approx(d["asymptote"] - curve.mean[-1])
+    json.dumps(d, allow_nan=False)  # strict JSON: no NaN or Infinity
+
+
+def test_runaway_fit_on_a_rising_curve_reports_none():
+    # Random descriptors at a tiny bandwidth: every environment is distinct, H = ln N.
+    X = np.random.default_rng(0).normal(size=(400, 4))
+    curve = learning_curve(X, 0.015, by="environments", n_seeds=2, at=[50])
+    assert curve.mean == pytest.approx(np.log(curve.sizes))
+    assert curve.fit_status == "not determined"
+    assert curve.asymptote is None and curve.gap() is None and curve.saturation_size is None
+    assert curve.to_dict()["gap_at"] == {"50": None}
+    assert any("asymptote not determined" in line for line in curve.summary_lines())
+
+
+def test_bootstrap_is_reproducible():
+    E = _noisy(asymptote_model(SYNTH_SIZES, 6.0, 4.0, 0.05))
+    a, b = fit_asymptote(SYNTH_SIZES, E), fit_asymptote(SYNTH_SIZES, E)
+    assert a.a_interval == b.a_interval and a.saturation_interval == b.saturation_interval

@@ -144,6 +144,8 @@ CONSTRAINTS: dict[str, Interval | OneOf] = {
     "by": OneOf(("structures", "environments")),
     "compression_method": OneOf(("msc", "fps", "kmeans", "random")),
     "volume_rule": OneOf(("gaussian", "cutoff")),
+    "chunk_rows": Interval(int, 1, None),
+    "n_boot": Interval(int, 0, 100_000, limit_reason="each bootstrap replicate is one refit"),
 }
 
 

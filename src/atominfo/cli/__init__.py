@@ -1,75 +1,161 @@
-"""The `atominfo` command line: a thin layer over the Python API.
+"""The `atominfo` command line: one entry point, a thin layer over the Python API.
 
-Each subcommand lives in a module of this package; this file assembles them
-and turns bad input into a one-line error with exit status 2.
+Each command is a module of this package with ``add_arguments(parser)`` and
+``run(args)``; its docstring is its description. Only the command being run is
+imported (as in ASE's ``ase/cli/main.py``), so ``atominfo --help`` loads no
+numerical library. `main` is the only place where errors become exit
+statuses: 0 on success, 2 with one line ``atominfo: error: ...`` on any bad
+input, bad option, usage error or environmental failure, 130 when
+interrupted. Nothing else reaches the terminal: no traceback, ever.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import os
 import sys
 
-import typer
+from atominfo._version import __version__
 
-from atominfo.errors import InputError
-from atominfo.cli import clusters, core, dataset, monitor, trajectory, uncertainty
+PROG = "atominfo"
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Information content of atomistic data (QUESTS): entropy, diversity, "
-                  "dH, overlap. Lengths in Å, descriptors and bandwidths in 1/Å, entropies "
-                  "in nats.")
-app.command("descriptors")(core.cmd_descriptors)
-app.command("entropy")(core.cmd_entropy)
-app.command("dh")(trajectory.cmd_dh)
-app.command("overlap")(core.cmd_overlap)
-app.command("calibrate")(uncertainty.cmd_calibrate)
-app.command("clusters")(clusters.cmd_clusters)
-app.command("cnt")(clusters.cmd_cnt)
-app.command("watch")(monitor.cmd_watch)
-app.command("bandwidth")(core.cmd_bandwidth)
-app.command("curve")(dataset.cmd_curve)
-app.command("overlap-matrix")(dataset.cmd_overlap_matrix)
-app.command("compress")(dataset.cmd_compress)
-app.command("generations")(dataset.cmd_generations)
+# command -> module under atominfo.cli, in the order `--help` lists them
+COMMANDS = {
+    "entropy": "entropy",
+    "dh": "dh",
+    "overlap": "overlap",
+    "descriptors": "descriptors",
+    "bandwidth": "bandwidth",
+    "curve": "curve",
+    "overlap-matrix": "overlap_matrix",
+    "compress": "compress",
+    "generations": "generations",
+    "calibrate": "calibrate",
+    "clusters": "clusters",
+    "cnt": "cnt",
+    "watch": "watch",
+    "demo": "demo",
+}
+
+# One line per command for the top-level help, kept here so that listing the
+# commands imports none of them.
+SUMMARIES = {
+    "entropy": "entropy H, diversity D and log n of structure files (nats)",
+    "dh": "per-atom differential entropy dH against a reference; dH > 0 is novel",
+    "overlap": "fraction of environments inside (dH <= 0) and outside a reference",
+    "descriptors": "compute and save the descriptor matrix",
+    "bandwidth": "the default bandwidth, its FCC calibration and the volume rule",
+    "curve": "learning curve: entropy of subsets vs size, asymptote, information gap",
+    "overlap-matrix": "overlap of every subset of a dataset against every other",
+    "compress": "keep the most informative structures of a dataset",
+    "generations": "what each active-learning generation adds",
+    "calibrate": "model errors against dH: correlations and conformal intervals",
+    "clusters": "nucleation clusters of solid-like atoms per frame",
+    "cnt": "classical nucleation theory: critical radius and size",
+    "watch": "dH of each new frame of a file still being written",
+    "demo": "built-in demonstration on Cu (EMT): H, D and dH",
+}
+
+DESCRIPTION = ("Information content of atomistic data (the QUESTS method): entropy, "
+               "diversity, dH, overlap. Lengths in Å, descriptors and bandwidths in 1/Å, "
+               "entropies in nats.")
 
 
-@app.command("demo")
-def cmd_demo(frames: int = typer.Option(10, help="MD frames per set."),
-             repeat: int = typer.Option(3, help="Supercell repeat (4 * repeat^3 atoms)."),
-             json: bool = typer.Option(False, "--json", help="Print JSON only.")):
-    """Built-in demo: Cu crystal at 300 K and 1000 K and a melt (EMT), H, D and dH."""
-    from atominfo.workflows.demo import run
-    from atominfo.cli.common import print_json
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Option help with its default, where it has a meaningful one."""
 
-    result = run(repeat=repeat, n_frames=frames, log=(lambda *a: None) if json else print)
-    if json:
-        print_json(result)
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS) or "%(default)" in (action.help
+                                                                                 or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
-def main(argv=None) -> int:
-    """Entry point: run the app; InputError -> one line on stderr, exit 2."""
+class UsageError(Exception):
+    """A bad command line (unknown option, missing argument, bad value)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors raised instead of printed and exited on."""
+
+    def error(self, message):  # noqa: D102 - argparse's hook
+        raise UsageError(f"{self.prog.split(' ', 1)[-1]}: {message}"
+                         if " " in self.prog else message)
+
+
+def _top_parser() -> Parser:
+    parser = Parser(prog=PROG, description=DESCRIPTION,
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                    epilog="commands:\n" + "\n".join(
+                        f"  {name:<16}{SUMMARIES[name]}" for name in COMMANDS)
+                    + f"\n\nRun '{PROG} COMMAND --help' for a command's options.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("command", choices=list(COMMANDS), metavar="COMMAND",
+                        help="one of the commands below")
+    return parser
+
+
+def command_parser(name: str):
+    """The parser of one command, and its module (imported here, on demand)."""
+    module = importlib.import_module(f"atominfo.cli.{COMMANDS[name]}")
+    parser = Parser(prog=f"{PROG} {name}", description=module.__doc__.strip().splitlines()[0],
+                    formatter_class=HelpFormatter)
+    module.add_arguments(parser)
+    return parser, module
+
+
+def _run(argv: list[str]) -> int:
+    if not argv or argv[0] not in COMMANDS:
+        parser = _top_parser()
+        if not argv:
+            parser.print_help()
+            return 0
+        parser.parse_args(argv[:1])  # --help, --version or an unknown command
+        return 0
+    parser, module = command_parser(argv[0])
+    args = parser.parse_args(argv[1:])
+    code = module.run(args)
+    return 0 if code is None else int(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 success, 2 error, 130 interrupted)."""
+    from atominfo.cli.report import error_line, install_warning_format
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    install_warning_format()
     try:
-        code = app(args=argv, standalone_mode=False)
-        if isinstance(code, int):  # typer.Exit(code) comes back as a return value here
-            return code
-    except InputError as exc:
-        print(f"atominfo: error: {exc}", file=sys.stderr)
-        return 2
+        return _run(argv)
+    except SystemExit as exc:  # --help and --version exit through argparse
+        return 0 if exc.code in (0, None) else 2
     except KeyboardInterrupt:
-        print("atominfo: interrupted", file=sys.stderr)
-        return 130
-    except typer.Exit as exc:
-        return exc.exit_code
-    except Exception as exc:  # click usage errors and the like
-        import click
+        from atominfo.cli.report import interrupted_message
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
-        raise
-    return 0
+        print(interrupted_message(argv), file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `atominfo ... | head`: the reader is gone, nothing to say
+        _silence_stdout()
+        return 0
+    except BaseException as exc:  # every other failure: one line, exit 2
+        if os.environ.get("ATOMINFO_DEBUG"):
+            raise
+        print(error_line(exc, UsageError), file=sys.stderr)
+        return 2
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's exit flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def console_main() -> None:
+    """The `atominfo` console script."""
+    from atominfo.cli.report import terminate_gracefully
+
+    terminate_gracefully()
     sys.exit(main())

@@ -7,111 +7,24 @@ built); one fused numba pass turns each block into squared distances and a
 second folds them into a running log-sum-exp per query, so a far outlier
 gets a finite log (e.g. -250 nats), never log(0).
 
-Exactness bound (tested against a float64 brute-force ``logsumexp``):
-the result differs from the exact log-sum by at most
-
-* ``SNAP (|y'|^2 + |x'|^2) / (2 h^2)`` nats from the expanded distance, with
-  ``y' = y - mu``, ``x' = x - mu`` centred on the mean of X (centring makes the
-  norms, hence the rounding of ``|y'|^2 + |x'|^2 - 2 y'.x'``, hundreds of times
-  smaller on real descriptors: about 1e-13 nats at h = 0.015 1/Å);
-* ``3e-14`` relative per term from `_exp_neg` (7 squarings of a degree-13
-  Taylor polynomial), i.e. < 3e-14 nats on the sum;
-* ``n exp(-SKIP_NATS)`` relative for the terms skipped more than SKIP_NATS
-  below the largest one (< 1e-14 nats for n < 1e12).
-
-Together well below 1e-9 nats for descriptors of norm < 10 1/Å and h >= 0.005 1/Å,
-far inside the 1e-6 nats the project guarantees.
+The result differs from the exact log-sum by at most the one error bound of
+the fold, stated in `atominfo.engine.fold` (below 1e-9 nats for descriptors
+of norm < 10 1/Å and h >= 0.005 1/Å; tested against float64 brute force).
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-# Terms more than this many nats below the running maximum are skipped: each
-# is < exp(-60) ~ 1e-26 of the sum, so even 1e12 of them change log(sum) by
-# < 1e-14 nats.
-SKIP_NATS = 60.0
+from atominfo.engine.fold import SKIP_NATS, SNAP, centre, fold_block, inverse_two_h2  # noqa: F401
+from atominfo.engine.threads import run_blocks
+from atominfo.errors import InputError
+
 DEFAULT_MEMORY_BYTES = 256 * 2**20
-# Relative rounding bound of the expanded squared distance (see _fold_block);
-# snapping below it changes a log-sum by < SNAP (|y|^2+|x|^2) / (2 h^2) nats.
-SNAP = 64 * np.finfo(np.float64).eps
 # Query rows x reference columns of one block: small enough that the block of
 # inner products (8 MiB) stays in cache between the BLAS call and the fold.
 BLOCK_ROWS, BLOCK_COLS = 1024, 2048
-
-_FAST = {"nsz", "arcp", "contract", "reassoc"}
-
-
-@numba.njit(inline="always", fastmath=_FAST)
-def _exp_neg(x):
-    """exp(x) for -64 <= x <= 0 with relative error < 3e-14, in plain arithmetic.
-
-    numba has no vectorised exp without Intel SVML; this form (Taylor series
-    of exp(x/128) to degree 13, error < 1e-17, then 7 squarings) compiles to
-    SIMD multiply-adds, several times faster than a libm call per term.
-    """
-    r = x * (1.0 / 128.0)
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    return p * p
-
-
-@numba.njit(nogil=True, cache=True, fastmath=_FAST)
-def _fold_block(G, y_sq, x_sq, inv_two_h2, run_max, run_sum):
-    """Fold a block of inner products G = Y X^T into running (max, sum) per bandwidth and query.
-
-    G is overwritten with d2 = |y|^2 + |x|^2 - 2 y.x, which carries a rounding
-    error of order eps (|y|^2 + |x|^2); values below SNAP times that are taken
-    as exact zeros, so that a point's own term is exactly 1 and dH(x | X) <= 0
-    for x in X.
-    """
-    n_h = inv_two_h2.shape[0]
-    n_cols = G.shape[1]
-    for i in range(G.shape[0]):
-        row = G[i]
-        yi = y_sq[i]
-        dmin = np.inf
-        for j in range(n_cols):
-            v = yi + x_sq[j] - 2.0 * row[j]
-            v = 0.0 if v < SNAP * (yi + x_sq[j]) else v
-            row[j] = v
-            dmin = min(dmin, v)
-        for t in range(n_h):
-            c = inv_two_h2[t]
-            block_max = -dmin * c
-            m = run_max[t, i]
-            if block_max > m:
-                run_sum[t, i] *= np.exp(m - block_max)
-                m = block_max
-                run_max[t, i] = m
-            s = 0.0
-            for j in range(n_cols):
-                a = -row[j] * c - m
-                # terms more than SKIP_NATS below the max are dropped (bounded above)
-                s += _exp_neg(max(a, -SKIP_NATS)) if a > -SKIP_NATS else 0.0
-            run_sum[t, i] += s
 
 
 def block_rows(n_cols: int, memory_bytes: int = DEFAULT_MEMORY_BYTES) -> int:
@@ -141,14 +54,14 @@ def log_kernel_sums(Y: np.ndarray, X: np.ndarray, h: np.ndarray,
     Y = np.asarray(Y, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64)
     h = np.atleast_1d(np.asarray(h, dtype=np.float64))
-    inv_two_h2 = 1.0 / (2.0 * h * h)
+    inv_two_h2 = inverse_two_h2(h)
     out = np.empty((len(h), len(Y)))
-    # Centre on the mean of X: distances are unchanged, the rounding error of
+    # Centre on X (`fold.centre`): distances are unchanged, the rounding error of
     # the expanded form shrinks with the norms (same shift for Y and X, so a
     # row of Y equal to a row of X stays bitwise equal).
-    mu = X.mean(axis=0)
+    mu = centre(X)
     Xc = np.ascontiguousarray(X - mu)
-    x_sq = np.einsum("ij,ij->i", Xc, Xc)
+    x_sq = norms_squared(Xc, "reference")
     n_threads = max(1, threads or numba.get_num_threads())
     bx = min(len(X), BLOCK_COLS)
     by = min(len(Y), max(16, min(BLOCK_ROWS, block_rows(bx, memory_bytes // n_threads))))
@@ -159,7 +72,7 @@ def log_kernel_sums(Y: np.ndarray, X: np.ndarray, h: np.ndarray,
         # fold (both release the GIL). Two thread pools (BLAS and numba)
         # spinning against each other on the same cores were 10x slower.
         Yb = np.ascontiguousarray(Y[y0:y0 + by] - mu)
-        y_sq = np.einsum("ij,ij->i", Yb, Yb)
+        y_sq = norms_squared(Yb, "query", y0)
         G = np.empty((len(Yb), bx))
         run_max = np.full((len(h), len(Yb)), -np.inf)
         run_sum = np.zeros((len(h), len(Yb)))
@@ -167,8 +80,9 @@ def log_kernel_sums(Y: np.ndarray, X: np.ndarray, h: np.ndarray,
             Xb = Xc[x0:x0 + bx]
             Gb = G if len(Xb) == bx else np.empty((len(Yb), len(Xb)))
             np.matmul(Yb, Xb.T, out=Gb)
-            _fold_block(Gb, y_sq, x_sq[x0:x0 + bx], inv_two_h2, run_max, run_sum)
-        out[:, y0:y0 + by] = run_max + np.log(run_sum)
+            fold_block(Gb, y_sq, x_sq[x0:x0 + bx], inv_two_h2, run_max, run_sum)
+        with np.errstate(divide="ignore"):  # no term in float64's range: -inf, see fold.py
+            out[:, y0:y0 + by] = run_max + np.log(run_sum)
         if progress is not None:
             progress(len(Yb))
 
@@ -176,18 +90,16 @@ def log_kernel_sums(Y: np.ndarray, X: np.ndarray, h: np.ndarray,
     return out
 
 
-def run_blocks(work, starts, n_threads: int) -> None:
-    """Call ``work(start)`` for every block start, on `n_threads` threads.
+def norms_squared(Z: np.ndarray, name: str, first_row: int = 0) -> np.ndarray:
+    """Squared row norms, (len(Z),); an InputError where one overflows float64.
 
-    BLAS is held to one thread meanwhile: each of our threads runs its own
-    single-threaded product, since two thread pools on the same cores were
-    about 10x slower.
+    The expanded distance needs them: a row beyond about 1e154 1/Å from the
+    reference's centre has no float64 distance to it.
     """
-    with threadpool_limits(1, user_api="blas"):
-        if n_threads == 1 or len(starts) == 1:
-            for start in starts:
-                work(start)
-        else:
-            with ThreadPoolExecutor(n_threads) as pool:
-                for _ in pool.map(work, starts):
-                    pass
+    with np.errstate(over="ignore", invalid="ignore"):
+        sq = np.einsum("ij,ij->i", Z, Z)
+    if not np.isfinite(sq).all():
+        row = first_row + int(np.argmax(~np.isfinite(sq)))
+        raise InputError(f"{name} row {row} is too far from the reference "
+                         "(its squared distance overflows float64)")
+    return sq

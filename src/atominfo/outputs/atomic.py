@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from atominfo.errors import InputError
+from atominfo.outputs.guard import WRITE_ERRNOS, write_error
 
 
 @contextlib.contextmanager
@@ -15,13 +16,24 @@ def atomic_output(path):
     """Yield a temporary path beside `path`; rename it to `path` only on success.
 
     An interrupted or failed run therefore never leaves a truncated output.
+    The temporary file is hidden, ``.<name>.<random>.part<suffix>``, and is
+    removed on any failure (`OutputGuard` removes one left by a killed run).
+
+    Raises
+    ------
+    InputError
+        Naming `path`, when its directory is missing or not writable, or when
+        writing fails for lack of space or a read-only file system.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
-    if not directory.exists():
+    if not directory.is_dir():
         raise InputError("output directory does not exist", source=str(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix,
-                               dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix,
+                                   dir=directory)
+    except OSError as exc:
+        raise write_error(exc, path) from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -29,7 +41,10 @@ def atomic_output(path):
     try:
         yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, InputError) and (
+                exc.errno in WRITE_ERRNOS or exc.filename in (tmp, str(path))):
+            raise write_error(exc, path) from None
         raise

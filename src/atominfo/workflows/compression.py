@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -32,66 +31,30 @@ from atominfo.structures.frameset import FrameSet
 from atominfo.information import DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths
 from atominfo.information import entropy_and_diversity, overlap
 from atominfo.engine import log_kernel_sums
+from atominfo.engine.fold import (centre, fold_into_log_sums, fold_into_log_sums_serial,
+                                  inverse_two_h2)
 
 METHODS = ("msc", "fps", "kmeans", "random")
 # Rows of the all-environments block per BLAS call (bounded memory: rows x new atoms floats).
 BLOCK_ROWS = 32768
 # Blocks with fewer entries are folded on one thread: waking threads costs more.
 SERIAL_ENTRIES = 1 << 18
-# Terms more than this many nats below a row's largest term are not added: each is
-# < e^-50 ~ 2e-22 of the sum, so even thousands of them are far below float64 rounding.
-SKIP_NATS = 50.0
-
-
-def _fold_into_log_sums_py(dots, x_sq, y_sq, inv_two_h2, log_sums):
-    """log_sums[i] <- logaddexp(log_sums[i], log sum_j exp(-d2_ij / (2 h^2))), exactly.
-
-    ``d2_ij = x_sq[i] + y_sq[j] - 2 dots[i, j]`` is formed here, not in numpy,
-    to save three passes over the block.
-    """
-    for i in numba.prange(dots.shape[0]):
-        dmin = np.inf
-        for j in range(dots.shape[1]):
-            # rounding can make the expanded form slightly negative
-            v = max(x_sq[i] + y_sq[j] - 2.0 * dots[i, j], 0.0)
-            if v < dmin:
-                dmin = v
-        top = -dmin * inv_two_h2
-        limit = dmin + SKIP_NATS / inv_two_h2
-        s = 0.0
-        for j in range(dots.shape[1]):
-            v = max(x_sq[i] + y_sq[j] - 2.0 * dots[i, j], 0.0)
-            if v <= limit:
-                s += np.exp(-v * inv_two_h2 - top)
-        new = top + np.log(s)
-        old = log_sums[i]
-        if old == -np.inf:
-            log_sums[i] = new
-        elif old > new:
-            log_sums[i] = old + np.log1p(np.exp(new - old))
-        else:
-            log_sums[i] = new + np.log1p(np.exp(old - new))
-
-
-# One body, two compilations: threads for large blocks, and a serial version
-# (prange runs as range) for small blocks, where thread start-up would dominate.
-_fold_into_log_sums = numba.njit(parallel=True, cache=True)(_fold_into_log_sums_py)
-_fold_into_log_sums_serial = numba.njit(cache=True)(_fold_into_log_sums_py)
 
 
 def update_log_sums(log_sums, X, x_sq, Y, h: float) -> None:
     """Add the kernels between every row of X and the rows of Y to `log_sums` in place.
 
     ``log_sums[i] = log sum_{selected y} exp(-|X_i - y|^2 / (2 h^2))``; `x_sq` is
-    ``(X**2).sum(1)``. Float64 throughout; memory ``BLOCK_ROWS x len(Y)`` floats.
+    ``(X**2).sum(1)``. Float64 throughout, with the engine's fold and its error
+    bound (`atominfo.engine.fold`); memory ``BLOCK_ROWS x len(Y)`` floats.
     """
     Y = np.ascontiguousarray(Y, dtype=np.float64)
     y_sq = np.einsum("ij,ij->i", Y, Y)
-    inv_two_h2 = 1.0 / (2.0 * h * h)
+    c = float(inverse_two_h2(h)[0])
     for r0 in range(0, len(X), BLOCK_ROWS):
         dots = X[r0:r0 + BLOCK_ROWS] @ Y.T
-        fold = _fold_into_log_sums if dots.size > SERIAL_ENTRIES else _fold_into_log_sums_serial
-        fold(dots, x_sq[r0:r0 + BLOCK_ROWS], y_sq, inv_two_h2, log_sums[r0:r0 + BLOCK_ROWS])
+        fold = fold_into_log_sums if dots.size > SERIAL_ENTRIES else fold_into_log_sums_serial
+        fold(dots, x_sq[r0:r0 + BLOCK_ROWS], y_sq, c, log_sums[r0:r0 + BLOCK_ROWS])
 
 
 def own_entropies(data: FrameSet, h: float) -> np.ndarray:
@@ -101,9 +64,10 @@ def own_entropies(data: FrameSet, h: float) -> np.ndarray:
     thousands of small structures cost little on one thread each.
     """
     out = np.empty(len(data))
+    X = data.X - centre(data.X)  # small norms: small rounding (see engine.fold)
     with threadpool_limits(1, user_api="blas"):
         for f in range(len(data)):
-            Xf = np.ascontiguousarray(data.X[data.offsets[f]:data.offsets[f + 1]])
+            Xf = np.ascontiguousarray(X[data.offsets[f]:data.offsets[f + 1]])
             log_sums = np.full(len(Xf), -np.inf)
             update_log_sums(log_sums, Xf, np.einsum("ij,ij->i", Xf, Xf), Xf, h)
             out[f] = np.log(len(Xf)) - log_sums.mean()
@@ -144,13 +108,14 @@ def _msc(data: FrameSet, m: int, h: float, reference, own, progress, **engine):
     maximiser, the same pick as recomputing every score after every pick,
     at a fraction of the cost. No sum is ever recomputed from scratch.
     """
-    X = np.ascontiguousarray(data.X)
+    shift = centre(data.X)  # small norms: small rounding (see engine.fold)
+    X = np.ascontiguousarray(data.X - shift)
     x_sq = np.einsum("ij,ij->i", X, X)
     offsets = data.offsets
     if reference is None:
         log_sums = np.full(len(X), -np.inf)
     else:
-        log_sums = log_kernel_sums(X, reference, np.array([h]), **engine)[0].copy()
+        log_sums = log_kernel_sums(data.X, reference, np.array([h]), **engine)[0].copy()
     # Re-evaluations are small products (one structure x recent picks): one BLAS
     # thread each avoids thread wake-ups that cost more than the product.
     with threadpool_limits(1, user_api="blas"):

@@ -42,7 +42,9 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from atominfo.engine.cpu import _FAST, SKIP_NATS, SNAP, _exp_neg, run_blocks
+from atominfo.engine.fold import (FAST, SKIP_NATS, SNAP, centre, exp_neg, fold_block, fold_terms,
+                                  inverse_two_h2, log_kernel)
+from atominfo.engine.threads import run_blocks
 
 QUERY_CHUNK = 1024
 
@@ -57,7 +59,7 @@ def classify_clusters(n: int) -> int:
     return max(1, round(np.sqrt(max(n, 1)) / 2.5))
 
 
-@numba.njit(nogil=True, cache=True, fastmath=_FAST)
+@numba.njit(nogil=True, cache=True, fastmath=FAST)
 def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0,
               out_log, out_pairs, shell_r, shell_log_n):
     """Per query: visit clusters nearest-bound first until the sign of log S is decided.
@@ -88,7 +90,7 @@ def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0
         for b in range(n_c):
             gap = max(np.sqrt(max(cd2_lo[i, b], 0.0)) - radius[b], 0.0)
             lb2[b] = gap * gap
-            bound[b] = log_size[b] - c * gap * gap
+            bound[b] = log_size[b] + log_kernel(gap * gap, c)
         best = first[i]
         m = m0[i]
         s = s0[i]
@@ -115,18 +117,18 @@ def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0
                         top = -np.inf
                         for k in range(n_sh):
                             g = max(dist - shell_r[b, k], 0.0)
-                            v = shell_log_n[b, k] - c * g * g
+                            v = shell_log_n[b, k] + log_kernel(g * g, c)
                             shell_v[k] = v
                             top = max(top, v)
                         acc = 0.0
                         for k in range(n_sh):
                             a = shell_v[k] - top
-                            acc += _exp_neg(max(a, -SKIP_NATS))  # >= exp(a) up to 3e-14
+                            acc += exp_neg(max(a, -SKIP_NATS))  # >= exp(a) up to 3e-14
                         # rounded up: the log-sum of a few terms, a few ulps
                         bound[b] = top + np.log(acc * (1.0 + 1e-12)) + 1e-12
                     bound_max = bound.max()
                     for b in range(n_c):
-                        weight[b] = _exp_neg(max(bound[b] - bound_max, -SKIP_NATS))
+                        weight[b] = exp_neg(max(bound[b] - bound_max, -SKIP_NATS))
                         u_total += weight[b]
                     u_visited = weight[best]
                 # unvisited bound, rounded up: the subtraction may cancel
@@ -156,15 +158,7 @@ def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0
                 buf[j - lo] = acc
                 dmin = min(dmin, acc)
             pairs += hi_row - lo
-            block_max = -dmin * c
-            if block_max > m:
-                s *= np.exp(m - block_max)
-                m = block_max
-            acc = 0.0
-            for j in range(hi_row - lo):
-                a = -buf[j] * c - m
-                acc += _exp_neg(max(a, -SKIP_NATS)) if a > -SKIP_NATS else 0.0
-            s += acc
+            m, s = fold_terms(buf, hi_row - lo, dmin, c, m, s)
         out_log[i] = m + np.log(s)
         out_pairs[i] = pairs
 
@@ -182,7 +176,7 @@ def _needed_clusters(cd2_lo, radius, log_size, c, log_floor, visited, needed):
     for i in range(cd2_lo.shape[0]):
         for b in range(n_c):
             gap = max(np.sqrt(max(cd2_lo[i, b], 0.0)) - radius[b], 0.0)
-            bound[b] = -np.inf if visited[b] else log_size[b] - c * gap * gap
+            bound[b] = -np.inf if visited[b] else log_size[b] + log_kernel(gap * gap, c)
         order = np.argsort(bound)  # smallest (farthest) first
         acc_max = -np.inf
         acc = 0.0
@@ -228,7 +222,7 @@ class ClusterIndex:
         X = np.asarray(X, dtype=np.float64)
         n, d = X.shape
         self.seed = seed
-        self.mean = X.mean(axis=0)
+        self.mean = centre(X)
         Xc = X - self.mean
         k = int(n_clusters or max(1, round(np.sqrt(n))))
         # faiss wants >= 39 training points per centroid
@@ -305,9 +299,7 @@ class ClusterIndex:
         log_size = np.log(self.sizes.astype(np.float64))
         n_threads = max(1, threads or numba.get_num_threads())
 
-        from atominfo.engine.cpu import _fold_block
-
-        inv = 1.0 / (2.0 * hs * hs)
+        inv = inverse_two_h2(hs)
         x_sq = np.einsum("ij,ij->i", self.sorted_X, self.sorted_X)
         Yc_all = Y - self.mean
         y_sq_all = np.einsum("ij,ij->i", Yc_all, Yc_all)
@@ -334,7 +326,7 @@ class ClusterIndex:
             lo, hi = self.offsets[b], self.offsets[b + 1]
             run_max = np.full((len(hs), len(rows)), -np.inf)
             run_sum = np.zeros((len(hs), len(rows)))
-            _fold_block(Yc @ self.sorted_X[lo:hi].T, y_sq, x_sq[lo:hi], inv, run_max, run_sum)
+            fold_block(Yc @ self.sorted_X[lo:hi].T, y_sq, x_sq[lo:hi], inv, run_max, run_sum)
             log_s = np.empty(len(rows))
             n_pairs = np.empty(len(rows), dtype=np.int64)
             for t in range(len(hs)):
@@ -374,11 +366,11 @@ class ClusterIndex:
         plus the exact engine's own error (see `kernels.cpu`).
         ``self.last_pairs`` holds the kernel terms evaluated.
         """
-        from atominfo.engine.cpu import BLOCK_ROWS, _fold_block
+        from atominfo.engine.cpu import BLOCK_ROWS
 
         Y = np.asarray(Y, dtype=np.float64)
         hs = np.atleast_1d(np.asarray(h, dtype=np.float64))
-        inv = 1.0 / (2.0 * hs * hs)
+        inv = inverse_two_h2(hs)
         log_size = np.log(self.sizes.astype(np.float64))
         log_tol = float(np.log(tol))
         Yc_all = Y - self.mean
@@ -400,7 +392,7 @@ class ClusterIndex:
             cols = np.concatenate([np.arange(self.offsets[b], self.offsets[b + 1])
                                    for b in batch])
             G = Yc @ self.sorted_X[cols].T
-            _fold_block(G, y_sq, x_sq[cols], inv, run_max, run_sum)
+            fold_block(G, y_sq, x_sq[cols], inv, run_max, run_sum)
             pairs[rows] += len(cols)
 
         def work(span):

@@ -1,0 +1,142 @@
+"""Per-atom differential entropy dH of TEST against the reference (nats); dH > 0 is novel.
+
+Frames are read, described and scored one at a time, so trajectories of any
+length run in bounded memory; outputs grow frame by frame and appear under
+their final names only when complete. An interrupted run continues from its
+last complete frame with --resume (it refuses if an input or option changed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from atominfo.cli import options
+
+PER_ATOM = (".npy", ".json", ".extxyz", ".xyz")
+TABLES = (".csv", ".json")
+PLOTS = (".png", ".pdf", ".svg")
+
+
+def add_arguments(parser) -> None:
+    options.add_inputs(parser, help="Test structure files (a trajectory, any format ASE reads).")
+    options.add_reference(parser)
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="Per-atom dH to .npy, .json, or .extxyz (the input frames with "
+                        "a per-atom 'dH' array, which OVITO and ASE read).")
+    parser.add_argument("--table", type=Path, default=None,
+                        help="Per-frame table (.csv or .json): timestep, atoms, fraction with "
+                        "dH > 0, max and mean dH (nats).")
+    options.add_plot(parser)
+    parser.add_argument("--resume", action="store_true",
+                        help="Continue an interrupted run from its last complete frame.")
+    options.add_descriptor(parser)
+    options.add_bandwidth(parser)
+    options.add_engine(parser)
+    options.add_output(parser)
+
+
+def run(args) -> None:
+    from atominfo.cli.load import reference, species
+    from atominfo.cli.report import fmt, print_json, progress, say
+    from atominfo.errors import InputError
+    from atominfo.outputs.guard import OutputGuard
+    from atominfo.outputs.stream import DHStreamWriter, Totals
+    from atominfo.structures.scan import count_atoms
+    from atominfo.workflows.trajectory import iter_trajectory_dh
+
+    if args.resume and args.output is None and args.table is None:
+        raise InputError("--resume needs an output (-o) or a table (--table)")
+    outputs = {args.output: PER_ATOM, args.table: TABLES, args.plot: PLOTS}
+    with OutputGuard(inputs=[*args.files, *args.ref],
+                     outputs={p: s for p, s in outputs.items() if p is not None},
+                     resume=args.resume):
+        options.apply_threads(args)
+        h = options.h_value(args)
+        engine = options.engine(args)
+        sp = species(args, args.ref, args.files)
+        ref = reference(args, h, sp, engine)
+        signature = {"test": [str(Path(t).resolve()) for t in args.files],
+                     "ref": [str(Path(r).resolve()) for r in args.ref], "bandwidth": h,
+                     "k": args.k, "cutoff": args.cutoff, "index": args.index,
+                     "format": args.format, "type_map": args.type_map,
+                     "rescale_volume": args.rescale_volume, "species": sp}
+        writer = None
+        if args.output is not None or args.table is not None:
+            writer = DHStreamWriter(args.output, args.table, h, signature, resume=args.resume,
+                                    inputs=[*args.files, *args.ref])
+        totals = writer.totals if writer is not None else Totals(h)
+        table_rows = []
+        skip = writer.frames_done if writer is not None else 0
+        total = count_atoms(args.files, args.index, args.format)
+        try:
+            with progress("dH", total, args.quiet, "atoms") as advance:
+                if skip:
+                    advance(totals.state["atoms"])
+                for frame in iter_trajectory_dh(
+                        list(map(str, args.files)), ref, index=args.index, format=args.format,
+                        type_map=args.type_map, k=args.k, cutoff=args.cutoff,
+                        rescale_volume=args.rescale_volume, species=sp, skip=skip,
+                        progress=advance):
+                    if writer is not None:
+                        writer.add(frame)
+                    else:
+                        totals.add(frame.dH)
+                        table_rows.append(frame.summary())
+                        skip += 1
+        except InputError:
+            if writer is not None:
+                writer.abort()
+            raise
+        except BaseException:
+            if writer is not None:
+                writer.close()  # keep the partial files and the checkpoint for --resume
+            raise
+        if writer is None:
+            summary = totals.summary(skip)
+            table = _columns(table_rows, h)
+        else:
+            summary = writer.summary()
+            table = writer.read_table()
+        if args.plot is not None:
+            from atominfo.outputs.plots import plot_frames, save_figure
+            from atominfo.outputs.stream import bandwidth_labels
+
+            ax = plot_frames(table, bandwidth_labels(h)[0],
+                             title=f"{_names(args.files)} against {_names(args.ref)}")
+            save_figure(ax, args.plot)
+        if writer is not None:
+            writer.finish()
+    summary = {"bandwidth": h, **summary, "reference_environments": len(ref),
+               "output": args.output, "table": args.table, "plot": args.plot}
+    if args.json:
+        print_json(summary)
+        return
+    say(f"{summary['environments']} test environments in {summary['frames']} frames against "
+        f"{len(ref)} reference environments (h = {fmt(h)} 1/Å)")
+    say(f"  fraction with dH > 0 (novel): {fmt(summary['novelty'])}")
+    say(f"  max dH: {fmt(summary['max_dH'])} nats   mean dH: {fmt(summary['mean_dH'])} nats")
+    for name, path in (("per-atom dH", args.output), ("per-frame table", args.table),
+                       ("plot", args.plot)):
+        if path:
+            say(f"  {name} written to {path}")
+
+
+def _columns(rows: list[dict], h) -> dict:
+    """Per-frame columns, named as in the table file, from `FrameDH.summary()` rows."""
+    from atominfo.outputs.stream import bandwidth_labels
+
+    out: dict = {}
+    labels = bandwidth_labels(h)
+    for key in rows[0]:
+        values = [r[key] for r in rows]
+        if key in ("novelty", "max_dH", "mean_dH"):
+            for t, label in enumerate(labels):
+                out[f"{key}{label}"] = [v if len(labels) == 1 else v[t] for v in values]
+        else:
+            out[key] = values
+    return out
+
+
+def _names(paths) -> str:
+    names = [Path(p).name for p in paths]
+    return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"

@@ -1,0 +1,42 @@
+"""Structures and references as the commands read them, with progress bars."""
+
+from __future__ import annotations
+
+from atominfo.cli import options
+from atominfo.cli.report import progress
+
+
+def descriptor_options(args, species=None) -> dict:
+    """Keyword arguments of `atominfo.descriptors` named by the command line."""
+    return {"k": args.k, "cutoff": args.cutoff,
+            "rescale_volume": getattr(args, "rescale_volume", None),
+            "multicomponent": species if species else False, **options.reading(args)}
+
+
+def species(args, *file_lists) -> list[str] | None:
+    """One species list for every input (so that multicomponent blocks line up), or None."""
+    if not getattr(args, "multicomponent", False):
+        return None
+    from atominfo.descriptor.multicomponent import resolve_species
+
+    files = [f for files in file_lists for f in files
+             if str(f).rsplit(".", 1)[-1] not in ("npy", "npz")]
+    return resolve_species(files, True, **options.reading(args))
+
+
+def describe(files, args, label: str = "descriptors", species=None, return_index=False):
+    """Descriptors of `files` (with a progress bar)."""
+    from atominfo.descriptor import descriptors
+
+    with progress(label, None, args.quiet) as advance:
+        return descriptors(list(map(str, files)), progress=advance, return_index=return_index,
+                           **descriptor_options(args, species))
+
+
+def reference(args, h, species=None, engine=None):
+    """The `Reference` named by --ref: structure files or saved descriptors."""
+    from atominfo.reference import Reference
+
+    with progress("reference descriptors", None, args.quiet) as advance:
+        return Reference.from_files(args.ref, h, engine=engine, progress=advance,
+                                    **descriptor_options(args, species))

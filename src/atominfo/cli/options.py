@@ -1,0 +1,220 @@
+"""The command line's options, each declared once, with the API's ranges.
+
+Commands add the groups they need (`add_inputs`, `add_descriptor`, ...);
+values are checked by `atominfo.params` as they are parsed, so a bad value
+is a usage error naming the option before any work starts. This module
+imports no numerical library.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from atominfo import params
+from atominfo.errors import InputError
+
+
+def typed(name: str, label: str):
+    """An argparse type checking the value against `params` constraint `name`."""
+
+    def convert(text: str):
+        try:
+            return params.check(name, text, label=label)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = name  # argparse names the type in some messages
+    return convert
+
+
+def bandwidths(text: str) -> list[float]:
+    """'0.015' or '0.015,0.05' -> validated, distinct bandwidths (1/Å)."""
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip() or any(not p for p in parts):
+        raise argparse.ArgumentTypeError(f"--bandwidth must be a number or comma-separated "
+                                         f"numbers, got {text!r}")
+    values = [typed("bandwidth", "--bandwidth")(p) for p in parts]
+    labels = [f"{v:g}" for v in values]
+    if len(set(labels)) != len(labels):
+        # columns are named after the printed value: two that print alike would collide
+        raise argparse.ArgumentTypeError(f"--bandwidth values must differ, got {text!r}")
+    return values
+
+
+def type_map(text: str) -> dict[int, str]:
+    """'1=Cu,2=O' -> {1: 'Cu', 2: 'O'} (LAMMPS atom types to elements)."""
+    from ase.data import chemical_symbols
+
+    out: dict[int, str] = {}
+    for item in text.split(","):
+        key, sep, symbol = item.partition("=")
+        symbol = symbol.strip()
+        try:
+            number = int(key)
+        except ValueError:
+            number = -1
+        if not sep or number < 1 or symbol not in chemical_symbols[1:]:
+            raise argparse.ArgumentTypeError(
+                f"--type-map must look like 1=Cu,2=O (type >= 1 = element), got {text!r}")
+        out[number] = symbol
+    return out
+
+
+def existing_file(text: str) -> Path:
+    return Path(text)
+
+
+# -- groups ----------------------------------------------------------------------------
+
+def add_inputs(parser, name: str = "files", help: str = "Structure files (any format ASE "
+               "reads: extxyz, LAMMPS dumps, VASP, ...).", single: bool = False):
+    parser.add_argument(name, nargs=None if single else "+", type=Path, metavar="FILE",
+                        help=help)
+    add_reading(parser)
+
+
+def add_reading(parser) -> None:
+    group = parser.add_argument_group("reading")
+    group.add_argument("--index", default=":",
+                       help="ASE frame selection: ':' all, '-1' last, '::10' every tenth, '3:7'.")
+    group.add_argument("--format", default=None,
+                       help="ASE file format (extxyz, lammps-dump-text, ...); guessed from "
+                       "the file name when omitted.")
+    group.add_argument("--type-map", type=type_map, default=None, metavar="1=Cu,2=O",
+                       help="Elements of numeric LAMMPS atom types, for dumps without an "
+                       "element column.")
+
+
+def add_reference(parser, required: bool = True) -> None:
+    parser.add_argument("-r", "--ref", action="append", type=Path, required=required,
+                        metavar="REF", default=None,
+                        help="Reference (training) structure files, or saved descriptors "
+                        "(.npy, .npz from `atominfo descriptors`); repeat for several.")
+
+
+def add_descriptor(parser, rescale: bool = True, multicomponent: bool = True) -> None:
+    group = parser.add_argument_group("descriptor")
+    group.add_argument("-k", "--k", type=typed("k", "-k"), default=32,
+                       help="Nearest neighbours per environment.")
+    group.add_argument("-c", "--cutoff", type=typed("cutoff", "--cutoff"), default=5.0,
+                       help="Cutoff radius rc, Å.")
+    if rescale:
+        group.add_argument("--rescale-volume", type=typed("rescale_volume", "--rescale-volume"),
+                           default=None, metavar="V",
+                           help="Rescale every structure isotropically to V Å^3 per atom "
+                           "before descriptors, to compare different densities.")
+    if multicomponent:
+        group.add_argument("--multicomponent", action="store_true",
+                           help="Experimental: append per-species descriptor blocks.")
+
+
+def add_bandwidth(parser, several: bool = True) -> None:
+    if several:
+        parser.add_argument("-b", "--bandwidth", type=bandwidths, default=[0.015],
+                            metavar="H", help="Kernel bandwidth h in 1/Å; a comma-separated "
+                            "list gives one result per bandwidth (e.g. 0.015,0.05).")
+    else:
+        parser.add_argument("-b", "--bandwidth", type=typed("bandwidth", "--bandwidth"),
+                            default=0.015, metavar="H", help="Kernel bandwidth h in 1/Å.")
+
+
+def add_engine(parser, backends: bool = True) -> None:
+    group = parser.add_argument_group("engine")
+    group.add_argument("--threads", type=typed("threads", "--threads"), default=None,
+                       help="CPU threads for the kernels (default: all cores).")
+    if not backends:
+        return
+    group.add_argument("--backend", type=typed("backend", "--backend"), default=None,
+                       help="Kernel-sum engine: cpu (default), dask (see --dask) or torch "
+                       "(see --device).")
+    group.add_argument("--dask", default=None, metavar="ADDRESS",
+                       help="Run the kernel sums on Dask: a scheduler address "
+                       "(tcp://host:8786, file:scheduler.json) or local:N for N local "
+                       "workers. Implies --backend dask.")
+    group.add_argument("--device", default=None,
+                       help="PyTorch device for --backend torch: cuda, cuda:1 or cpu. "
+                       "Implies --backend torch.")
+    group.add_argument("--precision", type=typed("precision", "--precision"),
+                       default="float64",
+                       help="torch arithmetic: float64 (exact) or float32 (faster on GPUs).")
+
+
+def add_output(parser, json: bool = True, quiet: bool = True) -> None:
+    if json:
+        parser.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
+    if quiet:
+        parser.add_argument("-q", "--quiet", action="store_true", help="No progress bar.")
+
+
+def add_plot(parser) -> None:
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="Write a figure; format from the extension (.png, .svg, .pdf).")
+
+
+def add_seed(parser, help: str = "Random seed.") -> None:
+    parser.add_argument("--seed", type=typed("seed", "--seed"), default=0, help=help)
+
+
+# -- from options to API arguments -----------------------------------------------------
+
+def h_value(args):
+    """The bandwidth as the API takes it: a float for one value, a list for several."""
+    h = args.bandwidth
+    if isinstance(h, list):
+        return h[0] if len(h) == 1 else h
+    return h
+
+
+def reading(args) -> dict:
+    return {"index": args.index, "format": args.format, "type_map": args.type_map}
+
+
+def apply_threads(args) -> None:
+    """Limit numba and BLAS threads to --threads."""
+    threads = getattr(args, "threads", None)
+    if threads is None:
+        return
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    threadpool_limits(threads)
+
+
+def engine(args):
+    """Engine options from --backend, --dask, --device and --precision.
+
+    A Dask client started here (``--dask local:N``) is closed at exit.
+    """
+    from atominfo.engine.options import EngineOptions
+
+    backend = getattr(args, "backend", None)
+    dask = getattr(args, "dask", None)
+    device = getattr(args, "device", None)
+    precision = getattr(args, "precision", "float64")
+    if backend is None:
+        backend = "dask" if dask is not None else "torch" if device is not None else "cpu"
+    if dask is not None and backend != "dask":
+        raise InputError(f"--dask needs --backend dask, got --backend {backend}")
+    if device is not None and backend not in ("torch", "dask"):
+        raise InputError(f"--device needs --backend torch or dask, got --backend {backend}")
+    if precision != "float64" and backend == "cpu":
+        raise InputError("--precision float32 needs --backend torch (or --dask with --device)")
+    if backend == "cpu":
+        return EngineOptions(threads=getattr(args, "threads", None))
+    if backend == "torch":
+        from atominfo.engine.torch import resolve_device
+
+        return EngineOptions(backend="torch", device=resolve_device(device),
+                             precision=precision)
+    import atexit
+
+    from atominfo.engine.dask_client import close_client, get_client
+
+    client = get_client(dask if dask is not None else "local")
+    atexit.register(close_client, client)
+    if device is not None:  # each Dask worker runs the torch engine on `device`
+        return EngineOptions(backend="dask", client=client, worker_backend="torch",
+                             device=device, precision=precision)
+    return EngineOptions(backend="dask", client=client)

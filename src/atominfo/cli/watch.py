@@ -1,0 +1,93 @@
+"""Report dH of each new frame of a file still being written (e.g. a running LAMMPS dump).
+
+The file may not exist yet: watch waits for it (within --idle-timeout). A
+frame is read once all its lines are written. Exit status 3 with
+--stop-on-alarm when a frame crosses a threshold.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from atominfo.cli import options
+
+ALARM_EXIT = 3
+
+
+def add_arguments(parser) -> None:
+    t = options.typed
+    parser.add_argument("file", type=Path, metavar="FILE",
+                        help="Trajectory being written: LAMMPS text dump or extxyz.")
+    options.add_reference(parser)
+    parser.add_argument("--poll", type=t("poll", "--poll"), default=1.0,
+                        help="Seconds between checks for new frames.")
+    parser.add_argument("--idle-timeout", type=t("idle_timeout", "--idle-timeout"),
+                        default=None, help="Stop after this many seconds without a new frame "
+                        "(default: run until interrupted).")
+    parser.add_argument("--max-frames", type=t("max_frames", "--max-frames"), default=None,
+                        help="Stop after this many frames (0: none).")
+    parser.add_argument("--new-only", action="store_true",
+                        help="Skip the frames already in the file.")
+    parser.add_argument("--alarm-novelty", type=t("alarm_novelty", "--alarm-novelty"),
+                        default=None, help="Flag frames whose fraction of atoms with dH > 0 "
+                        "exceeds this.")
+    parser.add_argument("--alarm-dh", type=t("alarm_dh", "--alarm-dh"), default=None,
+                        help="Flag frames whose max dH (nats) exceeds this.")
+    parser.add_argument("--stop-on-alarm", action="store_true",
+                        help=f"Exit with status {ALARM_EXIT} at the first flagged frame.")
+    parser.add_argument("--format", default=None,
+                        help="lammps-dump-text or extxyz (guessed from the name if omitted).")
+    parser.add_argument("--type-map", type=options.type_map, default=None,
+                        metavar="1=Cu,2=O", help="Elements of numeric LAMMPS atom types.")
+    options.add_descriptor(parser, rescale=False, multicomponent=False)
+    options.add_bandwidth(parser, several=False)
+    options.add_engine(parser, backends=False)
+    parser.add_argument("--json", action="store_true", help="One JSON object per frame "
+                        "(JSON lines).")
+    parser.add_argument("-q", "--quiet", action="store_true", help="No start-up message.")
+
+
+def run(args) -> int:
+    import sys
+
+    from atominfo.cli.load import reference
+    from atominfo.cli.report import json_text, say
+    from atominfo.descriptor import structure_descriptors
+    from atominfo.structures.follow import follow_frames
+    from atominfo.structures.frames import validate_atoms
+    from atominfo.workflows.trajectory import frame_statistics
+
+    options.apply_threads(args)
+    args.rescale_volume, args.multicomponent, args.index = None, False, ":"
+    ref = reference(args, args.bandwidth)
+    if args.max_frames == 0:
+        return 0
+    if not args.json and not args.quiet:
+        print(f"watching {args.file} against {len(ref)} reference environments "
+              f"(h = {args.bandwidth} 1/Å); Ctrl-C to stop", file=sys.stderr)
+    seen = 0
+    for number, atoms in follow_frames(args.file, args.format, poll=args.poll,
+                                       idle_timeout=args.idle_timeout,
+                                       from_start=not args.new_only, type_map=args.type_map):
+        validate_atoms(atoms, str(args.file), number)
+        dH = ref.delta_entropy(structure_descriptors(atoms, args.k, args.cutoff,
+                                                     source=str(args.file), frame=number))
+        row = {"frame": number, "timestep": atoms.info.get("timestep"),
+               **frame_statistics(dH)}
+        row["alarm"] = bool((args.alarm_novelty is not None
+                             and row["novelty"] > args.alarm_novelty)
+                            or (args.alarm_dh is not None and row["max_dH"] > args.alarm_dh))
+        if args.json:
+            say(json_text(row, indent=None))
+        else:
+            step = f" (timestep {row['timestep']})" if row["timestep"] is not None else ""
+            flag = "  ALARM: outside the reference's domain" if row["alarm"] else ""
+            say(f"frame {number}{step}: {row['atoms']} atoms, {row['novelty']:.2%} with "
+                f"dH > 0, max dH {row['max_dH']:.3f} nats, mean dH {row['mean_dH']:.3f} "
+                f"nats{flag}")
+        seen += 1
+        if row["alarm"] and args.stop_on_alarm:
+            return ALARM_EXIT
+        if args.max_frames is not None and seen >= args.max_frames:
+            break
+    return 0

@@ -1,0 +1,308 @@
+"""Output guard: a run never writes over its inputs, and never races another run.
+
+Every command opens an `OutputGuard` over its input and output paths before
+doing any work::
+
+    with OutputGuard(inputs=[traj, ref], outputs={out: (".npy", ".json")}):
+        ...  # compute, then write `out` with `atomic_output`
+
+On entry it refuses (with `InputError`, before any work) an output that is
+the same file as an input or as another output (same path once symlinks are
+resolved, or the same inode: hard links), an output that is a directory or a
+write-protected file, an output whose directory is missing or not writable,
+and an output whose name does not end in one of the allowed suffixes. It then
+takes an exclusive lock per output (`fcntl.flock` on a hidden lock file
+beside it, ``.<name>.lock``): a second run writing the same output refuses at
+once (or waits, with `wait`). A lock left by a killed run does not block: the
+kernel releases `flock` when a process dies, and the next run removes the file.
+
+Holding the lock, it removes the hidden leftovers of a killed run: the
+temporary files of `atomic_output` and the partial files and checkpoint of
+`outputs.stream.DHStreamWriter`, except, with ``resume=True``, those that
+``--resume`` continues from. On exit after success or after an `InputError`
+it removes every hidden file of its outputs, lock included; after any other
+exception (Ctrl-C, a killed worker) it keeps what ``--resume`` needs.
+
+A write that fails for lack of space or a read-only file system (ENOSPC,
+EDQUOT, EFBIG, EROFS) inside the guard becomes an `InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import time
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from atominfo.errors import InputError
+
+# Hidden files beside an output `name`, all called ".<name>.<tag>":
+RESUMABLE_TAGS = ("partial", "frames.partial", "resume.json", "final")  # --resume needs them
+SCRATCH_TAGS = ("resume.json.tmp",)  # never needed again
+LOCK_TAG = "lock"
+# atomic_output's temporaries: ".<name>.<8 random chars from mkstemp>.part<suffix>"
+_ATOMIC_TEMP = re.compile(r"[a-z0-9_]{8}\.part")
+
+# Errors of a write that more space or a writable file system would fix.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def hidden_path(path, tag: str) -> Path:
+    """The hidden file ``.<name>.<tag>`` beside `path`."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{tag}")
+
+
+def hidden_files(path, *, keep_resumable: bool = False) -> list[Path]:
+    """Hidden leftovers of earlier runs writing `path` (its lock file excluded).
+
+    Parameters
+    ----------
+    path : output path
+    keep_resumable : bool
+        Leave out the partial files and checkpoint that a resumed run needs.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    prefix = f".{path.name}."
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        tag = name[len(prefix):]
+        if tag in RESUMABLE_TAGS:
+            if keep_resumable:
+                continue
+        elif tag in SCRATCH_TAGS:
+            pass
+        elif not (_ATOMIC_TEMP.match(tag) and tag[13:] == path.suffix):
+            continue  # not ours: leave other tools' files alone
+        found.append(directory / name)
+    return sorted(found)
+
+
+def write_error(exc: OSError, path) -> InputError:
+    """An `InputError` naming `path` for a failed write (disk full, read-only, ...)."""
+    reason = exc.strerror or os.strerror(exc.errno or 0) or type(exc).__name__
+    return InputError(f"cannot write output ({reason})", source=str(path))
+
+
+def _key(path: Path) -> Path:
+    """The directory entry `path` names: its directory with symlinks resolved, and its name.
+
+    A symlinked output itself is not followed: writes replace the entry, not
+    the file it points to.
+    """
+    return Path(os.path.realpath(path.parent if str(path.parent) else ".")) / path.name
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` name one file: same resolved path, or same inode (hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def _as_paths(items) -> list[Path]:
+    if items is None:
+        return []
+    if isinstance(items, (str, os.PathLike)):
+        items = [items]
+    return [Path(p) for p in items if isinstance(p, (str, os.PathLike))]
+
+
+def check_outputs(inputs: Iterable = (), outputs: Mapping | Iterable = ()) -> dict[Path, tuple]:
+    """Refuse outputs that would destroy an input or each other, or cannot be written.
+
+    Parameters
+    ----------
+    inputs : paths
+        Files the run reads (non-path items such as ase.Atoms are ignored).
+    outputs : mapping path -> allowed suffixes (sequence of str, or None for any),
+        or a sequence of paths (any suffix)
+
+    Returns
+    -------
+    dict path -> allowed suffixes, the outputs as `Path`.
+
+    Raises
+    ------
+    InputError
+        For the first output that is refused, naming it and the reason.
+    """
+    if not isinstance(outputs, Mapping):
+        outputs = {p: None for p in _as_paths(outputs)}
+    checked = {Path(p): (tuple(s) if s is not None else None) for p, s in outputs.items()
+               if p is not None}
+    inputs = _as_paths(inputs)
+    seen: list[Path] = []
+    for out, suffixes in checked.items():
+        name = str(out)
+        if suffixes is not None and not any(out.name.endswith(s) for s in suffixes):
+            raise InputError(f"output must end in {', '.join(suffixes)}", source=name)
+        directory = out.parent if str(out.parent) else Path(".")
+        if not directory.is_dir():
+            raise InputError("output directory does not exist", source=name)
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise InputError("output directory is not writable", source=name)
+        if out.is_dir():
+            raise InputError("output is a directory", source=name)
+        for source in inputs:
+            if _same_file(out, source):
+                raise InputError(f"output is the same file as the input {source} "
+                                 "(it would be overwritten)", source=name)
+        for other in seen:
+            if _key(out) == _key(other) or _same_file(out, other):
+                raise InputError(f"two outputs are the same file ({other} and {out})",
+                                 source=name)
+        if out.exists() and not out.is_symlink() and not out.stat().st_mode & 0o222:
+            raise InputError("output exists and is write-protected", source=name)
+        seen.append(out)
+    return checked
+
+
+class OutputGuard:
+    """Context manager guarding the outputs of one run (see the module docstring).
+
+    Parameters
+    ----------
+    inputs : paths
+        Files the run reads.
+    outputs : mapping path -> allowed suffixes (None: any), or sequence of paths
+    resume : bool
+        Keep the partial files and checkpoint of an interrupted run (``--resume``).
+    wait : float
+        Seconds to wait for another run holding an output's lock; 0 refuses at once.
+
+    Raises
+    ------
+    InputError
+        On entry, for a refused output or an output locked by another run.
+    """
+
+    def __init__(self, inputs: Iterable = (), outputs: Mapping | Sequence = (), *,
+                 resume: bool = False, wait: float = 0.0):
+        self.inputs = _as_paths(inputs)
+        self.raw_outputs = outputs
+        self.resume = bool(resume)
+        self.wait = float(wait)
+        self.outputs: dict[Path, tuple | None] = {}
+        self._locks: list[tuple[Path, int]] = []
+
+    # -- entry --------------------------------------------------------------
+    def __enter__(self) -> "OutputGuard":
+        self.outputs = check_outputs(self.inputs, self.raw_outputs)
+        try:
+            # One order for every run, so that two waiting runs cannot deadlock.
+            for out in sorted(self.outputs, key=_key):
+                self._locks.append((out, self._lock(out)))
+            for out in self.outputs:
+                self._remove(hidden_files(out, keep_resumable=self.resume))
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def _lock(self, out: Path) -> int:
+        """Hold an exclusive flock on ``.<name>.lock``; the file descriptor."""
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): run unlocked
+            return -1
+        lock = hidden_path(_key(out), LOCK_TAG)
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise InputError(f"cannot create a lock file beside the output "
+                                 f"({exc.strerror})", source=str(out)) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_pid(fd)
+                os.close(fd)
+                if time.monotonic() >= deadline:
+                    by = f" (process {holder})" if holder else ""
+                    raise InputError(f"another run is writing this output{by}; wait for it "
+                                     "to finish", source=str(out)) from None
+                time.sleep(min(0.05, max(deadline - time.monotonic(), 0.0)))
+                continue
+            # The holder we waited for removes the file before unlocking: the lock
+            # we got may be on a file no longer in the directory. Try again then.
+            try:
+                current = os.stat(lock)
+                held = os.fstat(fd)
+                same = (current.st_ino, current.st_dev) == (held.st_ino, held.st_dev)
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            return fd
+
+    # -- exit ---------------------------------------------------------------
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        convert = (isinstance(exc, OSError) and not isinstance(exc, InputError)
+                   and exc.errno in WRITE_ERRNOS)
+        finished = exc is None or isinstance(exc, InputError) or convert
+        try:
+            for out in self.outputs:
+                # Interrupted (not a handled error): keep what --resume continues from.
+                self._remove(hidden_files(out, keep_resumable=not finished))
+        finally:
+            self._release()
+        if convert:
+            raise write_error(exc, self._owner(exc.filename)) from None
+        return False
+
+    def _owner(self, filename) -> str:
+        """The output a failing file belongs to (itself or one of its hidden files)."""
+        if filename is None:
+            return ", ".join(str(p) for p in self.outputs) or "output"
+        name = Path(str(filename)).name
+        for out in self.outputs:
+            if name == out.name or name.startswith(f".{out.name}."):
+                return str(out)
+        return str(filename)
+
+    def _release(self) -> None:
+        for out, fd in reversed(self._locks):
+            if fd < 0:
+                continue
+            # Remove before unlocking: a run waiting on this file then sees that it
+            # is gone and locks a fresh one.
+            try:
+                os.unlink(hidden_path(_key(out), LOCK_TAG))
+            except FileNotFoundError:
+                pass
+            finally:
+                os.close(fd)
+        self._locks = []
+
+    @staticmethod
+    def _remove(paths) -> None:
+        for p in paths:
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode().strip()
+        return int(text) if text.isdigit() else None
+    except (OSError, ValueError):
+        return None
