@@ -5,13 +5,20 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-streaming clean
+.PHONY: demo test dev lint docs bench bench-streaming clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[test]"
 	touch $(STAMP)
+
+# Development tools (ruff, mypy, pre-commit, mkdocs): the `dev` extra.
+DEV_STAMP := $(VENV)/.installed-dev
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e ".[test,dev]"
+	touch $(DEV_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/atominfo demo
@@ -23,6 +30,19 @@ TORCH_CPU ?= torch==2.13.0
 test: $(STAMP)
 	$(BIN)/pip install -q "$(TORCH_CPU)"
 	$(BIN)/python -m pytest
+
+dev: $(DEV_STAMP)
+
+# Rules in ruff.toml, mypy settings in pyproject.toml ([tool.mypy]).
+# Both always run, so one pass reports everything; fails if either found problems.
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check; ruff=$$?; $(BIN)/mypy; mypy=$$?; test $$ruff -eq 0 && test $$mypy -eq 0
+
+# The API reference and the method into site/ (mkdocs.yml). Add DOCSFLAGS=--strict
+# to fail on any warning, docstrings included.
+DOCSFLAGS ?=
+docs: $(DEV_STAMP)
+	$(BIN)/mkdocs build $(DOCSFLAGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_descriptors.py
@@ -37,4 +57,4 @@ bench-streaming: $(STAMP)  # about an hour on 2 cores: 1,000,000 atoms x 100,000
 	$(BIN)/python benchmarks/bench_streaming_memory.py
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache site

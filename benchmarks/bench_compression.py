@@ -130,12 +130,13 @@ def main():
         result["speed"] = speed(args.structures, args.select, args.eager_picks)
     result["quality"] = quality(args.compare, [int(s) for s in args.sizes.split(",")])
     if args.plot:
-        from atominfo.outputs.plots import plot_compression
+        from atominfo.outputs.plots import plot_compression, save_figure
 
-        plot_compression(result["quality"]["rows"], args.plot,
-                         full_entropy=result["quality"]["full_entropy"],
-                         title=f"Compression of {result['quality']['structures']} distorted "
-                         "FCC Cu cells (h = 0.015 1/Å)")
+        left, _ = plot_compression(result["quality"]["rows"],
+                                   full_entropy=result["quality"]["full_entropy"],
+                                   title=f"Compression of {result['quality']['structures']} "
+                                   "distorted FCC Cu cells (h = 0.015 1/Å)")
+        save_figure(left.figure, args.plot)
         print(f"figure: {args.plot}")
     if args.json:
         with open(args.json, "w") as fh:

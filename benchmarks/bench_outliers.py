@@ -147,9 +147,9 @@ def main():
     print(f"  all      outliers n={int(y_true.sum()):5d}  {np.mean(dH[y_true] > 0):6.1%}")
     print(f"  all      inliers  n={int((~y_true).sum()):5d}  {np.mean(dH[~y_true] > 0):6.1%}")
     if args.plot:
-        from atominfo.outputs.simulation_plots import plot_roc
+        from atominfo.outputs.plots import plot_roc, save_figure
 
-        plot_roc(curves, args.plot)
+        save_figure(plot_roc(curves).figure, args.plot)
         print(f"ROC curves written to {args.plot}")
     print(json.dumps(result))
 

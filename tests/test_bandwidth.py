@@ -8,8 +8,10 @@ from atominfo.structures.rescale import volume_per_atom
 
 def test_fcc_calibration_matches_paper_distance():
     cal = atominfo.fcc_calibration()
-    # SPEC: 0.0309 1/Å for 3.58 vs 3.54 Å; perfect FCC has ties at the k-th
-    # neighbour, so implementations differ in the third decimal.
+    # The paper gives 0.0309 1/Å for 3.58 vs 3.54 Å; perfect FCC has ties at
+    # the k-th neighbour (which 14 of 24 third-shell atoms are kept), so the
+    # value depends on tie order: 0.0305 here, 0.0303-0.0313 over rotations.
+    assert cal["distance"] == pytest.approx(0.0305, abs=0.0001)
     assert cal["distance"] == pytest.approx(0.0309, abs=0.001)
     assert cal["h"] == pytest.approx(cal["distance"] / 2)
     assert cal["h"] == pytest.approx(0.015, abs=0.0006)

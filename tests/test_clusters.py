@@ -89,6 +89,38 @@ def test_critical_nucleus_paper_values():
         critical_nucleus(0.177, 1323, 11.99, 0, 12.893)
 
 
+@pytest.mark.parametrize("args, match", [
+    ((0.177, 1323, 11.99, 1323, 12.893), "below the melting temperature"),
+    ((0.177, 1323, 11.99, 2000, 12.893), "below the melting temperature"),
+    ((float("nan"), 1323, 11.99, 420, 12.893), "gamma"),
+    ((0.177, float("inf"), 11.99, 420, 12.893), "melting_temperature"),
+    ((0.177, 1323, -1.0, 420, 12.893), "latent_heat"),
+    ((0.177, 1323, 11.99, 420, 0.0), "atomic_volume"),
+    ((0.177, 1323, "x", 420, 12.893), "latent_heat"),
+])
+def test_critical_nucleus_rejects_bad_parameters(args, match):
+    with pytest.raises(InputError, match=match):
+        critical_nucleus(*args)
+
+
+def test_cluster_parameters_are_validated():
+    atoms = Atoms("Cu3", positions=[[0, 0, 0], [2, 0, 0], [4, 0, 0]])
+    mask = np.ones(3, bool)
+    for kwargs, match in [({"edge_length": 0.0}, "edge_length"),
+                          ({"edge_length": float("nan")}, "edge_length"),
+                          ({"edge_length": 1e6}, "edge_length"),
+                          ({"min_size": 0}, "min_size"), ({"method": "louvain"}, "method")]:
+        with pytest.raises(InputError, match=match):
+            find_clusters(atoms, mask, **kwargs)
+    with pytest.raises(InputError, match="mask"):
+        find_clusters(atoms, np.array([0.5, 1.0, 1.0]))
+    assert [list(c) for c in find_clusters(atoms, np.array([1, 1, 0]), 2.5)] == [[0, 1]]
+    with pytest.raises(InputError, match="atom indices"):
+        neighbour_pairs(atoms, 2.5, nodes=[0, 7])
+    with pytest.raises(InputError, match="atom index"):
+        minimum_image_distance(atoms, 0, 3)
+
+
 @pytest.fixture(scope="module")
 def melt():
     """A Cu melt made by EMT MD at 3000 K (108 atoms), tiled 2x2x2 (864 atoms, 22 Å box)."""

@@ -10,7 +10,7 @@ import pytest
 import atominfo
 from atominfo import InputError, Reference
 from atominfo.engine.dask_client import close_client, get_client, parse_spec
-from atominfo.engine import log_kernel_sums
+from atominfo.engine import EngineOptions, log_kernel_sums
 
 from .conftest import DATA
 
@@ -48,8 +48,8 @@ def test_cluster_binds_to_loopback(client):
 
 def test_single_chunk_is_bit_identical(client, crystals, molecules):
     expected = log_kernel_sums(molecules, crystals, H)
-    got = log_kernel_sums(molecules, crystals, H, backend="dask", client=client,
-                          chunk_rows=len(molecules))
+    got = log_kernel_sums(molecules, crystals, H,
+                          EngineOptions(backend="dask", client=client, chunk_rows=len(molecules)))
     np.testing.assert_array_equal(got, expected)
 
 
@@ -57,8 +57,8 @@ def test_chunked_matches_cpu_engine(client, crystals, molecules):
     Y = np.concatenate([molecules, crystals, crystals[:2] + 5.0])  # last two: far outliers
     expected = log_kernel_sums(Y, crystals, H)
     seen = []
-    got = log_kernel_sums(Y, crystals, H, backend="dask", client=client, chunk_rows=17,
-                          progress=seen.append)
+    got = log_kernel_sums(Y, crystals, H, EngineOptions(backend="dask", client=client,
+                                                         chunk_rows=17, progress=seen.append))
     assert got.shape == (len(H), len(Y)) and np.isfinite(got).all()
     np.testing.assert_allclose(got, expected, rtol=1e-13, atol=ATOL)
     assert sum(seen) == len(Y)
@@ -71,7 +71,7 @@ def test_results_stream_in_order(client, crystals):
 
 
 def test_information_functions(client, crystals, molecules):
-    opts = dict(backend="dask", client=client)
+    opts = dict(engine=EngineOptions(backend="dask", client=client))
     np.testing.assert_allclose(atominfo.entropy_and_diversity(crystals, H, **opts),
                                atominfo.entropy_and_diversity(crystals, H), atol=1e-12)
     np.testing.assert_allclose(atominfo.delta_entropy(molecules, crystals, H, **opts),
@@ -83,8 +83,8 @@ def test_information_functions(client, crystals, molecules):
 
 
 def test_reference_is_sent_once(client, crystals, molecules, monkeypatch):
-    ref = Reference(crystals, H, backend="dask", client=client)
-    future = ref.engine["scattered"].future
+    ref = Reference(crystals, H, engine=EngineOptions(backend="dask", client=client))
+    future = ref.engine.prepared["scattered"].future
     holders = client.who_has([future])[future.key]
     assert len(holders) == 2  # broadcast to both workers
 
@@ -100,20 +100,20 @@ def test_reference_is_sent_once(client, crystals, molecules, monkeypatch):
 def test_workers_can_run_the_torch_engine(client, crystals, molecules):
     pytest.importorskip("torch")
     # One chunk: only one worker pays for importing torch.
-    got = log_kernel_sums(molecules, crystals, H, backend="dask", client=client,
-                          chunk_rows=len(molecules), worker_backend="torch", device="cpu")
+    got = log_kernel_sums(molecules, crystals, H, EngineOptions(
+        backend="dask", client=client, chunk_rows=len(molecules), worker_backend="torch",
+        device="cpu"))
     np.testing.assert_allclose(got, log_kernel_sums(molecules, crystals, H), rtol=0, atol=ATOL)
 
 
 def test_kernel_option_refuses_spec_strings(crystals):
     with pytest.raises(InputError, match="get_client"):
-        log_kernel_sums(crystals, crystals, H, backend="dask", client="local:2")
+        EngineOptions(backend="dask", client="local:2")
 
 
 def test_unknown_worker_backend(client, crystals):
     with pytest.raises(InputError, match="worker_backend"):
-        log_kernel_sums(crystals, crystals, H, backend="dask", client=client,
-                        worker_backend="dask")
+        EngineOptions(backend="dask", client=client, worker_backend="dask")
 
 
 def test_cli_with_scheduler_address(client, capsys):
@@ -147,7 +147,8 @@ def test_worker_killed_mid_run(client):
     X = rng.normal(scale=0.02, size=(1000, 63))
     Y = rng.normal(scale=0.02, size=(6000, 63))
     h = np.array([0.015])
-    undisturbed = log_kernel_sums(Y, X, h, backend="dask", client=client, chunk_rows=150)
+    undisturbed = log_kernel_sums(Y, X, h, EngineOptions(backend="dask", client=client,
+                                                         chunk_rows=150))
     pids = client.run(os.getpid)
     victim = sorted(pids.values())[0]
     killed = []
@@ -158,8 +159,8 @@ def test_worker_killed_mid_run(client):
             killed.append(n)
 
     # 40 chunks, at most 8 in flight: most are submitted after the kill.
-    got = log_kernel_sums(Y, X, h, backend="dask", client=client, chunk_rows=150,
-                          progress=kill_once)
+    got = log_kernel_sums(Y, X, h, EngineOptions(backend="dask", client=client, chunk_rows=150,
+                                                 progress=kill_once))
     assert killed
     np.testing.assert_array_equal(got, undisturbed)
     np.testing.assert_allclose(got, log_kernel_sums(Y, X, h), rtol=1e-13, atol=ATOL)
@@ -191,8 +192,8 @@ def test_all_workers_killed_reference_is_sent_again(client, monkeypatch):
                 os.kill(pid, signal.SIGKILL)
             killed.append(n)
 
-    got = log_kernel_sums(Y, X, h, backend="dask", client=client, chunk_rows=100,
-                          progress=kill_all_once)
+    got = log_kernel_sums(Y, X, h, EngineOptions(backend="dask", client=client, chunk_rows=100,
+                                                 progress=kill_all_once))
     assert killed and len(sends) >= 2  # the first send, then at least one re-send
     np.testing.assert_allclose(got, expected, rtol=1e-13, atol=ATOL)
     client.wait_for_workers(2, timeout=60)

@@ -50,7 +50,7 @@ def test_brute_force_definition_small_cluster():
 def test_return_index_maps_rows():
     files = [DATA / "cu_hot_32.extxyz", DATA / "benzene_12.extxyz"]
     X, idx = atominfo.descriptors(files, return_index=True)
-    assert len(idx) == len(X) == 44
+    assert len(idx) == 2 and idx.n_rows == len(X) == 44 and idx.X is X
     assert idx.locate(40) == (str(files[1]), 0, 8)
     assert idx.locate(0) == (str(files[0]), 0, 0)
 

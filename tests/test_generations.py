@@ -33,3 +33,14 @@ def test_generation_report_bad_input():
         generation_report({}, H)
     with pytest.raises(InputError, match="one bandwidth"):
         generation_report({"1": np.zeros((2, 3))}, [0.1, 0.2])
+
+
+def test_generation_rows_are_json_ready():
+    import json
+
+    g1 = load_frames(varied_fcc_cu(2, seed=1, sigma=(0.01, 0.02))).X
+    g2 = load_frames(varied_fcc_cu(2, seed=2, sigma=(0.01, 0.02))).X
+    rows = generation_report({"1": g1, "2": g2}, H)
+    d = json.loads(json.dumps([r.to_dict() for r in rows], allow_nan=False))
+    assert d[0]["novelty"] is None and d[1]["novelty"] == pytest.approx(rows[1].novelty)
+    assert repr(rows[1]).startswith("Generation(") and "<table>" in rows[1]._repr_html_()

@@ -54,7 +54,9 @@ def test_blocking_matches_brute_force():
     rng = np.random.default_rng(0)
     X = rng.normal(scale=0.03, size=(700, 7))
     Y = rng.normal(scale=0.03, size=(333, 7))
-    got = -atominfo.delta_entropy(Y, X, [0.01, 0.03], memory_bytes=8 * 64 * 100)
+    # 1 MiB over 2 threads: blocks of 93 query rows
+    engine = atominfo.EngineOptions(memory_bytes=1 << 20, threads=2)
+    got = -atominfo.delta_entropy(Y, X, [0.01, 0.03], engine=engine)
     for t, h in enumerate([0.01, 0.03]):
         np.testing.assert_allclose(got[t], brute_log_sums(Y, X, h), atol=1e-10)
 

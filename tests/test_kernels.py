@@ -9,7 +9,7 @@ from scipy.special import logsumexp
 
 import atominfo
 from atominfo import Reference
-from atominfo.engine import cpu, log_kernel_sums
+from atominfo.engine import EngineOptions, cpu, log_kernel_sums
 from atominfo.engine.index.clusters import ClusterIndex, classify_clusters
 from atominfo.engine.index.neighbours import NeighbourIndex
 
@@ -66,7 +66,7 @@ def test_engine_threads_blocks_and_progress(crystals):
     seen = []
     a = cpu.log_kernel_sums(hot, cold, np.array([0.015]), memory_bytes=8 * 16 * 864,
                             progress=seen.append, threads=2)
-    b = log_kernel_sums(hot, cold, np.array([0.015]), threads=1)
+    b = log_kernel_sums(hot, cold, np.array([0.015]), EngineOptions(threads=1))
     np.testing.assert_allclose(a, b, atol=1e-12)
     assert sum(seen) == len(hot)
 

@@ -18,7 +18,8 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 import atominfo
 from atominfo.structures.datasets import rattled_fcc_cu
 from atominfo.errors import InputError
-from atominfo.workflows.monitor import ExtrapolationDetected, NoveltyMonitor, follow_frames
+from atominfo.structures.follow import follow_frames
+from atominfo.workflows.monitor import ExtrapolationDetected, NoveltyMonitor
 
 from .conftest import DATA
 
@@ -86,6 +87,36 @@ def test_monitor_bad_options(reference):
         NoveltyMonitor(rattled_fcc_cu(2), reference, on_alarm="ignore")
     with pytest.raises(InputError):
         NoveltyMonitor(rattled_fcc_cu(2), atominfo.Reference(reference.X, h=[0.01, 0.02]))
+    atoms = rattled_fcc_cu(2)
+    for options, match in [({"max_novelty": float("nan")}, "max_novelty"),
+                           ({"max_novelty": 1.5}, "max_novelty"),
+                           ({"max_dH": float("inf")}, "max_dH"),
+                           ({"max_dH": "high"}, "max_dH"),
+                           ({"k": 0}, "k must be"), ({"cutoff": -1.0}, "cutoff"),
+                           ({"log": "stdout"}, "log")]:
+        with pytest.raises(InputError, match=match):
+            NoveltyMonitor(atoms, reference, **options)
+    with pytest.raises(InputError, match="ase.Atoms"):
+        NoveltyMonitor([atoms], reference)
+    monitor = NoveltyMonitor(atoms, reference)
+    with pytest.raises(InputError, match="interval"):
+        monitor.attach(VelocityVerlet(atoms, 1 * units.fs), interval=0)
+    with pytest.raises(InputError, match="step"):
+        monitor.check(step=-1)
+
+
+def test_monitor_records_timestep_and_time_and_json(reference):
+    atoms, dyn = md(100)
+    monitor = NoveltyMonitor(atoms, reference).attach(dyn, interval=5)
+    dyn.run(10)
+    assert [r.timestep for r in monitor.history] == [0, 5, 10]
+    assert [r.time for r in monitor.history] == pytest.approx([0.0, 10.0, 20.0])  # 2 fs steps
+    dumped = rattled_fcc_cu(3, 0.02)
+    dumped.info["timestep"] = 4000
+    record = monitor.check(dumped, step=3)
+    assert record.timestep == 4000 and record.time is None
+    record.max_dH = float("nan")
+    assert json.dumps(record.as_dict(), allow_nan=False) and record.as_dict()["max_dH"] is None
 
 
 def lammps_frame(atoms, step):

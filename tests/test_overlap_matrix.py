@@ -39,3 +39,12 @@ def test_overlap_matrix_progress_and_bad_input(subsets):
         overlap_matrix({"a": subsets["weak"]}, H)
     with pytest.raises(InputError, match="widths"):
         overlap_matrix({"a": subsets["weak"], "b": np.zeros((3, 5))}, H)
+
+
+def test_overlap_matrix_result_is_json_ready_and_readable(subsets):
+    import json
+
+    m = overlap_matrix(subsets, H)
+    d = json.loads(json.dumps(m.to_dict(), allow_nan=False))
+    assert d["labels"] == m.labels and d["overlap"] == m.values.tolist()
+    assert repr(m).startswith("OverlapMatrix(") and "<table>" in m._repr_html_()

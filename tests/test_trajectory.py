@@ -12,7 +12,8 @@ from atominfo.cli import main
 from atominfo.structures.datasets import rattled_fcc_cu
 from atominfo.errors import InputError
 from atominfo.outputs.stream import DHStreamWriter, partial_path, state_path
-from atominfo.workflows.trajectory import count_atoms, iter_trajectory_dh, trajectory_dh
+from atominfo.structures.scan import count_atoms
+from atominfo.workflows.trajectory import frame_statistics, iter_trajectory_dh, trajectory_dh
 
 from .conftest import DATA
 
@@ -101,14 +102,10 @@ def test_reference_from_saved_descriptors(traj, tmp_path, capsys):
     assert a["novelty"] == b["novelty"] and a["max_dH"] == pytest.approx(b["max_dH"])
 
 
-class Interrupt(Exception):
-    pass
-
-
 @pytest.mark.parametrize("suffix", [".extxyz", ".npy", ".json"])
 def test_interrupt_then_resume(traj, tmp_path, capsys, monkeypatch, suffix):
     """Stopped after 3 frames (with a half-written 4th), --resume gives the uninterrupted result."""
-    import atominfo.cli.trajectory as cli_traj
+    import atominfo.workflows.trajectory as cli_traj
 
     full, out, table = tmp_path / f"full{suffix}", tmp_path / f"dh{suffix}", tmp_path / "t.csv"
     run_json(["dh", str(traj[0]), "--ref", FCC, "-o", str(full)], capsys)
@@ -119,12 +116,12 @@ def test_interrupt_then_resume(traj, tmp_path, capsys, monkeypatch, suffix):
             if i == 3:
                 with open(partial_path(out), "ab") as fh:  # a frame cut in the middle
                     fh.write(b"32\nLattice=")
-                raise Interrupt
+                raise KeyboardInterrupt  # Ctrl-C
             yield frame
 
     monkeypatch.setattr(cli_traj, "iter_trajectory_dh", stops_after_three)
-    with pytest.raises(Interrupt):
-        main(["dh", str(traj[0]), "--ref", FCC, "-o", str(out), "--table", str(table)])
+    assert main(["dh", str(traj[0]), "--ref", FCC, "-o", str(out), "--table", str(table)]) \
+        == 130
     assert not out.exists() and not table.exists()  # never a truncated output
     assert json.loads(state_path(out).read_text())["frames_done"] == 3
     monkeypatch.setattr(cli_traj, "iter_trajectory_dh", original)
@@ -181,3 +178,90 @@ def test_cli_plot_only_leaves_only_the_plot(traj, tmp_path, capsys):
 def test_cli_no_output_streams_summary(traj, capsys):
     summary = run_json(["dh", str(traj[0]), "--ref", FCC, "-b", "0.015,0.05"], capsys)
     assert summary["environments"] == 192 and len(summary["novelty"]) == 2
+
+
+def test_extxyz_output_keeps_everything_of_the_input_frames(tmp_path, reference):
+    """info, per-atom arrays and calculator results (energy, forces, stress) survive."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for i in range(3):
+        atoms = rattled_fcc_cu(2, 0.05, seed=i)
+        atoms.info.update({"config_type": "rattled", "temperature": 300.0 + i, "step": i})
+        atoms.set_array("charges_q", rng.normal(size=len(atoms)))
+        atoms.calc = SinglePointCalculator(atoms, energy=-3.5 * (i + 1),
+                                           forces=rng.normal(size=(len(atoms), 3)),
+                                           stress=rng.normal(size=6))
+        frames.append(atoms)
+    path, out = tmp_path / "in.extxyz", tmp_path / "dh.extxyz"
+    ase.io.write(path, frames, format="extxyz")
+    writer = DHStreamWriter(out, None, [0.015, 0.05], {"k": 32}, inputs=[path])
+    ref2 = atominfo.Reference(reference.X, h=[0.015, 0.05], k=reference.k,
+                              cutoff=reference.cutoff)
+    for frame in iter_trajectory_dh(str(path), ref2):
+        writer.add(frame)
+    writer.finish()
+    written = ase.io.read(out, ":")
+    assert len(written) == 3
+    for original, got in zip(ase.io.read(path, ":"), written):  # the input as ASE reads it
+        assert original.info and got.info == original.info
+        assert set(got.arrays) == set(original.arrays) | {"dH_h0.015", "dH_h0.05"}
+        for key, value in original.arrays.items():
+            np.testing.assert_array_equal(got.arrays[key], value)
+        assert set(got.calc.results) == {"energy", "forces", "stress"}
+        for key, value in original.calc.results.items():
+            np.testing.assert_array_equal(got.calc.results[key], value)
+        assert got.arrays["dH_h0.015"].shape == got.arrays["dH_h0.05"].shape == (32,)
+
+
+def lammps_dump(frames, steps) -> str:
+    lines = []
+    for atoms, step in zip(frames, steps):
+        lines += ["ITEM: TIMESTEP", str(step), "ITEM: NUMBER OF ATOMS", str(len(atoms)),
+                  "ITEM: BOX BOUNDS pp pp pp"]
+        lines += [f"0.0 {x:.6f}" for x in np.diag(atoms.cell[:])]
+        lines.append("ITEM: ATOMS id type x y z")
+        lines += [f"{i + 1} 1 {x:.6f} {y:.6f} {z:.6f}"
+                  for i, (x, y, z) in enumerate(atoms.positions)]
+    return "\n".join(lines) + "\n"
+
+
+def test_lammps_timestep_reaches_frames_and_table(traj, tmp_path, reference):
+    path = tmp_path / "dump.lammpstrj"
+    path.write_text(lammps_dump(traj[1][:3], [0, 500, 1000]))
+    got = list(iter_trajectory_dh(str(path), reference, format="lammps-dump-text",
+                                  type_map={1: "Cu"}))
+    assert [f.timestep for f in got] == [0, 500, 1000] and got[0].time is None
+    assert got[1].summary()["timestep"] == 500
+    table = tmp_path / "t.csv"
+    writer = DHStreamWriter(None, table, 0.015, {"k": 32}, inputs=[path])
+    for frame in got:
+        writer.add(frame)
+    writer.finish()
+    with open(table) as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["timestep"] for r in rows] == ["0", "500", "1000"]
+    assert [r["time"] for r in rows] == ["", "", ""]
+    assert trajectory_dh(str(path), reference, format="lammps-dump-text",
+                         type_map={1: "Cu"})["timestep"] == [0, 500, 1000]
+
+
+def test_frame_statistics_never_nan_and_refuses_empty():
+    stats = frame_statistics([-1.0, 2.0, np.inf])
+    assert stats["novelty"] == pytest.approx(2 / 3) and stats["max_dH"] is None
+    assert stats["mean_dH"] is None and json.dumps(stats, allow_nan=False)
+    two = frame_statistics([[1.0, -1.0], [np.nan, 0.0]])
+    assert two["max_dH"] == [1.0, None] and two["atoms"] == 2
+    for empty in ([], np.zeros((2, 0))):
+        with pytest.raises(InputError, match="at least one atom"):
+            frame_statistics(empty)
+
+
+def test_summary_of_nothing_is_none_not_zero():
+    from atominfo.outputs.stream import Totals
+
+    summary = Totals(0.015).summary(0)
+    assert summary == {"frames": 0, "environments": 0, "novelty": None, "max_dH": None,
+                       "mean_dH": None}
+    assert json.dumps(summary, allow_nan=False)

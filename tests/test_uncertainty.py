@@ -10,7 +10,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from atominfo.cli import main
 from atominfo.errors import InputError
 from atominfo.workflows.uncertainty import (ConformalErrorEstimator, calibrate, correlations,
-                                  force_errors, running_average)
+                                            force_errors, running_average, to_json)
 
 
 def synthetic(n, seed):
@@ -78,6 +78,37 @@ def test_bad_input():
         ConformalErrorEstimator(1.5)
     with pytest.raises(InputError, match="not fitted"):
         ConformalErrorEstimator().predict([0.0])
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda d, e: ConformalErrorEstimator(float("nan")), "coverage"),
+    (lambda d, e: ConformalErrorEstimator(0.9, calibration_fraction=1.0), "calibration_fraction"),
+    (lambda d, e: ConformalErrorEstimator(0.9, n_bins=0), "n_bins"),
+    (lambda d, e: ConformalErrorEstimator(0.9, seed=-1), "seed"),
+    (lambda d, e: running_average(d, e, window=float("nan")), "window"),
+    (lambda d, e: running_average(d, e, n_bins=2.5), "n_bins"),
+    (lambda d, e: calibrate(d, e, test_fraction=0.0), "test_fraction"),
+    (lambda d, e: calibrate(d, e, coverage=1.0), "coverage"),
+])
+def test_parameters_are_validated(call, match):
+    dH, err = synthetic(200, 5)
+    with pytest.raises(InputError, match=match):
+        call(dH, err)
+
+
+def test_too_few_calibration_points_is_an_error_not_an_infinite_interval():
+    dH, err = synthetic(12, 6)
+    with pytest.raises(InputError, match="too few calibration points .* need at least 19"):
+        ConformalErrorEstimator(0.95).fit(dH, err)
+
+
+def test_calibration_json_has_no_nan():
+    dH = np.concatenate([np.linspace(0, 1, 200), [10.0]])  # empty bins in between
+    err = np.abs(np.sin(dH)) + 0.1
+    result = to_json(calibrate(dH, err, seed=2))
+    text = json.dumps(result, allow_nan=False)
+    assert "estimator" not in result and None in result["running_average"]["mean_error"]
+    assert json.loads(text)["n_test"] == result["n_test"]
 
 
 def frames_with_forces(n_frames=3, n_atoms=20, seed=0):

@@ -146,6 +146,13 @@ CONSTRAINTS: dict[str, Interval | OneOf] = {
     "volume_rule": OneOf(("gaussian", "cutoff")),
     "chunk_rows": Interval(int, 1, None),
     "n_boot": Interval(int, 0, 100_000, limit_reason="each bootstrap replicate is one refit"),
+    "worker_backend": OneOf(("cpu", "torch")),
+    "skip": Interval(int, 0, None),
+    "interval": Interval(int, 1, None),
+    "cluster_method": OneOf(("biconnected", "connected")),
+    "n_bins": Interval(int, 1, 100_000),
+    "window": Interval(float, 0.0, None, closed="neither"),
+    "calibration_fraction": Interval(float, 0.0, 1.0, closed="neither"),
 }
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from atominfo import params
 from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, descriptors
-from atominfo.information import (DEFAULT_BANDWIDTH, as_descriptor_matrix, bandwidths,
-                          check_neighbors, check_widths, delta_entropy)
-from atominfo.engine import prepare_reference
+from atominfo.engine.options import EngineOptions, as_engine
+from atominfo.errors import InputError
+from atominfo.information import (DEFAULT_BANDWIDTH, _finite_log_sums, _inside, _per_bandwidth,
+                                  as_descriptor_matrix, bandwidths, check_widths)
+from atominfo.engine import log_kernel_sums
 
 
 class Reference:
@@ -16,71 +21,130 @@ class Reference:
     Parameters
     ----------
     X : array (n, d)
-        Reference descriptors, 1/Å.
+        Reference descriptors, 1/Å. Copied: later changes to the caller's
+        array do not affect the reference.
     h : float or sequence of floats
-        Bandwidth(s), 1/Å.
+        Bandwidth(s), 1/Å; results follow the shape rule of
+        `atominfo.information` (a leading axis for a sequence).
+    k, cutoff : descriptor settings the reference was computed with (recorded).
     seed : int, seed of the k-means behind the cluster and neighbour indexes.
-    engine : options for the kernel engine (e.g. ``memory_bytes``). With
-        ``backend="dask"`` (and ``client=``) X is broadcast to the workers once,
-        here; with ``backend="torch"`` it is copied to the device once.
+    engine : EngineOptions or None
+        Kernel engine. With ``backend="dask"`` X is broadcast to the workers
+        once, here; with ``backend="torch"`` it is copied to the device once.
 
     Examples
     --------
-    >>> ref = Reference.from_structures("train.xyz")          # doctest: +SKIP
-    >>> ref.delta_entropy(atominfo.descriptors("md.xyz"))       # doctest: +SKIP
+    >>> ref = Reference.from_files(["train.xyz"])                 # doctest: +SKIP
+    >>> ref.delta_entropy(atominfo.descriptors("md.xyz"))         # doctest: +SKIP
     """
 
     def __init__(self, X, h=DEFAULT_BANDWIDTH, *, k: int | None = None,
-                 cutoff: float | None = None, seed: int = 0, **engine):
-        self.X = as_descriptor_matrix(X, "reference")
-        bandwidths(h)  # validate early
-        self.h = h
-        self.k, self.cutoff = k, cutoff
-        self.engine = engine
-        if engine.get("backend", "cpu") != "cpu":  # ship X to workers / device once
-            self.engine = prepare_reference(self.X, **engine)
-        self.seed = seed  # k-means seeds of the indexes (speed only: answers are exact)
+                 cutoff: float | None = None, seed: int = 0,
+                 engine: EngineOptions | None = None):
+        X = as_descriptor_matrix(X, "reference", copy=True)
+        X.flags.writeable = False
+        self.X = X
+        self._hs, self._scalar = bandwidths(h)
+        self.h = float(self._hs[0]) if self._scalar else self._hs.tolist()
+        self.k = params.check_optional("k", k)
+        self.cutoff = params.check_optional("cutoff", cutoff)
+        self.seed = params.check("seed", seed)  # k-means seeds (speed only: answers are exact)
+        self.engine = as_engine(engine).prepare(self.X)  # ship X to workers / device once
         self._clusters = None
         self._neighbours = None
 
     @classmethod
     def from_structures(cls, structures, h=DEFAULT_BANDWIDTH, k: int = DEFAULT_K,
                         cutoff: float = DEFAULT_CUTOFF, *, descriptor_options=None,
-                        **engine) -> "Reference":
-        """Build from structures (Atoms, list, file path(s)) with the given descriptor."""
-        X = descriptors(structures, k, cutoff, **(descriptor_options or {}))
-        return cls(X, h, k=k, cutoff=cutoff, **engine)
+                        seed: int = 0, engine: EngineOptions | None = None,
+                        progress=None) -> "Reference":
+        """Build from structures (Atoms, list, file path(s)) with the given descriptor.
+
+        `descriptor_options` go to `atominfo.descriptors`; `progress` counts atoms described.
+        """
+        X = descriptors(structures, k, cutoff, progress=progress, **(descriptor_options or {}))
+        return cls(X, h, k=k, cutoff=cutoff, seed=seed, engine=engine)
+
+    @classmethod
+    def from_files(cls, paths, h=DEFAULT_BANDWIDTH, *, k: int = DEFAULT_K,
+                   cutoff: float = DEFAULT_CUTOFF, seed: int = 0,
+                   engine: EngineOptions | None = None, progress=None,
+                   **descriptor_options) -> "Reference":
+        """Build from structure files, or from saved descriptors (.npy, or .npz with 'X').
+
+        Parameters
+        ----------
+        paths : path or list of paths; all structure files or all saved descriptors.
+        h, k, cutoff, seed, engine : as the constructor (k and cutoff describe structures).
+        progress : callable or None, counts atoms described.
+        descriptor_options : further keywords of `atominfo.descriptors`
+            (e.g. ``rescale_volume``, ``multicomponent``, ``index``, ``format``).
+        """
+        paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+        if not paths:
+            raise InputError("no reference files given")
+        saved = [p.suffix in (".npy", ".npz") for p in paths]
+        if any(saved) and not all(saved):
+            raise InputError("give either structure files or saved descriptors (.npy/.npz) "
+                             "as the reference, not both")
+        if not all(saved):
+            return cls.from_structures([str(p) for p in paths], h, k, cutoff, seed=seed,
+                                       engine=engine, progress=progress,
+                                       descriptor_options=descriptor_options)
+        blocks = []
+        for p in paths:
+            if not p.exists():
+                raise InputError("file not found", source=str(p))
+            try:
+                data = np.load(p, allow_pickle=False)
+                X = data["X"] if p.suffix == ".npz" else data
+                blocks.append(np.asarray(X))
+            except Exception as exc:
+                raise InputError(f"cannot read saved descriptors ({type(exc).__name__})",
+                                 source=str(p)) from None
+        widths = {b.shape[1:] for b in blocks}
+        if len(widths) > 1:
+            raise InputError(f"saved descriptors have different widths: {sorted(widths)}")
+        return cls(np.concatenate(blocks), h, k=k, cutoff=cutoff, seed=seed, engine=engine)
 
     def __len__(self) -> int:
         return len(self.X)
+
+    def __repr__(self) -> str:
+        return (f"Reference({len(self.X)} environments of width {self.X.shape[1]}, h={self.h}, "
+                f"backend={self.engine.backend!r})")
 
     def _query(self, Y):
         Y = as_descriptor_matrix(Y, "query")
         check_widths(Y, self.X)
         return Y
 
-    def delta_entropy(self, Y, *, method: str = "exact", n_neighbors: int = 32) -> np.ndarray:
-        """dH(Y_i | reference) per row of Y, nats (see `atominfo.delta_entropy`).
+    def delta_entropy(self, Y, *, method: str = "exact", n_neighbors: int = 32,
+                      progress=None) -> np.ndarray:
+        """dH(Y_i | reference) per row of Y, nats: (m,), or (n_h, m) for several h.
 
         method "approximate" sums over the `n_neighbors` nearest reference
-        points only, from a faiss index built on first use and kept.
+        points only, from a faiss index built on first use and kept (see
+        `atominfo.delta_entropy`).
         """
         Y = self._query(Y)
-        if method != "approximate":
-            return delta_entropy(Y, self.X, self.h, method=method, **self.engine)
-        check_neighbors(n_neighbors)
-        if self._neighbours is None:
-            from atominfo.engine.index.neighbours import NeighbourIndex
+        method = params.check("method_exact", method, label="method")
+        n_neighbors = params.check("n_neighbors", n_neighbors)
+        engine = self.engine.with_progress(progress)
+        if method == "approximate":
+            if self._neighbours is None:
+                from atominfo.engine.index.neighbours import NeighbourIndex
 
-            self._neighbours = NeighbourIndex(self.X, seed=self.seed)
-        hs, scalar = bandwidths(self.h)
-        dH = -self._neighbours.log_kernel_sums(Y, hs, n_neighbors,
-                                               progress=self.engine.get("progress"))
-        return dH[0] if scalar else dH
+                self._neighbours = NeighbourIndex(self.X, seed=self.seed)
+            log_sums = self._neighbours.log_kernel_sums(Y, self._hs, n_neighbors,
+                                                        progress=engine.progress)
+        else:
+            log_sums = log_kernel_sums(Y, self.X, self._hs, engine)
+        return _per_bandwidth(-_finite_log_sums(log_sums, self._hs), self._scalar)
 
     @property
     def index(self):
-        """The cluster index of the reference (`kernels.clusters.ClusterIndex`), built once."""
+        """The cluster index of the reference (`engine.index.clusters.ClusterIndex`), built once."""
         if self._clusters is None:
             from atominfo.engine.index.clusters import ClusterIndex, classify_clusters
 
@@ -88,21 +152,28 @@ class Reference:
                                           seed=self.seed)
         return self._clusters
 
-    def inside(self, Y) -> np.ndarray:
-        """Exact labels dH(Y_i | reference) <= 0: bool (len(Y),) or (len(h), len(Y)).
+    def inside(self, Y, *, progress=None) -> np.ndarray:
+        """Exact labels dH(Y_i | reference) <= 0: bool (m,), or (n_h, m) for several h.
 
-        Decided from the cluster index's bounds with exact fallback; equal to the
-        label of exact dH wherever |dH| > 1e-9 nats, and much faster.
+        Decided from the cluster index's bounds with exact fallback (cpu
+        backend; other backends compute dH): equal to the label of exact dH
+        wherever |dH| > 1e-9 nats.
         """
-        hs, scalar = bandwidths(self.h)
-        labels = self.index.classify(self._query(Y), hs, progress=self.engine.get("progress"))
-        return labels[0] if scalar else labels
+        Y = self._query(Y)
+        engine = self.engine.with_progress(progress)
+        if engine.backend == "cpu":
+            labels = self.index.classify(Y, self._hs, progress=engine.progress,
+                                         threads=engine.threads)
+        else:
+            labels = _inside(Y, self.X, self._hs, "exact", self.seed, engine)
+        return _per_bandwidth(labels, self._scalar)
 
-    def overlap(self, Y):
-        """Fraction of Y with dH <= 0 (inside the reference's domain), exact."""
-        result = np.atleast_2d(self.inside(Y)).mean(axis=1)
-        return result[0] if np.ndim(self.h) == 0 else result
+    def overlap(self, Y, *, progress=None) -> float | np.ndarray:
+        """Fraction of Y with dH <= 0 (inside the reference's domain), exact: float or (n_h,)."""
+        inside = np.reshape(self.inside(Y, progress=progress), (len(self._hs), -1))
+        return _per_bandwidth(inside.mean(axis=1), self._scalar)
 
-    def novelty(self, Y):
-        """Fraction of Y with dH > 0 (outside the reference's domain), exact."""
-        return 1.0 - self.overlap(Y)
+    def novelty(self, Y, *, progress=None) -> float | np.ndarray:
+        """Fraction of Y with dH > 0 (outside the reference's domain), exact: float or (n_h,)."""
+        inside = np.reshape(self.inside(Y, progress=progress), (len(self._hs), -1))
+        return _per_bandwidth(1.0 - inside.mean(axis=1), self._scalar)

@@ -2,45 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
+from atominfo import params
 from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
 from atominfo.descriptor.kernel import structure_descriptors
-from atominfo.descriptor.multicomponent import multicomponent_descriptors
-from atominfo.errors import check_positive
+from atominfo.descriptor.multicomponent import multicomponent_descriptors, resolve_species
+from atominfo.errors import InputError
 from atominfo.structures.frames import Frame, iter_frames
-
-
-@dataclass
-class DescriptorIndex:
-    """Where each descriptor row comes from: `frame[r]`, `atom[r]`, and source names."""
-
-    frame: np.ndarray  # global frame number (0..n_frames-1) over all inputs
-    atom: np.ndarray  # atom number within its frame
-    sources: list[str]  # per global frame, the file it was read from
-    source_frames: list[int]  # per global frame, its frame number within that file
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    def locate(self, row: int) -> tuple[str, int, int]:
-        """(file, frame within file, atom) of descriptor row `row`."""
-        f = int(self.frame[row])
-        return self.sources[f], self.source_frames[f], int(self.atom[row])
+from atominfo.structures.frameset import FrameSet
 
 
 def validate_parameters(k, cutoff) -> None:
-    check_positive("k", k, minimum=2, integer=True)
-    check_positive("cutoff", cutoff)
+    """Raise InputError unless `k` and `cutoff` (Å) are in their valid ranges."""
+    params.check("k", k)
+    params.check("cutoff", cutoff)
 
 
 def descriptors(structures, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF, *,
                 index=":", format=None, multicomponent: bool | Sequence[str] = False,
                 rescale_volume: float | None = None, return_index: bool = False,
-                progress: Callable[[int], None] | None = None):
+                type_map=None, progress: Callable[[int], None] | None = None):
     """QUESTS descriptors of every atom of every structure.
 
     Parameters
@@ -55,52 +39,74 @@ def descriptors(structures, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF, 
     multicomponent : bool or list of str
         Experimental. True: append per-species descriptors for the sorted
         species of all structures; a list fixes the species (and their order).
+        A single species gives the plain descriptor (see
+        `atominfo.descriptor.multicomponent`).
     rescale_volume : float, optional
         Rescale every structure isotropically to this volume per atom (Å^3)
-        first (SPEC.md section 2).
+        first (see docs/method.md).
     return_index : bool
-        Also return a `DescriptorIndex` mapping rows to (frame, atom).
+        Also return a `FrameSet` saying which frame and atom each row is.
+    type_map : dict or str, optional
+        Species of numeric LAMMPS types, ``{1: "Cu", 2: "O"}`` or ``"1=Cu,2=O"``.
     progress : callable, optional
         Called with the number of atoms done after each structure.
 
     Returns
     -------
     X : ndarray, shape (n_atoms_total, 2k-1), float64, 1/Å
-    index : DescriptorIndex, only if `return_index`
+        (``(1 + S)(2k-1)`` columns for the multicomponent variant with S >= 2.)
+    frames : FrameSet, only if `return_index`
+        ``frames.X is X``; ``frames.frame[r]`` and ``frames.atom[r]`` give the
+        frame and atom of row r, ``frames.locate(r)`` its (file, frame in
+        file, atom). The structures themselves are not kept.
+    """
+    data = describe_frames(structures, k, cutoff, index=index, format=format,
+                           multicomponent=multicomponent, rescale_volume=rescale_volume,
+                           type_map=type_map, progress=progress, keep_atoms=False)
+    return (data.X, data) if return_index else data.X
+
+
+def describe_frames(structures, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF, *,
+                    index=":", format=None, multicomponent: bool | Sequence[str] = False,
+                    rescale_volume: float | None = None, type_map=None,
+                    progress: Callable[[int], None] | None = None,
+                    keep_atoms: bool = True) -> FrameSet:
+    """Descriptors of all frames as a `FrameSet` (parameters of `descriptors`).
+
+    With `keep_atoms`, the structures as read (not rescaled) are kept in
+    ``FrameSet.atoms``; otherwise frames are streamed and only descriptors kept.
     """
     validate_parameters(k, cutoff)
-    k = int(k)
-    frames = iter_frames(structures, index=index, format=format)
-    species = None
+    k, cutoff = int(k), float(cutoff)
+    if rescale_volume is not None:
+        params.check("rescale_volume", rescale_volume)
+    frames = iter_frames(structures, index=index, format=format, type_map=type_map)
     if multicomponent is True:  # needs every frame's species first
         frames = list(frames)
-        species = sorted({s for f in frames for s in f.atoms.get_chemical_symbols()})
-    elif multicomponent:
-        species = list(multicomponent)
-    blocks, counts, sources, source_frames = [], [], [], []
-    for f in frames:  # streamed: only descriptors are kept, not the structures
+    species = resolve_species(frames if multicomponent is True else None, multicomponent)
+    blocks, sources, source_frames, kept = [], [], [], []
+    for f in frames:
         blocks.append(frame_descriptors(f, k, cutoff, species=species,
                                         rescale_volume=rescale_volume))
-        counts.append(len(f.atoms))
         sources.append(f.source)
         source_frames.append(f.index)
+        if keep_atoms:
+            kept.append(f.atoms)
         if progress is not None:
             progress(len(f.atoms))
-    X = np.concatenate(blocks, axis=0)
-    if not return_index:
-        return X
-    idx = DescriptorIndex(
-        frame=np.repeat(np.arange(len(counts)), counts),
-        atom=np.concatenate([np.arange(c) for c in counts]),
-        sources=sources,
-        source_frames=source_frames,
-    )
-    return X, idx
+    if not blocks:
+        raise InputError("no structures given")
+    offsets = np.concatenate([[0], np.cumsum([len(b) for b in blocks])]).astype(np.int64)
+    return FrameSet(np.concatenate(blocks, axis=0), offsets, sources, source_frames, kept)
 
 
 def frame_descriptors(frame: Frame, k: int, cutoff: float, *, species=None,
                       rescale_volume: float | None = None) -> np.ndarray:
-    """Descriptors of one `Frame`, with optional rescaling and species blocks."""
+    """Descriptors of one `Frame`, with optional rescaling and species blocks.
+
+    `species` is a list from `resolve_species` (None: plain descriptor).
+    Returns an array of shape (n_atoms, width), 1/Å.
+    """
     atoms = frame.atoms
     if rescale_volume is not None:
         from atominfo.structures.rescale import rescale_to_volume
@@ -110,3 +116,37 @@ def frame_descriptors(frame: Frame, k: int, cutoff: float, *, species=None,
         return multicomponent_descriptors(atoms, species, k, cutoff,
                                           source=frame.source, frame=frame.index)
     return structure_descriptors(atoms, k, cutoff, source=frame.source, frame=frame.index)
+
+
+def padded_environments(X, k: int) -> int:
+    """Number of environments with fewer than `k` neighbours within the cutoff.
+
+    Their rows are padded with zeros (virtual neighbours at infinite
+    distance): the k-th neighbour term ``X[:, k-1]`` is zero exactly when the
+    cutoff sphere holds fewer than k atoms. Works on the plain block of a
+    multicomponent descriptor too.
+
+    Parameters
+    ----------
+    X : array, shape (n_environments, width >= 2k-1), 1/Å
+    k : int, the k the descriptors were computed with.
+    """
+    X = np.asarray(X)
+    k = params.check("k", k)
+    if X.ndim != 2 or X.shape[1] < 2 * k - 1:
+        raise InputError(f"descriptors of shape {X.shape} were not computed with k={k} "
+                         f"(need at least {2 * k - 1} columns)")
+    return int(np.count_nonzero(X[:, k - 1] == 0))
+
+
+def padding_note(X, k: int, cutoff: float) -> str | None:
+    """A one-line note when some environments have fewer than k neighbours, else None.
+
+    E.g. ``"12 of 108 environments have fewer than k=32 neighbours within rc=3 Å
+    (padded with zeros)"``.
+    """
+    n = padded_environments(X, k)
+    if n == 0:
+        return None
+    return (f"{n} of {len(X)} environments have fewer than k={int(k)} neighbours within "
+            f"rc={float(cutoff):g} Å (padded with zeros)")

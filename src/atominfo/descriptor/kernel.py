@@ -51,17 +51,24 @@ def _environment_row(a, centre, ghosts, bin_start, bin_atoms, origin, bin_size, 
                         vec_buf[count, 1] = dy
                         vec_buf[count, 2] = dz
                         count += 1
-    # Insertion sort of candidate indices by distance (stable, few dozen items).
-    for p in range(count):
-        order[p] = p
-    for p in range(1, count):
-        key = order[p]
-        kd = d2_buf[key]
-        q = p - 1
-        while q >= 0 and d2_buf[order[q]] > kd:
-            order[q + 1] = order[q]
-            q -= 1
-        order[q + 1] = key
+    # Candidates sorted by distance, stably (equal distances keep their scan
+    # order): insertion sort for the usual few dozen, merge sort beyond, so a
+    # dense or tiny periodic cell with many thousands of candidates stays fast.
+    if count > 256:
+        sorted_idx = np.argsort(d2_buf[:count], kind="mergesort")
+        for p in range(count):
+            order[p] = sorted_idx[p]
+    else:
+        for p in range(count):
+            order[p] = p
+        for p in range(1, count):
+            key = order[p]
+            kd = d2_buf[key]
+            q = p - 1
+            while q >= 0 and d2_buf[order[q]] > kd:
+                order[q + 1] = order[q]
+                q -= 1
+            order[q + 1] = key
     m = min(count, k)
     inv_rc2 = 1.0 / rc2
     for j in range(m):
@@ -202,40 +209,104 @@ def _bin_ghosts(ghosts, origin, bin_size, n_bins):
     return start, atoms, capacity
 
 
-def _ghost_atoms(atoms: Atoms, cutoff: float):
+# Bounds that keep a tiny periodic cell from exploding into periodic images.
+# A cell at least as tall as the cutoff needs at most 27 images per atom; a
+# smaller one needs about (1 + 2 rc / height)^3, so a 0.1 Å cell with a 5 Å
+# cutoff would need a million images of each atom and a 1e-3 Å cell 10^12.
+MAX_EXTRA_GHOSTS = 4_000_000  # periodic images allowed beyond 27 per atom
+# An atom this many cell lengths away from the cell cannot be wrapped into it
+# without losing its position (float64 keeps ~16 digits: 1e6 cells leave
+# ~1e-9 of a cell; 1e17 Å in a 10 Å cell leaves nothing).
+MAX_CELL_LENGTHS = 1e6
+# Largest |coordinate| in Å: beyond it distances lose all precision.
+MAX_COORDINATE = 1e9
+
+
+def _ghost_limit(n: int) -> int:
+    return 27 * n + MAX_EXTRA_GHOSTS
+
+
+def _ghost_atoms(atoms: Atoms, cutoff: float, *, source: str = "<memory>", frame: int = 0):
     """Positions wrapped into the cell, followed by every periodic image within the cutoff.
 
     Returns (ghosts, owner): ghosts[:n] are the originals; owner maps each
-    ghost to its original atom. Periodicity is per direction.
+    ghost to its original atom. Periodicity is per direction. Images come
+    shift after shift (shifts in lexicographic order), atoms in order within
+    a shift: this order decides which of two equidistant neighbours is kept.
+
+    Raises InputError for a coordinate too large to wrap into the cell, and
+    for a cell so small against the cutoff that its images would exceed
+    `_ghost_limit` (27 per atom plus `MAX_EXTRA_GHOSTS`).
     """
     pos = np.asarray(atoms.positions, dtype=float)
     pbc = np.asarray(atoms.pbc, dtype=bool)
     n = len(pos)
+    far = np.abs(pos).max(axis=1) > MAX_COORDINATE
+    if far.any():
+        a = int(np.argmax(far))
+        raise InputError(f"coordinate {np.abs(pos[a]).max():.3g} Å is beyond "
+                         f"{MAX_COORDINATE:.0e} Å: distances would lose all precision",
+                         source=source, frame=frame, atom=a)
     if not pbc.any():
         return pos.copy(), np.arange(n)
     cell = _complete_cell(np.asarray(atoms.cell[:], dtype=float), pbc)
     inv = np.linalg.inv(cell)
     frac = pos @ inv
+    lost = np.abs(frac[:, pbc]).max(axis=1) > MAX_CELL_LENGTHS
+    if lost.any():
+        a = int(np.argmax(lost))
+        raise InputError(f"atom is {np.abs(frac[a, pbc]).max():.3g} cell lengths outside the "
+                         f"periodic cell (limit {MAX_CELL_LENGTHS:.0e}): wrapping it into the "
+                         "cell would lose its position", source=source, frame=frame, atom=a)
     frac[:, pbc] -= np.floor(frac[:, pbc])
     frac[:, pbc] %= 1.0  # floor can leave exactly 1.0 after rounding
     volume = abs(np.linalg.det(cell))
     heights = np.array([volume / np.linalg.norm(np.cross(cell[(d + 1) % 3], cell[(d + 2) % 3]))
                         for d in range(3)])
     pad = np.where(pbc, cutoff / heights, 0.0)
-    reps = np.ceil(pad).astype(int)
-    shifts = np.array(np.meshgrid(*[np.arange(-r, r + 1) for r in reps],
-                                  indexing="ij")).reshape(3, -1).T
-    shifts = shifts[np.any(shifts != 0, axis=1)]
-    parts, owners = [frac], [np.arange(n)]
-    for s in shifts:
-        f = frac + s
-        fp = f[:, pbc]  # non-periodic coordinates are unbounded
-        keep = np.all((fp >= -pad[pbc] - 1e-12) & (fp <= 1.0 + pad[pbc] + 1e-12), axis=1)
-        if keep.any():
-            parts.append(f[keep])
-            owners.append(np.flatnonzero(keep))
-    ghosts = np.concatenate(parts) @ cell
-    return ghosts, np.concatenate(owners)
+    limit = _ghost_limit(n)
+    # Estimate first, so that a 1e-3 Å cell is refused before anything is allocated.
+    estimate = n * float(np.prod(1.0 + 2.0 * pad))
+    if estimate > 2 * limit:
+        raise _too_many_images(estimate, limit, heights, pbc, cutoff, source, frame)
+    reps = np.ceil(pad).astype(np.int64)
+    # Per direction, the shifts that keep an atom within the padded cell form a
+    # contiguous range [low, low + count): found with the same test as below.
+    low = np.zeros((n, 3), dtype=np.int64)
+    count = np.ones((n, 3), dtype=np.int64)
+    for d in np.flatnonzero(pbc):
+        s = np.arange(-reps[d], reps[d] + 1)
+        fd = frac[:, d, None] + s[None, :]
+        keep = (fd >= -pad[d] - 1e-12) & (fd <= 1.0 + pad[d] + 1e-12)
+        count[:, d] = keep.sum(axis=1)
+        low[:, d] = s[np.argmax(keep, axis=1)]
+    per_atom = count.prod(axis=1)
+    total = int(per_atom.sum())
+    if total > limit:
+        raise _too_many_images(total, limit, heights, pbc, cutoff, source, frame)
+    owner = np.repeat(np.arange(n), per_atom)
+    q = np.arange(total) - np.repeat(np.cumsum(per_atom) - per_atom, per_atom)
+    c1, c2 = count[owner, 1], count[owner, 2]
+    shift = np.empty((total, 3), dtype=np.int64)
+    shift[:, 2] = low[owner, 2] + q % c2
+    shift[:, 1] = low[owner, 1] + (q // c2) % c1
+    shift[:, 0] = low[owner, 0] + q // (c1 * c2)
+    width = 2 * reps + 1
+    key = ((shift[:, 0] + reps[0]) * width[1] + shift[:, 1] + reps[1]) * width[2] \
+        + shift[:, 2] + reps[2]
+    key[~shift.any(axis=1)] = -1  # the originals first
+    order = np.lexsort((owner, key))
+    owner, shift = owner[order], shift[order]
+    ghosts = (frac[owner] + shift) @ cell
+    return ghosts, owner
+
+
+def _too_many_images(count, limit, heights, pbc, cutoff, source, frame) -> InputError:
+    h = float(heights[pbc].min())
+    return InputError(f"periodic cell too small for the cutoff: its smallest height is {h:.3g} Å "
+                      f"for a {cutoff:g} Å cutoff, which needs about {count:.3g} periodic images "
+                      f"(limit {limit:,}: 27 per atom + {MAX_EXTRA_GHOSTS:,}); use a larger cell "
+                      "(a supercell) or a smaller cutoff", source=source, frame=frame)
 
 
 def _complete_cell(cell, pbc):
@@ -256,7 +327,7 @@ def structure_descriptors(atoms: Atoms, k: int = DEFAULT_K, cutoff: float = DEFA
                           *, source: str = "<memory>", frame: int = 0) -> np.ndarray:
     """Descriptor matrix `(len(atoms), 2k-1)` of one structure, in 1/Å."""
     n = len(atoms)
-    ghosts, owner = _ghost_atoms(atoms, cutoff)
+    ghosts, owner = _ghost_atoms(atoms, cutoff, source=source, frame=frame)
     origin = ghosts.min(axis=0) - 1e-9
     extent = ghosts.max(axis=0) - origin + 1e-9
     # Bins at least rc wide (a 27-bin scan then finds every neighbour); widened

@@ -1,31 +1,22 @@
 """Kernel-sum engine: every information quantity is built on `log_kernel_sums`.
 
-``log_kernel_sums(Y, X, h, backend="cpu", **options)`` returns, for each
-bandwidth in `h` (1-D array), ``log sum_j exp(-|Y_i - X_j|^2 / (2 h^2))`` as an
-array of shape (len(h), len(Y)). Backends share this signature; `options`
-are backend-specific (e.g. ``memory_bytes``, ``progress``).
+``log_kernel_sums(Y, X, h, engine)`` returns, for each bandwidth in `h` (1-D
+array), ``log sum_j exp(-|Y_i - X_j|^2 / (2 h^2))`` as an array of shape
+(len(h), len(Y)). `engine` is an `EngineOptions` (`options.py`): backend,
+threads, memory, device, progress; None means the defaults.
 
 Backends: ``"cpu"`` (numba, `cpu.py`), ``"dask"`` (query chunks on a Dask
-cluster, `dask.py`; option ``client``) and ``"torch"`` (PyTorch on a GPU or
-CPU, `torch.py`; options ``device``, ``precision``). The last two import
-their optional dependencies only when used.
+cluster, `dask.py`) and ``"torch"`` (PyTorch on a GPU or CPU, `torch.py`).
+The last two import their optional dependencies only when used. All exact
+sums share one log-sum-exp fold and its error bound (`fold.py`).
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from atominfo.engine import cpu
-
-BACKENDS = {"cpu": cpu.log_kernel_sums}
-
-
-def log_kernel_sums(Y, X, h, *, backend: str = "cpu", **options):
-    try:
-        engine = BACKENDS[backend]
-    except KeyError:
-        from atominfo.errors import InputError
-
-        raise InputError(f"unknown backend {backend!r}; choose from {sorted(BACKENDS)}") from None
-    return engine(Y, X, h, **options)
+from atominfo.engine.options import EngineOptions, as_engine
 
 
 def _dask_log_kernel_sums(Y, X, h, **options):
@@ -40,26 +31,34 @@ def _torch_log_kernel_sums(Y, X, h, **options):
     return torch_engine.log_kernel_sums(Y, X, h, **options)
 
 
-BACKENDS["dask"] = _dask_log_kernel_sums
-BACKENDS["torch"] = _torch_log_kernel_sums
+# backend name -> its log_kernel_sums(Y, X, h, **backend options)
+BACKENDS = {"cpu": cpu.log_kernel_sums, "dask": _dask_log_kernel_sums,
+            "torch": _torch_log_kernel_sums}
 
 
-def prepare_reference(X, *, backend: str = "cpu", **options) -> dict:
-    """Engine options for querying the same reference X many times.
+def log_kernel_sums(Y, X, h, engine: EngineOptions | None = None) -> np.ndarray:
+    """``log sum_j K_h(Y_i, X_j)`` per bandwidth and query: array (len(h), len(Y)), nats.
 
-    The Dask backend broadcasts X to its workers once and the torch backend
-    copies it to the device once; the returned options carry that handle, so
-    later ``log_kernel_sums(Y, X, h, **options)`` calls reuse it.
+    Parameters
+    ----------
+    Y : array (m, d), queries, 1/Å (float64, validated by the caller).
+    X : array (n, d), reference, 1/Å.
+    h : array (n_h,), bandwidths, 1/Å.
+    engine : EngineOptions or None (defaults: cpu backend).
+
+    Returns
+    -------
+    array (n_h, m). ``-inf`` where every kernel term of a query lies below
+    float64's range (a query beyond ~1e154 kernel widths of all of X);
+    callers that report values turn that into an InputError.
     """
-    if backend == "dask":
-        from atominfo.engine import dask as dask_engine
-
-        return {"backend": backend, **dask_engine.prepare_reference(X, **options)}
-    if backend == "torch":
-        from atominfo.engine import torch as torch_engine
-
-        return {"backend": backend, **torch_engine.prepare_reference(X, **options)}
-    return {"backend": backend, **options}
+    engine = as_engine(engine)
+    return BACKENDS[engine.backend](Y, X, h, **engine.backend_kwargs())
 
 
-__all__ = ["log_kernel_sums", "prepare_reference", "BACKENDS"]
+def prepare_reference(X, engine: EngineOptions | None = None) -> EngineOptions:
+    """`engine` holding X where its backend keeps it (see `EngineOptions.prepare`)."""
+    return as_engine(engine).prepare(X)
+
+
+__all__ = ["log_kernel_sums", "prepare_reference", "BACKENDS", "EngineOptions"]

@@ -123,7 +123,9 @@ def fold_terms(d2, n, dmin, c, m, s):
             acc += 1.0 if d2[j] == 0.0 else 0.0
     else:
         for j in range(n):
-            a = -d2[j] * c - m
+            # <= 0 in exact arithmetic; a fused multiply-add can leave one ulp of
+            # m above 0, which is ~1e288 for |m| ~ 1e304: clamp
+            a = min(-d2[j] * c - m, 0.0)
             # terms more than SKIP_NATS below the max are dropped (bounded above)
             acc += exp_neg(max(a, -SKIP_NATS)) if a > -SKIP_NATS else 0.0
     return m, s + acc

@@ -50,6 +50,8 @@ class EngineOptions:
         `atominfo.engine.dask_client.get_client` to make one.
     chunk_rows : int or None
         Query rows per Dask task (default: about 4 tasks per worker thread).
+    worker_backend : "cpu" (default) or "torch": the engine each Dask worker
+        runs on its chunks; a `device` with ``backend="dask"`` implies "torch".
     progress : callable or None
         Called with the number of queries finished, as they finish.
     """
@@ -61,6 +63,7 @@ class EngineOptions:
     precision: str = "float64"
     client: Any = None
     chunk_rows: int | None = None
+    worker_backend: str = "cpu"
     progress: Callable[[int], None] | None = None
     # Backend handle of a reference prepared once (`prepare`): the scattered
     # Dask future or the tensor on the device. Internal.
@@ -75,17 +78,25 @@ class EngineOptions:
         set_("memory_bytes", params.check_optional("memory_bytes", self.memory_bytes))
         set_("precision", params.check("precision", self.precision))
         set_("chunk_rows", params.check_optional("chunk_rows", self.chunk_rows))
+        set_("worker_backend", params.check("worker_backend", self.worker_backend))
+        if self.backend == "dask" and self.device is not None:
+            set_("worker_backend", "torch")
         if self.progress is not None and not callable(self.progress):
             raise InputError(f"progress must be a callable or None, got {self.progress!r}")
         if self.device is not None and self.backend == "cpu":
             raise InputError("engine option device needs backend 'torch' or 'dask'")
-        if self.precision != "float64" and not (
-                self.backend == "torch" or (self.backend == "dask" and self.device is not None)):
+        if self.threads is not None and self.backend != "cpu":
+            raise InputError("engine option threads needs backend 'cpu' (Dask workers and "
+                             "torch choose their own)")
+        torch_runs = self.backend == "torch" or self.worker_backend == "torch"
+        if self.precision != "float64" and not torch_runs:
             raise InputError("precision 'float32' needs backend 'torch' (or 'dask' with a device)")
         if self.backend != "dask":
             for name in ("client", "chunk_rows"):
                 if getattr(self, name) is not None:
                     raise InputError(f"engine option {name} needs backend 'dask'")
+            if self.worker_backend != "cpu":
+                raise InputError("engine option worker_backend needs backend 'dask'")
         elif isinstance(self.client, str):
             raise InputError("backend 'dask' takes client=<distributed.Client>; make one with "
                              f"atominfo.engine.dask_client.get_client({self.client!r}) "
@@ -157,7 +168,7 @@ class EngineOptions:
               "chunk_rows": self.chunk_rows, "progress": self.progress}
         if self.prepared is not None:
             kw["scattered"] = self.prepared["scattered"]
-        if self.device is not None:  # each worker runs the torch engine on `device`
+        if self.worker_backend == "torch":  # each worker runs the torch engine on `device`
             kw.update(worker_backend="torch", device=self.device, precision=self.precision)
         if self.memory_bytes is not None:
             kw["memory_bytes"] = self.memory_bytes

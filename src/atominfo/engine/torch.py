@@ -24,6 +24,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from atominfo.engine.fold import centre, inverse_two_h2
 from atominfo.errors import InputError
 
 try:
@@ -86,14 +87,14 @@ def float32_error_bound(Y, X, h) -> np.ndarray:
     """Stated bound on |log-sum(float32) - log-sum(float64)| per bandwidth, nats: array (len(h),).
 
     ``8 eps32 (max_i |Y_i - c|^2 + max_j |X_j - c|^2) / (2 h^2)`` with c the
-    mean of X. E.g. about 1.5e-3 nats for bulk-metal descriptors at h = 0.015.
+    centre of X (`atominfo.engine.fold.centre`). E.g. about 1.5e-3 nats for bulk-metal descriptors at h = 0.015.
     """
     Y = np.asarray(Y, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64)
     h = np.atleast_1d(np.asarray(h, dtype=np.float64))
-    c = X.mean(axis=0)
+    c = centre(X)
     spread = ((Y - c) ** 2).sum(axis=1).max() + ((X - c) ** 2).sum(axis=1).max()
-    return FLOAT32_BOUND_FACTOR * np.finfo(np.float32).eps * spread / (2.0 * h * h)
+    return FLOAT32_BOUND_FACTOR * np.finfo(np.float32).eps * spread * inverse_two_h2(h)
 
 
 class DeviceReference:
@@ -112,7 +113,7 @@ class DeviceReference:
         self.dtype = _dtype(precision)
         # Centring in float64 keeps float32 cancellation small; it leaves
         # distances unchanged in exact arithmetic.
-        self.centre = X.mean(axis=0)
+        self.centre = centre(X)
         Xc = torch.from_numpy(X - self.centre).to(device=device, dtype=self.dtype)
         self.X = Xc
         self.x_sq = (Xc * Xc).sum(dim=1)
@@ -163,7 +164,11 @@ def log_kernel_sums(Y, X, h, *, device=None, precision: str = "float64",
     bx = min(len(X), MAX_REFERENCE_BLOCK)
     by = int(max(16, min(len(Y), budget // (TEMPORARIES * itemsize * bx))))
     snap = SNAP_ULPS * torch.finfo(dtype).eps
-    inv_two_h2 = torch.as_tensor(1.0 / (2.0 * h * h), device=device, dtype=dtype)
+    inv_host = inverse_two_h2(h)
+    inv_two_h2 = torch.as_tensor(inv_host, device=device, dtype=dtype)
+    # 1/(2h^2) overflowed (tiny h, or float32): 0 * inf would be nan where d2 = 0
+    overflow = [not np.isfinite(v) or not torch.isfinite(inv_two_h2[t]).item()
+                for t, v in enumerate(inv_host)]
     out = np.empty((len(h), len(Y)))
     with torch.no_grad(), _full_float32_matmul():
         for y0 in range(0, len(Y), by):
@@ -179,7 +184,10 @@ def log_kernel_sums(Y, X, h, *, device=None, precision: str = "float64",
                 d2.masked_fill_(d2 < scale.mul_(snap), 0.0)
                 del scale
                 for t in range(len(h)):
-                    block = torch.logsumexp(d2 * (-inv_two_h2[t]), dim=1)
+                    exponent = d2 * (-inv_two_h2[t])
+                    if overflow[t]:  # only exact duplicates count, as in the CPU fold
+                        exponent = torch.nan_to_num(exponent, nan=0.0, neginf=-torch.inf)
+                    block = torch.logsumexp(exponent, dim=1)
                     run[t] = torch.logaddexp(run[t], block.to(torch.float64))
                 del d2
             out[:, y0:y0 + len(Yb)] = run.cpu().numpy()

@@ -128,7 +128,9 @@ def check_outputs(inputs: Iterable = (), outputs: Mapping | Iterable = ()) -> di
     inputs : paths
         Files the run reads (non-path items such as ase.Atoms are ignored).
     outputs : mapping path -> allowed suffixes (sequence of str, or None for any),
-        or a sequence of paths (any suffix)
+        or a sequence of paths (any suffix) or of (path, suffixes) pairs. Pairs
+        let the same path appear twice (``-o x.csv --table x.csv``), which a
+        mapping would merge silently.
 
     Returns
     -------
@@ -139,13 +141,10 @@ def check_outputs(inputs: Iterable = (), outputs: Mapping | Iterable = ()) -> di
     InputError
         For the first output that is refused, naming it and the reason.
     """
-    if not isinstance(outputs, Mapping):
-        outputs = {p: None for p in _as_paths(outputs)}
-    checked = {Path(p): (tuple(s) if s is not None else None) for p, s in outputs.items()
-               if p is not None}
+    pairs = _output_pairs(outputs)
     inputs = _as_paths(inputs)
     seen: list[Path] = []
-    for out, suffixes in checked.items():
+    for out, suffixes in pairs:
         name = str(out)
         if suffixes is not None and not any(out.name.endswith(s) for s in suffixes):
             raise InputError(f"output must end in {', '.join(suffixes)}", source=name)
@@ -167,7 +166,18 @@ def check_outputs(inputs: Iterable = (), outputs: Mapping | Iterable = ()) -> di
         if out.exists() and not out.is_symlink() and not out.stat().st_mode & 0o222:
             raise InputError("output exists and is write-protected", source=name)
         seen.append(out)
-    return checked
+    return dict(pairs)
+
+
+def _output_pairs(outputs) -> list[tuple[Path, tuple | None]]:
+    """(path, allowed suffixes) pairs, in order, None paths dropped, repeats kept."""
+    if isinstance(outputs, Mapping):
+        items = list(outputs.items())
+    elif isinstance(outputs, (str, os.PathLike)):
+        items = [(outputs, None)]
+    else:
+        items = [p if isinstance(p, tuple) else (p, None) for p in outputs]
+    return [(Path(p), tuple(s) if s is not None else None) for p, s in items if p is not None]
 
 
 class OutputGuard:
@@ -178,6 +188,7 @@ class OutputGuard:
     inputs : paths
         Files the run reads.
     outputs : mapping path -> allowed suffixes (None: any), or sequence of paths
+        or of (path, suffixes) pairs (see `check_outputs`)
     resume : bool
         Keep the partial files and checkpoint of an interrupted run (``--resume``).
     wait : float

@@ -1,13 +1,25 @@
-"""Figures of the dataset workflows (matplotlib, Agg: no display needed).
+"""Figures of the workflows: functions that draw on a matplotlib Axes and return it.
 
-Each function writes one figure; the format follows the file extension
-(.png, .svg or .pdf) and the file appears only when complete.
+Every ``plot_*`` function takes results already computed by the API and an
+optional ``ax`` (or ``axes`` for two-panel figures); when none is given it
+makes a new figure (a `matplotlib.figure.Figure`, no pyplot state, no
+display needed) and returns its Axes. Nothing here writes a file except
+`save_figure`, which writes atomically (the file appears only when
+complete) in the format of the extension; `check_plot_path` validates a
+path before any work starts::
+
+    ax = plot_learning_curves([curve])
+    save_figure(ax.figure, "curve.png")
+
+Colours come from `palette`, so the n-th group has the same colour in every
+figure; legends sit outside the axes, never over the data.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -15,141 +27,425 @@ from atominfo.errors import InputError
 from atominfo.outputs.atomic import atomic_output
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+DPI = 150
+# One colour per role, the same in every figure.
+ROLE_COLOURS = {"entropy": "#1f77b4", "diversity": "#ff7f0e", "novelty": "#d62728",
+                "max_dH": "#d62728", "clusters": "#2ca02c", "reference": "0.45"}
 
 
-def _figure(*args, **kwargs):
-    import matplotlib
+def palette(n: int) -> list:
+    """`n` distinguishable colours; colour i is the same whatever figure uses it.
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    tab10 for up to 10 groups, tab20 for up to 20, then evenly spaced samples
+    of the perceptually uniform 'turbo' map.
+    """
+    from matplotlib import colormaps
 
-    return plt.subplots(*args, **kwargs)
+    n = int(n)
+    if n <= 10:
+        return [colormaps["tab10"](i) for i in range(n)]
+    if n <= 20:
+        return [colormaps["tab20"](i) for i in range(n)]
+    return [colormaps["turbo"](x) for x in np.linspace(0.05, 0.95, n)]
 
 
 def check_plot_path(path) -> str:
-    """The matplotlib format for `path`; InputError for an unsupported extension."""
+    """The matplotlib format of `path` (from its extension: .png, .svg or .pdf).
+
+    Raises InputError for another extension or a directory that does not
+    exist, so that a command can fail before its computation starts.
+    """
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise InputError(f"plot file must end in {', '.join(FORMATS)}", source=str(path))
+    parent = Path(path).parent
+    if str(parent) and not parent.is_dir():
+        raise InputError("output directory does not exist", source=str(path))
     return FORMATS[suffix]
 
 
-def _save(fig, path) -> None:
-    import matplotlib.pyplot as plt
+def save_figure(fig, path, *, dpi: int = DPI) -> None:
+    """Write `fig` (a matplotlib Figure, e.g. ``ax.figure``) to `path` atomically.
 
+    The format follows the extension (`check_plot_path`); a failure leaves no
+    partial file.
+    """
     fmt = check_plot_path(path)
-    try:
-        with atomic_output(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
 
 
-def plot_learning_curves(curves: Sequence, path, labels: Sequence[str] | None = None,
-                         title: str | None = None) -> None:
-    """Entropy vs subset size (log axis) with seed spread, asymptote fit and asymptote.
+def _new_figure(nrows=1, ncols=1, *, figsize, **kwargs):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)  # a headless canvas: works without a display or pyplot
+    return fig, fig.subplots(nrows, ncols, squeeze=True, **kwargs)
+
+
+def _two_axes(axes, figsize, **kwargs):
+    if axes is None:
+        return _new_figure(2, 1, figsize=figsize, sharex=True, **kwargs)[1]
+    axes = tuple(np.ravel(axes)) if not isinstance(axes, tuple) else axes
+    if len(axes) != 2:
+        raise InputError(f"this figure needs two Axes, got {len(axes)}")
+    return axes
+
+
+def _legend(ax, *, title: str | None = None, handles=None, labels=None, **kwargs):
+    """Legend to the right of the axes (never over the data), in columns when long."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    ncols = max(1, math.ceil(len(handles) / 18))
+    return ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                     borderaxespad=0.0, fontsize=8, ncols=ncols, title=title,
+                     title_fontsize=8, frameon=False, alignment="left", **kwargs)
+
+
+def _frame_axis(table: Mapping, x: str | None = None):
+    """x values and label for per-frame series: the LAMMPS timestep when every frame has
+    one, else the time, else the frame number (integer ticks)."""
+    frames = np.asarray(table["frame"])
+    candidates = [x] if x is not None else ["timestep", "time"]
+    for name in candidates:
+        values = table.get(name)
+        if values is None:
+            if x is not None:
+                raise InputError(f"the table has no column {x!r}")
+            continue
+        column = np.array([np.nan if v is None or v == "" else float(v) for v in values])
+        if len(column) == len(frames) and np.all(np.isfinite(column)):
+            return column, {"timestep": "MD timestep", "time": "time"}.get(name, name), \
+                name == "timestep"
+    return frames, "frame", True
+
+
+def _integer_ticks(ax):
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+# --- dataset workflows -------------------------------------------------------------------
+
+
+def plot_learning_curves(curves: Sequence, labels: Sequence[str] | None = None, *, ax=None,
+                         title: str | None = None):
+    """Entropy of random subsets against subset size, with the asymptote where determined.
+
+    Points: mean over seeds, bars: standard deviation over seeds. Where the
+    fit determines the asymptote, the fitted curve over the sampled sizes, the
+    asymptote (dashed) and its bootstrap interval (band); otherwise the
+    legend says "asymptote not determined" and no fit is drawn. The y axis
+    spans the data (and determined asymptotes) plus a margin, never a
+    runaway fit.
 
     Parameters
     ----------
-    curves : LearningCurve objects (one per dataset, same unit).
-    path : output file (.png, .svg, .pdf).
-    labels : legend label per curve.
+    curves : sequence of LearningCurve (same unit).
+    labels : one legend label per curve (default: none for one curve, "curve i").
+    ax : matplotlib Axes to draw on (default: a new 7 x 4.2 in figure).
+    title : default "Learning curve: entropy H of random subsets vs size N (h = ...)".
+
+    Returns
+    -------
+    matplotlib Axes.
     """
-    check_plot_path(path)
-    fig, ax = _figure(figsize=(6.0, 4.2))
-    labels = labels or [None] * len(curves)
-    colours = [f"C{i}" for i in range(len(curves))]
+    curves = list(curves)
+    if not curves:
+        raise InputError("no learning curves to plot")
+    if labels is None:
+        labels = [None] if len(curves) == 1 else [f"curve {i + 1}" for i in range(len(curves))]
+    if len(labels) != len(curves):
+        raise InputError(f"{len(labels)} labels for {len(curves)} curves")
+    if ax is None:
+        ax = _new_figure(figsize=(8.0, 4.5))[1]
+    colours = palette(len(curves))
+    low, high = np.inf, -np.inf
+    handles, texts = [], []
+    level = None
     for curve, label, colour in zip(curves, labels, colours):
-        mean, std = curve.mean, curve.entropies.std(axis=1)
-        ax.errorbar(curve.sizes, mean, yerr=std, fmt="o", ms=4, color=colour, capsize=2,
-                    label=f"{label}: H(N)" if label else "H(N), mean ± sd over seeds")
-        if curve.fit is not None:
+        prefix = f"{label}: " if label else ""
+        mean, sd = curve.mean, curve.sd
+        points = ax.errorbar(curve.sizes, mean, yerr=sd, fmt="o", ms=4, color=colour,
+                             capsize=2)
+        low, high = min(low, float(np.min(mean - sd))), max(high, float(np.max(mean + sd)))
+        fit = curve.fit
+        if fit is not None and fit.determined:
             grid = np.geomspace(curve.sizes.min(), curve.sizes.max(), 200)
-            ax.plot(grid, curve.fit(grid), "-", color=colour, lw=1.2,
-                    label=(f"{label}: " if label else "") + r"fit $a - b\,e^{-c(\ln N)^2}$")
-            ax.axhline(curve.fit.a, color=colour, ls="--", lw=0.9,
-                       label=(f"{label}: " if label else "") + f"asymptote a = {curve.fit.a:.2f}")
-    unit = curves[0].unit if curves else "structures"
+            line, = ax.plot(grid, fit(grid), "-", color=colour, lw=1.2)
+            ax.axhline(fit.a, color=colour, ls="--", lw=0.9)
+            text = f"{prefix}asymptote a = {fit.a:.3g} nats"
+            if fit.a_interval is not None:
+                lo, hi = fit.a_interval
+                ax.axhspan(lo, hi, color=colour, alpha=0.15, lw=0)
+                text += f" ({fit.level:.0%}: {lo:.3g} to {hi:.3g})"
+                low, high = min(low, lo), max(high, hi)
+                level = fit.level
+            if fit.status == "flat":
+                text += f", flat: saturated by N = {fit.sizes[0]}"
+            low, high = min(low, fit.a), max(high, fit.a)
+            handles.append((points, line))
+        else:
+            # Said in the legend, beside the figure: no fit line and no runaway y range.
+            text = f"{prefix}asymptote not determined"
+            handles.append(points)
+        texts.append(text)
+    span = max(high - low, 1e-3)
+    ax.set_ylim(low - 0.08 * span, high + 0.08 * span)
     ax.set_xscale("log")
+    unit = curves[0].unit
     ax.set_xlabel(f"subset size N ({unit})")
     ax.set_ylabel("entropy H (nats)")
-    h = curves[0].bandwidth if curves else None
-    ax.set_title(title or f"Learning curve of information (h = {h:g} 1/Å)")
-    ax.legend(fontsize=7, loc="best")
+    ax.set_title(title or f"Learning curve: entropy H of random subsets vs size N\n"
+                 f"(h = {curves[0].bandwidth:g} 1/Å)", fontsize=10)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    from matplotlib.legend_handler import HandlerTuple
+
+    key = ("points: mean ± sd over seeds\nline: fit a - b exp(-c (ln N)²)\ndashed: asymptote a"
+           + (f", band: {level:.0%} interval" if level is not None else ""))
+    _legend(ax, handles=handles, labels=texts, title=key,
+            handler_map={tuple: HandlerTuple(ndivide=None)})
+    return ax
 
 
-def plot_overlap_matrix(matrix, path, title: str | None = None) -> None:
-    """Heatmap of an OverlapMatrix: row = subset tested, column = subset used as reference."""
-    check_plot_path(path)
+def plot_overlap_matrix(matrix, *, ax=None, title: str | None = None):
+    """Heatmap of an OverlapMatrix: row i (tested subset) inside column j (reference).
+
+    Values in the cells for up to 15 subsets. Returns the Axes.
+    """
     n = len(matrix.labels)
-    size = max(3.5, 0.6 * n + 2.5)
-    fig, ax = _figure(figsize=(size + 1.0, size))
+    if ax is None:
+        size = max(3.5, 0.55 * n + 2.5)
+        ax = _new_figure(figsize=(size + 1.2, size))[1]
     image = ax.imshow(matrix.values, vmin=0.0, vmax=1.0, cmap="viridis")
     ax.set_xticks(range(n), matrix.labels, rotation=45, ha="right")
-    ax.set_yticks(range(n), matrix.labels)
+    ax.set_yticks(range(n), [f"{lab} ({s})" for lab, s in zip(matrix.labels, matrix.sizes)])
     ax.set_xlabel("reference subset j")
-    ax.set_ylabel("tested subset i")
+    ax.set_ylabel("tested subset i (environments)")
     if n <= 15:
         for i in range(n):
             for j in range(n):
                 v = matrix.values[i, j]
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
                         color="black" if v > 0.6 else "white")
-    fig.colorbar(image, ax=ax, label="overlap: fraction of i with dH(x | j) ≤ 0")
-    ax.set_title(title or f"Overlap matrix (h = {matrix.bandwidth:g} 1/Å)")
-    _save(fig, path)
+    ax.figure.colorbar(image, ax=ax, label="overlap: fraction of i with dH(x | j) ≤ 0")
+    ax.set_title(title or f"Overlap of each subset (row) with each other (column), "
+                 f"h = {matrix.bandwidth:g} 1/Å", fontsize=10)
+    return ax
 
 
-def plot_generations(rows: Sequence, path, title: str | None = None) -> None:
-    """Two panels: H and D of the cumulative set; novelty of each generation."""
-    check_plot_path(path)
-    fig, (top, bottom) = _figure(2, 1, figsize=(6.0, 5.5), sharex=True)
+def plot_generations(rows: Sequence, *, axes=None, title: str | None = None):
+    """Active-learning generations, two panels sharing the x axis.
+
+    Top: entropy H and diversity D of the cumulative set after each
+    generation. Bottom: novelty of each generation against all earlier ones
+    (% of its environments with dH > 0).
+
+    Returns
+    -------
+    (top, bottom) : tuple of two matplotlib Axes.
+    """
+    if not rows:
+        raise InputError("no generations to plot")
+    top, bottom = _two_axes(axes, (7.0, 5.5))
     x = np.arange(len(rows))
     labels = [r.label for r in rows]
-    top.plot(x, [r.cumulative_entropy for r in rows], "o-", label="entropy H")
-    top.plot(x, [r.cumulative_diversity for r in rows], "s-", label="diversity D")
+    top.plot(x, [r.cumulative_entropy for r in rows], "o-", color=ROLE_COLOURS["entropy"],
+             label="entropy H")
+    top.plot(x, [r.cumulative_diversity for r in rows], "s-", color=ROLE_COLOURS["diversity"],
+             label="diversity D")
     top.set_ylabel("cumulative H, D (nats)")
-    top.legend(fontsize=8)
     top.grid(alpha=0.3)
-    novelty = [np.nan if r.novelty is None else 100.0 * r.novelty for r in rows]
-    bars = bottom.bar(x, np.nan_to_num(novelty), color="C3")
+    _legend(top)
+    novelty = np.array([np.nan if r.novelty is None else 100.0 * r.novelty for r in rows])
+    bars = bottom.bar(x, np.nan_to_num(novelty), color=ROLE_COLOURS["novelty"])
     for bar, value in zip(bars, novelty):  # the first generation has nothing before it
         bottom.annotate("first" if np.isnan(value) else f"{value:.1f}%",
                         (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                         ha="center", va="bottom", fontsize=8)
-    bottom.set_ylim(0, max(np.nanmax(novelty) if np.isfinite(novelty).any() else 0, 1) * 1.15)
+    peak = np.nanmax(novelty) if np.isfinite(novelty).any() else 0.0
+    bottom.set_ylim(0, max(peak, 1.0) * 1.18)
     bottom.set_ylabel("novel environments (%)\n(dH > 0 vs earlier generations)")
     bottom.set_xlabel("generation")
     bottom.set_xticks(x, labels)
     bottom.grid(alpha=0.3, axis="y")
-    top.set_title(title or "Active-learning generations")
-    _save(fig, path)
+    top.set_title(title or "Active-learning generations: cumulative H, D and novelty of "
+                  "each generation", fontsize=10)
+    return top, bottom
 
 
-def plot_compression(results: Sequence[dict], path, full_entropy: float | None = None,
-                     title: str | None = None) -> None:
-    """Entropy and overlap kept vs selection size, one line per method.
+def plot_compression(results: Sequence[Mapping], full_entropy: float | None = None, *,
+                     axes=None, title: str | None = None):
+    """Entropy and overlap kept against selection size, one line per method.
 
-    `results`: dicts with keys "method", "structures", "entropy", "overlap".
+    Parameters
+    ----------
+    results : dicts with keys "method", "structures", "entropy" (nats),
+        "overlap" (fraction of the full set inside the selection).
+    full_entropy : H of the full set, nats (a dashed reference line).
+    axes : two Axes side by side (default: a new 10 x 3.8 in figure).
+
+    Returns
+    -------
+    (left, right) : tuple of two matplotlib Axes (entropy, overlap).
     """
-    check_plot_path(path)
-    fig, (left, right) = _figure(1, 2, figsize=(9.0, 3.8))
+    if axes is None:
+        left, right = _new_figure(1, 2, figsize=(10.0, 3.8))[1]
+    else:
+        left, right = _two_axes(axes, None)
     methods = list(dict.fromkeys(r["method"] for r in results))
-    for i, method in enumerate(methods):
+    for method, colour in zip(methods, palette(len(methods))):
         rows = sorted((r for r in results if r["method"] == method), key=lambda r: r["structures"])
         sizes = [r["structures"] for r in rows]
-        left.plot(sizes, [r["entropy"] for r in rows], "o-", color=f"C{i}", label=method)
-        right.plot(sizes, [100 * r["overlap"] for r in rows], "o-", color=f"C{i}", label=method)
+        left.plot(sizes, [r["entropy"] for r in rows], "o-", color=colour, label=method)
+        right.plot(sizes, [100 * r["overlap"] for r in rows], "o-", color=colour, label=method)
     if full_entropy is not None:
-        left.axhline(full_entropy, color="gray", ls="--", lw=0.9, label="full set")
+        left.axhline(full_entropy, color=ROLE_COLOURS["reference"], ls="--", lw=0.9,
+                     label="full set")
     left.set_xlabel("structures kept")
     left.set_ylabel("entropy H of the selection (nats)")
+    left.set_title("entropy kept", fontsize=9)
     right.set_xlabel("structures kept")
     right.set_ylabel("full set inside the selection (%)")
+    right.set_title("coverage of the full set", fontsize=9)
     for ax in (left, right):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(title or "Compression at equal size")
-    _save(fig, path)
+    handles, labels = left.get_legend_handles_labels()
+    _legend(right, handles=handles, labels=labels, title="method")
+    left.figure.suptitle(title or "Compression: selections of equal size by method",
+                         fontsize=10)
+    return left, right
+
+
+# --- simulation workflows ----------------------------------------------------------------
+
+
+def plot_trajectory(table: Mapping, label: str = "", *, axes=None, x: str | None = None,
+                    title: str | None = None):
+    """Per-frame dH of a trajectory against a reference, two panels sharing the x axis.
+
+    Top: % of atoms with dH > 0; bottom: maximum dH (nats). The x axis is the
+    MD timestep when every frame has one (LAMMPS dumps), else the time, else
+    the frame number with integer ticks.
+
+    Parameters
+    ----------
+    table : per-frame columns: 'frame', 'novelty<label>' (fraction), 'max_dH<label>'
+        (nats), optionally 'timestep' and 'time'.
+    label : column suffix (the bandwidth label of a multi-bandwidth run).
+    x : force the x column ('timestep', 'time' or 'frame').
+
+    Returns
+    -------
+    (top, bottom) : tuple of two matplotlib Axes.
+    """
+    top, bottom = _two_axes(axes, (7.0, 5.0))
+    xs, xlabel, integer = _frame_axis(table, x)
+    top.plot(xs, 100 * np.asarray(table[f"novelty{label}"], dtype=float), "o-", ms=3,
+             color=ROLE_COLOURS["novelty"])
+    top.set_ylabel("atoms with dH > 0 (%)")
+    top.set_ylim(bottom=0)
+    bottom.plot(xs, np.asarray(table[f"max_dH{label}"], dtype=float), "o-", ms=3,
+                color=ROLE_COLOURS["max_dH"])
+    bottom.axhline(0.0, color=ROLE_COLOURS["reference"], lw=0.8, ls="--")
+    bottom.set_ylabel("max dH over atoms (nats)")
+    bottom.set_xlabel(xlabel)
+    if integer:
+        _integer_ticks(bottom)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    top.set_title(title or "Trajectory against the reference: novel atoms (dH > 0) per frame",
+                  fontsize=10)
+    return top, bottom
+
+
+def plot_calibration(dH, errors, curve: Mapping, error_unit: str = "eV/Å", *, ax=None,
+                     title: str | None = None):
+    """Density of (dH, model error) with the running average of the error.
+
+    Parameters
+    ----------
+    dH : array (n,), nats. errors : array (n,), in `error_unit`.
+    curve : running average, dict with arrays 'centre', 'mean_error', 'count'.
+
+    Returns
+    -------
+    matplotlib Axes.
+    """
+    from matplotlib.colors import LogNorm
+
+    if ax is None:
+        ax = _new_figure(figsize=(6.5, 4.2))[1]
+    hb = ax.hexbin(dH, errors, gridsize=50, mincnt=1, norm=LogNorm(), cmap="Blues")
+    ax.figure.colorbar(hb, ax=ax, label="atoms per bin")
+    ok = np.asarray(curve["count"]) > 0
+    ax.plot(np.asarray(curve["centre"])[ok], np.asarray(curve["mean_error"])[ok], "o-",
+            color=ROLE_COLOURS["novelty"], label="running average of the error")
+    ax.axvline(0.0, color=ROLE_COLOURS["reference"], lw=0.8, ls="--", label="dH = 0")
+    ax.set_xlabel("dH against the training set (nats)")
+    ax.set_ylabel(f"model error ({error_unit})")
+    ax.set_title(title or "Model error against dH", fontsize=10)
+    _legend(ax)
+    return ax
+
+
+def plot_clusters(table: Mapping, n_star: float | None = None, *, axes=None,
+                  x: str | None = None, title: str | None = None):
+    """Largest solid-like cluster and number of clusters per frame, two panels.
+
+    Parameters
+    ----------
+    table : per-frame columns 'frame', 'largest' (atoms), 'clusters', optionally
+        'timestep' and 'time' (used for the x axis as in `plot_trajectory`).
+    n_star : critical nucleus size (atoms), drawn as a dashed line.
+
+    Returns
+    -------
+    (top, bottom) : tuple of two matplotlib Axes.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    top, bottom = _two_axes(axes, (7.0, 5.0))
+    xs, xlabel, integer = _frame_axis(table, x)
+    top.plot(xs, np.asarray(table["largest"]), "o-", ms=3, color=ROLE_COLOURS["clusters"],
+             label="largest cluster")
+    if n_star is not None:
+        top.axhline(n_star, color=ROLE_COLOURS["novelty"], ls="--",
+                    label=f"critical size n* = {n_star:.0f} atoms")
+    top.set_ylabel("largest cluster (atoms)")
+    _legend(top)
+    bottom.plot(xs, np.asarray(table["clusters"]), "o-", ms=3, color=ROLE_COLOURS["entropy"])
+    bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
+    bottom.set_ylabel("number of clusters")
+    bottom.set_xlabel(xlabel)
+    if integer:
+        _integer_ticks(bottom)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    top.set_title(title or "Solid-like clusters (dH ≤ 0 against the solid) per frame",
+                  fontsize=10)
+    return top, bottom
+
+
+def plot_roc(curves: Mapping, *, ax=None, title: str | None = None):
+    """ROC curves of outlier detectors: {name: (false positive rate, true positive rate, auc)}.
+
+    Returns the Axes.
+    """
+    if ax is None:
+        ax = _new_figure(figsize=(6.0, 4.2))[1]
+    for (name, (fpr, tpr, auc)), colour in zip(curves.items(), palette(len(curves))):
+        ax.plot(fpr, tpr, color=colour, label=f"{name} (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], color=ROLE_COLOURS["reference"], lw=0.8, ls="--", label="chance")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_aspect("equal")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title or "Outlier detection: ROC curves", fontsize=10)
+    _legend(ax)
+    return ax

@@ -26,33 +26,56 @@ def _is_pathlike(obj) -> bool:
     return isinstance(obj, (str, os.PathLike))
 
 
-def iter_frames(structures, index=":", format=None, *, validate=True) -> Iterator[Frame]:
+def iter_frames(structures, index=":", format=None, *, validate=True,
+                type_map=None) -> Iterator[Frame]:
     """Yield `Frame`s from an Atoms, a list of Atoms, a file path or a list of paths.
 
-    Files are streamed with `ase.io.iread`, so a trajectory is never held whole.
-    `index` is an ASE frame selection (":" all, "-1" last, "::10", "3:7").
+    Files are streamed frame by frame, so a trajectory is never held whole.
+    `index` is an ASE frame selection (":" all, "-1" last, "::10", "3:7",
+    "::-1"); `Frame.index` is always the true frame number in the file.
+
+    Text trajectories (extxyz/xyz, LAMMPS text dumps) are scanned first
+    (`atominfo.structures.scan`): a frame whose atom count disagrees with its
+    atom lines is an InputError naming it; an incomplete last frame (a run
+    that crashed or is still writing) is left out with one
+    `TruncatedFrameWarning`. `type_map` (``{1: "Cu"}`` or ``"1=Cu,2=O"``)
+    names the species of numeric LAMMPS types; a LAMMPS dump with types but
+    no element column and no map gives one `UntypedDumpWarning` per file.
     """
+    from atominfo.structures.lammps import apply_type_map, parse_type_map
+
+    type_map = parse_type_map(type_map)
     if isinstance(structures, Atoms):
         items: Iterable = [structures]
     elif _is_pathlike(structures):
         items = [structures]
     else:
-        items = list(structures)
+        try:
+            items = list(structures)
+        except TypeError:
+            raise InputError("expected ase.Atoms or a file path, got "
+                             f"{type(structures).__name__}") from None
     memory_count = 0
     for item in items:
         if isinstance(item, Atoms):
+            atoms = apply_type_map(item, type_map, source="<memory>", frame=memory_count)
             if validate:
-                validate_atoms(item, "<memory>", memory_count)
-            yield Frame(item, "<memory>", memory_count)
+                validate_atoms(atoms, "<memory>", memory_count)
+            yield Frame(atoms, "<memory>", memory_count)
             memory_count += 1
         elif _is_pathlike(item):
-            yield from _iter_file(Path(item), index, format, validate)
+            for frame in _iter_file(Path(item), index, format, validate,
+                                        warn_untyped=not type_map):
+                frame.atoms = apply_type_map(frame.atoms, type_map, source=frame.source,
+                                             frame=frame.index)
+                yield frame
         else:
             raise InputError(f"expected ase.Atoms or a file path, got {type(item).__name__}")
 
 
-def _iter_file(path: Path, index, format, validate) -> Iterator[Frame]:
-    import ase.io
+def _iter_file(path: Path, index, format, validate, *,
+               warn_untyped: bool = True) -> Iterator[Frame]:
+    from atominfo.structures.scan import guess_format, scannable
 
     name = str(path)
     if not path.exists():
@@ -65,12 +88,96 @@ def _iter_file(path: Path, index, format, validate) -> Iterator[Frame]:
         open(path, "rb").close()
     except OSError as exc:
         raise InputError(f"cannot open: {exc.strerror}", source=name) from None
-    selection = index if index is not None else ":"
-    count = 0
-    frame_number = _first_frame_number(selection)
-    step = _frame_step(selection)
+    fmt = format or guess_format(name)
+    if scannable(name, fmt):
+        frames = _iter_scanned(name, index, fmt, warn_untyped)
+    else:
+        frames = _iter_ase(name, index, format)
+    for number, atoms in frames:
+        if validate:
+            validate_atoms(atoms, name, number)
+        yield Frame(atoms, name, number)
+
+
+def _read_error(exc: Exception, name: str, frame: int | None) -> InputError:
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return InputError(f"cannot read ({type(exc).__name__}: {msg})", source=name, frame=frame)
+
+
+def _iter_scanned(name: str, index, fmt: str,
+                  warn_untyped: bool = True) -> Iterator[tuple[int, Atoms]]:
+    """Complete frames of a scanned text trajectory, each parsed on its own."""
+    import io
+    import warnings
+
+    import ase.io
+
+    from atominfo.structures.lammps import UntypedDumpWarning, dump_has_elements, untyped_message
+    from atominfo.structures.scan import TruncatedFrameWarning, resolve_index, scan_file
+
+    scan = scan_file(name, fmt)
+    if scan.truncated:
+        warnings.warn(scan.truncation_message(), TruncatedFrameWarning, stacklevel=4)
+    columns = scan.columns or []
+    if warn_untyped and fmt == "lammps-dump-text" and "type" in columns \
+            and not dump_has_elements(columns):
+        warnings.warn(untyped_message(name), UntypedDumpWarning, stacklevel=4)
+    selected = resolve_index(index, len(scan), name)
+    if not selected:
+        raise InputError(f"no frames selected by index {index!r} (the file has {len(scan)} "
+                         "complete frames)", source=name)
+    for number in selected:
+        text = scan.read_text(number)
+        try:
+            atoms = ase.io.read(io.StringIO(text), index=0, format=fmt)
+        except InputError:
+            raise
+        except Exception as exc:  # ASE raises many types for malformed frames
+            raise _read_error(exc, name, number) from None
+        if len(atoms) != scan.counts[number]:
+            raise InputError(f"declares {scan.counts[number]} atoms but {len(atoms)} were read",
+                             source=name, frame=number)
+        yield number, atoms
+
+
+def _needs_count(selection) -> bool:
+    if isinstance(selection, int):
+        return selection < 0
+    return any(v is not None and v < 0 for v in (selection.start, selection.stop, selection.step))
+
+
+def _iter_ase(name: str, index, format) -> Iterator[tuple[int, Atoms]]:
+    """Frames of any other format ASE reads, numbered by their place in the file."""
+    import ase.io
+
+    from atominfo.structures.scan import parse_index, resolve_index
+
+    selection = parse_index(index)
+    if isinstance(selection, slice) and selection.step == 0:
+        raise InputError(f"frame index {index!r} has a step of 0", source=name)
+    if _needs_count(selection):
+        # negative or reversed selections need the number of frames: read them
+        # all (formats without a scan are small: POSCAR, CIF, ASE .traj, ...)
+        try:
+            every = ase.io.read(name, index=":", format=format)
+        except InputError:
+            raise
+        except Exception as exc:
+            raise _read_error(exc, name, None) from None
+        selected = resolve_index(selection, len(every), name)
+        if not selected:
+            raise InputError(f"no frames selected by index {index!r} (the file has "
+                             f"{len(every)} frames)", source=name)
+        for number in selected:
+            yield number, every[number]
+        return
+    if isinstance(selection, int):
+        selection = slice(selection, selection + 1)
+    numbers = iter(range(selection.start or 0, 2**62, selection.step or 1))
     reader = ase.io.iread(name, index=selection, format=format)
+    count = 0
     while True:
+        number = next(numbers)
         try:
             atoms = next(reader)
         except StopIteration:
@@ -78,38 +185,11 @@ def _iter_file(path: Path, index, format, validate) -> Iterator[Frame]:
         except InputError:
             raise
         except Exception as exc:  # ASE raises many types for malformed files
-            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputError(f"cannot read ({type(exc).__name__}: {msg})",
-                             source=name, frame=frame_number) from None
-        if validate:
-            validate_atoms(atoms, name, frame_number)
-        yield Frame(atoms, name, frame_number)
+            raise _read_error(exc, name, number) from None
+        yield number, atoms
         count += 1
-        frame_number += step
     if count == 0:
-        raise InputError(f"no frames selected by index {selection!r}", source=name)
-
-
-def _first_frame_number(selection) -> int:
-    """Frame number of the first selected frame, for messages (best effort)."""
-    if isinstance(selection, int):
-        return selection
-    if isinstance(selection, str):
-        head = selection.split(":")[0]
-        try:
-            return int(head) if head else 0
-        except ValueError:
-            return 0
-    return 0
-
-
-def _frame_step(selection) -> int:
-    if isinstance(selection, str) and selection.count(":") == 2:
-        try:
-            return int(selection.split(":")[2] or 1)
-        except ValueError:
-            return 1
-    return 1
+        raise InputError(f"no frames selected by index {index!r}", source=name)
 
 
 def validate_atoms(atoms: Atoms, source: str, frame: int) -> None:
@@ -134,6 +214,6 @@ def validate_atoms(atoms: Atoms, source: str, frame: int) -> None:
                 source=source, frame=frame)
 
 
-def read_frames(structures, index=":", format=None) -> list[Frame]:
+def read_frames(structures, index=":", format=None, *, type_map=None) -> list[Frame]:
     """All frames of `structures` in memory (see `iter_frames`)."""
-    return list(iter_frames(structures, index=index, format=format))
+    return list(iter_frames(structures, index=index, format=format, type_map=type_map))

@@ -14,14 +14,17 @@ from typing import Callable, Sequence
 import numpy as np
 from ase import Atoms
 
-from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, frame_descriptors, validate_parameters
 from atominfo.errors import InputError
-from atominfo.structures.frames import iter_frames
 
 
 @dataclass
 class FrameSet:
-    """Descriptors of a set of structures, with the frame each row belongs to.
+    """Descriptors of a set of structures, with the frame and atom each row belongs to.
+
+    The one model of "which row came from which frame": returned by
+    `load_frames` (structures kept) and by ``descriptors(..., return_index=True)``
+    (structures not kept). ``len(frameset)`` is the number of frames;
+    ``frameset.n_rows`` the number of descriptor rows.
 
     Attributes
     ----------
@@ -37,8 +40,8 @@ class FrameSet:
         The structures as read (not rescaled), for writing selections unchanged.
     """
 
-    X: np.ndarray
-    offsets: np.ndarray
+    X: np.ndarray = field(repr=False)
+    offsets: np.ndarray = field(repr=False)
     sources: list[str]
     source_frames: list[int]
     atoms: list[Atoms] = field(default_factory=list, repr=False)
@@ -52,9 +55,30 @@ class FrameSet:
         return np.diff(self.offsets)
 
     @property
-    def frame_of_row(self) -> np.ndarray:
-        """Frame number of each descriptor row, shape (n_environments,)."""
+    def n_rows(self) -> int:
+        """Number of descriptor rows (environments)."""
+        return int(self.offsets[-1])
+
+    @property
+    def frame(self) -> np.ndarray:
+        """Frame number (0..n_frames-1, over all inputs) of each row, shape (n_rows,)."""
         return np.repeat(np.arange(len(self)), self.sizes)
+
+    frame_of_row = frame
+
+    @property
+    def atom(self) -> np.ndarray:
+        """Atom number within its frame of each row, shape (n_rows,)."""
+        return np.arange(self.n_rows) - np.repeat(self.offsets[:-1], self.sizes)
+
+    def locate(self, row: int) -> tuple[str, int, int]:
+        """(file, frame number within that file, atom) of descriptor row `row`."""
+        row = int(row)
+        if not -self.n_rows <= row < self.n_rows:
+            raise InputError(f"row {row} does not exist ({self.n_rows} rows)")
+        row %= self.n_rows
+        f = int(np.searchsorted(self.offsets, row, side="right") - 1)
+        return self.sources[f], int(self.source_frames[f]), row - int(self.offsets[f])
 
     def rows(self, frames) -> np.ndarray:
         """Descriptor row numbers of the given frames (in the given order)."""
@@ -108,32 +132,25 @@ class FrameSet:
         return {str(name): np.asarray(order[name], dtype=np.int64) for name in names}
 
 
-def load_frames(structures, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF, *,
+def load_frames(structures, k: int | None = None, cutoff: float | None = None, *,
                 index=":", format=None, multicomponent: bool | Sequence[str] = False,
-                rescale_volume: float | None = None,
+                rescale_volume: float | None = None, type_map=None,
                 progress: Callable[[int], None] | None = None) -> FrameSet:
     """Read structures and compute their descriptors, keeping the frame boundaries.
 
-    Parameters are those of `atominfo.descriptors`; `progress` is called with
+    Parameters are those of `atominfo.descriptors` (k and cutoff default to
+    32 and 5 Å when None); `progress` is called with
     the number of atoms done after each frame. The structures are kept
     unchanged in ``FrameSet.atoms`` (rescaling applies to the descriptors only).
     """
-    validate_parameters(k, cutoff)
-    frames = list(iter_frames(structures, index=index, format=format))
-    species = None
-    if multicomponent is True:
-        species = sorted({s for f in frames for s in f.atoms.get_chemical_symbols()})
-    elif multicomponent:
-        species = list(multicomponent)
-    blocks = []
-    for f in frames:
-        blocks.append(frame_descriptors(f, int(k), cutoff, species=species,
-                                        rescale_volume=rescale_volume))
-        if progress is not None:
-            progress(len(f.atoms))
-    offsets = np.concatenate([[0], np.cumsum([len(b) for b in blocks])]).astype(np.int64)
-    return FrameSet(np.concatenate(blocks, axis=0), offsets, [f.source for f in frames],
-                    [f.index for f in frames], [f.atoms for f in frames])
+    from atominfo.descriptor.compute import describe_frames
+    from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
+
+    k = DEFAULT_K if k is None else k
+    cutoff = DEFAULT_CUTOFF if cutoff is None else cutoff
+    return describe_frames(structures, k, cutoff, index=index, format=format,
+                           multicomponent=multicomponent, rescale_volume=rescale_volume,
+                           type_map=type_map, progress=progress, keep_atoms=True)
 
 
 def from_descriptors(blocks: Sequence[np.ndarray]) -> FrameSet:

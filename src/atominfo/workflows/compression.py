@@ -26,7 +26,10 @@ from typing import Callable
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from atominfo import params
+from atominfo.engine.options import EngineOptions, as_engine
 from atominfo.errors import InputError
+from atominfo.results import Result, jsonable
 from atominfo.structures.frameset import FrameSet
 from atominfo.information import DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths
 from atominfo.information import entropy_and_diversity, overlap
@@ -96,7 +99,7 @@ def selection_size(value, total: int) -> int:
     return m
 
 
-def _msc(data: FrameSet, m: int, h: float, reference, own, progress, **engine):
+def _msc(data: FrameSet, m: int, h: float, reference, own, progress, engine):
     """Greedy msc with lazy evaluation of the scores.
 
     A structure's score ``max_e dH(e | selected) + H(structure)`` can only fall
@@ -115,7 +118,7 @@ def _msc(data: FrameSet, m: int, h: float, reference, own, progress, **engine):
     if reference is None:
         log_sums = np.full(len(X), -np.inf)
     else:
-        log_sums = log_kernel_sums(data.X, reference, np.array([h]), **engine)[0].copy()
+        log_sums = log_kernel_sums(data.X, reference, np.array([h]), engine)[0].copy()
     # Re-evaluations are small products (one structure x recent picks): one BLAS
     # thread each avoids thread wake-ups that cost more than the product.
     with threadpool_limits(1, user_api="blas"):
@@ -213,7 +216,7 @@ def _kmeans(data: FrameSet, m: int, seed: int, progress):
 
 
 @dataclass
-class Selection:
+class Selection(Result):
     """A compressed dataset: which structures were kept and what they hold.
 
     Attributes
@@ -240,20 +243,25 @@ class Selection:
     reference_environments: int = 0
     seconds: float = 0.0
 
+    _fields_shown = ("method", "n_structures", "total_structures", "n_environments",
+                     "entropy", "diversity", "overlap", "bandwidth", "seconds")
+
     def to_dict(self) -> dict:
-        return {"method": self.method, "seed": self.seed, "bandwidth": self.bandwidth,
+        """JSON-ready summary (non-finite numbers, e.g. without a summary, as None)."""
+        return jsonable({"method": self.method, "seed": self.seed, "bandwidth": self.bandwidth,
                 "structures": self.n_structures, "environments": self.n_environments,
                 "total_structures": self.total_structures,
                 "total_environments": self.total_environments,
                 "entropy": self.entropy, "diversity": self.diversity, "overlap": self.overlap,
                 "reference_environments": self.reference_environments,
                 "selection_seconds": self.seconds,
-                "indices": sorted(self.indices), "pick_order": list(self.indices)}
+                "indices": sorted(self.indices), "pick_order": list(self.indices)})
 
 
 def select(data: FrameSet, size, method: str = "msc", h: float = DEFAULT_BANDWIDTH, *,
            seed: int = 0, reference=None, summary: bool = True,
-           progress: Callable[[int], None] | None = None, **engine) -> Selection:
+           progress: Callable[[int], None] | None = None,
+           engine: EngineOptions | None = None) -> Selection:
     """Choose structures of `data` by `method` and summarise what the selection keeps.
 
     Parameters
@@ -267,14 +275,16 @@ def select(data: FrameSet, size, method: str = "msc", h: float = DEFAULT_BANDWID
         msc then picks what best complements them (conditional selection).
     summary : compute H, D and the overlap of the full set with the selection.
     progress : called with 1 after each pick.
-    engine : options for the kernel engine (summary and reference sums).
+    engine : EngineOptions or None, the kernel engine of the summary and reference sums.
     """
     import time
 
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    method = params.check("compression_method", method, label="method")
     if np.ndim(h) != 0:
         raise InputError("compression takes one bandwidth")
+    h = params.check("bandwidth", h, label="bandwidth h")
+    seed = params.check("seed", seed)
+    engine = as_engine(engine)
     m = selection_size(size, len(data))
     if reference is not None:
         if method != "msc":
@@ -293,14 +303,14 @@ def select(data: FrameSet, size, method: str = "msc", h: float = DEFAULT_BANDWID
         if method == "fps":
             picks = _fps(data, m, own, progress)
         else:
-            picks = _msc(data, m, float(h), reference, own, progress, **engine)
+            picks = _msc(data, m, float(h), reference, own, progress, engine)
     seconds = time.perf_counter() - t0
     kept = data.environments(picks)
     H = D = ov = float("nan")
     if summary:
-        H, D = (float(v) for v in entropy_and_diversity(kept, h, **engine))
+        H, D = (float(v) for v in entropy_and_diversity(kept, h, engine=engine))
         known = kept if reference is None else np.concatenate([kept, reference])
-        ov = float(overlap(data.X, known, h, **engine))
+        ov = float(overlap(data.X, known, h, engine=engine))
     return Selection(picks, method, seed, float(h), m, len(kept), len(data), len(data.X),
                      H, D, ov, 0 if reference is None else len(reference), seconds)
 

@@ -1,25 +1,47 @@
 """Learning curves of information: entropy of random subsets, asymptote fit, information gap.
 
-SPEC.md section 4: the entropy H(N) of random subsets of N structures (or N
-environments) at log-spaced sizes, several seeds each; the fit
+The entropy H(N) of random subsets of N structures (or N environments) at
+log-spaced sizes, several seeds each (see ``docs/method.md``); the fit
 ``f(N) = a - b exp(-c (ln N)^2)`` with a, b, c >= 0 by non-linear least
 squares on the mean H per size, the first and last three sizes discarded;
 the asymptote `a` and the information gap ``a - H(N)``.
+
+The fit extrapolates, so it reports how well the data determine it: a
+bootstrap over the seeds gives intervals for `a`, the gap and the saturation
+size, and a fit the data do not pin down (a curve still rising in ln N, an
+asymptote above ln of the number of environments, an unbounded or too wide
+interval) has status ``"not determined"`` and reports no asymptote, gap or
+saturation size (None), with the reason.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
-from scipy.optimize import curve_fit
+from scipy.optimize import minimize_scalar
 
+from atominfo import params
 from atominfo.errors import InputError, check_positive
-from atominfo.structures.frameset import FrameSet
 from atominfo.information import DEFAULT_BANDWIDTH, as_descriptor_matrix, entropy
+from atominfo.results import Result, jsonable
+from atominfo.structures.frameset import FrameSet
 
-DROP = 3  # sizes discarded at each end before the fit (SPEC.md section 4)
+DROP = 3  # sizes discarded at each end before the fit
+LEVEL = 0.95  # probability content of the reported intervals
+N_BOOT = 200  # bootstrap refits
+TOLERANCE = 0.05  # nats: a gap below this counts as saturated (and a rise below it as flat)
+# The fitted slope dH/d(ln N) at the largest fitted size must have fallen to at most this
+# share of its value at the smallest: a straight line in ln N (ratio 1) has no asymptote,
+# and a curve that has barely started to bend extrapolates further than the data reach.
+MAX_SLOPE_RATIO = 0.5
+# A saturation size further than this factor beyond the largest sampled size is not reported.
+EXTRAPOLATION = 100.0
+GRID = 400  # values of ln c in the profile least squares
+
+STATUSES = ("determined", "flat", "not determined")
 
 
 def asymptote_model(N, a, b, c):
@@ -27,79 +49,381 @@ def asymptote_model(N, a, b, c):
     return a - b * np.exp(-c * np.log(np.asarray(N, dtype=float)) ** 2)
 
 
-@dataclass
-class AsymptoteFit:
-    """Parameters of ``H(N) = a - b exp(-c (ln N)^2)`` (a, b in nats, c dimensionless)."""
+def _finite_or_none(x):
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def _interval_or_none(pair):
+    return None if pair is None else [_finite_or_none(pair[0]), _finite_or_none(pair[1])]
+
+
+@dataclass(repr=False)
+class AsymptoteFit(Result):
+    """The fit ``H(N) = a - b exp(-c (ln N)^2)`` and how well the data determine it.
+
+    Attributes
+    ----------
+    a, b : float, nats; c : float, dimensionless. The least-squares parameters,
+        always kept (also when not determined, for diagnosis).
+    sizes : array (n_fit,) of int, the sizes the fit used.
+    rms : float, root-mean-square residual of the mean H on those sizes, nats.
+    status : "determined" (the curve bends and the interval is bounded),
+        "flat" (no significant rise over the fitted sizes: saturated before
+        them; ``b = 0`` and `a` is the mean H) or "not determined".
+    reason : str, one line: why the status (empty when determined).
+    slope_ratio : float >= 0, the fitted slope dH/d(ln N) at the largest
+        fitted size over that at the smallest (1 for a straight line in ln N,
+        0 once saturated); NaN for a flat curve.
+    a_interval : (low, high) in nats, the central `level` bootstrap interval
+        of `a`; high is inf when more than ``(1 - level) / 2`` of the refits
+        find no asymptote. None without a bootstrap.
+    saturation_interval : (low, high), the same for the saturation size.
+    level : float, probability content of the intervals.
+    n_boot : int, bootstrap refits; ``method`` says what was resampled.
+    tolerance : float, nats, the gap that counts as saturated.
+    largest_size : float, the largest sampled size (fitted or not).
+    """
 
     a: float
     b: float
     c: float
-    sizes: np.ndarray  # the sizes the fit used
-    rms: float  # root-mean-square residual on those sizes, nats
+    sizes: np.ndarray
+    rms: float
+    status: str = "determined"
+    reason: str = ""
+    slope_ratio: float = float("nan")
+    a_interval: tuple[float, float] | None = None
+    saturation_interval: tuple[float, float] | None = None
+    level: float = LEVEL
+    n_boot: int = 0
+    method: str = "none"
+    tolerance: float = TOLERANCE
+    largest_size: float = float("nan")
 
     def __call__(self, N):
+        """The fitted curve at sizes N (array), nats."""
         return asymptote_model(N, self.a, self.b, self.c)
 
-    def saturation_size(self, tolerance: float = 0.05) -> float:
+    def __repr__(self) -> str:
+        return (f"AsymptoteFit(status={self.status!r}, a={self.a:.4g}, b={self.b:.4g}, "
+                f"c={self.c:.4g}, a_interval={self.a_interval}, reason={self.reason!r})")
+
+    @property
+    def determined(self) -> bool:
+        """True when the data determine the asymptote (status "determined" or "flat")."""
+        return self.status != "not determined"
+
+    @property
+    def asymptote(self) -> float | None:
+        """`a` in nats when determined, else None."""
+        return self.a if self.determined else None
+
+    def saturation_size(self, tolerance: float | None = None) -> float | None:
         """Smallest N at which the fitted gap ``b exp(-c (ln N)^2)`` is below `tolerance` nats.
 
-        1 when the curve is flat (b <= tolerance), inf when it never saturates (c = 0).
+        None when the asymptote is not determined, or when that N lies more
+        than `EXTRAPOLATION` times beyond the largest sampled size. For a flat
+        curve, the smallest fitted size (saturated at or before it).
         """
-        if self.b <= tolerance:
-            return 1.0
-        log_n = np.sqrt(np.log(self.b / tolerance) / self.c) if self.c > 0 else np.inf
-        return float(np.exp(log_n)) if log_n < 700 else float("inf")
+        if not self.determined:
+            return None
+        if self.status == "flat":
+            return float(self.sizes[0])
+        n = _saturation(self.b, self.c, self.tolerance if tolerance is None else tolerance)
+        if not n <= EXTRAPOLATION * self.largest_size:
+            return None
+        return n
 
     def to_dict(self) -> dict:
-        return {"a": self.a, "b": self.b, "c": self.c, "sizes": self.sizes.tolist(),
-                "rms_residual": self.rms, "saturation_size": self.saturation_size()}
+        """JSON-ready summary (non-finite numbers as None)."""
+        return jsonable({"a": self.a, "b": self.b, "c": self.c, "sizes": self.sizes,
+                "rms_residual": self.rms, "status": self.status, "reason": self.reason,
+                "slope_ratio": _finite_or_none(self.slope_ratio), "asymptote": self.asymptote,
+                "a_interval": _interval_or_none(self.a_interval),
+                "saturation_size": self.saturation_size(),
+                "saturation_interval": _interval_or_none(self.saturation_interval),
+                "tolerance": self.tolerance, "level": self.level, "n_boot": self.n_boot,
+                "bootstrap": self.method})
 
 
-def fit_asymptote(sizes, entropies, drop: int = DROP) -> AsymptoteFit:
-    """Fit ``a - b exp(-c (ln N)^2)`` (a, b, c >= 0) to mean entropies per size.
+def _saturation(b, c, tolerance) -> float:
+    """exp(sqrt(ln(b / tolerance) / c)), the N where the model gap reaches `tolerance`; inf
+    when it never does (c = 0) or beyond float range."""
+    if b <= tolerance:
+        return 1.0
+    if c <= 0:
+        return float("inf")
+    log_n = math.sqrt(math.log(b / tolerance) / c)
+    return math.exp(log_n) if log_n < 700 else float("inf")
+
+
+def _log_c_grid(x2_fit) -> np.ndarray:
+    """Grid of ln c spanning decays from negligible over the fitted sizes (c (ln N_max)^2 =
+    1e-6, a straight line in (ln N)^2) to complete before the smallest one
+    (c (ln N_min)^2 = 30, a step)."""
+    positive = x2_fit[x2_fit > 0]
+    if positive.size == 0:
+        return np.zeros(1)
+    return np.linspace(np.log(1e-6 / positive.max()), np.log(30.0 / positive.min()), GRID)
+
+
+def _profile(x2, H, log_c):
+    """Least squares in (a, b >= 0) at fixed c: the model is linear in a and b.
+
+    x2 : (n,) squared ln N; H : (m, n) curves; log_c : (k,) values of ln c.
+    Returns a, b, rss, each (m, k).
+    """
+    g = np.exp(-np.exp(log_c)[:, None] * x2[None, :])  # (k, n)
+    gc = g - g.mean(axis=1, keepdims=True)
+    sgg = np.sum(gc ** 2, axis=1)  # (k,)
+    Hc = H - H.mean(axis=1, keepdims=True)
+    sgh = Hc @ gc.T  # (m, k)
+    ok = sgg > 1e-300  # g constant over the sizes: b is not identifiable, use b = 0
+    safe = np.where(ok, sgg, 1.0)
+    # b >= 0: H = a - b g with g decreasing in N needs H increasing (negative covariance).
+    b = np.where(ok, np.maximum(-sgh / safe, 0.0), 0.0)
+    explained = np.where(b > 0, sgh ** 2 / safe, 0.0)
+    rss = np.maximum(np.sum(Hc ** 2, axis=1, keepdims=True) - explained, 0.0)
+    a = H.mean(axis=1, keepdims=True) + b * g.mean(axis=1)[None, :]
+    return a, b, rss
+
+
+def _least_squares(x2, H):
+    """Least-squares (a, b, c) >= 0 of each row of H (m, n): the profile over a grid of
+    ln c (the problem is not convex in c, the grid finds the global minimum), each
+    minimum refined when `refine`. Returns arrays a, b, c, rss of shape (m,)."""
+    log_c = _log_c_grid(x2)
+    a, b, rss = _profile(x2, H, log_c)
+    rows = np.arange(len(H))
+    best = np.argmin(rss, axis=1)
+    a, b, rss, lc = a[rows, best], b[rows, best], rss[rows, best], log_c[best]
+    # The flat line b = 0 (a = mean H) wins ties: only it makes a the plateau.
+    flat_rss = np.sum((H - H.mean(axis=1, keepdims=True)) ** 2, axis=1)
+    flat = (b == 0) | (flat_rss <= rss * (1 + 1e-6) + 1e-12)
+    a = np.where(flat, H.mean(axis=1), a)
+    b = np.where(flat, 0.0, b)
+    c = np.where(flat, 0.0, np.exp(lc))
+    rss = np.where(flat, flat_rss, rss)
+    return a, b, c, rss, lc, flat
+
+
+def _refine(x2, H, log_c):
+    """Polish the grid minimum of one curve H (n,) in ln c between the grid neighbours."""
+    grid = _log_c_grid(x2)
+    step = grid[1] - grid[0] if len(grid) > 1 else 1.0
+    result = minimize_scalar(lambda t: float(_profile(x2, H[None], np.array([t]))[2][0, 0]),
+                             bounds=(log_c - step, log_c + step), method="bounded",
+                             options={"xatol": 1e-10})
+    a, b, rss = (v[0, 0] for v in _profile(x2, H[None], np.array([result.x])))
+    return float(a), float(b), float(np.exp(result.x)), float(rss)
+
+
+def _flat(x, E, tolerance) -> np.ndarray:
+    """Which curves E (m, n, n_seeds) show no rise over the sizes: the mean H spans at most
+    `tolerance`, or the upper bound (slope + 2 standard errors) of the straight-line rise
+    in ln N over the fitted sizes is at most `tolerance`.
+
+    The standard error comes from the spread over seeds (pooled over sizes) when there
+    are several seeds, else from the residuals of the straight line.
+    """
+    H = E.mean(axis=2)
+    xc = x - x.mean()
+    sxx = float(np.sum(xc ** 2))
+    if sxx == 0:
+        return np.ones(len(H), dtype=bool)
+    slope = (H - H.mean(axis=1, keepdims=True)) @ xc / sxx
+    n, seeds = H.shape[1], E.shape[2]
+    if seeds > 1:
+        sigma = np.sqrt(np.mean(E.var(axis=2, ddof=1), axis=1) / seeds)
+    elif n > 2:
+        line = H.mean(axis=1, keepdims=True) + slope[:, None] * xc[None, :]
+        sigma = np.sqrt(np.sum((H - line) ** 2, axis=1) / (n - 2))
+    else:
+        sigma = np.zeros(len(H))
+    rise_bound = (slope + 2.0 * sigma / math.sqrt(sxx)) * float(x[-1] - x[0])
+    return (np.ptp(H, axis=1) <= tolerance) | (rise_bound <= tolerance)
+
+
+def _slope_ratio(c, x2):
+    """dH/d(ln N) of the model at the largest fitted size over that at the smallest:
+    ``(x_max / x_min) exp(-c (x_max^2 - x_min^2))`` with x = ln N (b cancels)."""
+    positive = x2[x2 > 0]
+    if positive.size < 2:
+        return np.full(np.shape(c), np.inf)
+    lo, hi = float(positive[0]), float(x2[-1])
+    return math.sqrt(hi / lo) * np.exp(-np.asarray(c) * (hi - lo))
+
+
+def _estimate(sizes, E, tolerance, max_entropy):
+    """Fits of the curves E (m, n, n_seeds): a, b, c, rss, flat (m,) and problem, a list
+    of m strings (why the asymptote is not determined, or "")."""
+    x = np.log(sizes)
+    x2 = x ** 2
+    H = E.mean(axis=2)
+    flat = _flat(x, E, tolerance)
+    a, b, c, rss, log_c, no_bend = _least_squares(x2, H)
+    a = np.where(flat, H.mean(axis=1), a)
+    b, c = np.where(flat, 0.0, b), np.where(flat, 0.0, c)
+    rss = np.where(flat, np.sum((H - H.mean(axis=1, keepdims=True)) ** 2, axis=1), rss)
+    ratio = np.where(flat, np.nan, _slope_ratio(c, x2))
+    problem = np.full(len(H), "", dtype=object)
+    ceiling = np.inf if max_entropy is None else max_entropy
+    problem[~flat & no_bend] = "the curve rises but the model finds no bend (flat fit)"
+    low = ~flat & ~no_bend & ~(ratio <= MAX_SLOPE_RATIO)
+    problem[low] = "not bending"
+    problem[~flat & ~no_bend & (a > ceiling)] = "above ln(environments)"
+    return a, b, c, rss, flat, ratio, problem, log_c
+
+
+def fit_asymptote(sizes, entropies, drop: int = DROP, *, max_entropy: float | None = None,
+                  level: float = LEVEL, n_boot: int = N_BOOT, seed: int = 0,
+                  tolerance: float = TOLERANCE) -> AsymptoteFit:
+    """Fit ``a - b exp(-c (ln N)^2)`` (a, b, c >= 0), with bootstrap intervals and a status.
+
+    Least squares on the mean entropy per size: at fixed c the model is
+    linear in (a, b), so the residual is minimised over a grid of ln c and
+    polished (this finds the global minimum, which a local optimiser from one
+    start may miss).
 
     Parameters
     ----------
-    sizes : array (n,) of subset sizes, increasing.
-    entropies : array (n,) of mean entropies, nats.
-    drop : sizes discarded at each end (3 in the SPEC).
+    sizes : array (n,) of subset sizes, increasing, > 0.
+    entropies : array (n,) of mean entropies, or (n, n_seeds) of entropies per
+        seed, nats. With several seeds the bootstrap resamples the seeds of
+        each size independently (the subsets of different sizes are drawn
+        independently); with one, it resamples the fit residuals.
+    drop : sizes discarded at each end (3 by default).
+    max_entropy : ln of the number of environments of the whole dataset, nats,
+        if known: no subset's entropy exceeds it, so an asymptote above it is
+        not measured by the data.
+    level : probability content of the intervals (0.95: 2.5% to 97.5%).
+    n_boot : bootstrap refits (0: no intervals; the status then rests on the
+        point fit only).
+    seed : seed of the bootstrap's random generator (results are reproducible).
+    tolerance : nats; the gap below which the curve counts as saturated, and
+        the rise below which it counts as flat.
 
-    Raises InputError if fewer than three sizes remain.
+    Returns
+    -------
+    AsymptoteFit. Its status is "flat" when the mean H shows no significant
+    rise over the fitted sizes (then ``b = 0`` and `a` is the mean), and "not
+    determined" when the fitted slope dH/d(ln N) at the largest fitted size
+    is more than `MAX_SLOPE_RATIO` of that at the smallest (the curve has not
+    bent yet; a straight line in ln N has ratio 1), when
+    `a` exceeds `max_entropy`, when the upper end of the interval of `a` is
+    unbounded (more than ``(1 - level) / 2`` of the refits are themselves not
+    determined), or when the interval is wider than the rise of the mean H
+    over the fitted sizes.
+
+    Raises
+    ------
+    InputError if fewer than three sizes remain, or the inputs are not finite.
     """
+    level = params.check("coverage", level, label="interval level")
+    n_boot = params.check("n_boot", n_boot)
+    seed = params.check("seed", seed)
+    check_positive("drop", drop, minimum=0, integer=True)
+    check_positive("saturation tolerance", tolerance)
+    drop = int(drop)
     sizes = np.asarray(sizes, dtype=float)
-    H = np.asarray(entropies, dtype=float)
+    E = np.asarray(entropies, dtype=float)
+    if E.ndim == 1:
+        E = E[:, None]
+    if sizes.ndim != 1 or E.ndim != 2 or len(E) != len(sizes) or E.shape[1] == 0:
+        raise InputError(f"entropies must be (n_sizes,) or (n_sizes, n_seeds) with n_sizes = "
+                         f"{len(sizes)}, got shape {np.shape(entropies)}")
+    if not (np.all(np.isfinite(sizes)) and np.all(np.isfinite(E))):
+        raise InputError("sizes and entropies must be finite")
+    if np.any(sizes <= 0) or np.any(np.diff(sizes) <= 0):
+        raise InputError("sizes must be positive and increasing")
+    largest = float(sizes.max()) if len(sizes) else float("nan")
     if drop:
-        sizes, H = sizes[drop:-drop], H[drop:-drop]
+        sizes, E = sizes[drop:-drop], E[drop:-drop]
     if len(sizes) < 3:
         raise InputError(f"the asymptote fit needs at least {2 * drop + 3} sizes, "
                          f"got {len(sizes) + 2 * drop}")
-    log2 = np.log(sizes) ** 2
-    best = None
-    # Several starting decay rates: the least-squares problem is not convex in c.
-    for target in np.quantile(log2[log2 > 0] if np.any(log2 > 0) else [1.0], [0.1, 0.5, 0.9]):
-        c0 = np.log(2.0) / max(target, 1e-6)
-        a0 = H.max() + 0.1
-        b0 = max(a0 - H.min(), 1e-3) / max(np.exp(-c0 * log2.min()), 1e-12)
-        try:
-            params, _ = curve_fit(asymptote_model, sizes, H, p0=[a0, b0, c0],
-                                  bounds=([0, 0, 0], [np.inf, np.inf, np.inf]), maxfev=20000)
-        except (RuntimeError, ValueError):
-            continue
-        rms = float(np.sqrt(np.mean((asymptote_model(sizes, *params) - H) ** 2)))
-        if best is None or rms < best[1]:
-            best = (params, rms)
-    # A flat curve (saturated before the fitted sizes) is fitted equally well by
-    # b = 0 and by c -> 0 with any a > mean H; only b = 0 makes a the plateau.
-    flat = (np.array([H.mean(), 0.0, 0.0]), float(np.sqrt(np.mean((H - H.mean()) ** 2))))
-    if best is None or flat[1] <= best[1] * (1 + 1e-6) + 1e-12:
-        best = flat
-    (a, b, c), rms = best
-    return AsymptoteFit(float(a), float(b), float(c), sizes.astype(np.int64), rms)
+    x2 = np.log(sizes) ** 2
+    a, b, c, rss, flat, ratio, problem, log_c = _estimate(sizes, E[None], tolerance,
+                                                             max_entropy)
+    a, b, c, flat, problem = float(a[0]), float(b[0]), float(c[0]), bool(flat[0]), problem[0]
+    if not flat and b > 0:
+        a, b, c, _ = _refine(x2, E.mean(axis=1), float(log_c[0]))
+    H = E.mean(axis=1)
+    rms = float(np.sqrt(np.mean((asymptote_model(sizes, a, b, c) - H) ** 2)))
+    fit = AsymptoteFit(a, b, c, sizes.astype(np.int64), rms, level=level,
+                       slope_ratio=float("nan") if flat else float(_slope_ratio(c, x2)),
+                       tolerance=tolerance, largest_size=largest)
+    fit.status = "flat" if flat else "determined"
+    if problem == "not bending":
+        fit.status = "not determined"
+        fit.reason = (f"the curve is not bending yet: its fitted slope in ln N at N = "
+                      f"{fit.sizes[-1]} is {fit.slope_ratio:.0%} of that at N = {fit.sizes[0]} "
+                      f"(at most {MAX_SLOPE_RATIO:.0%} needed)")
+    elif problem == "above ln(environments)":
+        fit.status = "not determined"
+        fit.reason = (f"the fitted asymptote {a:.4g} nats exceeds ln(environments) = "
+                      f"{max_entropy:.4g} nats, the most any subset of the data can show")
+    elif problem:
+        fit.status, fit.reason = "not determined", problem
+    if n_boot:
+        _bootstrap(fit, sizes, E, n_boot, seed, max_entropy)
+    return fit
+
+
+def _bootstrap(fit: AsymptoteFit, sizes, E, n_boot, seed, max_entropy) -> None:
+    """Intervals of a and of the saturation size from refits of resampled data; may turn the
+    status to "not determined"."""
+    rng = np.random.default_rng(seed)
+    n_sizes, n_seeds = E.shape
+    H = E.mean(axis=1)
+    fitted = np.full(n_sizes, fit.a) if fit.status == "flat" else fit(sizes)
+    residuals = H - fitted
+    if n_seeds > 1:
+        # Deviations from the mean of each size, resampled with replacement and scaled by
+        # sqrt(n / (n - 1)) so that their variance is unbiased for few seeds.
+        fit.method = "seeds resampled per size"
+        picks = rng.integers(0, n_seeds, size=(n_boot, n_sizes, n_seeds))
+        deviations = np.take_along_axis(np.broadcast_to(E - H[:, None], picks.shape), picks,
+                                        axis=2)
+        sample = H[None, :, None] + math.sqrt(n_seeds / (n_seeds - 1)) * deviations
+    elif n_sizes > 3 and np.any(residuals != 0):
+        fit.method = "fit residuals resampled"
+        scale = math.sqrt(n_sizes / (n_sizes - 3))  # three parameters fitted
+        sample = (fitted + scale * rng.choice(residuals, size=(n_boot, n_sizes)))[:, :, None]
+    else:  # one seed and no residual degrees of freedom: nothing to resample
+        fit.method = "none (one seed, three sizes)"
+        return
+    a, b, c, _, flat, _, problem, _ = _estimate(sizes, sample, fit.tolerance, max_entropy)
+    failed = problem != ""
+    a_values = np.where(failed, np.inf, a)
+    saturation = np.array([np.inf if bad else sizes[0] if fl else _saturation(bb, cc,
+                                                                              fit.tolerance)
+                           for bad, fl, bb, cc in zip(failed, flat, b, c)])
+    tail = (1.0 - fit.level) / 2.0
+    # Order statistics, not interpolation: refits without an asymptote count as +inf.
+    fit.a_interval = (float(np.quantile(a_values, tail, method="lower")),
+                      float(np.quantile(a_values, 1 - tail, method="higher")))
+    fit.saturation_interval = (float(np.quantile(saturation, tail, method="lower")),
+                               float(np.quantile(saturation, 1 - tail, method="higher")))
+    fit.n_boot = n_boot
+    if fit.status == "not determined":
+        return
+    lo, hi = fit.a_interval
+    rise = float(H.max() - H.min())
+    if not math.isfinite(hi):
+        fit.status = "not determined"
+        fit.reason = (f"the {fit.level:.0%} interval of the asymptote is unbounded: "
+                      f"{np.mean(failed):.0%} of {n_boot} bootstrap refits find no asymptote")
+    elif hi - lo > max(rise, fit.tolerance):
+        fit.status = "not determined"
+        fit.reason = (f"the {fit.level:.0%} interval of the asymptote, {lo:.4g} to {hi:.4g} "
+                      f"nats, is wider than the rise measured over the fitted sizes "
+                      f"({rise:.3g} nats)")
 
 
 def subset_sizes(total: int, n_sizes: int = 12, minimum: int = 1) -> np.ndarray:
     """About `n_sizes` distinct integers log-spaced from `minimum` to `total` (both included)."""
-    check_positive("number of sizes", n_sizes, minimum=1, integer=True)
+    n_sizes = params.check("n_sizes", n_sizes, label="number of sizes")
     if total < 1:
         raise InputError("the dataset is empty")
     minimum = max(1, min(minimum, total))
@@ -111,9 +435,13 @@ def subset_sizes(total: int, n_sizes: int = 12, minimum: int = 1) -> np.ndarray:
     return sizes
 
 
-@dataclass
-class LearningCurve:
-    """Entropy of random subsets at increasing sizes.
+def _fmt_size(n) -> str:
+    return f"{n:.0f}" if n < 1e6 else f"{n:.3g}"
+
+
+@dataclass(repr=False)
+class LearningCurve(Result):
+    """Entropy of random subsets at increasing sizes, and the asymptote fit.
 
     Attributes
     ----------
@@ -123,9 +451,17 @@ class LearningCurve:
     seeds : list of int, one random generator seed per column.
     unit : "structures" or "environments".
     bandwidth : h, 1/Å.
-    fit : AsymptoteFit or None (None when there are too few sizes to fit).
+    fit : AsymptoteFit or None (None when not requested or too few sizes;
+        `fit_error` then says why).
+    total : the full size, in `unit`.
     extra : {N: [H per seed]} at requested sizes outside the grid.
+
+    The asymptote, gaps and saturation size are None unless the fit
+    determines them (``fit_status`` "determined" or "flat"); ``fit_reason``
+    says why not.
     """
+
+    _fields_shown = ("unit", "total", "sizes", "seeds", "bandwidth", "fit", "fit_error")
 
     sizes: np.ndarray
     entropies: np.ndarray
@@ -138,17 +474,60 @@ class LearningCurve:
     extra: dict = field(default_factory=dict)
     fit_error: str | None = None
 
+    def __repr__(self) -> str:
+        return (f"LearningCurve({len(self.sizes)} sizes of {self.unit} up to {self.total}, "
+                f"{len(self.seeds)} seeds, h={self.bandwidth:g}, fit_status="
+                f"{self.fit_status!r}, asymptote={self.asymptote})")
+
     @property
     def mean(self) -> np.ndarray:
-        """Mean entropy over seeds per size, nats."""
+        """Mean entropy over seeds per size, array (n_sizes,), nats."""
         return self.entropies.mean(axis=1)
 
     @property
+    def sd(self) -> np.ndarray:
+        """Standard deviation over seeds per size, array (n_sizes,), nats."""
+        return self.entropies.std(axis=1)
+
+    @property
+    def fit_status(self) -> str:
+        """"determined", "flat", "not determined" or "not fitted"."""
+        return "not fitted" if self.fit is None else self.fit.status
+
+    @property
+    def fit_reason(self) -> str:
+        """One line: why the asymptote is not determined (empty when it is)."""
+        if self.fit is None:
+            return self.fit_error or "no fit requested"
+        return self.fit.reason
+
+    @property
+    def determined(self) -> bool:
+        return self.fit is not None and self.fit.determined
+
+    @property
     def asymptote(self) -> float | None:
-        return None if self.fit is None else self.fit.a
+        """Fitted asymptote `a` in nats, None unless determined."""
+        return self.fit.asymptote if self.fit is not None else None
+
+    @property
+    def asymptote_interval(self) -> tuple[float, float] | None:
+        """Bootstrap interval (low, high) of the asymptote, nats; None unless determined."""
+        return self.fit.a_interval if self.determined else None
+
+    @property
+    def saturation_size(self) -> float | None:
+        """Size (in `unit`) from which the fitted gap is below the tolerance; None unless
+        determined within `EXTRAPOLATION` times the full size."""
+        return self.fit.saturation_size() if self.fit is not None else None
+
+    @property
+    def saturation_interval(self) -> tuple[float, float] | None:
+        """Bootstrap interval of `saturation_size` (high may be inf); None when that is None."""
+        return self.fit.saturation_interval if self.saturation_size is not None else None
 
     def entropy_at(self, N: int) -> float:
-        """Mean measured entropy at size N (a grid size or a requested one)."""
+        """Mean measured entropy at size N (a grid size or a requested one), nats."""
         hits = np.flatnonzero(self.sizes == N)
         if hits.size:
             return float(self.mean[hits[0]])
@@ -157,25 +536,79 @@ class LearningCurve:
         raise InputError(f"size {N} was not sampled")
 
     def gap(self, N: int | None = None) -> float | None:
-        """Information gap ``a - H(N)`` in nats (N defaults to the full size)."""
-        if self.fit is None:
+        """Information gap ``a - H(N)`` in nats (N defaults to the full size); None unless
+        the asymptote is determined."""
+        if not self.determined:
             return None
         return self.fit.a - self.entropy_at(self.total if N is None else N)
 
+    def gap_interval(self, N: int | None = None) -> tuple[float, float] | None:
+        """Bootstrap interval of ``gap(N)``, nats; None unless determined."""
+        interval = self.asymptote_interval
+        if interval is None:
+            return None
+        H = self.entropy_at(self.total if N is None else N)
+        return interval[0] - H, interval[1] - H
+
+    def summary_lines(self) -> list[str]:
+        """The fit summary as text lines (what the command line prints after the table)."""
+        unit, f = self.unit, self.fit
+        if f is None:
+            return [f"no asymptote fit: {self.fit_reason}"]
+        pct = f"{f.level:.0%}"
+        model = f"fit H(N) = a - b exp(-c (ln N)^2) on N = {f.sizes[0]}..{f.sizes[-1]} {unit}"
+        if not f.determined:
+            # The least-squares parameters stay in to_dict() for diagnosis, not in the text.
+            return [f"{model}: asymptote not determined: {f.reason}",
+                    "no asymptote, information gap or saturation size reported: the data do "
+                    "not determine them (more data, or more seeds if the curve is noisy)"]
+        lines = [f"{model}: a = {f.a:.4g} nats, b = {f.b:.4g} nats, c = {f.c:.4g}, rms "
+                 f"residual {f.rms:.3g} nats"]
+        boot = (f" ({pct} interval {f.a_interval[0]:.4g} to {f.a_interval[1]:.4g} nats, "
+                f"{f.n_boot} bootstrap refits, {f.method})" if f.a_interval else "")
+        flat = " (flat: saturated before the fitted sizes)" if f.status == "flat" else ""
+        lines.append(f"asymptote a = {f.a:.4g} nats{boot}{flat}")
+        gap, gi = self.gap(), self.gap_interval()
+        lines.append(f"information gap at the full size ({self.total} {unit}): {gap:.4f} nats"
+                     + (f" ({pct}: {gi[0]:.4f} to {gi[1]:.4f})" if gi else ""))
+        n, si = self.saturation_size, self.saturation_interval
+        if n is None:
+            lines.append(f"fitted gap below {f.tolerance:g} nats only beyond "
+                         f"{EXTRAPOLATION:g} x the full size: saturation size not determined")
+        else:
+            where = "at or below" if f.status == "flat" else "from"
+            high = "unbounded" if si and not math.isfinite(si[1]) else (
+                _fmt_size(si[1]) if si else "")
+            interval = f" ({pct}: {_fmt_size(si[0])} to {high})" if si and f.b > 0 else ""
+            lines.append(f"fitted gap below {f.tolerance:g} nats {where} N = {_fmt_size(n)} "
+                         f"{unit}{interval}")
+        for N in self.extra:
+            lines.append(f"at N = {N}: H = {self.entropy_at(N):.4f} nats, gap = "
+                         f"{self.gap(N):.4f} nats")
+        return lines
+
     def to_dict(self) -> dict:
-        return {
+        """JSON-ready summary (non-finite numbers as None)."""
+        gi = self.gap_interval()
+        return jsonable({
             "unit": self.unit, "bandwidth": self.bandwidth, "total": self.total,
             "seeds": list(self.seeds), "sizes": self.sizes.tolist(),
             "entropy": self.entropies.tolist(), "entropy_mean": self.mean.tolist(),
-            "entropy_std": self.entropies.std(axis=1).tolist(),
+            "entropy_std": self.sd.tolist(),
             "environments": self.environments.tolist(),
             "fit": None if self.fit is None else self.fit.to_dict(),
             "fit_error": self.fit_error,
+            "fit_status": self.fit_status, "fit_reason": self.fit_reason,
+            "interval_level": None if self.fit is None else self.fit.level,
             "asymptote": self.asymptote,
+            "asymptote_interval": _interval_or_none(self.asymptote_interval),
             "gap_full": self.gap(),
+            "gap_interval": _interval_or_none(gi),
+            "saturation_size": _finite_or_none(self.saturation_size),
+            "saturation_interval": _interval_or_none(self.saturation_interval),
             "gap_at": {str(n): self.gap(n) for n in self.extra},
             "entropy_at": {str(n): float(np.mean(v)) for n, v in self.extra.items()},
-        }
+        })
 
 
 def _subset_rows(data: FrameSet, unit: str, N: int, rng) -> np.ndarray:
@@ -188,6 +621,7 @@ def _subset_rows(data: FrameSet, unit: str, N: int, rng) -> np.ndarray:
 def learning_curve(data, h: float = DEFAULT_BANDWIDTH, *, by: str = "structures",
                    sizes: Sequence[int] | None = None, n_sizes: int = 12, n_seeds: int = 3,
                    seed: int = 0, at: Sequence[int] = (), fit: bool = True,
+                   n_boot: int = N_BOOT, level: float = LEVEL,
                    progress: Callable[[int], None] | None = None, **engine) -> LearningCurve:
     """Entropy of random subsets of increasing size, with the asymptote fit.
 
@@ -201,15 +635,18 @@ def learning_curve(data, h: float = DEFAULT_BANDWIDTH, *, by: str = "structures"
     n_seeds : random subsets per size; seeds are ``seed, seed+1, ...``. The full
         size has a single subset (all of it), repeated in every column.
     at : further sizes at which to report H and the information gap.
-    fit : fit the asymptote (needs at least 9 sizes).
+    fit : fit the asymptote (needs at least 9 sizes), with `n_boot` bootstrap
+        refits over the seeds giving `level` intervals (see `fit_asymptote`).
     progress : called with 1 after each subset's entropy.
     engine : options for the kernel engine.
     """
-    if by not in ("structures", "environments"):
-        raise InputError(f"sampling unit must be 'structures' or 'environments', got {by!r}")
+    by = params.check("by", by, label="sampling unit (by)")
     if np.ndim(h) != 0:
         raise InputError("a learning curve takes one bandwidth")
-    check_positive("number of seeds", n_seeds, minimum=1, integer=True)
+    n_seeds = params.check("n_seeds", n_seeds, label="number of seeds")
+    seed = params.check("seed", seed)
+    n_boot = params.check("n_boot", n_boot)
+    level = params.check("coverage", level, label="interval level")
     if not isinstance(data, FrameSet):
         if by == "structures":
             raise InputError("sampling by structures needs a FrameSet (structures, not a matrix)")
@@ -252,7 +689,10 @@ def learning_curve(data, h: float = DEFAULT_BANDWIDTH, *, by: str = "structures"
     curve_fit_result, error = None, None
     if fit:
         try:
-            curve_fit_result = fit_asymptote(sizes, H.mean(axis=1))
+            # H <= ln(environments) for any subset: an asymptote above ln of the whole
+            # dataset's environments cannot be measured on it.
+            curve_fit_result = fit_asymptote(sizes, H, max_entropy=float(np.log(len(data.X))),
+                                             level=level, n_boot=n_boot, seed=seed)
         except InputError as exc:
             error = str(exc)
     return LearningCurve(sizes, H, counts, seeds, by, float(h), curve_fit_result, total,

@@ -13,12 +13,13 @@ from typing import Callable, Mapping
 import numpy as np
 
 from atominfo.errors import InputError
+from atominfo.results import Result
 from atominfo.information import (DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths,
                           delta_entropy, entropy_and_diversity)
 
 
 @dataclass
-class Generation:
+class Generation(Result):
     """One generation's figures (nats for H, D and dH; novelty is a fraction)."""
 
     label: str
@@ -29,9 +30,6 @@ class Generation:
     cumulative_environments: int
     cumulative_entropy: float
     cumulative_diversity: float
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 def generation_report(generations: Mapping[str, np.ndarray], h: float = DEFAULT_BANDWIDTH, *,

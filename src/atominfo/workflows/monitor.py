@@ -1,20 +1,21 @@
-"""On-the-fly dH monitoring: an observer for ASE molecular dynamics, and a follower
-for trajectory files that are still being written (LAMMPS dumps, extxyz).
+"""On-the-fly dH monitoring: an observer for ASE molecular dynamics. The follower
+of trajectory files still being written lives in `atominfo.structures.follow`
+(re-exported here as `follow_frames`).
 """
 
 from __future__ import annotations
 
-import io
+import math
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 from ase import Atoms
 
 from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, structure_descriptors
 from atominfo.errors import InputError
+from atominfo.structures.follow import follow_frames  # noqa: F401  (re-exported)
 from atominfo.structures.frames import validate_atoms
 from atominfo.reference import Reference
 
@@ -25,7 +26,10 @@ class MonitorRecord:
 
     Attributes: `step` (MD step, or check number without dynamics), `atoms`,
     `novelty` (fraction with dH > 0), `max_dH` and `mean_dH` (nats), `seconds`
-    (wall time of this check).
+    (wall time of this check), `timestep` (the frame's MD timestep: the
+    dynamics' step count, or ``atoms.info['timestep']`` as read from a LAMMPS
+    dump; None when unknown) and `time` (simulation time: fs for ASE
+    dynamics, else ``atoms.info['time']`` in the file's unit; None when unknown).
     """
 
     step: int
@@ -34,9 +38,16 @@ class MonitorRecord:
     max_dH: float
     mean_dH: float
     seconds: float
+    timestep: int | None = None
+    time: float | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The record as JSON-able values (None where a number is not finite)."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                out[key] = None
+        return out
 
 
 class ExtrapolationDetected(RuntimeError):
@@ -81,45 +92,89 @@ class NoveltyMonitor:
     history : list of MonitorRecord
     last_dH : ndarray (n_atoms,), nats, of the latest check
     seconds : total wall time spent in the monitor, s
+
+    Raises
+    ------
+    InputError
+        For a parameter out of range (`atominfo.params`: thresholds must be
+        finite, max_novelty in [0, 1]), a reference with several bandwidths,
+        or `atoms` that is not an ase.Atoms.
     """
 
     def __init__(self, atoms: Atoms, reference: Reference, *, max_novelty: float | None = None,
                  max_dH: float | None = None, on_alarm: str | Callable = "raise",
                  k: int | None = None, cutoff: float | None = None, dyn=None,
                  log: Callable[[MonitorRecord], None] | None = None):
+        from atominfo import params
+
+        if not isinstance(atoms, Atoms):
+            raise InputError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
+        if not isinstance(reference, Reference):
+            raise InputError(f"reference must be a Reference, got {type(reference).__name__}")
         if np.ndim(reference.h) != 0:
             raise InputError("the monitor needs a reference with a single bandwidth")
-        if on_alarm != "raise" and not callable(on_alarm):
-            raise InputError("on_alarm must be 'raise' or a callable")
+        if not (isinstance(on_alarm, str) and on_alarm == "raise") and not callable(on_alarm):
+            raise InputError(f"on_alarm must be 'raise' or a callable, got {on_alarm!r}")
+        if log is not None and not callable(log):
+            raise InputError(f"log must be a callable, got {log!r}")
         self.atoms, self.reference = atoms, reference
-        self.max_novelty, self.max_dH, self.on_alarm, self.log = (max_novelty, max_dH,
-                                                                  on_alarm, log)
-        self.k = int(k or reference.k or DEFAULT_K)
-        self.cutoff = float(cutoff or reference.cutoff or DEFAULT_CUTOFF)
+        self.max_novelty = params.check_optional("alarm_novelty", max_novelty,
+                                                 label="max_novelty")
+        self.max_dH = params.check_optional("alarm_dh", max_dH, label="max_dH")
+        self.on_alarm, self.log = on_alarm, log
+        k = params.check_optional("k", k)
+        cutoff = params.check_optional("cutoff", cutoff)
+        self.k = int(k if k is not None else (reference.k or DEFAULT_K))
+        self.cutoff = float(cutoff if cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF))
         self.dyn = dyn
         self.history: list[MonitorRecord] = []
         self.last_dH: np.ndarray | None = None
         self.seconds = 0.0
 
     def attach(self, dyn, interval: int = 10) -> "NoveltyMonitor":
-        """``dyn.attach(self, interval)``, remembering `dyn` to record its step numbers."""
+        """``dyn.attach(self, interval)``, remembering `dyn` to record its step numbers.
+
+        `interval` is a whole number of steps, >= 1.
+        """
+        from atominfo import params
+
+        interval = params.check("interval", interval)
+        if not hasattr(dyn, "attach"):
+            raise InputError(f"dyn must be ASE dynamics (with .attach), got {type(dyn).__name__}")
         self.dyn = dyn
         dyn.attach(self, interval=interval)
         return self
 
     def check(self, atoms: Atoms | None = None, step: int | None = None) -> MonitorRecord:
-        """Compute and record dH of `atoms` (default: the monitored structure)."""
+        """Compute and record dH of `atoms` (default: the monitored structure).
+
+        `step` (an integer >= 0) defaults to the dynamics' step count, else the
+        number of checks so far.
+        """
+        from atominfo import params
+        from atominfo.workflows.trajectory import frame_time
+
         start = time.perf_counter()
         atoms = self.atoms if atoms is None else atoms
+        if not isinstance(atoms, Atoms):
+            raise InputError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
         if step is None:
             step = self.dyn.nsteps if self.dyn is not None else len(self.history)
-        validate_atoms(atoms, "<md>", int(step))  # an exploded run has NaN positions
+        step = params.check("skip", step, label="step")
+        validate_atoms(atoms, "<md>", step)  # an exploded run has NaN positions
         dH = self.reference.delta_entropy(structure_descriptors(atoms, self.k, self.cutoff,
-                                                                source="<md>", frame=int(step)))
+                                                                source="<md>", frame=step))
         elapsed = time.perf_counter() - start
         self.seconds += elapsed
-        record = MonitorRecord(int(step), len(atoms), float(np.mean(dH > 0)),
-                               float(dH.max()), float(dH.mean()), elapsed)
+        timestep, sim_time = frame_time(atoms)
+        if self.dyn is not None and atoms is self.atoms:
+            timestep = int(self.dyn.nsteps)
+            if hasattr(self.dyn, "get_time"):
+                from ase import units
+
+                sim_time = float(self.dyn.get_time()) / units.fs
+        record = MonitorRecord(step, len(atoms), float(np.mean(dH > 0)),
+                               float(dH.max()), float(dH.mean()), elapsed, timestep, sim_time)
         self.history.append(record)
         self.last_dH = dH
         if self.log is not None:
@@ -137,118 +192,3 @@ class NoveltyMonitor:
         """Whether `record` crosses a threshold."""
         return bool((self.max_novelty is not None and record.novelty > self.max_novelty)
                     or (self.max_dH is not None and record.max_dH > self.max_dH))
-
-
-# -- following a file that is still being written ---------------------------------
-
-def _complete_lammps(lines: list[str]) -> int:
-    """Number of leading lines forming complete LAMMPS dump frames."""
-    done, i, n_lines = 0, 0, len(lines)
-    while i < n_lines:
-        if not lines[i].startswith("ITEM: TIMESTEP"):
-            raise InputError(f"not a LAMMPS text dump (line {i + 1}: {lines[i][:40]!r})")
-        j, n_atoms = i + 1, None
-        while j < n_lines and not lines[j].startswith("ITEM: ATOMS"):
-            if lines[j].startswith("ITEM: NUMBER OF ATOMS") and j + 1 < n_lines:
-                n_atoms = int(lines[j + 1])
-            j += 1
-        if j >= n_lines or n_atoms is None or j + 1 + n_atoms > n_lines:
-            break
-        i = j + 1 + n_atoms
-        done = i
-    return done
-
-
-def _complete_xyz(lines: list[str]) -> int:
-    """Number of leading lines forming complete (ext)xyz frames."""
-    done, i = 0, 0
-    while i < len(lines):
-        try:
-            n_atoms = int(lines[i])
-        except ValueError:
-            raise InputError(f"not an xyz file (line {i + 1}: {lines[i][:40]!r})") from None
-        if i + 2 + n_atoms > len(lines):
-            break
-        i += 2 + n_atoms
-        done = i
-    return done
-
-
-FOLLOWERS = {"lammps-dump-text": _complete_lammps, "extxyz": _complete_xyz,
-             "xyz": _complete_xyz}
-
-
-def follow_frames(path, format: str | None = None, *, poll: float = 1.0,
-                  idle_timeout: float | None = None, from_start: bool = True,
-                  sleep: Callable[[float], None] = time.sleep) -> Iterator[tuple[int, Atoms]]:
-    """Yield (frame number, Atoms) of a file still being written, as frames complete.
-
-    A frame is read only once all its lines are in the file (a frame being
-    written is left for the next poll).
-
-    Parameters
-    ----------
-    path : file name
-    format : 'lammps-dump-text', 'extxyz' or 'xyz' (guessed from the name if None)
-    poll : seconds between checks for new data
-    idle_timeout : stop after this many seconds without a new frame (None: never)
-    from_start : False to skip the frames already in the file
-    """
-    import ase.io
-
-    path = Path(path)
-    format = format or _guess(path)
-    if format not in FOLLOWERS:
-        raise InputError(f"cannot follow format {format!r}; use one of {sorted(FOLLOWERS)}",
-                         source=str(path))
-    complete = FOLLOWERS[format]
-    offset, pending, number = 0, "", 0
-    last_frame = time.monotonic()
-    skip_existing = not from_start
-    while True:
-        if not path.exists():
-            raise InputError("file not found", source=str(path))
-        size = path.stat().st_size
-        if size < offset:
-            raise InputError("file shrank while being followed (truncated or replaced)",
-                             source=str(path))
-        if size > offset:
-            with open(path, "rb") as fh:
-                fh.seek(offset)
-                data = fh.read(size - offset)
-            offset = size
-            text = pending + data.decode()
-            lines = text.split("\n")
-            tail = lines.pop()  # text after the last newline: an unfinished line
-            try:
-                n_done = complete(lines)
-            except InputError as exc:
-                raise exc.located(str(path), number) from None
-            chunk = "\n".join(lines[:n_done]) + "\n" if n_done else ""
-            pending = "\n".join(lines[n_done:] + [tail])
-            if chunk:
-                try:
-                    frames = ase.io.read(io.StringIO(chunk), index=":", format=format)
-                except Exception as exc:
-                    raise InputError(f"cannot read frame ({type(exc).__name__}: {exc})",
-                                     source=str(path), frame=number) from None
-                if skip_existing:
-                    number += len(frames)
-                    frames = []
-                for atoms in frames:
-                    yield number, atoms
-                    number += 1
-                last_frame = time.monotonic()
-            skip_existing = False
-        if idle_timeout is not None and time.monotonic() - last_frame > idle_timeout:
-            return
-        sleep(poll)
-
-
-def _guess(path: Path) -> str | None:
-    name = path.name.lower()
-    if "lammpstrj" in name or name.endswith(".dump"):
-        return "lammps-dump-text"
-    if name.endswith((".extxyz", ".xyz")):
-        return "extxyz"
-    return None

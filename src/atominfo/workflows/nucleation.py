@@ -14,7 +14,8 @@ from typing import Callable, Iterator
 import numpy as np
 from ase import Atoms
 
-from atominfo.errors import InputError, check_positive
+from atominfo import params
+from atominfo.errors import InputError
 from atominfo.reference import Reference
 from atominfo.workflows.trajectory import iter_trajectory_dh
 
@@ -47,8 +48,13 @@ def neighbour_pairs(atoms: Atoms, cutoff: float, nodes=None) -> np.ndarray:
     """
     from ase.neighborlist import neighbor_list
 
-    check_positive("edge length", cutoff)
-    nodes = np.arange(len(atoms)) if nodes is None else np.asarray(nodes, dtype=np.int64)
+    cutoff = params.check("edge_length", cutoff)
+    _check_atoms(atoms)
+    nodes = np.arange(len(atoms)) if nodes is None else np.asarray(nodes)
+    if nodes.ndim != 1 or (nodes.size and (nodes.dtype.kind not in "iu" or nodes.min() < 0
+                                           or nodes.max() >= len(atoms))):
+        raise InputError(f"nodes must be atom indices in [0, {len(atoms)}), got {nodes!r}")
+    nodes = nodes.astype(np.int64)
     if nodes.size < 2:
         return np.empty((0, 2), dtype=np.int64)
     sub = atoms[nodes]
@@ -58,10 +64,20 @@ def neighbour_pairs(atoms: Atoms, cutoff: float, nodes=None) -> np.ndarray:
     return nodes[pairs] if pairs.size else np.empty((0, 2), dtype=np.int64)
 
 
+def _check_atoms(atoms) -> None:
+    if not isinstance(atoms, Atoms):
+        raise InputError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
+
+
 def minimum_image_distance(atoms: Atoms, i: int, j: int) -> float:
     """Shortest distance (Å) between atom i and any periodic image of atom j."""
     from ase.geometry import find_mic
 
+    _check_atoms(atoms)
+    for name, a in (("i", i), ("j", j)):
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)) \
+                or not 0 <= a < len(atoms):
+            raise InputError(f"atom index {name} must be in [0, {len(atoms)}), got {a!r}")
     d = atoms.positions[j] - atoms.positions[i]
     if not np.any(atoms.pbc):
         return float(np.linalg.norm(d))
@@ -90,11 +106,17 @@ def find_clusters(atoms: Atoms, mask, edge_length: float = DEFAULT_EDGE,
     -------
     list of sorted int arrays of atom indices, by decreasing size.
     """
-    mask = np.asarray(mask, dtype=bool)
+    _check_atoms(atoms)
+    mask = np.asarray(mask)
     if mask.shape != (len(atoms),):
         raise InputError(f"mask has shape {mask.shape}, expected ({len(atoms)},)")
-    if method not in ("biconnected", "connected"):
-        raise InputError(f"method must be 'biconnected' or 'connected', got {method!r}")
+    if mask.dtype != bool:
+        if mask.dtype.kind not in "iu" or not np.isin(mask, (0, 1)).all():
+            raise InputError(f"mask must be booleans (e.g. solid_like(dH)), got {mask.dtype}")
+        mask = mask.astype(bool)
+    method = params.check("cluster_method", method, label="method")
+    edge_length = params.check("edge_length", edge_length)
+    min_size = params.check("min_size", min_size)
     nodes = np.flatnonzero(mask)
     pairs = neighbour_pairs(atoms, edge_length, nodes)
     if method == "connected":
@@ -120,7 +142,10 @@ def find_clusters(atoms: Atoms, mask, edge_length: float = DEFAULT_EDGE,
 
 @dataclass
 class FrameClusters:
-    """Clusters of one frame: `clusters` (atom index arrays, largest first) and dH (nats)."""
+    """Clusters of one frame: `clusters` (atom index arrays, largest first) and dH (nats).
+
+    `timestep` and `time` are the frame's, as in `trajectory.FrameDH` (None when unknown).
+    """
 
     number: int
     source: str
@@ -128,11 +153,14 @@ class FrameClusters:
     atoms: Atoms
     dH: np.ndarray
     clusters: list = field(default_factory=list)
+    timestep: int | None = None
+    time: float | None = None
 
     def summary(self) -> dict:
-        """Table row: atoms, solid-like atoms, number of clusters, largest cluster (atoms)."""
+        """Table row: timestep (None when unknown), atoms, solid-like atoms, number of
+        clusters, largest cluster (atoms)."""
         return {"frame": self.number, "source": self.source, "source_frame": self.source_frame,
-                "atoms": len(self.atoms), "solid_like": int(solid_like(self.dH).sum()),
+                "timestep": self.timestep, "atoms": len(self.atoms), "solid_like": int(solid_like(self.dH).sum()),
                 "clusters": len(self.clusters),
                 "largest": int(len(self.clusters[0])) if self.clusters else 0}
 
@@ -152,17 +180,21 @@ def iter_trajectory_clusters(structures, reference: Reference, *,
                              **descriptor_options) -> Iterator[FrameClusters]:
     """Per frame, dH against the solid `reference` and the clusters of solid-like atoms.
 
-    Streams frames like `trajectory.iter_trajectory_dh` (same options). With
-    several bandwidths on the reference, the first one decides solid-likeness.
+    Streams frames like `trajectory.iter_trajectory_dh` (same options); the
+    reference must have a single bandwidth. `edge_length` (Å, in (0, 50]),
+    `method` and `min_size` (>= 1) are those of `find_clusters`.
     """
     if np.ndim(reference.h) != 0:
         raise InputError("clusters need a single bandwidth")
+    edge_length = params.check("edge_length", edge_length)
+    method = params.check("cluster_method", method, label="method")
+    min_size = params.check("min_size", min_size)
     for frame in iter_trajectory_dh(structures, reference, index=index, format=format,
                                     progress=progress, **descriptor_options):
         clusters = find_clusters(frame.atoms, solid_like(frame.dH), edge_length, method,
                                  min_size)
         yield FrameClusters(frame.number, frame.source, frame.source_frame, frame.atoms,
-                            frame.dH, clusters)
+                            frame.dH, clusters, frame.timestep, frame.time)
 
 
 def critical_nucleus(gamma: float, melting_temperature: float, latent_heat: float,
@@ -188,11 +220,21 @@ def critical_nucleus(gamma: float, melting_temperature: float, latent_heat: floa
     Returns
     -------
     dict with 'r_star' (Å), 'n_star' (atoms), 'latent_heat_per_volume' (J/m^3).
+
+    Raises
+    ------
+    InputError
+        For a value that is not a finite positive number, or an undercooling
+        not below the melting temperature (the temperature T = T_m - dT must be > 0 K).
     """
-    for name, value in (("gamma", gamma), ("melting temperature", melting_temperature),
-                        ("latent heat", latent_heat), ("undercooling", undercooling),
-                        ("atomic volume", atomic_volume)):
-        check_positive(name, value)
+    gamma = params.check("gamma", gamma)
+    melting_temperature = params.check("melting_temperature", melting_temperature)
+    latent_heat = params.check("latent_heat", latent_heat)
+    undercooling = params.check("undercooling", undercooling)
+    atomic_volume = params.check("atomic_volume", atomic_volume)
+    if undercooling >= melting_temperature:
+        raise InputError(f"undercooling must be below the melting temperature "
+                         f"({melting_temperature:g} K), got {undercooling:g}")
     v_m3 = atomic_volume * 1e-30
     per_volume = latent_heat * 1e3 / (AVOGADRO * v_m3)  # J/m^3
     r_star = 2.0 * gamma * melting_temperature / (per_volume * undercooling)  # m

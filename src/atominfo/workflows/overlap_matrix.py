@@ -14,11 +14,12 @@ from typing import Callable, Mapping
 import numpy as np
 
 from atominfo.errors import InputError
+from atominfo.results import Result, jsonable
 from atominfo.information import DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths, delta_entropy
 
 
 @dataclass
-class OverlapMatrix:
+class OverlapMatrix(Result):
     """``values[i, j]``: fraction of subset `labels[i]` with dH <= 0 against subset `labels[j]`."""
 
     labels: list[str]
@@ -27,9 +28,11 @@ class OverlapMatrix:
     bandwidth: float
 
     def to_dict(self) -> dict:
-        return {"bandwidth": self.bandwidth, "labels": self.labels, "environments": self.sizes,
-                "overlap": self.values.tolist(),
-                "meaning": "overlap[i][j] = fraction of subset i with dH(x | subset j) <= 0"}
+        """JSON-ready: labels, environments per subset, the matrix as nested lists."""
+        return jsonable({"bandwidth": self.bandwidth, "labels": self.labels,
+                         "environments": self.sizes, "overlap": self.values,
+                         "meaning": "overlap[i][j] = fraction of subset i with "
+                                    "dH(x | subset j) <= 0"})
 
 
 def overlap_matrix(subsets: Mapping[str, np.ndarray], h: float = DEFAULT_BANDWIDTH, *,

@@ -18,6 +18,7 @@ from ase import Atoms
 from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, frame_descriptors, validate_parameters
 from atominfo.errors import InputError
 from atominfo.structures.frames import iter_frames
+from atominfo.structures.scan import count_atoms  # noqa: F401  (re-exported)
 from atominfo.reference import Reference
 
 
@@ -37,6 +38,12 @@ class FrameDH:
         The structure.
     dH : ndarray, shape (n_atoms,) or (n_bandwidths, n_atoms)
         Differential entropy of each atom against the reference, nats.
+    timestep : int or None
+        MD timestep of the frame where the input gives one (LAMMPS dumps:
+        ``ITEM: TIMESTEP``; extxyz: a ``timestep`` key), else None.
+    time : float or None
+        Simulation time where the input gives one (a ``time`` key of the
+        frame's info, in the file's unit), else None.
     """
 
     number: int
@@ -44,26 +51,63 @@ class FrameDH:
     source_frame: int
     atoms: Atoms
     dH: np.ndarray
+    timestep: int | None = None
+    time: float | None = None
 
     def summary(self) -> dict:
-        """Row of the per-frame table: atoms, fraction with dH > 0, max and mean dH (nats)."""
+        """Row of the per-frame table: timestep, time, atoms, fraction with dH > 0, max and
+        mean dH (nats); None where unknown or not finite."""
         return {"frame": self.number, "source": self.source,
-                "source_frame": self.source_frame, **frame_statistics(self.dH)}
+                "source_frame": self.source_frame, "timestep": self.timestep,
+                "time": self.time, **frame_statistics(self.dH)}
+
+
+def frame_time(atoms: Atoms) -> tuple[int | None, float | None]:
+    """(timestep, time) of a frame from its info, each None when absent or not a number.
+
+    ASE puts the ``ITEM: TIMESTEP`` of a LAMMPS text dump in ``info['timestep']``;
+    extxyz frames carry whatever keys they were written with.
+    """
+    import math
+    import numbers
+
+    step, time = atoms.info.get("timestep"), atoms.info.get("time")
+    step = int(step) if isinstance(step, numbers.Integral) and not isinstance(step, bool) \
+        else None
+    time = float(time) if isinstance(time, numbers.Real) and not isinstance(time, bool) \
+        and math.isfinite(float(time)) else None
+    return step, time
 
 
 def frame_statistics(dH) -> dict:
     """Number of atoms, fraction with dH > 0 ('novelty'), max and mean dH (nats).
 
-    One value per bandwidth (a list) when `dH` has one row per bandwidth.
+    Parameters
+    ----------
+    dH : array, shape (n_atoms,) or (n_bandwidths, n_atoms), nats
+
+    Returns
+    -------
+    dict with 'atoms', 'novelty', 'max_dH', 'mean_dH': one value per bandwidth
+    (a list) when `dH` has one row per bandwidth; None for a value that is
+    not finite, so the dict is valid JSON.
+
+    Raises
+    ------
+    InputError
+        For no atoms (there is no fraction or maximum of nothing).
     """
     dH = np.asarray(dH, dtype=float)
     rows = np.atleast_2d(dH)
-    stats = {"novelty": (rows > 0).mean(axis=1), "max_dH": rows.max(axis=1),
-             "mean_dH": rows.mean(axis=1)}
+    if dH.ndim > 2 or rows.shape[1] == 0:
+        raise InputError(f"dH must hold at least one atom (shape (n_atoms,) or "
+                         f"(n_bandwidths, n_atoms)), got shape {dH.shape}")
+    with np.errstate(invalid="ignore"):
+        stats = {"novelty": (rows > 0).mean(axis=1), "max_dH": rows.max(axis=1),
+                 "mean_dH": rows.mean(axis=1)}
+    stats = {key: [float(x) if np.isfinite(x) else None for x in v] for key, v in stats.items()}
     if dH.ndim == 1:
-        stats = {key: float(v[0]) for key, v in stats.items()}
-    else:
-        stats = {key: v.tolist() for key, v in stats.items()}
+        stats = {key: v[0] for key, v in stats.items()}
     return {"atoms": int(rows.shape[1]), **stats}
 
 
@@ -71,7 +115,8 @@ def iter_trajectory_dh(structures, reference: Reference, *, index=":", format=No
                        k: int | None = None, cutoff: float | None = None,
                        rescale_volume: float | None = None,
                        species: Sequence[str] | None = None, skip: int = 0,
-                       progress: Callable[[int], None] | None = None) -> Iterator[FrameDH]:
+                       progress: Callable[[int], None] | None = None,
+                       type_map=None) -> Iterator[FrameDH]:
     """Yield the per-atom dH of each frame of `structures`, one frame at a time.
 
     Parameters
@@ -91,15 +136,23 @@ def iter_trajectory_dh(structures, reference: Reference, *, index=":", format=No
         (used to resume an interrupted run).
     progress : callable, optional
         Called with the number of atoms of each finished frame.
+    type_map : dict or str, optional
+        Elements of numeric LAMMPS atom types (``{1: "Cu"}`` or ``"1=Cu,2=O"``).
 
     Yields
     ------
     FrameDH
+        With the frame's MD timestep and time where the input gives them.
     """
+    from atominfo import params
+
     k = int(k if k is not None else (reference.k or DEFAULT_K))
     cutoff = float(cutoff if cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF))
     validate_parameters(k, cutoff)
-    for number, frame in enumerate(iter_frames(structures, index=index, format=format)):
+    skip = params.check("skip", skip)
+    rescale_volume = params.check_optional("rescale_volume", rescale_volume)
+    frames = iter_frames(structures, index=index, format=format, type_map=type_map)
+    for number, frame in enumerate(frames):
         if number < skip:
             continue
         Y = frame_descriptors(frame, k, cutoff, species=species, rescale_volume=rescale_volume)
@@ -109,7 +162,8 @@ def iter_trajectory_dh(structures, reference: Reference, *, index=":", format=No
             raise exc.located(frame.source, frame.index) from None
         if progress is not None:
             progress(len(frame.atoms))
-        yield FrameDH(number, frame.source, frame.index, frame.atoms, dH)
+        yield FrameDH(number, frame.source, frame.index, frame.atoms, dH,
+                      *frame_time(frame.atoms))
 
 
 def trajectory_dh(structures, reference: Reference, **options) -> dict:
@@ -118,74 +172,16 @@ def trajectory_dh(structures, reference: Reference, **options) -> dict:
     Same parameters as `iter_trajectory_dh`. Returns a dict of arrays, one
     entry per frame: 'frame', 'atoms', 'novelty' (fraction with dH > 0),
     'max_dH' and 'mean_dH' (nats; shape (n_frames, n_bandwidths) for several
-    bandwidths), plus 'source' and 'source_frame' lists.
+    bandwidths), plus 'source', 'source_frame', 'timestep' and 'time' lists
+    (None where unknown).
     """
     rows = [f.summary() for f in iter_trajectory_dh(structures, reference, **options)]
     if not rows:
         raise InputError("trajectory has no frames")
-    return {key: (np.array([r[key] for r in rows]) if key not in ("source",)
-                  else [r[key] for r in rows]) for key in rows[0]}
-
-
-def count_atoms(paths, index=":", format=None) -> int | None:
-    """Total number of atoms in the selected frames, by a quick scan of the text.
-
-    Only for extxyz/xyz and LAMMPS text dumps (others: None). Used for the
-    progress bar's time left; never raises.
-    """
-    from ase.io.formats import string2index
-
-    try:
-        selection = string2index(index) if isinstance(index, str) else index
-        total = 0
-        for path in paths:
-            name = str(path)
-            fmt = format or _guess_format(name)
-            if fmt in ("extxyz", "xyz"):
-                counts = _xyz_counts(name)
-            elif fmt == "lammps-dump-text":
-                counts = _lammps_counts(name)
-            else:
-                return None
-            chosen = counts[selection] if isinstance(selection, slice) else [counts[selection]]
-            total += int(sum(chosen))
-        return total
-    except Exception:  # a progress estimate must never break a run
-        return None
-
-
-def _guess_format(name: str) -> str | None:
-    lower = name.lower()
-    if lower.endswith((".extxyz", ".xyz")):
-        return "extxyz"
-    if "lammpstrj" in lower or lower.endswith(".dump"):
-        return "lammps-dump-text"
-    return None
-
-
-def _xyz_counts(name: str) -> list[int]:
-    counts = []
-    with open(name, "rb") as fh:
-        while True:
-            line = fh.readline()
-            if not line:
-                break
-            if not line.strip():
-                continue
-            n = int(line)
-            counts.append(n)
-            for _ in range(n + 1):
-                fh.readline()
-    return counts
-
-
-def _lammps_counts(name: str) -> list[int]:
-    counts = []
-    with open(name, "rb") as fh:
-        for line in fh:
-            if line.startswith(b"ITEM: NUMBER OF ATOMS"):
-                counts.append(int(fh.readline()))
-    return counts
+    lists = ("source", "timestep", "time")
+    return {key: (np.array([r[key] for r in rows], dtype=float if key in (
+        "novelty", "max_dH", "mean_dH") else None) if key not in lists
+        else [r[key] for r in rows]) for key in rows[0]}
 
 
 def load_reference(paths: Sequence[Path], h, *, k: int = DEFAULT_K,

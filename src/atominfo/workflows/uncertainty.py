@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from atominfo import params
 from atominfo.errors import InputError
 
 N_BINS = 20
@@ -40,8 +41,8 @@ def running_average(dH, errors, n_bins: int = N_BINS, window: float = WINDOW) ->
     'bin_width' (nats).
     """
     dH, errors = _paired(dH, errors)
-    if n_bins < 1 or window <= 0:
-        raise InputError(f"need n_bins >= 1 and window > 0, got {n_bins}, {window}")
+    n_bins = params.check("n_bins", n_bins)
+    window = params.check("window", window)
     lo, hi = float(dH.min()), float(dH.max())
     width = (hi - lo) / n_bins if hi > lo else 1.0
     centres = lo + width * (np.arange(n_bins) + 0.5)
@@ -98,11 +99,11 @@ class ConformalErrorEstimator:
 
     def __init__(self, coverage: float = 0.9, *, n_bins: int = N_BINS, window: float = WINDOW,
                  calibration_fraction: float = 0.5, seed: int = 0):
-        if not 0 < coverage < 1:
-            raise InputError(f"coverage must be in (0, 1), got {coverage}")
-        if not 0 < calibration_fraction < 1:
-            raise InputError(f"calibration_fraction must be in (0, 1), got "
-                             f"{calibration_fraction}")
+        coverage = params.check("coverage", coverage)
+        n_bins = params.check("n_bins", n_bins)
+        window = params.check("window", window)
+        calibration_fraction = params.check("calibration_fraction", calibration_fraction)
+        seed = params.check("seed", seed)
         self.coverage, self.n_bins, self.window = coverage, n_bins, window
         self.calibration_fraction, self.seed = calibration_fraction, seed
 
@@ -124,7 +125,11 @@ class ConformalErrorEstimator:
         self.spread_floor_ = max(float(np.mean(residual)) * 1e-3, 1e-12)
         scores = np.abs(errors[cal] - self._mean(dH[cal])) / self._spread(dH[cal])
         rank = int(np.ceil((n_cal + 1) * self.coverage))
-        self.quantile_ = float(np.inf if rank > n_cal else np.sort(scores)[rank - 1])
+        if rank > n_cal:  # the interval would be unbounded: no information
+            need = int(np.ceil(self.coverage / (1 - self.coverage)))
+            raise InputError(f"too few calibration points ({n_cal}) for coverage "
+                             f"{self.coverage:g}: need at least {need}")
+        self.quantile_ = float(np.sort(scores)[rank - 1])
         self.nonnegative_ = bool((errors >= 0).all())
         self.n_fit_, self.n_calibration_ = fit.size, n_cal
         return self
@@ -172,15 +177,18 @@ def calibrate(dH, errors, *, coverage: float = 0.9, test_fraction: float = 0.25,
     'n_train', 'n_test', 'seed'.
     """
     dH, errors = _paired(dH, errors)
-    if not 0 < test_fraction < 1:
-        raise InputError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    coverage = params.check("coverage", coverage)
+    test_fraction = params.check("test_fraction", test_fraction)
+    seed = params.check("seed", seed)
+    n_bins = params.check("n_bins", n_bins)
+    window = params.check("window", window)
     order = np.random.default_rng(seed).permutation(dH.size)
     n_test = int(round(test_fraction * dH.size))
     if n_test < 1 or dH.size - n_test < 4:
         raise InputError(f"too few points ({dH.size}) for a held-out test set")
     test, train = order[:n_test], order[n_test:]
     estimator = ConformalErrorEstimator(coverage, n_bins=n_bins, window=window,
-                                        seed=seed + 1).fit(dH[train], errors[train])
+                                        seed=(seed + 1) % 2**32).fit(dH[train], errors[train])
     lower, upper = estimator.interval(dH[test])
     return {"running_average": running_average(dH, errors, n_bins, window),
             "correlations": correlations(dH, errors), "estimator": estimator,
@@ -219,3 +227,26 @@ def _per_atom_vectors(atoms, name, frame):
         raise InputError(f"array {name!r} has shape {values.shape}, expected "
                          f"({len(atoms)}, 3)", frame=frame)
     return values
+
+
+def to_json(result: dict) -> dict:
+    """A `calibrate` (or `running_average`, `correlations`) result as JSON-able values.
+
+    Arrays become lists, NaN and infinite numbers become None (an empty bin of
+    the running average has no mean), and the fitted estimator object is left out.
+    """
+    import math
+
+    def convert(value):
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items() if k != "estimator"}
+        if isinstance(value, (list, tuple, np.ndarray)):
+            return [convert(v) for v in (value.tolist() if isinstance(value, np.ndarray)
+                                         else value)]
+        if isinstance(value, (np.integer, np.bool_)):
+            return value.item()
+        if isinstance(value, (float, np.floating)):
+            return float(value) if math.isfinite(value) else None
+        return value
+
+    return convert(result)

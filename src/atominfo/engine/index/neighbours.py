@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
+from atominfo.engine.fold import inverse_two_h2
+
 DEFAULT_NEIGHBORS = 32
 DEFAULT_PROBES = 8
 
@@ -62,6 +64,7 @@ class NeighbourIndex:
         """
         Y = np.asarray(Y, dtype=np.float64)
         hs = np.atleast_1d(np.asarray(h, dtype=np.float64))
+        inv = inverse_two_h2(hs)
         out = np.empty((len(hs), len(Y)))
         for y0 in range(0, len(Y), chunk):
             Yb = Y[y0:y0 + chunk]
@@ -69,8 +72,11 @@ class NeighbourIndex:
             valid = idx >= 0
             neigh = self.X[np.where(valid, idx, 0)]
             d2 = ((neigh - Yb[:, None, :]) ** 2).sum(axis=2)
-            for t, hv in enumerate(hs):
-                terms = np.where(valid, -d2 / (2.0 * hv * hv), -np.inf)
+            for t, c in enumerate(inv):
+                # -c d2, with 0 for d2 = 0 even when c overflowed to inf (tiny h)
+                with np.errstate(invalid="ignore", over="ignore"):
+                    log_k = np.where(d2 > 0, -d2 * c, 0.0)
+                terms = np.where(valid, log_k, -np.inf)
                 out[t, y0:y0 + len(Yb)] = logsumexp(terms, axis=1)
             if progress is not None:
                 progress(len(Yb))

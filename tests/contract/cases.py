@@ -1,0 +1,107 @@
+"""Valid command lines of every command, and the files they read, built in a directory.
+
+`BASE[command]` is a minimal valid argv with placeholders: ``{hot}`` (the
+32-atom Cu extxyz, the first test file), ``{fcc}`` (the 108-atom FCC
+extxyz, a reference or second file), ``{err}``/``{dhv}`` (per-environment
+errors and dH, .npy) and ``{dir}`` (the case directory, for outputs).
+`INPUT_SLOTS[command]` lists which placeholders a bad input replaces, with
+the argparse dest they fill.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+BASE = {
+    "entropy": ["{hot}", "-q"],
+    "dh": ["{hot}", "--ref", "{fcc}", "-q"],
+    "overlap": ["{hot}", "--ref", "{fcc}", "-q"],
+    "descriptors": ["{hot}", "-o", "{dir}/X.npy", "-q"],
+    "bandwidth": [],
+    "curve": ["{hot}", "{fcc}", "--sizes", "2", "--seeds", "1", "-q"],
+    "overlap-matrix": ["{hot}", "{fcc}", "-q"],
+    "compress": ["{hot}", "{fcc}", "-s", "1", "-o", "{dir}/sel.extxyz", "-q"],
+    "generations": ["{hot}", "{fcc}", "-q"],
+    "calibrate": ["--errors", "{err}", "--dh", "{dhv}"],
+    "clusters": ["{hot}", "--ref", "{fcc}", "-q"],
+    "cnt": [],
+    "watch": ["{hot}", "--ref", "{fcc}", "--idle-timeout", "0.2", "-q"],
+    "demo": ["--frames", "1", "--repeat", "1"],
+}
+
+# Outputs the base command writes by itself (the rest only when asked for).
+BASE_OUTPUTS = {"descriptors": ["X.npy"], "compress": ["sel.extxyz", "sel.json"]}
+
+# (placeholder, dest) of the structure files each command reads.
+INPUT_SLOTS = {
+    "entropy": [("hot", "files")],
+    "dh": [("hot", "files"), ("fcc", "ref")],
+    "overlap": [("hot", "files"), ("fcc", "ref")],
+    "descriptors": [("hot", "files")],
+    "curve": [("hot", "files")],
+    "overlap-matrix": [("hot", "files")],
+    "compress": [("hot", "files")],
+    "generations": [("hot", "files")],
+    "calibrate": [("err", "errors")],
+    "clusters": [("hot", "files"), ("fcc", "ref")],
+    "watch": [("hot", "file"), ("fcc", "ref")],
+}
+
+# Valid suffixes of every output option (the first is the one used).
+OUTPUT_SUFFIXES = {
+    ("dh", "output"): (".npy", ".json", ".extxyz", ".xyz"),
+    ("dh", "table"): (".csv", ".json"),
+    ("dh", "plot"): (".png", ".pdf", ".svg"),
+    ("descriptors", "output"): (".npy", ".npz"),
+    ("curve", "plot"): (".png", ".pdf", ".svg"),
+    ("overlap-matrix", "plot"): (".png", ".pdf", ".svg"),
+    ("generations", "plot"): (".png", ".pdf", ".svg"),
+    ("compress", "output"): (".extxyz", ".xyz"),
+    ("compress", "summary"): (".json",),
+    ("calibrate", "output"): (".json",),
+    ("calibrate", "plot"): (".png", ".pdf", ".svg"),
+    ("clusters", "table"): (".csv", ".json"),
+    ("clusters", "output"): (".extxyz", ".xyz"),
+    ("clusters", "plot"): (".png", ".pdf", ".svg"),
+}
+
+
+def make_inputs(directory: Path) -> dict[str, Path]:
+    """The valid input files of the base commands, copied into `directory` (once:
+    cases sharing a directory share them, and each checks they stay unchanged)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {"hot": directory / "hot.extxyz", "fcc": directory / "fcc.extxyz",
+             "err": directory / "err.npy", "dhv": directory / "dhv.npy"}
+    if all(p.exists() for p in paths.values()):
+        return paths
+    shutil.copyfile(DATA / "cu_hot_32.extxyz", paths["hot"])
+    shutil.copyfile(DATA / "cu_fcc_108.extxyz", paths["fcc"])
+    rng = np.random.default_rng(0)
+    dh = rng.normal(size=200)
+    np.save(paths["dhv"], dh)
+    np.save(paths["err"], np.abs(0.1 + 0.05 * dh + 0.02 * rng.normal(size=200)))
+    return paths
+
+
+def fill(argv: list[str], values: dict[str, str]) -> list[str]:
+    """`argv` with every ``{name}`` replaced (each token at most one placeholder)."""
+    out = []
+    for token in argv:
+        for name, value in values.items():
+            token = token.replace("{" + name + "}", str(value))
+        out.append(token)
+    return out
+
+
+def base_argv(command: str, directory: Path, inputs: dict[str, Path],
+              **replace: str | Path) -> list[str]:
+    """The base command line of `command` in `directory`, with placeholders replaced
+    (`replace` overrides an input, e.g. ``hot=bad_file``)."""
+    values = {**{k: str(v) for k, v in inputs.items()}, "dir": str(directory)}
+    values.update({k: str(v) for k, v in replace.items()})
+    return [command, *fill(BASE[command], values)]
