@@ -2,10 +2,12 @@
 
 Data: EMT Cu made on the fly (ASE): 32-atom FCC cells sampled by Langevin MD
 at 300 K, 800 K and 1200 K, and a 2500 K melt, 40 frames each, written as one
-extxyz file with `config_type` and `generation` info keys. Then the README's
-commands run on it (the same code as `atominfo ...`) and write docs/img/*.png.
+extxyz file with `config_type` and `generation` info keys. Then the workflows
+behind the README's commands (`atominfo curve`, `overlap-matrix`,
+`generations`) run on it through the Python API and draw docs/img/curve.png,
+overlap_matrix.png and generations.png with `atominfo.outputs.plots`.
 
-Usage: python docs/make_figures.py [--out-dir /tmp/atominfo_figures]
+Usage: python docs/make_figures.py [--out-dir /tmp/atominfo_figures] [--only curve,...]
 """
 
 from __future__ import annotations
@@ -15,8 +17,13 @@ from pathlib import Path
 
 import ase.io
 
+from atominfo.outputs.plots import (plot_generations, plot_learning_curves,
+                                    plot_overlap_matrix, save_figure)
 from atominfo.structures import datasets
-from atominfo.cli import main as atominfo
+from atominfo.structures.frameset import load_frames
+from atominfo.workflows.curves import learning_curve
+from atominfo.workflows.generations import generation_report
+from atominfo.workflows.overlap_matrix import overlap_matrix
 
 IMG = Path(__file__).parent / "img"
 
@@ -48,32 +55,45 @@ def build(out: Path) -> None:
     ase.io.write(out / "melt.extxyz", sets["melt_2500K"])
 
 
-def run(args):
-    print("\n$ atominfo " + " ".join(args))
-    code = atominfo(args)
-    assert code == 0, code
+def curve(out: Path) -> None:
+    curves = [learning_curve(load_frames(out / f"{name}.extxyz"), by="environments")
+              for name in ("crystal", "melt")]
+    for name, c in zip(("crystal", "melt"), curves):
+        print(f"curve of {name}:", *c.summary_lines(), sep="\n  ")
+    ax = plot_learning_curves(curves, labels=["crystal 300 K", "melt 2500 K"])
+    save_figure(ax.figure, IMG / "curve.png")
+
+
+def matrix(out: Path) -> None:
+    data = load_frames(out / "cu.extxyz")
+    groups = data.groups("config_type")
+    result = overlap_matrix({name: data.environments(f) for name, f in groups.items()})
+    save_figure(plot_overlap_matrix(result).figure, IMG / "overlap_matrix.png")
+
+
+def generations(out: Path) -> None:
+    data = load_frames(out / "cu.extxyz")
+    groups = data.groups("generation", sort=True)
+    rows = generation_report({name: data.environments(f) for name, f in groups.items()},
+                             structures={name: len(f) for name, f in groups.items()})
+    top, _ = plot_generations(rows)
+    save_figure(top.figure, IMG / "generations.png")
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out-dir", default="/tmp/atominfo_figures")
+    parser.add_argument("--only", default="curve,matrix,generations")
+    parser.add_argument("--reuse", action="store_true", help="keep the data of a previous run")
     args = parser.parse_args()
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     IMG.mkdir(parents=True, exist_ok=True)
-    build(out)
-    run(["curve", str(out / "crystal.extxyz"), str(out / "melt.extxyz"), "--per-file",
-         "--by", "environments", "--plot", str(IMG / "curve.png"), "-q"])
-    run(["overlap-matrix", str(out / "cu.extxyz"), "--group-by", "config_type",
-         "--plot", str(IMG / "overlap_matrix.png"), "-q"])
-    run(["generations", str(out / "cu.extxyz"), "--group-by", "generation",
-         "--plot", str(IMG / "generations.png"), "-q"])
-    run(["compress", str(out / "cu.extxyz"), "-s", "0.1", "-m", "msc",
-         "-o", str(out / "cu_msc.extxyz"), "-q"])
-    run(["compress", str(out / "cu.extxyz"), "-s", "0.1", "-m", "random", "--seed", "0",
-         "-o", str(out / "cu_random.extxyz"), "-q"])
-    run(["compress", str(out / "cu.extxyz"), "-s", "10", "--ref", str(out / "crystal.extxyz"),
-         "-o", str(out / "cu_after_crystal.extxyz"), "-q"])
+    if not (args.reuse and (out / "cu.extxyz").exists()):
+        build(out)
+    for name in args.only.split(","):
+        globals()[name](out)
+        print(f"wrote {name}")
 
 
 if __name__ == "__main__":

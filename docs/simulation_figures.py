@@ -1,8 +1,9 @@
-"""Makes the README pictures of the simulation workflows, through the command line.
+"""Makes the README pictures of the simulation workflows, through the Python API.
 
     PYTHONPATH=src python3 docs/simulation_figures.py [--workdir DIR]
 
-Data are built here with ASE's EMT potential (seeded):
+The workflows behind `atominfo dh`, `calibrate` and `clusters` run here and
+draw with `atominfo.outputs.plots`. Data are built with ASE's EMT potential (seeded):
   * dh_frames.png    `atominfo dh --plot`: 108-atom Cu crystal heated by Langevin MD
                      from 300 K to 2400 K, against a 300 K crystal reference;
   * calibration.png  `atominfo calibrate --plot`: a linear model of EMT per-atom
@@ -17,7 +18,6 @@ Data are built here with ASE's EMT potential (seeded):
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -30,10 +30,8 @@ sys.path.insert(0, str(ROOT / "src"))
 IMG = ROOT / "docs" / "img"
 
 
-def cli(*args):
-    cmd = [sys.executable, "-m", "atominfo", *map(str, args)]
-    print("$ atominfo " + " ".join(map(str, args)))
-    subprocess.run(cmd, check=True, env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""})
+def _columns(rows):
+    return {key: [r[key] for r in rows] for key in rows[0]}
 
 
 def heating(work: Path, seed: int):
@@ -48,9 +46,14 @@ def heating(work: Path, seed: int):
         frames.append(snap)
         atoms = snap
     ase.io.write(work / "heating.extxyz", frames, format="extxyz")
-    cli("dh", work / "heating.extxyz", "--ref", work / "crystal_300K.extxyz", "-o",
-        work / "heating_dh.extxyz", "--table", work / "heating.csv", "--plot",
-        IMG / "dh_frames.png", "-q")
+    from atominfo.outputs.plots import plot_trajectory, save_figure
+    from atominfo.workflows.trajectory import iter_trajectory_dh, load_reference
+
+    reference = load_reference([work / "crystal_300K.extxyz"], 0.015)
+    rows = [f.summary() for f in iter_trajectory_dh(work / "heating.extxyz", reference)]
+    top, _ = plot_trajectory(_columns(rows), title="Cu crystal heated from 300 K to 2400 K, "
+                             "against a 300 K crystal")
+    save_figure(top.figure, IMG / "dh_frames.png")
 
 
 def calibration(work: Path, seed: int):
@@ -85,10 +88,13 @@ def calibration(work: Path, seed: int):
     Y, E_test = labelled(test)
     errors = np.abs(model.predict(Y) - E_test)
     dH = atominfo.delta_entropy(Y, X, 0.015)
-    np.save(work / "energy_errors.npy", errors)
-    np.save(work / "energy_dh.npy", dH)
-    cli("calibrate", "--dh", work / "energy_dh.npy", "--errors", work / "energy_errors.npy",
-        "--unit", "eV", "--plot", IMG / "calibration.png", "-o", work / "calibration.json")
+    from atominfo.outputs.plots import plot_calibration, save_figure
+    from atominfo.workflows.uncertainty import calibrate
+
+    result = calibrate(dH, errors)
+    ax = plot_calibration(dH, errors, result["running_average"], "eV",
+                          title="Error of a linear EMT energy model (trained at 300 K) vs dH")
+    save_figure(ax.figure, IMG / "calibration.png")
 
 
 def clusters(work: Path, seed: int):
@@ -116,8 +122,16 @@ def clusters(work: Path, seed: int):
     ase.io.write(work / "seeds.extxyz", frames, format="extxyz")
     ase.io.write(work / "solid.extxyz", [rattled_fcc_cu(4, 0.03, seed=s) for s in range(10)],
                  format="extxyz")
-    cli("clusters", work / "seeds.extxyz", "--ref", work / "solid.extxyz", "--plot",
-        IMG / "clusters.png", "--n-star", "122", "-o", work / "seeds_clusters.extxyz")
+    from atominfo.outputs.plots import plot_clusters, save_figure
+    from atominfo.workflows.nucleation import iter_trajectory_clusters
+    from atominfo.workflows.trajectory import load_reference
+
+    reference = load_reference([work / "solid.extxyz"], 0.015)
+    rows = [f.summary() for f in iter_trajectory_clusters(work / "seeds.extxyz", reference)]
+    top, _ = plot_clusters(_columns(rows), n_star=122,
+                           title="Solid-like clusters in a Cu melt with FCC seeds of growing "
+                           "radius")
+    save_figure(top.figure, IMG / "clusters.png")
 
 
 def main():

@@ -10,10 +10,16 @@ from ase.neighborlist import neighbor_list
 
 import atominfo
 from atominfo.cli import main
-from atominfo.workflows.nucleation import (critical_nucleus, find_clusters, iter_trajectory_clusters,
-                               minimum_image_distance, neighbour_pairs, solid_like)
-from atominfo.structures.datasets import CU_LATTICE, fcc_cu, md_frames, rattled_fcc_cu
 from atominfo.errors import InputError
+from atominfo.structures.datasets import CU_LATTICE, fcc_cu, md_frames, rattled_fcc_cu
+from atominfo.workflows.nucleation import (
+    critical_nucleus,
+    find_clusters,
+    iter_trajectory_clusters,
+    minimum_image_distance,
+    neighbour_pairs,
+    solid_like,
+)
 
 K = 32
 SEED_RADIUS = 7.0  # Å
@@ -77,7 +83,7 @@ def test_cluster_across_periodic_boundary():
 
 
 def test_critical_nucleus_paper_values():
-    """SPEC.md section 6: Cu values give about 120 atoms at 420 K undercooling."""
+    """docs/method.md section 6.2: Cu values give about 120 atoms at 420 K undercooling."""
     r = critical_nucleus(0.177, 1323, 11.99, 420, 12.893)
     assert r["n_star"] == pytest.approx(122.3, abs=0.5)
     assert r["r_star"] == pytest.approx(7.22, abs=0.01)

@@ -74,7 +74,8 @@ def test_example_collection_finds_modules_with_examples():
 # "docs/method.md, section 3.2" in the code must name a section that exists.
 
 _CITATION = re.compile(r"method\.md,? sections? (\d+(?:\.\d+)?)")
-_HEADING = re.compile(r"^#{2,3} (\d+(?:\.\d+)?)\. ", re.MULTILINE)
+# "## 3. Information quantities" and "### 3.2 Diversity D"
+_HEADING = re.compile(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", re.MULTILINE)
 
 
 def _method_sections() -> set[str]:
@@ -95,7 +96,9 @@ def test_method_sections_are_numbered():
     top = sorted(int(s) for s in sections if "." not in s)
     assert top == list(range(1, len(top) + 1))
     assert len(top) >= 6
-    for sub in (s for s in sections if "." in s):
+    subsections = [s for s in sections if "." in s]
+    assert subsections, "no numbered subsections found"
+    for sub in subsections:
         assert sub.split(".")[0] in sections
 
 

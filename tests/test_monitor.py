@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from ase import units
 from ase.calculators.emt import EMT
-from ase.md.verlet import VelocityVerlet
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md.verlet import VelocityVerlet
 
 import atominfo
-from atominfo.structures.datasets import rattled_fcc_cu
 from atominfo.errors import InputError
+from atominfo.structures.datasets import rattled_fcc_cu
 from atominfo.structures.follow import follow_frames
 from atominfo.workflows.monitor import ExtrapolationDetected, NoveltyMonitor
 

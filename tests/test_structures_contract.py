@@ -14,8 +14,12 @@ from ase.build import bulk
 from scipy.spatial.transform import Rotation
 
 import atominfo
-from atominfo.descriptor import (padded_environments, padding_note, resolve_species,
-                                 structure_descriptors)
+from atominfo.descriptor import (
+    padded_environments,
+    padding_note,
+    resolve_species,
+    structure_descriptors,
+)
 from atominfo.errors import InputError
 from atominfo.structures.follow import follow_frames
 from atominfo.structures.frames import iter_frames
@@ -216,12 +220,12 @@ def test_absurd_atom_count_fails_fast(tmp_path):
     path = tmp_path / "huge.extxyz"
     path.write_text("100000000000\nLattice=\"5 0 0 0 5 0 0 0 5\"\nCu 0 0 0\n")
     start = time.perf_counter()
-    with pytest.raises(InputError, match="huge.extxyz: frame 0: declares 100000000000 atoms"):
+    with pytest.raises(InputError, match="huge.extxyz: frame 0: cannot read: declares 100000000000 atoms"):
         frames_of(path)
     assert time.perf_counter() - start < 1.0
     dump = tmp_path / "huge.dump"
     dump.write_text(lammps_dump(claim={0: 10**11}))
-    with pytest.raises(InputError, match="frame 0: declares 100000000000 atoms"):
+    with pytest.raises(InputError, match="frame 0: cannot read: declares 100000000000 atoms"):
         frames_of(dump)
 
 

@@ -9,9 +9,9 @@ import pytest
 
 import atominfo
 from atominfo.cli import main
-from atominfo.structures.datasets import rattled_fcc_cu
 from atominfo.errors import InputError
 from atominfo.outputs.stream import DHStreamWriter, partial_path, state_path
+from atominfo.structures.datasets import rattled_fcc_cu
 from atominfo.structures.scan import count_atoms
 from atominfo.workflows.trajectory import frame_statistics, iter_trajectory_dh, trajectory_dh
 

@@ -9,8 +9,14 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from atominfo.cli import main
 from atominfo.errors import InputError
-from atominfo.workflows.uncertainty import (ConformalErrorEstimator, calibrate, correlations,
-                                            force_errors, running_average, to_json)
+from atominfo.workflows.uncertainty import (
+    ConformalErrorEstimator,
+    calibrate,
+    correlations,
+    force_errors,
+    running_average,
+    to_json,
+)
 
 
 def synthetic(n, seed):

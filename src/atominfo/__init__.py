@@ -15,8 +15,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from atominfo._jit_cache import ensure_cache_dir
 from atominfo._version import __version__
 from atominfo.errors import InputError
+
+ensure_cache_dir()  # before any numba kernel is compiled or loaded
 
 # public name -> module that defines it
 _PUBLIC = {

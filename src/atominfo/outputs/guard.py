@@ -33,8 +33,8 @@ import errno
 import os
 import re
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from atominfo.errors import InputError
 
@@ -204,13 +204,15 @@ class OutputGuard:
                  resume: bool = False, wait: float = 0.0):
         self.inputs = _as_paths(inputs)
         self.raw_outputs = outputs
+        from atominfo import params
+
         self.resume = bool(resume)
-        self.wait = float(wait)
+        self.wait = params.check("idle_timeout", wait, label="wait")
         self.outputs: dict[Path, tuple | None] = {}
         self._locks: list[tuple[Path, int]] = []
 
     # -- entry --------------------------------------------------------------
-    def __enter__(self) -> "OutputGuard":
+    def __enter__(self) -> OutputGuard:
         self.outputs = check_outputs(self.inputs, self.raw_outputs)
         try:
             # One order for every run, so that two waiting runs cannot deadlock.
@@ -259,8 +261,11 @@ class OutputGuard:
             if not same:
                 os.close(fd)
                 continue
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
+            try:  # the holder's pid, for the message of a run that finds it locked
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode())
+            except OSError:  # a full disk: the lock holds all the same
+                pass
             return fd
 
     # -- exit ---------------------------------------------------------------

@@ -93,16 +93,28 @@ def _two_axes(axes, figsize, **kwargs):
     return axes
 
 
-def _legend(ax, *, title: str | None = None, handles=None, labels=None, **kwargs):
-    """Legend to the right of the axes (never over the data), in columns when long."""
+def _legend(ax, *, title: str | None = None, handles=None, labels=None, below=False,
+            **kwargs):
+    """Legend outside the axes (never over the data): to the right, or `below` them for
+    long labels; in columns when there are many entries."""
     if handles is None:
         handles, labels = ax.get_legend_handles_labels()
     if not handles:
         return None
-    ncols = max(1, math.ceil(len(handles) / 18))
-    return ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+    if below:
+        ncols = 1 if len(handles) <= 4 else 2 if len(handles) <= 24 else 3
+        place = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.14)}
+    else:
+        ncols = max(1, math.ceil(len(handles) / 18))
+        place = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0)}
+    return ax.legend(handles, labels, **place,
                      borderaxespad=0.0, fontsize=8, ncols=ncols, title=title,
                      title_fontsize=8, frameon=False, alignment="left", **kwargs)
+
+
+def _nats(x: float) -> str:
+    """Entropies as read on a slide: two decimals, more digits for small values."""
+    return f"{x:.2f}" if abs(x) >= 0.1 else f"{x:.3g}"
 
 
 def _frame_axis(table: Mapping, x: str | None = None):
@@ -162,7 +174,7 @@ def plot_learning_curves(curves: Sequence, labels: Sequence[str] | None = None, 
     if len(labels) != len(curves):
         raise InputError(f"{len(labels)} labels for {len(curves)} curves")
     if ax is None:
-        ax = _new_figure(figsize=(8.0, 4.5))[1]
+        ax = _new_figure(figsize=(6.5, 5.0 + 0.18 * len(curves)))[1]
     colours = palette(len(curves))
     low, high = np.inf, -np.inf
     handles, texts = [], []
@@ -178,15 +190,14 @@ def plot_learning_curves(curves: Sequence, labels: Sequence[str] | None = None, 
             grid = np.geomspace(curve.sizes.min(), curve.sizes.max(), 200)
             line, = ax.plot(grid, fit(grid), "-", color=colour, lw=1.2)
             ax.axhline(fit.a, color=colour, ls="--", lw=0.9)
-            text = f"{prefix}asymptote a = {fit.a:.3g} nats"
+            text = prefix + (f"flat (saturated by N = {fit.sizes[0]}), " if fit.status == "flat"
+                             else "") + f"asymptote a = {_nats(fit.a)} nats"
             if fit.a_interval is not None:
                 lo, hi = fit.a_interval
                 ax.axhspan(lo, hi, color=colour, alpha=0.15, lw=0)
-                text += f" ({fit.level:.0%}: {lo:.3g} to {hi:.3g})"
+                text += f" ({fit.level:.0%}: {_nats(lo)} to {_nats(hi)})"
                 low, high = min(low, lo), max(high, hi)
                 level = fit.level
-            if fit.status == "flat":
-                text += f", flat: saturated by N = {fit.sizes[0]}"
             low, high = min(low, fit.a), max(high, fit.a)
             handles.append((points, line))
         else:
@@ -205,9 +216,9 @@ def plot_learning_curves(curves: Sequence, labels: Sequence[str] | None = None, 
     ax.grid(alpha=0.3)
     from matplotlib.legend_handler import HandlerTuple
 
-    key = ("points: mean ± sd over seeds\nline: fit a - b exp(-c (ln N)²)\ndashed: asymptote a"
-           + (f", band: {level:.0%} interval" if level is not None else ""))
-    _legend(ax, handles=handles, labels=texts, title=key,
+    key = ("points: mean ± sd over seeds; line: fit a - b exp(-c (ln N)²); dashed: asymptote a"
+           + (f", band: its {level:.0%} interval" if level is not None else ""))
+    _legend(ax, handles=handles, labels=texts, title=key, below=True,
             handler_map={tuple: HandlerTuple(ndivide=None)})
     return ax
 

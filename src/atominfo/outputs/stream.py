@@ -151,7 +151,7 @@ class Totals:
         return state
 
     @classmethod
-    def from_json(cls, h, state: dict) -> "Totals":
+    def from_json(cls, h, state: dict) -> Totals:
         state = dict(state)
         state["max_dH"] = [-np.inf if v is None else v for v in state["max_dH"]]
         return cls(h, state)
@@ -227,6 +227,10 @@ class DHStreamWriter:
         for p in (output, table):
             if p is not None and not (p.parent if str(p.parent) else Path(".")).is_dir():
                 raise InputError("output directory does not exist", source=str(p))
+        if output is not None and table is not None and \
+                os.path.realpath(output) == os.path.realpath(table):
+            raise InputError("the per-atom output and the table are the same file",
+                             source=str(table))
         self.output, self.table, self.h = output, table, h
         self.n_h = 1 if np.ndim(h) == 0 else len(h)
         self.labels = bandwidth_labels(h)
@@ -376,9 +380,10 @@ class DHStreamWriter:
             raise InputError("this run is already finished; nothing more can be added")
         rows = np.atleast_2d(frame.dH)
         row = frame.summary()
+        timestep, time = getattr(frame, "timestep", None), getattr(frame, "time", None)
         values = [frame.number, frame.source, frame.source_frame,
-                  "" if frame.timestep is None else int(frame.timestep),
-                  "" if frame.time is None else repr(float(frame.time)), len(frame.atoms)]
+                  "" if timestep is None else int(timestep),
+                  "" if time is None else repr(float(time)), len(frame.atoms)]
         for t in range(self.n_h):
             values += [_number(np.atleast_1d(row[key])[t])
                        for key in ("novelty", "max_dH", "mean_dH")]

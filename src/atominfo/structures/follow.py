@@ -123,8 +123,13 @@ def follow_frames(path, format: str | None = None, *, poll: float = 1.0,
     """
     import ase.io
 
-    from atominfo.structures.lammps import (UntypedDumpWarning, apply_type_map,
-                                            dump_has_elements, parse_type_map, untyped_message)
+    from atominfo.structures.lammps import (
+        UntypedDumpWarning,
+        apply_type_map,
+        dump_has_elements,
+        parse_type_map,
+        untyped_message,
+    )
     from atominfo.structures.scan import guess_format
 
     poll = params.check("poll", poll)

@@ -112,7 +112,8 @@ def scan_file(name: str, format: str) -> FileScan:
             scan = _scan_xyz(fh, str(name), format, size)
     if not scan.counts:
         if scan.truncated:
-            raise InputError("frame 0 is incomplete (the file ends inside it)", source=str(name))
+            raise InputError("cannot read: frame 0 is incomplete (the file ends inside it)",
+                             source=str(name))
         raise InputError("file holds no frames", source=str(name))
     return scan
 
@@ -125,8 +126,8 @@ def _check_capacity(n: int, size: int, name: str, frame: int) -> None:
     if n < 0:
         raise InputError(f"negative atom count {n}", source=name, frame=frame)
     if n * MIN_ATOM_LINE > size:
-        raise InputError(f"declares {n} atoms but the file ({size} bytes) can hold at most "
-                         f"{size // MIN_ATOM_LINE}", source=name, frame=frame)
+        raise InputError(f"cannot read: declares {n} atoms but the file ({size} bytes) can hold "
+                         f"at most {size // MIN_ATOM_LINE}", source=name, frame=frame)
 
 
 def _scan_xyz(fh, name: str, format: str, size: int) -> FileScan:

@@ -40,6 +40,9 @@ MAX_SLOPE_RATIO = 0.5
 # A saturation size further than this factor beyond the largest sampled size is not reported.
 EXTRAPOLATION = 100.0
 GRID = 400  # values of ln c in the profile least squares
+# nats: a curve whose rise over the fitted sizes is at most this (upper bound: straight line
+# in ln N plus two standard errors) is flat, saturated before the fitted sizes.
+FLAT_RISE = 0.1
 
 STATUSES = ("determined", "flat", "not determined")
 
@@ -221,7 +224,7 @@ def _refine(x2, H, log_c):
 def _flat(x, E, tolerance) -> np.ndarray:
     """Which curves E (m, n, n_seeds) show no rise over the sizes: the mean H spans at most
     `tolerance`, or the upper bound (slope + 2 standard errors) of the straight-line rise
-    in ln N over the fitted sizes is at most `tolerance`.
+    in ln N over the fitted sizes is at most ``max(tolerance, FLAT_RISE)``.
 
     The standard error comes from the spread over seeds (pooled over sizes) when there
     are several seeds, else from the residuals of the straight line.
@@ -241,7 +244,7 @@ def _flat(x, E, tolerance) -> np.ndarray:
     else:
         sigma = np.zeros(len(H))
     rise_bound = (slope + 2.0 * sigma / math.sqrt(sxx)) * float(x[-1] - x[0])
-    return (np.ptp(H, axis=1) <= tolerance) | (rise_bound <= tolerance)
+    return (np.ptp(H, axis=1) <= tolerance) | (rise_bound <= max(tolerance, FLAT_RISE))
 
 
 def _slope_ratio(c, x2):
@@ -268,7 +271,8 @@ def _estimate(sizes, E, tolerance, max_entropy):
     ratio = np.where(flat, np.nan, _slope_ratio(c, x2))
     problem = np.full(len(H), "", dtype=object)
     ceiling = np.inf if max_entropy is None else max_entropy
-    problem[~flat & no_bend] = "the curve rises but the model finds no bend (flat fit)"
+    problem[~flat & no_bend] = ("the mean entropy neither levels off within the noise nor "
+                                "bends as the model can fit (noisy, or falling)")
     low = ~flat & ~no_bend & ~(ratio <= MAX_SLOPE_RATIO)
     problem[low] = "not bending"
     problem[~flat & ~no_bend & (a > ceiling)] = "above ln(environments)"
@@ -305,8 +309,9 @@ def fit_asymptote(sizes, entropies, drop: int = DROP, *, max_entropy: float | No
 
     Returns
     -------
-    AsymptoteFit. Its status is "flat" when the mean H shows no significant
-    rise over the fitted sizes (then ``b = 0`` and `a` is the mean), and "not
+    AsymptoteFit. Its status is "flat" when the mean H rises by at most
+    `FLAT_RISE` over the fitted sizes (upper bound: straight line in ln N plus
+    two standard errors; then ``b = 0`` and `a` is the mean), and "not
     determined" when the fitted slope dH/d(ln N) at the largest fitted size
     is more than `MAX_SLOPE_RATIO` of that at the smallest (the curve has not
     bent yet; a straight line in ln N has ratio 1), when

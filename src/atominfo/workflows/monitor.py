@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 from ase import Atoms
 
 from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, structure_descriptors
 from atominfo.errors import InputError
+from atominfo.reference import Reference
 from atominfo.structures.follow import follow_frames  # noqa: F401  (re-exported)
 from atominfo.structures.frames import validate_atoms
-from atominfo.reference import Reference
 
 
 @dataclass
@@ -131,7 +131,7 @@ class NoveltyMonitor:
         self.last_dH: np.ndarray | None = None
         self.seconds = 0.0
 
-    def attach(self, dyn, interval: int = 10) -> "NoveltyMonitor":
+    def attach(self, dyn, interval: int = 10) -> NoveltyMonitor:
         """``dyn.attach(self, interval)``, remembering `dyn` to record its step numbers.
 
         `interval` is a whole number of steps, >= 1.

@@ -1,4 +1,6 @@
-"""Nucleation clusters of solid-like atoms, and classical nucleation theory (SPEC.md section 6).
+"""Nucleation clusters of solid-like atoms, and classical nucleation theory.
+
+See docs/method.md, section 6.
 
 Solid-like atoms (dH <= 0 against a solid reference) are the nodes of a graph
 whose edges join nodes at most `edge_length` Å apart under the minimum image
@@ -8,8 +10,8 @@ biconnected components (or, optionally, its connected components).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import numpy as np
 from ase import Atoms
@@ -95,7 +97,7 @@ def find_clusters(atoms: Atoms, mask, edge_length: float = DEFAULT_EDGE,
         The nodes (e.g. `solid_like(dH)`).
     edge_length : float
         Largest distance (Å) of an edge, minimum image.
-    method : 'biconnected' (SPEC.md section 6) or 'connected'
+    method : 'biconnected' (docs/method.md, section 6.1) or 'connected'
         Biconnected components: no single atom holds a cluster together, so
         chains and loose contacts do not merge clusters; an articulation atom
         can belong to two clusters.
@@ -160,8 +162,8 @@ class FrameClusters:
         """Table row: timestep (None when unknown), atoms, solid-like atoms, number of
         clusters, largest cluster (atoms)."""
         return {"frame": self.number, "source": self.source, "source_frame": self.source_frame,
-                "timestep": self.timestep, "atoms": len(self.atoms), "solid_like": int(solid_like(self.dH).sum()),
-                "clusters": len(self.clusters),
+                "timestep": self.timestep, "atoms": len(self.atoms),
+                "solid_like": int(solid_like(self.dH).sum()), "clusters": len(self.clusters),
                 "largest": int(len(self.clusters[0])) if self.clusters else 0}
 
     def labels(self) -> np.ndarray:

@@ -1,4 +1,6 @@
-"""Per-atom dH of a trajectory against a reference, streamed frame by frame (SPEC.md section 5).
+"""Per-atom dH of a trajectory against a reference, streamed frame by frame.
+
+See docs/method.md, section 5.3.
 
 Descriptors of one frame are computed, turned into dH with `Reference.delta_entropy`
 (so any kernel backend configured on the reference is used) and handed to the
@@ -8,18 +10,18 @@ the trajectory.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from ase import Atoms
 
 from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, frame_descriptors, validate_parameters
 from atominfo.errors import InputError
+from atominfo.reference import Reference
 from atominfo.structures.frames import iter_frames
 from atominfo.structures.scan import count_atoms  # noqa: F401  (re-exported)
-from atominfo.reference import Reference
 
 
 @dataclass

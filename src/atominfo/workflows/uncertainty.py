@@ -1,7 +1,7 @@
 """dH as a model-free uncertainty: error vs dH, correlations, conformal error intervals.
 
-SPEC.md section 5. Errors are any per-environment model errors (e.g. the norm
-of the force error, eV/Å); dH is in nats.
+See docs/method.md, section 5. Errors are any per-environment model errors (e.g.
+the norm of the force error, eV/Å); dH is in nats.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _paired(dH, errors):
 
 
 def running_average(dH, errors, n_bins: int = N_BINS, window: float = WINDOW) -> dict:
-    """Running average of the error against dH (SPEC.md section 5).
+    """Running average of the error against dH (docs/method.md, section 5.1).
 
     The dH range is cut into `n_bins` bins of equal width l; at each bin
     centre the errors of all points with |dH - centre| <= window * l are averaged.
@@ -107,7 +107,7 @@ class ConformalErrorEstimator:
         self.coverage, self.n_bins, self.window = coverage, n_bins, window
         self.calibration_fraction, self.seed = calibration_fraction, seed
 
-    def fit(self, dH, errors) -> "ConformalErrorEstimator":
+    def fit(self, dH, errors) -> ConformalErrorEstimator:
         """Fit the curves and the conformal quantile on (dH, error) pairs."""
         dH, errors = _paired(dH, errors)
         rng = np.random.default_rng(self.seed)
