@@ -38,8 +38,8 @@ from atominfo import params
 from atominfo.cli import COMMANDS, UsageError
 
 from .contract import badfiles
-from .contract.cases import (BASE, BASE_OUTPUTS, INPUT_SLOTS, OUTPUT_SUFFIXES, base_argv,
-                             make_inputs)
+from .contract.cases import (BASE, BASE_OUTPUT_DESTS, BASE_OUTPUTS, INPUT_SLOTS,
+                             OUTPUT_SUFFIXES, base_argv, make_inputs)
 from .contract.cli import (FREE_TEXT, INPUT_DESTS, OUTPUT_DESTS, RUN_LEVEL_BAD, bad_values,
                            huge_values, options_of, parser_of)
 from .contract.run import (COUNTS, Expect, check, count, run_inprocess, run_subprocess,
@@ -421,17 +421,12 @@ def test_every_output_asked_for_is_written_and_nothing_else(command, tmp_path):
     def build(d):
         inputs = make_inputs(d)
         argv = base_argv(command, d, inputs)
-        outputs = set(BASE_OUTPUTS.get(command, ()))
+        outputs = dict(BASE_OUTPUT_DESTS.get(command, {}))
         for opt in _output_options(command):
             name = f"asked_{opt.dest}{OUTPUT_SUFFIXES[(command, opt.dest)][0]}"
             argv += [opt.flag, str(d / name)]
-            outputs.add(name)
-            if command == "compress" and opt.dest == "output":
-                outputs.discard("sel.extxyz")
-                outputs.discard("sel.json")
-                outputs.add("asked_output.json")  # the default summary follows the output
-        if command == "compress" and any(o.dest == "summary" for o in _output_options(command)):
-            outputs.discard("asked_output.json")
+            outputs[opt.dest] = name
+        outputs = set(outputs.values())
         return argv, Expect(codes=(0,), outputs=tuple(sorted(outputs))), _input_paths(inputs), ()
 
     run_case(Case(command, build, "valid"), tmp_path)
@@ -553,7 +548,7 @@ def test_truncated_extxyz(command, offset, tmp_path_factory):
     outputs = tuple(BASE_OUTPUTS.get(command, ()))
     if command == "calibrate":  # errors from an extxyz without forces: never valid
         expect = Expect(codes=(2,))
-    elif kind in ("empty", "first") and command != "watch":
+    elif kind in ("empty", "first"):  # no complete frame: nothing to read (watch too)
         expect = Expect(codes=(2,))
     elif kind == "complete":
         expect = Expect(codes=(0,), outputs=outputs)
@@ -641,50 +636,87 @@ def _start(argv, cwd):
                             stdin=subprocess.DEVNULL, env=subprocess_env())
 
 
+def _hidden(d: Path) -> list[str]:
+    return [n for n in os.listdir(d) if n.startswith(".")]
+
+
+def _run_until(argv, d: Path, kill_at: float | None, after_hidden: bool):
+    """Start a run; SIGKILL it `kill_at` s after its start (or, with `after_hidden`,
+    after its first hidden partial/checkpoint file appears). Returns (finished,
+    seconds from start to the first hidden file or None, seconds to exit)."""
+    proc = _start(argv, d)
+    start = time.perf_counter()
+    first_hidden = None
+    deadline = start + kill_at if kill_at is not None and not after_hidden else None
+    try:
+        while proc.poll() is None:
+            now = time.perf_counter()
+            if first_hidden is None and _hidden(d):
+                first_hidden = now - start
+                if after_hidden and kill_at is not None:
+                    deadline = now + kill_at
+            if kill_at is not None and deadline is not None and now >= deadline:
+                proc.send_signal(signal.SIGKILL)
+                break
+            if now - start > SUBPROCESS_SECONDS:
+                proc.send_signal(signal.SIGKILL)
+                raise AssertionError(f"{argv} still running after {SUBPROCESS_SECONDS} s")
+            time.sleep(0.002)
+    finally:
+        proc.wait()
+        proc.communicate()
+    return proc.returncode == 0, first_hidden, time.perf_counter() - start
+
+
 def test_kill_and_resume(tmp_path):
     """SIGKILL at seeded random instants, then --resume: the outputs equal those of an
-    uninterrupted run, byte for byte, and no partial or hidden file remains."""
+    uninterrupted run, byte for byte, and no partial or hidden file remains.
+
+    Chain A kills once at a random instant of the whole run (start-up included);
+    chain B kills three times in a row inside the frame loop (after the first
+    partial file appears), resuming each time, then resumes to the end."""
     clean = tmp_path / "clean"
     clean.mkdir()
     _trajectory(clean / "traj.extxyz")
     shutil.copyfile(badfiles.DATA / "cu_fcc_108.extxyz", clean / "ref.extxyz")
     inputs_before = snapshot(clean)
-    t0 = time.perf_counter()
-    full = run_subprocess(_dh_argv(clean, False), clean)
-    seconds = time.perf_counter() - t0
+    finished, first_hidden, seconds = _run_until(_dh_argv(clean, False), clean, None, False)
     count("kill and resume (subprocess)")
-    check(full, Expect(codes=(0,), outputs=("out.npy", "t.csv")), inputs_before,
-          snapshot(clean), [clean / "traj.extxyz", clean / "ref.extxyz"])
+    after = snapshot(clean)
+    assert finished and first_hidden is not None, \
+        f"the uninterrupted run failed or wrote no partial file: {sorted(after)}"
+    assert set(after) - set(inputs_before) == {"out.npy", "t.csv"}, sorted(after)
     expected = {n: (clean / n).read_bytes() for n in ("out.npy", "t.csv")}
+    loop = max(seconds - first_hidden, 0.01)
 
     rng = random.Random(11)
-    instants = sorted(rng.uniform(0.2, 1.0) * seconds for _ in range(4))
+    chains = {"A": [(rng.uniform(0.1, 0.95) * seconds, False)],
+              "B": [(rng.uniform(0.0, 0.9) * loop / 3, True) for _ in range(3)]}
     failures = []
-    for k, instant in enumerate(instants):
-        d = tmp_path / f"kill{k}"
+    for name, kills in chains.items():
+        d = tmp_path / f"chain{name}"
         d.mkdir()
-        for name in ("traj.extxyz", "ref.extxyz"):
-            shutil.copyfile(clean / name, d / name)
-            shutil.copystat(clean / name, d / name)
+        for f in ("traj.extxyz", "ref.extxyz"):
+            shutil.copy2(clean / f, d / f)
         before = snapshot(d)
-        proc = _start(_dh_argv(d, False), d)
-        try:
-            proc.wait(timeout=instant)
-            finished = True
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            finished = False
-        proc.communicate()
-        resumed = run_subprocess(_dh_argv(d, True), d)
+        log = []
+        resume = False
+        for instant, after_hidden in kills:
+            done, _, _ = _run_until(_dh_argv(d, resume), d, instant, after_hidden)
+            count("kill and resume (subprocess)")
+            log.append(f"{'resumed, ' if resume else ''}killed {instant:.3f} s after "
+                       f"{'its first partial file' if after_hidden else 'its start'}"
+                       f"{' (had already finished)' if done else ''}")
+            resume = True
+        result = run_subprocess(_dh_argv(d, True), d)
         count("kill and resume (subprocess)")
-        after = snapshot(d)
         try:
-            check(resumed, Expect(codes=(0,), outputs=("out.npy", "t.csv")), before, after,
-                  [d / "traj.extxyz", d / "ref.extxyz"])
-            for name, data in expected.items():
-                assert (d / name).read_bytes() == data, f"{name} differs from the clean run"
+            check(result, Expect(codes=(0,), outputs=("out.npy", "t.csv")), before,
+                  snapshot(d), [d / "traj.extxyz", d / "ref.extxyz"])
+            for f, data in expected.items():
+                assert (d / f).read_bytes() == data, f"{f} differs from the uninterrupted run"
         except AssertionError as exc:
-            failures.append(f"killed at {instant:.2f} s of {seconds:.2f} s"
-                            f"{' (had finished)' if finished else ''}: {exc}")
+            failures.append(f"chain {name} ({'; '.join(log)}; uninterrupted run "
+                            f"{seconds:.2f} s, first partial file at {first_hidden:.2f} s): "
+                            f"{exc}")
     assert not failures, "\n".join(failures)

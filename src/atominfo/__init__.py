@@ -24,7 +24,8 @@ ensure_cache_dir()  # before any numba kernel is compiled or loaded
 # public name -> module that defines it
 _PUBLIC = {
     "descriptors": "atominfo.descriptor",
-    "DescriptorIndex": "atominfo.descriptor",
+    "FrameSet": "atominfo.structures.frameset",
+    "load_frames": "atominfo.structures.frameset",
     "fcc_calibration": "atominfo.descriptor.bandwidth",
     "volume_bandwidth": "atominfo.descriptor.bandwidth",
     "DEFAULT_BANDWIDTH": "atominfo.descriptor.bandwidth",
@@ -58,11 +59,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from atominfo.descriptor import DescriptorIndex, descriptors
+    from atominfo.descriptor import descriptors
     from atominfo.descriptor.bandwidth import (DEFAULT_BANDWIDTH, fcc_calibration,
                                                 volume_bandwidth)
     from atominfo.engine.options import EngineOptions
     from atominfo.information import (delta_entropy, diversity, entropy, entropy_and_diversity,
                                       inside_domain, novelty, overlap, sampled_entropy)
     from atominfo.reference import Reference
+    from atominfo.structures.frameset import FrameSet, load_frames
     from atominfo.structures.rescale import rescale_to_volume

@@ -34,8 +34,11 @@ BASE = {
     "demo": ["--frames", "1", "--repeat", "1"],
 }
 
-# Outputs the base command writes by itself (the rest only when asked for).
-BASE_OUTPUTS = {"descriptors": ["X.npy"], "compress": ["sel.extxyz", "sel.json"]}
+# Outputs the base command writes by itself, by the dest that names them (the
+# rest only when asked for). compress writes its summary beside its output.
+BASE_OUTPUT_DESTS = {"descriptors": {"output": "X.npy"},
+                     "compress": {"output": "sel.extxyz", "summary": "sel.json"}}
+BASE_OUTPUTS = {c: tuple(d.values()) for c, d in BASE_OUTPUT_DESTS.items()}
 
 # (placeholder, dest) of the structure files each command reads.
 INPUT_SLOTS = {

@@ -18,10 +18,11 @@ def species(args, *file_lists) -> list[str] | None:
     if not getattr(args, "multicomponent", False):
         return None
     from atominfo.descriptor.multicomponent import resolve_species
+    from atominfo.structures.frames import iter_frames
 
-    files = [f for files in file_lists for f in files
+    files = [str(f) for files in file_lists for f in files
              if str(f).rsplit(".", 1)[-1] not in ("npy", "npz")]
-    return resolve_species(files, True, **options.reading(args))
+    return resolve_species(iter_frames(files, **options.reading(args)), True)
 
 
 def describe(files, args, label: str = "descriptors", species=None, return_index=False):

@@ -44,25 +44,15 @@ def bandwidths(text: str) -> list[float]:
 
 def type_map(text: str) -> dict[int, str]:
     """'1=Cu,2=O' -> {1: 'Cu', 2: 'O'} (LAMMPS atom types to elements)."""
-    from ase.data import chemical_symbols
+    from atominfo.structures.lammps import parse_type_map
 
-    out: dict[int, str] = {}
-    for item in text.split(","):
-        key, sep, symbol = item.partition("=")
-        symbol = symbol.strip()
-        try:
-            number = int(key)
-        except ValueError:
-            number = -1
-        if not sep or number < 1 or symbol not in chemical_symbols[1:]:
-            raise argparse.ArgumentTypeError(
-                f"--type-map must look like 1=Cu,2=O (type >= 1 = element), got {text!r}")
-        out[number] = symbol
-    return out
-
-
-def existing_file(text: str) -> Path:
-    return Path(text)
+    try:
+        mapping = parse_type_map(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not mapping:
+        raise argparse.ArgumentTypeError("--type-map is empty (e.g. 1=Cu,2=O)")
+    return mapping
 
 
 # -- groups ----------------------------------------------------------------------------

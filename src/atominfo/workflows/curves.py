@@ -398,13 +398,21 @@ def _bootstrap(fit: AsymptoteFit, sizes, E, n_boot, seed, max_entropy) -> None:
     else:  # one seed and no residual degrees of freedom: nothing to resample
         fit.method = "none (one seed, three sizes)"
         return
+    tail = (1.0 - fit.level) / 2.0
+    if fit.status == "flat":
+        # Flatness was decided with its own two-standard-error bound on the rise; the
+        # interval is that of the plateau, the mean over the fitted sizes.
+        means = sample.mean(axis=(1, 2))
+        fit.a_interval = (float(np.quantile(means, tail, method="lower")),
+                          float(np.quantile(means, 1 - tail, method="higher")))
+        fit.n_boot = n_boot
+        return
     a, b, c, _, flat, _, problem, _ = _estimate(sizes, sample, fit.tolerance, max_entropy)
     failed = problem != ""
     a_values = np.where(failed, np.inf, a)
     saturation = np.array([np.inf if bad else sizes[0] if fl else _saturation(bb, cc,
                                                                               fit.tolerance)
                            for bad, fl, bb, cc in zip(failed, flat, b, c)])
-    tail = (1.0 - fit.level) / 2.0
     # Order statistics, not interpolation: refits without an asymptote count as +inf.
     fit.a_interval = (float(np.quantile(a_values, tail, method="lower")),
                       float(np.quantile(a_values, 1 - tail, method="higher")))
