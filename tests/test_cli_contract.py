@@ -637,7 +637,9 @@ def _start(argv, cwd):
 
 
 def _hidden(d: Path) -> list[str]:
-    return [n for n in os.listdir(d) if n.startswith(".")]
+    """Partial outputs and checkpoints of a dh run in `d` (lock files excluded)."""
+    return [n for n in os.listdir(d) if n.startswith(".") and n.endswith(
+        (".partial", ".resume.json"))]
 
 
 def _run_until(argv, d: Path, kill_at: float | None, after_hidden: bool):

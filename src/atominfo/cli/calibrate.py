@@ -41,9 +41,14 @@ def _values(path: Path, what: str, array: str, forces=None):
     from atominfo.workflows.uncertainty import force_errors
 
     if path.suffix == ".npy":
-        from atominfo.structures.saved import load_array
-
-        values = load_array(path, what)
+        try:
+            values = np.load(path, allow_pickle=False)
+        except Exception as exc:  # numpy raises many types for a bad file
+            raise InputError(f"cannot read as .npy ({type(exc).__name__})",
+                             source=str(path)) from None
+        if not isinstance(values, np.ndarray) or values.dtype.kind not in "fiu":
+            raise InputError(f"{what} must be real numbers", source=str(path))
+        values = values.astype(float)
         if values.ndim == 2 and values.shape[0] == 1:
             values = values[0]
         if values.ndim != 1:
@@ -69,9 +74,8 @@ def run(args) -> None:
     from atominfo.workflows.uncertainty import calibrate
 
     inputs = [args.errors] + ([args.dh] if args.dh is not None else [])
-    outputs = {args.output: (".json",), args.plot: (".png", ".pdf", ".svg")}
-    with OutputGuard(inputs=inputs,
-                     outputs={p: s for p, s in outputs.items() if p is not None}):
+    outputs = [(args.output, (".json",)), (args.plot, (".png", ".pdf", ".svg"))]
+    with OutputGuard(inputs=inputs, outputs=outputs):
         err = _values(args.errors, "errors", "error", forces=(args.forces, args.predicted))
         dH = _values(args.dh if args.dh is not None else args.errors, "dH", "dH")
         if dH.shape != err.shape:
@@ -88,10 +92,10 @@ def run(args) -> None:
         if args.output is not None:
             write_json(args.output, result)
         if args.plot is not None:
-            from atominfo.outputs.plots import plot_calibration, save_figure
+            from atominfo.cli.report import save_plot
+            from atominfo.outputs.plots import plot_calibration
 
-            save_figure(plot_calibration(dH, err, result["running_average"], args.unit),
-                        args.plot)
+            save_plot(plot_calibration(dH, err, result["running_average"], args.unit), args.plot)
     if args.json:
         print_json(result)
         return

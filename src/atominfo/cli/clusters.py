@@ -7,6 +7,7 @@ from pathlib import Path
 
 from atominfo.cli import options
 
+PLOTS = (".png", ".pdf", ".svg")
 COLUMNS = ["frame", "source", "source_frame", "timestep", "atoms", "solid_like", "clusters",
            "largest"]
 
@@ -52,10 +53,9 @@ def run(args) -> None:
     from atominfo.workflows.nucleation import iter_trajectory_clusters
 
     method = "connected" if args.connected else "biconnected"
-    outputs = {args.table: (".csv", ".json"), args.output: (".extxyz", ".xyz"),
-               args.plot: (".png", ".pdf", ".svg")}
-    with OutputGuard(inputs=[*args.files, *args.ref],
-                     outputs={p: s for p, s in outputs.items() if p is not None}):
+    outputs = [(args.table, (".csv", ".json")), (args.output, (".extxyz", ".xyz")),
+               (args.plot, PLOTS)]
+    with OutputGuard(inputs=[*args.files, *args.ref], outputs=outputs):
         options.apply_threads(args)
         args.multicomponent = False
         ref = reference(args, args.bandwidth)
@@ -97,9 +97,10 @@ def run(args) -> None:
                 with atomic_output(args.table) as tmp:
                     tmp.write_text(text.getvalue())
         if args.plot is not None:
-            from atominfo.outputs.plots import plot_clusters, save_figure
+            from atominfo.cli.report import save_plot
+            from atominfo.outputs.plots import plot_clusters
 
-            save_figure(plot_clusters(columns, args.n_star), args.plot)
+            save_plot(plot_clusters(columns, args.n_star), args.plot)
     result = {"bandwidth": args.bandwidth, "edge_length": args.edge, "method": method,
               "frames": len(rows), "largest": max(columns["largest"]), "per_frame": rows,
               "table": args.table, "output": args.output, "plot": args.plot}

@@ -26,12 +26,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     from atominfo.cli.report import print_json, say
-    from atominfo.errors import InputError
     from atominfo.workflows.nucleation import critical_nucleus
 
-    if args.undercooling >= args.tm:
-        raise InputError(f"--undercooling must be below --tm ({args.tm} K), "
-                         f"got {args.undercooling}")
     result = critical_nucleus(args.gamma, args.tm, args.latent_heat, args.undercooling,
                               args.volume)
     result.update({"gamma": args.gamma, "melting_temperature": args.tm,

@@ -31,7 +31,7 @@ def run(args) -> None:
     summary = args.summary or args.output.with_suffix(".json")
     refs = args.ref or []
     with OutputGuard(inputs=[*args.files, *refs],
-                     outputs={args.output: (".extxyz", ".xyz"), summary: (".json",)}):
+                     outputs=[(args.output, (".extxyz", ".xyz")), (summary, (".json",))]):
         options.apply_threads(args)
         sp = species(args, args.files, refs)
         data = dataset.load(args, species=sp)

@@ -36,8 +36,7 @@ def run(args) -> None:
     from atominfo.structures.frameset import FrameSet
     from atominfo.workflows.curves import learning_curve
 
-    outputs = {args.plot: (".png", ".pdf", ".svg")} if args.plot is not None else {}
-    with OutputGuard(inputs=args.files, outputs=outputs):
+    with OutputGuard(inputs=args.files, outputs=[(args.plot, (".png", ".pdf", ".svg"))]):
         options.apply_threads(args)
         data = dataset.load(args)
         if args.group_by is not None or args.per_file:
@@ -57,10 +56,11 @@ def run(args) -> None:
                                               n_seeds=args.seeds, seed=args.seed,
                                               at=args.at or (), progress=advance)
         if args.plot is not None:
-            from atominfo.outputs.plots import plot_learning_curves, save_figure
+            from atominfo.cli.report import save_plot
+            from atominfo.outputs.plots import plot_learning_curves
 
             labels = None if list(curves) == ["all"] else [Path(n).name for n in curves]
-            save_figure(plot_learning_curves(list(curves.values()), labels=labels), args.plot)
+            save_plot(plot_learning_curves(list(curves.values()), labels=labels), args.plot)
     result = {"bandwidth": args.bandwidth, "k": args.k, "cutoff": args.cutoff,
               "plot": args.plot, "curves": {name: c.to_dict() for name, c in curves.items()}}
     if args.json:

@@ -46,10 +46,8 @@ def run(args) -> None:
 
     if args.resume and args.output is None and args.table is None:
         raise InputError("--resume needs an output (-o) or a table (--table)")
-    outputs = {args.output: PER_ATOM, args.table: TABLES, args.plot: PLOTS}
-    with OutputGuard(inputs=[*args.files, *args.ref],
-                     outputs={p: s for p, s in outputs.items() if p is not None},
-                     resume=args.resume):
+    outputs = [(args.output, PER_ATOM), (args.table, TABLES), (args.plot, PLOTS)]
+    with OutputGuard(inputs=[*args.files, *args.ref], outputs=outputs, resume=args.resume):
         options.apply_threads(args)
         h = options.h_value(args)
         engine = options.engine(args)
@@ -98,12 +96,13 @@ def run(args) -> None:
             summary = writer.summary()
             table = writer.read_table()
         if args.plot is not None:
-            from atominfo.outputs.plots import plot_frames, save_figure
+            from atominfo.cli.report import save_plot
+            from atominfo.outputs.plots import plot_trajectory
             from atominfo.outputs.stream import bandwidth_labels
 
-            ax = plot_frames(table, bandwidth_labels(h)[0],
-                             title=f"{_names(args.files)} against {_names(args.ref)}")
-            save_figure(ax, args.plot)
+            save_plot(plot_trajectory(table, bandwidth_labels(h)[0],
+                                      title=f"{_names(args.files)} against {_names(args.ref)}"),
+                      args.plot)
         if writer is not None:
             writer.finish()
     summary = {"bandwidth": h, **summary, "reference_environments": len(ref),

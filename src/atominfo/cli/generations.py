@@ -17,8 +17,7 @@ def run(args) -> None:
     from atominfo.outputs.guard import OutputGuard
     from atominfo.workflows.generations import generation_report
 
-    outputs = {args.plot: (".png", ".pdf", ".svg")} if args.plot is not None else {}
-    with OutputGuard(inputs=args.files, outputs=outputs):
+    with OutputGuard(inputs=args.files, outputs=[(args.plot, (".png", ".pdf", ".svg"))]):
         options.apply_threads(args)
         data = dataset.load(args)
         groups = dataset.subsets(data, args.group_by, args.files, sort=args.group_by is not None)
@@ -28,9 +27,10 @@ def run(args) -> None:
                                      structures={n: len(f) for n, f in groups.items()},
                                      progress=advance)
         if args.plot is not None:
-            from atominfo.outputs.plots import plot_generations, save_figure
+            from atominfo.cli.report import save_plot
+            from atominfo.outputs.plots import plot_generations
 
-            save_figure(plot_generations(rows), args.plot)
+            save_plot(plot_generations(rows), args.plot)
     result = {"bandwidth": args.bandwidth, "k": args.k, "cutoff": args.cutoff,
               "group_by": args.group_by, "plot": args.plot,
               "generations": [r.to_dict() for r in rows]}

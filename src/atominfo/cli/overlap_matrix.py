@@ -18,8 +18,7 @@ def run(args) -> None:
     from atominfo.outputs.guard import OutputGuard
     from atominfo.workflows.overlap_matrix import overlap_matrix
 
-    outputs = {args.plot: (".png", ".pdf", ".svg")} if args.plot is not None else {}
-    with OutputGuard(inputs=args.files, outputs=outputs):
+    with OutputGuard(inputs=args.files, outputs=[(args.plot, (".png", ".pdf", ".svg"))]):
         options.apply_threads(args)
         data = dataset.load(args)
         groups = dataset.subsets(data, args.group_by, args.files)
@@ -27,9 +26,10 @@ def run(args) -> None:
         with progress("overlap pairs", len(subsets) ** 2, args.quiet, "pairs") as advance:
             matrix = overlap_matrix(subsets, args.bandwidth, progress=advance)
         if args.plot is not None:
-            from atominfo.outputs.plots import plot_overlap_matrix, save_figure
+            from atominfo.cli.report import save_plot
+            from atominfo.outputs.plots import plot_overlap_matrix
 
-            save_figure(plot_overlap_matrix(matrix), args.plot)
+            save_plot(plot_overlap_matrix(matrix), args.plot)
     result = matrix.to_dict()
     result.update({"structures": [len(groups[n]) for n in groups], "group_by": args.group_by,
                    "k": args.k, "cutoff": args.cutoff, "plot": args.plot})

@@ -163,6 +163,15 @@ def table(headers: list[str], rows: list[list], title: str | None = None,
     return "\n".join(out)
 
 
+def save_plot(axes, path) -> None:
+    """Write the figure holding `axes` (one Axes or several) to `path`, atomically."""
+    from atominfo.outputs.plots import save_figure
+
+    first = axes.flat[0] if hasattr(axes, "flat") else (
+        axes[0] if isinstance(axes, (list, tuple)) else axes)
+    save_figure(first.figure, path)
+
+
 def say(text: str = "") -> None:
     print(text, flush=True)
 

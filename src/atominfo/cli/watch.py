@@ -51,7 +51,7 @@ def run(args) -> int:
     import sys
 
     from atominfo.cli.load import reference
-    from atominfo.cli.report import json_text, say
+    from atominfo.cli.report import fmt, json_text, say
     from atominfo.descriptor import structure_descriptors
     from atominfo.structures.follow import follow_frames
     from atominfo.structures.frames import validate_atoms
@@ -75,16 +75,17 @@ def run(args) -> int:
         row = {"frame": number, "timestep": atoms.info.get("timestep"),
                **frame_statistics(dH)}
         row["alarm"] = bool((args.alarm_novelty is not None
-                             and row["novelty"] > args.alarm_novelty)
-                            or (args.alarm_dh is not None and row["max_dH"] > args.alarm_dh))
+                             and (row["novelty"] or 0.0) > args.alarm_novelty)
+                            or (args.alarm_dh is not None
+                                and (row["max_dH"] is None or row["max_dH"] > args.alarm_dh)))
         if args.json:
             say(json_text(row, indent=None))
         else:
             step = f" (timestep {row['timestep']})" if row["timestep"] is not None else ""
             flag = "  ALARM: outside the reference's domain" if row["alarm"] else ""
-            say(f"frame {number}{step}: {row['atoms']} atoms, {row['novelty']:.2%} with "
-                f"dH > 0, max dH {row['max_dH']:.3f} nats, mean dH {row['mean_dH']:.3f} "
-                f"nats{flag}")
+            say(f"frame {number}{step}: {row['atoms']} atoms, {fmt(100 * row['novelty'], 4)}% "
+                f"with dH > 0, max dH {fmt(row['max_dH'], 5)} nats, mean dH "
+                f"{fmt(row['mean_dH'], 5)} nats{flag}")
         seen += 1
         if row["alarm"] and args.stop_on_alarm:
             return ALARM_EXIT
