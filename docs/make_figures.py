@@ -17,8 +17,12 @@ from pathlib import Path
 
 import ase.io
 
-from atominfo.outputs.plots import (plot_generations, plot_learning_curves,
-                                    plot_overlap_matrix, save_figure)
+from atominfo.outputs.plots import (
+    plot_generations,
+    plot_learning_curves,
+    plot_overlap_matrix,
+    save_figure,
+)
 from atominfo.structures import datasets
 from atominfo.structures.frameset import load_frames
 from atominfo.workflows.curves import learning_curve

@@ -120,11 +120,11 @@ def test_coincident_periodic_image():
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["-k", "1"], "k must be >= 2"),
-    (["-c", "0"], "cutoff must be > 0"),
-    (["-c", "-1"], "cutoff must be > 0"),
-    (["-b", "0"], "bandwidth h must be > 0"),
-    (["-b", "-0.01"], "bandwidth h must be > 0"),
+    (["-k", "1"], "-k must be an integer >= 2"),
+    (["-c", "0"], "--cutoff must be a finite number > 0"),
+    (["-c", "-1"], "--cutoff must be a finite number > 0"),
+    (["-b", "0"], "--bandwidth must be a finite number > 0"),
+    (["-b", "-0.01"], "--bandwidth must be a finite number > 0"),
     (["-b", "abc"], "bandwidth"),
 ])
 def test_bad_parameters(args, fragment):

@@ -26,31 +26,47 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from atominfo import params
 from atominfo.cli import COMMANDS, UsageError
 
 from .contract import badfiles
-from .contract.cases import (BASE, BASE_OUTPUT_DESTS, BASE_OUTPUTS, INPUT_SLOTS,
-                             OUTPUT_SUFFIXES, base_argv, make_inputs)
-from .contract.cli import (FREE_TEXT, INPUT_DESTS, OUTPUT_DESTS, RUN_LEVEL_BAD, bad_values,
-                           huge_values, options_of, parser_of)
-from .contract.run import (COUNTS, Expect, check, count, run_inprocess, run_subprocess,
-                           snapshot)
+from .contract.cases import (
+    BASE,
+    BASE_OUTPUT_DESTS,
+    BASE_OUTPUTS,
+    INPUT_SLOTS,
+    OUTPUT_SUFFIXES,
+    base_argv,
+    make_inputs,
+)
+from .contract.cli import (
+    FREE_TEXT,
+    INPUT_DESTS,
+    OUTPUT_DESTS,
+    RUN_LEVEL_BAD,
+    bad_values,
+    huge_values,
+    options_of,
+    parser_of,
+)
+from .contract.run import COUNTS, Expect, check, count, run_inprocess, run_subprocess, snapshot
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 PARSE_SECONDS = 2.0  # an option refused by argparse: no work at all
 RUN_SECONDS = 60.0  # any in-process run (tiny inputs)
 SUBPROCESS_SECONDS = 60.0
+# no shrinking: a failure is reported as found, so a failing run stays as short as a passing one
 HYPOTHESIS = settings(max_examples=5, derandomize=True, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
+                      suppress_health_check=list(HealthCheck),
+                      phases=[Phase.explicit, Phase.generate])
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -512,6 +528,24 @@ def test_huge_valid_value(case, tmp_path):
             f"non-finite result printed by {result.command()}:\n{result.stdout}"
 
 
+@pytest.mark.parametrize("command", ["dh", "overlap"])  # those reporting the reference size
+def test_index_selects_test_frames_not_reference_frames(command, tmp_path):
+    """--index picks frames of the test files; the reference is every frame of --ref."""
+    import json
+
+    inputs = make_inputs(tmp_path)
+    ref = tmp_path / "ref2.extxyz"  # two frames: 108 + 32 environments
+    ref.write_bytes(inputs["fcc"].read_bytes() + inputs["hot"].read_bytes())
+    sizes = {}
+    for index in (":", "-1"):
+        argv = base_argv(command, tmp_path, inputs, fcc=ref) + [f"--index={index}", "--json"]
+        result = run_inprocess(argv, tmp_path)
+        count("valid (inprocess)")
+        check(result, Expect(codes=(0,)), {}, {})
+        sizes[index] = json.loads(result.stdout)["reference_environments"]
+    assert sizes == {":": 140, "-1": 140}
+
+
 # -- 2. bad files (in process) ---------------------------------------------------------------
 
 @pytest.mark.parametrize("case", FILE_CASES, ids=ids(FILE_CASES))
@@ -636,28 +670,38 @@ def _start(argv, cwd):
                             stdin=subprocess.DEVNULL, env=subprocess_env())
 
 
-def _hidden(d: Path) -> list[str]:
-    """Partial outputs and checkpoints of a dh run in `d` (lock files excluded)."""
-    return [n for n in os.listdir(d) if n.startswith(".") and n.endswith(
-        (".partial", ".resume.json"))]
+def _checkpoints(d: Path) -> dict:
+    """Partial outputs and checkpoints of a dh run in `d` (lock files excluded), with
+    their mtimes: they change after every complete frame."""
+    out = {}
+    for n in os.listdir(d):
+        if n.startswith(".") and n.endswith((".partial", ".resume.json")):
+            try:
+                out[n] = os.stat(d / n).st_mtime_ns
+            except FileNotFoundError:
+                pass
+    return out
 
 
-def _run_until(argv, d: Path, kill_at: float | None, after_hidden: bool):
-    """Start a run; SIGKILL it `kill_at` s after its start (or, with `after_hidden`,
-    after its first hidden partial/checkpoint file appears). Returns (finished,
-    seconds from start to the first hidden file or None, seconds to exit)."""
+def _run_until(argv, d: Path, kill_at: float | None, in_loop: bool):
+    """Start a run; SIGKILL it `kill_at` s after its start or, with `in_loop`, after it
+    first completes a frame (its partial files or checkpoint change). Returns
+    (finished, seconds from start to the first completed frame or None, seconds)."""
+    initial = _checkpoints(d)
     proc = _start(argv, d)
     start = time.perf_counter()
-    first_hidden = None
-    deadline = start + kill_at if kill_at is not None and not after_hidden else None
+    first_frame = None
+    deadline = start + kill_at if kill_at is not None and not in_loop else None
     try:
         while proc.poll() is None:
             now = time.perf_counter()
-            if first_hidden is None and _hidden(d):
-                first_hidden = now - start
-                if after_hidden and kill_at is not None:
-                    deadline = now + kill_at
-            if kill_at is not None and deadline is not None and now >= deadline:
+            if first_frame is None:
+                state = _checkpoints(d)
+                if state and state != initial:
+                    first_frame = now - start
+                    if in_loop and kill_at is not None:
+                        deadline = now + kill_at
+            if deadline is not None and now >= deadline:
                 proc.send_signal(signal.SIGKILL)
                 break
             if now - start > SUBPROCESS_SECONDS:
@@ -667,7 +711,7 @@ def _run_until(argv, d: Path, kill_at: float | None, after_hidden: bool):
     finally:
         proc.wait()
         proc.communicate()
-    return proc.returncode == 0, first_hidden, time.perf_counter() - start
+    return proc.returncode == 0, first_frame, time.perf_counter() - start
 
 
 def test_kill_and_resume(tmp_path):
@@ -677,48 +721,53 @@ def test_kill_and_resume(tmp_path):
     Chain A kills once at a random instant of the whole run (start-up included);
     chain B kills three times in a row inside the frame loop (after the first
     partial file appears), resuming each time, then resumes to the end."""
-    clean = tmp_path / "clean"
+    # one directory for every run: the table names the input files by their paths
+    clean = tmp_path / "work"
     clean.mkdir()
     _trajectory(clean / "traj.extxyz")
     shutil.copyfile(badfiles.DATA / "cu_fcc_108.extxyz", clean / "ref.extxyz")
     inputs_before = snapshot(clean)
-    finished, first_hidden, seconds = _run_until(_dh_argv(clean, False), clean, None, False)
+    finished, first_frame, seconds = _run_until(_dh_argv(clean, False), clean, None, False)
     count("kill and resume (subprocess)")
     after = snapshot(clean)
-    assert finished and first_hidden is not None, \
+    assert finished and first_frame is not None, \
         f"the uninterrupted run failed or wrote no partial file: {sorted(after)}"
     assert set(after) - set(inputs_before) == {"out.npy", "t.csv"}, sorted(after)
     expected = {n: (clean / n).read_bytes() for n in ("out.npy", "t.csv")}
-    loop = max(seconds - first_hidden, 0.01)
+    loop = max(seconds - first_frame, 0.01)
 
     rng = random.Random(11)
     chains = {"A": [(rng.uniform(0.1, 0.95) * seconds, False)],
               "B": [(rng.uniform(0.0, 0.9) * loop / 3, True) for _ in range(3)]}
     failures = []
     for name, kills in chains.items():
-        d = tmp_path / f"chain{name}"
-        d.mkdir()
-        for f in ("traj.extxyz", "ref.extxyz"):
-            shutil.copy2(clean / f, d / f)
+        d = clean
+        for f in expected:
+            (d / f).unlink(missing_ok=True)
         before = snapshot(d)
         log = []
-        resume = False
-        for instant, after_hidden in kills:
-            done, _, _ = _run_until(_dh_argv(d, resume), d, instant, after_hidden)
+        resume = done = False
+        for instant, in_loop in kills:
+            done, _, _ = _run_until(_dh_argv(d, resume), d, instant, in_loop)
             count("kill and resume (subprocess)")
             log.append(f"{'resumed, ' if resume else ''}killed {instant:.3f} s after "
-                       f"{'its first partial file' if after_hidden else 'its start'}"
+                       f"{'its first complete frame' if in_loop else 'its start'}"
                        f"{' (had already finished)' if done else ''}")
             resume = True
-        result = run_subprocess(_dh_argv(d, True), d)
-        count("kill and resume (subprocess)")
+            if done:  # finished before the kill: nothing left to resume
+                break
         try:
-            check(result, Expect(codes=(0,), outputs=("out.npy", "t.csv")), before,
-                  snapshot(d), [d / "traj.extxyz", d / "ref.extxyz"])
+            if not done:
+                result = run_subprocess(_dh_argv(d, True), d)
+                count("kill and resume (subprocess)")
+                check(result, Expect(codes=(0,), outputs=("out.npy", "t.csv")), before,
+                      snapshot(d), [d / "traj.extxyz", d / "ref.extxyz"])
+            else:
+                assert set(snapshot(d)) - set(before) == set(expected), sorted(snapshot(d))
             for f, data in expected.items():
                 assert (d / f).read_bytes() == data, f"{f} differs from the uninterrupted run"
         except AssertionError as exc:
             failures.append(f"chain {name} ({'; '.join(log)}; uninterrupted run "
-                            f"{seconds:.2f} s, first partial file at {first_hidden:.2f} s): "
+                            f"{seconds:.2f} s, first frame complete at {first_frame:.2f} s): "
                             f"{exc}")
     assert not failures, "\n".join(failures)

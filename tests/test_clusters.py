@@ -199,7 +199,7 @@ def test_cli_clusters(seeded, melt, tmp_path, capsys):
     assert result["per_frame"][1]["largest"] >= len(core)
     labelled = ase.io.read(out, index=1)
     assert np.all(labelled.arrays["cluster"][core] == 1)
-    assert "frame,source,source_frame,atoms,solid_like,clusters,largest" in table.read_text()
+    assert "frame,source,source_frame,timestep,atoms,solid_like,clusters,largest" in table.read_text()
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert main(["clusters", str(traj), "--ref", str(ref), "--connected", "--edge", "3.5",
                  "--json", "-q"]) == 0

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import atominfo
-from atominfo.workflows.curves import asymptote_model, fit_asymptote, learning_curve, subset_sizes
-from atominfo.structures.datasets import varied_fcc_cu
 from atominfo.errors import InputError
+from atominfo.structures.datasets import varied_fcc_cu
 from atominfo.structures.frameset import load_frames
+from atominfo.workflows.curves import asymptote_model, fit_asymptote, learning_curve, subset_sizes
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 
 import atominfo
 from atominfo import InputError, Reference
-from atominfo.engine.dask_client import close_client, get_client, parse_spec
 from atominfo.engine import EngineOptions, log_kernel_sums
+from atominfo.engine.dask_client import close_client, get_client, parse_spec
 
 from .conftest import DATA
 

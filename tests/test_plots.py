@@ -3,10 +3,20 @@ import pytest
 from matplotlib.axes import Axes
 
 from atominfo.errors import InputError
-from atominfo.outputs.plots import (check_plot_path, palette, plot_calibration, plot_clusters,
-                                    plot_compression, plot_generations, plot_learning_curves,
-                                    plot_overlap_matrix, plot_roc, plot_trajectory, save_figure)
-from atominfo.workflows.curves import asymptote_model, fit_asymptote, learning_curve, LearningCurve
+from atominfo.outputs.plots import (
+    check_plot_path,
+    palette,
+    plot_calibration,
+    plot_clusters,
+    plot_compression,
+    plot_generations,
+    plot_learning_curves,
+    plot_overlap_matrix,
+    plot_roc,
+    plot_trajectory,
+    save_figure,
+)
+from atominfo.workflows.curves import LearningCurve, asymptote_model, fit_asymptote, learning_curve
 from atominfo.workflows.generations import Generation
 from atominfo.workflows.overlap_matrix import OverlapMatrix
 

@@ -7,7 +7,6 @@ import atominfo
 from atominfo import InputError, Reference
 from atominfo.engine import EngineOptions, log_kernel_sums
 
-
 torch = pytest.importorskip("torch")
 from atominfo.engine import torch as torch_engine  # noqa: E402
 

@@ -8,11 +8,18 @@ import numpy as np
 
 from atominfo import params
 from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, descriptors
+from atominfo.engine import log_kernel_sums
 from atominfo.engine.options import EngineOptions, as_engine
 from atominfo.errors import InputError
-from atominfo.information import (DEFAULT_BANDWIDTH, _finite_log_sums, _inside, _per_bandwidth,
-                                  as_descriptor_matrix, bandwidths, check_widths)
-from atominfo.engine import log_kernel_sums
+from atominfo.information import (
+    DEFAULT_BANDWIDTH,
+    _finite_log_sums,
+    _inside,
+    _per_bandwidth,
+    as_descriptor_matrix,
+    bandwidths,
+    check_widths,
+)
 
 
 class Reference:
@@ -57,7 +64,7 @@ class Reference:
     def from_structures(cls, structures, h=DEFAULT_BANDWIDTH, k: int = DEFAULT_K,
                         cutoff: float = DEFAULT_CUTOFF, *, descriptor_options=None,
                         seed: int = 0, engine: EngineOptions | None = None,
-                        progress=None) -> "Reference":
+                        progress=None) -> Reference:
         """Build from structures (Atoms, list, file path(s)) with the given descriptor.
 
         `descriptor_options` go to `atominfo.descriptors`; `progress` counts atoms described.
@@ -69,7 +76,7 @@ class Reference:
     def from_files(cls, paths, h=DEFAULT_BANDWIDTH, *, k: int = DEFAULT_K,
                    cutoff: float = DEFAULT_CUTOFF, seed: int = 0,
                    engine: EngineOptions | None = None, progress=None,
-                   **descriptor_options) -> "Reference":
+                   **descriptor_options) -> Reference:
         """Build from structure files, or from saved descriptors (.npy, or .npz with 'X').
 
         Parameters

@@ -29,7 +29,7 @@ import numpy as np
 
 
 def jsonable(value: Any) -> Any:
-    """`value` as plain JSON types: arrays -> lists, numpy scalars -> numbers, non-finite -> None."""
+    """`value` as plain JSON types: arrays -> lists, numpy scalars -> numbers, NaN/inf -> None."""
     if isinstance(value, Result):
         return value.to_dict()
     if isinstance(value, np.ndarray):

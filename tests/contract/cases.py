@@ -30,7 +30,7 @@ BASE = {
     "calibrate": ["--errors", "{err}", "--dh", "{dhv}"],
     "clusters": ["{hot}", "--ref", "{fcc}", "-q"],
     "cnt": [],
-    "watch": ["{hot}", "--ref", "{fcc}", "--idle-timeout", "0.2", "-q"],
+    "watch": ["{hot}", "--ref", "{fcc}", "--idle-timeout", "0.2", "--poll", "0.05", "-q"],
     "demo": ["--frames", "1", "--repeat", "1"],
 }
 

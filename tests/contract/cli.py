@@ -8,9 +8,8 @@ loudly in `test_every_option_is_covered`) without editing the suite.
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from atominfo import params
@@ -47,7 +46,7 @@ class Option:
     action: argparse.Action
 
 
-@lru_cache(maxsize=None)
+@cache
 def parser_of(command: str):
     return command_parser(command)
 
@@ -150,7 +149,3 @@ def huge_values(opt: Option) -> list[str]:
         if isinstance(c, params.Interval):
             return huge_valid_values(c)
     return []
-
-
-def finite(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)

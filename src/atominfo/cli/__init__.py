@@ -115,7 +115,13 @@ def _run(argv: list[str]) -> int:
         return 0
     parser, module = command_parser(argv[0])
     args = parser.parse_args(argv[1:])
-    code = module.run(args)
+    from atominfo.cli.options import AT_END
+
+    try:
+        code = module.run(args)
+    finally:
+        while AT_END:
+            AT_END.pop()()
     return 0 if code is None else int(code)
 
 

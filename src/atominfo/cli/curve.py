@@ -67,6 +67,22 @@ def run(args) -> None:
         print_json(result)
         return
     for name, c in curves.items():
-        say(c.report(name))
+        _print_curve(name, c)
     if args.plot is not None:
         say(f"figure written to {args.plot}")
+
+
+def _print_curve(name, curve) -> None:
+    from atominfo.cli.report import say, table
+
+    rows = []
+    for i, n in enumerate(curve.sizes):
+        fitted = "" if curve.fit is None or not curve.determined else f"{float(curve.fit(n)):.4f}"
+        rows.append([n, int(curve.environments[i].mean()), f"{curve.mean[i]:.4f}",
+                     f"{curve.sd[i]:.4f}", fitted])
+    say(table([f"N ({curve.unit})", "environments", "H mean (nats)", "H sd (nats)",
+               "fit (nats)"], rows, left=0,
+              title=f"learning curve of {name} (h = {curve.bandwidth:g} 1/Å, by {curve.unit}, "
+              f"seeds {curve.seeds})"))
+    for line in curve.summary_lines():
+        say("  " + line)

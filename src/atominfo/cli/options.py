@@ -146,6 +146,11 @@ def add_seed(parser, help: str = "Random seed.") -> None:
     parser.add_argument("--seed", type=typed("seed", "--seed"), default=0, help=help)
 
 
+# Clean-ups the entry point runs when a command ends, however it ends (e.g.
+# closing a Dask client the command connected or started).
+AT_END: list = []
+
+
 # -- from options to API arguments -----------------------------------------------------
 
 def h_value(args):
@@ -175,7 +180,7 @@ def apply_threads(args) -> None:
 def engine(args):
     """Engine options from --backend, --dask, --device and --precision.
 
-    A Dask client started here (``--dask local:N``) is closed at exit.
+    A Dask client made here is closed when the command ends (see `AT_END`).
     """
     from atominfo.engine.options import EngineOptions
 
@@ -189,8 +194,8 @@ def engine(args):
         raise InputError(f"--dask needs --backend dask, got --backend {backend}")
     if device is not None and backend not in ("torch", "dask"):
         raise InputError(f"--device needs --backend torch or dask, got --backend {backend}")
-    if precision != "float64" and backend == "cpu":
-        raise InputError("--precision float32 needs --backend torch (or --dask with --device)")
+    if precision != "float64" and device is None and backend != "torch":
+        raise InputError("--precision float32 needs --backend torch or --device")
     if backend == "cpu":
         return EngineOptions(threads=getattr(args, "threads", None))
     if backend == "torch":
@@ -198,12 +203,10 @@ def engine(args):
 
         return EngineOptions(backend="torch", device=resolve_device(device),
                              precision=precision)
-    import atexit
-
     from atominfo.engine.dask_client import close_client, get_client
 
     client = get_client(dask if dask is not None else "local")
-    atexit.register(close_client, client)
+    AT_END.append(lambda: close_client(client))
     if device is not None:  # each Dask worker runs the torch engine on `device`
         return EngineOptions(backend="dask", client=client, worker_backend="torch",
                              device=device, precision=precision)

@@ -1,7 +1,7 @@
 """Kernel sums on a Dask cluster: query chunks on workers, the reference sent once.
 
 The queries Y are cut into chunks of rows; each chunk is a task that runs the
-CPU engine (`kernels.cpu.log_kernel_sums`) on a worker, so workers inherit
+CPU engine (`atominfo.engine.cpu.log_kernel_sums`) on a worker, so workers inherit
 every speed-up of that engine and its arithmetic (or the torch engine, with
 ``worker_backend="torch"``, for one GPU per worker). The reference X is
 broadcast to every worker once per call (or once per `Reference` object, see
@@ -67,7 +67,7 @@ def _client(client):
     """A Client object, or the default one; strings are refused (each call would leak a cluster)."""
     if isinstance(client, str):
         raise InputError("backend 'dask' takes client=<distributed.Client>; make one with "
-                         f"atominfo.distributed.get_client({client!r}) and reuse it")
+                         f"atominfo.engine.dask_client.get_client({client!r}) and reuse it")
     from atominfo.engine.dask_client import get_client
 
     return get_client(client)
@@ -189,7 +189,7 @@ def log_kernel_sums(Y, X, h, *, client=None, scattered: ScatteredReference | Non
     X : array (n, d), reference, 1/Å.
     h : array (b,), bandwidths, 1/Å.
     client : distributed.Client or None (the current default client); see
-        `atominfo.distributed.get_client` to make one from an address or ``"local:N"``.
+        `atominfo.engine.dask_client.get_client` to make one from an address or ``"local:N"``.
     scattered : ScatteredReference, optional
         X already on the workers (from `prepare_reference`); used when it holds X.
     chunk_rows : int, optional

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from atominfo import params
 from atominfo.errors import InputError
@@ -107,8 +107,8 @@ class EngineOptions:
             set_("device", resolve_device(self.device))
 
     @classmethod
-    def from_kwargs(cls, **options) -> "EngineOptions":
-        """Options from keyword arguments; an unknown name is an InputError listing the valid ones."""
+    def from_kwargs(cls, **options) -> EngineOptions:
+        """Options from keyword arguments; an unknown name is an InputError listing valid ones."""
         valid = option_names()
         for name in options:
             if name not in valid:
@@ -118,7 +118,7 @@ class EngineOptions:
                                  f"{', '.join(valid)}{hint}")
         return cls(**options)
 
-    def replace(self, **changes) -> "EngineOptions":
+    def replace(self, **changes) -> EngineOptions:
         """A copy with `changes` applied (validated like `from_kwargs`); drops a prepared reference
         unless only `progress` changes."""
         current = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
@@ -128,11 +128,11 @@ class EngineOptions:
             object.__setattr__(options, "prepared", self.prepared)
         return options
 
-    def with_progress(self, progress) -> "EngineOptions":
+    def with_progress(self, progress) -> EngineOptions:
         """These options reporting to `progress` (unchanged when it is None)."""
         return self if progress is None else self.replace(progress=progress)
 
-    def prepare(self, X) -> "EngineOptions":
+    def prepare(self, X) -> EngineOptions:
         """These options holding reference X where the backend keeps it: broadcast to the
         Dask workers, or copied to the torch device, once; later calls with the same X
         reuse it. The cpu backend needs nothing."""

@@ -87,7 +87,8 @@ def float32_error_bound(Y, X, h) -> np.ndarray:
     """Stated bound on |log-sum(float32) - log-sum(float64)| per bandwidth, nats: array (len(h),).
 
     ``8 eps32 (max_i |Y_i - c|^2 + max_j |X_j - c|^2) / (2 h^2)`` with c the
-    centre of X (`atominfo.engine.fold.centre`). E.g. about 1.5e-3 nats for bulk-metal descriptors at h = 0.015.
+    centre of X (`atominfo.engine.fold.centre`). E.g. about 1.5e-3 nats for bulk-metal
+    descriptors at h = 0.015.
     """
     Y = np.asarray(Y, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64)

@@ -18,8 +18,8 @@ figure; legends sit outside the axes, never over the data.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -400,7 +400,7 @@ def plot_calibration(dH, errors, curve: Mapping, error_unit: str = "eV/Å", *, a
     ax.set_xlabel("dH against the training set (nats)")
     ax.set_ylabel(f"model error ({error_unit})")
     ax.set_title(title or "Model error against dH", fontsize=10)
-    _legend(ax)
+    _legend(ax, below=True)
     return ax
 
 

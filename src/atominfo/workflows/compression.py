@@ -1,6 +1,6 @@
 """Dataset compression: choose m of M structures keeping as much information as possible.
 
-SPEC.md section 4. Methods:
+The methods (definitions in docs/method.md):
 
 * ``random``: m structures uniformly at random (seeded).
 * ``fps``: farthest point sampling on the mean environment distance between
@@ -20,22 +20,31 @@ SPEC.md section 4. Methods:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from atominfo import params
+from atominfo.engine import log_kernel_sums
+from atominfo.engine.fold import (
+    centre,
+    fold_into_log_sums,
+    fold_into_log_sums_serial,
+    inverse_two_h2,
+)
 from atominfo.engine.options import EngineOptions, as_engine
 from atominfo.errors import InputError
+from atominfo.information import (
+    DEFAULT_BANDWIDTH,
+    as_descriptor_matrix,
+    check_widths,
+    entropy_and_diversity,
+    overlap,
+)
 from atominfo.results import Result, jsonable
 from atominfo.structures.frameset import FrameSet
-from atominfo.information import DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths
-from atominfo.information import entropy_and_diversity, overlap
-from atominfo.engine import log_kernel_sums
-from atominfo.engine.fold import (centre, fold_into_log_sums, fold_into_log_sums_serial,
-                                  inverse_two_h2)
 
 METHODS = ("msc", "fps", "kmeans", "random")
 # Rows of the all-environments block per BLAS call (bounded memory: rows x new atoms floats).
@@ -143,7 +152,7 @@ def _lazy_greedy(X, x_sq, offsets, own, log_sums, m, h, from_empty, progress):
         return log_sums[offsets[s]:offsets[s + 1]].min() - own[s]
 
     if from_empty:
-        # Nothing selected: every dH is +inf; the SPEC starts from the highest own entropy.
+        # Nothing selected: every dH is +inf; the method starts from the highest own entropy.
         # A key of -inf stands for a score not evaluated yet (+inf).
         first = int(np.argmax(own))
         heap = [(-np.inf, s) for s in range(n) if s != first]

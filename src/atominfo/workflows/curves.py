@@ -17,8 +17,8 @@ saturation size (None), with the reason.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 from scipy.optimize import minimize_scalar

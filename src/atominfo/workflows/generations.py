@@ -7,15 +7,20 @@ entropy H and diversity D of the cumulative set of generations 1..g.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import numpy as np
 
 from atominfo.errors import InputError
+from atominfo.information import (
+    DEFAULT_BANDWIDTH,
+    as_descriptor_matrix,
+    check_widths,
+    delta_entropy,
+    entropy_and_diversity,
+)
 from atominfo.results import Result
-from atominfo.information import (DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths,
-                          delta_entropy, entropy_and_diversity)
 
 
 @dataclass

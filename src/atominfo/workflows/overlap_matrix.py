@@ -8,14 +8,19 @@ outside the small one. The diagonal is 1 (each environment counts itself).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import numpy as np
 
 from atominfo.errors import InputError
+from atominfo.information import (
+    DEFAULT_BANDWIDTH,
+    as_descriptor_matrix,
+    check_widths,
+    delta_entropy,
+)
 from atominfo.results import Result, jsonable
-from atominfo.information import DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths, delta_entropy
 
 
 @dataclass
@@ -52,7 +57,7 @@ def overlap_matrix(subsets: Mapping[str, np.ndarray], h: float = DEFAULT_BANDWID
         raise InputError(f"an overlap matrix needs at least two subsets, got {len(subsets)}")
     labels = [str(k) for k in subsets]
     blocks = [as_descriptor_matrix(subsets[k], f"subset {k!r}") for k in subsets]
-    for label, block in zip(labels, blocks):
+    for block in blocks:
         check_widths(block, blocks[0])
     n = len(blocks)
     values = np.empty((n, n))

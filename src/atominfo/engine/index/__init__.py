@@ -1,1 +1,1 @@
-"""Indexes of a reference set, built once: cluster bounds (exact) and faiss neighbours (approximate)."""
+"""Reference-set indexes, built once: cluster bounds (exact), faiss neighbours (approximate)."""

@@ -17,7 +17,7 @@ by a few ulps.
   cluster only while, for every query of the group, the skipped bounds add
   up to at most `tol` times the sum already computed. Each value is at most
   ``log(1 + tol) <= tol`` nats below the exact log-sum (a rigorous bound;
-  default tol 1e-9), plus the exact engine's own error (`kernels.cpu`).
+  default tol 1e-9), plus the exact engine's own error (`atominfo.engine.fold`).
 * `ClusterIndex.classify(Y, h)` decides ``S >= 1`` (dH <= 0, inside the
   domain) per query: the nearest-bound cluster of every query is summed by one
   BLAS product per group of queries sharing it, then clusters are visited
@@ -28,7 +28,7 @@ by a few ulps.
   centre; shell k contributes n_k exp(-c max(0, |y - c_B| - r_k)^2) with r_k
   its largest radius), tighter than one radius for all. The label equals
   that of exact dH for every point with |dH| > 1e-9 nats (the sums carry the
-  exact engine's error, far below that; see `kernels.cpu`).
+  exact engine's error, far below that; see `atominfo.engine.fold`).
 
 Queries are independent, so any chunk of queries can be classified against
 a prebuilt index (e.g. mapped over chunks by Dask).
@@ -42,8 +42,17 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from atominfo.engine.fold import (FAST, SKIP_NATS, SNAP, centre, exp_neg, fold_block, fold_terms,
-                                  inverse_two_h2, log_kernel)
+from atominfo.engine.fold import (
+    FAST,
+    SKIP_NATS,
+    SNAP,
+    centre,
+    exp_neg,
+    fold_block,
+    fold_terms,
+    inverse_two_h2,
+    log_kernel,
+)
 from atominfo.engine.threads import run_blocks
 
 QUERY_CHUNK = 1024
@@ -363,7 +372,7 @@ class ClusterIndex:
         block, all skipped bounds add up to at most `tol` times a lower bound
         of its sum (its nearest cluster's exact terms). Each value is
         therefore within ``log(1 + tol) <= tol`` nats below the exact log-sum,
-        plus the exact engine's own error (see `kernels.cpu`).
+        plus the exact engine's own error (see `atominfo.engine.fold`).
         ``self.last_pairs`` holds the kernel terms evaluated.
         """
         from atominfo.engine.cpu import BLOCK_ROWS
