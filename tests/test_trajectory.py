@@ -149,9 +149,12 @@ def test_resume_with_other_options_is_refused(traj, tmp_path, capsys):
     writer.close()
     with pytest.raises(InputError, match="different"):
         DHStreamWriter(out, None, 0.015, {"k": 16}, resume=True)
+    # nothing to resume (killed before its first checkpoint): it starts again, and says so
     assert main(["dh", str(traj[0]), "--ref", FCC, "-o", str(tmp_path / "x.npy"),
-                 "--resume"]) == 2
-    assert "no interrupted run" in capsys.readouterr().err
+                 "--resume", "-q"]) == 0
+    assert "no interrupted run to resume; starting from the first frame" in \
+        capsys.readouterr().err
+    assert (tmp_path / "x.npy").exists()
 
 
 def test_bad_frame_leaves_nothing(tmp_path, capsys):

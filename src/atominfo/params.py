@@ -130,11 +130,12 @@ CONSTRAINTS: dict[str, Interval | OneOf] = {
     "max_frames": Interval(int, 0, None),
     "coverage": Interval(float, 0.0, 1.0, closed="neither"),
     "test_fraction": Interval(float, 0.0, 1.0, closed="neither"),
-    "gamma": Interval(float, 0.0, None, closed="neither"),
-    "melting_temperature": Interval(float, 0.0, None, closed="neither"),
-    "latent_heat": Interval(float, 0.0, None, closed="neither"),
-    "undercooling": Interval(float, 0.0, None, closed="neither"),
-    "atomic_volume": Interval(float, 0.0, None, closed="neither"),
+    # classical nucleation theory: physical ranges, so that r* and n* stay finite
+    "gamma": Interval(float, 0.0, 100.0, closed="right"),  # J/m^2
+    "melting_temperature": Interval(float, 0.0, 1e5, closed="right"),  # K
+    "latent_heat": Interval(float, 0.0, 1e4, closed="right"),  # kJ/mol
+    "undercooling": Interval(float, 0.0, 1e5, closed="right"),  # K
+    "atomic_volume": Interval(float, 0.0, 1e4, closed="right"),  # Å^3
     "alarm_novelty": Interval(float, 0.0, 1.0),
     "alarm_dh": Interval(float, None, None),
     "method_exact": OneOf(("exact", "approximate")),
@@ -168,3 +169,11 @@ def check(name: str, value, *, label: str | None = None):
 def check_optional(name: str, value, *, label: str | None = None):
     """`check`, letting None through (an option left unset)."""
     return None if value is None else check(name, value, label=label)
+
+# Appended by the command line: counts and sizes it takes as options.
+CONSTRAINTS.update({
+    "n_star": Interval(float, 0.0, 1e12, closed="right"),
+    "subset_size": Interval(int, 1, 10**12),
+    "n_frames": Interval(int, 1, 100_000),
+    "repeat": Interval(int, 1, 20, limit_reason="4 repeat^3 atoms per frame"),
+})

@@ -32,6 +32,8 @@ RUN_LEVEL_BAD = {
     "predicted": [],
 }
 FREE_TEXT = {"unit"}
+# argparse types of text options whose bad values are those of RUN_LEVEL_BAD
+TEXT_TYPES = {"ase_format", "selection_size"}
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def options_of(command: str) -> list[Option]:
             kind = "type_map"
         elif a.type is Path:
             kind = "path"
-        elif a.type is None:
+        elif a.type is None or tname in TEXT_TYPES:
             kind = "text"
         else:
             kind = f"unknown type {tname}"

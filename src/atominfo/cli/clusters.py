@@ -30,7 +30,7 @@ def add_arguments(parser) -> None:
                         "arrays, for OVITO.")
     parser.add_argument("--plot", type=Path, default=None,
                         help="Largest cluster and number of clusters against frame.")
-    parser.add_argument("--n-star", type=t("atomic_volume", "--n-star"), default=None,
+    parser.add_argument("--n-star", type=t("n_star", "--n-star"), default=None,
                         help="Critical nucleus size (atoms) drawn on the plot (see "
                         "`atominfo cnt`).")
     options.add_descriptor(parser, multicomponent=False)

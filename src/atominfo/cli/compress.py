@@ -10,7 +10,7 @@ from atominfo.cli import dataset, options
 
 def add_arguments(parser) -> None:
     dataset.add_common(parser)
-    parser.add_argument("-s", "--size", required=True,
+    parser.add_argument("-s", "--size", required=True, type=options.selection_size,
                         help="Structures to keep: a fraction (0.5) or a number (200).")
     parser.add_argument("-o", "--output", type=Path, required=True,
                         help="Selected frames, unchanged (all info and arrays), as .extxyz.")

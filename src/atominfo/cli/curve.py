@@ -19,7 +19,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seeds", type=t("n_seeds", "--seeds"), default=3,
                         help="Random subsets per size.")
     options.add_seed(parser, "First random seed (then seed+1, ...).")
-    parser.add_argument("--at", type=t("min_size", "--at"), action="append", default=None,
+    parser.add_argument("--at", type=t("subset_size", "--at"), action="append", default=None,
                         help="Also report H and the information gap at this size (repeatable).")
     parser.add_argument("--per-file", action="store_true",
                         help="One curve per file instead of one for all files together.")

@@ -7,9 +7,9 @@ from atominfo.cli import options
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--frames", type=options.typed("n_seeds", "--frames"), default=10,
+    parser.add_argument("--frames", type=options.typed("n_frames", "--frames"), default=10,
                         help="MD frames per set.")
-    parser.add_argument("--repeat", type=options.typed("n_seeds", "--repeat"), default=3,
+    parser.add_argument("--repeat", type=options.typed("repeat", "--repeat"), default=3,
                         help="Supercell repeat (4 * repeat^3 atoms).")
     options.add_output(parser, quiet=False)
 

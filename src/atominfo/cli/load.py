@@ -38,6 +38,8 @@ def reference(args, h, species=None, engine=None):
     """The `Reference` named by --ref: structure files or saved descriptors."""
     from atominfo.reference import Reference
 
+    # --index and --format select and read the test frames; a reference is read whole,
+    # its format guessed from its name (a type map applies to any dump).
+    opts = {**descriptor_options(args, species), "index": ":", "format": None}
     with progress("reference descriptors", None, args.quiet) as advance:
-        return Reference.from_files(args.ref, h, engine=engine, progress=advance,
-                                    **descriptor_options(args, species))
+        return Reference.from_files(args.ref, h, engine=engine, progress=advance, **opts)

@@ -9,6 +9,7 @@ imports no numerical library.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from atominfo import params
@@ -57,6 +58,33 @@ def type_map(text: str) -> dict[int, str]:
 
 # -- groups ----------------------------------------------------------------------------
 
+def ase_format(text: str) -> str:
+    """An ASE file format name (empty or unknown names are refused)."""
+    from ase.io.formats import ioformats
+
+    if text not in ioformats:
+        raise argparse.ArgumentTypeError(f"--format must be an ASE format such as extxyz or "
+                                         f"lammps-dump-text, got {text!r}")
+    return text
+
+
+def selection_size(text: str) -> str:
+    """--size: a fraction in (0, 1] such as 0.5, or a count such as 200 (checked for range
+    against the dataset later)."""
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    is_fraction = any(c in text for c in ".eE") and number <= 1.0
+    ok = math.isfinite(number) and (0 < number <= 1 if is_fraction
+                                     else number >= 1 and number == int(number)
+                                     and number <= 10**12)
+    if not ok:
+        raise argparse.ArgumentTypeError(f"--size must be a fraction in (0, 1] such as 0.5 or "
+                                         f"a count such as 200, got {text[:40]!r}")
+    return text
+
+
 def add_inputs(parser, name: str = "files", help: str = "Structure files (any format ASE "
                "reads: extxyz, LAMMPS dumps, VASP, ...).", single: bool = False):
     parser.add_argument(name, nargs=None if single else "+", type=Path, metavar="FILE",
@@ -68,7 +96,7 @@ def add_reading(parser) -> None:
     group = parser.add_argument_group("reading")
     group.add_argument("--index", default=":",
                        help="ASE frame selection: ':' all, '-1' last, '::10' every tenth, '3:7'.")
-    group.add_argument("--format", default=None,
+    group.add_argument("--format", type=ase_format, default=None,
                        help="ASE file format (extxyz, lammps-dump-text, ...); guessed from "
                        "the file name when omitted.")
     group.add_argument("--type-map", type=type_map, default=None, metavar="1=Cu,2=O",
@@ -205,7 +233,10 @@ def engine(args):
                              precision=precision)
     from atominfo.engine.dask_client import close_client, get_client
 
-    client = get_client(dask if dask is not None else "local")
+    try:
+        client = get_client(dask if dask is not None else "local")
+    except InputError as exc:
+        raise InputError(f"--dask {dask}: {exc.reason}") from None
     AT_END.append(lambda: close_client(client))
     if device is not None:  # each Dask worker runs the torch engine on `device`
         return EngineOptions(backend="dask", client=client, worker_backend="torch",

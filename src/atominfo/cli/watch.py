@@ -35,7 +35,7 @@ def add_arguments(parser) -> None:
                         help="Flag frames whose max dH (nats) exceeds this.")
     parser.add_argument("--stop-on-alarm", action="store_true",
                         help=f"Exit with status {ALARM_EXIT} at the first flagged frame.")
-    parser.add_argument("--format", default=None,
+    parser.add_argument("--format", type=options.ase_format, default=None,
                         help="lammps-dump-text or extxyz (guessed from the name if omitted).")
     parser.add_argument("--type-map", type=options.type_map, default=None,
                         metavar="1=Cu,2=O", help="Elements of numeric LAMMPS atom types.")
@@ -91,4 +91,10 @@ def run(args) -> int:
             return ALARM_EXIT
         if args.max_frames is not None and seen >= args.max_frames:
             break
+    if seen == 0:
+        from atominfo.errors import InputError
+
+        what = "new complete frame" if args.new_only else "complete frame"
+        raise InputError(f"no {what} within --idle-timeout {args.idle_timeout:g} s",
+                         source=str(args.file))
     return 0

@@ -14,6 +14,8 @@ from __future__ import annotations
 from atominfo.errors import InputError
 
 LOOPBACK = "127.0.0.1"
+# Every wait has a bound: connecting to a scheduler gives up after this.
+CONNECT_TIMEOUT = "20s"
 
 
 def parse_spec(spec: str) -> tuple[str, int | str]:
@@ -87,12 +89,14 @@ def get_client(spec, *, host: str = LOOPBACK, threads_per_worker: int = 1,
                                processes=True, host=host, dashboard_address=f"{host}:0",
                                scheduler_kwargs={"dashboard": dashboard})
         return Client(cluster)
-    if value.startswith("file:"):
-        return Client(scheduler_file=value[len("file:"):])
     try:
-        return Client(value, timeout="20s")
-    except (OSError, TimeoutError) as exc:
-        raise InputError(f"cannot reach the Dask scheduler at {value}: {exc}") from None
+        if value.startswith("file:"):
+            return Client(scheduler_file=value[len("file:"):], timeout=CONNECT_TIMEOUT)
+        return Client(value, timeout=CONNECT_TIMEOUT)
+    except Exception as exc:  # distributed raises OSError, TimeoutError, ValueError, ...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot reach the Dask scheduler at {value} within "
+                         f"{CONNECT_TIMEOUT}: {reason}") from None
 
 
 def close_client(client) -> None:

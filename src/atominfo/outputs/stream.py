@@ -31,6 +31,7 @@ import io
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -248,6 +249,12 @@ class DHStreamWriter:
         self.totals = Totals(h)
         self._fds: dict[Path, int] = {}
         self._finishing: list | None = None  # renames left to do, once finish() began
+        if resume and not self.state_file.exists():
+            # Killed before its first checkpoint (or never started): nothing was kept,
+            # so resuming is starting again.
+            warnings.warn(f"{anchor}: no interrupted run to resume; starting from the first "
+                          "frame", stacklevel=2)
+            resume = False
         if resume:
             sizes = self._load_state()
             if self._finishing is None:

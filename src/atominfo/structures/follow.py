@@ -78,7 +78,16 @@ def _complete_xyz(lines: list[str]) -> list[int]:
         if not lines[i].strip():
             i += 1
             continue
+        if frame > 0 and not lines[i].strip().isdigit():
+            # an atom line where the next count should be: the previous frame has
+            # more atom lines than its count says
+            raise InputError("atom count disagrees with the atom lines (more atom lines "
+                             f"follow: {lines[i].strip()[:40]!r})", frame=frame - 1)
         n_atoms = _count(lines[i], frame, "atom-count line")
+        for q in range(i + 2, min(i + 2 + n_atoms, len(lines))):
+            if lines[q].strip().isdigit():  # the next frame's count: too few atom lines
+                raise InputError(f"atom-count line says {n_atoms} but only {q - i - 2} atom "
+                                 "lines follow", frame=frame)
         if i + 2 + n_atoms > len(lines):
             break
         i += 2 + n_atoms
@@ -206,6 +215,12 @@ def follow_frames(path, format: str | None = None, *, poll: float = 1.0,
                 try:
                     atoms = ase.io.read(io.StringIO(chunk), index=0, format=format)
                 except Exception as exc:  # ASE raises many types for malformed frames
+                    from atominfo.structures.frames import bad_atom_line
+
+                    located = bad_atom_line(chunk, format)
+                    if located is not None:
+                        raise InputError(located[1], source=name, frame=number,
+                                         atom=located[0]) from None
                     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                     raise InputError(f"cannot read frame ({type(exc).__name__}: {msg})",
                                      source=name, frame=number) from None

@@ -133,11 +133,53 @@ def _iter_scanned(name: str, index, fmt: str,
         except InputError:
             raise
         except Exception as exc:  # ASE raises many types for malformed frames
+            located = bad_atom_line(text, fmt)
+            if located is not None:
+                raise InputError(located[1], source=name, frame=number,
+                                 atom=located[0]) from None
             raise _read_error(exc, name, number) from None
         if len(atoms) != scan.counts[number]:
             raise InputError(f"declares {scan.counts[number]} atoms but {len(atoms)} were read",
                              source=name, frame=number)
         yield number, atoms
+
+
+def bad_atom_line(text: str, fmt: str) -> tuple[int, str] | None:
+    """(atom, reason) of the first atom line of a frame whose columns differ from the
+    header's, or None: a malformed frame's error then names the atom."""
+    lines = text.splitlines()
+    if fmt == "lammps-dump-text":
+        start = next((i + 1 for i, line in enumerate(lines) if line.startswith("ITEM: ATOMS")),
+                     None)
+        if start is None:
+            return None
+        expected = len(lines[start - 1].split()) - 2
+    else:
+        start = 2
+        header = lines[1] if len(lines) > 1 else ""
+        expected = _extxyz_columns(header)
+        if expected is None and len(lines) > start:
+            expected = len(lines[start].split())
+    for atom, line in enumerate(lines[start:]):
+        fields = line.split()
+        if expected is not None and len(fields) != expected:
+            return atom, (f"atom line {line.strip()[:40]!r} has {len(fields)} columns, the "
+                          f"header declares {expected}")
+    return None
+
+
+def _extxyz_columns(header: str) -> int | None:
+    """Columns per atom line declared by an extxyz Properties= entry (None without one)."""
+    import re
+
+    found = re.search(r"Properties=([^\s]+)", header, flags=re.IGNORECASE)
+    if not found:
+        return None
+    parts = found.group(1).strip('"').split(":")
+    try:
+        return sum(int(n) for n in parts[2::3])
+    except ValueError:
+        return None
 
 
 def _needs_count(selection) -> bool:

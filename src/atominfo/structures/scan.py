@@ -269,8 +269,9 @@ def resolve_index(index, n_frames: int, source: str | None = None) -> list[int]:
         try:
             return [frames[selection]]
         except IndexError:
-            raise InputError(f"frame {selection} does not exist (the file has {n_frames} "
-                             "complete frames)", source=source) from None
+            raise InputError(f"index {index!r} selects frame {selection}, which does not exist "
+                             f"(the file has {n_frames} complete frames)",
+                             source=source) from None
     return list(frames[selection])
 
 

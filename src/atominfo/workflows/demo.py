@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from atominfo import datasets
+from atominfo.structures import datasets
 from atominfo.descriptor import descriptors
 from atominfo.information import entropy_and_diversity
 from atominfo.reference import Reference

@@ -241,5 +241,8 @@ def critical_nucleus(gamma: float, melting_temperature: float, latent_heat: floa
     per_volume = latent_heat * 1e3 / (AVOGADRO * v_m3)  # J/m^3
     r_star = 2.0 * gamma * melting_temperature / (per_volume * undercooling)  # m
     n_star = 4.0 / 3.0 * np.pi * r_star ** 3 / v_m3
+    if not (np.isfinite(r_star) and np.isfinite(n_star)):
+        raise InputError(f"the critical nucleus overflows (r* = {r_star * 1e10:.3g} Å): "
+                         "check the latent heat and undercooling, which are far too small")
     return {"r_star": r_star * 1e10, "n_star": float(n_star),
             "latent_heat_per_volume": per_volume}
