@@ -346,7 +346,7 @@ def test_resume_refuses_an_input_changed_in_the_middle(tmp_path):
     assert writer.frames_done == 1
     writer.abort()
     ref.unlink()
-    with pytest.raises(InputError, match="unreadable|no interrupted|missing"):
+    with pytest.raises(InputError, match="unreadable|no interrupted|missing|cannot read input"):
         DHStreamWriter(out, None, 0.015, {"k": 32}, resume=True, inputs=[ref])
 
 

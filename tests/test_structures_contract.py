@@ -210,7 +210,7 @@ def test_true_frame_numbers(tmp_path, index, expected, suffix):
 
 
 def test_frame_out_of_range_is_named(six_frames):
-    with pytest.raises(InputError, match="frame 6 does not exist"):
+    with pytest.raises(InputError, match="selects frame 6, which does not exist"):
         frames_of(six_frames, index="6")
     with pytest.raises(InputError, match="step of 0"):
         frames_of(six_frames, index="::0")

@@ -249,9 +249,11 @@ class DHStreamWriter:
         self.totals = Totals(h)
         self._fds: dict[Path, int] = {}
         self._finishing: list | None = None  # renames left to do, once finish() began
-        if resume and not self.state_file.exists():
-            # Killed before its first checkpoint (or never started): nothing was kept,
-            # so resuming is starting again.
+        if resume and not self.state_file.exists() and not all(
+                p.exists() for p in (output, table) if p is not None):
+            # Killed before its first checkpoint: nothing was kept, so resuming is
+            # starting again. (With every output present and no checkpoint the run
+            # finished: _load_state refuses.)
             warnings.warn(f"{anchor}: no interrupted run to resume; starting from the first "
                           "frame", stacklevel=2)
             resume = False
