@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import atominfo
-from atominfo.structures.datasets import varied_fcc_cu
 from atominfo.errors import InputError
+from atominfo.structures.datasets import varied_fcc_cu
 from atominfo.structures.frameset import from_descriptors, load_frames
 
 

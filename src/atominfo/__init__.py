@@ -60,11 +60,18 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from atominfo.descriptor import descriptors
-    from atominfo.descriptor.bandwidth import (DEFAULT_BANDWIDTH, fcc_calibration,
-                                                volume_bandwidth)
+    from atominfo.descriptor.bandwidth import DEFAULT_BANDWIDTH, fcc_calibration, volume_bandwidth
     from atominfo.engine.options import EngineOptions
-    from atominfo.information import (delta_entropy, diversity, entropy, entropy_and_diversity,
-                                      inside_domain, novelty, overlap, sampled_entropy)
+    from atominfo.information import (
+        delta_entropy,
+        diversity,
+        entropy,
+        entropy_and_diversity,
+        inside_domain,
+        novelty,
+        overlap,
+        sampled_entropy,
+    )
     from atominfo.reference import Reference
     from atominfo.structures.frameset import FrameSet, load_frames
     from atominfo.structures.rescale import rescale_to_volume

@@ -23,7 +23,7 @@ class InputError(ValueError):
         self.reason = message
         super().__init__(": ".join(where + [message]))
 
-    def located(self, source=None, frame=None) -> "InputError":
+    def located(self, source=None, frame=None) -> InputError:
         """The same error with a file and frame filled in where it had none."""
         return InputError(
             self.reason,

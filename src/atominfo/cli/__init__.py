@@ -30,12 +30,14 @@ COMMANDS = {
     "curve": "curve",
     "overlap-matrix": "overlap_matrix",
     "compress": "compress",
+    "extract": "extract",
     "generations": "generations",
     "calibrate": "calibrate",
     "clusters": "clusters",
     "cnt": "cnt",
     "watch": "watch",
     "demo": "demo",
+    "report": "report_page",
 }
 
 # One line per command for the top-level help, kept here so that listing the
@@ -49,12 +51,14 @@ SUMMARIES = {
     "curve": "learning curve: entropy of subsets vs size, asymptote, information gap",
     "overlap-matrix": "overlap of every subset of a dataset against every other",
     "compress": "keep the most informative structures of a dataset",
+    "extract": "cut out novel environments (dH > 0) as structures to label",
     "generations": "what each active-learning generation adds",
     "calibrate": "model errors against dH: correlations and conformal intervals",
     "clusters": "nucleation clusters of solid-like atoms per frame",
     "cnt": "classical nucleation theory: critical radius and size",
     "watch": "dH of each new frame of a file still being written",
     "demo": "built-in demonstration on Cu (EMT): H, D and dH",
+    "report": "one self-contained HTML page: information, completeness, redundancy, novelty",
 }
 
 DESCRIPTION = ("Information content of atomistic data (the QUESTS method): entropy, "

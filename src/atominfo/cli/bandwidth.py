@@ -5,7 +5,6 @@ from __future__ import annotations
 from atominfo.cli import options
 
 
-
 def add_arguments(parser) -> None:
     parser.add_argument("--volume", type=options.typed("volume", "--volume"), default=None,
                         help="Volume per atom (Å^3): print the volume rule's h.")
@@ -21,8 +20,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     from atominfo.cli.report import print_json, say
-    from atominfo.descriptor.bandwidth import (DEFAULT_BANDWIDTH, fcc_calibration,
-                                               volume_bandwidth)
+    from atominfo.descriptor.bandwidth import DEFAULT_BANDWIDTH, fcc_calibration, volume_bandwidth
 
     cal = fcc_calibration(args.lattice, args.strain, args.k, args.cutoff)
     result = {"default_h": DEFAULT_BANDWIDTH, "fcc_calibration": cal}

@@ -7,7 +7,6 @@ from pathlib import Path
 from atominfo.cli import options
 
 
-
 def add_arguments(parser) -> None:
     t = options.typed
     parser.add_argument("--errors", type=Path, required=True,

@@ -8,7 +8,6 @@ from __future__ import annotations
 from atominfo.cli import options
 
 
-
 def add_arguments(parser) -> None:
     t = options.typed
     parser.add_argument("--gamma", type=t("gamma", "--gamma"), default=0.177,

@@ -20,6 +20,9 @@ def add_arguments(parser) -> None:
     options.add_seed(parser, "Random seed (random, kmeans).")
     parser.add_argument("--summary", type=Path, default=None,
                         help="JSON summary file (default: the output name with .json).")
+    parser.add_argument("--chemiscope", type=Path, default=None, metavar="PATH",
+                        help="Also write every structure for the chemiscope viewer (.json.gz "
+                        "or .json): kept or not, pick order, per-atom dH against the kept.")
 
 
 def run(args) -> None:
@@ -31,7 +34,8 @@ def run(args) -> None:
     summary = args.summary or args.output.with_suffix(".json")
     refs = args.ref or []
     with OutputGuard(inputs=[*args.files, *refs],
-                     outputs=[(args.output, (".extxyz", ".xyz")), (summary, (".json",))]):
+                     outputs=[(args.output, (".extxyz", ".xyz")), (summary, (".json",)),
+                              (args.chemiscope, (".json.gz", ".json"))]):
         options.apply_threads(args)
         sp = species(args, args.files, refs)
         data = dataset.load(args, species=sp)
@@ -48,6 +52,11 @@ def run(args) -> None:
                        "k": args.k, "cutoff": args.cutoff,
                        "rescale_volume": args.rescale_volume})
         write_json(summary, result)
+        if args.chemiscope is not None:
+            from atominfo.outputs.chemiscope import write_selection_chemiscope
+
+            write_selection_chemiscope(args.chemiscope, data, selection, args.bandwidth,
+                                       reference, cutoff=args.cutoff)
     if args.json:
         print_json(result)
         return

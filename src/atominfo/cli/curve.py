@@ -7,7 +7,6 @@ from __future__ import annotations
 from atominfo.cli import dataset, options
 
 
-
 def add_arguments(parser) -> None:
     t = options.typed
     dataset.add_common(parser, "One curve per value of this extxyz info key (e.g. config_type).")

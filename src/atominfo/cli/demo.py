@@ -5,7 +5,6 @@ from __future__ import annotations
 from atominfo.cli import options
 
 
-
 def add_arguments(parser) -> None:
     parser.add_argument("--frames", type=options.typed("n_frames", "--frames"), default=10,
                         help="MD frames per set.")

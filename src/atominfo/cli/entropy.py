@@ -5,7 +5,6 @@ from __future__ import annotations
 from atominfo.cli import options
 
 
-
 def add_arguments(parser) -> None:
     options.add_inputs(parser)
     options.add_descriptor(parser)

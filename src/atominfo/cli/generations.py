@@ -5,7 +5,6 @@ from __future__ import annotations
 from atominfo.cli import dataset, options
 
 
-
 def add_arguments(parser) -> None:
     dataset.add_common(parser, "extxyz info key holding the generation (sorted numerically "
                        "when numbers); without it, one file per generation in the order given.")

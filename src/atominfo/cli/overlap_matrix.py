@@ -6,7 +6,6 @@ from __future__ import annotations
 from atominfo.cli import dataset, options
 
 
-
 def add_arguments(parser) -> None:
     dataset.add_common(parser, "extxyz info key whose values label the subsets (e.g. "
                        "config_type); without it, each file is a subset.")

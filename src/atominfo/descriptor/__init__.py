@@ -1,12 +1,21 @@
 """Descriptors of atom-centred environments: the kernel, the multicomponent
 variant, and the bandwidth rules of the kernel density built on them."""
 
-from atominfo.descriptor.compute import (describe_frames, descriptors, frame_descriptors,
-                                          padded_environments, padding_note, validate_parameters)
+from atominfo.descriptor.compute import (
+                                          describe_frames,
+                                          descriptors,
+                                          frame_descriptors,
+                                          padded_environments,
+                                          padding_note,
+                                          validate_parameters,
+)
 from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
 from atominfo.descriptor.kernel import structure_descriptors
-from atominfo.descriptor.multicomponent import (descriptor_width, multicomponent_descriptors,
-                                                resolve_species)
+from atominfo.descriptor.multicomponent import (
+                                          descriptor_width,
+                                          multicomponent_descriptors,
+                                          resolve_species,
+)
 
 __all__ = ["DEFAULT_CUTOFF", "DEFAULT_K", "describe_frames", "descriptor_width", "descriptors",
            "frame_descriptors", "multicomponent_descriptors", "padded_environments",

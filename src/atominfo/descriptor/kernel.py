@@ -12,9 +12,8 @@ import numba
 import numpy as np
 from ase import Atoms
 
-from atominfo.errors import InputError
-
 from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
+from atominfo.errors import InputError
 
 
 # error_model="numpy": coincident atoms give inf instead of raising inside the

@@ -12,7 +12,7 @@ plain descriptor.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from ase import Atoms

@@ -233,3 +233,49 @@ def write_report_chemiscope(path, report, *, cutoff: float = DEFAULT_CUTOFF,
                      description=f"QUESTS information of the dataset at h = "
                                  f"{report.bandwidth:g} 1/Å",
                      map_axes=(x, y, "group"))
+
+
+def write_dh_chemiscope(path, frames, h, *, cutoff: float = DEFAULT_CUTOFF) -> None:
+    """Write the frames of a dH run with their dH (per atom) and novelty and max dH (per
+    structure).
+
+    Parameters
+    ----------
+    frames : sequence of (ase.Atoms, dH) pairs, dH of shape (n_atoms,) or
+        (n_bandwidths, n_atoms), nats (e.g. from `iter_trajectory_dh`).
+    h : float or list of floats, the bandwidth(s) of the rows of dH, 1/Å.
+    """
+    frames = list(frames)
+    if not frames:
+        raise InputError("no frames to write to the chemiscope file")
+    hs = list(np.atleast_1d(h))
+    dH = np.concatenate([np.atleast_2d(d) for _, d in frames], axis=1)
+    structure, atom = dh_properties(dH if len(hs) > 1 else dH[0],
+                                    [len(a) for a, _ in frames], hs)
+    write_chemiscope(path, [a for a, _ in frames], structure, atom, name="atominfo dH",
+                     cutoff=cutoff, units={k: DH_UNITS for k in (*structure, *atom)
+                                           if not k.startswith("novelty")},
+                     description="per-atom differential entropy dH against the reference "
+                                 "(dH > 0: novel)")
+
+
+def write_selection_chemiscope(path, data, selection, h, reference=None, *,
+                               cutoff: float = DEFAULT_CUTOFF, engine=None) -> None:
+    """Write a compression's structures: kept or not, pick order, and per-atom dH of every
+    environment against the kept environments (plus `reference`, array (n_ref, d)), nats.
+    """
+    from atominfo.information import delta_entropy
+
+    known = data.environments(sorted(selection.indices))
+    if reference is not None:
+        known = np.concatenate([known, reference])
+    dH = delta_entropy(data.X, known, h, engine=engine)
+    structure, atom = selection_properties(data, selection, dH)
+    write_chemiscope(path, data.atoms, structure, atom, name="atominfo compress",
+                     cutoff=cutoff, units={"dH vs selection": DH_UNITS},
+                     descriptions={"dH vs selection": "dH against the kept structures"
+                                   + (" and the reference" if reference is not None else "")
+                                   + "; > 0: not covered by the selection"},
+                     description=f"{selection.method} selection of {selection.n_structures} "
+                                 f"of {selection.total_structures} structures",
+                     map_axes=("frame", "pick", "kept"))

@@ -77,7 +77,7 @@ def varied_fcc_cu(n_structures: int, seed: int = 0, sigma=(0.01, 0.3), strain: f
     """
     rng = np.random.default_rng(seed)
     frames = []
-    for i in range(n_structures):
+    for _ in range(n_structures):
         repeat = VARIED_REPEATS[rng.integers(len(VARIED_REPEATS))]
         eps = float(rng.uniform(-strain, strain))
         s = float(np.exp(rng.uniform(np.log(sigma[0]), np.log(sigma[1]))))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import io
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ase import Atoms
 

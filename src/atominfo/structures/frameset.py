@@ -8,8 +8,8 @@ which descriptor rows belong to which frame, and which frames share a label
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 from ase import Atoms

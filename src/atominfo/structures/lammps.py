@@ -9,7 +9,7 @@ reads as H, type 2 as He, and so on: the species are wrong unless a type map
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from ase import Atoms

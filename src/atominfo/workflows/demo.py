@@ -6,10 +6,10 @@ import time
 
 import numpy as np
 
-from atominfo.structures import datasets
 from atominfo.descriptor import descriptors
 from atominfo.information import entropy_and_diversity
 from atominfo.reference import Reference
+from atominfo.structures import datasets
 
 
 def build_sets(repeat: int = 3, n_frames: int = 10, seed: int = 0) -> dict:

@@ -29,7 +29,8 @@ the buffer keeps that surface away from the environment being labelled.
   ``R`` of the centre atom, unwrapped across periodic boundaries for any cell
   shape (also cells smaller than ``2R``, where one atom appears as several
   images), placed with the centre atom in the middle of an orthorhombic box
-  with ``vacuum`` Å between the outermost atoms and each face; non-periodic.
+  with at least ``vacuum`` Å between the outermost atoms and each face
+  (exactly ``vacuum`` on the side of the farthest atom); non-periodic.
   Periodic images of the box (for plane-wave codes) are at least
   ``2 vacuum`` apart.
 * **cell** (`cut_cell`): a periodic cell carved around the centre atom. For
@@ -90,6 +91,7 @@ CONSTRAINTS = {
     "min_dh": params.Interval(float, None, None),
     "max_picks": params.Interval(int, 1, None),
     "top": params.Interval(int, 1, None),
+    "duplicate_distance": params.Interval(float, 0.0, None),
     "mode": params.OneOf(MODES),
 }
 
@@ -231,7 +233,7 @@ def cut_cluster(atoms: Atoms, centre: int, cutoff: float, buffer: float = 2.0,
     centre : int, the atom whose environment is cut out.
     cutoff : float, descriptor cutoff rc, Å.
     buffer : float, Å, >= 0. Extra shell kept around the cutoff sphere.
-    vacuum : float, Å, > 0. Empty space between the outermost atoms and each face
+    vacuum : float, Å, > 0. Smallest empty space between the atoms and each face
         of the box (the box is orthorhombic, the centre atom in its middle).
 
     Returns
@@ -501,32 +503,40 @@ class Deduplication(Result):
     picks : list of int, candidate numbers in pick order.
     dH_at_pick : list of float, nats: each pick's dH against the reference plus the
         earlier picks (non-increasing).
-    remaining_max_dH : float, nats: the largest dH left among the candidates not
-        picked, against the reference plus all picks (<= min_dh unless stopped by
-        `max_picks`).
+    duplicates : int, candidates not picked because they lie within
+        `duplicate_distance` bandwidths of a pick.
+    remaining_max_dH : float, nats: the largest dH left among the other candidates
+        (neither picked nor duplicates), against the reference plus all picks:
+        <= min_dh unless stopped by `max_picks` (NaN when none is left).
     stopped_by : "coverage" (nothing left above min_dh) or "max_picks".
     """
 
     picks: list[int]
     dH_at_pick: list[float]
+    duplicates: int
     remaining_max_dH: float
     stopped_by: str
     candidates: int
     min_dh: float
+    duplicate_distance: float
     bandwidth: float
 
-    _fields_shown = ("candidates", "stopped_by", "remaining_max_dH", "min_dh", "bandwidth")
+    _fields_shown = ("candidates", "duplicates", "stopped_by", "remaining_max_dH", "min_dh",
+                     "bandwidth")
 
     def to_dict(self) -> dict:
         """JSON-ready summary."""
         return jsonable({"candidates": self.candidates, "picked": len(self.picks),
                          "picks": list(self.picks), "dH_at_pick": list(self.dH_at_pick),
+                         "duplicates": self.duplicates,
                          "remaining_max_dH": self.remaining_max_dH,
                          "stopped_by": self.stopped_by, "min_dH": self.min_dh,
+                         "duplicate_distance": self.duplicate_distance,
                          "bandwidth": self.bandwidth})
 
 
 def deduplicate(Y, dH, h: float, *, min_dh: float = 0.0, max_picks: int | None = None,
+                duplicate_distance: float = 1.0,
                 progress: Callable[[int], None] | None = None) -> Deduplication:
     """Few diverse environments out of many candidates: greedy maximum dH.
 
@@ -537,8 +547,14 @@ def deduplicate(Y, dH, h: float, *, min_dh: float = 0.0, max_picks: int | None =
     ``dH(y | ref + S) = -log(exp(-dH(y | ref)) + sum_{s in S} K_h(y, s))``
     (docs/method.md, section 3.3), only the candidates' own kernel sums are
     updated after each pick (exactly, in log space); the reference is not
-    needed again. A pick covers itself (its dH becomes <= 0), and every
-    near-copy within about `h` of it: 500 copies of one environment give one pick.
+    needed again. Each pick fills a different gap.
+
+    A pick covers itself (its dH becomes <= 0) but not, by this criterion
+    alone, a copy at any distance d > 0 from it (its dH is d^2 / 2h^2 > 0
+    until a second pick lands nearby): tight near-copies would cost two picks.
+    Candidates within ``duplicate_distance * h`` of a pick (kernel >=
+    exp(-duplicate_distance^2 / 2)) are therefore duplicates of it and no
+    longer picked; 0 gives the pure coverage criterion.
 
     Parameters
     ----------
@@ -547,6 +563,7 @@ def deduplicate(Y, dH, h: float, *, min_dh: float = 0.0, max_picks: int | None =
     h : float, 1/Å, the bandwidth `dH` was computed with.
     min_dh : float, nats. Stop when no candidate is above it.
     max_picks : int, optional. At most this many picks.
+    duplicate_distance : float >= 0, in bandwidths (default 1).
     progress : called with 1 after each pick.
     """
     from threadpoolctl import threadpool_limits
@@ -558,9 +575,11 @@ def deduplicate(Y, dH, h: float, *, min_dh: float = 0.0, max_picks: int | None =
     h = params.check("bandwidth", h, label="bandwidth")
     min_dh = check("min_dh", min_dh, label="min_dh")
     max_picks = None if max_picks is None else check("max_picks", max_picks)
+    duplicate_distance = check("duplicate_distance", duplicate_distance)
     dH = np.asarray(dH, dtype=float).reshape(-1)
     if len(dH) == 0:
-        return Deduplication([], [], float("nan"), "coverage", 0, float(min_dh), float(h))
+        return Deduplication([], [], 0, float("nan"), "coverage", 0, float(min_dh),
+                             float(duplicate_distance), float(h))
     Y = as_descriptor_matrix(Y, "candidates")
     if len(Y) != len(dH):
         raise InputError(f"{len(Y)} candidate descriptors but {len(dH)} dH values")
@@ -569,11 +588,14 @@ def deduplicate(Y, dH, h: float, *, min_dh: float = 0.0, max_picks: int | None =
     X = np.ascontiguousarray(Y - centre(Y))
     x_sq = np.einsum("ij,ij->i", X, X)
     log_sums = -dH.copy()  # log sum of kernels against the reference (+inf dH: -inf)
+    open_ = np.ones(len(dH), dtype=bool)  # neither picked nor a duplicate of a pick
+    radius2 = (duplicate_distance * h) ** 2
     picks, gains = [], []
     stopped = "coverage"
     with threadpool_limits(1, user_api="blas"):
-        while True:
-            best = int(np.argmin(log_sums))  # largest dH; ties: first
+        while open_.any():
+            scores = np.where(open_, log_sums, np.inf)
+            best = int(np.argmin(scores))  # largest dH; ties: first
             gain = -float(log_sums[best])
             if not gain > min_dh:
                 break
@@ -582,13 +604,19 @@ def deduplicate(Y, dH, h: float, *, min_dh: float = 0.0, max_picks: int | None =
                 break
             picks.append(best)
             gains.append(gain)
-            update_log_sums(log_sums, X, x_sq, X[best:best + 1], h)
+            p = X[best:best + 1]
+            update_log_sums(log_sums, X, x_sq, p, h)
+            d2 = x_sq + x_sq[best] - 2.0 * (X @ p[0])
+            open_ &= d2 > radius2
+            open_[best] = False
             if progress is not None:
                 progress(1)
-    rest = np.ones(len(dH), dtype=bool)
-    rest[picks] = False
-    remaining = -float(log_sums[rest].min()) if rest.any() else float("nan")
-    return Deduplication(picks, gains, remaining, stopped, len(dH), float(min_dh), float(h))
+    picked = np.zeros(len(dH), dtype=bool)
+    picked[picks] = True
+    remaining = -float(log_sums[open_].min()) if open_.any() else float("nan")
+    duplicates = int((~open_ & ~picked).sum())
+    return Deduplication(picks, gains, duplicates, remaining, stopped, len(dH), float(min_dh),
+                         float(duplicate_distance), float(h))
 
 
 # -- extraction ----------------------------------------------------------------------------
@@ -641,7 +669,8 @@ def _info_value(value):
 
 def extract(structures, reference=None, *, mode: str = "cluster", buffer: float = 2.0,
             vacuum: float = 6.0, min_dh: float = 0.0, top: int | None = None,
-            dedupe: bool = False, max_picks: int | None = None, h: float | None = None,
+            dedupe: bool = False, max_picks: int | None = None,
+            duplicate_distance: float = 1.0, h: float | None = None,
             dh_array: str = "dH", index=":", format=None, type_map=None,
             k: int | None = None, cutoff: float | None = None,
             rescale_volume: float | None = None, species: Sequence[str] | None = None,
@@ -690,7 +719,8 @@ def extract(structures, reference=None, *, mode: str = "cluster", buffer: float 
                       reference_files=reference_files, progress=progress)
     dedup = None
     if dedupe:
-        dedup = deduplicate(cand.X, cand.dH, cand.bandwidth, min_dh=min_dh, max_picks=max_picks)
+        dedup = deduplicate(cand.X, cand.dH, cand.bandwidth, min_dh=min_dh, max_picks=max_picks,
+                            duplicate_distance=duplicate_distance)
         chosen, at_pick = list(dedup.picks), list(dedup.dH_at_pick)
     else:
         order = np.lexsort((np.arange(len(cand)), -cand.dH))

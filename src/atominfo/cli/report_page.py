@@ -1,0 +1,96 @@
+"""One self-contained HTML page on a dataset: its information, completeness, redundancy and
+novelty, with the commands, versions and input fingerprints that reproduce it.
+
+The page answers: how much information the dataset holds (H, D, log n and
+H / log n per group); whether it is complete (learning curves, the information
+gap or a statement that the data do not determine it); where it is redundant
+(overlap between groups, what msc compression keeps); what is new against
+--ref (novelty per group, the most novel structures and atoms, dH histograms).
+It loads nothing from outside the file (inline style, embedded figures).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from atominfo.cli import dataset, options
+
+HTML = (".html", ".htm")
+CHEMISCOPE = (".json.gz", ".json")
+
+
+def add_arguments(parser) -> None:
+    t = options.typed
+    dataset.add_common(parser, "extxyz info key whose values define the groups (e.g. "
+                       "config_type); without it, each file is a group.")
+    parser.add_argument("-o", "--output", type=Path, required=True,
+                        help="The report page (.html).")
+    options.add_reference(parser, required=False)
+    parser.add_argument("--chemiscope", type=Path, default=None, metavar="PATH",
+                        help="Also write the structures with their per-structure and "
+                        "per-atom values for the chemiscope viewer (.json.gz or .json).")
+    parser.add_argument("--sizes", type=t("n_sizes", "--sizes"), default=10,
+                        help="Learning-curve subset sizes (at least 9 for an asymptote fit).")
+    parser.add_argument("--seeds", type=t("n_seeds", "--seeds"), default=2,
+                        help="Random subsets per learning-curve size.")
+    options.add_seed(parser, "First random seed (learning curves, random baseline).")
+
+
+def _command_line() -> str:
+    import shlex
+
+    argv = sys.argv[1:] if sys.argv and Path(sys.argv[0]).name == "atominfo" else None
+    return "atominfo " + " ".join(shlex.quote(a) for a in argv) if argv else ""
+
+
+def run(args) -> None:
+    from atominfo.cli.load import species
+    from atominfo.cli.report import print_json, say
+    from atominfo.outputs.guard import OutputGuard
+    from atominfo.outputs.html import write_report_html
+    from atominfo.workflows.report import dataset_report
+
+    refs = args.ref or []
+    outputs = [(args.output, HTML), (args.chemiscope, CHEMISCOPE)]
+    with OutputGuard(inputs=[*args.files, *refs], outputs=outputs):
+        options.apply_threads(args)
+        sp = species(args, args.files, refs)
+        data = dataset.load(args, species=sp)
+        reference = None
+        if refs:
+            reference = dataset.load(args, refs, "reference descriptors", sp, index=":").X
+        title = ", ".join(Path(f).name for f in args.files)
+        provenance = {"files": [str(f) for f in args.files],
+                      "reference_files": [str(r) for r in refs], "k": args.k,
+                      "cutoff": args.cutoff, "index": args.index, "format": args.format,
+                      "rescale_volume": args.rescale_volume, "title": title,
+                      "command": _command_line()}
+        step = (lambda name: None) if args.quiet or not sys.stderr.isatty() else (
+            lambda name: print(f"atominfo report: {name}", file=sys.stderr, flush=True))
+        report = dataset_report(data, args.bandwidth, group_by=args.group_by,
+                                reference=reference, n_sizes=args.sizes, n_seeds=args.seeds,
+                                seed=args.seed, progress=step, provenance=provenance)
+        write_report_html(args.output, report, title=title)
+        if args.chemiscope is not None:
+            from atominfo.outputs.chemiscope import write_report_chemiscope
+
+            write_report_chemiscope(args.chemiscope, report, cutoff=args.cutoff)
+    if args.json:
+        result = report.to_dict()
+        result.update({"output": args.output, "chemiscope": args.chemiscope})
+        print_json(result)
+        return
+    total = report.total
+    say(f"{len(data)} structures, {total.environments} environments: H = "
+        f"{total.entropy:.4f} nats, D = {total.diversity:.4f} nats, log n = "
+        f"{total.log_n:.4f} nats (h = {report.bandwidth:g} 1/Å)")
+    curve = report.curves["all"]
+    say("  " + (f"information gap {curve.gap():.4f} nats" if curve.determined
+                else f"information gap not determined: {curve.fit_reason}"))
+    if report.dH is not None:
+        say(f"  novel against the reference (dH > 0): {report.novelty['all']:.1%}")
+    say(f"  report written to {args.output}")
+    if args.chemiscope is not None:
+        say(f"  chemiscope file written to {args.chemiscope} (open it at chemiscope.org or "
+            "with chemiscope.show_input in Jupyter)")

