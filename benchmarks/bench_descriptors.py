@@ -20,7 +20,7 @@ from atominfo.descriptor import structure_descriptors
 
 
 def numpy_reference(atoms, k=32, rc=5.0, n_centres=2000):
-    """Straightforward numpy transcription of SPEC section 1 (ASE neighbour list)."""
+    """Straightforward numpy transcription of docs/method.md, section 1 (ASE neighbour list)."""
     from ase.neighborlist import neighbor_list
 
     i, D = neighbor_list("iD", atoms, rc)  # sorted by i

@@ -33,7 +33,7 @@ def brute_log_sums(Y, X, h=H):
 
 
 def eager_msc(data, m, h=H, reference=None):
-    """The greedy of SPEC.md section 4, every score recomputed from scratch (public API)."""
+    """The greedy of docs/method.md, section 4.4, every score recomputed from scratch (public API)."""
     own = np.array([atominfo.entropy(data.environments([f]), h) for f in range(len(data))])
     picks = []
     for step in range(m):

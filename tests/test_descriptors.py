@@ -23,7 +23,7 @@ def test_fixtures_reproduced(name, k, rc, expected):
 
 
 def test_brute_force_definition_small_cluster():
-    """The kernel against a direct transcription of SPEC section 1."""
+    """The kernel against a direct transcription of docs/method.md, section 1."""
     rng = np.random.default_rng(3)
     pos = rng.uniform(0, 6, size=(25, 3))
     atoms = Atoms("Cu25", positions=pos)

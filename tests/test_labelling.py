@@ -123,7 +123,7 @@ def test_deduplicate_many_copies_and_distinct_gaps():
     assert len(result.picks) == 4 and result.stopped_by == "coverage"
     groups = {0 if p < 250 or 250 < p < 501 else p for p in result.picks}
     assert groups == {0, 250, 501, 502}
-    assert result.picks[0] == int(np.argmax(dH)) and result.remaining_max_dH <= 0
+    assert result.picks[0] == int(np.argmax(dH)) and np.isnan(result.remaining_max_dH)
     assert np.all(np.diff(result.dH_at_pick) <= 0)
     # each pick's dH is its dH against the reference plus the earlier picks
     for i, p in enumerate(result.picks):

@@ -25,11 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
 from atominfo import params
 from atominfo.descriptor.bandwidth import DEFAULT_BANDWIDTH
 from atominfo.engine import log_kernel_sums
+from atominfo.engine.fold import log_sum_exp
 from atominfo.engine.options import EngineOptions, as_engine
 from atominfo.errors import InputError
 from atominfo.results import Result
@@ -150,7 +150,7 @@ def entropy_and_diversity(X, h=DEFAULT_BANDWIDTH, *, engine: EngineOptions | Non
     log_sums = log_kernel_sums(X, X, hs, _engine(engine, progress))
     # each point's own term is exactly 1 (fold.py): log_sums >= 0, never -inf
     H = np.log(len(X)) - log_sums.mean(axis=1)
-    D = logsumexp(-log_sums, axis=1)
+    D = log_sum_exp(-log_sums, axis=1)
     return _per_bandwidth(H, scalar), _per_bandwidth(D, scalar)
 
 

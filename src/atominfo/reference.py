@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,10 @@ from atominfo.information import (
     bandwidths,
     check_widths,
 )
+
+if TYPE_CHECKING:  # imported where first used: they pull in faiss / numba kernels
+    from atominfo.engine.index.clusters import ClusterIndex
+    from atominfo.engine.index.neighbours import NeighbourIndex
 
 
 class Reference:
@@ -57,8 +62,8 @@ class Reference:
         self.cutoff = params.check_optional("cutoff", cutoff)
         self.seed = params.check("seed", seed)  # k-means seeds (speed only: answers are exact)
         self.engine = as_engine(engine).prepare(self.X)  # ship X to workers / device once
-        self._clusters = None
-        self._neighbours = None
+        self._clusters: ClusterIndex | None = None
+        self._neighbours: NeighbourIndex | None = None
 
     @classmethod
     def from_structures(cls, structures, h=DEFAULT_BANDWIDTH, k: int = DEFAULT_K,

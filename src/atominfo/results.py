@@ -64,6 +64,9 @@ class Result:
 
     # fields shown by repr and the HTML table; None: every field
     _fields_shown: ClassVar[tuple[str, ...] | None] = None
+    # set by @dataclass on each subclass (declared only, so that the type
+    # checker sees a Result as a dataclass instance)
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

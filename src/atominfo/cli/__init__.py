@@ -36,6 +36,7 @@ COMMANDS = {
     "clusters": "clusters",
     "cnt": "cnt",
     "watch": "watch",
+    "lammps": "lammps",
     "demo": "demo",
     "report": "report_page",
 }
@@ -57,6 +58,7 @@ SUMMARIES = {
     "clusters": "nucleation clusters of solid-like atoms per frame",
     "cnt": "classical nucleation theory: critical radius and size",
     "watch": "dH of each new frame of a file still being written",
+    "lammps": "run a LAMMPS script, checking dH every N steps; halt when novel",
     "demo": "built-in demonstration on Cu (EMT): H, D and dH",
     "report": "one self-contained HTML page: information, completeness, redundancy, novelty",
 }

@@ -29,6 +29,10 @@ def add_arguments(parser) -> None:
     options.add_plot(parser)
     parser.add_argument("--resume", action="store_true",
                         help="Continue an interrupted run from its last complete frame.")
+    parser.add_argument("--chemiscope", type=Path, default=None, metavar="PATH",
+                        help="Also write the frames with per-atom dH and per-frame novelty "
+                        "for the chemiscope viewer (.json.gz or .json; keeps the frames in "
+                        "memory).")
     options.add_descriptor(parser)
     options.add_bandwidth(parser)
     options.add_engine(parser)
@@ -46,7 +50,10 @@ def run(args) -> None:
 
     if args.resume and args.output is None and args.table is None:
         raise InputError("--resume needs an output (-o) or a table (--table)")
-    outputs = [(args.output, PER_ATOM), (args.table, TABLES), (args.plot, PLOTS)]
+    if args.resume and args.chemiscope is not None:
+        raise InputError("--chemiscope needs every frame: it cannot be combined with --resume")
+    outputs = [(args.output, PER_ATOM), (args.table, TABLES), (args.plot, PLOTS),
+               (args.chemiscope, (".json.gz", ".json"))]
     with OutputGuard(inputs=[*args.files, *args.ref], outputs=outputs, resume=args.resume):
         options.apply_threads(args)
         h = options.h_value(args)
@@ -66,6 +73,7 @@ def run(args) -> None:
         table_rows = []
         skip = writer.frames_done if writer is not None else 0
         total = count_atoms(args.files, args.index, args.format)
+        kept = [] if args.chemiscope is not None else None
         try:
             with progress("dH", total, args.quiet, "atoms") as advance:
                 if skip:
@@ -75,6 +83,8 @@ def run(args) -> None:
                         type_map=args.type_map, k=args.k, cutoff=args.cutoff,
                         rescale_volume=args.rescale_volume, species=sp, skip=skip,
                         progress=advance):
+                    if kept is not None:
+                        kept.append((frame.atoms, frame.dH))
                     if writer is not None:
                         writer.add(frame)
                     else:
@@ -103,6 +113,10 @@ def run(args) -> None:
             save_plot(plot_trajectory(table, bandwidth_labels(h)[0],
                                       title=f"{_names(args.files)} against {_names(args.ref)}"),
                       args.plot)
+        if kept is not None:
+            from atominfo.outputs.chemiscope import write_dh_chemiscope
+
+            write_dh_chemiscope(args.chemiscope, kept, h, cutoff=args.cutoff)
         if writer is not None:
             writer.finish()
     summary = {"bandwidth": h, **summary, "reference_environments": len(ref),

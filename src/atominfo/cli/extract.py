@@ -51,6 +51,10 @@ def add_arguments(parser) -> None:
     group.add_argument("--dedupe", action="store_true",
                        help="Keep a few diverse candidates: greedy maximum dH against the "
                        "reference plus the picks so far.")
+    group.add_argument("--duplicate-distance", type=_checked("duplicate_distance",
+                                                             "--duplicate-distance"),
+                       default=1.0, metavar="D", help="With --dedupe: candidates within D "
+                       "bandwidths of a pick are its duplicates (0: pure dH criterion).")
     group.add_argument("--max", dest="max_picks", type=_checked("max_picks", "--max"),
                        default=None, metavar="N", help="At most N structures per mode.")
     group.add_argument("--dh-array", default="dH", metavar="NAME",
@@ -88,6 +92,7 @@ def run(args) -> None:
             result = extract(list(map(str, args.files)), ref, mode=args.mode,
                              buffer=args.buffer, vacuum=args.vacuum, min_dh=args.min_dh,
                              top=args.top, dedupe=args.dedupe, max_picks=args.max_picks,
+                             duplicate_distance=args.duplicate_distance,
                              h=args.bandwidth, dh_array=args.dh_array, index=args.index,
                              format=args.format, type_map=args.type_map, k=args.k,
                              cutoff=args.cutoff, rescale_volume=args.rescale_volume,

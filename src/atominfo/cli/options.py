@@ -201,7 +201,10 @@ def apply_threads(args) -> None:
     import numba
     from threadpoolctl import threadpool_limits
 
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    # numba.config sets its options at import time, out of the type checker's sight
+    # (getattr with a constant name instead is ruff's B009)
+    most = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    numba.set_num_threads(min(threads, most))
     threadpool_limits(threads)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -80,7 +80,8 @@ def describe_frames(structures, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTO
     k, cutoff = int(k), float(cutoff)
     if rescale_volume is not None:
         params.check("rescale_volume", rescale_volume)
-    frames = iter_frames(structures, index=index, format=format, type_map=type_map)
+    frames: Iterable[Frame] = iter_frames(structures, index=index, format=format,
+                                          type_map=type_map)
     if multicomponent is True:  # needs every frame's species first
         frames = list(frames)
     species = resolve_species(frames if multicomponent is True else None, multicomponent)

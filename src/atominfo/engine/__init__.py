@@ -13,6 +13,8 @@ sums share one log-sum-exp fold and its error bound (`fold.py`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from atominfo.engine import cpu
@@ -32,7 +34,7 @@ def _torch_log_kernel_sums(Y, X, h, **options):
 
 
 # backend name -> its log_kernel_sums(Y, X, h, **backend options)
-BACKENDS = {"cpu": cpu.log_kernel_sums, "dask": _dask_log_kernel_sums,
+BACKENDS: dict[str, Callable[..., np.ndarray]] = {"cpu": cpu.log_kernel_sums, "dask": _dask_log_kernel_sums,
             "torch": _torch_log_kernel_sums}
 
 

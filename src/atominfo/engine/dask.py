@@ -103,7 +103,10 @@ def chunk_log_sums(Y: np.ndarray, X: np.ndarray, h: np.ndarray, options: dict,
 
     threads = _worker_threads()
     with _ENGINE_LOCK, threadpool_limits(threads):
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        # numba.config sets its options at import time, out of the type checker's sight
+        # (getattr with a constant name instead is ruff's B009)
+        most = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+        numba.set_num_threads(min(threads, most))
         return BACKENDS[worker_backend](Y, X, h, **options)
 
 

@@ -39,7 +39,8 @@ def parse_spec(spec: str) -> tuple[str, int | str]:
         if n == 0:
             import os
 
-            n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+            n = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                 else os.cpu_count() or 1)
         return "local", int(n)
     return "address", spec
 
@@ -63,6 +64,8 @@ def get_client(spec, *, host: str = LOOPBACK, threads_per_worker: int = 1,
     dashboard : bool
         Serve the Dask dashboard of a local cluster (off by default).
 
+    Notes
+    -----
     The caller owns the client: ``client.close()`` (and for local clusters
     ``client.cluster.close()``) or use it as a context manager.
     """
@@ -89,6 +92,7 @@ def get_client(spec, *, host: str = LOOPBACK, threads_per_worker: int = 1,
                                processes=True, host=host, dashboard_address=f"{host}:0",
                                scheduler_kwargs={"dashboard": dashboard})
         return Client(cluster)
+    assert isinstance(value, str)  # parse_spec gives an int only for "local"
     try:
         if value.startswith("file:"):
             return Client(scheduler_file=value[len("file:"):], timeout=CONNECT_TIMEOUT)

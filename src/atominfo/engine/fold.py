@@ -190,3 +190,14 @@ def centre(X: np.ndarray) -> np.ndarray:
     """
     step = max(1, len(X) // CENTRE_SAMPLE)
     return np.median(X[::step], axis=0)
+
+
+def log_sum_exp(a, axis: int = -1) -> np.ndarray:
+    """``log sum exp(a)`` along `axis`, without overflow (numpy only: scipy.special
+    costs half a second of start-up). -inf where every term is -inf."""
+    a = np.asarray(a, dtype=np.float64)
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(a - top), axis=axis, keepdims=True)) + top
+    return np.squeeze(out, axis=axis)

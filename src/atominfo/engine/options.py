@@ -154,7 +154,7 @@ class EngineOptions:
     def backend_kwargs(self) -> dict:
         """Keyword arguments of the backend's ``log_kernel_sums``."""
         if self.backend == "cpu":
-            kw = {"threads": self.threads, "progress": self.progress}
+            kw: dict[str, Any] = {"threads": self.threads, "progress": self.progress}
             if self.memory_bytes is not None:
                 kw["memory_bytes"] = self.memory_bytes
             return kw

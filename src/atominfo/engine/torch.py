@@ -21,16 +21,20 @@ Precision:
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from atominfo.engine.fold import centre, inverse_two_h2
 from atominfo.errors import InputError
 
-try:
+if TYPE_CHECKING:
     import torch
-except ImportError:  # pragma: no cover - the [gpu] extra is missing
-    torch = None
+else:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - the [gpu] extra is missing
+        torch = None  # _require_torch() reports it
 
 PRECISIONS = ("float64", "float32")
 # Same meaning as cpu.SNAP, per dtype: below SNAP_ULPS rounding units of

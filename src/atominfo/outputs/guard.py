@@ -35,6 +35,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 from atominfo.errors import InputError
 
@@ -120,7 +121,8 @@ def _as_paths(items) -> list[Path]:
     return [Path(p) for p in items if isinstance(p, (str, os.PathLike))]
 
 
-def check_outputs(inputs: Iterable = (), outputs: Mapping | Iterable = ()) -> dict[Path, tuple]:
+def check_outputs(inputs: Iterable = (),
+                  outputs: Mapping | Iterable = ()) -> dict[Path, tuple | None]:
     """Refuse outputs that would destroy an input or each other, or cannot be written.
 
     Parameters
@@ -134,7 +136,7 @@ def check_outputs(inputs: Iterable = (), outputs: Mapping | Iterable = ()) -> di
 
     Returns
     -------
-    dict path -> allowed suffixes, the outputs as `Path`.
+    dict path -> allowed suffixes (None: any), the outputs as `Path`.
 
     Raises
     ------
@@ -269,7 +271,7 @@ class OutputGuard:
             return fd
 
     # -- exit ---------------------------------------------------------------
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         convert = (isinstance(exc, OSError) and not isinstance(exc, InputError)
                    and exc.errno in WRITE_ERRNOS)
         finished = exc is None or isinstance(exc, InputError) or convert

@@ -12,6 +12,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 from ase import Atoms
 
@@ -213,7 +214,9 @@ def follow_frames(path, format: str | None = None, *, poll: float = 1.0,
                     number += 1
                     continue
                 try:
-                    atoms = ase.io.read(io.StringIO(chunk), index=0, format=format)
+                    # ASE annotates read() for any index: an integer one gives one Atoms
+                    atoms = cast(Atoms, ase.io.read(io.StringIO(chunk), index=0,
+                                                    format=format))
                 except Exception as exc:  # ASE raises many types for malformed frames
                     from atominfo.structures.frames import bad_atom_line
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from ase import Atoms
@@ -89,7 +90,7 @@ def _iter_file(path: Path, index, format, validate, *,
     except OSError as exc:
         raise InputError(f"cannot open: {exc.strerror}", source=name) from None
     fmt = format or guess_format(name)
-    if scannable(name, fmt):
+    if fmt is not None and scannable(name, fmt):
         frames = _iter_scanned(name, index, fmt, warn_untyped)
     else:
         frames = _iter_ase(name, index, format)
@@ -129,7 +130,8 @@ def _iter_scanned(name: str, index, fmt: str,
     for number in selected:
         text = scan.read_text(number)
         try:
-            atoms = ase.io.read(io.StringIO(text), index=0, format=fmt)
+            # ASE annotates read() for any index: an integer one gives one Atoms
+            atoms = cast(Atoms, ase.io.read(io.StringIO(text), index=0, format=fmt))
         except InputError:
             raise
         except Exception as exc:  # ASE raises many types for malformed frames
@@ -153,7 +155,7 @@ def bad_atom_line(text: str, fmt: str) -> tuple[int, str] | None:
                      None)
         if start is None:
             return None
-        expected = len(lines[start - 1].split()) - 2
+        expected: int | None = len(lines[start - 1].split()) - 2
     else:
         start = 2
         header = lines[1] if len(lines) > 1 else ""
@@ -201,7 +203,7 @@ def _iter_ase(name: str, index, format) -> Iterator[tuple[int, Atoms]]:
         # negative or reversed selections need the number of frames: read them
         # all (formats without a scan are small: POSCAR, CIF, ASE .traj, ...)
         try:
-            every = ase.io.read(name, index=":", format=format)
+            every = cast(list[Atoms], ase.io.read(name, index=":", format=format))
         except InputError:
             raise
         except Exception as exc:

@@ -174,6 +174,7 @@ def _scan_xyz(fh, name: str, format: str, size: int) -> FileScan:
             scan.truncated = True
             break
         if n:
+            assert first is not None and last is not None  # n complete lines were read
             n_fields = len(first.split())
             if len(last.split()) != n_fields or n_fields < 4:
                 raise InputError(f"atom count {n} disagrees with the atom lines (line "
@@ -308,7 +309,7 @@ def count_atoms(paths, index=":", format=None) -> int | None:
         for path in paths:
             name = str(path)
             fmt = format or guess_format(name)
-            if not scannable(name, fmt):
+            if fmt is None or not scannable(name, fmt):
                 return None
             scan = scan_file(name, fmt)
             total += sum(scan.counts[f] for f in resolve_index(index, len(scan), name))

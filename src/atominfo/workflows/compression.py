@@ -16,12 +16,28 @@ The methods (definitions in docs/method.md):
   environments) and an exact log-space fold, never a recomputation.
   With a reference set (conditional msc) the sums start from the reference
   instead of from an empty selection.
+
+Constraints (msc, fps and random; see `select`):
+
+* a **budget**: each structure has a cost (default ``n_atoms**3``, the scaling
+  of a DFT calculation, or the value of an ``info`` key); picks continue in the
+  method's order while the total cost stays within the budget, and a structure
+  that does not fit is skipped (never picked later: the budget only shrinks);
+* **stratification** by an ``info`` key: each group gets a share of the
+  selection proportional to its number of structures (at least one each when
+  the selection has room for every group), or an explicit quota; with a budget,
+  each group gets the share of the budget proportional to its cost. The picks
+  are still made by one greedy over all groups, so what one group's picks
+  cover is not picked again in another; a group whose quota is full is closed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+import math
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -108,7 +124,7 @@ def selection_size(value, total: int) -> int:
     return m
 
 
-def _msc(data: FrameSet, m: int, h: float, reference, own, progress, engine):
+def _msc(data: FrameSet, m: int, h: float, reference, own, progress, engine, limits=None):
     """Greedy msc with lazy evaluation of the scores.
 
     A structure's score ``max_e dH(e | selected) + H(structure)`` can only fall
@@ -131,10 +147,13 @@ def _msc(data: FrameSet, m: int, h: float, reference, own, progress, engine):
     # Re-evaluations are small products (one structure x recent picks): one BLAS
     # thread each avoids thread wake-ups that cost more than the product.
     with threadpool_limits(1, user_api="blas"):
-        return _lazy_greedy(X, x_sq, offsets, own, log_sums, m, h, reference is None, progress)
+        return _lazy_greedy(X, x_sq, offsets, own, log_sums, m, h, reference is None, progress,
+                            limits)
 
 
-def _lazy_greedy(X, x_sq, offsets, own, log_sums, m, h, from_empty, progress):
+def _lazy_greedy(X, x_sq, offsets, own, log_sums, m, h, from_empty, progress, limits=None):
+    """The lazy greedy; with `limits` (a `_Limits`), a maximiser that does not fit is
+    dropped for good (its room only shrinks) and the next one is taken."""
     import heapq
 
     n = len(offsets) - 1
@@ -145,8 +164,13 @@ def _lazy_greedy(X, x_sq, offsets, own, log_sums, m, h, from_empty, progress):
     def take(s):
         picks.append(s)
         picked_blocks.append(X[offsets[s]:offsets[s + 1]])
+        if limits is not None:
+            limits.take(s)
         if progress is not None:
             progress(1)
+
+    def fits(s):
+        return limits is None or limits.fits(s)
 
     def negative_score(s):  # heap key: the heap pops the smallest, ties by lowest index
         return log_sums[offsets[s]:offsets[s + 1]].min() - own[s]
@@ -154,14 +178,19 @@ def _lazy_greedy(X, x_sq, offsets, own, log_sums, m, h, from_empty, progress):
     if from_empty:
         # Nothing selected: every dH is +inf; the method starts from the highest own entropy.
         # A key of -inf stands for a score not evaluated yet (+inf).
-        first = int(np.argmax(own))
-        heap = [(-np.inf, s) for s in range(n) if s != first]
+        order = [s for s in np.argsort(-own, kind="stable") if fits(int(s))]
+        if not order:
+            return picks
+        first = int(order[0])
+        heap = [(-np.inf, s) for s in range(n) if s != first and fits(s)]
         take(first)
     else:
-        heap = [(negative_score(s), s) for s in range(n)]
+        heap = [(negative_score(s), s) for s in range(n) if fits(s)]
     heapq.heapify(heap)
-    while len(picks) < m:
+    while len(picks) < m and heap:
         _, s = heapq.heappop(heap)
+        if not fits(s):
+            continue  # no longer fits (budget or quota used up): never again
         if seen[s] == len(picked_blocks):  # up to date: the exact maximiser
             take(s)
             continue
@@ -174,20 +203,26 @@ def _lazy_greedy(X, x_sq, offsets, own, log_sums, m, h, from_empty, progress):
     return picks
 
 
-def _fps(data: FrameSet, m: int, own, progress):
+def _fps(data: FrameSet, m: int, own, progress, limits=None):
     X = np.ascontiguousarray(data.X)
     x_sq = np.einsum("ij,ij->i", X, X)
     starts, sizes = data.offsets[:-1], data.sizes
     nearest = np.full(len(data), np.inf)
     chosen = np.zeros(len(data), dtype=bool)
-    pick = int(np.argmax(own))
+    fits = np.ones(len(data), dtype=bool) if limits is None else limits.fitting()
+    if not fits.any():
+        return []
+    pick = int(np.argmax(np.where(fits, own, -np.inf)))
     picks = []
     for step in range(m):
         chosen[pick] = True
         picks.append(pick)
+        if limits is not None:
+            limits.take(pick)
+            fits = limits.fitting()
         if progress is not None:
             progress(1)
-        if step + 1 == m:
+        if step + 1 == m or not (fits & ~chosen).any():
             break
         Y = X[data.offsets[pick]:data.offsets[pick + 1]]
         y_sq = np.einsum("ij,ij->i", Y, Y)
@@ -201,7 +236,7 @@ def _fps(data: FrameSet, m: int, own, progress):
             row_mean[r0:r0 + BLOCK_ROWS] = np.sqrt(d2).mean(axis=1)
         distance = np.add.reduceat(row_mean, starts) / sizes
         np.minimum(nearest, distance, out=nearest)
-        candidates = np.where(chosen, -np.inf, nearest)
+        candidates = np.where(chosen | ~fits, -np.inf, nearest)
         pick = int(np.argmax(candidates))
     return picks
 
@@ -224,6 +259,157 @@ def _kmeans(data: FrameSet, m: int, seed: int, progress):
     return picks
 
 
+# -- constraints: budget and strata ----------------------------------------------------------
+
+def structure_costs(data: FrameSet, cost: str | Sequence[float] | None = None,
+                    exponent: float = 3.0) -> np.ndarray:
+    """Cost of labelling each structure, shape (n_frames,), > 0.
+
+    Parameters
+    ----------
+    data : FrameSet.
+    cost : None, an info key, or one value per structure.
+        None: ``n_atoms ** exponent`` (the cubic scaling of DFT; relative units).
+        A key: the value of ``atoms.info[key]`` of each frame (e.g. CPU hours).
+    exponent : float, for the default cost.
+
+    Raises
+    ------
+    InputError
+        For a missing, non-numeric, non-finite or non-positive cost (naming the frame).
+    """
+    if cost is None:
+        return data.sizes.astype(float) ** float(exponent)
+    if isinstance(cost, str):
+        values = []
+        for f, value in enumerate(data.labels(cost)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                    or not math.isfinite(float(value)) or float(value) <= 0:
+                raise InputError(f"cost {cost!r} must be a finite number > 0, got {value!r}",
+                                 source=data.sources[f], frame=data.source_frames[f])
+            values.append(float(value))
+        return np.asarray(values)
+    values = np.asarray(cost, dtype=float).reshape(-1)
+    if len(values) != len(data):
+        raise InputError(f"{len(values)} costs for {len(data)} structures")
+    bad = ~(np.isfinite(values) & (values > 0))
+    if bad.any():
+        f = int(np.argmax(bad))
+        raise InputError(f"cost must be a finite number > 0, got {values[f]!r}",
+                         source=data.sources[f], frame=data.source_frames[f])
+    return values
+
+
+def budget_value(budget, total_cost: float) -> float:
+    """A budget in cost units: a number (> 0) or a percentage of the total, e.g. "10%"."""
+    text = str(budget).strip()
+    percent = text.endswith("%")
+    try:
+        number = float(text[:-1] if percent else text)
+    except ValueError:
+        number = math.nan
+    if percent:
+        if not (math.isfinite(number) and 0 < number <= 100):
+            raise InputError(f"budget percentage must be in (0, 100], got {budget!r}")
+        return number / 100.0 * float(total_cost)
+    if not (math.isfinite(number) and number > 0):
+        raise InputError(f"budget must be a number > 0 (cost units) or a percentage such "
+                         f"as 10%, got {budget!r}")
+    return number
+
+
+def apportion(sizes: dict[str, int], m: int, fixed: dict[str, int] | None = None
+              ) -> dict[str, int]:
+    """Split `m` picks among groups in proportion to their sizes (largest remainders).
+
+    Every group gets at least one pick when `m` leaves room for all of them, and
+    never more than its size. `fixed` gives some groups an explicit count; the
+    others share what is left.
+
+    Raises
+    ------
+    InputError
+        For a fixed count of an unknown group, above the group's size, or fixed
+        counts adding up to more than `m`.
+    """
+    fixed = dict(fixed or {})
+    for name, q in fixed.items():
+        if name not in sizes:
+            raise InputError(f"quota for group {name!r}, which does not exist "
+                             f"(groups: {', '.join(map(str, sizes))})")
+        if not 0 <= q <= sizes[name]:
+            raise InputError(f"quota {q} for group {name!r} of {sizes[name]} structures")
+    rest = m - sum(fixed.values())
+    if rest < 0:
+        raise InputError(f"quotas add up to {sum(fixed.values())}, more than the "
+                         f"{m} structures selected")
+    free = [g for g in sizes if g not in fixed]
+    room = sum(sizes[g] for g in free)
+    if rest > room:
+        raise InputError(f"cannot select {m} structures with these quotas: the other groups "
+                         f"hold {room}")
+    out = dict(fixed)
+    if not free:
+        if rest:
+            raise InputError(f"quotas add up to {m - rest}, not the {m} structures selected")
+        return {g: out[g] for g in sizes}
+    ideal = {g: rest * sizes[g] / room for g in free}
+    floor = 1 if rest >= len(free) else 0
+    q = {g: min(sizes[g], max(floor, int(math.floor(ideal[g])))) for g in free}
+    while sum(q.values()) < rest:  # largest remainder first; ties: first group
+        g = max((g for g in free if q[g] < sizes[g]), key=lambda g: ideal[g] - q[g])
+        q[g] += 1
+    while sum(q.values()) > rest:  # only after the floor of one: smallest remainder
+        g = min((g for g in free if q[g] > floor), key=lambda g: ideal[g] - q[g])
+        q[g] -= 1
+    out.update(q)
+    return {g: out[g] for g in sizes}
+
+
+class _Limits:
+    """What may still be picked: total budget, per-group counts and budgets."""
+
+    def __init__(self, cost, budget=None, group_of=None, counts=None, group_budgets=None):
+        self.cost = cost
+        self.left = math.inf if budget is None else float(budget)
+        self.group_of = group_of  # group number of each structure, or None
+        self.counts = None if counts is None else np.asarray(counts, dtype=float)
+        self.group_left = None if group_budgets is None else np.asarray(group_budgets, float)
+        # a relative slack: a selection that spends the budget exactly is allowed
+        self.slack = 1e-12
+
+    def fits(self, s: int) -> bool:
+        c = self.cost[s]
+        if c > self.left * (1 + self.slack):
+            return False
+        if self.group_of is not None:
+            g = self.group_of[s]
+            if self.counts is not None and self.counts[g] < 1:
+                return False
+            if self.group_left is not None and c > self.group_left[g] * (1 + self.slack):
+                return False
+        return True
+
+    def fitting(self) -> np.ndarray:
+        ok = self.cost <= self.left * (1 + self.slack)
+        if self.group_of is not None:
+            if self.counts is not None:
+                ok &= self.counts[self.group_of] >= 1
+            if self.group_left is not None:
+                ok &= self.cost <= self.group_left[self.group_of] * (1 + self.slack)
+        return ok
+
+    def take(self, s: int) -> None:
+        self.left -= self.cost[s]
+        if self.group_of is not None:
+            g = self.group_of[s]
+            if self.counts is not None:
+                self.counts[g] -= 1
+            if self.group_left is not None:
+                self.group_left[g] -= self.cost[s]
+
+
+
 @dataclass
 class Selection(Result):
     """A compressed dataset: which structures were kept and what they hold.
@@ -236,6 +422,10 @@ class Selection(Result):
     entropy, diversity : H and D of the kept environments, nats.
     overlap : fraction of all environments of the full set with dH <= 0 against
         the kept ones (plus the reference, when given).
+    cost, total_cost : cost of the kept structures and of all (see `structure_costs`).
+    budget : the budget in cost units, or None.
+    groups : per group of `stratify` (else empty): structures, quota (count, or
+        None), budget (or None), picked, cost.
     """
 
     indices: list[int]
@@ -251,6 +441,11 @@ class Selection(Result):
     overlap: float
     reference_environments: int = 0
     seconds: float = 0.0
+    cost: float = float("nan")
+    total_cost: float = float("nan")
+    budget: float | None = None
+    stratify: str | None = None
+    groups: dict = field(default_factory=dict)
 
     _fields_shown = ("method", "n_structures", "total_structures", "n_environments",
                      "entropy", "diversity", "overlap", "bandwidth", "seconds")
@@ -264,6 +459,8 @@ class Selection(Result):
                 "entropy": self.entropy, "diversity": self.diversity, "overlap": self.overlap,
                 "reference_environments": self.reference_environments,
                 "selection_seconds": self.seconds,
+                "cost": self.cost, "total_cost": self.total_cost, "budget": self.budget,
+                "stratify": self.stratify, "groups": self.groups,
                 "indices": sorted(self.indices), "pick_order": list(self.indices)})
 
 

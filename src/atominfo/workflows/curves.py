@@ -526,7 +526,7 @@ class LearningCurve(Result):
     @property
     def asymptote_interval(self) -> tuple[float, float] | None:
         """Bootstrap interval (low, high) of the asymptote, nats; None unless determined."""
-        return self.fit.a_interval if self.determined else None
+        return self.fit.a_interval if self.fit is not None and self.fit.determined else None
 
     @property
     def saturation_size(self) -> float | None:
@@ -537,7 +537,9 @@ class LearningCurve(Result):
     @property
     def saturation_interval(self) -> tuple[float, float] | None:
         """Bootstrap interval of `saturation_size` (high may be inf); None when that is None."""
-        return self.fit.saturation_interval if self.saturation_size is not None else None
+        if self.fit is None or self.saturation_size is None:
+            return None
+        return self.fit.saturation_interval
 
     def entropy_at(self, N: int) -> float:
         """Mean measured entropy at size N (a grid size or a requested one), nats."""
@@ -551,7 +553,7 @@ class LearningCurve(Result):
     def gap(self, N: int | None = None) -> float | None:
         """Information gap ``a - H(N)`` in nats (N defaults to the full size); None unless
         the asymptote is determined."""
-        if not self.determined:
+        if self.fit is None or not self.fit.determined:
             return None
         return self.fit.a - self.entropy_at(self.total if N is None else N)
 
@@ -666,11 +668,11 @@ def learning_curve(data, h: float = DEFAULT_BANDWIDTH, *, by: str = "structures"
         X = as_descriptor_matrix(data)
         data = FrameSet(X, np.array([0, len(X)]), ["<memory>"], [0])
     total = len(data) if by == "structures" else len(data.X)
-    if sizes is None:
-        sizes = subset_sizes(total, n_sizes, 1 if by == "structures" else 10)
-    sizes = np.unique(np.asarray(sizes, dtype=np.int64))
+    chosen = subset_sizes(total, n_sizes, 1 if by == "structures" else 10) \
+        if sizes is None else sizes
+    grid = np.unique(np.asarray(chosen, dtype=np.int64))
     requested = sorted({int(n) for n in at})
-    for n in list(sizes) + requested:
+    for n in list(grid) + requested:
         if not 1 <= n <= total:
             raise InputError(f"subset size {n} is outside 1..{total} {by}")
     seeds = [int(seed) + i for i in range(int(n_seeds))]
@@ -691,22 +693,22 @@ def learning_curve(data, h: float = DEFAULT_BANDWIDTH, *, by: str = "structures"
                 progress(1)
         return values, counts
 
-    H = np.empty((len(sizes), len(seeds)))
-    counts = np.empty((len(sizes), len(seeds)), dtype=np.int64)
-    for i, N in enumerate(sizes):
+    H = np.empty((len(grid), len(seeds)))
+    counts = np.empty((len(grid), len(seeds)), dtype=np.int64)
+    for i, N in enumerate(grid):
         H[i], counts[i] = sample(int(N))
     extra = {}
     for N in requested:
-        hits = np.flatnonzero(sizes == N)
+        hits = np.flatnonzero(grid == N)
         extra[N] = list(H[hits[0]]) if hits.size else sample(N)[0]
     curve_fit_result, error = None, None
     if fit:
         try:
             # H <= ln(environments) for any subset: an asymptote above ln of the whole
             # dataset's environments cannot be measured on it.
-            curve_fit_result = fit_asymptote(sizes, H, max_entropy=float(np.log(len(data.X))),
+            curve_fit_result = fit_asymptote(grid, H, max_entropy=float(np.log(len(data.X))),
                                              level=level, n_boot=n_boot, seed=seed)
         except InputError as exc:
             error = str(exc)
-    return LearningCurve(sizes, H, counts, seeds, by, float(h), curve_fit_result, total,
+    return LearningCurve(grid, H, counts, seeds, by, float(h), curve_fit_result, total,
                          extra, error)

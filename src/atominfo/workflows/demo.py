@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ def run(repeat: int = 3, n_frames: int = 10, h: float = 0.015, seed: int = 0,
     log(f"  done in {time.perf_counter() - t0:.1f} s\n")
     log(f"Information content (h = {h} 1/Å, k = 32, rc = 5 Å; nats)")
     log(f"  {'set':<16}{'n':>7}{'log n':>9}{'H':>9}{'D':>9}")
-    result = {"bandwidth": h, "sets": {}, "against_cold_crystal": {}}
+    result: dict[str, Any] = {"bandwidth": h, "sets": {}, "against_cold_crystal": {}}
     for name, x in X.items():
         H, D = entropy_and_diversity(x, h)
         result["sets"][name] = {"n": len(x), "log_n": float(np.log(len(x))),

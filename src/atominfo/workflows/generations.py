@@ -1,4 +1,4 @@
-"""Active-learning generations: what each new batch adds (SPEC.md section 4).
+"""Active-learning generations: what each new batch adds (docs/method.md, section 4.3).
 
 For generation g, its size, the novelty of its environments against all
 environments of generations before g (fraction with dH > 0), and the

@@ -37,6 +37,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,10 +47,12 @@ from ase.data import atomic_masses, chemical_symbols
 from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, structure_descriptors
 from atominfo.errors import InputError
 from atominfo.reference import Reference
+from atominfo.results import Result
 from atominfo.structures.frames import validate_atoms
 from atominfo.workflows.monitor import MonitorRecord
 
-__all__ = ["LammpsMonitor", "lammps_atoms", "open_lammps", "setup_lammps",
+__all__ = ["LammpsMonitor", "ScriptRun", "lammps_atoms", "open_lammps", "read_script",
+           "run_script", "setup_lammps",
            "potentials_directory", "lammps_message", "CHECK_FIX", "HALT_FIX",
            "HALT_VARIABLE", "STORE_FIX"]
 
@@ -315,6 +318,31 @@ def _atoms(lmp, ids, types, x, type_map, step, units, decimals):
 
 # -- the monitor ------------------------------------------------------------------------
 
+def _options(every, max_novelty, max_dH, halt, extract, type_map, k, cutoff, name, log):
+    """The monitor's parameters, validated (`atominfo.params`); InputError otherwise."""
+    from atominfo import params
+    from atominfo.structures.lammps import parse_type_map
+
+    every = params.check("interval", every, label="every")
+    max_novelty = params.check_optional("alarm_novelty", max_novelty, label="max_novelty")
+    max_dH = params.check_optional("alarm_dh", max_dH, label="max_dH")
+    if not isinstance(halt, bool):
+        raise InputError(f"halt must be True or False, got {halt!r}")
+    if extract is not None:
+        extract = Path(extract)
+        if extract.suffix not in (".extxyz", ".xyz"):
+            raise InputError("the extracted frames are written as extended XYZ: give a "
+                             ".extxyz or .xyz file", source=str(extract))
+    type_map = parse_type_map(type_map)
+    k = params.check_optional("k", k)
+    cutoff = params.check_optional("cutoff", cutoff)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise InputError(f"name must be a LAMMPS identifier (letters, digits, _), got {name!r}")
+    if log is not None and not callable(log):
+        raise InputError(f"log must be a callable, got {log!r}")
+    return every, max_novelty, max_dH, halt, extract, type_map, k, cutoff
+
+
 class LammpsMonitor:
     """dH of every atom of a running LAMMPS simulation, every `every` steps.
 
@@ -381,9 +409,6 @@ class LammpsMonitor:
                  halt: bool = True, extract: str | os.PathLike | None = None,
                  type_map=None, k: int | None = None, cutoff: float | None = None,
                  name: str = "dH", log: Callable[[MonitorRecord], None] | None = None):
-        from atominfo import params
-        from atominfo.structures.lammps import parse_type_map
-
         if not isinstance(reference, Reference):
             raise InputError(f"reference must be a Reference, got {type(reference).__name__}")
         if np.ndim(reference.h) != 0:
@@ -392,27 +417,9 @@ class LammpsMonitor:
             if not hasattr(lmp, method):
                 raise InputError(f"lmp must be a lammps.lammps instance, got "
                                  f"{type(lmp).__name__}")
-        if not isinstance(halt, bool):
-            raise InputError(f"halt must be True or False, got {halt!r}")
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise InputError(f"name must be a LAMMPS identifier (letters, digits, _), "
-                             f"got {name!r}")
-        if log is not None and not callable(log):
-            raise InputError(f"log must be a callable, got {log!r}")
-        self.every = params.check("interval", every, label="every")
-        self.max_novelty = params.check_optional("alarm_novelty", max_novelty,
-                                                 label="max_novelty")
-        self.max_dH = params.check_optional("alarm_dh", max_dH, label="max_dH")
-        if extract is not None:
-            extract = Path(extract)
-            if extract.suffix not in (".extxyz", ".xyz"):
-                raise InputError("the extracted frames are written as extended XYZ: give a "
-                                 ".extxyz or .xyz file", source=str(extract))
-        self.extract = extract
-        self.halt = halt
-        self.type_map = parse_type_map(type_map)
-        k = params.check_optional("k", k)
-        cutoff = params.check_optional("cutoff", cutoff)
+        (self.every, self.max_novelty, self.max_dH, self.halt, self.extract, self.type_map,
+         k, cutoff) = _options(every, max_novelty, max_dH, halt, extract, type_map, k, cutoff,
+                               name, log)
         self.k = int(k if k is not None else (reference.k or DEFAULT_K))
         self.cutoff = float(cutoff if cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF))
         self.lmp, self.reference, self.name, self.log = lmp, reference, name, log
@@ -540,8 +547,9 @@ class LammpsMonitor:
                 and np.array_equal(self._last_positions, atoms.positions)):
             store[order] = self.last_dH  # the same frame again (a new run's first step)
             return None
-        validate_atoms(atoms, _SOURCE, step)  # an exploded run has NaN positions
-        X = structure_descriptors(atoms, self.k, self.cutoff, source=_SOURCE, frame=step)
+        where = f"LAMMPS timestep {step}"
+        validate_atoms(atoms, where, None)  # type: ignore[arg-type]  # NaN: an exploded run
+        X = structure_descriptors(atoms, self.k, self.cutoff, source=where, frame=None)
         dH = np.asarray(self.reference.delta_entropy(X), dtype=float)
         store[order] = dH
         elapsed = time.perf_counter() - start
@@ -587,3 +595,209 @@ class LammpsMonitor:
     def extracted(self) -> int:
         """Number of frames written to `extract`."""
         return len(self._frames)
+
+
+# -- an input script under the monitor ----------------------------------------------------
+
+def read_script(path) -> list[tuple[int, str]]:
+    """The commands of a LAMMPS input script, each with the number of its first line.
+
+    Follows the LAMMPS parsing rules that span lines: a line whose last
+    printable character is ``&`` continues on the next, and text in triple
+    quotes (``\"\"\"``) may hold newlines. Comments (``#`` outside quotes)
+    and blank lines are dropped; variables are left for LAMMPS to expand.
+
+    Raises
+    ------
+    InputError
+        When the file cannot be read.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InputError("file not found", source=str(path)) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, not a LAMMPS input script", source=str(path)) from None
+    except UnicodeDecodeError:
+        raise InputError("not a text file (a LAMMPS input script is text)",
+                         source=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror})", source=str(path)) from None
+    lines = text.splitlines()
+    commands = []
+    i = 0
+    while i < len(lines):
+        first, command = i, lines[i]
+        while i + 1 < len(lines):
+            if command.count('"""') % 2 == 1:  # inside triple quotes
+                i += 1
+                command += "\n" + lines[i]
+            elif command.rstrip().endswith("&"):
+                i += 1
+                command = command.rstrip()[:-1] + " " + lines[i]
+            else:
+                break
+        i += 1
+        command = _strip_comment(command.rstrip().removesuffix("&")).strip()
+        if command:
+            commands.append((first + 1, command))
+    return commands
+
+
+def _strip_comment(text: str) -> str:
+    """`text` up to its first ``#`` outside single, double or triple quotes."""
+    quote = None
+    j = 0
+    while j < len(text):
+        if quote is None:
+            if text.startswith('"""', j):
+                quote, j = '"""', j + 3
+                continue
+            if text[j] in "\"'":
+                quote = text[j]
+            elif text[j] == "#":
+                return text[:j]
+        elif text.startswith(quote, j):
+            j += len(quote)
+            quote = None
+            continue
+        j += 1
+    return text
+
+
+@dataclass
+class ScriptRun(Result):
+    """What `run_script` did.
+
+    Attributes
+    ----------
+    script : str, the input script
+    completed : bool, whether every command ran (False when halted)
+    halted : dict or None
+        The check that halted the run (as `MonitorRecord.as_dict`).
+    halt_line : int or None, the script line whose run was halted
+    checks : list of dict
+        Every check: step (check number), timestep, time (ps for units
+        metal, fs for real), atoms, novelty (fraction with dH > 0),
+        max_dH and mean_dH (nats), seconds.
+    crossed : int, number of checks that crossed a threshold
+    extract : str or None, the file of the extracted frames
+    extracted : int, frames written to it
+    seconds_per_check : float or None, mean wall time of a check, s
+    """
+
+    _fields_shown = ("script", "completed", "halted", "crossed", "extracted",
+                     "seconds_per_check")
+    script: str
+    completed: bool
+    halted: dict | None = None
+    halt_line: int | None = None
+    checks: list = field(default_factory=list)
+    crossed: int = 0
+    extract: str | None = None
+    extracted: int = 0
+    seconds_per_check: float | None = None
+
+
+def run_script(script, reference: Reference, *, every: int = 100,
+               max_novelty: float | None = None, max_dH: float | None = None,
+               halt: bool = True, extract=None, type_map=None, k: int | None = None,
+               cutoff: float | None = None, name: str = "dH",
+               variables: Mapping[str, str] | None = None, screen: bool = False,
+               log=None, on_check: Callable[[MonitorRecord], None] | None = None,
+               lmp=None) -> ScriptRun:
+    """Run an unchanged LAMMPS input script with a `LammpsMonitor` attached.
+
+    The commands run one by one (`read_script`); the monitor is attached as
+    soon as a simulation box exists (again after a ``clear``), so every
+    ``run`` after it is checked every `every` steps, and a dump defined after
+    it can write ``d_<name>``. When a check crosses a threshold with `halt`,
+    the run ends at that step and the rest of the script is skipped.
+
+    Parameters
+    ----------
+    script : path of the input script; paths in it are relative to the working directory.
+    reference, every, max_novelty, max_dH, halt, extract, type_map, k, cutoff, name :
+        as `LammpsMonitor`.
+    variables : mapping name -> value, optional; ``-var name value``.
+    screen, log : as `open_lammps` (default quiet, no log file).
+    on_check : callable, optional; called with each `MonitorRecord`.
+    lmp : lammps.lammps, optional; an instance to use (default: a new one,
+        closed at the end).
+
+    Returns
+    -------
+    ScriptRun
+
+    Raises
+    ------
+    InputError
+        For a bad parameter (before LAMMPS starts), a missing script, a
+        ``jump`` (loops need LAMMPS to read the file itself), any LAMMPS
+        error (naming the script and line), or an error of a check.
+    """
+    script = Path(script)
+    if not isinstance(reference, Reference):
+        raise InputError(f"reference must be a Reference, got {type(reference).__name__}")
+    if np.ndim(reference.h) != 0:
+        raise InputError("the monitor needs a reference with a single bandwidth")
+    every, max_novelty, max_dH, halt, extract, type_map, k, cutoff = _options(
+        every, max_novelty, max_dH, halt, extract, type_map, k, cutoff, name, on_check)
+    if extract is not None and max_novelty is None and max_dH is None:
+        raise InputError("nothing to extract without a threshold (max_novelty or max_dH)")
+    commands = read_script(script)
+    for line, command in commands:
+        if command.split()[0] == "jump":
+            raise InputError(f"line {line}: jump is not supported: the script runs command by "
+                             "command under the monitor, and LAMMPS can only jump in a file "
+                             "it reads itself; unroll the loop", source=str(script))
+    own = lmp is None
+    if own:
+        lmp = open_lammps(screen=screen, log=log, variables=variables)
+    monitor: LammpsMonitor | None = None
+    halt_line = None
+    completed = True
+    try:
+        for line, command in commands:
+            if command.split()[0] == "quit":
+                break
+            try:
+                if "\n" in command:
+                    lmp.commands_string(command)
+                else:
+                    lmp.command(command)
+            except Exception as exc:
+                if monitor is not None and monitor.error is not None:
+                    monitor.raise_error()
+                raise InputError(f"line {line}: {lammps_message(exc)}",
+                                 source=str(script)) from None
+            if monitor is not None:
+                monitor.raise_error()
+                if monitor.halted is not None:
+                    halt_line, completed = line, False
+                    break
+            if int(lmp.extract_setting("box_exist")):
+                if monitor is None:
+                    try:
+                        monitor = LammpsMonitor(lmp, reference, every=every,
+                                                max_novelty=max_novelty, max_dH=max_dH,
+                                                halt=halt, extract=extract, type_map=type_map,
+                                                k=k, cutoff=cutoff, name=name, log=on_check)
+                    except InputError as exc:
+                        raise InputError(f"line {line}: {exc}", source=str(script)) from None
+                else:
+                    monitor.attach()
+    finally:
+        if own:
+            lmp.close()
+    history = monitor.history if monitor is not None else []
+    seconds = [r.seconds for r in history]
+    return ScriptRun(
+        script=str(script), completed=completed,
+        halted=monitor.halted.as_dict() if monitor is not None and monitor.halted else None,
+        halt_line=halt_line, checks=[r.as_dict() for r in history],
+        crossed=len(monitor.crossed_records) if monitor is not None else 0,
+        extract=None if extract is None else str(extract),
+        extracted=monitor.extracted if monitor is not None else 0,
+        seconds_per_check=float(np.mean(seconds)) if seconds else None)

@@ -180,7 +180,7 @@ class NoveltyMonitor:
         if self.log is not None:
             self.log(record)
         if self.crossed(record):
-            if self.on_alarm == "raise":
+            if isinstance(self.on_alarm, str):  # "raise", the one string __init__ accepts
                 raise ExtrapolationDetected(record, dH)
             self.on_alarm(record, dH)
         return record

@@ -1,4 +1,4 @@
-"""Overlap of every labelled subset of a dataset against every other (SPEC.md section 4).
+"""Overlap of every labelled subset of a dataset against every other (docs/method.md, section 4.2).
 
 Entry ``[i, j]`` is the fraction of the environments of subset i inside the
 domain of subset j (``dH(x | subset j) <= 0``). The matrix is not symmetric:

