@@ -65,9 +65,12 @@ def main() -> None:
         best["baseline: H of the whole dataset"] = min(
             best.get("baseline: H of the whole dataset", 1e9), time.perf_counter() - t0)
         marks = [("start", time.perf_counter())]
+
+        def mark(name, marks=marks):
+            marks.append((name, time.perf_counter()))
+
         report = dataset_report(data, 0.015, group_by="config_type", reference=ref_X,
-                                progress=lambda name: marks.append((name,
-                                                                    time.perf_counter())),
+                                progress=mark,
                                 provenance={"files": [str(f) for f in files],
                                             "reference_files": [str(ref)],
                                             "title": "Cu: varied FCC cells and melt"})

@@ -112,3 +112,46 @@ def test_compress_bad_input_leaves_no_output(files, capsys, tmp_path):
                  str(tmp_path / "sel.npy")]) == 2
     assert main(["curve", str(files / "all.extxyz"), "--plot", str(tmp_path / "c.jpg")]) == 2
     assert not list(tmp_path.iterdir())
+
+
+def test_compress_budget_cost_and_strata(files, capsys, tmp_path):
+    out = tmp_path / "sel.extxyz"
+    all_frames = ase.io.read(files / "all.extxyz", ":")
+    total = sum(len(a) ** 3 for a in all_frames)
+    summary = run_json(["compress", str(files / "all.extxyz"), "--budget", "20%",
+                        "--stratify", "config_type", "-o", str(out)], capsys)
+    assert summary["cost"] <= 0.2 * total and summary["total_cost"] == total
+    assert summary["stratify"] == "config_type"
+    assert all(g["picked"] >= 1 for g in summary["groups"].values())
+    kept = ase.io.read(out, ":")
+    assert sum(len(a) ** 3 for a in kept) == summary["cost"]
+    assert sorted(a.info["name"] for a in kept) == sorted(f"s{i}" for i in summary["indices"])
+    summary = run_json(["compress", str(files / "all.extxyz"), "-s", "4", "--stratify",
+                        "config_type", "--quota", "strong=3", "--cost", "generation",
+                        "--budget", "6", "-o", str(out)], capsys)
+    assert summary["groups"]["strong"]["picked"] <= 3 and summary["cost"] <= 6
+    names = [a.info["name"] for a in ase.io.read(out, ":")]
+    assert len(names) == summary["structures"] <= 4
+    assert main(["compress", str(files / "all.extxyz"), "-s", "4", "-q", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "kept 4 of 14" in text
+
+
+def test_compress_budget_and_strata_bad_options(files, capsys, tmp_path):
+    out = tmp_path / "sel.extxyz"
+    base = ["compress", str(files / "all.extxyz"), "-o", str(out)]
+    for extra, message in ((["--budget", "0"], "budget"),
+                           ([], "--size"),
+                           (["-s", "3", "--quota", "strong=1"], "--stratify"),
+                           (["-s", "3", "--stratify", "config_type", "--quota", "x"],
+                            "GROUP=COUNT"),
+                           (["-s", "3", "--stratify", "config_type", "--quota", "liquid=1"],
+                            "does not exist"),
+                           (["-s", "3", "--stratify", "nothing"], "'nothing' is missing"),
+                           (["--budget", "1", "--cost", "name"], "cost 'name'"),
+                           (["--budget", "10%", "-m", "kmeans"], "kmeans")):
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("atominfo: error:") and message in err
+        assert len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())

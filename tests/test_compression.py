@@ -4,11 +4,16 @@ import pytest
 from scipy.special import logsumexp
 
 import atominfo
-from atominfo.workflows.compression import (own_entropies, select, selection_size, update_log_sums,
-                                  write_selection)
-from atominfo.structures.datasets import varied_fcc_cu
 from atominfo.errors import InputError
+from atominfo.structures.datasets import varied_fcc_cu
 from atominfo.structures.frameset import load_frames
+from atominfo.workflows.compression import (
+    own_entropies,
+    select,
+    selection_size,
+    update_log_sums,
+    write_selection,
+)
 
 H = 0.015
 
@@ -153,3 +158,105 @@ def test_write_selection_keeps_frames_unchanged(tmp_path):
         np.testing.assert_array_equal(atoms.arrays["charge_like"], 0.5 * i)
         assert atoms.info["sigma"] == pytest.approx(frames[i].info["sigma"])
     assert not list(tmp_path.glob("*.part*"))
+
+
+# -- budget, costs and strata -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mixed():
+    """Weakly and strongly rattled cells (config_type weak/strong) and a Cu melt group."""
+    from atominfo.structures.datasets import cu_melt
+
+    melt = cu_melt(2, n_frames=10, melt_steps=200, interval=10)
+    for atoms in melt:
+        atoms.info["config_type"] = "melt"
+    frames = varied_fcc_cu(30, seed=4) + melt
+    for i, atoms in enumerate(frames):
+        atoms.info["cpu_hours"] = 1.0 + i % 4
+    return load_frames(frames)
+
+
+def test_costs_and_budget_values(mixed):
+    from atominfo.workflows.compression import budget_value, structure_costs
+
+    np.testing.assert_array_equal(structure_costs(mixed), mixed.sizes.astype(float) ** 3)
+    np.testing.assert_array_equal(structure_costs(mixed, "cpu_hours"),
+                                  1.0 + np.arange(len(mixed)) % 4)
+    assert budget_value("10%", 250.0) == 25.0 and budget_value(7, 1.0) == 7.0
+    for bad in ("0", "-1", "abc", "150%", "nan"):
+        with pytest.raises(InputError, match="budget"):
+            budget_value(bad, 10.0)
+    with pytest.raises(InputError, match="info key 'nothing' is missing"):
+        structure_costs(mixed, "nothing")
+    with pytest.raises(InputError, match="frame 0: cost 'config_type' must be a finite"):
+        structure_costs(mixed, "config_type")
+
+
+@pytest.mark.parametrize("method", ["msc", "fps", "random"])
+def test_budget_is_respected_and_spent(mixed, method):
+    costs = mixed.sizes.astype(float) ** 3
+    budget = 0.1 * costs.sum()
+    sel = select(mixed, None, method, H, budget="10%", summary=False)
+    assert sel.cost == pytest.approx(costs[sel.indices].sum())
+    assert sel.cost <= budget * (1 + 1e-12) and sel.budget == pytest.approx(budget)
+    rest = np.setdiff1d(np.arange(len(mixed)), sel.indices)
+    assert costs[rest].min() > budget - sel.cost  # nothing left that would still fit
+    capped = select(mixed, 2, method, H, budget="10%", summary=False)
+    assert capped.indices == sel.indices[:2]
+
+
+def test_msc_with_budget_is_msc_skipping_what_does_not_fit(mixed):
+    costs = mixed.sizes.astype(float) ** 3
+    free = select(mixed, 6, "msc", H, summary=False)
+    budget = costs[free.indices[:3]].sum()  # room for the first three picks exactly
+    sel = select(mixed, 3, "msc", H, budget=budget, summary=False)
+    assert sel.indices == free.indices[:3]
+    cost_key = select(mixed, None, "msc", H, cost="cpu_hours", budget=6, summary=False)
+    assert cost_key.cost <= 6 and cost_key.total_cost == pytest.approx(100.0)
+    with pytest.raises(InputError, match="nothing fits"):
+        select(mixed, None, "msc", H, budget=1.0)
+    with pytest.raises(InputError, match="size .* or a budget"):
+        select(mixed, None, "msc", H)
+    with pytest.raises(InputError, match="kmeans"):
+        select(mixed, 3, "kmeans", H, budget="10%")
+
+
+def test_apportion():
+    from atominfo.workflows.compression import apportion
+
+    sizes = {"weak": 15, "strong": 15, "melt": 10}
+    assert apportion(sizes, 8) == {"weak": 3, "strong": 3, "melt": 2}
+    assert apportion(sizes, 4) == {"weak": 2, "strong": 1, "melt": 1}  # largest remainder
+    assert apportion({"a": 97, "b": 1, "c": 2}, 10) == {"a": 8, "b": 1, "c": 1}  # one at least
+    assert apportion(sizes, 2) == {"weak": 1, "strong": 1, "melt": 0}  # no room for all
+    assert apportion(sizes, 8, {"melt": 5}) == {"weak": 2, "strong": 1, "melt": 5}
+    assert sum(apportion(sizes, 40).values()) == 40
+    with pytest.raises(InputError, match="does not exist"):
+        apportion(sizes, 8, {"liquid": 2})
+    with pytest.raises(InputError, match="quota 11"):
+        apportion(sizes, 20, {"melt": 11})
+    with pytest.raises(InputError, match="more than"):
+        apportion(sizes, 3, {"melt": 4})
+
+
+def test_stratified_msc_keeps_every_group(mixed):
+    labels = mixed.labels("config_type")
+    plain = select(mixed, 4, "msc", H, summary=False)
+    strat = select(mixed, 4, "msc", H, stratify="config_type", summary=False)
+    picked = [labels[i] for i in strat.indices]
+    assert list(strat.groups) == ["strong", "weak", "melt"]  # order of first appearance
+    expected = {"strong": 2, "weak": 1, "melt": 1}  # 15:15:10, ties to the first group
+    assert {g: picked.count(g) for g in expected} == expected
+    assert {g: v["picked"] for g, v in strat.groups.items()} == expected
+    assert strat.indices[0] == plain.indices[0]  # one greedy over all groups
+    quota = select(mixed, 6, "msc", H, stratify="config_type", quotas={"melt": 4},
+                   summary=False)
+    assert [labels[i] for i in quota.indices].count("melt") == 4
+    budget = select(mixed, None, "msc", H, budget="10%", stratify="config_type",
+                    summary=False)
+    for g in budget.groups.values():
+        assert g["picked"] >= 1 and g["cost"] <= g["budget"] * (1 + 1e-12)
+    with pytest.raises(InputError, match="stratify"):
+        select(mixed, 4, "msc", H, quotas={"melt": 1})
+    with pytest.raises(InputError, match="quota for group 'melt' must be a count"):
+        select(mixed, 4, "msc", H, stratify="config_type", quotas={"melt": "x"})

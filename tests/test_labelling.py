@@ -12,8 +12,15 @@ from atominfo.descriptor import structure_descriptors
 from atominfo.errors import InputError
 from atominfo.reference import Reference
 from atominfo.structures.datasets import rattled_fcc_cu
-from atominfo.workflows.labelling import (cut_cell, cut_cluster, deduplicate, extract,
-                                          find_novel, images_within, write_structures)
+from atominfo.workflows.labelling import (
+    cut_cell,
+    cut_cluster,
+    deduplicate,
+    extract,
+    find_novel,
+    images_within,
+    write_structures,
+)
 
 K, RC, H = 16, 4.0, 0.015
 

@@ -4,6 +4,7 @@ within --edge Å; per frame, the number of biconnected clusters and the largest.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from atominfo.cli import options
 
@@ -83,7 +84,7 @@ def run(args) -> None:
             raise
         if out_file is not None:
             out_file.__exit__(None, None, None)
-        columns = {c: [r.get(c) for r in rows] for c in COLUMNS}
+        columns: dict[str, list[Any]] = {c: [r.get(c) for r in rows] for c in COLUMNS}
         if args.table is not None:
             if args.table.suffix == ".json":
                 write_json(args.table, {"bandwidth": args.bandwidth, "edge_length": args.edge,

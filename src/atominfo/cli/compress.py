@@ -7,17 +7,30 @@ from pathlib import Path
 from atominfo.cli import dataset, options
 
 
-
 def add_arguments(parser) -> None:
     dataset.add_common(parser)
-    parser.add_argument("-s", "--size", required=True, type=options.selection_size,
-                        help="Structures to keep: a fraction (0.5) or a number (200).")
+    parser.add_argument("-s", "--size", default=None, type=options.selection_size,
+                        help="Structures to keep: a fraction (0.5) or a number (200). "
+                        "Needed unless --budget is given.")
     parser.add_argument("-o", "--output", type=Path, required=True,
                         help="Selected frames, unchanged (all info and arrays), as .extxyz.")
     parser.add_argument("-m", "--method", type=options.typed("compression_method", "--method"),
                         default="msc", help="msc | fps | kmeans | random.")
     options.add_reference(parser, required=False)
     options.add_seed(parser, "Random seed (random, kmeans).")
+    group = parser.add_argument_group("budget and strata (msc, fps, random)")
+    group.add_argument("--budget", default=None, metavar="B",
+                       help="Total cost of the kept structures: a number in cost units, or a "
+                       "percentage of the whole dataset's cost (10%%). Structures that do "
+                       "not fit are skipped.")
+    group.add_argument("--cost", default=None, metavar="KEY",
+                       help="Cost of a structure: this info key (e.g. cpu_hours); default "
+                       "n_atoms^3.")
+    group.add_argument("--stratify", default=None, metavar="KEY",
+                       help="Give each group of this info key (e.g. config_type) a share "
+                       "of the selection (and budget) proportional to its size, at least one.")
+    group.add_argument("--quota", action="append", default=None, metavar="GROUP=N",
+                       help="Keep N structures of GROUP (with --stratify); repeat.")
     parser.add_argument("--summary", type=Path, default=None,
                         help="JSON summary file (default: the output name with .json).")
     parser.add_argument("--chemiscope", type=Path, default=None, metavar="PATH",
@@ -28,9 +41,15 @@ def add_arguments(parser) -> None:
 def run(args) -> None:
     from atominfo.cli.load import species
     from atominfo.cli.report import print_json, progress, say, write_json
+    from atominfo.errors import InputError
     from atominfo.outputs.guard import OutputGuard
-    from atominfo.workflows.compression import select, selection_size, write_selection
+    from atominfo.workflows.compression import parse_quotas, select, selection_size, write_selection
 
+    if args.size is None and args.budget is None:
+        raise InputError("give --size (a fraction or a count) or --budget")
+    quotas = parse_quotas(args.quota)
+    if quotas and args.stratify is None:
+        raise InputError("--quota needs --stratify KEY (the info key of the groups)")
     summary = args.summary or args.output.with_suffix(".json")
     refs = args.ref or []
     with OutputGuard(inputs=[*args.files, *refs],
@@ -42,10 +61,11 @@ def run(args) -> None:
         reference = None
         if refs:
             reference = dataset.load(args, refs, "reference descriptors", sp, index=":").X
-        m = selection_size(args.size, len(data))
+        m = len(data) if args.size is None else selection_size(args.size, len(data))
         with progress(f"{args.method} selection", m, args.quiet, "structures") as advance:
             selection = select(data, args.size, args.method, args.bandwidth, seed=args.seed,
-                               reference=reference, progress=advance)
+                               reference=reference, progress=advance, cost=args.cost,
+                               budget=args.budget, stratify=args.stratify, quotas=quotas)
         write_selection(data, selection, args.output)
         result = selection.to_dict()
         result.update({"input": args.files, "reference": refs, "output": args.output,
@@ -65,4 +85,9 @@ def run(args) -> None:
         f"({s.n_environments} of {s.total_environments} environments) in {s.seconds:.1f} s")
     say(f"  selection H = {s.entropy:.4f} nats, D = {s.diversity:.4f} nats; full set inside "
         f"the selection{' + reference' if refs else ''}: {s.overlap:.1%}")
+    if s.budget is not None:
+        say(f"  cost {s.cost:.6g} of a budget of {s.budget:.6g} ({s.cost / s.total_cost:.1%} "
+            f"of the dataset's {s.total_cost:.6g}; cost: {args.cost or 'n_atoms^3'})")
+    for name, g in s.groups.items():
+        say(f"  {args.stratify} = {name}: kept {g['picked']} of {g['structures']}")
     say(f"  frames written to {args.output}, summary to {summary}")

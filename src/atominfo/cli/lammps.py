@@ -97,8 +97,8 @@ def run(args) -> int:
         ref = reference(args, args.bandwidth)
         live = not (args.json or args.quiet)
         if live:
-            print(f"{args.script}: checking every {args.every} steps against {len(ref)} "
-                  f"reference environments (h = {fmt(args.bandwidth)} 1/Å)", file=sys.stderr)
+            say(f"{args.script}: dH every {args.every} steps against {len(ref)} reference "
+                f"environments (h = {fmt(args.bandwidth)} 1/Å)")
             say(f"{'timestep':>10}  {'atoms':>7}  {'novel %':>8}  {'max dH':>9}  "
                 f"{'mean dH':>9}  {'ms':>7}")
 

@@ -30,9 +30,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--chemiscope", type=Path, default=None, metavar="PATH",
                         help="Also write the structures with their per-structure and "
                         "per-atom values for the chemiscope viewer (.json.gz or .json).")
-    parser.add_argument("--sizes", type=t("n_sizes", "--sizes"), default=10,
+    parser.add_argument("--sizes", type=t("n_sizes", "--sizes"), default=12,
                         help="Learning-curve subset sizes (at least 9 for an asymptote fit).")
-    parser.add_argument("--seeds", type=t("n_seeds", "--seeds"), default=2,
+    parser.add_argument("--seeds", type=t("n_seeds", "--seeds"), default=3,
                         help="Random subsets per learning-curve size.")
     options.add_seed(parser, "First random seed (learning curves, random baseline).")
 

@@ -48,7 +48,7 @@ def _values(name: str, values, expected: int, target: str) -> list:
     if len(values) != expected:
         raise InputError(f"chemiscope property {name!r} has {len(values)} values for "
                          f"{expected} {target}s")
-    out = []
+    out: list[str | float] = []
     for v in values:
         if isinstance(v, (str, np.str_)):
             out.append(str(v))

@@ -100,8 +100,9 @@ def plot_dh_histograms(report, *, ax=None, title: str | None = None, bins: int =
     """Distribution of per-atom dH against the reference, one step histogram per group.
 
     Heights are fractions of each group's environments (groups of different
-    sizes compare); the dashed line is dH = 0 (right of it: novel). Returns
-    the Axes.
+    sizes compare); the dashed line is dH = 0 (right of it: novel). The x axis
+    is symmetric-logarithmic (linear for |dH| < 1 nat), so that the bulk near
+    0 and a tail of far outliers are both visible. Returns the Axes.
     """
     if report.dH is None:
         raise InputError("no reference: the report holds no dH")
@@ -109,7 +110,12 @@ def plot_dh_histograms(report, *, ax=None, title: str | None = None, bins: int =
         ax = _new_figure(figsize=(7.5, 3.8))[1]
     colours = group_colours(report)
     names = [g for g in report.groups] if len(report.groups) > 1 else ["all"]
-    edges = np.histogram_bin_edges(report.dH, bins=bins)
+    # bins even in sign(x) log(1 + |x|): the bulk near dH = 0 and a tail of hundreds of
+    # nats both stay readable (the axis is symlog, linear within |dH| < 1 nat)
+    lo, hi = float(report.dH.min()), float(report.dH.max())
+    u = np.linspace(np.sign(lo) * np.log1p(abs(lo)), np.sign(hi) * np.log1p(abs(hi)) + 1e-9,
+                    bins + 1)
+    edges = np.sign(u) * np.expm1(np.abs(u))
     for name in names:
         frames = report.groups[name] if name in report.groups else np.arange(len(report.data))
         values = report.dH[report.data.rows(frames)]
@@ -118,7 +124,8 @@ def plot_dh_histograms(report, *, ax=None, title: str | None = None, bins: int =
                 color=colours[name],
                 label=f"{name}: {100 * np.mean(values > 0):.1f}% novel")
     ax.axvline(0.0, color=ROLE_COLOURS["reference"], ls="--", lw=0.9)
-    ax.set_xlabel("dH against the reference (nats; > 0: novel)")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("dH against the reference (nats, symmetric log scale; > 0: novel)")
     ax.set_ylabel("fraction of the group's environments")
     ax.grid(alpha=0.3)
     ax.set_title(title or f"Per-atom dH of each group against the reference "
@@ -173,13 +180,29 @@ def _swatch(colour) -> str:
 
 
 def _gap_sentence(curve) -> str:
+    """The information gap in words, or why it is not determined (HTML)."""
     if curve.determined:
         gap, gi = curve.gap(), curve.gap_interval()
         level = f"{curve.fit.level:.0%}"
         interval = f" ({level} interval {gi[0]:.3f} to {gi[1]:.3f})" if gi else ""
-        return (f"asymptote {curve.asymptote:.3f} nats; information gap at the full size "
+        text = (f"asymptote {curve.asymptote:.3f} nats; information gap at the full size "
                 f"{gap:.3f} nats{interval}")
+        if gi is not None and gi[1] < 0:
+            text += (" <span class='warn'>the full set's H lies above the whole interval of "
+                     "the asymptote: the fit does not describe the largest sizes, read this "
+                     "gap as not determined</span>")
+        return text
     return f"the information gap is <b>not determined</b>: {e(curve.fit_reason)}"
+
+
+def _curve_row(name, curve, colour) -> list:
+    ai, gi = curve.asymptote_interval, curve.gap_interval()
+    return [f"{_swatch(colour)}{e(name)}", curve.total, _num(curve.entropy_at(curve.total)),
+            e(curve.fit_status),
+            "–" if curve.asymptote is None else _num(curve.asymptote)
+            + (f" ({_num(ai[0])} to {_num(ai[1])})" if ai else ""),
+            "–" if curve.gap() is None else _num(curve.gap(), 3)
+            + (f" ({_num(gi[0], 3)} to {_num(gi[1], 3)})" if gi else "")]
 
 
 def _commands(report) -> list[tuple[str, str]]:
@@ -201,10 +224,12 @@ def _commands(report) -> list[tuple[str, str]]:
         out.append(("this page (and, with --chemiscope, the chemiscope file)", p["command"]))
     out.append(("H, D and log n of each file and of all together",
                 f"atominfo entropy {inputs}{common}"))
+    curve = f"{common} --sizes {p['n_sizes']} --seeds {p['n_seeds']} --seed {p['seed']}"
     per = group or (" --per-file" if len(report.groups) > 1 else "")
-    out.append(("learning curves, asymptotes and information gaps",
-                f"atominfo curve {inputs}{per}{common} --sizes {p['n_sizes']} "
-                f"--seeds {p['n_seeds']} --seed {p['seed']}"))
+    if per:
+        out.append(("learning curve of each group (its full-size H is the group's H)",
+                    f"atominfo curve {inputs}{per}{curve}"))
+    out.append(("learning curve of the whole dataset", f"atominfo curve {inputs}{curve}"))
     if report.overlap is not None:
         out.append(("overlap matrix between groups",
                     f"atominfo overlap-matrix {inputs}{group}{common}"))
@@ -251,12 +276,16 @@ def render_html(report, *, title: str | None = None) -> str:
     msc = [r for r in report.compression if r["method"] == "msc"]
     if msc:
         mid = msc[len(msc) // 2]
+        rand = next((r for r in report.compression if r["method"] == "random"
+                     and r["structures"] == mid["structures"]), None)
+        baseline = f" (a random selection of the same size: {_pct(rand['overlap'])})" \
+            if rand else ""
         answers.append(
-            f"<b>Where is it redundant?</b> msc keeps {mid['structures']} of "
-            f"{mid['total_structures']} structures with H = {mid['entropy']:.3f} nats "
-            f"({_pct(mid['entropy'] / total.entropy if total.entropy > 0 else float('nan'))}"
-            f" of the full set's H); {_pct(mid['overlap'])} of all environments lie inside "
-            "the kept ones.")
+            f"<b>Where is it redundant?</b> keeping {mid['structures']} of "
+            f"{mid['total_structures']} structures chosen by msc, "
+            f"{_pct(mid['overlap'])} of all environments lie inside the kept ones"
+            f"{baseline}; the kept set has H = {mid['entropy']:.3f} nats (full set: "
+            f"{total.entropy:.3f}: H per environment rises as near-duplicates go).")
     if report.dH is not None:
         answers.append(f"<b>What is new?</b> {_pct(report.novelty['all'])} of the "
                        "environments are novel against the reference (dH > 0).")
@@ -290,11 +319,19 @@ def render_html(report, *, title: str | None = None) -> str:
                          "adds little information. The information gap is the fitted "
                          "asymptote minus H of the full set; it is reported only where the "
                          "fit determines it.", "learning curves"))
+    level = next((f"{c.fit.level:.0%}" for c in report.curves.values() if c.fit), "95%")
+    parts.append(_table(["curve", f"N ({whole.unit})", "H of the full set (nats)", "fit",
+                         f"asymptote ({level} interval)", f"information gap ({level} "
+                         "interval)"],
+                        [_curve_row(n, c, colours[n]) for n, c in report.curves.items()]))
     for cname, curve in report.curves.items():
-        parts.append(f"<h3>{_swatch(colours[cname])}{e(cname)} ({curve.total} "
-                     f"{curve.unit})</h3><p>{_gap_sentence(curve)}.</p>")
-        parts.append("<ul>" + "".join(f"<li>{e(line)}</li>" for line in curve.summary_lines())
-                     + "</ul>")
+        head = f"<p>{_swatch(colours[cname])}<b>{e(cname)}</b>: "
+        lines = [e(line) for line in curve.summary_lines()]
+        if curve.determined:
+            parts.append(head + f"{_gap_sentence(curve)}.</p><ul>"
+                         + "".join(f"<li>{line}</li>" for line in lines) + "</ul>")
+        else:
+            parts.append(head + "; ".join(lines) + ".</p>")
 
     # -- 3. redundancy
     parts.append("<h2>3. Where is it redundant?</h2>")
@@ -356,9 +393,10 @@ def render_html(report, *, title: str | None = None) -> str:
     parts.append("<h2>5. How to reproduce every number</h2>")
     commands = _commands(report)
     if commands:
-        parts.append("<p>Each command below prints the numbers of one section (same "
-                     "bandwidth, descriptor and seeds):</p>")
-        parts.extend(f"<p>{e(what)}:</p><pre>{e(cmd)}</pre>" for what, cmd in commands)
+        parts.append("<p>The command that made this page, then one command per section "
+                     "that prints its numbers (same bandwidth, descriptor and seeds):</p>")
+        parts.append("<pre>" + "\n".join(f"# {e(what)}\n{e(cmd)}" for what, cmd in commands)
+                     + "</pre>")
     p = report.provenance
     settings = {"bandwidth h (1/Å)": f"{report.bandwidth:g}", "k": p.get("k", "–"),
                 "cutoff (Å)": p.get("cutoff", "–"), "group by": report.group_key or "file",

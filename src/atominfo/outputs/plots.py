@@ -144,8 +144,8 @@ def _integer_ticks(ax):
 # --- dataset workflows -------------------------------------------------------------------
 
 
-def plot_learning_curves(curves: Sequence, labels: Sequence[str] | None = None, *, ax=None,
-                         title: str | None = None):
+def plot_learning_curves(curves: Sequence, labels: Sequence[str | None] | None = None, *,
+                         ax=None, title: str | None = None):
     """Entropy of random subsets against subset size, with the asymptote where determined.
 
     Points: mean over seeds, bars: standard deviation over seeds. Where the

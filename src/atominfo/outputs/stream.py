@@ -33,6 +33,7 @@ import math
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -139,9 +140,10 @@ class Totals:
         """
         tot = self.state
         n = tot["atoms"]
-        stats = {"novelty": [c / n if n else None for c in tot["novel"]],
-                 "max_dH": [finite_or_none(v) if n else None for v in tot["max_dH"]],
-                 "mean_dH": [finite_or_none(s / n) if n else None for s in tot["sum_dH"]]}
+        stats: dict[str, Any] = {
+            "novelty": [c / n if n else None for c in tot["novel"]],
+            "max_dH": [finite_or_none(v) if n else None for v in tot["max_dH"]],
+            "mean_dH": [finite_or_none(s / n) if n else None for s in tot["sum_dH"]]}
         if np.ndim(self.h) == 0:
             stats = {key: values[0] for key, values in stats.items()}
         return {"frames": frames, "environments": n, **stats}
@@ -237,6 +239,7 @@ class DHStreamWriter:
         self.labels = bandwidth_labels(h)
         self.names = ["dH"] if np.ndim(h) == 0 else [f"dH_h{v:g}" for v in h]
         anchor = output if output is not None else table
+        assert anchor is not None  # both None is refused above
         self.anchor = anchor
         self.state_file = state_path(anchor)
         # The table partial always exists: it is the frame index of the per-atom data.
@@ -398,6 +401,7 @@ class DHStreamWriter:
                        for key in ("novelty", "max_dH", "mean_dH")]
         self._write_all(self._fds[self.table_part], _csv_row(values), self.table_part)
         if self.atom_part is not None:
+            assert self.output is not None  # atom_part is the output's partial
             if self.output.suffix in (".npy", ".json"):
                 data = np.ascontiguousarray(rows.T, dtype="<f8").tobytes()
             else:
@@ -464,8 +468,9 @@ class DHStreamWriter:
 
     def _write_finals(self, table: dict) -> list[tuple[Path, Path]]:
         """Write every output complete under a hidden name; the renames to do."""
-        moves = []
+        moves: list[tuple[Path, Path]] = []
         if self.output is not None:
+            assert self.atom_part is not None  # the output's partial
             if self.output.suffix in (".extxyz", ".xyz"):
                 moves.append((self.atom_part, self.output))
             else:
@@ -574,7 +579,7 @@ def _json_number(value) -> str:
 
 def _parse_csv(rows: list[list[str]]) -> dict:
     header, body = rows[0], rows[1:]
-    columns = {}
+    columns: dict[str, Any] = {}
     for c, name in enumerate(header):
         values = [r[c] for r in body]
         if name == "source":

@@ -26,17 +26,17 @@ Constraints (msc, fps and random; see `select`):
 * **stratification** by an ``info`` key: each group gets a share of the
   selection proportional to its number of structures (at least one each when
   the selection has room for every group), or an explicit quota; with a budget,
-  each group gets the share of the budget proportional to its cost. The picks
+  each group gets the share of the budget proportional to its cost, and at
+  least the cost of its cheapest structure (the total budget still holds). The picks
   are still made by one greedy over all groups, so what one group's picks
   cover is not picked again in another; a group whose quota is full is closed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -282,7 +282,7 @@ def structure_costs(data: FrameSet, cost: str | Sequence[float] | None = None,
         return data.sizes.astype(float) ** float(exponent)
     if isinstance(cost, str):
         values = []
-        for f, value in enumerate(data.labels(cost)):
+        for f, value in enumerate(_labels(data, cost, "the cost")):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) \
                     or not math.isfinite(float(value)) or float(value) <= 0:
                 raise InputError(f"cost {cost!r} must be a finite number > 0, got {value!r}",
@@ -364,6 +364,15 @@ def apportion(sizes: dict[str, int], m: int, fixed: dict[str, int] | None = None
         q[g] -= 1
     out.update(q)
     return {g: out[g] for g in sizes}
+
+
+def _labels(data: FrameSet, key: str, what: str) -> list:
+    """``data.labels(key)``, with errors naming `what` needs the key."""
+    try:
+        return data.labels(key)
+    except InputError as exc:
+        raise InputError(exc.reason.replace("--group-by", what), source=exc.source,
+                         frame=exc.frame) from None
 
 
 class _Limits:
@@ -464,16 +473,18 @@ class Selection(Result):
                 "indices": sorted(self.indices), "pick_order": list(self.indices)})
 
 
-def select(data: FrameSet, size, method: str = "msc", h: float = DEFAULT_BANDWIDTH, *,
+def select(data: FrameSet, size=None, method: str = "msc", h: float = DEFAULT_BANDWIDTH, *,
            seed: int = 0, reference=None, summary: bool = True,
            progress: Callable[[int], None] | None = None,
-           engine: EngineOptions | None = None) -> Selection:
+           engine: EngineOptions | None = None, cost=None, budget=None,
+           stratify: str | None = None, quotas: dict | None = None) -> Selection:
     """Choose structures of `data` by `method` and summarise what the selection keeps.
 
     Parameters
     ----------
     data : FrameSet (e.g. from `atominfo.frameset.load_frames`).
     size : fraction of the structures (0.5) or their number (200); see `selection_size`.
+        May be None with a `budget` (then the budget alone decides).
     method : "msc", "fps", "kmeans" or "random".
     h : bandwidth, 1/Å (one value).
     seed : random seed (random and kmeans; recorded for every method).
@@ -482,6 +493,21 @@ def select(data: FrameSet, size, method: str = "msc", h: float = DEFAULT_BANDWID
     summary : compute H, D and the overlap of the full set with the selection.
     progress : called with 1 after each pick.
     engine : EngineOptions or None, the kernel engine of the summary and reference sums.
+    cost : None (``n_atoms**3``), an info key, or one value per structure; see
+        `structure_costs`. Used with `budget`, and reported.
+    budget : number (cost units) or percentage of the total cost ("10%"), optional.
+        Structures are taken in the method's order while they fit; one that does
+        not fit is skipped. The selection may hold fewer than `size` structures.
+    stratify : info key, optional. Groups of structures by its value; each group
+        gets a share of `size` proportional to its number of structures (at least
+        one each when `size` allows; `apportion`) and, with a budget, a share of
+        the budget proportional to its total cost (at least the cost of its
+        cheapest structure).
+    quotas : dict group -> count, optional (needs `stratify`). Explicit counts for
+        some groups; the others share the rest of `size` (or, with a budget only,
+        are not capped in number).
+
+    Not for kmeans: `budget`, `stratify`.
     """
     import time
 
@@ -491,34 +517,123 @@ def select(data: FrameSet, size, method: str = "msc", h: float = DEFAULT_BANDWID
     h = params.check("bandwidth", h, label="bandwidth h")
     seed = params.check("seed", seed)
     engine = as_engine(engine)
-    m = selection_size(size, len(data))
+    if size is None and budget is None:
+        raise InputError("give a size (fraction or count) or a budget")
+    m = len(data) if size is None else selection_size(size, len(data))
     if reference is not None:
         if method != "msc":
             raise InputError("a reference set (conditional selection) needs method 'msc'")
         reference = as_descriptor_matrix(reference, "reference")
         check_widths(data.X, reference)
+    if quotas and stratify is None:
+        raise InputError("quotas need groups: give stratify (the info key of the groups)")
+    constrained = budget is not None or stratify is not None
+    if constrained and method == "kmeans":
+        raise InputError("a budget or strata need method msc, fps or random (not kmeans)")
+    costs = structure_costs(data, cost)
+    total_cost = float(costs.sum())
+    budget_cost = None if budget is None else budget_value(budget, total_cost)
+    limits, groups, group_of = None, {}, None
+    if stratify is not None:
+        _labels(data, stratify, "stratify")
+        members = data.groups(stratify)
+        names = list(members)
+        group_of = np.empty(len(data), dtype=np.int64)
+        for g, name in enumerate(names):
+            group_of[members[name]] = g
+        fixed = {str(k): _quota_count(k, v) for k, v in (quotas or {}).items()}
+        sizes = {name: len(members[name]) for name in names}
+        if size is not None:
+            counts = apportion(sizes, m, fixed)
+        else:
+            unknown = [k for k in fixed if k not in sizes]
+            if unknown:
+                apportion(sizes, sum(fixed.values()), fixed)  # raises, naming the group
+            counts = {name: fixed.get(name, sizes[name]) for name in names}
+            for name, q in fixed.items():
+                if q > sizes[name]:
+                    raise InputError(f"quota {q} for group {name!r} of {sizes[name]} "
+                                     "structures")
+        group_cost = {name: float(costs[members[name]].sum()) for name in names}
+        group_budget = None
+        if budget_cost is not None:
+            # proportional to the group's cost, and at least its cheapest structure
+            # (the total budget still caps the sum)
+            group_budget = {name: max(budget_cost * group_cost[name] / total_cost,
+                                      float(costs[members[name]].min())) for name in names}
+        limits = _Limits(costs, budget_cost, group_of, [counts[n] for n in names],
+                         None if group_budget is None else [group_budget[n] for n in names])
+        groups = {name: {"structures": sizes[name],
+                         "quota": counts[name] if (size is not None or name in fixed)
+                         else None,
+                         "budget": None if group_budget is None else group_budget[name],
+                         "picked": 0, "cost": 0.0} for name in names}
+    elif budget_cost is not None:
+        limits = _Limits(costs, budget_cost)
     t0 = time.perf_counter()
     if method == "random":
-        picks = [int(i) for i in np.random.default_rng(seed).choice(len(data), m, replace=False)]
+        order = [int(i) for i in np.random.default_rng(seed).permutation(len(data))]
+        if limits is None:
+            picks = order[:m]
+        else:
+            picks = []
+            for i in order:
+                if len(picks) == m:
+                    break
+                if limits.fits(i):
+                    limits.take(i)
+                    picks.append(i)
         if progress is not None:
-            progress(m)
+            progress(len(picks))
     elif method == "kmeans":
         picks = _kmeans(data, m, seed, progress)
     else:
         own = own_entropies(data, float(h))
         if method == "fps":
-            picks = _fps(data, m, own, progress)
+            picks = _fps(data, m, own, progress, limits)
         else:
-            picks = _msc(data, m, float(h), reference, own, progress, engine)
+            picks = _msc(data, m, float(h), reference, own, progress, engine, limits)
+    picks = [int(p) for p in picks]
     seconds = time.perf_counter() - t0
+    if not picks:
+        raise InputError("nothing fits: the budget is smaller than the cost of every "
+                         f"structure (cheapest {costs.min():.6g}, budget {budget_cost:.6g})")
+    if group_of is not None:
+        names = list(groups)
+        for p in picks:
+            entry = groups[names[group_of[p]]]
+            entry["picked"] += 1
+            entry["cost"] += float(costs[p])
     kept = data.environments(picks)
     H = D = ov = float("nan")
     if summary:
         H, D = (float(v) for v in entropy_and_diversity(kept, h, engine=engine))
         known = kept if reference is None else np.concatenate([kept, reference])
         ov = float(overlap(data.X, known, h, engine=engine))
-    return Selection(picks, method, seed, float(h), m, len(kept), len(data), len(data.X),
-                     H, D, ov, 0 if reference is None else len(reference), seconds)
+    return Selection(picks, method, seed, float(h), len(picks), len(kept), len(data),
+                     len(data.X), H, D, ov, 0 if reference is None else len(reference),
+                     seconds, float(costs[picks].sum()), total_cost, budget_cost, stratify,
+                     groups)
+
+
+def _quota_count(name, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) and not (
+            isinstance(value, (float, str)) and str(value).strip().lstrip("+").isdigit()):
+        raise InputError(f"quota for group {name!r} must be a count >= 0, got {value!r}")
+    return int(value)
+
+
+def parse_quotas(items) -> dict[str, int]:
+    """``["melt=3", "bulk=5"]`` -> ``{"melt": 3, "bulk": 5}`` (the command line's --quota)."""
+    out: dict[str, int] = {}
+    for item in items or []:
+        name, sep, value = str(item).rpartition("=")
+        if not sep or not name:
+            raise InputError(f"quota must be GROUP=COUNT such as melt=3, got {item!r}")
+        if name in out:
+            raise InputError(f"quota for group {name!r} given twice")
+        out[name] = _quota_count(name, value)
+    return out
 
 
 def write_selection(data: FrameSet, selection: Selection, path) -> None:

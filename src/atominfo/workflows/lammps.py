@@ -431,7 +431,6 @@ class LammpsMonitor:
         self.last_atoms: Atoms | None = None
         self.seconds = 0.0
         self._frames: list[bytes] = []
-        self._last_positions: np.ndarray | None = None
         self._own_store = False
         self.attach()
 
@@ -469,7 +468,6 @@ class LammpsMonitor:
         self._command(f"fix {HALT_FIX} all halt 1 v_{HALT_VARIABLE} > 0.5 error soft")
         self._command(f"fix {CHECK_FIX} all external pf/callback {self.every} {self.every}")
         self.lmp.set_fix_external_callback(CHECK_FIX, self._callback)
-        self._last_positions = None
         return self
 
     def detach(self) -> None:
@@ -541,11 +539,8 @@ class LammpsMonitor:
         atoms, order = _atoms(lmp, ids, types, np.array(x, dtype=float), self.type_map,
                               step, _check_units(lmp), DECIMALS)
         store = lmp.numpy.extract_atom(f"d_{self.name}")
-        last = self.history[-1] if self.history else None
-        if (last is not None and last.timestep == step and self._last_positions is not None
-                and self._last_positions.shape == atoms.positions.shape
-                and np.array_equal(self._last_positions, atoms.positions)):
-            store[order] = self.last_dH  # the same frame again (a new run's first step)
+        if self._same_frame(atoms):  # checked at the end of a run, again as the next starts
+            store[order] = self.last_dH
             return None
         where = f"LAMMPS timestep {step}"
         validate_atoms(atoms, where, None)  # type: ignore[arg-type]  # NaN: an exploded run
@@ -559,7 +554,6 @@ class LammpsMonitor:
                                float(atoms.info["time"]))
         self.history.append(record)
         self.last_dH, self.last_atoms = dH, atoms
-        self._last_positions = atoms.positions.copy()
         if self.log is not None:
             self.log(record)
         if self.crossed(record):
@@ -570,6 +564,20 @@ class LammpsMonitor:
             if self.extract is not None:
                 self._extract(atoms, dH, record)
         return record
+
+    def _same_frame(self, atoms: Atoms) -> bool:
+        """Whether `atoms` is the last checked frame: same timestep, IDs, cell, and positions
+        up to periodic images (LAMMPS wraps atoms into the box when a run starts)."""
+        last = self.last_atoms
+        if (last is None or last.info["timestep"] != atoms.info["timestep"]
+                or len(last) != len(atoms)
+                or not np.array_equal(last.arrays["id"], atoms.arrays["id"])
+                or not np.array_equal(last.cell[:], atoms.cell[:])
+                or not np.array_equal(last.pbc, atoms.pbc)):
+            return False
+        frac = (atoms.positions - last.positions) @ np.linalg.inv(atoms.cell.complete()[:])
+        frac[:, atoms.pbc] -= np.round(frac[:, atoms.pbc])
+        return bool(np.abs(frac @ atoms.cell.complete()[:]).max() < 1e-6)
 
     def crossed(self, record: MonitorRecord) -> bool:
         """Whether `record` crosses a threshold (a NaN max dH counts as crossing)."""
@@ -785,7 +793,8 @@ def run_script(script, reference: Reference, *, every: int = 100,
                                                 halt=halt, extract=extract, type_map=type_map,
                                                 k=k, cutoff=cutoff, name=name, log=on_check)
                     except InputError as exc:
-                        raise InputError(f"line {line}: {exc}", source=str(script)) from None
+                        raise InputError(f"line {line}: {exc.reason}",
+                                         source=str(script)) from None
                 else:
                     monitor.attach()
     finally:

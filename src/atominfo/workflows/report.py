@@ -29,6 +29,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -106,7 +107,7 @@ class DatasetReport(Result):
     surprise: np.ndarray = field(repr=False)
     contribution: np.ndarray = field(repr=False)
     curves: dict = field(default_factory=dict)
-    overlap: object = None
+    overlap: Any = None
     compression: list = field(default_factory=list)
     selected: dict = field(default_factory=dict)
     dH: np.ndarray | None = field(default=None, repr=False)
@@ -127,7 +128,8 @@ class DatasetReport(Result):
 
     def most_novel_structures(self, top: int = 10) -> list[dict]:
         """The `top` structures with the largest max dH (empty without a reference)."""
-        if self.dH is None or self.data is None:
+        if self.dH is None or self.data is None or self.structure_max_dH is None \
+                or self.structure_novelty is None:
             return []
         order = np.argsort(-self.structure_max_dH, kind="stable")[:top]
         return [{"frame": int(f), "source": self.data.sources[f],
@@ -182,7 +184,7 @@ def package_versions(names: Sequence[str] = PACKAGES) -> dict:
     """Installed versions of `names` (None where not installed), and Python's."""
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {"python": platform.python_version()}
+    out: dict[str, str | None] = {"python": platform.python_version()}
     for name in names:
         try:
             out[name] = version(name)
@@ -207,7 +209,7 @@ def _sizes(fractions, total: int) -> list[int]:
 def dataset_report(data: FrameSet, h: float = DEFAULT_BANDWIDTH, *,
                    groups: Mapping[str, np.ndarray] | None = None,
                    group_by: str | None = None, reference=None,
-                   n_sizes: int = 10, n_seeds: int = 2, seed: int = 0,
+                   n_sizes: int = 12, n_seeds: int = 3, seed: int = 0,
                    keep: Sequence[float] = KEEP, engine=None,
                    progress: Callable[[str], None] | None = None,
                    provenance: Mapping | None = None) -> DatasetReport:
@@ -325,10 +327,11 @@ def dataset_report(data: FrameSet, h: float = DEFAULT_BANDWIDTH, *,
         structure_novelty = np.add.reduceat(novel.astype(float), starts) / data.sizes
         structure_max = np.maximum.reduceat(dH, starts)
 
-    info = {"bandwidth": h, "group_by": group_by, "n_sizes": n_sizes, "n_seeds": n_seeds,
-            "seed": seed, "keep": keep, "descriptor_width": int(data.X.shape[1]),
-            "versions": package_versions(), "platform": platform.platform(),
-            "python_executable": sys.executable}
+    info: dict[str, Any] = {
+        "bandwidth": h, "group_by": group_by, "n_sizes": n_sizes, "n_seeds": n_seeds,
+        "seed": seed, "keep": keep, "descriptor_width": int(data.X.shape[1]),
+        "versions": package_versions(), "platform": platform.platform(),
+        "python_executable": sys.executable}
     files = [s for s in dict.fromkeys(data.sources) if Path(s).is_file()]
     info["inputs"] = [file_fingerprint(p) for p in files]
     info.update(dict(provenance or {}))

