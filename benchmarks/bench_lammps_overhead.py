@@ -63,6 +63,10 @@ def mace_calculator():
     """A randomly initialised MACE model as an ASE calculator (CPU, float64), or None."""
     try:
         import torch
+
+        # e3nn 0.4.4 (pinned by mace-torch) loads its packaged constants with torch.load,
+        # which since torch 2.6 refuses the `slice` objects in them unless allowed
+        torch.serialization.add_safe_globals([slice])
         from e3nn import o3
         from mace.calculators import MACECalculator
         from mace.modules import RealAgnosticResidualInteractionBlock, ScaleShiftMACE

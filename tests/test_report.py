@@ -339,3 +339,14 @@ def test_page_in_headless_chromium(report, tmp_path):
     pixels = imread(shot)
     assert pixels.shape[:2] == (3000, 1280)
     assert pixels[..., :3].std() > 0.05  # not a blank page
+
+
+def test_groups_by_file_keep_distinct_names(files, tmp_path):
+    """Two files of the same name in different folders stay two groups."""
+    from atominfo.workflows.report import dataset_report
+
+    (tmp_path / "x").mkdir()
+    shutil.copy(files / "a.extxyz", tmp_path / "x" / "b.extxyz")
+    data = load_frames([str(files / "b.extxyz"), str(tmp_path / "x" / "b.extxyz")])
+    r = dataset_report(data, H, n_sizes=2, n_seeds=1, keep=(0.5,))
+    assert len(r.groups) == 2 and sum(len(v) for v in r.groups.values()) == len(data)

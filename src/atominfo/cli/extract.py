@@ -113,5 +113,5 @@ def run(args) -> None:
         d = result.deduplication
         say(f"  deduplicated to {len(d.picks)} ({d.stopped_by}); largest dH left: "
             f"{fmt(d.remaining_max_dH)} nats")
-    say(f"  {len(result.structures)} {args.mode} structure(s) written to {args.output}; "
+    say(f"  {len(result.structures)} structure(s) (mode {args.mode}) written to {args.output}; "
         f"centre descriptors checked to {fmt(result.max_descriptor_error)} 1/Å")

@@ -153,6 +153,12 @@ def images_within(atoms: Atoms, centre: int, radius: float):
         # an image within `radius` has |fractional offset| <= radius / height
         reach = np.where(pbc, np.ceil(radius / np.where(pbc, heights, 1.0) + 0.5), 0)
         reach = reach.astype(np.int64)
+    if pbc.all():  # atoms expected in the sphere, from the density: refuse at once
+        expected = n * (4.0 / 3.0) * math.pi * radius ** 3 / abs(np.linalg.det(cell))
+        if expected > 1.5 * MAX_CUT_ATOMS:
+            raise InputError(f"a cut-out of radius {radius:g} Å would hold more than "
+                             f"{MAX_CUT_ATOMS:,} atoms (about {expected:,.0f}); use a "
+                             "smaller buffer or cutoff")
     n_shifts = int(np.prod(2 * reach + 1))
     if n_shifts * n > MAX_IMAGE_WORK:
         raise InputError(f"cutting {radius:g} Å around an atom of this cell needs "

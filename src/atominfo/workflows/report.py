@@ -262,7 +262,11 @@ def dataset_report(data: FrameSet, h: float = DEFAULT_BANDWIDTH, *,
         if group_by is not None:
             groups = data.groups(group_by)
         elif len(set(data.sources)) > 1:
-            groups = {Path(k).name: v for k, v in data.groups(None).items()}
+            by_file = data.groups(None)
+            names = [Path(k).name for k in by_file]
+            if len(set(names)) == len(names):  # short names where they stay distinct
+                by_file = dict(zip(names, by_file.values()))
+            groups = by_file
         else:
             groups = {ALL: np.arange(len(data))}
     groups = {str(k): np.asarray(v, dtype=np.int64) for k, v in groups.items()}
