@@ -129,6 +129,20 @@ def entropy(X, h=DEFAULT_BANDWIDTH, *, engine: EngineOptions | None = None,
     Returns
     -------
     float, or array (n_h,) for a sequence of bandwidths.
+
+    Examples
+    --------
+    Identical environments hold no information; far-apart ones hold log n:
+
+    >>> import numpy as np
+    >>> from atominfo import entropy
+    >>> float(entropy(np.zeros((4, 3)), h=0.015))
+    0.0
+    >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    >>> bool(np.isclose(entropy(X, h=0.015), np.log(3)))
+    True
+    >>> entropy(X, h=[0.015, 10.0]).shape     # one value per bandwidth
+    (2,)
     """
     return entropy_and_diversity(X, h, engine=engine, progress=progress)[0]
 
@@ -176,6 +190,18 @@ def delta_entropy(Y, X, h=DEFAULT_BANDWIDTH, *, method: str = "exact", n_neighbo
     Returns
     -------
     array (m,), or (n_h, m) for a sequence of bandwidths.
+
+    Examples
+    --------
+    A point of the reference is inside its domain (dH <= 0); a far one is not,
+    and its dH stays finite:
+
+    >>> import numpy as np
+    >>> from atominfo import delta_entropy
+    >>> X = np.array([[0.0, 0.0], [1.0, 0.0]])
+    >>> dH = delta_entropy(np.array([[0.0, 0.0], [1e3, 0.0]]), X, h=0.015)
+    >>> bool(dH[0] <= 0), bool(dH[1] > 0), bool(np.isfinite(dH[1]))
+    (True, True, True)
     """
     Y = as_descriptor_matrix(Y, "Y")
     X = as_descriptor_matrix(X, "X")

@@ -162,6 +162,16 @@ def check(name: str, value, *, label: str | None = None):
 
     Raises InputError naming the parameter (`label`, e.g. ``--cutoff`` on the
     command line, defaults to `name`) and its valid range.
+
+    Examples
+    --------
+    >>> from atominfo import params
+    >>> params.check("k", "32")
+    32
+    >>> params.check("cutoff", 0)
+    Traceback (most recent call last):
+    ...
+    atominfo.errors.InputError: cutoff must be a finite number > 0 and <= 50, got 0
     """
     return CONSTRAINTS[name].validate(label or name, value)
 
