@@ -187,3 +187,20 @@ CONSTRAINTS.update({
     "n_frames": Interval(int, 1, 100_000),
     "repeat": Interval(int, 1, 20, limit_reason="4 repeat^3 atoms per frame"),
 })
+
+# Candidate generation (workflows.generate), duplicates, kernel regression.
+CONSTRAINTS.update({
+    "n_candidates": Interval(int, 1, 100_000, limit_reason="each candidate is one annealing run"),
+    "generations": Interval(int, 1, 1000),
+    "mc_steps": Interval(int, 1, 10**7),
+    "objective": OneOf(("target", "entropy")),
+    "target_dh": Interval(float, -1e4, 1e4),  # nats
+    "mc_temperature": Interval(float, 0.0, 1e6, closed="right"),  # nats
+    "step_size": Interval(float, 0.0, 2.0, closed="right"),  # Å
+    "mc_strain": Interval(float, 0.0, 0.2),
+    "probability": Interval(float, 0.0, 1.0),
+    "min_distance": Interval(float, 0.0, MAX_CUTOFF),  # Å
+    "density": Interval(float, 0.0, 100.0, closed="right"),  # g/cm^3
+    "duplicate_tol": Interval(float, 0.0, 10.0),  # 1/Å
+    "max_dh": Interval(float, -1e4, 1e4),  # nats
+})

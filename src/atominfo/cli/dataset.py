@@ -24,9 +24,13 @@ def load(args, files=None, label: str = "descriptors", species=None, index=None)
     opts = descriptor_options(args, species)
     if index is not None:
         opts["index"] = index
+    from atominfo.cli.load import note_padding
+
+    paths = list(map(str, files if files is not None else args.files))
     with progress(label, None, args.quiet) as advance:
-        return load_frames(list(map(str, files if files is not None else args.files)),
-                           progress=advance, **opts)
+        data = load_frames(paths, progress=advance, **opts)
+    note_padding(data.X, args, ", ".join(paths))
+    return data
 
 
 def subsets(data, group_by, files, sort: bool = False) -> dict:

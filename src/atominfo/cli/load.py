@@ -25,13 +25,26 @@ def species(args, *file_lists) -> list[str] | None:
     return resolve_species(iter_frames(files, **options.reading(args)), True)
 
 
+def note_padding(X, args, what: str) -> None:
+    """Warn when some environments have fewer than k neighbours within the cutoff."""
+    import warnings
+
+    from atominfo.descriptor import padding_note
+
+    note = padding_note(X, args.k, args.cutoff)
+    if note is not None:
+        warnings.warn(f"{what}: {note}", stacklevel=2)
+
+
 def describe(files, args, label: str = "descriptors", species=None, return_index=False):
     """Descriptors of `files` (with a progress bar)."""
     from atominfo.descriptor import descriptors
 
     with progress(label, None, args.quiet) as advance:
-        return descriptors(list(map(str, files)), progress=advance, return_index=return_index,
-                           **descriptor_options(args, species))
+        out = descriptors(list(map(str, files)), progress=advance, return_index=return_index,
+                          **descriptor_options(args, species))
+    note_padding(out[0] if return_index else out, args, ", ".join(map(str, files)))
+    return out
 
 
 def reference(args, h, species=None, engine=None):
@@ -42,4 +55,7 @@ def reference(args, h, species=None, engine=None):
     # its format guessed from its name (a type map applies to any dump).
     opts = {**descriptor_options(args, species), "index": ":", "format": None}
     with progress("reference descriptors", None, args.quiet) as advance:
-        return Reference.from_files(args.ref, h, engine=engine, progress=advance, **opts)
+        ref = Reference.from_files(args.ref, h, engine=engine, progress=advance, **opts)
+    if all(str(r).rsplit(".", 1)[-1] not in ("npy", "npz") for r in args.ref):
+        note_padding(ref.X, args, "reference " + ", ".join(map(str, args.ref)))
+    return ref

@@ -39,7 +39,9 @@ def bandwidths(text: str) -> list[float]:
     labels = [f"{v:g}" for v in values]
     if len(set(labels)) != len(labels):
         # columns are named after the printed value: two that print alike would collide
-        raise argparse.ArgumentTypeError(f"--bandwidth values must differ, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--bandwidth values must differ in their first 6 significant digits (output "
+            f"columns are named after them), got {text!r}")
     return values
 
 

@@ -48,7 +48,8 @@ h1{font-size:1.7em;margin:.2em 0 .1em}h2{font-size:1.3em;margin-top:1.8em;
 .sub{color:#566;margin:0 0 1em}
 .answers{background:#eef4fb;border-left:4px solid #1f77b4;padding:10px 18px;margin:1em 0}
 .answers li{margin:.25em 0}
-.warn{background:#fff6e5;border-left:4px solid #e69500;padding:8px 14px}
+.warn{display:block;background:#fff6e5;border-left:4px solid #e69500;padding:8px 14px;
+ margin:.4em 0}
 table{border-collapse:collapse;margin:.6em 0;font-size:.92em}
 th,td{border-bottom:1px solid #e3e6eb;padding:4px 10px;text-align:right}
 th{background:#f0f2f5}td.l,th.l{text-align:left}
@@ -202,7 +203,8 @@ def _curve_row(name, curve, colour) -> list:
             "–" if curve.asymptote is None else _num(curve.asymptote)
             + (f" ({_num(ai[0])} to {_num(ai[1])})" if ai else ""),
             "–" if curve.gap() is None else _num(curve.gap(), 3)
-            + (f" ({_num(gi[0], 3)} to {_num(gi[1], 3)})" if gi else "")]
+            + (f" ({_num(gi[0], 3)} to {_num(gi[1], 3)})" if gi else "")
+            + (" ⚠ fit below the data" if gi is not None and gi[1] < 0 else "")]
 
 
 def _commands(report) -> list[tuple[str, str]]:

@@ -225,7 +225,7 @@ class Constraints:
         if d < self.min_distance:
             out.append(f"interatomic distance {d:.4g} Å < minimum {self.min_distance:.4g} Å")
         if self.density is not None:
-            rho = density(atoms)
+            rho = mass_density(atoms)
             if not self.density[0] <= rho <= self.density[1]:
                 out.append(f"density {rho:.4g} g/cm³ outside [{self.density[0]:.4g}, "
                            f"{self.density[1]:.4g}]")
