@@ -26,6 +26,7 @@ BASE = {
     "curve": ["{hot}", "{fcc}", "--sizes", "2", "--seeds", "1", "-q"],
     "overlap-matrix": ["{hot}", "{fcc}", "-q"],
     "compress": ["{hot}", "{fcc}", "-s", "1", "-o", "{dir}/sel.extxyz", "-q"],
+    "extract": ["{hot}", "--ref", "{fcc}", "-o", "{dir}/cand.extxyz", "-q"],
     "generations": ["{hot}", "{fcc}", "-q"],
     "calibrate": ["--errors", "{err}", "--dh", "{dhv}"],
     "clusters": ["{hot}", "--ref", "{fcc}", "-q"],
@@ -37,7 +38,8 @@ BASE = {
 # Outputs the base command writes by itself, by the dest that names them (the
 # rest only when asked for). compress writes its summary beside its output.
 BASE_OUTPUT_DESTS = {"descriptors": {"output": "X.npy"},
-                     "compress": {"output": "sel.extxyz", "summary": "sel.json"}}
+                     "compress": {"output": "sel.extxyz", "summary": "sel.json"},
+                     "extract": {"output": "cand.extxyz"}}
 BASE_OUTPUTS = {c: tuple(d.values()) for c, d in BASE_OUTPUT_DESTS.items()}
 
 # (placeholder, dest) of the structure files each command reads.
@@ -49,6 +51,7 @@ INPUT_SLOTS = {
     "curve": [("hot", "files")],
     "overlap-matrix": [("hot", "files")],
     "compress": [("hot", "files")],
+    "extract": [("hot", "files"), ("fcc", "ref")],
     "generations": [("hot", "files")],
     "calibrate": [("err", "errors")],
     "clusters": [("hot", "files"), ("fcc", "ref")],
@@ -66,6 +69,8 @@ OUTPUT_SUFFIXES = {
     ("generations", "plot"): (".png", ".pdf", ".svg"),
     ("compress", "output"): (".extxyz", ".xyz"),
     ("compress", "summary"): (".json",),
+    ("extract", "output"): (".extxyz", ".xyz"),
+    ("extract", "summary"): (".json",),
     ("calibrate", "output"): (".json",),
     ("calibrate", "plot"): (".png", ".pdf", ".svg"),
     ("clusters", "table"): (".csv", ".json"),
