@@ -20,7 +20,7 @@ against the same run without). Times are the best of --repeats runs; the
 reference is the same for every size: 2048 environments of the crystal at
 300 K. The machine's load average is printed first: the runs share its cores.
 
-Usage: python benchmarks/bench_lammps_overhead.py [--sizes 4,6,8] [--repeats 3]
+Usage: python benchmarks/bench_lammps_overhead.py [--sizes 4,6,8] [--nn-sizes 4] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def mace_calculator():
         r_max=5.0, num_bessel=8, num_polynomial_cutoff=5, max_ell=3,
         interaction_cls=RealAgnosticResidualInteractionBlock,
         interaction_cls_first=RealAgnosticResidualInteractionBlock, num_interactions=2,
-        num_elements=1, hidden_irreps=o3.Irreps("64x0e + 64x1o"), MLP_irreps=o3.Irreps("16x0e"),
+        num_elements=1, hidden_irreps=o3.Irreps("128x0e"), MLP_irreps=o3.Irreps("16x0e"),
         atomic_energies=np.array([0.0]), avg_num_neighbors=40.0, atomic_numbers=[29],
         correlation=3, gate=torch.nn.functional.silu, atomic_inter_scale=1.0,
         atomic_inter_shift=0.0)
@@ -104,36 +104,59 @@ def new_system(n: int, potential: str, calc=None):
             lmp.fix_external_set_energy_global("nn", float(atoms.get_potential_energy()))
 
         lmp.set_fix_external_callback("nn", forces)
-        lmp._atominfo_keep = forces  # the callback must outlive this function
     lmp.commands_string(NVT)
     lmp.command("run 0")
     return lmp
 
 
-def timed_run(lmp, steps: int) -> float:
+def timed_run(lmp, steps: int, pre: str = "yes") -> float:
     start = time.perf_counter()
-    lmp.command(f"run {steps} pre yes post no")
+    lmp.command(f"run {steps} pre {pre} post no")
     return time.perf_counter() - start
 
 
-def measure(n: int, potential: str, ref: Reference, repeats: int, steps: int, calc=None):
-    """(atoms, ms per step, ms per check, measured overhead % at every=10 or None)."""
+def measure_eam(n: int, ref: Reference, repeats: int, steps: int):
+    """(atoms, ms per step, ms per check, measured overhead % at every=10).
+
+    Per repeat, on a new instance: `steps` steps without the monitor, then
+    `steps` steps with checks every 10 steps (each after a warm-up run).
+    """
     base, checks, with_monitor = [], [], []
     for _ in range(repeats):
-        lmp = new_system(n, potential, calc)
+        lmp = new_system(n, "eam")
         atoms = int(lmp.get_natoms())
-        timed_run(lmp, min(steps, 10))  # warm-up
+        timed_run(lmp, 10)  # warm-up
         base.append(timed_run(lmp, steps) / steps)
         monitor = LammpsMonitor(lmp, ref, every=10)
         monitor.run(10)  # warm-up of the monitor
         first = len(monitor.history)
-        elapsed = timed_run(lmp, steps)
-        with_monitor.append(elapsed / steps)
+        with_monitor.append(timed_run(lmp, steps) / steps)
         checks.append(np.mean([r.seconds for r in monitor.history[first:]]))
         lmp.close()
-    step, check = min(base), min(checks)
-    measured = 100 * (min(with_monitor) - step) / step if potential == "eam" else None
-    return atoms, 1e3 * step, 1e3 * check, measured
+    step = min(base)
+    return atoms, 1e3 * step, 1e3 * min(checks), 100 * (min(with_monitor) - step) / step
+
+
+def measure_nn(n: int, ref: Reference, repeats: int, steps: int, calc):
+    """(atoms, ms per step, ms per check) for the MACE model.
+
+    A step costs seconds on a CPU: the steps are timed (best of `repeats`
+    runs of `steps` steps, after a warm-up step), and the checks separately
+    (`LammpsMonitor.check` of `repeats` configurations, each displaced
+    randomly by up to 0.05 Å: the same work as a check in a run).
+    """
+    lmp = new_system(n, "nn", calc)
+    atoms = int(lmp.get_natoms())
+    timed_run(lmp, 1)  # warm-up
+    step = min(timed_run(lmp, steps, pre="no") / steps for _ in range(repeats))
+    monitor = LammpsMonitor(lmp, ref, every=10**9)
+    monitor.check()  # warm-up of the monitor
+    checks = []
+    for seed in range(repeats):
+        lmp.command(f"displace_atoms all random 0.05 0.05 0.05 {seed + 1}")
+        checks.append(monitor.check().seconds)
+    lmp.close()
+    return atoms, 1e3 * step, 1e3 * min(checks)
 
 
 def main() -> None:
@@ -142,7 +165,9 @@ def main() -> None:
                         help="Cubic cells per edge (4 n^3 atoms), comma-separated.")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=200, help="EAM steps per timing.")
-    parser.add_argument("--nn-steps", type=int, default=10, help="MACE steps per timing.")
+    parser.add_argument("--nn-sizes", default="4", help="Sizes for MACE (a step costs "
+                        "seconds on a CPU).")
+    parser.add_argument("--nn-steps", type=int, default=2, help="MACE steps per timing.")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"load average before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores")
@@ -153,17 +178,17 @@ def main() -> None:
               f"{'% every=10':>11} {'% every=100':>12} {'measured % every=10':>20}")
     print(header)
     print("-" * len(header))
-    rows = [("EAM", "eam", None, args.steps)]
+    for n in sizes:
+        atoms, step, check, measured = measure_eam(n, ref, args.repeats, args.steps)
+        print(f"{'EAM':<10} {atoms:>6} {step:>9.3f} {check:>9.2f} "
+              f"{100 * check / (10 * step):>11.1f} {100 * check / (100 * step):>12.2f}"
+              f"{measured:>20.1f}", flush=True)
     calc = mace_calculator()
-    if calc is not None:
-        rows.append(("MACE", "nn", calc, args.nn_steps))
-    for label, potential, model, steps in rows:
-        for n in sizes:
-            atoms, step, check, measured = measure(n, potential, ref, args.repeats, steps, model)
-            extra = f"{measured:>20.1f}" if measured is not None else f"{'-':>20}"
-            print(f"{label:<10} {atoms:>6} {step:>9.3f} {check:>9.2f} "
-                  f"{100 * check / (10 * step):>11.1f} {100 * check / (100 * step):>12.2f}"
-                  f"{extra}", flush=True)
+    for n in ([int(s) for s in args.nn_sizes.split(",")] if calc is not None else []):
+        atoms, step, check = measure_nn(n, ref, args.repeats, args.nn_steps, calc)
+        print(f"{'MACE':<10} {atoms:>6} {step:>9.1f} {check:>9.2f} "
+              f"{100 * check / (10 * step):>11.3f} {100 * check / (100 * step):>12.4f}"
+              f"{'-':>20}", flush=True)
     if calc is None:
         print("MACE: skipped (pip install mace-torch)")
     print(f"\nload average after: {os.getloadavg()[0]:.2f} (1 min)")

@@ -39,6 +39,10 @@ COMMANDS = {
     "lammps": "lammps",
     "demo": "demo",
     "report": "report_page",
+    "generate": "generate",
+    "dedupe": "dedupe",
+    "smooth": "smooth",
+    "metrics": "metrics",
 }
 
 # One line per command for the top-level help, kept here so that listing the
@@ -61,6 +65,10 @@ SUMMARIES = {
     "lammps": "run a LAMMPS script, checking dH every N steps; halt when novel",
     "demo": "built-in demonstration on Cu (EMT): H, D and dH",
     "report": "one self-contained HTML page: information, completeness, redundancy, novelty",
+    "generate": "Monte Carlo candidates with environments new to a dataset (dH target)",
+    "dedupe": "remove duplicate structures or environments within a tolerance",
+    "smooth": "kernel-weighted average of per-environment values (e.g. errors)",
+    "metrics": "n, H, D, log n and efficiency H/log n per group and total",
 }
 
 DESCRIPTION = ("Information content of atomistic data (the QUESTS method): entropy, "

@@ -122,7 +122,8 @@ def run(args) -> None:
         f"(objective {c.objective}"
         + (f", max dH in [{fmt(c.target[0])}, {fmt(c.target[1])}] nats)" if
            c.objective == "target" else ")"))
-    say(f"  {c.steps} Monte Carlo steps, {c.seconds_per_step * 1e3:.3g} ms per step")
+    say(f"  {c.steps} Monte Carlo steps, {fmt(c.seconds_per_step * 1e3, 3)} ms per step, "
+        f"{c.seconds:.1f} s in all")
     say(table(["generation", "candidates", "novelty", "H before", "H after", "H gain"],
               [[g["generation"], g["candidates"], fmt(g["novelty"], 4),
                 fmt(g["entropy_before"], 5), fmt(g["entropy_after"], 5),

@@ -14,7 +14,6 @@ supported. LAMMPS prints nothing unless --screen is given.
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
@@ -25,18 +24,23 @@ TABLES = (".csv", ".json")
 COLUMNS = ("check", "timestep", "time", "atoms", "novelty", "max_dH", "mean_dH", "seconds")
 
 
-def variable(text: str) -> tuple[str, str]:
-    """--var NAME=VALUE -> (name, value)."""
-    name, sep, value = text.partition("=")
-    if not sep or not re.fullmatch(r"[A-Za-z0-9_]+", name.strip()):
-        raise argparse.ArgumentTypeError(f"--var must be NAME=VALUE with a name of letters, "
-                                         f"digits and _, got {text!r}")
-    return name.strip(), value
+def variables(texts: list[str]) -> dict[str, str]:
+    """--var NAME=VALUE options -> {name: value}; InputError naming --var otherwise."""
+    from atominfo.errors import InputError
+
+    out = {}
+    for text in texts:
+        name, sep, value = text.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            raise InputError(f"--var must be NAME=VALUE with a name of letters, digits and _, "
+                             f"got {text!r}")
+        out[name] = value
+    return out
 
 
 def add_arguments(parser) -> None:
     t = options.typed
-    parser.add_argument("script", type=Path, metavar="SCRIPT",
+    parser.add_argument("file", type=Path, metavar="SCRIPT",
                         help="LAMMPS input script (paths in it are relative to the working "
                         "directory, as for lmp -in).")
     options.add_reference(parser)
@@ -50,7 +54,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-halt", action="store_true",
                         help="Do not halt: run the whole script and extract every frame "
                         "that crosses a threshold.")
-    parser.add_argument("--extract", type=Path, default=None, metavar="FILE",
+    parser.add_argument("-o", "--extract", dest="output", type=Path, default=None,
+                        metavar="FILE",
                         help="Write the frame(s) that crossed a threshold to this extxyz "
                         "file, with per-atom dH and info timestep, time, novelty, max_dH.")
     parser.add_argument("--table", type=Path, default=None, metavar="FILE",
@@ -59,15 +64,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--type-map", type=options.type_map, default=None,
                         metavar="1=Cu,2=O", help="Elements of the LAMMPS atom types "
                         "(default: recognised from their masses).")
-    parser.add_argument("--var", type=variable, action="append", default=[],
+    parser.add_argument("--var", action="append", default=[],
                         metavar="NAME=VALUE", help="Set a LAMMPS variable (as lmp -var); "
                         "repeat for several.")
-    parser.add_argument("--name", default="dH",
-                        help="Per-atom property holding dH: d_NAME in dumps.")
     parser.add_argument("--screen", action="store_true", help="Let LAMMPS print to the "
-                        "terminal.")
-    parser.add_argument("--log", type=Path, default=None, metavar="FILE",
-                        help="LAMMPS log file (default: none).")
+                        "terminal (a log file: the script's own log command).")
     options.add_descriptor(parser, rescale=False, multicomponent=False)
     options.add_bandwidth(parser, several=False)
     options.add_engine(parser, backends=False)
@@ -83,21 +84,26 @@ def run(args) -> int:
     from atominfo.cli.report import fmt, print_json, say
     from atominfo.errors import InputError
     from atominfo.outputs.guard import OutputGuard
-    from atominfo.workflows.lammps import run_script
+    from atominfo.workflows.lammps import MAX_EVERY, read_script, run_script
 
-    if args.extract is not None and args.halt_novelty is None and args.halt_dh is None:
+    if args.output is not None and args.halt_novelty is None and args.halt_dh is None:
         raise InputError("--extract needs a threshold: nothing to extract without "
                          "--halt-novelty or --halt-dh")
     if args.no_halt and args.halt_novelty is None and args.halt_dh is None:
         raise InputError("--no-halt needs a threshold (--halt-novelty or --halt-dh)")
-    outputs = [(args.extract, (".extxyz", ".xyz")), (args.table, TABLES)]
-    with OutputGuard(inputs=[args.script, *args.ref], outputs=outputs):
+    if args.every > MAX_EVERY:
+        raise InputError(f"--every must be <= {MAX_EVERY} (LAMMPS counts the steps between "
+                         f"checks in 32 bits), got {args.every}")
+    lammps_variables = variables(args.var)
+    read_script(args.file)  # a missing or unreadable script fails before any work
+    outputs = [(args.output, (".extxyz", ".xyz")), (args.table, TABLES)]
+    with OutputGuard(inputs=[args.file, *args.ref], outputs=outputs):
         options.apply_threads(args)
         args.rescale_volume, args.multicomponent, args.index, args.format = None, False, ":", None
         ref = reference(args, args.bandwidth)
         live = not (args.json or args.quiet)
         if live:
-            say(f"{args.script}: dH every {args.every} steps against {len(ref)} reference "
+            say(f"{args.file}: dH every {args.every} steps against {len(ref)} reference "
                 f"environments (h = {fmt(args.bandwidth)} 1/Å)")
             say(f"{'timestep':>10}  {'atoms':>7}  {'novel %':>8}  {'max dH':>9}  "
                 f"{'mean dH':>9}  {'ms':>7}")
@@ -108,11 +114,10 @@ def run(args) -> int:
                     f"{fmt(100 * record.novelty, 4):>8}  {fmt(record.max_dH, 4):>9}  "
                     f"{fmt(record.mean_dH, 4):>9}  {1e3 * record.seconds:>7.1f}")
 
-        result = run_script(args.script, ref, every=args.every, max_novelty=args.halt_novelty,
-                            max_dH=args.halt_dh, halt=not args.no_halt, extract=args.extract,
+        result = run_script(args.file, ref, every=args.every, max_novelty=args.halt_novelty,
+                            max_dH=args.halt_dh, halt=not args.no_halt, extract=args.output,
                             type_map=args.type_map, k=args.k, cutoff=args.cutoff,
-                            name=args.name, variables=dict(args.var), screen=args.screen,
-                            log=args.log, on_check=show)
+                            variables=lammps_variables, screen=args.screen, on_check=show)
         if args.table is not None:
             _write_table(args.table, result.checks)
     summary = result.to_dict()
@@ -128,9 +133,9 @@ def run(args) -> int:
             say("no check ran: the script ran no MD step after creating its box")
         if result.extracted:
             say(f"{result.extracted} frame{'s' if result.extracted != 1 else ''} written to "
-                f"{args.extract}")
-        elif args.extract is not None:
-            say(f"no frame crossed a threshold: {args.extract} not written")
+                f"{args.output}")
+        elif args.output is not None:
+            say(f"no frame crossed a threshold: {args.output} not written")
         if args.table is not None:
             say(f"table of the checks written to {args.table}")
     if result.halted is None:

@@ -1,5 +1,6 @@
-"""One self-contained HTML page on a dataset: its information, completeness, redundancy and
-novelty, with the commands, versions and input fingerprints that reproduce it.
+"""One self-contained HTML page on a dataset: information, completeness, redundancy, novelty.
+
+With the commands, package versions and input fingerprints that reproduce it.
 
 The page answers: how much information the dataset holds (H, D, log n and
 H / log n per group); whether it is complete (learning curves, the information

@@ -51,7 +51,8 @@ h1{font-size:1.7em;margin:.2em 0 .1em}h2{font-size:1.3em;margin-top:1.8em;
 .warn{display:block;background:#fff6e5;border-left:4px solid #e69500;padding:8px 14px;
  margin:.4em 0}
 table{border-collapse:collapse;margin:.6em 0;font-size:.92em}
-th,td{border-bottom:1px solid #e3e6eb;padding:4px 10px;text-align:right}
+th,td{border-bottom:1px solid #e3e6eb;padding:4px 10px;text-align:right;white-space:nowrap}
+.scroll{overflow-x:auto}
 th{background:#f0f2f5}td.l,th.l{text-align:left}
 figure{margin:1em 0;text-align:center}figure img{max-width:100%;height:auto}
 figcaption{font-size:.88em;color:#455;max-width:900px;margin:.3em auto 0;text-align:left}
@@ -166,7 +167,8 @@ def _table(headers, rows, left: int = 1) -> str:
     body = "".join("<tr>" + "".join(
         f"<td class='l'>{c}</td>" if i < left else f"<td>{c}</td>" for i, c in enumerate(r))
         + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}"
+            "</tbody></table></div>")
 
 
 def _figure(uri: str, caption: str, alt: str) -> str:
@@ -187,13 +189,13 @@ def _gap_sentence(curve) -> str:
         level = f"{curve.fit.level:.0%}"
         interval = f" ({level} interval {gi[0]:.3f} to {gi[1]:.3f})" if gi else ""
         text = (f"asymptote {curve.asymptote:.3f} nats; information gap at the full size "
-                f"{gap:.3f} nats{interval}")
+                f"{gap:.3f} nats{interval}.")
         if gi is not None and gi[1] < 0:
             text += (" <span class='warn'>the full set's H lies above the whole interval of "
                      "the asymptote: the fit does not describe the largest sizes, read this "
                      "gap as not determined</span>")
         return text
-    return f"the information gap is <b>not determined</b>: {e(curve.fit_reason)}"
+    return f"the information gap is <b>not determined</b>: {e(curve.fit_reason)}."
 
 
 def _curve_row(name, curve, colour) -> list:
@@ -204,7 +206,7 @@ def _curve_row(name, curve, colour) -> list:
             + (f" ({_num(ai[0])} to {_num(ai[1])})" if ai else ""),
             "–" if curve.gap() is None else _num(curve.gap(), 3)
             + (f" ({_num(gi[0], 3)} to {_num(gi[1], 3)})" if gi else "")
-            + (" ⚠ fit below the data" if gi is not None and gi[1] < 0 else "")]
+            + (" ⚠ see below" if gi is not None and gi[1] < 0 else "")]
 
 
 def _commands(report) -> list[tuple[str, str]]:
@@ -274,7 +276,7 @@ def render_html(report, *, title: str | None = None) -> str:
     answers = [f"<b>How much information?</b> H = {total.entropy:.3f} nats, D = "
                f"{total.diversity:.3f} nats, out of log n = {total.log_n:.3f} nats possible "
                f"(efficiency H / log n = {_pct(total.efficiency)})."]
-    answers.append(f"<b>Is it complete?</b> Whole dataset: {_gap_sentence(whole)}.")
+    answers.append(f"<b>Is it complete?</b> Whole dataset: {_gap_sentence(whole)}")
     msc = [r for r in report.compression if r["method"] == "msc"]
     if msc:
         mid = msc[len(msc) // 2]
@@ -330,7 +332,7 @@ def render_html(report, *, title: str | None = None) -> str:
         head = f"<p>{_swatch(colours[cname])}<b>{e(cname)}</b>: "
         lines = [e(line) for line in curve.summary_lines()]
         if curve.determined:
-            parts.append(head + f"{_gap_sentence(curve)}.</p><ul>"
+            parts.append(head + f"{_gap_sentence(curve)}</p><ul>"
                          + "".join(f"<li>{line}</li>" for line in lines) + "</ul>")
         else:
             parts.append(head + "; ".join(lines) + ".</p>")

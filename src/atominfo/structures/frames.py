@@ -111,8 +111,6 @@ def _iter_scanned(name: str, index, fmt: str,
     import io
     import warnings
 
-    import ase.io
-
     from atominfo.structures.lammps import UntypedDumpWarning, dump_has_elements, untyped_message
     from atominfo.structures.scan import TruncatedFrameWarning, resolve_index, scan_file
 
@@ -128,6 +126,15 @@ def _iter_scanned(name: str, index, fmt: str,
         raise InputError(f"no frames selected by index {index!r} (the file has {len(scan)} "
                          "complete frames)", source=name)
     for number in selected:
+        atoms = _fast_atoms(scan, number, fmt, name)
+        if atoms is not None:
+            if len(atoms) != scan.counts[number]:
+                raise InputError(f"declares {scan.counts[number]} atoms but {len(atoms)} were "
+                                 "read", source=name, frame=number)
+            yield number, atoms
+            continue
+        import ase.io
+
         text = scan.read_text(number)
         try:
             # ASE annotates read() for any index: an integer one gives one Atoms
@@ -144,6 +151,22 @@ def _iter_scanned(name: str, index, fmt: str,
             raise InputError(f"declares {scan.counts[number]} atoms but {len(atoms)} were read",
                              source=name, frame=number)
         yield number, atoms
+
+
+def _fast_atoms(scan, number: int, fmt: str, name: str) -> Atoms | None:
+    """The frame as ase.io.read gives it, by `structures.fastread` (no ase.io import),
+    or None where that reader does not reproduce ASE's (the caller then uses ASE)."""
+    if fmt not in ("extxyz", "lammps-dump-text"):
+        return None
+    from atominfo.structures.fastread import Unsupported, frame_atoms
+
+    with open(scan.source, "rb") as fh:
+        fh.seek(scan.starts[number])
+        data = fh.read(scan.ends[number] - scan.starts[number])
+    try:
+        return frame_atoms(data, fmt, source=name, frame=number)
+    except Unsupported:
+        return None
 
 
 def bad_atom_line(text: str, fmt: str) -> tuple[int, str] | None:

@@ -276,8 +276,8 @@ class Campaign(Result):
         H of the dataset with the earlier / with these generations), entropy_gain.
     requested : candidates asked for per generation.
     steps : Monte Carlo steps run in total.
-    seconds : wall time, s.
-    seconds_per_step : seconds / steps.
+    seconds : wall time, s (set-up and summaries included).
+    seconds_per_step : time in Monte Carlo steps / steps, s (NaN for no step).
     objective, target, temperature, seed : the settings used.
     """
 
@@ -357,6 +357,7 @@ def _anneal(seed_atoms: Atoms, sums: _Sums, ref_self, cons: Constraints, rng, *,
     t0, t1 = temperature
     accepted = 0
     done = 0
+    clock = time.perf_counter()
     for step in range(steps):
         if objective == "target" and E == 0.0:
             break
@@ -400,6 +401,7 @@ def _anneal(seed_atoms: Atoms, sums: _Sums, ref_self, cons: Constraints, rng, *,
             accepted += 1
             if E < best[0]:
                 best = (E, w, gain)
+    counter[1] += time.perf_counter() - clock
     if objective == "target":
         if E != 0.0:
             return None
@@ -537,7 +539,7 @@ def generate(seeds, reference, n_candidates: int = 10, *, h: float = DEFAULT_BAN
     n_dataset = len(X_ref)
     candidates: list[Atoms] = []
     rows: list[dict] = []
-    counter = [0]
+    counter = [0, 0.0]  # Monte Carlo steps run, seconds spent in them
     start = time.perf_counter()
     for g in range(generations):
         gen_first = len(sums)
@@ -605,7 +607,7 @@ def generate(seeds, reference, n_candidates: int = 10, *, h: float = DEFAULT_BAN
                       f"within {steps} steps; raise the steps, widen the target or lower the "
                       "temperature", stacklevel=2)
     return Campaign(candidates, rows, n_candidates, counter[0], seconds,
-                    seconds / max(counter[0], 1), objective, (lo, hi), (t0, t1), seed)
+                    counter[1] / counter[0] if counter[0] else float("nan"), objective, (lo, hi), (t0, t1), seed)
 
 
 def min_distance_value(atoms: Atoms, cutoff: float) -> float:

@@ -70,6 +70,8 @@ MASS_TOLERANCE = 0.05
 # which extxyz stores them: a saved frame then holds exactly the positions its
 # dH was computed from, and reading it back gives the same dH.
 DECIMALS = 8
+# Largest check interval: fix external takes it as a 32-bit integer.
+MAX_EVERY = 2**31 - 1
 
 _SOURCE = "<lammps>"
 
@@ -324,6 +326,9 @@ def _options(every, max_novelty, max_dH, halt, extract, type_map, k, cutoff, nam
     from atominfo.structures.lammps import parse_type_map
 
     every = params.check("interval", every, label="every")
+    if every > MAX_EVERY:
+        raise InputError(f"every must be <= {MAX_EVERY} (LAMMPS counts the steps between "
+                         f"checks in 32 bits), got {every!r}")
     max_novelty = params.check_optional("alarm_novelty", max_novelty, label="max_novelty")
     max_dH = params.check_optional("alarm_dh", max_dH, label="max_dH")
     if not isinstance(halt, bool):
@@ -544,7 +549,8 @@ class LammpsMonitor:
             return None
         where = f"LAMMPS timestep {step}"
         validate_atoms(atoms, where, None)  # type: ignore[arg-type]  # NaN: an exploded run
-        X = structure_descriptors(atoms, self.k, self.cutoff, source=where, frame=None)
+        X = structure_descriptors(atoms, self.k, self.cutoff, source=where,
+                                  frame=None)  # type: ignore[arg-type]  # no frame number
         dH = np.asarray(self.reference.delta_entropy(X), dtype=float)
         store[order] = dH
         elapsed = time.perf_counter() - start

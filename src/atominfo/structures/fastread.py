@@ -1,0 +1,1126 @@
+"""Fast readers of LAMMPS text dumps and extended XYZ: numbers parsed by a numba kernel.
+
+The atom block of a frame is parsed straight from its bytes by one compiled
+pass (no Python object per number). Every float is rounded exactly as
+Python's ``float()`` rounds it (a token of at most 19 significant digits and
+a decimal exponent within +-22 is converted by one correctly rounded IEEE
+operation, Clinger's fast path; any other token, ``nan``/``inf`` included, is
+converted by ``float()`` itself), so the positions are bit-identical to those
+ASE reads. Integers are exact.
+
+Two uses:
+
+* `lammps_atoms` / `extxyz_atoms` build the same `ase.Atoms` as ``ase.io.read``
+  (positions, cell, pbc, numbers, every per-atom array, info, calculator
+  results), without importing ``ase.io``. A frame they do not support raises
+  `Unsupported`, and the caller falls back to ASE (`atominfo.structures.frames`
+  does so).
+* `open_frame` streams one frame of any size in blocks of atoms (plain or
+  ``.gz``), for snapshots larger than memory (`atominfo.workflows.snapshot`);
+  `read_snapshot` reads one frame into arrays.
+
+Frames are numbered from 0 in file order; errors are `InputError` naming the
+file, frame and atom.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+from atominfo.errors import InputError
+
+# column kinds of the kernel
+FLOAT, INT, STRING, SKIP = 0, 1, 2, 3
+_MAX_SLOW = 4096  # tokens per block converted by Python before the block falls back
+BLOCK_BYTES = 1 << 25  # 32 MiB of text per streamed block
+
+_POW10 = np.array([10.0 ** i for i in range(23)])
+
+
+class Unsupported(Exception):
+    """The fast reader does not handle this frame: read it with ASE instead."""
+
+
+@numba.njit(cache=True, nogil=True)
+def _parse_block(buf, start, n_lines, kinds, slot, out_f, out_i, out_s, slow):
+    """Parse `n_lines` lines of whitespace-separated columns from buf[start:].
+
+    kinds[c] is FLOAT, INT, STRING or SKIP; slot[c] is its column in out_f,
+    out_i or out_s (string tokens as (start, end) byte offsets). Floats with
+    more than 19 significant digits, a decimal exponent beyond +-22 or any
+    non-numeric character (nan, inf), and integers beyond 18 digits, are
+    listed in `slow` as (line, column, start, end) for Python to convert.
+
+    Returns (end, status, line, n_slow): status 0 ok, 1 a line has too few
+    columns, 2 too many, 3 the text ends early, 4 too many slow tokens.
+    """
+    pos = start
+    n = buf.shape[0]
+    n_cols = kinds.shape[0]
+    n_slow = 0
+    for line in range(n_lines):
+        col = 0
+        while True:
+            # skip blanks (not newlines)
+            while pos < n and (buf[pos] == 32 or buf[pos] == 9 or buf[pos] == 13):
+                pos += 1
+            if pos >= n:
+                if col == n_cols:
+                    return pos, 0 if line == n_lines - 1 else 3, line, n_slow
+                return pos, 3, line, n_slow
+            ch = buf[pos]
+            if ch == 10:
+                pos += 1
+                if col < n_cols:
+                    return pos, 1, line, n_slow
+                break
+            if col >= n_cols:
+                return pos, 2, line, n_slow
+            t0 = pos
+            while pos < n and buf[pos] != 32 and buf[pos] != 9 and buf[pos] != 13 \
+                    and buf[pos] != 10:
+                pos += 1
+            t1 = pos
+            kind = kinds[col]
+            s = slot[col]
+            if kind == FLOAT:
+                ok, value = _float_token(buf, t0, t1)
+                if ok:
+                    out_f[line, s] = value
+                else:
+                    out_f[line, s] = np.nan
+                    if n_slow == slow.shape[0]:
+                        return pos, 4, line, n_slow
+                    slow[n_slow, 0] = line
+                    slow[n_slow, 1] = col
+                    slow[n_slow, 2] = t0
+                    slow[n_slow, 3] = t1
+                    n_slow += 1
+            elif kind == INT:
+                ok, ivalue = _int_token(buf, t0, t1)
+                if ok:
+                    out_i[line, s] = ivalue
+                else:
+                    out_i[line, s] = 0
+                    if n_slow == slow.shape[0]:
+                        return pos, 4, line, n_slow
+                    slow[n_slow, 0] = line
+                    slow[n_slow, 1] = col
+                    slow[n_slow, 2] = t0
+                    slow[n_slow, 3] = t1
+                    n_slow += 1
+            elif kind == STRING:
+                out_s[line, s, 0] = t0
+                out_s[line, s, 1] = t1
+            col += 1
+    return pos, 0, n_lines, n_slow
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _float_token(buf, t0, t1):
+    """(True, value) when the token converts exactly by the fast path, else (False, 0)."""
+    p = t0
+    negative = False
+    if buf[p] == 45 or buf[p] == 43:  # - +
+        negative = buf[p] == 45
+        p += 1
+    mant = np.uint64(0)
+    digits = 0
+    frac = 0
+    seen = False
+    dot = False
+    while p < t1:
+        c = buf[p]
+        if 48 <= c <= 57:
+            seen = True
+            if digits > 0 or c != 48:
+                if digits == 19:
+                    return False, 0.0
+                mant = mant * np.uint64(10) + np.uint64(c - 48)
+                digits += 1
+            if dot:
+                frac += 1
+        elif c == 46 and not dot:
+            dot = True
+        else:
+            break
+        p += 1
+    if not seen:
+        return False, 0.0
+    exp = 0
+    if p < t1:
+        c = buf[p]
+        if c != 101 and c != 69:  # e E
+            return False, 0.0
+        p += 1
+        eneg = False
+        if p < t1 and (buf[p] == 45 or buf[p] == 43):
+            eneg = buf[p] == 45
+            p += 1
+        if p >= t1:
+            return False, 0.0
+        while p < t1:
+            c = buf[p]
+            if not 48 <= c <= 57:
+                return False, 0.0
+            exp = exp * 10 + (c - 48)
+            if exp > 10000:
+                return False, 0.0
+            p += 1
+        if eneg:
+            exp = -exp
+    e10 = exp - frac
+    if mant == 0:
+        value = 0.0
+    elif mant > np.uint64(9007199254740992) or e10 > 22 or e10 < -22:
+        return False, 0.0
+    elif e10 >= 0:
+        value = float(mant) * _POW10[e10]
+    else:
+        value = float(mant) / _POW10[-e10]
+    return True, -value if negative else value
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _int_token(buf, t0, t1):
+    p = t0
+    negative = False
+    if buf[p] == 45 or buf[p] == 43:
+        negative = buf[p] == 45
+        p += 1
+    if p >= t1 or t1 - p > 18:
+        return False, 0
+    value = 0
+    while p < t1:
+        c = buf[p]
+        if not 48 <= c <= 57:
+            return False, 0
+        value = value * 10 + (c - 48)
+        p += 1
+    return True, -value if negative else value
+
+
+@dataclass
+class Columns:
+    """Parsed atom lines: floats (n, n_float), ints (n, n_int), string offsets (n, n_str, 2)."""
+
+    floats: np.ndarray
+    ints: np.ndarray
+    strings: np.ndarray
+    buf: np.ndarray
+    slots: list = field(default_factory=list)
+
+
+def parse_lines(buf: np.ndarray, start: int, n_lines: int, kinds, *, source: str = "<text>",
+                frame: int | None = None, first_atom: int = 0,
+                expected: int | None = None) -> tuple[Columns, int]:
+    """Parse `n_lines` atom lines of `buf` (uint8) from byte `start`.
+
+    Parameters
+    ----------
+    kinds : sequence of FLOAT / INT / STRING / SKIP, one per column.
+    source, frame, first_atom : where the lines are, for error messages.
+
+    Returns
+    -------
+    (Columns, end): the columns, and the byte after the last line.
+
+    Raises
+    ------
+    InputError naming the atom whose line has the wrong number of columns,
+    ends early, or holds a number that is not one.
+    """
+    kinds = np.asarray(kinds, dtype=np.int64)
+    slot = np.zeros(len(kinds), dtype=np.int64)
+    counts = [0, 0, 0, 0]
+    for c, kind in enumerate(kinds):
+        slot[c] = counts[kind]
+        counts[kind] += 1
+    out_f = np.empty((n_lines, counts[FLOAT]))
+    out_i = np.empty((n_lines, counts[INT]), dtype=np.int64)
+    out_s = np.empty((n_lines, counts[STRING], 2), dtype=np.int64)
+    slow = np.empty((_MAX_SLOW, 4), dtype=np.int64)
+    end, status, line, n_slow = _parse_block(buf, start, n_lines, kinds, slot, out_f, out_i,
+                                             out_s, slow)
+    atom = first_atom + int(line)
+    if status in (1, 2):
+        got = _line_text(buf, start, int(line))
+        raise InputError(f"atom line {got[:40]!r} has {len(got.split())} columns, the header "
+                         f"declares {len(kinds)}", source=source, frame=frame, atom=atom)
+    if status == 3:
+        raise InputError(f"the frame ends after {line} of its atom lines", source=source,
+                         frame=frame, atom=atom)
+    if status == 4:
+        raise Unsupported("too many numbers off the fast path")
+    for i in range(int(n_slow)):
+        row, col, t0, t1 = (int(v) for v in slow[i])
+        text = bytes(buf[t0:t1]).decode("ascii", "replace")
+        try:
+            if kinds[col] == FLOAT:
+                out_f[row, slot[col]] = float(text)
+            else:
+                out_i[row, slot[col]] = int(text)
+        except (ValueError, OverflowError):
+            what = "a number" if kinds[col] == FLOAT else "an integer"
+            raise InputError(f"column {col + 1} {text[:30]!r} is not {what}", source=source,
+                             frame=frame, atom=first_atom + row) from None
+    return Columns(out_f, out_i, out_s, buf, list(slot)), int(end)
+
+
+def _line_text(buf, start, line) -> str:
+    pos = start
+    for _ in range(line):
+        nl = _find(buf, 10, pos)
+        pos = nl + 1
+    nl = _find(buf, 10, pos)
+    return bytes(buf[pos:nl if nl >= 0 else len(buf)]).decode("utf-8", "replace").strip()
+
+
+def _find(buf, byte, pos) -> int:
+    """Offset of the first `byte` at or after `pos` in the uint8 array `buf`, or -1."""
+    step = 4096
+    while pos < len(buf):
+        hits = np.flatnonzero(buf[pos:pos + step] == byte)
+        if hits.size:
+            return int(pos + hits[0])
+        pos += step
+        step *= 4
+    return -1
+
+
+def string_column(cols: Columns, slot: int) -> tuple[np.ndarray, np.ndarray]:
+    """(unique strings, inverse): the distinct tokens of a string column and each row's one."""
+    offsets = cols.strings[:, slot]
+    length = offsets[:, 1] - offsets[:, 0]
+    width = int(length.max()) if len(length) else 1
+    idx = offsets[:, :1] + np.arange(max(width, 1))[None, :]
+    mask = np.arange(max(width, 1))[None, :] < length[:, None]
+    raw = np.where(mask, cols.buf[np.minimum(idx, len(cols.buf) - 1)], 0).astype(np.uint8)
+    keys = np.ascontiguousarray(raw).view(f"S{max(width, 1)}")[:, 0]
+    unique, inverse = np.unique(keys, return_inverse=True)
+    return np.array([u.decode("utf-8", "replace") for u in unique], dtype=object), inverse
+
+
+# ---------------------------------------------------------------------------
+# LAMMPS text dumps
+# ---------------------------------------------------------------------------
+
+_POSITION_SETS = (("x", "y", "z"), ("xs", "ys", "zs"), ("xu", "yu", "zu"),
+                  ("xsu", "ysu", "zsu"))
+
+
+@dataclass
+class LammpsHeader:
+    """The header of one LAMMPS dump frame (ASE's conventions for cell and pbc)."""
+
+    timestep: int
+    n_atoms: int
+    cell: np.ndarray
+    celldisp: np.ndarray
+    pbc: list
+    columns: list
+    body: int  # byte offset of the first atom line
+
+
+def parse_lammps_header(lines: list[str], *, source="<text>", frame=None) -> LammpsHeader:
+    """Header items of a frame from its lines (up to and including ITEM: ATOMS)."""
+    timestep = n_atoms = None
+    cell = celldisp = None
+    pbc = [False, False, False]
+    columns = None
+    i = 0
+    try:
+        while i < len(lines):
+            line = lines[i]
+            if line.startswith("ITEM: TIMESTEP"):
+                timestep = int(lines[i + 1].split()[0])
+                i += 2
+                continue
+            if line.startswith("ITEM: NUMBER OF ATOMS"):
+                n_atoms = int(lines[i + 1].split()[0])
+                i += 2
+                continue
+            if line.startswith("ITEM: BOX BOUNDS"):
+                cell, celldisp, pbc = _box(line, lines[i + 1:i + 4])
+                i += 4
+                continue
+            if line.startswith("ITEM: ATOMS"):
+                columns = line.split()[2:]
+                break
+            if line.startswith("ITEM:"):
+                raise Unsupported(f"header item {line.strip()!r}")
+            i += 1
+    except (IndexError, ValueError):
+        raise Unsupported("unusual header") from None
+    if timestep is None or n_atoms is None or columns is None or cell is None:
+        raise Unsupported("incomplete header")
+    return LammpsHeader(timestep, n_atoms, cell, celldisp, pbc, columns, 0)
+
+
+def _box(line: str, rows: list[str]):
+    """Cell, origin and pbc of ITEM: BOX BOUNDS as ASE builds them (orthogonal or tilted)."""
+    items = line.split()[3:]
+    data = np.array([[float(v) for v in r.split()] for r in rows])
+    if data.shape[0] != 3 or data.shape[1] not in (2, 3):
+        raise Unsupported("box bounds")
+    if items and items[0] == "abc":
+        raise Unsupported("general triclinic box")
+    diag = data[:, :2].flatten()
+    if data.shape[1] > 2:
+        off = data[:, 2]
+        if len(items) >= 3:
+            off = off[[items.index(t) for t in ("xy", "xz", "yz")]]
+    else:
+        off = np.zeros(3)
+    xlo, xhi, ylo, yhi, zlo, zhi = diag
+    xy, xz, yz = off
+    cell = np.array([[(xhi - xlo) - abs(xy) - abs(xz), 0, 0], [xy, (yhi - ylo) - abs(yz), 0],
+                     [xz, yz, zhi - zlo]])
+    disp = np.array([xlo - min(0, xy) - min(0, xz), ylo - min(0, yz), zlo])
+    flags = items[-3:] if len(items) >= 3 else ["f", "f", "f"]
+    return cell, disp, ["p" in d.lower() for d in flags]
+
+
+def _lammps_kinds(columns: list[str]) -> list[int]:
+    kinds = []
+    for name in columns:
+        if name in ("id", "type") or name.startswith(("i_", "i2_")):
+            kinds.append(INT)
+        elif name == "element":
+            kinds.append(STRING)
+        else:
+            kinds.append(FLOAT)
+    return kinds
+
+
+def _check_lammps_columns(columns: list[str]) -> tuple[str, ...]:
+    for names in _POSITION_SETS:
+        if names[0] in columns:
+            if not all(n in columns for n in names):
+                raise Unsupported("incomplete position columns")
+            if names is not _POSITION_SETS[0] and "x" in columns:
+                raise Unsupported("several position sets")
+            break
+    else:
+        raise Unsupported("no positions")
+    if "element" not in columns and "type" not in columns:
+        raise Unsupported("no species")  # ASE would try masses
+    if any(c.startswith("c_q[") for c in columns):
+        raise Unsupported("quaternions")
+    if len(set(columns)) != len(columns):
+        raise Unsupported("repeated column")
+    return names
+
+
+def _header_lines(buf: np.ndarray) -> tuple[list[str], int]:
+    """Lines up to and including 'ITEM: ATOMS', and the offset of the next byte."""
+    pos = 0
+    lines = []
+    while True:
+        nl = _find(buf, 10, pos)
+        if nl < 0:
+            raise Unsupported("no ITEM: ATOMS")
+        line = bytes(buf[pos:nl]).decode("utf-8", "replace")
+        lines.append(line)
+        pos = nl + 1
+        if line.startswith("ITEM: ATOMS"):
+            return lines, pos
+        if len(lines) > 64:
+            raise Unsupported("long header")
+
+
+def lammps_atoms(data: bytes, *, source: str = "<text>", frame: int | None = None):
+    """The `ase.Atoms` ase.io.read makes of one LAMMPS text dump frame (its bytes).
+
+    Same atoms in the same order (sorted by id), positions, cell, celldisp,
+    pbc, numbers, ``arrays["type"]``, compute/fix/variable columns, velocities,
+    charges, forces (a SinglePointCalculator with energy 0, as ASE), and
+    ``info["timestep"]``. Raises `Unsupported` for a frame ASE reads in a way
+    not reproduced here (masses as species, quaternions, general triclinic boxes).
+    """
+    from ase import Atoms
+    from ase.data import atomic_numbers
+
+    buf = np.frombuffer(data, dtype=np.uint8)
+    lines, body = _header_lines(buf)
+    head = parse_lammps_header(lines, source=source, frame=frame)
+    names = _check_lammps_columns(head.columns)
+    kinds = _lammps_kinds(head.columns)
+    cols, end = parse_lines(buf, body, head.n_atoms, kinds, source=source, frame=frame)
+    if bytes(buf[end:]).strip():
+        raise Unsupported("text after the atom lines")
+    get = _getter(head.columns, kinds, cols)
+    order = None
+    if "id" in head.columns:
+        order = np.argsort(get("id"))
+    if "element" in head.columns:
+        unique, inverse = string_column(cols, cols.slots[head.columns.index("element")])
+        try:
+            table = np.array([atomic_numbers[str(s)] for s in unique], dtype=int)
+        except KeyError:
+            raise Unsupported("unknown element") from None
+        numbers = table[inverse]
+    else:
+        numbers = get("type")
+    n = head.n_atoms
+
+    def sort(a):
+        return a if order is None else a[order]
+
+    def stack(labels):
+        return sort(np.column_stack([get(c) for c in labels]).astype(float))
+
+    kwargs = dict(numbers=sort(numbers).reshape(n), pbc=head.pbc, celldisp=head.celldisp,
+                  cell=head.cell)
+    if names[0] in ("x", "xu"):
+        atoms = Atoms(positions=stack(names), **kwargs)
+    else:
+        atoms = Atoms(scaled_positions=stack(names), **kwargs)
+    if any(c in head.columns for c in ("vx", "q", "fx")):
+        from ase.calculators.lammps import convert  # units: imported only when needed
+
+        if all(c in head.columns for c in ("vx", "vy", "vz")):
+            atoms.set_velocities(convert(stack(("vx", "vy", "vz")), "velocity", "metal", "ASE"))
+        if "q" in head.columns:
+            q = convert(stack(("q",)), "charge", "metal", "ASE")
+            atoms.set_initial_charges([c[0] for c in q])
+        if all(c in head.columns for c in ("fx", "fy", "fz")):
+            from ase.calculators.singlepoint import SinglePointCalculator
+
+            forces = convert(stack(("fx", "fy", "fz")), "force", "metal", "ASE")
+            atoms.calc = SinglePointCalculator(atoms, energy=0.0, forces=forces)
+    for name in head.columns:
+        if name.startswith(("f_", "v_", "d_", "d2_")) or (name.startswith("c_")):
+            atoms.new_array(name, sort(get(name)), dtype="float")
+        elif name.startswith(("i_", "i2_")):
+            atoms.new_array(name, sort(get(name)), dtype="int")
+        elif name == "type":
+            atoms.new_array(name, sort(get("type")), dtype="int")
+    atoms.info.update({"timestep": head.timestep})
+    return atoms
+
+
+def _getter(columns, kinds, cols: Columns):
+    def get(name):
+        c = columns.index(name)
+        if kinds[c] == FLOAT:
+            return cols.floats[:, cols.slots[c]]
+        if kinds[c] == INT:
+            return cols.ints[:, cols.slots[c]]
+        raise KeyError(name)
+    return get
+
+
+# ---------------------------------------------------------------------------
+# extended XYZ
+# ---------------------------------------------------------------------------
+
+# ase.io.extxyz's tables (a test checks them against the installed ASE)
+SPECIAL_3_3_KEYS = {"Lattice", "virial", "stress"}
+UNPROCESSED_KEYS = {"uid"}
+REV_PROPERTY_NAME_MAP = {"pos": "positions", "Z": "numbers", "charge": "charges",
+                         "species": "symbols"}
+_SIMPLE_PAIR = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_\-]*)=(?:"([^"\\{}\[\]\']*)"|([^\s"\\{}\[\]\'=]+))')
+_BOOLS = {"T": True, "F": False, "true": True, "false": False, "True": True, "False": False,
+          "TRUE": True, "FALSE": False}
+
+
+def comment_info(line: str) -> dict:
+    """The key=value pairs of an extxyz comment line, converted as ASE converts them.
+
+    Handles ``key=value`` and ``key="several values"`` (numbers become int or
+    float scalars or arrays, T/F booleans, special 3x3 keys reshaped);
+    anything else (brackets, escapes, JSON, bare keys) raises `Unsupported`.
+    """
+    text = line.strip()
+    out: dict = {}
+    pos = 0
+    while pos < len(text):
+        found = _SIMPLE_PAIR.match(text, pos)
+        if not found:
+            raise Unsupported("comment line")
+        key = found.group(1)
+        value = found.group(2) if found.group(2) is not None else found.group(3)
+        pos = found.end()
+        if pos < len(text) and not text[pos].isspace():
+            raise Unsupported("comment line")
+        out[key] = _convert(key, value)
+    return out
+
+
+def _convert(key: str, value: str):
+    if key.lower() in UNPROCESSED_KEYS or value.startswith("_JSON"):
+        raise Unsupported("unprocessed key or JSON")
+    parts = re.findall(r"[^\s,]+", value)
+    converted = value
+    try:
+        try:
+            number = np.array(parts, dtype=int)
+        except (ValueError, OverflowError):
+            number = np.array(parts, dtype=float)
+        converted = number[0] if len(number) == 1 else number
+    except (ValueError, OverflowError):
+        pass
+    if key in SPECIAL_3_3_KEYS:
+        if not isinstance(converted, np.ndarray) or converted.shape != (9,):
+            raise Unsupported("special 3x3 key")
+        converted = np.array(converted).reshape((3, 3), order="F")
+    if isinstance(converted, str):
+        try:
+            flags = [_BOOLS[p] for p in parts]
+            converted = flags[0] if len(flags) == 1 else flags
+        except KeyError:
+            pass
+    return converted
+
+
+def _properties(text: str) -> list[tuple[str, str, int]]:
+    fields = text.split(":")
+    if len(fields) % 3:
+        raise Unsupported("Properties")
+    try:
+        out = [(n, t, int(c)) for n, t, c in zip(fields[::3], fields[1::3], fields[2::3])]
+    except ValueError:
+        raise Unsupported("Properties") from None
+    if any(t not in "RISL" or len(t) != 1 or c < 1 for _, t, c in out):
+        raise Unsupported("Properties")
+    if len({n for n, _, _ in out}) != len(out):
+        raise Unsupported("repeated property")
+    return out
+
+
+def extxyz_atoms(data: bytes, *, source: str = "<text>", frame: int | None = None):
+    """The `ase.Atoms` ase.io.read makes of one extxyz frame (its bytes).
+
+    Same positions, cell, pbc, numbers, per-atom arrays (with their dtypes),
+    info and calculator results. Raises `Unsupported` for what is not
+    reproduced here (constraints, VEC lines, brackets or JSON in the comment).
+    """
+    from ase import Atoms
+    from ase.data import atomic_numbers
+
+    buf = np.frombuffer(data, dtype=np.uint8)
+    nl = _find(buf, 10, 0)
+    nl2 = _find(buf, 10, nl + 1) if nl >= 0 else -1
+    if nl2 < 0:
+        raise Unsupported("header")
+    try:
+        n = int(bytes(buf[:nl]))
+    except ValueError:
+        raise Unsupported("count") from None
+    try:
+        comment = bytes(buf[nl + 1:nl2]).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unsupported("not UTF-8") from None
+    info = comment_info(comment) if comment.strip() else {}
+    pbc = info.pop("pbc") if "pbc" in info else ([True] * 3 if "Lattice" in info else None)
+    cell = None
+    if "Lattice" in info:
+        cell = info.pop("Lattice").T
+    props = _properties(info.pop("Properties", "species:S:1:pos:R:3"))
+    kinds = []
+    for _, ptype, count in props:
+        kinds += [{"R": FLOAT, "I": INT, "S": STRING, "L": STRING}[ptype]] * count
+    cols, end = parse_lines(buf, nl2 + 1, n, kinds, source=source, frame=frame)
+    if bytes(buf[end:]).strip():
+        raise Unsupported("text after the atom lines (VEC lines)")
+    arrays: dict = {}
+    c = 0
+    for name, ptype, count in props:
+        ase_name = REV_PROPERTY_NAME_MAP.get(name, name)
+        blocks = []
+        for j in range(count):
+            slot = cols.slots[c + j]
+            if ptype == "R":
+                blocks.append(cols.floats[:, slot].copy())
+            elif ptype == "I":
+                values = cols.ints[:, slot]
+                if np.any(values != values.astype(np.int32)):
+                    raise Unsupported("integer beyond int32")
+                blocks.append(values.astype(np.intc))
+            else:
+                unique, inverse = string_column(cols, slot)
+                if ptype == "L":
+                    table = [{"T": True, "F": False, "True": True, "False": False}.get(u)
+                             for u in unique]
+                    if any(t is None for t in table):
+                        raise Unsupported("logical value")
+                    blocks.append(np.array(table, dtype=bool)[inverse])
+                else:
+                    blocks.append(unique[inverse])
+        c += count
+        arrays[ase_name] = blocks[0] if count == 1 else np.vstack(blocks).T
+    if "move_mask" in arrays:
+        raise Unsupported("constraints")
+    numbers = arrays.pop("numbers", None)
+    symbols = arrays.pop("symbols", None)
+    if numbers is None:
+        if symbols is None:
+            raise Unsupported("no species")
+        unique, inverse = np.unique(symbols.astype(str), return_inverse=True)
+        try:
+            table = np.array([atomic_numbers[s.capitalize()] for s in unique], dtype=int)
+        except KeyError:
+            raise Unsupported("unknown species") from None
+        numbers = table[inverse].reshape(n)
+    atoms = Atoms(numbers, positions=arrays.pop("positions", None),
+                  charges=arrays.pop("initial_charges", None), cell=cell, pbc=pbc, info=info)
+    _calc_and_arrays(atoms, arrays)
+    return atoms
+
+
+def _calc_and_arrays(atoms, arrays: dict) -> None:
+    """Calculator results to a SinglePointCalculator, the rest to atoms.arrays (as ASE)."""
+    from ase.calculators.calculator import all_properties
+
+    results = {}
+    for name, array in arrays.items():
+        if name in all_properties:
+            results[name] = array
+        else:
+            atoms.new_array(name, array)
+    config = [key for key in atoms.info if key in all_properties]
+    if config:
+        from ase.outputs import ArrayProperty, all_outputs
+
+        for key in config:
+            spec = all_outputs.get(key)
+            if isinstance(spec, ArrayProperty) and spec.shapespec[0] == "natoms":
+                continue
+            results[key] = atoms.info.pop(key)
+            if key == "stress" and np.shape(results[key]) == (3, 3):
+                s = results[key]
+                results[key] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+    if results:
+        from ase.calculators.singlepoint import SinglePointCalculator
+
+        atoms.calc = SinglePointCalculator(atoms, **results)
+
+
+# ---------------------------------------------------------------------------
+# one frame, streamed in blocks
+# ---------------------------------------------------------------------------
+
+@dataclass
+class FrameHeader:
+    """What a streamed frame declares before its atom lines.
+
+    Attributes
+    ----------
+    source, frame : file name and frame number (from 0).
+    n_atoms : int.
+    cell : (3, 3) Å, rows are the cell vectors (ASE's cell); pbc : (3,) bool.
+    origin : (3,) Å, the LAMMPS box origin (ASE's celldisp); zeros for extxyz.
+    format : 'lammps-dump-text' or 'extxyz'.
+    columns : per-column names; kinds : per-column FLOAT/INT/STRING/SKIP.
+    timestep : int or None.
+    """
+
+    source: str
+    frame: int
+    n_atoms: int
+    cell: np.ndarray
+    pbc: np.ndarray
+    origin: np.ndarray
+    format: str
+    columns: list
+    kinds: list
+    scaled: bool = False
+    timestep: int | None = None
+
+
+@dataclass
+class AtomBlock:
+    """Consecutive atoms of a streamed frame, in file order.
+
+    positions (b, 3) Å; ids (b,) int64 (LAMMPS id, else the atom number + 1);
+    types (b,) int64 (LAMMPS type, else atomic number); numbers (b,) int64
+    atomic numbers (LAMMPS types without element column or map: the type,
+    as ASE); start: the number of the block's first atom in the frame.
+    """
+
+    start: int
+    positions: np.ndarray
+    ids: np.ndarray
+    types: np.ndarray
+    numbers: np.ndarray
+
+
+def _open(path: str):
+    if path.lower().endswith(".gz"):
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _guess(path: str, format: str | None) -> str:
+    if format is not None:
+        fmt = format
+    else:
+        lower = path.lower().removesuffix(".gz")
+        if lower.endswith((".extxyz", ".xyz")):
+            fmt = "extxyz"
+        elif "lammpstrj" in lower or lower.endswith(".dump"):
+            fmt = "lammps-dump-text"
+        else:
+            fmt = ""
+    if fmt not in ("extxyz", "xyz", "lammps-dump-text"):
+        raise InputError("only LAMMPS text dumps (.dump, .lammpstrj) and extxyz files "
+                         "(plain or .gz) can be streamed", source=path)
+    return "extxyz" if fmt == "xyz" else fmt
+
+
+def _nth_newline(data: bytes, n: int) -> int:
+    """Offset of the n-th (from 1) newline of `data` (which holds at least n)."""
+    return int(np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)[n - 1])
+
+
+class _Lines:
+    """Buffered line and block reads of a (possibly gzipped) file."""
+
+    def __init__(self, fh, name):
+        self.fh, self.name = fh, name
+        self.buf = b""
+        self.eof = False
+
+    def fill(self, size: int) -> None:
+        while len(self.buf) < size and not self.eof:
+            try:
+                more = self.fh.read(max(size - len(self.buf), 1 << 20))
+            except (OSError, EOFError) as exc:
+                raise InputError(f"cannot read ({type(exc).__name__}: {exc})",
+                                 source=self.name) from None
+            if not more:
+                self.eof = True
+            self.buf += more
+
+    def readline(self) -> bytes:
+        while True:
+            nl = self.buf.find(b"\n")
+            if nl >= 0:
+                line, self.buf = self.buf[:nl + 1], self.buf[nl + 1:]
+                return line
+            if self.eof:
+                line, self.buf = self.buf, b""
+                return line
+            self.fill(len(self.buf) + (1 << 16))
+
+    def lines_block(self, max_lines: int) -> tuple[bytes, int]:
+        """Up to `max_lines` complete lines (fewer at the end of the file)."""
+        self.fill(BLOCK_BYTES)
+        data = self.buf
+        count = data.count(b"\n", 0, len(data))
+        if count <= max_lines:
+            cut = data.rfind(b"\n") + 1
+        else:
+            cut = _nth_newline(data, max_lines) + 1
+        self.buf = data[cut:]
+        block = data[:cut]
+        return block, block.count(b"\n")
+
+    def skip_lines(self, n: int) -> int:
+        """Skip n lines; returns how many were there."""
+        done = 0
+        while done < n:
+            self.fill(BLOCK_BYTES)
+            count = self.buf.count(b"\n")
+            if count == 0:
+                return done
+            if done + count <= n:
+                done += count
+                self.buf = self.buf[self.buf.rfind(b"\n") + 1:]
+            else:
+                self.buf = self.buf[_nth_newline(self.buf, n - done) + 1:]
+                done = n
+        return done
+
+
+class StreamedFrame:
+    """One frame of a LAMMPS text dump or extxyz file, read block by block.
+
+    Use as a context manager; `header` is read on entry; `blocks()` yields
+    `AtomBlock`s of at most `block_atoms` atoms, in file order, checking
+    every value (NaN or infinite coordinates, column counts, the declared
+    atom count: a frame that ends early is an InputError, never a silently
+    smaller snapshot).
+    """
+
+    def __init__(self, path, frame: int = 0, *, format: str | None = None, type_map=None,
+                 block_atoms: int = 1 << 20):
+        from atominfo.structures.lammps import parse_type_map
+
+        self.name = str(path)
+        if not os.path.exists(self.name):
+            raise InputError("file not found", source=self.name)
+        if os.path.isdir(self.name):
+            raise InputError("is a directory, not a structure file", source=self.name)
+        self.format = _guess(self.name, format)
+        if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)) or frame < 0:
+            raise InputError(f"frame must be an integer >= 0, got {frame!r}", source=self.name)
+        self.frame = int(frame)
+        self.type_map = parse_type_map(type_map)
+        self.block_atoms = int(block_atoms)
+        self.header: FrameHeader | None = None
+        self._lines: _Lines | None = None
+        self._fh = None
+
+    def __enter__(self) -> StreamedFrame:
+        try:
+            self._fh = _open(self.name)
+        except OSError as exc:
+            raise InputError(f"cannot open: {exc.strerror}", source=self.name) from None
+        self._lines = _Lines(self._fh, self.name)
+        try:
+            self.header = self._seek_frame()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    # -- header -------------------------------------------------------------
+    def _seek_frame(self) -> FrameHeader:
+        assert self._lines is not None
+        for number in range(self.frame + 1):
+            header = self._read_header(number)
+            if header is None:
+                if number == 0:
+                    raise InputError("file holds no frames", source=self.name)
+                raise InputError(f"frame {self.frame} does not exist (the file has {number} "
+                                 "frames)", source=self.name)
+            if number < self.frame:
+                got = self._lines.skip_lines(header.n_atoms)
+                if got < header.n_atoms:
+                    raise InputError(f"frame {self.frame} does not exist (the file ends "
+                                     f"inside frame {number})", source=self.name)
+        return header
+
+    def _read_header(self, number: int) -> FrameHeader | None:
+        lines = self._lines
+        assert lines is not None
+        line = lines.readline()
+        while line and not line.strip():
+            line = lines.readline()
+        if not line:
+            return None
+        text = line.decode("utf-8", "replace")
+        if self.format == "extxyz":
+            return self._xyz_header(text, number)
+        head = [text]
+        while not head[-1].startswith("ITEM: ATOMS"):
+            more = lines.readline()
+            if not more.endswith(b"\n"):
+                raise InputError("the file ends inside the frame header", source=self.name,
+                                 frame=number)
+            head.append(more.decode("utf-8", "replace"))
+            if len(head) > 64:
+                break
+        if not head[0].startswith("ITEM: TIMESTEP"):
+            raise InputError(f"not a LAMMPS text dump (line {head[0].strip()[:40]!r})",
+                             source=self.name, frame=number)
+        try:
+            h = parse_lammps_header(head, source=self.name, frame=number)
+            names = _check_lammps_columns(h.columns)
+        except Unsupported as exc:
+            raise InputError(f"cannot stream this LAMMPS frame ({exc})", source=self.name,
+                             frame=number) from None
+        kinds = [SKIP] * len(h.columns)
+        for c in (*names, "id", "type"):
+            if c in h.columns:
+                kinds[h.columns.index(c)] = INT if c in ("id", "type") else FLOAT
+        if "element" in h.columns:
+            kinds[h.columns.index("element")] = STRING
+        self._check_count(h.n_atoms, number)
+        return FrameHeader(self.name, number, h.n_atoms, h.cell, np.array(h.pbc, dtype=bool),
+                           h.celldisp, self.format, h.columns, kinds,
+                           scaled=names[0] in ("xs", "xsu"), timestep=h.timestep)
+
+    def _check_count(self, n, number) -> None:
+        if n <= 0:
+            raise InputError(f"declares {n} atoms", source=self.name, frame=number)
+
+    def _xyz_header(self, text: str, number: int) -> FrameHeader:
+        lines = self._lines
+        assert lines is not None
+        try:
+            n = int(text)
+        except ValueError:
+            raise InputError(f"atom-count line is not an integer: {text.strip()[:40]!r}",
+                             source=self.name, frame=number) from None
+        self._check_count(n, number)
+        comment = lines.readline()
+        if not comment.endswith(b"\n"):
+            raise InputError("the file ends inside the frame header", source=self.name,
+                             frame=number)
+        try:
+            info = comment_info(comment.decode("utf-8", "replace"))
+            props = _properties(info.pop("Properties", "species:S:1:pos:R:3"))
+        except Unsupported as exc:
+            raise InputError(f"cannot stream this extxyz frame ({exc})", source=self.name,
+                             frame=number) from None
+        pbc = info.get("pbc", [True] * 3 if "Lattice" in info else [False] * 3)
+        pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
+        cell = info["Lattice"].T.astype(float) if "Lattice" in info else np.zeros((3, 3))
+        columns, kinds = [], []
+        for name, ptype, count in props:
+            ase_name = REV_PROPERTY_NAME_MAP.get(name, name)
+            for j in range(count):
+                columns.append(ase_name if count == 1 else f"{ase_name}{j}")
+                if ase_name == "positions":
+                    kinds.append(FLOAT)
+                elif ase_name == "symbols":
+                    kinds.append(STRING)
+                elif ase_name == "numbers":
+                    kinds.append(INT)
+                else:
+                    kinds.append(SKIP)
+        if "positions0" not in columns or not ({"symbols", "numbers"} & set(columns)):
+            raise InputError("cannot stream this extxyz frame (needs pos:R:3 and species or Z)",
+                             source=self.name, frame=number)
+        return FrameHeader(self.name, number, n, cell, pbc, np.zeros(3), "extxyz", columns,
+                           kinds, timestep=None)
+
+    # -- atoms --------------------------------------------------------------
+    def blocks(self) -> Iterator[AtomBlock]:
+        """The frame's atoms in blocks, in file order (see `AtomBlock`)."""
+        from ase.data import atomic_numbers
+
+        h = self.header
+        lines = self._lines
+        assert h is not None and lines is not None
+        done = 0
+        cols_ = h.columns
+        pos_names = ([c for c in cols_ if c in ("x", "y", "z", "xs", "ys", "zs", "xu", "yu",
+                                                 "zu", "xsu", "ysu", "zsu")]
+                     if h.format == "lammps-dump-text" else ["positions0", "positions1",
+                                                             "positions2"])
+        symbol_cache: dict[str, int] = {}
+        while done < h.n_atoms:
+            data, count = lines.lines_block(min(self.block_atoms, h.n_atoms - done))
+            if count == 0:
+                raise InputError(f"the frame ends after {done} of its {h.n_atoms} atom lines "
+                                 "(the file is cut)", source=self.name, frame=h.frame,
+                                 atom=done)
+            buf = np.frombuffer(data, dtype=np.uint8)
+            cols, _ = parse_lines(buf, 0, count, h.kinds, source=self.name, frame=h.frame,
+                                  first_atom=done)
+            get = _getter(cols_, h.kinds, cols)
+            pos = np.column_stack([get(c) for c in pos_names])
+            if h.scaled:
+                pos = pos @ h.cell
+            bad = ~np.isfinite(pos).all(axis=1)
+            if bad.any():
+                raise InputError("coordinate is NaN or infinite", source=self.name,
+                                 frame=h.frame, atom=done + int(np.argmax(bad)))
+            ids = get("id") if "id" in cols_ else np.arange(done + 1, done + count + 1)
+            numbers = None
+            string = "element" if "element" in cols_ else "symbols"
+            if string in cols_:
+                unique, inverse = string_column(cols, cols.slots[cols_.index(string)])
+                table = []
+                for i, s in enumerate(unique):
+                    key = str(s) if string == "element" else str(s).capitalize()
+                    if key not in symbol_cache:
+                        if key not in atomic_numbers:
+                            a = done + int(np.argmax(inverse == i))
+                            raise InputError(f"unknown chemical symbol {key!r}",
+                                             source=self.name, frame=h.frame, atom=a)
+                        symbol_cache[key] = atomic_numbers[key]
+                    table.append(symbol_cache[key])
+                numbers = np.array(table, dtype=np.int64)[inverse]
+            elif "numbers" in cols_:
+                numbers = get("numbers")
+            types = get("type") if "type" in cols_ else numbers
+            if self.type_map and "type" in cols_:
+                known = np.isin(types, list(self.type_map))
+                if not known.all():
+                    from atominfo.structures.lammps import format_type_map
+
+                    a = int(np.argmax(~known))
+                    raise InputError(f"LAMMPS type {types[a]} is not in the type map "
+                                     f"{format_type_map(self.type_map)}", source=self.name,
+                                     frame=h.frame, atom=done + a)
+                keys = np.array(sorted(self.type_map))
+                table = np.array([atomic_numbers[self.type_map[k]] for k in keys])
+                numbers = table[np.searchsorted(keys, types)]
+            elif numbers is None:
+                numbers = types
+            yield AtomBlock(done, pos, np.asarray(ids, dtype=np.int64),
+                            np.asarray(types, dtype=np.int64),
+                            np.asarray(numbers, dtype=np.int64))
+            done += count
+
+
+@dataclass
+class Snapshot:
+    """One frame as arrays: positions (n, 3) Å, cell (3, 3) Å, pbc (3,), numbers (n,),
+    ids (n,), types (n,), origin (3,) Å; source and frame say where it came from."""
+
+    positions: np.ndarray
+    cell: np.ndarray
+    pbc: np.ndarray
+    numbers: np.ndarray
+    ids: np.ndarray
+    types: np.ndarray
+    origin: np.ndarray
+    source: str
+    frame: int
+    timestep: int | None = None
+
+    def to_atoms(self):
+        """An `ase.Atoms` of the arrays (file order, LAMMPS types in ``arrays["type"]``)."""
+        from ase import Atoms
+
+        atoms = Atoms(numbers=self.numbers, positions=self.positions, cell=self.cell,
+                      pbc=self.pbc, celldisp=self.origin)
+        atoms.new_array("type", self.types, dtype="int")
+        return atoms
+
+
+def read_snapshot(path, frame: int = 0, *, format: str | None = None, type_map=None,
+                  atoms: bool = False):
+    """Read one frame of a LAMMPS text dump or extxyz file (plain or .gz) into arrays.
+
+    Parameters
+    ----------
+    path : str or Path.
+    frame : int >= 0, the frame number in the file.
+    format : 'lammps-dump-text' or 'extxyz' (default: from the file name).
+    type_map : ``{1: "Cu"}`` or ``"1=Cu"``: species of LAMMPS types.
+    atoms : return an `ase.Atoms` instead of a `Snapshot`.
+
+    Atoms stay in file order (ASE's LAMMPS reader sorts them by id; use
+    `lammps_atoms` for ASE's exact Atoms).
+    """
+    with StreamedFrame(path, frame, format=format, type_map=type_map) as stream:
+        blocks = list(stream.blocks())
+        h = stream.header
+    assert h is not None
+    snap = Snapshot(np.concatenate([b.positions for b in blocks]), h.cell, h.pbc,
+                    np.concatenate([b.numbers for b in blocks]),
+                    np.concatenate([b.ids for b in blocks]),
+                    np.concatenate([b.types for b in blocks]), h.origin, h.source, h.frame,
+                    h.timestep)
+    return snap.to_atoms() if atoms else snap
+
+
+def frame_atoms(data: bytes, fmt: str, *, source: str = "<text>", frame: int | None = None):
+    """`ase.Atoms` of one frame's bytes as ase.io.read gives them, or `Unsupported`."""
+    if fmt == "lammps-dump-text":
+        return lammps_atoms(data, source=source, frame=frame)
+    if fmt == "extxyz":
+        return extxyz_atoms(data, source=source, frame=frame)
+    raise Unsupported(fmt)
