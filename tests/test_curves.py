@@ -200,3 +200,14 @@ def test_bootstrap_is_reproducible():
     E = _noisy(asymptote_model(SYNTH_SIZES, 6.0, 4.0, 0.05))
     a, b = fit_asymptote(SYNTH_SIZES, E), fit_asymptote(SYNTH_SIZES, E)
     assert a.a_interval == b.a_interval and a.saturation_interval == b.saturation_interval
+
+
+def test_asymptote_below_the_entropy_of_the_largest_subset_is_not_determined():
+    # The fitted sizes saturate at 6 nats, but the three largest subsets (dropped from the
+    # fit) already show 6.5 nats: an asymptote of 6 cannot be the limit of this curve.
+    clean = asymptote_model(SYNTH_SIZES, 6.0, 4.0, 0.05)
+    clean[-3:] = 6.5
+    fit = fit_asymptote(SYNTH_SIZES, _noisy(clean, seed=0), max_entropy=np.log(5000),
+                        n_boot=100)
+    assert fit.status == "not determined" and fit.asymptote is None
+    assert "lies below the entropy measured" in fit.reason

@@ -342,6 +342,7 @@ def fit_asymptote(sizes, entropies, drop: int = DROP, *, max_entropy: float | No
     if np.any(sizes <= 0) or np.any(np.diff(sizes) <= 0):
         raise InputError("sizes must be positive and increasing")
     largest = float(sizes.max()) if len(sizes) else float("nan")
+    h_largest = float(E[-1].mean()) if len(E) else float("nan")  # H measured at the largest N
     if drop:
         sizes, E = sizes[drop:-drop], E[drop:-drop]
     if len(sizes) < 3:
@@ -372,6 +373,14 @@ def fit_asymptote(sizes, entropies, drop: int = DROP, *, max_entropy: float | No
         fit.status, fit.reason = "not determined", problem
     if n_boot:
         _bootstrap(fit, sizes, E, n_boot, seed, max_entropy)
+    top = fit.a_interval[1] if fit.a_interval else fit.a
+    if fit.status == "determined" and top < h_largest - tolerance:
+        # H(N) only grows with N (on average): an asymptote below what the largest
+        # subset already shows means the model does not describe these data
+        fit.status = "not determined"
+        fit.reason = (f"the fitted asymptote ({top:.4g} nats at most) lies below the entropy "
+                      f"measured at N = {largest:g} ({h_largest:.4g} nats): the model does "
+                      "not describe this curve")
     return fit
 
 
