@@ -27,6 +27,7 @@ BASE = {
     "overlap-matrix": ["{hot}", "{fcc}", "-q"],
     "compress": ["{hot}", "{fcc}", "-s", "1", "-o", "{dir}/sel.extxyz", "-q"],
     "extract": ["{hot}", "--ref", "{fcc}", "-o", "{dir}/cand.extxyz", "-q"],
+    "report": ["{hot}", "{fcc}", "-o", "{dir}/report.html", "--sizes", "2", "--seeds", "1", "-q"],
     "generations": ["{hot}", "{fcc}", "-q"],
     "calibrate": ["--errors", "{err}", "--dh", "{dhv}"],
     "clusters": ["{hot}", "--ref", "{fcc}", "-q"],
@@ -39,7 +40,8 @@ BASE = {
 # rest only when asked for). compress writes its summary beside its output.
 BASE_OUTPUT_DESTS = {"descriptors": {"output": "X.npy"},
                      "compress": {"output": "sel.extxyz", "summary": "sel.json"},
-                     "extract": {"output": "cand.extxyz"}}
+                     "extract": {"output": "cand.extxyz"},
+                     "report": {"output": "report.html"}}
 BASE_OUTPUTS = {c: tuple(d.values()) for c, d in BASE_OUTPUT_DESTS.items()}
 
 # (placeholder, dest) of the structure files each command reads.
@@ -52,6 +54,7 @@ INPUT_SLOTS = {
     "overlap-matrix": [("hot", "files")],
     "compress": [("hot", "files")],
     "extract": [("hot", "files"), ("fcc", "ref")],
+    "report": [("hot", "files")],
     "generations": [("hot", "files")],
     "calibrate": [("err", "errors")],
     "clusters": [("hot", "files"), ("fcc", "ref")],
@@ -70,6 +73,10 @@ OUTPUT_SUFFIXES = {
     ("compress", "output"): (".extxyz", ".xyz"),
     ("compress", "summary"): (".json",),
     ("extract", "output"): (".extxyz", ".xyz"),
+    ("report", "output"): (".html", ".htm"),
+    ("report", "chemiscope"): (".json.gz", ".json"),
+    ("dh", "chemiscope"): (".json.gz", ".json"),
+    ("compress", "chemiscope"): (".json.gz", ".json"),
     ("extract", "summary"): (".json",),
     ("calibrate", "output"): (".json",),
     ("calibrate", "plot"): (".png", ".pdf", ".svg"),

@@ -17,7 +17,7 @@ from atominfo.cli import COMMANDS, command_parser
 
 # Path-valued arguments, by argparse dest: read (inputs) or written (outputs).
 INPUT_DESTS = {"files", "file", "ref", "errors", "dh"}
-OUTPUT_DESTS = {"output", "table", "plot", "summary"}
+OUTPUT_DESTS = {"output", "table", "plot", "summary", "chemiscope"}
 
 # Text options checked only when the command runs (no argparse type): values
 # that must be refused. Free-text options (a unit label) have none.

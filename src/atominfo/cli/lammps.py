@@ -95,9 +95,9 @@ def run(args) -> int:
         raise InputError(f"--every must be <= {MAX_EVERY} (LAMMPS counts the steps between "
                          f"checks in 32 bits), got {args.every}")
     lammps_variables = variables(args.var)
-    read_script(args.file)  # a missing or unreadable script fails before any work
     outputs = [(args.output, (".extxyz", ".xyz")), (args.table, TABLES)]
     with OutputGuard(inputs=[args.file, *args.ref], outputs=outputs):
+        read_script(args.file)  # a missing or unreadable script fails before any work
         options.apply_threads(args)
         args.rescale_volume, args.multicomponent, args.index, args.format = None, False, ":", None
         ref = reference(args, args.bandwidth)

@@ -1,0 +1,563 @@
+"""dH of every atom of one huge snapshot, by spatial chunks, in bounded memory.
+
+A snapshot of tens of millions of atoms has descriptors larger than memory
+(32.5 M atoms x 63 columns x 8 bytes = 16 GB). `analyse_snapshot` never holds
+them: the frame is streamed from its text file (`structures.fastread`) into a
+scratch file of atoms sorted by spatial box (a grid of the cell, in
+fractional coordinates), then each box is analysed on its own:
+
+* its atoms (the core) and every atom, or periodic image, within the cutoff of
+  the box (the halo: the box widened by ``cutoff / height`` of the cell in
+  each direction) are gathered; the core atoms' descriptors are computed by
+  the same kernel as `atominfo.descriptor.structure_descriptors`, so each is
+  the descriptor of the whole frame (equal to it to rounding, and exactly the
+  same neighbours unless two neighbours are equidistant);
+* exact labels ``novel = dH > 0`` from `Reference.inside` (equal to the sign
+  of exact dH wherever |dH| > 1e-9 nats);
+* dH from the reference's cluster index, ``ClusterIndex.log_kernel_sums(Y, h,
+  tol)``: each value is at most ``tol`` nats above the exact dH (never below),
+  plus the exact engine's own rounding.
+
+Memory is set by `chunk_atoms` (the atoms of one box), not by the snapshot.
+Results go to disk box by box: a ``.npy`` (structured: ``id``, ``type``,
+``dH``, ``novel``, one row per atom in file order, written through a memory
+map) and optionally a LAMMPS text dump for OVITO (``id type x y z dH novel``,
+atoms box by box). A checkpoint after every box lets ``resume=True``
+continue a killed run, to the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from atominfo.errors import InputError
+from atominfo.results import Result
+
+STATE_VERSION = 1
+DUMP_SUFFIXES = (".dump", ".lammpstrj")
+RECORD = np.dtype([("index", "<i8"), ("frac", "<f8", (3,)), ("pos", "<f8", (3,)),
+                   ("id", "<i8"), ("type", "<i8")])
+OUTPUT = np.dtype([("id", "<i8"), ("type", "<i8"), ("dH", "<f8"), ("novel", "?")])
+DEFAULT_CHUNK_ATOMS = 200_000
+DEFAULT_TOL = 0.01  # nats
+
+
+@dataclass
+class SnapshotResult(Result):
+    """Summary of a chunked snapshot analysis.
+
+    Attributes
+    ----------
+    source, frame : the file and frame analysed.
+    atoms : int, atoms in the frame.
+    novel : int, atoms with dH > 0 (exact labels).
+    novelty : float, novel / atoms.
+    max_dH : float, nats, the largest dH (within `tol` above the exact value).
+    tol : float, nats, bound on dH's error (dH is never below the exact value).
+    bandwidth : float, 1/Å.
+    chunks : int, spatial boxes; grid : (3,) boxes per cell direction.
+    halo_atoms : int, atoms (or images) gathered around boxes in all.
+    output, dump : the files written.
+    seconds : float, wall time of this call.
+    """
+
+    _fields_shown = ("atoms", "novel", "novelty", "max_dH", "tol", "chunks", "seconds")
+    source: str
+    frame: int
+    atoms: int
+    novel: int
+    novelty: float
+    max_dH: float
+    tol: float
+    bandwidth: float
+    chunks: int
+    grid: tuple
+    halo_atoms: int
+    output: str
+    dump: str | None
+    seconds: float
+
+
+# ---------------------------------------------------------------------------
+# geometry
+# ---------------------------------------------------------------------------
+
+def _basis(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray | None:
+    """The cell the descriptor kernel uses (None: no periodicity, Cartesian coordinates)."""
+    if not pbc.any():
+        return None
+    from atominfo.descriptor.kernel import _complete_cell
+
+    return _complete_cell(np.asarray(cell, dtype=float), pbc)
+
+
+def _fractional(pos: np.ndarray, basis, pbc) -> np.ndarray:
+    """Coordinates as the kernel sees them: fractional and wrapped along periodic axes."""
+    if basis is None:
+        return pos.copy()
+    frac = pos @ np.linalg.inv(basis)
+    frac[:, pbc] -= np.floor(frac[:, pbc])
+    frac[:, pbc] %= 1.0
+    return frac
+
+
+def _heights(basis) -> np.ndarray:
+    if basis is None:
+        return np.ones(3)
+    volume = abs(np.linalg.det(basis))
+    return np.array([volume / np.linalg.norm(np.cross(basis[(d + 1) % 3], basis[(d + 2) % 3]))
+                     for d in range(3)])
+
+
+def _grid(n_atoms: int, chunk_atoms: int, lo, hi, heights) -> np.ndarray:
+    """Boxes per direction: about n_atoms / chunk_atoms boxes, as cubic as the cell allows."""
+    extent = np.maximum((hi - lo) * heights, 1e-9)
+    target = max(1, math.ceil(n_atoms / chunk_atoms))
+    side = (float(np.prod(extent)) / target) ** (1 / 3)
+    n = np.maximum(1, np.round(extent / side)).astype(np.int64)
+    while int(np.prod(n)) < target:  # rounding down: split the longest side
+        n[int(np.argmax(extent / n))] += 1
+    return n
+
+
+def _box_index(frac, lo, hi, n) -> np.ndarray:
+    """Flat box of each atom (clamped to the grid: rounding at the edges)."""
+    idx = np.floor((frac - lo) / (hi - lo) * n).astype(np.int64)
+    np.clip(idx, 0, n - 1, out=idx)
+    return (idx[:, 0] * n[1] + idx[:, 1]) * n[2] + idx[:, 2]
+
+
+def _edges(lo, hi, n) -> list[np.ndarray]:
+    out = []
+    for d in range(3):
+        e = lo[d] + (hi[d] - lo[d]) * np.arange(n[d] + 1) / n[d]
+        e[-1] = hi[d]
+        out.append(e)
+    return out
+
+
+def _sources(box3, edges, pad, pbc, n):
+    """(neighbour box, shift) pairs whose atoms may lie in box `box3`'s halo."""
+    per_dir = []
+    for d in range(3):
+        a, b = edges[d][box3[d]] - pad[d], edges[d][box3[d] + 1] + pad[d]
+        span = edges[d][-1] - edges[d][0]
+        reps = int(math.ceil(pad[d] / span)) + 1 if pbc[d] else 0
+        found = []
+        for s in range(-reps, reps + 1):
+            for j in range(n[d]):
+                lo_j = edges[d][j] + s * span if j > 0 or pbc[d] else -np.inf
+                hi_j = edges[d][j + 1] + s * span if j < n[d] - 1 or pbc[d] else np.inf
+                if lo_j <= b and hi_j >= a:
+                    found.append((j, s))
+        per_dir.append(found)
+    return [((jx * n[1] + jy) * n[2] + jz, (sx, sy, sz))
+            for jx, sx in per_dir[0] for jy, sy in per_dir[1] for jz, sz in per_dir[2]]
+
+
+# ---------------------------------------------------------------------------
+# descriptors of a box
+# ---------------------------------------------------------------------------
+
+def box_descriptors(coords: np.ndarray, n_core: int, k: int, cutoff: float,
+                    owner: np.ndarray) -> np.ndarray:
+    """Descriptors (n_core, 2k-1), 1/Å, of the first `n_core` of `coords` (Å, non-periodic).
+
+    `coords` holds the core atoms, then their halo (every atom or periodic image
+    within `cutoff` of a core atom); `owner` gives each row's atom number in
+    the frame, for the error naming two atoms at the same position.
+    """
+    import numba
+
+    from atominfo.descriptor.kernel import _bin_ghosts, _descriptor_kernel, _sorting_network
+
+    origin = coords.min(axis=0) - 1e-9
+    extent = coords.max(axis=0) - origin + 1e-9
+    bin_size = float(cutoff)
+    while np.prod(np.maximum(np.ceil(extent / bin_size), 1)) > 8 * len(coords) + 64:
+        bin_size *= 1.5
+    n_bins = np.maximum(np.ceil(extent / bin_size), 1).astype(np.int64)
+    bin_start, bin_atoms, capacity = _bin_ghosts(coords, origin, bin_size, n_bins)
+    out = np.empty((n_core, 2 * k - 1))
+    coincident = np.empty(n_core, dtype=np.int64)
+    _descriptor_kernel(n_core, coords, bin_start, bin_atoms, origin, bin_size, n_bins,
+                       int(capacity), int(k), float(cutoff), _sorting_network(k - 1), out,
+                       coincident, min(n_core, 64 * numba.get_num_threads()))
+    bad = np.flatnonzero(coincident >= 0)
+    if bad.size:
+        a = int(bad[0])
+        raise InputError(f"two atoms at the same position (atoms {int(owner[a])} and "
+                         f"{int(owner[coincident[a]])})", atom=int(owner[a]))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# the run
+# ---------------------------------------------------------------------------
+
+def analyse_snapshot(path, reference, output, *, dump=None, frame: int = 0,
+                     format: str | None = None, type_map=None, k: int | None = None,
+                     cutoff: float | None = None, tol: float = DEFAULT_TOL,
+                     chunk_atoms: int = DEFAULT_CHUNK_ATOMS, resume: bool = False,
+                     progress=None) -> SnapshotResult:
+    """Exact novelty labels and dH (within `tol`) of every atom of one snapshot, by chunks.
+
+    Parameters
+    ----------
+    path : LAMMPS text dump or extxyz file (plain or .gz).
+    reference : `atominfo.Reference` with one bandwidth.
+    output : path ending in .npy: a structured array, one row per atom in file
+        order, fields ``id`` (LAMMPS id, else atom number + 1), ``type``
+        (LAMMPS type, else atomic number), ``dH`` (nats) and ``novel`` (dH > 0).
+    dump : optional path (.dump or .lammpstrj): a LAMMPS text dump with
+        columns ``id type x y z dH novel`` (atoms box by box), for OVITO.
+    frame : frame number in the file (from 0).
+    format, type_map : as `atominfo.structures.fastread.StreamedFrame`.
+    k, cutoff : descriptor settings (default: the reference's, else 32 and 5 Å).
+    tol : bound, nats, on dH's error (dH is never below the exact value).
+    chunk_atoms : atoms per spatial box; memory grows with it (about 2 kB an
+        atom beside the reference), not with the snapshot.
+    resume : continue an interrupted run from its last complete box.
+    progress : callable, called with the number of atoms done after each box.
+
+    Returns
+    -------
+    SnapshotResult
+    """
+    from atominfo import params
+    from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
+    from atominfo.outputs.guard import OutputGuard
+
+    started = time.perf_counter()
+    if np.ndim(reference.h) != 0:
+        raise InputError("the snapshot analysis takes a reference with one bandwidth")
+    k = params.check("k", k if k is not None else (reference.k or DEFAULT_K))
+    cutoff = params.check("cutoff", cutoff if cutoff is not None
+                          else (reference.cutoff or DEFAULT_CUTOFF))
+    if isinstance(chunk_atoms, bool) or not isinstance(chunk_atoms, (int, np.integer)) \
+            or chunk_atoms < 1:
+        raise InputError(f"chunk_atoms must be an integer >= 1, got {chunk_atoms!r}")
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and 0 < tol <= 1):
+        raise InputError(f"tol must be in (0, 1] nats, got {tol!r}")
+    output = Path(output)
+    dump = Path(dump) if dump is not None else None
+    outputs = [(output, (".npy",)), (dump, DUMP_SUFFIXES)]
+    with OutputGuard(inputs=[path], outputs=outputs, resume=resume):
+        run = _Run(str(path), reference, output, dump, int(frame), format, type_map, int(k),
+                   float(cutoff), float(tol), int(chunk_atoms), progress)
+        summary = run.execute(resume)
+    return SnapshotResult(seconds=time.perf_counter() - started, **summary)
+
+
+class _Run:
+    def __init__(self, path, reference, output, dump, frame, format, type_map, k, cutoff, tol,
+                 chunk_atoms, progress):
+        from atominfo.outputs.guard import hidden_path
+
+        self.path, self.ref, self.output, self.dump = path, reference, output, dump
+        self.frame, self.format, self.type_map = frame, format, type_map
+        self.k, self.cutoff, self.tol, self.chunk_atoms = k, cutoff, tol, chunk_atoms
+        self.progress = progress
+        self.npy_partial = hidden_path(output, "partial")
+        self.scratch = hidden_path(output, "frames.partial")
+        self.state_file = hidden_path(output, "resume.json")
+        self.state_tmp = hidden_path(output, "resume.json.tmp")
+        self.dump_partial = hidden_path(dump, "partial") if dump is not None else None
+
+    def _stream(self):
+        from atominfo.structures.fastread import StreamedFrame
+
+        return StreamedFrame(self.path, self.frame, format=self.format,
+                             type_map=self.type_map)
+
+    # -- checkpoint -----------------------------------------------------------
+    def _signature(self) -> dict:
+        from atominfo.outputs.stream import fingerprint
+
+        digest = hashlib.sha256(np.ascontiguousarray(self.ref.X).tobytes()).hexdigest()
+        return {"version": STATE_VERSION, "input": fingerprint([self.path]),
+                "frame": self.frame, "format": self.format,
+                "type_map": None if self.type_map is None else str(self.type_map),
+                "reference": digest, "h": float(self.ref.h), "k": self.k,
+                "cutoff": self.cutoff, "tol": self.tol, "chunk_atoms": self.chunk_atoms,
+                "dump": self.dump is not None}
+
+    def _save(self, state: dict) -> None:
+        with open(self.state_tmp, "w") as fh:
+            json.dump(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(self.state_tmp, self.state_file)
+
+    def _load(self, signature: dict) -> dict | None:
+        if not self.state_file.exists():
+            return None
+        try:
+            state = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return None
+        if state.get("signature") != signature:
+            raise InputError("the interrupted run used other inputs or options; run again "
+                             "without resume to start afresh", source=str(self.output))
+        needed = [self.npy_partial, self.scratch] + \
+            ([self.dump_partial] if self.dump_partial is not None else [])
+        if not all(p.exists() for p in needed):
+            return None
+        return state
+
+    # -- phases ---------------------------------------------------------------
+    def execute(self, resume: bool) -> dict:
+        signature = self._signature()
+        state = self._load(signature) if resume else None
+        if state is None:
+            state = self._prepare(signature)
+        return self._analyse(state)
+
+    def _prepare(self, signature: dict) -> dict:
+        """Stream the frame twice or three times: extents, box counts, sorted scratch."""
+        with self._stream() as s:
+            h = s.header
+        assert h is not None
+        pbc = np.asarray(h.pbc, dtype=bool)
+        basis = _basis(h.cell, pbc)
+        lo, hi = np.zeros(3), np.ones(3)
+        if not pbc.all():  # extents along open directions
+            lo = np.where(pbc, 0.0, np.inf)
+            hi = np.where(pbc, 1.0, -np.inf)
+            with self._stream() as s:
+                for block in s.blocks():
+                    f = _fractional(block.positions, basis, pbc)
+                    lo = np.minimum(lo, np.where(pbc, 0.0, f.min(axis=0)))
+                    hi = np.maximum(hi, np.where(pbc, 1.0, f.max(axis=0)))
+            hi = np.where(hi > lo, hi, lo + 1.0)
+        heights = _heights(basis)
+        n = _grid(h.n_atoms, self.chunk_atoms, lo, hi, heights)
+        counts = np.zeros(int(np.prod(n)), dtype=np.int64)
+        with self._stream() as s:
+            for block in s.blocks():
+                f = _fractional(block.positions, basis, pbc)
+                counts += np.bincount(_box_index(f, lo, hi, n), minlength=len(counts))
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        fill = starts[:-1].copy()
+        fd = os.open(self.scratch, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            with self._stream() as s:
+                for block in s.blocks():
+                    f = _fractional(block.positions, basis, pbc)
+                    box = _box_index(f, lo, hi, n)
+                    order = np.argsort(box, kind="stable")
+                    rec = np.empty(len(box), dtype=RECORD)
+                    rec["index"] = block.start + order
+                    rec["frac"] = f[order]
+                    rec["pos"] = block.positions[order]
+                    rec["id"] = block.ids[order]
+                    rec["type"] = block.types[order]
+                    sorted_box = box[order]
+                    cuts = np.flatnonzero(np.diff(sorted_box)) + 1
+                    for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(box)]):
+                        j = int(sorted_box[a])
+                        os.pwrite(fd, rec[a:b].tobytes(), int(fill[j]) * RECORD.itemsize)
+                        fill[j] += b - a
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        from numpy.lib.format import open_memmap
+
+        out = open_memmap(self.npy_partial, mode="w+", dtype=OUTPUT, shape=(h.n_atoms,))
+        out.flush()
+        del out
+        dump_bytes = 0
+        if self.dump_partial is not None:
+            text = _dump_header(h, basis).encode()
+            with open(self.dump_partial, "wb") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            dump_bytes = len(text)
+        state = {"signature": signature, "n_atoms": h.n_atoms, "grid": n.tolist(),
+                 "lo": lo.tolist(), "hi": hi.tolist(), "pbc": pbc.tolist(),
+                 "basis": None if basis is None else basis.tolist(),
+                 "counts": counts.tolist(), "boxes_done": 0, "dump_bytes": dump_bytes,
+                 "novel": 0, "max_dH": -math.inf, "halo_atoms": 0}
+        self._save(state)
+        return state
+
+    def _analyse(self, state: dict) -> dict:
+        from numpy.lib.format import open_memmap
+
+        n = np.array(state["grid"], dtype=np.int64)
+        lo, hi = np.array(state["lo"]), np.array(state["hi"])
+        pbc = np.array(state["pbc"], dtype=bool)
+        basis = None if state["basis"] is None else np.array(state["basis"])
+        counts = np.array(state["counts"], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        heights = _heights(basis)
+        # halo width in box coordinates, widened a little: a superset is harmless
+        pad = self.cutoff / heights * (1 + 1e-9) + 1e-12
+        if basis is None:
+            pad = np.full(3, self.cutoff * (1 + 1e-9) + 1e-12)
+        edges = _edges(lo, hi, n)
+        index = self.ref.index  # built once, before the first box
+        if self.dump_partial is not None:
+            with open(self.dump_partial, "r+b") as fh:
+                fh.truncate(state["dump_bytes"])  # drop a box written after the checkpoint
+        done_atoms = int(starts[state["boxes_done"]])
+        if self.progress is not None and done_atoms:
+            self.progress(done_atoms)
+        total = int(np.prod(n))
+        for b in range(state["boxes_done"], total):
+            if counts[b]:
+                core = self._read(starts[b], starts[b + 1])
+                box3 = np.array(np.unravel_index(b, tuple(n)))
+                halo_frac, halo_owner = self._halo(b, box3, core, edges, pad, pbc, n, starts)
+                coords = _coordinates(np.concatenate([core["frac"], halo_frac]), basis)
+                owner = np.concatenate([core["index"], halo_owner])
+                try:
+                    Y = box_descriptors(coords, len(core), self.k, self.cutoff, owner)
+                except InputError as exc:
+                    raise InputError(exc.reason, source=self.path, frame=self.frame,
+                                     atom=exc.atom) from None
+                inside = np.asarray(self.ref.inside(Y), dtype=bool).reshape(-1)
+                log_sums = index.log_kernel_sums(Y, [float(self.ref.h)], self.tol)[0]
+                if np.isneginf(log_sums).any():
+                    a = int(core["index"][int(np.argmax(np.isneginf(log_sums)))])
+                    raise InputError("so far from every reference environment that dH exceeds "
+                                     "the float64 range", source=self.path, frame=self.frame,
+                                     atom=a)
+                dh = -log_sums
+                rows = np.empty(len(core), dtype=OUTPUT)
+                rows["id"], rows["type"] = core["id"], core["type"]
+                rows["dH"], rows["novel"] = dh, ~inside
+                out = open_memmap(self.npy_partial, mode="r+")
+                out[core["index"]] = rows
+                out.flush()
+                del out
+                if self.dump_partial is not None:
+                    text = _dump_rows(core, dh, ~inside)
+                    with open(self.dump_partial, "ab") as fh:
+                        fh.write(text)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                    state["dump_bytes"] += len(text)
+                state["novel"] += int((~inside).sum())
+                state["max_dH"] = max(state["max_dH"], float(dh.max()))
+                state["halo_atoms"] += len(halo_owner)
+            state["boxes_done"] = b + 1
+            self._save(state)
+            if self.progress is not None and counts[b]:
+                self.progress(int(counts[b]))
+        return self._finish(state)
+
+    def _read(self, a, b) -> np.ndarray:
+        count = int(b - a)
+        with open(self.scratch, "rb") as fh:
+            fh.seek(int(a) * RECORD.itemsize)
+            data = fh.read(count * RECORD.itemsize)
+        if len(data) != count * RECORD.itemsize:
+            raise InputError("the scratch file of an interrupted run is cut; run again "
+                             "without resume", source=str(self.output))
+        return np.frombuffer(data, dtype=RECORD)
+
+    def _halo(self, b, box3, core, edges, pad, pbc, n, starts):
+        """Fractional coordinates and owners of every atom or image in box b's halo."""
+        a_lo = np.array([edges[d][box3[d]] for d in range(3)]) - pad
+        a_hi = np.array([edges[d][box3[d] + 1] for d in range(3)]) + pad
+        # open directions: the first and last boxes reach to infinity
+        for d in range(3):
+            if not pbc[d]:
+                if box3[d] == 0:
+                    a_lo[d] = -np.inf
+                if box3[d] == n[d] - 1:
+                    a_hi[d] = np.inf
+        by_box: dict[int, list] = {}
+        for j, shift in _sources(box3, edges, pad, pbc, n):
+            by_box.setdefault(j, []).append(np.array(shift, dtype=float))
+        fracs, owners = [], []
+        for j, shifts in by_box.items():
+            if starts[j + 1] == starts[j]:
+                continue
+            rec = core if j == b else self._read(starts[j], starts[j + 1])
+            for shift in shifts:
+                if j == b and not shift.any():
+                    continue  # the core itself
+                f = rec["frac"] + shift
+                keep = np.all((f >= a_lo) & (f <= a_hi), axis=1)
+                if keep.any():
+                    fracs.append(f[keep])
+                    owners.append(rec["index"][keep])
+        if not fracs:
+            return np.empty((0, 3)), np.empty(0, dtype=np.int64)
+        return np.concatenate(fracs), np.concatenate(owners)
+
+    def _finish(self, state: dict) -> dict:
+        if self.dump_partial is not None:
+            assert self.dump is not None
+            os.replace(self.dump_partial, self.dump)
+        os.replace(self.npy_partial, self.output)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.scratch)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.state_file)
+        n_atoms = state["n_atoms"]
+        return {"source": self.path, "frame": self.frame, "atoms": n_atoms,
+                "novel": state["novel"], "novelty": state["novel"] / n_atoms,
+                "max_dH": state["max_dH"], "tol": self.tol, "bandwidth": float(self.ref.h),
+                "chunks": int(np.prod(state["grid"])), "grid": tuple(state["grid"]),
+                "halo_atoms": state["halo_atoms"], "output": str(self.output),
+                "dump": None if self.dump is None else str(self.dump)}
+
+
+def _coordinates(frac: np.ndarray, basis) -> np.ndarray:
+    """Cartesian coordinates, Å, as the descriptor kernel computes its ghosts."""
+    return frac.copy() if basis is None else frac @ basis
+
+
+def _dump_header(h, basis) -> str:
+    """ITEM lines of the per-atom dump (LAMMPS conventions; the cell must be LAMMPS-shaped)."""
+    cell = np.asarray(h.cell, dtype=float)
+    flags = " ".join("pp" if p else "ff" for p in h.pbc)
+    lines = [f"ITEM: TIMESTEP\n{h.timestep or 0}\n", f"ITEM: NUMBER OF ATOMS\n{h.n_atoms}\n"]
+    x0, y0, z0 = (float(v) for v in h.origin)
+    lx, ly, lz = cell[0, 0], cell[1, 1], cell[2, 2]
+    xy, xz, yz = cell[1, 0], cell[2, 0], cell[2, 1]
+    if xy == 0 and xz == 0 and yz == 0:
+        lines.append(f"ITEM: BOX BOUNDS {flags}\n{x0!r} {x0 + lx!r}\n{y0!r} {y0 + ly!r}\n"
+                     f"{z0!r} {z0 + lz!r}\n")
+    else:
+        xlo_b = x0 + min(0.0, xy, xz, xy + xz)
+        xhi_b = x0 + lx + max(0.0, xy, xz, xy + xz)
+        ylo_b, yhi_b = y0 + min(0.0, yz), y0 + ly + max(0.0, yz)
+        lines.append(f"ITEM: BOX BOUNDS xy xz yz {flags}\n{xlo_b!r} {xhi_b!r} {xy!r}\n"
+                     f"{ylo_b!r} {yhi_b!r} {xz!r}\n{z0!r} {z0 + lz!r} {yz!r}\n")
+    lines.append("ITEM: ATOMS id type x y z dH novel\n")
+    return "".join(lines)
+
+
+def check_dump_cell(cell) -> bool:
+    """Whether a cell can be written as a LAMMPS box (a along x, b in the xy plane)."""
+    cell = np.asarray(cell, dtype=float)
+    return bool(cell[0, 1] == 0 and cell[0, 2] == 0 and cell[1, 2] == 0)
+
+
+def _dump_rows(core: np.ndarray, dh: np.ndarray, novel: np.ndarray) -> bytes:
+    n = len(core)
+    if n == 0:
+        return b""
+    pos = core["pos"]
+    values = np.empty((n, 7), dtype=object)
+    values[:, 0] = core["id"]
+    values[:, 1] = core["type"]
+    values[:, 2:5] = pos
+    values[:, 5] = dh
+    values[:, 6] = novel.astype(np.int64)
+    line = "%d %d %.8g %.8g %.8g %.6g %d\n"
+    return ((line * n) % tuple(values.ravel().tolist())).encode()
