@@ -82,7 +82,7 @@ def test_default_constraints_come_from_the_seed(ref_X):
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, ref_X):
     paths = []
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
-        c = generate(HOT, ref_X, 2, steps=200, seed=seed, generations=2)
+        c = generate(HOT, ref_X, 2, steps=100, seed=seed, generations=2, step_size=0.02)
         path = tmp_path / f"{name}.extxyz"
         write_candidates(c, path)
         paths.append(path.read_bytes())

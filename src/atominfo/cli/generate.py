@@ -100,11 +100,15 @@ def run(args) -> None:
                                 step_size=args.step_size, strain=args.strain,
                                 min_distance=args.min_distance, density=density,
                                 seed=args.seed, index=args.index, format=args.format,
+                                type_map=args.type_map,
                                 progress=advance)
         if not campaign.candidates:
-            raise InputError(f"no candidate reached the objective within {args.steps} steps "
-                             "(raise --steps, widen the target range, or check that the "
-                             "seeds can approach it)")
+            goal = (f"largest dH in [{args.target_low:g}, {args.target_high:g}] nats"
+                    if args.objective == "target" else "a positive entropy gain")
+            raise InputError(f"no candidate reached the objective ({goal} at --bandwidth "
+                             f"{args.bandwidth:g} 1/Å) within {args.steps} steps: raise "
+                             "--steps, widen the target range, or check that the seeds can "
+                             "approach it")
         for w in caught:
             warnings.warn(str(w.message), stacklevel=1)
         write_candidates(campaign, args.output)

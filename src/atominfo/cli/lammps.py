@@ -64,7 +64,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--type-map", type=options.type_map, default=None,
                         metavar="1=Cu,2=O", help="Elements of the LAMMPS atom types "
                         "(default: recognised from their masses).")
-    parser.add_argument("--var", action="append", default=[],
+    parser.add_argument("--var", action="append", default=None,
                         metavar="NAME=VALUE", help="Set a LAMMPS variable (as lmp -var); "
                         "repeat for several.")
     parser.add_argument("--screen", action="store_true", help="Let LAMMPS print to the "
@@ -94,7 +94,7 @@ def run(args) -> int:
     if args.every > MAX_EVERY:
         raise InputError(f"--every must be <= {MAX_EVERY} (LAMMPS counts the steps between "
                          f"checks in 32 bits), got {args.every}")
-    lammps_variables = variables(args.var)
+    lammps_variables = variables(args.var or [])
     outputs = [(args.output, (".extxyz", ".xyz")), (args.table, TABLES)]
     with OutputGuard(inputs=[args.file, *args.ref], outputs=outputs):
         read_script(args.file)  # a missing or unreadable script fails before any work

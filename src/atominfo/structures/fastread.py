@@ -38,7 +38,7 @@ from atominfo.errors import InputError
 
 # column kinds of the kernel
 FLOAT, INT, STRING, SKIP = 0, 1, 2, 3
-_MAX_SLOW = 4096  # tokens per block converted by Python before the block falls back
+_MAX_SLOW = 4096  # tokens off the fast path before a block is parsed again with more room
 BLOCK_BYTES = 1 << 25  # 32 MiB of text per streamed block
 
 _POW10 = np.array([10.0 ** i for i in range(23)])
@@ -249,6 +249,10 @@ def parse_lines(buf: np.ndarray, start: int, n_lines: int, kinds, *, source: str
     slow = np.empty((_MAX_SLOW, 4), dtype=np.int64)
     end, status, line, n_slow = _parse_block(buf, start, n_lines, kinds, slot, out_f, out_i,
                                              out_s, slow)
+    if status == 4:  # many numbers off the fast path: room for all of them
+        slow = np.empty((max(n_lines * len(kinds), 1), 4), dtype=np.int64)
+        end, status, line, n_slow = _parse_block(buf, start, n_lines, kinds, slot, out_f,
+                                                 out_i, out_s, slow)
     atom = first_atom + int(line)
     if status in (1, 2):
         got = _line_text(buf, start, int(line))
@@ -257,8 +261,6 @@ def parse_lines(buf: np.ndarray, start: int, n_lines: int, kinds, *, source: str
     if status == 3:
         raise InputError(f"the frame ends after {line} of its atom lines", source=source,
                          frame=frame, atom=atom)
-    if status == 4:
-        raise Unsupported("too many numbers off the fast path")
     for i in range(int(n_slow)):
         row, col, t0, t1 = (int(v) for v in slow[i])
         text = bytes(buf[t0:t1]).decode("ascii", "replace")

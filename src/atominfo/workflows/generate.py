@@ -412,12 +412,13 @@ def _anneal(seed_atoms: Atoms, sums: _Sums, ref_self, cons: Constraints, rng, *,
     return w, done, accepted, gain
 
 
-def _read_seeds(seeds, index, format) -> list[tuple[Atoms, str, int]]:
+def _read_seeds(seeds, index, format, type_map) -> list[tuple[Atoms, str, int]]:
     from atominfo.structures.frames import iter_frames
 
     if isinstance(seeds, Atoms):
         seeds = [seeds]
-    out = [(f.atoms, f.source, f.index) for f in iter_frames(seeds, index=index, format=format)]
+    out = [(f.atoms, f.source, f.index)
+           for f in iter_frames(seeds, index=index, format=format, type_map=type_map)]
     if not out:
         raise InputError("no seed structures")
     return out
@@ -448,7 +449,7 @@ def generate(seeds, reference, n_candidates: int = 10, *, h: float = DEFAULT_BAN
              temperature=DEFAULT_TEMPERATURE, step_size: float = 0.1, strain: float = 0.01,
              strain_probability: float = 0.05, min_distance: float | None = None,
              density: tuple | None = None, seed: int = 0, local: bool = True,
-             index=":", format=None, progress=None) -> Campaign:
+             index=":", format=None, type_map=None, progress=None) -> Campaign:
     """Make candidate structures whose environments are new to `reference`.
 
     Parameters
@@ -479,7 +480,8 @@ def generate(seeds, reference, n_candidates: int = 10, *, h: float = DEFAULT_BAN
     seed : int, random seed: the same inputs and seed give the same candidates.
     local : bool, recompute only the descriptors of atoms near a moved atom
         (False: all of them; same results, slower: for measuring the gain).
-    index, format : frame selection and ASE format of seed files.
+    index, format, type_map : frame selection, ASE format and LAMMPS type map
+        ({1: 'Cu'}) of seed files.
     progress : callable or None, called with 1 after each Monte Carlo step.
 
     Returns
@@ -519,13 +521,14 @@ def generate(seeds, reference, n_candidates: int = 10, *, h: float = DEFAULT_BAN
         if d_lo is not None and d_hi is not None and d_lo > d_hi:
             raise InputError(f"density low {d_lo:g} exceeds density high {d_hi:g} g/cm³")
         density = (d_lo, d_hi)
-    frames = _read_seeds(seeds, index, format)
+    frames = _read_seeds(seeds, index, format, type_map)
     X_ref, h = _reference_matrix(reference, h, k, cutoff, format)
     h = params.check("bandwidth", h)
     if X_ref.shape[1] != 2 * k - 1:
         check_widths(np.zeros((1, 2 * k - 1)), X_ref)
     cons = []
     for atoms, source, frame in frames:
+        structure_descriptors(atoms, k, cutoff, source=source, frame=frame)  # coincident atoms
         c = constraints_for(atoms, cutoff, min_distance, density)
         bad = c.violations(atoms, cutoff)
         if bad:
@@ -533,6 +536,20 @@ def generate(seeds, reference, n_candidates: int = 10, *, h: float = DEFAULT_BAN
                              frame=frame)
         cons.append(c)
 
+    from threadpoolctl import threadpool_limits
+
+    # small matrix products, one after the other: a multi-threaded BLAS only spins
+    with threadpool_limits(1, user_api="blas"):
+        return _campaign(frames, X_ref, h, cons, n_candidates, generations, steps, objective,
+                         (lo, hi), (t0, t1), step_size, strain, strain_probability, local,
+                         k, cutoff, seed, progress)
+
+
+def _campaign(frames, X_ref, h, cons, n_candidates, generations, steps, objective, target,
+              temperature, step_size, strain, strain_probability, local, k, cutoff, seed,
+              progress) -> Campaign:
+    """The generation loop of `generate` (arguments validated)."""
+    (lo, hi), (t0, t1) = target, temperature
     rng = np.random.default_rng(seed)
     sums = _Sums(X_ref, h)
     ref_self = sums.log_sums(X_ref) if objective == "entropy" else None
@@ -559,13 +576,16 @@ def generate(seeds, reference, n_candidates: int = 10, *, h: float = DEFAULT_BAN
                 continue
             w, done, acc, gain = out
             atoms = w.atoms
+            if cons[i].violations(atoms, cutoff):  # never expected: every move was checked
+                continue
             atoms.wrap()
             dH = -w.L
             atoms.arrays["dH"] = dH.copy()
             info = {"seed_file": frames[i][1], "seed_frame": int(frames[i][2]),
                     "generation": g + 1, "candidate": len(candidates),
                     "objective": objective, "steps": int(done), "accepted_moves": int(acc),
-                    "temperature_start": t0, "temperature_end": t1, "step_size": step_size,
+                    "temperature_start": t0, "temperature_end": t1,
+                    "temperature_schedule": "geometric", "step_size": step_size,
                     "strain": strain, "target_low": lo, "target_high": hi,
                     "max_dH": float(dH.max()), "mean_dH": float(dH.mean()),
                     "novelty": float((dH > 0).mean()),
@@ -607,7 +627,8 @@ def generate(seeds, reference, n_candidates: int = 10, *, h: float = DEFAULT_BAN
                       f"within {steps} steps; raise the steps, widen the target or lower the "
                       "temperature", stacklevel=2)
     return Campaign(candidates, rows, n_candidates, counter[0], seconds,
-                    counter[1] / counter[0] if counter[0] else float("nan"), objective, (lo, hi), (t0, t1), seed)
+                    counter[1] / counter[0] if counter[0] else float("nan"), objective,
+                    (lo, hi), (t0, t1), seed)
 
 
 def min_distance_value(atoms: Atoms, cutoff: float) -> float:

