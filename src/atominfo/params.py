@@ -204,3 +204,14 @@ CONSTRAINTS.update({
     "duplicate_tol": Interval(float, 0.0, 10.0),  # 1/Å
     "max_dh": Interval(float, -1e4, 1e4),  # nats
 })
+
+# Labelling (`atominfo extract`, `atominfo.workflows.labelling`).
+CONSTRAINTS.update({
+    "buffer": Interval(float, 0.0, 100.0, limit_reason="atoms per cut-out grow as R^3"),
+    "vacuum": Interval(float, 0.0, 1000.0, closed="right"),
+    "min_dh": Interval(float, None, None),
+    "max_picks": Interval(int, 1, None),
+    "top": Interval(int, 1, None),
+    "duplicate_distance": Interval(float, 0.0, None),
+    "extract_mode": OneOf(("cluster", "cell", "both")),
+})

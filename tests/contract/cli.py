@@ -28,6 +28,11 @@ RUN_LEVEL_BAD = {
     "group_by": ["no_such_info_key"],
     "device": ["no-such-device"],
     "dask": ["no-such-scheduler-address"],
+    "budget": ["abc", "-1", "0", "nan", "inf", "0%", "%", ""],
+    "cost": ["no_such_info_key"],
+    "stratify": ["no_such_info_key"],
+    "quota": ["melt=1"],  # without --stratify
+    "dh_array": ["no_such_array"],
     "forces": [],  # only read from an extxyz --errors; covered by the bad-file cases
     "predicted": [],
     "var": ["novalue", "=1", "a b=1"],

@@ -143,17 +143,20 @@ def _run(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 success, 2 error, 130 interrupted)."""
-    from atominfo.cli.report import error_line, install_warning_format
+    from atominfo.cli.report import PENDING, error_line, flush_warnings, install_warning_format
 
     argv = list(sys.argv[1:] if argv is None else argv)
     install_warning_format()
     try:
-        return _run(argv)
+        code = _run(argv)
+        flush_warnings()
+        return code
     except SystemExit as exc:  # --help and --version exit through argparse
         return 0 if exc.code in (0, None) else 2
     except KeyboardInterrupt:
         from atominfo.cli.report import interrupted_message
 
+        flush_warnings()
         print(interrupted_message(argv), file=sys.stderr)
         return 130
     except BrokenPipeError:  # `atominfo ... | head`: the reader is gone, nothing to say
@@ -162,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:  # every other failure: one line, exit 2
         if os.environ.get("ATOMINFO_DEBUG"):
             raise
+        PENDING.clear()
         print(error_line(exc, UsageError), file=sys.stderr)
         return 2
 

@@ -55,6 +55,13 @@ def run(args) -> None:
     outputs = [(args.output, PER_ATOM), (args.table, TABLES), (args.plot, PLOTS),
                (args.chemiscope, (".json.gz", ".json"))]
     with OutputGuard(inputs=[*args.files, *args.ref], outputs=outputs, resume=args.resume):
+        if args.resume and _finished(args):
+            import warnings
+
+            warnings.warn("nothing to resume: the outputs exist and no checkpoint remains "
+                          "(the run finished); run without --resume to compute them again",
+                          stacklevel=1)
+            return
         options.apply_threads(args)
         h = options.h_value(args)
         engine = options.engine(args)
@@ -153,3 +160,11 @@ def _columns(rows: list[dict], h) -> dict:
 def _names(paths) -> str:
     names = [Path(p).name for p in paths]
     return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
+
+
+def _finished(args) -> bool:
+    """A finished run: every file asked for exists and no checkpoint is left."""
+    from atominfo.outputs.stream import state_path
+
+    asked = [p for p in (args.output, args.table) if p is not None]
+    return all(p.exists() for p in asked) and not state_path(asked[0]).exists()

@@ -13,26 +13,11 @@ extxyz output of `atominfo dh`).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from atominfo.cli import options
 
 OUTPUTS = (".extxyz", ".xyz")
-
-
-def _checked(name: str, label: str):
-    def convert(text: str):
-        from atominfo.errors import InputError
-        from atominfo.workflows.labelling import check
-
-        try:
-            return check(name, text, label=label)
-        except InputError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = name
-    return convert
 
 
 def add_arguments(parser) -> None:
@@ -44,27 +29,27 @@ def add_arguments(parser) -> None:
     parser.add_argument("--summary", type=Path, default=None,
                         help="Also write a JSON summary here.")
     group = parser.add_argument_group("selection")
-    group.add_argument("--min-dh", type=_checked("min_dh", "--min-dh"), default=0.0,
+    group.add_argument("--min-dh", type=options.typed("min_dh", "--min-dh"), default=0.0,
                        metavar="NATS", help="Candidates are the atoms with dH above this.")
-    group.add_argument("--top", type=_checked("top", "--top"), default=None, metavar="N",
+    group.add_argument("--top", type=options.typed("top", "--top"), default=None, metavar="N",
                        help="Keep only the N candidates of largest dH (bounded memory).")
     group.add_argument("--dedupe", action="store_true",
                        help="Keep a few diverse candidates: greedy maximum dH against the "
                        "reference plus the picks so far.")
-    group.add_argument("--duplicate-distance", type=_checked("duplicate_distance",
+    group.add_argument("--duplicate-distance", type=options.typed("duplicate_distance",
                                                              "--duplicate-distance"),
                        default=1.0, metavar="D", help="With --dedupe: candidates within D "
                        "bandwidths of a pick are its duplicates (0: pure dH criterion).")
-    group.add_argument("--max", dest="max_picks", type=_checked("max_picks", "--max"),
+    group.add_argument("--max", dest="max_picks", type=options.typed("max_picks", "--max"),
                        default=None, metavar="N", help="At most N structures per mode.")
-    group.add_argument("--dh-array", default="dH", metavar="NAME",
-                       help="Per-atom dH array of the inputs, used without --ref.")
+    group.add_argument("--dh-array", default=None, metavar="NAME",
+                       help="Per-atom dH array of the inputs, used without --ref (default: dH).")
     group = parser.add_argument_group("cut-out")
-    group.add_argument("--mode", type=_checked("mode", "--mode"), default="cluster",
+    group.add_argument("--mode", type=options.typed("extract_mode", "--mode"), default="cluster",
                        help="cluster (non-periodic, in vacuum) | cell (periodic) | both.")
-    group.add_argument("--buffer", type=_checked("buffer", "--buffer"), default=2.0,
+    group.add_argument("--buffer", type=options.typed("buffer", "--buffer"), default=2.0,
                        metavar="Å", help="Shell kept beyond the cutoff, Å.")
-    group.add_argument("--vacuum", type=_checked("vacuum", "--vacuum"), default=6.0,
+    group.add_argument("--vacuum", type=options.typed("vacuum", "--vacuum"), default=6.0,
                        metavar="Å", help="Vacuum between a cluster and each face of its box, Å.")
     options.add_descriptor(parser)
     options.add_bandwidth(parser, several=False)
@@ -75,6 +60,7 @@ def add_arguments(parser) -> None:
 def run(args) -> None:
     from atominfo.cli.load import reference, species
     from atominfo.cli.report import fmt, print_json, progress, say, write_json
+    from atominfo.errors import InputError
     from atominfo.outputs.guard import OutputGuard
     from atominfo.structures.scan import count_atoms
     from atominfo.workflows.labelling import extract, write_structures
@@ -85,6 +71,10 @@ def run(args) -> None:
         options.apply_threads(args)
         sp = species(args, refs, args.files)
         ref = None
+        if refs and args.dh_array is not None:
+            raise InputError("--dh-array reads stored dH without --ref; with --ref, dH is "
+                             "computed against the reference")
+        args.dh_array = args.dh_array or "dH"
         if refs:
             ref = reference(args, args.bandwidth, sp, options.engine(args))
         total = count_atoms(args.files, args.index, args.format)

@@ -65,20 +65,32 @@ def interrupted_message(argv: list[str]) -> str:
     return f"{PREFIX}: interrupted; nothing was written"
 
 
+# Warnings wait here until the command prints something or ends: a run that fails
+# prints its one error line alone (the warnings that led to it are dropped).
+PENDING: list[str] = []
+
+
 def install_warning_format() -> None:
     """Warnings print as one line ``atominfo: warning: ...``, each message once."""
 
     def show(message, category, filename, lineno, file=None, line=None):
-        stream = file or sys.stderr
-        try:
-            stream.write(f"{PREFIX}: warning: {_one_line(str(message))}\n")
-        except (OSError, ValueError):
-            pass
+        PENDING.append(f"{PREFIX}: warning: {_one_line(str(message))}")
 
+    PENDING.clear()
     warnings.showwarning = show
     warnings.simplefilter("once")
     # numpy's floating-point warnings carry no location a user can act on
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="numpy")
+
+
+def flush_warnings() -> None:
+    """Print the warnings held so far (to stderr)."""
+    while PENDING:
+        line = PENDING.pop(0)
+        try:
+            print(line, file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
 
 
 def terminate_gracefully() -> None:
@@ -123,6 +135,7 @@ def json_text(obj, indent: int | None = 2) -> str:
 
 
 def print_json(obj) -> None:
+    flush_warnings()
     print(json_text(obj))
 
 
@@ -173,6 +186,7 @@ def save_plot(axes, path) -> None:
 
 
 def say(text: str = "") -> None:
+    flush_warnings()
     print(text, flush=True)
 
 

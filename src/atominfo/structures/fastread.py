@@ -42,10 +42,15 @@ _MAX_SLOW = 4096  # tokens off the fast path before a block is parsed again with
 BLOCK_BYTES = 1 << 25  # 32 MiB of text per streamed block
 
 _POW10 = np.array([10.0 ** i for i in range(23)])
+MAX_COORDINATE = 1e9  # Å, as atominfo.descriptor.kernel
 
 
 class Unsupported(Exception):
     """The fast reader does not handle this frame: read it with ASE instead."""
+
+
+class _Truncated(Exception):
+    """The file ends inside the header of frame `args[0]`."""
 
 
 @numba.njit(cache=True, nogil=True)
@@ -897,18 +902,66 @@ class StreamedFrame:
     def _seek_frame(self) -> FrameHeader:
         assert self._lines is not None
         for number in range(self.frame + 1):
-            header = self._read_header(number)
+            try:
+                header = self._read_header(number)
+            except _Truncated:
+                header = None
+                if number == 0:
+                    raise InputError("cannot read: frame 0 is incomplete (the file ends "
+                                     "inside it)", source=self.name) from None
             if header is None:
                 if number == 0:
                     raise InputError("file holds no frames", source=self.name)
                 raise InputError(f"frame {self.frame} does not exist (the file has {number} "
-                                 "frames)", source=self.name)
+                                 "complete frames)", source=self.name)
+            self._check_cell(header)
             if number < self.frame:
-                got = self._lines.skip_lines(header.n_atoms)
-                if got < header.n_atoms:
-                    raise InputError(f"frame {self.frame} does not exist (the file ends "
-                                     f"inside frame {number})", source=self.name)
+                self.header = header
+                try:
+                    for _ in self.blocks():
+                        pass
+                except InputError as exc:
+                    if "the file is cut" in exc.reason:
+                        raise InputError(f"frame {self.frame} does not exist (the file has "
+                                         f"{number} complete frames)", source=self.name) from None
+                    raise
         return header
+
+    def check_rest(self) -> None:
+        """Read and check every frame after this one (after `blocks()` is exhausted).
+
+        A frame whose atom count disagrees with its lines, or holding a NaN, is
+        an InputError naming it; an incomplete last frame gives one
+        `TruncatedFrameWarning`, as `atominfo.structures.frames.iter_frames` does.
+        """
+        import warnings
+
+        from atominfo.structures.scan import TruncatedFrameWarning
+
+        number = (self.header.frame if self.header else self.frame) + 1
+        while True:
+            try:
+                header = self._read_header(number)
+                if header is None:
+                    return
+                self._check_cell(header)
+                self.header = header
+                for _ in self.blocks():
+                    pass
+            except _Truncated:
+                cut = True
+            except InputError as exc:
+                if "the file is cut" not in exc.reason:
+                    raise
+                cut = True
+            else:
+                number += 1
+                continue
+            if cut:
+                warnings.warn(f"{self.name}: frame {number} is incomplete (the file ends inside"
+                              f" it: cut, or still being written); read the {number} complete "
+                              "frame(s) before it", TruncatedFrameWarning, stacklevel=2)
+                return
 
     def _read_header(self, number: int) -> FrameHeader | None:
         lines = self._lines
@@ -918,21 +971,25 @@ class StreamedFrame:
             line = lines.readline()
         if not line:
             return None
-        text = line.decode("utf-8", "replace")
+        if not line.endswith(b"\n"):
+            raise _Truncated(number)
+        text = self._decode(line, number)
         if self.format == "extxyz":
             return self._xyz_header(text, number)
+        if not text.startswith("ITEM: TIMESTEP"):
+            if number == 0:
+                raise InputError(f"not a LAMMPS text dump (line {text.strip()[:40]!r})",
+                                 source=self.name)
+            raise InputError("ITEM: NUMBER OF ATOMS is smaller than the atom lines that "
+                             "follow", source=self.name, frame=number - 1)
         head = [text]
         while not head[-1].startswith("ITEM: ATOMS"):
             more = lines.readline()
             if not more.endswith(b"\n"):
-                raise InputError("the file ends inside the frame header", source=self.name,
-                                 frame=number)
-            head.append(more.decode("utf-8", "replace"))
+                raise _Truncated(number)
+            head.append(self._decode(more, number))
             if len(head) > 64:
                 break
-        if not head[0].startswith("ITEM: TIMESTEP"):
-            raise InputError(f"not a LAMMPS text dump (line {head[0].strip()[:40]!r})",
-                             source=self.name, frame=number)
         try:
             h = parse_lammps_header(head, source=self.name, frame=number)
             names = _check_lammps_columns(h.columns)
@@ -954,21 +1011,41 @@ class StreamedFrame:
         if n <= 0:
             raise InputError(f"declares {n} atoms", source=self.name, frame=number)
 
+    def _decode(self, line: bytes, number: int) -> str:
+        try:
+            return line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text (byte {exc.start} of a header line)",
+                             source=self.name, frame=number) from None
+
+    def _check_cell(self, h: FrameHeader) -> None:
+        """The periodic cell must be finite with a non-zero volume (as `validate_atoms`)."""
+        if not h.pbc.any():
+            return
+        if not np.isfinite(h.cell).all() or not np.isfinite(h.origin).all():
+            raise InputError("cell is NaN or infinite", source=self.name, frame=h.frame)
+        sv = np.linalg.svd(h.cell[h.pbc], compute_uv=False)
+        if sv.min() < 1e-8 * max(1.0, sv.max()):
+            raise InputError(f"periodic cell has zero volume (pbc={tuple(bool(p) for p in h.pbc)})",
+                             source=self.name, frame=h.frame)
+
     def _xyz_header(self, text: str, number: int) -> FrameHeader:
         lines = self._lines
         assert lines is not None
         try:
             n = int(text)
         except ValueError:
+            if number > 0:
+                raise InputError("more atom lines than its atom count", source=self.name,
+                                 frame=number - 1) from None
             raise InputError(f"atom-count line is not an integer: {text.strip()[:40]!r}",
                              source=self.name, frame=number) from None
         self._check_count(n, number)
         comment = lines.readline()
         if not comment.endswith(b"\n"):
-            raise InputError("the file ends inside the frame header", source=self.name,
-                             frame=number)
+            raise _Truncated(number)
         try:
-            info = comment_info(comment.decode("utf-8", "replace"))
+            info = comment_info(self._decode(comment, number))
             props = _properties(info.pop("Properties", "species:S:1:pos:R:3"))
         except Unsupported as exc:
             raise InputError(f"cannot stream this extxyz frame ({exc})", source=self.name,
@@ -1027,6 +1104,12 @@ class StreamedFrame:
             if bad.any():
                 raise InputError("coordinate is NaN or infinite", source=self.name,
                                  frame=h.frame, atom=done + int(np.argmax(bad)))
+            far = np.abs(pos).max(axis=1) > MAX_COORDINATE
+            if far.any():
+                a = int(np.argmax(far))
+                raise InputError(f"coordinate {np.abs(pos[a]).max():.3g} Å is beyond "
+                                 f"{MAX_COORDINATE:.0e} Å: distances would lose all precision",
+                                 source=self.name, frame=h.frame, atom=done + a)
             ids = get("id") if "id" in cols_ else np.arange(done + 1, done + count + 1)
             numbers = None
             string = "element" if "element" in cols_ else "symbols"

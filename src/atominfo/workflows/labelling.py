@@ -70,7 +70,6 @@ from atominfo import params
 from atominfo.errors import InputError
 from atominfo.results import Result, jsonable
 
-MODES = ("cluster", "cell", "both")
 # Names of labels that hold for the whole source frame only (matched case-insensitively
 # as substrings of info keys and array names): not copied into cut-outs.
 LABEL_WORDS = ("energy", "force", "stress", "virial")
@@ -85,22 +84,6 @@ PROVENANCE = ("mode", "source", "source_frame", "frame", "timestep", "time", "ce
               "reference_sha256", "descriptor_error", "min_distance", "source_min_distance")
 
 # Ranges of this module's parameters (same form as `atominfo.params`).
-CONSTRAINTS = {
-    "buffer": params.Interval(float, 0.0, 100.0, limit_reason="atoms per cut-out grow as R^3"),
-    "vacuum": params.Interval(float, 0.0, 1000.0, closed="right"),
-    "min_dh": params.Interval(float, None, None),
-    "max_picks": params.Interval(int, 1, None),
-    "top": params.Interval(int, 1, None),
-    "duplicate_distance": params.Interval(float, 0.0, None),
-    "mode": params.OneOf(MODES),
-}
-
-
-def check(name: str, value, *, label: str | None = None):
-    """`value` validated against this module's constraint `name` (InputError otherwise)."""
-    return CONSTRAINTS[name].validate(label or name, value)
-
-
 # -- geometry ------------------------------------------------------------------------------
 
 def _cell_and_heights(atoms: Atoms):
@@ -252,8 +235,8 @@ def cut_cluster(atoms: Atoms, centre: int, cutoff: float, buffer: float = 2.0,
     other info and arrays (labels excepted, see the module docstring).
     """
     cutoff = params.check("cutoff", cutoff)
-    buffer = check("buffer", buffer)
-    vacuum = check("vacuum", vacuum)
+    buffer = params.check("buffer", buffer)
+    vacuum = params.check("vacuum", vacuum)
     radius = cutoff + buffer
     owner, disp = images_within(atoms, int(centre), radius)
     half = np.abs(disp).max(axis=0) + vacuum
@@ -284,7 +267,7 @@ def cut_cell(atoms: Atoms, centre: int, cutoff: float, buffer: float = 2.0) -> A
     `cut_cluster`.
     """
     cutoff = params.check("cutoff", cutoff)
-    buffer = check("buffer", buffer)
+    buffer = params.check("buffer", buffer)
     radius = cutoff + buffer
     cell, heights, pbc = _cell_and_heights(atoms)
     if pbc.all():
@@ -418,8 +401,8 @@ def find_novel(structures, reference=None, *, min_dh: float = 0.0, top: int | No
     from atominfo.structures.frames import iter_frames
     from atominfo.workflows.trajectory import frame_time
 
-    min_dh = check("min_dh", min_dh, label="min_dh")
-    top = None if top is None else check("top", top)
+    min_dh = params.check("min_dh", min_dh, label="min_dh")
+    top = None if top is None else params.check("top", top)
     if reference is not None:
         if not np.ndim(reference.h) == 0:
             raise InputError("extracting novel environments takes one bandwidth")
@@ -579,9 +562,9 @@ def deduplicate(Y, dH, h: float, *, min_dh: float = 0.0, max_picks: int | None =
     from atominfo.workflows.compression import update_log_sums
 
     h = params.check("bandwidth", h, label="bandwidth")
-    min_dh = check("min_dh", min_dh, label="min_dh")
-    max_picks = None if max_picks is None else check("max_picks", max_picks)
-    duplicate_distance = check("duplicate_distance", duplicate_distance)
+    min_dh = params.check("min_dh", min_dh, label="min_dh")
+    max_picks = None if max_picks is None else params.check("max_picks", max_picks)
+    duplicate_distance = params.check("duplicate_distance", duplicate_distance)
     dH = np.asarray(dH, dtype=float).reshape(-1)
     if len(dH) == 0:
         return Deduplication([], [], 0, float("nan"), "coverage", 0, float(min_dh),
@@ -711,10 +694,10 @@ def extract(structures, reference=None, *, mode: str = "cluster", buffer: float 
     from atominfo.descriptor import frame_descriptors
     from atominfo.structures.frames import Frame, iter_frames
 
-    mode = check("mode", mode)
-    buffer = check("buffer", buffer)
-    vacuum = check("vacuum", vacuum)
-    max_picks = None if max_picks is None else check("max_picks", max_picks)
+    mode = params.check("extract_mode", mode)
+    buffer = params.check("buffer", buffer)
+    vacuum = params.check("vacuum", vacuum)
+    max_picks = None if max_picks is None else params.check("max_picks", max_picks)
     if isinstance(structures, Atoms):
         structures = [structures]
     elif not isinstance(structures, (str, bytes)) and not hasattr(structures, "__fspath__"):

@@ -13,10 +13,16 @@ fractional coordinates), then each box is analysed on its own:
   the descriptor of the whole frame (equal to it to rounding, and exactly the
   same neighbours unless two neighbours are equidistant);
 * exact labels ``novel = dH > 0`` from `Reference.inside` (equal to the sign
-  of exact dH wherever |dH| > 1e-9 nats);
-* dH from the reference's cluster index, ``ClusterIndex.log_kernel_sums(Y, h,
-  tol)``: each value is at most ``tol`` nats above the exact dH (never below),
-  plus the exact engine's own rounding.
+  of exact dH wherever |dH| > 1e-9 nats; cheap: the cluster index decides
+  most atoms from bounds);
+* dH from the exact engine (`atominfo.engine.log_kernel_sums`, error well
+  below 1e-9 nats, see `atominfo.engine.fold`), for the novel atoms only by
+  default (``dh="novel"``: the atoms inside the domain have dH <= 0 and NaN
+  in the outputs), or for every atom (``dh="all"``), or none (``"none"``).
+  dH is the expensive part: len(reference) kernel terms per atom scored.
+  (The cluster index's pruned sums, ``ClusterIndex.log_kernel_sums(Y, h,
+  tol)``, evaluated 99-100% of the terms on a BCC Ta snapshot at h = 0.015
+  and took longer than the exact engine, so they are not used.)
 
 Memory is set by `chunk_atoms` (the atoms of one box), not by the snapshot.
 Results go to disk box by box: a ``.npy`` (structured: ``id``, ``type``,
@@ -48,7 +54,6 @@ RECORD = np.dtype([("index", "<i8"), ("frac", "<f8", (3,)), ("pos", "<f8", (3,))
                    ("id", "<i8"), ("type", "<i8")])
 OUTPUT = np.dtype([("id", "<i8"), ("type", "<i8"), ("dH", "<f8"), ("novel", "?")])
 DEFAULT_CHUNK_ATOMS = 200_000
-DEFAULT_TOL = 0.01  # nats
 
 
 @dataclass
@@ -61,23 +66,26 @@ class SnapshotResult(Result):
     atoms : int, atoms in the frame.
     novel : int, atoms with dH > 0 (exact labels).
     novelty : float, novel / atoms.
-    max_dH : float, nats, the largest dH (within `tol` above the exact value).
-    tol : float, nats, bound on dH's error (dH is never below the exact value).
+    max_dH : float, nats, the largest dH computed (NaN when none was: no novel atom
+        with ``dh="novel"``, or ``dh="none"``).
+    dh : 'novel', 'all' or 'none': the atoms whose dH was computed.
     bandwidth : float, 1/Å.
     chunks : int, spatial boxes; grid : (3,) boxes per cell direction.
     halo_atoms : int, atoms (or images) gathered around boxes in all.
     output, dump : the files written.
     seconds : float, wall time of this call.
+    timings : dict, seconds of this call per stage: 'read' (streaming and sorting
+        the frame), 'halo', 'descriptors', 'labels', 'dH', 'write'.
     """
 
-    _fields_shown = ("atoms", "novel", "novelty", "max_dH", "tol", "chunks", "seconds")
+    _fields_shown = ("atoms", "novel", "novelty", "max_dH", "dh", "chunks", "seconds")
     source: str
     frame: int
     atoms: int
     novel: int
     novelty: float
     max_dH: float
-    tol: float
+    dh: str
     bandwidth: float
     chunks: int
     grid: tuple
@@ -85,6 +93,7 @@ class SnapshotResult(Result):
     output: str
     dump: str | None
     seconds: float
+    timings: dict
 
 
 # ---------------------------------------------------------------------------
@@ -206,10 +215,10 @@ def box_descriptors(coords: np.ndarray, n_core: int, k: int, cutoff: float,
 
 def analyse_snapshot(path, reference, output, *, dump=None, frame: int = 0,
                      format: str | None = None, type_map=None, k: int | None = None,
-                     cutoff: float | None = None, tol: float = DEFAULT_TOL,
+                     cutoff: float | None = None, dh: str = "novel",
                      chunk_atoms: int = DEFAULT_CHUNK_ATOMS, resume: bool = False,
                      progress=None) -> SnapshotResult:
-    """Exact novelty labels and dH (within `tol`) of every atom of one snapshot, by chunks.
+    """Exact novelty labels and dH of every atom of one snapshot, by spatial chunks.
 
     Parameters
     ----------
@@ -223,7 +232,9 @@ def analyse_snapshot(path, reference, output, *, dump=None, frame: int = 0,
     frame : frame number in the file (from 0).
     format, type_map : as `atominfo.structures.fastread.StreamedFrame`.
     k, cutoff : descriptor settings (default: the reference's, else 32 and 5 Å).
-    tol : bound, nats, on dH's error (dH is never below the exact value).
+    dh : 'novel' (default): dH of the novel atoms, NaN for the others (whose dH <= 0);
+        'all': dH of every atom; 'none': labels only (dH NaN). Each value is the
+        exact dH (to the exact engine's rounding, far below 1e-9 nats).
     chunk_atoms : atoms per spatial box; memory grows with it (about 2 kB an
         atom beside the reference), not with the snapshot.
     resume : continue an interrupted run from its last complete box.
@@ -246,32 +257,42 @@ def analyse_snapshot(path, reference, output, *, dump=None, frame: int = 0,
     if isinstance(chunk_atoms, bool) or not isinstance(chunk_atoms, (int, np.integer)) \
             or chunk_atoms < 1:
         raise InputError(f"chunk_atoms must be an integer >= 1, got {chunk_atoms!r}")
-    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and 0 < tol <= 1):
-        raise InputError(f"tol must be in (0, 1] nats, got {tol!r}")
+    if dh not in ("novel", "all", "none"):
+        raise InputError(f"dh must be 'novel', 'all' or 'none', got {dh!r}")
     output = Path(output)
     dump = Path(dump) if dump is not None else None
     outputs = [(output, (".npy",)), (dump, DUMP_SUFFIXES)]
     with OutputGuard(inputs=[path], outputs=outputs, resume=resume):
         run = _Run(str(path), reference, output, dump, int(frame), format, type_map, int(k),
-                   float(cutoff), float(tol), int(chunk_atoms), progress)
+                   float(cutoff), dh, int(chunk_atoms), progress)
         summary = run.execute(resume)
     return SnapshotResult(seconds=time.perf_counter() - started, **summary)
 
 
 class _Run:
-    def __init__(self, path, reference, output, dump, frame, format, type_map, k, cutoff, tol,
+    def __init__(self, path, reference, output, dump, frame, format, type_map, k, cutoff, dh,
                  chunk_atoms, progress):
         from atominfo.outputs.guard import hidden_path
 
         self.path, self.ref, self.output, self.dump = path, reference, output, dump
         self.frame, self.format, self.type_map = frame, format, type_map
-        self.k, self.cutoff, self.tol, self.chunk_atoms = k, cutoff, tol, chunk_atoms
+        self.k, self.cutoff, self.dh, self.chunk_atoms = k, cutoff, dh, chunk_atoms
         self.progress = progress
         self.npy_partial = hidden_path(output, "partial")
         self.scratch = hidden_path(output, "frames.partial")
         self.state_file = hidden_path(output, "resume.json")
         self.state_tmp = hidden_path(output, "resume.json.tmp")
         self.dump_partial = hidden_path(dump, "partial") if dump is not None else None
+        self.timings = dict.fromkeys(("read", "halo", "descriptors", "labels", "dH", "write"),
+                                     0.0)
+
+    @contextlib.contextmanager
+    def _timed(self, stage: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] += time.perf_counter() - t0
 
     def _stream(self):
         from atominfo.structures.fastread import StreamedFrame
@@ -288,7 +309,7 @@ class _Run:
                 "frame": self.frame, "format": self.format,
                 "type_map": None if self.type_map is None else str(self.type_map),
                 "reference": digest, "h": float(self.ref.h), "k": self.k,
-                "cutoff": self.cutoff, "tol": self.tol, "chunk_atoms": self.chunk_atoms,
+                "cutoff": self.cutoff, "dh": self.dh, "chunk_atoms": self.chunk_atoms,
                 "dump": self.dump is not None}
 
     def _save(self, state: dict) -> None:
@@ -319,7 +340,8 @@ class _Run:
         signature = self._signature()
         state = self._load(signature) if resume else None
         if state is None:
-            state = self._prepare(signature)
+            with self._timed("read"):
+                state = self._prepare(signature)
         return self._analyse(state)
 
     def _prepare(self, signature: dict) -> dict:
@@ -334,30 +356,38 @@ class _Run:
                              frame=h.frame)
         pbc = np.asarray(h.pbc, dtype=bool)
         basis = _basis(h.cell, pbc)
-        lo, hi = np.zeros(3), np.ones(3)
-        if not pbc.all():  # extents along open directions
-            lo = np.where(pbc, 0.0, np.inf)
-            hi = np.where(pbc, 1.0, -np.inf)
-            with self._stream() as s:
-                for block in s.blocks():
-                    f = _fractional(block.positions, basis, pbc)
-                    lo = np.minimum(lo, np.where(pbc, 0.0, f.min(axis=0)))
-                    hi = np.maximum(hi, np.where(pbc, 1.0, f.max(axis=0)))
-            hi = np.where(hi > lo, hi, lo + 1.0)
         heights = _heights(basis)
+        lo, hi = np.zeros(3), np.ones(3)
         n = _grid(h.n_atoms, self.chunk_atoms, lo, hi, heights)
         counts = np.zeros(int(np.prod(n)), dtype=np.int64)
+        # first pass: checks every frame of the file, and finds the extents along
+        # open directions (or, all periodic, counts the atoms per box at once)
+        lo = np.where(pbc, 0.0, np.inf)
+        hi = np.where(pbc, 1.0, -np.inf)
         with self._stream() as s:
             for block in s.blocks():
-                f = _fractional(block.positions, basis, pbc)
-                counts += np.bincount(_box_index(f, lo, hi, n), minlength=len(counts))
+                f = self._fractional(block, basis, pbc)
+                if pbc.all():
+                    counts += np.bincount(_box_index(f, lo, hi, n), minlength=len(counts))
+                else:
+                    lo = np.minimum(lo, np.where(pbc, 0.0, f.min(axis=0)))
+                    hi = np.maximum(hi, np.where(pbc, 1.0, f.max(axis=0)))
+            s.check_rest()
+        if not pbc.all():
+            hi = np.where(hi > lo, hi, lo + 1.0)
+            n = _grid(h.n_atoms, self.chunk_atoms, lo, hi, heights)
+            counts = np.zeros(int(np.prod(n)), dtype=np.int64)
+            with self._stream() as s:
+                for block in s.blocks():
+                    f = self._fractional(block, basis, pbc)
+                    counts += np.bincount(_box_index(f, lo, hi, n), minlength=len(counts))
         starts = np.concatenate([[0], np.cumsum(counts)])
         fill = starts[:-1].copy()
         fd = os.open(self.scratch, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             with self._stream() as s:
                 for block in s.blocks():
-                    f = _fractional(block.positions, basis, pbc)
+                    f = self._fractional(block, basis, pbc)
                     box = _box_index(f, lo, hi, n)
                     order = np.argsort(box, kind="stable")
                     rec = np.empty(len(box), dtype=RECORD)
@@ -396,6 +426,21 @@ class _Run:
         self._save(state)
         return state
 
+    def _fractional(self, block, basis, pbc) -> np.ndarray:
+        """`_fractional` of a block, refusing atoms too far out of the periodic cell."""
+        from atominfo.descriptor.kernel import MAX_CELL_LENGTHS
+
+        if basis is not None:
+            frac = block.positions @ np.linalg.inv(basis)
+            lost = np.abs(frac[:, pbc]).max(axis=1) > MAX_CELL_LENGTHS
+            if lost.any():
+                a = int(np.argmax(lost))
+                raise InputError(f"atom is {np.abs(frac[a, pbc]).max():.3g} cell lengths "
+                                 f"outside the periodic cell (limit {MAX_CELL_LENGTHS:.0e}): "
+                                 "wrapping it into the cell would lose its position",
+                                 source=self.path, frame=self.frame, atom=block.start + a)
+        return _fractional(block.positions, basis, pbc)
+
     def _analyse(self, state: dict) -> dict:
         from numpy.lib.format import open_memmap
 
@@ -411,7 +456,9 @@ class _Run:
         if basis is None:
             pad = np.full(3, self.cutoff * (1 + 1e-9) + 1e-12)
         edges = _edges(lo, hi, n)
-        index = self.ref.index  # built once, before the first box
+        from atominfo.engine import log_kernel_sums
+
+        self.ref.index  # the cluster index of the labels, built once before the first box
         if self.dump_partial is not None:
             with open(self.dump_partial, "r+b") as fh:
                 fh.truncate(state["dump_bytes"])  # drop a box written after the checkpoint
@@ -421,24 +468,35 @@ class _Run:
         total = int(np.prod(n))
         for b in range(state["boxes_done"], total):
             if counts[b]:
-                core = self._read(starts[b], starts[b + 1])
-                box3 = np.array(np.unravel_index(b, tuple(n)))
-                halo_frac, halo_owner = self._halo(b, box3, core, edges, pad, pbc, n, starts)
-                coords = _coordinates(np.concatenate([core["frac"], halo_frac]), basis)
-                owner = np.concatenate([core["index"], halo_owner])
+                with self._timed("halo"):
+                    core = self._read(starts[b], starts[b + 1])
+                    box3 = np.array(np.unravel_index(b, tuple(n)))
+                    halo_frac, halo_owner = self._halo(b, box3, core, edges, pad, pbc, n,
+                                                       starts)
+                    coords = _coordinates(np.concatenate([core["frac"], halo_frac]), basis)
+                    owner = np.concatenate([core["index"], halo_owner])
                 try:
-                    Y = box_descriptors(coords, len(core), self.k, self.cutoff, owner)
+                    with self._timed("descriptors"):
+                        Y = box_descriptors(coords, len(core), self.k, self.cutoff, owner)
                 except InputError as exc:
                     raise InputError(exc.reason, source=self.path, frame=self.frame,
                                      atom=exc.atom) from None
-                inside = np.asarray(self.ref.inside(Y), dtype=bool).reshape(-1)
-                log_sums = index.log_kernel_sums(Y, [float(self.ref.h)], self.tol)[0]
-                if np.isneginf(log_sums).any():
-                    a = int(core["index"][int(np.argmax(np.isneginf(log_sums)))])
-                    raise InputError("so far from every reference environment that dH exceeds "
-                                     "the float64 range", source=self.path, frame=self.frame,
-                                     atom=a)
-                dh = -log_sums
+                with self._timed("labels"):
+                    inside = np.asarray(self.ref.inside(Y), dtype=bool).reshape(-1)
+                dh = np.full(len(core), np.nan)
+                scored = {"all": np.ones(len(core), dtype=bool), "novel": ~inside,
+                          "none": np.zeros(len(core), dtype=bool)}[self.dh]
+                if scored.any():
+                    with self._timed("dH"):
+                        log_sums = log_kernel_sums(Y[scored], self.ref.X, self.ref._hs,
+                                                   self.ref.engine)[0]
+                    if np.isneginf(log_sums).any():
+                        a = int(core["index"][scored][int(np.argmax(np.isneginf(log_sums)))])
+                        raise InputError("so far from every reference environment that dH "
+                                         "exceeds the float64 range", source=self.path,
+                                         frame=self.frame, atom=a)
+                    dh[scored] = -log_sums
+                t_write = time.perf_counter()
                 rows = np.empty(len(core), dtype=OUTPUT)
                 rows["id"], rows["type"] = core["id"], core["type"]
                 rows["dH"], rows["novel"] = dh, ~inside
@@ -454,8 +512,10 @@ class _Run:
                         os.fsync(fh.fileno())
                     state["dump_bytes"] += len(text)
                 state["novel"] += int((~inside).sum())
-                state["max_dH"] = max(state["max_dH"], float(dh.max()))
+                if scored.any():
+                    state["max_dH"] = max(state["max_dH"], float(np.max(dh[scored])))
                 state["halo_atoms"] += len(halo_owner)
+                self.timings["write"] += time.perf_counter() - t_write
             state["boxes_done"] = b + 1
             self._save(state)
             if self.progress is not None and counts[b]:
@@ -515,10 +575,12 @@ class _Run:
         n_atoms = state["n_atoms"]
         return {"source": self.path, "frame": self.frame, "atoms": n_atoms,
                 "novel": state["novel"], "novelty": state["novel"] / n_atoms,
-                "max_dH": state["max_dH"], "tol": self.tol, "bandwidth": float(self.ref.h),
+                "max_dH": state["max_dH"] if state["max_dH"] > -math.inf else math.nan,
+                "dh": self.dh, "bandwidth": float(self.ref.h),
                 "chunks": int(np.prod(state["grid"])), "grid": tuple(state["grid"]),
                 "halo_atoms": state["halo_atoms"], "output": str(self.output),
-                "dump": None if self.dump is None else str(self.dump)}
+                "dump": None if self.dump is None else str(self.dump),
+                "timings": dict(self.timings)}
 
 
 def _coordinates(frac: np.ndarray, basis) -> np.ndarray:
