@@ -26,9 +26,9 @@ import numba
 import numpy as np
 
 from atominfo import entropy_and_diversity
-from atominfo.workflows.compression import own_entropies, select, update_log_sums
+from atominfo.descriptor import load_frames
 from atominfo.structures.datasets import varied_fcc_cu
-from atominfo.structures.frameset import load_frames
+from atominfo.workflows.compression import own_entropies, select, update_log_sums
 
 H = 0.015
 

@@ -15,8 +15,8 @@ import time
 import numba
 import numpy as np
 
-from atominfo.structures.datasets import rattled_fcc_cu
 from atominfo.descriptor import structure_descriptors
+from atominfo.structures.datasets import rattled_fcc_cu
 
 
 def numpy_reference(atoms, k=32, rc=5.0, n_centres=2000):

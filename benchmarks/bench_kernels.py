@@ -37,11 +37,11 @@ from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
 import atominfo
-from atominfo.structures.datasets import cu_melt, rattled_fcc_cu
 from atominfo.descriptor import structure_descriptors
 from atominfo.engine import cpu
 from atominfo.engine.index.clusters import ClusterIndex, classify_clusters
 from atominfo.engine.index.neighbours import NeighbourIndex
+from atominfo.structures.datasets import cu_melt, rattled_fcc_cu
 
 H = 0.015
 HERE = Path(__file__).parent

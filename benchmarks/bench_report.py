@@ -49,9 +49,9 @@ def main() -> None:
     files, ref = make_data(out)
 
     from atominfo import entropy
+    from atominfo.descriptor import load_frames
     from atominfo.outputs.chemiscope import write_report_chemiscope
     from atominfo.outputs.html import write_report_html
-    from atominfo.structures.frameset import load_frames
     from atominfo.workflows.report import dataset_report
 
     data = load_frames([str(f) for f in files])

@@ -25,9 +25,9 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from atominfo.structures.datasets import rattled_fcc_cu
 from atominfo.descriptor import structure_descriptors
 from atominfo.engine import log_kernel_sums
+from atominfo.structures.datasets import rattled_fcc_cu
 
 H = np.array([0.015])
 
@@ -66,8 +66,8 @@ def bench_cpu(Y, X, repeats):
 
 
 def bench_dask(Y, X, repeats, expected):
-    from atominfo.engine.dask_client import close_client, get_client
     from atominfo.engine.dask import prepare_reference
+    from atominfo.engine.dask_client import close_client, get_client
 
     rows = {}
     for workers in (1, 2):

@@ -81,8 +81,9 @@ def write_dump(path: Path, pos: np.ndarray, box: np.ndarray, block: int = 500_00
     """A LAMMPS text dump (id type x y z), written block by block."""
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "wt") as fh:
+        lx, ly, lz = (float(v) for v in box)
         fh.write(f"ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n{len(pos)}\n"
-                 f"ITEM: BOX BOUNDS pp pp pp\n0.0 {float(box[0])!r}\n0.0 {float(box[1])!r}\n0.0 {float(box[2])!r}\n"
+                 f"ITEM: BOX BOUNDS pp pp pp\n0.0 {lx!r}\n0.0 {ly!r}\n0.0 {lz!r}\n"
                  "ITEM: ATOMS id type x y z\n")
         for a in range(0, len(pos), block):
             p = pos[a:a + block]
@@ -93,8 +94,9 @@ def write_dump(path: Path, pos: np.ndarray, box: np.ndarray, block: int = 500_00
 
 def write_extxyz(path: Path, pos: np.ndarray, box: np.ndarray) -> None:
     with open(path, "w") as fh:
-        fh.write(f"{len(pos)}\nLattice=\"{float(box[0])!r} 0.0 0.0 0.0 {float(box[1])!r} 0.0 0.0 0.0 "
-                 f"{float(box[2])!r}\" Properties=species:S:1:pos:R:3 pbc=\"T T T\"\n")
+        lx, ly, lz = (float(v) for v in box)
+        fh.write(f"{len(pos)}\nLattice=\"{lx!r} 0.0 0.0 0.0 {ly!r} 0.0 0.0 0.0 {lz!r}\" "
+                 "Properties=species:S:1:pos:R:3 pbc=\"T T T\"\n")
         for a in range(0, len(pos), 500_000):
             p = pos[a:a + 500_000]
             fh.write(("Ta %.8f %.8f %.8f\n" * len(p)) % tuple(p.ravel().tolist()))
@@ -188,7 +190,7 @@ def analyse_child(args) -> None:
 
     t0 = time.perf_counter()
     ref = Reference(np.load(args.child[1]), args.bandwidth, k=args.k, cutoff=args.cutoff)
-    ref.index  # the cluster index, built once
+    _ = ref.index  # the cluster index, built once
     t_ref = time.perf_counter() - t0
     out = Path(args.child[2])
     res = analyse_snapshot(args.child[0], ref, out / "dh.npy",

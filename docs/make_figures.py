@@ -17,6 +17,7 @@ from pathlib import Path
 
 import ase.io
 
+from atominfo.descriptor import load_frames
 from atominfo.outputs.plots import (
     plot_generations,
     plot_learning_curves,
@@ -24,7 +25,6 @@ from atominfo.outputs.plots import (
     save_figure,
 )
 from atominfo.structures import datasets
-from atominfo.structures.frameset import load_frames
 from atominfo.workflows.curves import learning_curve
 from atominfo.workflows.generations import generation_report
 from atominfo.workflows.overlap_matrix import overlap_matrix

@@ -4,9 +4,9 @@ import pytest
 from scipy.special import logsumexp
 
 import atominfo
+from atominfo.descriptor import load_frames
 from atominfo.errors import InputError
 from atominfo.structures.datasets import varied_fcc_cu
-from atominfo.structures.frameset import load_frames
 from atominfo.workflows.compression import (
     own_entropies,
     select,

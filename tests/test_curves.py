@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import atominfo
+from atominfo.descriptor import load_frames
 from atominfo.errors import InputError
 from atominfo.structures.datasets import varied_fcc_cu
-from atominfo.structures.frameset import load_frames
 from atominfo.workflows.curves import asymptote_model, fit_asymptote, learning_curve, subset_sizes
 
 

@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 
 import atominfo
+from atominfo.descriptor import load_frames
 from atominfo.errors import InputError
 from atominfo.structures.datasets import varied_fcc_cu
-from atominfo.structures.frameset import from_descriptors, load_frames
+from atominfo.structures.frameset import from_descriptors
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 import atominfo
+from atominfo.descriptor import load_frames
 from atominfo.errors import InputError
 from atominfo.structures.datasets import varied_fcc_cu
-from atominfo.structures.frameset import load_frames
 from atominfo.workflows.overlap_matrix import overlap_matrix
 
 H = 0.015

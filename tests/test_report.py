@@ -18,9 +18,9 @@ import pytest
 
 import atominfo
 from atominfo.cli import main
+from atominfo.descriptor import load_frames
 from atominfo.information import delta_entropy, entropy, novelty
 from atominfo.structures.datasets import rattled_fcc_cu, varied_fcc_cu
-from atominfo.structures.frameset import load_frames
 
 H = 0.015
 

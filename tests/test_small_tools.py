@@ -9,8 +9,8 @@ import pytest
 
 import atominfo
 from atominfo.cli import main
+from atominfo.descriptor import load_frames
 from atominfo.errors import InputError
-from atominfo.structures.frameset import load_frames
 from atominfo.workflows.duplicates import duplicate_environments, duplicate_structures
 from atominfo.workflows.metrics import dataset_metrics
 from atominfo.workflows.regression import UNDERFLOW_DH, kernel_regression

@@ -15,6 +15,7 @@ from scipy.spatial.transform import Rotation
 
 import atominfo
 from atominfo.descriptor import (
+    load_frames,
     padded_environments,
     padding_note,
     resolve_species,
@@ -23,7 +24,7 @@ from atominfo.descriptor import (
 from atominfo.errors import InputError
 from atominfo.structures.follow import follow_frames
 from atominfo.structures.frames import iter_frames
-from atominfo.structures.frameset import FrameSet, load_frames
+from atominfo.structures.frameset import FrameSet
 from atominfo.structures.lammps import UntypedDumpWarning, parse_type_map
 from atominfo.structures.saved import load_descriptors
 from atominfo.structures.scan import TruncatedFrameWarning, count_atoms

@@ -25,7 +25,7 @@ ensure_cache_dir()  # before any numba kernel is compiled or loaded
 _PUBLIC = {
     "descriptors": "atominfo.descriptor",
     "FrameSet": "atominfo.structures.frameset",
-    "load_frames": "atominfo.structures.frameset",
+    "load_frames": "atominfo.descriptor",
     "fcc_calibration": "atominfo.descriptor.bandwidth",
     "volume_bandwidth": "atominfo.descriptor.bandwidth",
     "DEFAULT_BANDWIDTH": "atominfo.descriptor.bandwidth",
@@ -59,7 +59,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from atominfo.descriptor import descriptors
+    from atominfo.descriptor import descriptors, load_frames
     from atominfo.descriptor.bandwidth import DEFAULT_BANDWIDTH, fcc_calibration, volume_bandwidth
     from atominfo.engine.options import EngineOptions
     from atominfo.information import (
@@ -73,5 +73,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         sampled_entropy,
     )
     from atominfo.reference import Reference
-    from atominfo.structures.frameset import FrameSet, load_frames
+    from atominfo.structures.frameset import FrameSet
     from atominfo.structures.rescale import rescale_to_volume

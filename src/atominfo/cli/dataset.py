@@ -19,7 +19,7 @@ def add_common(parser, group_by_help: str | None = None) -> None:
 def load(args, files=None, label: str = "descriptors", species=None, index=None):
     """A FrameSet of `files` (default: the command's inputs)."""
     from atominfo.cli.load import descriptor_options
-    from atominfo.structures.frameset import load_frames
+    from atominfo.descriptor import load_frames
 
     opts = descriptor_options(args, species)
     if index is not None:

@@ -2,21 +2,23 @@
 variant, and the bandwidth rules of the kernel density built on them."""
 
 from atominfo.descriptor.compute import (
-                                          describe_frames,
-                                          descriptors,
-                                          frame_descriptors,
-                                          padded_environments,
-                                          padding_note,
-                                          validate_parameters,
+    describe_frames,
+    descriptors,
+    frame_descriptors,
+    load_frames,
+    padded_environments,
+    padding_note,
+    validate_parameters,
 )
 from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
 from atominfo.descriptor.kernel import structure_descriptors
 from atominfo.descriptor.multicomponent import (
-                                          descriptor_width,
-                                          multicomponent_descriptors,
-                                          resolve_species,
+    descriptor_width,
+    multicomponent_descriptors,
+    resolve_species,
 )
 
 __all__ = ["DEFAULT_CUTOFF", "DEFAULT_K", "describe_frames", "descriptor_width", "descriptors",
-           "frame_descriptors", "multicomponent_descriptors", "padded_environments",
-           "padding_note", "resolve_species", "structure_descriptors", "validate_parameters"]
+           "frame_descriptors", "load_frames", "multicomponent_descriptors",
+           "padded_environments", "padding_note", "resolve_species", "structure_descriptors",
+           "validate_parameters"]

@@ -151,3 +151,21 @@ def padding_note(X, k: int, cutoff: float) -> str | None:
         return None
     return (f"{n} of {len(X)} environments have fewer than k={int(k)} neighbours within "
             f"rc={float(cutoff):g} Å (padded with zeros)")
+
+
+def load_frames(structures, k: int | None = None, cutoff: float | None = None, *,
+                index=":", format=None, multicomponent: bool | Sequence[str] = False,
+                rescale_volume: float | None = None, type_map=None,
+                progress: Callable[[int], None] | None = None) -> FrameSet:
+    """Read structures and compute their descriptors, keeping the frame boundaries.
+
+    Parameters are those of `atominfo.descriptors` (k and cutoff default to
+    32 and 5 Å when None); `progress` is called with
+    the number of atoms done after each frame. The structures are kept
+    unchanged in ``FrameSet.atoms`` (rescaling applies to the descriptors only).
+    """
+    k = DEFAULT_K if k is None else k
+    cutoff = DEFAULT_CUTOFF if cutoff is None else cutoff
+    return describe_frames(structures, k, cutoff, index=index, format=format,
+                           multicomponent=multicomponent, rescale_volume=rescale_volume,
+                           type_map=type_map, progress=progress, keep_atoms=True)

@@ -534,7 +534,8 @@ SPECIAL_3_3_KEYS = {"Lattice", "virial", "stress"}
 UNPROCESSED_KEYS = {"uid"}
 REV_PROPERTY_NAME_MAP = {"pos": "positions", "Z": "numbers", "charge": "charges",
                          "species": "symbols"}
-_SIMPLE_PAIR = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_\-]*)=(?:"([^"\\{}\[\]\']*)"|([^\s"\\{}\[\]\'=]+))')
+_SIMPLE_PAIR = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_\-]*)='
+                          r'(?:"([^"\\{}\[\]\']*)"|([^\s"\\{}\[\]\'=]+))')
 _BOOLS = {"T": True, "F": False, "true": True, "false": False, "True": True, "False": False,
           "TRUE": True, "FALSE": False}
 
@@ -1054,7 +1055,7 @@ class StreamedFrame:
         pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
         cell = info["Lattice"].T.astype(float) if "Lattice" in info else np.zeros((3, 3))
         columns, kinds = [], []
-        for name, ptype, count in props:
+        for name, _, count in props:
             ase_name = REV_PROPERTY_NAME_MAP.get(name, name)
             for j in range(count):
                 columns.append(ase_name if count == 1 else f"{ase_name}{j}")

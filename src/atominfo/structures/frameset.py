@@ -8,7 +8,7 @@ which descriptor rows belong to which frame, and which frames share a label
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -130,27 +130,6 @@ class FrameSet:
             numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in names)
             names = sorted(names) if numeric else sorted(names, key=str)
         return {str(name): np.asarray(order[name], dtype=np.int64) for name in names}
-
-
-def load_frames(structures, k: int | None = None, cutoff: float | None = None, *,
-                index=":", format=None, multicomponent: bool | Sequence[str] = False,
-                rescale_volume: float | None = None, type_map=None,
-                progress: Callable[[int], None] | None = None) -> FrameSet:
-    """Read structures and compute their descriptors, keeping the frame boundaries.
-
-    Parameters are those of `atominfo.descriptors` (k and cutoff default to
-    32 and 5 Å when None); `progress` is called with
-    the number of atoms done after each frame. The structures are kept
-    unchanged in ``FrameSet.atoms`` (rescaling applies to the descriptors only).
-    """
-    from atominfo.descriptor.compute import describe_frames
-    from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
-
-    k = DEFAULT_K if k is None else k
-    cutoff = DEFAULT_CUTOFF if cutoff is None else cutoff
-    return describe_frames(structures, k, cutoff, index=index, format=format,
-                           multicomponent=multicomponent, rescale_volume=rescale_volume,
-                           type_map=type_map, progress=progress, keep_atoms=True)
 
 
 def from_descriptors(blocks: Sequence[np.ndarray]) -> FrameSet:

@@ -458,7 +458,7 @@ class _Run:
         edges = _edges(lo, hi, n)
         from atominfo.engine import log_kernel_sums
 
-        self.ref.index  # the cluster index of the labels, built once before the first box
+        _ = self.ref.index  # the cluster index of the labels, built once before the first box
         if self.dump_partial is not None:
             with open(self.dump_partial, "r+b") as fh:
                 fh.truncate(state["dump_bytes"])  # drop a box written after the checkpoint
