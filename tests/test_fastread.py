@@ -24,6 +24,13 @@ from atominfo.structures.frames import iter_frames
 DATA = Path(__file__).parent / "data"
 
 
+@pytest.fixture(autouse=True, params=["kernel", "python"])
+def parser(request, monkeypatch):
+    """Every test on both parsers: the compiled kernel and the small-frame Python path."""
+    monkeypatch.setattr(fastread, "SMALL_TOKENS", 0 if request.param == "kernel" else 10**9)
+    return request.param
+
+
 def assert_same(a, b):
     """Identical positions, cell, pbc, numbers, arrays (with dtypes), info and results."""
     assert np.array_equal(a.positions, b.positions)

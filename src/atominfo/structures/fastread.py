@@ -43,6 +43,7 @@ BLOCK_BYTES = 1 << 25  # 32 MiB of text per streamed block
 
 _POW10 = np.array([10.0 ** i for i in range(23)])
 MAX_COORDINATE = 1e9  # Å, as atominfo.descriptor.kernel
+SMALL_TOKENS = 20_000  # numbers below which a block is parsed by Python, not the kernel
 
 
 class Unsupported(Exception):
@@ -251,9 +252,16 @@ def parse_lines(buf: np.ndarray, start: int, n_lines: int, kinds, *, source: str
     out_f = np.empty((n_lines, counts[FLOAT]))
     out_i = np.empty((n_lines, counts[INT]), dtype=np.int64)
     out_s = np.empty((n_lines, counts[STRING], 2), dtype=np.int64)
-    slow = np.empty((_MAX_SLOW, 4), dtype=np.int64)
-    end, status, line, n_slow = _parse_block(buf, start, n_lines, kinds, slot, out_f, out_i,
-                                             out_s, slow)
+    if n_lines * len(kinds) <= SMALL_TOKENS:
+        # a small frame: Python's own float() and int(), and no compiled kernel to load
+        # (loading it costs about as much as the `import ase.io` the fast reader saves)
+        slow = _parse_small(buf, start, n_lines, kinds, slot, out_s)
+        end, status, line, n_slow = slow[0], slow[1], slow[2], len(slow[3])
+        slow = np.array(slow[3], dtype=np.int64).reshape(-1, 4)
+    else:
+        slow = np.empty((_MAX_SLOW, 4), dtype=np.int64)
+        end, status, line, n_slow = _parse_block(buf, start, n_lines, kinds, slot, out_f,
+                                                 out_i, out_s, slow)
     if status == 4:  # many numbers off the fast path: room for all of them
         slow = np.empty((max(n_lines * len(kinds), 1), 4), dtype=np.int64)
         end, status, line, n_slow = _parse_block(buf, start, n_lines, kinds, slot, out_f,
@@ -266,9 +274,10 @@ def parse_lines(buf: np.ndarray, start: int, n_lines: int, kinds, *, source: str
     if status == 3:
         raise InputError(f"the frame ends after {line} of its atom lines", source=source,
                          frame=frame, atom=atom)
+    raw = bytes(buf) if n_slow else b""
     for i in range(int(n_slow)):
         row, col, t0, t1 = (int(v) for v in slow[i])
-        text = bytes(buf[t0:t1]).decode("ascii", "replace")
+        text = raw[t0:t1].decode("ascii", "replace")
         try:
             if kinds[col] == FLOAT:
                 out_f[row, slot[col]] = float(text)
@@ -279,6 +288,38 @@ def parse_lines(buf: np.ndarray, start: int, n_lines: int, kinds, *, source: str
             raise InputError(f"column {col + 1} {text[:30]!r} is not {what}", source=source,
                              frame=frame, atom=first_atom + row) from None
     return Columns(out_f, out_i, out_s, buf, list(slot)), int(end)
+
+
+_TOKEN = re.compile(rb"[^ \t\r\n]+")
+
+
+def _parse_small(buf, start, n_lines, kinds, slot, out_s):
+    """`_parse_block` in Python for a few lines: every number goes to the slow list.
+
+    Returns (end, status, line, slow) with `slow` a list of (line, column, start, end).
+    """
+    data = bytes(buf)
+    pos = start
+    n_cols = len(kinds)
+    slow = []
+    for line in range(n_lines):
+        nl = data.find(b"\n", pos)
+        stop = len(data) if nl < 0 else nl
+        spans = [m.span() for m in _TOKEN.finditer(data, pos, stop)]
+        if nl < 0 and not spans:
+            return len(data), 3, line, slow
+        if len(spans) < n_cols:
+            return stop, 1, line, slow
+        if len(spans) > n_cols:
+            return stop, 2, line, slow
+        for col, (t0, t1) in enumerate(spans):
+            if kinds[col] == STRING:
+                out_s[line, slot[col], 0] = t0
+                out_s[line, slot[col], 1] = t1
+            elif kinds[col] != SKIP:
+                slow.append((line, col, t0, t1))
+        pos = stop + 1
+    return min(pos, len(data)), 0, n_lines, slow
 
 
 def _line_text(buf, start, line) -> str:
@@ -302,9 +343,55 @@ def _find(buf, byte, pos) -> int:
     return -1
 
 
+@numba.njit(cache=True, nogil=True)
+def _small_string_table(buf, offsets, max_distinct):
+    """Distinct tokens of up to 8 bytes, in order of first appearance, and each row's one.
+
+    Returns (first_rows, inverse, ok): ok is False when a token is longer than 8
+    bytes or there are more than `max_distinct` distinct tokens.
+    """
+    n = offsets.shape[0]
+    keys = np.empty(max_distinct, dtype=np.uint64)
+    first = np.empty(max_distinct, dtype=np.int64)
+    inverse = np.empty(n, dtype=np.int64)
+    n_keys = 0
+    for i in range(n):
+        a, b = offsets[i, 0], offsets[i, 1]
+        if b - a > 8:
+            return first[:0], inverse, False
+        key = np.uint64(b - a)
+        for p in range(a, b):
+            key = (key << np.uint64(8)) | np.uint64(buf[p])
+        found = -1
+        for t in range(n_keys):
+            if keys[t] == key:
+                found = t
+                break
+        if found < 0:
+            if n_keys == max_distinct:
+                return first[:0], inverse, False
+            keys[n_keys] = key
+            first[n_keys] = i
+            found = n_keys
+            n_keys += 1
+        inverse[i] = found
+    return first[:n_keys], inverse, True
+
+
 def string_column(cols: Columns, slot: int) -> tuple[np.ndarray, np.ndarray]:
-    """(unique strings, inverse): the distinct tokens of a string column and each row's one."""
-    offsets = cols.strings[:, slot]
+    """(distinct strings, inverse): the distinct tokens of a string column and each row's one."""
+    offsets = np.ascontiguousarray(cols.strings[:, slot])
+    if len(offsets) <= SMALL_TOKENS:  # no compiled kernel to load for a small frame
+        raw = bytes(cols.buf)
+        table: dict[bytes, int] = {}
+        inverse = np.array([table.setdefault(raw[a:b], len(table)) for a, b in offsets.tolist()],
+                           dtype=np.int64)
+        return np.array([k.decode("utf-8", "replace") for k in table], dtype=object), inverse
+    first, inverse, ok = _small_string_table(cols.buf, offsets, 64)
+    if ok:
+        distinct = [bytes(cols.buf[offsets[r, 0]:offsets[r, 1]]).decode("utf-8", "replace")
+                    for r in first]
+        return np.array(distinct, dtype=object), inverse
     length = offsets[:, 1] - offsets[:, 0]
     width = int(length.max()) if len(length) else 1
     idx = offsets[:, :1] + np.arange(max(width, 1))[None, :]
@@ -640,6 +727,7 @@ def extxyz_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
     if bytes(buf[end:]).strip():
         raise Unsupported("text after the atom lines (VEC lines)")
     arrays: dict = {}
+    species = None  # (distinct symbols, inverse) of the species column
     c = 0
     for name, ptype, count in props:
         ase_name = REV_PROPERTY_NAME_MAP.get(name, name)
@@ -662,6 +750,8 @@ def extxyz_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
                         raise Unsupported("logical value")
                     blocks.append(np.array(table, dtype=bool)[inverse])
                 else:
+                    if ase_name == "symbols" and count == 1:
+                        species = (unique, inverse)
                     blocks.append(unique[inverse])
         c += count
         arrays[ase_name] = blocks[0] if count == 1 else np.vstack(blocks).T
@@ -672,7 +762,8 @@ def extxyz_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
     if numbers is None:
         if symbols is None:
             raise Unsupported("no species")
-        unique, inverse = np.unique(symbols.astype(str), return_inverse=True)
+        unique, inverse = species if species is not None else \
+            np.unique(symbols.astype(str), return_inverse=True)
         try:
             table = np.array([atomic_numbers[s.capitalize()] for s in unique], dtype=int)
         except KeyError:

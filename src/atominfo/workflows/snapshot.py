@@ -488,7 +488,8 @@ class _Run:
                           "none": np.zeros(len(core), dtype=bool)}[self.dh]
                 if scored.any():
                     with self._timed("dH"):
-                        log_sums = log_kernel_sums(Y[scored], self.ref.X, self.ref._hs,
+                        hs = np.array([float(self.ref.h)])
+                        log_sums = log_kernel_sums(Y[scored], self.ref.X, hs,
                                                    self.ref.engine)[0]
                     if np.isneginf(log_sums).any():
                         a = int(core["index"][scored][int(np.argmax(np.isneginf(log_sums)))])
