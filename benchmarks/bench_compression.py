@@ -98,7 +98,7 @@ def quality(n_structures, sizes, seeds=(0, 1, 2)):
                 row[key + "_sd"] = float(np.std(values))
             rows.append(row)
 
-            def cell(key, scale=1.0, f=".3f"):
+            def cell(key, scale=1.0, f=".3f", row=row, runs=runs):
                 text = f"{row[key] * scale:{f}}"
                 return text + (f" ± {row[key + '_sd'] * scale:{f}}" if len(runs) > 1 else "")
 

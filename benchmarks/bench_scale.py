@@ -76,8 +76,8 @@ def bench_dask(Y, X, repeats, expected):
         startup = time.perf_counter() - t0
         try:
             client.run(lambda: log_kernel_sums(Y[:64], X[:64], H))  # warm numba on workers
-            t_scatter, opts = best_time(lambda: prepare_reference(X, client=client), 1)
-            t, out = best_time(lambda: log_kernel_sums(Y, X, H, backend="dask", **opts),
+            t_scatter, opts = best_time(lambda c=client: prepare_reference(X, client=c), 1)
+            t, out = best_time(lambda o=opts: log_kernel_sums(Y, X, H, backend="dask", **o),
                                repeats)
             rows[workers] = dict(time=t, pairs_per_s=len(Y) * len(X) / t, startup=startup,
                                  scatter=t_scatter, max_diff=float(np.abs(out - expected).max()))
@@ -98,8 +98,8 @@ def bench_torch(Y, X, repeats, expected):
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
         for precision in ("float64", "float32"):
-            t, out = best_time(lambda: log_kernel_sums(Y, X, H, backend="torch", device=device,
-                                                       precision=precision), repeats)
+            t, out = best_time(lambda d=device, p=precision: log_kernel_sums(
+                Y, X, H, backend="torch", device=d, precision=p), repeats)
             rows[f"{device}/{precision}"] = dict(
                 time=t, pairs_per_s=len(Y) * len(X) / t,
                 max_error=float(np.abs(out - expected).max()),

@@ -96,7 +96,7 @@ def main():
     traj = work / "traj.extxyz"
     t0 = time.perf_counter()
     with open(traj, "w") as fh:
-        for i, sigma in enumerate(np.linspace(0.05, 0.3, args.frames)):
+        for sigma in np.linspace(0.05, 0.3, args.frames):
             atoms = fcc_cu(reps)
             atoms.positions += rng.normal(0, sigma, atoms.positions.shape)
             ase.io.write(fh, atoms, format="extxyz")

@@ -115,7 +115,8 @@ def _top_parser() -> Parser:
 def command_parser(name: str):
     """The parser of one command, and its module (imported here, on demand)."""
     module = importlib.import_module(f"atominfo.cli.{COMMANDS[name]}")
-    parser = Parser(prog=f"{PROG} {name}", description=module.__doc__.strip().splitlines()[0],
+    description = (module.__doc__ or name).strip().splitlines()[0]
+    parser = Parser(prog=f"{PROG} {name}", description=description,
                     formatter_class=HelpFormatter)
     module.add_arguments(parser)
     return parser, module

@@ -80,7 +80,7 @@ def run(args) -> None:
         table_rows = []
         skip = writer.frames_done if writer is not None else 0
         total = count_atoms(args.files, args.index, args.format)
-        kept = [] if args.chemiscope is not None else None
+        kept: list[tuple] | None = [] if args.chemiscope is not None else None
         try:
             with progress("dH", total, args.quiet, "atoms") as advance:
                 if skip:

@@ -38,6 +38,7 @@ import math
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -151,7 +152,10 @@ def _msc(data: FrameSet, m: int, h: float, reference, own, progress, engine, lim
                             limits)
 
 
-def _lazy_greedy(X, x_sq, offsets, own, log_sums, m, h, from_empty, progress, limits=None):
+def _lazy_greedy(X: np.ndarray, x_sq: np.ndarray, offsets: np.ndarray, own: np.ndarray,
+                 log_sums: np.ndarray, m: int, h: float, from_empty: bool,
+                 progress: Callable[[int], object] | None,
+                 limits: _Limits | None = None) -> list[int]:
     """The lazy greedy; with `limits` (a `_Limits`), a maximiser that does not fit is
     dropped for good (its room only shrinks) and the next one is taken."""
     import heapq
@@ -281,14 +285,14 @@ def structure_costs(data: FrameSet, cost: str | Sequence[float] | None = None,
     if cost is None:
         return data.sizes.astype(float) ** float(exponent)
     if isinstance(cost, str):
-        values = []
+        labelled: list[float] = []
         for f, value in enumerate(_labels(data, cost, "the cost")):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) \
                     or not math.isfinite(float(value)) or float(value) <= 0:
                 raise InputError(f"cost {cost!r} must be a finite number > 0, got {value!r}",
                                  source=data.sources[f], frame=data.source_frames[f])
-            values.append(float(value))
-        return np.asarray(values)
+            labelled.append(float(value))
+        return np.asarray(labelled)
     values = np.asarray(cost, dtype=float).reshape(-1)
     if len(values) != len(data):
         raise InputError(f"{len(values)} costs for {len(data)} structures")
@@ -355,14 +359,14 @@ def apportion(sizes: dict[str, int], m: int, fixed: dict[str, int] | None = None
         return {g: out[g] for g in sizes}
     ideal = {g: rest * sizes[g] / room for g in free}
     floor = 1 if rest >= len(free) else 0
-    q = {g: min(sizes[g], max(floor, int(math.floor(ideal[g])))) for g in free}
-    while sum(q.values()) < rest:  # largest remainder first; ties: first group
-        g = max((g for g in free if q[g] < sizes[g]), key=lambda g: ideal[g] - q[g])
-        q[g] += 1
-    while sum(q.values()) > rest:  # only after the floor of one: smallest remainder
-        g = min((g for g in free if q[g] > floor), key=lambda g: ideal[g] - q[g])
-        q[g] -= 1
-    out.update(q)
+    share = {g: min(sizes[g], max(floor, int(math.floor(ideal[g])))) for g in free}
+    while sum(share.values()) < rest:  # largest remainder first; ties: first group
+        g = max((g for g in free if share[g] < sizes[g]), key=lambda g: ideal[g] - share[g])
+        share[g] += 1
+    while sum(share.values()) > rest:  # only after the floor of one: smallest remainder
+        g = min((g for g in free if share[g] > floor), key=lambda g: ideal[g] - share[g])
+        share[g] -= 1
+    out.update(share)
     return {g: out[g] for g in sizes}
 
 
@@ -507,6 +511,8 @@ def select(data: FrameSet, size=None, method: str = "msc", h: float = DEFAULT_BA
         some groups; the others share the rest of `size` (or, with a budget only,
         are not capped in number).
 
+    Notes
+    -----
     Not for kmeans: `budget`, `stratify`.
     """
     import time
@@ -533,7 +539,8 @@ def select(data: FrameSet, size=None, method: str = "msc", h: float = DEFAULT_BA
     costs = structure_costs(data, cost)
     total_cost = float(costs.sum())
     budget_cost = None if budget is None else budget_value(budget, total_cost)
-    limits, groups, group_of = None, {}, None
+    groups: dict[str, dict[str, Any]] = {}
+    limits, group_of = None, None
     if stratify is not None:
         _labels(data, stratify, "stratify")
         members = data.groups(stratify)

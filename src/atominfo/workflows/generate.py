@@ -626,7 +626,7 @@ def _campaign(frames, X_ref, h, cons, n_candidates, generations, steps, objectiv
         warnings.warn(f"only {len(candidates)} of {total} candidates reached the objective "
                       f"within {steps} steps; raise the steps, widen the target or lower the "
                       "temperature", stacklevel=2)
-    return Campaign(candidates, rows, n_candidates, counter[0], seconds,
+    return Campaign(candidates, rows, n_candidates, int(counter[0]), seconds,
                     counter[1] / counter[0] if counter[0] else float("nan"), objective,
                     (lo, hi), (t0, t1), seed)
 

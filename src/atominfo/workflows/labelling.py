@@ -579,7 +579,8 @@ def deduplicate(Y, dH, h: float, *, min_dh: float = 0.0, max_picks: int | None =
     log_sums = -dH.copy()  # log sum of kernels against the reference (+inf dH: -inf)
     open_ = np.ones(len(dH), dtype=bool)  # neither picked nor a duplicate of a pick
     radius2 = (duplicate_distance * h) ** 2
-    picks, gains = [], []
+    picks: list[int] = []
+    gains: list[float] = []
     stopped = "coverage"
     with threadpool_limits(1, user_api="blas"):
         while open_.any():
