@@ -55,8 +55,8 @@ def snapshot(n_atoms: int, seed: int = 0, amorphous: float = 0.13):
     """BCC Ta with thermal noise and amorphous spheres (about `amorphous` of the atoms).
 
     Amorphous spheres: their atoms are replaced by as many uniformly random
-    positions in the sphere (the same density), kept at least 2.0 Å apart
-    from each other where possible by a few rejection rounds.
+    positions in the sphere (the same density, no minimum distance: some pairs
+    come very close, which gives the largest dH values).
     """
     rng = np.random.default_rng(seed)
     pos, box = bcc_supercell(n_atoms)

@@ -396,8 +396,8 @@ def string_column(cols: Columns, slot: int) -> tuple[np.ndarray, np.ndarray]:
     width = int(length.max()) if len(length) else 1
     idx = offsets[:, :1] + np.arange(max(width, 1))[None, :]
     mask = np.arange(max(width, 1))[None, :] < length[:, None]
-    raw = np.where(mask, cols.buf[np.minimum(idx, len(cols.buf) - 1)], 0).astype(np.uint8)
-    keys = np.ascontiguousarray(raw).view(f"S{max(width, 1)}")[:, 0]
+    padded = np.where(mask, cols.buf[np.minimum(idx, len(cols.buf) - 1)], 0).astype(np.uint8)
+    keys = np.ascontiguousarray(padded).view(f"S{max(width, 1)}")[:, 0]
     unique, inverse = np.unique(keys, return_inverse=True)
     return np.array([u.decode("utf-8", "replace") for u in unique], dtype=object), inverse
 
@@ -453,7 +453,8 @@ def parse_lammps_header(lines: list[str], *, source="<text>", frame=None) -> Lam
             i += 1
     except (IndexError, ValueError):
         raise Unsupported("unusual header") from None
-    if timestep is None or n_atoms is None or columns is None or cell is None:
+    if timestep is None or n_atoms is None or columns is None or cell is None \
+            or celldisp is None:
         raise Unsupported("incomplete header")
     return LammpsHeader(timestep, n_atoms, cell, celldisp, pbc, columns, 0)
 
@@ -654,7 +655,7 @@ def _convert(key: str, value: str):
     if key.lower() in UNPROCESSED_KEYS or value.startswith("_JSON"):
         raise Unsupported("unprocessed key or JSON")
     parts = re.findall(r"[^\s,]+", value)
-    converted = value
+    converted: object = value
     try:
         try:
             number = np.array(parts, dtype=int)
@@ -762,14 +763,15 @@ def extxyz_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
     if numbers is None:
         if symbols is None:
             raise Unsupported("no species")
-        unique, inverse = species if species is not None else \
+        distinct, which = species if species is not None else \
             np.unique(symbols.astype(str), return_inverse=True)
         try:
-            table = np.array([atomic_numbers[s.capitalize()] for s in unique], dtype=int)
+            species_numbers = np.array([atomic_numbers[s.capitalize()] for s in distinct],
+                                       dtype=int)
         except KeyError:
             raise Unsupported("unknown species") from None
-        numbers = table[inverse].reshape(n)
-    atoms = Atoms(numbers, positions=arrays.pop("positions", None),
+        numbers = species_numbers[which].reshape(n)
+    atoms = Atoms(numbers=numbers, positions=arrays.pop("positions", None),
                   charges=arrays.pop("initial_charges", None), cell=cell, pbc=pbc, info=info)
     _calc_and_arrays(atoms, arrays)
     return atoms
@@ -1017,6 +1019,7 @@ class StreamedFrame:
                         raise InputError(f"frame {self.frame} does not exist (the file has "
                                          f"{number} complete frames)", source=self.name) from None
                     raise
+        assert header is not None
         return header
 
     def check_rest(self) -> None:
@@ -1221,7 +1224,7 @@ class StreamedFrame:
             elif "numbers" in cols_:
                 numbers = get("numbers")
             types = get("type") if "type" in cols_ else numbers
-            if self.type_map and "type" in cols_:
+            if self.type_map and types is not None and "type" in cols_:
                 known = np.isin(types, list(self.type_map))
                 if not known.all():
                     from atominfo.structures.lammps import format_type_map
@@ -1231,8 +1234,8 @@ class StreamedFrame:
                                      f"{format_type_map(self.type_map)}", source=self.name,
                                      frame=h.frame, atom=done + a)
                 keys = np.array(sorted(self.type_map))
-                table = np.array([atomic_numbers[self.type_map[k]] for k in keys])
-                numbers = table[np.searchsorted(keys, types)]
+                mapped = np.array([atomic_numbers[self.type_map[k]] for k in keys])
+                numbers = mapped[np.searchsorted(keys, types)]
             elif numbers is None:
                 numbers = types
             yield AtomBlock(done, pos, np.asarray(ids, dtype=np.int64),
