@@ -1282,6 +1282,8 @@ def read_snapshot(path, frame: int = 0, *, format: str | None = None, type_map=N
     type_map : ``{1: "Cu"}`` or ``"1=Cu"``: species of LAMMPS types.
     atoms : return an `ase.Atoms` instead of a `Snapshot`.
 
+    Notes
+    -----
     Atoms stay in file order (ASE's LAMMPS reader sorts them by id; use
     `lammps_atoms` for ASE's exact Atoms).
     """
