@@ -27,17 +27,17 @@ def numpy_reference(atoms, k=32, rc=5.0, n_centres=2000):
     starts = np.searchsorted(i, np.arange(n_centres + 1))
     out = np.zeros((n_centres, 2 * k - 1))
     for a in range(n_centres):
-        vec = D[starts[a]:starts[a + 1]]
+        vec = D[starts[a] : starts[a + 1]]
         r = np.linalg.norm(vec, axis=1)
         order = np.argsort(r)[:k]
         vec, r = vec[order], r[order]
         w = (1 - (r / rc) ** 2) ** 2
-        out[a, :len(r)] = w / r
+        out[a, : len(r)] = w / r
         diff = np.linalg.norm(vec[:, None] - vec[None], axis=-1)
         np.fill_diagonal(diff, np.inf)
         M = np.sqrt(np.outer(w, w)) / diff
-        rows = -np.sort(-M, axis=1)[:, :len(r) - 1]
-        out[a, k:k + len(r) - 1] = rows.sum(axis=0) / k
+        rows = -np.sort(-M, axis=1)[:, : len(r) - 1]
+        out[a, k : k + len(r) - 1] = rows.sum(axis=0) / k
     return out
 
 
@@ -49,8 +49,10 @@ def main():
     side = (args.atoms / 4) ** (1 / 3)
     reps = (round(side), round(side), max(1, round(args.atoms / (4 * round(side) ** 2))))
     atoms = rattled_fcc_cu(reps, sigma=0.1, seed=0)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"numba threads {numba.get_num_threads()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"numba threads {numba.get_num_threads()}"
+    )
     print(f"input: thermal FCC Cu (rattled 0.1 Å), {len(atoms)} atoms, k=32, rc=5 Å")
     structure_descriptors(atoms[:64])  # compile / load cache
     times = []
@@ -65,9 +67,11 @@ def main():
     ref = numpy_reference(atoms)
     t_ref = time.perf_counter() - t
     ref_rate = len(ref) / t_ref
-    print(f"numpy reference: {ref_rate:,.0f} atoms/s (2,000 centres; ASE neighbour list of "
-          "the whole cell included)")
-    print(f"max |difference| on those 2,000 rows: {np.abs(X[:len(ref)] - ref).max():.2e}")
+    print(
+        f"numpy reference: {ref_rate:,.0f} atoms/s (2,000 centres; ASE neighbour list of "
+        "the whole cell included)"
+    )
+    print(f"max |difference| on those 2,000 rows: {np.abs(X[: len(ref)] - ref).max():.2e}")
     print(f"speed-up vs numpy reference: {rate / ref_rate:.1f}x")
     quests_baseline(reps, rate)
 
@@ -84,17 +88,26 @@ def quests_baseline(reps, rate):
         print("published QUESTS package: not installed in a separate environment (skipped)")
         return
     script = Path(__file__).with_name("quests_baseline.py")
-    proc = subprocess.run([python, str(script), "descriptors",
-                           json.dumps({"repeat": list(reps), "sigma": 0.1, "seed": 0})],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            python,
+            str(script),
+            "descriptors",
+            json.dumps({"repeat": list(reps), "sigma": 0.1, "seed": 0}),
+        ],
+        capture_output=True,
+        text=True,
+    )
     try:
         q = json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
         print(f"published QUESTS package failed: {proc.stderr.strip()[-300:]}")
         return
     q_rate = q["atoms"] / q["seconds"]
-    print(f"published QUESTS package: {q['seconds']:.2f} s -> {q_rate:,.0f} atoms/s "
-          f"(JIT warmed up); atominfo {rate / q_rate:.1f}x faster")
+    print(
+        f"published QUESTS package: {q['seconds']:.2f} s -> {q_rate:,.0f} atoms/s "
+        f"(JIT warmed up); atominfo {rate / q_rate:.1f}x faster"
+    )
 
 
 if __name__ == "__main__":

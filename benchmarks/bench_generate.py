@@ -64,8 +64,16 @@ def time_steps(seed_atoms, X, steps, local, repeats):
     for _ in range(repeats):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            c = generate(seed_atoms, X, 1, steps=steps, seed=0, local=local,
-                         target=(1e3, 1e4), objective="target")
+            c = generate(
+                seed_atoms,
+                X,
+                1,
+                steps=steps,
+                seed=0,
+                local=local,
+                target=(1e3, 1e4),
+                objective="target",
+            )
         best = min(best, c.seconds_per_step)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -96,17 +104,22 @@ def quality(seed_atoms, X, n, steps):
     for a in c.candidates:
         d = neighbor_list("d", a, 0.8 * d0)
         invalid += int(len(d) > 0)
-    return {"candidates": len(c.candidates), "requested": 2 * n,
-            "max_dH_mean": float(np.mean(max_dh)), "max_dH_min": float(np.min(max_dh)),
-            "max_dH_max": float(np.max(max_dh)),
-            "steps_per_candidate": c.steps / max(len(c.candidates), 1),
-            "entropy_gain_per_structure": gains,
-            "novelty_against_other_candidates_mean": float(np.mean(others)),
-            "most_novel_environment_new_to_other_candidates": float(np.mean(top_new)),
-            "candidates_H": float(H_c), "candidates_D": float(D_c),
-            "candidates_log_n": float(np.log(len(allc))),
-            "invalid_fraction": invalid / max(len(c.candidates), 1),
-            "min_distance_threshold": 0.8 * d0}
+    return {
+        "candidates": len(c.candidates),
+        "requested": 2 * n,
+        "max_dH_mean": float(np.mean(max_dh)),
+        "max_dH_min": float(np.min(max_dh)),
+        "max_dH_max": float(np.max(max_dh)),
+        "steps_per_candidate": c.steps / max(len(c.candidates), 1),
+        "entropy_gain_per_structure": gains,
+        "novelty_against_other_candidates_mean": float(np.mean(others)),
+        "most_novel_environment_new_to_other_candidates": float(np.mean(top_new)),
+        "candidates_H": float(H_c),
+        "candidates_D": float(D_c),
+        "candidates_log_n": float(np.log(len(allc))),
+        "invalid_fraction": invalid / max(len(c.candidates), 1),
+        "min_distance_threshold": 0.8 * d0,
+    }
 
 
 def quests_mcmc(quests: str, frames, steps: int, target: int, repeats: int):
@@ -121,10 +134,27 @@ def quests_mcmc(quests: str, frames, steps: int, target: int, repeats: int):
         for n in (steps // 3, steps):
             for _ in range(repeats):
                 start = time.perf_counter()
-                proc = subprocess.run([quests, "mcmc", str(path), "-i", "0", "-n", str(n),
-                                       "-t", str(target), "-j", "1", "-o",
-                                       str(Path(d) / "out.json")],
-                                      capture_output=True, text=True, cwd=d, env=env)
+                proc = subprocess.run(
+                    [
+                        quests,
+                        "mcmc",
+                        str(path),
+                        "-i",
+                        "0",
+                        "-n",
+                        str(n),
+                        "-t",
+                        str(target),
+                        "-j",
+                        "1",
+                        "-o",
+                        str(Path(d) / "out.json"),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    cwd=d,
+                    env=env,
+                )
                 wall[n] = min(wall.get(n, np.inf), time.perf_counter() - start)
                 m = re.search(r"sampled in:\s*([\d.]+)\s*(ms|s)\b", proc.stdout + proc.stderr)
                 if m:
@@ -134,9 +164,12 @@ def quests_mcmc(quests: str, frames, steps: int, target: int, repeats: int):
     if len(reported) < 2:
         return {"error": "no timing reported", "returncode": proc.returncode}
     lo, hi = steps // 3, steps
-    return {"seconds_per_step": reported[hi] / hi,
-            "marginal_seconds_per_step": (reported[hi] - reported[lo]) / (hi - lo),
-            "process_seconds": wall[hi], "files_written": wrote}
+    return {
+        "seconds_per_step": reported[hi] / hi,
+        "marginal_seconds_per_step": (reported[hi] - reported[lo]) / (hi - lo),
+        "process_seconds": wall[hi],
+        "files_written": wrote,
+    }
 
 
 def main() -> None:
@@ -149,9 +182,14 @@ def main() -> None:
     parser.add_argument("--quests", default=None, help="path of the quests executable")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    out = {"machine": {"cpu": platform.processor() or platform.machine(),
-                       "cores": os.cpu_count(), "numba_threads": numba.get_num_threads(),
-                       "load_average": os.getloadavg()}}
+    out = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "numba_threads": numba.get_num_threads(),
+            "load_average": os.getloadavg(),
+        }
+    }
     for r in args.repeat_cell:
         frames = dataset(r, args.frames)
         X = atominfo.descriptors(frames)
@@ -159,33 +197,44 @@ def main() -> None:
         generate(seed_atoms, X, 1, steps=2, seed=0)  # compile the kernels once
         local, a = time_steps(seed_atoms, X, args.steps, True, args.repeats)
         full, b = time_steps(seed_atoms, X, args.steps, False, args.repeats)
-        row = {"atoms": len(seed_atoms), "dataset_environments": len(X),
-               "ms_per_step_local": local * 1e3, "ms_per_step_full": full * 1e3,
-               "speedup": full / local, "same_candidates": a == b}
-        print(f"{len(seed_atoms)} atoms, dataset {len(X)} environments: "
-              f"{local * 1e3:.2f} ms/step (local) vs {full * 1e3:.2f} ms/step (all "
-              f"descriptors): {full / local:.1f}x; identical candidates: {a == b}")
+        row = {
+            "atoms": len(seed_atoms),
+            "dataset_environments": len(X),
+            "ms_per_step_local": local * 1e3,
+            "ms_per_step_full": full * 1e3,
+            "speedup": full / local,
+            "same_candidates": a == b,
+        }
+        print(
+            f"{len(seed_atoms)} atoms, dataset {len(X)} environments: "
+            f"{local * 1e3:.2f} ms/step (local) vs {full * 1e3:.2f} ms/step (all "
+            f"descriptors): {full / local:.1f}x; identical candidates: {a == b}"
+        )
         q = quality(seed_atoms, X, args.candidates, 2000)
         row["quality"] = q
-        print(f"  {q['candidates']} of {q['requested']} candidates, max dH "
-              f"{q['max_dH_min']:.2f}..{q['max_dH_max']:.2f} nats (mean "
-              f"{q['max_dH_mean']:.2f}), {q['steps_per_candidate']:.1f} steps each; H gain per "
-              f"structure {', '.join(f'{g:.4f}' for g in q['entropy_gain_per_structure'])} "
-              f"nats; novelty vs other candidates "
-              f"{q['novelty_against_other_candidates_mean']:.3f} (most novel environment new to "
-              f"the others: {q['most_novel_environment_new_to_other_candidates']:.0%}); "
-              f"candidates H {q['candidates_H']:.3f} D {q['candidates_D']:.3f} of log n "
-              f"{q['candidates_log_n']:.3f}; invalid {q['invalid_fraction']:.0%}")
+        print(
+            f"  {q['candidates']} of {q['requested']} candidates, max dH "
+            f"{q['max_dH_min']:.2f}..{q['max_dH_max']:.2f} nats (mean "
+            f"{q['max_dH_mean']:.2f}), {q['steps_per_candidate']:.1f} steps each; H gain per "
+            f"structure {', '.join(f'{g:.4f}' for g in q['entropy_gain_per_structure'])} "
+            f"nats; novelty vs other candidates "
+            f"{q['novelty_against_other_candidates_mean']:.3f} (most novel environment new to "
+            f"the others: {q['most_novel_environment_new_to_other_candidates']:.0%}); "
+            f"candidates H {q['candidates_H']:.3f} D {q['candidates_D']:.3f} of log n "
+            f"{q['candidates_log_n']:.3f}; invalid {q['invalid_fraction']:.0%}"
+        )
         if args.quests:
             qs = quests_mcmc(args.quests, frames, args.steps, 3, max(1, args.repeats - 1))
             row["quests"] = qs
             if "error" in qs:
                 print(f"  QUESTS mcmc: {qs['error']}")
             else:
-                print(f"  QUESTS mcmc: {qs['seconds_per_step'] * 1e3:.2f} ms/step (its own "
-                      f"timing / steps), {qs['marginal_seconds_per_step'] * 1e3:.2f} ms/step "
-                      f"marginal; process {qs['process_seconds']:.1f} s for {args.steps} steps; "
-                      f"files written: {qs['files_written'] or 'none'}")
+                print(
+                    f"  QUESTS mcmc: {qs['seconds_per_step'] * 1e3:.2f} ms/step (its own "
+                    f"timing / steps), {qs['marginal_seconds_per_step'] * 1e3:.2f} ms/step "
+                    f"marginal; process {qs['process_seconds']:.1f} s for {args.steps} steps; "
+                    f"files written: {qs['files_written'] or 'none'}"
+                )
         out[f"atoms_{len(seed_atoms)}"] = row
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))

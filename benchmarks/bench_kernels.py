@@ -63,8 +63,12 @@ def run_quests(python, task, args, timeout=1800):
     if python is None:
         return None
     try:
-        proc = subprocess.run([python, str(HERE / "quests_baseline.py"), task, json.dumps(args)],
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [python, str(HERE / "quests_baseline.py"), task, json.dumps(args)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         return json.loads(proc.stdout.strip().splitlines()[-1])
     except Exception as exc:  # the baseline is optional: report and go on
         print(f"  (published package: {task} failed: {exc})")
@@ -78,11 +82,11 @@ def blas_ceiling(Y, X, threads):
     bx, by = cpu.BLOCK_COLS, cpu.BLOCK_ROWS
 
     def work(y0):
-        Yb = np.ascontiguousarray(Y[y0:y0 + by] - mu)
+        Yb = np.ascontiguousarray(Y[y0 : y0 + by] - mu)
         G = np.empty((len(Yb), bx))
         for x0 in range(0, len(X), bx):
-            Xb = Xc[x0:x0 + bx]
-            np.matmul(Yb, Xb.T, out=G[:, :len(Xb)] if len(Xb) == bx else None)
+            Xb = Xc[x0 : x0 + bx]
+            np.matmul(Yb, Xb.T, out=G[:, : len(Xb)] if len(Xb) == bx else None)
 
     t = time.perf_counter()
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
@@ -94,8 +98,8 @@ def brute_log_sums(Y, X, h, chunk=64):
     """float64 brute force: direct differences and scipy's logsumexp."""
     out = np.empty(len(Y))
     for i in range(0, len(Y), chunk):
-        d2 = ((Y[i:i + chunk, None, :] - X[None, :, :]) ** 2).sum(-1)
-        out[i:i + chunk] = logsumexp(-d2 / (2 * h * h), axis=1)
+        d2 = ((Y[i : i + chunk, None, :] - X[None, :, :]) ** 2).sum(-1)
+        out[i : i + chunk] = logsumexp(-d2 / (2 * h * h), axis=1)
     return out
 
 
@@ -108,25 +112,37 @@ def section_exact(args, qpy):
     runs = [timed(atominfo.entropy, X, H) for _ in range(args.repeats)]
     Hval, t_ai = runs[0][0], min(r[1] for r in runs)
     t_blas = min(blas_ceiling(X, X, numba.get_num_threads()) for _ in range(args.repeats))
-    t_gemm2 = min(timed(lambda: [X[i:i + 4096] @ X.T for i in range(0, n, 4096)])[1]
-                  for _ in range(args.repeats))
+    t_gemm2 = min(
+        timed(lambda: [X[i : i + 4096] @ X.T for i in range(0, n, 4096)])[1]
+        for _ in range(args.repeats)
+    )
     m = 1000
     ref, t_ref = timed(brute_log_sums, X[:m], X, H)
     ours = cpu.log_kernel_sums(X[:m], X, np.array([H]))[0]
-    print(f"atominfo entropy H = {Hval:.9f} nats in {t_ai:.2f} s (best of {args.repeats}): "
-          f"{pairs / t_ai / 1e6:,.0f} M pairs/s")
-    print(f"BLAS ceiling (float64 products alone, same blocks and threads): {t_blas:.2f} s = "
-          f"{pairs / t_blas / 1e6:,.0f} M pairs/s -> atominfo at {t_blas / t_ai:.0%} of it")
-    print(f"numpy X @ X.T (threaded OpenBLAS, 4096-row slabs): {t_gemm2:.2f} s = "
-          f"{pairs / t_gemm2 / 1e6:,.0f} M pairs/s")
-    print(f"brute-force numpy reference (1,000 queries): {m * n / t_ref / 1e6:,.1f} M pairs/s "
-          f"-> atominfo {t_ref / (m * n) * pairs / t_ai:,.0f}x faster; "
-          f"max |log-sum difference| {np.abs(ours - ref).max():.2e} nats")
+    print(
+        f"atominfo entropy H = {Hval:.9f} nats in {t_ai:.2f} s (best of {args.repeats}): "
+        f"{pairs / t_ai / 1e6:,.0f} M pairs/s"
+    )
+    print(
+        f"BLAS ceiling (float64 products alone, same blocks and threads): {t_blas:.2f} s = "
+        f"{pairs / t_blas / 1e6:,.0f} M pairs/s -> atominfo at {t_blas / t_ai:.0%} of it"
+    )
+    print(
+        f"numpy X @ X.T (threaded OpenBLAS, 4096-row slabs): {t_gemm2:.2f} s = "
+        f"{pairs / t_gemm2 / 1e6:,.0f} M pairs/s"
+    )
+    print(
+        f"brute-force numpy reference (1,000 queries): {m * n / t_ref / 1e6:,.1f} M pairs/s "
+        f"-> atominfo {t_ref / (m * n) * pairs / t_ai:,.0f}x faster; "
+        f"max |log-sum difference| {np.abs(ours - ref).max():.2e} nats"
+    )
     q = run_quests(qpy, "entropy", {"repeat": [20, 20, 20], "sigma": 0.1, "h": H})
     if q:
-        print(f"published QUESTS package: H = {q['entropy']:.6f} nats in {q['seconds']:.2f} s = "
-              f"{q['n'] ** 2 / q['seconds'] / 1e6:,.0f} M pairs/s -> atominfo "
-              f"{q['seconds'] / t_ai:.1f}x faster")
+        print(
+            f"published QUESTS package: H = {q['entropy']:.6f} nats in {q['seconds']:.2f} s = "
+            f"{q['n'] ** 2 / q['seconds'] / 1e6:,.0f} M pairs/s -> atominfo "
+            f"{q['seconds'] / t_ai:.1f}x faster"
+        )
     else:
         print("published QUESTS package: not installed in a separate environment (skipped)")
 
@@ -136,9 +152,16 @@ def diverse_set(seed=0):
     from ase.build import bulk
 
     parts = []
-    for i, (name, a, cubic) in enumerate([("fcc", 3.25, True), ("fcc", 3.61, True),
-                                          ("fcc", 4.00, True), ("bcc", 2.60, True),
-                                          ("bcc", 3.10, True), ("hcp", 2.55, False)]):
+    for i, (name, a, cubic) in enumerate(
+        [
+            ("fcc", 3.25, True),
+            ("fcc", 3.61, True),
+            ("fcc", 4.00, True),
+            ("bcc", 2.60, True),
+            ("bcc", 3.10, True),
+            ("hcp", 2.55, False),
+        ]
+    ):
         atoms = bulk("Cu", name, a=a, cubic=cubic) if name != "hcp" else bulk("Cu", "hcp", a=a)
         atoms = atoms.repeat((9, 9, 9) if name != "hcp" else (14, 14, 9))
         atoms.rattle(0.05, seed=seed + i)
@@ -158,10 +181,12 @@ def section_prune(args):
     log_s, t_pruned = timed(index.log_kernel_sums, X, [H], 1e-9)
     H_pruned = np.log(len(X)) - log_s[0].mean()
     frac = index.last_pairs / len(X) ** 2
-    print(f"exact (BLAS) {t_exact:.2f} s; pruned {t_pruned:.2f} s + index {t_build:.2f} s "
-          f"({index.n_clusters} clusters): {t_exact / t_pruned:.2f}x "
-          f"({t_exact / (t_pruned + t_build):.2f}x with the build); "
-          f"kernel terms evaluated {frac:.1%}")
+    print(
+        f"exact (BLAS) {t_exact:.2f} s; pruned {t_pruned:.2f} s + index {t_build:.2f} s "
+        f"({index.n_clusters} clusters): {t_exact / t_pruned:.2f}x "
+        f"({t_exact / (t_pruned + t_build):.2f}x with the build); "
+        f"kernel terms evaluated {frac:.1%}"
+    )
     print(f"|H pruned - H exact| = {abs(H_pruned - H_exact):.2e} nats (bound 1e-9)")
 
 
@@ -170,62 +195,85 @@ def section_classify(args):
     rep = (29, 29, 30)
     cold = structure_descriptors(rattled_fcc_cu(rep, 0.05, 0))
     hot = structure_descriptors(rattled_fcc_cu(rep, 0.1, 1))
-    melt = atominfo.descriptors(cu_melt(repeat=6, n_frames=60, seed=1, interval=10,
-                                        melt_steps=200))
-    mixed = np.concatenate([hot[:len(hot) - len(melt)], melt])
+    melt = atominfo.descriptors(cu_melt(repeat=6, n_frames=60, seed=1, interval=10, melt_steps=200))
+    mixed = np.concatenate([hot[: len(hot) - len(melt)], melt])
     print(f"reference: FCC Cu rattled 0.05 Å ({len(cold)}); melt {len(melt)} environments")
     index, t_build = timed(ClusterIndex, cold, n_clusters=classify_clusters(len(cold)), seed=0)
     neigh, t_nbuild = timed(NeighbourIndex, cold, seed=0)
     index.classify(hot[:64], [H])  # compile / load the numba cache before timing
     neigh.log_kernel_sums(hot[:64], [H], 3)
-    print(f"cluster index {t_build:.2f} s ({index.n_clusters} clusters); "
-          f"faiss IVF index {t_nbuild:.2f} s")
-    for name, Y in [("in-distribution: hot crystal (0.1 Å)", hot),
-                    ("mixed: hot crystal + melt", mixed)]:
+    print(
+        f"cluster index {t_build:.2f} s ({index.n_clusters} clusters); "
+        f"faiss IVF index {t_nbuild:.2f} s"
+    )
+    for name, Y in [
+        ("in-distribution: hot crystal (0.1 Å)", hot),
+        ("mixed: hot crystal + melt", mixed),
+    ]:
         print(f"-- {name}, {len(Y)} queries")
         log_s, t_exact = timed(cpu.log_kernel_sums, Y, cold, np.array([H]))
         dH = -log_s[0]
         labels, t_cls = timed(index.classify, Y, [H])
         decided = np.abs(dH) > 1e-9
         same = np.array_equal(labels[0][decided], (dH <= 0)[decided])
-        print(f"exact dH {t_exact:.1f} s ({len(Y) * len(cold) / t_exact / 1e6:,.0f} M pairs/s); "
-              f"novel {np.mean(dH > 0):.2%}")
-        print(f"classification {t_cls:.2f} s -> {t_exact / t_cls:.1f}x faster "
-              f"({t_exact / (t_cls + t_build):.1f}x with the index build); kernel terms "
-              f"{index.last_pairs / (len(Y) * len(cold)):.2%} of exact; labels equal exact "
-              f"for all |dH| > 1e-9: {same}")
+        print(
+            f"exact dH {t_exact:.1f} s ({len(Y) * len(cold) / t_exact / 1e6:,.0f} M pairs/s); "
+            f"novel {np.mean(dH > 0):.2%}"
+        )
+        print(
+            f"classification {t_cls:.2f} s -> {t_exact / t_cls:.1f}x faster "
+            f"({t_exact / (t_cls + t_build):.1f}x with the index build); kernel terms "
+            f"{index.last_pairs / (len(Y) * len(cold)):.2%} of exact; labels equal exact "
+            f"for all |dH| > 1e-9: {same}"
+        )
         for k in (3, 32):
             approx, t_ap = timed(neigh.log_kernel_sums, Y, [H], k)
             err = -approx[0] - dH
             agree = ((-approx[0] > 0) == (dH > 0)).mean()
             inside = dH <= 0
-            print(f"approximate dH, {k} neighbours (faiss IVF): {t_ap:.2f} s; error vs exact "
-                  f"mean {err.mean():.3f}, median {np.median(err):.3f}, 99th pct "
-                  f"{np.quantile(err, 0.99):.3f}, max {err.max():.3f} nats; sign agrees on "
-                  f"{agree:.2%} (on {((-approx[0] <= 0)[inside]).mean() if inside.any() else 1:.2%}"
-                  f" of exact-inside points)")
+            print(
+                f"approximate dH, {k} neighbours (faiss IVF): {t_ap:.2f} s; error vs exact "
+                f"mean {err.mean():.3f}, median {np.median(err):.3f}, 99th pct "
+                f"{np.quantile(err, 0.99):.3f}, max {err.max():.3f} nats; sign agrees on "
+                f"{agree:.2%} (on {((-approx[0] <= 0)[inside]).mean() if inside.any() else 1:.2%}"
+                f" of exact-inside points)"
+            )
 
 
 def section_quests_dh(args, qpy):
     print("\n== published package: exact vs approximate dH (20,000 x 32,000) ==")
-    q = run_quests(qpy, "dh", {"ref_repeat": [20, 20, 20], "ref_sigma": 0.05,
-                               "repeat": [20, 20, 20], "sigma": 0.1, "n_query": 20000, "h": H})
+    q = run_quests(
+        qpy,
+        "dh",
+        {
+            "ref_repeat": [20, 20, 20],
+            "ref_sigma": 0.05,
+            "repeat": [20, 20, 20],
+            "sigma": 0.1,
+            "n_query": 20000,
+            "h": H,
+        },
+    )
     if not q:
         print("published QUESTS package: not available (skipped)")
         return
-    print(f"QUESTS exact dH {q['exact_seconds']:.1f} s, approximate (3 NN) "
-          f"{q['approx_seconds']:.1f} s; sign agreement {q['sign_agreement']:.2%} "
-          f"(exact-inside points: {q['sign_agreement_inside']}); novel {q['novelty_exact']:.2%}")
+    print(
+        f"QUESTS exact dH {q['exact_seconds']:.1f} s, approximate (3 NN) "
+        f"{q['approx_seconds']:.1f} s; sign agreement {q['sign_agreement']:.2%} "
+        f"(exact-inside points: {q['sign_agreement_inside']}); novel {q['novelty_exact']:.2%}"
+    )
     ref = structure_descriptors(rattled_fcc_cu((20, 20, 20), 0.05, 0))
     Y = structure_descriptors(rattled_fcc_cu((20, 20, 20), 0.1, 1))[:20000]
     (_, t_exact) = timed(cpu.log_kernel_sums, Y, ref, np.array([H]))
     index, t_build = timed(ClusterIndex, ref, n_clusters=classify_clusters(len(ref)), seed=0)
     index.classify(Y[:64], [H])  # compile / load the numba cache before timing
     (_, t_cls) = timed(index.classify, Y, [H])
-    print(f"atominfo on the same input: exact dH {t_exact:.1f} s "
-          f"({q['exact_seconds'] / t_exact:.1f}x faster than QUESTS exact), exact labels "
-          f"{t_cls + t_build:.2f} s with the index build "
-          f"({q['approx_seconds'] / (t_cls + t_build):.1f}x faster than QUESTS approximate)")
+    print(
+        f"atominfo on the same input: exact dH {t_exact:.1f} s "
+        f"({q['exact_seconds'] / t_exact:.1f}x faster than QUESTS exact), exact labels "
+        f"{t_cls + t_build:.2f} s with the index build "
+        f"({q['approx_seconds'] / (t_cls + t_build):.1f}x faster than QUESTS approximate)"
+    )
 
 
 def section_sample(args):
@@ -236,17 +284,21 @@ def section_sample(args):
     for seed in range(args.coverage_seeds):
         est = atominfo.sampled_entropy(X32, H, 2000, seed=seed)
         inside += est.low <= exact <= est.high
-    print(f"32,000 environments: exact H = {exact:.4f} nats; 95% interval (M = 2,000) "
-          f"contains it for {inside} of {args.coverage_seeds} seeds")
+    print(
+        f"32,000 environments: exact H = {exact:.4f} nats; 95% interval (M = 2,000) "
+        f"contains it for {inside} of {args.coverage_seeds} seeds"
+    )
     atoms, t_atoms = timed(rattled_fcc_cu, (63, 63, 63), 0.1, 0)
     X, t_desc = timed(structure_descriptors, atoms)
     del atoms
     est, t_s = timed(atominfo.sampled_entropy, X, H, args.samples, 0)
-    print(f"{len(X):,} environments (FCC Cu rattled 0.1 Å): descriptors {t_desc:.1f} s; "
-          f"sampled H = {est.entropy:.4f} ± {est.half_width:.4f} nats (95%, M = "
-          f"{est.n_samples:,}, seed 0) in {t_s:.1f} s "
-          f"({est.n_samples * len(X) / t_s / 1e6:,.0f} M pairs/s); exact would take about "
-          f"{t_s * len(X) / est.n_samples / 3600:.1f} h at that rate")
+    print(
+        f"{len(X):,} environments (FCC Cu rattled 0.1 Å): descriptors {t_desc:.1f} s; "
+        f"sampled H = {est.entropy:.4f} ± {est.half_width:.4f} nats (95%, M = "
+        f"{est.n_samples:,}, seed 0) in {t_s:.1f} s "
+        f"({est.n_samples * len(X) / t_s / 1e6:,.0f} M pairs/s); exact would take about "
+        f"{t_s * len(X) / est.n_samples / 3600:.1f} h at that rate"
+    )
 
 
 def main():
@@ -258,10 +310,12 @@ def main():
     parser.add_argument("--quests", default=None, help="python of an environment with quests")
     args = parser.parse_args()
     qpy = quests_python(args.quests)
-    print(f"machine: {platform.machine()} {platform.processor()}, {os.cpu_count()} cores, "
-          f"numba threads {numba.get_num_threads()}, python {sys.version.split()[0]}, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; published package: "
-          f"{qpy or 'not found'}")
+    print(
+        f"machine: {platform.machine()} {platform.processor()}, {os.cpu_count()} cores, "
+        f"numba threads {numba.get_num_threads()}, python {sys.version.split()[0]}, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; published package: "
+        f"{qpy or 'not found'}"
+    )
     only = set(args.only.split(","))
     if "exact" in only:
         section_exact(args, qpy)

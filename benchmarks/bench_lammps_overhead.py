@@ -75,13 +75,24 @@ def mace_calculator():
     torch.set_default_dtype(torch.float64)
     torch.manual_seed(0)
     model = ScaleShiftMACE(
-        r_max=5.0, num_bessel=8, num_polynomial_cutoff=5, max_ell=3,
+        r_max=5.0,
+        num_bessel=8,
+        num_polynomial_cutoff=5,
+        max_ell=3,
         interaction_cls=RealAgnosticResidualInteractionBlock,
-        interaction_cls_first=RealAgnosticResidualInteractionBlock, num_interactions=2,
-        num_elements=1, hidden_irreps=o3.Irreps("128x0e"), MLP_irreps=o3.Irreps("16x0e"),
-        atomic_energies=np.array([0.0]), avg_num_neighbors=40.0, atomic_numbers=[29],
-        correlation=3, gate=torch.nn.functional.silu, atomic_inter_scale=1.0,
-        atomic_inter_shift=0.0)
+        interaction_cls_first=RealAgnosticResidualInteractionBlock,
+        num_interactions=2,
+        num_elements=1,
+        hidden_irreps=o3.Irreps("128x0e"),
+        MLP_irreps=o3.Irreps("16x0e"),
+        atomic_energies=np.array([0.0]),
+        avg_num_neighbors=40.0,
+        atomic_numbers=[29],
+        correlation=3,
+        gate=torch.nn.functional.silu,
+        atomic_inter_scale=1.0,
+        atomic_inter_shift=0.0,
+    )
     return MACECalculator(models=model, device="cpu", default_dtype="float64")
 
 
@@ -92,8 +103,10 @@ def new_system(n: int, potential: str, calc=None):
     if potential == "eam":
         lmp.commands_string(EAM)
     else:  # forces from the model, every step, through fix external
-        lmp.commands_string("pair_style zero 5.0\npair_coeff * *\n"
-                            "fix nn all external pf/callback 1 1\nfix_modify nn energy yes\n")
+        lmp.commands_string(
+            "pair_style zero 5.0\npair_coeff * *\n"
+            "fix nn all external pf/callback 1 1\nfix_modify nn energy yes\n"
+        )
         atoms = lammps_atoms(lmp, decimals=None)
         atoms.calc = calc
 
@@ -161,34 +174,46 @@ def measure_nn(n: int, ref: Reference, repeats: int, steps: int, calc):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="4,6,8",
-                        help="Cubic cells per edge (4 n^3 atoms), comma-separated.")
+    parser.add_argument(
+        "--sizes", default="4,6,8", help="Cubic cells per edge (4 n^3 atoms), comma-separated."
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=200, help="EAM steps per timing.")
-    parser.add_argument("--nn-sizes", default="4", help="Sizes for MACE (a step costs "
-                        "seconds on a CPU).")
+    parser.add_argument(
+        "--nn-sizes", default="4", help="Sizes for MACE (a step costs seconds on a CPU)."
+    )
     parser.add_argument("--nn-steps", type=int, default=2, help="MACE steps per timing.")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"load average before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores")
     ref = reference()
-    print(f"reference: {len(ref)} environments, h = {ref.h} 1/Å, k = {ref.k}, "
-          f"cutoff = {ref.cutoff} Å; best of {args.repeats}\n")
-    header = (f"{'potential':<10} {'atoms':>6} {'ms/step':>9} {'ms/check':>9} "
-              f"{'% every=10':>11} {'% every=100':>12} {'measured % every=10':>20}")
+    print(
+        f"reference: {len(ref)} environments, h = {ref.h} 1/Å, k = {ref.k}, "
+        f"cutoff = {ref.cutoff} Å; best of {args.repeats}\n"
+    )
+    header = (
+        f"{'potential':<10} {'atoms':>6} {'ms/step':>9} {'ms/check':>9} "
+        f"{'% every=10':>11} {'% every=100':>12} {'measured % every=10':>20}"
+    )
     print(header)
     print("-" * len(header))
     for n in sizes:
         atoms, step, check, measured = measure_eam(n, ref, args.repeats, args.steps)
-        print(f"{'EAM':<10} {atoms:>6} {step:>9.3f} {check:>9.2f} "
-              f"{100 * check / (10 * step):>11.1f} {100 * check / (100 * step):>12.2f}"
-              f"{measured:>20.1f}", flush=True)
+        print(
+            f"{'EAM':<10} {atoms:>6} {step:>9.3f} {check:>9.2f} "
+            f"{100 * check / (10 * step):>11.1f} {100 * check / (100 * step):>12.2f}"
+            f"{measured:>20.1f}",
+            flush=True,
+        )
     calc = mace_calculator()
-    for n in ([int(s) for s in args.nn_sizes.split(",")] if calc is not None else []):
+    for n in [int(s) for s in args.nn_sizes.split(",")] if calc is not None else []:
         atoms, step, check = measure_nn(n, ref, args.repeats, args.nn_steps, calc)
-        print(f"{'MACE':<10} {atoms:>6} {step:>9.1f} {check:>9.2f} "
-              f"{100 * check / (10 * step):>11.3f} {100 * check / (100 * step):>12.4f}"
-              f"{'-':>20}", flush=True)
+        print(
+            f"{'MACE':<10} {atoms:>6} {step:>9.1f} {check:>9.2f} "
+            f"{100 * check / (10 * step):>11.3f} {100 * check / (100 * step):>12.4f}"
+            f"{'-':>20}",
+            flush=True,
+        )
     if calc is None:
         print("MACE: skipped (pip install mace-torch)")
     print(f"\nload average after: {os.getloadavg()[0]:.2f} (1 min)")

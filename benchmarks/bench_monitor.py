@@ -57,25 +57,35 @@ def main():
     from atominfo.structures.datasets import rattled_fcc_cu
 
     ref_atoms = rattled_fcc_cu(14, 0.05, seed=1)  # 10,976 atoms
-    reference = atominfo.Reference(atominfo.descriptors(ref_atoms)[:args.reference], h=0.015)
+    reference = atominfo.Reference(atominfo.descriptors(ref_atoms)[: args.reference], h=0.015)
     run(2, reference, 1)  # compile numba kernels before timing
     print(f"1,000-atom EMT MD, {args.steps} steps; reference {len(reference):,} environments")
     base, _ = run(args.steps)
     print(f"without monitor: {base:.2f} s ({1e3 * base / args.steps:.1f} ms/step)")
-    results = {"steps": args.steps, "reference": len(reference), "baseline_s": base,
-               "intervals": {}}
+    results = {
+        "steps": args.steps,
+        "reference": len(reference),
+        "baseline_s": base,
+        "intervals": {},
+    }
     for interval in [int(v) for v in args.intervals.split(",")]:
         total, monitor = run(args.steps, reference, interval)
         checks = len(monitor.history)
         per_check = monitor.seconds / checks
         overhead = (total - base) / base
         own = monitor.seconds / (total - monitor.seconds)
-        print(f"every {interval:4d} steps: {total:.2f} s, {checks} checks, "
-              f"{1e3 * per_check:.0f} ms per check; overhead {overhead:+.1%} "
-              f"(from the monitor's own clock: {own:.1%})")
-        results["intervals"][interval] = {"seconds": total, "checks": checks,
-                                          "per_check_s": per_check, "overhead": overhead,
-                                          "own_clock_overhead": own}
+        print(
+            f"every {interval:4d} steps: {total:.2f} s, {checks} checks, "
+            f"{1e3 * per_check:.0f} ms per check; overhead {overhead:+.1%} "
+            f"(from the monitor's own clock: {own:.1%})"
+        )
+        results["intervals"][interval] = {
+            "seconds": total,
+            "checks": checks,
+            "per_check_s": per_check,
+            "overhead": overhead,
+            "own_clock_overhead": own,
+        }
     print(json.dumps(results))
 
 

@@ -95,8 +95,10 @@ def main():
 
     t0 = time.perf_counter()
     X, sets = build(args.frames, args.seed, args.hot)
-    print(f"built in {time.perf_counter() - t0:.0f} s (EMT MD, seed {args.seed}); reference: "
-          f"{len(X)} environments at 300 K; test at {args.hot:.0f} K")
+    print(
+        f"built in {time.perf_counter() - t0:.0f} s (EMT MD, seed {args.seed}); reference: "
+        f"{len(X)} environments at 300 K; test at {args.hot:.0f} K"
+    )
     Y = np.concatenate([s[0] for s in sets.values()])
     y_true = np.concatenate([s[1] for s in sets.values()])
     group = np.concatenate([[name] * len(s[0]) for name, s in sets.items()])
@@ -106,8 +108,9 @@ def main():
     scores["dH (atominfo)"] = atominfo.delta_entropy(Y, X, 0.015)
     seconds["dH (atominfo)"] = time.perf_counter() - t
     t = time.perf_counter()
-    scores["nearest-neighbour distance"] = NearestNeighbors(n_neighbors=1).fit(X).kneighbors(
-        Y)[0][:, 0]
+    scores["nearest-neighbour distance"] = (
+        NearestNeighbors(n_neighbors=1).fit(X).kneighbors(Y)[0][:, 0]
+    )
     seconds["nearest-neighbour distance"] = time.perf_counter() - t
     t = time.perf_counter()
     lof = LocalOutlierFactor(n_neighbors=20, novelty=True).fit(X)
@@ -116,8 +119,17 @@ def main():
 
     print(f"\n{int(y_true.sum())} outliers, {int((~y_true).sum())} inliers")
     print(f"{'score':30s} {'ROC AUC':>8s} {'seconds':>8s}")
-    curves, result = {}, {"seed": args.seed, "frames": args.frames, "hot_K": args.hot,
-                          "reference": len(X), "auc": {}, "dH_positive": {}}
+    curves, result = (
+        {},
+        {
+            "seed": args.seed,
+            "frames": args.frames,
+            "hot_K": args.hot,
+            "reference": len(X),
+            "auc": {},
+            "dH_positive": {},
+        },
+    )
     for name, s in scores.items():
         auc = roc_auc_score(y_true, s)
         fpr, tpr, _ = roc_curve(y_true, s)
@@ -132,8 +144,10 @@ def main():
         result["auc_by_kind"][kind] = row
         print(f"  {kind:8s} " + "  ".join(f"{name} {auc:.4f}" for name, auc in row.items()))
     ratio = result["auc"]["dH (atominfo)"] / result["auc"]["LocalOutlierFactor"]
-    print(f"AUC ratio dH / LOF: {ratio:.3f}; dH / NN distance: "
-          f"{result['auc']['dH (atominfo)'] / result['auc']['nearest-neighbour distance']:.3f}")
+    print(
+        f"AUC ratio dH / LOF: {ratio:.3f}; dH / NN distance: "
+        f"{result['auc']['dH (atominfo)'] / result['auc']['nearest-neighbour distance']:.3f}"
+    )
 
     dH = scores["dH (atominfo)"]
     print("\nfraction flagged by dH > 0 (no calibration):")

@@ -56,24 +56,34 @@ def main() -> None:
 
     data = load_frames([str(f) for f in files])
     ref_X = load_frames([str(ref)]).X
-    print(f"{len(data)} structures, {data.n_rows} environments; reference {len(ref_X)} "
-          f"environments; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(
+        f"{len(data)} structures, {data.n_rows} environments; reference {len(ref_X)} "
+        f"environments; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+    )
     best: dict = {}
     for _ in range(args.repeat):
         t0 = time.perf_counter()
         entropy(data.X, 0.015)
         best["baseline: H of the whole dataset"] = min(
-            best.get("baseline: H of the whole dataset", 1e9), time.perf_counter() - t0)
+            best.get("baseline: H of the whole dataset", 1e9), time.perf_counter() - t0
+        )
         marks = [("start", time.perf_counter())]
 
         def mark(name, marks=marks):
             marks.append((name, time.perf_counter()))
 
-        report = dataset_report(data, 0.015, group_by="config_type", reference=ref_X,
-                                progress=mark,
-                                provenance={"files": [str(f) for f in files],
-                                            "reference_files": [str(ref)],
-                                            "title": "Cu: varied FCC cells and melt"})
+        report = dataset_report(
+            data,
+            0.015,
+            group_by="config_type",
+            reference=ref_X,
+            progress=mark,
+            provenance={
+                "files": [str(f) for f in files],
+                "reference_files": [str(ref)],
+                "title": "Cu: varied FCC cells and melt",
+            },
+        )
         marks.append(("page", time.perf_counter()))
         write_report_html(out / "report.html", report)
         marks.append(("chemiscope", time.perf_counter()))

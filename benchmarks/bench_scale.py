@@ -45,8 +45,9 @@ def best_time(fn, repeats):
 def thermal_environments(n, sigma, seed):
     """Descriptors of about n atoms of FCC Cu rattled by sigma Å (a thermal crystal)."""
     side = max(2, round((n / 4) ** (1 / 3)))
-    atoms = rattled_fcc_cu((side, side, max(1, round(n / (4 * side * side)))), sigma=sigma,
-                           seed=seed)
+    atoms = rattled_fcc_cu(
+        (side, side, max(1, round(n / (4 * side * side)))), sigma=sigma, seed=seed
+    )
     return structure_descriptors(atoms)[:n]
 
 
@@ -77,10 +78,16 @@ def bench_dask(Y, X, repeats, expected):
         try:
             client.run(lambda: log_kernel_sums(Y[:64], X[:64], H))  # warm numba on workers
             t_scatter, opts = best_time(lambda c=client: prepare_reference(X, client=c), 1)
-            t, out = best_time(lambda o=opts: log_kernel_sums(Y, X, H, backend="dask", **o),
-                               repeats)
-            rows[workers] = dict(time=t, pairs_per_s=len(Y) * len(X) / t, startup=startup,
-                                 scatter=t_scatter, max_diff=float(np.abs(out - expected).max()))
+            t, out = best_time(
+                lambda o=opts: log_kernel_sums(Y, X, H, backend="dask", **o), repeats
+            )
+            rows[workers] = dict(
+                time=t,
+                pairs_per_s=len(Y) * len(X) / t,
+                startup=startup,
+                scatter=t_scatter,
+                max_diff=float(np.abs(out - expected).max()),
+            )
         finally:
             close_client(client)
     return rows
@@ -98,12 +105,18 @@ def bench_torch(Y, X, repeats, expected):
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
         for precision in ("float64", "float32"):
-            t, out = best_time(lambda d=device, p=precision: log_kernel_sums(
-                Y, X, H, backend="torch", device=d, precision=p), repeats)
+            t, out = best_time(
+                lambda d=device, p=precision: log_kernel_sums(
+                    Y, X, H, backend="torch", device=d, precision=p
+                ),
+                repeats,
+            )
             rows[f"{device}/{precision}"] = dict(
-                time=t, pairs_per_s=len(Y) * len(X) / t,
+                time=t,
+                pairs_per_s=len(Y) * len(X) / t,
                 max_error=float(np.abs(out - expected).max()),
-                bound=float(float32_error_bound(Y, X, H)[0]) if precision == "float32" else None)
+                bound=float(float32_error_bound(Y, X, H)[0]) if precision == "float32" else None,
+            )
     return rows
 
 
@@ -116,8 +129,15 @@ def bench_descriptors_per_core(n, repeats):
     return len(atoms) / t
 
 
-def project(pair_rate_core, desc_rate_core, cores_per_node, network_gbps,
-            n_atoms=32.5e6, n_ref=160_000, width=63):
+def project(
+    pair_rate_core,
+    desc_rate_core,
+    cores_per_node,
+    network_gbps,
+    n_atoms=32.5e6,
+    n_ref=160_000,
+    width=63,
+):
     """Seconds per stage for dH of an n_atoms snapshot on 1, 16 and 128 nodes.
 
     Assumes perfect scaling of the measured per-core rates within and across
@@ -138,11 +158,19 @@ def project(pair_rate_core, desc_rate_core, cores_per_node, network_gbps,
         if nodes == 1:
             transfer = 0.0
         else:
-            transfer = ((n_atoms * width * 8 + n_atoms * 8 + ref_bytes) / link
-                        + math.ceil(math.log2(nodes)) * ref_bytes / link)
-        rows.append(dict(nodes=nodes, cores=cores, kernel_s=kernel,
-                         descriptors_one_node_s=desc_one_node,
-                         descriptors_spread_s=desc_spread, transfer_s=transfer))
+            transfer = (n_atoms * width * 8 + n_atoms * 8 + ref_bytes) / link + math.ceil(
+                math.log2(nodes)
+            ) * ref_bytes / link
+        rows.append(
+            dict(
+                nodes=nodes,
+                cores=cores,
+                kernel_s=kernel,
+                descriptors_one_node_s=desc_one_node,
+                descriptors_spread_s=desc_spread,
+                transfer_s=transfer,
+            )
+        )
     return rows
 
 
@@ -156,25 +184,32 @@ def main():
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"numba threads {numba.get_num_threads()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"numba threads {numba.get_num_threads()}"
+    )
     X = thermal_environments(args.reference, 0.05, seed=1)
     Y = thermal_environments(args.queries, 0.10, seed=2)
     pairs = len(Y) * len(X)
-    print(f"input: {len(Y)} queries (Cu rattled 0.10 Å) x {len(X)} reference (0.05 Å), "
-          f"width {X.shape[1]}, h = {H[0]} 1/Å: {pairs:.3g} pairs")
+    print(
+        f"input: {len(Y)} queries (Cu rattled 0.10 Å) x {len(X)} reference (0.05 Å), "
+        f"width {X.shape[1]}, h = {H[0]} 1/Å: {pairs:.3g} pairs"
+    )
 
     cpu_rows, expected = bench_cpu(Y, X, args.repeats)
     base = cpu_rows[2][1]
     print("\nengine                          time (s)     pairs/s   ratio to local 2 threads")
     for threads, (t, rate) in cpu_rows.items():
-        print(f"local cpu, {threads} thread(s)          {t:8.3f}  {rate:10.3g}   "
-              f"{rate / base:6.2f}")
+        print(
+            f"local cpu, {threads} thread(s)          {t:8.3f}  {rate:10.3g}   {rate / base:6.2f}"
+        )
     dask_rows = bench_dask(Y, X, args.repeats, expected)
     for workers, r in dask_rows.items():
-        print(f"dask, {workers} worker(s) x 1 thread     {r['time']:8.3f}  {r['pairs_per_s']:10.3g}"
-              f"   {r['pairs_per_s'] / base:6.2f}   (max |diff| {r['max_diff']:.1e} nats; "
-              f"cluster start {r['startup']:.1f} s, reference broadcast {r['scatter']:.3f} s)")
+        print(
+            f"dask, {workers} worker(s) x 1 thread     {r['time']:8.3f}  {r['pairs_per_s']:10.3g}"
+            f"   {r['pairs_per_s'] / base:6.2f}   (max |diff| {r['max_diff']:.1e} nats; "
+            f"cluster start {r['startup']:.1f} s, reference broadcast {r['scatter']:.3f} s)"
+        )
     torch_rows = bench_torch(Y, X, args.repeats, expected)
     if torch_rows is None:
         print("torch: not installed (pip install 'atominfo[gpu]')")
@@ -183,9 +218,11 @@ def main():
             if not isinstance(r, dict):
                 continue
             bound = f", stated bound {r['bound']:.1e}" if r["bound"] else ""
-            print(f"torch {key:<22}    {r['time']:8.3f}  {r['pairs_per_s']:10.3g}   "
-                  f"{r['pairs_per_s'] / base:6.2f}   "
-                  f"(max |error| {r['max_error']:.1e} nats{bound})")
+            print(
+                f"torch {key:<22}    {r['time']:8.3f}  {r['pairs_per_s']:10.3g}   "
+                f"{r['pairs_per_s'] / base:6.2f}   "
+                f"(max |error| {r['max_error']:.1e} nats{bound})"
+            )
         if not torch_rows["cuda_available"]:
             print("torch cuda: no GPU available on this machine; not measured")
 
@@ -193,17 +230,31 @@ def main():
     pair_core = cpu_rows[1][1]
     print(f"\nper core: kernel sums {pair_core:.3g} pairs/s, descriptors {desc_core:,.0f} atoms/s")
     proj = project(pair_core, desc_core, args.cores_per_node, args.network_gbps)
-    print(f"projection: dH of 32.5M atoms vs 160,000 reference, {args.cores_per_node} cores/node, "
-          f"{args.network_gbps:g} Gb/s link at the client, perfect scaling")
+    print(
+        f"projection: dH of 32.5M atoms vs 160,000 reference, {args.cores_per_node} cores/node, "
+        f"{args.network_gbps:g} Gb/s link at the client, perfect scaling"
+    )
     print("nodes   kernel sums (s)   descriptors 1 node / spread (s)   transfer (s)")
     for r in proj:
-        print(f"{r['nodes']:5d}   {r['kernel_s']:15.0f}   {r['descriptors_one_node_s']:13.0f} / "
-              f"{r['descriptors_spread_s']:<8.1f}         {r['transfer_s']:8.1f}")
+        print(
+            f"{r['nodes']:5d}   {r['kernel_s']:15.0f}   {r['descriptors_one_node_s']:13.0f} / "
+            f"{r['descriptors_spread_s']:<8.1f}         {r['transfer_s']:8.1f}"
+        )
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(dict(queries=len(Y), reference=len(X), cpu=cpu_rows, dask=dask_rows,
-                           torch=torch_rows, descriptors_per_core=desc_core,
-                           projection=proj), fh, indent=2)
+            json.dump(
+                dict(
+                    queries=len(Y),
+                    reference=len(X),
+                    cpu=cpu_rows,
+                    dask=dask_rows,
+                    torch=torch_rows,
+                    descriptors_per_core=desc_core,
+                    projection=proj,
+                ),
+                fh,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ def snapshot(n_atoms: int, seed: int = 0, amorphous: float = 0.13):
     for c in centres:
         d = pos - c
         d -= box * np.round(d / box)  # periodic
-        inside = np.flatnonzero((d ** 2).sum(axis=1) < radius ** 2)
+        inside = np.flatnonzero((d**2).sum(axis=1) < radius**2)
         # random points in the sphere, as many as the atoms they replace
         r = radius * rng.uniform(0, 1, len(inside)) ** (1 / 3)
         v = rng.normal(size=(len(inside), 3))
@@ -82,11 +82,13 @@ def write_dump(path: Path, pos: np.ndarray, box: np.ndarray, block: int = 500_00
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "wt") as fh:
         lx, ly, lz = (float(v) for v in box)
-        fh.write(f"ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n{len(pos)}\n"
-                 f"ITEM: BOX BOUNDS pp pp pp\n0.0 {lx!r}\n0.0 {ly!r}\n0.0 {lz!r}\n"
-                 "ITEM: ATOMS id type x y z\n")
+        fh.write(
+            f"ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n{len(pos)}\n"
+            f"ITEM: BOX BOUNDS pp pp pp\n0.0 {lx!r}\n0.0 {ly!r}\n0.0 {lz!r}\n"
+            "ITEM: ATOMS id type x y z\n"
+        )
         for a in range(0, len(pos), block):
-            p = pos[a:a + block]
+            p = pos[a : a + block]
             ids = np.arange(a + 1, a + len(p) + 1)
             flat = np.column_stack([ids, np.ones(len(p)), p]).ravel().tolist()
             fh.write(("%d %d %.6f %.6f %.6f\n" * len(p)) % tuple(flat))
@@ -95,10 +97,12 @@ def write_dump(path: Path, pos: np.ndarray, box: np.ndarray, block: int = 500_00
 def write_extxyz(path: Path, pos: np.ndarray, box: np.ndarray) -> None:
     with open(path, "w") as fh:
         lx, ly, lz = (float(v) for v in box)
-        fh.write(f"{len(pos)}\nLattice=\"{lx!r} 0.0 0.0 0.0 {ly!r} 0.0 0.0 0.0 {lz!r}\" "
-                 "Properties=species:S:1:pos:R:3 pbc=\"T T T\"\n")
+        fh.write(
+            f'{len(pos)}\nLattice="{lx!r} 0.0 0.0 0.0 {ly!r} 0.0 0.0 0.0 {lz!r}" '
+            'Properties=species:S:1:pos:R:3 pbc="T T T"\n'
+        )
         for a in range(0, len(pos), 500_000):
-            p = pos[a:a + 500_000]
+            p = pos[a : a + 500_000]
             fh.write(("Ta %.8f %.8f %.8f\n" * len(p)) % tuple(p.ravel().tolist()))
 
 
@@ -124,41 +128,60 @@ def bench_parse(directory: Path, n_atoms: int, repeats: int) -> None:
     write_dump(gz, pos, box)
     write_extxyz(xyz, pos, box)
     rows = [
-        ("LAMMPS dump -> Atoms (lammps_atoms)", lambda: lammps_atoms(dump.read_bytes()),
-         lambda: ase.io.read(dump, format="lammps-dump-text")),
+        (
+            "LAMMPS dump -> Atoms (lammps_atoms)",
+            lambda: lammps_atoms(dump.read_bytes()),
+            lambda: ase.io.read(dump, format="lammps-dump-text"),
+        ),
         ("LAMMPS dump -> arrays (read_snapshot)", lambda: read_snapshot(dump), None),
-        ("LAMMPS dump .gz -> arrays (read_snapshot)", lambda: read_snapshot(gz),
-         lambda: ase.io.read(gz, format="lammps-dump-text")),
-        ("extxyz -> Atoms (extxyz_atoms)", lambda: extxyz_atoms(xyz.read_bytes()),
-         lambda: ase.io.read(xyz, format="extxyz")),
+        (
+            "LAMMPS dump .gz -> arrays (read_snapshot)",
+            lambda: read_snapshot(gz),
+            lambda: ase.io.read(gz, format="lammps-dump-text"),
+        ),
+        (
+            "extxyz -> Atoms (extxyz_atoms)",
+            lambda: extxyz_atoms(xyz.read_bytes()),
+            lambda: ase.io.read(xyz, format="extxyz"),
+        ),
     ]
     lammps_atoms(dump.read_bytes())  # numba compile / cache load outside the timings
-    print(f"\n== parsing one frame of {n:,} atoms, best of {repeats} "
-          f"(dump {dump.stat().st_size / 1e6:.0f} MB)")
+    print(
+        f"\n== parsing one frame of {n:,} atoms, best of {repeats} "
+        f"(dump {dump.stat().st_size / 1e6:.0f} MB)"
+    )
     for name, fast, slow in rows:
         t_fast = best(fast, repeats)
         line = f"  {name:45s} {t_fast:7.2f} s  {n / t_fast / 1e6:6.2f} M atoms/s"
         if slow is not None:
             t_slow = best(slow, repeats)
-            line += (f"   ase.io.read {t_slow:7.2f} s  {n / t_slow / 1e6:5.2f} M atoms/s"
-                     f"   x{t_slow / t_fast:.1f}")
+            line += (
+                f"   ase.io.read {t_slow:7.2f} s  {n / t_slow / 1e6:5.2f} M atoms/s"
+                f"   x{t_slow / t_fast:.1f}"
+            )
         print(line, flush=True)
 
 
 def bench_startup(repeats: int) -> None:
     data = Path(__file__).resolve().parent.parent / "tests" / "data" / "cu_hot_32.extxyz"
-    code = ("import sys, atominfo.structures.frames as fr\n"
-            "if sys.argv[1] == 'ase': fr._fast_atoms = lambda *a: None\n"
-            "from atominfo.cli import main\n"
-            "try:\n    main(['entropy', sys.argv[2], '-q'])\nexcept SystemExit:\n    pass\n"
-            "print('ase.io imported:', 'ase.io' in sys.modules, file=sys.stderr)\n")
+    code = (
+        "import sys, atominfo.structures.frames as fr\n"
+        "if sys.argv[1] == 'ase': fr._fast_atoms = lambda *a: None\n"
+        "from atominfo.cli import main\n"
+        "try:\n    main(['entropy', sys.argv[2], '-q'])\nexcept SystemExit:\n    pass\n"
+        "print('ase.io imported:', 'ase.io' in sys.modules, file=sys.stderr)\n"
+    )
     print(f"\n== start-up: atominfo entropy {data.name}, best of {repeats} fresh processes")
     for mode in ("fast", "ase"):
         times = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", code, mode, str(data)],
-                                 capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, "-c", code, mode, str(data)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             times.append(time.perf_counter() - t0)
         print(f"  {mode:5s} reader: {min(times):.2f} s  ({out.stderr.strip()})", flush=True)
 
@@ -175,9 +198,12 @@ def reference_descriptors(n_envs: int, k: int, cutoff: float, path: Path) -> Non
         pos, box = bcc_supercell(per)
         from ase import Atoms
 
-        atoms = Atoms("Ta" + str(len(pos)), positions=pos +
-                      rng.normal(scale=scales[i % len(scales)], size=pos.shape),
-                      cell=np.diag(box), pbc=True)
+        atoms = Atoms(
+            "Ta" + str(len(pos)),
+            positions=pos + rng.normal(scale=scales[i % len(scales)], size=pos.shape),
+            cell=np.diag(box),
+            pbc=True,
+        )
         blocks.append(descriptors(atoms, k, cutoff))
     X = np.concatenate(blocks)[:n_envs]
     np.save(path, X)
@@ -193,14 +219,30 @@ def analyse_child(args) -> None:
     _ = ref.index  # the cluster index, built once
     t_ref = time.perf_counter() - t0
     out = Path(args.child[2])
-    res = analyse_snapshot(args.child[0], ref, out / "dh.npy",
-                           dump=out / "dh.dump" if args.dump else None, dh=args.dh,
-                           chunk_atoms=args.chunk_atoms)
+    res = analyse_snapshot(
+        args.child[0],
+        ref,
+        out / "dh.npy",
+        dump=out / "dh.dump" if args.dump else None,
+        dh=args.dh,
+        chunk_atoms=args.chunk_atoms,
+    )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"reference_index_s": t_ref, "seconds": res.seconds,
-                      "timings": res.timings, "atoms": res.atoms, "novelty": res.novelty,
-                      "max_dH": res.max_dH, "chunks": res.chunks, "halo_atoms": res.halo_atoms,
-                      "peak_rss": rss}))
+    print(
+        json.dumps(
+            {
+                "reference_index_s": t_ref,
+                "seconds": res.seconds,
+                "timings": res.timings,
+                "atoms": res.atoms,
+                "novelty": res.novelty,
+                "max_dH": res.max_dH,
+                "chunks": res.chunks,
+                "halo_atoms": res.halo_atoms,
+                "peak_rss": rss,
+            }
+        )
+    )
 
 
 def bench_snapshot(directory: Path, args) -> None:
@@ -215,34 +257,56 @@ def bench_snapshot(directory: Path, args) -> None:
     t0 = time.perf_counter()
     reference_descriptors(args.ref_envs, args.k, args.cutoff, ref_path)
     t_ref = time.perf_counter() - t0
-    print(f"\n== chunked analysis: {n:,} atoms BCC Ta + amorphous spheres "
-          f"(dump {dump.stat().st_size / 1e9:.2f} GB, written in {t_gen:.0f} s), "
-          f"{args.ref_envs:,} reference environments (described in {t_ref:.0f} s), "
-          f"k={args.k}, rc={args.cutoff} Å, h={args.bandwidth} 1/Å, dH of {args.dh} atoms, "
-          f"chunk_atoms={args.chunk_atoms:,}", flush=True)
+    print(
+        f"\n== chunked analysis: {n:,} atoms BCC Ta + amorphous spheres "
+        f"(dump {dump.stat().st_size / 1e9:.2f} GB, written in {t_gen:.0f} s), "
+        f"{args.ref_envs:,} reference environments (described in {t_ref:.0f} s), "
+        f"k={args.k}, rc={args.cutoff} Å, h={args.bandwidth} 1/Å, dH of {args.dh} atoms, "
+        f"chunk_atoms={args.chunk_atoms:,}",
+        flush=True,
+    )
     out = directory / "out"
     out.mkdir()
-    child = [sys.executable, __file__, "--child", str(dump), str(ref_path), str(out),
-             "--k", str(args.k), "--cutoff", str(args.cutoff), "--bandwidth",
-             str(args.bandwidth), "--dh", args.dh, "--chunk-atoms",
-             str(args.chunk_atoms)] + (["--dump"] if args.dump else [])
+    child = [
+        sys.executable,
+        __file__,
+        "--child",
+        str(dump),
+        str(ref_path),
+        str(out),
+        "--k",
+        str(args.k),
+        "--cutoff",
+        str(args.cutoff),
+        "--bandwidth",
+        str(args.bandwidth),
+        "--dh",
+        args.dh,
+        "--chunk-atoms",
+        str(args.chunk_atoms),
+    ] + (["--dump"] if args.dump else [])
     proc = subprocess.run(child, capture_output=True, text=True)
     if proc.returncode != 0:
         print(proc.stderr)
         raise SystemExit(proc.returncode)
     r = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"  wall time {r['seconds']:.1f} s ({n / r['seconds']:,.0f} atoms/s), reference "
-          f"index {r['reference_index_s']:.1f} s, peak RSS {r['peak_rss'] / 1e9:.2f} GB")
+    print(
+        f"  wall time {r['seconds']:.1f} s ({n / r['seconds']:,.0f} atoms/s), reference "
+        f"index {r['reference_index_s']:.1f} s, peak RSS {r['peak_rss'] / 1e9:.2f} GB"
+    )
     print("  stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["timings"].items()))
     print(f"  {r['chunks']} boxes, halo {r['halo_atoms'] / n:.2f} gathered atoms per atom")
     print(f"  fraction novel (dH > 0) {r['novelty']:.4f}, largest dH {r['max_dH']:.2f} nats")
     if args.project:
         scale = args.project / n
         projected = r["seconds"] * scale
-        print(f"  PROJECTION (not measured) to {args.project:,} atoms at the measured per-atom "
-              f"rates: {projected / 60:.0f} min of analysis (+ {r['reference_index_s']:.0f} s "
-              "reference index); memory stays that of one box (chunk_atoms) plus the "
-              "reference and the per-atom output map", flush=True)
+        print(
+            f"  PROJECTION (not measured) to {args.project:,} atoms at the measured per-atom "
+            f"rates: {projected / 60:.0f} min of analysis (+ {r['reference_index_s']:.0f} s "
+            "reference index); memory stays that of one box (chunk_atoms) plus the "
+            "reference and the per-atom output map",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -261,8 +325,12 @@ def main() -> None:
     parser.add_argument("--skip-parse", action="store_true")
     parser.add_argument("--skip-startup", action="store_true")
     parser.add_argument("--skip-snapshot", action="store_true")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="Directory for the generated files (default: a temporary one).")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="Directory for the generated files (default: a temporary one).",
+    )
     parser.add_argument("--child", nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -76,8 +76,12 @@ def best_of(cmd, repeat: int, env=None) -> dict:
         if done.returncode != 0:
             return {"command": " ".join(map(str, cmd)), "error": failure(done)}
         times.append(seconds)
-    return {"command": " ".join(map(str, cmd)), "best": min(times), "median":
-            sorted(times)[len(times) // 2], "runs": len(times)}
+    return {
+        "command": " ".join(map(str, cmd)),
+        "best": min(times),
+        "median": sorted(times)[len(times) // 2],
+        "runs": len(times),
+    }
 
 
 def first_use(python: str, sample: Path) -> dict:
@@ -117,8 +121,11 @@ def readonly_cache(python: str, sample: Path) -> dict:
         tmp = Path(tmp)
         os.chmod(tmp, 0o755)
         site = tmp / "site"
-        shutil.copytree(package, site / "atominfo",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+        shutil.copytree(
+            package,
+            site / "atominfo",
+            ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"),
+        )
         shutil.copy(sample, tmp / sample.name)
         for path in [site, *site.rglob("*")]:  # read-only for everyone
             os.chmod(path, 0o555 if path.is_dir() else 0o444)
@@ -126,15 +133,15 @@ def readonly_cache(python: str, sample: Path) -> dict:
         # 1. a writable home: numba may fall back to its user-wide cache there;
         # 2. nothing writable (read-only home too, NUMBA_CACHE_DIR unset);
         # 3. nothing writable but NUMBA_CACHE_DIR set to a writable directory.
-        for case, home_writable, cache_dir in (("writable home", True, None),
-                                               ("read-only home", False, None),
-                                               ("read-only home, NUMBA_CACHE_DIR", False,
-                                                "numba-cache")):
+        for case, home_writable, cache_dir in (
+            ("writable home", True, None),
+            ("read-only home", False, None),
+            ("read-only home, NUMBA_CACHE_DIR", False, "numba-cache"),
+        ):
             home = tmp / case.replace(" ", "_").replace(",", "")
             home.mkdir()
             env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
-            env.update(PYTHONPATH=str(site), HOME=str(home),
-                       XDG_CACHE_HOME=str(home / ".cache"))
+            env.update(PYTHONPATH=str(site), HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
             if cache_dir is not None:
                 (tmp / cache_dir).mkdir()
                 env["NUMBA_CACHE_DIR"] = str(tmp / cache_dir)
@@ -145,8 +152,9 @@ def readonly_cache(python: str, sample: Path) -> dict:
                 os.chmod(home, 0o555)
             runs = []
             for _ in range(2):
-                seconds, done = run([python, "-c", FIRST_USE, str(tmp / sample.name)], env,
-                                    cwd=tmp, user=user)
+                seconds, done = run(
+                    [python, "-c", FIRST_USE, str(tmp / sample.name)], env, cwd=tmp, user=user
+                )
                 if done.returncode != 0:
                     runs.append({"error": failure(done)})
                     break
@@ -154,9 +162,13 @@ def readonly_cache(python: str, sample: Path) -> dict:
             where = {"package": site, "home": home}
             if cache_dir is not None:
                 where["NUMBA_CACHE_DIR"] = tmp / cache_dir
-            out[case] = {"runs": runs, "cache_files": {
-                name: sum(1 for p in root.rglob("*") if p.suffix in (".nbi", ".nbc"))
-                for name, root in where.items()}}
+            out[case] = {
+                "runs": runs,
+                "cache_files": {
+                    name: sum(1 for p in root.rglob("*") if p.suffix in (".nbi", ".nbc"))
+                    for name, root in where.items()
+                },
+            }
         return out
 
 
@@ -164,8 +176,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per command")
     parser.add_argument("--sample", type=Path, default=SAMPLE, help="structure file")
-    parser.add_argument("--readonly-cache", action="store_true",
-                        help="also test numba's cache with a read-only package directory")
+    parser.add_argument(
+        "--readonly-cache",
+        action="store_true",
+        help="also test numba's cache with a read-only package directory",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
 
@@ -174,8 +189,10 @@ def main(argv=None) -> int:
     if not script.exists():
         parser.error(f"no atominfo command beside {python}: install the package first")
     results = {
-        "python": platform.python_version(), "machine": platform.machine(),
-        "cpus": os.cpu_count(), "load_average": os.getloadavg(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
         "python -c pass": best_of([python, "-c", "pass"], args.repeat),
         "import atominfo": best_of([python, "-c", "import atominfo"], args.repeat),
         "atominfo --help": best_of([str(script), "--help"], args.repeat),
@@ -189,8 +206,10 @@ def main(argv=None) -> int:
         print(json.dumps(results, indent=2, default=str))
         return 0
     load = ", ".join(f"{x:.2f}" for x in results["load_average"])
-    print(f"Python {results['python']} on {results['machine']}, {results['cpus']} CPUs, "
-          f"load average {load}; best of {args.repeat} warm runs, seconds")
+    print(
+        f"Python {results['python']} on {results['machine']}, {results['cpus']} CPUs, "
+        f"load average {load}; best of {args.repeat} warm runs, seconds"
+    )
     for key in ("python -c pass", "import atominfo", "atominfo --help", "atominfo entropy"):
         r = results[key]
         shown = f"{r['best']:.3f} (median {r['median']:.3f})" if "best" in r else r["error"]
@@ -199,10 +218,12 @@ def main(argv=None) -> int:
     if "error" in r:
         print(f"  numba first use      {r['error']}")
     else:
-        print(f"  first use, empty numba cache: {r['cold']['first_use']:.2f} "
-              f"(process {r['cold']['wall']:.2f}); cache filled: {r['warm']['first_use']:.2f} "
-              f"(process {r['warm']['wall']:.2f}); compilation {r['compile']:.2f}, "
-              f"{r['cache_files']} cache files")
+        print(
+            f"  first use, empty numba cache: {r['cold']['first_use']:.2f} "
+            f"(process {r['cold']['wall']:.2f}); cache filled: {r['warm']['first_use']:.2f} "
+            f"(process {r['warm']['wall']:.2f}); compilation {r['compile']:.2f}, "
+            f"{r['cache_files']} cache files"
+        )
     if "read-only install" in results:
         r = results["read-only install"]
         print(f"  read-only package directory, run as {r.get('user', '?')}:")
@@ -211,8 +232,10 @@ def main(argv=None) -> int:
         for case, value in r.items():
             if case in ("user", "error"):
                 continue
-            runs = "; ".join(f"first use {x['first_use']:.2f}" if "error" not in x
-                             else x["error"] for x in value["runs"])
+            runs = "; ".join(
+                f"first use {x['first_use']:.2f}" if "error" not in x else x["error"]
+                for x in value["runs"]
+            )
             files = ", ".join(f"{k} {v}" for k, v in value["cache_files"].items())
             print(f"    {case:<34} {runs} (cache files: {files})")
     return 0

@@ -36,8 +36,9 @@ def run_measured(args) -> tuple[float, float, str]:
     """(peak RSS in MiB, wall seconds, stdout) of a child process."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     start = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            text=True)
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )
     out, err = proc.communicate()
     # The child is WRAPPER, which reports the peak of the command it ran (os.wait4).
     wall = time.perf_counter() - start
@@ -79,7 +80,7 @@ def main():
     cells = int(np.ceil((args.reference / 4) ** (1 / 3)))
     ref_atoms = fcc_cu(cells)
     ref_atoms.positions += rng.normal(0, 0.1, ref_atoms.positions.shape)
-    X = atominfo.descriptors(ref_atoms)[:args.reference]
+    X = atominfo.descriptors(ref_atoms)[: args.reference]
     ref_path = work / "ref.npy"
     np.save(ref_path, X)
 
@@ -101,33 +102,62 @@ def main():
             atoms.positions += rng.normal(0, sigma, atoms.positions.shape)
             ase.io.write(fh, atoms, format="extxyz")
     n_total = args.frames * len(fcc_cu(reps))
-    print(f"trajectory: {args.frames} frames x {len(fcc_cu(reps))} atoms = {n_total:,} atoms "
-          f"({traj.stat().st_size / 2**20:.0f} MiB extxyz, written in "
-          f"{time.perf_counter() - t0:.0f} s); reference: {len(X):,} environments")
+    print(
+        f"trajectory: {args.frames} frames x {len(fcc_cu(reps))} atoms = {n_total:,} atoms "
+        f"({traj.stat().st_size / 2**20:.0f} MiB extxyz, written in "
+        f"{time.perf_counter() - t0:.0f} s); reference: {len(X):,} environments"
+    )
 
     wrapper = [sys.executable, "-c", WRAPPER]
     baseline_code = (
         "import sys, numpy as np, atominfo; "
         f"X = np.load({str(ref_path)!r}); "
         f"Y = atominfo.descriptors({str(traj)!r}); "
-        "print(Y.shape[0], Y.nbytes + X.nbytes)")
-    peak_base, wall_base, out_base = run_measured(wrapper + [sys.executable, "-c",
-                                                             baseline_code])
-    print(f"baseline (all trajectory descriptors in memory, no kernel sums): "
-          f"peak RSS {peak_base:,.0f} MiB, {wall_base:.0f} s")
+        "print(Y.shape[0], Y.nbytes + X.nbytes)"
+    )
+    peak_base, wall_base, out_base = run_measured(wrapper + [sys.executable, "-c", baseline_code])
+    print(
+        f"baseline (all trajectory descriptors in memory, no kernel sums): "
+        f"peak RSS {peak_base:,.0f} MiB, {wall_base:.0f} s"
+    )
 
-    cmd = [sys.executable, "-m", "atominfo", "dh", str(traj), "--ref", str(ref_path),
-           "-o", str(work / "dh.extxyz"), "--table", str(work / "frames.csv"), "-q", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "atominfo",
+        "dh",
+        str(traj),
+        "--ref",
+        str(ref_path),
+        "-o",
+        str(work / "dh.extxyz"),
+        "--table",
+        str(work / "frames.csv"),
+        "-q",
+        "--json",
+    ]
     peak, wall, out = run_measured(wrapper + cmd)
     summary = json.loads(out)
-    print(f"streaming atominfo dh: peak RSS {peak:,.0f} MiB ({peak / 1024:.2f} GiB; target "
-          f"<= 2 GiB), {wall:.0f} s, {summary['environments'] / wall:,.0f} atoms/s, "
-          f"{summary['frames']} frames, novelty {summary['novelty']:.3f}, "
-          f"max dH {summary['max_dH']:.1f} nats")
+    print(
+        f"streaming atominfo dh: peak RSS {peak:,.0f} MiB ({peak / 1024:.2f} GiB; target "
+        f"<= 2 GiB), {wall:.0f} s, {summary['environments'] / wall:,.0f} atoms/s, "
+        f"{summary['frames']} frames, novelty {summary['novelty']:.3f}, "
+        f"max dH {summary['max_dH']:.1f} nats"
+    )
     print(f"ratio streaming / baseline peak RSS: {peak / peak_base:.2f}")
-    print(json.dumps({"atoms": n_total, "reference": len(X), "peak_rss_mib": peak,
-                      "wall_s": wall, "baseline_peak_rss_mib": peak_base,
-                      "baseline_wall_s": wall_base, "ratio": peak / peak_base}))
+    print(
+        json.dumps(
+            {
+                "atoms": n_total,
+                "reference": len(X),
+                "peak_rss_mib": peak,
+                "wall_s": wall,
+                "baseline_peak_rss_mib": peak_base,
+                "baseline_wall_s": wall_base,
+                "ratio": peak / peak_base,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

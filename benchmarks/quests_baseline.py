@@ -47,10 +47,9 @@ def main():
         H = perfect_entropy(x, h=args["h"], batch_size=args.get("batch", 10000))
         out.update(seconds=time.perf_counter() - t, n=len(x), entropy=float(H))
     elif task == "dh":
-        ref = get_descriptors([crystal(args["ref_repeat"], args["ref_sigma"], 0)], k=32,
-                              cutoff=5.0)
+        ref = get_descriptors([crystal(args["ref_repeat"], args["ref_sigma"], 0)], k=32, cutoff=5.0)
         qry = get_descriptors([crystal(args["repeat"], args["sigma"], 1)], k=32, cutoff=5.0)
-        qry = qry[:args.get("n_query", len(qry))]
+        qry = qry[: args.get("n_query", len(qry))]
         delta_entropy(qry[:200], ref[:2000], h=args["h"])  # warm-up
         t = time.perf_counter()
         exact = delta_entropy(qry, ref, h=args["h"])
@@ -59,12 +58,17 @@ def main():
         approx = approx_delta_entropy(qry, ref, h=args["h"], n=3)
         t_approx = time.perf_counter() - t
         exact, approx = np.asarray(exact), np.asarray(approx)
-        out.update(n_query=len(qry), n_ref=len(ref), exact_seconds=t_exact,
-                   approx_seconds=t_approx,
-                   sign_agreement=float(((exact > 0) == (approx > 0)).mean()),
-                   sign_agreement_inside=float(((approx <= 0)[exact <= 0]).mean())
-                   if (exact <= 0).any() else None,
-                   novelty_exact=float((exact > 0).mean()))
+        out.update(
+            n_query=len(qry),
+            n_ref=len(ref),
+            exact_seconds=t_exact,
+            approx_seconds=t_approx,
+            sign_agreement=float(((exact > 0) == (approx > 0)).mean()),
+            sign_agreement_inside=float(((approx <= 0)[exact <= 0]).mean())
+            if (exact <= 0).any()
+            else None,
+            novelty_exact=float((exact > 0).mean()),
+        )
     print(json.dumps(out))
 
 

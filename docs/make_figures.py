@@ -37,8 +37,9 @@ def build(out: Path) -> None:
     sets = {
         "crystal_300K": datasets.md_frames(cell, 300.0, 40, interval=10, equilibration=50, seed=0),
         "crystal_800K": datasets.md_frames(cell, 800.0, 40, interval=10, equilibration=50, seed=1),
-        "crystal_1200K": datasets.md_frames(cell, 1200.0, 40, interval=10, equilibration=50,
-                                            seed=2),
+        "crystal_1200K": datasets.md_frames(
+            cell, 1200.0, 40, interval=10, equilibration=50, seed=2
+        ),
         "melt_2500K": datasets.cu_melt(2, 40, seed=3, melt_steps=200, interval=10),
     }
     # Active-learning story: each generation adds hotter configurations, the last
@@ -60,8 +61,10 @@ def build(out: Path) -> None:
 
 
 def curve(out: Path) -> None:
-    curves = [learning_curve(load_frames(out / f"{name}.extxyz"), by="environments")
-              for name in ("crystal", "melt")]
+    curves = [
+        learning_curve(load_frames(out / f"{name}.extxyz"), by="environments")
+        for name in ("crystal", "melt")
+    ]
     for name, c in zip(("crystal", "melt"), curves):
         print(f"curve of {name}:", *c.summary_lines(), sep="\n  ")
     ax = plot_learning_curves(curves, labels=["crystal 300 K", "melt 2500 K"])
@@ -78,8 +81,10 @@ def matrix(out: Path) -> None:
 def generations(out: Path) -> None:
     data = load_frames(out / "cu.extxyz")
     groups = data.groups("generation", sort=True)
-    rows = generation_report({name: data.environments(f) for name, f in groups.items()},
-                             structures={name: len(f) for name, f in groups.items()})
+    rows = generation_report(
+        {name: data.environments(f) for name, f in groups.items()},
+        structures={name: len(f) for name, f in groups.items()},
+    )
     top, _ = plot_generations(rows)
     save_figure(top.figure, IMG / "generations.png")
 

@@ -41,8 +41,9 @@ def heating(work: Path, seed: int):
     ase.io.write(work / "crystal_300K.extxyz", ref, format="extxyz")
     frames, atoms = [], fcc_cu(3)
     for i, temperature in enumerate(np.linspace(300, 2400, 22)):
-        snap = md_frames(atoms, float(temperature), 1, interval=10, equilibration=40,
-                         seed=seed + i)[0]
+        snap = md_frames(
+            atoms, float(temperature), 1, interval=10, equilibration=40, seed=seed + i
+        )[0]
         frames.append(snap)
         atoms = snap
     ase.io.write(work / "heating.extxyz", frames, format="extxyz")
@@ -51,8 +52,9 @@ def heating(work: Path, seed: int):
 
     reference = load_reference([work / "crystal_300K.extxyz"], 0.015)
     rows = [f.summary() for f in iter_trajectory_dh(work / "heating.extxyz", reference)]
-    top, _ = plot_trajectory(_columns(rows), title="Cu crystal heated from 300 K to 2400 K, "
-                             "against a 300 K crystal")
+    top, _ = plot_trajectory(
+        _columns(rows), title="Cu crystal heated from 300 K to 2400 K, against a 300 K crystal"
+    )
     save_figure(top.figure, IMG / "dh_frames.png")
 
 
@@ -80,11 +82,13 @@ def calibration(work: Path, seed: int):
     slab = fcc_cu((3, 3, 4))
     slab.center(vacuum=8.0, axis=2)
     slab.pbc = (True, True, False)
-    test = (md_frames(fcc_cu(3), 600.0, 8, seed=seed + 1)
-            + md_frames(fcc_cu(3), 1200.0, 8, seed=seed + 2)
-            + md_frames(vac, 600.0, 8, seed=seed + 3)
-            + md_frames(slab, 600.0, 8, seed=seed + 4)
-            + cu_melt(3, n_frames=8, seed=seed + 5))
+    test = (
+        md_frames(fcc_cu(3), 600.0, 8, seed=seed + 1)
+        + md_frames(fcc_cu(3), 1200.0, 8, seed=seed + 2)
+        + md_frames(vac, 600.0, 8, seed=seed + 3)
+        + md_frames(slab, 600.0, 8, seed=seed + 4)
+        + cu_melt(3, n_frames=8, seed=seed + 5)
+    )
     Y, E_test = labelled(test)
     errors = np.abs(np.c_[Y, np.ones(len(Y))] @ coef - E_test)
     dH = atominfo.delta_entropy(Y, X, 0.015)
@@ -92,8 +96,13 @@ def calibration(work: Path, seed: int):
     from atominfo.workflows.uncertainty import calibrate
 
     result = calibrate(dH, errors)
-    ax = plot_calibration(dH, errors, result["running_average"], "eV",
-                          title="Error of a linear EMT energy model (trained at 300 K) vs dH")
+    ax = plot_calibration(
+        dH,
+        errors,
+        result["running_average"],
+        "eV",
+        title="Error of a linear EMT energy model (trained at 300 K) vs dH",
+    )
     save_figure(ax.figure, IMG / "calibration.png")
 
 
@@ -105,32 +114,40 @@ def clusters(work: Path, seed: int):
 
     start = fcc_cu(3, CU_LATTICE * 1.05 ** (1 / 3))
     start.rattle(0.3, seed=seed)
-    melt = md_frames(start, 3000.0, 1, interval=10, equilibration=50, seed=seed,
-                     timestep_fs=4.0)[0].repeat(3)
+    melt = md_frames(start, 3000.0, 1, interval=10, equilibration=50, seed=seed, timestep_fs=4.0)[
+        0
+    ].repeat(3)
     centre = melt.cell.sum(axis=0) / 2
     crystal = rattled_fcc_cu(9, sigma=0.02, seed=seed)
-    sites = crystal.positions - crystal.positions[np.argmin(
-        np.linalg.norm(crystal.positions - crystal.cell.sum(axis=0) / 2, axis=1))]
+    sites = (
+        crystal.positions
+        - crystal.positions[
+            np.argmin(np.linalg.norm(crystal.positions - crystal.cell.sum(axis=0) / 2, axis=1))
+        ]
+    )
     frames = []
     for radius in np.linspace(4.0, 11.0, 12):
         seed_pos = sites[np.linalg.norm(sites, axis=1) <= radius] + centre
         _, dist = get_distances(melt.positions, seed_pos, cell=melt.cell, pbc=True)
-        keep = (dist.min(axis=1) > 2.2) & (np.linalg.norm(melt.positions - centre, axis=1)
-                                           > radius)
-        frames.append(Atoms(f"Cu{len(seed_pos)}", positions=seed_pos, cell=melt.cell,
-                            pbc=True) + melt[keep])
+        keep = (dist.min(axis=1) > 2.2) & (np.linalg.norm(melt.positions - centre, axis=1) > radius)
+        frames.append(
+            Atoms(f"Cu{len(seed_pos)}", positions=seed_pos, cell=melt.cell, pbc=True) + melt[keep]
+        )
     ase.io.write(work / "seeds.extxyz", frames, format="extxyz")
-    ase.io.write(work / "solid.extxyz", [rattled_fcc_cu(4, 0.03, seed=s) for s in range(10)],
-                 format="extxyz")
+    ase.io.write(
+        work / "solid.extxyz", [rattled_fcc_cu(4, 0.03, seed=s) for s in range(10)], format="extxyz"
+    )
     from atominfo.outputs.plots import plot_clusters, save_figure
     from atominfo.workflows.nucleation import iter_trajectory_clusters
     from atominfo.workflows.trajectory import load_reference
 
     reference = load_reference([work / "solid.extxyz"], 0.015)
     rows = [f.summary() for f in iter_trajectory_clusters(work / "seeds.extxyz", reference)]
-    top, _ = plot_clusters(_columns(rows), n_star=122,
-                           title="Solid-like clusters in a Cu melt with FCC seeds of growing "
-                           "radius")
+    top, _ = plot_clusters(
+        _columns(rows),
+        n_star=122,
+        title="Solid-like clusters in a Cu melt with FCC seeds of growing radius",
+    )
     save_figure(top.figure, IMG / "clusters.png")
 
 

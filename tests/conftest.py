@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 
 DATA = Path(__file__).parent / "data"
-STRUCTURES = ["cu_fcc_108", "ta_bcc_primitive_1", "mg_hcp_triclinic_16", "cu_hot_32",
-              "benzene_12", "c60_60", "cu_slab_pbc_TTF_36"]
+STRUCTURES = [
+    "cu_fcc_108",
+    "ta_bcc_primitive_1",
+    "mg_hcp_triclinic_16",
+    "cu_hot_32",
+    "benzene_12",
+    "c60_60",
+    "cu_slab_pbc_TTF_36",
+]
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +37,9 @@ def crystals():
     expected.json), k=32, rc=5."""
     import atominfo
 
-    return atominfo.descriptors([DATA / "cu_fcc_108.extxyz", DATA / "mg_hcp_triclinic_16.extxyz",
-                                 DATA / "cu_hot_32.extxyz"])
+    return atominfo.descriptors(
+        [DATA / "cu_fcc_108.extxyz", DATA / "mg_hcp_triclinic_16.extxyz", DATA / "cu_hot_32.extxyz"]
+    )
 
 
 @pytest.fixture(scope="session")

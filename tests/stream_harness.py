@@ -29,8 +29,11 @@ class Frame:
 
     def summary(self) -> dict:
         rows = np.atleast_2d(self.dH)
-        stats = {"novelty": (rows > 0).mean(axis=1).tolist(),
-                 "max_dH": rows.max(axis=1).tolist(), "mean_dH": rows.mean(axis=1).tolist()}
+        stats = {
+            "novelty": (rows > 0).mean(axis=1).tolist(),
+            "max_dH": rows.max(axis=1).tolist(),
+            "mean_dH": rows.mean(axis=1).tolist(),
+        }
         return {"atoms": rows.shape[1], **stats}
 
 
@@ -39,11 +42,13 @@ def fake_frames(n_frames=4, n_atoms=3):
     rng = np.random.default_rng(0)
     frames = []
     for i in range(n_frames):
-        atoms = Atoms(f"Cu{n_atoms}", positions=rng.uniform(0, 5, (n_atoms, 3)),
-                      cell=[5, 5, 5], pbc=True)
+        atoms = Atoms(
+            f"Cu{n_atoms}", positions=rng.uniform(0, 5, (n_atoms, 3)), cell=[5, 5, 5], pbc=True
+        )
         atoms.info["timestep"] = 100 * i
-        atoms.calc = SinglePointCalculator(atoms, energy=-float(i),
-                                           forces=rng.normal(size=(n_atoms, 3)))
+        atoms.calc = SinglePointCalculator(
+            atoms, energy=-float(i), forces=rng.normal(size=(n_atoms, 3))
+        )
         frames.append(Frame(i, "traj.extxyz", i, atoms, rng.normal(size=n_atoms), 100 * i))
     return frames
 
@@ -51,8 +56,10 @@ def fake_frames(n_frames=4, n_atoms=3):
 def paths(directory, layout):
     """(per-atom output, table) in `directory` for suffixes `layout` (None: not written)."""
     out, table = layout
-    return (directory / f"dh{out}" if out else None,
-            directory / f"frames{table}" if table else None)
+    return (
+        directory / f"dh{out}" if out else None,
+        directory / f"frames{table}" if table else None,
+    )
 
 
 def run_to_end(directory, layout, frames, inp, h=0.015):
@@ -73,7 +80,7 @@ def run_once(out, table, frames, inp, h, resume):
     with OutputGuard(inputs=[inp], outputs=outputs, resume=resume):
         writer = DHStreamWriter(out, table, h, {"k": 32}, resume=resume, inputs=[inp])
         try:
-            for frame in frames[writer.frames_done:]:
+            for frame in frames[writer.frames_done :]:
                 writer.add(frame)
         except InputError:
             writer.abort()

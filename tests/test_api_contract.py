@@ -21,8 +21,9 @@ from atominfo import InputError, Reference
 H, H2 = 0.05, [0.05, 0.2]
 RNG = np.random.default_rng(42)
 REF = RNG.normal(scale=0.05, size=(60, 5))
-QUERY = np.concatenate([REF[:6] + RNG.normal(scale=0.01, size=(6, 5)),
-                        RNG.normal(scale=0.3, size=(6, 5))])
+QUERY = np.concatenate(
+    [REF[:6] + RNG.normal(scale=0.01, size=(6, 5)), RNG.normal(scale=0.3, size=(6, 5))]
+)
 
 # name -> (call(A, h) with A the array under test, "value" (one float per h) or
 # "rows" (one value per row of A), whether A is compared against a reference
@@ -30,30 +31,51 @@ QUERY = np.concatenate([REF[:6] + RNG.normal(scale=0.01, size=(6, 5)),
 CALLS = {
     "entropy": (lambda A, h: atominfo.entropy(A, h), "value", False),
     "diversity": (lambda A, h: atominfo.diversity(A, h), "value", False),
-    "entropy_and_diversity[H]": (lambda A, h: atominfo.entropy_and_diversity(A, h)[0],
-                                 "value", False),
-    "entropy_and_diversity[D]": (lambda A, h: atominfo.entropy_and_diversity(A, h)[1],
-                                 "value", False),
-    "sampled_entropy": (lambda A, h: atominfo.sampled_entropy(A, h, n_samples=5).entropy,
-                        "value", False),
+    "entropy_and_diversity[H]": (
+        lambda A, h: atominfo.entropy_and_diversity(A, h)[0],
+        "value",
+        False,
+    ),
+    "entropy_and_diversity[D]": (
+        lambda A, h: atominfo.entropy_and_diversity(A, h)[1],
+        "value",
+        False,
+    ),
+    "sampled_entropy": (
+        lambda A, h: atominfo.sampled_entropy(A, h, n_samples=5).entropy,
+        "value",
+        False,
+    ),
     "delta_entropy": (lambda A, h: atominfo.delta_entropy(A, REF, h), "rows", True),
-    "delta_entropy[reference X]": (lambda A, h: atominfo.delta_entropy(QUERY, A, h), "query",
-                                   True),
+    "delta_entropy[reference X]": (lambda A, h: atominfo.delta_entropy(QUERY, A, h), "query", True),
     "delta_entropy[approximate]": (
         lambda A, h: atominfo.delta_entropy(A, REF, h, method="approximate", n_neighbors=8),
-        "rows", True),
-    "inside_domain[exact]": (lambda A, h: atominfo.inside_domain(A, REF, h, method="exact"),
-                             "rows", True),
+        "rows",
+        True,
+    ),
+    "inside_domain[exact]": (
+        lambda A, h: atominfo.inside_domain(A, REF, h, method="exact"),
+        "rows",
+        True,
+    ),
     "inside_domain[classify]": (
-        lambda A, h: atominfo.inside_domain(A, REF, h, method="classify"), "rows", True),
+        lambda A, h: atominfo.inside_domain(A, REF, h, method="classify"),
+        "rows",
+        True,
+    ),
     "overlap": (lambda A, h: atominfo.overlap(A, REF, h), "value", True),
     "novelty": (lambda A, h: atominfo.novelty(A, REF, h), "value", True),
     "Reference.delta_entropy": (lambda A, h: Reference(REF, h).delta_entropy(A), "rows", True),
-    "Reference(X).delta_entropy": (lambda A, h: Reference(A, h).delta_entropy(QUERY), "query",
-                                   True),
+    "Reference(X).delta_entropy": (
+        lambda A, h: Reference(A, h).delta_entropy(QUERY),
+        "query",
+        True,
+    ),
     "Reference.delta_entropy[approximate]": (
         lambda A, h: Reference(REF, h).delta_entropy(A, method="approximate", n_neighbors=8),
-        "rows", True),
+        "rows",
+        True,
+    ),
     "Reference.inside": (lambda A, h: Reference(REF, h).inside(A), "rows", True),
     "Reference.overlap": (lambda A, h: Reference(REF, h).overlap(A), "value", True),
     "Reference.novelty": (lambda A, h: Reference(REF, h).novelty(A), "value", True),
@@ -87,18 +109,21 @@ def test_shape_rule(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("bad, what", [
-    (np.full((3, 5), np.nan), "NaN"),
-    (np.concatenate([QUERY[:2], [[0, 0, np.inf, 0, 0]]]), "NaN or infinite"),
-    (np.empty((0, 5)), "no environments"),
-    (np.empty((3, 0)), "width 0"),
-    (QUERY[0], "1-D"),
-    (QUERY[None], "2-D"),
-    (QUERY > 0, "boolean"),
-    (QUERY.astype(complex), "complex"),
-    (QUERY.astype(object), "object"),
-    ([[0.1, 0.2], [0.3]], "descriptor array"),
-])
+@pytest.mark.parametrize(
+    "bad, what",
+    [
+        (np.full((3, 5), np.nan), "NaN"),
+        (np.concatenate([QUERY[:2], [[0, 0, np.inf, 0, 0]]]), "NaN or infinite"),
+        (np.empty((0, 5)), "no environments"),
+        (np.empty((3, 0)), "width 0"),
+        (QUERY[0], "1-D"),
+        (QUERY[None], "2-D"),
+        (QUERY > 0, "boolean"),
+        (QUERY.astype(complex), "complex"),
+        (QUERY.astype(object), "object"),
+        ([[0.1, 0.2], [0.3]], "descriptor array"),
+    ],
+)
 def test_bad_arrays_are_input_errors(name, bad, what):
     with pytest.raises(InputError, match=what):
         call(name, bad, H)
@@ -111,8 +136,9 @@ def test_wrong_width(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("h", [0, -1, float("nan"), float("inf"), "x", True, None, [],
-                               [0.05, 0.0], [[0.05]]])
+@pytest.mark.parametrize(
+    "h", [0, -1, float("nan"), float("inf"), "x", True, None, [], [0.05, 0.0], [[0.05]]]
+)
 def test_bad_bandwidths(name, h):
     with pytest.raises(InputError, match="bandwidth"):
         call(name, QUERY, h)
@@ -121,8 +147,10 @@ def test_bad_bandwidths(name, h):
 @pytest.mark.parametrize("name", NAMES)
 def test_float32_and_int_inputs_match_float64(name):
     # integer descriptors with the other operand (REF or QUERY) on the same scale
-    for A, h, scale in ((QUERY.astype(np.float32), H, 1.0),
-                        ((QUERY * 20).round().astype(np.int64), 2.0, 20.0)):
+    for A, h, scale in (
+        (QUERY.astype(np.float32), H, 1.0),
+        ((QUERY * 20).round().astype(np.int64), 2.0, 20.0),
+    ):
         got = _scaled_call(name, A, h, scale)
         np.testing.assert_array_equal(got, _scaled_call(name, A.astype(np.float64), h, scale))
 
@@ -148,9 +176,16 @@ def test_reference_copies_its_descriptors():
         ref.X[0, 0] = 1.0  # read-only view, not the caller's array
 
 
-@pytest.mark.parametrize("kwargs", [dict(method="nope"), dict(seed=-1), dict(seed=1.5),
-                                    dict(n_neighbors=0), dict(method="approximate",
-                                                              n_neighbors="x")])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(method="nope"),
+        dict(seed=-1),
+        dict(seed=1.5),
+        dict(n_neighbors=0),
+        dict(method="approximate", n_neighbors="x"),
+    ],
+)
 def test_bad_options_of_delta_entropy(kwargs):
     with pytest.raises(InputError):
         atominfo.delta_entropy(QUERY, REF, H, **kwargs)
@@ -165,9 +200,17 @@ def test_bad_options_of_sampled_entropy(kwargs):
 def test_engine_options_are_validated():
     with pytest.raises(InputError, match="unknown engine option 'memroy_bytes'.*memory_bytes"):
         atominfo.EngineOptions.from_kwargs(memroy_bytes=2**20)
-    for bad in (dict(backend="gpu"), dict(threads=0), dict(memory_bytes=10),
-                dict(precision="float16"), dict(precision="float32"), dict(device="cpu"),
-                dict(chunk_rows=5), dict(progress=3), dict(backend="dask", client="local:2")):
+    for bad in (
+        dict(backend="gpu"),
+        dict(threads=0),
+        dict(memory_bytes=10),
+        dict(precision="float16"),
+        dict(precision="float32"),
+        dict(device="cpu"),
+        dict(chunk_rows=5),
+        dict(progress=3),
+        dict(backend="dask", client="local:2"),
+    ):
         with pytest.raises(InputError):
             atominfo.EngineOptions(**bad)
     with pytest.raises(InputError, match="EngineOptions"):

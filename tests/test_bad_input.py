@@ -17,8 +17,9 @@ FCC = str(DATA / "cu_fcc_108.extxyz")
 
 
 def cli(*args):
-    proc = subprocess.run([sys.executable, "-m", "atominfo", *map(str, args)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "atominfo", *map(str, args)], capture_output=True, text=True
+    )
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -75,8 +76,9 @@ def test_frame_with_no_atoms(tmp_path):
     good = Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]])
     p = tmp_path / "noatoms.extxyz"
     p.write_text(
-        "2\nProperties=species:S:1:pos:R:3 pbc=\"F F F\"\nCu 0 0 0\nCu 2.5 0 0\n"
-        "0\nProperties=species:S:1:pos:R:3 pbc=\"F F F\"\n")
+        '2\nProperties=species:S:1:pos:R:3 pbc="F F F"\nCu 0 0 0\nCu 2.5 0 0\n'
+        '0\nProperties=species:S:1:pos:R:3 pbc="F F F"\n'
+    )
     assert len(good) == 2
     rc, _, err = cli("entropy", p)
     assert_one_line_error(rc, err, "noatoms.extxyz", "frame 1", "no atoms")
@@ -98,8 +100,12 @@ def test_inf_coordinate_in_memory():
 
 
 def test_zero_volume_cell(tmp_path):
-    a = Atoms("Cu2", positions=[[0, 0, 0], [1.5, 1.5, 0]],
-              cell=[[3, 0, 0], [0, 3, 0], [3, 3, 0]], pbc=True)
+    a = Atoms(
+        "Cu2",
+        positions=[[0, 0, 0], [1.5, 1.5, 0]],
+        cell=[[3, 0, 0], [0, 3, 0], [3, 3, 0]],
+        pbc=True,
+    )
     p = write_xyz(tmp_path / "flat.extxyz", [a])
     rc, _, err = cli("entropy", p)
     assert_one_line_error(rc, err, "flat.extxyz", "frame 0", "zero volume")
@@ -119,14 +125,17 @@ def test_coincident_periodic_image():
         atominfo.descriptors(a)
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["-k", "1"], "-k must be an integer >= 2"),
-    (["-c", "0"], "--cutoff must be a finite number > 0"),
-    (["-c", "-1"], "--cutoff must be a finite number > 0"),
-    (["-b", "0"], "--bandwidth must be a finite number > 0"),
-    (["-b", "-0.01"], "--bandwidth must be a finite number > 0"),
-    (["-b", "abc"], "bandwidth"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["-k", "1"], "-k must be an integer >= 2"),
+        (["-c", "0"], "--cutoff must be a finite number > 0"),
+        (["-c", "-1"], "--cutoff must be a finite number > 0"),
+        (["-b", "0"], "--bandwidth must be a finite number > 0"),
+        (["-b", "-0.01"], "--bandwidth must be a finite number > 0"),
+        (["-b", "abc"], "bandwidth"),
+    ],
+)
 def test_bad_parameters(args, fragment):
     rc, _, err = cli("entropy", FCC, *args)
     assert_one_line_error(rc, err, fragment)

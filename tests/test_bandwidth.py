@@ -18,8 +18,7 @@ def test_fcc_calibration_matches_paper_distance():
 
 
 def test_volume_rules():
-    assert atominfo.volume_bandwidth(10.896) == pytest.approx(
-        0.0897141 * np.exp(-0.5) + 0.0119417)
+    assert atominfo.volume_bandwidth(10.896) == pytest.approx(0.0897141 * np.exp(-0.5) + 0.0119417)
     # cutoff rule: at ln(V)^2 >= rc the smooth cutoff is zero -> 0.016
     assert atominfo.volume_bandwidth(40.0, "cutoff") == pytest.approx(0.016)
     assert atominfo.volume_bandwidth(1.0, "cutoff") == pytest.approx(0.086164 + 0.016)

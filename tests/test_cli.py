@@ -24,17 +24,21 @@ def test_entropy_json(capsys, expected_json):
     out = run_json(["entropy", FCC, str(DATA / "mg_hcp_triclinic_16.extxyz"), HOT], capsys)
     rows = {r["set"]: r for r in out["results"]}
     assert rows["all"]["n"] == 156
-    assert rows["all"]["entropy"] == pytest.approx(expected_json["entropy_crystals_h0.015"],
-                                                   abs=1e-8)
+    assert rows["all"]["entropy"] == pytest.approx(
+        expected_json["entropy_crystals_h0.015"], abs=1e-8
+    )
     assert rows[FCC]["log_n"] == pytest.approx(np.log(108))
 
 
 def test_entropy_several_bandwidths(capsys, expected_json):
-    out = run_json(["entropy", FCC, str(DATA / "mg_hcp_triclinic_16.extxyz"), HOT,
-                    "-b", "0.015,0.05"], capsys)
-    np.testing.assert_allclose(out["results"][-1]["diversity"],
-                               [expected_json["diversity_crystals_h0.015"],
-                                expected_json["diversity_crystals_h0.05"]], atol=1e-8)
+    out = run_json(
+        ["entropy", FCC, str(DATA / "mg_hcp_triclinic_16.extxyz"), HOT, "-b", "0.015,0.05"], capsys
+    )
+    np.testing.assert_allclose(
+        out["results"][-1]["diversity"],
+        [expected_json["diversity_crystals_h0.015"], expected_json["diversity_crystals_h0.05"]],
+        atol=1e-8,
+    )
 
 
 def test_entropy_table(capsys):
@@ -103,8 +107,9 @@ def test_rescale_option(capsys):
 
 
 def test_console_script_runs():
-    proc = subprocess.run([sys.executable, "-m", "atominfo", "entropy", FCC, "--json"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "atominfo", "entropy", FCC, "--json"], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["results"][0]["n"] == 108
 

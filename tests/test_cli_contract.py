@@ -64,9 +64,14 @@ PARSE_SECONDS = 2.0  # an option refused by argparse: no work at all
 RUN_SECONDS = 60.0  # any in-process run (tiny inputs)
 SUBPROCESS_SECONDS = 60.0
 # no shrinking: a failure is reported as found, so a failing run stays as short as a passing one
-HYPOTHESIS = settings(max_examples=5, derandomize=True, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck),
-                      phases=[Phase.explicit, Phase.generate])
+HYPOTHESIS = settings(
+    max_examples=5,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.generate],
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -79,11 +84,11 @@ def report_case_counts(request):
         detail = ", ".join(f"{k} {v}" for k, v in sorted(COUNTS.items()))
         capture = request.config.pluginmanager.get_plugin("capturemanager")
         with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-            reporter.write_line(f"cli contract: {total} generated command lines run "
-                                f"({detail})")
+            reporter.write_line(f"cli contract: {total} generated command lines run ({detail})")
 
 
 # -- cases -------------------------------------------------------------------------------
+
 
 @dataclass
 class Case:
@@ -140,8 +145,11 @@ def option_value_cases(later: int = 4) -> list[Case]:
                 def build(d, command=command, opt=opt, value=value, argparse_level=argparse_level):
                     inputs = make_inputs(d)
                     argv = base_argv(command, d, inputs) + [f"{opt.flag}={value}"]
-                    expect = Expect(codes=(2,), names=[_names(opt)],
-                                    max_seconds=PARSE_SECONDS if argparse_level else None)
+                    expect = Expect(
+                        codes=(2,),
+                        names=[_names(opt)],
+                        max_seconds=PARSE_SECONDS if argparse_level else None,
+                    )
                     return argv, expect, _input_paths(inputs), ()
 
                 kind = "bad option value" if argparse_level else "bad option value (run)"
@@ -153,11 +161,15 @@ def usage_error_cases() -> list[Case]:
     """Unknown options, options missing their value, required arguments left out."""
     cases = []
     for command in COMMANDS:
+
         def unknown(d, command=command):
             inputs = make_inputs(d)
-            return (base_argv(command, d, inputs) + ["--no-such-option"],
-                    Expect(codes=(2,), names=[r"--no-such-option"], max_seconds=PARSE_SECONDS),
-                    _input_paths(inputs), ())
+            return (
+                base_argv(command, d, inputs) + ["--no-such-option"],
+                Expect(codes=(2,), names=[r"--no-such-option"], max_seconds=PARSE_SECONDS),
+                _input_paths(inputs),
+                (),
+            )
 
         cases.append(Case(f"{command} --no-such-option", unknown, "usage error"))
         for opt in options_of(command):
@@ -166,24 +178,33 @@ def usage_error_cases() -> list[Case]:
 
             def no_value(d, command=command, opt=opt):
                 inputs = make_inputs(d)
-                return (base_argv(command, d, inputs) + [opt.flag],
-                        Expect(codes=(2,), names=[_names(opt)], max_seconds=PARSE_SECONDS),
-                        _input_paths(inputs), ())
+                return (
+                    base_argv(command, d, inputs) + [opt.flag],
+                    Expect(codes=(2,), names=[_names(opt)], max_seconds=PARSE_SECONDS),
+                    _input_paths(inputs),
+                    (),
+                )
 
             cases.append(Case(f"{command} {opt.flag} <no value>", no_value, "usage error"))
         required = [o for o in options_of(command) if o.required]
         for opt in required:
+
             def drop(d, command=command, opt=opt):
                 inputs = make_inputs(d)
                 argv = base_argv(command, d, inputs)
                 if opt.flag:  # a required option: drop it and its value
                     i = next(i for i, a in enumerate(argv) if a in opt.names)
-                    argv = argv[:i] + argv[i + 2:]
+                    argv = argv[:i] + argv[i + 2 :]
                 else:  # a positional: keep only the options
-                    argv = [command] + [a for i, a in enumerate(argv[1:], 1)
-                                        if not _is_positional_value(argv, i)]
-                return (argv, Expect(codes=(2,), names=[_names(opt)],
-                                     max_seconds=PARSE_SECONDS), _input_paths(inputs), ())
+                    argv = [command] + [
+                        a for i, a in enumerate(argv[1:], 1) if not _is_positional_value(argv, i)
+                    ]
+                return (
+                    argv,
+                    Expect(codes=(2,), names=[_names(opt)], max_seconds=PARSE_SECONDS),
+                    _input_paths(inputs),
+                    (),
+                )
 
             cases.append(Case(f"{command} without {opt.flag or opt.dest}", drop, "usage error"))
     return cases
@@ -210,12 +231,20 @@ def huge_value_cases() -> list[Case]:
     for command in COMMANDS:
         for opt in options_of(command):
             for value in huge_values(opt):
+
                 def build(d, command=command, opt=opt, value=value):
                     inputs = make_inputs(d)
                     argv = base_argv(command, d, inputs) + [f"{opt.flag}={value}"]
-                    return (argv, Expect(codes=(0, 2), names=[_names(opt)],
-                                         outputs=tuple(BASE_OUTPUTS.get(command, ()))),
-                            _input_paths(inputs), ())
+                    return (
+                        argv,
+                        Expect(
+                            codes=(0, 2),
+                            names=[_names(opt)],
+                            outputs=tuple(BASE_OUTPUTS.get(command, ())),
+                        ),
+                        _input_paths(inputs),
+                        (),
+                    )
 
                 cases.append(Case(f"{command} {opt.flag}={value}", build, "huge valid value"))
     return cases
@@ -229,11 +258,11 @@ def bad_file_cases(sample_ref: int = 6) -> list[Case]:
     for command, slots in INPUT_SLOTS.items():
         has_type_map = any(o.dest == "type_map" for o in options_of(command))
         for n, (placeholder, dest) in enumerate(slots):
-            names = [k for k in badfiles.ALL_CASES
-                     if has_type_map or not k.startswith("lammps")]
+            names = [k for k in badfiles.ALL_CASES if has_type_map or not k.startswith("lammps")]
             if n > 0:
                 names = sorted(rng.sample(names, min(sample_ref, len(names))))
             for name in names:
+
                 def build(d, command=command, placeholder=placeholder, name=name):
                     inputs = make_inputs(d)
                     bad = badfiles.write_case(d, name)
@@ -242,8 +271,12 @@ def bad_file_cases(sample_ref: int = 6) -> list[Case]:
                         argv += ["--type-map", "1=Cu"]
                     must = badfiles.ALL_CASES[name][2]
                     names_ = [re.escape(bad.name)] + ([must] if must else [])
-                    return (argv, Expect(codes=(2,), names=names_),
-                            _input_paths(inputs) + [bad], ())
+                    return (
+                        argv,
+                        Expect(codes=(2,), names=names_),
+                        _input_paths(inputs) + [bad],
+                        (),
+                    )
 
                 cases.append(Case(f"{command} {dest}={name}", build, "bad file"))
     return cases
@@ -271,8 +304,9 @@ def bad_output_cases() -> list[Case]:
             suffixes = OUTPUT_SUFFIXES[(command, opt.dest)]
             s = suffixes[0]
 
-            def make(variant, command=command, opt=opt, s=s, suffixes=suffixes, first=first,
-                     ref=ref):
+            def make(
+                variant, command=command, opt=opt, s=s, suffixes=suffixes, first=first, ref=ref
+            ):
                 def build(d):
                     inputs = make_inputs(d)
                     replace, extra, inputs_too = {}, [], []
@@ -318,18 +352,29 @@ def bad_output_cases() -> list[Case]:
                         os.chmod(d / "ro", 0o555)
                     else:
                         raise AssertionError(variant)
-                    argv = base_argv(command, d, inputs, **replace) + extra + [
-                        opt.flag, str(out)]
-                    names = [(re.escape(out.name), re.escape(src.name),
-                              re.escape(Path(replace.get(first, src)).name))]
+                    argv = base_argv(command, d, inputs, **replace) + extra + [opt.flag, str(out)]
+                    names = [
+                        (
+                            re.escape(out.name),
+                            re.escape(src.name),
+                            re.escape(Path(replace.get(first, src)).name),
+                        )
+                    ]
                     refuse = _input_paths(inputs) + inputs_too
                     return argv, Expect(codes=(2,), names=names), refuse, refuse
 
                 return build
 
-            variants = ["same_as_input", "symlink_to_input", "symlink_elsewhere_to_input",
-                        "hardlink_to_input", "unknown_suffix", "no_suffix", "missing_directory",
-                        "directory"]
+            variants = [
+                "same_as_input",
+                "symlink_to_input",
+                "symlink_elsewhere_to_input",
+                "hardlink_to_input",
+                "unknown_suffix",
+                "no_suffix",
+                "missing_directory",
+                "directory",
+            ]
             if _has_format(command):
                 variants.append("same_as_input_renamed")
                 if ref is not None:
@@ -343,8 +388,11 @@ def bad_output_cases() -> list[Case]:
         # two outputs of one run on the same path
         for a in outs:
             for b in outs:
-                common = [x for x in OUTPUT_SUFFIXES[(command, a.dest)]
-                          if x in OUTPUT_SUFFIXES[(command, b.dest)]]
+                common = [
+                    x
+                    for x in OUTPUT_SUFFIXES[(command, a.dest)]
+                    if x in OUTPUT_SUFFIXES[(command, b.dest)]
+                ]
                 if a.dest >= b.dest or not common:
                     continue
 
@@ -383,6 +431,7 @@ def ids(cases):
 
 # -- the suite covers every command and option --------------------------------------------
 
+
 def test_every_command_has_a_valid_base_command_line():
     assert set(BASE) == set(COMMANDS)
 
@@ -403,8 +452,7 @@ def test_every_option_is_covered():
                     problems.append(f"{where}: path neither input nor output")
                 elif opt.dest != "dh" and command not in INPUT_SLOTS:
                     problems.append(f"{where}: input without INPUT_SLOTS")
-            elif opt.kind == "text" and opt.dest not in RUN_LEVEL_BAD and \
-                    opt.dest not in FREE_TEXT:
+            elif opt.kind == "text" and opt.dest not in RUN_LEVEL_BAD and opt.dest not in FREE_TEXT:
                 problems.append(f"{where}: text option without bad values in RUN_LEVEL_BAD")
             elif opt.kind in ("typed", "bandwidths", "type_map") and not bad_values(opt):
                 problems.append(f"{where}: no bad values generated")
@@ -421,13 +469,17 @@ def test_option_types_name_their_constraint():
 
 # -- positive controls: the base command lines succeed -------------------------------------
 
+
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_base_command_line_succeeds(command, tmp_path):
     def build(d):
         inputs = make_inputs(d)
-        return (base_argv(command, d, inputs),
-                Expect(codes=(0,), outputs=tuple(BASE_OUTPUTS.get(command, ()))),
-                _input_paths(inputs), ())
+        return (
+            base_argv(command, d, inputs),
+            Expect(codes=(0,), outputs=tuple(BASE_OUTPUTS.get(command, ()))),
+            _input_paths(inputs),
+            (),
+        )
 
     run_case(Case(command, build, "valid"), tmp_path)
 
@@ -448,24 +500,32 @@ def test_every_output_asked_for_is_written_and_nothing_else(command, tmp_path):
     run_case(Case(command, build, "valid"), tmp_path)
 
 
-@pytest.mark.parametrize("command", [c for c in INPUT_SLOTS
-                                     if any(o.dest == "type_map" for o in options_of(c))])
+@pytest.mark.parametrize(
+    "command", [c for c in INPUT_SLOTS if any(o.dest == "type_map" for o in options_of(c))]
+)
 def test_lammps_dump_seed_is_read(command, tmp_path):
     """The hand-written LAMMPS dump that the bad LAMMPS cases derive from is valid."""
+
     def build(d):
         inputs = make_inputs(d)
         dump = d / "traj.lammpstrj"
         dump.write_bytes(badfiles.lammps_dump(n_frames=2))
         argv = base_argv(command, d, inputs, hot=dump) + ["--type-map", "1=Cu"]
-        return (argv, Expect(codes=(0,), outputs=tuple(BASE_OUTPUTS.get(command, ()))),
-                _input_paths(inputs) + [dump], ())
+        return (
+            argv,
+            Expect(codes=(0,), outputs=tuple(BASE_OUTPUTS.get(command, ()))),
+            _input_paths(inputs) + [dump],
+            (),
+        )
 
     run_case(Case(command, build, "valid"), tmp_path)
 
 
-@pytest.mark.parametrize("argv", [[], ["--help"], ["--version"]] + [[c, "--help"]
-                                                                     for c in COMMANDS],
-                         ids=lambda a: " ".join(a) or "<none>")
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["--help"], ["--version"]] + [[c, "--help"] for c in COMMANDS],
+    ids=lambda a: " ".join(a) or "<none>",
+)
 def test_help_and_version_succeed(argv, tmp_path):
     result = run_inprocess(argv, tmp_path, PARSE_SECONDS * 5)
     count("help (inprocess)")
@@ -474,6 +534,7 @@ def test_help_and_version_succeed(argv, tmp_path):
 
 
 # -- 1. bad option values and usage errors (in process) ------------------------------------
+
 
 def run_group(cases, directory: Path) -> None:
     """Run `cases` one after the other in one directory; report every failure."""
@@ -524,8 +585,9 @@ def test_unknown_command(tmp_path):
 def test_huge_valid_value(case, tmp_path):
     result = run_case(case, tmp_path)
     if result.returncode == 0:  # an answer, then: a finite one
-        assert not re.search(r"\b(inf|nan|infinity)\b", result.stdout, re.I), \
+        assert not re.search(r"\b(inf|nan|infinity)\b", result.stdout, re.I), (
             f"non-finite result printed by {result.command()}:\n{result.stdout}"
+        )
 
 
 @pytest.mark.parametrize("command", ["dh", "overlap"])  # those reporting the reference size
@@ -547,6 +609,7 @@ def test_index_selects_test_frames_not_reference_frames(command, tmp_path):
 
 
 # -- 2. bad files (in process) ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("case", FILE_CASES, ids=ids(FILE_CASES))
 def test_bad_file(case, tmp_path):
@@ -587,33 +650,45 @@ def test_truncated_extxyz(command, offset, tmp_path_factory):
     elif kind == "complete":
         expect = Expect(codes=(0,), outputs=outputs)
     elif kind == "later" or command == "watch":  # watch reads files still being written
-        expect = Expect(codes=(0, 2), outputs=outputs,
-                        warn_if_success="fuzz.extxyz" if command != "watch" else None)
+        expect = Expect(
+            codes=(0, 2),
+            outputs=outputs,
+            warn_if_success="fuzz.extxyz" if command != "watch" else None,
+        )
     else:  # ambiguous: every line present
         expect = Expect(codes=(0, 2), outputs=outputs)
-    run_case(_fuzz_case(command, _TRAJ[:offset], expect, f"cut at {offset} ({kind})"),
-             tmp_path_factory.mktemp("cut"))
+    run_case(
+        _fuzz_case(command, _TRAJ[:offset], expect, f"cut at {offset} ({kind})"),
+        tmp_path_factory.mktemp("cut"),
+    )
 
 
 @pytest.mark.parametrize("command", _FUZZ_COMMANDS)
 @HYPOTHESIS
 @given(noise=st.binary(min_size=0, max_size=400))
 def test_binary_noise(command, noise, tmp_path_factory):
-    run_case(_fuzz_case(command, noise, Expect(codes=(2,)), f"noise {noise[:16]!r}"),
-             tmp_path_factory.mktemp("noise"))
+    run_case(
+        _fuzz_case(command, noise, Expect(codes=(2,)), f"noise {noise[:16]!r}"),
+        tmp_path_factory.mktemp("noise"),
+    )
 
 
 @pytest.mark.parametrize("command", _FUZZ_COMMANDS)
 @HYPOTHESIS
-@given(offset=st.integers(0, len(badfiles.HOT)),
-       byte=st.sampled_from([b"\xff", b"\xfe", b"\xc3", b"\x80", b"\xed\xa0\x80"]))
+@given(
+    offset=st.integers(0, len(badfiles.HOT)),
+    byte=st.sampled_from([b"\xff", b"\xfe", b"\xc3", b"\x80", b"\xed\xa0\x80"]),
+)
 def test_non_utf8_byte(command, offset, byte, tmp_path_factory):
     content = badfiles.HOT[:offset] + byte + badfiles.HOT[offset:]
-    run_case(_fuzz_case(command, content, Expect(codes=(2,)), f"{byte!r} at {offset}"),
-             tmp_path_factory.mktemp("utf8"))
+    run_case(
+        _fuzz_case(command, content, Expect(codes=(2,)), f"{byte!r} at {offset}"),
+        tmp_path_factory.mktemp("utf8"),
+    )
 
 
 # -- 3. bad output paths (in process) --------------------------------------------------------
+
 
 @pytest.mark.parametrize("case", OUTPUT_CASES, ids=ids(OUTPUT_CASES))
 def test_bad_output(case, tmp_path):
@@ -625,13 +700,17 @@ def test_bad_output(case, tmp_path):
 
 # -- 4. a seeded sample again through a real subprocess --------------------------------------
 
+
 def _sample(cases, n, seed):
     return sorted(random.Random(seed).sample(cases, min(n, len(cases))), key=lambda c: c.id)
 
 
-SUBPROCESS_CASES = (_sample([c for c in OPTION_CASES if c.kind == "bad option value"], 10, 1)
-                    + _sample(USAGE_CASES, 3, 2) + _sample(FILE_CASES, 5, 3)
-                    + _sample(OUTPUT_CASES, 4, 4))
+SUBPROCESS_CASES = (
+    _sample([c for c in OPTION_CASES if c.kind == "bad option value"], 10, 1)
+    + _sample(USAGE_CASES, 3, 2)
+    + _sample(FILE_CASES, 5, 3)
+    + _sample(OUTPUT_CASES, 4, 4)
+)
 
 
 @pytest.mark.parametrize("case", SUBPROCESS_CASES, ids=ids(SUBPROCESS_CASES))
@@ -640,6 +719,7 @@ def test_subprocess_sample(case, tmp_path):
 
 
 # -- 5. kill and resume ------------------------------------------------------------------------
+
 
 def _trajectory(path: Path, frames: int = 30) -> None:
     """`frames` small frames: cu_hot_32 with seeded displacements (0.05 Å)."""
@@ -657,17 +737,30 @@ def _trajectory(path: Path, frames: int = 30) -> None:
 
 
 def _dh_argv(d: Path, resume: bool) -> list[str]:
-    return (["dh", str(d / "traj.extxyz"), "--ref", str(d / "ref.extxyz"), "-o",
-             str(d / "out.npy"), "--table", str(d / "t.csv"), "-q"]
-            + (["--resume"] if resume else []))
+    return [
+        "dh",
+        str(d / "traj.extxyz"),
+        "--ref",
+        str(d / "ref.extxyz"),
+        "-o",
+        str(d / "out.npy"),
+        "--table",
+        str(d / "t.csv"),
+        "-q",
+    ] + (["--resume"] if resume else [])
 
 
 def _start(argv, cwd):
     from .contract.run import subprocess_env
 
-    return subprocess.Popen([sys.executable, "-m", "atominfo", *argv], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, env=subprocess_env())
+    return subprocess.Popen(
+        [sys.executable, "-m", "atominfo", *argv],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=subprocess_env(),
+    )
 
 
 def _checkpoints(d: Path) -> dict:
@@ -730,15 +823,18 @@ def test_kill_and_resume(tmp_path):
     finished, first_frame, seconds = _run_until(_dh_argv(clean, False), clean, None, False)
     count("kill and resume (subprocess)")
     after = snapshot(clean)
-    assert finished and first_frame is not None, \
+    assert finished and first_frame is not None, (
         f"the uninterrupted run failed or wrote no partial file: {sorted(after)}"
+    )
     assert set(after) - set(inputs_before) == {"out.npy", "t.csv"}, sorted(after)
     expected = {n: (clean / n).read_bytes() for n in ("out.npy", "t.csv")}
     loop = max(seconds - first_frame, 0.01)
 
     rng = random.Random(11)
-    chains = {"A": [(rng.uniform(0.1, 0.95) * seconds, False)],
-              "B": [(rng.uniform(0.0, 0.9) * loop / 3, True) for _ in range(3)]}
+    chains = {
+        "A": [(rng.uniform(0.1, 0.95) * seconds, False)],
+        "B": [(rng.uniform(0.0, 0.9) * loop / 3, True) for _ in range(3)],
+    }
     failures = []
     for name, kills in chains.items():
         d = clean
@@ -750,9 +846,11 @@ def test_kill_and_resume(tmp_path):
         for instant, in_loop in kills:
             done, _, _ = _run_until(_dh_argv(d, resume), d, instant, in_loop)
             count("kill and resume (subprocess)")
-            log.append(f"{'resumed, ' if resume else ''}killed {instant:.3f} s after "
-                       f"{'its first complete frame' if in_loop else 'its start'}"
-                       f"{' (had already finished)' if done else ''}")
+            log.append(
+                f"{'resumed, ' if resume else ''}killed {instant:.3f} s after "
+                f"{'its first complete frame' if in_loop else 'its start'}"
+                f"{' (had already finished)' if done else ''}"
+            )
             resume = True
             if done:  # finished before the kill: nothing left to resume
                 break
@@ -760,14 +858,21 @@ def test_kill_and_resume(tmp_path):
             if not done:
                 result = run_subprocess(_dh_argv(d, True), d)
                 count("kill and resume (subprocess)")
-                check(result, Expect(codes=(0,), outputs=("out.npy", "t.csv")), before,
-                      snapshot(d), [d / "traj.extxyz", d / "ref.extxyz"])
+                check(
+                    result,
+                    Expect(codes=(0,), outputs=("out.npy", "t.csv")),
+                    before,
+                    snapshot(d),
+                    [d / "traj.extxyz", d / "ref.extxyz"],
+                )
             else:
                 assert set(snapshot(d)) - set(before) == set(expected), sorted(snapshot(d))
             for f, data in expected.items():
                 assert (d / f).read_bytes() == data, f"{f} differs from the uninterrupted run"
         except AssertionError as exc:
-            failures.append(f"chain {name} ({'; '.join(log)}; uninterrupted run "
-                            f"{seconds:.2f} s, first frame complete at {first_frame:.2f} s): "
-                            f"{exc}")
+            failures.append(
+                f"chain {name} ({'; '.join(log)}; uninterrupted run "
+                f"{seconds:.2f} s, first frame complete at {first_frame:.2f} s): "
+                f"{exc}"
+            )
     assert not failures, "\n".join(failures)

@@ -38,10 +38,8 @@ def test_entropy_sample_bad_count(capsys):
 
 @pytest.mark.parametrize("method", ["classify", "exact", "auto"])
 def test_overlap_methods_agree(capsys, method):
-    out = run_json(["overlap", HOT, "--ref", FCC, "-b", "0.015,0.05", "--method", method],
-                   capsys)
-    dH = atominfo.delta_entropy(atominfo.descriptors(HOT), atominfo.descriptors(FCC),
-                                [0.015, 0.05])
+    out = run_json(["overlap", HOT, "--ref", FCC, "-b", "0.015,0.05", "--method", method], capsys)
+    dH = atominfo.delta_entropy(atominfo.descriptors(HOT), atominfo.descriptors(FCC), [0.015, 0.05])
     np.testing.assert_allclose(out["overlap"], (dH <= 0).mean(axis=1))
     assert out["method"] == method
 

@@ -28,8 +28,7 @@ SEED_RADIUS = 7.0  # Å
 def brute_force_pairs(atoms, cutoff):
     """All pairs within `cutoff` by the minimum image over the 5x5x5 nearest cell images."""
     n = len(atoms)
-    shifts = np.array([[a, b, c] for a in range(-2, 3) for b in range(-2, 3)
-                       for c in range(-2, 3)])
+    shifts = np.array([[a, b, c] for a in range(-2, 3) for b in range(-2, 3) for c in range(-2, 3)])
     shifts = shifts * atoms.pbc  # no images along non-periodic directions
     images = np.unique(shifts, axis=0) @ atoms.cell[:]
     pairs = set()
@@ -52,15 +51,21 @@ def test_minimum_image_pairs_triclinic(pbc):
     assert minimum_image_distance(atoms, i, j) <= 3.0
     sub = np.arange(0, 40, 3)
     assert {tuple(p) for p in neighbour_pairs(atoms, 3.0, sub)} == {
-        p for p in got if p[0] in sub and p[1] in sub}
+        p for p in got if p[0] in sub and p[1] in sub
+    }
 
 
 def test_biconnected_versus_connected():
     """Two triangles sharing one atom, plus a tail atom and a far isolated atom."""
-    pos = [[0, 0, 0], [2, 0, 0], [1, 1.7, 0],          # triangle A
-           [3, -1.7, 0], [4, 0, 0],                      # triangle B shares atom 1
-           [6, 0, 0],                                    # tail on atom 4 (a bridge)
-           [20, 20, 20]]                                 # isolated
+    pos = [
+        [0, 0, 0],
+        [2, 0, 0],
+        [1, 1.7, 0],  # triangle A
+        [3, -1.7, 0],
+        [4, 0, 0],  # triangle B shares atom 1
+        [6, 0, 0],  # tail on atom 4 (a bridge)
+        [20, 20, 20],
+    ]  # isolated
     atoms = Atoms("Cu7", positions=pos)
     mask = np.ones(7, bool)
     bic = find_clusters(atoms, mask, edge_length=2.1)
@@ -75,8 +80,9 @@ def test_biconnected_versus_connected():
 
 
 def test_cluster_across_periodic_boundary():
-    atoms = Atoms("Cu3", positions=[[0.2, 5, 5], [9.6, 5, 5], [9.6, 7.5, 5]],
-                  cell=[10, 10, 10], pbc=True)
+    atoms = Atoms(
+        "Cu3", positions=[[0.2, 5, 5], [9.6, 5, 5], [9.6, 7.5, 5]], cell=[10, 10, 10], pbc=True
+    )
     assert [list(c) for c in find_clusters(atoms, np.ones(3, bool), 3.0)] == [[0, 1, 2]]
     atoms.pbc = False
     assert [list(c) for c in find_clusters(atoms, np.ones(3, bool), 3.0)] == [[1, 2]]
@@ -95,15 +101,18 @@ def test_critical_nucleus_paper_values():
         critical_nucleus(0.177, 1323, 11.99, 0, 12.893)
 
 
-@pytest.mark.parametrize("args, match", [
-    ((0.177, 1323, 11.99, 1323, 12.893), "below the melting temperature"),
-    ((0.177, 1323, 11.99, 2000, 12.893), "below the melting temperature"),
-    ((float("nan"), 1323, 11.99, 420, 12.893), "gamma"),
-    ((0.177, float("inf"), 11.99, 420, 12.893), "melting_temperature"),
-    ((0.177, 1323, -1.0, 420, 12.893), "latent_heat"),
-    ((0.177, 1323, 11.99, 420, 0.0), "atomic_volume"),
-    ((0.177, 1323, "x", 420, 12.893), "latent_heat"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((0.177, 1323, 11.99, 1323, 12.893), "below the melting temperature"),
+        ((0.177, 1323, 11.99, 2000, 12.893), "below the melting temperature"),
+        ((float("nan"), 1323, 11.99, 420, 12.893), "gamma"),
+        ((0.177, float("inf"), 11.99, 420, 12.893), "melting_temperature"),
+        ((0.177, 1323, -1.0, 420, 12.893), "latent_heat"),
+        ((0.177, 1323, 11.99, 420, 0.0), "atomic_volume"),
+        ((0.177, 1323, "x", 420, 12.893), "latent_heat"),
+    ],
+)
 def test_critical_nucleus_rejects_bad_parameters(args, match):
     with pytest.raises(InputError, match=match):
         critical_nucleus(*args)
@@ -112,10 +121,13 @@ def test_critical_nucleus_rejects_bad_parameters(args, match):
 def test_cluster_parameters_are_validated():
     atoms = Atoms("Cu3", positions=[[0, 0, 0], [2, 0, 0], [4, 0, 0]])
     mask = np.ones(3, bool)
-    for kwargs, match in [({"edge_length": 0.0}, "edge_length"),
-                          ({"edge_length": float("nan")}, "edge_length"),
-                          ({"edge_length": 1e6}, "edge_length"),
-                          ({"min_size": 0}, "min_size"), ({"method": "louvain"}, "method")]:
+    for kwargs, match in [
+        ({"edge_length": 0.0}, "edge_length"),
+        ({"edge_length": float("nan")}, "edge_length"),
+        ({"edge_length": 1e6}, "edge_length"),
+        ({"min_size": 0}, "min_size"),
+        ({"method": "louvain"}, "method"),
+    ]:
         with pytest.raises(InputError, match=match):
             find_clusters(atoms, mask, **kwargs)
     with pytest.raises(InputError, match="mask"):
@@ -132,8 +144,7 @@ def melt():
     """A Cu melt made by EMT MD at 3000 K (108 atoms), tiled 2x2x2 (864 atoms, 22 Å box)."""
     start = fcc_cu(3, CU_LATTICE * 1.05 ** (1 / 3))
     start.rattle(0.3, seed=1)
-    liquid = md_frames(start, 3000.0, 1, interval=10, equilibration=50, seed=0,
-                       timestep_fs=4.0)[0]
+    liquid = md_frames(start, 3000.0, 1, interval=10, equilibration=50, seed=0, timestep_fs=4.0)[0]
     return liquid.repeat(2)
 
 
@@ -141,7 +152,8 @@ def melt():
 def solid_reference():
     """Solid reference: FCC Cu with 0.03 Å thermal-like displacements, 10 x 256 atoms."""
     return atominfo.Reference.from_structures(
-        [rattled_fcc_cu(4, 0.03, seed=s) for s in range(10)], h=0.015)
+        [rattled_fcc_cu(4, 0.03, seed=s) for s in range(10)], h=0.015
+    )
 
 
 @pytest.fixture(scope="module")
@@ -153,18 +165,22 @@ def seeded(melt):
     """
     centre = melt.cell.sum(axis=0) / 2
     crystal = rattled_fcc_cu(6, sigma=0.02, seed=7)
-    sites = crystal.positions - crystal.positions[np.argmin(
-        np.linalg.norm(crystal.positions - crystal.cell.sum(axis=0) / 2, axis=1))]
+    sites = (
+        crystal.positions
+        - crystal.positions[
+            np.argmin(np.linalg.norm(crystal.positions - crystal.cell.sum(axis=0) / 2, axis=1))
+        ]
+    )
     seed = sites[np.linalg.norm(sites, axis=1) <= SEED_RADIUS] + centre
     from ase.geometry import get_distances
 
     _, dist = get_distances(melt.positions, seed, cell=melt.cell, pbc=True)
-    keep = (dist.min(axis=1) > 2.2) & (np.linalg.norm(melt.positions - centre, axis=1)
-                                       > SEED_RADIUS)
+    keep = (dist.min(axis=1) > 2.2) & (
+        np.linalg.norm(melt.positions - centre, axis=1) > SEED_RADIUS
+    )
     atoms = Atoms(f"Cu{len(seed)}", positions=seed, cell=melt.cell, pbc=True) + melt[keep]
     i, j, d = neighbor_list("ijd", atoms, 6.0)
-    core = [a for a in range(len(seed))
-            if np.all(j[i == a][np.argsort(d[i == a])[:K]] < len(seed))]
+    core = [a for a in range(len(seed)) if np.all(j[i == a][np.argsort(d[i == a])[:K]] < len(seed))]
     return atoms, len(seed), np.array(core)
 
 
@@ -191,18 +207,53 @@ def test_cli_clusters(seeded, melt, tmp_path, capsys):
     ase.io.write(traj, [melt, atoms], format="extxyz")
     ase.io.write(ref, [rattled_fcc_cu(4, 0.03, seed=s) for s in range(10)], format="extxyz")
     table, out, plot = tmp_path / "c.csv", tmp_path / "c.extxyz", tmp_path / "c.png"
-    assert main(["clusters", str(traj), "--ref", str(ref), "--table", str(table), "-o",
-                 str(out), "--plot", str(plot), "--n-star", "122", "--json", "-q"]) == 0
+    assert (
+        main(
+            [
+                "clusters",
+                str(traj),
+                "--ref",
+                str(ref),
+                "--table",
+                str(table),
+                "-o",
+                str(out),
+                "--plot",
+                str(plot),
+                "--n-star",
+                "122",
+                "--json",
+                "-q",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["frames"] == 2 and result["method"] == "biconnected"
     assert result["per_frame"][0]["largest"] <= 4
     assert result["per_frame"][1]["largest"] >= len(core)
     labelled = ase.io.read(out, index=1)
     assert np.all(labelled.arrays["cluster"][core] == 1)
-    assert "frame,source,source_frame,timestep,atoms,solid_like,clusters,largest" in table.read_text()
+    assert (
+        "frame,source,source_frame,timestep,atoms,solid_like,clusters,largest" in table.read_text()
+    )
     assert plot.read_bytes()[:4] == b"\x89PNG"
-    assert main(["clusters", str(traj), "--ref", str(ref), "--connected", "--edge", "3.5",
-                 "--json", "-q"]) == 0
+    assert (
+        main(
+            [
+                "clusters",
+                str(traj),
+                "--ref",
+                str(ref),
+                "--connected",
+                "--edge",
+                "3.5",
+                "--json",
+                "-q",
+            ]
+        )
+        == 0
+    )
     connected = json.loads(capsys.readouterr().out)
     assert connected["per_frame"][1]["largest"] >= result["per_frame"][1]["largest"]
 

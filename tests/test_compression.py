@@ -162,6 +162,7 @@ def test_write_selection_keeps_frames_unchanged(tmp_path):
 
 # -- budget, costs and strata -------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def mixed():
     """Weakly and strongly rattled cells (config_type weak/strong) and a Cu melt group."""
@@ -180,8 +181,9 @@ def test_costs_and_budget_values(mixed):
     from atominfo.workflows.compression import budget_value, structure_costs
 
     np.testing.assert_array_equal(structure_costs(mixed), mixed.sizes.astype(float) ** 3)
-    np.testing.assert_array_equal(structure_costs(mixed, "cpu_hours"),
-                                  1.0 + np.arange(len(mixed)) % 4)
+    np.testing.assert_array_equal(
+        structure_costs(mixed, "cpu_hours"), 1.0 + np.arange(len(mixed)) % 4
+    )
     assert budget_value("10%", 250.0) == 25.0 and budget_value(7, 1.0) == 7.0
     for bad in ("0", "-1", "abc", "150%", "nan"):
         with pytest.raises(InputError, match="budget"):
@@ -249,11 +251,9 @@ def test_stratified_msc_keeps_every_group(mixed):
     assert {g: picked.count(g) for g in expected} == expected
     assert {g: v["picked"] for g, v in strat.groups.items()} == expected
     assert strat.indices[0] == plain.indices[0]  # one greedy over all groups
-    quota = select(mixed, 6, "msc", H, stratify="config_type", quotas={"melt": 4},
-                   summary=False)
+    quota = select(mixed, 6, "msc", H, stratify="config_type", quotas={"melt": 4}, summary=False)
     assert [labels[i] for i in quota.indices].count("melt") == 4
-    budget = select(mixed, None, "msc", H, budget="10%", stratify="config_type",
-                    summary=False)
+    budget = select(mixed, None, "msc", H, budget="10%", stratify="config_type", summary=False)
     for g in budget.groups.values():
         assert g["picked"] >= 1 and g["cost"] <= g["budget"] * (1 + 1e-12)
     with pytest.raises(InputError, match="stratify"):

@@ -13,10 +13,12 @@ from atominfo.workflows.curves import asymptote_model, fit_asymptote, learning_c
 @pytest.fixture(scope="module")
 def stiff_and_flexible():
     """Near-perfect crystals (rattle 0.005 Å) and strongly disordered ones (0.3 Å)."""
-    stiff = load_frames(varied_fcc_cu(12, seed=4, sigma=(0.005, 0.005), strain=0.0,
-                                      vacancy_probability=0.0))
-    flexible = load_frames(varied_fcc_cu(12, seed=5, sigma=(0.3, 0.3), strain=0.0,
-                                         vacancy_probability=0.0))
+    stiff = load_frames(
+        varied_fcc_cu(12, seed=4, sigma=(0.005, 0.005), strain=0.0, vacancy_probability=0.0)
+    )
+    flexible = load_frames(
+        varied_fcc_cu(12, seed=5, sigma=(0.3, 0.3), strain=0.0, vacancy_probability=0.0)
+    )
     return stiff, flexible
 
 
@@ -72,8 +74,10 @@ def test_learning_curve_records_seeds_and_is_reproducible(stiff_and_flexible):
 
 def test_stiff_saturates_early_flexible_late(stiff_and_flexible):
     stiff, flexible = stiff_and_flexible
-    curves = [learning_curve(s, 0.015, by="environments", n_sizes=12, n_seeds=2)
-              for s in (stiff, flexible)]
+    curves = [
+        learning_curve(s, 0.015, by="environments", n_sizes=12, n_seeds=2)
+        for s in (stiff, flexible)
+    ]
     for c in curves:
         assert c.fit is not None and c.fit.c >= 0
         assert np.all(c.mean <= np.log(c.sizes) + 1e-9)  # H <= log N
@@ -115,8 +119,9 @@ def test_saturated_curve_is_determined_and_interval_covers_truth():
     true_saturation = np.exp(np.sqrt(np.log(4.0 / 0.05) / 0.05))  # gap 0.05 nats: N = 1.2e4
     covered, widths = 0, []
     for draw in range(20):  # 20 independent noise draws: the interval should cover 6 nats
-        fit = fit_asymptote(SYNTH_SIZES, _noisy(clean, seed=draw), max_entropy=np.log(5000),
-                            n_boot=100)
+        fit = fit_asymptote(
+            SYNTH_SIZES, _noisy(clean, seed=draw), max_entropy=np.log(5000), n_boot=100
+        )
         assert fit.status == "determined" and fit.determined
         assert fit.asymptote == fit.a == pytest.approx(6.0, abs=0.1)
         assert fit.saturation_size() == pytest.approx(true_saturation, rel=0.5)
@@ -170,8 +175,17 @@ def test_learning_curve_reports_status_in_dict_and_text(stiff_and_flexible):
     _, flexible = stiff_and_flexible
     curve = learning_curve(flexible, 0.015, by="environments", n_sizes=12, n_seeds=2, at=[50])
     d = curve.to_dict()
-    for key in ("fit_status", "fit_reason", "asymptote", "asymptote_interval", "gap_full",
-                "gap_interval", "saturation_size", "saturation_interval", "interval_level"):
+    for key in (
+        "fit_status",
+        "fit_reason",
+        "asymptote",
+        "asymptote_interval",
+        "gap_full",
+        "gap_interval",
+        "saturation_size",
+        "saturation_interval",
+        "interval_level",
+    ):
         assert key in d
     lines = curve.summary_lines()
     assert all(isinstance(line, str) and "\n" not in line for line in lines)
@@ -207,7 +221,6 @@ def test_asymptote_below_the_entropy_of_the_largest_subset_is_not_determined():
     # fit) already show 6.5 nats: an asymptote of 6 cannot be the limit of this curve.
     clean = asymptote_model(SYNTH_SIZES, 6.0, 4.0, 0.05)
     clean[-3:] = 6.5
-    fit = fit_asymptote(SYNTH_SIZES, _noisy(clean, seed=0), max_entropy=np.log(5000),
-                        n_boot=100)
+    fit = fit_asymptote(SYNTH_SIZES, _noisy(clean, seed=0), max_entropy=np.log(5000), n_boot=100)
     assert fit.status == "not determined" and fit.asymptote is None
     assert "lies below the entropy measured" in fit.reason

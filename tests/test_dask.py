@@ -48,8 +48,12 @@ def test_cluster_binds_to_loopback(client):
 
 def test_single_chunk_is_bit_identical(client, crystals, molecules):
     expected = log_kernel_sums(molecules, crystals, H)
-    got = log_kernel_sums(molecules, crystals, H,
-                          EngineOptions(backend="dask", client=client, chunk_rows=len(molecules)))
+    got = log_kernel_sums(
+        molecules,
+        crystals,
+        H,
+        EngineOptions(backend="dask", client=client, chunk_rows=len(molecules)),
+    )
     np.testing.assert_array_equal(got, expected)
 
 
@@ -57,29 +61,45 @@ def test_chunked_matches_cpu_engine(client, crystals, molecules):
     Y = np.concatenate([molecules, crystals, crystals[:2] + 5.0])  # last two: far outliers
     expected = log_kernel_sums(Y, crystals, H)
     seen = []
-    got = log_kernel_sums(Y, crystals, H, EngineOptions(backend="dask", client=client,
-                                                         chunk_rows=17, progress=seen.append))
+    got = log_kernel_sums(
+        Y,
+        crystals,
+        H,
+        EngineOptions(backend="dask", client=client, chunk_rows=17, progress=seen.append),
+    )
     assert got.shape == (len(H), len(Y)) and np.isfinite(got).all()
     np.testing.assert_allclose(got, expected, rtol=1e-13, atol=ATOL)
     assert sum(seen) == len(Y)
 
 
 def test_results_stream_in_order(client, crystals):
-    starts = [start for start, _ in dask_engine.iter_log_kernel_sums(
-        crystals, crystals, H, client=client, chunk_rows=10, max_in_flight=3)]
+    starts = [
+        start
+        for start, _ in dask_engine.iter_log_kernel_sums(
+            crystals, crystals, H, client=client, chunk_rows=10, max_in_flight=3
+        )
+    ]
     assert starts == list(range(0, len(crystals), 10))
 
 
 def test_information_functions(client, crystals, molecules):
     opts = dict(engine=EngineOptions(backend="dask", client=client))
-    np.testing.assert_allclose(atominfo.entropy_and_diversity(crystals, H, **opts),
-                               atominfo.entropy_and_diversity(crystals, H), atol=1e-12)
-    np.testing.assert_allclose(atominfo.delta_entropy(molecules, crystals, H, **opts),
-                               atominfo.delta_entropy(molecules, crystals, H), atol=ATOL)
-    assert atominfo.overlap(crystals[::3], crystals, 0.015, **opts) == \
-        atominfo.overlap(crystals[::3], crystals, 0.015)
-    assert atominfo.novelty(molecules, crystals, 0.05, **opts) == \
-        atominfo.novelty(molecules, crystals, 0.05)
+    np.testing.assert_allclose(
+        atominfo.entropy_and_diversity(crystals, H, **opts),
+        atominfo.entropy_and_diversity(crystals, H),
+        atol=1e-12,
+    )
+    np.testing.assert_allclose(
+        atominfo.delta_entropy(molecules, crystals, H, **opts),
+        atominfo.delta_entropy(molecules, crystals, H),
+        atol=ATOL,
+    )
+    assert atominfo.overlap(crystals[::3], crystals, 0.015, **opts) == atominfo.overlap(
+        crystals[::3], crystals, 0.015
+    )
+    assert atominfo.novelty(molecules, crystals, 0.05, **opts) == atominfo.novelty(
+        molecules, crystals, 0.05
+    )
 
 
 def test_reference_is_sent_once(client, crystals, molecules, monkeypatch):
@@ -100,9 +120,18 @@ def test_reference_is_sent_once(client, crystals, molecules, monkeypatch):
 def test_workers_can_run_the_torch_engine(client, crystals, molecules):
     pytest.importorskip("torch")
     # One chunk: only one worker pays for importing torch.
-    got = log_kernel_sums(molecules, crystals, H, EngineOptions(
-        backend="dask", client=client, chunk_rows=len(molecules), worker_backend="torch",
-        device="cpu"))
+    got = log_kernel_sums(
+        molecules,
+        crystals,
+        H,
+        EngineOptions(
+            backend="dask",
+            client=client,
+            chunk_rows=len(molecules),
+            worker_backend="torch",
+            device="cpu",
+        ),
+    )
     np.testing.assert_allclose(got, log_kernel_sums(molecules, crystals, H), rtol=0, atol=ATOL)
 
 
@@ -119,8 +148,16 @@ def test_unknown_worker_backend(client, crystals):
 def test_cli_with_scheduler_address(client, capsys):
     from atominfo.cli import main
 
-    args = ["dh", str(DATA / "cu_hot_32.extxyz"), "--ref", str(DATA / "cu_fcc_108.extxyz"),
-            "-b", "0.015,0.05", "--json", "-q"]
+    args = [
+        "dh",
+        str(DATA / "cu_hot_32.extxyz"),
+        "--ref",
+        str(DATA / "cu_fcc_108.extxyz"),
+        "-b",
+        "0.015,0.05",
+        "--json",
+        "-q",
+    ]
     assert main(args) == 0
     local = json.loads(capsys.readouterr().out)
     assert main(args + ["--dask", client.scheduler.address]) == 0
@@ -147,8 +184,9 @@ def test_worker_killed_mid_run(client):
     X = rng.normal(scale=0.02, size=(1000, 63))
     Y = rng.normal(scale=0.02, size=(6000, 63))
     h = np.array([0.015])
-    undisturbed = log_kernel_sums(Y, X, h, EngineOptions(backend="dask", client=client,
-                                                         chunk_rows=150))
+    undisturbed = log_kernel_sums(
+        Y, X, h, EngineOptions(backend="dask", client=client, chunk_rows=150)
+    )
     pids = client.run(os.getpid)
     victim = sorted(pids.values())[0]
     killed = []
@@ -159,8 +197,9 @@ def test_worker_killed_mid_run(client):
             killed.append(n)
 
     # 40 chunks, at most 8 in flight: most are submitted after the kill.
-    got = log_kernel_sums(Y, X, h, EngineOptions(backend="dask", client=client, chunk_rows=150,
-                                                 progress=kill_once))
+    got = log_kernel_sums(
+        Y, X, h, EngineOptions(backend="dask", client=client, chunk_rows=150, progress=kill_once)
+    )
     assert killed
     np.testing.assert_array_equal(got, undisturbed)
     np.testing.assert_allclose(got, log_kernel_sums(Y, X, h), rtol=1e-13, atol=ATOL)
@@ -192,8 +231,12 @@ def test_all_workers_killed_reference_is_sent_again(client, monkeypatch):
                 os.kill(pid, signal.SIGKILL)
             killed.append(n)
 
-    got = log_kernel_sums(Y, X, h, EngineOptions(backend="dask", client=client, chunk_rows=100,
-                                                 progress=kill_all_once))
+    got = log_kernel_sums(
+        Y,
+        X,
+        h,
+        EngineOptions(backend="dask", client=client, chunk_rows=100, progress=kill_all_once),
+    )
     assert killed and len(sends) >= 2  # the first send, then at least one re-send
     np.testing.assert_allclose(got, expected, rtol=1e-13, atol=ATOL)
     client.wait_for_workers(2, timeout=60)

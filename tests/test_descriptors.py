@@ -36,7 +36,7 @@ def test_brute_force_definition_small_cluster():
         vec, r = vec[order], r[order]
         w = np.where(r <= rc, (1 - (r / rc) ** 2) ** 2, 0.0)
         x1 = np.zeros(k)
-        x1[:len(r)] = w / r
+        x1[: len(r)] = w / r
         M = np.zeros((k, k))
         for j in range(len(r)):
             for l in range(len(r)):
@@ -72,7 +72,7 @@ def test_fewer_than_k_neighbours_are_zero_padded():
     X = structure_descriptors(atoms, k=8, cutoff=5.0)
     assert np.all(X[:, 2:8] == 0)  # two real neighbours per atom
     assert np.all(X[:, 2:8] == 0) and np.all(X[:, :2] > 0)
-    assert np.all(X[:, 8 + 1:] == 0)  # rows of M have one non-zero entry
+    assert np.all(X[:, 8 + 1 :] == 0)  # rows of M have one non-zero entry
 
 
 def test_slab_only_periodic_in_plane():
@@ -81,8 +81,7 @@ def test_slab_only_periodic_in_plane():
     slab.rattle(0.05, seed=1)  # no ties at the k-th neighbour
     X = structure_descriptors(slab)
     bigger = slab.repeat((2, 2, 1))
-    np.testing.assert_allclose(structure_descriptors(bigger),
-                               np.tile(X, (4, 1)), atol=1e-10)
+    np.testing.assert_allclose(structure_descriptors(bigger), np.tile(X, (4, 1)), atol=1e-10)
     # surface atoms see fewer neighbours than the middle layers
     z = slab.positions[:, 2]
     assert X[np.argmax(z), :32].sum() < X[np.argsort(z)[len(z) // 2], :32].sum()
@@ -120,9 +119,15 @@ def _random_cell(draw_values):
     return atoms[keep]
 
 
-cells = st.tuples(st.floats(3.0, 7.0), st.floats(3.0, 7.0), st.floats(3.0, 7.0),
-                  st.floats(-1.5, 1.5), st.floats(-1.5, 1.5), st.integers(2, 8),
-                  st.integers(0, 10_000))
+cells = st.tuples(
+    st.floats(3.0, 7.0),
+    st.floats(3.0, 7.0),
+    st.floats(3.0, 7.0),
+    st.floats(-1.5, 1.5),
+    st.floats(-1.5, 1.5),
+    st.integers(2, 8),
+    st.integers(0, 10_000),
+)
 
 
 # Periodic images make exact distance ties (an atom's images at +L and -L). Where
@@ -131,8 +136,10 @@ cells = st.tuples(st.floats(3.0, 7.0), st.floats(3.0, 7.0), st.floats(3.0, 7.0),
 # or use cells whose heights exceed rc.
 def _min_height(atoms):
     cell = atoms.cell[:]
-    return min(atoms.cell.volume / np.linalg.norm(np.cross(cell[(d + 1) % 3], cell[(d + 2) % 3]))
-               for d in range(3))
+    return min(
+        atoms.cell.volume / np.linalg.norm(np.cross(cell[(d + 1) % 3], cell[(d + 2) % 3]))
+        for d in range(3)
+    )
 
 
 @settings(max_examples=15, deadline=None)
@@ -148,8 +155,7 @@ def test_invariant_to_rotation_translation_permutation(values, seed):
     moved.positions = atoms.positions @ R.T + rng.normal(size=3) * 10
     perm = rng.permutation(len(atoms))
     moved = moved[perm]
-    np.testing.assert_allclose(structure_descriptors(moved, k=k, cutoff=4.0), X[perm],
-                               atol=1e-9)
+    np.testing.assert_allclose(structure_descriptors(moved, k=k, cutoff=4.0), X[perm], atol=1e-9)
 
 
 @settings(max_examples=10, deadline=None)
@@ -182,7 +188,8 @@ def test_multicomponent_blocks():
     np.testing.assert_allclose(X[:, :width], structure_descriptors(atoms, 8, 4.0))
     symbols = np.array(atoms.get_chemical_symbols())
     for s, sym in enumerate(species):
-        block = X[:, width * (1 + s): width * (2 + s)]
+        block = X[:, width * (1 + s) : width * (2 + s)]
         assert np.all(block[symbols != sym] == 0)
-        np.testing.assert_allclose(block[symbols == sym],
-                                   structure_descriptors(atoms[symbols == sym], 8, 4.0))
+        np.testing.assert_allclose(
+            block[symbols == sym], structure_descriptors(atoms[symbols == sym], 8, 4.0)
+        )

@@ -53,8 +53,9 @@ def test_docstring_examples(name):
         raise
     # A fixed print width, so that array reprs in examples do not depend on numpy's settings.
     with np.printoptions(precision=8, linewidth=75, legacy=False):
-        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS
-                                 | doctest.NORMALIZE_WHITESPACE, report=True)
+        result = doctest.testmod(
+            module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, report=True
+        )
     if result.attempted == 0:
         pytest.skip(f"{name}: every example is marked +SKIP")
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples of {name} failed"
@@ -66,8 +67,10 @@ def test_example_collection_finds_modules_with_examples():
     assert all(n.startswith("atominfo") for n in names)
     assert not any(n.startswith("atominfo.cli") for n in names)
     assert _module_name(PACKAGE / "engine" / "__init__.py") == "atominfo.engine"
-    assert _module_name(PACKAGE / "engine" / "index" / "clusters.py") == \
-        "atominfo.engine.index.clusters"
+    assert (
+        _module_name(PACKAGE / "engine" / "index" / "clusters.py")
+        == "atominfo.engine.index.clusters"
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -16,10 +16,15 @@ from atominfo.workflows import compression
 
 RNG = np.random.default_rng(11)
 X = RNG.normal(scale=0.05, size=(400, 8))
-Y = np.concatenate([X[:40],                                      # members: own term 1
-                    X[40:80] + RNG.normal(scale=0.02, size=(40, 8)),
-                    RNG.normal(scale=0.3, size=(20, 8)),
-                    X[:3] + 5.0, X[:2] + 1e3])                     # far outliers
+Y = np.concatenate(
+    [
+        X[:40],  # members: own term 1
+        X[40:80] + RNG.normal(scale=0.02, size=(40, 8)),
+        RNG.normal(scale=0.3, size=(20, 8)),
+        X[:3] + 5.0,
+        X[:2] + 1e3,
+    ]
+)  # far outliers
 HS = np.array([0.005, 0.015, 0.1])
 
 
@@ -34,7 +39,7 @@ def brute(Y, X, h):
 def bound(Y, X, h):
     """The error bound stated in engine/fold.py, per query (nats), plus the brute
     force's own rounding (d + 2 ulps of d2 / (2 h^2))."""
-    u = 2.0 ** -53
+    u = 2.0**-53
     c = fold.inverse_two_h2(h)[0]
     mu = fold.centre(X)
     y2, x2 = ((Y - mu) ** 2).sum(1), ((X - mu) ** 2).sum(1)
@@ -56,10 +61,13 @@ def test_engines_match_brute_force(h):
     want = brute(Y, X, h)
     tol = bound(Y, X, h)
     assert np.isfinite(want).all() and want.min() < -1e6  # the outliers are far
-    got = {"cpu": log_kernel_sums(Y, X, np.array([h]))[0],
-           "cpu 1 thread, small blocks": cpu.log_kernel_sums(Y, X, np.array([h]), threads=1,
-                                                             memory_bytes=8 * 16 * 400)[0],
-           "cluster index": ClusterIndex(X, n_clusters=8).log_kernel_sums(Y, [h], tol=1e-12)[0]}
+    got = {
+        "cpu": log_kernel_sums(Y, X, np.array([h]))[0],
+        "cpu 1 thread, small blocks": cpu.log_kernel_sums(
+            Y, X, np.array([h]), threads=1, memory_bytes=8 * 16 * 400
+        )[0],
+        "cluster index": ClusterIndex(X, n_clusters=8).log_kernel_sums(Y, [h], tol=1e-12)[0],
+    }
     sums = np.full(len(Y), -np.inf)
     y_sq = np.einsum("ij,ij->i", Y, Y)
     compression.update_log_sums(sums, Y, y_sq, X[:150], h)  # two increments
@@ -70,13 +78,17 @@ def test_engines_match_brute_force(h):
     except ImportError:
         pass
     else:
-        got["torch"] = log_kernel_sums(Y, X, np.array([h]),
-                                       EngineOptions(backend="torch", device="cpu"))[0]
+        got["torch"] = log_kernel_sums(
+            Y, X, np.array([h]), EngineOptions(backend="torch", device="cpu")
+        )[0]
     for name, value in got.items():
         error = np.abs(value - want)
         # the compression works on raw, uncentred descriptors: its bound uses raw norms
-        allowed = tol if name != "compression" else tol + fold.inverse_two_h2(h)[0] * \
-            fold.SNAP * ((Y ** 2).sum(1) + (X ** 2).sum(1).max())
+        allowed = (
+            tol
+            if name != "compression"
+            else tol + fold.inverse_two_h2(h)[0] * fold.SNAP * ((Y**2).sum(1) + (X**2).sum(1).max())
+        )
         assert (error <= allowed + 1e-12 * np.abs(want)).all(), (name, error.max())
     # the sign of dH from the exact classification equals the brute force's
     labels = ClusterIndex(X, n_clusters=8).classify(Y, [h])[0]
@@ -91,8 +103,10 @@ def test_tiny_bandwidths_count_exact_duplicates(h):
     count[[*range(5), *range(30, 35)]] = 2
     want = np.log(count)
     np.testing.assert_allclose(brute(Z, Z, h), want, atol=0)
-    got = [log_kernel_sums(Z, Z, np.array([h]))[0],
-           ClusterIndex(Z, n_clusters=1).log_kernel_sums(Z, [h])[0]]
+    got = [
+        log_kernel_sums(Z, Z, np.array([h]))[0],
+        ClusterIndex(Z, n_clusters=1).log_kernel_sums(Z, [h])[0],
+    ]
     sums = np.full(len(Z), -np.inf)
     compression.update_log_sums(sums, Z, np.einsum("ij,ij->i", Z, Z), Z, h)
     got.append(sums)

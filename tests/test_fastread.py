@@ -66,8 +66,14 @@ def test_extxyz_with_info_arrays_and_results_equals_ase(tmp_path):
     rng = np.random.default_rng(1)
     atoms = bulk("Cu", cubic=True).repeat(2)
     atoms.rattle(0.1, seed=2)
-    atoms.info.update(energy=-3.5, note="hello", vec=np.array([1, 2, 3]), flag=True,
-                      temperature=300.25, stress=rng.normal(size=(3, 3)))
+    atoms.info.update(
+        energy=-3.5,
+        note="hello",
+        vec=np.array([1, 2, 3]),
+        flag=True,
+        temperature=300.25,
+        stress=rng.normal(size=(3, 3)),
+    )
     atoms.new_array("forces", rng.normal(size=(len(atoms), 3)))
     atoms.new_array("tags2", np.arange(len(atoms)))
     atoms.new_array("label", np.array(["a", "bb"] * (len(atoms) // 2)))
@@ -80,9 +86,17 @@ def test_extxyz_with_info_arrays_and_results_equals_ase(tmp_path):
 def write_dump(path, atoms, ids, extra=""):
     n = len(atoms)
     rng = np.random.default_rng(0)
-    lines = ["ITEM: TIMESTEP", "42", "ITEM: NUMBER OF ATOMS", str(n),
-             "ITEM: BOX BOUNDS xy xz yz pp pp ff", "-0.5 10.5 0.7", "0.0 9.9 -0.3",
-             "0.0 9.9 0.2", "ITEM: ATOMS id type x y z" + extra]
+    lines = [
+        "ITEM: TIMESTEP",
+        "42",
+        "ITEM: NUMBER OF ATOMS",
+        str(n),
+        "ITEM: BOX BOUNDS xy xz yz pp pp ff",
+        "-0.5 10.5 0.7",
+        "0.0 9.9 -0.3",
+        "0.0 9.9 0.2",
+        "ITEM: ATOMS id type x y z" + extra,
+    ]
     for i in range(n):
         x, y, z = atoms.positions[i].tolist()
         row = f"{ids[i]} {1 + i % 2} {x:.8g} {y:.17g} {z:.8e}"
@@ -170,26 +184,46 @@ def test_streamed_frame_numbers_and_errors(tmp_path):
         read_snapshot(path, type_map="1=Ta")
 
 
-@pytest.mark.parametrize("token", ["0", "-0.0", "1e-300", "123456789012345678901234",
-                                   "1.7976931348623157e308", "2.2250738585072014e-308",
-                                   "nan", "-inf", "+3.5", "0.1", "9007199254740993",
-                                   "1.0000000000000002", "4.9e-324", ".5", "5.", "1E+22",
-                                   "1e23", "0.000000000000000000000000123"])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "0",
+        "-0.0",
+        "1e-300",
+        "123456789012345678901234",
+        "1.7976931348623157e308",
+        "2.2250738585072014e-308",
+        "nan",
+        "-inf",
+        "+3.5",
+        "0.1",
+        "9007199254740993",
+        "1.0000000000000002",
+        "4.9e-324",
+        ".5",
+        "5.",
+        "1E+22",
+        "1e23",
+        "0.000000000000000000000000123",
+    ],
+)
 def test_float_tokens_round_as_python(token):
     buf = np.frombuffer(f"{token} 1\n".encode(), dtype=np.uint8)
     cols, _ = parse_lines(buf, 0, 1, [fastread.FLOAT, fastread.INT])
     value = cols.floats[0, 0]
     expected = float(token)
-    assert (np.isnan(value) and np.isnan(expected)) or (value == expected and
-                                                        np.signbit(value) == np.signbit(expected))
+    assert (np.isnan(value) and np.isnan(expected)) or (
+        value == expected and np.signbit(value) == np.signbit(expected)
+    )
 
 
 def test_random_floats_round_as_python():
     rng = np.random.default_rng(7)
     values = rng.normal(scale=10.0 ** rng.integers(-30, 30, 20000), size=20000)
     digits = rng.integers(1, 18, size=20000)
-    tokens = [f"{v:.{d}g}" if i % 2 else f"{v:.{d}f}" for i, (v, d) in
-              enumerate(zip(values, digits))]
+    tokens = [
+        f"{v:.{d}g}" if i % 2 else f"{v:.{d}f}" for i, (v, d) in enumerate(zip(values, digits))
+    ]
     buf = np.frombuffer(("\n".join(tokens) + "\n").encode(), dtype=np.uint8)
     cols, _ = parse_lines(buf, 0, len(tokens), [fastread.FLOAT])
     assert np.array_equal(cols.floats[:, 0], np.array([float(t) for t in tokens]))
@@ -204,7 +238,7 @@ def test_ase_tables_match_the_installed_ase():
 
 
 def test_unsupported_comment_falls_back_to_ase(tmp_path):
-    text = '1\nProperties=species:S:1:pos:R:3 data={1 2}\nCu 0 0 0\n'
+    text = "1\nProperties=species:S:1:pos:R:3 data={1 2}\nCu 0 0 0\n"
     with pytest.raises(Unsupported):
         extxyz_atoms(text.encode())
     path = tmp_path / "odd.extxyz"

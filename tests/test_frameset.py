@@ -54,7 +54,8 @@ def test_rescale_volume_changes_descriptors_not_structures(labelled):
     assert not np.allclose(plain.X, scaled.X)
     np.testing.assert_array_equal(plain.atoms[0].positions, scaled.atoms[0].positions)
     np.testing.assert_allclose(
-        scaled.X, atominfo.descriptors(labelled, rescale_volume=15.8), atol=0)
+        scaled.X, atominfo.descriptors(labelled, rescale_volume=15.8), atol=0
+    )
 
 
 def test_from_descriptors():

@@ -52,15 +52,24 @@ def test_local_update_equals_full_descriptors():
     assert np.array_equal(local_descriptors(moved, rows, X, ghosts=g2), full)
 
 
-@settings(max_examples=4, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(seed=st.integers(0, 2**32 - 1))
 def test_constraints_hold_on_every_candidate(seed, ref_X):
     """Large displacements and frequent strains push against every constraint."""
     seed_atoms = ase.io.read(HOT)
-    campaign = generate(HOT, ref_X, 3, steps=60, seed=seed, step_size=0.4, strain=0.05,
-                        strain_probability=0.5, target=(2.0, 400.0), min_distance=1.3,
-                        density=(8.5, 9.4))
+    campaign = generate(
+        HOT,
+        ref_X,
+        3,
+        steps=60,
+        seed=seed,
+        step_size=0.4,
+        strain=0.05,
+        strain_probability=0.5,
+        target=(2.0, 400.0),
+        min_distance=1.3,
+        density=(8.5, 9.4),
+    )
     assert campaign.candidates
     for atoms in campaign.candidates:
         assert min_distance(atoms) >= 1.3
@@ -71,8 +80,9 @@ def test_constraints_hold_on_every_candidate(seed, ref_X):
 
 def test_default_constraints_come_from_the_seed(ref_X):
     seed_atoms = ase.io.read(HOT)
-    c = generate(HOT, ref_X, 2, steps=100, seed=3, strain=0.05, strain_probability=0.5,
-                 target=(3.0, 400.0))
+    c = generate(
+        HOT, ref_X, 2, steps=100, seed=3, strain=0.05, strain_probability=0.5, target=(3.0, 400.0)
+    )
     rho0 = mass_density(seed_atoms)
     for atoms in c.candidates:
         assert atoms.info["min_distance_allowed"] == pytest.approx(0.8 * min_distance(seed_atoms))
@@ -93,8 +103,16 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, ref_X):
 def test_local_and_full_recomputation_give_the_same_candidates(tmp_path, ref_X):
     out = []
     for local in (True, False):
-        c = generate(FCC, ref_X, 2, steps=100, seed=2, local=local, strain_probability=0.2,
-                     target=(1.0, 400.0))
+        c = generate(
+            FCC,
+            ref_X,
+            2,
+            steps=100,
+            seed=2,
+            local=local,
+            strain_probability=0.2,
+            target=(1.0, 400.0),
+        )
         write_candidates(c, tmp_path / f"{local}.extxyz")
         out.append((tmp_path / f"{local}.extxyz").read_bytes())
     assert out[0] == out[1]
@@ -102,8 +120,7 @@ def test_local_and_full_recomputation_give_the_same_candidates(tmp_path, ref_X):
 
 def test_candidates_are_new_against_dataset_and_earlier_candidates(ref_X):
     lo, hi = 1.0, 5.0
-    c = generate(HOT, ref_X, 3, steps=400, seed=1, generations=2, target=(lo, hi),
-                 step_size=0.02)
+    c = generate(HOT, ref_X, 3, steps=400, seed=1, generations=2, target=(lo, hi), step_size=0.02)
     assert len(c.candidates) == 6
     known = ref_X
     for atoms in c.candidates:
@@ -116,14 +133,16 @@ def test_candidates_are_new_against_dataset_and_earlier_candidates(ref_X):
     # the campaign summary: H of the dataset with each generation, exact
     g1 = np.concatenate([ref_X] + [atominfo.descriptors(a) for a in c.candidates[:3]])
     assert c.generations[0]["entropy_after"] == pytest.approx(atominfo.entropy(g1), abs=1e-9)
-    assert c.generations[0]["entropy_before"] == pytest.approx(atominfo.entropy(ref_X),
-                                                               abs=1e-9)
+    assert c.generations[0]["entropy_before"] == pytest.approx(atominfo.entropy(ref_X), abs=1e-9)
     X2 = np.concatenate([atominfo.descriptors(a) for a in c.candidates[3:]])
-    assert c.generations[1]["novelty"] == pytest.approx(
-        atominfo.novelty(X2, g1, method="exact"))
+    assert c.generations[1]["novelty"] == pytest.approx(atominfo.novelty(X2, g1, method="exact"))
     info = c.candidates[4].info
-    assert (info["seed_file"], info["seed_frame"], info["generation"], info["candidate"]) == \
-        (str(HOT), 0, 2, 4)
+    assert (info["seed_file"], info["seed_frame"], info["generation"], info["candidate"]) == (
+        str(HOT),
+        0,
+        2,
+        4,
+    )
     assert info["steps"] >= 1 and 0 <= info["accepted_moves"] <= info["steps"]
 
 
@@ -142,14 +161,17 @@ def test_fewer_candidates_warn(ref_X):
     assert c.candidates == []
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"target": (5.0, 1.0)}, "target low"),
-    ({"min_distance": 6.0}, "below the cutoff"),
-    ({"min_distance": 2.0}, "seed violates"),
-    ({"density": (1.0, 2.0)}, "density"),
-    ({"objective": "fast"}, "objective"),
-    ({"steps": 0}, "mc_steps"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"target": (5.0, 1.0)}, "target low"),
+        ({"min_distance": 6.0}, "below the cutoff"),
+        ({"min_distance": 2.0}, "seed violates"),
+        ({"density": (1.0, 2.0)}, "density"),
+        ({"objective": "fast"}, "objective"),
+        ({"steps": 0}, "mc_steps"),
+    ],
+)
 def test_bad_arguments_are_input_errors(kwargs, match, ref_X):
     with pytest.raises(InputError, match=match):
         generate(HOT, ref_X, 1, **kwargs)
@@ -157,9 +179,27 @@ def test_bad_arguments_are_input_errors(kwargs, match, ref_X):
 
 def test_cli_writes_candidates_and_summary(tmp_path, capsys):
     out, summary = tmp_path / "c.extxyz", tmp_path / "s.json"
-    code = main(["generate", str(HOT), "--ref", str(HOT), "-n", "2", "--generations", "2",
-                 "--step-size", "0.02", "-o", str(out), "--summary", str(summary), "-q",
-                 "--seed", "4"])
+    code = main(
+        [
+            "generate",
+            str(HOT),
+            "--ref",
+            str(HOT),
+            "-n",
+            "2",
+            "--generations",
+            "2",
+            "--step-size",
+            "0.02",
+            "-o",
+            str(out),
+            "--summary",
+            str(summary),
+            "-q",
+            "--seed",
+            "4",
+        ]
+    )
     assert code == 0
     frames = ase.io.read(out, ":")
     s = json.loads(summary.read_text())
@@ -170,8 +210,9 @@ def test_cli_writes_candidates_and_summary(tmp_path, capsys):
 
 def test_cli_no_candidate_is_an_error(tmp_path, capsys):
     out = tmp_path / "c.extxyz"
-    code = main(["generate", str(HOT), "--ref", str(FCC), "-n", "1", "--steps", "3",
-                 "-o", str(out), "-q"])
+    code = main(
+        ["generate", str(HOT), "--ref", str(FCC), "-n", "1", "--steps", "3", "-o", str(out), "-q"]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "no candidate" in err[0]
     assert not out.exists()

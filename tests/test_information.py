@@ -26,10 +26,16 @@ def test_entropy_diversity_fixtures(crystals, expected_json, h):
 
 def test_vector_of_bandwidths(crystals, expected_json):
     H, D = atominfo.entropy_and_diversity(crystals, [0.015, 0.05])
-    np.testing.assert_allclose(H, [expected_json["entropy_crystals_h0.015"],
-                                   expected_json["entropy_crystals_h0.05"]], atol=1e-8)
-    np.testing.assert_allclose(D, [expected_json["diversity_crystals_h0.015"],
-                                   expected_json["diversity_crystals_h0.05"]], atol=1e-8)
+    np.testing.assert_allclose(
+        H,
+        [expected_json["entropy_crystals_h0.015"], expected_json["entropy_crystals_h0.05"]],
+        atol=1e-8,
+    )
+    np.testing.assert_allclose(
+        D,
+        [expected_json["diversity_crystals_h0.015"], expected_json["diversity_crystals_h0.05"]],
+        atol=1e-8,
+    )
 
 
 @pytest.mark.parametrize("h", [0.015, 0.05])

@@ -29,8 +29,12 @@ def crystals():
     X = atominfo.descriptors(DATA / "cu_fcc_108.extxyz")
     rng = np.random.default_rng(0)
     cold = np.concatenate([X + rng.normal(scale=0.002, size=X.shape) for _ in range(8)])
-    hot = np.concatenate([atominfo.descriptors(DATA / "cu_hot_32.extxyz"),
-                          X[:40] + rng.normal(scale=0.003, size=(40, X.shape[1]))])
+    hot = np.concatenate(
+        [
+            atominfo.descriptors(DATA / "cu_hot_32.extxyz"),
+            X[:40] + rng.normal(scale=0.003, size=(40, X.shape[1])),
+        ]
+    )
     return cold, hot
 
 
@@ -53,7 +57,7 @@ def test_exact_engine_within_bound(crystals, h):
 
 def test_exact_engine_large_norms_far_outliers():
     rng = np.random.default_rng(2)
-    X = 5.0 + rng.normal(scale=0.02, size=(500, 20))   # |x|^2 ~ 500
+    X = 5.0 + rng.normal(scale=0.02, size=(500, 20))  # |x|^2 ~ 500
     Y = np.concatenate([X[:50] + 1e-3, X[:5] + 1.0])
     got = cpu.log_kernel_sums(Y, X, np.array([0.015, 0.05]), threads=2)
     for t, h in enumerate([0.015, 0.05]):
@@ -64,8 +68,9 @@ def test_exact_engine_large_norms_far_outliers():
 def test_engine_threads_blocks_and_progress(crystals):
     cold, hot = crystals
     seen = []
-    a = cpu.log_kernel_sums(hot, cold, np.array([0.015]), memory_bytes=8 * 16 * 864,
-                            progress=seen.append, threads=2)
+    a = cpu.log_kernel_sums(
+        hot, cold, np.array([0.015]), memory_bytes=8 * 16 * 864, progress=seen.append, threads=2
+    )
     b = log_kernel_sums(hot, cold, np.array([0.015]), EngineOptions(threads=1))
     np.testing.assert_allclose(a, b, atol=1e-12)
     assert sum(seen) == len(hot)

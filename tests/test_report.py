@@ -53,11 +53,11 @@ def ref_X(files):
 def report(data, ref_X):
     from atominfo.workflows.report import dataset_report
 
-    return dataset_report(data, H, group_by="config_type", reference=ref_X, n_sizes=9,
-                          n_seeds=2)
+    return dataset_report(data, H, group_by="config_type", reference=ref_X, n_sizes=9, n_seeds=2)
 
 
 # -- the workflow -------------------------------------------------------------------------
+
 
 def test_information_per_group_matches_entropy(report, data):
     for g in report.information:
@@ -95,8 +95,11 @@ def test_curves_overlap_and_compression(report):
     for curve in report.curves.values():
         text = " ".join(curve.summary_lines())
         # either a gap with its interval, or the statement that none is determined
-        assert ("information gap" in text) if curve.determined else ("not determined" in text
-                                                                     or "no asymptote" in text)
+        assert (
+            ("information gap" in text)
+            if curve.determined
+            else ("not determined" in text or "no asymptote" in text)
+        )
     assert report.overlap.labels == list(report.groups)
     np.testing.assert_allclose(np.diag(report.overlap.values), 1.0)
     methods = {(r["method"], r["structures"]) for r in report.compression}
@@ -110,17 +113,21 @@ def test_curves_overlap_and_compression(report):
 def test_report_without_reference_or_groups(data):
     from atominfo.workflows.report import dataset_report
 
-    r = dataset_report(data, H, groups={"all": np.arange(len(data))}, n_sizes=4, n_seeds=1,
-                       keep=(0.5,))
+    r = dataset_report(
+        data, H, groups={"all": np.arange(len(data))}, n_sizes=4, n_seeds=1, keep=(0.5,)
+    )
     assert r.dH is None and r.overlap is None and r.novelty == {}
     assert list(r.curves) == ["all"] and r.most_novel_atoms() == []
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"h": [0.01, 0.02]}, "one bandwidth"),
-    ({"keep": (1.5,)}, "fractions"),
-    ({"group_by": "no_such_key"}, "no_such_key"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"h": [0.01, 0.02]}, "one bandwidth"),
+        ({"keep": (1.5,)}, "fractions"),
+        ({"group_by": "no_such_key"}, "no_such_key"),
+    ],
+)
 def test_report_refuses_bad_arguments(data, kwargs, message):
     from atominfo.errors import InputError
     from atominfo.workflows.report import dataset_report
@@ -131,6 +138,7 @@ def test_report_refuses_bad_arguments(data, kwargs, message):
 
 
 # -- the page -----------------------------------------------------------------------------
+
 
 def _external_references(text: str) -> list[str]:
     """src/href values and CSS url() that are neither data: URIs nor in-page anchors."""
@@ -149,8 +157,13 @@ def test_page_is_self_contained_and_answers_the_questions(report, tmp_path):
     assert "<script" not in text
     images = re.findall(r"<img src='(data:image/png;base64,[^']+)'", text)
     assert len(images) == 5  # information, curves, overlap, compression, dH histograms
-    for sections in ("How much information", "Is it complete", "Where is it redundant",
-                     "What is new", "How to reproduce"):
+    for sections in (
+        "How much information",
+        "Is it complete",
+        "Where is it redundant",
+        "What is new",
+        "How to reproduce",
+    ):
         assert sections in text
     assert f"{report.total.entropy:.3f}" in text
     assert "numpy" in text and "sha256" in text.lower()
@@ -169,6 +182,7 @@ def test_page_refuses_other_suffix(report, tmp_path):
 
 # -- chemiscope ---------------------------------------------------------------------------
 
+
 def _load(path):
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rt") as fh:
@@ -185,8 +199,12 @@ def _validate_with_chemiscope(path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         checked = chemiscope.create_input(
-            structures=d["structures"], properties=d["properties"],
-            environments=envs or None, metadata=d["meta"], settings=d.get("settings"))
+            structures=d["structures"],
+            properties=d["properties"],
+            environments=envs or None,
+            metadata=d["meta"],
+            settings=d.get("settings"),
+        )
     assert checked["properties"].keys() == d["properties"].keys()
     chemiscope.show_input(str(path))  # the Jupyter widget loads it
     return d
@@ -227,11 +245,30 @@ def test_chemiscope_refuses_bad_values(tmp_path):
 
 # -- the commands -------------------------------------------------------------------------
 
+
 def test_report_command(files, tmp_path, capsys):
     page, cs = tmp_path / "r.html", tmp_path / "r.json.gz"
-    code = main(["report", str(files / "a.extxyz"), str(files / "b.extxyz"), "--group-by",
-                 "config_type", "--ref", str(files / "ref.extxyz"), "-o", str(page),
-                 "--chemiscope", str(cs), "--sizes", "9", "--seeds", "2", "-q", "--json"])
+    code = main(
+        [
+            "report",
+            str(files / "a.extxyz"),
+            str(files / "b.extxyz"),
+            "--group-by",
+            "config_type",
+            "--ref",
+            str(files / "ref.extxyz"),
+            "-o",
+            str(page),
+            "--chemiscope",
+            str(cs),
+            "--sizes",
+            "9",
+            "--seeds",
+            "2",
+            "-q",
+            "--json",
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["group_key"] == "config_type" and result["novelty"]["all"] is not None
@@ -244,11 +281,14 @@ def test_report_command(files, tmp_path, capsys):
 def test_report_command_errors(files, tmp_path, capsys):
     a = str(files / "a.extxyz")
     for argv, message in (
-            ([a, "-o", str(tmp_path / "r.txt")], "must end in .html"),
-            ([a, "-o", str(tmp_path / "r.html"), "--chemiscope", str(tmp_path / "c.xyz")],
-             "must end in .json.gz"),
-            ([a, "-o", a.replace(".extxyz", ".html"), "--group-by", "nope"], "nope"),
-            ([a, "-o", str(tmp_path / "r.html"), "--sizes", "0"], "--sizes")):
+        ([a, "-o", str(tmp_path / "r.txt")], "must end in .html"),
+        (
+            [a, "-o", str(tmp_path / "r.html"), "--chemiscope", str(tmp_path / "c.xyz")],
+            "must end in .json.gz",
+        ),
+        ([a, "-o", a.replace(".extxyz", ".html"), "--group-by", "nope"], "nope"),
+        ([a, "-o", str(tmp_path / "r.html"), "--sizes", "0"], "--sizes"),
+    ):
         assert main(["report", *argv, "-q"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("atominfo: error:") and message in err[0]
@@ -257,25 +297,67 @@ def test_report_command_errors(files, tmp_path, capsys):
 
 def test_dh_chemiscope(files, tmp_path, capsys):
     cs = tmp_path / "dh.json"
-    assert main(["dh", str(files / "a.extxyz"), "--ref", str(files / "ref.extxyz"),
-                 "-b", "0.015,0.05", "--chemiscope", str(cs), "-q"]) == 0
+    assert (
+        main(
+            [
+                "dh",
+                str(files / "a.extxyz"),
+                "--ref",
+                str(files / "ref.extxyz"),
+                "-b",
+                "0.015,0.05",
+                "--chemiscope",
+                str(cs),
+                "-q",
+            ]
+        )
+        == 0
+    )
     d = _validate_with_chemiscope(cs)
     X = atominfo.descriptors(str(files / "a.extxyz"))
     R = atominfo.descriptors(str(files / "ref.extxyz"))
-    np.testing.assert_allclose(d["properties"]["dH (h=0.05)"]["values"],
-                               delta_entropy(X, R, 0.05))
+    np.testing.assert_allclose(d["properties"]["dH (h=0.05)"]["values"], delta_entropy(X, R, 0.05))
     assert d["properties"]["novelty (h=0.015)"]["target"] == "structure"
-    assert main(["dh", str(files / "a.extxyz"), "--ref", str(files / "ref.extxyz"),
-                 "--chemiscope", str(tmp_path / "x.json"), "--resume", "-o",
-                 str(tmp_path / "x.npy"), "-q"]) == 2
+    assert (
+        main(
+            [
+                "dh",
+                str(files / "a.extxyz"),
+                "--ref",
+                str(files / "ref.extxyz"),
+                "--chemiscope",
+                str(tmp_path / "x.json"),
+                "--resume",
+                "-o",
+                str(tmp_path / "x.npy"),
+                "-q",
+            ]
+        )
+        == 2
+    )
     assert "--resume" in capsys.readouterr().err
 
 
 def test_compress_chemiscope(files, tmp_path):
     cs = tmp_path / "c.json.gz"
     out = tmp_path / "sel.extxyz"
-    assert main(["compress", str(files / "a.extxyz"), str(files / "b.extxyz"), "-s", "4",
-                 "-o", str(out), "--chemiscope", str(cs), "-q"]) == 0
+    assert (
+        main(
+            [
+                "compress",
+                str(files / "a.extxyz"),
+                str(files / "b.extxyz"),
+                "-s",
+                "4",
+                "-o",
+                str(out),
+                "--chemiscope",
+                str(cs),
+                "-q",
+            ]
+        )
+        == 0
+    )
     d = _validate_with_chemiscope(cs)
     props = d["properties"]
     summary = json.loads(out.with_suffix(".json").read_text())
@@ -287,11 +369,22 @@ def test_compress_chemiscope(files, tmp_path):
 
 # -- in a browser -------------------------------------------------------------------------
 
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
-                 if shutil.which(n)), None)
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
+CHROMIUM = next(
+    (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
+    None,
+)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
+]
 # Appended to a copy of the page: after loading, writes into the DOM how many images did not
 # load and which resources the page requested (data: URIs are not requests).
 PROBE = """<script>window.addEventListener('load', () => {
@@ -306,8 +399,11 @@ PROBE = """<script>window.addEventListener('load', () => {
 });</script>"""
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (apt-get install "
-                    "chromium): the page is not opened in a browser")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no chromium on this machine (apt-get install "
+    "chromium): the page is not opened in a browser",
+)
 def test_page_in_headless_chromium(report, tmp_path):
     from atominfo.outputs.html import render_html
 
@@ -318,8 +414,12 @@ def test_page_in_headless_chromium(report, tmp_path):
     probed.write_text(text.replace("</body>", PROBE + "</body>"))
 
     def chromium(*args):
-        run = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-                              *args], capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert run.returncode == 0, run.stderr[-2000:]
         return run
 
@@ -359,8 +459,13 @@ def test_gap_below_the_data_is_flagged():
 
     from atominfo.outputs.html import _gap_sentence
 
-    curve = SimpleNamespace(determined=True, asymptote=2.0, fit=SimpleNamespace(level=0.95),
-                            gap=lambda: -0.3, gap_interval=lambda: (-0.4, -0.1))
+    curve = SimpleNamespace(
+        determined=True,
+        asymptote=2.0,
+        fit=SimpleNamespace(level=0.95),
+        gap=lambda: -0.3,
+        gap_interval=lambda: (-0.4, -0.1),
+    )
     assert "read this gap as not determined" in _gap_sentence(curve)
     curve.gap_interval = lambda: (-0.1, 0.2)
     assert "not determined" not in _gap_sentence(curve)

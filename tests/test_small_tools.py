@@ -23,6 +23,7 @@ FCC = DATA / "cu_fcc_108.extxyz"
 
 # -- duplicates ---------------------------------------------------------------------------
 
+
 def test_duplicate_environments_greedy_first_kept():
     # 1-D positions: 1 is within tol of 0; 2 is within tol of 1 (a duplicate) but not of
     # 0, so 2 is kept; 3 equals 2; 4 is far
@@ -67,6 +68,7 @@ def test_dedupe_cli(tmp_path, capsys):
 
 # -- kernel regression --------------------------------------------------------------------
 
+
 def test_kernel_regression_equals_the_plain_formula():
     rng = np.random.default_rng(1)
     X = rng.normal(scale=0.02, size=(40, 3))
@@ -77,7 +79,7 @@ def test_kernel_regression_equals_the_plain_formula():
     r = kernel_regression(Y, X, v, h)
     assert np.allclose(r.estimate, K @ v / K.sum(1), rtol=1e-12, atol=1e-12)
     assert np.allclose(r.dH, -np.log(K.sum(1)), atol=1e-9)
-    assert np.allclose(r.n_eff, K.sum(1) ** 2 / (K ** 2).sum(1))
+    assert np.allclose(r.n_eff, K.sum(1) ** 2 / (K**2).sum(1))
     assert r.determined.all() and r.reason == ""
     assert np.allclose(kernel_regression(Y, X, np.full(40, 2.5), h).estimate, 2.5)
 
@@ -96,9 +98,14 @@ def test_kernel_regression_refuses_where_weights_underflow():
     assert np.isnan(strict.estimate).all() and "beyond the limit" in strict.reason
 
 
-@pytest.mark.parametrize("values, match", [([1.0, 2.0], "one number per reference"),
-                                           ([1.0, np.nan, 3.0], "NaN"),
-                                           (["a", "b", "c"], "real numbers")])
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        ([1.0, 2.0], "one number per reference"),
+        ([1.0, np.nan, 3.0], "NaN"),
+        (["a", "b", "c"], "real numbers"),
+    ],
+)
 def test_kernel_regression_bad_values(values, match):
     with pytest.raises(InputError, match=match):
         kernel_regression(np.zeros((1, 2)), np.zeros((3, 2)), values)
@@ -108,10 +115,13 @@ def test_smooth_cli(tmp_path, capsys):
     values = tmp_path / "v.npy"
     np.save(values, np.arange(108, dtype=float))
     out = tmp_path / "e.npy"
-    assert main(["smooth", str(HOT), "--ref", str(FCC), "--errors", str(values), "-o", str(out),
-                 "-q"]) == 0
-    expected = kernel_regression(atominfo.descriptors(HOT), atominfo.descriptors(FCC),
-                                 np.arange(108.0))
+    assert (
+        main(["smooth", str(HOT), "--ref", str(FCC), "--errors", str(values), "-o", str(out), "-q"])
+        == 0
+    )
+    expected = kernel_regression(
+        atominfo.descriptors(HOT), atominfo.descriptors(FCC), np.arange(108.0)
+    )
     assert np.array_equal(np.load(out), expected.estimate, equal_nan=True)
     np.save(values, np.arange(10, dtype=float))
     assert main(["smooth", str(HOT), "--ref", str(FCC), "--errors", str(values), "-q"]) == 2
@@ -119,6 +129,7 @@ def test_smooth_cli(tmp_path, capsys):
 
 
 # -- metrics ------------------------------------------------------------------------------
+
 
 def test_metrics_per_group_and_total():
     frames = ase.io.read(HOT, ":") + ase.io.read(FCC, ":") + ase.io.read(FCC, ":")
@@ -128,8 +139,11 @@ def test_metrics_per_group_and_total():
     m = dataset_metrics(data, 0.015, "config_type")
     rows = {r["label"]: r for r in m.rows}
     assert list(rows) == ["hot", "fcc", "total"]
-    for label, X in (("hot", data.environments([0])), ("fcc", data.environments([1, 2])),
-                     ("total", data.X)):
+    for label, X in (
+        ("hot", data.environments([0])),
+        ("fcc", data.environments([1, 2])),
+        ("total", data.X),
+    ):
         H, D = atominfo.entropy_and_diversity(X, 0.015)
         r = rows[label]
         assert (r["n"], r["H"], r["D"]) == (len(X), pytest.approx(H), pytest.approx(D))

@@ -74,16 +74,18 @@ def exact(atoms, ref):
     return ref.delta_entropy(Y), ref.inside(Y)
 
 
-@pytest.mark.parametrize("triclinic,pbc", [(False, True), (True, True), (True, False),
-                                           (False, (True, False, True))])
+@pytest.mark.parametrize(
+    "triclinic,pbc", [(False, True), (True, True), (True, False), (False, (True, False, True))]
+)
 def test_chunked_equals_whole_frame(tmp_path, ref, triclinic, pbc):
     atoms = ta_frame(triclinic=triclinic, pbc=pbc)
     path = tmp_path / "snap.dump"
     write_dump(path, atoms)
     dh, inside = exact(atoms, ref)
     assert inside.any() and (~inside).any()  # both labels are exercised
-    res = analyse_snapshot(path, ref, tmp_path / "out.npy", dump=tmp_path / "out.dump",
-                           chunk_atoms=12, dh="all")
+    res = analyse_snapshot(
+        path, ref, tmp_path / "out.npy", dump=tmp_path / "out.dump", chunk_atoms=12, dh="all"
+    )
     assert res.chunks >= 8
     out = np.load(tmp_path / "out.npy")
     assert np.array_equal(out["id"], np.arange(1, len(atoms) + 1))
@@ -98,8 +100,12 @@ def test_chunked_equals_whole_frame(tmp_path, ref, triclinic, pbc):
     back = lammps_atoms((tmp_path / "out.dump").read_bytes())
     assert np.array_equal(back.arrays["type"], atoms.numbers)
     np.testing.assert_allclose(back.positions, atoms.positions, atol=1e-6)
-    np.testing.assert_allclose(back.arrays["c_dH"] if "c_dH" in back.arrays else
-                               _column(tmp_path / "out.dump", 5), out["dH"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        back.arrays["c_dH"] if "c_dH" in back.arrays else _column(tmp_path / "out.dump", 5),
+        out["dH"],
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def _column(path, c):
@@ -145,15 +151,23 @@ def test_resume_after_kill_gives_identical_output(tmp_path, ref):
     run = tmp_path / "run"
     run.mkdir()
     with pytest.raises(KeyboardInterrupt):
-        analyse_snapshot(path, ref, run / "o.npy", dump=run / "o.dump", chunk_atoms=12,
-                         progress=killer)
+        analyse_snapshot(
+            path, ref, run / "o.npy", dump=run / "o.dump", chunk_atoms=12, progress=killer
+        )
     assert not (run / "o.npy").exists() and not (run / "o.dump").exists()
     # a box half-written after the last checkpoint: resume must drop it
     with open(run / ".o.dump.partial", "ab") as fh:
         fh.write(b"999 1 0.0 0.0")
     done = []
-    analyse_snapshot(path, ref, run / "o.npy", dump=run / "o.dump", chunk_atoms=12,
-                     resume=True, progress=done.append)
+    analyse_snapshot(
+        path,
+        ref,
+        run / "o.npy",
+        dump=run / "o.dump",
+        chunk_atoms=12,
+        resume=True,
+        progress=done.append,
+    )
     assert sum(done) == len(atoms)  # atoms already done are counted first, then the rest
     assert (run / "o.npy").read_bytes() == (whole / "o.npy").read_bytes()
     assert (run / "o.dump").read_bytes() == (whole / "o.dump").read_bytes()

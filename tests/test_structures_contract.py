@@ -37,16 +37,19 @@ def lammps_dump(n_frames=3, n_atoms=4, *, element=False, claim=None, seed=0) -> 
     rng = np.random.default_rng(seed)
     out = []
     for f in range(n_frames):
-        out.append(f"ITEM: TIMESTEP\n{f * 100}\nITEM: NUMBER OF ATOMS\n"
-                   f"{(claim or {}).get(f, n_atoms)}\n"
-                   "ITEM: BOX BOUNDS pp pp pp\n0 8\n0 8\n0 8\n"
-                   f"ITEM: ATOMS id type x y z{' element' if element else ''}\n")
+        out.append(
+            f"ITEM: TIMESTEP\n{f * 100}\nITEM: NUMBER OF ATOMS\n"
+            f"{(claim or {}).get(f, n_atoms)}\n"
+            "ITEM: BOX BOUNDS pp pp pp\n0 8\n0 8\n0 8\n"
+            f"ITEM: ATOMS id type x y z{' element' if element else ''}\n"
+        )
         grid = np.array([[0, 0, 0], [4, 0, 0], [0, 4, 0], [0, 0, 4], [4, 4, 0], [4, 0, 4]])
         for i in range(n_atoms):
             p = grid[i % len(grid)] + rng.normal(scale=0.1, size=3) + 2
             sym = " Cu" if i % 2 == 0 else " O"
-            out.append(f"{i + 1} {1 + i % 2} {p[0]:.5f} {p[1]:.5f} {p[2]:.5f}"
-                       f"{sym if element else ''}\n")
+            out.append(
+                f"{i + 1} {1 + i % 2} {p[0]:.5f} {p[1]:.5f} {p[2]:.5f}{sym if element else ''}\n"
+            )
     return "".join(out)
 
 
@@ -64,6 +67,7 @@ def six_frames(tmp_path):
 
 
 # -- one model of frames and rows ------------------------------------------------
+
 
 def test_return_index_is_a_frameset_locating_rows():
     files = [DATA / "cu_hot_32.extxyz", DATA / "benzene_12.extxyz"]
@@ -104,6 +108,7 @@ def molecule_atoms(name):
 
 
 # -- LAMMPS types ----------------------------------------------------------------
+
 
 def test_type_map_parser():
     assert parse_type_map("1=Cu, 2=O") == {1: "Cu", 2: "O"}
@@ -146,8 +151,11 @@ def test_dump_with_element_column_does_not_warn(tmp_path):
 
 # -- atom counts that disagree, cut files ------------------------------------------
 
-@pytest.mark.parametrize("claim,fragment", [(3, "says 3 but more atom lines follow"),
-                                            (5, "says 5 but only 4 atom lines follow")])
+
+@pytest.mark.parametrize(
+    "claim,fragment",
+    [(3, "says 3 but more atom lines follow"), (5, "says 5 but only 4 atom lines follow")],
+)
 def test_dump_number_of_atoms_disagrees(tmp_path, claim, fragment):
     path = tmp_path / "bad.dump"
     path.write_text(lammps_dump(claim={1: claim}))
@@ -194,9 +202,18 @@ def test_cut_extxyz_and_cut_first_frame(six_frames, tmp_path):
         frames_of(one)
 
 
-@pytest.mark.parametrize("index,expected", [("-1", [5]), (-1, [5]), ("::-1", [5, 4, 3, 2, 1, 0]),
-                                            ("-3:", [3, 4, 5]), ("1::2", [1, 3, 5]),
-                                            (slice(-2, None), [4, 5]), (2, [2])])
+@pytest.mark.parametrize(
+    "index,expected",
+    [
+        ("-1", [5]),
+        (-1, [5]),
+        ("::-1", [5, 4, 3, 2, 1, 0]),
+        ("-3:", [3, 4, 5]),
+        ("1::2", [1, 3, 5]),
+        (slice(-2, None), [4, 5]),
+        (2, [2]),
+    ],
+)
 @pytest.mark.parametrize("suffix", [".extxyz", ".dump", ".traj"])
 def test_true_frame_numbers(tmp_path, index, expected, suffix):
     path = tmp_path / f"six{suffix}"
@@ -219,9 +236,11 @@ def test_frame_out_of_range_is_named(six_frames):
 
 def test_absurd_atom_count_fails_fast(tmp_path):
     path = tmp_path / "huge.extxyz"
-    path.write_text("100000000000\nLattice=\"5 0 0 0 5 0 0 0 5\"\nCu 0 0 0\n")
+    path.write_text('100000000000\nLattice="5 0 0 0 5 0 0 0 5"\nCu 0 0 0\n')
     start = time.perf_counter()
-    with pytest.raises(InputError, match="huge.extxyz: frame 0: cannot read: declares 100000000000 atoms"):
+    with pytest.raises(
+        InputError, match="huge.extxyz: frame 0: cannot read: declares 100000000000 atoms"
+    ):
         frames_of(path)
     assert time.perf_counter() - start < 1.0
     dump = tmp_path / "huge.dump"
@@ -238,6 +257,7 @@ def test_count_atoms_by_scan(six_frames):
 
 
 # -- coordinates and cells that cannot be computed on -------------------------------
+
 
 def test_coordinate_too_large_to_wrap():
     atoms = Atoms("Cu2", positions=[[1, 1, 1], [1e17, 2, 2]], cell=[10, 10, 10], pbc=True)
@@ -266,8 +286,12 @@ def test_small_cell_is_a_bounded_computation():
     w = (1 - (0.25 / 5) ** 2) ** 2
     np.testing.assert_allclose(X[0, :4], w / 0.25)  # the 6 nearest images at 0.25 Å
     rng = np.random.default_rng(0)
-    flat = Atoms("Cu5000", positions=np.c_[rng.uniform(0, 40, (5000, 2)), np.zeros(5000)],
-                 cell=[40, 40, 0.01], pbc=True)
+    flat = Atoms(
+        "Cu5000",
+        positions=np.c_[rng.uniform(0, 40, (5000, 2)), np.zeros(5000)],
+        cell=[40, 40, 0.01],
+        pbc=True,
+    )
     with pytest.raises(InputError, match="smallest height is 0.01 Å"):
         structure_descriptors(flat)
 
@@ -291,12 +315,14 @@ def test_many_candidates_match_brute_force():
 
 # -- fewer than k neighbours ----------------------------------------------------------
 
+
 def test_padded_environments_counted():
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(3)
     X = structure_descriptors(atoms, k=32, cutoff=3.0)  # 12 neighbours within 3 Å
     assert padded_environments(X, 32) == 108
-    assert padding_note(X, 32, 3.0) == ("108 of 108 environments have fewer than k=32 "
-                                        "neighbours within rc=3 Å (padded with zeros)")
+    assert padding_note(X, 32, 3.0) == (
+        "108 of 108 environments have fewer than k=32 neighbours within rc=3 Å (padded with zeros)"
+    )
     X = structure_descriptors(atoms, k=12, cutoff=3.0)
     assert padded_environments(X, 12) == 0 and padding_note(X, 12, 3.0) is None
     with pytest.raises(InputError, match="not computed with k=40"):
@@ -304,6 +330,7 @@ def test_padded_environments_counted():
 
 
 # -- saved descriptors ----------------------------------------------------------------
+
 
 def test_load_descriptors(tmp_path):
     X = np.random.default_rng(0).random((5, 63))
@@ -317,16 +344,21 @@ def test_load_descriptors(tmp_path):
     assert prov["k"] == 32 and list(prov["source"]) == ["a.xyz"] * 5
 
 
-@pytest.mark.parametrize("make,fragment", [
-    (lambda p: np.save(p / "d.npy", np.array(["a", "b"])), "real numbers, got dtype <U1"),
-    (lambda p: np.save(p / "d.npy", np.zeros(63)), "2-D array"),
-    (lambda p: np.save(p / "d.npy", np.array([[0.1, np.nan]])), "row 0 is NaN"),
-    (lambda p: np.save(p / "d.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True),
-     "pickled Python objects"),
-    (lambda p: np.save(p / "d.npy", np.zeros((0, 63))), "empty"),
-    (lambda p: (p / "d.npy").write_bytes(b"garbage bytes"), "d.npy: "),
-    (lambda p: np.savez(p / "d.npz", Y=np.zeros((2, 3))), "no array 'X'"),
-])
+@pytest.mark.parametrize(
+    "make,fragment",
+    [
+        (lambda p: np.save(p / "d.npy", np.array(["a", "b"])), "real numbers, got dtype <U1"),
+        (lambda p: np.save(p / "d.npy", np.zeros(63)), "2-D array"),
+        (lambda p: np.save(p / "d.npy", np.array([[0.1, np.nan]])), "row 0 is NaN"),
+        (
+            lambda p: np.save(p / "d.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True),
+            "pickled Python objects",
+        ),
+        (lambda p: np.save(p / "d.npy", np.zeros((0, 63))), "empty"),
+        (lambda p: (p / "d.npy").write_bytes(b"garbage bytes"), "d.npy: "),
+        (lambda p: np.savez(p / "d.npz", Y=np.zeros((2, 3))), "no array 'X'"),
+    ],
+)
 def test_load_descriptors_errors(tmp_path, make, fragment):
     make(tmp_path)
     path = next(tmp_path.iterdir())
@@ -335,6 +367,7 @@ def test_load_descriptors_errors(tmp_path, make, fragment):
 
 
 # -- the file follower ------------------------------------------------------------------
+
 
 class Clock:
     """A fake clock whose sleep runs a callback (writing to the file) and advances time."""
@@ -366,12 +399,15 @@ def test_follow_waits_for_the_file_to_appear(tmp_path):
     assert [n for n, _ in got] == [0, 1]
     with pytest.raises(InputError, match="never.extxyz: file not found \\(waited 5 s"):
         never = Clock()
-        list(follow_frames(tmp_path / "never.extxyz", poll=1.0, idle_timeout=5,
-                           sleep=never.sleep, clock=never))
+        list(
+            follow_frames(
+                tmp_path / "never.extxyz", poll=1.0, idle_timeout=5, sleep=never.sleep, clock=never
+            )
+        )
 
 
 def test_follow_utf8_split_across_polls_and_garbage(tmp_path):
-    frame = "1\nProperties=species:S:1:pos:R:3 comment=\"Å\"\nCu 0 0 0\n".encode()
+    frame = '1\nProperties=species:S:1:pos:R:3 comment="Å"\nCu 0 0 0\n'.encode()
     path = tmp_path / "f.xyz"
     split = frame.index("Å".encode()) + 1  # inside the two bytes of Å
     path.write_bytes(frame[:split])
@@ -382,14 +418,16 @@ def test_follow_utf8_split_across_polls_and_garbage(tmp_path):
                 fh.write(frame[split:])
 
     clock = Clock(grow)
-    got = list(follow_frames(path, format="extxyz", poll=0.5, idle_timeout=3,
-                             sleep=clock.sleep, clock=clock))
+    got = list(
+        follow_frames(
+            path, format="extxyz", poll=0.5, idle_timeout=3, sleep=clock.sleep, clock=clock
+        )
+    )
     assert len(got) == 1 and got[0][1].info["comment"] == "Å"
     bad = tmp_path / "bad.xyz"
     bad.write_bytes(frame + b"\xff\xfe garbage\n")
     with pytest.raises(InputError, match="bad.xyz: frame 1: not UTF-8 text"):
-        list(follow_frames(bad, format="extxyz", poll=0.5, idle_timeout=1,
-                           sleep=Clock().sleep))
+        list(follow_frames(bad, format="extxyz", poll=0.5, idle_timeout=1, sleep=Clock().sleep))
 
 
 def test_follow_non_numeric_count_names_frame(tmp_path):
@@ -398,24 +436,33 @@ def test_follow_non_numeric_count_names_frame(tmp_path):
     rest = rest.replace("ITEM: NUMBER OF ATOMS\n4\n", "ITEM: NUMBER OF ATOMS\nfour\n", 1)
     path.write_text(head + first + rest)
     clock = Clock()
-    with pytest.raises(InputError, match="run.dump: frame 1: ITEM: NUMBER OF ATOMS is not an "
-                                         "integer: 'four'"):
+    with pytest.raises(
+        InputError, match="run.dump: frame 1: ITEM: NUMBER OF ATOMS is not an integer: 'four'"
+    ):
         list(follow_frames(path, poll=0.5, idle_timeout=1, sleep=clock.sleep, clock=clock))
-    with pytest.raises(InputError, match="run.dump: frame 1: ITEM: NUMBER OF ATOMS is not an "
-                                         "integer: 'four'"):
+    with pytest.raises(
+        InputError, match="run.dump: frame 1: ITEM: NUMBER OF ATOMS is not an integer: 'four'"
+    ):
         frames_of(path)
 
 
-@pytest.mark.parametrize("kw,fragment", [({"poll": float("nan")}, "poll"),
-                                         ({"poll": float("inf")}, "poll"),
-                                         ({"poll": 0}, "poll"), ({"poll": -1}, "poll"),
-                                         ({"idle_timeout": float("nan")}, "idle_timeout")])
+@pytest.mark.parametrize(
+    "kw,fragment",
+    [
+        ({"poll": float("nan")}, "poll"),
+        ({"poll": float("inf")}, "poll"),
+        ({"poll": 0}, "poll"),
+        ({"poll": -1}, "poll"),
+        ({"idle_timeout": float("nan")}, "idle_timeout"),
+    ],
+)
 def test_follow_rejects_bad_timing(tmp_path, kw, fragment):
     with pytest.raises(InputError, match=fragment):
         next(follow_frames(tmp_path / "x.extxyz", **kw))
 
 
 # -- science -----------------------------------------------------------------------------
+
 
 def test_single_species_multicomponent_is_the_plain_descriptor():
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(2)
@@ -433,8 +480,9 @@ def _max_rotation_change(atoms, k, n=5):
     worst = 0.0
     for seed in range(n):
         moved = atoms.copy()
-        moved.set_cell(atoms.cell[:] @ Rotation.random(random_state=seed).as_matrix().T,
-                       scale_atoms=True)
+        moved.set_cell(
+            atoms.cell[:] @ Rotation.random(random_state=seed).as_matrix().T, scale_atoms=True
+        )
         worst = max(worst, np.abs(structure_descriptors(moved, k, 5.0) - X).max())
     return worst
 

@@ -49,8 +49,9 @@ def test_small_memory_budget_gives_same_answer(crystals, molecules):
 def test_float32_within_stated_bound(crystals, molecules):
     for Y in (crystals, molecules):
         exact = log_kernel_sums(Y, crystals, H)
-        fast = log_kernel_sums(Y, crystals, H, EngineOptions(backend="torch", device="cpu",
-                                                             precision="float32"))
+        fast = log_kernel_sums(
+            Y, crystals, H, EngineOptions(backend="torch", device="cpu", precision="float32")
+        )
         bound = torch_engine.float32_error_bound(Y, crystals, H)
         error = np.abs(fast - exact).max(axis=1)
         assert (error <= bound).all(), (error, bound)
@@ -59,14 +60,20 @@ def test_float32_within_stated_bound(crystals, molecules):
 
 def test_information_functions_accept_torch(crystals, molecules):
     opts = dict(engine=TORCH)
-    np.testing.assert_allclose(atominfo.entropy(crystals, H, **opts),
-                               atominfo.entropy(crystals, H), atol=1e-12)
-    np.testing.assert_allclose(atominfo.diversity(crystals, H, **opts),
-                               atominfo.diversity(crystals, H), atol=1e-12)
-    np.testing.assert_allclose(atominfo.delta_entropy(molecules, crystals, H, **opts),
-                               atominfo.delta_entropy(molecules, crystals, H), atol=F64_ATOL)
-    assert atominfo.novelty(molecules, crystals, 0.05, **opts) == \
-        atominfo.novelty(molecules, crystals, 0.05)
+    np.testing.assert_allclose(
+        atominfo.entropy(crystals, H, **opts), atominfo.entropy(crystals, H), atol=1e-12
+    )
+    np.testing.assert_allclose(
+        atominfo.diversity(crystals, H, **opts), atominfo.diversity(crystals, H), atol=1e-12
+    )
+    np.testing.assert_allclose(
+        atominfo.delta_entropy(molecules, crystals, H, **opts),
+        atominfo.delta_entropy(molecules, crystals, H),
+        atol=F64_ATOL,
+    )
+    assert atominfo.novelty(molecules, crystals, 0.05, **opts) == atominfo.novelty(
+        molecules, crystals, 0.05
+    )
 
 
 def test_reference_keeps_descriptors_on_device(crystals, molecules):
@@ -76,21 +83,22 @@ def test_reference_keeps_descriptors_on_device(crystals, molecules):
     first = ref.delta_entropy(molecules)
     assert ref.engine.prepared["device_reference"] is held
     np.testing.assert_array_equal(ref.delta_entropy(molecules), first)
-    np.testing.assert_allclose(first, atominfo.delta_entropy(molecules, crystals, H),
-                               atol=F64_ATOL)
+    np.testing.assert_allclose(first, atominfo.delta_entropy(molecules, crystals, H), atol=F64_ATOL)
 
 
 def test_progress_counts_every_query(crystals):
     seen = []
-    torch_engine.log_kernel_sums(crystals, crystals, H, device="cpu", memory_bytes=4096,
-                                 progress=seen.append)
+    torch_engine.log_kernel_sums(
+        crystals, crystals, H, device="cpu", memory_bytes=4096, progress=seen.append
+    )
     assert sum(seen) == len(crystals) and len(seen) > 1
 
 
 def test_bad_options(crystals):
     with pytest.raises(InputError, match="precision"):
-        log_kernel_sums(crystals, crystals, H, EngineOptions(backend="torch", device="cpu",
-                                                             precision="float16"))
+        log_kernel_sums(
+            crystals, crystals, H, EngineOptions(backend="torch", device="cpu", precision="float16")
+        )
     with pytest.raises(InputError, match="device"):
         EngineOptions(backend="torch", device="nonsense")
     if not torch.cuda.is_available():

@@ -23,8 +23,9 @@ FCC = str(DATA / "cu_fcc_108.extxyz")
 @pytest.fixture(scope="module")
 def traj(tmp_path_factory):
     """Six frames of 32 atoms, increasingly disordered (the last ones leave the reference)."""
-    frames = [rattled_fcc_cu(2, sigma=s, seed=i)
-              for i, s in enumerate([0.01, 0.02, 0.05, 0.1, 0.2, 0.4])]
+    frames = [
+        rattled_fcc_cu(2, sigma=s, seed=i) for i, s in enumerate([0.01, 0.02, 0.05, 0.1, 0.2, 0.4])
+    ]
     path = tmp_path_factory.mktemp("traj") / "traj.extxyz"
     ase.io.write(path, frames, format="extxyz")
     return path, frames
@@ -69,8 +70,22 @@ def run_json(args, capsys):
 
 def test_cli_table_and_plot(traj, tmp_path, capsys):
     table, plot, out = tmp_path / "frames.csv", tmp_path / "frames.png", tmp_path / "dh.extxyz"
-    summary = run_json(["dh", str(traj[0]), "--ref", FCC, "-o", str(out), "--table", str(table),
-                        "--plot", str(plot), "-q"], capsys)
+    summary = run_json(
+        [
+            "dh",
+            str(traj[0]),
+            "--ref",
+            FCC,
+            "-o",
+            str(out),
+            "--table",
+            str(table),
+            "--plot",
+            str(plot),
+            "-q",
+        ],
+        capsys,
+    )
     assert summary["frames"] == 6 and summary["environments"] == 192
     with open(table) as fh:
         rows = list(csv.DictReader(fh))
@@ -80,14 +95,12 @@ def test_cli_table_and_plot(traj, tmp_path, capsys):
         assert float(row["novelty"]) == pytest.approx(np.mean(atoms.arrays["dH"] > 0))
         assert float(row["max_dH"]) == pytest.approx(atoms.arrays["dH"].max())
     assert plot.read_bytes()[:4] == b"\x89PNG"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dh.extxyz", "frames.csv",
-                                                           "frames.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dh.extxyz", "frames.csv", "frames.png"]
 
 
 def test_cli_json_table_several_bandwidths(traj, tmp_path, capsys):
     table = tmp_path / "frames.json"
-    run_json(["dh", str(traj[0]), "--ref", FCC, "-b", "0.015,0.05", "--table", str(table)],
-             capsys)
+    run_json(["dh", str(traj[0]), "--ref", FCC, "-b", "0.015,0.05", "--table", str(table)], capsys)
     data = json.loads(table.read_text())
     assert data["bandwidth"] == [0.015, 0.05] and len(data["novelty_h0.05"]) == 6
     assert all(a >= b for a, b in zip(data["novelty_h0.015"], data["novelty_h0.05"]))
@@ -120,13 +133,14 @@ def test_interrupt_then_resume(traj, tmp_path, capsys, monkeypatch, suffix):
             yield frame
 
     monkeypatch.setattr(cli_traj, "iter_trajectory_dh", stops_after_three)
-    assert main(["dh", str(traj[0]), "--ref", FCC, "-o", str(out), "--table", str(table)]) \
-        == 130
+    assert main(["dh", str(traj[0]), "--ref", FCC, "-o", str(out), "--table", str(table)]) == 130
     assert not out.exists() and not table.exists()  # never a truncated output
     assert json.loads(state_path(out).read_text())["frames_done"] == 3
     monkeypatch.setattr(cli_traj, "iter_trajectory_dh", original)
-    summary = run_json(["dh", str(traj[0]), "--ref", FCC, "-o", str(out), "--table",
-                        str(table), "--resume"], capsys)
+    summary = run_json(
+        ["dh", str(traj[0]), "--ref", FCC, "-o", str(out), "--table", str(table), "--resume"],
+        capsys,
+    )
     assert summary["frames"] == 6 and summary["environments"] == 192
     if suffix == ".extxyz":
         a = np.concatenate([f.arrays["dH"] for f in ase.io.read(out, ":")])
@@ -150,10 +164,11 @@ def test_resume_with_other_options_is_refused(traj, tmp_path, capsys):
     with pytest.raises(InputError, match="different"):
         DHStreamWriter(out, None, 0.015, {"k": 16}, resume=True)
     # nothing to resume (killed before its first checkpoint): it starts again, and says so
-    assert main(["dh", str(traj[0]), "--ref", FCC, "-o", str(tmp_path / "x.npy"),
-                 "--resume", "-q"]) == 0
-    assert "no interrupted run to resume; starting from the first frame" in \
-        capsys.readouterr().err
+    assert (
+        main(["dh", str(traj[0]), "--ref", FCC, "-o", str(tmp_path / "x.npy"), "--resume", "-q"])
+        == 0
+    )
+    assert "no interrupted run to resume; starting from the first frame" in capsys.readouterr().err
     assert (tmp_path / "x.npy").exists()
 
 
@@ -164,8 +179,18 @@ def test_bad_frame_leaves_nothing(tmp_path, capsys):
     bad = Atoms("Cu2", positions=[[0, 0, 0], [0, 0, 0]])
     path = tmp_path / "t.extxyz"
     ase.io.write(path, [good, bad], format="extxyz")
-    rc = main(["dh", str(path), "--ref", FCC, "-o", str(tmp_path / "dh.npy"),
-               "--table", str(tmp_path / "t.csv")])
+    rc = main(
+        [
+            "dh",
+            str(path),
+            "--ref",
+            FCC,
+            "-o",
+            str(tmp_path / "dh.npy"),
+            "--table",
+            str(tmp_path / "t.csv"),
+        ]
+    )
     assert rc == 2
     assert "frame 1" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.extxyz"]
@@ -193,15 +218,17 @@ def test_extxyz_output_keeps_everything_of_the_input_frames(tmp_path, reference)
         atoms = rattled_fcc_cu(2, 0.05, seed=i)
         atoms.info.update({"config_type": "rattled", "temperature": 300.0 + i, "step": i})
         atoms.set_array("charges_q", rng.normal(size=len(atoms)))
-        atoms.calc = SinglePointCalculator(atoms, energy=-3.5 * (i + 1),
-                                           forces=rng.normal(size=(len(atoms), 3)),
-                                           stress=rng.normal(size=6))
+        atoms.calc = SinglePointCalculator(
+            atoms,
+            energy=-3.5 * (i + 1),
+            forces=rng.normal(size=(len(atoms), 3)),
+            stress=rng.normal(size=6),
+        )
         frames.append(atoms)
     path, out = tmp_path / "in.extxyz", tmp_path / "dh.extxyz"
     ase.io.write(path, frames, format="extxyz")
     writer = DHStreamWriter(out, None, [0.015, 0.05], {"k": 32}, inputs=[path])
-    ref2 = atominfo.Reference(reference.X, h=[0.015, 0.05], k=reference.k,
-                              cutoff=reference.cutoff)
+    ref2 = atominfo.Reference(reference.X, h=[0.015, 0.05], k=reference.k, cutoff=reference.cutoff)
     for frame in iter_trajectory_dh(str(path), ref2):
         writer.add(frame)
     writer.finish()
@@ -221,20 +248,27 @@ def test_extxyz_output_keeps_everything_of_the_input_frames(tmp_path, reference)
 def lammps_dump(frames, steps) -> str:
     lines = []
     for atoms, step in zip(frames, steps):
-        lines += ["ITEM: TIMESTEP", str(step), "ITEM: NUMBER OF ATOMS", str(len(atoms)),
-                  "ITEM: BOX BOUNDS pp pp pp"]
+        lines += [
+            "ITEM: TIMESTEP",
+            str(step),
+            "ITEM: NUMBER OF ATOMS",
+            str(len(atoms)),
+            "ITEM: BOX BOUNDS pp pp pp",
+        ]
         lines += [f"0.0 {x:.6f}" for x in np.diag(atoms.cell[:])]
         lines.append("ITEM: ATOMS id type x y z")
-        lines += [f"{i + 1} 1 {x:.6f} {y:.6f} {z:.6f}"
-                  for i, (x, y, z) in enumerate(atoms.positions)]
+        lines += [
+            f"{i + 1} 1 {x:.6f} {y:.6f} {z:.6f}" for i, (x, y, z) in enumerate(atoms.positions)
+        ]
     return "\n".join(lines) + "\n"
 
 
 def test_lammps_timestep_reaches_frames_and_table(traj, tmp_path, reference):
     path = tmp_path / "dump.lammpstrj"
     path.write_text(lammps_dump(traj[1][:3], [0, 500, 1000]))
-    got = list(iter_trajectory_dh(str(path), reference, format="lammps-dump-text",
-                                  type_map={1: "Cu"}))
+    got = list(
+        iter_trajectory_dh(str(path), reference, format="lammps-dump-text", type_map={1: "Cu"})
+    )
     assert [f.timestep for f in got] == [0, 500, 1000] and got[0].time is None
     assert got[1].summary()["timestep"] == 500
     table = tmp_path / "t.csv"
@@ -246,8 +280,9 @@ def test_lammps_timestep_reaches_frames_and_table(traj, tmp_path, reference):
         rows = list(csv.DictReader(fh))
     assert [r["timestep"] for r in rows] == ["0", "500", "1000"]
     assert [r["time"] for r in rows] == ["", "", ""]
-    assert trajectory_dh(str(path), reference, format="lammps-dump-text",
-                         type_map={1: "Cu"})["timestep"] == [0, 500, 1000]
+    assert trajectory_dh(str(path), reference, format="lammps-dump-text", type_map={1: "Cu"})[
+        "timestep"
+    ] == [0, 500, 1000]
 
 
 def test_frame_statistics_never_nan_and_refuses_empty():
@@ -265,6 +300,11 @@ def test_summary_of_nothing_is_none_not_zero():
     from atominfo.outputs.stream import Totals
 
     summary = Totals(0.015).summary(0)
-    assert summary == {"frames": 0, "environments": 0, "novelty": None, "max_dH": None,
-                       "mean_dH": None}
+    assert summary == {
+        "frames": 0,
+        "environments": 0,
+        "novelty": None,
+        "max_dH": None,
+        "mean_dH": None,
+    }
     assert json.dumps(summary, allow_nan=False)

@@ -86,16 +86,22 @@ def test_bad_input():
         ConformalErrorEstimator().predict([0.0])
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda d, e: ConformalErrorEstimator(float("nan")), "coverage"),
-    (lambda d, e: ConformalErrorEstimator(0.9, calibration_fraction=1.0), "calibration_fraction"),
-    (lambda d, e: ConformalErrorEstimator(0.9, n_bins=0), "n_bins"),
-    (lambda d, e: ConformalErrorEstimator(0.9, seed=-1), "seed"),
-    (lambda d, e: running_average(d, e, window=float("nan")), "window"),
-    (lambda d, e: running_average(d, e, n_bins=2.5), "n_bins"),
-    (lambda d, e: calibrate(d, e, test_fraction=0.0), "test_fraction"),
-    (lambda d, e: calibrate(d, e, coverage=1.0), "coverage"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda d, e: ConformalErrorEstimator(float("nan")), "coverage"),
+        (
+            lambda d, e: ConformalErrorEstimator(0.9, calibration_fraction=1.0),
+            "calibration_fraction",
+        ),
+        (lambda d, e: ConformalErrorEstimator(0.9, n_bins=0), "n_bins"),
+        (lambda d, e: ConformalErrorEstimator(0.9, seed=-1), "seed"),
+        (lambda d, e: running_average(d, e, window=float("nan")), "window"),
+        (lambda d, e: running_average(d, e, n_bins=2.5), "n_bins"),
+        (lambda d, e: calibrate(d, e, test_fraction=0.0), "test_fraction"),
+        (lambda d, e: calibrate(d, e, coverage=1.0), "coverage"),
+    ],
+)
 def test_parameters_are_validated(call, match):
     dH, err = synthetic(200, 5)
     with pytest.raises(InputError, match=match):
@@ -136,8 +142,9 @@ def test_force_errors_from_extxyz(tmp_path):
     path = tmp_path / "f.extxyz"
     ase.io.write(path, frames, format="extxyz")
     err = force_errors(ase.io.read(path, ":"))
-    expected = np.concatenate([np.linalg.norm(f.get_forces() - f.arrays["predicted_forces"],
-                                              axis=1) for f in frames])
+    expected = np.concatenate(
+        [np.linalg.norm(f.get_forces() - f.arrays["predicted_forces"], axis=1) for f in frames]
+    )
     np.testing.assert_allclose(err, expected, atol=1e-6)
     with pytest.raises(InputError, match="MACE_forces"):
         force_errors(frames, predicted="MACE_forces")
@@ -148,9 +155,23 @@ def test_cli_calibrate(tmp_path, capsys):
     np.save(tmp_path / "dh.npy", dH)
     np.save(tmp_path / "err.npy", err)
     out, plot = tmp_path / "cal.json", tmp_path / "cal.png"
-    assert main(["calibrate", "--dh", str(tmp_path / "dh.npy"), "--errors",
-                 str(tmp_path / "err.npy"), "-o", str(out), "--plot", str(plot),
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                "--dh",
+                str(tmp_path / "dh.npy"),
+                "--errors",
+                str(tmp_path / "err.npy"),
+                "-o",
+                str(out),
+                "--plot",
+                str(plot),
+                "--json",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     saved = json.loads(out.read_text())
     assert printed["held_out_coverage"] == saved["held_out_coverage"]

@@ -27,8 +27,7 @@ def ensure_cache_dir() -> None:
     if os.environ.get("NUMBA_CACHE_DIR"):
         return
     package = os.path.dirname(os.path.abspath(__file__))
-    user = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
-                        "numba")
+    user = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "numba")
     if _writable(package) or _writable(user):
         return
     uid = os.getuid() if hasattr(os, "getuid") else "user"

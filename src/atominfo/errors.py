@@ -10,8 +10,14 @@ class InputError(ValueError):
     so that the command line can print it as it is and exit with status 2.
     """
 
-    def __init__(self, message: str, *, source: str | None = None,
-                 frame: int | None = None, atom: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        frame: int | None = None,
+        atom: int | None = None,
+    ):
         self.source, self.frame, self.atom = source, frame, atom
         where = []
         if source is not None:

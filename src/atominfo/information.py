@@ -45,23 +45,26 @@ def as_descriptor_matrix(X, name: str = "X", *, copy: bool = False) -> np.ndarra
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
-        raise InputError(f"{name} is not a descriptor array ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise InputError(
+            f"{name} is not a descriptor array ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
     if arr.dtype.kind not in "iuf":
         kind = {"b": "boolean", "c": "complex", "O": "object"}.get(arr.dtype.kind, str(arr.dtype))
         raise InputError(f"{name} must hold real numbers, got a {kind} array")
     if arr.ndim == 1:
-        raise InputError(f"{name} is 1-D (shape {arr.shape}), which is ambiguous: pass "
-                         f"{name}[None, :] for one environment or {name}[:, None] for "
-                         "one-number descriptors")
+        raise InputError(
+            f"{name} is 1-D (shape {arr.shape}), which is ambiguous: pass "
+            f"{name}[None, :] for one environment or {name}[:, None] for "
+            "one-number descriptors"
+        )
     if arr.ndim != 2:
         raise InputError(f"{name} must be a 2-D descriptor array (n, d), got shape {arr.shape}")
     if arr.shape[0] == 0:
         raise InputError(f"{name} has no environments (shape {arr.shape})")
     if arr.shape[1] == 0:
         raise InputError(f"{name} has descriptors of width 0 (shape {arr.shape})")
-    out = np.array(arr, dtype=np.float64, copy=True) if copy else \
-        np.asarray(arr, dtype=np.float64)
+    out = np.array(arr, dtype=np.float64, copy=True) if copy else np.asarray(arr, dtype=np.float64)
     finite = np.isfinite(out).all(axis=1)
     if not finite.all():
         row = int(np.argmin(finite))
@@ -74,7 +77,8 @@ def check_widths(Y: np.ndarray, X: np.ndarray) -> None:
     if Y.shape[1] != X.shape[1]:
         raise InputError(
             f"descriptor widths differ: {Y.shape[1]} vs {X.shape[1]} "
-            "(were they computed with the same k and multicomponent setting?)")
+            "(were they computed with the same k and multicomponent setting?)"
+        )
 
 
 def bandwidths(h) -> tuple[np.ndarray, bool]:
@@ -108,13 +112,16 @@ def _finite_log_sums(log_sums: np.ndarray, hs: np.ndarray, what: str = "query") 
     bad = np.isneginf(log_sums)
     if bad.any():
         t, i = np.unravel_index(int(np.argmax(bad)), bad.shape)
-        raise InputError(f"{what} row {i} is so far from every reference environment that "
-                         f"dH exceeds the float64 range (> 1.8e308 nats) at h = {hs[t]:g}")
+        raise InputError(
+            f"{what} row {i} is so far from every reference environment that "
+            f"dH exceeds the float64 range (> 1.8e308 nats) at h = {hs[t]:g}"
+        )
     return log_sums
 
 
-def entropy(X, h=DEFAULT_BANDWIDTH, *, engine: EngineOptions | None = None,
-            progress=None) -> float | np.ndarray:
+def entropy(
+    X, h=DEFAULT_BANDWIDTH, *, engine: EngineOptions | None = None, progress=None
+) -> float | np.ndarray:
     """Information entropy H of a set of environments, nats.
 
     ``H = -(1/n) sum_i log[(1/n) sum_j K_h(X_i, X_j)]``; ``0 <= H <= log n``.
@@ -147,8 +154,9 @@ def entropy(X, h=DEFAULT_BANDWIDTH, *, engine: EngineOptions | None = None,
     return entropy_and_diversity(X, h, engine=engine, progress=progress)[0]
 
 
-def diversity(X, h=DEFAULT_BANDWIDTH, *, engine: EngineOptions | None = None,
-              progress=None) -> float | np.ndarray:
+def diversity(
+    X, h=DEFAULT_BANDWIDTH, *, engine: EngineOptions | None = None, progress=None
+) -> float | np.ndarray:
     """Diversity D = log sum_i 1 / sum_j K_h(X_i, X_j), nats (log of the effective support size).
 
     ``0 <= D <= log n``. Parameters and shapes as `entropy`.
@@ -156,8 +164,9 @@ def diversity(X, h=DEFAULT_BANDWIDTH, *, engine: EngineOptions | None = None,
     return entropy_and_diversity(X, h, engine=engine, progress=progress)[1]
 
 
-def entropy_and_diversity(X, h=DEFAULT_BANDWIDTH, *, engine: EngineOptions | None = None,
-                          progress=None):
+def entropy_and_diversity(
+    X, h=DEFAULT_BANDWIDTH, *, engine: EngineOptions | None = None, progress=None
+):
     """(H, D) from one pass over the kernel sums, nats; each as `entropy` returns it."""
     X = as_descriptor_matrix(X)
     hs, scalar = bandwidths(h)
@@ -168,9 +177,17 @@ def entropy_and_diversity(X, h=DEFAULT_BANDWIDTH, *, engine: EngineOptions | Non
     return _per_bandwidth(H, scalar), _per_bandwidth(D, scalar)
 
 
-def delta_entropy(Y, X, h=DEFAULT_BANDWIDTH, *, method: str = "exact", n_neighbors: int = 32,
-                  seed: int = 0, engine: EngineOptions | None = None,
-                  progress=None) -> np.ndarray:
+def delta_entropy(
+    Y,
+    X,
+    h=DEFAULT_BANDWIDTH,
+    *,
+    method: str = "exact",
+    n_neighbors: int = 32,
+    seed: int = 0,
+    engine: EngineOptions | None = None,
+    progress=None,
+) -> np.ndarray:
     """Differential entropy dH(Y_i | X) = -log sum_j K_h(Y_i, X_j), per row of Y, nats.
 
     dH > 0 marks an environment outside the reference's domain. Computed in
@@ -244,8 +261,16 @@ def _inside(Y, X, hs, method, seed, engine) -> np.ndarray:
     return -log_kernel_sums(Y, X, hs, engine) <= 0
 
 
-def inside_domain(Y, X, h=DEFAULT_BANDWIDTH, *, method: str = "auto", seed: int = 0,
-                  engine: EngineOptions | None = None, progress=None) -> np.ndarray:
+def inside_domain(
+    Y,
+    X,
+    h=DEFAULT_BANDWIDTH,
+    *,
+    method: str = "auto",
+    seed: int = 0,
+    engine: EngineOptions | None = None,
+    progress=None,
+) -> np.ndarray:
     """Whether dH(Y_i | X) <= 0 (inside the reference's domain), per row of Y.
 
     Parameters
@@ -270,8 +295,16 @@ def inside_domain(Y, X, h=DEFAULT_BANDWIDTH, *, method: str = "auto", seed: int 
     return _per_bandwidth(_inside(Y, X, hs, method, seed, _engine(engine, progress)), scalar)
 
 
-def overlap(Y, X, h=DEFAULT_BANDWIDTH, *, method: str = "auto", seed: int = 0,
-            engine: EngineOptions | None = None, progress=None) -> float | np.ndarray:
+def overlap(
+    Y,
+    X,
+    h=DEFAULT_BANDWIDTH,
+    *,
+    method: str = "auto",
+    seed: int = 0,
+    engine: EngineOptions | None = None,
+    progress=None,
+) -> float | np.ndarray:
     """Fraction of Y inside the domain of X (dH(Y|X) <= 0): float, or (n_h,) for several h.
 
     Exact labels, see `inside_domain` (same parameters).
@@ -281,8 +314,16 @@ def overlap(Y, X, h=DEFAULT_BANDWIDTH, *, method: str = "auto", seed: int = 0,
     return _per_bandwidth(inside.mean(axis=1), scalar)
 
 
-def novelty(Y, X, h=DEFAULT_BANDWIDTH, *, method: str = "auto", seed: int = 0,
-            engine: EngineOptions | None = None, progress=None) -> float | np.ndarray:
+def novelty(
+    Y,
+    X,
+    h=DEFAULT_BANDWIDTH,
+    *,
+    method: str = "auto",
+    seed: int = 0,
+    engine: EngineOptions | None = None,
+    progress=None,
+) -> float | np.ndarray:
     """Fraction of Y outside the domain of X (dH(Y|X) > 0): 1 - `overlap`; same shapes."""
     hs, scalar = bandwidths(h)
     inside = inside_domain(Y, X, hs, method=method, seed=seed, engine=engine, progress=progress)
@@ -312,8 +353,15 @@ class SampledEntropy(Result):
     seed: int
 
 
-def sampled_entropy(X, h=DEFAULT_BANDWIDTH, n_samples: int = 10_000, seed: int = 0, *,
-                    engine: EngineOptions | None = None, progress=None) -> SampledEntropy:
+def sampled_entropy(
+    X,
+    h=DEFAULT_BANDWIDTH,
+    n_samples: int = 10_000,
+    seed: int = 0,
+    *,
+    engine: EngineOptions | None = None,
+    progress=None,
+) -> SampledEntropy:
     """Entropy H of a large set from `n_samples` random queries against all n points.
 
     ``H = log n - mean_i log sum_j K_h(X_i, X_j)``: the mean over a uniform
@@ -352,7 +400,12 @@ def sampled_entropy(X, h=DEFAULT_BANDWIDTH, n_samples: int = 10_000, seed: int =
         half = student_t.ppf(0.975, m - 1) * std_error
     else:  # one environment: its entropy is exactly 0, no interval
         half = np.zeros_like(estimate)
-    return SampledEntropy(_per_bandwidth(estimate, scalar),
-                          _per_bandwidth(estimate - half, scalar),
-                          _per_bandwidth(estimate + half, scalar),
-                          _per_bandwidth(half, scalar), m, n, seed)
+    return SampledEntropy(
+        _per_bandwidth(estimate, scalar),
+        _per_bandwidth(estimate - half, scalar),
+        _per_bandwidth(estimate + half, scalar),
+        _per_bandwidth(half, scalar),
+        m,
+        n,
+        seed,
+    )

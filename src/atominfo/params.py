@@ -58,8 +58,9 @@ class Interval:
         lo_open = self.closed in ("right", "neither")
         hi_open = self.closed in ("left", "neither")
         too_low = self.low is not None and (number <= self.low if lo_open else number < self.low)
-        too_high = self.high is not None and (number >= self.high if hi_open
-                                              else number > self.high)
+        too_high = self.high is not None and (
+            number >= self.high if hi_open else number > self.high
+        )
         if too_low or too_high:
             reason = f" ({self.limit_reason})" if too_high and self.limit_reason else ""
             raise InputError(f"{name} must be {self.describe()}, got {value!r}{reason}")
@@ -93,8 +94,11 @@ def _as_number(name, value, constraint):
         return value.item()
     if isinstance(value, str):
         try:
-            return int(value) if constraint.kind is int and value.strip().lstrip("+-").isdigit() \
+            return (
+                int(value)
+                if constraint.kind is int and value.strip().lstrip("+-").isdigit()
                 else float(value)
+            )
         except ValueError:
             pass
     raise InputError(f"{name} must be {constraint.describe()}, got {value!r}")
@@ -108,8 +112,9 @@ MAX_K = 1024
 
 CONSTRAINTS: dict[str, Interval | OneOf] = {
     "k": Interval(int, 2, MAX_K, limit_reason="the per-atom work grows as k^2"),
-    "cutoff": Interval(float, 0.0, MAX_CUTOFF, closed="right",
-                       limit_reason="the neighbour count grows as cutoff^3"),
+    "cutoff": Interval(
+        float, 0.0, MAX_CUTOFF, closed="right", limit_reason="the neighbour count grows as cutoff^3"
+    ),
     "bandwidth": Interval(float, 0.0, None, closed="neither"),
     "seed": Interval(int, 0, 2**32 - 1),
     "threads": Interval(int, 1, 4096),
@@ -122,8 +127,9 @@ CONSTRAINTS: dict[str, Interval | OneOf] = {
     "strain": Interval(float, 0.0, 1.0, closed="neither"),
     "volume": Interval(float, 0.0, 1e6, closed="right"),
     "rescale_volume": Interval(float, 0.0, 1e6, closed="right"),
-    "edge_length": Interval(float, 0.0, MAX_CUTOFF, closed="right",
-                            limit_reason="the neighbour count grows as edge^3"),
+    "edge_length": Interval(
+        float, 0.0, MAX_CUTOFF, closed="right", limit_reason="the neighbour count grows as edge^3"
+    ),
     "min_size": Interval(int, 1, None),
     "poll": Interval(float, 0.0, 86400.0, closed="right"),
     "idle_timeout": Interval(float, 0.0, 30 * 86400.0),
@@ -180,38 +186,56 @@ def check_optional(name: str, value, *, label: str | None = None):
     """`check`, letting None through (an option left unset)."""
     return None if value is None else check(name, value, label=label)
 
+
 # Appended by the command line: counts and sizes it takes as options.
-CONSTRAINTS.update({
-    "n_star": Interval(float, 0.0, 1e12, closed="right"),
-    "subset_size": Interval(int, 1, 10**12),
-    "n_frames": Interval(int, 1, 100_000),
-    "repeat": Interval(int, 1, 20, limit_reason="4 repeat^3 atoms per frame"),
-})
+CONSTRAINTS.update(
+    {
+        "n_star": Interval(float, 0.0, 1e12, closed="right"),
+        "subset_size": Interval(int, 1, 10**12),
+        "n_frames": Interval(int, 1, 100_000),
+        "repeat": Interval(int, 1, 20, limit_reason="4 repeat^3 atoms per frame"),
+    }
+)
 
 # Candidate generation (workflows.generate), duplicates, kernel regression.
-CONSTRAINTS.update({
-    "n_candidates": Interval(int, 1, 100_000, limit_reason="each candidate is one annealing run"),
-    "generations": Interval(int, 1, 1000),
-    "mc_steps": Interval(int, 1, 10**7),
-    "objective": OneOf(("target", "entropy")),
-    "target_dh": Interval(float, -1e4, 1e4),  # nats
-    "mc_temperature": Interval(float, 0.0, 1e6, closed="right"),  # nats
-    "step_size": Interval(float, 0.0, 2.0, closed="right"),  # Å
-    "mc_strain": Interval(float, 0.0, 0.2),
-    "probability": Interval(float, 0.0, 1.0),
-    "min_distance": Interval(float, 0.0, MAX_CUTOFF),  # Å
-    "density": Interval(float, 0.0, 100.0, closed="right"),  # g/cm^3
-    "duplicate_tol": Interval(float, 0.0, 10.0),  # 1/Å
-    "max_dh": Interval(float, -1e4, 1e4),  # nats
-})
+CONSTRAINTS.update(
+    {
+        "n_candidates": Interval(
+            int, 1, 100_000, limit_reason="each candidate is one annealing run"
+        ),
+        "generations": Interval(int, 1, 1000),
+        "mc_steps": Interval(int, 1, 10**7),
+        "objective": OneOf(("target", "entropy")),
+        "target_dh": Interval(float, -1e4, 1e4),  # nats
+        "mc_temperature": Interval(float, 0.0, 1e6, closed="right"),  # nats
+        "step_size": Interval(float, 0.0, 2.0, closed="right"),  # Å
+        "mc_strain": Interval(float, 0.0, 0.2),
+        "probability": Interval(float, 0.0, 1.0),
+        "min_distance": Interval(float, 0.0, MAX_CUTOFF),  # Å
+        "density": Interval(float, 0.0, 100.0, closed="right"),  # g/cm^3
+        "duplicate_tol": Interval(float, 0.0, 10.0),  # 1/Å
+        "max_dh": Interval(float, -1e4, 1e4),  # nats
+    }
+)
 
 # Labelling (`atominfo extract`, `atominfo.workflows.labelling`).
-CONSTRAINTS.update({
-    "buffer": Interval(float, 0.0, 100.0, limit_reason="atoms per cut-out grow as R^3"),
-    "vacuum": Interval(float, 0.0, 1000.0, closed="right"),
-    "min_dh": Interval(float, None, None),
-    "max_picks": Interval(int, 1, None),
-    "top": Interval(int, 1, None),
-    "duplicate_distance": Interval(float, 0.0, None),
-    "extract_mode": OneOf(("cluster", "cell", "both")),
-})
+CONSTRAINTS.update(
+    {
+        "buffer": Interval(float, 0.0, 100.0, limit_reason="atoms per cut-out grow as R^3"),
+        "vacuum": Interval(float, 0.0, 1000.0, closed="right"),
+        "min_dh": Interval(float, None, None),
+        "max_picks": Interval(int, 1, None),
+        "top": Interval(int, 1, None),
+        "duplicate_distance": Interval(float, 0.0, None),
+        "extract_mode": OneOf(("cluster", "cell", "both")),
+    }
+)
+
+# One huge snapshot (`atominfo snapshot`, `atominfo.workflows.snapshot`).
+CONSTRAINTS.update(
+    {
+        "frame_number": Interval(int, 0, None),
+        "chunk_atoms": Interval(int, 1, 10**9),
+        "snapshot_dh": OneOf(("novel", "all", "none")),
+    }
+)

@@ -50,9 +50,16 @@ class Reference:
     >>> ref.delta_entropy(atominfo.descriptors("md.xyz"))         # doctest: +SKIP
     """
 
-    def __init__(self, X, h=DEFAULT_BANDWIDTH, *, k: int | None = None,
-                 cutoff: float | None = None, seed: int = 0,
-                 engine: EngineOptions | None = None):
+    def __init__(
+        self,
+        X,
+        h=DEFAULT_BANDWIDTH,
+        *,
+        k: int | None = None,
+        cutoff: float | None = None,
+        seed: int = 0,
+        engine: EngineOptions | None = None,
+    ):
         X = as_descriptor_matrix(X, "reference", copy=True)
         X.flags.writeable = False
         self.X = X
@@ -66,10 +73,18 @@ class Reference:
         self._neighbours: NeighbourIndex | None = None
 
     @classmethod
-    def from_structures(cls, structures, h=DEFAULT_BANDWIDTH, k: int = DEFAULT_K,
-                        cutoff: float = DEFAULT_CUTOFF, *, descriptor_options=None,
-                        seed: int = 0, engine: EngineOptions | None = None,
-                        progress=None) -> Reference:
+    def from_structures(
+        cls,
+        structures,
+        h=DEFAULT_BANDWIDTH,
+        k: int = DEFAULT_K,
+        cutoff: float = DEFAULT_CUTOFF,
+        *,
+        descriptor_options=None,
+        seed: int = 0,
+        engine: EngineOptions | None = None,
+        progress=None,
+    ) -> Reference:
         """Build from structures (Atoms, list, file path(s)) with the given descriptor.
 
         `descriptor_options` go to `atominfo.descriptors`; `progress` counts atoms described.
@@ -78,10 +93,18 @@ class Reference:
         return cls(X, h, k=k, cutoff=cutoff, seed=seed, engine=engine)
 
     @classmethod
-    def from_files(cls, paths, h=DEFAULT_BANDWIDTH, *, k: int = DEFAULT_K,
-                   cutoff: float = DEFAULT_CUTOFF, seed: int = 0,
-                   engine: EngineOptions | None = None, progress=None,
-                   **descriptor_options) -> Reference:
+    def from_files(
+        cls,
+        paths,
+        h=DEFAULT_BANDWIDTH,
+        *,
+        k: int = DEFAULT_K,
+        cutoff: float = DEFAULT_CUTOFF,
+        seed: int = 0,
+        engine: EngineOptions | None = None,
+        progress=None,
+        **descriptor_options,
+    ) -> Reference:
         """Build from structure files, or from saved descriptors (.npy, or .npz with 'X').
 
         Parameters
@@ -97,12 +120,21 @@ class Reference:
             raise InputError("no reference files given")
         saved = [p.suffix in (".npy", ".npz") for p in paths]
         if any(saved) and not all(saved):
-            raise InputError("give either structure files or saved descriptors (.npy/.npz) "
-                             "as the reference, not both")
+            raise InputError(
+                "give either structure files or saved descriptors (.npy/.npz) "
+                "as the reference, not both"
+            )
         if not all(saved):
-            return cls.from_structures([str(p) for p in paths], h, k, cutoff, seed=seed,
-                                       engine=engine, progress=progress,
-                                       descriptor_options=descriptor_options)
+            return cls.from_structures(
+                [str(p) for p in paths],
+                h,
+                k,
+                cutoff,
+                seed=seed,
+                engine=engine,
+                progress=progress,
+                descriptor_options=descriptor_options,
+            )
         blocks = []
         for p in paths:
             if not p.exists():
@@ -112,8 +144,9 @@ class Reference:
                 X = data["X"] if p.suffix == ".npz" else data
                 blocks.append(np.asarray(X))
             except Exception as exc:
-                raise InputError(f"cannot read saved descriptors ({type(exc).__name__})",
-                                 source=str(p)) from None
+                raise InputError(
+                    f"cannot read saved descriptors ({type(exc).__name__})", source=str(p)
+                ) from None
         widths = {b.shape[1:] for b in blocks}
         if len(widths) > 1:
             raise InputError(f"saved descriptors have different widths: {sorted(widths)}")
@@ -123,16 +156,19 @@ class Reference:
         return len(self.X)
 
     def __repr__(self) -> str:
-        return (f"Reference({len(self.X)} environments of width {self.X.shape[1]}, h={self.h}, "
-                f"backend={self.engine.backend!r})")
+        return (
+            f"Reference({len(self.X)} environments of width {self.X.shape[1]}, h={self.h}, "
+            f"backend={self.engine.backend!r})"
+        )
 
     def _query(self, Y):
         Y = as_descriptor_matrix(Y, "query")
         check_widths(Y, self.X)
         return Y
 
-    def delta_entropy(self, Y, *, method: str = "exact", n_neighbors: int = 32,
-                      progress=None) -> np.ndarray:
+    def delta_entropy(
+        self, Y, *, method: str = "exact", n_neighbors: int = 32, progress=None
+    ) -> np.ndarray:
         """dH(Y_i | reference) per row of Y, nats: (m,), or (n_h, m) for several h.
 
         method "approximate" sums over the `n_neighbors` nearest reference
@@ -148,8 +184,9 @@ class Reference:
                 from atominfo.engine.index.neighbours import NeighbourIndex
 
                 self._neighbours = NeighbourIndex(self.X, seed=self.seed)
-            log_sums = self._neighbours.log_kernel_sums(Y, self._hs, n_neighbors,
-                                                        progress=engine.progress)
+            log_sums = self._neighbours.log_kernel_sums(
+                Y, self._hs, n_neighbors, progress=engine.progress
+            )
         else:
             log_sums = log_kernel_sums(Y, self.X, self._hs, engine)
         return _per_bandwidth(-_finite_log_sums(log_sums, self._hs), self._scalar)
@@ -160,8 +197,9 @@ class Reference:
         if self._clusters is None:
             from atominfo.engine.index.clusters import ClusterIndex, classify_clusters
 
-            self._clusters = ClusterIndex(self.X, n_clusters=classify_clusters(len(self.X)),
-                                          seed=self.seed)
+            self._clusters = ClusterIndex(
+                self.X, n_clusters=classify_clusters(len(self.X)), seed=self.seed
+            )
         return self._clusters
 
     def inside(self, Y, *, progress=None) -> np.ndarray:
@@ -174,8 +212,9 @@ class Reference:
         Y = self._query(Y)
         engine = self.engine.with_progress(progress)
         if engine.backend == "cpu":
-            labels = self.index.classify(Y, self._hs, progress=engine.progress,
-                                         threads=engine.threads)
+            labels = self.index.classify(
+                Y, self._hs, progress=engine.progress, threads=engine.threads
+            )
         else:
             labels = _inside(Y, self.X, self._hs, "exact", self.seed, engine)
         return _per_bandwidth(labels, self._scalar)

@@ -49,13 +49,17 @@ def jsonable(value: Any) -> Any:
 
 def _short(value: Any) -> str:
     if isinstance(value, np.ndarray):
-        return np.array2string(value, precision=6, threshold=8, edgeitems=3,
-                               separator=", ").replace("\n", "")
+        return np.array2string(
+            value, precision=6, threshold=8, edgeitems=3, separator=", "
+        ).replace("\n", "")
     if isinstance(value, (float, np.floating)):
         return f"{float(value):.6g}"
     if isinstance(value, (list, tuple)) and len(value) > 8:
-        return _short(np.asarray(value)) if np.asarray(value).dtype != object \
+        return (
+            _short(np.asarray(value))
+            if np.asarray(value).dtype != object
             else f"[{len(value)} items]"
+        )
     return repr(value)
 
 
@@ -87,8 +91,10 @@ class Result:
         return f"{type(self).__name__}({body})"
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(n)}</th>"
-                       f"<td style='text-align:left'>{html.escape(_short(getattr(self, n)))}</td>"
-                       "</tr>" for n in self._shown())
-        return (f"<table><caption>{html.escape(type(self).__name__)}</caption>"
-                f"{rows}</table>")
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(n)}</th>"
+            f"<td style='text-align:left'>{html.escape(_short(getattr(self, n)))}</td>"
+            "</tr>"
+            for n in self._shown()
+        )
+        return f"<table><caption>{html.escape(type(self).__name__)}</caption>{rows}</table>"

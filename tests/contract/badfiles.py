@@ -19,7 +19,7 @@ HOT = (DATA / "cu_hot_32.extxyz").read_bytes()
 def xyz_parts(text: bytes = HOT):
     """(count line, comment line, atom lines) of a one-frame extxyz."""
     lines = text.decode().splitlines()
-    return lines[0], lines[1], lines[2:2 + int(lines[0])]
+    return lines[0], lines[1], lines[2 : 2 + int(lines[0])]
 
 
 def join(count, comment, atoms) -> bytes:
@@ -56,22 +56,39 @@ def two_frames(second: bytes) -> bytes:
     return HOT + second
 
 
-def lammps_dump(n_declared: int | str | None = None, atoms_dropped: int = 0,
-                box: str = "0.0 7.22", timestep: int = 0, n_frames: int = 1,
-                types: list[int] | None = None, atom_line_hook=None) -> bytes:
+def lammps_dump(
+    n_declared: int | str | None = None,
+    atoms_dropped: int = 0,
+    box: str = "0.0 7.22",
+    timestep: int = 0,
+    n_frames: int = 1,
+    types: list[int] | None = None,
+    atom_line_hook=None,
+) -> bytes:
     """A LAMMPS text dump (columns id type x y z) of the cu_hot_32 atoms."""
     _, _, atoms = xyz_parts()
     xyz = [a.split()[1:4] for a in atoms]
     out = []
     for f in range(n_frames):
-        lines = [f"{i + 1} {(types or [1] * len(xyz))[i]} {x} {y} {z}"
-                 for i, (x, y, z) in enumerate(xyz)]
+        lines = [
+            f"{i + 1} {(types or [1] * len(xyz))[i]} {x} {y} {z}" for i, (x, y, z) in enumerate(xyz)
+        ]
         if atom_line_hook is not None:
             lines = atom_line_hook(lines)
-        lines = lines[:len(lines) - atoms_dropped]
+        lines = lines[: len(lines) - atoms_dropped]
         n = len(xyz) if n_declared is None else n_declared
-        out += ["ITEM: TIMESTEP", str(timestep + 10 * f), "ITEM: NUMBER OF ATOMS", str(n),
-                "ITEM: BOX BOUNDS pp pp pp", box, box, box, "ITEM: ATOMS id type x y z", *lines]
+        out += [
+            "ITEM: TIMESTEP",
+            str(timestep + 10 * f),
+            "ITEM: NUMBER OF ATOMS",
+            str(n),
+            "ITEM: BOX BOUNDS pp pp pp",
+            box,
+            box,
+            box,
+            "ITEM: ATOMS id type x y z",
+            *lines,
+        ]
     return ("\n".join(out) + "\n").encode()
 
 
@@ -107,17 +124,18 @@ EXTXYZ_CASES = {
     "zero_volume_cell": (".extxyz", with_lattice("7.22 0 0 7.22 0 0 0 0 7.22"), None),
     "flat_cell": (".extxyz", with_lattice("7.22 0 0 0 7.22 0 0 0 0"), None),
     "cell_nan": (".extxyz", with_lattice("nan 0 0 0 7.22 0 0 0 7.22"), None),
-    "nan_in_second_frame": (".extxyz", two_frames(with_coordinate(3, 1, "nan")),
-                            r"\bframe 1\b"),
+    "nan_in_second_frame": (".extxyz", two_frames(with_coordinate(3, 1, "nan")), r"\bframe 1\b"),
     # a middle frame whose count disagrees with its atom lines (not a cut last frame)
-    "count_larger_in_middle_frame": (".extxyz", two_frames(with_count(40)) + HOT,
-                                     r"\bframe 1\b"),
-    "count_smaller_in_middle_frame": (".extxyz", two_frames(with_count(31)) + HOT,
-                                      r"\bframe 1\b"),
+    "count_larger_in_middle_frame": (".extxyz", two_frames(with_count(40)) + HOT, r"\bframe 1\b"),
+    "count_smaller_in_middle_frame": (".extxyz", two_frames(with_count(31)) + HOT, r"\bframe 1\b"),
     "non_utf8_comment": (".extxyz", HOT.replace(b"pbc=", b"note=\xff\xfe pbc=", 1), None),
     "non_utf8_species": (".extxyz", HOT.replace(b"\nCu ", b"\nC\xe9 ", 1), None),
-    "latin1_text": (".extxyz", "3\nkommentar \u00c5\u00e4\u00f6\n".encode("latin-1")
-                    + b"Cu 0 0 0\nCu 1.8 0 0\nCu 0 1.8 0\n", None),
+    "latin1_text": (
+        ".extxyz",
+        "3\nkommentar \u00c5\u00e4\u00f6\n".encode("latin-1")
+        + b"Cu 0 0 0\nCu 1.8 0 0\nCu 0 1.8 0\n",
+        None,
+    ),
 }
 
 # LAMMPS text dumps: read with --type-map 1=Cu (dumps hold numeric types only).
@@ -126,18 +144,30 @@ LAMMPS_CASES = {
     "lammps_count_smaller": (".lammpstrj", lammps_dump(n_declared=31), None),
     "lammps_count_1e11": (".lammpstrj", lammps_dump(n_declared=10**11), None),
     "lammps_atoms_missing": (".lammpstrj", lammps_dump(atoms_dropped=3), None),
-    "lammps_count_larger_frame_1": (".lammpstrj", lammps_dump() + lammps_dump(
-        n_declared=40, timestep=10) + lammps_dump(timestep=20), r"\bframe 1\b"),
-    "lammps_count_smaller_frame_1": (".lammpstrj", lammps_dump() + lammps_dump(
-        n_declared=30, timestep=10) + lammps_dump(timestep=20), r"\bframe 1\b"),
+    "lammps_count_larger_frame_1": (
+        ".lammpstrj",
+        lammps_dump() + lammps_dump(n_declared=40, timestep=10) + lammps_dump(timestep=20),
+        r"\bframe 1\b",
+    ),
+    "lammps_count_smaller_frame_1": (
+        ".lammpstrj",
+        lammps_dump() + lammps_dump(n_declared=30, timestep=10) + lammps_dump(timestep=20),
+        r"\bframe 1\b",
+    ),
     "lammps_box_zero": (".lammpstrj", lammps_dump(box="0.0 0.0"), None),
     "lammps_box_nan": (".lammpstrj", lammps_dump(box="0.0 nan"), None),
-    "lammps_coordinate_nan": (".lammpstrj", lammps_dump(
-        atom_line_hook=lambda ls: ls[:4] + ["5 1 nan 0.5 0.5"] + ls[5:]), r"\batom\b"),
+    "lammps_coordinate_nan": (
+        ".lammpstrj",
+        lammps_dump(atom_line_hook=lambda ls: ls[:4] + ["5 1 nan 0.5 0.5"] + ls[5:]),
+        r"\batom\b",
+    ),
     "lammps_type_unmapped": (".lammpstrj", lammps_dump(types=[1] * 31 + [2]), None),
     "lammps_header_only": (".lammpstrj", b"ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n", None),
-    "lammps_non_utf8": (".lammpstrj", lammps_dump().replace(b"ITEM: ATOMS", b"ITEM: \xffATOMS"),
-                        None),
+    "lammps_non_utf8": (
+        ".lammpstrj",
+        lammps_dump().replace(b"ITEM: ATOMS", b"ITEM: \xffATOMS"),
+        None,
+    ),
 }
 
 ALL_CASES = {**EXTXYZ_CASES, **LAMMPS_CASES}
@@ -160,7 +190,7 @@ def frame_spans(data: bytes) -> list[int]:
     ends, pos, i = [], 0, 0
     while i < len(lines):
         n = int(lines[i])
-        block = lines[i:i + 2 + n]
+        block = lines[i : i + 2 + n]
         pos += sum(len(x) for x in block)
         ends.append(pos)
         i += 2 + n

@@ -36,24 +36,37 @@ BASE = {
     "watch": ["{hot}", "--ref", "{fcc}", "--idle-timeout", "0.2", "--poll", "0.05", "-q"],
     "demo": ["--frames", "1", "--repeat", "1"],
     # the seed is already far from the FCC reference: a wide target range accepts it
-    "generate": ["{hot}", "--ref", "{fcc}", "-n", "1", "--steps", "20", "--target-high",
-                 "1000", "-o", "{dir}/gen.extxyz", "-q"],
+    "generate": [
+        "{hot}",
+        "--ref",
+        "{fcc}",
+        "-n",
+        "1",
+        "--steps",
+        "20",
+        "--target-high",
+        "1000",
+        "-o",
+        "{dir}/gen.extxyz",
+        "-q",
+    ],
     "dedupe": ["{hot}", "-q"],
     "smooth": ["{hot}", "--ref", "{fcc}", "--errors", "{refv}", "-q"],
     "metrics": ["{hot}", "-q"],
     "snapshot": ["{hot}", "--ref", "{fcc}", "-o", "{dir}/snap.npy", "-q"],
-    "lammps": ["{lmp}", "--ref", "{fcc}", "--every", "10", "--halt-dh", "-1000", "--no-halt",
-               "-q"],
+    "lammps": ["{lmp}", "--ref", "{fcc}", "--every", "10", "--halt-dh", "-1000", "--no-halt", "-q"],
 }
 
 # Outputs the base command writes by itself, by the dest that names them (the
 # rest only when asked for). compress writes its summary beside its output.
-BASE_OUTPUT_DESTS = {"descriptors": {"output": "X.npy"},
-                     "generate": {"output": "gen.extxyz"},
-                     "compress": {"output": "sel.extxyz", "summary": "sel.json"},
-                     "extract": {"output": "cand.extxyz"},
-                     "report": {"output": "report.html"},
-                     "snapshot": {"output": "snap.npy"}}
+BASE_OUTPUT_DESTS = {
+    "descriptors": {"output": "X.npy"},
+    "generate": {"output": "gen.extxyz"},
+    "compress": {"output": "sel.extxyz", "summary": "sel.json"},
+    "extract": {"output": "cand.extxyz"},
+    "report": {"output": "report.html"},
+    "snapshot": {"output": "snap.npy"},
+}
 BASE_OUTPUTS = {c: tuple(d.values()) for c, d in BASE_OUTPUT_DESTS.items()}
 
 # (placeholder, dest) of the structure files each command reads.
@@ -131,10 +144,14 @@ def make_inputs(directory: Path) -> dict[str, Path]:
     """The valid input files of the base commands, copied into `directory` (once:
     cases sharing a directory share them, and each checks they stay unchanged)."""
     directory.mkdir(parents=True, exist_ok=True)
-    paths = {"hot": directory / "hot.extxyz", "fcc": directory / "fcc.extxyz",
-             "err": directory / "err.npy", "dhv": directory / "dhv.npy",
-             "refv": directory / "refv.npy",
-             "lmp": directory / "in.lammps"}
+    paths = {
+        "hot": directory / "hot.extxyz",
+        "fcc": directory / "fcc.extxyz",
+        "err": directory / "err.npy",
+        "dhv": directory / "dhv.npy",
+        "refv": directory / "refv.npy",
+        "lmp": directory / "in.lammps",
+    }
     if all(p.exists() for p in paths.values()):
         return paths
     shutil.copyfile(DATA / "cu_hot_32.extxyz", paths["hot"])
@@ -158,8 +175,9 @@ def fill(argv: list[str], values: dict[str, str]) -> list[str]:
     return out
 
 
-def base_argv(command: str, directory: Path, inputs: dict[str, Path],
-              **replace: str | Path) -> list[str]:
+def base_argv(
+    command: str, directory: Path, inputs: dict[str, Path], **replace: str | Path
+) -> list[str]:
     """The base command line of `command` in `directory`, with placeholders replaced
     (`replace` overrides an input, e.g. ``hot=bad_file``)."""
     values = {**{k: str(v) for k, v in inputs.items()}, "dir": str(directory)}

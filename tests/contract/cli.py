@@ -17,7 +17,7 @@ from atominfo.cli import COMMANDS, command_parser
 
 # Path-valued arguments, by argparse dest: read (inputs) or written (outputs).
 INPUT_DESTS = {"files", "file", "ref", "errors", "dh"}
-OUTPUT_DESTS = {"output", "table", "plot", "summary", "chemiscope"}
+OUTPUT_DESTS = {"output", "table", "plot", "summary", "chemiscope", "dump"}
 
 # Text options checked only when the command runs (no argparse type): values
 # that must be refused. Free-text options (a unit label) have none.
@@ -83,8 +83,18 @@ def options_of(command: str) -> list[Option]:
         else:
             kind = f"unknown type {tname}"
         constraint = tname if kind == "typed" else "bandwidth" if kind == "bandwidths" else None
-        out.append(Option(command, a.dest, flag, tuple(a.option_strings), kind, constraint,
-                          bool(a.required or not a.option_strings), a))
+        out.append(
+            Option(
+                command,
+                a.dest,
+                flag,
+                tuple(a.option_strings),
+                kind,
+                constraint,
+                bool(a.required or not a.option_strings),
+                a,
+            )
+        )
     return out
 
 
@@ -132,8 +142,9 @@ def huge_valid_values(c: params.Interval) -> list[str]:
 
 def oneof_bad_values(c: params.OneOf) -> list[str]:
     first = c.choices[0]
-    return list(dict.fromkeys(["", " ", "no-such-choice", first.upper(), first + " ",
-                               first + "x", "1"]))
+    return list(
+        dict.fromkeys(["", " ", "no-such-choice", first.upper(), first + " ", first + "x", "1"])
+    )
 
 
 def bad_values(opt: Option) -> list[str]:
@@ -142,10 +153,29 @@ def bad_values(opt: Option) -> list[str]:
         return interval_bad_values(c) if isinstance(c, params.Interval) else oneof_bad_values(c)
     if opt.kind == "bandwidths":
         return interval_bad_values(params.CONSTRAINTS["bandwidth"]) + [
-            ",", "0.015,", ",0.015", "0.015,0.015", "0.015,nan", "0.015,-1", "0.015;0.05"]
+            ",",
+            "0.015,",
+            ",0.015",
+            "0.015,0.015",
+            "0.015,nan",
+            "0.015,-1",
+            "0.015;0.05",
+        ]
     if opt.kind == "type_map":
-        return ["", "Cu", "1=", "=Cu", "0=Cu", "-1=Cu", "1=Xx", "a=Cu", "1=Cu,1=O", "1=Cu,",
-                "1.5=Cu", "1=X"]
+        return [
+            "",
+            "Cu",
+            "1=",
+            "=Cu",
+            "0=Cu",
+            "-1=Cu",
+            "1=Xx",
+            "a=Cu",
+            "1=Cu,1=O",
+            "1=Cu,",
+            "1.5=Cu",
+            "1=X",
+        ]
     if opt.kind == "text":
         return list(RUN_LEVEL_BAD.get(opt.dest, []))
     return []

@@ -76,8 +76,7 @@ def snapshot(directory: Path) -> dict:
                 out[rel] = ("dir",)
             else:
                 st = path.stat()
-                out[rel] = ("file", hashlib.sha256(path.read_bytes()).hexdigest(),
-                            st.st_mtime_ns)
+                out[rel] = ("file", hashlib.sha256(path.read_bytes()).hexdigest(), st.st_mtime_ns)
     return out
 
 
@@ -114,8 +113,7 @@ def _refuse_reading(paths):
         builtins.open = io.open = real_open
 
 
-def run_inprocess(argv: list, cwd: Path, timeout: float = 30.0,
-                  refuse_reading=()) -> Result:
+def run_inprocess(argv: list, cwd: Path, timeout: float = 30.0, refuse_reading=()) -> Result:
     """`atominfo.cli.main(argv)` in this process, output captured, within `timeout` s.
 
     With `refuse_reading`, opening one of those files for reading counts as
@@ -130,9 +128,13 @@ def run_inprocess(argv: list, cwd: Path, timeout: float = 30.0,
     code = None
     try:
         os.chdir(cwd)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(out), \
-                contextlib.redirect_stderr(err), _alarm(timeout), \
-                _refuse_reading(refuse_reading):
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            _alarm(timeout),
+            _refuse_reading(refuse_reading),
+        ):
             code = main([str(a) for a in argv])
     except TimeBoundExceeded:  # raised outside main's own handler (rare)
         code = None
@@ -142,16 +144,27 @@ def run_inprocess(argv: list, cwd: Path, timeout: float = 30.0,
             os.environ["ATOMINFO_DEBUG"] = debug
     seconds = time.perf_counter() - start
     stderr = err.getvalue()
-    return Result([str(a) for a in argv], -999 if code is None else code, out.getvalue(),
-                  stderr, seconds, timed_out=code is None or "TimeBoundExceeded" in stderr,
-                  work_started="WorkStartedBeforeRefusal" in stderr)
+    return Result(
+        [str(a) for a in argv],
+        -999 if code is None else code,
+        out.getvalue(),
+        stderr,
+        seconds,
+        timed_out=code is None or "TimeBoundExceeded" in stderr,
+        work_started="WorkStartedBeforeRefusal" in stderr,
+    )
 
 
 def subprocess_env() -> dict:
     env = {k: v for k, v in os.environ.items() if k != "ATOMINFO_DEBUG"}
     # two cores shared by everyone: one thread per subprocess
-    env.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               MKL_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
+    env.update(
+        NUMBA_NUM_THREADS="1",
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        PYTHONPATH=str(REPO / "src"),
+    )
     return env
 
 
@@ -159,17 +172,35 @@ def run_subprocess(argv: list, cwd: Path, timeout: float = 60.0) -> Result:
     """``python -m atominfo argv`` in a fresh process, killed after `timeout` s."""
     start = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", "atominfo", *map(str, argv)], cwd=cwd,
-                              capture_output=True, text=True, timeout=timeout,
-                              env=subprocess_env(), stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [sys.executable, "-m", "atominfo", *map(str, argv)],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=subprocess_env(),
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired as exc:
+
         def text(b):
             return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
 
-        return Result([str(a) for a in argv], -999, text(exc.stdout), text(exc.stderr),
-                      time.perf_counter() - start, timed_out=True)
-    return Result([str(a) for a in argv], proc.returncode, proc.stdout, proc.stderr,
-                  time.perf_counter() - start)
+        return Result(
+            [str(a) for a in argv],
+            -999,
+            text(exc.stdout),
+            text(exc.stderr),
+            time.perf_counter() - start,
+            timed_out=True,
+        )
+    return Result(
+        [str(a) for a in argv],
+        proc.returncode,
+        proc.stdout,
+        proc.stderr,
+        time.perf_counter() - start,
+    )
 
 
 @dataclass
@@ -185,20 +216,25 @@ class Expect:
     warn_if_success: str | None = None  # a warning line must mention this on success
 
 
-def check(result: Result, expect: Expect, before: dict, after: dict,
-          inputs: list[Path] = ()) -> None:
+def check(
+    result: Result, expect: Expect, before: dict, after: dict, inputs: list[Path] = ()
+) -> None:
     """Assert the contract for one run (see the module docstring)."""
-    how = f"\n  command: {result.command()}\n  exit: {result.returncode}\n  stderr: " \
-          f"{result.stderr[-2000:]!r}\n  stdout: {result.stdout[-500:]!r}"
+    how = (
+        f"\n  command: {result.command()}\n  exit: {result.returncode}\n  stderr: "
+        f"{result.stderr[-2000:]!r}\n  stdout: {result.stdout[-500:]!r}"
+    )
     assert not result.timed_out, f"did not finish within its time bound{how}"
     assert not result.work_started, f"read an input before refusing a bad output{how}"
     assert result.returncode >= 0, f"killed by signal {-result.returncode}{how}"
     assert "Traceback" not in result.stderr, f"traceback on stderr{how}"
-    assert result.returncode in expect.codes, \
+    assert result.returncode in expect.codes, (
         f"exit status {result.returncode}, expected {' or '.join(map(str, expect.codes))}{how}"
+    )
     if expect.max_seconds is not None:
-        assert result.seconds <= expect.max_seconds, \
+        assert result.seconds <= expect.max_seconds, (
             f"took {result.seconds:.2f} s, bound {expect.max_seconds} s{how}"
+        )
     for p in inputs:
         rel = str(Path(p).name)
         if rel in before:
@@ -210,25 +246,29 @@ def check(result: Result, expect: Expect, before: dict, after: dict,
         assert not missing, f"outputs asked for are missing: {missing}{how}"
         unexpected = sorted(extra - set(expect.outputs))
         assert not unexpected, f"files left besides the outputs asked for: {unexpected}{how}"
-        changed = sorted(k for k in before if k not in expect.outputs
-                         and after.get(k) != before[k])
+        changed = sorted(k for k in before if k not in expect.outputs and after.get(k) != before[k])
         assert not changed, f"files changed that are not outputs: {changed}{how}"
         odd = [ln for ln in lines if not ln.startswith(WARNING_PREFIX)]
         assert not odd, f"stderr of a success holds more than warning lines: {odd}{how}"
         if expect.warn_if_success is not None:
-            assert any(expect.warn_if_success in ln for ln in lines), \
+            assert any(expect.warn_if_success in ln for ln in lines), (
                 f"success without a warning naming {expect.warn_if_success!r}{how}"
+            )
         return
-    assert len(lines) == 1 and lines[0].startswith(ERROR_PREFIX), \
+    assert len(lines) == 1 and lines[0].startswith(ERROR_PREFIX), (
         f"an error must print exactly one line, starting {ERROR_PREFIX!r}{how}"
+    )
     line = lines[0]
     assert "internal error" not in line, f"bad input reached a bug (internal error){how}"
     for alternatives in expect.names:
         alternatives = (alternatives,) if isinstance(alternatives, str) else alternatives
-        assert any(re.search(a, line) for a in alternatives), \
+        assert any(re.search(a, line) for a in alternatives), (
             f"the error line does not name {' or '.join(alternatives)}{how}"
-    assert after == before, (f"directory changed by a failed run: added "
-                             f"{sorted(set(after) - set(before))}, removed "
-                             f"{sorted(set(before) - set(after))}, changed "
-                             f"{sorted(k for k in before if k in after and after[k] != before[k])}"
-                             f"{how}")
+        )
+    assert after == before, (
+        f"directory changed by a failed run: added "
+        f"{sorted(set(after) - set(before))}, removed "
+        f"{sorted(set(before) - set(after))}, changed "
+        f"{sorted(k for k in before if k in after and after[k] != before[k])}"
+        f"{how}"
+    )

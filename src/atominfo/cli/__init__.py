@@ -73,17 +73,20 @@ SUMMARIES = {
     "metrics": "n, H, D, log n and efficiency H/log n per group and total",
 }
 
-DESCRIPTION = ("Information content of atomistic data (the QUESTS method): entropy, "
-               "diversity, dH, overlap. Lengths in Å, descriptors and bandwidths in 1/Å, "
-               "entropies in nats.")
+DESCRIPTION = (
+    "Information content of atomistic data (the QUESTS method): entropy, "
+    "diversity, dH, overlap. Lengths in Å, descriptors and bandwidths in 1/Å, "
+    "entropies in nats."
+)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Option help with its default, where it has a meaningful one."""
 
     def _get_help_string(self, action):
-        if action.default in (None, False, argparse.SUPPRESS) or "%(default)" in (action.help
-                                                                                 or ""):
+        if action.default in (None, False, argparse.SUPPRESS) or "%(default)" in (
+            action.help or ""
+        ):
             return action.help
         return super()._get_help_string(action)
 
@@ -96,19 +99,24 @@ class Parser(argparse.ArgumentParser):
     """argparse, with usage errors raised instead of printed and exited on."""
 
     def error(self, message):  # noqa: D102 - argparse's hook
-        raise UsageError(f"{self.prog.split(' ', 1)[-1]}: {message}"
-                         if " " in self.prog else message)
+        raise UsageError(
+            f"{self.prog.split(' ', 1)[-1]}: {message}" if " " in self.prog else message
+        )
 
 
 def _top_parser() -> Parser:
-    parser = Parser(prog=PROG, description=DESCRIPTION,
-                    formatter_class=argparse.RawDescriptionHelpFormatter,
-                    epilog="commands:\n" + "\n".join(
-                        f"  {name:<16}{SUMMARIES[name]}" for name in COMMANDS)
-                    + f"\n\nRun '{PROG} COMMAND --help' for a command's options.")
+    parser = Parser(
+        prog=PROG,
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands:\n"
+        + "\n".join(f"  {name:<16}{SUMMARIES[name]}" for name in COMMANDS)
+        + f"\n\nRun '{PROG} COMMAND --help' for a command's options.",
+    )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    parser.add_argument("command", choices=list(COMMANDS), metavar="COMMAND",
-                        help="one of the commands below")
+    parser.add_argument(
+        "command", choices=list(COMMANDS), metavar="COMMAND", help="one of the commands below"
+    )
     return parser
 
 
@@ -116,8 +124,7 @@ def command_parser(name: str):
     """The parser of one command, and its module (imported here, on demand)."""
     module = importlib.import_module(f"atominfo.cli.{COMMANDS[name]}")
     description = (module.__doc__ or name).strip().splitlines()[0]
-    parser = Parser(prog=f"{PROG} {name}", description=description,
-                    formatter_class=HelpFormatter)
+    parser = Parser(prog=f"{PROG} {name}", description=description, formatter_class=HelpFormatter)
     module.add_arguments(parser)
     return parser, module
 

@@ -9,21 +9,41 @@ from atominfo.cli import options
 
 def add_arguments(parser) -> None:
     t = options.typed
-    parser.add_argument("--errors", type=Path, required=True,
-                        help="Per-environment errors: .npy, or an extxyz with per-atom "
-                        "reference and predicted forces (error = norm of the difference), or "
-                        "an 'error' array.")
-    parser.add_argument("--dh", type=Path, default=None,
-                        help="Per-environment dH (nats): .npy or extxyz with a 'dH' array "
-                        "(e.g. from `atominfo dh`). Default: the 'dH' array of --errors.")
-    parser.add_argument("--forces", default="forces",
-                        help="Name of the reference forces in the extxyz.")
-    parser.add_argument("--predicted", default="predicted_forces",
-                        help="Name of the predicted forces in the extxyz.")
-    parser.add_argument("--coverage", type=t("coverage", "--coverage"), default=0.9,
-                        help="Nominal coverage of the conformal intervals.")
-    parser.add_argument("--test-fraction", type=t("test_fraction", "--test-fraction"),
-                        default=0.25, help="Share held out to measure the intervals' coverage.")
+    parser.add_argument(
+        "--errors",
+        type=Path,
+        required=True,
+        help="Per-environment errors: .npy, or an extxyz with per-atom "
+        "reference and predicted forces (error = norm of the difference), or "
+        "an 'error' array.",
+    )
+    parser.add_argument(
+        "--dh",
+        type=Path,
+        default=None,
+        help="Per-environment dH (nats): .npy or extxyz with a 'dH' array "
+        "(e.g. from `atominfo dh`). Default: the 'dH' array of --errors.",
+    )
+    parser.add_argument(
+        "--forces", default="forces", help="Name of the reference forces in the extxyz."
+    )
+    parser.add_argument(
+        "--predicted",
+        default="predicted_forces",
+        help="Name of the predicted forces in the extxyz.",
+    )
+    parser.add_argument(
+        "--coverage",
+        type=t("coverage", "--coverage"),
+        default=0.9,
+        help="Nominal coverage of the conformal intervals.",
+    )
+    parser.add_argument(
+        "--test-fraction",
+        type=t("test_fraction", "--test-fraction"),
+        default=0.25,
+        help="Share held out to measure the intervals' coverage.",
+    )
     options.add_seed(parser, "Seed of the random splits.")
     parser.add_argument("-o", "--output", type=Path, default=None, help="Results as JSON.")
     options.add_plot(parser)
@@ -43,16 +63,20 @@ def _values(path: Path, what: str, array: str, forces=None):
         try:
             values = np.load(path, allow_pickle=False)
         except Exception as exc:  # numpy raises many types for a bad file
-            raise InputError(f"cannot read as .npy ({type(exc).__name__})",
-                             source=str(path)) from None
+            raise InputError(
+                f"cannot read as .npy ({type(exc).__name__})", source=str(path)
+            ) from None
         if not isinstance(values, np.ndarray) or values.dtype.kind not in "fiu":
             raise InputError(f"{what} must be real numbers", source=str(path))
         values = values.astype(float)
         if values.ndim == 2 and values.shape[0] == 1:
             values = values[0]
         if values.ndim != 1:
-            raise InputError(f"{what} must be one value per environment, got shape "
-                             f"{values.shape} (one bandwidth only)", source=str(path))
+            raise InputError(
+                f"{what} must be one value per environment, got shape "
+                f"{values.shape} (one bandwidth only)",
+                source=str(path),
+            )
         return values
     frames = [f.atoms for f in read_frames(str(path))]
     if forces is not None and array not in frames[0].arrays:
@@ -79,14 +103,17 @@ def run(args) -> None:
         dH = _values(args.dh if args.dh is not None else args.errors, "dH", "dH")
         if dH.shape != err.shape:
             raise InputError(f"dH has {dH.size} values but errors have {err.size}")
-        result = calibrate(dH, err, coverage=args.coverage, test_fraction=args.test_fraction,
-                           seed=args.seed)
+        result = calibrate(
+            dH, err, coverage=args.coverage, test_fraction=args.test_fraction, seed=args.seed
+        )
         estimator = result.pop("estimator")
-        result["estimator"] = {"curve": estimator.curve_,
-                               "spread_curve": estimator.spread_curve_,
-                               "conformal_quantile": estimator.quantile_,
-                               "n_fit": estimator.n_fit_,
-                               "n_calibration": estimator.n_calibration_}
+        result["estimator"] = {
+            "curve": estimator.curve_,
+            "spread_curve": estimator.spread_curve_,
+            "conformal_quantile": estimator.quantile_,
+            "n_fit": estimator.n_fit_,
+            "n_calibration": estimator.n_calibration_,
+        }
         result["inputs"] = {"dh": args.dh or args.errors, "errors": args.errors}
         if args.output is not None:
             write_json(args.output, result)
@@ -99,11 +126,15 @@ def run(args) -> None:
         print_json(result)
         return
     c = result["correlations"]
-    say(f"{c['n']} environments: Pearson {c['pearson']:.3f}, Spearman {c['spearman']:.3f} "
-        "(error vs dH)")
-    say(f"conformal intervals, nominal coverage {args.coverage:.0%}: held-out coverage "
+    say(
+        f"{c['n']} environments: Pearson {c['pearson']:.3f}, Spearman {c['spearman']:.3f} "
+        "(error vs dH)"
+    )
+    say(
+        f"conformal intervals, nominal coverage {args.coverage:.0%}: held-out coverage "
         f"{result['held_out_coverage']:.1%} on {result['n_test']} points, mean width "
-        f"{result['mean_interval_width']:.4g} {args.unit} (seed {args.seed})")
+        f"{result['mean_interval_width']:.4g} {args.unit} (seed {args.seed})"
+    )
     ra = result["running_average"]
     say("running average (dH centre in nats -> mean error):")
     for centre, mean, count in zip(ra["centre"], ra["mean_error"], ra["count"]):

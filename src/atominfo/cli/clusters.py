@@ -9,31 +9,59 @@ from typing import Any
 from atominfo.cli import options
 
 PLOTS = (".png", ".pdf", ".svg")
-COLUMNS = ["frame", "source", "source_frame", "timestep", "atoms", "solid_like", "clusters",
-           "largest"]
+COLUMNS = [
+    "frame",
+    "source",
+    "source_frame",
+    "timestep",
+    "atoms",
+    "solid_like",
+    "clusters",
+    "largest",
+]
 
 
 def add_arguments(parser) -> None:
     t = options.typed
     options.add_inputs(parser, help="Trajectory files (a melt, a quench, ...).")
     options.add_reference(parser)
-    parser.add_argument("--edge", type=t("edge_length", "--edge"), default=3.0,
-                        help="Largest distance of an edge between solid-like atoms, Å "
-                        "(minimum image).")
-    parser.add_argument("--connected", action="store_true",
-                        help="Plain connected components instead of biconnected ones.")
-    parser.add_argument("--min-size", type=t("min_size", "--min-size"), default=2,
-                        help="Smallest cluster counted, atoms.")
-    parser.add_argument("--table", type=Path, default=None, help="Per-frame table (.csv or "
-                        ".json).")
-    parser.add_argument("-o", "--output", type=Path, default=None,
-                        help="extxyz with per-atom 'dH' and 'cluster' (1 = largest, 0 = none) "
-                        "arrays, for OVITO.")
-    parser.add_argument("--plot", type=Path, default=None,
-                        help="Largest cluster and number of clusters against frame.")
-    parser.add_argument("--n-star", type=t("n_star", "--n-star"), default=None,
-                        help="Critical nucleus size (atoms) drawn on the plot (see "
-                        "`atominfo cnt`).")
+    parser.add_argument(
+        "--edge",
+        type=t("edge_length", "--edge"),
+        default=3.0,
+        help="Largest distance of an edge between solid-like atoms, Å (minimum image).",
+    )
+    parser.add_argument(
+        "--connected",
+        action="store_true",
+        help="Plain connected components instead of biconnected ones.",
+    )
+    parser.add_argument(
+        "--min-size",
+        type=t("min_size", "--min-size"),
+        default=2,
+        help="Smallest cluster counted, atoms.",
+    )
+    parser.add_argument("--table", type=Path, default=None, help="Per-frame table (.csv or .json).")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="extxyz with per-atom 'dH' and 'cluster' (1 = largest, 0 = none) arrays, for OVITO.",
+    )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        help="Largest cluster and number of clusters against frame.",
+    )
+    parser.add_argument(
+        "--n-star",
+        type=t("n_star", "--n-star"),
+        default=None,
+        help="Critical nucleus size (atoms) drawn on the plot (see `atominfo cnt`).",
+    )
     options.add_descriptor(parser, multicomponent=False)
     options.add_bandwidth(parser, several=False)
     options.add_engine(parser, backends=False)
@@ -54,8 +82,11 @@ def run(args) -> None:
     from atominfo.workflows.nucleation import iter_trajectory_clusters
 
     method = "connected" if args.connected else "biconnected"
-    outputs = [(args.table, (".csv", ".json")), (args.output, (".extxyz", ".xyz")),
-               (args.plot, PLOTS)]
+    outputs = [
+        (args.table, (".csv", ".json")),
+        (args.output, (".extxyz", ".xyz")),
+        (args.plot, PLOTS),
+    ]
     with OutputGuard(inputs=[*args.files, *args.ref], outputs=outputs):
         options.apply_threads(args)
         args.multicomponent = False
@@ -64,13 +95,23 @@ def run(args) -> None:
         out_file = atomic_output(args.output) if args.output is not None else None
         out_path = out_file.__enter__() if out_file is not None else None
         try:
-            with progress("clusters", count_atoms(args.files, args.index, args.format),
-                          args.quiet, "atoms") as advance:
+            with progress(
+                "clusters", count_atoms(args.files, args.index, args.format), args.quiet, "atoms"
+            ) as advance:
                 for frame in iter_trajectory_clusters(
-                        list(map(str, args.files)), ref, edge_length=args.edge, method=method,
-                        min_size=args.min_size, index=args.index, format=args.format,
-                        type_map=args.type_map, k=args.k, cutoff=args.cutoff,
-                        rescale_volume=args.rescale_volume, progress=advance):
+                    list(map(str, args.files)),
+                    ref,
+                    edge_length=args.edge,
+                    method=method,
+                    min_size=args.min_size,
+                    index=args.index,
+                    format=args.format,
+                    type_map=args.type_map,
+                    k=args.k,
+                    cutoff=args.cutoff,
+                    rescale_volume=args.rescale_volume,
+                    progress=advance,
+                ):
                     rows.append(frame.summary())
                     if out_path is not None:
                         atoms = frame.atoms.copy()
@@ -87,12 +128,18 @@ def run(args) -> None:
         columns: dict[str, list[Any]] = {c: [r.get(c) for r in rows] for c in COLUMNS}
         if args.table is not None:
             if args.table.suffix == ".json":
-                write_json(args.table, {"bandwidth": args.bandwidth, "edge_length": args.edge,
-                                        "method": method, **columns})
+                write_json(
+                    args.table,
+                    {
+                        "bandwidth": args.bandwidth,
+                        "edge_length": args.edge,
+                        "method": method,
+                        **columns,
+                    },
+                )
             else:
                 text = io.StringIO()
-                writer = csv.DictWriter(text, COLUMNS, lineterminator="\n",
-                                        extrasaction="ignore")
+                writer = csv.DictWriter(text, COLUMNS, lineterminator="\n", extrasaction="ignore")
                 writer.writeheader()
                 writer.writerows(rows)
                 with atomic_output(args.table) as tmp:
@@ -102,14 +149,36 @@ def run(args) -> None:
             from atominfo.outputs.plots import plot_clusters
 
             save_plot(plot_clusters(columns, args.n_star), args.plot)
-    result = {"bandwidth": args.bandwidth, "edge_length": args.edge, "method": method,
-              "frames": len(rows), "largest": max(columns["largest"]), "per_frame": rows,
-              "table": args.table, "output": args.output, "plot": args.plot}
+    result = {
+        "bandwidth": args.bandwidth,
+        "edge_length": args.edge,
+        "method": method,
+        "frames": len(rows),
+        "largest": max(columns["largest"]),
+        "per_frame": rows,
+        "table": args.table,
+        "output": args.output,
+        "plot": args.plot,
+    }
     if args.json:
         print_json(result)
         return
-    say(table(["frame", "timestep", "atoms", "solid-like", "clusters", "largest"],
-              [[r["frame"], "-" if r.get("timestep") is None else r["timestep"], r["atoms"],
-                r["solid_like"], r["clusters"], r["largest"]] for r in rows],
-              title=f"{method} clusters of solid-like atoms (dH <= 0, h = {args.bandwidth} "
-              f"1/Å, edges <= {args.edge} Å)", left=0))
+    say(
+        table(
+            ["frame", "timestep", "atoms", "solid-like", "clusters", "largest"],
+            [
+                [
+                    r["frame"],
+                    "-" if r.get("timestep") is None else r["timestep"],
+                    r["atoms"],
+                    r["solid_like"],
+                    r["clusters"],
+                    r["largest"],
+                ]
+                for r in rows
+            ],
+            title=f"{method} clusters of solid-like atoms (dH <= 0, h = {args.bandwidth} "
+            f"1/Å, edges <= {args.edge} Å)",
+            left=0,
+        )
+    )

@@ -9,33 +9,73 @@ from atominfo.cli import dataset, options
 
 def add_arguments(parser) -> None:
     dataset.add_common(parser)
-    parser.add_argument("-s", "--size", default=None, type=options.selection_size,
-                        help="Structures to keep: a fraction (0.5) or a number (200). "
-                        "Needed unless --budget is given.")
-    parser.add_argument("-o", "--output", type=Path, required=True,
-                        help="Selected frames, unchanged (all info and arrays), as .extxyz.")
-    parser.add_argument("-m", "--method", type=options.typed("compression_method", "--method"),
-                        default="msc", help="msc | fps | kmeans | random.")
+    parser.add_argument(
+        "-s",
+        "--size",
+        default=None,
+        type=options.selection_size,
+        help="Structures to keep: a fraction (0.5) or a number (200). "
+        "Needed unless --budget is given.",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="Selected frames, unchanged (all info and arrays), as .extxyz.",
+    )
+    parser.add_argument(
+        "-m",
+        "--method",
+        type=options.typed("compression_method", "--method"),
+        default="msc",
+        help="msc | fps | kmeans | random.",
+    )
     options.add_reference(parser, required=False)
     options.add_seed(parser, "Random seed (random, kmeans).")
     group = parser.add_argument_group("budget and strata (msc, fps, random)")
-    group.add_argument("--budget", default=None, metavar="B",
-                       help="Total cost of the kept structures: a number in cost units, or a "
-                       "percentage of the whole dataset's cost (10%%). Structures that do "
-                       "not fit are skipped.")
-    group.add_argument("--cost", default=None, metavar="KEY",
-                       help="Cost of a structure: this info key (e.g. cpu_hours); default "
-                       "n_atoms^3.")
-    group.add_argument("--stratify", default=None, metavar="KEY",
-                       help="Give each group of this info key (e.g. config_type) a share "
-                       "of the selection (and budget) proportional to its size, at least one.")
-    group.add_argument("--quota", action="append", default=None, metavar="GROUP=N",
-                       help="Keep N structures of GROUP (with --stratify); repeat.")
-    parser.add_argument("--summary", type=Path, default=None,
-                        help="JSON summary file (default: the output name with .json).")
-    parser.add_argument("--chemiscope", type=Path, default=None, metavar="PATH",
-                        help="Also write every structure for the chemiscope viewer (.json.gz "
-                        "or .json): kept or not, pick order, per-atom dH against the kept.")
+    group.add_argument(
+        "--budget",
+        default=None,
+        metavar="B",
+        help="Total cost of the kept structures: a number in cost units, or a "
+        "percentage of the whole dataset's cost (10%%). Structures that do "
+        "not fit are skipped.",
+    )
+    group.add_argument(
+        "--cost",
+        default=None,
+        metavar="KEY",
+        help="Cost of a structure: this info key (e.g. cpu_hours); default n_atoms^3.",
+    )
+    group.add_argument(
+        "--stratify",
+        default=None,
+        metavar="KEY",
+        help="Give each group of this info key (e.g. config_type) a share "
+        "of the selection (and budget) proportional to its size, at least one.",
+    )
+    group.add_argument(
+        "--quota",
+        action="append",
+        default=None,
+        metavar="GROUP=N",
+        help="Keep N structures of GROUP (with --stratify); repeat.",
+    )
+    parser.add_argument(
+        "--summary",
+        type=Path,
+        default=None,
+        help="JSON summary file (default: the output name with .json).",
+    )
+    parser.add_argument(
+        "--chemiscope",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="Also write every structure for the chemiscope viewer (.json.gz "
+        "or .json): kept or not, pick order, per-atom dH against the kept.",
+    )
 
 
 def run(args) -> None:
@@ -52,9 +92,14 @@ def run(args) -> None:
         raise InputError("--quota needs --stratify KEY (the info key of the groups)")
     summary = args.summary or args.output.with_suffix(".json")
     refs = args.ref or []
-    with OutputGuard(inputs=[*args.files, *refs],
-                     outputs=[(args.output, (".extxyz", ".xyz")), (summary, (".json",)),
-                              (args.chemiscope, (".json.gz", ".json"))]):
+    with OutputGuard(
+        inputs=[*args.files, *refs],
+        outputs=[
+            (args.output, (".extxyz", ".xyz")),
+            (summary, (".json",)),
+            (args.chemiscope, (".json.gz", ".json")),
+        ],
+    ):
         options.apply_threads(args)
         sp = species(args, args.files, refs)
         data = dataset.load(args, species=sp)
@@ -63,31 +108,55 @@ def run(args) -> None:
             reference = dataset.load(args, refs, "reference descriptors", sp, index=":").X
         m = len(data) if args.size is None else selection_size(args.size, len(data))
         with progress(f"{args.method} selection", m, args.quiet, "structures") as advance:
-            selection = select(data, args.size, args.method, args.bandwidth, seed=args.seed,
-                               reference=reference, progress=advance, cost=args.cost,
-                               budget=args.budget, stratify=args.stratify, quotas=quotas)
+            selection = select(
+                data,
+                args.size,
+                args.method,
+                args.bandwidth,
+                seed=args.seed,
+                reference=reference,
+                progress=advance,
+                cost=args.cost,
+                budget=args.budget,
+                stratify=args.stratify,
+                quotas=quotas,
+            )
         write_selection(data, selection, args.output)
         result = selection.to_dict()
-        result.update({"input": args.files, "reference": refs, "output": args.output,
-                       "k": args.k, "cutoff": args.cutoff,
-                       "rescale_volume": args.rescale_volume})
+        result.update(
+            {
+                "input": args.files,
+                "reference": refs,
+                "output": args.output,
+                "k": args.k,
+                "cutoff": args.cutoff,
+                "rescale_volume": args.rescale_volume,
+            }
+        )
         write_json(summary, result)
         if args.chemiscope is not None:
             from atominfo.outputs.chemiscope import write_selection_chemiscope
 
-            write_selection_chemiscope(args.chemiscope, data, selection, args.bandwidth,
-                                       reference, cutoff=args.cutoff)
+            write_selection_chemiscope(
+                args.chemiscope, data, selection, args.bandwidth, reference, cutoff=args.cutoff
+            )
     if args.json:
         print_json(result)
         return
     s = selection
-    say(f"{args.method}: kept {s.n_structures} of {s.total_structures} structures "
-        f"({s.n_environments} of {s.total_environments} environments) in {s.seconds:.1f} s")
-    say(f"  selection H = {s.entropy:.4f} nats, D = {s.diversity:.4f} nats; full set inside "
-        f"the selection{' + reference' if refs else ''}: {s.overlap:.1%}")
+    say(
+        f"{args.method}: kept {s.n_structures} of {s.total_structures} structures "
+        f"({s.n_environments} of {s.total_environments} environments) in {s.seconds:.1f} s"
+    )
+    say(
+        f"  selection H = {s.entropy:.4f} nats, D = {s.diversity:.4f} nats; full set inside "
+        f"the selection{' + reference' if refs else ''}: {s.overlap:.1%}"
+    )
     if s.budget is not None:
-        say(f"  cost {s.cost:.6g} of a budget of {s.budget:.6g} ({s.cost / s.total_cost:.1%} "
-            f"of the dataset's {s.total_cost:.6g}; cost: {args.cost or 'n_atoms^3'})")
+        say(
+            f"  cost {s.cost:.6g} of a budget of {s.budget:.6g} ({s.cost / s.total_cost:.1%} "
+            f"of the dataset's {s.total_cost:.6g}; cost: {args.cost or 'n_atoms^3'})"
+        )
     for name, g in s.groups.items():
         say(f"  {args.stratify} = {name}: kept {g['picked']} of {g['structures']}")
     say(f"  frames written to {args.output}, summary to {summary}")

@@ -16,14 +16,27 @@ from atominfo.cli import options
 
 def add_arguments(parser) -> None:
     options.add_inputs(parser)
-    parser.add_argument("-o", "--output", type=Path, default=None,
-                        help="Unique structures as .extxyz (unchanged frames; with --by "
-                        "environments, every frame with a per-atom 'duplicate_of' array, "
-                        "-1 for kept environments), or the unique descriptors as .npy.")
-    parser.add_argument("--tol", type=options.typed("duplicate_tol", "--tol"), default=1e-3,
-                        help="Largest descriptor distance between duplicates, 1/Å.")
-    parser.add_argument("--by", type=options.typed("by", "--by"), default="structures",
-                        help="structures | environments.")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="Unique structures as .extxyz (unchanged frames; with --by "
+        "environments, every frame with a per-atom 'duplicate_of' array, "
+        "-1 for kept environments), or the unique descriptors as .npy.",
+    )
+    parser.add_argument(
+        "--tol",
+        type=options.typed("duplicate_tol", "--tol"),
+        default=1e-3,
+        help="Largest descriptor distance between duplicates, 1/Å.",
+    )
+    parser.add_argument(
+        "--by",
+        type=options.typed("by", "--by"),
+        default="structures",
+        help="structures | environments.",
+    )
     options.add_descriptor(parser)
     options.add_engine(parser, backends=False)
     options.add_output(parser)
@@ -39,8 +52,7 @@ def run(args) -> None:
     from atominfo.outputs.guard import OutputGuard
     from atominfo.workflows.duplicates import duplicate_environments, duplicate_structures
 
-    with OutputGuard(inputs=args.files,
-                     outputs=[(args.output, (".extxyz", ".xyz", ".npy"))]):
+    with OutputGuard(inputs=args.files, outputs=[(args.output, (".extxyz", ".xyz", ".npy"))]):
         options.apply_threads(args)
         data = dataset.load(args, species=species(args, args.files))
         if args.by == "structures":
@@ -66,16 +78,25 @@ def run(args) -> None:
                                 continue
                             atoms = atoms.copy()
                             atoms.arrays["duplicate_of"] = dups.duplicate_of[
-                                data.offsets[f]:data.offsets[f + 1]]
+                                data.offsets[f] : data.offsets[f + 1]
+                            ]
                             ase.io.write(fh, atoms, format="extxyz")
     unit = "structures" if args.by == "structures" else "environments"
-    result = {"by": args.by, "tol": args.tol, unit: dups.n, "unique": dups.n_unique,
-              "duplicates": dups.n - dups.n_unique, "environments_kept": len(rows),
-              "output": args.output}
+    result = {
+        "by": args.by,
+        "tol": args.tol,
+        unit: dups.n,
+        "unique": dups.n_unique,
+        "duplicates": dups.n - dups.n_unique,
+        "environments_kept": len(rows),
+        "output": args.output,
+    }
     if args.json:
         print_json({**result, "duplicate_of": dups.duplicate_of})
         return
-    say(f"{dups.n_unique} unique of {dups.n} {unit} ({dups.n - dups.n_unique} duplicates "
-        f"within {args.tol:g} 1/Å)")
+    say(
+        f"{dups.n_unique} unique of {dups.n} {unit} ({dups.n - dups.n_unique} duplicates "
+        f"within {args.tol:g} 1/Å)"
+    )
     if args.output is not None:
         say(f"  written to {args.output}")

@@ -20,19 +20,36 @@ PLOTS = (".png", ".pdf", ".svg")
 def add_arguments(parser) -> None:
     options.add_inputs(parser, help="Test structure files (a trajectory, any format ASE reads).")
     options.add_reference(parser)
-    parser.add_argument("-o", "--output", type=Path, default=None,
-                        help="Per-atom dH to .npy, .json, or .extxyz (the input frames with "
-                        "a per-atom 'dH' array, which OVITO and ASE read).")
-    parser.add_argument("--table", type=Path, default=None,
-                        help="Per-frame table (.csv or .json): timestep, atoms, fraction with "
-                        "dH > 0, max and mean dH (nats).")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="Per-atom dH to .npy, .json, or .extxyz (the input frames with "
+        "a per-atom 'dH' array, which OVITO and ASE read).",
+    )
+    parser.add_argument(
+        "--table",
+        type=Path,
+        default=None,
+        help="Per-frame table (.csv or .json): timestep, atoms, fraction with "
+        "dH > 0, max and mean dH (nats).",
+    )
     options.add_plot(parser)
-    parser.add_argument("--resume", action="store_true",
-                        help="Continue an interrupted run from its last complete frame.")
-    parser.add_argument("--chemiscope", type=Path, default=None, metavar="PATH",
-                        help="Also write the frames with per-atom dH and per-frame novelty "
-                        "for the chemiscope viewer (.json.gz or .json; keeps the frames in "
-                        "memory).")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="Continue an interrupted run from its last complete frame.",
+    )
+    parser.add_argument(
+        "--chemiscope",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="Also write the frames with per-atom dH and per-frame novelty "
+        "for the chemiscope viewer (.json.gz or .json; keeps the frames in "
+        "memory).",
+    )
     options.add_descriptor(parser)
     options.add_bandwidth(parser)
     options.add_engine(parser)
@@ -52,30 +69,49 @@ def run(args) -> None:
         raise InputError("--resume needs an output (-o) or a table (--table)")
     if args.resume and args.chemiscope is not None:
         raise InputError("--chemiscope needs every frame: it cannot be combined with --resume")
-    outputs = [(args.output, PER_ATOM), (args.table, TABLES), (args.plot, PLOTS),
-               (args.chemiscope, (".json.gz", ".json"))]
+    outputs = [
+        (args.output, PER_ATOM),
+        (args.table, TABLES),
+        (args.plot, PLOTS),
+        (args.chemiscope, (".json.gz", ".json")),
+    ]
     with OutputGuard(inputs=[*args.files, *args.ref], outputs=outputs, resume=args.resume):
         if args.resume and _finished(args):
             import warnings
 
-            warnings.warn("nothing to resume: the outputs exist and no checkpoint remains "
-                          "(the run finished); run without --resume to compute them again",
-                          stacklevel=1)
+            warnings.warn(
+                "nothing to resume: the outputs exist and no checkpoint remains "
+                "(the run finished); run without --resume to compute them again",
+                stacklevel=1,
+            )
             return
         options.apply_threads(args)
         h = options.h_value(args)
         engine = options.engine(args)
         sp = species(args, args.ref, args.files)
         ref = reference(args, h, sp, engine)
-        signature = {"test": [str(Path(t).resolve()) for t in args.files],
-                     "ref": [str(Path(r).resolve()) for r in args.ref], "bandwidth": h,
-                     "k": args.k, "cutoff": args.cutoff, "index": args.index,
-                     "format": args.format, "type_map": args.type_map,
-                     "rescale_volume": args.rescale_volume, "species": sp}
+        signature = {
+            "test": [str(Path(t).resolve()) for t in args.files],
+            "ref": [str(Path(r).resolve()) for r in args.ref],
+            "bandwidth": h,
+            "k": args.k,
+            "cutoff": args.cutoff,
+            "index": args.index,
+            "format": args.format,
+            "type_map": args.type_map,
+            "rescale_volume": args.rescale_volume,
+            "species": sp,
+        }
         writer = None
         if args.output is not None or args.table is not None:
-            writer = DHStreamWriter(args.output, args.table, h, signature, resume=args.resume,
-                                    inputs=[*args.files, *args.ref])
+            writer = DHStreamWriter(
+                args.output,
+                args.table,
+                h,
+                signature,
+                resume=args.resume,
+                inputs=[*args.files, *args.ref],
+            )
         totals = writer.totals if writer is not None else Totals(h)
         table_rows = []
         skip = writer.frames_done if writer is not None else 0
@@ -86,10 +122,18 @@ def run(args) -> None:
                 if skip:
                     advance(totals.state["atoms"])
                 for frame in iter_trajectory_dh(
-                        list(map(str, args.files)), ref, index=args.index, format=args.format,
-                        type_map=args.type_map, k=args.k, cutoff=args.cutoff,
-                        rescale_volume=args.rescale_volume, species=sp, skip=skip,
-                        progress=advance):
+                    list(map(str, args.files)),
+                    ref,
+                    index=args.index,
+                    format=args.format,
+                    type_map=args.type_map,
+                    k=args.k,
+                    cutoff=args.cutoff,
+                    rescale_volume=args.rescale_volume,
+                    species=sp,
+                    skip=skip,
+                    progress=advance,
+                ):
                     if kept is not None:
                         kept.append((frame.atoms, frame.dH))
                     if writer is not None:
@@ -117,26 +161,42 @@ def run(args) -> None:
             from atominfo.outputs.plots import plot_trajectory
             from atominfo.outputs.stream import bandwidth_labels
 
-            save_plot(plot_trajectory(table, bandwidth_labels(h)[0],
-                                      title=f"{_names(args.files)} against {_names(args.ref)}"),
-                      args.plot)
+            save_plot(
+                plot_trajectory(
+                    table,
+                    bandwidth_labels(h)[0],
+                    title=f"{_names(args.files)} against {_names(args.ref)}",
+                ),
+                args.plot,
+            )
         if kept is not None:
             from atominfo.outputs.chemiscope import write_dh_chemiscope
 
             write_dh_chemiscope(args.chemiscope, kept, h, cutoff=args.cutoff)
         if writer is not None:
             writer.finish()
-    summary = {"bandwidth": h, **summary, "reference_environments": len(ref),
-               "output": args.output, "table": args.table, "plot": args.plot}
+    summary = {
+        "bandwidth": h,
+        **summary,
+        "reference_environments": len(ref),
+        "output": args.output,
+        "table": args.table,
+        "plot": args.plot,
+    }
     if args.json:
         print_json(summary)
         return
-    say(f"{summary['environments']} test environments in {summary['frames']} frames against "
-        f"{len(ref)} reference environments (h = {fmt(h)} 1/Å)")
+    say(
+        f"{summary['environments']} test environments in {summary['frames']} frames against "
+        f"{len(ref)} reference environments (h = {fmt(h)} 1/Å)"
+    )
     say(f"  fraction with dH > 0 (novel): {fmt(summary['novelty'])}")
     say(f"  max dH: {fmt(summary['max_dH'])} nats   mean dH: {fmt(summary['mean_dH'])} nats")
-    for name, path in (("per-atom dH", args.output), ("per-frame table", args.table),
-                       ("plot", args.plot)):
+    for name, path in (
+        ("per-atom dH", args.output),
+        ("per-frame table", args.table),
+        ("plot", args.plot),
+    ):
         if path:
             say(f"  {name} written to {path}")
 

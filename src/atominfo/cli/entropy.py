@@ -9,10 +9,15 @@ def add_arguments(parser) -> None:
     options.add_inputs(parser)
     options.add_descriptor(parser)
     options.add_bandwidth(parser)
-    parser.add_argument("--sample", type=options.typed("n_samples", "--sample"), default=None,
-                        metavar="M", help="Estimate H from M random environments (each "
-                        "against all n) with a 95%% confidence interval; D is then not "
-                        "computed.")
+    parser.add_argument(
+        "--sample",
+        type=options.typed("n_samples", "--sample"),
+        default=None,
+        metavar="M",
+        help="Estimate H from M random environments (each "
+        "against all n) with a 95%% confidence interval; D is then not "
+        "computed.",
+    )
     options.add_seed(parser, "Seed of the --sample draw.")
     options.add_engine(parser)
     options.add_output(parser)
@@ -39,19 +44,32 @@ def run(args) -> None:
     for name, X in sets:
         label = Path(name).name
         if args.sample is not None:
-            with progress(f"sampled entropy {label}", min(args.sample, len(X)), args.quiet,
-                          "envs") as advance:
-                est = information.sampled_entropy(X, h, args.sample, args.seed,
-                                                  engine=engine, progress=advance)
-            rows.append({"set": name, "n": len(X), "log_n": float(np.log(len(X))),
-                         "entropy": est.entropy, "ci95_low": est.low, "ci95_high": est.high,
-                         "half_width": est.half_width, "n_samples": est.n_samples,
-                         "seed": est.seed, "diversity": None})
+            with progress(
+                f"sampled entropy {label}", min(args.sample, len(X)), args.quiet, "envs"
+            ) as advance:
+                est = information.sampled_entropy(
+                    X, h, args.sample, args.seed, engine=engine, progress=advance
+                )
+            rows.append(
+                {
+                    "set": name,
+                    "n": len(X),
+                    "log_n": float(np.log(len(X))),
+                    "entropy": est.entropy,
+                    "ci95_low": est.low,
+                    "ci95_high": est.high,
+                    "half_width": est.half_width,
+                    "n_samples": est.n_samples,
+                    "seed": est.seed,
+                    "diversity": None,
+                }
+            )
             continue
         with progress(f"entropy {label}", len(X), args.quiet, "envs") as advance:
             H, D = information.entropy_and_diversity(X, h, engine=engine, progress=advance)
-        rows.append({"set": name, "n": len(X), "log_n": float(np.log(len(X))),
-                     "entropy": H, "diversity": D})
+        rows.append(
+            {"set": name, "n": len(X), "log_n": float(np.log(len(X))), "entropy": H, "diversity": D}
+        )
     result = {"bandwidth": h, "k": args.k, "cutoff": args.cutoff, "results": rows}
     if args.sample is not None:
         result.update(sample=args.sample, seed=args.seed)
@@ -64,9 +82,15 @@ def run(args) -> None:
         if args.sample is not None:
             H += " ± " + fmt(r["half_width"])
         body.append([r["set"], r["n"], f"{r['log_n']:.4f}", H, fmt(r["diversity"])])
-    say(table(["set", "n", "log n (nats)", "H (nats)", "D (nats)"], body,
-              title=f"information content (h = {fmt(h)} 1/Å, k = {args.k}, "
-              f"rc = {args.cutoff} Å)"))
+    say(
+        table(
+            ["set", "n", "log n (nats)", "H (nats)", "D (nats)"],
+            body,
+            title=f"information content (h = {fmt(h)} 1/Å, k = {args.k}, rc = {args.cutoff} Å)",
+        )
+    )
     if args.sample is not None:
-        say(f"H estimated from {min(args.sample, rows[0]['n'])} random environments per set "
-            f"(seed {args.seed}); ± is the half-width of the 95% confidence interval")
+        say(
+            f"H estimated from {min(args.sample, rows[0]['n'])} random environments per set "
+            f"(seed {args.seed}); ± is the half-width of the 95% confidence interval"
+        )

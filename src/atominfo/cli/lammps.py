@@ -32,48 +32,89 @@ def variables(texts: list[str]) -> dict[str, str]:
     for text in texts:
         name, sep, value = text.partition("=")
         if not sep or not re.fullmatch(r"[A-Za-z0-9_]+", name):
-            raise InputError(f"--var must be NAME=VALUE with a name of letters, digits and _, "
-                             f"got {text!r}")
+            raise InputError(
+                f"--var must be NAME=VALUE with a name of letters, digits and _, got {text!r}"
+            )
         out[name] = value
     return out
 
 
 def add_arguments(parser) -> None:
     t = options.typed
-    parser.add_argument("file", type=Path, metavar="SCRIPT",
-                        help="LAMMPS input script (paths in it are relative to the working "
-                        "directory, as for lmp -in).")
+    parser.add_argument(
+        "file",
+        type=Path,
+        metavar="SCRIPT",
+        help="LAMMPS input script (paths in it are relative to the working "
+        "directory, as for lmp -in).",
+    )
     options.add_reference(parser)
-    parser.add_argument("--every", type=t("interval", "--every"), default=100,
-                        help="Check every this many MD steps.")
-    parser.add_argument("--halt-novelty", type=t("alarm_novelty", "--halt-novelty"),
-                        default=None, help="Halt when the fraction of atoms with dH > 0 "
-                        "exceeds this.")
-    parser.add_argument("--halt-dh", type=t("alarm_dh", "--halt-dh"), default=None,
-                        help="Halt when the largest dH (nats) exceeds this.")
-    parser.add_argument("--no-halt", action="store_true",
-                        help="Do not halt: run the whole script and extract every frame "
-                        "that crosses a threshold.")
-    parser.add_argument("-o", "--extract", dest="output", type=Path, default=None,
-                        metavar="FILE",
-                        help="Write the frame(s) that crossed a threshold to this extxyz "
-                        "file, with per-atom dH and info timestep, time, novelty, max_dH.")
-    parser.add_argument("--table", type=Path, default=None, metavar="FILE",
-                        help="Table of the checks (.csv or .json): timestep, time, atoms, "
-                        "novel fraction, max and mean dH (nats), seconds.")
-    parser.add_argument("--type-map", type=options.type_map, default=None,
-                        metavar="1=Cu,2=O", help="Elements of the LAMMPS atom types "
-                        "(default: recognised from their masses).")
-    parser.add_argument("--var", action="append", default=None,
-                        metavar="NAME=VALUE", help="Set a LAMMPS variable (as lmp -var); "
-                        "repeat for several.")
-    parser.add_argument("--screen", action="store_true", help="Let LAMMPS print to the "
-                        "terminal (a log file: the script's own log command).")
+    parser.add_argument(
+        "--every",
+        type=t("interval", "--every"),
+        default=100,
+        help="Check every this many MD steps.",
+    )
+    parser.add_argument(
+        "--halt-novelty",
+        type=t("alarm_novelty", "--halt-novelty"),
+        default=None,
+        help="Halt when the fraction of atoms with dH > 0 exceeds this.",
+    )
+    parser.add_argument(
+        "--halt-dh",
+        type=t("alarm_dh", "--halt-dh"),
+        default=None,
+        help="Halt when the largest dH (nats) exceeds this.",
+    )
+    parser.add_argument(
+        "--no-halt",
+        action="store_true",
+        help="Do not halt: run the whole script and extract every frame that crosses a threshold.",
+    )
+    parser.add_argument(
+        "-o",
+        "--extract",
+        dest="output",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="Write the frame(s) that crossed a threshold to this extxyz "
+        "file, with per-atom dH and info timestep, time, novelty, max_dH.",
+    )
+    parser.add_argument(
+        "--table",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="Table of the checks (.csv or .json): timestep, time, atoms, "
+        "novel fraction, max and mean dH (nats), seconds.",
+    )
+    parser.add_argument(
+        "--type-map",
+        type=options.type_map,
+        default=None,
+        metavar="1=Cu,2=O",
+        help="Elements of the LAMMPS atom types (default: recognised from their masses).",
+    )
+    parser.add_argument(
+        "--var",
+        action="append",
+        default=None,
+        metavar="NAME=VALUE",
+        help="Set a LAMMPS variable (as lmp -var); repeat for several.",
+    )
+    parser.add_argument(
+        "--screen",
+        action="store_true",
+        help="Let LAMMPS print to the terminal (a log file: the script's own log command).",
+    )
     options.add_descriptor(parser, rescale=False, multicomponent=False)
     options.add_bandwidth(parser, several=False)
     options.add_engine(parser, backends=False)
-    parser.add_argument("--json", action="store_true",
-                        help="Print the checks and the outcome as JSON at the end.")
+    parser.add_argument(
+        "--json", action="store_true", help="Print the checks and the outcome as JSON at the end."
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="No line per check.")
 
 
@@ -87,13 +128,16 @@ def run(args) -> int:
     from atominfo.workflows.lammps import MAX_EVERY, read_script, run_script
 
     if args.output is not None and args.halt_novelty is None and args.halt_dh is None:
-        raise InputError("--extract needs a threshold: nothing to extract without "
-                         "--halt-novelty or --halt-dh")
+        raise InputError(
+            "--extract needs a threshold: nothing to extract without --halt-novelty or --halt-dh"
+        )
     if args.no_halt and args.halt_novelty is None and args.halt_dh is None:
         raise InputError("--no-halt needs a threshold (--halt-novelty or --halt-dh)")
     if args.every > MAX_EVERY:
-        raise InputError(f"--every must be <= {MAX_EVERY} (LAMMPS counts the steps between "
-                         f"checks in 32 bits), got {args.every}")
+        raise InputError(
+            f"--every must be <= {MAX_EVERY} (LAMMPS counts the steps between "
+            f"checks in 32 bits), got {args.every}"
+        )
     lammps_variables = variables(args.var or [])
     outputs = [(args.output, (".extxyz", ".xyz")), (args.table, TABLES)]
     with OutputGuard(inputs=[args.file, *args.ref], outputs=outputs):
@@ -103,21 +147,38 @@ def run(args) -> int:
         ref = reference(args, args.bandwidth)
         live = not (args.json or args.quiet)
         if live:
-            say(f"{args.file}: dH every {args.every} steps against {len(ref)} reference "
-                f"environments (h = {fmt(args.bandwidth)} 1/Å)")
-            say(f"{'timestep':>10}  {'atoms':>7}  {'novel %':>8}  {'max dH':>9}  "
-                f"{'mean dH':>9}  {'ms':>7}")
+            say(
+                f"{args.file}: dH every {args.every} steps against {len(ref)} reference "
+                f"environments (h = {fmt(args.bandwidth)} 1/Å)"
+            )
+            say(
+                f"{'timestep':>10}  {'atoms':>7}  {'novel %':>8}  {'max dH':>9}  "
+                f"{'mean dH':>9}  {'ms':>7}"
+            )
 
         def show(record):
             if live:
-                say(f"{record.timestep:>10}  {record.atoms:>7}  "
+                say(
+                    f"{record.timestep:>10}  {record.atoms:>7}  "
                     f"{fmt(100 * record.novelty, 4):>8}  {fmt(record.max_dH, 4):>9}  "
-                    f"{fmt(record.mean_dH, 4):>9}  {1e3 * record.seconds:>7.1f}")
+                    f"{fmt(record.mean_dH, 4):>9}  {1e3 * record.seconds:>7.1f}"
+                )
 
-        result = run_script(args.file, ref, every=args.every, max_novelty=args.halt_novelty,
-                            max_dH=args.halt_dh, halt=not args.no_halt, extract=args.output,
-                            type_map=args.type_map, k=args.k, cutoff=args.cutoff,
-                            variables=lammps_variables, screen=args.screen, on_check=show)
+        result = run_script(
+            args.file,
+            ref,
+            every=args.every,
+            max_novelty=args.halt_novelty,
+            max_dH=args.halt_dh,
+            halt=not args.no_halt,
+            extract=args.output,
+            type_map=args.type_map,
+            k=args.k,
+            cutoff=args.cutoff,
+            variables=lammps_variables,
+            screen=args.screen,
+            on_check=show,
+        )
         if args.table is not None:
             _write_table(args.table, result.checks)
     summary = result.to_dict()
@@ -125,15 +186,19 @@ def run(args) -> int:
         print_json(summary)
     else:
         n = len(result.checks)
-        per_check = (f", {1e3 * result.seconds_per_check:.3g} ms per check"
-                     if result.seconds_per_check is not None else "")
-        say(f"{n} check{'s' if n != 1 else ''}{per_check}; "
-            f"{result.crossed} crossed a threshold")
+        per_check = (
+            f", {1e3 * result.seconds_per_check:.3g} ms per check"
+            if result.seconds_per_check is not None
+            else ""
+        )
+        say(f"{n} check{'s' if n != 1 else ''}{per_check}; {result.crossed} crossed a threshold")
         if n == 0:
             say("no check ran: the script ran no MD step after creating its box")
         if result.extracted:
-            say(f"{result.extracted} frame{'s' if result.extracted != 1 else ''} written to "
-                f"{args.output}")
+            say(
+                f"{result.extracted} frame{'s' if result.extracted != 1 else ''} written to "
+                f"{args.output}"
+            )
         elif args.output is not None:
             say(f"no frame crossed a threshold: {args.output} not written")
         if args.table is not None:
@@ -152,12 +217,13 @@ def _halt_line(result, args) -> str:
     over = []
     if args.halt_novelty is not None and h["novelty"] > args.halt_novelty:
         over.append(f"--halt-novelty {fmt(args.halt_novelty)}")
-    if args.halt_dh is not None and not (h["max_dH"] is not None
-                                         and h["max_dH"] <= args.halt_dh):
+    if args.halt_dh is not None and not (h["max_dH"] is not None and h["max_dH"] <= args.halt_dh):
         over.append(f"--halt-dh {fmt(args.halt_dh)}")
-    return (f"halted at timestep {h['timestep']} (script line {result.halt_line}): "
-            f"{fmt(100 * h['novelty'], 4)}% of atoms novel (dH > 0), max dH "
-            f"{fmt(h['max_dH'], 5)} nats; over {' and '.join(over)}")
+    return (
+        f"halted at timestep {h['timestep']} (script line {result.halt_line}): "
+        f"{fmt(100 * h['novelty'], 4)}% of atoms novel (dH > 0), max dH "
+        f"{fmt(h['max_dH'], 5)} nats; over {' and '.join(over)}"
+    )
 
 
 def _write_table(path: Path, checks: list[dict]) -> None:
@@ -165,8 +231,10 @@ def _write_table(path: Path, checks: list[dict]) -> None:
     from atominfo.outputs.atomic import atomic_output
 
     if path.suffix == ".json":
-        write_json(path, {name: [c[name if name != "check" else "step"] for c in checks]
-                          for name in COLUMNS})
+        write_json(
+            path,
+            {name: [c[name if name != "check" else "step"] for c in checks] for name in COLUMNS},
+        )
         return
     lines = [",".join(COLUMNS)]
     for c in checks:

@@ -8,9 +8,13 @@ from atominfo.cli.report import progress
 
 def descriptor_options(args, species=None) -> dict:
     """Keyword arguments of `atominfo.descriptors` named by the command line."""
-    return {"k": args.k, "cutoff": args.cutoff,
-            "rescale_volume": getattr(args, "rescale_volume", None),
-            "multicomponent": species if species else False, **options.reading(args)}
+    return {
+        "k": args.k,
+        "cutoff": args.cutoff,
+        "rescale_volume": getattr(args, "rescale_volume", None),
+        "multicomponent": species if species else False,
+        **options.reading(args),
+    }
 
 
 def species(args, *file_lists) -> list[str] | None:
@@ -20,8 +24,12 @@ def species(args, *file_lists) -> list[str] | None:
     from atominfo.descriptor.multicomponent import resolve_species
     from atominfo.structures.frames import iter_frames
 
-    files = [str(f) for files in file_lists for f in files
-             if str(f).rsplit(".", 1)[-1] not in ("npy", "npz")]
+    files = [
+        str(f)
+        for files in file_lists
+        for f in files
+        if str(f).rsplit(".", 1)[-1] not in ("npy", "npz")
+    ]
     return resolve_species(iter_frames(files, **options.reading(args)), True)
 
 
@@ -41,8 +49,12 @@ def describe(files, args, label: str = "descriptors", species=None, return_index
     from atominfo.descriptor import descriptors
 
     with progress(label, None, args.quiet) as advance:
-        out = descriptors(list(map(str, files)), progress=advance, return_index=return_index,
-                          **descriptor_options(args, species))
+        out = descriptors(
+            list(map(str, files)),
+            progress=advance,
+            return_index=return_index,
+            **descriptor_options(args, species),
+        )
     note_padding(out[0] if return_index else out, args, ", ".join(map(str, files)))
     return out
 

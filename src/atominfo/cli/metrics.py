@@ -13,10 +13,14 @@ from atominfo.cli import dataset
 
 
 def add_arguments(parser) -> None:
-    dataset.add_common(parser, "extxyz info key whose values define the groups (e.g. "
-                       "config_type); without it, each file is a group.")
-    parser.add_argument("-o", "--output", type=Path, default=None,
-                        help="The table as .json or .csv.")
+    dataset.add_common(
+        parser,
+        "extxyz info key whose values define the groups (e.g. "
+        "config_type); without it, each file is a group.",
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, default=None, help="The table as .json or .csv."
+    )
 
 
 def run(args) -> None:
@@ -43,16 +47,34 @@ def run(args) -> None:
                     writer = csv.DictWriter(fh, fieldnames=list(metrics.rows[0]))
                     writer.writeheader()
                     for row in metrics.rows:
-                        writer.writerow({k: ("" if isinstance(v, float) and v != v else v)
-                                         for k, v in row.items()})
+                        writer.writerow(
+                            {
+                                k: ("" if isinstance(v, float) and v != v else v)
+                                for k, v in row.items()
+                            }
+                        )
         elif args.output is not None:
             write_json(args.output, result)
     if args.json:
         print_json(result)
         return
-    say(table(["group", "structures", "n", "H", "D", "log n", "H/log n"],
-              [[r["label"], r["structures"], r["n"], fmt(r["H"], 5), fmt(r["D"], 5),
-                fmt(r["log_n"], 5), fmt(r["efficiency"], 4)] for r in metrics.rows],
-              title=f"dataset metrics (nats; h = {args.bandwidth:g} 1/Å)"))
+    say(
+        table(
+            ["group", "structures", "n", "H", "D", "log n", "H/log n"],
+            [
+                [
+                    r["label"],
+                    r["structures"],
+                    r["n"],
+                    fmt(r["H"], 5),
+                    fmt(r["D"], 5),
+                    fmt(r["log_n"], 5),
+                    fmt(r["efficiency"], 4),
+                ]
+                for r in metrics.rows
+            ],
+            title=f"dataset metrics (nats; h = {args.bandwidth:g} 1/Å)",
+        )
+    )
     if args.output is not None:
         say(f"table written to {args.output}")

@@ -33,15 +33,17 @@ def bandwidths(text: str) -> list[float]:
     """'0.015' or '0.015,0.05' -> validated, distinct bandwidths (1/Å)."""
     parts = [p.strip() for p in text.split(",")]
     if not text.strip() or any(not p for p in parts):
-        raise argparse.ArgumentTypeError(f"--bandwidth must be a number or comma-separated "
-                                         f"numbers, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--bandwidth must be a number or comma-separated numbers, got {text!r}"
+        )
     values = [typed("bandwidth", "--bandwidth")(p) for p in parts]
     labels = [f"{v:g}" for v in values]
     if len(set(labels)) != len(labels):
         # columns are named after the printed value: two that print alike would collide
         raise argparse.ArgumentTypeError(
             f"--bandwidth values must differ in their first 6 significant digits (output "
-            f"columns are named after them), got {text!r}")
+            f"columns are named after them), got {text!r}"
+        )
     return values
 
 
@@ -60,13 +62,15 @@ def type_map(text: str) -> dict[int, str]:
 
 # -- groups ----------------------------------------------------------------------------
 
+
 def ase_format(text: str) -> str:
     """An ASE file format name (empty or unknown names are refused)."""
     from ase.io.formats import ioformats
 
     if text not in ioformats:
-        raise argparse.ArgumentTypeError(f"--format must be an ASE format such as extxyz or "
-                                         f"lammps-dump-text, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--format must be an ASE format such as extxyz or lammps-dump-text, got {text!r}"
+        )
     return text
 
 
@@ -78,86 +82,148 @@ def selection_size(text: str) -> str:
     except ValueError:
         number = math.nan
     is_fraction = any(c in text for c in ".eE") and number <= 1.0
-    ok = math.isfinite(number) and (0 < number <= 1 if is_fraction
-                                     else number >= 1 and number == int(number)
-                                     and number <= 10**12)
+    ok = math.isfinite(number) and (
+        0 < number <= 1
+        if is_fraction
+        else number >= 1 and number == int(number) and number <= 10**12
+    )
     if not ok:
-        raise argparse.ArgumentTypeError(f"--size must be a fraction in (0, 1] such as 0.5 or "
-                                         f"a count such as 200, got {text[:40]!r}")
+        raise argparse.ArgumentTypeError(
+            f"--size must be a fraction in (0, 1] such as 0.5 or "
+            f"a count such as 200, got {text[:40]!r}"
+        )
     return text
 
 
-def add_inputs(parser, name: str = "files", help: str = "Structure files (any format ASE "
-               "reads: extxyz, LAMMPS dumps, VASP, ...).", single: bool = False):
-    parser.add_argument(name, nargs=None if single else "+", type=Path, metavar="FILE",
-                        help=help)
+def add_inputs(
+    parser,
+    name: str = "files",
+    help: str = "Structure files (any format ASE reads: extxyz, LAMMPS dumps, VASP, ...).",
+    single: bool = False,
+):
+    parser.add_argument(name, nargs=None if single else "+", type=Path, metavar="FILE", help=help)
     add_reading(parser)
 
 
 def add_reading(parser) -> None:
     group = parser.add_argument_group("reading")
-    group.add_argument("--index", default=":",
-                       help="ASE frame selection: ':' all, '-1' last, '::10' every tenth, '3:7'.")
-    group.add_argument("--format", type=ase_format, default=None,
-                       help="ASE file format (extxyz, lammps-dump-text, ...); guessed from "
-                       "the file name when omitted.")
-    group.add_argument("--type-map", type=type_map, default=None, metavar="1=Cu,2=O",
-                       help="Elements of numeric LAMMPS atom types, for dumps without an "
-                       "element column.")
+    group.add_argument(
+        "--index",
+        default=":",
+        help="ASE frame selection: ':' all, '-1' last, '::10' every tenth, '3:7'.",
+    )
+    group.add_argument(
+        "--format",
+        type=ase_format,
+        default=None,
+        help="ASE file format (extxyz, lammps-dump-text, ...); guessed from "
+        "the file name when omitted.",
+    )
+    group.add_argument(
+        "--type-map",
+        type=type_map,
+        default=None,
+        metavar="1=Cu,2=O",
+        help="Elements of numeric LAMMPS atom types, for dumps without an element column.",
+    )
 
 
 def add_reference(parser, required: bool = True) -> None:
-    parser.add_argument("-r", "--ref", action="append", type=Path, required=required,
-                        metavar="REF", default=None,
-                        help="Reference (training) structure files, or saved descriptors "
-                        "(.npy, .npz from `atominfo descriptors`); repeat for several.")
+    parser.add_argument(
+        "-r",
+        "--ref",
+        action="append",
+        type=Path,
+        required=required,
+        metavar="REF",
+        default=None,
+        help="Reference (training) structure files, or saved descriptors "
+        "(.npy, .npz from `atominfo descriptors`); repeat for several.",
+    )
 
 
 def add_descriptor(parser, rescale: bool = True, multicomponent: bool = True) -> None:
     group = parser.add_argument_group("descriptor")
-    group.add_argument("-k", "--k", type=typed("k", "-k"), default=32,
-                       help="Nearest neighbours per environment.")
-    group.add_argument("-c", "--cutoff", type=typed("cutoff", "--cutoff"), default=5.0,
-                       help="Cutoff radius rc, Å.")
+    group.add_argument(
+        "-k", "--k", type=typed("k", "-k"), default=32, help="Nearest neighbours per environment."
+    )
+    group.add_argument(
+        "-c", "--cutoff", type=typed("cutoff", "--cutoff"), default=5.0, help="Cutoff radius rc, Å."
+    )
     if rescale:
-        group.add_argument("--rescale-volume", type=typed("rescale_volume", "--rescale-volume"),
-                           default=None, metavar="V",
-                           help="Rescale every structure isotropically to V Å^3 per atom "
-                           "before descriptors, to compare different densities.")
+        group.add_argument(
+            "--rescale-volume",
+            type=typed("rescale_volume", "--rescale-volume"),
+            default=None,
+            metavar="V",
+            help="Rescale every structure isotropically to V Å^3 per atom "
+            "before descriptors, to compare different densities.",
+        )
     if multicomponent:
-        group.add_argument("--multicomponent", action="store_true",
-                           help="Experimental: append per-species descriptor blocks.")
+        group.add_argument(
+            "--multicomponent",
+            action="store_true",
+            help="Experimental: append per-species descriptor blocks.",
+        )
 
 
 def add_bandwidth(parser, several: bool = True) -> None:
     if several:
-        parser.add_argument("-b", "--bandwidth", type=bandwidths, default=[0.015],
-                            metavar="H", help="Kernel bandwidth h in 1/Å; a comma-separated "
-                            "list gives one result per bandwidth (e.g. 0.015,0.05).")
+        parser.add_argument(
+            "-b",
+            "--bandwidth",
+            type=bandwidths,
+            default=[0.015],
+            metavar="H",
+            help="Kernel bandwidth h in 1/Å; a comma-separated "
+            "list gives one result per bandwidth (e.g. 0.015,0.05).",
+        )
     else:
-        parser.add_argument("-b", "--bandwidth", type=typed("bandwidth", "--bandwidth"),
-                            default=0.015, metavar="H", help="Kernel bandwidth h in 1/Å.")
+        parser.add_argument(
+            "-b",
+            "--bandwidth",
+            type=typed("bandwidth", "--bandwidth"),
+            default=0.015,
+            metavar="H",
+            help="Kernel bandwidth h in 1/Å.",
+        )
 
 
 def add_engine(parser, backends: bool = True) -> None:
     group = parser.add_argument_group("engine")
-    group.add_argument("--threads", type=typed("threads", "--threads"), default=None,
-                       help="CPU threads for the kernels (default: all cores).")
+    group.add_argument(
+        "--threads",
+        type=typed("threads", "--threads"),
+        default=None,
+        help="CPU threads for the kernels (default: all cores).",
+    )
     if not backends:
         return
-    group.add_argument("--backend", type=typed("backend", "--backend"), default=None,
-                       help="Kernel-sum engine: cpu (default), dask (see --dask) or torch "
-                       "(see --device).")
-    group.add_argument("--dask", default=None, metavar="ADDRESS",
-                       help="Run the kernel sums on Dask: a scheduler address "
-                       "(tcp://host:8786, file:scheduler.json) or local:N for N local "
-                       "workers. Implies --backend dask.")
-    group.add_argument("--device", default=None,
-                       help="PyTorch device for --backend torch: cuda, cuda:1 or cpu. "
-                       "Implies --backend torch.")
-    group.add_argument("--precision", type=typed("precision", "--precision"),
-                       default="float64",
-                       help="torch arithmetic: float64 (exact) or float32 (faster on GPUs).")
+    group.add_argument(
+        "--backend",
+        type=typed("backend", "--backend"),
+        default=None,
+        help="Kernel-sum engine: cpu (default), dask (see --dask) or torch (see --device).",
+    )
+    group.add_argument(
+        "--dask",
+        default=None,
+        metavar="ADDRESS",
+        help="Run the kernel sums on Dask: a scheduler address "
+        "(tcp://host:8786, file:scheduler.json) or local:N for N local "
+        "workers. Implies --backend dask.",
+    )
+    group.add_argument(
+        "--device",
+        default=None,
+        help="PyTorch device for --backend torch: cuda, cuda:1 or cpu. Implies --backend torch.",
+    )
+    group.add_argument(
+        "--precision",
+        type=typed("precision", "--precision"),
+        default="float64",
+        help="torch arithmetic: float64 (exact) or float32 (faster on GPUs).",
+    )
 
 
 def add_output(parser, json: bool = True, quiet: bool = True) -> None:
@@ -168,8 +234,12 @@ def add_output(parser, json: bool = True, quiet: bool = True) -> None:
 
 
 def add_plot(parser) -> None:
-    parser.add_argument("--plot", type=Path, default=None,
-                        help="Write a figure; format from the extension (.png, .svg, .pdf).")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        help="Write a figure; format from the extension (.png, .svg, .pdf).",
+    )
 
 
 def add_seed(parser, help: str = "Random seed.") -> None:
@@ -182,6 +252,7 @@ AT_END: list = []
 
 
 # -- from options to API arguments -----------------------------------------------------
+
 
 def h_value(args):
     """The bandwidth as the API takes it: a float for one value, a list for several."""
@@ -234,8 +305,7 @@ def engine(args):
     if backend == "torch":
         from atominfo.engine.torch import resolve_device
 
-        return EngineOptions(backend="torch", device=resolve_device(device),
-                             precision=precision)
+        return EngineOptions(backend="torch", device=resolve_device(device), precision=precision)
     from atominfo.engine.dask_client import close_client, get_client
 
     try:
@@ -244,6 +314,11 @@ def engine(args):
         raise InputError(f"--dask {dask}: {exc.reason}") from None
     AT_END.append(lambda: close_client(client))
     if device is not None:  # each Dask worker runs the torch engine on `device`
-        return EngineOptions(backend="dask", client=client, worker_backend="torch",
-                             device=device, precision=precision)
+        return EngineOptions(
+            backend="dask",
+            client=client,
+            worker_backend="torch",
+            device=device,
+            precision=precision,
+        )
     return EngineOptions(backend="dask", client=client)

@@ -8,9 +8,13 @@ from atominfo.cli import options
 def add_arguments(parser) -> None:
     options.add_inputs(parser, help="Test structure files.")
     options.add_reference(parser)
-    parser.add_argument("--method", type=options.typed("method_inside", "--method"),
-                        default="auto", help="classify: exact sign of dH from cluster bounds "
-                        "(fast); exact: compute every dH; auto: classify for large sets.")
+    parser.add_argument(
+        "--method",
+        type=options.typed("method_inside", "--method"),
+        default="auto",
+        help="classify: exact sign of dH from cluster bounds "
+        "(fast); exact: compute every dH; auto: classify for large sets.",
+    )
     options.add_descriptor(parser)
     options.add_bandwidth(parser)
     options.add_engine(parser)
@@ -31,15 +35,23 @@ def run(args) -> None:
     ref = reference(args, h, sp, engine)
     Y = describe(args.files, args, "test descriptors", sp)
     with progress("dH sign", len(Y), args.quiet, "envs") as advance:
-        inside = information.inside_domain(Y, ref.X, np.atleast_1d(h), method=args.method,
-                                           engine=engine, progress=advance)
+        inside = information.inside_domain(
+            Y, ref.X, np.atleast_1d(h), method=args.method, engine=engine, progress=advance
+        )
     ov = inside.mean(axis=1)
     scalar = np.ndim(h) == 0
-    result = {"bandwidth": h, "environments": len(Y), "reference_environments": len(ref),
-              "method": args.method, "overlap": ov[0] if scalar else ov,
-              "novelty": 1 - ov[0] if scalar else 1 - ov}
+    result = {
+        "bandwidth": h,
+        "environments": len(Y),
+        "reference_environments": len(ref),
+        "method": args.method,
+        "overlap": ov[0] if scalar else ov,
+        "novelty": 1 - ov[0] if scalar else 1 - ov,
+    }
     if args.json:
         print_json(result)
         return
-    say(f"overlap {fmt(result['overlap'])}   novelty {fmt(result['novelty'])}   ({len(Y)} test "
-        f"vs {len(ref)} reference environments, h = {fmt(h)} 1/Å)")
+    say(
+        f"overlap {fmt(result['overlap'])}   novelty {fmt(result['novelty'])}   ({len(Y)} test "
+        f"vs {len(ref)} reference environments, h = {fmt(h)} 1/Å)"
+    )

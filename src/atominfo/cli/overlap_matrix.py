@@ -7,8 +7,11 @@ from atominfo.cli import dataset, options
 
 
 def add_arguments(parser) -> None:
-    dataset.add_common(parser, "extxyz info key whose values label the subsets (e.g. "
-                       "config_type); without it, each file is a subset.")
+    dataset.add_common(
+        parser,
+        "extxyz info key whose values label the subsets (e.g. "
+        "config_type); without it, each file is a subset.",
+    )
     options.add_plot(parser)
 
 
@@ -30,15 +33,28 @@ def run(args) -> None:
 
             save_plot(plot_overlap_matrix(matrix), args.plot)
     result = matrix.to_dict()
-    result.update({"structures": [len(groups[n]) for n in groups], "group_by": args.group_by,
-                   "k": args.k, "cutoff": args.cutoff, "plot": args.plot})
+    result.update(
+        {
+            "structures": [len(groups[n]) for n in groups],
+            "group_by": args.group_by,
+            "k": args.k,
+            "cutoff": args.cutoff,
+            "plot": args.plot,
+        }
+    )
     if args.json:
         print_json(result)
         return
-    say(table(["subset (environments)", *matrix.labels],
-              [[f"{label} ({matrix.sizes[i]})", *(f"{v:.3f}" for v in matrix.values[i])]
-               for i, label in enumerate(matrix.labels)],
-              title=f"overlap of row subset with column subset (fraction of row environments "
-              f"with dH <= 0; h = {args.bandwidth:g} 1/Å)"))
+    say(
+        table(
+            ["subset (environments)", *matrix.labels],
+            [
+                [f"{label} ({matrix.sizes[i]})", *(f"{v:.3f}" for v in matrix.values[i])]
+                for i, label in enumerate(matrix.labels)
+            ],
+            title=f"overlap of row subset with column subset (fraction of row environments "
+            f"with dH <= 0; h = {args.bandwidth:g} 1/Å)",
+        )
+    )
     if args.plot is not None:
         say(f"figure written to {args.plot}")

@@ -24,22 +24,28 @@ def error_line(exc: BaseException, usage_error: type) -> str:
     if isinstance(exc, (InputError, usage_error)):
         message = str(exc)
     elif isinstance(exc, MemoryError):
-        message = ("out of memory: the input is too large for this machine's memory "
-                   "(try fewer frames, --threads 1, or a smaller --sample)")
+        message = (
+            "out of memory: the input is too large for this machine's memory "
+            "(try fewer frames, --threads 1, or a smaller --sample)"
+        )
     elif isinstance(exc, OSError):
         message = _os_error(exc)
     else:  # a bug: still one line, and enough to report it
-        message = (f"internal error ({type(exc).__name__}: {_first_line(exc)}); "
-                   "set ATOMINFO_DEBUG=1 for the traceback and please report it")
+        message = (
+            f"internal error ({type(exc).__name__}: {_first_line(exc)}); "
+            "set ATOMINFO_DEBUG=1 for the traceback and please report it"
+        )
     return f"{PREFIX}: error: {_one_line(message)}"
 
 
 def _os_error(exc: OSError) -> str:
     where = exc.filename if exc.filename is not None else ""
-    reason = {errno.ENOSPC: "no space left on the device",
-              errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
-              errno.ENOENT: "no such file or directory"}.get(exc.errno or -1,
-                                                            exc.strerror or str(exc))
+    reason = {
+        errno.ENOSPC: "no space left on the device",
+        errno.EACCES: "permission denied",
+        errno.EROFS: "read-only file system",
+        errno.ENOENT: "no such file or directory",
+    }.get(exc.errno or -1, exc.strerror or str(exc))
     return f"{where}: {reason}" if where else reason
 
 
@@ -54,12 +60,19 @@ def _one_line(text: str) -> str:
 
 def interrupted_message(argv: list[str]) -> str:
     """What an interrupted run prints: how to continue it, where that is possible."""
-    resumable = bool(argv) and argv[0] == "dh" and any(
-        a in ("-o", "--output", "--table") or a.startswith(("--output=", "--table="))
-        for a in argv)
+    resumable = (
+        bool(argv)
+        and argv[0] == "dh"
+        and any(
+            a in ("-o", "--output", "--table") or a.startswith(("--output=", "--table="))
+            for a in argv
+        )
+    )
     if resumable and "--resume" not in argv:
-        return (f"{PREFIX}: interrupted; completed frames are kept: run the same command "
-                "with --resume to continue")
+        return (
+            f"{PREFIX}: interrupted; completed frames are kept: run the same command "
+            "with --resume to continue"
+        )
     if resumable:
         return f"{PREFIX}: interrupted; run the same command again to continue"
     return f"{PREFIX}: interrupted; nothing was written"
@@ -109,6 +122,7 @@ def terminate_gracefully() -> None:
 
 # -- JSON ------------------------------------------------------------------------------
 
+
 def jsonable(value):
     """Plain JSON types: arrays to lists, paths to text, non-finite floats to None."""
     import numpy as np
@@ -149,6 +163,7 @@ def write_json(path, obj) -> None:
 
 # -- text ------------------------------------------------------------------------------
 
+
 def fmt(value, digits: int = 6) -> str:
     """A number, or a per-bandwidth list of numbers, as text ('-' for missing)."""
     if value is None:
@@ -159,15 +174,16 @@ def fmt(value, digits: int = 6) -> str:
     return f"{v:.{digits}g}" if math.isfinite(v) else "-"
 
 
-def table(headers: list[str], rows: list[list], title: str | None = None,
-          left: int = 1) -> str:
+def table(headers: list[str], rows: list[list], title: str | None = None, left: int = 1) -> str:
     """A plain-text table: the first `left` columns left-aligned, the rest right-aligned."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
     widths = [max(len(row[c]) for row in cells) for c in range(len(headers))]
 
     def line(row):
-        return "  ".join(cell.ljust(w) if c < left else cell.rjust(w)
-                         for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        return "  ".join(
+            cell.ljust(w) if c < left else cell.rjust(w)
+            for c, (cell, w) in enumerate(zip(row, widths))
+        ).rstrip()
 
     out = [title] if title else []
     out.append(line(cells[0]))
@@ -180,8 +196,11 @@ def save_plot(axes, path) -> None:
     """Write the figure holding `axes` (one Axes or several) to `path`, atomically."""
     from atominfo.outputs.plots import save_figure
 
-    first = axes.flat[0] if hasattr(axes, "flat") else (
-        axes[0] if isinstance(axes, (list, tuple)) else axes)
+    first = (
+        axes.flat[0]
+        if hasattr(axes, "flat")
+        else (axes[0] if isinstance(axes, (list, tuple)) else axes)
+    )
     save_figure(first.figure, path)
 
 
@@ -191,6 +210,7 @@ def say(text: str = "") -> None:
 
 
 # -- progress --------------------------------------------------------------------------
+
 
 @contextmanager
 def progress(description: str, total: int | None, quiet: bool = False, unit: str = "atoms"):
@@ -210,8 +230,13 @@ def progress(description: str, total: int | None, quiet: bool = False, unit: str
         TimeRemainingColumn,
     )
 
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn(unit), TimeRemainingColumn()]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)

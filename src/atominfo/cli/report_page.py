@@ -23,18 +23,33 @@ CHEMISCOPE = (".json.gz", ".json")
 
 def add_arguments(parser) -> None:
     t = options.typed
-    dataset.add_common(parser, "extxyz info key whose values define the groups (e.g. "
-                       "config_type); without it, each file is a group.")
-    parser.add_argument("-o", "--output", type=Path, required=True,
-                        help="The report page (.html).")
+    dataset.add_common(
+        parser,
+        "extxyz info key whose values define the groups (e.g. "
+        "config_type); without it, each file is a group.",
+    )
+    parser.add_argument("-o", "--output", type=Path, required=True, help="The report page (.html).")
     options.add_reference(parser, required=False)
-    parser.add_argument("--chemiscope", type=Path, default=None, metavar="PATH",
-                        help="Also write the structures with their per-structure and "
-                        "per-atom values for the chemiscope viewer (.json.gz or .json).")
-    parser.add_argument("--sizes", type=t("n_sizes", "--sizes"), default=12,
-                        help="Learning-curve subset sizes (at least 9 for an asymptote fit).")
-    parser.add_argument("--seeds", type=t("n_seeds", "--seeds"), default=3,
-                        help="Random subsets per learning-curve size.")
+    parser.add_argument(
+        "--chemiscope",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="Also write the structures with their per-structure and "
+        "per-atom values for the chemiscope viewer (.json.gz or .json).",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=t("n_sizes", "--sizes"),
+        default=12,
+        help="Learning-curve subset sizes (at least 9 for an asymptote fit).",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=t("n_seeds", "--seeds"),
+        default=3,
+        help="Random subsets per learning-curve size.",
+    )
     options.add_seed(parser, "First random seed (learning curves, random baseline).")
 
 
@@ -62,16 +77,33 @@ def run(args) -> None:
         if refs:
             reference = dataset.load(args, refs, "reference descriptors", sp, index=":").X
         title = ", ".join(Path(f).name for f in args.files)
-        provenance = {"files": [str(f) for f in args.files],
-                      "reference_files": [str(r) for r in refs], "k": args.k,
-                      "cutoff": args.cutoff, "index": args.index, "format": args.format,
-                      "rescale_volume": args.rescale_volume, "title": title,
-                      "command": _command_line()}
-        step = (lambda name: None) if args.quiet or not sys.stderr.isatty() else (
-            lambda name: print(f"atominfo report: {name}", file=sys.stderr, flush=True))
-        report = dataset_report(data, args.bandwidth, group_by=args.group_by,
-                                reference=reference, n_sizes=args.sizes, n_seeds=args.seeds,
-                                seed=args.seed, progress=step, provenance=provenance)
+        provenance = {
+            "files": [str(f) for f in args.files],
+            "reference_files": [str(r) for r in refs],
+            "k": args.k,
+            "cutoff": args.cutoff,
+            "index": args.index,
+            "format": args.format,
+            "rescale_volume": args.rescale_volume,
+            "title": title,
+            "command": _command_line(),
+        }
+        step = (
+            (lambda name: None)
+            if args.quiet or not sys.stderr.isatty()
+            else (lambda name: print(f"atominfo report: {name}", file=sys.stderr, flush=True))
+        )
+        report = dataset_report(
+            data,
+            args.bandwidth,
+            group_by=args.group_by,
+            reference=reference,
+            n_sizes=args.sizes,
+            n_seeds=args.seeds,
+            seed=args.seed,
+            progress=step,
+            provenance=provenance,
+        )
         write_report_html(args.output, report, title=title)
         if args.chemiscope is not None:
             from atominfo.outputs.chemiscope import write_report_chemiscope
@@ -83,15 +115,25 @@ def run(args) -> None:
         print_json(result)
         return
     total = report.total
-    say(f"{len(data)} structures, {total.environments} environments: H = "
+    say(
+        f"{len(data)} structures, {total.environments} environments: H = "
         f"{total.entropy:.4f} nats, D = {total.diversity:.4f} nats, log n = "
-        f"{total.log_n:.4f} nats (h = {report.bandwidth:g} 1/Å)")
+        f"{total.log_n:.4f} nats (h = {report.bandwidth:g} 1/Å)"
+    )
     curve = report.curves["all"]
-    say("  " + (f"information gap {curve.gap():.4f} nats" if curve.determined
-                else f"information gap not determined: {curve.fit_reason}"))
+    say(
+        "  "
+        + (
+            f"information gap {curve.gap():.4f} nats"
+            if curve.determined
+            else f"information gap not determined: {curve.fit_reason}"
+        )
+    )
     if report.dH is not None:
         say(f"  novel against the reference (dH > 0): {report.novelty['all']:.1%}")
     say(f"  report written to {args.output}")
     if args.chemiscope is not None:
-        say(f"  chemiscope file written to {args.chemiscope} (open it at chemiscope.org or "
-            "with chemiscope.show_input in Jupyter)")
+        say(
+            f"  chemiscope file written to {args.chemiscope} (open it at chemiscope.org or "
+            "with chemiscope.show_input in Jupyter)"
+        )

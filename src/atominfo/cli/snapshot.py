@@ -18,31 +18,67 @@ from atominfo.cli import options
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("file", type=Path, metavar="FILE",
-                        help="LAMMPS text dump (.dump, .lammpstrj) or extxyz file, plain or "
-                        ".gz.")
+    parser.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE",
+        help="LAMMPS text dump (.dump, .lammpstrj) or extxyz file, plain or .gz.",
+    )
     options.add_reference(parser)
-    parser.add_argument("-o", "--output", type=Path, required=True,
-                        help="Per-atom results (.npy, structured: id, type, dH, novel).")
-    parser.add_argument("--dump", type=Path, default=None,
-                        help="Also a LAMMPS text dump with columns id type x y z dH novel "
-                        "(.dump or .lammpstrj), which OVITO reads.")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="Per-atom results (.npy, structured: id, type, dH, novel).",
+    )
+    parser.add_argument(
+        "--dump",
+        type=Path,
+        default=None,
+        help="Also a LAMMPS text dump with columns id type x y z dH novel "
+        "(.dump or .lammpstrj), which OVITO reads.",
+    )
     group = parser.add_argument_group("reading")
-    group.add_argument("--frame", type=int, default=0,
-                       help="Frame of the file to analyse (from 0).")
-    group.add_argument("--format", default=None, choices=("lammps-dump-text", "extxyz"),
-                       help="File format; guessed from the file name when omitted.")
-    group.add_argument("--type-map", type=options.type_map, default=None,
-                       metavar="1=Cu,2=O", help="Elements of numeric LAMMPS atom types.")
-    parser.add_argument("--dh", default="novel", choices=("novel", "all", "none"),
-                        help="Atoms whose dH is computed (the costly part: one kernel term "
-                        "per reference environment): the novel ones (the others, dH <= 0, "
-                        "get NaN), all, or none (labels only).")
-    parser.add_argument("--chunk-atoms", type=int, default=200_000,
-                        help="Atoms per spatial box: sets the memory used (about 2 kB an "
-                        "atom besides the reference).")
-    parser.add_argument("--resume", action="store_true",
-                        help="Continue an interrupted run from its last complete box.")
+    group.add_argument(
+        "--frame",
+        type=options.typed("frame_number", "--frame"),
+        default=0,
+        help="Frame of the file to analyse (from 0).",
+    )
+    group.add_argument(
+        "--format",
+        default=None,
+        choices=("lammps-dump-text", "extxyz"),
+        help="File format; guessed from the file name when omitted.",
+    )
+    group.add_argument(
+        "--type-map",
+        type=options.type_map,
+        default=None,
+        metavar="1=Cu,2=O",
+        help="Elements of numeric LAMMPS atom types.",
+    )
+    parser.add_argument(
+        "--dh",
+        default="novel",
+        type=options.typed("snapshot_dh", "--dh"),
+        help="Atoms whose dH is computed (the costly part: one kernel term "
+        "per reference environment): the novel ones (the others, dH <= 0, "
+        "get NaN), all, or none (labels only).",
+    )
+    parser.add_argument(
+        "--chunk-atoms",
+        type=options.typed("chunk_atoms", "--chunk-atoms"),
+        default=200_000,
+        help="Atoms per spatial box: sets the memory used (about 2 kB an "
+        "atom besides the reference).",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="Continue an interrupted run from its last complete box.",
+    )
     options.add_descriptor(parser, rescale=False, multicomponent=False)
     options.add_bandwidth(parser, several=False)
     options.add_engine(parser, backends=False)
@@ -58,26 +94,39 @@ def run(args) -> None:
 
     options.apply_threads(args)
     # refuse bad outputs and an unreadable frame header before building the reference
-    check_outputs(inputs=[args.file, *args.ref],
-                  outputs=[(args.output, (".npy",)), (args.dump, DUMP_SUFFIXES)])
-    with StreamedFrame(args.file, args.frame, format=args.format,
-                       type_map=args.type_map) as stream:
+    check_outputs(
+        inputs=[args.file, *args.ref],
+        outputs=[(args.output, (".npy",)), (args.dump, DUMP_SUFFIXES)],
+    )
+    with StreamedFrame(args.file, args.frame, format=args.format, type_map=args.type_map) as stream:
         assert stream.header is not None
         n_atoms = stream.header.n_atoms
     args.index, args.rescale_volume = ":", None  # what load.reference reads of args
     ref = reference(args, args.bandwidth)
     with progress("snapshot", n_atoms, args.quiet, "atoms") as advance:
-        result = analyse_snapshot(args.file, ref, args.output, dump=args.dump,
-                                  frame=args.frame, format=args.format,
-                                  type_map=args.type_map, k=args.k, cutoff=args.cutoff,
-                                  dh=args.dh, chunk_atoms=args.chunk_atoms,
-                                  resume=args.resume, progress=advance)
+        result = analyse_snapshot(
+            args.file,
+            ref,
+            args.output,
+            dump=args.dump,
+            frame=args.frame,
+            format=args.format,
+            type_map=args.type_map,
+            k=args.k,
+            cutoff=args.cutoff,
+            dh=args.dh,
+            chunk_atoms=args.chunk_atoms,
+            resume=args.resume,
+            progress=advance,
+        )
     summary = {**result.to_dict(), "reference_environments": len(ref)}
     if args.json:
         print_json(summary)
         return
-    say(f"{result.atoms} atoms of {result.source} frame {result.frame} against {len(ref)} "
-        f"reference environments (h = {fmt(result.bandwidth)} 1/Å), in {result.chunks} boxes")
+    say(
+        f"{result.atoms} atoms of {result.source} frame {result.frame} against {len(ref)} "
+        f"reference environments (h = {fmt(result.bandwidth)} 1/Å), in {result.chunks} boxes"
+    )
     say(f"  novel (dH > 0, exact): {result.novel} atoms, fraction {fmt(result.novelty)}")
     say(f"  max dH: {fmt(result.max_dH)} nats (dH computed for {result.dh} atoms)")
     say(f"  per-atom results written to {result.output}")

@@ -16,34 +16,70 @@ ALARM_EXIT = 3
 
 def add_arguments(parser) -> None:
     t = options.typed
-    parser.add_argument("file", type=Path, metavar="FILE",
-                        help="Trajectory being written: LAMMPS text dump or extxyz.")
+    parser.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE",
+        help="Trajectory being written: LAMMPS text dump or extxyz.",
+    )
     options.add_reference(parser)
-    parser.add_argument("--poll", type=t("poll", "--poll"), default=1.0,
-                        help="Seconds between checks for new frames.")
-    parser.add_argument("--idle-timeout", type=t("idle_timeout", "--idle-timeout"),
-                        default=None, help="Stop after this many seconds without a new frame "
-                        "(default: run until interrupted).")
-    parser.add_argument("--max-frames", type=t("max_frames", "--max-frames"), default=None,
-                        help="Stop after this many frames (0: none).")
-    parser.add_argument("--new-only", action="store_true",
-                        help="Skip the frames already in the file.")
-    parser.add_argument("--alarm-novelty", type=t("alarm_novelty", "--alarm-novelty"),
-                        default=None, help="Flag frames whose fraction of atoms with dH > 0 "
-                        "exceeds this.")
-    parser.add_argument("--alarm-dh", type=t("alarm_dh", "--alarm-dh"), default=None,
-                        help="Flag frames whose max dH (nats) exceeds this.")
-    parser.add_argument("--stop-on-alarm", action="store_true",
-                        help=f"Exit with status {ALARM_EXIT} at the first flagged frame.")
-    parser.add_argument("--format", type=options.ase_format, default=None,
-                        help="lammps-dump-text or extxyz (guessed from the name if omitted).")
-    parser.add_argument("--type-map", type=options.type_map, default=None,
-                        metavar="1=Cu,2=O", help="Elements of numeric LAMMPS atom types.")
+    parser.add_argument(
+        "--poll",
+        type=t("poll", "--poll"),
+        default=1.0,
+        help="Seconds between checks for new frames.",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=t("idle_timeout", "--idle-timeout"),
+        default=None,
+        help="Stop after this many seconds without a new frame (default: run until interrupted).",
+    )
+    parser.add_argument(
+        "--max-frames",
+        type=t("max_frames", "--max-frames"),
+        default=None,
+        help="Stop after this many frames (0: none).",
+    )
+    parser.add_argument(
+        "--new-only", action="store_true", help="Skip the frames already in the file."
+    )
+    parser.add_argument(
+        "--alarm-novelty",
+        type=t("alarm_novelty", "--alarm-novelty"),
+        default=None,
+        help="Flag frames whose fraction of atoms with dH > 0 exceeds this.",
+    )
+    parser.add_argument(
+        "--alarm-dh",
+        type=t("alarm_dh", "--alarm-dh"),
+        default=None,
+        help="Flag frames whose max dH (nats) exceeds this.",
+    )
+    parser.add_argument(
+        "--stop-on-alarm",
+        action="store_true",
+        help=f"Exit with status {ALARM_EXIT} at the first flagged frame.",
+    )
+    parser.add_argument(
+        "--format",
+        type=options.ase_format,
+        default=None,
+        help="lammps-dump-text or extxyz (guessed from the name if omitted).",
+    )
+    parser.add_argument(
+        "--type-map",
+        type=options.type_map,
+        default=None,
+        metavar="1=Cu,2=O",
+        help="Elements of numeric LAMMPS atom types.",
+    )
     options.add_descriptor(parser, rescale=False, multicomponent=False)
     options.add_bandwidth(parser, several=False)
     options.add_engine(parser, backends=False)
-    parser.add_argument("--json", action="store_true", help="One JSON object per frame "
-                        "(JSON lines).")
+    parser.add_argument(
+        "--json", action="store_true", help="One JSON object per frame (JSON lines)."
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="No start-up message.")
 
 
@@ -63,29 +99,42 @@ def run(args) -> int:
     if args.max_frames == 0:
         return 0
     if not args.json and not args.quiet:
-        print(f"watching {args.file} against {len(ref)} reference environments "
-              f"(h = {args.bandwidth} 1/Å); Ctrl-C to stop", file=sys.stderr)
+        print(
+            f"watching {args.file} against {len(ref)} reference environments "
+            f"(h = {args.bandwidth} 1/Å); Ctrl-C to stop",
+            file=sys.stderr,
+        )
     seen = 0
-    for number, atoms in follow_frames(args.file, args.format, poll=args.poll,
-                                       idle_timeout=args.idle_timeout,
-                                       from_start=not args.new_only, type_map=args.type_map):
+    for number, atoms in follow_frames(
+        args.file,
+        args.format,
+        poll=args.poll,
+        idle_timeout=args.idle_timeout,
+        from_start=not args.new_only,
+        type_map=args.type_map,
+    ):
         validate_atoms(atoms, str(args.file), number)
-        dH = ref.delta_entropy(structure_descriptors(atoms, args.k, args.cutoff,
-                                                     source=str(args.file), frame=number))
-        row = {"frame": number, "timestep": atoms.info.get("timestep"),
-               **frame_statistics(dH)}
-        row["alarm"] = bool((args.alarm_novelty is not None
-                             and (row["novelty"] or 0.0) > args.alarm_novelty)
-                            or (args.alarm_dh is not None
-                                and (row["max_dH"] is None or row["max_dH"] > args.alarm_dh)))
+        dH = ref.delta_entropy(
+            structure_descriptors(atoms, args.k, args.cutoff, source=str(args.file), frame=number)
+        )
+        row = {"frame": number, "timestep": atoms.info.get("timestep"), **frame_statistics(dH)}
+        row["alarm"] = bool(
+            (args.alarm_novelty is not None and (row["novelty"] or 0.0) > args.alarm_novelty)
+            or (
+                args.alarm_dh is not None
+                and (row["max_dH"] is None or row["max_dH"] > args.alarm_dh)
+            )
+        )
         if args.json:
             say(json_text(row, indent=None))
         else:
             step = f" (timestep {row['timestep']})" if row["timestep"] is not None else ""
             flag = "  ALARM: outside the reference's domain" if row["alarm"] else ""
-            say(f"frame {number}{step}: {row['atoms']} atoms, {fmt(100 * row['novelty'], 4)}% "
+            say(
+                f"frame {number}{step}: {row['atoms']} atoms, {fmt(100 * row['novelty'], 4)}% "
                 f"with dH > 0, max dH {fmt(row['max_dH'], 5)} nats, mean dH "
-                f"{fmt(row['mean_dH'], 5)} nats{flag}")
+                f"{fmt(row['mean_dH'], 5)} nats{flag}"
+            )
         seen += 1
         if row["alarm"] and args.stop_on_alarm:
             return ALARM_EXIT
@@ -95,6 +144,7 @@ def run(args) -> int:
         from atominfo.errors import InputError
 
         what = "new complete frame" if args.new_only else "complete frame"
-        raise InputError(f"no {what} within --idle-timeout {args.idle_timeout:g} s",
-                         source=str(args.file))
+        raise InputError(
+            f"no {what} within --idle-timeout {args.idle_timeout:g} s", source=str(args.file)
+        )
     return 0

@@ -18,7 +18,18 @@ from atominfo.descriptor.multicomponent import (
     resolve_species,
 )
 
-__all__ = ["DEFAULT_CUTOFF", "DEFAULT_K", "describe_frames", "descriptor_width", "descriptors",
-           "frame_descriptors", "load_frames", "multicomponent_descriptors",
-           "padded_environments", "padding_note", "resolve_species", "structure_descriptors",
-           "validate_parameters"]
+__all__ = [
+    "DEFAULT_CUTOFF",
+    "DEFAULT_K",
+    "describe_frames",
+    "descriptor_width",
+    "descriptors",
+    "frame_descriptors",
+    "load_frames",
+    "multicomponent_descriptors",
+    "padded_environments",
+    "padding_note",
+    "resolve_species",
+    "structure_descriptors",
+    "validate_parameters",
+]

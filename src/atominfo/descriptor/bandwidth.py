@@ -9,8 +9,9 @@ from atominfo.errors import InputError, check_positive
 DEFAULT_BANDWIDTH = 0.015  # 1/Å
 
 
-def fcc_calibration(lattice: float = 3.58, strain: float | None = None, k: int = 32,
-                    cutoff: float = 5.0) -> dict:
+def fcc_calibration(
+    lattice: float = 3.58, strain: float | None = None, k: int = 32, cutoff: float = 5.0
+) -> dict:
     """Descriptor distance between perfect FCC crystals at `lattice` and
     `lattice * (1 - strain)`; the bandwidth is half of it.
 
@@ -41,9 +42,13 @@ def fcc_calibration(lattice: float = 3.58, strain: float | None = None, k: int =
     x = structure_descriptors(bulk("Cu", "fcc", a=lattice), k, cutoff)[0]
     y = structure_descriptors(bulk("Cu", "fcc", a=strained), k, cutoff)[0]
     distance = float(np.linalg.norm(x - y))
-    return {"lattice": lattice, "strained_lattice": strained, "strain": strain,
-            "distance": distance,
-            "h": distance / 2.0}
+    return {
+        "lattice": lattice,
+        "strained_lattice": strained,
+        "strain": strain,
+        "distance": distance,
+        "h": distance / 2.0,
+    }
 
 
 def _smooth_cutoff(r, rc):

@@ -21,10 +21,19 @@ def validate_parameters(k, cutoff) -> None:
     params.check("cutoff", cutoff)
 
 
-def descriptors(structures, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF, *,
-                index=":", format=None, multicomponent: bool | Sequence[str] = False,
-                rescale_volume: float | None = None, return_index: bool = False,
-                type_map=None, progress: Callable[[int], None] | None = None):
+def descriptors(
+    structures,
+    k: int = DEFAULT_K,
+    cutoff: float = DEFAULT_CUTOFF,
+    *,
+    index=":",
+    format=None,
+    multicomponent: bool | Sequence[str] = False,
+    rescale_volume: float | None = None,
+    return_index: bool = False,
+    type_map=None,
+    progress: Callable[[int], None] | None = None,
+):
     """QUESTS descriptors of every atom of every structure.
 
     Parameters
@@ -60,17 +69,34 @@ def descriptors(structures, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF, 
         frame and atom of row r, ``frames.locate(r)`` its (file, frame in
         file, atom). The structures themselves are not kept.
     """
-    data = describe_frames(structures, k, cutoff, index=index, format=format,
-                           multicomponent=multicomponent, rescale_volume=rescale_volume,
-                           type_map=type_map, progress=progress, keep_atoms=False)
+    data = describe_frames(
+        structures,
+        k,
+        cutoff,
+        index=index,
+        format=format,
+        multicomponent=multicomponent,
+        rescale_volume=rescale_volume,
+        type_map=type_map,
+        progress=progress,
+        keep_atoms=False,
+    )
     return (data.X, data) if return_index else data.X
 
 
-def describe_frames(structures, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF, *,
-                    index=":", format=None, multicomponent: bool | Sequence[str] = False,
-                    rescale_volume: float | None = None, type_map=None,
-                    progress: Callable[[int], None] | None = None,
-                    keep_atoms: bool = True) -> FrameSet:
+def describe_frames(
+    structures,
+    k: int = DEFAULT_K,
+    cutoff: float = DEFAULT_CUTOFF,
+    *,
+    index=":",
+    format=None,
+    multicomponent: bool | Sequence[str] = False,
+    rescale_volume: float | None = None,
+    type_map=None,
+    progress: Callable[[int], None] | None = None,
+    keep_atoms: bool = True,
+) -> FrameSet:
     """Descriptors of all frames as a `FrameSet` (parameters of `descriptors`).
 
     With `keep_atoms`, the structures as read (not rescaled) are kept in
@@ -80,15 +106,15 @@ def describe_frames(structures, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTO
     k, cutoff = int(k), float(cutoff)
     if rescale_volume is not None:
         params.check("rescale_volume", rescale_volume)
-    frames: Iterable[Frame] = iter_frames(structures, index=index, format=format,
-                                          type_map=type_map)
+    frames: Iterable[Frame] = iter_frames(structures, index=index, format=format, type_map=type_map)
     if multicomponent is True:  # needs every frame's species first
         frames = list(frames)
     species = resolve_species(frames if multicomponent is True else None, multicomponent)
     blocks, sources, source_frames, kept = [], [], [], []
     for f in frames:
-        blocks.append(frame_descriptors(f, k, cutoff, species=species,
-                                        rescale_volume=rescale_volume))
+        blocks.append(
+            frame_descriptors(f, k, cutoff, species=species, rescale_volume=rescale_volume)
+        )
         sources.append(f.source)
         source_frames.append(f.index)
         if keep_atoms:
@@ -101,8 +127,9 @@ def describe_frames(structures, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTO
     return FrameSet(np.concatenate(blocks, axis=0), offsets, sources, source_frames, kept)
 
 
-def frame_descriptors(frame: Frame, k: int, cutoff: float, *, species=None,
-                      rescale_volume: float | None = None) -> np.ndarray:
+def frame_descriptors(
+    frame: Frame, k: int, cutoff: float, *, species=None, rescale_volume: float | None = None
+) -> np.ndarray:
     """Descriptors of one `Frame`, with optional rescaling and species blocks.
 
     `species` is a list from `resolve_species` (None: plain descriptor).
@@ -114,8 +141,9 @@ def frame_descriptors(frame: Frame, k: int, cutoff: float, *, species=None,
 
         atoms = rescale_to_volume(atoms, rescale_volume, source=frame.source, frame=frame.index)
     if species is not None:
-        return multicomponent_descriptors(atoms, species, k, cutoff,
-                                          source=frame.source, frame=frame.index)
+        return multicomponent_descriptors(
+            atoms, species, k, cutoff, source=frame.source, frame=frame.index
+        )
     return structure_descriptors(atoms, k, cutoff, source=frame.source, frame=frame.index)
 
 
@@ -135,8 +163,10 @@ def padded_environments(X, k: int) -> int:
     X = np.asarray(X)
     k = params.check("k", k)
     if X.ndim != 2 or X.shape[1] < 2 * k - 1:
-        raise InputError(f"descriptors of shape {X.shape} were not computed with k={k} "
-                         f"(need at least {2 * k - 1} columns)")
+        raise InputError(
+            f"descriptors of shape {X.shape} were not computed with k={k} "
+            f"(need at least {2 * k - 1} columns)"
+        )
     return int(np.count_nonzero(X[:, k - 1] == 0))
 
 
@@ -149,14 +179,24 @@ def padding_note(X, k: int, cutoff: float) -> str | None:
     n = padded_environments(X, k)
     if n == 0:
         return None
-    return (f"{n} of {len(X)} environments have fewer than k={int(k)} neighbours within "
-            f"rc={float(cutoff):g} Å (padded with zeros)")
+    return (
+        f"{n} of {len(X)} environments have fewer than k={int(k)} neighbours within "
+        f"rc={float(cutoff):g} Å (padded with zeros)"
+    )
 
 
-def load_frames(structures, k: int | None = None, cutoff: float | None = None, *,
-                index=":", format=None, multicomponent: bool | Sequence[str] = False,
-                rescale_volume: float | None = None, type_map=None,
-                progress: Callable[[int], None] | None = None) -> FrameSet:
+def load_frames(
+    structures,
+    k: int | None = None,
+    cutoff: float | None = None,
+    *,
+    index=":",
+    format=None,
+    multicomponent: bool | Sequence[str] = False,
+    rescale_volume: float | None = None,
+    type_map=None,
+    progress: Callable[[int], None] | None = None,
+) -> FrameSet:
     """Read structures and compute their descriptors, keeping the frame boundaries.
 
     Parameters are those of `atominfo.descriptors` (k and cutoff default to
@@ -166,6 +206,15 @@ def load_frames(structures, k: int | None = None, cutoff: float | None = None, *
     """
     k = DEFAULT_K if k is None else k
     cutoff = DEFAULT_CUTOFF if cutoff is None else cutoff
-    return describe_frames(structures, k, cutoff, index=index, format=format,
-                           multicomponent=multicomponent, rescale_volume=rescale_volume,
-                           type_map=type_map, progress=progress, keep_atoms=True)
+    return describe_frames(
+        structures,
+        k,
+        cutoff,
+        index=index,
+        format=format,
+        multicomponent=multicomponent,
+        rescale_volume=rescale_volume,
+        type_map=type_map,
+        progress=progress,
+        keep_atoms=True,
+    )

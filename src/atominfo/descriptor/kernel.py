@@ -19,8 +19,27 @@ from atominfo.errors import InputError
 # error_model="numpy": coincident atoms give inf instead of raising inside the
 # kernel; they are reported as an InputError afterwards.
 @numba.njit(cache=True, error_model="numpy")
-def _environment_row(a, centre, ghosts, bin_start, bin_atoms, origin, bin_size, n_bins,
-                     k, cutoff, network, d2_buf, vec_buf, order, vec, sw, mat, lanes, out):
+def _environment_row(
+    a,
+    centre,
+    ghosts,
+    bin_start,
+    bin_atoms,
+    origin,
+    bin_size,
+    n_bins,
+    k,
+    cutoff,
+    network,
+    d2_buf,
+    vec_buf,
+    order,
+    vec,
+    sw,
+    mat,
+    lanes,
+    out,
+):
     """Descriptor of atom `a` into `out[a]`; returns -1 or the index of a coincident ghost."""
     rc2 = cutoff * cutoff
     bx = int((centre[0] - origin[0]) / bin_size)
@@ -155,8 +174,22 @@ def _sorting_network(n: int) -> np.ndarray:
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def _descriptor_kernel(n_atoms, ghosts, bin_start, bin_atoms, origin, bin_size, n_bins,
-                       capacity, k, cutoff, network, out, coincident, n_chunks):
+def _descriptor_kernel(
+    n_atoms,
+    ghosts,
+    bin_start,
+    bin_atoms,
+    origin,
+    bin_size,
+    n_bins,
+    capacity,
+    k,
+    cutoff,
+    network,
+    out,
+    coincident,
+    n_chunks,
+):
     """Descriptors of the first `n_atoms` ghosts (the originals), chunked over threads."""
     for c in numba.prange(n_chunks):
         lo = c * n_atoms // n_chunks
@@ -169,9 +202,27 @@ def _descriptor_kernel(n_atoms, ghosts, bin_start, bin_atoms, origin, bin_size, 
         mat = np.empty((k, k))
         lanes = np.empty((_padded_size(k - 1), k))
         for a in range(lo, hi):
-            coincident[a] = _environment_row(a, ghosts[a], ghosts, bin_start, bin_atoms,
-                                             origin, bin_size, n_bins, k, cutoff, network,
-                                             d2_buf, vec_buf, order, vec, sw, mat, lanes, out)
+            coincident[a] = _environment_row(
+                a,
+                ghosts[a],
+                ghosts,
+                bin_start,
+                bin_atoms,
+                origin,
+                bin_size,
+                n_bins,
+                k,
+                cutoff,
+                network,
+                d2_buf,
+                vec_buf,
+                order,
+                vec,
+                sw,
+                mat,
+                lanes,
+                out,
+            )
 
 
 @numba.njit(cache=True)
@@ -243,9 +294,13 @@ def _ghost_atoms(atoms: Atoms, cutoff: float, *, source: str = "<memory>", frame
     far = np.abs(pos).max(axis=1) > MAX_COORDINATE
     if far.any():
         a = int(np.argmax(far))
-        raise InputError(f"coordinate {np.abs(pos[a]).max():.3g} Å is beyond "
-                         f"{MAX_COORDINATE:.0e} Å: distances would lose all precision",
-                         source=source, frame=frame, atom=a)
+        raise InputError(
+            f"coordinate {np.abs(pos[a]).max():.3g} Å is beyond "
+            f"{MAX_COORDINATE:.0e} Å: distances would lose all precision",
+            source=source,
+            frame=frame,
+            atom=a,
+        )
     if not pbc.any():
         return pos.copy(), np.arange(n)
     cell = _complete_cell(np.asarray(atoms.cell[:], dtype=float), pbc)
@@ -254,14 +309,20 @@ def _ghost_atoms(atoms: Atoms, cutoff: float, *, source: str = "<memory>", frame
     lost = np.abs(frac[:, pbc]).max(axis=1) > MAX_CELL_LENGTHS
     if lost.any():
         a = int(np.argmax(lost))
-        raise InputError(f"atom is {np.abs(frac[a, pbc]).max():.3g} cell lengths outside the "
-                         f"periodic cell (limit {MAX_CELL_LENGTHS:.0e}): wrapping it into the "
-                         "cell would lose its position", source=source, frame=frame, atom=a)
+        raise InputError(
+            f"atom is {np.abs(frac[a, pbc]).max():.3g} cell lengths outside the "
+            f"periodic cell (limit {MAX_CELL_LENGTHS:.0e}): wrapping it into the "
+            "cell would lose its position",
+            source=source,
+            frame=frame,
+            atom=a,
+        )
     frac[:, pbc] -= np.floor(frac[:, pbc])
     frac[:, pbc] %= 1.0  # floor can leave exactly 1.0 after rounding
     volume = abs(np.linalg.det(cell))
-    heights = np.array([volume / np.linalg.norm(np.cross(cell[(d + 1) % 3], cell[(d + 2) % 3]))
-                        for d in range(3)])
+    heights = np.array(
+        [volume / np.linalg.norm(np.cross(cell[(d + 1) % 3], cell[(d + 2) % 3])) for d in range(3)]
+    )
     pad = np.where(pbc, cutoff / heights, 0.0)
     limit = _ghost_limit(n)
     # Estimate first, so that a 1e-3 Å cell is refused before anything is allocated.
@@ -291,8 +352,11 @@ def _ghost_atoms(atoms: Atoms, cutoff: float, *, source: str = "<memory>", frame
     shift[:, 1] = low[owner, 1] + (q // c2) % c1
     shift[:, 0] = low[owner, 0] + q // (c1 * c2)
     width = 2 * reps + 1
-    key = ((shift[:, 0] + reps[0]) * width[1] + shift[:, 1] + reps[1]) * width[2] \
-        + shift[:, 2] + reps[2]
+    key = (
+        ((shift[:, 0] + reps[0]) * width[1] + shift[:, 1] + reps[1]) * width[2]
+        + shift[:, 2]
+        + reps[2]
+    )
     key[~shift.any(axis=1)] = -1  # the originals first
     order = np.lexsort((owner, key))
     owner, shift = owner[order], shift[order]
@@ -302,10 +366,14 @@ def _ghost_atoms(atoms: Atoms, cutoff: float, *, source: str = "<memory>", frame
 
 def _too_many_images(count, limit, heights, pbc, cutoff, source, frame) -> InputError:
     h = float(heights[pbc].min())
-    return InputError(f"periodic cell too small for the cutoff: its smallest height is {h:.3g} Å "
-                      f"for a {cutoff:g} Å cutoff, which needs about {count:.3g} periodic images "
-                      f"(limit {limit:,}: 27 per atom + {MAX_EXTRA_GHOSTS:,}); use a larger cell "
-                      "(a supercell) or a smaller cutoff", source=source, frame=frame)
+    return InputError(
+        f"periodic cell too small for the cutoff: its smallest height is {h:.3g} Å "
+        f"for a {cutoff:g} Å cutoff, which needs about {count:.3g} periodic images "
+        f"(limit {limit:,}: 27 per atom + {MAX_EXTRA_GHOSTS:,}); use a larger cell "
+        "(a supercell) or a smaller cutoff",
+        source=source,
+        frame=frame,
+    )
 
 
 def _complete_cell(cell, pbc):
@@ -322,8 +390,14 @@ def _complete_cell(cell, pbc):
     return cell
 
 
-def structure_descriptors(atoms: Atoms, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF,
-                          *, source: str = "<memory>", frame: int = 0) -> np.ndarray:
+def structure_descriptors(
+    atoms: Atoms,
+    k: int = DEFAULT_K,
+    cutoff: float = DEFAULT_CUTOFF,
+    *,
+    source: str = "<memory>",
+    frame: int = 0,
+) -> np.ndarray:
     """Descriptor matrix `(len(atoms), 2k-1)` of one structure, in 1/Å."""
     n = len(atoms)
     ghosts, owner = _ghost_atoms(atoms, cutoff, source=source, frame=frame)
@@ -338,12 +412,29 @@ def structure_descriptors(atoms: Atoms, k: int = DEFAULT_K, cutoff: float = DEFA
     bin_start, bin_atoms, capacity = _bin_ghosts(ghosts, origin, bin_size, n_bins)
     out = np.empty((n, 2 * k - 1))
     coincident = np.empty(n, dtype=np.int64)
-    _descriptor_kernel(n, ghosts, bin_start, bin_atoms, origin, bin_size, n_bins,
-                       int(capacity), int(k), float(cutoff), _sorting_network(k - 1),
-                       out, coincident, min(n, 64 * numba.get_num_threads()))
+    _descriptor_kernel(
+        n,
+        ghosts,
+        bin_start,
+        bin_atoms,
+        origin,
+        bin_size,
+        n_bins,
+        int(capacity),
+        int(k),
+        float(cutoff),
+        _sorting_network(k - 1),
+        out,
+        coincident,
+        min(n, 64 * numba.get_num_threads()),
+    )
     bad = np.flatnonzero(coincident >= 0)
     if bad.size:
         a = int(bad[0])
-        raise InputError(f"two atoms at the same position (atoms {a} and "
-                         f"{int(owner[coincident[a]])})", source=source, frame=frame, atom=a)
+        raise InputError(
+            f"two atoms at the same position (atoms {a} and {int(owner[coincident[a]])})",
+            source=source,
+            frame=frame,
+            atom=a,
+        )
     return out

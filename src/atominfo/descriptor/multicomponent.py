@@ -61,8 +61,9 @@ def resolve_species(frames: Iterable | None, multicomponent) -> list[str] | None
         try:
             species = list(multicomponent)
         except TypeError:
-            raise InputError("multicomponent must be True, False or a list of species, got "
-                             f"{multicomponent!r}") from None
+            raise InputError(
+                f"multicomponent must be True, False or a list of species, got {multicomponent!r}"
+            ) from None
     if not species:
         raise InputError("the species list is empty")
     for s in species:
@@ -79,9 +80,15 @@ def descriptor_width(k: int, species: Sequence[str] | None) -> int:
     return width if species is None or len(species) < 2 else width * (1 + len(species))
 
 
-def multicomponent_descriptors(atoms: Atoms, species: Sequence[str], k: int = DEFAULT_K,
-                               cutoff: float = DEFAULT_CUTOFF, *, source="<memory>",
-                               frame: int = 0) -> np.ndarray:
+def multicomponent_descriptors(
+    atoms: Atoms,
+    species: Sequence[str],
+    k: int = DEFAULT_K,
+    cutoff: float = DEFAULT_CUTOFF,
+    *,
+    source="<memory>",
+    frame: int = 0,
+) -> np.ndarray:
     """Experimental multicomponent variant of the descriptor (see docs/method.md).
 
     Parameters
@@ -105,8 +112,12 @@ def multicomponent_descriptors(atoms: Atoms, species: Sequence[str], k: int = DE
     unknown = sorted(set(symbols) - set(species))
     if unknown:
         a = int(np.flatnonzero(~np.isin(symbols, list(species)))[0])
-        raise InputError(f"species {unknown} not in the species list {list(species)}",
-                         source=source, frame=frame, atom=a)
+        raise InputError(
+            f"species {unknown} not in the species list {list(species)}",
+            source=source,
+            frame=frame,
+            atom=a,
+        )
     plain = structure_descriptors(atoms, k, cutoff, source=source, frame=frame)
     if len(species) < 2:
         return plain

@@ -35,7 +35,10 @@ def _torch_log_kernel_sums(Y, X, h, **options):
 
 # backend name -> its log_kernel_sums(Y, X, h, **backend options)
 BACKENDS: dict[str, Callable[..., np.ndarray]] = {
-    "cpu": cpu.log_kernel_sums, "dask": _dask_log_kernel_sums, "torch": _torch_log_kernel_sums}
+    "cpu": cpu.log_kernel_sums,
+    "dask": _dask_log_kernel_sums,
+    "torch": _torch_log_kernel_sums,
+}
 
 
 def log_kernel_sums(Y, X, h, engine: EngineOptions | None = None) -> np.ndarray:

@@ -32,9 +32,14 @@ def block_rows(n_cols: int, memory_bytes: int = DEFAULT_MEMORY_BYTES) -> int:
     return int(max(16, min(1 << 20, memory_bytes // (8 * max(n_cols, 1)))))
 
 
-def log_kernel_sums(Y: np.ndarray, X: np.ndarray, h: np.ndarray,
-                    memory_bytes: int = DEFAULT_MEMORY_BYTES, progress=None,
-                    threads: int | None = None) -> np.ndarray:
+def log_kernel_sums(
+    Y: np.ndarray,
+    X: np.ndarray,
+    h: np.ndarray,
+    memory_bytes: int = DEFAULT_MEMORY_BYTES,
+    progress=None,
+    threads: int | None = None,
+) -> np.ndarray:
     """``log sum_j K_h(Y_i, X_j)`` for each bandwidth in `h`: array (len(h), len(Y)).
 
     Parameters
@@ -71,18 +76,18 @@ def log_kernel_sums(Y: np.ndarray, X: np.ndarray, h: np.ndarray,
         # One query block per worker: single-threaded BLAS then the numba
         # fold (both release the GIL). Two thread pools (BLAS and numba)
         # spinning against each other on the same cores were 10x slower.
-        Yb = np.ascontiguousarray(Y[y0:y0 + by] - mu)
+        Yb = np.ascontiguousarray(Y[y0 : y0 + by] - mu)
         y_sq = norms_squared(Yb, "query", y0)
         G = np.empty((len(Yb), bx))
         run_max = np.full((len(h), len(Yb)), -np.inf)
         run_sum = np.zeros((len(h), len(Yb)))
         for x0 in range(0, len(X), bx):
-            Xb = Xc[x0:x0 + bx]
+            Xb = Xc[x0 : x0 + bx]
             Gb = G if len(Xb) == bx else np.empty((len(Yb), len(Xb)))
             np.matmul(Yb, Xb.T, out=Gb)
-            fold_block(Gb, y_sq, x_sq[x0:x0 + bx], inv_two_h2, run_max, run_sum)
+            fold_block(Gb, y_sq, x_sq[x0 : x0 + bx], inv_two_h2, run_max, run_sum)
         with np.errstate(divide="ignore"):  # no term in float64's range: -inf, see fold.py
-            out[:, y0:y0 + by] = run_max + np.log(run_sum)
+            out[:, y0 : y0 + by] = run_max + np.log(run_sum)
         if progress is not None:
             progress(len(Yb))
 
@@ -100,6 +105,8 @@ def norms_squared(Z: np.ndarray, name: str, first_row: int = 0) -> np.ndarray:
         sq = np.einsum("ij,ij->i", Z, Z)
     if not np.isfinite(sq).all():
         row = first_row + int(np.argmax(~np.isfinite(sq)))
-        raise InputError(f"{name} row {row} is too far from the reference "
-                         "(its squared distance overflows float64)")
+        raise InputError(
+            f"{name} row {row} is too far from the reference "
+            "(its squared distance overflows float64)"
+        )
     return sq

@@ -66,8 +66,10 @@ class ScatteredReference:
 def _client(client):
     """A Client object, or the default one; strings are refused (each call would leak a cluster)."""
     if isinstance(client, str):
-        raise InputError("backend 'dask' takes client=<distributed.Client>; make one with "
-                         f"atominfo.engine.dask_client.get_client({client!r}) and reuse it")
+        raise InputError(
+            "backend 'dask' takes client=<distributed.Client>; make one with "
+            f"atominfo.engine.dask_client.get_client({client!r}) and reuse it"
+        )
     from atominfo.engine.dask_client import get_client
 
     return get_client(client)
@@ -89,8 +91,9 @@ def _worker_threads() -> int:
         return 1
 
 
-def chunk_log_sums(Y: np.ndarray, X: np.ndarray, h: np.ndarray, options: dict,
-                   worker_backend: str = "cpu") -> np.ndarray:
+def chunk_log_sums(
+    Y: np.ndarray, X: np.ndarray, h: np.ndarray, options: dict, worker_backend: str = "cpu"
+) -> np.ndarray:
     """One task: the worker's engine on a query chunk, with as many threads as the worker has.
 
     `worker_backend` is "cpu" (numba) or "torch" (e.g. one GPU per worker,
@@ -115,9 +118,18 @@ def default_chunk_rows(n_rows: int, n_workers: int) -> int:
     return int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, rows)))
 
 
-def iter_log_kernel_sums(Y, X, h, *, client=None, scattered: ScatteredReference | None = None,
-                         chunk_rows: int | None = None, max_in_flight: int | None = None,
-                         worker_backend: str = "cpu", **options):
+def iter_log_kernel_sums(
+    Y,
+    X,
+    h,
+    *,
+    client=None,
+    scattered: ScatteredReference | None = None,
+    chunk_rows: int | None = None,
+    max_in_flight: int | None = None,
+    worker_backend: str = "cpu",
+    **options,
+):
     """Yield ``(start, block)`` in query order, block = log kernel sums of rows start:start+len.
 
     At most `max_in_flight` chunks (default 4 per worker thread) are queued at
@@ -146,8 +158,16 @@ def iter_log_kernel_sums(Y, X, h, *, client=None, scattered: ScatteredReference 
 
     def submit(i):
         start = starts[i]
-        pending[i] = client.submit(chunk_log_sums, Y[start:start + chunk_rows], scattered.future,
-                                   h, options, worker_backend, pure=False, retries=2)
+        pending[i] = client.submit(
+            chunk_log_sums,
+            Y[start : start + chunk_rows],
+            scattered.future,
+            h,
+            options,
+            worker_backend,
+            pure=False,
+            retries=2,
+        )
 
     for i in range(min(window, len(starts))):
         submit(i)
@@ -181,9 +201,18 @@ def _lost_errors() -> tuple:
     return (CancelledError, FutureCancelledError)
 
 
-def log_kernel_sums(Y, X, h, *, client=None, scattered: ScatteredReference | None = None,
-                    chunk_rows: int | None = None, progress=None, worker_backend: str = "cpu",
-                    **options) -> np.ndarray:
+def log_kernel_sums(
+    Y,
+    X,
+    h,
+    *,
+    client=None,
+    scattered: ScatteredReference | None = None,
+    chunk_rows: int | None = None,
+    progress=None,
+    worker_backend: str = "cpu",
+    **options,
+) -> np.ndarray:
     """``log sum_j K_h(Y_i, X_j)`` computed on a Dask cluster: array (len(h), len(Y)).
 
     Parameters
@@ -206,10 +235,17 @@ def log_kernel_sums(Y, X, h, *, client=None, scattered: ScatteredReference | Non
     """
     h = np.atleast_1d(np.asarray(h, dtype=np.float64))
     out = np.empty((len(h), len(Y)))
-    for start, block in iter_log_kernel_sums(Y, X, h, client=client, scattered=scattered,
-                                             chunk_rows=chunk_rows,
-                                             worker_backend=worker_backend, **options):
-        out[:, start:start + block.shape[1]] = block
+    for start, block in iter_log_kernel_sums(
+        Y,
+        X,
+        h,
+        client=client,
+        scattered=scattered,
+        chunk_rows=chunk_rows,
+        worker_backend=worker_backend,
+        **options,
+    ):
+        out[:, start : start + block.shape[1]] = block
         if progress is not None:
             progress(block.shape[1])
     return out

@@ -39,14 +39,16 @@ def parse_spec(spec: str) -> tuple[str, int | str]:
         if n == 0:
             import os
 
-            n = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                 else os.cpu_count() or 1)
+            n = (
+                len(os.sched_getaffinity(0))
+                if hasattr(os, "sched_getaffinity")
+                else os.cpu_count() or 1
+            )
         return "local", int(n)
     return "address", spec
 
 
-def get_client(spec, *, host: str = LOOPBACK, threads_per_worker: int = 1,
-               dashboard: bool = False):
+def get_client(spec, *, host: str = LOOPBACK, threads_per_worker: int = 1, dashboard: bool = False):
     """A `distributed.Client` for a ``--dask`` value, an existing client, or None.
 
     Parameters
@@ -72,35 +74,44 @@ def get_client(spec, *, host: str = LOOPBACK, threads_per_worker: int = 1,
     try:
         from distributed import Client, LocalCluster
     except ImportError:  # pragma: no cover - the [dask] extra is missing
-        raise InputError("the Dask backend needs dask[distributed]: "
-                         "pip install 'atominfo[dask]'") from None
+        raise InputError(
+            "the Dask backend needs dask[distributed]: pip install 'atominfo[dask]'"
+        ) from None
     if spec is None:
         from distributed import default_client
 
         try:
             return default_client()
         except ValueError:
-            raise InputError("backend 'dask' needs a client: pass client=get_client('local:2') "
-                             "or a scheduler address") from None
+            raise InputError(
+                "backend 'dask' needs a client: pass client=get_client('local:2') "
+                "or a scheduler address"
+            ) from None
     if isinstance(spec, Client):
         return spec
     kind, value = parse_spec(spec)
     if kind == "local":
         # The HTTP server (and dashboard, if asked) on `host` at a free port:
         # ":0" alone would mean every interface.
-        cluster = LocalCluster(n_workers=value, threads_per_worker=threads_per_worker,
-                               processes=True, host=host, dashboard_address=f"{host}:0",
-                               scheduler_kwargs={"dashboard": dashboard})
+        cluster = LocalCluster(
+            n_workers=value,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            host=host,
+            dashboard_address=f"{host}:0",
+            scheduler_kwargs={"dashboard": dashboard},
+        )
         return Client(cluster)
     assert isinstance(value, str)  # parse_spec gives an int only for "local"
     try:
         if value.startswith("file:"):
-            return Client(scheduler_file=value[len("file:"):], timeout=CONNECT_TIMEOUT)
+            return Client(scheduler_file=value[len("file:") :], timeout=CONNECT_TIMEOUT)
         return Client(value, timeout=CONNECT_TIMEOUT)
     except Exception as exc:  # distributed raises OSError, TimeoutError, ValueError, ...
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"cannot reach the Dask scheduler at {value} within "
-                         f"{CONNECT_TIMEOUT}: {reason}") from None
+        raise InputError(
+            f"cannot reach the Dask scheduler at {value} within {CONNECT_TIMEOUT}: {reason}"
+        ) from None
 
 
 def close_client(client) -> None:

@@ -149,8 +149,9 @@ def fold_block(G, y_sq, x_sq, inv_two_h2, run_max, run_sum):
         row = G[i]
         dmin = snap_row(row, y_sq[i], x_sq)
         for t in range(inv_two_h2.shape[0]):
-            run_max[t, i], run_sum[t, i] = fold_terms(row, n_cols, dmin, inv_two_h2[t],
-                                                      run_max[t, i], run_sum[t, i])
+            run_max[t, i], run_sum[t, i] = fold_terms(
+                row, n_cols, dmin, inv_two_h2[t], run_max[t, i], run_sum[t, i]
+            )
 
 
 def _fold_into_log_sums_py(G, y_sq, x_sq, c, log_sums):
@@ -166,10 +167,10 @@ def _fold_into_log_sums_py(G, y_sq, x_sq, c, log_sums):
 
 # One body, two compilations: threads for large blocks, and a serial version
 # (prange runs as range) for small blocks, where thread start-up would dominate.
-fold_into_log_sums = numba.njit(parallel=True, cache=True, fastmath=FAST)(
-    _fold_into_log_sums_py)
+fold_into_log_sums = numba.njit(parallel=True, cache=True, fastmath=FAST)(_fold_into_log_sums_py)
 fold_into_log_sums_serial = numba.njit(nogil=True, cache=True, fastmath=FAST)(
-    _fold_into_log_sums_py)
+    _fold_into_log_sums_py
+)
 
 
 def inverse_two_h2(h) -> np.ndarray:

@@ -86,8 +86,10 @@ class EngineOptions:
         if self.device is not None and self.backend == "cpu":
             raise InputError("engine option device needs backend 'torch' or 'dask'")
         if self.threads is not None and self.backend != "cpu":
-            raise InputError("engine option threads needs backend 'cpu' (Dask workers and "
-                             "torch choose their own)")
+            raise InputError(
+                "engine option threads needs backend 'cpu' (Dask workers and "
+                "torch choose their own)"
+            )
         torch_runs = self.backend == "torch" or self.worker_backend == "torch"
         if self.precision != "float64" and not torch_runs:
             raise InputError("precision 'float32' needs backend 'torch' (or 'dask' with a device)")
@@ -98,9 +100,11 @@ class EngineOptions:
             if self.worker_backend != "cpu":
                 raise InputError("engine option worker_backend needs backend 'dask'")
         elif isinstance(self.client, str):
-            raise InputError("backend 'dask' takes client=<distributed.Client>; make one with "
-                             f"atominfo.engine.dask_client.get_client({self.client!r}) "
-                             "and reuse it")
+            raise InputError(
+                "backend 'dask' takes client=<distributed.Client>; make one with "
+                f"atominfo.engine.dask_client.get_client({self.client!r}) "
+                "and reuse it"
+            )
         if self.backend == "torch":
             from atominfo.engine.torch import resolve_device
 
@@ -114,15 +118,17 @@ class EngineOptions:
             if name not in valid:
                 close = difflib.get_close_matches(name, valid, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise InputError(f"unknown engine option {name!r}; valid options: "
-                                 f"{', '.join(valid)}{hint}")
+                raise InputError(
+                    f"unknown engine option {name!r}; valid options: {', '.join(valid)}{hint}"
+                )
         return cls(**options)
 
     def replace(self, **changes) -> EngineOptions:
         """A copy with `changes` applied (validated like `from_kwargs`); drops a prepared reference
         unless only `progress` changes."""
-        current = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                   if f.name != "prepared"}
+        current = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "prepared"
+        }
         options = EngineOptions.from_kwargs(**{**current, **changes})
         if set(changes) <= {"progress"}:
             object.__setattr__(options, "prepared", self.prepared)
@@ -143,8 +149,7 @@ class EngineOptions:
         elif self.backend == "torch":
             from atominfo.engine import torch as torch_engine
 
-            handle = torch_engine.prepare_reference(X, device=self.device,
-                                                    precision=self.precision)
+            handle = torch_engine.prepare_reference(X, device=self.device, precision=self.precision)
         else:
             return self
         prepared = dataclasses.replace(self)
@@ -159,13 +164,20 @@ class EngineOptions:
                 kw["memory_bytes"] = self.memory_bytes
             return kw
         if self.backend == "torch":
-            kw = {"device": self.device, "precision": self.precision,
-                  "memory_bytes": self.memory_bytes, "progress": self.progress}
+            kw = {
+                "device": self.device,
+                "precision": self.precision,
+                "memory_bytes": self.memory_bytes,
+                "progress": self.progress,
+            }
             if self.prepared is not None:
                 kw["device_reference"] = self.prepared["device_reference"]
             return kw
-        kw = {"client": self.prepared["client"] if self.prepared else self.client,
-              "chunk_rows": self.chunk_rows, "progress": self.progress}
+        kw = {
+            "client": self.prepared["client"] if self.prepared else self.client,
+            "chunk_rows": self.chunk_rows,
+            "progress": self.progress,
+        }
         if self.prepared is not None:
             kw["scattered"] = self.prepared["scattered"]
         if self.worker_backend == "torch":  # each worker runs the torch engine on `device`
@@ -188,8 +200,9 @@ def as_engine(engine) -> EngineOptions:
         return engine
     if isinstance(engine, Mapping):
         return EngineOptions.from_kwargs(**engine)
-    raise InputError(f"engine must be an atominfo.EngineOptions (or None), "
-                     f"got {type(engine).__name__}")
+    raise InputError(
+        f"engine must be an atominfo.EngineOptions (or None), got {type(engine).__name__}"
+    )
 
 
 DEFAULT = EngineOptions()

@@ -124,9 +124,14 @@ class DeviceReference:
         self.x_sq = (Xc * Xc).sum(dim=1)
 
     def matches(self, X, device, precision) -> bool:
-        return (self.device == device and self.precision == precision
-                and (X is self.X_host or (X.shape == self.X_host.shape
-                                          and np.array_equal(X, self.X_host))))
+        return (
+            self.device == device
+            and self.precision == precision
+            and (
+                X is self.X_host
+                or (X.shape == self.X_host.shape and np.array_equal(X, self.X_host))
+            )
+        )
 
 
 def prepare_reference(X, *, device=None, precision: str = "float64", **options) -> dict:
@@ -137,9 +142,17 @@ def prepare_reference(X, *, device=None, precision: str = "float64", **options) 
     return {**options, "device": device, "precision": precision, "device_reference": ref}
 
 
-def log_kernel_sums(Y, X, h, *, device=None, precision: str = "float64",
-                    memory_bytes: int | None = None, progress=None,
-                    device_reference: DeviceReference | None = None) -> np.ndarray:
+def log_kernel_sums(
+    Y,
+    X,
+    h,
+    *,
+    device=None,
+    precision: str = "float64",
+    memory_bytes: int | None = None,
+    progress=None,
+    device_reference: DeviceReference | None = None,
+) -> np.ndarray:
     """``log sum_j K_h(Y_i, X_j)`` with PyTorch: array (len(h), len(Y)), float64.
 
     Parameters
@@ -172,16 +185,18 @@ def log_kernel_sums(Y, X, h, *, device=None, precision: str = "float64",
     inv_host = inverse_two_h2(h)
     inv_two_h2 = torch.as_tensor(inv_host, device=device, dtype=dtype)
     # 1/(2h^2) overflowed (tiny h, or float32): 0 * inf would be nan where d2 = 0
-    overflow = [not np.isfinite(v) or not torch.isfinite(inv_two_h2[t]).item()
-                for t, v in enumerate(inv_host)]
+    overflow = [
+        not np.isfinite(v) or not torch.isfinite(inv_two_h2[t]).item()
+        for t, v in enumerate(inv_host)
+    ]
     out = np.empty((len(h), len(Y)))
     with torch.no_grad(), _full_float32_matmul():
         for y0 in range(0, len(Y), by):
-            Yb = torch.from_numpy(Y[y0:y0 + by] - ref.centre).to(device=device, dtype=dtype)
+            Yb = torch.from_numpy(Y[y0 : y0 + by] - ref.centre).to(device=device, dtype=dtype)
             y_sq = (Yb * Yb).sum(dim=1)
             run = torch.full((len(h), len(Yb)), -torch.inf, device=device, dtype=torch.float64)
             for x0 in range(0, len(X), bx):
-                Xb, x_sq = ref.X[x0:x0 + bx], ref.x_sq[x0:x0 + bx]
+                Xb, x_sq = ref.X[x0 : x0 + bx], ref.x_sq[x0 : x0 + bx]
                 scale = y_sq[:, None] + x_sq[None, :]
                 d2 = torch.addmm(scale, Yb, Xb.T, beta=1.0, alpha=-2.0)
                 # Below the rounding bound (and never negative): an exact zero,
@@ -195,7 +210,7 @@ def log_kernel_sums(Y, X, h, *, device=None, precision: str = "float64",
                     block = torch.logsumexp(exponent, dim=1)
                     run[t] = torch.logaddexp(run[t], block.to(torch.float64))
                 del d2
-            out[:, y0:y0 + len(Yb)] = run.cpu().numpy()
+            out[:, y0 : y0 + len(Yb)] = run.cpu().numpy()
             if progress is not None:
                 progress(len(Yb))
     return out

@@ -30,8 +30,9 @@ def atomic_output(path):
     if not directory.is_dir():
         raise InputError("output directory does not exist", source=str(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix,
-                                   dir=directory)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=directory
+        )
     except OSError as exc:
         raise write_error(exc, path) from None
     os.close(fd)
@@ -44,7 +45,10 @@ def atomic_output(path):
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, InputError) and (
-                exc.errno in WRITE_ERRNOS or exc.filename in (tmp, str(path))):
+        if (
+            isinstance(exc, OSError)
+            and not isinstance(exc, InputError)
+            and (exc.errno in WRITE_ERRNOS or exc.filename in (tmp, str(path)))
+        ):
             raise write_error(exc, path) from None
         raise

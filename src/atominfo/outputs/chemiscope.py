@@ -33,8 +33,13 @@ DEFAULT_CUTOFF = 5.0
 def _structure(atoms) -> dict:
     """One structure in chemiscope's format: symbols, Cartesian positions (Å), cell."""
     pos = np.asarray(atoms.positions, dtype=float)
-    out = {"size": len(atoms), "names": [str(s) for s in atoms.get_chemical_symbols()],
-           "x": pos[:, 0].tolist(), "y": pos[:, 1].tolist(), "z": pos[:, 2].tolist()}
+    out = {
+        "size": len(atoms),
+        "names": [str(s) for s in atoms.get_chemical_symbols()],
+        "x": pos[:, 0].tolist(),
+        "y": pos[:, 1].tolist(),
+        "z": pos[:, 2].tolist(),
+    }
     cell = np.asarray(atoms.cell.array, dtype=float)
     if np.all(atoms.cell.lengths() > 0):
         out["cell"] = cell.ravel().tolist()  # a, b, c vectors, one after another
@@ -46,8 +51,9 @@ def _values(name: str, values, expected: int, target: str) -> list:
     number (chemiscope's JSON has no NaN)."""
     values = list(values.tolist() if isinstance(values, np.ndarray) else values)
     if len(values) != expected:
-        raise InputError(f"chemiscope property {name!r} has {len(values)} values for "
-                         f"{expected} {target}s")
+        raise InputError(
+            f"chemiscope property {name!r} has {len(values)} values for {expected} {target}s"
+        )
     out: list[str | float] = []
     for v in values:
         if isinstance(v, (str, np.str_)):
@@ -62,12 +68,18 @@ def _values(name: str, values, expected: int, target: str) -> list:
     return out
 
 
-def chemiscope_input(structures: Sequence, structure_properties: Mapping | None = None,
-                     atom_properties: Mapping | None = None, *, name: str = "atominfo",
-                     description: str = "", cutoff: float = DEFAULT_CUTOFF,
-                     units: Mapping[str, str] | None = None,
-                     descriptions: Mapping[str, str] | None = None,
-                     map_axes: Sequence[str] | None = None) -> dict:
+def chemiscope_input(
+    structures: Sequence,
+    structure_properties: Mapping | None = None,
+    atom_properties: Mapping | None = None,
+    *,
+    name: str = "atominfo",
+    description: str = "",
+    cutoff: float = DEFAULT_CUTOFF,
+    units: Mapping[str, str] | None = None,
+    descriptions: Mapping[str, str] | None = None,
+    map_axes: Sequence[str] | None = None,
+) -> dict:
     """The chemiscope input dictionary.
 
     Parameters
@@ -93,8 +105,10 @@ def chemiscope_input(structures: Sequence, structure_properties: Mapping | None 
     n_atoms = sum(len(a) for a in structures)
     units, descriptions = dict(units or {}), dict(descriptions or {})
     properties = {}
-    for target, props, count in (("structure", structure_properties, len(structures)),
-                                 ("atom", atom_properties, n_atoms)):
+    for target, props, count in (
+        ("structure", structure_properties, len(structures)),
+        ("atom", atom_properties, n_atoms),
+    ):
         for key, values in (props or {}).items():
             if key in properties:
                 raise InputError(f"chemiscope property {key!r} given twice")
@@ -104,30 +118,38 @@ def chemiscope_input(structures: Sequence, structure_properties: Mapping | None 
             if key in descriptions:
                 entry["description"] = descriptions[key]
             properties[key] = entry
-    data = {"meta": {"name": name, **({"description": description} if description else {})},
-            "structures": [_structure(a) for a in structures], "properties": properties}
+    data = {
+        "meta": {"name": name, **({"description": description} if description else {})},
+        "structures": [_structure(a) for a in structures],
+        "properties": properties,
+    }
     if atom_properties:
-        data["environments"] = [{"structure": s, "center": i, "cutoff": float(cutoff)}
-                                for s, a in enumerate(structures) for i in range(len(a))]
+        data["environments"] = [
+            {"structure": s, "center": i, "cutoff": float(cutoff)}
+            for s, a in enumerate(structures)
+            for i in range(len(a))
+        ]
     if map_axes:
         axes = dict(zip(("x", "y", "color"), map_axes))
         for key in axes.values():
             if properties.get(key, {}).get("target") != "structure":
                 raise InputError(f"map axis {key!r} is not a structure property")
-        data["settings"] = {"map": {k: {"property": v} for k, v in axes.items()},
-                            "target": "structure"}
+        data["settings"] = {
+            "map": {k: {"property": v} for k, v in axes.items()},
+            "target": "structure",
+        }
     return data
 
 
-def write_chemiscope(path, structures, structure_properties=None, atom_properties=None,
-                     **options) -> None:
+def write_chemiscope(
+    path, structures, structure_properties=None, atom_properties=None, **options
+) -> None:
     """Write a chemiscope file (.json or gzip-compressed .json.gz) atomically.
 
     Parameters as `chemiscope_input` (`options` are its keywords).
     """
     if not str(path).endswith(SUFFIXES):
-        raise InputError(f"chemiscope file must end in {' or '.join(SUFFIXES)}",
-                         source=str(path))
+        raise InputError(f"chemiscope file must end in {' or '.join(SUFFIXES)}", source=str(path))
     data = chemiscope_input(structures, structure_properties, atom_properties, **options)
     text = json.dumps(data, allow_nan=False, separators=(",", ":")).encode()
     with atomic_output(path) as tmp:
@@ -163,8 +185,10 @@ def dh_properties(dH, sizes, bandwidths) -> tuple[dict, dict]:
     novel = np.add.reduceat((dH > 0).astype(float), starts, axis=1) / np.asarray(sizes)
     worst = np.maximum.reduceat(dH, starts, axis=1)
     one = len(dH) == 1
-    structure = {**_per_bandwidth("novelty", novel[0] if one else novel, bandwidths),
-                 **_per_bandwidth("max dH", worst[0] if one else worst, bandwidths)}
+    structure = {
+        **_per_bandwidth("novelty", novel[0] if one else novel, bandwidths),
+        **_per_bandwidth("max dH", worst[0] if one else worst, bandwidths),
+    }
     atom = _per_bandwidth("dH", dH[0] if one else dH, bandwidths)
     return structure, atom
 
@@ -179,10 +203,12 @@ def report_properties(report, selected_size: int | None = None) -> tuple[dict, d
     term of H) and, with a reference, dH (nats).
     """
     data = report.data
-    structure = {"group": list(report.structure_group),
-                 "frame": np.arange(len(data), dtype=float),
-                 "atoms": data.sizes.astype(float),
-                 "H contribution": report.contribution}
+    structure = {
+        "group": list(report.structure_group),
+        "frame": np.arange(len(data), dtype=float),
+        "atoms": data.sizes.astype(float),
+        "H contribution": report.contribution,
+    }
     for m, flags in report.selected.items():
         structure[f"kept by msc ({m} structures)"] = flags
     atom = {"surprise": report.surprise}
@@ -205,34 +231,50 @@ def selection_properties(data, selection, dH=None) -> tuple[dict, dict]:
     kept[selection.indices] = True
     pick = np.zeros(len(data))
     pick[selection.indices] = np.arange(1, len(selection.indices) + 1)
-    structure = {"frame": np.arange(len(data), dtype=float),
-                 "atoms": data.sizes.astype(float), "kept": kept, "pick": pick}
+    structure = {
+        "frame": np.arange(len(data), dtype=float),
+        "atoms": data.sizes.astype(float),
+        "kept": kept,
+        "pick": pick,
+    }
     atom = {} if dH is None else {"dH vs selection": np.asarray(dH, dtype=float)}
     return structure, atom
 
 
-REPORT_UNITS = {"H contribution": "nats", "max dH": "nats", "surprise": "nats", "dH": "nats",
-                "novelty": "fraction of atoms with dH > 0"}
+REPORT_UNITS = {
+    "H contribution": "nats",
+    "max dH": "nats",
+    "surprise": "nats",
+    "dH": "nats",
+    "novelty": "fraction of atoms with dH > 0",
+}
 REPORT_DESCRIPTIONS = {
-    "H contribution": "this structure's share of the dataset entropy H (sum over structures "
-                      "= H)",
+    "H contribution": "this structure's share of the dataset entropy H (sum over structures = H)",
     "surprise": "log n - log sum_j K_h(x_i, x_j): the atom's term of H (mean over atoms = H)",
     "dH": "differential entropy against the reference; > 0 is novel",
     "max dH": "largest dH of the structure's atoms against the reference",
-    "novelty": "fraction of the structure's atoms with dH > 0 against the reference"}
+    "novelty": "fraction of the structure's atoms with dH > 0 against the reference",
+}
 
 
-def write_report_chemiscope(path, report, *, cutoff: float = DEFAULT_CUTOFF,
-                            name: str = "atominfo report") -> None:
+def write_report_chemiscope(
+    path, report, *, cutoff: float = DEFAULT_CUTOFF, name: str = "atominfo report"
+) -> None:
     """Write a `DatasetReport` as a chemiscope file (see `report_properties`)."""
     structure, atom = report_properties(report)
-    x, y = ("H contribution", "max dH") if report.dH is not None else ("frame",
-                                                                        "H contribution")
-    write_chemiscope(path, report.data.atoms, structure, atom, name=name, cutoff=cutoff,
-                     units=REPORT_UNITS, descriptions=REPORT_DESCRIPTIONS,
-                     description=f"QUESTS information of the dataset at h = "
-                                 f"{report.bandwidth:g} 1/Å",
-                     map_axes=(x, y, "group"))
+    x, y = ("H contribution", "max dH") if report.dH is not None else ("frame", "H contribution")
+    write_chemiscope(
+        path,
+        report.data.atoms,
+        structure,
+        atom,
+        name=name,
+        cutoff=cutoff,
+        units=REPORT_UNITS,
+        descriptions=REPORT_DESCRIPTIONS,
+        description=f"QUESTS information of the dataset at h = {report.bandwidth:g} 1/Å",
+        map_axes=(x, y, "group"),
+    )
 
 
 def write_dh_chemiscope(path, frames, h, *, cutoff: float = DEFAULT_CUTOFF) -> None:
@@ -250,17 +292,22 @@ def write_dh_chemiscope(path, frames, h, *, cutoff: float = DEFAULT_CUTOFF) -> N
         raise InputError("no frames to write to the chemiscope file")
     hs = list(np.atleast_1d(h))
     dH = np.concatenate([np.atleast_2d(d) for _, d in frames], axis=1)
-    structure, atom = dh_properties(dH if len(hs) > 1 else dH[0],
-                                    [len(a) for a, _ in frames], hs)
-    write_chemiscope(path, [a for a, _ in frames], structure, atom, name="atominfo dH",
-                     cutoff=cutoff, units={k: DH_UNITS for k in (*structure, *atom)
-                                           if not k.startswith("novelty")},
-                     description="per-atom differential entropy dH against the reference "
-                                 "(dH > 0: novel)")
+    structure, atom = dh_properties(dH if len(hs) > 1 else dH[0], [len(a) for a, _ in frames], hs)
+    write_chemiscope(
+        path,
+        [a for a, _ in frames],
+        structure,
+        atom,
+        name="atominfo dH",
+        cutoff=cutoff,
+        units={k: DH_UNITS for k in (*structure, *atom) if not k.startswith("novelty")},
+        description="per-atom differential entropy dH against the reference (dH > 0: novel)",
+    )
 
 
-def write_selection_chemiscope(path, data, selection, h, reference=None, *,
-                               cutoff: float = DEFAULT_CUTOFF, engine=None) -> None:
+def write_selection_chemiscope(
+    path, data, selection, h, reference=None, *, cutoff: float = DEFAULT_CUTOFF, engine=None
+) -> None:
     """Write a compression's structures: kept or not, pick order, and per-atom dH of every
     environment against the kept environments (plus `reference`, array (n_ref, d)), nats.
     """
@@ -271,11 +318,20 @@ def write_selection_chemiscope(path, data, selection, h, reference=None, *,
         known = np.concatenate([known, reference])
     dH = delta_entropy(data.X, known, h, engine=engine)
     structure, atom = selection_properties(data, selection, dH)
-    write_chemiscope(path, data.atoms, structure, atom, name="atominfo compress",
-                     cutoff=cutoff, units={"dH vs selection": DH_UNITS},
-                     descriptions={"dH vs selection": "dH against the kept structures"
-                                   + (" and the reference" if reference is not None else "")
-                                   + "; > 0: not covered by the selection"},
-                     description=f"{selection.method} selection of {selection.n_structures} "
-                                 f"of {selection.total_structures} structures",
-                     map_axes=("frame", "pick", "kept"))
+    write_chemiscope(
+        path,
+        data.atoms,
+        structure,
+        atom,
+        name="atominfo compress",
+        cutoff=cutoff,
+        units={"dH vs selection": DH_UNITS},
+        descriptions={
+            "dH vs selection": "dH against the kept structures"
+            + (" and the reference" if reference is not None else "")
+            + "; > 0: not covered by the selection"
+        },
+        description=f"{selection.method} selection of {selection.n_structures} "
+        f"of {selection.total_structures} structures",
+        map_axes=("frame", "pick", "kept"),
+    )

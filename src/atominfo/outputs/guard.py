@@ -76,7 +76,7 @@ def hidden_files(path, *, keep_resumable: bool = False) -> list[Path]:
     for name in names:
         if not name.startswith(prefix):
             continue
-        tag = name[len(prefix):]
+        tag = name[len(prefix) :]
         if tag in RESUMABLE_TAGS:
             if keep_resumable:
                 continue
@@ -121,8 +121,9 @@ def _as_paths(items) -> list[Path]:
     return [Path(p) for p in items if isinstance(p, (str, os.PathLike))]
 
 
-def check_outputs(inputs: Iterable = (),
-                  outputs: Mapping | Iterable = ()) -> dict[Path, tuple | None]:
+def check_outputs(
+    inputs: Iterable = (), outputs: Mapping | Iterable = ()
+) -> dict[Path, tuple | None]:
     """Refuse outputs that would destroy an input or each other, or cannot be written.
 
     Parameters
@@ -159,12 +160,13 @@ def check_outputs(inputs: Iterable = (),
             raise InputError("output is a directory", source=name)
         for source in inputs:
             if _same_file(out, source):
-                raise InputError(f"output is the same file as the input {source} "
-                                 "(it would be overwritten)", source=name)
+                raise InputError(
+                    f"output is the same file as the input {source} (it would be overwritten)",
+                    source=name,
+                )
         for other in seen:
             if _key(out) == _key(other) or _same_file(out, other):
-                raise InputError(f"two outputs are the same file ({other} and {out})",
-                                 source=name)
+                raise InputError(f"two outputs are the same file ({other} and {out})", source=name)
         if out.exists() and not out.is_symlink() and not out.stat().st_mode & 0o222:
             raise InputError("output exists and is write-protected", source=name)
         seen.append(out)
@@ -202,8 +204,14 @@ class OutputGuard:
         On entry, for a refused output or an output locked by another run.
     """
 
-    def __init__(self, inputs: Iterable = (), outputs: Mapping | Sequence = (), *,
-                 resume: bool = False, wait: float = 0.0):
+    def __init__(
+        self,
+        inputs: Iterable = (),
+        outputs: Mapping | Sequence = (),
+        *,
+        resume: bool = False,
+        wait: float = 0.0,
+    ):
         self.inputs = _as_paths(inputs)
         self.raw_outputs = outputs
         from atominfo import params
@@ -239,8 +247,9 @@ class OutputGuard:
             try:
                 fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
-                raise InputError(f"cannot create a lock file beside the output "
-                                 f"({exc.strerror})", source=str(out)) from None
+                raise InputError(
+                    f"cannot create a lock file beside the output ({exc.strerror})", source=str(out)
+                ) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -248,8 +257,10 @@ class OutputGuard:
                 os.close(fd)
                 if time.monotonic() >= deadline:
                     by = f" (process {holder})" if holder else ""
-                    raise InputError(f"another run is writing this output{by}; wait for it "
-                                     "to finish", source=str(out)) from None
+                    raise InputError(
+                        f"another run is writing this output{by}; wait for it to finish",
+                        source=str(out),
+                    ) from None
                 time.sleep(min(0.05, max(deadline - time.monotonic(), 0.0)))
                 continue
             # The holder we waited for removes the file before unlocking: the lock
@@ -272,8 +283,11 @@ class OutputGuard:
 
     # -- exit ---------------------------------------------------------------
     def __exit__(self, exc_type, exc, tb) -> Literal[False]:
-        convert = (isinstance(exc, OSError) and not isinstance(exc, InputError)
-                   and exc.errno in WRITE_ERRNOS)
+        convert = (
+            isinstance(exc, OSError)
+            and not isinstance(exc, InputError)
+            and exc.errno in WRITE_ERRNOS
+        )
         finished = exc is None or isinstance(exc, InputError) or convert
         try:
             for out in self.outputs:

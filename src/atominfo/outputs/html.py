@@ -93,8 +93,12 @@ def plot_information(report, *, ax=None, title: str | None = None):
     ax.set_xlim(0, max(g.log_n for g in info) * 1.45)
     ax.set_xlabel("nats (solid: entropy H; pale: its maximum log n)")
     ax.grid(alpha=0.3, axis="x")
-    ax.set_title(title or f"Information per group: entropy H against its maximum log n "
-                 f"(h = {report.bandwidth:g} 1/Å)", fontsize=10)
+    ax.set_title(
+        title
+        or f"Information per group: entropy H against its maximum log n "
+        f"(h = {report.bandwidth:g} 1/Å)",
+        fontsize=10,
+    )
     return ax
 
 
@@ -115,26 +119,44 @@ def plot_dh_histograms(report, *, ax=None, title: str | None = None, bins: int =
     # bins even in sign(x) log(1 + |x|): the bulk near dH = 0 and a tail of hundreds of
     # nats both stay readable (the axis is symlog, linear within |dH| < 1 nat)
     lo, hi = float(report.dH.min()), float(report.dH.max())
-    u = np.linspace(np.sign(lo) * np.log1p(abs(lo)), np.sign(hi) * np.log1p(abs(hi)) + 1e-9,
-                    bins + 1)
+    u = np.linspace(
+        np.sign(lo) * np.log1p(abs(lo)), np.sign(hi) * np.log1p(abs(hi)) + 1e-9, bins + 1
+    )
     edges = np.sign(u) * np.expm1(np.abs(u))
     for name in names:
         frames = report.groups[name] if name in report.groups else np.arange(len(report.data))
         values = report.dH[report.data.rows(frames)]
         weights = np.full(len(values), 1.0 / len(values))
-        ax.hist(values, bins=edges, weights=weights, histtype="step", lw=1.6,
-                color=colours[name],
-                label=f"{name}: {100 * np.mean(values > 0):.1f}% novel")
+        ax.hist(
+            values,
+            bins=edges,
+            weights=weights,
+            histtype="step",
+            lw=1.6,
+            color=colours[name],
+            label=f"{name}: {100 * np.mean(values > 0):.1f}% novel",
+        )
     ax.axvline(0.0, color=ROLE_COLOURS["reference"], ls="--", lw=0.9)
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlabel("dH against the reference (nats, symmetric log scale; > 0: novel)")
     ax.set_ylabel("fraction of the group's environments")
     ax.grid(alpha=0.3)
-    ax.set_title(title or f"Per-atom dH of each group against the reference "
-                 f"({report.reference_environments} environments, "
-                 f"h = {report.bandwidth:g} 1/Å)", fontsize=10)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=8,
-              title="group", title_fontsize=8, alignment="left")
+    ax.set_title(
+        title
+        or f"Per-atom dH of each group against the reference "
+        f"({report.reference_environments} environments, "
+        f"h = {report.bandwidth:g} 1/Å)",
+        fontsize=10,
+    )
+    ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        frameon=False,
+        fontsize=8,
+        title="group",
+        title_fontsize=8,
+        alignment="left",
+    )
     return ax
 
 
@@ -162,18 +184,26 @@ def _pct(x) -> str:
 
 
 def _table(headers, rows, left: int = 1) -> str:
-    head = "".join(f"<th class='l'>{e(h)}</th>" if i < left else f"<th>{e(h)}</th>"
-                   for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(
-        f"<td class='l'>{c}</td>" if i < left else f"<td>{c}</td>" for i, c in enumerate(r))
-        + "</tr>" for r in rows)
-    return (f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}"
-            "</tbody></table></div>")
+    head = "".join(
+        f"<th class='l'>{e(h)}</th>" if i < left else f"<th>{e(h)}</th>"
+        for i, h in enumerate(headers)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td class='l'>{c}</td>" if i < left else f"<td>{c}</td>" for i, c in enumerate(r)
+        )
+        + "</tr>"
+        for r in rows
+    )
+    return (
+        f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}"
+        "</tbody></table></div>"
+    )
 
 
 def _figure(uri: str, caption: str, alt: str) -> str:
-    return (f"<figure><img src='{uri}' alt='{e(alt)}'><figcaption>{caption}</figcaption>"
-            "</figure>")
+    return f"<figure><img src='{uri}' alt='{e(alt)}'><figcaption>{caption}</figcaption></figure>"
 
 
 def _swatch(colour) -> str:
@@ -188,25 +218,36 @@ def _gap_sentence(curve) -> str:
         gap, gi = curve.gap(), curve.gap_interval()
         level = f"{curve.fit.level:.0%}"
         interval = f" ({level} interval {gi[0]:.3f} to {gi[1]:.3f})" if gi else ""
-        text = (f"asymptote {curve.asymptote:.3f} nats; information gap at the full size "
-                f"{gap:.3f} nats{interval}.")
+        text = (
+            f"asymptote {curve.asymptote:.3f} nats; information gap at the full size "
+            f"{gap:.3f} nats{interval}."
+        )
         if gi is not None and gi[1] < 0:
-            text += (" <span class='warn'>the full set's H lies above the whole interval of "
-                     "the asymptote: the fit does not describe the largest sizes, read this "
-                     "gap as not determined</span>")
+            text += (
+                " <span class='warn'>the full set's H lies above the whole interval of "
+                "the asymptote: the fit does not describe the largest sizes, read this "
+                "gap as not determined</span>"
+            )
         return text
     return f"the information gap is <b>not determined</b>: {e(curve.fit_reason)}."
 
 
 def _curve_row(name, curve, colour) -> list:
     ai, gi = curve.asymptote_interval, curve.gap_interval()
-    return [f"{_swatch(colour)}{e(name)}", curve.total, _num(curve.entropy_at(curve.total)),
-            e(curve.fit_status),
-            "–" if curve.asymptote is None else _num(curve.asymptote)
-            + (f" ({_num(ai[0])} to {_num(ai[1])})" if ai else ""),
-            "–" if curve.gap() is None else _num(curve.gap(), 3)
-            + (f" ({_num(gi[0], 3)} to {_num(gi[1], 3)})" if gi else "")
-            + (" ⚠ see below" if gi is not None and gi[1] < 0 else "")]
+    return [
+        f"{_swatch(colour)}{e(name)}",
+        curve.total,
+        _num(curve.entropy_at(curve.total)),
+        e(curve.fit_status),
+        "–"
+        if curve.asymptote is None
+        else _num(curve.asymptote) + (f" ({_num(ai[0])} to {_num(ai[1])})" if ai else ""),
+        "–"
+        if curve.gap() is None
+        else _num(curve.gap(), 3)
+        + (f" ({_num(gi[0], 3)} to {_num(gi[1], 3)})" if gi else "")
+        + (" ⚠ see below" if gi is not None and gi[1] < 0 else ""),
+    ]
 
 
 def _commands(report) -> list[tuple[str, str]]:
@@ -218,34 +259,51 @@ def _commands(report) -> list[tuple[str, str]]:
     q = shlex.quote
     inputs = " ".join(q(str(f)) for f in files)
     common = f" -b {report.bandwidth:g} -k {p.get('k', 32)} -c {p.get('cutoff', 5.0):g}"
-    for key, flag in (("index", "--index"), ("format", "--format"),
-                      ("rescale_volume", "--rescale-volume")):
+    for key, flag in (
+        ("index", "--index"),
+        ("format", "--format"),
+        ("rescale_volume", "--rescale-volume"),
+    ):
         if p.get(key) not in (None, ":"):
             common += f" {flag} {q(str(p[key]))}"
     group = f" --group-by {q(report.group_key)}" if report.group_key else ""
     out = []
     if p.get("command"):
         out.append(("this page (and, with --chemiscope, the chemiscope file)", p["command"]))
-    out.append(("H, D and log n of each file and of all together",
-                f"atominfo entropy {inputs}{common}"))
+    out.append(
+        ("H, D and log n of each file and of all together", f"atominfo entropy {inputs}{common}")
+    )
     curve = f"{common} --sizes {p['n_sizes']} --seeds {p['n_seeds']} --seed {p['seed']}"
     per = group or (" --per-file" if len(report.groups) > 1 else "")
     if per:
-        out.append(("learning curve of each group (its full-size H is the group's H)",
-                    f"atominfo curve {inputs}{per}{curve}"))
+        out.append(
+            (
+                "learning curve of each group (its full-size H is the group's H)",
+                f"atominfo curve {inputs}{per}{curve}",
+            )
+        )
     out.append(("learning curve of the whole dataset", f"atominfo curve {inputs}{curve}"))
     if report.overlap is not None:
-        out.append(("overlap matrix between groups",
-                    f"atominfo overlap-matrix {inputs}{group}{common}"))
+        out.append(
+            ("overlap matrix between groups", f"atominfo overlap-matrix {inputs}{group}{common}")
+        )
     for row in report.compression:
-        out.append((f"{row['method']} selection of {row['structures']} structures",
-                    f"atominfo compress {inputs} -s {row['structures']} -m {row['method']}"
-                    f" --seed {p['seed']}{common} -o {row['method']}_{row['structures']}"
-                    ".extxyz"))
+        out.append(
+            (
+                f"{row['method']} selection of {row['structures']} structures",
+                f"atominfo compress {inputs} -s {row['structures']} -m {row['method']}"
+                f" --seed {p['seed']}{common} -o {row['method']}_{row['structures']}"
+                ".extxyz",
+            )
+        )
     if report.dH is not None and p.get("reference_files"):
         refs = " ".join(f"--ref {q(str(r))}" for r in p["reference_files"])
-        out.append(("per-atom dH and novelty against the reference",
-                    f"atominfo dh {inputs} {refs}{common} -o dH.extxyz"))
+        out.append(
+            (
+                "per-atom dH and novelty against the reference",
+                f"atominfo dh {inputs} {refs}{common} -o dH.extxyz",
+            )
+        )
     return out
 
 
@@ -258,174 +316,327 @@ def render_html(report, *, title: str | None = None) -> str:
     total = report.total
     several = len(report.groups) > 1
     name = title or report.provenance.get("title") or "dataset"
-    by = (f"grouped by <code>{e(report.group_key)}</code>" if report.group_key
-          else "grouped by file" if several else "one group")
+    by = (
+        f"grouped by <code>{e(report.group_key)}</code>"
+        if report.group_key
+        else "grouped by file"
+        if several
+        else "one group"
+    )
     ref_text = ""
     if report.dH is not None:
         ref_files = report.provenance.get("reference_files") or []
         names = ", ".join(Path(r).name for r in ref_files) or "the reference"
-        ref_text = (f" · reference: {e(names)} ({report.reference_environments} "
-                    "environments)")
-    parts = [f"<h1>Information report: {e(name)}</h1>",
-             f"<p class='sub'>{len(report.data)} structures, {total.environments} "
-             f"environments, {len(report.groups)} group{'s' if several else ''} ({by}) · "
-             f"h = {report.bandwidth:g} 1/Å{ref_text}</p>"]
+        ref_text = f" · reference: {e(names)} ({report.reference_environments} environments)"
+    parts = [
+        f"<h1>Information report: {e(name)}</h1>",
+        f"<p class='sub'>{len(report.data)} structures, {total.environments} "
+        f"environments, {len(report.groups)} group{'s' if several else ''} ({by}) · "
+        f"h = {report.bandwidth:g} 1/Å{ref_text}</p>",
+    ]
 
     # -- answers first
     whole = report.curves["all"]
-    answers = [f"<b>How much information?</b> H = {total.entropy:.3f} nats, D = "
-               f"{total.diversity:.3f} nats, out of log n = {total.log_n:.3f} nats possible "
-               f"(efficiency H / log n = {_pct(total.efficiency)})."]
+    answers = [
+        f"<b>How much information?</b> H = {total.entropy:.3f} nats, D = "
+        f"{total.diversity:.3f} nats, out of log n = {total.log_n:.3f} nats possible "
+        f"(efficiency H / log n = {_pct(total.efficiency)})."
+    ]
     answers.append(f"<b>Is it complete?</b> Whole dataset: {_gap_sentence(whole)}")
     msc = [r for r in report.compression if r["method"] == "msc"]
     if msc:
         mid = msc[len(msc) // 2]
-        rand = next((r for r in report.compression if r["method"] == "random"
-                     and r["structures"] == mid["structures"]), None)
-        baseline = f" (a random selection of the same size: {_pct(rand['overlap'])})" \
-            if rand else ""
+        rand = next(
+            (
+                r
+                for r in report.compression
+                if r["method"] == "random" and r["structures"] == mid["structures"]
+            ),
+            None,
+        )
+        baseline = (
+            f" (a random selection of the same size: {_pct(rand['overlap'])})" if rand else ""
+        )
         answers.append(
             f"<b>Where is it redundant?</b> keeping {mid['structures']} of "
             f"{mid['total_structures']} structures chosen by msc, "
             f"{_pct(mid['overlap'])} of all environments lie inside the kept ones"
             f"{baseline}; the kept set has H = {mid['entropy']:.3f} nats (full set: "
-            f"{total.entropy:.3f}: H per environment rises as near-duplicates go).")
+            f"{total.entropy:.3f}: H per environment rises as near-duplicates go)."
+        )
     if report.dH is not None:
-        answers.append(f"<b>What is new?</b> {_pct(report.novelty['all'])} of the "
-                       "environments are novel against the reference (dH > 0).")
+        answers.append(
+            f"<b>What is new?</b> {_pct(report.novelty['all'])} of the "
+            "environments are novel against the reference (dH > 0)."
+        )
     else:
         answers.append("<b>What is new?</b> no reference given (run with --ref REF).")
     parts.append("<ul class='answers'>" + "".join(f"<li>{a}</li>" for a in answers) + "</ul>")
 
     # -- 1. information
     parts.append("<h2>1. How much information does it hold?</h2>")
-    rows = [[f"{_swatch(colours[g.name])}{e(g.name)}", g.structures, g.environments,
-             _num(g.entropy), _num(g.diversity), _num(g.log_n), _pct(g.efficiency)]
-            for g in report.information]
-    parts.append(_table(["group", "structures", "environments", "H (nats)", "D (nats)",
-                         "log n (nats)", "H / log n"], rows))
-    parts.append(_figure(_png(plot_information(report)),
-                         "Entropy H (solid) is the information of the group's environments; "
-                         "log n (pale) is its maximum, reached when no two environments are "
-                         "alike within the bandwidth. A low H / log n means many "
-                         "near-duplicate environments.", "information per group"))
+    rows = [
+        [
+            f"{_swatch(colours[g.name])}{e(g.name)}",
+            g.structures,
+            g.environments,
+            _num(g.entropy),
+            _num(g.diversity),
+            _num(g.log_n),
+            _pct(g.efficiency),
+        ]
+        for g in report.information
+    ]
+    parts.append(
+        _table(
+            [
+                "group",
+                "structures",
+                "environments",
+                "H (nats)",
+                "D (nats)",
+                "log n (nats)",
+                "H / log n",
+            ],
+            rows,
+        )
+    )
+    parts.append(
+        _figure(
+            _png(plot_information(report)),
+            "Entropy H (solid) is the information of the group's environments; "
+            "log n (pale) is its maximum, reached when no two environments are "
+            "alike within the bandwidth. A low H / log n means many "
+            "near-duplicate environments.",
+            "information per group",
+        )
+    )
 
     # -- 2. completeness
     parts.append("<h2>2. Is it complete? Learning curves</h2>")
     labels = [n if n != "all" else "all (whole dataset)" for n in report.curves]
     curves_ax = plot_learning_curves(
-        list(report.curves.values()), labels=labels,
+        list(report.curves.values()),
+        labels=labels,
         title=f"Learning curves of {name}: entropy H of random subsets vs size N\n"
-              f"({whole.unit}; h = {report.bandwidth:g} 1/Å; {len(whole.seeds)} seeds per "
-              "size)")
-    parts.append(_figure(_png(curves_ax),
-                         "A curve that levels off has saturated: more data of the same kind "
-                         "adds little information. The information gap is the fitted "
-                         "asymptote minus H of the full set; it is reported only where the "
-                         "fit determines it.", "learning curves"))
+        f"({whole.unit}; h = {report.bandwidth:g} 1/Å; {len(whole.seeds)} seeds per "
+        "size)",
+    )
+    parts.append(
+        _figure(
+            _png(curves_ax),
+            "A curve that levels off has saturated: more data of the same kind "
+            "adds little information. The information gap is the fitted "
+            "asymptote minus H of the full set; it is reported only where the "
+            "fit determines it.",
+            "learning curves",
+        )
+    )
     level = next((f"{c.fit.level:.0%}" for c in report.curves.values() if c.fit), "95%")
-    parts.append(_table(["curve", f"N ({whole.unit})", "H of the full set (nats)", "fit",
-                         f"asymptote ({level} interval)", f"information gap ({level} "
-                         "interval)"],
-                        [_curve_row(n, c, colours[n]) for n, c in report.curves.items()]))
+    parts.append(
+        _table(
+            [
+                "curve",
+                f"N ({whole.unit})",
+                "H of the full set (nats)",
+                "fit",
+                f"asymptote ({level} interval)",
+                f"information gap ({level} interval)",
+            ],
+            [_curve_row(n, c, colours[n]) for n, c in report.curves.items()],
+        )
+    )
     for cname, curve in report.curves.items():
         head = f"<p>{_swatch(colours[cname])}<b>{e(cname)}</b>: "
         lines = [e(line) for line in curve.summary_lines()]
         if curve.determined:
-            parts.append(head + f"{_gap_sentence(curve)}</p><ul>"
-                         + "".join(f"<li>{line}</li>" for line in lines) + "</ul>")
+            parts.append(
+                head
+                + f"{_gap_sentence(curve)}</p><ul>"
+                + "".join(f"<li>{line}</li>" for line in lines)
+                + "</ul>"
+            )
         else:
             parts.append(head + "; ".join(lines) + ".</p>")
 
     # -- 3. redundancy
     parts.append("<h2>3. Where is it redundant?</h2>")
     if report.overlap is not None:
-        ov = plot_overlap_matrix(report.overlap,
-                                 title=f"Overlap between the groups of {name}: fraction of "
-                                       f"row group inside column group\n(dH ≤ 0; h = "
-                                       f"{report.bandwidth:g} 1/Å)")
-        parts.append(_figure(_png(ov), "Row i, column j: the fraction of group i's "
-                             "environments inside the domain of group j (dH ≤ 0). A row "
-                             "close to 1 in another column is largely redundant with that "
-                             "group. The matrix is not symmetric.", "overlap matrix"))
+        ov = plot_overlap_matrix(
+            report.overlap,
+            title=f"Overlap between the groups of {name}: fraction of "
+            f"row group inside column group\n(dH ≤ 0; h = "
+            f"{report.bandwidth:g} 1/Å)",
+        )
+        parts.append(
+            _figure(
+                _png(ov),
+                "Row i, column j: the fraction of group i's "
+                "environments inside the domain of group j (dH ≤ 0). A row "
+                "close to 1 in another column is largely redundant with that "
+                "group. The matrix is not symmetric.",
+                "overlap matrix",
+            )
+        )
     else:
-        parts.append("<p>One group: no overlap matrix (give several files or --group-by "
-                     "KEY).</p>")
+        parts.append("<p>One group: no overlap matrix (give several files or --group-by KEY).</p>")
     if report.compression:
-        rows = [[e(r["method"]), r["structures"], r["environments"], _num(r["entropy"]),
-                 _num(r["diversity"]), _pct(r["overlap"])] for r in report.compression]
+        rows = [
+            [
+                e(r["method"]),
+                r["structures"],
+                r["environments"],
+                _num(r["entropy"]),
+                _num(r["diversity"]),
+                _pct(r["overlap"]),
+            ]
+            for r in report.compression
+        ]
         parts.append("<h3>What compression would keep</h3>")
-        parts.append(_table(["method", "structures kept", "environments", "H (nats)",
-                             "D (nats)", "full set inside the kept"], rows))
+        parts.append(
+            _table(
+                [
+                    "method",
+                    "structures kept",
+                    "environments",
+                    "H (nats)",
+                    "D (nats)",
+                    "full set inside the kept",
+                ],
+                rows,
+            )
+        )
         left, right = plot_compression(
-            report.compression, total.entropy,
+            report.compression,
+            total.entropy,
             title=f"Compression of {name}: msc against random selections of equal size "
-                  f"(h = {report.bandwidth:g} 1/Å)")
-        parts.append(_figure(_png(left), "msc (maximum-surprise compression) greedily keeps "
-                             "the structures that add the most information; random is the "
-                             "baseline. Right: the share of all environments with dH ≤ 0 "
-                             "against the kept structures.", "compression"))
+            f"(h = {report.bandwidth:g} 1/Å)",
+        )
+        parts.append(
+            _figure(
+                _png(left),
+                "msc (maximum-surprise compression) greedily keeps "
+                "the structures that add the most information; random is the "
+                "baseline. Right: the share of all environments with dH ≤ 0 "
+                "against the kept structures.",
+                "compression",
+            )
+        )
     else:
         parts.append("<p>Too few structures for a compression summary.</p>")
 
     # -- 4. novelty
     parts.append("<h2>4. What is new against the reference?</h2>")
     if report.dH is None:
-        parts.append("<p class='warn'>No reference given: run <code>atominfo report ... "
-                     "--ref TRAIN.extxyz</code> to measure which environments lie outside "
-                     "the training set.</p>")
+        parts.append(
+            "<p class='warn'>No reference given: run <code>atominfo report ... "
+            "--ref TRAIN.extxyz</code> to measure which environments lie outside "
+            "the training set.</p>"
+        )
     else:
         rows = [[f"{_swatch(colours[n])}{e(n)}", _pct(v)] for n, v in report.novelty.items()]
         parts.append(_table(["group", "novel environments (dH > 0)"], rows))
-        parts.append(_figure(_png(plot_dh_histograms(report)),
-                             "dH > 0: the environment lies outside the reference's domain "
-                             "(new information a model trained on the reference has not "
-                             "seen).", "dH histograms"))
-        rows = [[e(Path(s["source"]).name), s["source_frame"], e(s["group"]), s["atoms"],
-                 _pct(s["novelty"]), _num(s["max_dH"])]
-                for s in report.most_novel_structures(TOP)]
+        parts.append(
+            _figure(
+                _png(plot_dh_histograms(report)),
+                "dH > 0: the environment lies outside the reference's domain "
+                "(new information a model trained on the reference has not "
+                "seen).",
+                "dH histograms",
+            )
+        )
+        rows = [
+            [
+                e(Path(s["source"]).name),
+                s["source_frame"],
+                e(s["group"]),
+                s["atoms"],
+                _pct(s["novelty"]),
+                _num(s["max_dH"]),
+            ]
+            for s in report.most_novel_structures(TOP)
+        ]
         parts.append(f"<h3>The {len(rows)} most novel structures (largest max dH)</h3>")
-        parts.append(_table(["file", "frame", "group", "atoms", "atoms with dH > 0",
-                             "max dH (nats)"], rows, left=3))
-        rows = [[e(Path(a["source"]).name), a["source_frame"], a["atom"], e(a["element"]),
-                 e(a["group"]), _num(a["dH"])] for a in report.most_novel_atoms(TOP)]
+        parts.append(
+            _table(
+                ["file", "frame", "group", "atoms", "atoms with dH > 0", "max dH (nats)"],
+                rows,
+                left=3,
+            )
+        )
+        rows = [
+            [
+                e(Path(a["source"]).name),
+                a["source_frame"],
+                a["atom"],
+                e(a["element"]),
+                e(a["group"]),
+                _num(a["dH"]),
+            ]
+            for a in report.most_novel_atoms(TOP)
+        ]
         parts.append(f"<h3>The {len(rows)} most novel atoms</h3>")
-        parts.append(_table(["file", "frame", "atom", "element", "group", "dH (nats)"], rows,
-                            left=5))
+        parts.append(
+            _table(["file", "frame", "atom", "element", "group", "dH (nats)"], rows, left=5)
+        )
 
     # -- 5. reproduce
     parts.append("<h2>5. How to reproduce every number</h2>")
     commands = _commands(report)
     if commands:
-        parts.append("<p>The command that made this page, then one command per section "
-                     "that prints its numbers (same bandwidth, descriptor and seeds):</p>")
-        parts.append("<pre>" + "\n".join(f"# {e(what)}\n{e(cmd)}" for what, cmd in commands)
-                     + "</pre>")
+        parts.append(
+            "<p>The command that made this page, then one command per section "
+            "that prints its numbers (same bandwidth, descriptor and seeds):</p>"
+        )
+        parts.append(
+            "<pre>" + "\n".join(f"# {e(what)}\n{e(cmd)}" for what, cmd in commands) + "</pre>"
+        )
     p = report.provenance
-    settings = {"bandwidth h (1/Å)": f"{report.bandwidth:g}", "k": p.get("k", "–"),
-                "cutoff (Å)": p.get("cutoff", "–"), "group by": report.group_key or "file",
-                "learning-curve sizes": p.get("n_sizes"), "seeds per size": p.get("n_seeds"),
-                "first seed": p.get("seed"), "compression fractions": p.get("keep"),
-                "descriptor width": p.get("descriptor_width")}
-    parts.append("<h3>Settings</h3>" + _table(["setting", "value"], [
-        [e(k), e(str(v))] for k, v in settings.items()]))
-    parts.append("<h3>Package versions</h3>" + _table(["package", "version"], [
-        [e(k), e(str(v))] for k, v in p.get("versions", {}).items()]))
+    settings = {
+        "bandwidth h (1/Å)": f"{report.bandwidth:g}",
+        "k": p.get("k", "–"),
+        "cutoff (Å)": p.get("cutoff", "–"),
+        "group by": report.group_key or "file",
+        "learning-curve sizes": p.get("n_sizes"),
+        "seeds per size": p.get("n_seeds"),
+        "first seed": p.get("seed"),
+        "compression fractions": p.get("keep"),
+        "descriptor width": p.get("descriptor_width"),
+    }
+    parts.append(
+        "<h3>Settings</h3>"
+        + _table(["setting", "value"], [[e(k), e(str(v))] for k, v in settings.items()])
+    )
+    parts.append(
+        "<h3>Package versions</h3>"
+        + _table(
+            ["package", "version"], [[e(k), e(str(v))] for k, v in p.get("versions", {}).items()]
+        )
+    )
     prints = [("input", f) for f in p.get("inputs", [])] + [
-        ("reference", f) for f in p.get("reference", [])]
+        ("reference", f) for f in p.get("reference", [])
+    ]
     if prints:
-        parts.append("<h3>Input fingerprints (SHA-256)</h3>" + _table(
-            ["role", "file", "bytes", "sha256"],
-            [[r, e(f["path"]), f["bytes"], f"<code>{f['sha256']}</code>"] for r, f in prints],
-            left=2))
-    parts.append(f"<footer>atominfo {e(str(p.get('versions', {}).get('atominfo')))} · "
-                 f"{e(str(p.get('platform', '')))} · entropies in nats, bandwidths in 1/Å"
-                 "</footer>")
+        parts.append(
+            "<h3>Input fingerprints (SHA-256)</h3>"
+            + _table(
+                ["role", "file", "bytes", "sha256"],
+                [[r, e(f["path"]), f["bytes"], f"<code>{f['sha256']}</code>"] for r, f in prints],
+                left=2,
+            )
+        )
+    parts.append(
+        f"<footer>atominfo {e(str(p.get('versions', {}).get('atominfo')))} · "
+        f"{e(str(p.get('platform', '')))} · entropies in nats, bandwidths in 1/Å"
+        "</footer>"
+    )
     body = "\n".join(parts)
-    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>Information report: {e(name)}</title><style>{CSS}</style></head>"
-            f"<body><main>\n{body}\n</main></body></html>\n")
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>Information report: {e(name)}</title><style>{CSS}</style></head>"
+        f"<body><main>\n{body}\n</main></body></html>\n"
+    )
 
 
 def write_report_html(path, report, *, title: str | None = None) -> None:

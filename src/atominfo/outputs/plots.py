@@ -29,8 +29,14 @@ from atominfo.outputs.atomic import atomic_output
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 DPI = 150
 # One colour per role, the same in every figure.
-ROLE_COLOURS = {"entropy": "#1f77b4", "diversity": "#ff7f0e", "novelty": "#d62728",
-                "max_dH": "#d62728", "clusters": "#2ca02c", "reference": "0.45"}
+ROLE_COLOURS = {
+    "entropy": "#1f77b4",
+    "diversity": "#ff7f0e",
+    "novelty": "#d62728",
+    "max_dH": "#d62728",
+    "clusters": "#2ca02c",
+    "reference": "0.45",
+}
 
 
 def palette(n: int) -> list:
@@ -93,8 +99,7 @@ def _two_axes(axes, figsize, **kwargs):
     return axes
 
 
-def _legend(ax, *, title: str | None = None, handles=None, labels=None, below=False,
-            **kwargs):
+def _legend(ax, *, title: str | None = None, handles=None, labels=None, below=False, **kwargs):
     """Legend outside the axes (never over the data): to the right, or `below` them for
     long labels; in columns when there are many entries."""
     if handles is None:
@@ -107,9 +112,19 @@ def _legend(ax, *, title: str | None = None, handles=None, labels=None, below=Fa
     else:
         ncols = max(1, math.ceil(len(handles) / 18))
         place = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0)}
-    return ax.legend(handles, labels, **place,
-                     borderaxespad=0.0, fontsize=8, ncols=ncols, title=title,
-                     title_fontsize=8, frameon=False, alignment="left", **kwargs)
+    return ax.legend(
+        handles,
+        labels,
+        **place,
+        borderaxespad=0.0,
+        fontsize=8,
+        ncols=ncols,
+        title=title,
+        title_fontsize=8,
+        frameon=False,
+        alignment="left",
+        **kwargs,
+    )
 
 
 def _nats(x: float) -> str:
@@ -130,8 +145,11 @@ def _frame_axis(table: Mapping, x: str | None = None):
             continue
         column = np.array([np.nan if v is None or v == "" else float(v) for v in values])
         if len(column) == len(frames) and np.all(np.isfinite(column)):
-            return column, {"timestep": "MD timestep", "time": "time"}.get(name, name), \
-                name == "timestep"
+            return (
+                column,
+                {"timestep": "MD timestep", "time": "time"}.get(name, name),
+                name == "timestep",
+            )
     return frames, "frame", True
 
 
@@ -144,8 +162,13 @@ def _integer_ticks(ax):
 # --- dataset workflows -------------------------------------------------------------------
 
 
-def plot_learning_curves(curves: Sequence, labels: Sequence[str | None] | None = None, *,
-                         ax=None, title: str | None = None):
+def plot_learning_curves(
+    curves: Sequence,
+    labels: Sequence[str | None] | None = None,
+    *,
+    ax=None,
+    title: str | None = None,
+):
     """Entropy of random subsets against subset size, with the asymptote where determined.
 
     Points: mean over seeds, bars: standard deviation over seeds. Where the
@@ -182,16 +205,18 @@ def plot_learning_curves(curves: Sequence, labels: Sequence[str | None] | None =
     for curve, label, colour in zip(curves, labels, colours):
         prefix = f"{label}: " if label else ""
         mean, sd = curve.mean, curve.sd
-        points = ax.errorbar(curve.sizes, mean, yerr=sd, fmt="o", ms=4, color=colour,
-                             capsize=2)
+        points = ax.errorbar(curve.sizes, mean, yerr=sd, fmt="o", ms=4, color=colour, capsize=2)
         low, high = min(low, float(np.min(mean - sd))), max(high, float(np.max(mean + sd)))
         fit = curve.fit
         if fit is not None and fit.determined:
             grid = np.geomspace(curve.sizes.min(), curve.sizes.max(), 200)
-            line, = ax.plot(grid, fit(grid), "-", color=colour, lw=1.2)
+            (line,) = ax.plot(grid, fit(grid), "-", color=colour, lw=1.2)
             ax.axhline(fit.a, color=colour, ls="--", lw=0.9)
-            text = prefix + (f"flat (saturated by N = {fit.sizes[0]}), " if fit.status == "flat"
-                             else "") + f"asymptote a = {_nats(fit.a)} nats"
+            text = (
+                prefix
+                + (f"flat (saturated by N = {fit.sizes[0]}), " if fit.status == "flat" else "")
+                + f"asymptote a = {_nats(fit.a)} nats"
+            )
             if fit.a_interval is not None:
                 lo, hi = fit.a_interval
                 ax.axhspan(lo, hi, color=colour, alpha=0.15, lw=0)
@@ -211,15 +236,26 @@ def plot_learning_curves(curves: Sequence, labels: Sequence[str | None] | None =
     unit = curves[0].unit
     ax.set_xlabel(f"subset size N ({unit})")
     ax.set_ylabel("entropy H (nats)")
-    ax.set_title(title or f"Learning curve: entropy H of random subsets vs size N\n"
-                 f"(h = {curves[0].bandwidth:g} 1/Å)", fontsize=10)
+    ax.set_title(
+        title
+        or f"Learning curve: entropy H of random subsets vs size N\n"
+        f"(h = {curves[0].bandwidth:g} 1/Å)",
+        fontsize=10,
+    )
     ax.grid(alpha=0.3)
     from matplotlib.legend_handler import HandlerTuple
 
-    key = ("points: mean ± sd over seeds; line: fit a - b exp(-c (ln N)²); dashed: asymptote a"
-           + (f", band: its {level:.0%} interval" if level is not None else ""))
-    _legend(ax, handles=handles, labels=texts, title=key, below=True,
-            handler_map={tuple: HandlerTuple(ndivide=None)})
+    key = "points: mean ± sd over seeds; line: fit a - b exp(-c (ln N)²); dashed: asymptote a" + (
+        f", band: its {level:.0%} interval" if level is not None else ""
+    )
+    _legend(
+        ax,
+        handles=handles,
+        labels=texts,
+        title=key,
+        below=True,
+        handler_map={tuple: HandlerTuple(ndivide=None)},
+    )
     return ax
 
 
@@ -241,11 +277,21 @@ def plot_overlap_matrix(matrix, *, ax=None, title: str | None = None):
         for i in range(n):
             for j in range(n):
                 v = matrix.values[i, j]
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
-                        color="black" if v > 0.6 else "white")
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="black" if v > 0.6 else "white",
+                )
     ax.figure.colorbar(image, ax=ax, label="overlap: fraction of i with dH(x | j) ≤ 0")
-    ax.set_title(title or f"Overlap of each subset (row) with each other (column), "
-                 f"h = {matrix.bandwidth:g} 1/Å", fontsize=10)
+    ax.set_title(
+        title
+        or f"Overlap of each subset (row) with each other (column), h = {matrix.bandwidth:g} 1/Å",
+        fontsize=10,
+    )
     return ax
 
 
@@ -265,32 +311,53 @@ def plot_generations(rows: Sequence, *, axes=None, title: str | None = None):
     top, bottom = _two_axes(axes, (7.0, 5.5))
     x = np.arange(len(rows))
     labels = [r.label for r in rows]
-    top.plot(x, [r.cumulative_entropy for r in rows], "o-", color=ROLE_COLOURS["entropy"],
-             label="entropy H")
-    top.plot(x, [r.cumulative_diversity for r in rows], "s-", color=ROLE_COLOURS["diversity"],
-             label="diversity D")
+    top.plot(
+        x,
+        [r.cumulative_entropy for r in rows],
+        "o-",
+        color=ROLE_COLOURS["entropy"],
+        label="entropy H",
+    )
+    top.plot(
+        x,
+        [r.cumulative_diversity for r in rows],
+        "s-",
+        color=ROLE_COLOURS["diversity"],
+        label="diversity D",
+    )
     top.set_ylabel("cumulative H, D (nats)")
     top.grid(alpha=0.3)
     _legend(top)
     novelty = np.array([np.nan if r.novelty is None else 100.0 * r.novelty for r in rows])
     bars = bottom.bar(x, np.nan_to_num(novelty), color=ROLE_COLOURS["novelty"])
     for bar, value in zip(bars, novelty):  # the first generation has nothing before it
-        bottom.annotate("first" if np.isnan(value) else f"{value:.1f}%",
-                        (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                        ha="center", va="bottom", fontsize=8)
+        bottom.annotate(
+            "first" if np.isnan(value) else f"{value:.1f}%",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     peak = np.nanmax(novelty) if np.isfinite(novelty).any() else 0.0
     bottom.set_ylim(0, max(peak, 1.0) * 1.18)
     bottom.set_ylabel("novel environments (%)\n(dH > 0 vs earlier generations)")
     bottom.set_xlabel("generation")
     bottom.set_xticks(x, labels)
     bottom.grid(alpha=0.3, axis="y")
-    top.set_title(title or "Active-learning generations: cumulative H, D and novelty of "
-                  "each generation", fontsize=10)
+    top.set_title(
+        title or "Active-learning generations: cumulative H, D and novelty of each generation",
+        fontsize=10,
+    )
     return top, bottom
 
 
-def plot_compression(results: Sequence[Mapping], full_entropy: float | None = None, *,
-                     axes=None, title: str | None = None):
+def plot_compression(
+    results: Sequence[Mapping],
+    full_entropy: float | None = None,
+    *,
+    axes=None,
+    title: str | None = None,
+):
     """Entropy and overlap kept against selection size, one line per method.
 
     Parameters
@@ -315,8 +382,9 @@ def plot_compression(results: Sequence[Mapping], full_entropy: float | None = No
         left.plot(sizes, [r["entropy"] for r in rows], "o-", color=colour, label=method)
         right.plot(sizes, [100 * r["overlap"] for r in rows], "o-", color=colour, label=method)
     if full_entropy is not None:
-        left.axhline(full_entropy, color=ROLE_COLOURS["reference"], ls="--", lw=0.9,
-                     label="full set")
+        left.axhline(
+            full_entropy, color=ROLE_COLOURS["reference"], ls="--", lw=0.9, label="full set"
+        )
     left.set_xlabel("structures kept")
     left.set_ylabel("entropy H of the selection (nats)")
     left.set_title("entropy kept", fontsize=9)
@@ -327,16 +395,16 @@ def plot_compression(results: Sequence[Mapping], full_entropy: float | None = No
         ax.grid(alpha=0.3)
     handles, labels = left.get_legend_handles_labels()
     _legend(right, handles=handles, labels=labels, title="method")
-    left.figure.suptitle(title or "Compression: selections of equal size by method",
-                         fontsize=10)
+    left.figure.suptitle(title or "Compression: selections of equal size by method", fontsize=10)
     return left, right
 
 
 # --- simulation workflows ----------------------------------------------------------------
 
 
-def plot_trajectory(table: Mapping, label: str = "", *, axes=None, x: str | None = None,
-                    title: str | None = None):
+def plot_trajectory(
+    table: Mapping, label: str = "", *, axes=None, x: str | None = None, title: str | None = None
+):
     """Per-frame dH of a trajectory against a reference, two panels sharing the x axis.
 
     Top: % of atoms with dH > 0; bottom: maximum dH (nats). The x axis is the
@@ -356,12 +424,22 @@ def plot_trajectory(table: Mapping, label: str = "", *, axes=None, x: str | None
     """
     top, bottom = _two_axes(axes, (7.0, 5.0))
     xs, xlabel, integer = _frame_axis(table, x)
-    top.plot(xs, 100 * np.asarray(table[f"novelty{label}"], dtype=float), "o-", ms=3,
-             color=ROLE_COLOURS["novelty"])
+    top.plot(
+        xs,
+        100 * np.asarray(table[f"novelty{label}"], dtype=float),
+        "o-",
+        ms=3,
+        color=ROLE_COLOURS["novelty"],
+    )
     top.set_ylabel("atoms with dH > 0 (%)")
     top.set_ylim(bottom=0)
-    bottom.plot(xs, np.asarray(table[f"max_dH{label}"], dtype=float), "o-", ms=3,
-                color=ROLE_COLOURS["max_dH"])
+    bottom.plot(
+        xs,
+        np.asarray(table[f"max_dH{label}"], dtype=float),
+        "o-",
+        ms=3,
+        color=ROLE_COLOURS["max_dH"],
+    )
     bottom.axhline(0.0, color=ROLE_COLOURS["reference"], lw=0.8, ls="--")
     bottom.set_ylabel("max dH over atoms (nats)")
     bottom.set_xlabel(xlabel)
@@ -369,13 +447,15 @@ def plot_trajectory(table: Mapping, label: str = "", *, axes=None, x: str | None
         _integer_ticks(bottom)
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
-    top.set_title(title or "Trajectory against the reference: novel atoms (dH > 0) per frame",
-                  fontsize=10)
+    top.set_title(
+        title or "Trajectory against the reference: novel atoms (dH > 0) per frame", fontsize=10
+    )
     return top, bottom
 
 
-def plot_calibration(dH, errors, curve: Mapping, error_unit: str = "eV/Å", *, ax=None,
-                     title: str | None = None):
+def plot_calibration(
+    dH, errors, curve: Mapping, error_unit: str = "eV/Å", *, ax=None, title: str | None = None
+):
     """Density of (dH, model error) with the running average of the error.
 
     Parameters
@@ -394,8 +474,13 @@ def plot_calibration(dH, errors, curve: Mapping, error_unit: str = "eV/Å", *, a
     hb = ax.hexbin(dH, errors, gridsize=50, mincnt=1, norm=LogNorm(), cmap="Blues")
     ax.figure.colorbar(hb, ax=ax, label="atoms per bin")
     ok = np.asarray(curve["count"]) > 0
-    ax.plot(np.asarray(curve["centre"])[ok], np.asarray(curve["mean_error"])[ok], "o-",
-            color=ROLE_COLOURS["novelty"], label="running average of the error")
+    ax.plot(
+        np.asarray(curve["centre"])[ok],
+        np.asarray(curve["mean_error"])[ok],
+        "o-",
+        color=ROLE_COLOURS["novelty"],
+        label="running average of the error",
+    )
     ax.axvline(0.0, color=ROLE_COLOURS["reference"], lw=0.8, ls="--", label="dH = 0")
     ax.set_xlabel("dH against the training set (nats)")
     ax.set_ylabel(f"model error ({error_unit})")
@@ -404,8 +489,14 @@ def plot_calibration(dH, errors, curve: Mapping, error_unit: str = "eV/Å", *, a
     return ax
 
 
-def plot_clusters(table: Mapping, n_star: float | None = None, *, axes=None,
-                  x: str | None = None, title: str | None = None):
+def plot_clusters(
+    table: Mapping,
+    n_star: float | None = None,
+    *,
+    axes=None,
+    x: str | None = None,
+    title: str | None = None,
+):
     """Largest solid-like cluster and number of clusters per frame, two panels.
 
     Parameters
@@ -422,11 +513,21 @@ def plot_clusters(table: Mapping, n_star: float | None = None, *, axes=None,
 
     top, bottom = _two_axes(axes, (7.0, 5.0))
     xs, xlabel, integer = _frame_axis(table, x)
-    top.plot(xs, np.asarray(table["largest"]), "o-", ms=3, color=ROLE_COLOURS["clusters"],
-             label="largest cluster")
+    top.plot(
+        xs,
+        np.asarray(table["largest"]),
+        "o-",
+        ms=3,
+        color=ROLE_COLOURS["clusters"],
+        label="largest cluster",
+    )
     if n_star is not None:
-        top.axhline(n_star, color=ROLE_COLOURS["novelty"], ls="--",
-                    label=f"critical size n* = {n_star:.0f} atoms")
+        top.axhline(
+            n_star,
+            color=ROLE_COLOURS["novelty"],
+            ls="--",
+            label=f"critical size n* = {n_star:.0f} atoms",
+        )
     top.set_ylabel("largest cluster (atoms)")
     _legend(top)
     bottom.plot(xs, np.asarray(table["clusters"]), "o-", ms=3, color=ROLE_COLOURS["entropy"])
@@ -437,8 +538,7 @@ def plot_clusters(table: Mapping, n_star: float | None = None, *, axes=None,
         _integer_ticks(bottom)
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
-    top.set_title(title or "Solid-like clusters (dH ≤ 0 against the solid) per frame",
-                  fontsize=10)
+    top.set_title(title or "Solid-like clusters (dH ≤ 0 against the solid) per frame", fontsize=10)
     return top, bottom
 
 

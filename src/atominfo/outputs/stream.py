@@ -120,8 +120,12 @@ class Totals:
     def __init__(self, h, state: dict | None = None):
         self.h = h
         n_h = 1 if np.ndim(h) == 0 else len(h)
-        self.state = state or {"atoms": 0, "novel": [0] * n_h, "max_dH": [-np.inf] * n_h,
-                               "sum_dH": [0.0] * n_h}
+        self.state = state or {
+            "atoms": 0,
+            "novel": [0] * n_h,
+            "max_dH": [-np.inf] * n_h,
+            "sum_dH": [0.0] * n_h,
+        }
 
     def add(self, dH) -> None:
         rows = np.atleast_2d(dH)
@@ -143,7 +147,8 @@ class Totals:
         stats: dict[str, Any] = {
             "novelty": [c / n if n else None for c in tot["novel"]],
             "max_dH": [finite_or_none(v) if n else None for v in tot["max_dH"]],
-            "mean_dH": [finite_or_none(s / n) if n else None for s in tot["sum_dH"]]}
+            "mean_dH": [finite_or_none(s / n) if n else None for s in tot["sum_dH"]],
+        }
         if np.ndim(self.h) == 0:
             stats = {key: values[0] for key, values in stats.items()}
         return {"frames": frames, "environments": n, **stats}
@@ -217,8 +222,16 @@ class DHStreamWriter:
         files that do not match the checkpoint.
     """
 
-    def __init__(self, output: Path | None, table: Path | None, h, signature: dict,
-                 resume: bool = False, *, inputs=()):
+    def __init__(
+        self,
+        output: Path | None,
+        table: Path | None,
+        h,
+        signature: dict,
+        resume: bool = False,
+        *,
+        inputs=(),
+    ):
         output = Path(output) if output is not None else None
         table = Path(table) if table is not None else None
         if output is None and table is None:
@@ -230,10 +243,14 @@ class DHStreamWriter:
         for p in (output, table):
             if p is not None and not (p.parent if str(p.parent) else Path(".")).is_dir():
                 raise InputError("output directory does not exist", source=str(p))
-        if output is not None and table is not None and \
-                os.path.realpath(output) == os.path.realpath(table):
-            raise InputError("the per-atom output and the table are the same file",
-                             source=str(table))
+        if (
+            output is not None
+            and table is not None
+            and os.path.realpath(output) == os.path.realpath(table)
+        ):
+            raise InputError(
+                "the per-atom output and the table are the same file", source=str(table)
+            )
         self.output, self.table, self.h = output, table, h
         self.n_h = 1 if np.ndim(h) == 0 else len(h)
         self.labels = bandwidth_labels(h)
@@ -243,8 +260,9 @@ class DHStreamWriter:
         self.anchor = anchor
         self.state_file = state_path(anchor)
         # The table partial always exists: it is the frame index of the per-atom data.
-        self.table_part = (partial_path(table) if table is not None
-                           else hidden_path(anchor, "frames.partial"))
+        self.table_part = (
+            partial_path(table) if table is not None else hidden_path(anchor, "frames.partial")
+        )
         self.atom_part = partial_path(output) if output is not None else None
         self.signature = json.loads(json.dumps(signature))
         self.inputs = list(inputs)
@@ -252,13 +270,18 @@ class DHStreamWriter:
         self.totals = Totals(h)
         self._fds: dict[Path, int] = {}
         self._finishing: list | None = None  # renames left to do, once finish() began
-        if resume and not self.state_file.exists() and not all(
-                p.exists() for p in (output, table) if p is not None):
+        if (
+            resume
+            and not self.state_file.exists()
+            and not all(p.exists() for p in (output, table) if p is not None)
+        ):
             # Killed before its first checkpoint: nothing was kept, so resuming is
             # starting again. (With every output present and no checkpoint the run
             # finished: _load_state refuses.)
-            warnings.warn(f"{anchor}: no interrupted run to resume; starting from the first "
-                          "frame", stacklevel=2)
+            warnings.warn(
+                f"{anchor}: no interrupted run to resume; starting from the first frame",
+                stacklevel=2,
+            )
             resume = False
         if resume:
             sizes = self._load_state()
@@ -271,17 +294,22 @@ class DHStreamWriter:
     # -- checkpoint -------------------------------------------------------
     def _load_state(self):
         if not self.state_file.exists():
-            raise InputError("--resume: no interrupted run to resume (no checkpoint "
-                             f"{self.state_file.name}; a finished run leaves none)",
-                             source=str(self.state_file.parent))
+            raise InputError(
+                "--resume: no interrupted run to resume (no checkpoint "
+                f"{self.state_file.name}; a finished run leaves none)",
+                source=str(self.state_file.parent),
+            )
         try:
             state = json.loads(self.state_file.read_text())
         except (OSError, ValueError):
-            raise InputError("--resume: checkpoint is unreadable",
-                             source=str(self.state_file)) from None
+            raise InputError(
+                "--resume: checkpoint is unreadable", source=str(self.state_file)
+            ) from None
         if state.get("version") != STATE_VERSION or state.get("signature") != self.signature:
-            raise InputError("--resume: the interrupted run used different inputs or options",
-                             source=str(self.state_file))
+            raise InputError(
+                "--resume: the interrupted run used different inputs or options",
+                source=str(self.state_file),
+            )
         self._fingerprints = state["inputs"]
         self._check_inputs(state["inputs"])
         self.frames_done = int(state["frames_done"])
@@ -294,27 +322,36 @@ class DHStreamWriter:
         now = {}
         for item in recorded:
             if not Path(item["path"]).exists():
-                raise InputError("--resume: input of the interrupted run is missing",
-                                 source=item["path"])
+                raise InputError(
+                    "--resume: input of the interrupted run is missing", source=item["path"]
+                )
         for item in fingerprint(self.inputs):
             now[item["path"]] = item
         if sorted(now) != sorted(r["path"] for r in recorded):
-            raise InputError("--resume: the interrupted run used different input files",
-                             source=str(self.state_file))
+            raise InputError(
+                "--resume: the interrupted run used different input files",
+                source=str(self.state_file),
+            )
         for item in recorded:
             if now[item["path"]] != item:
-                raise InputError("--resume: input changed since the interrupted run "
-                                 "(its contents differ); start again without --resume",
-                                 source=item["path"])
+                raise InputError(
+                    "--resume: input changed since the interrupted run "
+                    "(its contents differ); start again without --resume",
+                    source=item["path"],
+                )
 
     def _write_state(self, finishing=None):
-        state = {"version": STATE_VERSION, "signature": self.signature,
-                 "inputs": self._fingerprints, "frames_done": self.frames_done,
-                 "totals": self.totals.to_json(),
-                 "sizes": {str(p): os.fstat(fd).st_size for p, fd in self._fds.items()}
-                 if finishing is None else {},
-                 "finishing": None if finishing is None
-                 else [[str(a), str(b)] for a, b in finishing]}
+        state = {
+            "version": STATE_VERSION,
+            "signature": self.signature,
+            "inputs": self._fingerprints,
+            "frames_done": self.frames_done,
+            "totals": self.totals.to_json(),
+            "sizes": {str(p): os.fstat(fd).st_size for p, fd in self._fds.items()}
+            if finishing is None
+            else {},
+            "finishing": None if finishing is None else [[str(a), str(b)] for a, b in finishing],
+        }
         # A new checkpoint replaces the old one whole: a kill while writing it
         # leaves the previous, still valid, one.
         tmp = hidden_path(self.anchor, "resume.json.tmp")
@@ -333,7 +370,7 @@ class DHStreamWriter:
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         except OSError as exc:
             raise write_error(exc, self._owner(path)) from None
 
@@ -362,8 +399,10 @@ class DHStreamWriter:
             if sizes is not None:
                 size = sizes.get(str(p))
                 if size is None or not p.exists() or os.path.getsize(p) < size:
-                    raise InputError("--resume: partial output is missing or shorter than "
-                                     "its checkpoint", source=str(p))
+                    raise InputError(
+                        "--resume: partial output is missing or shorter than its checkpoint",
+                        source=str(p),
+                    )
             try:
                 flags = os.O_WRONLY | os.O_CREAT | (0 if sizes is not None else os.O_TRUNC)
                 fd = os.open(p, flags, 0o666)
@@ -393,12 +432,18 @@ class DHStreamWriter:
         rows = np.atleast_2d(frame.dH)
         row = frame.summary()
         timestep, time = getattr(frame, "timestep", None), getattr(frame, "time", None)
-        values = [frame.number, frame.source, frame.source_frame,
-                  "" if timestep is None else int(timestep),
-                  "" if time is None else repr(float(time)), len(frame.atoms)]
+        values = [
+            frame.number,
+            frame.source,
+            frame.source_frame,
+            "" if timestep is None else int(timestep),
+            "" if time is None else repr(float(time)),
+            len(frame.atoms),
+        ]
         for t in range(self.n_h):
-            values += [_number(np.atleast_1d(row[key])[t])
-                       for key in ("novelty", "max_dH", "mean_dH")]
+            values += [
+                _number(np.atleast_1d(row[key])[t]) for key in ("novelty", "max_dH", "mean_dH")
+            ]
         self._write_all(self._fds[self.table_part], _csv_row(values), self.table_part)
         if self.atom_part is not None:
             assert self.output is not None  # atom_part is the output's partial
@@ -434,8 +479,14 @@ class DHStreamWriter:
                     return _parse_csv(list(csv.reader(fh)))
             data = json.loads(self.table.read_text())
             data.pop("bandwidth", None)
-            return {k: (v if k in ("source", "timestep", "time") else np.array(
-                v, dtype=np.int64 if k in _INT_COLUMNS else float)) for k, v in data.items()}
+            return {
+                k: (
+                    v
+                    if k in ("source", "timestep", "time")
+                    else np.array(v, dtype=np.int64 if k in _INT_COLUMNS else float)
+                )
+                for k, v in data.items()
+            }
         raise InputError("the per-frame table of this run is gone", source=str(self.table_part))
 
     def finish(self) -> None:
@@ -455,8 +506,11 @@ class DHStreamWriter:
             if src.exists():
                 self._replace(src, dst)
             elif not dst.exists():
-                raise InputError("--resume: an output of the interrupted run is missing; "
-                                 "start again without --resume", source=str(dst))
+                raise InputError(
+                    "--resume: an output of the interrupted run is missing; "
+                    "start again without --resume",
+                    source=str(dst),
+                )
         # Parts that were converted, not renamed. The per-frame index goes after the
         # checkpoint: a resumed run that finds the checkpoint can still read its table
         # (a kill in between leaves it to the next run's OutputGuard).
@@ -475,8 +529,11 @@ class DHStreamWriter:
                 moves.append((self.atom_part, self.output))
             else:
                 final = final_path(self.output)
-                raw = np.memmap(self.atom_part, dtype="<f8", mode="r").reshape(-1, self.n_h) \
-                    if os.path.getsize(self.atom_part) else np.zeros((0, self.n_h))
+                raw = (
+                    np.memmap(self.atom_part, dtype="<f8", mode="r").reshape(-1, self.n_h)
+                    if os.path.getsize(self.atom_part)
+                    else np.zeros((0, self.n_h))
+                )
                 with _FdFile(self, final) as fh:
                     if self.output.suffix == ".npy":
                         np.save(fh, raw[:, 0] if np.ndim(self.h) == 0 else raw.T)
@@ -492,8 +549,7 @@ class DHStreamWriter:
                 columns = {"bandwidth": self.h}
                 for k, v in table.items():
                     if isinstance(v, np.ndarray):
-                        v = v.tolist() if v.dtype.kind in "iu" else [finite_or_none(x)
-                                                                     for x in v]
+                        v = v.tolist() if v.dtype.kind in "iu" else [finite_or_none(x) for x in v]
                     columns[k] = v
                 with _FdFile(self, final) as fh:
                     fh.write(json.dumps(columns))
@@ -504,18 +560,22 @@ class DHStreamWriter:
         """Per-atom JSON, column by column, without building Python lists of every value."""
         counts = table["atoms"]
         fh.write('{"bandwidth": ' + json.dumps(self.h) + ', "source": [')
-        fh.write(", ".join(", ".join([json.dumps(s)] * int(c))
-                           for s, c in zip(table["source"], counts)))
+        fh.write(
+            ", ".join(", ".join([json.dumps(s)] * int(c)) for s, c in zip(table["source"], counts))
+        )
         fh.write('], "frame": [')
-        fh.write(", ".join(", ".join([str(int(f))] * int(c))
-                           for f, c in zip(table["source_frame"], counts)))
+        fh.write(
+            ", ".join(
+                ", ".join([str(int(f))] * int(c)) for f, c in zip(table["source_frame"], counts)
+            )
+        )
         fh.write('], "atom": [')
         fh.write(", ".join(", ".join(map(str, range(int(c)))) for c in counts))
         fh.write("]")
         for t, name in enumerate(self.names):
             fh.write(f', "{name}": [')
             for start in range(0, len(raw), 1 << 16):
-                chunk = raw[start:start + (1 << 16), t]
+                chunk = raw[start : start + (1 << 16), t]
                 if start:
                     fh.write(", ")
                 fh.write(", ".join(_json_number(v) for v in chunk))

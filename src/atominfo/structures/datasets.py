@@ -19,17 +19,23 @@ def fcc_cu(repeat=3, lattice: float = CU_LATTICE) -> Atoms:
     return bulk("Cu", "fcc", a=lattice, cubic=True).repeat(reps)
 
 
-def rattled_fcc_cu(repeat, sigma: float = 0.1, seed: int = 0,
-                   lattice: float = CU_LATTICE) -> Atoms:
+def rattled_fcc_cu(repeat, sigma: float = 0.1, seed: int = 0, lattice: float = CU_LATTICE) -> Atoms:
     """FCC Cu with Gaussian displacements of `sigma` Å: a cheap stand-in for a thermal crystal."""
     atoms = fcc_cu(repeat, lattice)
     atoms.rattle(sigma, seed=seed)
     return atoms
 
 
-def md_frames(atoms: Atoms, temperature: float, n_frames: int, interval: int = 20,
-              equilibration: int = 100, seed: int = 0, timestep_fs: float = 2.0,
-              friction: float = 0.02) -> list[Atoms]:
+def md_frames(
+    atoms: Atoms,
+    temperature: float,
+    n_frames: int,
+    interval: int = 20,
+    equilibration: int = 100,
+    seed: int = 0,
+    timestep_fs: float = 2.0,
+    friction: float = 0.02,
+) -> list[Atoms]:
     """Snapshots of Langevin MD with EMT at `temperature` K (copies, with no calculator)."""
     from ase.calculators.emt import EMT
     from ase.md.langevin import Langevin
@@ -39,8 +45,14 @@ def md_frames(atoms: Atoms, temperature: float, n_frames: int, interval: int = 2
     atoms.calc = EMT()
     rng = np.random.default_rng(seed)
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
-    dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature,
-                   friction=friction, rng=rng, fixcm=False)
+    dyn = Langevin(
+        atoms,
+        timestep_fs * units.fs,
+        temperature_K=temperature,
+        friction=friction,
+        rng=rng,
+        fixcm=False,
+    )
     dyn.run(equilibration)
     frames = []
     for _ in range(n_frames):
@@ -51,21 +63,33 @@ def md_frames(atoms: Atoms, temperature: float, n_frames: int, interval: int = 2
     return frames
 
 
-def cu_melt(repeat: int = 3, n_frames: int = 5, seed: int = 0, temperature: float = 2500.0,
-            melt_steps: int = 400, interval: int = 20) -> list[Atoms]:
+def cu_melt(
+    repeat: int = 3,
+    n_frames: int = 5,
+    seed: int = 0,
+    temperature: float = 2500.0,
+    melt_steps: int = 400,
+    interval: int = 20,
+) -> list[Atoms]:
     """Snapshots of liquid Cu: an FCC cell melted at `temperature` K (EMT), at
     the liquid density (the cell expanded by 5% in volume)."""
     atoms = fcc_cu(repeat, CU_LATTICE * 1.05 ** (1 / 3))
-    return md_frames(atoms, temperature, n_frames, interval=interval,
-                     equilibration=melt_steps, seed=seed)
+    return md_frames(
+        atoms, temperature, n_frames, interval=interval, equilibration=melt_steps, seed=seed
+    )
 
 
 # Supercells of the cubic FCC cell with 32 to 96 atoms.
 VARIED_REPEATS = [(2, 2, 2), (2, 2, 3), (2, 2, 4), (2, 3, 3), (2, 3, 4)]
 
 
-def varied_fcc_cu(n_structures: int, seed: int = 0, sigma=(0.01, 0.3), strain: float = 0.03,
-                  vacancy_probability: float = 0.3) -> list[Atoms]:
+def varied_fcc_cu(
+    n_structures: int,
+    seed: int = 0,
+    sigma=(0.01, 0.3),
+    strain: float = 0.03,
+    vacancy_probability: float = 0.3,
+) -> list[Atoms]:
     """`n_structures` distorted FCC Cu cells of 32-96 atoms, for compression benchmarks.
 
     Each structure: a random supercell of `VARIED_REPEATS`, a random isotropic
@@ -87,7 +111,14 @@ def varied_fcc_cu(n_structures: int, seed: int = 0, sigma=(0.01, 0.3), strain: f
             del atoms[int(rng.integers(len(atoms)))]
         structure_seed = int(rng.integers(2**31))
         atoms.rattle(s, seed=structure_seed)
-        atoms.info.update({"sigma": s, "strain": eps, "vacancy": vacancy, "seed": structure_seed,
-                           "config_type": "weak" if s < 0.05 else "strong"})
+        atoms.info.update(
+            {
+                "sigma": s,
+                "strain": eps,
+                "vacancy": vacancy,
+                "seed": structure_seed,
+                "config_type": "weak" if s < 0.05 else "strong",
+            }
+        )
         frames.append(atoms)
     return frames

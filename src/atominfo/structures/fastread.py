@@ -41,7 +41,7 @@ FLOAT, INT, STRING, SKIP = 0, 1, 2, 3
 _MAX_SLOW = 4096  # tokens off the fast path before a block is parsed again with more room
 BLOCK_BYTES = 1 << 25  # 32 MiB of text per streamed block
 
-_POW10 = np.array([10.0 ** i for i in range(23)])
+_POW10 = np.array([10.0**i for i in range(23)])
 MAX_COORDINATE = 1e9  # Å, as atominfo.descriptor.kernel
 SMALL_TOKENS = 20_000  # numbers below which a block is parsed by Python, not the kernel
 
@@ -90,8 +90,9 @@ def _parse_block(buf, start, n_lines, kinds, slot, out_f, out_i, out_s, slow):
             if col >= n_cols:
                 return pos, 2, line, n_slow
             t0 = pos
-            while pos < n and buf[pos] != 32 and buf[pos] != 9 and buf[pos] != 13 \
-                    and buf[pos] != 10:
+            while (
+                pos < n and buf[pos] != 32 and buf[pos] != 9 and buf[pos] != 13 and buf[pos] != 10
+            ):
                 pos += 1
             t1 = pos
             kind = kinds[col]
@@ -224,9 +225,17 @@ class Columns:
     slots: list = field(default_factory=list)
 
 
-def parse_lines(buf: np.ndarray, start: int, n_lines: int, kinds, *, source: str = "<text>",
-                frame: int | None = None, first_atom: int = 0,
-                expected: int | None = None) -> tuple[Columns, int]:
+def parse_lines(
+    buf: np.ndarray,
+    start: int,
+    n_lines: int,
+    kinds,
+    *,
+    source: str = "<text>",
+    frame: int | None = None,
+    first_atom: int = 0,
+    expected: int | None = None,
+) -> tuple[Columns, int]:
     """Parse `n_lines` atom lines of `buf` (uint8) from byte `start`.
 
     Parameters
@@ -260,20 +269,28 @@ def parse_lines(buf: np.ndarray, start: int, n_lines: int, kinds, *, source: str
         slow = np.array(slow[3], dtype=np.int64).reshape(-1, 4)
     else:
         slow = np.empty((_MAX_SLOW, 4), dtype=np.int64)
-        end, status, line, n_slow = _parse_block(buf, start, n_lines, kinds, slot, out_f,
-                                                 out_i, out_s, slow)
+        end, status, line, n_slow = _parse_block(
+            buf, start, n_lines, kinds, slot, out_f, out_i, out_s, slow
+        )
     if status == 4:  # many numbers off the fast path: room for all of them
         slow = np.empty((max(n_lines * len(kinds), 1), 4), dtype=np.int64)
-        end, status, line, n_slow = _parse_block(buf, start, n_lines, kinds, slot, out_f,
-                                                 out_i, out_s, slow)
+        end, status, line, n_slow = _parse_block(
+            buf, start, n_lines, kinds, slot, out_f, out_i, out_s, slow
+        )
     atom = first_atom + int(line)
     if status in (1, 2):
         got = _line_text(buf, start, int(line))
-        raise InputError(f"atom line {got[:40]!r} has {len(got.split())} columns, the header "
-                         f"declares {len(kinds)}", source=source, frame=frame, atom=atom)
+        raise InputError(
+            f"atom line {got[:40]!r} has {len(got.split())} columns, the header "
+            f"declares {len(kinds)}",
+            source=source,
+            frame=frame,
+            atom=atom,
+        )
     if status == 3:
-        raise InputError(f"the frame ends after {line} of its atom lines", source=source,
-                         frame=frame, atom=atom)
+        raise InputError(
+            f"the frame ends after {line} of its atom lines", source=source, frame=frame, atom=atom
+        )
     raw = bytes(buf) if n_slow else b""
     for i in range(int(n_slow)):
         row, col, t0, t1 = (int(v) for v in slow[i])
@@ -285,8 +302,12 @@ def parse_lines(buf: np.ndarray, start: int, n_lines: int, kinds, *, source: str
                 out_i[row, slot[col]] = int(text)
         except (ValueError, OverflowError):
             what = "a number" if kinds[col] == FLOAT else "an integer"
-            raise InputError(f"column {col + 1} {text[:30]!r} is not {what}", source=source,
-                             frame=frame, atom=first_atom + row) from None
+            raise InputError(
+                f"column {col + 1} {text[:30]!r} is not {what}",
+                source=source,
+                frame=frame,
+                atom=first_atom + row,
+            ) from None
     return Columns(out_f, out_i, out_s, buf, list(slot)), int(end)
 
 
@@ -328,14 +349,14 @@ def _line_text(buf, start, line) -> str:
         nl = _find(buf, 10, pos)
         pos = nl + 1
     nl = _find(buf, 10, pos)
-    return bytes(buf[pos:nl if nl >= 0 else len(buf)]).decode("utf-8", "replace").strip()
+    return bytes(buf[pos : nl if nl >= 0 else len(buf)]).decode("utf-8", "replace").strip()
 
 
 def _find(buf, byte, pos) -> int:
     """Offset of the first `byte` at or after `pos` in the uint8 array `buf`, or -1."""
     step = 4096
     while pos < len(buf):
-        hits = np.flatnonzero(buf[pos:pos + step] == byte)
+        hits = np.flatnonzero(buf[pos : pos + step] == byte)
         if hits.size:
             return int(pos + hits[0])
         pos += step
@@ -384,13 +405,15 @@ def string_column(cols: Columns, slot: int) -> tuple[np.ndarray, np.ndarray]:
     if len(offsets) <= SMALL_TOKENS:  # no compiled kernel to load for a small frame
         raw = bytes(cols.buf)
         table: dict[bytes, int] = {}
-        inverse = np.array([table.setdefault(raw[a:b], len(table)) for a, b in offsets.tolist()],
-                           dtype=np.int64)
+        inverse = np.array(
+            [table.setdefault(raw[a:b], len(table)) for a, b in offsets.tolist()], dtype=np.int64
+        )
         return np.array([k.decode("utf-8", "replace") for k in table], dtype=object), inverse
     first, inverse, ok = _small_string_table(cols.buf, offsets, 64)
     if ok:
-        distinct = [bytes(cols.buf[offsets[r, 0]:offsets[r, 1]]).decode("utf-8", "replace")
-                    for r in first]
+        distinct = [
+            bytes(cols.buf[offsets[r, 0] : offsets[r, 1]]).decode("utf-8", "replace") for r in first
+        ]
         return np.array(distinct, dtype=object), inverse
     length = offsets[:, 1] - offsets[:, 0]
     width = int(length.max()) if len(length) else 1
@@ -406,8 +429,7 @@ def string_column(cols: Columns, slot: int) -> tuple[np.ndarray, np.ndarray]:
 # LAMMPS text dumps
 # ---------------------------------------------------------------------------
 
-_POSITION_SETS = (("x", "y", "z"), ("xs", "ys", "zs"), ("xu", "yu", "zu"),
-                  ("xsu", "ysu", "zsu"))
+_POSITION_SETS = (("x", "y", "z"), ("xs", "ys", "zs"), ("xu", "yu", "zu"), ("xsu", "ysu", "zsu"))
 
 
 @dataclass
@@ -442,7 +464,7 @@ def parse_lammps_header(lines: list[str], *, source="<text>", frame=None) -> Lam
                 i += 2
                 continue
             if line.startswith("ITEM: BOX BOUNDS"):
-                cell, celldisp, pbc = _box(line, lines[i + 1:i + 4])
+                cell, celldisp, pbc = _box(line, lines[i + 1 : i + 4])
                 i += 4
                 continue
             if line.startswith("ITEM: ATOMS"):
@@ -453,8 +475,7 @@ def parse_lammps_header(lines: list[str], *, source="<text>", frame=None) -> Lam
             i += 1
     except (IndexError, ValueError):
         raise Unsupported("unusual header") from None
-    if timestep is None or n_atoms is None or columns is None or cell is None \
-            or celldisp is None:
+    if timestep is None or n_atoms is None or columns is None or cell is None or celldisp is None:
         raise Unsupported("incomplete header")
     return LammpsHeader(timestep, n_atoms, cell, celldisp, pbc, columns, 0)
 
@@ -476,8 +497,13 @@ def _box(line: str, rows: list[str]):
         off = np.zeros(3)
     xlo, xhi, ylo, yhi, zlo, zhi = diag
     xy, xz, yz = off
-    cell = np.array([[(xhi - xlo) - abs(xy) - abs(xz), 0, 0], [xy, (yhi - ylo) - abs(yz), 0],
-                     [xz, yz, zhi - zlo]])
+    cell = np.array(
+        [
+            [(xhi - xlo) - abs(xy) - abs(xz), 0, 0],
+            [xy, (yhi - ylo) - abs(yz), 0],
+            [xz, yz, zhi - zlo],
+        ]
+    )
     disp = np.array([xlo - min(0, xy) - min(0, xz), ylo - min(0, yz), zlo])
     flags = items[-3:] if len(items) >= 3 else ["f", "f", "f"]
     return cell, disp, ["p" in d.lower() for d in flags]
@@ -572,8 +598,9 @@ def lammps_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
     def stack(labels):
         return sort(np.column_stack([get(c) for c in labels]).astype(float))
 
-    kwargs = dict(numbers=sort(numbers).reshape(n), pbc=head.pbc, celldisp=head.celldisp,
-                  cell=head.cell)
+    kwargs = dict(
+        numbers=sort(numbers).reshape(n), pbc=head.pbc, celldisp=head.celldisp, cell=head.cell
+    )
     if names[0] in ("x", "xu"):
         atoms = Atoms(positions=stack(names), **kwargs)
     else:
@@ -610,6 +637,7 @@ def _getter(columns, kinds, cols: Columns):
         if kinds[c] == INT:
             return cols.ints[:, cols.slots[c]]
         raise KeyError(name)
+
     return get
 
 
@@ -620,12 +648,26 @@ def _getter(columns, kinds, cols: Columns):
 # ase.io.extxyz's tables (a test checks them against the installed ASE)
 SPECIAL_3_3_KEYS = {"Lattice", "virial", "stress"}
 UNPROCESSED_KEYS = {"uid"}
-REV_PROPERTY_NAME_MAP = {"pos": "positions", "Z": "numbers", "charge": "charges",
-                         "species": "symbols"}
-_SIMPLE_PAIR = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_\-]*)='
-                          r'(?:"([^"\\{}\[\]\']*)"|([^\s"\\{}\[\]\'=]+))')
-_BOOLS = {"T": True, "F": False, "true": True, "false": False, "True": True, "False": False,
-          "TRUE": True, "FALSE": False}
+REV_PROPERTY_NAME_MAP = {
+    "pos": "positions",
+    "Z": "numbers",
+    "charge": "charges",
+    "species": "symbols",
+}
+_SIMPLE_PAIR = re.compile(
+    r"\s*([A-Za-z_][A-Za-z0-9_\-]*)="
+    r'(?:"([^"\\{}\[\]\']*)"|([^\s"\\{}\[\]\'=]+))'
+)
+_BOOLS = {
+    "T": True,
+    "F": False,
+    "true": True,
+    "false": False,
+    "True": True,
+    "False": False,
+    "TRUE": True,
+    "FALSE": False,
+}
 
 
 def comment_info(line: str) -> dict:
@@ -712,7 +754,7 @@ def extxyz_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
     except ValueError:
         raise Unsupported("count") from None
     try:
-        comment = bytes(buf[nl + 1:nl2]).decode("utf-8")
+        comment = bytes(buf[nl + 1 : nl2]).decode("utf-8")
     except UnicodeDecodeError:
         raise Unsupported("not UTF-8") from None
     info = comment_info(comment) if comment.strip() else {}
@@ -745,8 +787,9 @@ def extxyz_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
             else:
                 unique, inverse = string_column(cols, slot)
                 if ptype == "L":
-                    table = [{"T": True, "F": False, "True": True, "False": False}.get(u)
-                             for u in unique]
+                    table = [
+                        {"T": True, "F": False, "True": True, "False": False}.get(u) for u in unique
+                    ]
                     if any(t is None for t in table):
                         raise Unsupported("logical value")
                     blocks.append(np.array(table, dtype=bool)[inverse])
@@ -763,16 +806,24 @@ def extxyz_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
     if numbers is None:
         if symbols is None:
             raise Unsupported("no species")
-        distinct, which = species if species is not None else \
-            np.unique(symbols.astype(str), return_inverse=True)
+        distinct, which = (
+            species if species is not None else np.unique(symbols.astype(str), return_inverse=True)
+        )
         try:
-            species_numbers = np.array([atomic_numbers[s.capitalize()] for s in distinct],
-                                       dtype=int)
+            species_numbers = np.array(
+                [atomic_numbers[s.capitalize()] for s in distinct], dtype=int
+            )
         except KeyError:
             raise Unsupported("unknown species") from None
         numbers = species_numbers[which].reshape(n)
-    atoms = Atoms(numbers=numbers, positions=arrays.pop("positions", None),
-                  charges=arrays.pop("initial_charges", None), cell=cell, pbc=pbc, info=info)
+    atoms = Atoms(
+        numbers=numbers,
+        positions=arrays.pop("positions", None),
+        charges=arrays.pop("initial_charges", None),
+        cell=cell,
+        pbc=pbc,
+        info=info,
+    )
     _calc_and_arrays(atoms, arrays)
     return atoms
 
@@ -808,6 +859,7 @@ def _calc_and_arrays(atoms, arrays: dict) -> None:
 # ---------------------------------------------------------------------------
 # one frame, streamed in blocks
 # ---------------------------------------------------------------------------
+
 
 @dataclass
 class FrameHeader:
@@ -872,8 +924,11 @@ def _guess(path: str, format: str | None) -> str:
         else:
             fmt = ""
     if fmt not in ("extxyz", "xyz", "lammps-dump-text"):
-        raise InputError("only LAMMPS text dumps (.dump, .lammpstrj) and extxyz files "
-                         "(plain or .gz) can be streamed", source=path)
+        raise InputError(
+            "only LAMMPS text dumps (.dump, .lammpstrj) and extxyz files "
+            "(plain or .gz) can be streamed",
+            source=path,
+        )
     return "extxyz" if fmt == "xyz" else fmt
 
 
@@ -895,8 +950,9 @@ class _Lines:
             try:
                 more = self.fh.read(max(size - len(self.buf), 1 << 20))
             except (OSError, EOFError) as exc:
-                raise InputError(f"cannot read ({type(exc).__name__}: {exc})",
-                                 source=self.name) from None
+                raise InputError(
+                    f"cannot read ({type(exc).__name__}: {exc})", source=self.name
+                ) from None
             if not more:
                 self.eof = True
             self.buf += more
@@ -905,7 +961,7 @@ class _Lines:
         while True:
             nl = self.buf.find(b"\n")
             if nl >= 0:
-                line, self.buf = self.buf[:nl + 1], self.buf[nl + 1:]
+                line, self.buf = self.buf[: nl + 1], self.buf[nl + 1 :]
                 return line
             if self.eof:
                 line, self.buf = self.buf, b""
@@ -935,9 +991,9 @@ class _Lines:
                 return done
             if done + count <= n:
                 done += count
-                self.buf = self.buf[self.buf.rfind(b"\n") + 1:]
+                self.buf = self.buf[self.buf.rfind(b"\n") + 1 :]
             else:
-                self.buf = self.buf[_nth_newline(self.buf, n - done) + 1:]
+                self.buf = self.buf[_nth_newline(self.buf, n - done) + 1 :]
                 done = n
         return done
 
@@ -952,8 +1008,15 @@ class StreamedFrame:
     smaller snapshot).
     """
 
-    def __init__(self, path, frame: int = 0, *, format: str | None = None, type_map=None,
-                 block_atoms: int = 1 << 20):
+    def __init__(
+        self,
+        path,
+        frame: int = 0,
+        *,
+        format: str | None = None,
+        type_map=None,
+        block_atoms: int = 1 << 20,
+    ):
         from atominfo.structures.lammps import parse_type_map
 
         self.name = str(path)
@@ -1001,13 +1064,17 @@ class StreamedFrame:
             except _Truncated:
                 header = None
                 if number == 0:
-                    raise InputError("cannot read: frame 0 is incomplete (the file ends "
-                                     "inside it)", source=self.name) from None
+                    raise InputError(
+                        "cannot read: frame 0 is incomplete (the file ends inside it)",
+                        source=self.name,
+                    ) from None
             if header is None:
                 if number == 0:
                     raise InputError("file holds no frames", source=self.name)
-                raise InputError(f"frame {self.frame} does not exist (the file has {number} "
-                                 "complete frames)", source=self.name)
+                raise InputError(
+                    f"frame {self.frame} does not exist (the file has {number} complete frames)",
+                    source=self.name,
+                )
             self._check_cell(header)
             if number < self.frame:
                 self.header = header
@@ -1016,8 +1083,11 @@ class StreamedFrame:
                         pass
                 except InputError as exc:
                     if "the file is cut" in exc.reason:
-                        raise InputError(f"frame {self.frame} does not exist (the file has "
-                                         f"{number} complete frames)", source=self.name) from None
+                        raise InputError(
+                            f"frame {self.frame} does not exist (the file has "
+                            f"{number} complete frames)",
+                            source=self.name,
+                        ) from None
                     raise
         assert header is not None
         return header
@@ -1053,9 +1123,13 @@ class StreamedFrame:
                 number += 1
                 continue
             if cut:
-                warnings.warn(f"{self.name}: frame {number} is incomplete (the file ends inside"
-                              f" it: cut, or still being written); read the {number} complete "
-                              "frame(s) before it", TruncatedFrameWarning, stacklevel=2)
+                warnings.warn(
+                    f"{self.name}: frame {number} is incomplete (the file ends inside"
+                    f" it: cut, or still being written); read the {number} complete "
+                    "frame(s) before it",
+                    TruncatedFrameWarning,
+                    stacklevel=2,
+                )
                 return
 
     def _read_header(self, number: int) -> FrameHeader | None:
@@ -1073,10 +1147,14 @@ class StreamedFrame:
             return self._xyz_header(text, number)
         if not text.startswith("ITEM: TIMESTEP"):
             if number == 0:
-                raise InputError(f"not a LAMMPS text dump (line {text.strip()[:40]!r})",
-                                 source=self.name)
-            raise InputError("ITEM: NUMBER OF ATOMS is smaller than the atom lines that "
-                             "follow", source=self.name, frame=number - 1)
+                raise InputError(
+                    f"not a LAMMPS text dump (line {text.strip()[:40]!r})", source=self.name
+                )
+            raise InputError(
+                "ITEM: NUMBER OF ATOMS is smaller than the atom lines that follow",
+                source=self.name,
+                frame=number - 1,
+            )
         head = [text]
         while not head[-1].startswith("ITEM: ATOMS"):
             more = lines.readline()
@@ -1089,8 +1167,9 @@ class StreamedFrame:
             h = parse_lammps_header(head, source=self.name, frame=number)
             names = _check_lammps_columns(h.columns)
         except Unsupported as exc:
-            raise InputError(f"cannot stream this LAMMPS frame ({exc})", source=self.name,
-                             frame=number) from None
+            raise InputError(
+                f"cannot stream this LAMMPS frame ({exc})", source=self.name, frame=number
+            ) from None
         kinds = [SKIP] * len(h.columns)
         for c in (*names, "id", "type"):
             if c in h.columns:
@@ -1098,9 +1177,19 @@ class StreamedFrame:
         if "element" in h.columns:
             kinds[h.columns.index("element")] = STRING
         self._check_count(h.n_atoms, number)
-        return FrameHeader(self.name, number, h.n_atoms, h.cell, np.array(h.pbc, dtype=bool),
-                           h.celldisp, self.format, h.columns, kinds,
-                           scaled=names[0] in ("xs", "xsu"), timestep=h.timestep)
+        return FrameHeader(
+            self.name,
+            number,
+            h.n_atoms,
+            h.cell,
+            np.array(h.pbc, dtype=bool),
+            h.celldisp,
+            self.format,
+            h.columns,
+            kinds,
+            scaled=names[0] in ("xs", "xsu"),
+            timestep=h.timestep,
+        )
 
     def _check_count(self, n, number) -> None:
         if n <= 0:
@@ -1110,8 +1199,11 @@ class StreamedFrame:
         try:
             return line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InputError(f"not UTF-8 text (byte {exc.start} of a header line)",
-                             source=self.name, frame=number) from None
+            raise InputError(
+                f"not UTF-8 text (byte {exc.start} of a header line)",
+                source=self.name,
+                frame=number,
+            ) from None
 
     def _check_cell(self, h: FrameHeader) -> None:
         """The periodic cell must be finite with a non-zero volume (as `validate_atoms`)."""
@@ -1121,8 +1213,11 @@ class StreamedFrame:
             raise InputError("cell is NaN or infinite", source=self.name, frame=h.frame)
         sv = np.linalg.svd(h.cell[h.pbc], compute_uv=False)
         if sv.min() < 1e-8 * max(1.0, sv.max()):
-            raise InputError(f"periodic cell has zero volume (pbc={tuple(bool(p) for p in h.pbc)})",
-                             source=self.name, frame=h.frame)
+            raise InputError(
+                f"periodic cell has zero volume (pbc={tuple(bool(p) for p in h.pbc)})",
+                source=self.name,
+                frame=h.frame,
+            )
 
     def _xyz_header(self, text: str, number: int) -> FrameHeader:
         lines = self._lines
@@ -1131,10 +1226,14 @@ class StreamedFrame:
             n = int(text)
         except ValueError:
             if number > 0:
-                raise InputError("more atom lines than its atom count", source=self.name,
-                                 frame=number - 1) from None
-            raise InputError(f"atom-count line is not an integer: {text.strip()[:40]!r}",
-                             source=self.name, frame=number) from None
+                raise InputError(
+                    "more atom lines than its atom count", source=self.name, frame=number - 1
+                ) from None
+            raise InputError(
+                f"atom-count line is not an integer: {text.strip()[:40]!r}",
+                source=self.name,
+                frame=number,
+            ) from None
         self._check_count(n, number)
         comment = lines.readline()
         if not comment.endswith(b"\n"):
@@ -1143,8 +1242,9 @@ class StreamedFrame:
             info = comment_info(self._decode(comment, number))
             props = _properties(info.pop("Properties", "species:S:1:pos:R:3"))
         except Unsupported as exc:
-            raise InputError(f"cannot stream this extxyz frame ({exc})", source=self.name,
-                             frame=number) from None
+            raise InputError(
+                f"cannot stream this extxyz frame ({exc})", source=self.name, frame=number
+            ) from None
         pbc = info.get("pbc", [True] * 3 if "Lattice" in info else [False] * 3)
         pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
         cell = info["Lattice"].T.astype(float) if "Lattice" in info else np.zeros((3, 3))
@@ -1162,10 +1262,14 @@ class StreamedFrame:
                 else:
                     kinds.append(SKIP)
         if "positions0" not in columns or not ({"symbols", "numbers"} & set(columns)):
-            raise InputError("cannot stream this extxyz frame (needs pos:R:3 and species or Z)",
-                             source=self.name, frame=number)
-        return FrameHeader(self.name, number, n, cell, pbc, np.zeros(3), "extxyz", columns,
-                           kinds, timestep=None)
+            raise InputError(
+                "cannot stream this extxyz frame (needs pos:R:3 and species or Z)",
+                source=self.name,
+                frame=number,
+            )
+        return FrameHeader(
+            self.name, number, n, cell, pbc, np.zeros(3), "extxyz", columns, kinds, timestep=None
+        )
 
     # -- atoms --------------------------------------------------------------
     def blocks(self) -> Iterator[AtomBlock]:
@@ -1177,34 +1281,51 @@ class StreamedFrame:
         assert h is not None and lines is not None
         done = 0
         cols_ = h.columns
-        pos_names = ([c for c in cols_ if c in ("x", "y", "z", "xs", "ys", "zs", "xu", "yu",
-                                                 "zu", "xsu", "ysu", "zsu")]
-                     if h.format == "lammps-dump-text" else ["positions0", "positions1",
-                                                             "positions2"])
+        pos_names = (
+            [
+                c
+                for c in cols_
+                if c in ("x", "y", "z", "xs", "ys", "zs", "xu", "yu", "zu", "xsu", "ysu", "zsu")
+            ]
+            if h.format == "lammps-dump-text"
+            else ["positions0", "positions1", "positions2"]
+        )
         symbol_cache: dict[str, int] = {}
         while done < h.n_atoms:
             data, count = lines.lines_block(min(self.block_atoms, h.n_atoms - done))
             if count == 0:
-                raise InputError(f"the frame ends after {done} of its {h.n_atoms} atom lines "
-                                 "(the file is cut)", source=self.name, frame=h.frame,
-                                 atom=done)
+                raise InputError(
+                    f"the frame ends after {done} of its {h.n_atoms} atom lines (the file is cut)",
+                    source=self.name,
+                    frame=h.frame,
+                    atom=done,
+                )
             buf = np.frombuffer(data, dtype=np.uint8)
-            cols, _ = parse_lines(buf, 0, count, h.kinds, source=self.name, frame=h.frame,
-                                  first_atom=done)
+            cols, _ = parse_lines(
+                buf, 0, count, h.kinds, source=self.name, frame=h.frame, first_atom=done
+            )
             get = _getter(cols_, h.kinds, cols)
             pos = np.column_stack([get(c) for c in pos_names])
             if h.scaled:
                 pos = pos @ h.cell
             bad = ~np.isfinite(pos).all(axis=1)
             if bad.any():
-                raise InputError("coordinate is NaN or infinite", source=self.name,
-                                 frame=h.frame, atom=done + int(np.argmax(bad)))
+                raise InputError(
+                    "coordinate is NaN or infinite",
+                    source=self.name,
+                    frame=h.frame,
+                    atom=done + int(np.argmax(bad)),
+                )
             far = np.abs(pos).max(axis=1) > MAX_COORDINATE
             if far.any():
                 a = int(np.argmax(far))
-                raise InputError(f"coordinate {np.abs(pos[a]).max():.3g} Å is beyond "
-                                 f"{MAX_COORDINATE:.0e} Å: distances would lose all precision",
-                                 source=self.name, frame=h.frame, atom=done + a)
+                raise InputError(
+                    f"coordinate {np.abs(pos[a]).max():.3g} Å is beyond "
+                    f"{MAX_COORDINATE:.0e} Å: distances would lose all precision",
+                    source=self.name,
+                    frame=h.frame,
+                    atom=done + a,
+                )
             ids = get("id") if "id" in cols_ else np.arange(done + 1, done + count + 1)
             numbers = None
             string = "element" if "element" in cols_ else "symbols"
@@ -1216,8 +1337,12 @@ class StreamedFrame:
                     if key not in symbol_cache:
                         if key not in atomic_numbers:
                             a = done + int(np.argmax(inverse == i))
-                            raise InputError(f"unknown chemical symbol {key!r}",
-                                             source=self.name, frame=h.frame, atom=a)
+                            raise InputError(
+                                f"unknown chemical symbol {key!r}",
+                                source=self.name,
+                                frame=h.frame,
+                                atom=a,
+                            )
                         symbol_cache[key] = atomic_numbers[key]
                     table.append(symbol_cache[key])
                 numbers = np.array(table, dtype=np.int64)[inverse]
@@ -1230,17 +1355,25 @@ class StreamedFrame:
                     from atominfo.structures.lammps import format_type_map
 
                     a = int(np.argmax(~known))
-                    raise InputError(f"LAMMPS type {types[a]} is not in the type map "
-                                     f"{format_type_map(self.type_map)}", source=self.name,
-                                     frame=h.frame, atom=done + a)
+                    raise InputError(
+                        f"LAMMPS type {types[a]} is not in the type map "
+                        f"{format_type_map(self.type_map)}",
+                        source=self.name,
+                        frame=h.frame,
+                        atom=done + a,
+                    )
                 keys = np.array(sorted(self.type_map))
                 mapped = np.array([atomic_numbers[self.type_map[k]] for k in keys])
                 numbers = mapped[np.searchsorted(keys, types)]
             elif numbers is None:
                 numbers = types
-            yield AtomBlock(done, pos, np.asarray(ids, dtype=np.int64),
-                            np.asarray(types, dtype=np.int64),
-                            np.asarray(numbers, dtype=np.int64))
+            yield AtomBlock(
+                done,
+                pos,
+                np.asarray(ids, dtype=np.int64),
+                np.asarray(types, dtype=np.int64),
+                np.asarray(numbers, dtype=np.int64),
+            )
             done += count
 
 
@@ -1264,14 +1397,20 @@ class Snapshot:
         """An `ase.Atoms` of the arrays (file order, LAMMPS types in ``arrays["type"]``)."""
         from ase import Atoms
 
-        atoms = Atoms(numbers=self.numbers, positions=self.positions, cell=self.cell,
-                      pbc=self.pbc, celldisp=self.origin)
+        atoms = Atoms(
+            numbers=self.numbers,
+            positions=self.positions,
+            cell=self.cell,
+            pbc=self.pbc,
+            celldisp=self.origin,
+        )
         atoms.new_array("type", self.types, dtype="int")
         return atoms
 
 
-def read_snapshot(path, frame: int = 0, *, format: str | None = None, type_map=None,
-                  atoms: bool = False):
+def read_snapshot(
+    path, frame: int = 0, *, format: str | None = None, type_map=None, atoms: bool = False
+):
     """Read one frame of a LAMMPS text dump or extxyz file (plain or .gz) into arrays.
 
     Parameters
@@ -1291,11 +1430,18 @@ def read_snapshot(path, frame: int = 0, *, format: str | None = None, type_map=N
         blocks = list(stream.blocks())
         h = stream.header
     assert h is not None
-    snap = Snapshot(np.concatenate([b.positions for b in blocks]), h.cell, h.pbc,
-                    np.concatenate([b.numbers for b in blocks]),
-                    np.concatenate([b.ids for b in blocks]),
-                    np.concatenate([b.types for b in blocks]), h.origin, h.source, h.frame,
-                    h.timestep)
+    snap = Snapshot(
+        np.concatenate([b.positions for b in blocks]),
+        h.cell,
+        h.pbc,
+        np.concatenate([b.numbers for b in blocks]),
+        np.concatenate([b.ids for b in blocks]),
+        np.concatenate([b.types for b in blocks]),
+        h.origin,
+        h.source,
+        h.frame,
+        h.timestep,
+    )
     return snap.to_atoms() if atoms else snap
 
 

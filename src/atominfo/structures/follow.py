@@ -30,8 +30,10 @@ def _count(text: str, frame: int, what: str) -> int:
     except ValueError:
         raise InputError(f"{what} is not an integer: {text.strip()[:40]!r}", frame=frame) from None
     if n < 0 or n > MAX_FOLLOW_ATOMS:
-        raise InputError(f"{what} {n} is not a possible number of atoms (0 to "
-                         f"{MAX_FOLLOW_ATOMS:.0e})", frame=frame)
+        raise InputError(
+            f"{what} {n} is not a possible number of atoms (0 to {MAX_FOLLOW_ATOMS:.0e})",
+            frame=frame,
+        )
     return n
 
 
@@ -48,8 +50,10 @@ def _complete_lammps(lines: list[str]) -> list[int]:
         if not lines[i].startswith("ITEM: TIMESTEP"):
             if frame == 0:
                 raise InputError(f"not a LAMMPS text dump (line {lines[i][:40]!r})", frame=0)
-            raise InputError("ITEM: NUMBER OF ATOMS disagrees with the atom lines (more atom "
-                             "lines follow)", frame=frame - 1)
+            raise InputError(
+                "ITEM: NUMBER OF ATOMS disagrees with the atom lines (more atom lines follow)",
+                frame=frame - 1,
+            )
         j, n_atoms = i + 1, None
         while j < n_lines and not lines[j].startswith("ITEM: ATOMS"):
             if lines[j].startswith("ITEM: NUMBER OF ATOMS") and j + 1 < n_lines:
@@ -62,8 +66,10 @@ def _complete_lammps(lines: list[str]) -> list[int]:
         end = j + 1 + n_atoms
         for q in range(j + 1, min(end, n_lines)):
             if lines[q].startswith("ITEM:"):
-                raise InputError(f"ITEM: NUMBER OF ATOMS says {n_atoms} but only "
-                                 f"{q - j - 1} atom lines follow", frame=frame)
+                raise InputError(
+                    f"ITEM: NUMBER OF ATOMS says {n_atoms} but only {q - j - 1} atom lines follow",
+                    frame=frame,
+                )
         if end > n_lines:
             break
         ends.append(end)
@@ -82,13 +88,18 @@ def _complete_xyz(lines: list[str]) -> list[int]:
         if frame > 0 and not lines[i].strip().isdigit():
             # an atom line where the next count should be: the previous frame has
             # more atom lines than its count says
-            raise InputError("atom count disagrees with the atom lines (more atom lines "
-                             f"follow: {lines[i].strip()[:40]!r})", frame=frame - 1)
+            raise InputError(
+                "atom count disagrees with the atom lines (more atom lines "
+                f"follow: {lines[i].strip()[:40]!r})",
+                frame=frame - 1,
+            )
         n_atoms = _count(lines[i], frame, "atom-count line")
         for q in range(i + 2, min(i + 2 + n_atoms, len(lines))):
             if lines[q].strip().isdigit():  # the next frame's count: too few atom lines
-                raise InputError(f"atom-count line says {n_atoms} but only {q - i - 2} atom "
-                                 "lines follow", frame=frame)
+                raise InputError(
+                    f"atom-count line says {n_atoms} but only {q - i - 2} atom lines follow",
+                    frame=frame,
+                )
         if i + 2 + n_atoms > len(lines):
             break
         i += 2 + n_atoms
@@ -97,15 +108,20 @@ def _complete_xyz(lines: list[str]) -> list[int]:
     return ends
 
 
-FOLLOWERS = {"lammps-dump-text": _complete_lammps, "extxyz": _complete_xyz,
-             "xyz": _complete_xyz}
+FOLLOWERS = {"lammps-dump-text": _complete_lammps, "extxyz": _complete_xyz, "xyz": _complete_xyz}
 
 
-def follow_frames(path, format: str | None = None, *, poll: float = 1.0,
-                  idle_timeout: float | None = None, from_start: bool = True,
-                  type_map=None, sleep: Callable[[float], None] = time.sleep,
-                  clock: Callable[[], float] = time.monotonic
-                  ) -> Iterator[tuple[int, Atoms]]:
+def follow_frames(
+    path,
+    format: str | None = None,
+    *,
+    poll: float = 1.0,
+    idle_timeout: float | None = None,
+    from_start: bool = True,
+    type_map=None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[tuple[int, Atoms]]:
     """Yield (frame number, Atoms) of a file still being written, as frames complete.
 
     Parameters
@@ -150,8 +166,9 @@ def follow_frames(path, format: str | None = None, *, poll: float = 1.0,
     if format is None:
         format = guess_format(name) if path.exists() else _guess_by_name(name)
     if format not in FOLLOWERS:
-        raise InputError(f"cannot follow format {format!r}; use one of {sorted(FOLLOWERS)}",
-                         source=name)
+        raise InputError(
+            f"cannot follow format {format!r}; use one of {sorted(FOLLOWERS)}", source=name
+        )
     complete = FOLLOWERS[format]
     offset, pending, raw_pending, number = 0, "", b"", 0
     last_frame = clock()
@@ -162,16 +179,18 @@ def follow_frames(path, format: str | None = None, *, poll: float = 1.0,
             if offset > 0:
                 raise InputError("file disappeared while being followed", source=name)
             if idle_timeout is not None and clock() - last_frame > idle_timeout:
-                raise InputError(f"file not found (waited {idle_timeout:g} s for it to appear)",
-                                 source=name)
+                raise InputError(
+                    f"file not found (waited {idle_timeout:g} s for it to appear)", source=name
+                )
             sleep(poll)
             continue
         if path.is_dir():
             raise InputError("is a directory, not a structure file", source=name)
         size = path.stat().st_size
         if size < offset:
-            raise InputError("file shrank while being followed (truncated or replaced)",
-                             source=name)
+            raise InputError(
+                "file shrank while being followed (truncated or replaced)", source=name
+            )
         if size > offset:
             with open(path, "rb") as fh:
                 fh.seek(offset)
@@ -182,9 +201,9 @@ def follow_frames(path, format: str | None = None, *, poll: float = 1.0,
                 decoded = raw.decode("utf-8")
                 raw_pending = b""
             except UnicodeDecodeError as exc:
-                decoded = raw[:exc.start].decode("utf-8")
+                decoded = raw[: exc.start].decode("utf-8")
                 if exc.reason == "unexpected end of data":  # a character split by the writer
-                    raw_pending = raw[exc.start:]
+                    raw_pending = raw[exc.start :]
                 else:  # garbage: the complete frames before it are still handed out
                     bad_byte = offset - len(raw_pending) + exc.start
                     raw_pending = b""
@@ -195,16 +214,16 @@ def follow_frames(path, format: str | None = None, *, poll: float = 1.0,
             try:
                 ends = complete(lines)
             except InputError as exc:
-                raise InputError(exc.reason, source=name, frame=number + (exc.frame or 0)) \
-                    from None
+                raise InputError(exc.reason, source=name, frame=number + (exc.frame or 0)) from None
             n_done = ends[-1] if ends else 0
             pending = "\n".join(lines[n_done:] + [tail])
             begin = 0
             for end in ends:
                 chunk = "\n".join(lines[begin:end]) + "\n"
                 if format == "lammps-dump-text" and not warned and not type_map:
-                    header = next((ln for ln in lines[begin:end] if ln.startswith("ITEM: ATOMS")),
-                                  "")
+                    header = next(
+                        (ln for ln in lines[begin:end] if ln.startswith("ITEM: ATOMS")), ""
+                    )
                     columns = header.split()[2:]
                     if "type" in columns and not dump_has_elements(columns):
                         warnings.warn(untyped_message(name), UntypedDumpWarning, stacklevel=2)
@@ -215,18 +234,21 @@ def follow_frames(path, format: str | None = None, *, poll: float = 1.0,
                     continue
                 try:
                     # ASE annotates read() for any index: an integer one gives one Atoms
-                    atoms = cast(Atoms, ase.io.read(io.StringIO(chunk), index=0,
-                                                    format=format))
+                    atoms = cast(Atoms, ase.io.read(io.StringIO(chunk), index=0, format=format))
                 except Exception as exc:  # ASE raises many types for malformed frames
                     from atominfo.structures.frames import bad_atom_line
 
                     located = bad_atom_line(chunk, format)
                     if located is not None:
-                        raise InputError(located[1], source=name, frame=number,
-                                         atom=located[0]) from None
+                        raise InputError(
+                            located[1], source=name, frame=number, atom=located[0]
+                        ) from None
                     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    raise InputError(f"cannot read frame ({type(exc).__name__}: {msg})",
-                                     source=name, frame=number) from None
+                    raise InputError(
+                        f"cannot read frame ({type(exc).__name__}: {msg})",
+                        source=name,
+                        frame=number,
+                    ) from None
                 atoms = apply_type_map(atoms, type_map, source=name, frame=number)
                 yield number, atoms
                 number += 1

@@ -27,8 +27,9 @@ def _is_pathlike(obj) -> bool:
     return isinstance(obj, (str, os.PathLike))
 
 
-def iter_frames(structures, index=":", format=None, *, validate=True,
-                type_map=None) -> Iterator[Frame]:
+def iter_frames(
+    structures, index=":", format=None, *, validate=True, type_map=None
+) -> Iterator[Frame]:
     """Yield `Frame`s from an Atoms, a list of Atoms, a file path or a list of paths.
 
     Files are streamed frame by frame, so a trajectory is never held whole.
@@ -54,8 +55,9 @@ def iter_frames(structures, index=":", format=None, *, validate=True,
         try:
             items = list(structures)
         except TypeError:
-            raise InputError("expected ase.Atoms or a file path, got "
-                             f"{type(structures).__name__}") from None
+            raise InputError(
+                f"expected ase.Atoms or a file path, got {type(structures).__name__}"
+            ) from None
     memory_count = 0
     for item in items:
         if isinstance(item, Atoms):
@@ -65,17 +67,18 @@ def iter_frames(structures, index=":", format=None, *, validate=True,
             yield Frame(atoms, "<memory>", memory_count)
             memory_count += 1
         elif _is_pathlike(item):
-            for frame in _iter_file(Path(item), index, format, validate,
-                                        warn_untyped=not type_map):
-                frame.atoms = apply_type_map(frame.atoms, type_map, source=frame.source,
-                                             frame=frame.index)
+            for frame in _iter_file(Path(item), index, format, validate, warn_untyped=not type_map):
+                frame.atoms = apply_type_map(
+                    frame.atoms, type_map, source=frame.source, frame=frame.index
+                )
                 yield frame
         else:
             raise InputError(f"expected ase.Atoms or a file path, got {type(item).__name__}")
 
 
-def _iter_file(path: Path, index, format, validate, *,
-               warn_untyped: bool = True) -> Iterator[Frame]:
+def _iter_file(
+    path: Path, index, format, validate, *, warn_untyped: bool = True
+) -> Iterator[Frame]:
     from atominfo.structures.scan import guess_format, scannable
 
     name = str(path)
@@ -105,8 +108,9 @@ def _read_error(exc: Exception, name: str, frame: int | None) -> InputError:
     return InputError(f"cannot read ({type(exc).__name__}: {msg})", source=name, frame=frame)
 
 
-def _iter_scanned(name: str, index, fmt: str,
-                  warn_untyped: bool = True) -> Iterator[tuple[int, Atoms]]:
+def _iter_scanned(
+    name: str, index, fmt: str, warn_untyped: bool = True
+) -> Iterator[tuple[int, Atoms]]:
     """Complete frames of a scanned text trajectory, each parsed on its own."""
     import io
     import warnings
@@ -118,19 +122,28 @@ def _iter_scanned(name: str, index, fmt: str,
     if scan.truncated:
         warnings.warn(scan.truncation_message(), TruncatedFrameWarning, stacklevel=4)
     columns = scan.columns or []
-    if warn_untyped and fmt == "lammps-dump-text" and "type" in columns \
-            and not dump_has_elements(columns):
+    if (
+        warn_untyped
+        and fmt == "lammps-dump-text"
+        and "type" in columns
+        and not dump_has_elements(columns)
+    ):
         warnings.warn(untyped_message(name), UntypedDumpWarning, stacklevel=4)
     selected = resolve_index(_parsed_index(index), len(scan), name)
     if not selected:
-        raise InputError(f"no frames selected by index {index!r} (the file has {len(scan)} "
-                         "complete frames)", source=name)
+        raise InputError(
+            f"no frames selected by index {index!r} (the file has {len(scan)} complete frames)",
+            source=name,
+        )
     for number in selected:
         atoms = _fast_atoms(scan, number, fmt, name)
         if atoms is not None:
             if len(atoms) != scan.counts[number]:
-                raise InputError(f"declares {scan.counts[number]} atoms but {len(atoms)} were "
-                                 "read", source=name, frame=number)
+                raise InputError(
+                    f"declares {scan.counts[number]} atoms but {len(atoms)} were read",
+                    source=name,
+                    frame=number,
+                )
             yield number, atoms
             continue
         import ase.io
@@ -144,12 +157,14 @@ def _iter_scanned(name: str, index, fmt: str,
         except Exception as exc:  # ASE raises many types for malformed frames
             located = bad_atom_line(text, fmt)
             if located is not None:
-                raise InputError(located[1], source=name, frame=number,
-                                 atom=located[0]) from None
+                raise InputError(located[1], source=name, frame=number, atom=located[0]) from None
             raise _read_error(exc, name, number) from None
         if len(atoms) != scan.counts[number]:
-            raise InputError(f"declares {scan.counts[number]} atoms but {len(atoms)} were read",
-                             source=name, frame=number)
+            raise InputError(
+                f"declares {scan.counts[number]} atoms but {len(atoms)} were read",
+                source=name,
+                frame=number,
+            )
         yield number, atoms
 
 
@@ -188,8 +203,9 @@ def bad_atom_line(text: str, fmt: str) -> tuple[int, str] | None:
     header's, or None: a malformed frame's error then names the atom."""
     lines = text.splitlines()
     if fmt == "lammps-dump-text":
-        start = next((i + 1 for i, line in enumerate(lines) if line.startswith("ITEM: ATOMS")),
-                     None)
+        start = next(
+            (i + 1 for i, line in enumerate(lines) if line.startswith("ITEM: ATOMS")), None
+        )
         if start is None:
             return None
         expected: int | None = len(lines[start - 1].split()) - 2
@@ -202,8 +218,10 @@ def bad_atom_line(text: str, fmt: str) -> tuple[int, str] | None:
     for atom, line in enumerate(lines[start:]):
         fields = line.split()
         if expected is not None and len(fields) != expected:
-            return atom, (f"atom line {line.strip()[:40]!r} has {len(fields)} columns, the "
-                          f"header declares {expected}")
+            return atom, (
+                f"atom line {line.strip()[:40]!r} has {len(fields)} columns, the "
+                f"header declares {expected}"
+            )
     return None
 
 
@@ -247,8 +265,10 @@ def _iter_ase(name: str, index, format) -> Iterator[tuple[int, Atoms]]:
             raise _read_error(exc, name, None) from None
         selected = resolve_index(selection, len(every), name)
         if not selected:
-            raise InputError(f"no frames selected by index {index!r} (the file has "
-                             f"{len(every)} frames)", source=name)
+            raise InputError(
+                f"no frames selected by index {index!r} (the file has {len(every)} frames)",
+                source=name,
+            )
         for number in selected:
             yield number, every[number]
         return
@@ -280,8 +300,9 @@ def validate_atoms(atoms: Atoms, source: str, frame: int) -> None:
     pos = atoms.get_positions()
     bad = ~np.isfinite(pos).all(axis=1)
     if bad.any():
-        raise InputError("coordinate is NaN or infinite", source=source, frame=frame,
-                         atom=int(np.argmax(bad)))
+        raise InputError(
+            "coordinate is NaN or infinite", source=source, frame=frame, atom=int(np.argmax(bad))
+        )
     pbc = np.asarray(atoms.pbc, dtype=bool)
     if pbc.any():
         cell = np.asarray(atoms.cell[:], dtype=float)
@@ -292,7 +313,9 @@ def validate_atoms(atoms: Atoms, source: str, frame: int) -> None:
         if sv.min() < 1e-8 * max(1.0, sv.max()):
             raise InputError(
                 f"periodic cell has zero volume (pbc={tuple(bool(p) for p in pbc)})",
-                source=source, frame=frame)
+                source=source,
+                frame=frame,
+            )
 
 
 def read_frames(structures, index=":", format=None, *, type_map=None) -> list[Frame]:

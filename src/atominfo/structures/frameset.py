@@ -104,14 +104,20 @@ class FrameSet:
         values = []
         for f, atoms in enumerate(self.atoms):
             if key not in atoms.info:
-                raise InputError(f"info key {key!r} is missing (needed by --group-by)",
-                                 source=self.sources[f], frame=self.source_frames[f])
+                raise InputError(
+                    f"info key {key!r} is missing (needed by --group-by)",
+                    source=self.sources[f],
+                    frame=self.source_frames[f],
+                )
             value = atoms.info[key]
             if isinstance(value, np.generic):
                 value = value.item()
             if isinstance(value, np.ndarray):
-                raise InputError(f"info key {key!r} holds an array, not a label",
-                                 source=self.sources[f], frame=self.source_frames[f])
+                raise InputError(
+                    f"info key {key!r} holds an array, not a label",
+                    source=self.sources[f],
+                    frame=self.source_frames[f],
+                )
             values.append(value)
         return values
 

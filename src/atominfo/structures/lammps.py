@@ -40,8 +40,9 @@ def parse_type_map(text) -> dict[int, str] | None:
         for entry in text.split(","):
             key, sep, value = entry.partition("=")
             if not sep or not key.strip() or not value.strip():
-                raise InputError(f"type map entry {entry.strip()!r} is not TYPE=SYMBOL "
-                                 "(e.g. 1=Cu,2=O)")
+                raise InputError(
+                    f"type map entry {entry.strip()!r} is not TYPE=SYMBOL (e.g. 1=Cu,2=O)"
+                )
             items.append((key.strip(), value.strip()))
     else:
         raise InputError(f"type map must be like '1=Cu,2=O' or {{1: 'Cu'}}, got {text!r}")
@@ -52,8 +53,9 @@ def parse_type_map(text) -> dict[int, str] | None:
             if isinstance(key, float) or number != float(key) or number < 1:
                 raise ValueError
         except (TypeError, ValueError):
-            raise InputError(f"type map: LAMMPS type must be a positive integer, got {key!r}") \
-                from None
+            raise InputError(
+                f"type map: LAMMPS type must be a positive integer, got {key!r}"
+            ) from None
         if number in mapping:
             raise InputError(f"type map: type {number} given twice")
         if not isinstance(symbol, str) or symbol not in chemical_symbols[1:]:
@@ -62,8 +64,9 @@ def parse_type_map(text) -> dict[int, str] | None:
     return mapping
 
 
-def apply_type_map(atoms: Atoms, type_map: Mapping[int, str] | None, *,
-                   source: str = "<memory>", frame: int = 0) -> Atoms:
+def apply_type_map(
+    atoms: Atoms, type_map: Mapping[int, str] | None, *, source: str = "<memory>", frame: int = 0
+) -> Atoms:
     """`atoms` with species set from its numeric types (a copy; the input is untouched).
 
     Applies to structures that carry numeric types (``atoms.arrays["type"]``,
@@ -77,8 +80,12 @@ def apply_type_map(atoms: Atoms, type_map: Mapping[int, str] | None, *,
     known = np.isin(types, list(type_map))
     if not known.all():
         a = int(np.argmax(~known))
-        raise InputError(f"LAMMPS type {types[a]} is not in the type map "
-                         f"{format_type_map(type_map)}", source=source, frame=frame, atom=a)
+        raise InputError(
+            f"LAMMPS type {types[a]} is not in the type map {format_type_map(type_map)}",
+            source=source,
+            frame=frame,
+            atom=a,
+        )
     mapped = atoms.copy()
     mapped.set_chemical_symbols([type_map[int(t)] for t in types])
     return mapped
@@ -90,9 +97,11 @@ def format_type_map(type_map: Mapping[int, str]) -> str:
 
 
 def untyped_message(source: str) -> str:
-    return (f"{source}: LAMMPS dump has atom types but no element column, so ASE reads type 1 as"
-            " H, type 2 as He, ...; give a type map (e.g. type_map={1: 'Cu', 2: 'O'}, on the"
-            " command line --type-map 1=Cu,2=O) to name the species")
+    return (
+        f"{source}: LAMMPS dump has atom types but no element column, so ASE reads type 1 as"
+        " H, type 2 as He, ...; give a type map (e.g. type_map={1: 'Cu', 2: 'O'}, on the"
+        " command line --type-map 1=Cu,2=O) to name the species"
+    )
 
 
 def dump_has_elements(columns) -> bool:

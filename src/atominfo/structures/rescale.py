@@ -18,8 +18,12 @@ REFERENCE_VOLUME = 15.8
 
 def volume_per_atom(atoms: Atoms, *, source="<memory>", frame=0) -> float:
     if not np.all(atoms.pbc):
-        raise InputError("volume per atom needs a fully periodic cell "
-                         f"(pbc={tuple(bool(p) for p in atoms.pbc)})", source=source, frame=frame)
+        raise InputError(
+            "volume per atom needs a fully periodic cell "
+            f"(pbc={tuple(bool(p) for p in atoms.pbc)})",
+            source=source,
+            frame=frame,
+        )
     return float(abs(atoms.cell.volume)) / len(atoms)
 
 

@@ -52,19 +52,22 @@ def load_descriptors(path) -> tuple[np.ndarray, dict | None]:
         raise InputError("is a directory, not saved descriptors", source=name)
     suffix = p.suffix.lower()
     if suffix not in SAVED_SUFFIXES:
-        raise InputError(f"saved descriptors must be .npy or .npz, not {p.suffix or 'no suffix'!r}",
-                         source=name)
+        raise InputError(
+            f"saved descriptors must be .npy or .npz, not {p.suffix or 'no suffix'!r}", source=name
+        )
     provenance = None
     try:
         data = np.load(p, allow_pickle=False)
         if suffix == ".npz":
             if not isinstance(data, np.lib.npyio.NpzFile):
-                raise InputError("not a .npz archive (it holds a single array: save it as .npy)",
-                                 source=name)
+                raise InputError(
+                    "not a .npz archive (it holds a single array: save it as .npy)", source=name
+                )
             with data:
                 if "X" not in data.files:
-                    raise InputError(f"no array 'X' in the archive (it has {sorted(data.files)})",
-                                     source=name)
+                    raise InputError(
+                        f"no array 'X' in the archive (it has {sorted(data.files)})", source=name
+                    )
                 X = data["X"]
                 provenance = {key: _plain(data[key]) for key in data.files if key != "X"}
         else:
@@ -76,32 +79,37 @@ def load_descriptors(path) -> tuple[np.ndarray, dict | None]:
         raise
     except ValueError as exc:
         if "pickle" in str(exc).lower():
-            raise InputError("holds pickled Python objects, which are never loaded (save a "
-                             "plain numeric array)", source=name) from None
+            raise InputError(
+                "holds pickled Python objects, which are never loaded (save a plain numeric array)",
+                source=name,
+            ) from None
         raise InputError(f"not a NumPy {suffix} file ({exc})", source=name) from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"cannot read saved descriptors ({type(exc).__name__}: {msg})",
-                         source=name) from None
+        raise InputError(
+            f"cannot read saved descriptors ({type(exc).__name__}: {msg})", source=name
+        ) from None
     return check_descriptor_array(X, source=name), provenance
 
 
 def check_descriptor_array(X, *, source: str = "<memory>") -> np.ndarray:
     """`X` as a float64 (n, width) array of finite numbers, or InputError naming `source`."""
     X = np.asarray(X)
-    if X.dtype == object or not (np.issubdtype(X.dtype, np.floating)
-                                 or np.issubdtype(X.dtype, np.integer)):
+    if X.dtype == object or not (
+        np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)
+    ):
         raise InputError(f"descriptors must be real numbers, got dtype {X.dtype}", source=source)
     if X.ndim != 2:
-        raise InputError(f"descriptors must be a 2-D array (environments x features), got shape "
-                         f"{X.shape}", source=source)
+        raise InputError(
+            f"descriptors must be a 2-D array (environments x features), got shape {X.shape}",
+            source=source,
+        )
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise InputError(f"descriptors are empty (shape {X.shape})", source=source)
     X = X.astype(np.float64, copy=False)
     bad = ~np.isfinite(X).all(axis=1)
     if bad.any():
-        raise InputError(f"descriptor row {int(np.argmax(bad))} is NaN or infinite",
-                         source=source)
+        raise InputError(f"descriptor row {int(np.argmax(bad))} is NaN or infinite", source=source)
     return X
 
 

@@ -68,13 +68,18 @@ class FileScan:
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InputError(f"not UTF-8 text (byte {self.starts[frame] + exc.start})",
-                             source=self.source, frame=frame) from None
+            raise InputError(
+                f"not UTF-8 text (byte {self.starts[frame] + exc.start})",
+                source=self.source,
+                frame=frame,
+            ) from None
 
     def truncation_message(self) -> str:
-        return (f"{self.source}: frame {len(self.counts)} is incomplete (the file ends inside it:"
-                f" cut, or still being written); read the {len(self.counts)} complete frame(s)"
-                " before it")
+        return (
+            f"{self.source}: frame {len(self.counts)} is incomplete (the file ends inside it:"
+            f" cut, or still being written); read the {len(self.counts)} complete frame(s)"
+            " before it"
+        )
 
 
 def guess_format(name: str) -> str | None:
@@ -112,8 +117,9 @@ def scan_file(name: str, format: str) -> FileScan:
             scan = _scan_xyz(fh, str(name), format, size)
     if not scan.counts:
         if scan.truncated:
-            raise InputError("cannot read: frame 0 is incomplete (the file ends inside it)",
-                             source=str(name))
+            raise InputError(
+                "cannot read: frame 0 is incomplete (the file ends inside it)", source=str(name)
+            )
         raise InputError("file holds no frames", source=str(name))
     return scan
 
@@ -126,8 +132,12 @@ def _check_capacity(n: int, size: int, name: str, frame: int) -> None:
     if n < 0:
         raise InputError(f"negative atom count {n}", source=name, frame=frame)
     if n * MIN_ATOM_LINE > size:
-        raise InputError(f"cannot read: declares {n} atoms but the file ({size} bytes) can hold "
-                         f"at most {size // MIN_ATOM_LINE}", source=name, frame=frame)
+        raise InputError(
+            f"cannot read: declares {n} atoms but the file ({size} bytes) can hold "
+            f"at most {size // MIN_ATOM_LINE}",
+            source=name,
+            frame=frame,
+        )
 
 
 def _scan_xyz(fh, name: str, format: str, size: int) -> FileScan:
@@ -151,10 +161,14 @@ def _scan_xyz(fh, name: str, format: str, size: int) -> FileScan:
             n = int(fields[0])
         except ValueError:
             if prev_fields is not None and len(fields) == prev_fields:
-                raise InputError(f"more atom lines than its atom count {scan.counts[-1]}",
-                                 source=name, frame=frame - 1) from None
-            raise InputError(f"atom-count line is not an integer: {_text(line)!r}",
-                             source=name, frame=frame) from None
+                raise InputError(
+                    f"more atom lines than its atom count {scan.counts[-1]}",
+                    source=name,
+                    frame=frame - 1,
+                ) from None
+            raise InputError(
+                f"atom-count line is not an integer: {_text(line)!r}", source=name, frame=frame
+            ) from None
         _check_capacity(n, size, name, frame)
         comment = fh.readline()
         if not comment.endswith(b"\n"):
@@ -177,9 +191,12 @@ def _scan_xyz(fh, name: str, format: str, size: int) -> FileScan:
             assert first is not None and last is not None  # n complete lines were read
             n_fields = len(first.split())
             if len(last.split()) != n_fields or n_fields < 4:
-                raise InputError(f"atom count {n} disagrees with the atom lines (line "
-                                 f"{_text(last)!r} is not an atom line)",
-                                 source=name, frame=frame)
+                raise InputError(
+                    f"atom count {n} disagrees with the atom lines (line "
+                    f"{_text(last)!r} is not an atom line)",
+                    source=name,
+                    frame=frame,
+                )
             prev_fields = n_fields
         scan.starts.append(start)
         scan.ends.append(fh.tell())
@@ -203,10 +220,14 @@ def _scan_lammps(fh, name: str, size: int) -> FileScan:
             break
         if not line.startswith(b"ITEM: TIMESTEP"):
             if frame == 0:
-                raise InputError(f"not a LAMMPS text dump (first line {_text(line)!r})",
-                                 source=name)
-            raise InputError(f"ITEM: NUMBER OF ATOMS says {scan.counts[-1]} but more atom "
-                             "lines follow", source=name, frame=frame - 1)
+                raise InputError(
+                    f"not a LAMMPS text dump (first line {_text(line)!r})", source=name
+                )
+            raise InputError(
+                f"ITEM: NUMBER OF ATOMS says {scan.counts[-1]} but more atom lines follow",
+                source=name,
+                frame=frame - 1,
+            )
         n = None
         columns = None
         complete = True
@@ -223,8 +244,11 @@ def _scan_lammps(fh, name: str, size: int) -> FileScan:
                 try:
                     n = int(value)
                 except ValueError:
-                    raise InputError(f"ITEM: NUMBER OF ATOMS is not an integer: "
-                                     f"{_text(value)!r}", source=name, frame=frame) from None
+                    raise InputError(
+                        f"ITEM: NUMBER OF ATOMS is not an integer: {_text(value)!r}",
+                        source=name,
+                        frame=frame,
+                    ) from None
                 _check_capacity(n, size, name, frame)
             elif line.startswith(b"ITEM: ATOMS"):
                 columns = line.decode("utf-8", "replace").split()[2:]
@@ -242,8 +266,11 @@ def _scan_lammps(fh, name: str, size: int) -> FileScan:
                 complete = False
                 break
             if line.startswith(b"ITEM:"):
-                raise InputError(f"ITEM: NUMBER OF ATOMS says {n} but only {i} atom lines "
-                                 "follow", source=name, frame=frame)
+                raise InputError(
+                    f"ITEM: NUMBER OF ATOMS says {n} but only {i} atom lines follow",
+                    source=name,
+                    frame=frame,
+                )
         if not complete:
             scan.truncated = True
             break
@@ -270,9 +297,11 @@ def resolve_index(index, n_frames: int, source: str | None = None) -> list[int]:
         try:
             return [frames[selection]]
         except IndexError:
-            raise InputError(f"index {index!r} selects frame {selection}, which does not exist "
-                             f"(the file has {n_frames} complete frames)",
-                             source=source) from None
+            raise InputError(
+                f"index {index!r} selects frame {selection}, which does not exist "
+                f"(the file has {n_frames} complete frames)",
+                source=source,
+            ) from None
     return list(frames[selection])
 
 

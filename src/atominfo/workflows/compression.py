@@ -81,9 +81,9 @@ def update_log_sums(log_sums, X, x_sq, Y, h: float) -> None:
     y_sq = np.einsum("ij,ij->i", Y, Y)
     c = float(inverse_two_h2(h)[0])
     for r0 in range(0, len(X), BLOCK_ROWS):
-        dots = X[r0:r0 + BLOCK_ROWS] @ Y.T
+        dots = X[r0 : r0 + BLOCK_ROWS] @ Y.T
         fold = fold_into_log_sums if dots.size > SERIAL_ENTRIES else fold_into_log_sums_serial
-        fold(dots, x_sq[r0:r0 + BLOCK_ROWS], y_sq, c, log_sums[r0:r0 + BLOCK_ROWS])
+        fold(dots, x_sq[r0 : r0 + BLOCK_ROWS], y_sq, c, log_sums[r0 : r0 + BLOCK_ROWS])
 
 
 def own_entropies(data: FrameSet, h: float) -> np.ndarray:
@@ -96,7 +96,7 @@ def own_entropies(data: FrameSet, h: float) -> np.ndarray:
     X = data.X - centre(data.X)  # small norms: small rounding (see engine.fold)
     with threadpool_limits(1, user_api="blas"):
         for f in range(len(data)):
-            Xf = np.ascontiguousarray(X[data.offsets[f]:data.offsets[f + 1]])
+            Xf = np.ascontiguousarray(X[data.offsets[f] : data.offsets[f + 1]])
             log_sums = np.full(len(Xf), -np.inf)
             update_log_sums(log_sums, Xf, np.einsum("ij,ij->i", Xf, Xf), Xf, h)
             out[f] = np.log(len(Xf)) - log_sums.mean()
@@ -109,8 +109,9 @@ def selection_size(value, total: int) -> int:
     try:
         number = float(text)
     except ValueError:
-        raise InputError(f"size must be a fraction such as 0.5 or a count such as 200, "
-                         f"got {value!r}") from None
+        raise InputError(
+            f"size must be a fraction such as 0.5 or a count such as 200, got {value!r}"
+        ) from None
     is_fraction = ("." in text or "e" in text.lower()) and number <= 1.0
     if is_fraction:
         if not 0 < number <= 1:
@@ -148,14 +149,23 @@ def _msc(data: FrameSet, m: int, h: float, reference, own, progress, engine, lim
     # Re-evaluations are small products (one structure x recent picks): one BLAS
     # thread each avoids thread wake-ups that cost more than the product.
     with threadpool_limits(1, user_api="blas"):
-        return _lazy_greedy(X, x_sq, offsets, own, log_sums, m, h, reference is None, progress,
-                            limits)
+        return _lazy_greedy(
+            X, x_sq, offsets, own, log_sums, m, h, reference is None, progress, limits
+        )
 
 
-def _lazy_greedy(X: np.ndarray, x_sq: np.ndarray, offsets: np.ndarray, own: np.ndarray,
-                 log_sums: np.ndarray, m: int, h: float, from_empty: bool,
-                 progress: Callable[[int], object] | None,
-                 limits: _Limits | None = None) -> list[int]:
+def _lazy_greedy(
+    X: np.ndarray,
+    x_sq: np.ndarray,
+    offsets: np.ndarray,
+    own: np.ndarray,
+    log_sums: np.ndarray,
+    m: int,
+    h: float,
+    from_empty: bool,
+    progress: Callable[[int], object] | None,
+    limits: _Limits | None = None,
+) -> list[int]:
     """The lazy greedy; with `limits` (a `_Limits`), a maximiser that does not fit is
     dropped for good (its room only shrinks) and the next one is taken."""
     import heapq
@@ -167,7 +177,7 @@ def _lazy_greedy(X: np.ndarray, x_sq: np.ndarray, offsets: np.ndarray, own: np.n
 
     def take(s):
         picks.append(s)
-        picked_blocks.append(X[offsets[s]:offsets[s + 1]])
+        picked_blocks.append(X[offsets[s] : offsets[s + 1]])
         if limits is not None:
             limits.take(s)
         if progress is not None:
@@ -177,7 +187,7 @@ def _lazy_greedy(X: np.ndarray, x_sq: np.ndarray, offsets: np.ndarray, own: np.n
         return limits is None or limits.fits(s)
 
     def negative_score(s):  # heap key: the heap pops the smallest, ties by lowest index
-        return log_sums[offsets[s]:offsets[s + 1]].min() - own[s]
+        return log_sums[offsets[s] : offsets[s + 1]].min() - own[s]
 
     if from_empty:
         # Nothing selected: every dH is +inf; the method starts from the highest own entropy.
@@ -199,7 +209,7 @@ def _lazy_greedy(X: np.ndarray, x_sq: np.ndarray, offsets: np.ndarray, own: np.n
             take(s)
             continue
         rows = slice(offsets[s], offsets[s + 1])
-        missing = picked_blocks[seen[s]:]
+        missing = picked_blocks[seen[s] :]
         new = missing[0] if len(missing) == 1 else np.concatenate(missing)
         update_log_sums(log_sums[rows], X[rows], x_sq[rows], new, h)
         seen[s] = len(picked_blocks)
@@ -228,16 +238,16 @@ def _fps(data: FrameSet, m: int, own, progress, limits=None):
             progress(1)
         if step + 1 == m or not (fits & ~chosen).any():
             break
-        Y = X[data.offsets[pick]:data.offsets[pick + 1]]
+        Y = X[data.offsets[pick] : data.offsets[pick + 1]]
         y_sq = np.einsum("ij,ij->i", Y, Y)
         row_mean = np.empty(len(X))
         for r0 in range(0, len(X), BLOCK_ROWS):
-            d2 = X[r0:r0 + BLOCK_ROWS] @ Y.T
+            d2 = X[r0 : r0 + BLOCK_ROWS] @ Y.T
             d2 *= -2.0
-            d2 += x_sq[r0:r0 + BLOCK_ROWS, None]
+            d2 += x_sq[r0 : r0 + BLOCK_ROWS, None]
             d2 += y_sq[None, :]
             np.maximum(d2, 0.0, out=d2)
-            row_mean[r0:r0 + BLOCK_ROWS] = np.sqrt(d2).mean(axis=1)
+            row_mean[r0 : r0 + BLOCK_ROWS] = np.sqrt(d2).mean(axis=1)
         distance = np.add.reduceat(row_mean, starts) / sizes
         np.minimum(nearest, distance, out=nearest)
         candidates = np.where(chosen | ~fits, -np.inf, nearest)
@@ -265,8 +275,10 @@ def _kmeans(data: FrameSet, m: int, seed: int, progress):
 
 # -- constraints: budget and strata ----------------------------------------------------------
 
-def structure_costs(data: FrameSet, cost: str | Sequence[float] | None = None,
-                    exponent: float = 3.0) -> np.ndarray:
+
+def structure_costs(
+    data: FrameSet, cost: str | Sequence[float] | None = None, exponent: float = 3.0
+) -> np.ndarray:
     """Cost of labelling each structure, shape (n_frames,), > 0.
 
     Parameters
@@ -287,10 +299,17 @@ def structure_costs(data: FrameSet, cost: str | Sequence[float] | None = None,
     if isinstance(cost, str):
         labelled: list[float] = []
         for f, value in enumerate(_labels(data, cost, "the cost")):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-                    or not math.isfinite(float(value)) or float(value) <= 0:
-                raise InputError(f"cost {cost!r} must be a finite number > 0, got {value!r}",
-                                 source=data.sources[f], frame=data.source_frames[f])
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not math.isfinite(float(value))
+                or float(value) <= 0
+            ):
+                raise InputError(
+                    f"cost {cost!r} must be a finite number > 0, got {value!r}",
+                    source=data.sources[f],
+                    frame=data.source_frames[f],
+                )
             labelled.append(float(value))
         return np.asarray(labelled)
     values = np.asarray(cost, dtype=float).reshape(-1)
@@ -299,8 +318,11 @@ def structure_costs(data: FrameSet, cost: str | Sequence[float] | None = None,
     bad = ~(np.isfinite(values) & (values > 0))
     if bad.any():
         f = int(np.argmax(bad))
-        raise InputError(f"cost must be a finite number > 0, got {values[f]!r}",
-                         source=data.sources[f], frame=data.source_frames[f])
+        raise InputError(
+            f"cost must be a finite number > 0, got {values[f]!r}",
+            source=data.sources[f],
+            frame=data.source_frames[f],
+        )
     return values
 
 
@@ -317,13 +339,13 @@ def budget_value(budget, total_cost: float) -> float:
             raise InputError(f"budget percentage must be in (0, 100], got {budget!r}")
         return number / 100.0 * float(total_cost)
     if not (math.isfinite(number) and number > 0):
-        raise InputError(f"budget must be a number > 0 (cost units) or a percentage such "
-                         f"as 10%, got {budget!r}")
+        raise InputError(
+            f"budget must be a number > 0 (cost units) or a percentage such as 10%, got {budget!r}"
+        )
     return number
 
 
-def apportion(sizes: dict[str, int], m: int, fixed: dict[str, int] | None = None
-              ) -> dict[str, int]:
+def apportion(sizes: dict[str, int], m: int, fixed: dict[str, int] | None = None) -> dict[str, int]:
     """Split `m` picks among groups in proportion to their sizes (largest remainders).
 
     Every group gets at least one pick when `m` leaves room for all of them, and
@@ -339,19 +361,23 @@ def apportion(sizes: dict[str, int], m: int, fixed: dict[str, int] | None = None
     fixed = dict(fixed or {})
     for name, q in fixed.items():
         if name not in sizes:
-            raise InputError(f"quota for group {name!r}, which does not exist "
-                             f"(groups: {', '.join(map(str, sizes))})")
+            raise InputError(
+                f"quota for group {name!r}, which does not exist "
+                f"(groups: {', '.join(map(str, sizes))})"
+            )
         if not 0 <= q <= sizes[name]:
             raise InputError(f"quota {q} for group {name!r} of {sizes[name]} structures")
     rest = m - sum(fixed.values())
     if rest < 0:
-        raise InputError(f"quotas add up to {sum(fixed.values())}, more than the "
-                         f"{m} structures selected")
+        raise InputError(
+            f"quotas add up to {sum(fixed.values())}, more than the {m} structures selected"
+        )
     free = [g for g in sizes if g not in fixed]
     room = sum(sizes[g] for g in free)
     if rest > room:
-        raise InputError(f"cannot select {m} structures with these quotas: the other groups "
-                         f"hold {room}")
+        raise InputError(
+            f"cannot select {m} structures with these quotas: the other groups hold {room}"
+        )
     out = dict(fixed)
     if not free:
         if rest:
@@ -375,8 +401,9 @@ def _labels(data: FrameSet, key: str, what: str) -> list:
     try:
         return data.labels(key)
     except InputError as exc:
-        raise InputError(exc.reason.replace("--group-by", what), source=exc.source,
-                         frame=exc.frame) from None
+        raise InputError(
+            exc.reason.replace("--group-by", what), source=exc.source, frame=exc.frame
+        ) from None
 
 
 class _Limits:
@@ -422,7 +449,6 @@ class _Limits:
                 self.group_left[g] -= self.cost[s]
 
 
-
 @dataclass
 class Selection(Result):
     """A compressed dataset: which structures were kept and what they hold.
@@ -460,28 +486,61 @@ class Selection(Result):
     stratify: str | None = None
     groups: dict = field(default_factory=dict)
 
-    _fields_shown = ("method", "n_structures", "total_structures", "n_environments",
-                     "entropy", "diversity", "overlap", "bandwidth", "seconds")
+    _fields_shown = (
+        "method",
+        "n_structures",
+        "total_structures",
+        "n_environments",
+        "entropy",
+        "diversity",
+        "overlap",
+        "bandwidth",
+        "seconds",
+    )
 
     def to_dict(self) -> dict:
         """JSON-ready summary (non-finite numbers, e.g. without a summary, as None)."""
-        return jsonable({"method": self.method, "seed": self.seed, "bandwidth": self.bandwidth,
-                "structures": self.n_structures, "environments": self.n_environments,
+        return jsonable(
+            {
+                "method": self.method,
+                "seed": self.seed,
+                "bandwidth": self.bandwidth,
+                "structures": self.n_structures,
+                "environments": self.n_environments,
                 "total_structures": self.total_structures,
                 "total_environments": self.total_environments,
-                "entropy": self.entropy, "diversity": self.diversity, "overlap": self.overlap,
+                "entropy": self.entropy,
+                "diversity": self.diversity,
+                "overlap": self.overlap,
                 "reference_environments": self.reference_environments,
                 "selection_seconds": self.seconds,
-                "cost": self.cost, "total_cost": self.total_cost, "budget": self.budget,
-                "stratify": self.stratify, "groups": self.groups,
-                "indices": sorted(self.indices), "pick_order": list(self.indices)})
+                "cost": self.cost,
+                "total_cost": self.total_cost,
+                "budget": self.budget,
+                "stratify": self.stratify,
+                "groups": self.groups,
+                "indices": sorted(self.indices),
+                "pick_order": list(self.indices),
+            }
+        )
 
 
-def select(data: FrameSet, size=None, method: str = "msc", h: float = DEFAULT_BANDWIDTH, *,
-           seed: int = 0, reference=None, summary: bool = True,
-           progress: Callable[[int], None] | None = None,
-           engine: EngineOptions | None = None, cost=None, budget=None,
-           stratify: str | None = None, quotas: dict | None = None) -> Selection:
+def select(
+    data: FrameSet,
+    size=None,
+    method: str = "msc",
+    h: float = DEFAULT_BANDWIDTH,
+    *,
+    seed: int = 0,
+    reference=None,
+    summary: bool = True,
+    progress: Callable[[int], None] | None = None,
+    engine: EngineOptions | None = None,
+    cost=None,
+    budget=None,
+    stratify: str | None = None,
+    quotas: dict | None = None,
+) -> Selection:
     """Choose structures of `data` by `method` and summarise what the selection keeps.
 
     Parameters
@@ -559,22 +618,35 @@ def select(data: FrameSet, size=None, method: str = "msc", h: float = DEFAULT_BA
             counts = {name: fixed.get(name, sizes[name]) for name in names}
             for name, q in fixed.items():
                 if q > sizes[name]:
-                    raise InputError(f"quota {q} for group {name!r} of {sizes[name]} "
-                                     "structures")
+                    raise InputError(f"quota {q} for group {name!r} of {sizes[name]} structures")
         group_cost = {name: float(costs[members[name]].sum()) for name in names}
         group_budget = None
         if budget_cost is not None:
             # proportional to the group's cost, and at least its cheapest structure
             # (the total budget still caps the sum)
-            group_budget = {name: max(budget_cost * group_cost[name] / total_cost,
-                                      float(costs[members[name]].min())) for name in names}
-        limits = _Limits(costs, budget_cost, group_of, [counts[n] for n in names],
-                         None if group_budget is None else [group_budget[n] for n in names])
-        groups = {name: {"structures": sizes[name],
-                         "quota": counts[name] if (size is not None or name in fixed)
-                         else None,
-                         "budget": None if group_budget is None else group_budget[name],
-                         "picked": 0, "cost": 0.0} for name in names}
+            group_budget = {
+                name: max(
+                    budget_cost * group_cost[name] / total_cost, float(costs[members[name]].min())
+                )
+                for name in names
+            }
+        limits = _Limits(
+            costs,
+            budget_cost,
+            group_of,
+            [counts[n] for n in names],
+            None if group_budget is None else [group_budget[n] for n in names],
+        )
+        groups = {
+            name: {
+                "structures": sizes[name],
+                "quota": counts[name] if (size is not None or name in fixed) else None,
+                "budget": None if group_budget is None else group_budget[name],
+                "picked": 0,
+                "cost": 0.0,
+            }
+            for name in names
+        }
     elif budget_cost is not None:
         limits = _Limits(costs, budget_cost)
     t0 = time.perf_counter()
@@ -603,8 +675,10 @@ def select(data: FrameSet, size=None, method: str = "msc", h: float = DEFAULT_BA
     picks = [int(p) for p in picks]
     seconds = time.perf_counter() - t0
     if not picks:
-        raise InputError("nothing fits: the budget is smaller than the cost of every "
-                         f"structure (cheapest {costs.min():.6g}, budget {budget_cost:.6g})")
+        raise InputError(
+            "nothing fits: the budget is smaller than the cost of every "
+            f"structure (cheapest {costs.min():.6g}, budget {budget_cost:.6g})"
+        )
     if group_of is not None:
         names = list(groups)
         for p in picks:
@@ -617,15 +691,34 @@ def select(data: FrameSet, size=None, method: str = "msc", h: float = DEFAULT_BA
         H, D = (float(v) for v in entropy_and_diversity(kept, h, engine=engine))
         known = kept if reference is None else np.concatenate([kept, reference])
         ov = float(overlap(data.X, known, h, engine=engine))
-    return Selection(picks, method, seed, float(h), len(picks), len(kept), len(data),
-                     len(data.X), H, D, ov, 0 if reference is None else len(reference),
-                     seconds, float(costs[picks].sum()), total_cost, budget_cost, stratify,
-                     groups)
+    return Selection(
+        picks,
+        method,
+        seed,
+        float(h),
+        len(picks),
+        len(kept),
+        len(data),
+        len(data.X),
+        H,
+        D,
+        ov,
+        0 if reference is None else len(reference),
+        seconds,
+        float(costs[picks].sum()),
+        total_cost,
+        budget_cost,
+        stratify,
+        groups,
+    )
 
 
 def _quota_count(name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) and not (
-            isinstance(value, (float, str)) and str(value).strip().lstrip("+").isdigit()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        and not (isinstance(value, (float, str)) and str(value).strip().lstrip("+").isdigit())
+    ):
         raise InputError(f"quota for group {name!r} must be a count >= 0, got {value!r}")
     return int(value)
 

@@ -108,8 +108,10 @@ class AsymptoteFit(Result):
         return asymptote_model(N, self.a, self.b, self.c)
 
     def __repr__(self) -> str:
-        return (f"AsymptoteFit(status={self.status!r}, a={self.a:.4g}, b={self.b:.4g}, "
-                f"c={self.c:.4g}, a_interval={self.a_interval}, reason={self.reason!r})")
+        return (
+            f"AsymptoteFit(status={self.status!r}, a={self.a:.4g}, b={self.b:.4g}, "
+            f"c={self.c:.4g}, a_interval={self.a_interval}, reason={self.reason!r})"
+        )
 
     @property
     def determined(self) -> bool:
@@ -139,14 +141,26 @@ class AsymptoteFit(Result):
 
     def to_dict(self) -> dict:
         """JSON-ready summary (non-finite numbers as None)."""
-        return jsonable({"a": self.a, "b": self.b, "c": self.c, "sizes": self.sizes,
-                "rms_residual": self.rms, "status": self.status, "reason": self.reason,
-                "slope_ratio": _finite_or_none(self.slope_ratio), "asymptote": self.asymptote,
+        return jsonable(
+            {
+                "a": self.a,
+                "b": self.b,
+                "c": self.c,
+                "sizes": self.sizes,
+                "rms_residual": self.rms,
+                "status": self.status,
+                "reason": self.reason,
+                "slope_ratio": _finite_or_none(self.slope_ratio),
+                "asymptote": self.asymptote,
                 "a_interval": _interval_or_none(self.a_interval),
                 "saturation_size": self.saturation_size(),
                 "saturation_interval": _interval_or_none(self.saturation_interval),
-                "tolerance": self.tolerance, "level": self.level, "n_boot": self.n_boot,
-                "bootstrap": self.method})
+                "tolerance": self.tolerance,
+                "level": self.level,
+                "n_boot": self.n_boot,
+                "bootstrap": self.method,
+            }
+        )
 
 
 def _saturation(b, c, tolerance) -> float:
@@ -178,15 +192,15 @@ def _profile(x2, H, log_c):
     """
     g = np.exp(-np.exp(log_c)[:, None] * x2[None, :])  # (k, n)
     gc = g - g.mean(axis=1, keepdims=True)
-    sgg = np.sum(gc ** 2, axis=1)  # (k,)
+    sgg = np.sum(gc**2, axis=1)  # (k,)
     Hc = H - H.mean(axis=1, keepdims=True)
     sgh = Hc @ gc.T  # (m, k)
     ok = sgg > 1e-300  # g constant over the sizes: b is not identifiable, use b = 0
     safe = np.where(ok, sgg, 1.0)
     # b >= 0: H = a - b g with g decreasing in N needs H increasing (negative covariance).
     b = np.where(ok, np.maximum(-sgh / safe, 0.0), 0.0)
-    explained = np.where(b > 0, sgh ** 2 / safe, 0.0)
-    rss = np.maximum(np.sum(Hc ** 2, axis=1, keepdims=True) - explained, 0.0)
+    explained = np.where(b > 0, sgh**2 / safe, 0.0)
+    rss = np.maximum(np.sum(Hc**2, axis=1, keepdims=True) - explained, 0.0)
     a = H.mean(axis=1, keepdims=True) + b * g.mean(axis=1)[None, :]
     return a, b, rss
 
@@ -214,9 +228,12 @@ def _refine(x2, H, log_c):
     """Polish the grid minimum of one curve H (n,) in ln c between the grid neighbours."""
     grid = _log_c_grid(x2)
     step = grid[1] - grid[0] if len(grid) > 1 else 1.0
-    result = minimize_scalar(lambda t: float(_profile(x2, H[None], np.array([t]))[2][0, 0]),
-                             bounds=(log_c - step, log_c + step), method="bounded",
-                             options={"xatol": 1e-10})
+    result = minimize_scalar(
+        lambda t: float(_profile(x2, H[None], np.array([t]))[2][0, 0]),
+        bounds=(log_c - step, log_c + step),
+        method="bounded",
+        options={"xatol": 1e-10},
+    )
     a, b, rss = (v[0, 0] for v in _profile(x2, H[None], np.array([result.x])))
     return float(a), float(b), float(np.exp(result.x)), float(rss)
 
@@ -231,7 +248,7 @@ def _flat(x, E, tolerance) -> np.ndarray:
     """
     H = E.mean(axis=2)
     xc = x - x.mean()
-    sxx = float(np.sum(xc ** 2))
+    sxx = float(np.sum(xc**2))
     if sxx == 0:
         return np.ones(len(H), dtype=bool)
     slope = (H - H.mean(axis=1, keepdims=True)) @ xc / sxx
@@ -261,7 +278,7 @@ def _estimate(sizes, E, tolerance, max_entropy):
     """Fits of the curves E (m, n, n_seeds): a, b, c, rss, flat (m,) and problem, a list
     of m strings (why the asymptote is not determined, or "")."""
     x = np.log(sizes)
-    x2 = x ** 2
+    x2 = x**2
     H = E.mean(axis=2)
     flat = _flat(x, E, tolerance)
     a, b, c, rss, log_c, no_bend = _least_squares(x2, H)
@@ -271,17 +288,27 @@ def _estimate(sizes, E, tolerance, max_entropy):
     ratio = np.where(flat, np.nan, _slope_ratio(c, x2))
     problem = np.full(len(H), "", dtype=object)
     ceiling = np.inf if max_entropy is None else max_entropy
-    problem[~flat & no_bend] = ("the mean entropy neither levels off within the noise nor "
-                                "bends as the model can fit (noisy, or falling)")
+    problem[~flat & no_bend] = (
+        "the mean entropy neither levels off within the noise nor "
+        "bends as the model can fit (noisy, or falling)"
+    )
     low = ~flat & ~no_bend & ~(ratio <= MAX_SLOPE_RATIO)
     problem[low] = "not bending"
     problem[~flat & ~no_bend & (a > ceiling)] = "above ln(environments)"
     return a, b, c, rss, flat, ratio, problem, log_c
 
 
-def fit_asymptote(sizes, entropies, drop: int = DROP, *, max_entropy: float | None = None,
-                  level: float = LEVEL, n_boot: int = N_BOOT, seed: int = 0,
-                  tolerance: float = TOLERANCE) -> AsymptoteFit:
+def fit_asymptote(
+    sizes,
+    entropies,
+    drop: int = DROP,
+    *,
+    max_entropy: float | None = None,
+    level: float = LEVEL,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    tolerance: float = TOLERANCE,
+) -> AsymptoteFit:
     """Fit ``a - b exp(-c (ln N)^2)`` (a, b, c >= 0), with bootstrap intervals and a status.
 
     Least squares on the mean entropy per size: at fixed c the model is
@@ -335,8 +362,10 @@ def fit_asymptote(sizes, entropies, drop: int = DROP, *, max_entropy: float | No
     if E.ndim == 1:
         E = E[:, None]
     if sizes.ndim != 1 or E.ndim != 2 or len(E) != len(sizes) or E.shape[1] == 0:
-        raise InputError(f"entropies must be (n_sizes,) or (n_sizes, n_seeds) with n_sizes = "
-                         f"{len(sizes)}, got shape {np.shape(entropies)}")
+        raise InputError(
+            f"entropies must be (n_sizes,) or (n_sizes, n_seeds) with n_sizes = "
+            f"{len(sizes)}, got shape {np.shape(entropies)}"
+        )
     if not (np.all(np.isfinite(sizes)) and np.all(np.isfinite(E))):
         raise InputError("sizes and entropies must be finite")
     if np.any(sizes <= 0) or np.any(np.diff(sizes) <= 0):
@@ -346,29 +375,41 @@ def fit_asymptote(sizes, entropies, drop: int = DROP, *, max_entropy: float | No
     if drop:
         sizes, E = sizes[drop:-drop], E[drop:-drop]
     if len(sizes) < 3:
-        raise InputError(f"the asymptote fit needs at least {2 * drop + 3} sizes, "
-                         f"got {len(sizes) + 2 * drop}")
+        raise InputError(
+            f"the asymptote fit needs at least {2 * drop + 3} sizes, got {len(sizes) + 2 * drop}"
+        )
     x2 = np.log(sizes) ** 2
-    a, b, c, rss, flat, ratio, problem, log_c = _estimate(sizes, E[None], tolerance,
-                                                             max_entropy)
+    a, b, c, rss, flat, ratio, problem, log_c = _estimate(sizes, E[None], tolerance, max_entropy)
     a, b, c, flat, problem = float(a[0]), float(b[0]), float(c[0]), bool(flat[0]), problem[0]
     if not flat and b > 0:
         a, b, c, _ = _refine(x2, E.mean(axis=1), float(log_c[0]))
     H = E.mean(axis=1)
     rms = float(np.sqrt(np.mean((asymptote_model(sizes, a, b, c) - H) ** 2)))
-    fit = AsymptoteFit(a, b, c, sizes.astype(np.int64), rms, level=level,
-                       slope_ratio=float("nan") if flat else float(_slope_ratio(c, x2)),
-                       tolerance=tolerance, largest_size=largest)
+    fit = AsymptoteFit(
+        a,
+        b,
+        c,
+        sizes.astype(np.int64),
+        rms,
+        level=level,
+        slope_ratio=float("nan") if flat else float(_slope_ratio(c, x2)),
+        tolerance=tolerance,
+        largest_size=largest,
+    )
     fit.status = "flat" if flat else "determined"
     if problem == "not bending":
         fit.status = "not determined"
-        fit.reason = (f"the curve is not bending yet: its fitted slope in ln N at N = "
-                      f"{fit.sizes[-1]} is {fit.slope_ratio:.0%} of that at N = {fit.sizes[0]} "
-                      f"(at most {MAX_SLOPE_RATIO:.0%} needed)")
+        fit.reason = (
+            f"the curve is not bending yet: its fitted slope in ln N at N = "
+            f"{fit.sizes[-1]} is {fit.slope_ratio:.0%} of that at N = {fit.sizes[0]} "
+            f"(at most {MAX_SLOPE_RATIO:.0%} needed)"
+        )
     elif problem == "above ln(environments)":
         fit.status = "not determined"
-        fit.reason = (f"the fitted asymptote {a:.4g} nats exceeds ln(environments) = "
-                      f"{max_entropy:.4g} nats, the most any subset of the data can show")
+        fit.reason = (
+            f"the fitted asymptote {a:.4g} nats exceeds ln(environments) = "
+            f"{max_entropy:.4g} nats, the most any subset of the data can show"
+        )
     elif problem:
         fit.status, fit.reason = "not determined", problem
     if n_boot:
@@ -378,9 +419,11 @@ def fit_asymptote(sizes, entropies, drop: int = DROP, *, max_entropy: float | No
         # H(N) only grows with N (on average): an asymptote below what the largest
         # subset already shows means the model does not describe these data
         fit.status = "not determined"
-        fit.reason = (f"the fitted asymptote ({top:.4g} nats at most) lies below the entropy "
-                      f"measured at N = {largest:g} ({h_largest:.4g} nats): the model does "
-                      "not describe this curve")
+        fit.reason = (
+            f"the fitted asymptote ({top:.4g} nats at most) lies below the entropy "
+            f"measured at N = {largest:g} ({h_largest:.4g} nats): the model does "
+            "not describe this curve"
+        )
     return fit
 
 
@@ -397,8 +440,7 @@ def _bootstrap(fit: AsymptoteFit, sizes, E, n_boot, seed, max_entropy) -> None:
         # sqrt(n / (n - 1)) so that their variance is unbiased for few seeds.
         fit.method = "seeds resampled per size"
         picks = rng.integers(0, n_seeds, size=(n_boot, n_sizes, n_seeds))
-        deviations = np.take_along_axis(np.broadcast_to(E - H[:, None], picks.shape), picks,
-                                        axis=2)
+        deviations = np.take_along_axis(np.broadcast_to(E - H[:, None], picks.shape), picks, axis=2)
         sample = H[None, :, None] + math.sqrt(n_seeds / (n_seeds - 1)) * deviations
     elif n_sizes > 3 and np.any(residuals != 0):
         fit.method = "fit residuals resampled"
@@ -412,21 +454,30 @@ def _bootstrap(fit: AsymptoteFit, sizes, E, n_boot, seed, max_entropy) -> None:
         # Flatness was decided with its own two-standard-error bound on the rise; the
         # interval is that of the plateau, the mean over the fitted sizes.
         means = sample.mean(axis=(1, 2))
-        fit.a_interval = (float(np.quantile(means, tail, method="lower")),
-                          float(np.quantile(means, 1 - tail, method="higher")))
+        fit.a_interval = (
+            float(np.quantile(means, tail, method="lower")),
+            float(np.quantile(means, 1 - tail, method="higher")),
+        )
         fit.n_boot = n_boot
         return
     a, b, c, _, flat, _, problem, _ = _estimate(sizes, sample, fit.tolerance, max_entropy)
     failed = problem != ""
     a_values = np.where(failed, np.inf, a)
-    saturation = np.array([np.inf if bad else sizes[0] if fl else _saturation(bb, cc,
-                                                                              fit.tolerance)
-                           for bad, fl, bb, cc in zip(failed, flat, b, c)])
+    saturation = np.array(
+        [
+            np.inf if bad else sizes[0] if fl else _saturation(bb, cc, fit.tolerance)
+            for bad, fl, bb, cc in zip(failed, flat, b, c)
+        ]
+    )
     # Order statistics, not interpolation: refits without an asymptote count as +inf.
-    fit.a_interval = (float(np.quantile(a_values, tail, method="lower")),
-                      float(np.quantile(a_values, 1 - tail, method="higher")))
-    fit.saturation_interval = (float(np.quantile(saturation, tail, method="lower")),
-                               float(np.quantile(saturation, 1 - tail, method="higher")))
+    fit.a_interval = (
+        float(np.quantile(a_values, tail, method="lower")),
+        float(np.quantile(a_values, 1 - tail, method="higher")),
+    )
+    fit.saturation_interval = (
+        float(np.quantile(saturation, tail, method="lower")),
+        float(np.quantile(saturation, 1 - tail, method="higher")),
+    )
     fit.n_boot = n_boot
     if fit.status == "not determined":
         return
@@ -434,13 +485,17 @@ def _bootstrap(fit: AsymptoteFit, sizes, E, n_boot, seed, max_entropy) -> None:
     rise = float(H.max() - H.min())
     if not math.isfinite(hi):
         fit.status = "not determined"
-        fit.reason = (f"the {fit.level:.0%} interval of the asymptote is unbounded: "
-                      f"{np.mean(failed):.0%} of {n_boot} bootstrap refits find no asymptote")
+        fit.reason = (
+            f"the {fit.level:.0%} interval of the asymptote is unbounded: "
+            f"{np.mean(failed):.0%} of {n_boot} bootstrap refits find no asymptote"
+        )
     elif hi - lo > max(rise, fit.tolerance):
         fit.status = "not determined"
-        fit.reason = (f"the {fit.level:.0%} interval of the asymptote, {lo:.4g} to {hi:.4g} "
-                      f"nats, is wider than the rise measured over the fitted sizes "
-                      f"({rise:.3g} nats)")
+        fit.reason = (
+            f"the {fit.level:.0%} interval of the asymptote, {lo:.4g} to {hi:.4g} "
+            f"nats, is wider than the rise measured over the fitted sizes "
+            f"({rise:.3g} nats)"
+        )
 
 
 def subset_sizes(total: int, n_sizes: int = 12, minimum: int = 1) -> np.ndarray:
@@ -497,9 +552,11 @@ class LearningCurve(Result):
     fit_error: str | None = None
 
     def __repr__(self) -> str:
-        return (f"LearningCurve({len(self.sizes)} sizes of {self.unit} up to {self.total}, "
-                f"{len(self.seeds)} seeds, h={self.bandwidth:g}, fit_status="
-                f"{self.fit_status!r}, asymptote={self.asymptote})")
+        return (
+            f"LearningCurve({len(self.sizes)} sizes of {self.unit} up to {self.total}, "
+            f"{len(self.seeds)} seeds, h={self.bandwidth:g}, fit_status="
+            f"{self.fit_status!r}, asymptote={self.asymptote})"
+        )
 
     @property
     def mean(self) -> np.ndarray:
@@ -513,7 +570,7 @@ class LearningCurve(Result):
 
     @property
     def fit_status(self) -> str:
-        """"determined", "flat", "not determined" or "not fitted"."""
+        """ "determined", "flat", "not determined" or "not fitted"."""
         return "not fitted" if self.fit is None else self.fit.status
 
     @property
@@ -583,56 +640,78 @@ class LearningCurve(Result):
         model = f"fit H(N) = a - b exp(-c (ln N)^2) on N = {f.sizes[0]}..{f.sizes[-1]} {unit}"
         if not f.determined:
             # The least-squares parameters stay in to_dict() for diagnosis, not in the text.
-            return [f"{model}: asymptote not determined: {f.reason}",
-                    "no asymptote, information gap or saturation size reported: the data do "
-                    "not determine them (more data, or more seeds if the curve is noisy)"]
-        lines = [f"{model}: a = {f.a:.4g} nats, b = {f.b:.4g} nats, c = {f.c:.4g}, rms "
-                 f"residual {f.rms:.3g} nats"]
-        boot = (f" ({pct} interval {f.a_interval[0]:.4g} to {f.a_interval[1]:.4g} nats, "
-                f"{f.n_boot} bootstrap refits, {f.method})" if f.a_interval else "")
+            return [
+                f"{model}: asymptote not determined: {f.reason}",
+                "no asymptote, information gap or saturation size reported: the data do "
+                "not determine them (more data, or more seeds if the curve is noisy)",
+            ]
+        lines = [
+            f"{model}: a = {f.a:.4g} nats, b = {f.b:.4g} nats, c = {f.c:.4g}, rms "
+            f"residual {f.rms:.3g} nats"
+        ]
+        boot = (
+            f" ({pct} interval {f.a_interval[0]:.4g} to {f.a_interval[1]:.4g} nats, "
+            f"{f.n_boot} bootstrap refits, {f.method})"
+            if f.a_interval
+            else ""
+        )
         flat = " (flat: saturated before the fitted sizes)" if f.status == "flat" else ""
         lines.append(f"asymptote a = {f.a:.4g} nats{boot}{flat}")
         gap, gi = self.gap(), self.gap_interval()
-        lines.append(f"information gap at the full size ({self.total} {unit}): {gap:.4f} nats"
-                     + (f" ({pct}: {gi[0]:.4f} to {gi[1]:.4f})" if gi else ""))
+        lines.append(
+            f"information gap at the full size ({self.total} {unit}): {gap:.4f} nats"
+            + (f" ({pct}: {gi[0]:.4f} to {gi[1]:.4f})" if gi else "")
+        )
         n, si = self.saturation_size, self.saturation_interval
         if n is None:
-            lines.append(f"fitted gap below {f.tolerance:g} nats only beyond "
-                         f"{EXTRAPOLATION:g} x the full size: saturation size not determined")
+            lines.append(
+                f"fitted gap below {f.tolerance:g} nats only beyond "
+                f"{EXTRAPOLATION:g} x the full size: saturation size not determined"
+            )
         else:
             where = "at or below" if f.status == "flat" else "from"
-            high = "unbounded" if si and not math.isfinite(si[1]) else (
-                _fmt_size(si[1]) if si else "")
+            high = (
+                "unbounded" if si and not math.isfinite(si[1]) else (_fmt_size(si[1]) if si else "")
+            )
             interval = f" ({pct}: {_fmt_size(si[0])} to {high})" if si and f.b > 0 else ""
-            lines.append(f"fitted gap below {f.tolerance:g} nats {where} N = {_fmt_size(n)} "
-                         f"{unit}{interval}")
+            lines.append(
+                f"fitted gap below {f.tolerance:g} nats {where} N = {_fmt_size(n)} {unit}{interval}"
+            )
         for N in self.extra:
-            lines.append(f"at N = {N}: H = {self.entropy_at(N):.4f} nats, gap = "
-                         f"{self.gap(N):.4f} nats")
+            lines.append(
+                f"at N = {N}: H = {self.entropy_at(N):.4f} nats, gap = {self.gap(N):.4f} nats"
+            )
         return lines
 
     def to_dict(self) -> dict:
         """JSON-ready summary (non-finite numbers as None)."""
         gi = self.gap_interval()
-        return jsonable({
-            "unit": self.unit, "bandwidth": self.bandwidth, "total": self.total,
-            "seeds": list(self.seeds), "sizes": self.sizes.tolist(),
-            "entropy": self.entropies.tolist(), "entropy_mean": self.mean.tolist(),
-            "entropy_std": self.sd.tolist(),
-            "environments": self.environments.tolist(),
-            "fit": None if self.fit is None else self.fit.to_dict(),
-            "fit_error": self.fit_error,
-            "fit_status": self.fit_status, "fit_reason": self.fit_reason,
-            "interval_level": None if self.fit is None else self.fit.level,
-            "asymptote": self.asymptote,
-            "asymptote_interval": _interval_or_none(self.asymptote_interval),
-            "gap_full": self.gap(),
-            "gap_interval": _interval_or_none(gi),
-            "saturation_size": _finite_or_none(self.saturation_size),
-            "saturation_interval": _interval_or_none(self.saturation_interval),
-            "gap_at": {str(n): self.gap(n) for n in self.extra},
-            "entropy_at": {str(n): float(np.mean(v)) for n, v in self.extra.items()},
-        })
+        return jsonable(
+            {
+                "unit": self.unit,
+                "bandwidth": self.bandwidth,
+                "total": self.total,
+                "seeds": list(self.seeds),
+                "sizes": self.sizes.tolist(),
+                "entropy": self.entropies.tolist(),
+                "entropy_mean": self.mean.tolist(),
+                "entropy_std": self.sd.tolist(),
+                "environments": self.environments.tolist(),
+                "fit": None if self.fit is None else self.fit.to_dict(),
+                "fit_error": self.fit_error,
+                "fit_status": self.fit_status,
+                "fit_reason": self.fit_reason,
+                "interval_level": None if self.fit is None else self.fit.level,
+                "asymptote": self.asymptote,
+                "asymptote_interval": _interval_or_none(self.asymptote_interval),
+                "gap_full": self.gap(),
+                "gap_interval": _interval_or_none(gi),
+                "saturation_size": _finite_or_none(self.saturation_size),
+                "saturation_interval": _interval_or_none(self.saturation_interval),
+                "gap_at": {str(n): self.gap(n) for n in self.extra},
+                "entropy_at": {str(n): float(np.mean(v)) for n, v in self.extra.items()},
+            }
+        )
 
 
 def _subset_rows(data: FrameSet, unit: str, N: int, rng) -> np.ndarray:
@@ -642,11 +721,22 @@ def _subset_rows(data: FrameSet, unit: str, N: int, rng) -> np.ndarray:
     return np.sort(rng.choice(len(data.X), size=N, replace=False))
 
 
-def learning_curve(data, h: float = DEFAULT_BANDWIDTH, *, by: str = "structures",
-                   sizes: Sequence[int] | None = None, n_sizes: int = 12, n_seeds: int = 3,
-                   seed: int = 0, at: Sequence[int] = (), fit: bool = True,
-                   n_boot: int = N_BOOT, level: float = LEVEL,
-                   progress: Callable[[int], None] | None = None, **engine) -> LearningCurve:
+def learning_curve(
+    data,
+    h: float = DEFAULT_BANDWIDTH,
+    *,
+    by: str = "structures",
+    sizes: Sequence[int] | None = None,
+    n_sizes: int = 12,
+    n_seeds: int = 3,
+    seed: int = 0,
+    at: Sequence[int] = (),
+    fit: bool = True,
+    n_boot: int = N_BOOT,
+    level: float = LEVEL,
+    progress: Callable[[int], None] | None = None,
+    **engine,
+) -> LearningCurve:
     """Entropy of random subsets of increasing size, with the asymptote fit.
 
     Parameters
@@ -677,8 +767,9 @@ def learning_curve(data, h: float = DEFAULT_BANDWIDTH, *, by: str = "structures"
         X = as_descriptor_matrix(data)
         data = FrameSet(X, np.array([0, len(X)]), ["<memory>"], [0])
     total = len(data) if by == "structures" else len(data.X)
-    chosen = subset_sizes(total, n_sizes, 1 if by == "structures" else 10) \
-        if sizes is None else sizes
+    chosen = (
+        subset_sizes(total, n_sizes, 1 if by == "structures" else 10) if sizes is None else sizes
+    )
     grid = np.unique(np.asarray(chosen, dtype=np.int64))
     requested = sorted({int(n) for n in at})
     for n in list(grid) + requested:
@@ -715,9 +806,16 @@ def learning_curve(data, h: float = DEFAULT_BANDWIDTH, *, by: str = "structures"
         try:
             # H <= ln(environments) for any subset: an asymptote above ln of the whole
             # dataset's environments cannot be measured on it.
-            curve_fit_result = fit_asymptote(grid, H, max_entropy=float(np.log(len(data.X))),
-                                             level=level, n_boot=n_boot, seed=seed)
+            curve_fit_result = fit_asymptote(
+                grid,
+                H,
+                max_entropy=float(np.log(len(data.X))),
+                level=level,
+                n_boot=n_boot,
+                seed=seed,
+            )
         except InputError as exc:
             error = str(exc)
-    return LearningCurve(grid, H, counts, seeds, by, float(h), curve_fit_result, total,
-                         extra, error)
+    return LearningCurve(
+        grid, H, counts, seeds, by, float(h), curve_fit_result, total, extra, error
+    )

@@ -23,13 +23,14 @@ def build_sets(repeat: int = 3, n_frames: int = 10, seed: int = 0) -> dict:
     }
 
 
-def run(repeat: int = 3, n_frames: int = 10, h: float = 0.015, seed: int = 0,
-        log=print) -> dict:
+def run(repeat: int = 3, n_frames: int = 10, h: float = 0.015, seed: int = 0, log=print) -> dict:
     """Build the sets, then report H, D, log n per set and dH of the others
     against the cold crystal. Returns the figures as a dict."""
     t0 = time.perf_counter()
-    log(f"Building Cu datasets with ASE's EMT potential ({4 * repeat**3} atoms, "
-        f"{n_frames} frames each)...")
+    log(
+        f"Building Cu datasets with ASE's EMT potential ({4 * repeat**3} atoms, "
+        f"{n_frames} frames each)..."
+    )
     sets = build_sets(repeat, n_frames, seed)
     X = {name: descriptors(frames) for name, frames in sets.items()}
     log(f"  done in {time.perf_counter() - t0:.1f} s\n")
@@ -38,8 +39,12 @@ def run(repeat: int = 3, n_frames: int = 10, h: float = 0.015, seed: int = 0,
     result: dict[str, Any] = {"bandwidth": h, "sets": {}, "against_cold_crystal": {}}
     for name, x in X.items():
         H, D = entropy_and_diversity(x, h)
-        result["sets"][name] = {"n": len(x), "log_n": float(np.log(len(x))),
-                                "entropy": float(H), "diversity": float(D)}
+        result["sets"][name] = {
+            "n": len(x),
+            "log_n": float(np.log(len(x))),
+            "entropy": float(H),
+            "diversity": float(D),
+        }
         log(f"  {name:<16}{len(x):>7}{np.log(len(x)):>9.3f}{H:>9.3f}{D:>9.3f}")
     reference = Reference(X["crystal 300 K"], h)
     log("\nDifferential entropy against the 300 K crystal (dH > 0: outside its domain)")
@@ -48,7 +53,10 @@ def run(repeat: int = 3, n_frames: int = 10, h: float = 0.015, seed: int = 0,
         dH = reference.delta_entropy(X[name])
         novel = float((dH > 0).mean())
         result["against_cold_crystal"][name] = {
-            "novelty": novel, "median_dH": float(np.median(dH)), "max_dH": float(dH.max())}
+            "novelty": novel,
+            "median_dH": float(np.median(dH)),
+            "max_dH": float(dH.max()),
+        }
         log(f"  {name:<16}{novel:>8.1%}{np.median(dH):>11.2f}{dH.max():>9.2f}")
     log(f"\nTotal {time.perf_counter() - t0:.1f} s")
     return result

@@ -52,8 +52,15 @@ class Duplicates(Result):
     def to_dict(self) -> dict:
         from atominfo.results import jsonable
 
-        return jsonable({"by": self.by, "tol": self.tol, "n": self.n, "n_unique": self.n_unique,
-                         "duplicate_of": self.duplicate_of})
+        return jsonable(
+            {
+                "by": self.by,
+                "tol": self.tol,
+                "n": self.n,
+                "n_unique": self.n_unique,
+                "duplicate_of": self.duplicate_of,
+            }
+        )
 
 
 def duplicate_environments(X, tol: float = 1e-3) -> Duplicates:
@@ -77,7 +84,7 @@ def duplicate_environments(X, tol: float = 1e-3) -> Duplicates:
     tree = cKDTree(X)
     chunk = 1024
     for start in range(0, n, chunk):  # neighbour lists a chunk at a time: bounded memory
-        lists = tree.query_ball_point(X[start:start + chunk], tol, return_sorted=True)
+        lists = tree.query_ball_point(X[start : start + chunk], tol, return_sorted=True)
         for offset, near in enumerate(lists):
             i = start + offset
             for j in near:  # ascending: the first kept earlier one is the earliest
@@ -129,4 +136,3 @@ def duplicate_structures(data, tol: float = 1e-3) -> Duplicates:
         if dup[f] == -1:
             kept.setdefault(key, []).append(f)
     return Duplicates(dup == -1, dup, float(tol), "structures")
-

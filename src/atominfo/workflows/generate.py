@@ -67,9 +67,23 @@ DENSITY_FRACTION = 0.1  # default density range: the seed's density +- 10%
 
 # -- descriptors of some atoms only --------------------------------------------------------
 
+
 @numba.njit(cache=True, error_model="numpy")
-def _rows_kernel(rows, ghosts, bin_start, bin_atoms, origin, bin_size, n_bins, capacity, k,
-                 cutoff, network, out, coincident):
+def _rows_kernel(
+    rows,
+    ghosts,
+    bin_start,
+    bin_atoms,
+    origin,
+    bin_size,
+    n_bins,
+    capacity,
+    k,
+    cutoff,
+    network,
+    out,
+    coincident,
+):
     """Descriptors of the original atoms `rows` into `out[rows]` (serial)."""
     d2_buf = np.empty(capacity)
     vec_buf = np.empty((capacity, 3))
@@ -80,9 +94,27 @@ def _rows_kernel(rows, ghosts, bin_start, bin_atoms, origin, bin_size, n_bins, c
     lanes = np.empty((_padded_size(k - 1), k))
     for r in range(rows.shape[0]):
         a = rows[r]
-        coincident[r] = _environment_row(a, ghosts[a], ghosts, bin_start, bin_atoms, origin,
-                                         bin_size, n_bins, k, cutoff, network, d2_buf, vec_buf,
-                                         order, vec, sw, mat, lanes, out)
+        coincident[r] = _environment_row(
+            a,
+            ghosts[a],
+            ghosts,
+            bin_start,
+            bin_atoms,
+            origin,
+            bin_size,
+            n_bins,
+            k,
+            cutoff,
+            network,
+            d2_buf,
+            vec_buf,
+            order,
+            vec,
+            sw,
+            mat,
+            lanes,
+            out,
+        )
 
 
 def _bins(ghosts: np.ndarray, cutoff: float):
@@ -97,8 +129,14 @@ def _bins(ghosts: np.ndarray, cutoff: float):
     return origin, bin_size, n_bins, bin_start, bin_atoms, int(capacity)
 
 
-def local_descriptors(atoms: Atoms, rows, X: np.ndarray, k: int = DEFAULT_K,
-                      cutoff: float = DEFAULT_CUTOFF, ghosts=None) -> np.ndarray:
+def local_descriptors(
+    atoms: Atoms,
+    rows,
+    X: np.ndarray,
+    k: int = DEFAULT_K,
+    cutoff: float = DEFAULT_CUTOFF,
+    ghosts=None,
+) -> np.ndarray:
     """`X` with the descriptor rows of atoms `rows` recomputed for `atoms`.
 
     Parameters
@@ -121,8 +159,21 @@ def local_descriptors(atoms: Atoms, rows, X: np.ndarray, k: int = DEFAULT_K,
     out = np.array(X, dtype=np.float64, copy=True)
     origin, bin_size, n_bins, bin_start, bin_atoms, capacity = _bins(ghosts, cutoff)
     coincident = np.empty(len(rows), dtype=np.int64)
-    _rows_kernel(rows, ghosts, bin_start, bin_atoms, origin, bin_size, n_bins, capacity,
-                 int(k), float(cutoff), _sorting_network(k - 1), out, coincident)
+    _rows_kernel(
+        rows,
+        ghosts,
+        bin_start,
+        bin_atoms,
+        origin,
+        bin_size,
+        n_bins,
+        capacity,
+        int(k),
+        float(cutoff),
+        _sorting_network(k - 1),
+        out,
+        coincident,
+    )
     if (coincident >= 0).any():
         raise InputError(f"two atoms at the same position (atom {int(rows[coincident >= 0][0])})")
     return out
@@ -135,6 +186,7 @@ def _near(ghosts, owner, point, radius) -> np.ndarray:
 
 
 # -- the growing reference -----------------------------------------------------------------
+
 
 class _Sums:
     """Exact log kernel sums against a reference that grows by whole candidates.
@@ -186,6 +238,7 @@ def _self_log_sums(Y: np.ndarray, h: float) -> np.ndarray:
 
 # -- constraints ---------------------------------------------------------------------------
 
+
 def mass_density(atoms: Atoms) -> float:
     """Mass density of a periodic structure, g/cm³."""
     return float(atoms.get_masses().sum() / atoms.get_volume() * AMU_PER_A3_TO_G_PER_CM3)
@@ -199,7 +252,7 @@ def min_distance(atoms: Atoms, cutoff: float = DEFAULT_CUTOFF) -> float:
     ghosts, _ = _ghost_atoms(atoms, cutoff)
     if len(ghosts) < 2:
         return float("inf")
-    d, _ = cKDTree(ghosts).query(ghosts[:len(atoms)], k=2)
+    d, _ = cKDTree(ghosts).query(ghosts[: len(atoms)], k=2)
     return float(d[:, 1].min())
 
 
@@ -227,8 +280,10 @@ class Constraints:
         if self.density is not None:
             rho = mass_density(atoms)
             if not self.density[0] <= rho <= self.density[1]:
-                out.append(f"density {rho:.4g} g/cm³ outside [{self.density[0]:.4g}, "
-                           f"{self.density[1]:.4g}]")
+                out.append(
+                    f"density {rho:.4g} g/cm³ outside [{self.density[0]:.4g}, "
+                    f"{self.density[1]:.4g}]"
+                )
         if atoms.get_chemical_formula() != self.composition:
             out.append(f"composition {atoms.get_chemical_formula()} != {self.composition}")
         return out
@@ -258,6 +313,7 @@ def constraints_for(seed: Atoms, cutoff: float, min_dist=None, density_range=Non
 
 # -- results --------------------------------------------------------------------------------
 
+
 @dataclass
 class Campaign(Result):
     """Candidates of a generation campaign and what each generation added.
@@ -281,8 +337,15 @@ class Campaign(Result):
     objective, target, temperature, seed : the settings used.
     """
 
-    _fields_shown = ("requested", "n_candidates", "steps", "seconds_per_step", "objective",
-                     "target", "generations")
+    _fields_shown = (
+        "requested",
+        "n_candidates",
+        "steps",
+        "seconds_per_step",
+        "objective",
+        "target",
+        "generations",
+    )
     candidates: list = field(repr=False)
     generations: list
     requested: int
@@ -301,15 +364,27 @@ class Campaign(Result):
     def to_dict(self) -> dict:
         from atominfo.results import jsonable
 
-        out = {f: getattr(self, f) for f in ("requested", "steps", "seconds", "seconds_per_step",
-                                            "objective", "target", "temperature", "seed",
-                                            "generations")}
+        out = {
+            f: getattr(self, f)
+            for f in (
+                "requested",
+                "steps",
+                "seconds",
+                "seconds_per_step",
+                "objective",
+                "target",
+                "temperature",
+                "seed",
+                "generations",
+            )
+        }
         out["n_candidates"] = len(self.candidates)
         out["candidates"] = [{k: v for k, v in a.info.items()} for a in self.candidates]
         return jsonable(out)
 
 
 # -- Monte Carlo ----------------------------------------------------------------------------
+
 
 @dataclass
 class _Walker:
@@ -345,9 +420,26 @@ def _entropy_gain(Y, L, sums: _Sums, ref_self: np.ndarray, h: float) -> float:
     return float(H_after - H_before)
 
 
-def _anneal(seed_atoms: Atoms, sums: _Sums, ref_self, cons: Constraints, rng, *, k, cutoff, h,
-            steps, objective, target, temperature, step_size, strain, strain_probability,
-            local, counter):
+def _anneal(
+    seed_atoms: Atoms,
+    sums: _Sums,
+    ref_self,
+    cons: Constraints,
+    rng,
+    *,
+    k,
+    cutoff,
+    h,
+    steps,
+    objective,
+    target,
+    temperature,
+    step_size,
+    strain,
+    strain_probability,
+    local,
+    counter,
+):
     """One candidate: (atoms, walker, steps run, moves accepted, gain) or None."""
     w = _start(seed_atoms.copy(), k, cutoff, sums)
     E, gain = _energy(w, objective, target, sums, ref_self, h)
@@ -382,11 +474,12 @@ def _anneal(seed_atoms: Atoms, sums: _Sums, ref_self, cons: Constraints, rng, *,
             ghosts, owner = _ghost_atoms(atoms, cutoff)
             d2 = ((ghosts - ghosts[a]) ** 2).sum(axis=1)
             d2[a] = np.inf
-            if d2.min() < cons.min_distance ** 2:
+            if d2.min() < cons.min_distance**2:
                 continue
             if local:
-                rows = np.union1d(_near(w.ghosts, w.owner, old, cutoff),
-                                  _near(ghosts, owner, ghosts[a], cutoff))
+                rows = np.union1d(
+                    _near(w.ghosts, w.owner, old, cutoff), _near(ghosts, owner, ghosts[a], cutoff)
+                )
                 X = local_descriptors(atoms, rows, w.X, k, cutoff, ghosts=ghosts)
                 L = w.L.copy()
                 L[rows] = sums.log_sums(X[rows])
@@ -417,8 +510,10 @@ def _read_seeds(seeds, index, format, type_map) -> list[tuple[Atoms, str, int]]:
 
     if isinstance(seeds, Atoms):
         seeds = [seeds]
-    out = [(f.atoms, f.source, f.index)
-           for f in iter_frames(seeds, index=index, format=format, type_map=type_map)]
+    out = [
+        (f.atoms, f.source, f.index)
+        for f in iter_frames(seeds, index=index, format=format, type_map=type_map)
+    ]
     if not out:
         raise InputError("no seed structures")
     return out
@@ -432,9 +527,9 @@ def _reference_matrix(reference, h, k, cutoff, format):
         if not np.isscalar(reference.h):
             raise InputError("generate needs a reference with one bandwidth")
         return reference.X, float(reference.h)
-    if isinstance(reference, (str, Path)) or (isinstance(reference, (list, tuple)) and
-                                               reference and
-                                               isinstance(reference[0], (str, Path))):
+    if isinstance(reference, (str, Path)) or (
+        isinstance(reference, (list, tuple)) and reference and isinstance(reference[0], (str, Path))
+    ):
         ref = Reference.from_files(reference, h, k=k, cutoff=cutoff)
         return ref.X, float(h)
     if isinstance(reference, (Atoms, list, tuple)):
@@ -443,13 +538,31 @@ def _reference_matrix(reference, h, k, cutoff, format):
     return as_descriptor_matrix(reference, "reference"), float(h)
 
 
-def generate(seeds, reference, n_candidates: int = 10, *, h: float = DEFAULT_BANDWIDTH,
-             k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF, generations: int = 1,
-             steps: int = 2000, objective: str = "target", target=DEFAULT_TARGET,
-             temperature=DEFAULT_TEMPERATURE, step_size: float = 0.1, strain: float = 0.01,
-             strain_probability: float = 0.05, min_distance: float | None = None,
-             density: tuple | None = None, seed: int = 0, local: bool = True,
-             index=":", format=None, type_map=None, progress=None) -> Campaign:
+def generate(
+    seeds,
+    reference,
+    n_candidates: int = 10,
+    *,
+    h: float = DEFAULT_BANDWIDTH,
+    k: int = DEFAULT_K,
+    cutoff: float = DEFAULT_CUTOFF,
+    generations: int = 1,
+    steps: int = 2000,
+    objective: str = "target",
+    target=DEFAULT_TARGET,
+    temperature=DEFAULT_TEMPERATURE,
+    step_size: float = 0.1,
+    strain: float = 0.01,
+    strain_probability: float = 0.05,
+    min_distance: float | None = None,
+    density: tuple | None = None,
+    seed: int = 0,
+    local: bool = True,
+    index=":",
+    format=None,
+    type_map=None,
+    progress=None,
+) -> Campaign:
     """Make candidate structures whose environments are new to `reference`.
 
     Parameters
@@ -498,8 +611,7 @@ def generate(seeds, reference, n_candidates: int = 10, *, h: float = DEFAULT_BAN
     seed = params.check("seed", seed)
     step_size = params.check("step_size", step_size)
     strain = params.check("mc_strain", strain)
-    strain_probability = params.check("probability", strain_probability,
-                                      label="strain_probability")
+    strain_probability = params.check("probability", strain_probability, label="strain_probability")
     try:
         lo, hi = (params.check("target_dh", v, label="target") for v in target)
         t0, t1 = (params.check("mc_temperature", v, label="temperature") for v in temperature)
@@ -510,12 +622,14 @@ def generate(seeds, reference, n_candidates: int = 10, *, h: float = DEFAULT_BAN
     if min_distance is not None:
         min_distance = params.check("min_distance", min_distance)
         if min_distance >= cutoff:
-            raise InputError(f"min_distance {min_distance:g} Å must be below the cutoff "
-                             f"{cutoff:g} Å")
+            raise InputError(
+                f"min_distance {min_distance:g} Å must be below the cutoff {cutoff:g} Å"
+            )
     if density is not None:
         try:
-            d_lo, d_hi = (None if v is None else params.check("density", v, label="density")
-                          for v in density)
+            d_lo, d_hi = (
+                None if v is None else params.check("density", v, label="density") for v in density
+            )
         except (TypeError, ValueError):
             raise InputError("density must be a pair (low, high) in g/cm³") from None
         if d_lo is not None and d_hi is not None and d_lo > d_hi:
@@ -532,22 +646,55 @@ def generate(seeds, reference, n_candidates: int = 10, *, h: float = DEFAULT_BAN
         c = constraints_for(atoms, cutoff, min_distance, density)
         bad = c.violations(atoms, cutoff)
         if bad:
-            raise InputError(f"seed violates the constraints: {bad[0]}", source=source,
-                             frame=frame)
+            raise InputError(f"seed violates the constraints: {bad[0]}", source=source, frame=frame)
         cons.append(c)
 
     from threadpoolctl import threadpool_limits
 
     # small matrix products, one after the other: a multi-threaded BLAS only spins
     with threadpool_limits(1, user_api="blas"):
-        return _campaign(frames, X_ref, h, cons, n_candidates, generations, steps, objective,
-                         (lo, hi), (t0, t1), step_size, strain, strain_probability, local,
-                         k, cutoff, seed, progress)
+        return _campaign(
+            frames,
+            X_ref,
+            h,
+            cons,
+            n_candidates,
+            generations,
+            steps,
+            objective,
+            (lo, hi),
+            (t0, t1),
+            step_size,
+            strain,
+            strain_probability,
+            local,
+            k,
+            cutoff,
+            seed,
+            progress,
+        )
 
 
-def _campaign(frames, X_ref, h, cons, n_candidates, generations, steps, objective, target,
-              temperature, step_size, strain, strain_probability, local, k, cutoff, seed,
-              progress) -> Campaign:
+def _campaign(
+    frames,
+    X_ref,
+    h,
+    cons,
+    n_candidates,
+    generations,
+    steps,
+    objective,
+    target,
+    temperature,
+    step_size,
+    strain,
+    strain_probability,
+    local,
+    k,
+    cutoff,
+    seed,
+    progress,
+) -> Campaign:
     """The generation loop of `generate` (arguments validated)."""
     (lo, hi), (t0, t1) = target, temperature
     rng = np.random.default_rng(seed)
@@ -566,10 +713,25 @@ def _campaign(frames, X_ref, h, cons, n_candidates, generations, steps, objectiv
             i = (g * n_candidates + c) % len(frames)
             attempts += 1
             steps_before = counter[0]
-            out = _anneal(frames[i][0], sums, ref_self, cons[i], rng, k=k, cutoff=cutoff, h=h,
-                          steps=steps, objective=objective, target=(lo, hi),
-                          temperature=(t0, t1), step_size=step_size, strain=strain,
-                          strain_probability=strain_probability, local=local, counter=counter)
+            out = _anneal(
+                frames[i][0],
+                sums,
+                ref_self,
+                cons[i],
+                rng,
+                k=k,
+                cutoff=cutoff,
+                h=h,
+                steps=steps,
+                objective=objective,
+                target=(lo, hi),
+                temperature=(t0, t1),
+                step_size=step_size,
+                strain=strain,
+                strain_probability=strain_probability,
+                local=local,
+                counter=counter,
+            )
             if progress is not None:
                 progress(counter[0] - steps_before)
             if out is None:
@@ -581,17 +743,31 @@ def _campaign(frames, X_ref, h, cons, n_candidates, generations, steps, objectiv
             atoms.wrap()
             dH = -w.L
             atoms.arrays["dH"] = dH.copy()
-            info = {"seed_file": frames[i][1], "seed_frame": int(frames[i][2]),
-                    "generation": g + 1, "candidate": len(candidates),
-                    "objective": objective, "steps": int(done), "accepted_moves": int(acc),
-                    "temperature_start": t0, "temperature_end": t1,
-                    "temperature_schedule": "geometric", "step_size": step_size,
-                    "strain": strain, "target_low": lo, "target_high": hi,
-                    "max_dH": float(dH.max()), "mean_dH": float(dH.mean()),
-                    "novelty": float((dH > 0).mean()),
-                    "min_distance": min_distance_value(atoms, cutoff),
-                    "min_distance_allowed": cons[i].min_distance, "bandwidth": h, "k": k,
-                    "cutoff": cutoff, "seed": seed}
+            info = {
+                "seed_file": frames[i][1],
+                "seed_frame": int(frames[i][2]),
+                "generation": g + 1,
+                "candidate": len(candidates),
+                "objective": objective,
+                "steps": int(done),
+                "accepted_moves": int(acc),
+                "temperature_start": t0,
+                "temperature_end": t1,
+                "temperature_schedule": "geometric",
+                "step_size": step_size,
+                "strain": strain,
+                "target_low": lo,
+                "target_high": hi,
+                "max_dH": float(dH.max()),
+                "mean_dH": float(dH.mean()),
+                "novelty": float((dH > 0).mean()),
+                "min_distance": min_distance_value(atoms, cutoff),
+                "min_distance_allowed": cons[i].min_distance,
+                "bandwidth": h,
+                "k": k,
+                "cutoff": cutoff,
+                "seed": seed,
+            }
             if cons[i].density is not None:
                 info["density"] = mass_density(atoms)
             if objective == "entropy":
@@ -603,8 +779,9 @@ def _campaign(frames, X_ref, h, cons, n_candidates, generations, steps, objectiv
             atoms.calc = None
             if ref_self is not None:
                 new_self = np.logaddexp(-dH, _self_log_sums(w.X, h))
-                ref_self = np.concatenate([np.logaddexp(ref_self, sums.reference_sums(w.X)),
-                                           new_self])
+                ref_self = np.concatenate(
+                    [np.logaddexp(ref_self, sums.reference_sums(w.X)), new_self]
+                )
             sums.add(w.X)
             candidates.append(atoms)
             made.append(atoms)
@@ -614,21 +791,41 @@ def _campaign(frames, X_ref, h, cons, n_candidates, generations, steps, objectiv
             earlier = _Sums(sums.Xc[:gen_first] + sums.mu, h)
             novelty = float((earlier.log_sums(gen_X) < 0).mean())
         H_after = _entropy_of(sums)
-        rows.append({"generation": g + 1, "candidates": len(made), "attempts": attempts,
-                     "novelty": novelty, "entropy_before": H_before,
-                     "entropy_after": H_after, "entropy_gain": H_after - H_before,
-                     "environments": len(sums) - n_dataset})
+        rows.append(
+            {
+                "generation": g + 1,
+                "candidates": len(made),
+                "attempts": attempts,
+                "novelty": novelty,
+                "entropy_before": H_before,
+                "entropy_after": H_after,
+                "entropy_gain": H_after - H_before,
+                "environments": len(sums) - n_dataset,
+            }
+        )
     seconds = time.perf_counter() - start
     total = n_candidates * generations
     if len(candidates) < total:
         import warnings
 
-        warnings.warn(f"only {len(candidates)} of {total} candidates reached the objective "
-                      f"within {steps} steps; raise the steps, widen the target or lower the "
-                      "temperature", stacklevel=2)
-    return Campaign(candidates, rows, n_candidates, int(counter[0]), seconds,
-                    counter[1] / counter[0] if counter[0] else float("nan"), objective,
-                    (lo, hi), (t0, t1), seed)
+        warnings.warn(
+            f"only {len(candidates)} of {total} candidates reached the objective "
+            f"within {steps} steps; raise the steps, widen the target or lower the "
+            "temperature",
+            stacklevel=2,
+        )
+    return Campaign(
+        candidates,
+        rows,
+        n_candidates,
+        int(counter[0]),
+        seconds,
+        counter[1] / counter[0] if counter[0] else float("nan"),
+        objective,
+        (lo, hi),
+        (t0, t1),
+        seed,
+    )
 
 
 def min_distance_value(atoms: Atoms, cutoff: float) -> float:

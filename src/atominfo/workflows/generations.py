@@ -37,10 +37,14 @@ class Generation(Result):
     cumulative_diversity: float
 
 
-def generation_report(generations: Mapping[str, np.ndarray], h: float = DEFAULT_BANDWIDTH, *,
-                      structures: Mapping[str, int] | None = None,
-                      progress: Callable[[int], None] | None = None,
-                      **engine) -> list[Generation]:
+def generation_report(
+    generations: Mapping[str, np.ndarray],
+    h: float = DEFAULT_BANDWIDTH,
+    *,
+    structures: Mapping[str, int] | None = None,
+    progress: Callable[[int], None] | None = None,
+    **engine,
+) -> list[Generation]:
     """Novelty of each generation against the earlier ones, and H, D of the cumulative set.
 
     Parameters
@@ -66,11 +70,20 @@ def generation_report(generations: Mapping[str, np.ndarray], h: float = DEFAULT_
             earlier = np.concatenate(blocks[:g])
             dH = delta_entropy(block, earlier, h, **engine)
             novelty, mean_dH = float((dH > 0).mean()), float(dH.mean())
-        cumulative = np.concatenate(blocks[:g + 1])
+        cumulative = np.concatenate(blocks[: g + 1])
         H, D = entropy_and_diversity(cumulative, h, **engine)
-        rows.append(Generation(label, None if structures is None else int(structures[label]),
-                               len(block), novelty, mean_dH, len(cumulative), float(H),
-                               float(D)))
+        rows.append(
+            Generation(
+                label,
+                None if structures is None else int(structures[label]),
+                len(block),
+                novelty,
+                mean_dH,
+                len(cumulative),
+                float(H),
+                float(D),
+            )
+        )
         if progress is not None:
             progress(1)
     return rows

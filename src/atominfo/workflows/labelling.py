@@ -78,13 +78,35 @@ MAX_CUT_ATOMS = 200_000
 # Periodic images examined per cut-out (atoms x lattice shifts) before refusing.
 MAX_IMAGE_WORK = 50_000_000
 # Keys this module writes into info (a source entry of the same name is replaced).
-PROVENANCE = ("mode", "source", "source_frame", "frame", "timestep", "time", "centre_atom",
-              "centre_index", "dH", "dH_at_pick", "pick", "bandwidth", "k", "cutoff", "buffer",
-              "cut_radius", "vacuum", "reference", "reference_environments",
-              "reference_sha256", "descriptor_error", "min_distance", "source_min_distance")
+PROVENANCE = (
+    "mode",
+    "source",
+    "source_frame",
+    "frame",
+    "timestep",
+    "time",
+    "centre_atom",
+    "centre_index",
+    "dH",
+    "dH_at_pick",
+    "pick",
+    "bandwidth",
+    "k",
+    "cutoff",
+    "buffer",
+    "cut_radius",
+    "vacuum",
+    "reference",
+    "reference_environments",
+    "reference_sha256",
+    "descriptor_error",
+    "min_distance",
+    "source_min_distance",
+)
 
 # Ranges of this module's parameters (same form as `atominfo.params`).
 # -- geometry ------------------------------------------------------------------------------
+
 
 def _cell_and_heights(atoms: Atoms):
     """(cell with degenerate non-periodic vectors completed, heights, pbc)."""
@@ -95,8 +117,9 @@ def _cell_and_heights(atoms: Atoms):
         return np.eye(3), np.full(3, np.inf), pbc
     cell = _complete_cell(np.asarray(atoms.cell[:], dtype=float), pbc)
     volume = abs(np.linalg.det(cell))
-    heights = np.array([volume / np.linalg.norm(np.cross(cell[(d + 1) % 3], cell[(d + 2) % 3]))
-                        for d in range(3)])
+    heights = np.array(
+        [volume / np.linalg.norm(np.cross(cell[(d + 1) % 3], cell[(d + 2) % 3])) for d in range(3)]
+    )
     return cell, heights, pbc
 
 
@@ -137,16 +160,20 @@ def images_within(atoms: Atoms, centre: int, radius: float):
         reach = np.where(pbc, np.ceil(radius / np.where(pbc, heights, 1.0) + 0.5), 0)
         reach = reach.astype(np.int64)
     if pbc.all():  # atoms expected in the sphere, from the density: refuse at once
-        expected = n * (4.0 / 3.0) * math.pi * radius ** 3 / abs(np.linalg.det(cell))
+        expected = n * (4.0 / 3.0) * math.pi * radius**3 / abs(np.linalg.det(cell))
         if expected > 1.5 * MAX_CUT_ATOMS:
-            raise InputError(f"a cut-out of radius {radius:g} Å would hold more than "
-                             f"{MAX_CUT_ATOMS:,} atoms (about {expected:,.0f}); use a "
-                             "smaller buffer or cutoff")
+            raise InputError(
+                f"a cut-out of radius {radius:g} Å would hold more than "
+                f"{MAX_CUT_ATOMS:,} atoms (about {expected:,.0f}); use a "
+                "smaller buffer or cutoff"
+            )
     n_shifts = int(np.prod(2 * reach + 1))
     if n_shifts * n > MAX_IMAGE_WORK:
-        raise InputError(f"cutting {radius:g} Å around an atom of this cell needs "
-                         f"{n_shifts:,} periodic images of {n:,} atoms; use a smaller buffer "
-                         "or cutoff")
+        raise InputError(
+            f"cutting {radius:g} Å around an atom of this cell needs "
+            f"{n_shifts:,} periodic images of {n:,} atoms; use a smaller buffer "
+            "or cutoff"
+        )
     owners, disps = [], []
     r2 = radius * radius
     for shift in itertools.product(*(range(-r, r + 1) for r in reach)):
@@ -155,8 +182,10 @@ def images_within(atoms: Atoms, centre: int, radius: float):
         owners.append(keep)
         disps.append(d[keep])
         if sum(len(o) for o in owners) > MAX_CUT_ATOMS:
-            raise InputError(f"a cut-out of radius {radius:g} Å would hold more than "
-                             f"{MAX_CUT_ATOMS:,} atoms; use a smaller buffer or cutoff")
+            raise InputError(
+                f"a cut-out of radius {radius:g} Å would hold more than "
+                f"{MAX_CUT_ATOMS:,} atoms; use a smaller buffer or cutoff"
+            )
     owner = np.concatenate(owners)
     disp = np.concatenate(disps)
     dist = np.einsum("ij,ij->i", disp, disp)
@@ -212,8 +241,9 @@ def _cut(source: Atoms, owner, positions, cell, pbc, complete) -> Atoms:
     return out
 
 
-def cut_cluster(atoms: Atoms, centre: int, cutoff: float, buffer: float = 2.0,
-                vacuum: float = 6.0) -> Atoms:
+def cut_cluster(
+    atoms: Atoms, centre: int, cutoff: float, buffer: float = 2.0, vacuum: float = 6.0
+) -> Atoms:
     """Non-periodic cluster of every atom within ``cutoff + buffer`` of atom `centre`.
 
     Parameters
@@ -240,8 +270,9 @@ def cut_cluster(atoms: Atoms, centre: int, cutoff: float, buffer: float = 2.0,
     radius = cutoff + buffer
     owner, disp = images_within(atoms, int(centre), radius)
     half = np.abs(disp).max(axis=0) + vacuum
-    out = _cut(atoms, owner, disp + half, np.diag(2 * half), False,
-               np.linalg.norm(disp, axis=1) <= buffer)
+    out = _cut(
+        atoms, owner, disp + half, np.diag(2 * half), False, np.linalg.norm(disp, axis=1) <= buffer
+    )
     out.info["min_distance"] = out.info["source_min_distance"] = _min_distance(out.positions)
     return out
 
@@ -275,24 +306,27 @@ def cut_cell(atoms: Atoms, centre: int, cutoff: float, buffer: float = 2.0) -> A
         new_cell = cell * scale[:, None]
     else:
         new_cell = np.eye(3) * 2 * radius
-    circumradius = 0.5 * max(np.linalg.norm(np.asarray(signs) @ new_cell)
-                             for signs in itertools.product((-1, 1), repeat=3))
+    circumradius = 0.5 * max(
+        np.linalg.norm(np.asarray(signs) @ new_cell)
+        for signs in itertools.product((-1, 1), repeat=3)
+    )
     owner, disp = images_within(atoms, int(centre), circumradius * (1 + 1e-9) + 1e-9)
     frac = disp @ np.linalg.inv(new_cell)
     inside = np.all((frac >= -0.5) & (frac < 0.5), axis=1)
     inside[0] = True
     owner, disp = owner[inside], disp[inside]
     middle = 0.5 * new_cell.sum(axis=0)
-    out = _cut(atoms, owner, disp + middle, new_cell, True,
-               np.linalg.norm(disp, axis=1) <= buffer)
+    out = _cut(atoms, owner, disp + middle, new_cell, True, np.linalg.norm(disp, axis=1) <= buffer)
     source_min = _min_distance(disp)
     out.info["source_min_distance"] = source_min
-    out.info["min_distance"] = _min_distance(out.positions, new_cell,
-                                             source_min if math.isfinite(source_min) else 1.0)
+    out.info["min_distance"] = _min_distance(
+        out.positions, new_cell, source_min if math.isfinite(source_min) else 1.0
+    )
     return out
 
 
 # -- candidates ----------------------------------------------------------------------------
+
 
 @dataclass
 class NovelEnvironments(Result):
@@ -335,12 +369,20 @@ class NovelEnvironments(Result):
 
     def to_dict(self) -> dict:
         """JSON-ready summary (the descriptors are left out)."""
-        return jsonable({"candidates": len(self), "frames_with_candidates": len(self.frames),
-                         "total_frames": self.total_frames,
-                         "total_environments": self.total_environments,
-                         "min_dH": self.min_dh, "max_dH": float(self.dH.max()) if len(self)
-                         else None, "bandwidth": self.bandwidth, "k": self.k,
-                         "cutoff": self.cutoff, "reference": self.reference})
+        return jsonable(
+            {
+                "candidates": len(self),
+                "frames_with_candidates": len(self.frames),
+                "total_frames": self.total_frames,
+                "total_environments": self.total_environments,
+                "min_dH": self.min_dh,
+                "max_dH": float(self.dH.max()) if len(self) else None,
+                "bandwidth": self.bandwidth,
+                "k": self.k,
+                "cutoff": self.cutoff,
+                "reference": self.reference,
+            }
+        )
 
 
 def reference_fingerprint(X) -> str:
@@ -353,25 +395,45 @@ def reference_fingerprint(X) -> str:
 
 def _stored_dh(atoms: Atoms, name: str, source: str, frame: int) -> np.ndarray:
     if name not in atoms.arrays:
-        raise InputError(f"no per-atom {name!r} array: give a reference (--ref), or the "
-                         f"output of `atominfo dh -o FILE.extxyz`", source=source, frame=frame)
+        raise InputError(
+            f"no per-atom {name!r} array: give a reference (--ref), or the "
+            f"output of `atominfo dh -o FILE.extxyz`",
+            source=source,
+            frame=frame,
+        )
     dH = np.asarray(atoms.arrays[name], dtype=float).reshape(-1)
     if len(dH) != len(atoms):
-        raise InputError(f"per-atom {name!r} array has {len(dH)} values for {len(atoms)} atoms",
-                         source=source, frame=frame)
+        raise InputError(
+            f"per-atom {name!r} array has {len(dH)} values for {len(atoms)} atoms",
+            source=source,
+            frame=frame,
+        )
     bad = ~np.isfinite(dH)
     if bad.any():
-        raise InputError(f"{name!r} is not a finite number", source=source, frame=frame,
-                         atom=int(np.argmax(bad)))
+        raise InputError(
+            f"{name!r} is not a finite number", source=source, frame=frame, atom=int(np.argmax(bad))
+        )
     return dH
 
 
-def find_novel(structures, reference=None, *, min_dh: float = 0.0, top: int | None = None,
-               h: float | None = None, dh_array: str = "dH", index=":", format=None,
-               type_map=None, k: int | None = None, cutoff: float | None = None,
-               rescale_volume: float | None = None, species: Sequence[str] | None = None,
-               reference_files: Sequence[str] = (),
-               progress: Callable[[int], None] | None = None) -> NovelEnvironments:
+def find_novel(
+    structures,
+    reference=None,
+    *,
+    min_dh: float = 0.0,
+    top: int | None = None,
+    h: float | None = None,
+    dh_array: str = "dH",
+    index=":",
+    format=None,
+    type_map=None,
+    k: int | None = None,
+    cutoff: float | None = None,
+    rescale_volume: float | None = None,
+    species: Sequence[str] | None = None,
+    reference_files: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> NovelEnvironments:
     """Every environment of `structures` with dH > `min_dh`, streamed frame by frame.
 
     Parameters
@@ -409,15 +471,16 @@ def find_novel(structures, reference=None, *, min_dh: float = 0.0, top: int | No
         h = float(reference.h)
         k = int(k if k is not None else (reference.k or DEFAULT_K))
         cutoff = float(cutoff if cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF))
-        ref_info = {"environments": len(reference),
-                    "sha256": reference_fingerprint(reference.X),
-                    "files": [str(f) for f in reference_files]}
+        ref_info = {
+            "environments": len(reference),
+            "sha256": reference_fingerprint(reference.X),
+            "files": [str(f) for f in reference_files],
+        }
     else:
         h = params.check("bandwidth", DEFAULT_BANDWIDTH if h is None else h, label="bandwidth")
         k = int(k if k is not None else DEFAULT_K)
         cutoff = float(cutoff if cutoff is not None else DEFAULT_CUTOFF)
-        ref_info = {"environments": None, "sha256": None, "files": [],
-                    "dH_array": dh_array}
+        ref_info = {"environments": None, "sha256": None, "files": [], "dH_array": dh_array}
     params.check("k", k)
     params.check("cutoff", cutoff)
     rescale_volume = params.check_optional("rescale_volume", rescale_volume)
@@ -425,8 +488,9 @@ def find_novel(structures, reference=None, *, min_dh: float = 0.0, top: int | No
     kept = 0
     total_frames = total_envs = 0
     threshold = min_dh
-    for number, fr in enumerate(iter_frames(structures, index=index, format=format,
-                                            type_map=type_map)):
+    for number, fr in enumerate(
+        iter_frames(structures, index=index, format=format, type_map=type_map)
+    ):
         total_frames += 1
         total_envs += len(fr.atoms)
         Y = frame_descriptors(fr, k, cutoff, species=species, rescale_volume=rescale_volume)
@@ -444,8 +508,12 @@ def find_novel(structures, reference=None, *, min_dh: float = 0.0, top: int | No
             frame_of.append(np.full(hit.size, number))
             atom_of.append(hit)
             step, time = frame_time(fr.atoms)
-            frames[number] = {"source": fr.source, "source_frame": fr.index,
-                              "timestep": step, "time": time}
+            frames[number] = {
+                "source": fr.source,
+                "source_frame": fr.index,
+                "timestep": step,
+                "time": time,
+            }
             kept += hit.size
             if top is not None and kept > 2 * top:  # trim: memory stays O(top)
                 rows, dhs, frame_of, atom_of = _trim(rows, dhs, frame_of, atom_of, top)
@@ -461,15 +529,27 @@ def find_novel(structures, reference=None, *, min_dh: float = 0.0, top: int | No
         X, dH = np.concatenate(rows), np.concatenate(dhs)
         frame, atom = np.concatenate(frame_of), np.concatenate(atom_of)
     else:
-        width = frame_descriptors(fr, k, cutoff, species=species,
-                                  rescale_volume=rescale_volume).shape[1]
+        width = frame_descriptors(
+            fr, k, cutoff, species=species, rescale_volume=rescale_volume
+        ).shape[1]
         X, dH = np.zeros((0, width)), np.zeros(0)
         frame = atom = np.zeros(0, dtype=np.int64)
     used = set(int(f) for f in frame)
     frames = {f: v for f, v in frames.items() if f in used}
-    return NovelEnvironments(X, dH, frame.astype(np.int64), atom.astype(np.int64), frames,
-                             float(h), k, cutoff, float(min_dh), total_frames, total_envs,
-                             ref_info)
+    return NovelEnvironments(
+        X,
+        dH,
+        frame.astype(np.int64),
+        atom.astype(np.int64),
+        frames,
+        float(h),
+        k,
+        cutoff,
+        float(min_dh),
+        total_frames,
+        total_envs,
+        ref_info,
+    )
 
 
 def _trim(rows, dhs, frame_of, atom_of, top):
@@ -482,6 +562,7 @@ def _trim(rows, dhs, frame_of, atom_of, top):
 
 
 # -- deduplication -------------------------------------------------------------------------
+
 
 @dataclass
 class Deduplication(Result):
@@ -510,23 +591,43 @@ class Deduplication(Result):
     duplicate_distance: float
     bandwidth: float
 
-    _fields_shown = ("candidates", "duplicates", "stopped_by", "remaining_max_dH", "min_dh",
-                     "bandwidth")
+    _fields_shown = (
+        "candidates",
+        "duplicates",
+        "stopped_by",
+        "remaining_max_dH",
+        "min_dh",
+        "bandwidth",
+    )
 
     def to_dict(self) -> dict:
         """JSON-ready summary."""
-        return jsonable({"candidates": self.candidates, "picked": len(self.picks),
-                         "picks": list(self.picks), "dH_at_pick": list(self.dH_at_pick),
-                         "duplicates": self.duplicates,
-                         "remaining_max_dH": self.remaining_max_dH,
-                         "stopped_by": self.stopped_by, "min_dH": self.min_dh,
-                         "duplicate_distance": self.duplicate_distance,
-                         "bandwidth": self.bandwidth})
+        return jsonable(
+            {
+                "candidates": self.candidates,
+                "picked": len(self.picks),
+                "picks": list(self.picks),
+                "dH_at_pick": list(self.dH_at_pick),
+                "duplicates": self.duplicates,
+                "remaining_max_dH": self.remaining_max_dH,
+                "stopped_by": self.stopped_by,
+                "min_dH": self.min_dh,
+                "duplicate_distance": self.duplicate_distance,
+                "bandwidth": self.bandwidth,
+            }
+        )
 
 
-def deduplicate(Y, dH, h: float, *, min_dh: float = 0.0, max_picks: int | None = None,
-                duplicate_distance: float = 1.0,
-                progress: Callable[[int], None] | None = None) -> Deduplication:
+def deduplicate(
+    Y,
+    dH,
+    h: float,
+    *,
+    min_dh: float = 0.0,
+    max_picks: int | None = None,
+    duplicate_distance: float = 1.0,
+    progress: Callable[[int], None] | None = None,
+) -> Deduplication:
     """Few diverse environments out of many candidates: greedy maximum dH.
 
     Pick the candidate with the largest dH against the reference; then, again
@@ -567,8 +668,17 @@ def deduplicate(Y, dH, h: float, *, min_dh: float = 0.0, max_picks: int | None =
     duplicate_distance = params.check("duplicate_distance", duplicate_distance)
     dH = np.asarray(dH, dtype=float).reshape(-1)
     if len(dH) == 0:
-        return Deduplication([], [], 0, float("nan"), "coverage", 0, float(min_dh),
-                             float(duplicate_distance), float(h))
+        return Deduplication(
+            [],
+            [],
+            0,
+            float("nan"),
+            "coverage",
+            0,
+            float(min_dh),
+            float(duplicate_distance),
+            float(h),
+        )
     Y = as_descriptor_matrix(Y, "candidates")
     if len(Y) != len(dH):
         raise InputError(f"{len(Y)} candidate descriptors but {len(dH)} dH values")
@@ -594,7 +704,7 @@ def deduplicate(Y, dH, h: float, *, min_dh: float = 0.0, max_picks: int | None =
                 break
             picks.append(best)
             gains.append(gain)
-            p = X[best:best + 1]
+            p = X[best : best + 1]
             update_log_sums(log_sums, X, x_sq, p, h)
             d2 = x_sq + x_sq[best] - 2.0 * (X @ p[0])
             open_ &= d2 > radius2
@@ -605,11 +715,21 @@ def deduplicate(Y, dH, h: float, *, min_dh: float = 0.0, max_picks: int | None =
     picked[picks] = True
     remaining = -float(log_sums[open_].min()) if open_.any() else float("nan")
     duplicates = int((~open_ & ~picked).sum())
-    return Deduplication(picks, gains, duplicates, remaining, stopped, len(dH), float(min_dh),
-                         float(duplicate_distance), float(h))
+    return Deduplication(
+        picks,
+        gains,
+        duplicates,
+        remaining,
+        stopped,
+        len(dH),
+        float(min_dh),
+        float(duplicate_distance),
+        float(h),
+    )
 
 
 # -- extraction ----------------------------------------------------------------------------
+
 
 @dataclass
 class Extraction(Result):
@@ -641,12 +761,17 @@ class Extraction(Result):
     def to_dict(self) -> dict:
         """JSON-ready summary."""
         c = self.candidates
-        out = {**c.to_dict(), "chosen": len(self.chosen), "structures": len(self.structures),
-               "atoms": [len(a) for a in self.structures], "mode": self.mode,
-               "buffer": self.buffer, "vacuum": self.vacuum,
-               "max_descriptor_error": self.max_descriptor_error,
-               "deduplication": None if self.deduplication is None
-               else self.deduplication.to_dict()}
+        out = {
+            **c.to_dict(),
+            "chosen": len(self.chosen),
+            "structures": len(self.structures),
+            "atoms": [len(a) for a in self.structures],
+            "mode": self.mode,
+            "buffer": self.buffer,
+            "vacuum": self.vacuum,
+            "max_descriptor_error": self.max_descriptor_error,
+            "deduplication": None if self.deduplication is None else self.deduplication.to_dict(),
+        }
         return jsonable(out)
 
 
@@ -657,15 +782,30 @@ def _info_value(value):
     return value
 
 
-def extract(structures, reference=None, *, mode: str = "cluster", buffer: float = 2.0,
-            vacuum: float = 6.0, min_dh: float = 0.0, top: int | None = None,
-            dedupe: bool = False, max_picks: int | None = None,
-            duplicate_distance: float = 1.0, h: float | None = None,
-            dh_array: str = "dH", index=":", format=None, type_map=None,
-            k: int | None = None, cutoff: float | None = None,
-            rescale_volume: float | None = None, species: Sequence[str] | None = None,
-            reference_files: Sequence[str] = (),
-            progress: Callable[[int], None] | None = None) -> Extraction:
+def extract(
+    structures,
+    reference=None,
+    *,
+    mode: str = "cluster",
+    buffer: float = 2.0,
+    vacuum: float = 6.0,
+    min_dh: float = 0.0,
+    top: int | None = None,
+    dedupe: bool = False,
+    max_picks: int | None = None,
+    duplicate_distance: float = 1.0,
+    h: float | None = None,
+    dh_array: str = "dH",
+    index=":",
+    format=None,
+    type_map=None,
+    k: int | None = None,
+    cutoff: float | None = None,
+    rescale_volume: float | None = None,
+    species: Sequence[str] | None = None,
+    reference_files: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> Extraction:
     """Novel environments of `structures`, cut out as structures to label.
 
     Finds the environments with dH > `min_dh` (`find_novel`), keeps the `top`
@@ -703,14 +843,33 @@ def extract(structures, reference=None, *, mode: str = "cluster", buffer: float 
         structures = [structures]
     elif not isinstance(structures, (str, bytes)) and not hasattr(structures, "__fspath__"):
         structures = list(structures)  # read twice: a generator would be used up
-    cand = find_novel(structures, reference, min_dh=min_dh, top=top, h=h, dh_array=dh_array,
-                      index=index, format=format, type_map=type_map, k=k, cutoff=cutoff,
-                      rescale_volume=rescale_volume, species=species,
-                      reference_files=reference_files, progress=progress)
+    cand = find_novel(
+        structures,
+        reference,
+        min_dh=min_dh,
+        top=top,
+        h=h,
+        dh_array=dh_array,
+        index=index,
+        format=format,
+        type_map=type_map,
+        k=k,
+        cutoff=cutoff,
+        rescale_volume=rescale_volume,
+        species=species,
+        reference_files=reference_files,
+        progress=progress,
+    )
     dedup = None
     if dedupe:
-        dedup = deduplicate(cand.X, cand.dH, cand.bandwidth, min_dh=min_dh, max_picks=max_picks,
-                            duplicate_distance=duplicate_distance)
+        dedup = deduplicate(
+            cand.X,
+            cand.dH,
+            cand.bandwidth,
+            min_dh=min_dh,
+            max_picks=max_picks,
+            duplicate_distance=duplicate_distance,
+        )
         chosen, at_pick = list(dedup.picks), list(dedup.dH_at_pick)
     else:
         order = np.lexsort((np.arange(len(cand)), -cand.dH))
@@ -722,21 +881,29 @@ def extract(structures, reference=None, *, mode: str = "cluster", buffer: float 
     cut: dict[int, list[Atoms]] = {}
     errors = []
     check_rows = rescale_volume is None
-    for number, fr in enumerate(iter_frames(structures, index=index, format=format,
-                                            type_map=type_map)):
+    for number, fr in enumerate(
+        iter_frames(structures, index=index, format=format, type_map=type_map)
+    ):
         if number not in wanted:
             continue
         meta = cand.frames[number]
         if (fr.source, fr.index) != (meta["source"], meta["source_frame"]):
-            raise InputError("the input changed while it was being read (frame "
-                             f"{number} is now {fr.source}: frame {fr.index})",
-                             source=meta["source"], frame=meta["source_frame"])
+            raise InputError(
+                "the input changed while it was being read (frame "
+                f"{number} is now {fr.source}: frame {fr.index})",
+                source=meta["source"],
+                frame=meta["source_frame"],
+            )
         for rank in wanted[number]:
             c = chosen[rank]
             a = int(cand.atom[c])
             if a >= len(fr.atoms):
-                raise InputError("the input changed while it was being read (the atom "
-                                 "is gone)", source=fr.source, frame=fr.index, atom=a)
+                raise InputError(
+                    "the input changed while it was being read (the atom is gone)",
+                    source=fr.source,
+                    frame=fr.index,
+                    atom=a,
+                )
             pieces = []
             if mode in ("cluster", "both"):
                 pieces.append(("cluster", cut_cluster(fr.atoms, a, cand.cutoff, buffer, vacuum)))
@@ -746,21 +913,34 @@ def extract(structures, reference=None, *, mode: str = "cluster", buffer: float 
             for kind, piece in pieces:
                 error = float("nan")
                 if check_rows:
-                    row = frame_descriptors(Frame(piece, fr.source, fr.index), cand.k,
-                                            cand.cutoff, species=species)[0]
+                    row = frame_descriptors(
+                        Frame(piece, fr.source, fr.index), cand.k, cand.cutoff, species=species
+                    )[0]
                     error = float(np.abs(row - cand.X[c]).max())
                     errors.append(error)
-                info = {"mode": kind, "source": fr.source, "source_frame": fr.index,
-                        "frame": number, "timestep": meta["timestep"], "time": meta["time"],
-                        "centre_atom": a, "centre_index": 0, "dH": float(cand.dH[c]),
-                        "dH_at_pick": at_pick[rank], "pick": rank,
-                        "bandwidth": cand.bandwidth, "k": cand.k, "cutoff": cand.cutoff,
-                        "buffer": buffer, "cut_radius": cand.cutoff + buffer,
-                        "vacuum": vacuum if kind == "cluster" else None,
-                        "reference": ",".join(cand.reference.get("files") or []) or None,
-                        "reference_environments": cand.reference.get("environments"),
-                        "reference_sha256": cand.reference.get("sha256"),
-                        "descriptor_error": error if math.isfinite(error) else None}
+                info = {
+                    "mode": kind,
+                    "source": fr.source,
+                    "source_frame": fr.index,
+                    "frame": number,
+                    "timestep": meta["timestep"],
+                    "time": meta["time"],
+                    "centre_atom": a,
+                    "centre_index": 0,
+                    "dH": float(cand.dH[c]),
+                    "dH_at_pick": at_pick[rank],
+                    "pick": rank,
+                    "bandwidth": cand.bandwidth,
+                    "k": cand.k,
+                    "cutoff": cand.cutoff,
+                    "buffer": buffer,
+                    "cut_radius": cand.cutoff + buffer,
+                    "vacuum": vacuum if kind == "cluster" else None,
+                    "reference": ",".join(cand.reference.get("files") or []) or None,
+                    "reference_environments": cand.reference.get("environments"),
+                    "reference_sha256": cand.reference.get("sha256"),
+                    "descriptor_error": error if math.isfinite(error) else None,
+                }
                 for key, value in info.items():
                     if value is None:
                         piece.info.pop(key, None)
@@ -769,12 +949,12 @@ def extract(structures, reference=None, *, mode: str = "cluster", buffer: float 
                 out.append(piece)
             cut[rank] = out
     if len(cut) != len(chosen):
-        raise InputError("the input changed while it was being read (fewer frames the "
-                         "second time)")
+        raise InputError("the input changed while it was being read (fewer frames the second time)")
     structures_out = [piece for rank in range(len(chosen)) for piece in cut[rank]]
     max_error = float(max(errors)) if errors else float("nan")
-    return Extraction(structures_out, cand, chosen, dedup, mode, float(buffer), float(vacuum),
-                      max_error)
+    return Extraction(
+        structures_out, cand, chosen, dedup, mode, float(buffer), float(vacuum), max_error
+    )
 
 
 def write_structures(structures: Sequence[Atoms], path) -> None:

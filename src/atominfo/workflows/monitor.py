@@ -55,8 +55,10 @@ class ExtrapolationDetected(RuntimeError):
 
     def __init__(self, record: MonitorRecord, dH: np.ndarray):
         self.record, self.dH = record, dH
-        super().__init__(f"step {record.step}: {record.novelty:.1%} of atoms have dH > 0, "
-                         f"max dH {record.max_dH:.2f} nats (outside the reference's domain)")
+        super().__init__(
+            f"step {record.step}: {record.novelty:.1%} of atoms have dH > 0, "
+            f"max dH {record.max_dH:.2f} nats (outside the reference's domain)"
+        )
 
 
 class NoveltyMonitor:
@@ -101,10 +103,19 @@ class NoveltyMonitor:
         or `atoms` that is not an ase.Atoms.
     """
 
-    def __init__(self, atoms: Atoms, reference: Reference, *, max_novelty: float | None = None,
-                 max_dH: float | None = None, on_alarm: str | Callable = "raise",
-                 k: int | None = None, cutoff: float | None = None, dyn=None,
-                 log: Callable[[MonitorRecord], None] | None = None):
+    def __init__(
+        self,
+        atoms: Atoms,
+        reference: Reference,
+        *,
+        max_novelty: float | None = None,
+        max_dH: float | None = None,
+        on_alarm: str | Callable = "raise",
+        k: int | None = None,
+        cutoff: float | None = None,
+        dyn=None,
+        log: Callable[[MonitorRecord], None] | None = None,
+    ):
         from atominfo import params
 
         if not isinstance(atoms, Atoms):
@@ -118,8 +129,7 @@ class NoveltyMonitor:
         if log is not None and not callable(log):
             raise InputError(f"log must be a callable, got {log!r}")
         self.atoms, self.reference = atoms, reference
-        self.max_novelty = params.check_optional("alarm_novelty", max_novelty,
-                                                 label="max_novelty")
+        self.max_novelty = params.check_optional("alarm_novelty", max_novelty, label="max_novelty")
         self.max_dH = params.check_optional("alarm_dh", max_dH, label="max_dH")
         self.on_alarm, self.log = on_alarm, log
         k = params.check_optional("k", k)
@@ -162,8 +172,9 @@ class NoveltyMonitor:
             step = self.dyn.nsteps if self.dyn is not None else len(self.history)
         step = params.check("skip", step, label="step")
         validate_atoms(atoms, "<md>", step)  # an exploded run has NaN positions
-        dH = self.reference.delta_entropy(structure_descriptors(atoms, self.k, self.cutoff,
-                                                                source="<md>", frame=step))
+        dH = self.reference.delta_entropy(
+            structure_descriptors(atoms, self.k, self.cutoff, source="<md>", frame=step)
+        )
         elapsed = time.perf_counter() - start
         self.seconds += elapsed
         timestep, sim_time = frame_time(atoms)
@@ -173,8 +184,16 @@ class NoveltyMonitor:
                 from ase import units
 
                 sim_time = float(self.dyn.get_time()) / units.fs
-        record = MonitorRecord(step, len(atoms), float(np.mean(dH > 0)),
-                               float(dH.max()), float(dH.mean()), elapsed, timestep, sim_time)
+        record = MonitorRecord(
+            step,
+            len(atoms),
+            float(np.mean(dH > 0)),
+            float(dH.max()),
+            float(dH.mean()),
+            elapsed,
+            timestep,
+            sim_time,
+        )
         self.history.append(record)
         self.last_dH = dH
         if self.log is not None:
@@ -190,5 +209,7 @@ class NoveltyMonitor:
 
     def crossed(self, record: MonitorRecord) -> bool:
         """Whether `record` crosses a threshold."""
-        return bool((self.max_novelty is not None and record.novelty > self.max_novelty)
-                    or (self.max_dH is not None and record.max_dH > self.max_dH))
+        return bool(
+            (self.max_novelty is not None and record.novelty > self.max_novelty)
+            or (self.max_dH is not None and record.max_dH > self.max_dH)
+        )

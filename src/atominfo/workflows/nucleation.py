@@ -53,8 +53,10 @@ def neighbour_pairs(atoms: Atoms, cutoff: float, nodes=None) -> np.ndarray:
     cutoff = params.check("edge_length", cutoff)
     _check_atoms(atoms)
     nodes = np.arange(len(atoms)) if nodes is None else np.asarray(nodes)
-    if nodes.ndim != 1 or (nodes.size and (nodes.dtype.kind not in "iu" or nodes.min() < 0
-                                           or nodes.max() >= len(atoms))):
+    if nodes.ndim != 1 or (
+        nodes.size
+        and (nodes.dtype.kind not in "iu" or nodes.min() < 0 or nodes.max() >= len(atoms))
+    ):
         raise InputError(f"nodes must be atom indices in [0, {len(atoms)}), got {nodes!r}")
     nodes = nodes.astype(np.int64)
     if nodes.size < 2:
@@ -77,8 +79,7 @@ def minimum_image_distance(atoms: Atoms, i: int, j: int) -> float:
 
     _check_atoms(atoms)
     for name, a in (("i", i), ("j", j)):
-        if isinstance(a, bool) or not isinstance(a, (int, np.integer)) \
-                or not 0 <= a < len(atoms):
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not 0 <= a < len(atoms):
             raise InputError(f"atom index {name} must be in [0, {len(atoms)}), got {a!r}")
     d = atoms.positions[j] - atoms.positions[i]
     if not np.any(atoms.pbc):
@@ -86,8 +87,13 @@ def minimum_image_distance(atoms: Atoms, i: int, j: int) -> float:
     return float(find_mic(d[None, :], atoms.cell, atoms.pbc)[1][0])
 
 
-def find_clusters(atoms: Atoms, mask, edge_length: float = DEFAULT_EDGE,
-                  method: str = "biconnected", min_size: int = 2) -> list[np.ndarray]:
+def find_clusters(
+    atoms: Atoms,
+    mask,
+    edge_length: float = DEFAULT_EDGE,
+    method: str = "biconnected",
+    min_size: int = 2,
+) -> list[np.ndarray]:
     """Clusters of the atoms selected by `mask`, largest first.
 
     Parameters
@@ -161,10 +167,16 @@ class FrameClusters:
     def summary(self) -> dict:
         """Table row: timestep (None when unknown), atoms, solid-like atoms, number of
         clusters, largest cluster (atoms)."""
-        return {"frame": self.number, "source": self.source, "source_frame": self.source_frame,
-                "timestep": self.timestep, "atoms": len(self.atoms),
-                "solid_like": int(solid_like(self.dH).sum()), "clusters": len(self.clusters),
-                "largest": int(len(self.clusters[0])) if self.clusters else 0}
+        return {
+            "frame": self.number,
+            "source": self.source,
+            "source_frame": self.source_frame,
+            "timestep": self.timestep,
+            "atoms": len(self.atoms),
+            "solid_like": int(solid_like(self.dH).sum()),
+            "clusters": len(self.clusters),
+            "largest": int(len(self.clusters[0])) if self.clusters else 0,
+        }
 
     def labels(self) -> np.ndarray:
         """Per-atom cluster number (1 = largest, 0 = none); an atom shared by two
@@ -175,11 +187,18 @@ class FrameClusters:
         return out
 
 
-def iter_trajectory_clusters(structures, reference: Reference, *,
-                             edge_length: float = DEFAULT_EDGE, method: str = "biconnected",
-                             min_size: int = 2, index=":", format=None,
-                             progress: Callable[[int], None] | None = None,
-                             **descriptor_options) -> Iterator[FrameClusters]:
+def iter_trajectory_clusters(
+    structures,
+    reference: Reference,
+    *,
+    edge_length: float = DEFAULT_EDGE,
+    method: str = "biconnected",
+    min_size: int = 2,
+    index=":",
+    format=None,
+    progress: Callable[[int], None] | None = None,
+    **descriptor_options,
+) -> Iterator[FrameClusters]:
     """Per frame, dH against the solid `reference` and the clusters of solid-like atoms.
 
     Streams frames like `trajectory.iter_trajectory_dh` (same options); the
@@ -191,16 +210,29 @@ def iter_trajectory_clusters(structures, reference: Reference, *,
     edge_length = params.check("edge_length", edge_length)
     method = params.check("cluster_method", method, label="method")
     min_size = params.check("min_size", min_size)
-    for frame in iter_trajectory_dh(structures, reference, index=index, format=format,
-                                    progress=progress, **descriptor_options):
-        clusters = find_clusters(frame.atoms, solid_like(frame.dH), edge_length, method,
-                                 min_size)
-        yield FrameClusters(frame.number, frame.source, frame.source_frame, frame.atoms,
-                            frame.dH, clusters, frame.timestep, frame.time)
+    for frame in iter_trajectory_dh(
+        structures, reference, index=index, format=format, progress=progress, **descriptor_options
+    ):
+        clusters = find_clusters(frame.atoms, solid_like(frame.dH), edge_length, method, min_size)
+        yield FrameClusters(
+            frame.number,
+            frame.source,
+            frame.source_frame,
+            frame.atoms,
+            frame.dH,
+            clusters,
+            frame.timestep,
+            frame.time,
+        )
 
 
-def critical_nucleus(gamma: float, melting_temperature: float, latent_heat: float,
-                     undercooling: float, atomic_volume: float) -> dict:
+def critical_nucleus(
+    gamma: float,
+    melting_temperature: float,
+    latent_heat: float,
+    undercooling: float,
+    atomic_volume: float,
+) -> dict:
     """Classical nucleation theory: critical radius r* and size n*.
 
     ``r* = 2 gamma T_m / (dH_m dT)``, with dH_m the latent heat per volume, and
@@ -235,14 +267,17 @@ def critical_nucleus(gamma: float, melting_temperature: float, latent_heat: floa
     undercooling = params.check("undercooling", undercooling)
     atomic_volume = params.check("atomic_volume", atomic_volume)
     if undercooling >= melting_temperature:
-        raise InputError(f"undercooling must be below the melting temperature "
-                         f"({melting_temperature:g} K), got {undercooling:g}")
+        raise InputError(
+            f"undercooling must be below the melting temperature "
+            f"({melting_temperature:g} K), got {undercooling:g}"
+        )
     v_m3 = atomic_volume * 1e-30
     per_volume = latent_heat * 1e3 / (AVOGADRO * v_m3)  # J/m^3
     r_star = 2.0 * gamma * melting_temperature / (per_volume * undercooling)  # m
-    n_star = 4.0 / 3.0 * np.pi * r_star ** 3 / v_m3
+    n_star = 4.0 / 3.0 * np.pi * r_star**3 / v_m3
     if not (np.isfinite(r_star) and np.isfinite(n_star)):
-        raise InputError(f"the critical nucleus overflows (r* = {r_star * 1e10:.3g} Å): "
-                         "check the latent heat and undercooling, which are far too small")
-    return {"r_star": r_star * 1e10, "n_star": float(n_star),
-            "latent_heat_per_volume": per_volume}
+        raise InputError(
+            f"the critical nucleus overflows (r* = {r_star * 1e10:.3g} Å): "
+            "check the latent heat and undercooling, which are far too small"
+        )
+    return {"r_star": r_star * 1e10, "n_star": float(n_star), "latent_heat_per_volume": per_volume}

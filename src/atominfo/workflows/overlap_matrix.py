@@ -34,14 +34,24 @@ class OverlapMatrix(Result):
 
     def to_dict(self) -> dict:
         """JSON-ready: labels, environments per subset, the matrix as nested lists."""
-        return jsonable({"bandwidth": self.bandwidth, "labels": self.labels,
-                         "environments": self.sizes, "overlap": self.values,
-                         "meaning": "overlap[i][j] = fraction of subset i with "
-                                    "dH(x | subset j) <= 0"})
+        return jsonable(
+            {
+                "bandwidth": self.bandwidth,
+                "labels": self.labels,
+                "environments": self.sizes,
+                "overlap": self.values,
+                "meaning": "overlap[i][j] = fraction of subset i with dH(x | subset j) <= 0",
+            }
+        )
 
 
-def overlap_matrix(subsets: Mapping[str, np.ndarray], h: float = DEFAULT_BANDWIDTH, *,
-                   progress: Callable[[int], None] | None = None, **engine) -> OverlapMatrix:
+def overlap_matrix(
+    subsets: Mapping[str, np.ndarray],
+    h: float = DEFAULT_BANDWIDTH,
+    *,
+    progress: Callable[[int], None] | None = None,
+    **engine,
+) -> OverlapMatrix:
     """Overlap of every subset against every other.
 
     Parameters

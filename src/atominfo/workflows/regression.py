@@ -57,8 +57,9 @@ class KernelRegression(Result):
     reason: str
 
 
-def kernel_regression(Y, X, values, h: float = DEFAULT_BANDWIDTH, *,
-                      max_dh: float = UNDERFLOW_DH) -> KernelRegression:
+def kernel_regression(
+    Y, X, values, h: float = DEFAULT_BANDWIDTH, *, max_dh: float = UNDERFLOW_DH
+) -> KernelRegression:
     """Nadaraya-Watson average of `values` (one per row of X) at each row of Y.
 
     Parameters
@@ -85,8 +86,10 @@ def kernel_regression(Y, X, values, h: float = DEFAULT_BANDWIDTH, *,
     except (TypeError, ValueError):
         raise InputError("values must be real numbers") from None
     if v.ndim != 1 or len(v) != len(X):
-        raise InputError(f"values must be one number per reference environment: {len(X)} "
-                         f"expected, got shape {v.shape}")
+        raise InputError(
+            f"values must be one number per reference environment: {len(X)} "
+            f"expected, got shape {v.shape}"
+        )
     if not np.isfinite(v).all():
         raise InputError(f"value {int(np.argmin(np.isfinite(v)))} is NaN or infinite")
     from scipy.spatial.distance import cdist
@@ -98,21 +101,26 @@ def kernel_regression(Y, X, values, h: float = DEFAULT_BANDWIDTH, *,
     block = max(1, ROWS_PER_BLOCK_ELEMENTS // len(X))
     inv = 0.5 / (h * h)
     for s in range(0, m, block):
-        logk = -cdist(Y[s:s + block], X, "sqeuclidean") * inv
+        logk = -cdist(Y[s : s + block], X, "sqeuclidean") * inv
         top = logk.max(axis=1, keepdims=True)
         w = np.exp(logk - top)
         total = w.sum(axis=1)
-        log_sum[s:s + block] = top[:, 0] + np.log(total)
+        log_sum[s : s + block] = top[:, 0] + np.log(total)
         w /= total[:, None]
-        estimate[s:s + block] = w @ v
-        n_eff[s:s + block] = 1.0 / (w * w).sum(axis=1)
+        estimate[s : s + block] = w @ v
+        n_eff[s : s + block] = 1.0 / (w * w).sum(axis=1)
     dH = -log_sum
     determined = dH <= max_dh
     reason = ""
     if not determined.all():
-        reason = (f"{int((~determined).sum())} of {m} queries have dH > {max_dh:g} nats: "
-                  + ("the kernel weights underflow (far from every reference environment), "
-                     if max_dh >= UNDERFLOW_DH else "beyond the limit set, ")
-                  + "so the data do not determine the average there")
+        reason = (
+            f"{int((~determined).sum())} of {m} queries have dH > {max_dh:g} nats: "
+            + (
+                "the kernel weights underflow (far from every reference environment), "
+                if max_dh >= UNDERFLOW_DH
+                else "beyond the limit set, "
+            )
+            + "so the data do not determine the average there"
+        )
         estimate = np.where(determined, estimate, np.nan)
     return KernelRegression(estimate, dH, n_eff, determined, float(max_dh), reason)

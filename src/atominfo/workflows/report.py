@@ -118,8 +118,7 @@ class DatasetReport(Result):
     provenance: dict = field(default_factory=dict)
     data: FrameSet | None = field(default=None, repr=False)
 
-    _fields_shown = ("bandwidth", "group_key", "information", "reference_environments",
-                     "novelty")
+    _fields_shown = ("bandwidth", "group_key", "information", "reference_environments", "novelty")
 
     @property
     def total(self) -> GroupInformation:
@@ -128,15 +127,26 @@ class DatasetReport(Result):
 
     def most_novel_structures(self, top: int = 10) -> list[dict]:
         """The `top` structures with the largest max dH (empty without a reference)."""
-        if self.dH is None or self.data is None or self.structure_max_dH is None \
-                or self.structure_novelty is None:
+        if (
+            self.dH is None
+            or self.data is None
+            or self.structure_max_dH is None
+            or self.structure_novelty is None
+        ):
             return []
         order = np.argsort(-self.structure_max_dH, kind="stable")[:top]
-        return [{"frame": int(f), "source": self.data.sources[f],
-                 "source_frame": int(self.data.source_frames[f]),
-                 "group": self.structure_group[f], "atoms": int(self.data.sizes[f]),
-                 "novelty": float(self.structure_novelty[f]),
-                 "max_dH": float(self.structure_max_dH[f])} for f in order]
+        return [
+            {
+                "frame": int(f),
+                "source": self.data.sources[f],
+                "source_frame": int(self.data.source_frames[f]),
+                "group": self.structure_group[f],
+                "atoms": int(self.data.sizes[f]),
+                "novelty": float(self.structure_novelty[f]),
+                "max_dH": float(self.structure_max_dH[f]),
+            }
+            for f in order
+        ]
 
     def most_novel_atoms(self, top: int = 10) -> list[dict]:
         """The `top` environments with the largest dH (empty without a reference)."""
@@ -147,27 +157,36 @@ class DatasetReport(Result):
         for r in np.argsort(-self.dH, kind="stable")[:top]:
             source, source_frame, atom = self.data.locate(int(r))
             f = int(frame_of[r])
-            symbol = (str(self.data.atoms[f].get_chemical_symbols()[atom])
-                      if self.data.atoms else "")
-            rows.append({"source": source, "source_frame": source_frame, "atom": atom,
-                         "element": symbol, "group": self.structure_group[f],
-                         "dH": float(self.dH[r])})
+            symbol = str(self.data.atoms[f].get_chemical_symbols()[atom]) if self.data.atoms else ""
+            rows.append(
+                {
+                    "source": source,
+                    "source_frame": source_frame,
+                    "atom": atom,
+                    "element": symbol,
+                    "group": self.structure_group[f],
+                    "dH": float(self.dH[r]),
+                }
+            )
         return rows
 
     def to_dict(self) -> dict:
         """JSON-ready summary (per-atom arrays left out; non-finite numbers as None)."""
-        return jsonable({
-            "bandwidth": self.bandwidth, "group_key": self.group_key,
-            "information": [g.to_dict() for g in self.information],
-            "curves": {n: c.to_dict() for n, c in self.curves.items()},
-            "overlap": None if self.overlap is None else self.overlap.to_dict(),
-            "compression": self.compression,
-            "reference_environments": self.reference_environments,
-            "novelty": self.novelty,
-            "most_novel_structures": self.most_novel_structures(),
-            "most_novel_atoms": self.most_novel_atoms(),
-            "provenance": self.provenance,
-        })
+        return jsonable(
+            {
+                "bandwidth": self.bandwidth,
+                "group_key": self.group_key,
+                "information": [g.to_dict() for g in self.information],
+                "curves": {n: c.to_dict() for n, c in self.curves.items()},
+                "overlap": None if self.overlap is None else self.overlap.to_dict(),
+                "compression": self.compression,
+                "reference_environments": self.reference_environments,
+                "novelty": self.novelty,
+                "most_novel_structures": self.most_novel_structures(),
+                "most_novel_atoms": self.most_novel_atoms(),
+                "provenance": self.provenance,
+            }
+        )
 
 
 def file_fingerprint(path) -> dict:
@@ -196,8 +215,9 @@ def package_versions(names: Sequence[str] = PACKAGES) -> dict:
 def _information(name, X, h, structures, engine) -> GroupInformation:
     H, D = (float(v) for v in entropy_and_diversity(X, h, engine=engine))
     log_n = float(np.log(len(X)))
-    return GroupInformation(name, int(structures), len(X), H, D, log_n,
-                            H / log_n if log_n > 0 else float("nan"))
+    return GroupInformation(
+        name, int(structures), len(X), H, D, log_n, H / log_n if log_n > 0 else float("nan")
+    )
 
 
 def _sizes(fractions, total: int) -> list[int]:
@@ -206,13 +226,21 @@ def _sizes(fractions, total: int) -> list[int]:
     return [m for m in sizes if 1 <= m < total]
 
 
-def dataset_report(data: FrameSet, h: float = DEFAULT_BANDWIDTH, *,
-                   groups: Mapping[str, np.ndarray] | None = None,
-                   group_by: str | None = None, reference=None,
-                   n_sizes: int = 12, n_seeds: int = 3, seed: int = 0,
-                   keep: Sequence[float] = KEEP, engine=None,
-                   progress: Callable[[str], None] | None = None,
-                   provenance: Mapping | None = None) -> DatasetReport:
+def dataset_report(
+    data: FrameSet,
+    h: float = DEFAULT_BANDWIDTH,
+    *,
+    groups: Mapping[str, np.ndarray] | None = None,
+    group_by: str | None = None,
+    reference=None,
+    n_sizes: int = 12,
+    n_seeds: int = 3,
+    seed: int = 0,
+    keep: Sequence[float] = KEEP,
+    engine=None,
+    progress: Callable[[str], None] | None = None,
+    provenance: Mapping | None = None,
+) -> DatasetReport:
     """Measure a dataset's information, completeness, redundancy and novelty.
 
     Parameters
@@ -283,26 +311,36 @@ def dataset_report(data: FrameSet, h: float = DEFAULT_BANDWIDTH, *,
     surprise = np.log(n) - log_sums
     contribution = np.add.reduceat(surprise, data.offsets[:-1]) / n
     several = len(groups) > 1
-    information = [_information(name, data.environments(frames), h, len(frames), engine)
-                   for name, frames in groups.items()] if several else []
+    information = (
+        [
+            _information(name, data.environments(frames), h, len(frames), engine)
+            for name, frames in groups.items()
+        ]
+        if several
+        else []
+    )
     information.append(_information(ALL, data.X, h, len(data), engine))
 
     say("learning curves")
     curves = {}
     parts = {**(groups if several else {}), ALL: np.arange(len(data))}
     for name, frames in parts.items():
-        part = FrameSet(data.X[data.rows(frames)],
-                        np.concatenate([[0], np.cumsum(data.sizes[frames])]),
-                        [data.sources[f] for f in frames],
-                        [data.source_frames[f] for f in frames])
-        curves[name] = learning_curve(part, h, n_sizes=min(n_sizes, len(part)),
-                                      n_seeds=n_seeds, seed=seed, engine=engine)
+        part = FrameSet(
+            data.X[data.rows(frames)],
+            np.concatenate([[0], np.cumsum(data.sizes[frames])]),
+            [data.sources[f] for f in frames],
+            [data.source_frames[f] for f in frames],
+        )
+        curves[name] = learning_curve(
+            part, h, n_sizes=min(n_sizes, len(part)), n_seeds=n_seeds, seed=seed, engine=engine
+        )
 
     matrix = None
     if several:
         say("overlap matrix")
-        matrix = overlap_matrix({name: data.environments(frames)
-                                 for name, frames in groups.items()}, h, engine=engine)
+        matrix = overlap_matrix(
+            {name: data.environments(frames) for name, frames in groups.items()}, h, engine=engine
+        )
 
     say("compression")
     compression, selected = [], {}
@@ -332,17 +370,41 @@ def dataset_report(data: FrameSet, h: float = DEFAULT_BANDWIDTH, *,
         structure_max = np.maximum.reduceat(dH, starts)
 
     info: dict[str, Any] = {
-        "bandwidth": h, "group_by": group_by, "n_sizes": n_sizes, "n_seeds": n_seeds,
-        "seed": seed, "keep": keep, "descriptor_width": int(data.X.shape[1]),
-        "versions": package_versions(), "platform": platform.platform(),
-        "python_executable": sys.executable}
+        "bandwidth": h,
+        "group_by": group_by,
+        "n_sizes": n_sizes,
+        "n_seeds": n_seeds,
+        "seed": seed,
+        "keep": keep,
+        "descriptor_width": int(data.X.shape[1]),
+        "versions": package_versions(),
+        "platform": platform.platform(),
+        "python_executable": sys.executable,
+    }
     files = [s for s in dict.fromkeys(data.sources) if Path(s).is_file()]
     info["inputs"] = [file_fingerprint(p) for p in files]
     info.update(dict(provenance or {}))
     if "reference_files" in info:
-        info["reference"] = [file_fingerprint(p) for p in info["reference_files"]
-                             if Path(p).is_file()]
-    return DatasetReport(h, group_by, groups, information, structure_group, surprise,
-                         contribution, curves, matrix, compression, selected, dH,
-                         reference_environments, novelty, structure_novelty, structure_max,
-                         info, data)
+        info["reference"] = [
+            file_fingerprint(p) for p in info["reference_files"] if Path(p).is_file()
+        ]
+    return DatasetReport(
+        h,
+        group_by,
+        groups,
+        information,
+        structure_group,
+        surprise,
+        contribution,
+        curves,
+        matrix,
+        compression,
+        selected,
+        dH,
+        reference_environments,
+        novelty,
+        structure_novelty,
+        structure_max,
+        info,
+        data,
+    )

@@ -50,8 +50,9 @@ from atominfo.results import Result
 
 STATE_VERSION = 1
 DUMP_SUFFIXES = (".dump", ".lammpstrj")
-RECORD = np.dtype([("index", "<i8"), ("frac", "<f8", (3,)), ("pos", "<f8", (3,)),
-                   ("id", "<i8"), ("type", "<i8")])
+RECORD = np.dtype(
+    [("index", "<i8"), ("frac", "<f8", (3,)), ("pos", "<f8", (3,)), ("id", "<i8"), ("type", "<i8")]
+)
 OUTPUT = np.dtype([("id", "<i8"), ("type", "<i8"), ("dH", "<f8"), ("novel", "?")])
 DEFAULT_CHUNK_ATOMS = 200_000
 
@@ -100,6 +101,7 @@ class SnapshotResult(Result):
 # geometry
 # ---------------------------------------------------------------------------
 
+
 def _basis(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray | None:
     """The cell the descriptor kernel uses (None: no periodicity, Cartesian coordinates)."""
     if not pbc.any():
@@ -123,8 +125,12 @@ def _heights(basis) -> np.ndarray:
     if basis is None:
         return np.ones(3)
     volume = abs(np.linalg.det(basis))
-    return np.array([volume / np.linalg.norm(np.cross(basis[(d + 1) % 3], basis[(d + 2) % 3]))
-                     for d in range(3)])
+    return np.array(
+        [
+            volume / np.linalg.norm(np.cross(basis[(d + 1) % 3], basis[(d + 2) % 3]))
+            for d in range(3)
+        ]
+    )
 
 
 def _grid(n_atoms: int, chunk_atoms: int, lo, hi, heights) -> np.ndarray:
@@ -169,16 +175,22 @@ def _sources(box3, edges, pad, pbc, n):
                 if lo_j <= b and hi_j >= a:
                     found.append((j, s))
         per_dir.append(found)
-    return [((jx * n[1] + jy) * n[2] + jz, (sx, sy, sz))
-            for jx, sx in per_dir[0] for jy, sy in per_dir[1] for jz, sz in per_dir[2]]
+    return [
+        ((jx * n[1] + jy) * n[2] + jz, (sx, sy, sz))
+        for jx, sx in per_dir[0]
+        for jy, sy in per_dir[1]
+        for jz, sz in per_dir[2]
+    ]
 
 
 # ---------------------------------------------------------------------------
 # descriptors of a box
 # ---------------------------------------------------------------------------
 
-def box_descriptors(coords: np.ndarray, n_core: int, k: int, cutoff: float,
-                    owner: np.ndarray) -> np.ndarray:
+
+def box_descriptors(
+    coords: np.ndarray, n_core: int, k: int, cutoff: float, owner: np.ndarray
+) -> np.ndarray:
     """Descriptors (n_core, 2k-1), 1/Å, of the first `n_core` of `coords` (Å, non-periodic).
 
     `coords` holds the core atoms, then their halo (every atom or periodic image
@@ -198,14 +210,30 @@ def box_descriptors(coords: np.ndarray, n_core: int, k: int, cutoff: float,
     bin_start, bin_atoms, capacity = _bin_ghosts(coords, origin, bin_size, n_bins)
     out = np.empty((n_core, 2 * k - 1))
     coincident = np.empty(n_core, dtype=np.int64)
-    _descriptor_kernel(n_core, coords, bin_start, bin_atoms, origin, bin_size, n_bins,
-                       int(capacity), int(k), float(cutoff), _sorting_network(k - 1), out,
-                       coincident, min(n_core, 64 * numba.get_num_threads()))
+    _descriptor_kernel(
+        n_core,
+        coords,
+        bin_start,
+        bin_atoms,
+        origin,
+        bin_size,
+        n_bins,
+        int(capacity),
+        int(k),
+        float(cutoff),
+        _sorting_network(k - 1),
+        out,
+        coincident,
+        min(n_core, 64 * numba.get_num_threads()),
+    )
     bad = np.flatnonzero(coincident >= 0)
     if bad.size:
         a = int(bad[0])
-        raise InputError(f"two atoms at the same position (atoms {int(owner[a])} and "
-                         f"{int(owner[coincident[a]])})", atom=int(owner[a]))
+        raise InputError(
+            f"two atoms at the same position (atoms {int(owner[a])} and "
+            f"{int(owner[coincident[a]])})",
+            atom=int(owner[a]),
+        )
     return out
 
 
@@ -213,11 +241,23 @@ def box_descriptors(coords: np.ndarray, n_core: int, k: int, cutoff: float,
 # the run
 # ---------------------------------------------------------------------------
 
-def analyse_snapshot(path, reference, output, *, dump=None, frame: int = 0,
-                     format: str | None = None, type_map=None, k: int | None = None,
-                     cutoff: float | None = None, dh: str = "novel",
-                     chunk_atoms: int = DEFAULT_CHUNK_ATOMS, resume: bool = False,
-                     progress=None) -> SnapshotResult:
+
+def analyse_snapshot(
+    path,
+    reference,
+    output,
+    *,
+    dump=None,
+    frame: int = 0,
+    format: str | None = None,
+    type_map=None,
+    k: int | None = None,
+    cutoff: float | None = None,
+    dh: str = "novel",
+    chunk_atoms: int = DEFAULT_CHUNK_ATOMS,
+    resume: bool = False,
+    progress=None,
+) -> SnapshotResult:
     """Exact novelty labels and dH of every atom of one snapshot, by spatial chunks.
 
     Parameters
@@ -252,26 +292,49 @@ def analyse_snapshot(path, reference, output, *, dump=None, frame: int = 0,
     if np.ndim(reference.h) != 0:
         raise InputError("the snapshot analysis takes a reference with one bandwidth")
     k = params.check("k", k if k is not None else (reference.k or DEFAULT_K))
-    cutoff = params.check("cutoff", cutoff if cutoff is not None
-                          else (reference.cutoff or DEFAULT_CUTOFF))
-    if isinstance(chunk_atoms, bool) or not isinstance(chunk_atoms, (int, np.integer)) \
-            or chunk_atoms < 1:
-        raise InputError(f"chunk_atoms must be an integer >= 1, got {chunk_atoms!r}")
-    if dh not in ("novel", "all", "none"):
-        raise InputError(f"dh must be 'novel', 'all' or 'none', got {dh!r}")
+    cutoff = params.check(
+        "cutoff", cutoff if cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF)
+    )
+    chunk_atoms = params.check("chunk_atoms", chunk_atoms)
+    dh = params.check("snapshot_dh", dh, label="dh")
     output = Path(output)
     dump = Path(dump) if dump is not None else None
     outputs = [(output, (".npy",)), (dump, DUMP_SUFFIXES)]
     with OutputGuard(inputs=[path], outputs=outputs, resume=resume):
-        run = _Run(str(path), reference, output, dump, int(frame), format, type_map, int(k),
-                   float(cutoff), dh, int(chunk_atoms), progress)
+        run = _Run(
+            str(path),
+            reference,
+            output,
+            dump,
+            int(frame),
+            format,
+            type_map,
+            int(k),
+            float(cutoff),
+            dh,
+            int(chunk_atoms),
+            progress,
+        )
         summary = run.execute(resume)
     return SnapshotResult(seconds=time.perf_counter() - started, **summary)
 
 
 class _Run:
-    def __init__(self, path, reference, output, dump, frame, format, type_map, k, cutoff, dh,
-                 chunk_atoms, progress):
+    def __init__(
+        self,
+        path,
+        reference,
+        output,
+        dump,
+        frame,
+        format,
+        type_map,
+        k,
+        cutoff,
+        dh,
+        chunk_atoms,
+        progress,
+    ):
         from atominfo.outputs.guard import hidden_path
 
         self.path, self.ref, self.output, self.dump = path, reference, output, dump
@@ -283,8 +346,7 @@ class _Run:
         self.state_file = hidden_path(output, "resume.json")
         self.state_tmp = hidden_path(output, "resume.json.tmp")
         self.dump_partial = hidden_path(dump, "partial") if dump is not None else None
-        self.timings = dict.fromkeys(("read", "halo", "descriptors", "labels", "dH", "write"),
-                                     0.0)
+        self.timings = dict.fromkeys(("read", "halo", "descriptors", "labels", "dH", "write"), 0.0)
 
     @contextlib.contextmanager
     def _timed(self, stage: str):
@@ -297,20 +359,27 @@ class _Run:
     def _stream(self):
         from atominfo.structures.fastread import StreamedFrame
 
-        return StreamedFrame(self.path, self.frame, format=self.format,
-                             type_map=self.type_map)
+        return StreamedFrame(self.path, self.frame, format=self.format, type_map=self.type_map)
 
     # -- checkpoint -----------------------------------------------------------
     def _signature(self) -> dict:
         from atominfo.outputs.stream import fingerprint
 
         digest = hashlib.sha256(np.ascontiguousarray(self.ref.X).tobytes()).hexdigest()
-        return {"version": STATE_VERSION, "input": fingerprint([self.path]),
-                "frame": self.frame, "format": self.format,
-                "type_map": None if self.type_map is None else str(self.type_map),
-                "reference": digest, "h": float(self.ref.h), "k": self.k,
-                "cutoff": self.cutoff, "dh": self.dh, "chunk_atoms": self.chunk_atoms,
-                "dump": self.dump is not None}
+        return {
+            "version": STATE_VERSION,
+            "input": fingerprint([self.path]),
+            "frame": self.frame,
+            "format": self.format,
+            "type_map": None if self.type_map is None else str(self.type_map),
+            "reference": digest,
+            "h": float(self.ref.h),
+            "k": self.k,
+            "cutoff": self.cutoff,
+            "dh": self.dh,
+            "chunk_atoms": self.chunk_atoms,
+            "dump": self.dump is not None,
+        }
 
     def _save(self, state: dict) -> None:
         with open(self.state_tmp, "w") as fh:
@@ -327,10 +396,14 @@ class _Run:
         except (OSError, ValueError):
             return None
         if state.get("signature") != signature:
-            raise InputError("the interrupted run used other inputs or options; run again "
-                             "without resume to start afresh", source=str(self.output))
-        needed = [self.npy_partial, self.scratch] + \
-            ([self.dump_partial] if self.dump_partial is not None else [])
+            raise InputError(
+                "the interrupted run used other inputs or options; run again "
+                "without resume to start afresh",
+                source=str(self.output),
+            )
+        needed = [self.npy_partial, self.scratch] + (
+            [self.dump_partial] if self.dump_partial is not None else []
+        )
         if not all(p.exists() for p in needed):
             return None
         return state
@@ -350,10 +423,13 @@ class _Run:
             h = s.header
         assert h is not None
         if self.dump is not None and not check_dump_cell(h.cell):
-            raise InputError("the cell is not a LAMMPS box (first vector along x, second in "
-                             "the xy plane), so it cannot be written as a LAMMPS dump; leave "
-                             "out the dump (the .npy holds every value)", source=self.path,
-                             frame=h.frame)
+            raise InputError(
+                "the cell is not a LAMMPS box (first vector along x, second in "
+                "the xy plane), so it cannot be written as a LAMMPS dump; leave "
+                "out the dump (the .npy holds every value)",
+                source=self.path,
+                frame=h.frame,
+            )
         pbc = np.asarray(h.pbc, dtype=bool)
         basis = _basis(h.cell, pbc)
         heights = _heights(basis)
@@ -418,11 +494,21 @@ class _Run:
                 fh.flush()
                 os.fsync(fh.fileno())
             dump_bytes = len(text)
-        state = {"signature": signature, "n_atoms": h.n_atoms, "grid": n.tolist(),
-                 "lo": lo.tolist(), "hi": hi.tolist(), "pbc": pbc.tolist(),
-                 "basis": None if basis is None else basis.tolist(),
-                 "counts": counts.tolist(), "boxes_done": 0, "dump_bytes": dump_bytes,
-                 "novel": 0, "max_dH": -math.inf, "halo_atoms": 0}
+        state = {
+            "signature": signature,
+            "n_atoms": h.n_atoms,
+            "grid": n.tolist(),
+            "lo": lo.tolist(),
+            "hi": hi.tolist(),
+            "pbc": pbc.tolist(),
+            "basis": None if basis is None else basis.tolist(),
+            "counts": counts.tolist(),
+            "boxes_done": 0,
+            "dump_bytes": dump_bytes,
+            "novel": 0,
+            "max_dH": -math.inf,
+            "halo_atoms": 0,
+        }
         self._save(state)
         return state
 
@@ -435,10 +521,14 @@ class _Run:
             lost = np.abs(frac[:, pbc]).max(axis=1) > MAX_CELL_LENGTHS
             if lost.any():
                 a = int(np.argmax(lost))
-                raise InputError(f"atom is {np.abs(frac[a, pbc]).max():.3g} cell lengths "
-                                 f"outside the periodic cell (limit {MAX_CELL_LENGTHS:.0e}): "
-                                 "wrapping it into the cell would lose its position",
-                                 source=self.path, frame=self.frame, atom=block.start + a)
+                raise InputError(
+                    f"atom is {np.abs(frac[a, pbc]).max():.3g} cell lengths "
+                    f"outside the periodic cell (limit {MAX_CELL_LENGTHS:.0e}): "
+                    "wrapping it into the cell would lose its position",
+                    source=self.path,
+                    frame=self.frame,
+                    atom=block.start + a,
+                )
         return _fractional(block.positions, basis, pbc)
 
     def _analyse(self, state: dict) -> dict:
@@ -471,31 +561,37 @@ class _Run:
                 with self._timed("halo"):
                     core = self._read(starts[b], starts[b + 1])
                     box3 = np.array(np.unravel_index(b, tuple(n)))
-                    halo_frac, halo_owner = self._halo(b, box3, core, edges, pad, pbc, n,
-                                                       starts)
+                    halo_frac, halo_owner = self._halo(b, box3, core, edges, pad, pbc, n, starts)
                     coords = _coordinates(np.concatenate([core["frac"], halo_frac]), basis)
                     owner = np.concatenate([core["index"], halo_owner])
                 try:
                     with self._timed("descriptors"):
                         Y = box_descriptors(coords, len(core), self.k, self.cutoff, owner)
                 except InputError as exc:
-                    raise InputError(exc.reason, source=self.path, frame=self.frame,
-                                     atom=exc.atom) from None
+                    raise InputError(
+                        exc.reason, source=self.path, frame=self.frame, atom=exc.atom
+                    ) from None
                 with self._timed("labels"):
                     inside = np.asarray(self.ref.inside(Y), dtype=bool).reshape(-1)
                 dh = np.full(len(core), np.nan)
-                scored = {"all": np.ones(len(core), dtype=bool), "novel": ~inside,
-                          "none": np.zeros(len(core), dtype=bool)}[self.dh]
+                scored = {
+                    "all": np.ones(len(core), dtype=bool),
+                    "novel": ~inside,
+                    "none": np.zeros(len(core), dtype=bool),
+                }[self.dh]
                 if scored.any():
                     with self._timed("dH"):
                         hs = np.array([float(self.ref.h)])
-                        log_sums = log_kernel_sums(Y[scored], self.ref.X, hs,
-                                                   self.ref.engine)[0]
+                        log_sums = log_kernel_sums(Y[scored], self.ref.X, hs, self.ref.engine)[0]
                     if np.isneginf(log_sums).any():
                         a = int(core["index"][scored][int(np.argmax(np.isneginf(log_sums)))])
-                        raise InputError("so far from every reference environment that dH "
-                                         "exceeds the float64 range", source=self.path,
-                                         frame=self.frame, atom=a)
+                        raise InputError(
+                            "so far from every reference environment that dH "
+                            "exceeds the float64 range",
+                            source=self.path,
+                            frame=self.frame,
+                            atom=a,
+                        )
                     dh[scored] = -log_sums
                 t_write = time.perf_counter()
                 rows = np.empty(len(core), dtype=OUTPUT)
@@ -529,8 +625,10 @@ class _Run:
             fh.seek(int(a) * RECORD.itemsize)
             data = fh.read(count * RECORD.itemsize)
         if len(data) != count * RECORD.itemsize:
-            raise InputError("the scratch file of an interrupted run is cut; run again "
-                             "without resume", source=str(self.output))
+            raise InputError(
+                "the scratch file of an interrupted run is cut; run again without resume",
+                source=str(self.output),
+            )
         return np.frombuffer(data, dtype=RECORD)
 
     def _halo(self, b, box3, core, edges, pad, pbc, n, starts):
@@ -574,14 +672,22 @@ class _Run:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.state_file)
         n_atoms = state["n_atoms"]
-        return {"source": self.path, "frame": self.frame, "atoms": n_atoms,
-                "novel": state["novel"], "novelty": state["novel"] / n_atoms,
-                "max_dH": state["max_dH"] if state["max_dH"] > -math.inf else math.nan,
-                "dh": self.dh, "bandwidth": float(self.ref.h),
-                "chunks": int(np.prod(state["grid"])), "grid": tuple(state["grid"]),
-                "halo_atoms": state["halo_atoms"], "output": str(self.output),
-                "dump": None if self.dump is None else str(self.dump),
-                "timings": dict(self.timings)}
+        return {
+            "source": self.path,
+            "frame": self.frame,
+            "atoms": n_atoms,
+            "novel": state["novel"],
+            "novelty": state["novel"] / n_atoms,
+            "max_dH": state["max_dH"] if state["max_dH"] > -math.inf else math.nan,
+            "dh": self.dh,
+            "bandwidth": float(self.ref.h),
+            "chunks": int(np.prod(state["grid"])),
+            "grid": tuple(state["grid"]),
+            "halo_atoms": state["halo_atoms"],
+            "output": str(self.output),
+            "dump": None if self.dump is None else str(self.dump),
+            "timings": dict(self.timings),
+        }
 
 
 def _coordinates(frac: np.ndarray, basis) -> np.ndarray:
@@ -598,14 +704,18 @@ def _dump_header(h, basis) -> str:
     lx, ly, lz = (float(v) for v in (cell[0, 0], cell[1, 1], cell[2, 2]))
     xy, xz, yz = (float(v) for v in (cell[1, 0], cell[2, 0], cell[2, 1]))
     if xy == 0 and xz == 0 and yz == 0:
-        lines.append(f"ITEM: BOX BOUNDS {flags}\n{x0!r} {x0 + lx!r}\n{y0!r} {y0 + ly!r}\n"
-                     f"{z0!r} {z0 + lz!r}\n")
+        lines.append(
+            f"ITEM: BOX BOUNDS {flags}\n{x0!r} {x0 + lx!r}\n{y0!r} {y0 + ly!r}\n"
+            f"{z0!r} {z0 + lz!r}\n"
+        )
     else:
         xlo_b = x0 + min(0.0, xy, xz, xy + xz)
         xhi_b = x0 + lx + max(0.0, xy, xz, xy + xz)
         ylo_b, yhi_b = y0 + min(0.0, yz), y0 + ly + max(0.0, yz)
-        lines.append(f"ITEM: BOX BOUNDS xy xz yz {flags}\n{xlo_b!r} {xhi_b!r} {xy!r}\n"
-                     f"{ylo_b!r} {yhi_b!r} {xz!r}\n{z0!r} {z0 + lz!r} {yz!r}\n")
+        lines.append(
+            f"ITEM: BOX BOUNDS xy xz yz {flags}\n{xlo_b!r} {xhi_b!r} {xy!r}\n"
+            f"{ylo_b!r} {yhi_b!r} {xz!r}\n{z0!r} {z0 + lz!r} {yz!r}\n"
+        )
     lines.append("ITEM: ATOMS id type x y z dH novel\n")
     return "".join(lines)
 

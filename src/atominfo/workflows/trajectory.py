@@ -59,9 +59,14 @@ class FrameDH:
     def summary(self) -> dict:
         """Row of the per-frame table: timestep, time, atoms, fraction with dH > 0, max and
         mean dH (nats); None where unknown or not finite."""
-        return {"frame": self.number, "source": self.source,
-                "source_frame": self.source_frame, "timestep": self.timestep,
-                "time": self.time, **frame_statistics(self.dH)}
+        return {
+            "frame": self.number,
+            "source": self.source,
+            "source_frame": self.source_frame,
+            "timestep": self.timestep,
+            "time": self.time,
+            **frame_statistics(self.dH),
+        }
 
 
 def frame_time(atoms: Atoms) -> tuple[int | None, float | None]:
@@ -74,10 +79,14 @@ def frame_time(atoms: Atoms) -> tuple[int | None, float | None]:
     import numbers
 
     step, time = atoms.info.get("timestep"), atoms.info.get("time")
-    step = int(step) if isinstance(step, numbers.Integral) and not isinstance(step, bool) \
+    step = int(step) if isinstance(step, numbers.Integral) and not isinstance(step, bool) else None
+    time = (
+        float(time)
+        if isinstance(time, numbers.Real)
+        and not isinstance(time, bool)
+        and math.isfinite(float(time))
         else None
-    time = float(time) if isinstance(time, numbers.Real) and not isinstance(time, bool) \
-        and math.isfinite(float(time)) else None
+    )
     return step, time
 
 
@@ -102,23 +111,36 @@ def frame_statistics(dH) -> dict:
     dH = np.asarray(dH, dtype=float)
     rows = np.atleast_2d(dH)
     if dH.ndim > 2 or rows.shape[1] == 0:
-        raise InputError(f"dH must hold at least one atom (shape (n_atoms,) or "
-                         f"(n_bandwidths, n_atoms)), got shape {dH.shape}")
+        raise InputError(
+            f"dH must hold at least one atom (shape (n_atoms,) or "
+            f"(n_bandwidths, n_atoms)), got shape {dH.shape}"
+        )
     with np.errstate(invalid="ignore"):
-        stats = {"novelty": (rows > 0).mean(axis=1), "max_dH": rows.max(axis=1),
-                 "mean_dH": rows.mean(axis=1)}
+        stats = {
+            "novelty": (rows > 0).mean(axis=1),
+            "max_dH": rows.max(axis=1),
+            "mean_dH": rows.mean(axis=1),
+        }
     stats = {key: [float(x) if np.isfinite(x) else None for x in v] for key, v in stats.items()}
     if dH.ndim == 1:
         stats = {key: v[0] for key, v in stats.items()}
     return {"atoms": int(rows.shape[1]), **stats}
 
 
-def iter_trajectory_dh(structures, reference: Reference, *, index=":", format=None,
-                       k: int | None = None, cutoff: float | None = None,
-                       rescale_volume: float | None = None,
-                       species: Sequence[str] | None = None, skip: int = 0,
-                       progress: Callable[[int], None] | None = None,
-                       type_map=None) -> Iterator[FrameDH]:
+def iter_trajectory_dh(
+    structures,
+    reference: Reference,
+    *,
+    index=":",
+    format=None,
+    k: int | None = None,
+    cutoff: float | None = None,
+    rescale_volume: float | None = None,
+    species: Sequence[str] | None = None,
+    skip: int = 0,
+    progress: Callable[[int], None] | None = None,
+    type_map=None,
+) -> Iterator[FrameDH]:
     """Yield the per-atom dH of each frame of `structures`, one frame at a time.
 
     Parameters
@@ -164,8 +186,7 @@ def iter_trajectory_dh(structures, reference: Reference, *, index=":", format=No
             raise exc.located(frame.source, frame.index) from None
         if progress is not None:
             progress(len(frame.atoms))
-        yield FrameDH(number, frame.source, frame.index, frame.atoms, dH,
-                      *frame_time(frame.atoms))
+        yield FrameDH(number, frame.source, frame.index, frame.atoms, dH, *frame_time(frame.atoms))
 
 
 def trajectory_dh(structures, reference: Reference, **options) -> dict:
@@ -181,14 +202,29 @@ def trajectory_dh(structures, reference: Reference, **options) -> dict:
     if not rows:
         raise InputError("trajectory has no frames")
     lists = ("source", "timestep", "time")
-    return {key: (np.array([r[key] for r in rows], dtype=float if key in (
-        "novelty", "max_dH", "mean_dH") else None) if key not in lists
-        else [r[key] for r in rows]) for key in rows[0]}
+    return {
+        key: (
+            np.array(
+                [r[key] for r in rows],
+                dtype=float if key in ("novelty", "max_dH", "mean_dH") else None,
+            )
+            if key not in lists
+            else [r[key] for r in rows]
+        )
+        for key in rows[0]
+    }
 
 
-def load_reference(paths: Sequence[Path], h, *, k: int = DEFAULT_K,
-                   cutoff: float = DEFAULT_CUTOFF, descriptor_options=None,
-                   progress=None, **engine) -> Reference:
+def load_reference(
+    paths: Sequence[Path],
+    h,
+    *,
+    k: int = DEFAULT_K,
+    cutoff: float = DEFAULT_CUTOFF,
+    descriptor_options=None,
+    progress=None,
+    **engine,
+) -> Reference:
     """A `Reference` from structure files, or from saved descriptors (.npy, or .npz with 'X').
 
     Saved descriptors must have been computed with the same k (the width is checked
@@ -201,8 +237,9 @@ def load_reference(paths: Sequence[Path], h, *, k: int = DEFAULT_K,
     if not all(saved):
         from atominfo.descriptor import descriptors
 
-        X = descriptors([str(p) for p in paths], k, cutoff, progress=progress,
-                        **(descriptor_options or {}))
+        X = descriptors(
+            [str(p) for p in paths], k, cutoff, progress=progress, **(descriptor_options or {})
+        )
         return Reference(X, h, k=k, cutoff=cutoff, **engine)
     blocks = []
     for p in paths:
@@ -212,7 +249,8 @@ def load_reference(paths: Sequence[Path], h, *, k: int = DEFAULT_K,
             data = np.load(p, allow_pickle=False)
             X = data["X"] if p.suffix == ".npz" else data
         except Exception as exc:
-            raise InputError(f"cannot read saved descriptors ({type(exc).__name__})",
-                             source=str(p)) from None
+            raise InputError(
+                f"cannot read saved descriptors ({type(exc).__name__})", source=str(p)
+            ) from None
         blocks.append(np.asarray(X, dtype=np.float64))
     return Reference(np.concatenate(blocks), h, k=k, cutoff=cutoff, **engine)

@@ -65,8 +65,13 @@ def correlations(dH, errors) -> dict:
     dH, errors = _paired(dH, errors)
     pearson = stats.pearsonr(dH, errors)
     spearman = stats.spearmanr(dH, errors)
-    return {"pearson": float(pearson[0]), "pearson_p": float(pearson[1]),
-            "spearman": float(spearman[0]), "spearman_p": float(spearman[1]), "n": dH.size}
+    return {
+        "pearson": float(pearson[0]),
+        "pearson_p": float(pearson[1]),
+        "spearman": float(spearman[0]),
+        "spearman_p": float(spearman[1]),
+        "n": dH.size,
+    }
 
 
 def _curve_function(curve: dict):
@@ -97,8 +102,15 @@ class ConformalErrorEstimator:
         Seed of the random split.
     """
 
-    def __init__(self, coverage: float = 0.9, *, n_bins: int = N_BINS, window: float = WINDOW,
-                 calibration_fraction: float = 0.5, seed: int = 0):
+    def __init__(
+        self,
+        coverage: float = 0.9,
+        *,
+        n_bins: int = N_BINS,
+        window: float = WINDOW,
+        calibration_fraction: float = 0.5,
+        seed: int = 0,
+    ):
         coverage = params.check("coverage", coverage)
         n_bins = params.check("n_bins", n_bins)
         window = params.check("window", window)
@@ -127,8 +139,10 @@ class ConformalErrorEstimator:
         rank = int(np.ceil((n_cal + 1) * self.coverage))
         if rank > n_cal:  # the interval would be unbounded: no information
             need = int(np.ceil(self.coverage / (1 - self.coverage)))
-            raise InputError(f"too few calibration points ({n_cal}) for coverage "
-                             f"{self.coverage:g}: need at least {need}")
+            raise InputError(
+                f"too few calibration points ({n_cal}) for coverage "
+                f"{self.coverage:g}: need at least {need}"
+            )
         self.quantile_ = float(np.sort(scores)[rank - 1])
         self.nonnegative_ = bool((errors >= 0).all())
         self.n_fit_, self.n_calibration_ = fit.size, n_cal
@@ -162,8 +176,16 @@ class ConformalErrorEstimator:
         return float(np.mean((errors >= lower) & (errors <= upper)))
 
 
-def calibrate(dH, errors, *, coverage: float = 0.9, test_fraction: float = 0.25,
-              seed: int = 0, n_bins: int = N_BINS, window: float = WINDOW) -> dict:
+def calibrate(
+    dH,
+    errors,
+    *,
+    coverage: float = 0.9,
+    test_fraction: float = 0.25,
+    seed: int = 0,
+    n_bins: int = N_BINS,
+    window: float = WINDOW,
+) -> dict:
     """Error vs dH analysis in one call.
 
     Running average and correlations on all points; a `ConformalErrorEstimator`
@@ -187,16 +209,22 @@ def calibrate(dH, errors, *, coverage: float = 0.9, test_fraction: float = 0.25,
     if n_test < 1 or dH.size - n_test < 4:
         raise InputError(f"too few points ({dH.size}) for a held-out test set")
     test, train = order[:n_test], order[n_test:]
-    estimator = ConformalErrorEstimator(coverage, n_bins=n_bins, window=window,
-                                        seed=(seed + 1) % 2**32).fit(dH[train], errors[train])
+    estimator = ConformalErrorEstimator(
+        coverage, n_bins=n_bins, window=window, seed=(seed + 1) % 2**32
+    ).fit(dH[train], errors[train])
     lower, upper = estimator.interval(dH[test])
-    return {"running_average": running_average(dH, errors, n_bins, window),
-            "correlations": correlations(dH, errors), "estimator": estimator,
-            "coverage": coverage,
-            "held_out_coverage": estimator.empirical_coverage(dH[test], errors[test]),
-            "mean_interval_width": float(np.mean(upper - lower)),
-            "conformal_quantile": estimator.quantile_,
-            "n_train": int(train.size), "n_test": int(n_test), "seed": seed}
+    return {
+        "running_average": running_average(dH, errors, n_bins, window),
+        "correlations": correlations(dH, errors),
+        "estimator": estimator,
+        "coverage": coverage,
+        "held_out_coverage": estimator.empirical_coverage(dH[test], errors[test]),
+        "mean_interval_width": float(np.mean(upper - lower)),
+        "conformal_quantile": estimator.quantile_,
+        "n_train": int(train.size),
+        "n_test": int(n_test),
+        "seed": seed,
+    }
 
 
 def force_errors(frames, reference: str = "forces", predicted: str = "predicted_forces"):
@@ -224,8 +252,9 @@ def _per_atom_vectors(atoms, name, frame):
         raise InputError(f"no per-atom array {name!r} (found: {', '.join(found)})", frame=frame)
     values = np.asarray(values, dtype=float)
     if values.shape != (len(atoms), 3):
-        raise InputError(f"array {name!r} has shape {values.shape}, expected "
-                         f"({len(atoms)}, 3)", frame=frame)
+        raise InputError(
+            f"array {name!r} has shape {values.shape}, expected ({len(atoms)}, 3)", frame=frame
+        )
     return values
 
 
@@ -241,8 +270,9 @@ def to_json(result: dict) -> dict:
         if isinstance(value, dict):
             return {k: convert(v) for k, v in value.items() if k != "estimator"}
         if isinstance(value, (list, tuple, np.ndarray)):
-            return [convert(v) for v in (value.tolist() if isinstance(value, np.ndarray)
-                                         else value)]
+            return [
+                convert(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)
+            ]
         if isinstance(value, (np.integer, np.bool_)):
             return value.item()
         if isinstance(value, (float, np.floating)):

@@ -69,8 +69,23 @@ def classify_clusters(n: int) -> int:
 
 
 @numba.njit(nogil=True, cache=True, fastmath=FAST)
-def _classify(Y, cd2_lo, Xs, offsets, radius, log_size, c, first, m0, s0, pairs0,
-              out_log, out_pairs, shell_r, shell_log_n):
+def _classify(
+    Y,
+    cd2_lo,
+    Xs,
+    offsets,
+    radius,
+    log_size,
+    c,
+    first,
+    m0,
+    s0,
+    pairs0,
+    out_log,
+    out_pairs,
+    shell_r,
+    shell_log_n,
+):
     """Per query: visit clusters nearest-bound first until the sign of log S is decided.
 
     Y (m, d) centred queries; cd2_lo (m, n_c) lower bounds of squared centre
@@ -242,8 +257,9 @@ class ClusterIndex:
             threads = faiss.omp_get_max_threads()
             faiss.omp_set_num_threads(1)
             try:
-                km = faiss.Kmeans(d, k, niter=10, seed=seed, verbose=False,
-                                  max_points_per_centroid=64)
+                km = faiss.Kmeans(
+                    d, k, niter=10, seed=seed, verbose=False, max_points_per_centroid=64
+                )
                 km.train(np.ascontiguousarray(Xc, dtype=np.float32))
                 _, label = km.index.search(np.ascontiguousarray(Xc, dtype=np.float32), 1)
             finally:
@@ -279,7 +295,7 @@ class ClusterIndex:
         self.shell_r = np.zeros((self.n_clusters, k))
         self.shell_log_n = np.full((self.n_clusters, k), -np.inf)
         for b in range(self.n_clusters):
-            r = np.sort(dist[self.offsets[b]:self.offsets[b + 1]])
+            r = np.sort(dist[self.offsets[b] : self.offsets[b + 1]])
             cuts = np.round(edges * len(r)).astype(np.int64)
             for t in range(k):
                 if cuts[t + 1] > cuts[t]:
@@ -328,7 +344,7 @@ class ClusterIndex:
         def work(span):
             # queries whose nearest-bound cluster is the same: that cluster is
             # summed for all of them in one BLAS product, the rest per query
-            rows = order[span[0]:span[1]]
+            rows = order[span[0] : span[1]]
             b = int(first[rows[0]])
             Yc, y_sq, cd2 = bounds(rows)
             lo, hi = self.offsets[b], self.offsets[b + 1]
@@ -338,9 +354,23 @@ class ClusterIndex:
             log_s = np.empty(len(rows))
             n_pairs = np.empty(len(rows), dtype=np.int64)
             for t in range(len(hs)):
-                _classify(Yc, cd2, self.sorted_X, self.offsets, self.radius, log_size,
-                          float(inv[t]), first[rows], run_max[t], run_sum[t], hi - lo,
-                          log_s, n_pairs, self.shell_r, self.shell_log_n)
+                _classify(
+                    Yc,
+                    cd2,
+                    self.sorted_X,
+                    self.offsets,
+                    self.radius,
+                    log_size,
+                    float(inv[t]),
+                    first[rows],
+                    run_max[t],
+                    run_sum[t],
+                    hi - lo,
+                    log_s,
+                    n_pairs,
+                    self.shell_r,
+                    self.shell_log_n,
+                )
                 out[t, rows] = log_s
                 pairs[t, rows] = n_pairs
             if progress is not None:
@@ -348,15 +378,18 @@ class ClusterIndex:
 
         with threadpool_limits(1, user_api="blas"):
             with ThreadPoolExecutor(n_threads) as pool:
-                chunks = [np.arange(a, min(a + QUERY_CHUNK, len(Y)))
-                          for a in range(0, len(Y), QUERY_CHUNK)]
+                chunks = [
+                    np.arange(a, min(a + QUERY_CHUNK, len(Y)))
+                    for a in range(0, len(Y), QUERY_CHUNK)
+                ]
                 first = np.concatenate(list(pool.map(nearest_bound, chunks)))
                 order = np.argsort(first, kind="stable")
-                edges = np.concatenate([[0], np.flatnonzero(np.diff(first[order])) + 1,
-                                        [len(Y)]])
-                spans = [(s0, min(s0 + QUERY_CHUNK, end))
-                         for begin, end in zip(edges[:-1], edges[1:])
-                         for s0 in range(begin, end, QUERY_CHUNK)]
+                edges = np.concatenate([[0], np.flatnonzero(np.diff(first[order])) + 1, [len(Y)]])
+                spans = [
+                    (s0, min(s0 + QUERY_CHUNK, end))
+                    for begin, end in zip(edges[:-1], edges[1:])
+                    for s0 in range(begin, end, QUERY_CHUNK)
+                ]
                 for _ in pool.map(work, spans):
                     pass
         self.last_pairs = int(pairs.sum())
@@ -387,8 +420,8 @@ class ClusterIndex:
         # group queries by their nearest centre so that blocks are compact
         nearest = np.empty(len(Y), dtype=np.int64)
         for y0 in range(0, len(Y), QUERY_CHUNK):
-            cd = self.centre_sq[None, :] - 2.0 * (Yc_all[y0:y0 + QUERY_CHUNK] @ self.centres.T)
-            nearest[y0:y0 + QUERY_CHUNK] = cd.argmin(axis=1)
+            cd = self.centre_sq[None, :] - 2.0 * (Yc_all[y0 : y0 + QUERY_CHUNK] @ self.centres.T)
+            nearest[y0 : y0 + QUERY_CHUNK] = cd.argmin(axis=1)
         order = np.argsort(nearest, kind="stable")
         out = np.empty((len(hs), len(Y)))
         pairs = np.zeros(len(Y), dtype=np.int64)
@@ -397,14 +430,13 @@ class ClusterIndex:
 
         def fold(rows, Yc, y_sq, batch, run_max, run_sum):
             # the batch's clusters gathered into one matrix: one BLAS call, one fold
-            cols = np.concatenate([np.arange(self.offsets[b], self.offsets[b + 1])
-                                   for b in batch])
+            cols = np.concatenate([np.arange(self.offsets[b], self.offsets[b + 1]) for b in batch])
             G = Yc @ self.sorted_X[cols].T
             fold_block(G, y_sq, x_sq[cols], inv, run_max, run_sum)
             pairs[rows] += len(cols)
 
         def work(span):
-            rows = order[span[0]:span[1]]
+            rows = order[span[0] : span[1]]
             Yc = np.ascontiguousarray(Yc_all[rows])
             y_sq = y_sq_all[rows]
             cd2 = y_sq[:, None] + self.centre_sq[None, :] - 2.0 * (Yc @ self.centres.T)
@@ -423,10 +455,11 @@ class ClusterIndex:
                 needed = np.zeros(self.n_clusters, dtype=np.bool_)
                 for t in range(len(hs)):
                     floor = run_max[t] + np.log(run_sum[t]) + log_tol
-                    _needed_clusters(cd2, self.radius, log_size, float(inv[t]), floor,
-                                     visited, needed)
+                    _needed_clusters(
+                        cd2, self.radius, log_size, float(inv[t]), floor, visited, needed
+                    )
                 todo = np.flatnonzero(needed)
-                batch = todo[np.argsort(-near[todo])][:max(8, len(todo) // 2)].tolist()
+                batch = todo[np.argsort(-near[todo])][: max(8, len(todo) // 2)].tolist()
             out[:, rows] = run_max + np.log(run_sum)
             if progress is not None:
                 progress(len(rows))
@@ -434,8 +467,11 @@ class ClusterIndex:
         # blocks never straddle two nearest-centre groups: they would need both
         bounds = np.flatnonzero(np.diff(nearest[order])) + 1
         edges = np.concatenate([[0], bounds, [len(Y)]])
-        starts = [(s0, min(s0 + block, end)) for begin, end in zip(edges[:-1], edges[1:])
-                  for s0 in range(begin, end, block)]
+        starts = [
+            (s0, min(s0 + block, end))
+            for begin, end in zip(edges[:-1], edges[1:])
+            for s0 in range(begin, end, block)
+        ]
         run_blocks(work, starts, n_threads)
         self.last_pairs = int(pairs.sum()) * len(hs)
         return out

@@ -30,8 +30,7 @@ class NeighbourIndex:
     seed : int, seed of the k-means that builds the lists.
     """
 
-    def __init__(self, X, n_lists: int | None = None, n_probe: int = DEFAULT_PROBES,
-                 seed: int = 0):
+    def __init__(self, X, n_lists: int | None = None, n_probe: int = DEFAULT_PROBES, seed: int = 0):
         import faiss
 
         self.X = np.ascontiguousarray(X, dtype=np.float64)
@@ -55,8 +54,9 @@ class NeighbourIndex:
         _, idx = self.index.search(q, int(n_neighbors))
         return idx
 
-    def log_kernel_sums(self, Y, h, n_neighbors: int = DEFAULT_NEIGHBORS, progress=None,
-                        chunk: int = 8192):
+    def log_kernel_sums(
+        self, Y, h, n_neighbors: int = DEFAULT_NEIGHBORS, progress=None, chunk: int = 8192
+    ):
         """``log sum`` over the k nearest neighbours only: array (len(h), len(Y)), nats.
 
         A lower bound of the exact log-sum (the approximate dH is an upper bound of dH).
@@ -66,7 +66,7 @@ class NeighbourIndex:
         inv = inverse_two_h2(hs)
         out = np.empty((len(hs), len(Y)))
         for y0 in range(0, len(Y), chunk):
-            Yb = Y[y0:y0 + chunk]
+            Yb = Y[y0 : y0 + chunk]
             idx = self.search(Yb, n_neighbors)
             valid = idx >= 0
             neigh = self.X[np.where(valid, idx, 0)]
@@ -76,7 +76,7 @@ class NeighbourIndex:
                 with np.errstate(invalid="ignore", over="ignore"):
                     log_k = np.where(d2 > 0, -d2 * c, 0.0)
                 terms = np.where(valid, log_k, -np.inf)
-                out[t, y0:y0 + len(Yb)] = log_sum_exp(terms, axis=1)
+                out[t, y0 : y0 + len(Yb)] = log_sum_exp(terms, axis=1)
             if progress is not None:
                 progress(len(Yb))
         return out
