@@ -175,7 +175,7 @@ def _sorting_network(n: int) -> np.ndarray:
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
 def _descriptor_kernel(
-    n_atoms,
+    rows,
     ghosts,
     bin_start,
     bin_atoms,
@@ -190,10 +190,12 @@ def _descriptor_kernel(
     coincident,
     n_chunks,
 ):
-    """Descriptors of the first `n_atoms` ghosts (the originals), chunked over threads."""
+    """Descriptors of the points `rows` into `out[rows]`, chunked over threads; per row,
+    `coincident` gets -1 or the index of a point at the same position."""
+    n_rows = rows.shape[0]
     for c in numba.prange(n_chunks):
-        lo = c * n_atoms // n_chunks
-        hi = (c + 1) * n_atoms // n_chunks
+        lo = c * n_rows // n_chunks
+        hi = (c + 1) * n_rows // n_chunks
         d2_buf = np.empty(capacity)
         vec_buf = np.empty((capacity, 3))
         order = np.empty(capacity, dtype=np.int64)
@@ -201,8 +203,9 @@ def _descriptor_kernel(
         sw = np.empty(k)
         mat = np.empty((k, k))
         lanes = np.empty((_padded_size(k - 1), k))
-        for a in range(lo, hi):
-            coincident[a] = _environment_row(
+        for r in range(lo, hi):
+            a = rows[r]
+            coincident[r] = _environment_row(
                 a,
                 ghosts[a],
                 ghosts,
@@ -390,31 +393,38 @@ def _complete_cell(cell, pbc):
     return cell
 
 
-def structure_descriptors(
-    atoms: Atoms,
-    k: int = DEFAULT_K,
-    cutoff: float = DEFAULT_CUTOFF,
-    *,
-    source: str = "<memory>",
-    frame: int = 0,
+def describe_points(
+    points: np.ndarray, rows: np.ndarray, k: int, cutoff: float, out: np.ndarray
 ) -> np.ndarray:
-    """Descriptor matrix `(len(atoms), 2k-1)` of one structure, in 1/Å."""
-    n = len(atoms)
-    ghosts, owner = _ghost_atoms(atoms, cutoff, source=source, frame=frame)
-    origin = ghosts.min(axis=0) - 1e-9
-    extent = ghosts.max(axis=0) - origin + 1e-9
+    """Descriptor rows of the points `rows` into `out[rows]`, their neighbours taken among
+    all `points`.
+
+    Parameters
+    ----------
+    points : array (g, 3), Å: the atoms first, then their periodic images or halo (a
+        centre never counts itself: its own index is skipped, its images are not).
+    rows : int array (r,), the points to describe.
+    k, cutoff : descriptor settings (cutoff in Å).
+    out : array (>= max(rows) + 1, 2k-1), written in place, 1/Å.
+
+    Returns
+    -------
+    int array (r,): -1, or for each row the index of a point at the same position.
+    """
+    origin = points.min(axis=0) - 1e-9
+    extent = points.max(axis=0) - origin + 1e-9
     # Bins at least rc wide (a 27-bin scan then finds every neighbour); widened
     # for sparse systems so the grid never has many more bins than atoms.
     bin_size = float(cutoff)
-    while np.prod(np.maximum(np.ceil(extent / bin_size), 1)) > 8 * len(ghosts) + 64:
+    while np.prod(np.maximum(np.ceil(extent / bin_size), 1)) > 8 * len(points) + 64:
         bin_size *= 1.5
     n_bins = np.maximum(np.ceil(extent / bin_size), 1).astype(np.int64)
-    bin_start, bin_atoms, capacity = _bin_ghosts(ghosts, origin, bin_size, n_bins)
-    out = np.empty((n, 2 * k - 1))
-    coincident = np.empty(n, dtype=np.int64)
+    bin_start, bin_atoms, capacity = _bin_ghosts(points, origin, bin_size, n_bins)
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    coincident = np.empty(len(rows), dtype=np.int64)
     _descriptor_kernel(
-        n,
-        ghosts,
+        rows,
+        points,
         bin_start,
         bin_atoms,
         origin,
@@ -426,8 +436,24 @@ def structure_descriptors(
         _sorting_network(k - 1),
         out,
         coincident,
-        min(n, 64 * numba.get_num_threads()),
+        max(1, min(len(rows), 64 * numba.get_num_threads())),
     )
+    return coincident
+
+
+def structure_descriptors(
+    atoms: Atoms,
+    k: int = DEFAULT_K,
+    cutoff: float = DEFAULT_CUTOFF,
+    *,
+    source: str = "<memory>",
+    frame: int = 0,
+) -> np.ndarray:
+    """Descriptor matrix `(len(atoms), 2k-1)` of one structure, in 1/Å."""
+    n = len(atoms)
+    ghosts, owner = _ghost_atoms(atoms, cutoff, source=source, frame=frame)
+    out = np.empty((n, 2 * k - 1))
+    coincident = describe_points(ghosts, np.arange(n), k, cutoff, out)
     bad = np.flatnonzero(coincident >= 0)
     if bad.size:
         a = int(bad[0])

@@ -39,20 +39,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numba
 import numpy as np
 from ase import Atoms
 
 from atominfo import params
 from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
-from atominfo.descriptor.kernel import (
-    _bin_ghosts,
-    _environment_row,
-    _ghost_atoms,
-    _padded_size,
-    _sorting_network,
-    structure_descriptors,
-)
+from atominfo.descriptor.kernel import _ghost_atoms, describe_points, structure_descriptors
 from atominfo.engine.fold import centre, fold_block, inverse_two_h2
 from atominfo.errors import InputError
 from atominfo.information import DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths
@@ -66,67 +58,6 @@ DENSITY_FRACTION = 0.1  # default density range: the seed's density +- 10%
 
 
 # -- descriptors of some atoms only --------------------------------------------------------
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _rows_kernel(
-    rows,
-    ghosts,
-    bin_start,
-    bin_atoms,
-    origin,
-    bin_size,
-    n_bins,
-    capacity,
-    k,
-    cutoff,
-    network,
-    out,
-    coincident,
-):
-    """Descriptors of the original atoms `rows` into `out[rows]` (serial)."""
-    d2_buf = np.empty(capacity)
-    vec_buf = np.empty((capacity, 3))
-    order = np.empty(capacity, dtype=np.int64)
-    vec = np.empty((k, 3))
-    sw = np.empty(k)
-    mat = np.empty((k, k))
-    lanes = np.empty((_padded_size(k - 1), k))
-    for r in range(rows.shape[0]):
-        a = rows[r]
-        coincident[r] = _environment_row(
-            a,
-            ghosts[a],
-            ghosts,
-            bin_start,
-            bin_atoms,
-            origin,
-            bin_size,
-            n_bins,
-            k,
-            cutoff,
-            network,
-            d2_buf,
-            vec_buf,
-            order,
-            vec,
-            sw,
-            mat,
-            lanes,
-            out,
-        )
-
-
-def _bins(ghosts: np.ndarray, cutoff: float):
-    """The cell list of `structure_descriptors` (same bin size rule, so the same rows)."""
-    origin = ghosts.min(axis=0) - 1e-9
-    extent = ghosts.max(axis=0) - origin + 1e-9
-    bin_size = float(cutoff)
-    while np.prod(np.maximum(np.ceil(extent / bin_size), 1)) > 8 * len(ghosts) + 64:
-        bin_size *= 1.5
-    n_bins = np.maximum(np.ceil(extent / bin_size), 1).astype(np.int64)
-    bin_start, bin_atoms, capacity = _bin_ghosts(ghosts, origin, bin_size, n_bins)
-    return origin, bin_size, n_bins, bin_start, bin_atoms, int(capacity)
 
 
 def local_descriptors(
@@ -157,23 +88,7 @@ def local_descriptors(
         ghosts, _ = _ghost_atoms(atoms, cutoff)
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     out = np.array(X, dtype=np.float64, copy=True)
-    origin, bin_size, n_bins, bin_start, bin_atoms, capacity = _bins(ghosts, cutoff)
-    coincident = np.empty(len(rows), dtype=np.int64)
-    _rows_kernel(
-        rows,
-        ghosts,
-        bin_start,
-        bin_atoms,
-        origin,
-        bin_size,
-        n_bins,
-        capacity,
-        int(k),
-        float(cutoff),
-        _sorting_network(k - 1),
-        out,
-        coincident,
-    )
+    coincident = describe_points(ghosts, rows, k, cutoff, out)
     if (coincident >= 0).any():
         raise InputError(f"two atoms at the same position (atom {int(rows[coincident >= 0][0])})")
     return out

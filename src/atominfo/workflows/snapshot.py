@@ -197,35 +197,10 @@ def box_descriptors(
     within `cutoff` of a core atom); `owner` gives each row's atom number in
     the frame, for the error naming two atoms at the same position.
     """
-    import numba
+    from atominfo.descriptor.kernel import describe_points
 
-    from atominfo.descriptor.kernel import _bin_ghosts, _descriptor_kernel, _sorting_network
-
-    origin = coords.min(axis=0) - 1e-9
-    extent = coords.max(axis=0) - origin + 1e-9
-    bin_size = float(cutoff)
-    while np.prod(np.maximum(np.ceil(extent / bin_size), 1)) > 8 * len(coords) + 64:
-        bin_size *= 1.5
-    n_bins = np.maximum(np.ceil(extent / bin_size), 1).astype(np.int64)
-    bin_start, bin_atoms, capacity = _bin_ghosts(coords, origin, bin_size, n_bins)
     out = np.empty((n_core, 2 * k - 1))
-    coincident = np.empty(n_core, dtype=np.int64)
-    _descriptor_kernel(
-        n_core,
-        coords,
-        bin_start,
-        bin_atoms,
-        origin,
-        bin_size,
-        n_bins,
-        int(capacity),
-        int(k),
-        float(cutoff),
-        _sorting_network(k - 1),
-        out,
-        coincident,
-        min(n_core, 64 * numba.get_num_threads()),
-    )
+    coincident = describe_points(coords, np.arange(n_core), k, cutoff, out)
     bad = np.flatnonzero(coincident >= 0)
     if bad.size:
         a = int(bad[0])
