@@ -44,3 +44,66 @@ def test_generation_rows_are_json_ready():
     d = json.loads(json.dumps([r.to_dict() for r in rows], allow_nan=False))
     assert d[0]["novelty"] is None and d[1]["novelty"] == pytest.approx(rows[1].novelty)
     assert repr(rows[1]).startswith("Generation(") and "<table>" in rows[1]._repr_html_()
+
+
+# -- the campaign verdict -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def campaign():
+    """Four generations re-sampling one 100 K crystal (MD), and a melt (a new phase)."""
+    from atominfo.structures.datasets import cu_melt, fcc_cu, md_frames
+
+    crystal = md_frames(fcc_cu(2), 100.0, 12, seed=0)
+    melt = cu_melt(2, n_frames=3, seed=1)
+    return [crystal[3 * i : 3 * i + 3] for i in range(4)], melt
+
+
+def test_verdict_converged_when_the_crystal_is_resampled(campaign):
+    from atominfo.workflows.generations import campaign_verdict
+
+    gens, _ = campaign
+    X = {str(g + 1): load_frames(f).X for g, f in enumerate(gens)}
+    rows = generation_report(X, H, gap=True)
+    assert rows[0].entropy_gain is None
+    assert rows[2].entropy_gain == pytest.approx(
+        rows[2].cumulative_entropy - rows[1].cumulative_entropy
+    )
+    v = campaign_verdict(rows, max_gap=0.05)
+    assert v.converged and v.verdict == "converged", v.reason
+    assert [d["label"] for d in v.values] == ["3", "4"]
+    assert all(d["novelty"] < 0.01 and d["entropy_gain"] < 0.05 for d in v.values)
+    assert rows[-1].gap_status in ("determined", "flat") and rows[-1].gap < 0.05
+    assert "last 2 generation(s)" in v.rule and "0.05 nats" in v.rule
+    d = v.to_dict()
+    assert d["verdict"] == "converged" and d["max_novelty"] == 0.01 and d["max_gap"] == 0.05
+    # A stricter gain threshold than the data meet turns the verdict, naming the value.
+    strict = campaign_verdict(rows, max_gain=0.001)
+    assert not strict.converged and "raises H by" in strict.reason
+
+
+def test_verdict_not_converged_when_a_melt_comes_last(campaign):
+    from atominfo.workflows.generations import campaign_verdict
+
+    gens, melt = campaign
+    X = {"1": load_frames(gens[0]).X, "2": load_frames(gens[1]).X, "3": load_frames(melt).X}
+    rows = generation_report(X, H)
+    v = campaign_verdict(rows)
+    assert not v.converged and v.verdict == "not converged"
+    assert rows[2].novelty > 0.5 and "generation 3 novelty" in v.reason
+    assert rows[2].gap_status == "not computed" and rows[2].gap is None
+
+
+def test_verdict_rule_needs_enough_generations_and_valid_thresholds(campaign):
+    from atominfo.workflows.generations import campaign_verdict
+
+    gens, _ = campaign
+    rows = generation_report({"1": load_frames(gens[0]).X, "2": load_frames(gens[1]).X}, H)
+    v = campaign_verdict(rows, window=2)
+    assert not v.converged and "the rule needs 3" in v.reason
+    with pytest.raises(InputError, match="max_novelty"):
+        campaign_verdict(rows, max_novelty=1.5)
+    with pytest.raises(InputError, match="verdict window"):
+        campaign_verdict(rows, window=0)
+    with pytest.raises(InputError, match="gap=True"):
+        campaign_verdict(rows, max_gap=0.05)

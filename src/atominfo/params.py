@@ -156,7 +156,7 @@ CONSTRAINTS: dict[str, Interval | OneOf] = {
     "worker_backend": OneOf(("cpu", "torch")),
     "skip": Interval(int, 0, None),
     "interval": Interval(int, 1, None),
-    "cluster_method": OneOf(("biconnected", "connected")),
+    "cluster_method": OneOf(("biconnected", "2-edge-connected", "connected")),
     "n_bins": Interval(int, 1, 100_000),
     "window": Interval(float, 0.0, None, closed="neither"),
     "calibration_fraction": Interval(float, 0.0, 1.0, closed="neither"),
@@ -237,5 +237,19 @@ CONSTRAINTS.update(
         "frame_number": Interval(int, 0, None),
         "chunk_atoms": Interval(int, 1, 10**9),
         "snapshot_dh": OneOf(("novel", "all", "none")),
+    }
+)
+
+# Nucleation clusters (`atominfo clusters`): warn when a single solid reference
+# calls more than this fraction of the first frame's atoms solid-like (1: never).
+CONSTRAINTS.update({"solid_fraction_warning": Interval(float, 0.0, 1.0, closed="right")})
+
+# Campaign verdict (`atominfo generations`, `atominfo.workflows.generations.campaign_verdict`).
+CONSTRAINTS.update(
+    {
+        "verdict_window": Interval(int, 1, 1000),
+        "max_novelty": Interval(float, 0.0, 1.0),  # fraction of environments
+        "max_gain": Interval(float, 0.0, 1e4),  # nats
+        "max_gap": Interval(float, 0.0, 1e4),  # nats
     }
 )

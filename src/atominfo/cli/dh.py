@@ -4,6 +4,9 @@ Frames are read, described and scored one at a time, so trajectories of any
 length run in bounded memory; outputs grow frame by frame and appear under
 their final names only when complete. An interrupted run continues from its
 last complete frame with --resume (it refuses if an input or option changed).
+
+With --ref self each frame is scored against all earlier frames of TEST (its
+own past); frame 0 has no past and is not scored (it appears in no output).
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ PLOTS = (".png", ".pdf", ".svg")
 def add_arguments(parser) -> None:
     options.add_inputs(parser, help="Test structure files (a trajectory, any format ASE reads).")
     options.add_reference(parser)
+    for action in parser._actions:
+        if action.dest == "ref":
+            action.help += (
+                ' Or the word "self": each frame against all earlier frames of TEST '
+                "(frame 0, with no past, is not scored; a file named self: ./self)."
+            )
     parser.add_argument(
         "-o",
         "--output",
@@ -63,8 +72,12 @@ def run(args) -> None:
     from atominfo.outputs.guard import OutputGuard
     from atominfo.outputs.stream import DHStreamWriter, Totals
     from atominfo.structures.scan import count_atoms
-    from atominfo.workflows.trajectory import iter_trajectory_dh
+    from atominfo.workflows.trajectory import iter_self_dh, iter_trajectory_dh
 
+    self_ref = any(str(r) == "self" for r in args.ref)
+    if self_ref and len(args.ref) > 1:
+        raise InputError("--ref self compares TEST with its own past: give no other --ref")
+    refs = [] if self_ref else list(args.ref)
     if args.resume and args.output is None and args.table is None:
         raise InputError("--resume needs an output (-o) or a table (--table)")
     if args.resume and args.chemiscope is not None:
@@ -75,7 +88,7 @@ def run(args) -> None:
         (args.plot, PLOTS),
         (args.chemiscope, (".json.gz", ".json")),
     ]
-    with OutputGuard(inputs=[*args.files, *args.ref], outputs=outputs, resume=args.resume):
+    with OutputGuard(inputs=[*args.files, *refs], outputs=outputs, resume=args.resume):
         if args.resume and _finished(args):
             import warnings
 
@@ -88,11 +101,11 @@ def run(args) -> None:
         options.apply_threads(args)
         h = options.h_value(args)
         engine = options.engine(args)
-        sp = species(args, args.ref, args.files)
-        ref = reference(args, h, sp, engine)
+        sp = species(args, refs, args.files)
+        ref = None if self_ref else reference(args, h, sp, engine)
         signature = {
             "test": [str(Path(t).resolve()) for t in args.files],
-            "ref": [str(Path(r).resolve()) for r in args.ref],
+            "ref": "self" if self_ref else [str(Path(r).resolve()) for r in refs],
             "bandwidth": h,
             "k": args.k,
             "cutoff": args.cutoff,
@@ -110,30 +123,43 @@ def run(args) -> None:
                 h,
                 signature,
                 resume=args.resume,
-                inputs=[*args.files, *args.ref],
+                inputs=[*args.files, *refs],
             )
         totals = writer.totals if writer is not None else Totals(h)
         table_rows = []
         skip = writer.frames_done if writer is not None else 0
+        # --ref self: frame 0 is never scored, so the frames done are frames 1..skip
+        first = skip + 1 if self_ref and skip else 0
         total = count_atoms(args.files, args.index, args.format)
         kept: list[tuple] | None = [] if args.chemiscope is not None else None
         try:
             with progress("dH", total, args.quiet, "atoms") as advance:
-                if skip:
+                if skip and not self_ref:  # (--ref self re-reads the done frames: the past)
                     advance(totals.state["atoms"])
-                for frame in iter_trajectory_dh(
-                    list(map(str, args.files)),
-                    ref,
-                    index=args.index,
-                    format=args.format,
-                    type_map=args.type_map,
-                    k=args.k,
-                    cutoff=args.cutoff,
-                    rescale_volume=args.rescale_volume,
-                    species=sp,
-                    skip=skip,
-                    progress=advance,
-                ):
+                read = [0, 0]  # atoms read so far, atoms of the last frame read
+
+                def counted(n: int) -> None:
+                    read[0] += n
+                    read[1] = n
+                    advance(n)
+
+                common = {
+                    "index": args.index,
+                    "format": args.format,
+                    "type_map": args.type_map,
+                    "k": args.k,
+                    "cutoff": args.cutoff,
+                    "rescale_volume": args.rescale_volume,
+                    "species": sp,
+                    "progress": counted,
+                }
+                files = list(map(str, args.files))
+                frames = (
+                    iter_self_dh(files, h, engine=engine, skip=first, **common)
+                    if self_ref
+                    else iter_trajectory_dh(files, ref, skip=skip, **common)
+                )
+                for frame in frames:
                     if kept is not None:
                         kept.append((frame.atoms, frame.dH))
                     if writer is not None:
@@ -142,6 +168,12 @@ def run(args) -> None:
                         totals.add(frame.dH)
                         table_rows.append(frame.summary())
                         skip += 1
+                if self_ref and (writer.frames_done if writer is not None else skip) == 0:
+                    raise InputError(
+                        "--ref self: a single frame has no past to compare with "
+                        "(give a trajectory of at least two frames)",
+                        source=str(args.files[0]),
+                    )
         except InputError:
             if writer is not None:
                 writer.abort()
@@ -165,7 +197,8 @@ def run(args) -> None:
                 plot_trajectory(
                     table,
                     bandwidth_labels(h)[0],
-                    title=f"{_names(args.files)} against {_names(args.ref)}",
+                    title=f"{_names(args.files)} against "
+                    + ("its own past" if self_ref else _names(args.ref)),
                 ),
                 args.plot,
             )
@@ -178,7 +211,8 @@ def run(args) -> None:
     summary = {
         "bandwidth": h,
         **summary,
-        "reference_environments": len(ref),
+        **({"reference": "self"} if self_ref else {}),
+        "reference_environments": read[0] - read[1] if ref is None else len(ref),
         "output": args.output,
         "table": args.table,
         "plot": args.plot,
@@ -186,10 +220,17 @@ def run(args) -> None:
     if args.json:
         print_json(summary)
         return
-    say(
-        f"{summary['environments']} test environments in {summary['frames']} frames against "
-        f"{len(ref)} reference environments (h = {fmt(h)} 1/Å)"
-    )
+    if self_ref:
+        say(
+            f"{summary['environments']} test environments in {summary['frames']} frames, each "
+            f"frame against all earlier ones (frame 0 has no past and is not scored; "
+            f"h = {fmt(h)} 1/Å)"
+        )
+    else:
+        say(
+            f"{summary['environments']} test environments in {summary['frames']} frames against "
+            f"{summary['reference_environments']} reference environments (h = {fmt(h)} 1/Å)"
+        )
     say(f"  fraction with dH > 0 (novel): {fmt(summary['novelty'])}")
     say(f"  max dH: {fmt(summary['max_dH'])} nats   mean dH: {fmt(summary['mean_dH'])} nats")
     for name, path in (

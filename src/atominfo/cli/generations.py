@@ -1,4 +1,6 @@
-"""Per generation: size, novelty against all earlier ones, H and D of the cumulative set."""
+"""Per generation: size, novelty against all earlier ones, H and D of the cumulative set,
+the gain in H and (with --gap) the information gap; then a verdict, "converged" or
+"not converged", by a stated rule with the thresholds below."""
 
 from __future__ import annotations
 
@@ -11,13 +13,51 @@ def add_arguments(parser) -> None:
         "extxyz info key holding the generation (sorted numerically "
         "when numbers); without it, one file per generation in the order given.",
     )
+    options.add_seed(parser)
+    group = parser.add_argument_group("verdict (when to stop)")
+    group.add_argument(
+        "--window",
+        type=options.typed("verdict_window", "--window"),
+        default=2,
+        metavar="N",
+        help="the verdict looks at the last N generations (default 2)",
+    )
+    group.add_argument(
+        "--max-novelty",
+        type=options.typed("max_novelty", "--max-novelty"),
+        default=0.01,
+        metavar="FRACTION",
+        help="converged needs each of them below this novelty, the fraction of its "
+        "environments with dH > 0 against all earlier generations (default 0.01)",
+    )
+    group.add_argument(
+        "--max-gain",
+        type=options.typed("max_gain", "--max-gain"),
+        default=0.05,
+        metavar="NATS",
+        help="... and each raising the cumulative H by less than this (default 0.05 nats)",
+    )
+    group.add_argument(
+        "--gap",
+        action="store_true",
+        help="also compute the information gap of each cumulative set (a learning curve "
+        "over its environments: about 36 entropies per generation) and require the last "
+        "one determined and below --max-gap",
+    )
+    group.add_argument(
+        "--max-gap",
+        type=options.typed("max_gap", "--max-gap"),
+        default=0.05,
+        metavar="NATS",
+        help="with --gap: the largest information gap that counts as converged (default 0.05)",
+    )
     options.add_plot(parser)
 
 
 def run(args) -> None:
     from atominfo.cli.report import print_json, progress, say, table
     from atominfo.outputs.guard import OutputGuard
-    from atominfo.workflows.generations import generation_report
+    from atominfo.workflows.generations import campaign_verdict, generation_report
 
     with OutputGuard(inputs=args.files, outputs=[(args.plot, (".png", ".pdf", ".svg"))]):
         options.apply_threads(args)
@@ -28,13 +68,22 @@ def run(args) -> None:
                 {n: data.environments(f) for n, f in groups.items()},
                 args.bandwidth,
                 structures={n: len(f) for n, f in groups.items()},
+                gap=args.gap,
+                seed=args.seed,
                 progress=advance,
             )
+        verdict = campaign_verdict(
+            rows,
+            window=args.window,
+            max_novelty=args.max_novelty,
+            max_gain=args.max_gain,
+            max_gap=args.max_gap if args.gap else None,
+        )
         if args.plot is not None:
             from atominfo.cli.report import save_plot
             from atominfo.outputs.plots import plot_generations
 
-            save_plot(plot_generations(rows), args.plot)
+            save_plot(plot_generations(rows, verdict=verdict), args.plot)
     result = {
         "bandwidth": args.bandwidth,
         "k": args.k,
@@ -42,13 +91,15 @@ def run(args) -> None:
         "group_by": args.group_by,
         "plot": args.plot,
         "generations": [r.to_dict() for r in rows],
+        "verdict": verdict.to_dict(),
     }
     if args.json:
         print_json(result)
         return
     say(
         table(
-            ["gen", "structures", "envs", "novel", "mean dH", "H", "D"],
+            ["gen", "structures", "envs", "novel", "mean dH", "H", "gain", "D"]
+            + (["gap"] if args.gap else []),
             [
                 [
                     r.label,
@@ -57,13 +108,29 @@ def run(args) -> None:
                     "-" if r.novelty is None else f"{r.novelty:.1%}",
                     "-" if r.mean_dH is None else f"{r.mean_dH:.3f}",
                     f"{r.cumulative_entropy:.4f}",
+                    "-" if r.entropy_gain is None else f"{r.entropy_gain:+.4f}",
                     f"{r.cumulative_diversity:.4f}",
                 ]
+                + ([_gap_text(r)] if args.gap else [])
                 for r in rows
             ],
             title=f"active-learning generations (h = {args.bandwidth:g} 1/Å; novel: dH > 0 "
-            "against all earlier generations; H, D of the cumulative set, nats)",
+            "against all earlier generations; H, D of the cumulative set and gain of H over "
+            "the previous one, nats" + ("; gap: asymptote - H of the cumulative set" if args.gap else "")
+            + ")",
         )
     )
+    if args.gap:
+        for r in rows:
+            if r.gap is None and r.gap_reason:
+                say(f"gap after generation {r.label} {r.gap_status}: {r.gap_reason}")
+    say(f"rule: {verdict.rule}")
+    say(verdict.line())
     if args.plot is not None:
         say(f"figure written to {args.plot}")
+
+
+def _gap_text(row) -> str:
+    if row.gap is not None:
+        return f"{row.gap:.4f}"
+    return row.gap_status

@@ -295,12 +295,15 @@ def plot_overlap_matrix(matrix, *, ax=None, title: str | None = None):
     return ax
 
 
-def plot_generations(rows: Sequence, *, axes=None, title: str | None = None):
+def plot_generations(rows: Sequence, *, verdict=None, axes=None, title: str | None = None):
     """Active-learning generations, two panels sharing the x axis.
 
     Top: entropy H and diversity D of the cumulative set after each
     generation. Bottom: novelty of each generation against all earlier ones
-    (% of its environments with dH > 0).
+    (% of its environments with dH > 0). With `verdict` (a
+    `workflows.generations.Verdict`), the verdict heads the title, the
+    novelty threshold is drawn as a dashed line and the reason is written
+    under the panels; the generations it looked at are shaded.
 
     Returns
     -------
@@ -344,10 +347,28 @@ def plot_generations(rows: Sequence, *, axes=None, title: str | None = None):
     bottom.set_xlabel("generation")
     bottom.set_xticks(x, labels)
     bottom.grid(alpha=0.3, axis="y")
-    top.set_title(
-        title or "Active-learning generations: cumulative H, D and novelty of each generation",
-        fontsize=10,
-    )
+    heading = "Active-learning generations: cumulative H, D and novelty of each generation"
+    if verdict is not None:
+        import textwrap
+
+        heading = f"Campaign {verdict.verdict.upper()}: cumulative H, D and novelty per generation"
+        threshold = 100.0 * verdict.max_novelty
+        bottom.axhline(threshold, color="0.3", ls="--", lw=1, label=f"max novelty {threshold:g}%")
+        bottom.set_ylim(0, max(peak, threshold, 1.0) * 1.18)
+        _legend(bottom)
+        shown = min(verdict.window, len(rows))
+        for ax in (top, bottom):
+            ax.axvspan(len(rows) - shown - 0.5, len(rows) - 0.5, color="0.9", zorder=0)
+        bottom.figure.text(
+            0.01,
+            0.005,
+            textwrap.fill(f"{verdict.verdict}: {verdict.reason}", 130),
+            fontsize=7,
+            va="bottom",
+            color="darkgreen" if verdict.converged else "darkred",
+        )
+        bottom.figure.subplots_adjust(bottom=0.2)
+    top.set_title(title or heading, fontsize=10)
     return top, bottom
 
 

@@ -1,17 +1,23 @@
 """Active-learning generations: what each new batch adds (docs/method.md, section 4.3).
 
 For generation g, its size, the novelty of its environments against all
-environments of generations before g (fraction with dH > 0), and the
-entropy H and diversity D of the cumulative set of generations 1..g.
+environments of generations before g (fraction with dH > 0), the
+entropy H and diversity D of the cumulative set of generations 1..g, its
+increase over generation g-1, and optionally the information gap of the
+cumulative set (learning-curve asymptote minus H, `workflows.curves`).
+
+`campaign_verdict` turns the last generations into an explicit
+"converged" / "not converged" verdict with a stated, configurable rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from atominfo import params
 from atominfo.errors import InputError
 from atominfo.information import (
     DEFAULT_BANDWIDTH,
@@ -25,7 +31,19 @@ from atominfo.results import Result
 
 @dataclass
 class Generation(Result):
-    """One generation's figures (nats for H, D and dH; novelty is a fraction)."""
+    """One generation's figures (nats for H, D, dH, gain and gap; novelty is a fraction).
+
+    Attributes
+    ----------
+    entropy_gain : float or None, nats: cumulative H after this generation minus
+        after the previous one (None for the first).
+    gap : float or None, nats: information gap of the cumulative set (fitted
+        learning-curve asymptote minus its H); None when not computed or when
+        the data do not determine the asymptote (`gap_status` and `gap_reason`
+        say which).
+    gap_status : "not computed", "determined", "flat", "not determined" or
+        "not fitted" (too few sizes for a fit).
+    """
 
     label: str
     structures: int | None
@@ -35,6 +53,10 @@ class Generation(Result):
     cumulative_environments: int
     cumulative_entropy: float
     cumulative_diversity: float
+    entropy_gain: float | None = None
+    gap: float | None = None
+    gap_status: str = "not computed"
+    gap_reason: str = ""
 
 
 def generation_report(
@@ -42,6 +64,9 @@ def generation_report(
     h: float = DEFAULT_BANDWIDTH,
     *,
     structures: Mapping[str, int] | None = None,
+    gap: bool = False,
+    gap_seeds: int = 3,
+    seed: int = 0,
     progress: Callable[[int], None] | None = None,
     **engine,
 ) -> list[Generation]:
@@ -52,6 +77,10 @@ def generation_report(
     generations : {label: array (n_g, d) of descriptors}, in generation order.
     h : bandwidth, 1/Å (one value).
     structures : {label: number of structures}, optional, only reported.
+    gap : also the information gap of each cumulative set: a learning curve
+        (`workflows.curves.learning_curve`) over random subsets of its
+        environments, `gap_seeds` subsets per size (seeds from `seed`), and
+        the asymptote fit. About 12 x `gap_seeds` entropies per generation.
     progress : called with 1 after each generation.
     engine : options for the kernel engine.
     """
@@ -59,6 +88,8 @@ def generation_report(
         raise InputError("the generation report takes one bandwidth")
     if len(generations) == 0:
         raise InputError("no generations given")
+    gap_seeds = params.check("n_seeds", gap_seeds, label="number of seeds of the gap curve")
+    seed = params.check("seed", seed)
     labels = [str(k) for k in generations]
     blocks = [as_descriptor_matrix(generations[k], f"generation {k!r}") for k in generations]
     for block in blocks:
@@ -72,6 +103,10 @@ def generation_report(
             novelty, mean_dH = float((dH > 0).mean()), float(dH.mean())
         cumulative = np.concatenate(blocks[: g + 1])
         H, D = entropy_and_diversity(cumulative, h, **engine)
+        gain = None if g == 0 else float(H) - rows[-1].cumulative_entropy
+        gap_value, status, reason = None, "not computed", ""
+        if gap:
+            gap_value, status, reason = _gap(cumulative, h, gap_seeds, seed, engine)
         rows.append(
             Generation(
                 label,
@@ -82,8 +117,179 @@ def generation_report(
                 len(cumulative),
                 float(H),
                 float(D),
+                gain,
+                gap_value,
+                status,
+                reason,
             )
         )
         if progress is not None:
             progress(1)
     return rows
+
+
+def _gap(X, h, n_seeds, seed, engine) -> tuple[float | None, str, str]:
+    """(gap in nats or None, fit status, reason) of the cumulative descriptors X (n, d)."""
+    from atominfo.workflows.curves import learning_curve
+
+    if len(X) < 10:
+        return None, "not fitted", f"{len(X)} environments: too few for a learning curve"
+    curve = learning_curve(X, h, by="environments", n_seeds=n_seeds, seed=seed, **engine)
+    gap = curve.gap()
+    if gap is None:
+        return None, curve.fit_status, curve.fit_reason
+    return float(gap), curve.fit_status, curve.fit_reason
+
+
+DEFAULT_WINDOW = 2
+DEFAULT_MAX_NOVELTY = 0.01  # fraction of environments with dH > 0
+DEFAULT_MAX_GAIN = 0.05  # nats of cumulative H per generation
+DEFAULT_MAX_GAP = 0.05  # nats, information gap of the cumulative set
+
+
+@dataclass(repr=False)
+class Verdict(Result):
+    """Whether an active-learning campaign has stopped adding information.
+
+    Attributes
+    ----------
+    converged : bool.
+    verdict : "converged" or "not converged".
+    rule : str, the rule with its thresholds, in words.
+    window : int, how many of the last generations the rule looks at.
+    max_novelty : float, fraction; max_gain : float, nats.
+    max_gap : float or None, nats (None: the gap was not part of the rule).
+    values : list of {label, novelty, entropy_gain, gap, gap_status}, the
+        generations that decided (the last `window`).
+    reason : str, one line: which value decided, or why the rule could not
+        be applied (too few generations).
+    """
+
+    _fields_shown = ("verdict", "reason", "rule")
+
+    converged: bool
+    verdict: str
+    rule: str
+    window: int
+    max_novelty: float
+    max_gain: float
+    max_gap: float | None
+    values: list = field(default_factory=list)
+    reason: str = ""
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.verdict!r}, reason={self.reason!r})"
+
+    def line(self) -> str:
+        """The verdict and its reason, one line."""
+        return f"verdict: {self.verdict}: {self.reason}"
+
+
+def verdict_rule(window: int, max_novelty: float, max_gain: float, max_gap: float | None) -> str:
+    """The stopping rule in words (what `campaign_verdict` applies)."""
+    rule = (
+        f"converged when each of the last {window} generation(s) has novelty below "
+        f"{max_novelty:.4g} ({max_novelty:.2%} of its environments with dH > 0 against all "
+        f"earlier ones) and raises the cumulative H by less than {max_gain:g} nats"
+    )
+    if max_gap is not None:
+        rule += (
+            f", and the information gap of the whole cumulative set is determined and "
+            f"below {max_gap:g} nats"
+        )
+    return rule
+
+
+def campaign_verdict(
+    rows: Sequence[Generation],
+    *,
+    window: int = DEFAULT_WINDOW,
+    max_novelty: float = DEFAULT_MAX_NOVELTY,
+    max_gain: float = DEFAULT_MAX_GAIN,
+    max_gap: float | None = None,
+) -> Verdict:
+    """"converged" or "not converged", from the last `window` generations.
+
+    Converged when each of the last `window` generations has novelty (fraction
+    of its environments with dH > 0 against all earlier generations) below
+    `max_novelty` and a cumulative-entropy increase below `max_gain` nats,
+    and, when `max_gap` is given, the information gap of the final cumulative
+    set is determined and below `max_gap` nats (an undetermined gap is not
+    converged: the data do not show saturation). The first generation has
+    no novelty, so the rule needs at least ``window + 1`` generations.
+
+    Parameters
+    ----------
+    rows : the `generation_report` rows, in generation order (with
+        ``gap=True`` when `max_gap` is given).
+    window : int >= 1. max_novelty : fraction in [0, 1]. max_gain, max_gap : nats >= 0.
+    """
+    window = params.check("verdict_window", window, label="verdict window")
+    max_novelty = params.check("max_novelty", max_novelty)
+    max_gain = params.check("max_gain", max_gain)
+    if max_gap is not None:
+        max_gap = params.check("max_gap", max_gap)
+    rows = list(rows)
+    if not rows:
+        raise InputError("no generations given")
+    if max_gap is not None and rows[-1].gap_status == "not computed":
+        raise InputError("the gap criterion needs the gaps: generation_report(..., gap=True)")
+    rule = verdict_rule(window, max_novelty, max_gain, max_gap)
+    last = rows[-window:]
+    values = [
+        {
+            "label": r.label,
+            "novelty": r.novelty,
+            "entropy_gain": r.entropy_gain,
+            "gap": r.gap,
+            "gap_status": r.gap_status,
+        }
+        for r in last
+    ]
+
+    def verdict(ok: bool, reason: str) -> Verdict:
+        return Verdict(
+            ok,
+            "converged" if ok else "not converged",
+            rule,
+            window,
+            max_novelty,
+            max_gain,
+            max_gap,
+            values,
+            reason,
+        )
+
+    if len(rows) < window + 1:
+        return verdict(
+            False,
+            f"{len(rows)} generation(s): the rule needs {window + 1} (the first has no novelty)",
+        )
+    failures = []
+    for r in last:
+        if not r.novelty < max_novelty:
+            failures.append(f"generation {r.label} novelty {r.novelty:.2%} >= {max_novelty:.2%}")
+        if not r.entropy_gain < max_gain:
+            failures.append(
+                f"generation {r.label} raises H by {r.entropy_gain:.4f} >= {max_gain:g} nats"
+            )
+    if max_gap is not None:
+        final = rows[-1]
+        if final.gap is None:
+            failures.append(
+                f"information gap after generation {final.label} {final.gap_status}"
+                + (f" ({final.gap_reason})" if final.gap_reason else "")
+            )
+        elif not final.gap < max_gap:
+            failures.append(
+                f"information gap after generation {final.label} {final.gap:.4f} >= "
+                f"{max_gap:g} nats"
+            )
+    if failures:
+        return verdict(False, "; ".join(failures))
+    labels = ", ".join(r.label for r in last)
+    detail = ", ".join(
+        f"{r.label}: novelty {r.novelty:.2%}, gain {r.entropy_gain:.4f} nats" for r in last
+    )
+    gap_text = "" if max_gap is None else f"; gap {rows[-1].gap:.4f} nats"
+    return verdict(True, f"generations {labels} below every threshold ({detail}{gap_text})")

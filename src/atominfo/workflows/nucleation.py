@@ -2,14 +2,17 @@
 
 See docs/method.md, section 6.
 
-Solid-like atoms (dH <= 0 against a solid reference) are the nodes of a graph
+Solid-like atoms (dH <= 0 against a solid reference; with a liquid reference
+too, also closer to the solid than to the liquid) are the nodes of a graph
 whose edges join nodes at most `edge_length` Å apart under the minimum image
 convention (periodic per direction, any cell shape). Clusters are its
-biconnected components (or, optionally, its connected components).
+biconnected components, its 2-edge-connected components, or its connected
+components.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -23,11 +26,45 @@ from atominfo.workflows.trajectory import iter_trajectory_dh
 
 DEFAULT_EDGE = 3.0  # Å
 AVOGADRO = 6.02214076e23
+DEFAULT_SOLID_FRACTION_WARNING = 0.5
 
 
-def solid_like(dH) -> np.ndarray:
-    """Mask of solid-like environments: dH <= 0 against the solid reference."""
-    return np.asarray(dH) <= 0
+def solid_like(dH, dH_liquid=None, n_solid: int | None = None, n_liquid: int | None = None):
+    """Mask of solid-like environments.
+
+    With the solid reference alone: ``dH <= 0``. With a liquid reference too,
+    an environment must also be more likely under the solid reference than
+    under the liquid one: ``dH + log(n_solid) < dH_liquid + log(n_liquid)``,
+    i.e. a larger mean kernel density ``exp(-dH) / n`` (docs/method.md,
+    section 6.1). Adding ``log n`` compares the references per environment,
+    so that a larger reference does not win by its size alone; with
+    references of equal size the rule is ``dH < dH_liquid``.
+
+    Parameters
+    ----------
+    dH : array (n_atoms,)
+        dH against the solid reference, nats.
+    dH_liquid : array (n_atoms,), optional
+        dH against the liquid reference, nats (same bandwidth).
+    n_solid, n_liquid : int
+        Sizes (environments) of the two references; required with `dH_liquid`.
+
+    Returns
+    -------
+    bool array (n_atoms,)
+    """
+    dH = np.asarray(dH, dtype=float)
+    mask = dH <= 0
+    if dH_liquid is None:
+        return mask
+    dH_liquid = np.asarray(dH_liquid, dtype=float)
+    if dH_liquid.shape != dH.shape:
+        raise InputError(f"dH_liquid has shape {dH_liquid.shape}, expected {dH.shape}")
+    if n_solid is None or n_liquid is None:
+        raise InputError("solid_like with dH_liquid needs n_solid and n_liquid")
+    n_solid = params.check("n_samples", n_solid, label="n_solid")
+    n_liquid = params.check("n_samples", n_liquid, label="n_liquid")
+    return mask & (dH + np.log(n_solid) < dH_liquid + np.log(n_liquid))
 
 
 def neighbour_pairs(atoms: Atoms, cutoff: float, nodes=None) -> np.ndarray:
@@ -103,10 +140,13 @@ def find_clusters(
         The nodes (e.g. `solid_like(dH)`).
     edge_length : float
         Largest distance (Å) of an edge, minimum image.
-    method : 'biconnected' (docs/method.md, section 6.1) or 'connected'
-        Biconnected components: no single atom holds a cluster together, so
-        chains and loose contacts do not merge clusters; an articulation atom
-        can belong to two clusters.
+    method : 'biconnected', '2-edge-connected' or 'connected'
+        Biconnected components (docs/method.md, section 6.1): no single atom
+        holds a cluster together, so chains and loose contacts do not merge
+        clusters; an articulation atom can belong to two clusters.
+        2-edge-connected components: no single edge (bridge) holds a cluster
+        together; every atom is in at most one cluster, and two clusters that
+        share one atom (a bowtie) are one. Connected components: any path.
     min_size : int
         Smallest cluster reported, in atoms.
 
@@ -140,8 +180,13 @@ def find_clusters(
 
         graph = nx.Graph()
         graph.add_edges_from(map(tuple, pairs.tolist()))
-        groups = [np.array(sorted(c), dtype=np.int64) for c in nx.biconnected_components(graph)]
-        isolated = np.setdiff1d(nodes, pairs.ravel())
+        if method == "biconnected":
+            components = nx.biconnected_components(graph)
+        else:  # 2-edge-connected: connected components once every bridge is removed
+            graph.remove_edges_from(list(nx.bridges(graph)))
+            components = (c for c in nx.connected_components(graph) if len(c) > 1)
+        groups = [np.array(sorted(c), dtype=np.int64) for c in components]
+        isolated = np.setdiff1d(nodes, np.concatenate([*groups, np.empty(0, np.int64)]))
         groups += [np.array([a]) for a in isolated]
     groups = [g for g in groups if len(g) >= min_size]
     groups.sort(key=lambda g: (-len(g), g[0]))
@@ -153,6 +198,8 @@ class FrameClusters:
     """Clusters of one frame: `clusters` (atom index arrays, largest first) and dH (nats).
 
     `timestep` and `time` are the frame's, as in `trajectory.FrameDH` (None when unknown).
+    `dH` is against the solid reference; `dH_liquid` against the liquid one (None
+    without it); `solid` is the solid-like mask (`solid_like`), (n_atoms,) bool.
     """
 
     number: int
@@ -163,6 +210,12 @@ class FrameClusters:
     clusters: list = field(default_factory=list)
     timestep: int | None = None
     time: float | None = None
+    dH_liquid: np.ndarray | None = None
+    solid: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.solid is None:
+            self.solid = solid_like(self.dH)
 
     def summary(self) -> dict:
         """Table row: timestep (None when unknown), atoms, solid-like atoms, number of
@@ -173,7 +226,7 @@ class FrameClusters:
             "source_frame": self.source_frame,
             "timestep": self.timestep,
             "atoms": len(self.atoms),
-            "solid_like": int(solid_like(self.dH).sum()),
+            "solid_like": int(np.count_nonzero(self.solid)),
             "clusters": len(self.clusters),
             "largest": int(len(self.clusters[0])) if self.clusters else 0,
         }
@@ -187,13 +240,47 @@ class FrameClusters:
         return out
 
 
+class _TwoReferences:
+    """Duck-typed `Reference` for `iter_trajectory_dh`: dH against both, (2, m)."""
+
+    def __init__(self, solid: Reference, liquid: Reference):
+        self.solid, self.liquid = solid, liquid
+        self.k, self.cutoff = solid.k, solid.cutoff
+
+    def delta_entropy(self, Y) -> np.ndarray:
+        return np.stack([self.solid.delta_entropy(Y), self.liquid.delta_entropy(Y)])
+
+
+def _check_liquid(reference: Reference, liquid: Reference) -> None:
+    if not isinstance(liquid, Reference):
+        raise InputError(f"liquid_reference must be a Reference, got {type(liquid).__name__}")
+    if np.ndim(liquid.h) != 0 or liquid.h != reference.h:
+        raise InputError(
+            f"the liquid reference must have the solid reference's bandwidth "
+            f"h = {reference.h}, got {liquid.h}: dH at different bandwidths do not compare"
+        )
+    for name in ("k", "cutoff"):
+        a, b = getattr(reference, name), getattr(liquid, name)
+        if a is not None and b is not None and a != b:
+            raise InputError(
+                f"the liquid reference was computed with {name} = {b}, the solid one with {a}"
+            )
+    if liquid.X.shape[1] != reference.X.shape[1]:
+        raise InputError(
+            f"the liquid reference has descriptors of width {liquid.X.shape[1]}, the solid "
+            f"one {reference.X.shape[1]}: compute both with the same k"
+        )
+
+
 def iter_trajectory_clusters(
     structures,
     reference: Reference,
     *,
+    liquid_reference: Reference | None = None,
     edge_length: float = DEFAULT_EDGE,
     method: str = "biconnected",
     min_size: int = 2,
+    solid_fraction_warning: float = DEFAULT_SOLID_FRACTION_WARNING,
     index=":",
     format=None,
     progress: Callable[[int], None] | None = None,
@@ -201,28 +288,78 @@ def iter_trajectory_clusters(
 ) -> Iterator[FrameClusters]:
     """Per frame, dH against the solid `reference` and the clusters of solid-like atoms.
 
-    Streams frames like `trajectory.iter_trajectory_dh` (same options); the
-    reference must have a single bandwidth. `edge_length` (Å, in (0, 50]),
-    `method` and `min_size` (>= 1) are those of `find_clusters`.
+    Streams frames like `trajectory.iter_trajectory_dh` (same options).
+
+    Parameters
+    ----------
+    structures : ase.Atoms, list of Atoms, file path or list of paths
+    reference : Reference
+        Environments of the solid; a single bandwidth.
+    liquid_reference : Reference, optional
+        Environments of the liquid (same bandwidth, k and cutoff). An atom is
+        then solid-like only when it is also more likely under the solid
+        reference than under the liquid one (`solid_like`), so that a solid
+        reference close to the liquid (a crystal near its melting point) does
+        not turn the melt solid-like.
+    edge_length, method, min_size :
+        As in `find_clusters` (Å, in (0, 50]; 'biconnected', '2-edge-connected'
+        or 'connected'; atoms, >= 1).
+    solid_fraction_warning : float in (0, 1]
+        Without a liquid reference, warn (`warnings.warn`, once) when more
+        than this fraction of the atoms of the first frame are solid-like: a
+        nucleation run starts from a melt, and a solid reference that calls
+        most of a melt solid overlaps the liquid. 1 never warns.
+    index, format, progress, **descriptor_options :
+        As in `trajectory.iter_trajectory_dh`.
+
+    Yields
+    ------
+    FrameClusters
     """
+    if not isinstance(reference, Reference):
+        raise InputError(f"reference must be a Reference, got {type(reference).__name__}")
     if np.ndim(reference.h) != 0:
         raise InputError("clusters need a single bandwidth")
+    if liquid_reference is not None:
+        _check_liquid(reference, liquid_reference)
     edge_length = params.check("edge_length", edge_length)
     method = params.check("cluster_method", method, label="method")
     min_size = params.check("min_size", min_size)
+    solid_fraction_warning = params.check("solid_fraction_warning", solid_fraction_warning)
+    both = reference if liquid_reference is None else _TwoReferences(reference, liquid_reference)
+    first = True
     for frame in iter_trajectory_dh(
-        structures, reference, index=index, format=format, progress=progress, **descriptor_options
+        structures, both, index=index, format=format, progress=progress, **descriptor_options
     ):
-        clusters = find_clusters(frame.atoms, solid_like(frame.dH), edge_length, method, min_size)
+        if liquid_reference is None:
+            dH, dH_liquid = frame.dH, None
+            solid = solid_like(dH)
+        else:
+            dH, dH_liquid = frame.dH
+            solid = solid_like(dH, dH_liquid, len(reference), len(liquid_reference))
+        if first and liquid_reference is None and solid.mean() > solid_fraction_warning:
+            warnings.warn(
+                f"{100 * solid.mean():.0f}% of the atoms of the first frame ({frame.source}, "
+                f"frame {frame.source_frame}) are solid-like (more than "
+                f"{100 * solid_fraction_warning:g}%): unless that frame is mostly crystal, "
+                "the solid reference overlaps the liquid (e.g. a crystal near its melting "
+                "point) and the clusters are not nuclei; give a liquid reference "
+                "(--liquid-ref, liquid_reference=)",
+                stacklevel=2,
+            )
+        first = False
+        clusters = find_clusters(frame.atoms, solid, edge_length, method, min_size)
         yield FrameClusters(
             frame.number,
             frame.source,
             frame.source_frame,
             frame.atoms,
-            frame.dH,
+            dH,
             clusters,
             frame.timestep,
             frame.time,
+            dH_liquid,
+            solid,
         )
 
 

@@ -189,6 +189,101 @@ def iter_trajectory_dh(
         yield FrameDH(number, frame.source, frame.index, frame.atoms, dH, *frame_time(frame.atoms))
 
 
+def iter_self_dh(
+    structures,
+    h,
+    *,
+    k: int = DEFAULT_K,
+    cutoff: float = DEFAULT_CUTOFF,
+    index=":",
+    format=None,
+    type_map=None,
+    rescale_volume: float | None = None,
+    species: Sequence[str] | None = None,
+    engine=None,
+    skip: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[FrameDH]:
+    """Yield the per-atom dH of each frame against ALL EARLIER frames of `structures`.
+
+    Frame t is scored with the exact sum ``dH(Y_t | concat(Y_0, ..., Y_{t-1}))``
+    (`atominfo.delta_entropy`): dH > 0 marks an environment that the trajectory
+    has not visited before ("novelty against its own past").
+
+    Frame 0 has no past, so it has no dH: it is never yielded (it only becomes
+    the past of frame 1). The first `FrameDH` is therefore frame 1, and a
+    trajectory of one frame yields nothing.
+
+    Frames are read one at a time, but the descriptors of every frame read so
+    far are kept: memory grows as (atoms so far) x (descriptor width) x 8 bytes
+    (about 0.5 kB per atom for k = 32), and the work of frame t grows with the
+    number of past atoms (quadratic in the trajectory length overall). This is
+    inherent to comparing with the whole past.
+
+    Parameters
+    ----------
+    structures : ase.Atoms, list of Atoms, file path or list of paths
+        The trajectory, in order; files are read frame by frame with ASE.
+    h : float or sequence of floats
+        Bandwidth(s), 1/Å.
+    k, cutoff : descriptor parameters (neighbours, cutoff radius in Å).
+    index, format : ASE frame selection and file format.
+    type_map : dict or str, optional
+        Elements of numeric LAMMPS atom types (``{1: "Cu"}`` or ``"1=Cu,2=O"``).
+    rescale_volume : float, optional
+        Rescale each frame to this volume per atom (Å^3) first.
+    species : list of str, optional
+        Experimental multicomponent descriptor with these species.
+    engine : EngineOptions, optional
+        Kernel engine for the sums (default: CPU).
+    skip : int
+        Frames numbered below `skip` are not scored or yielded, but their
+        descriptors are still computed: they are the past of later frames
+        (used to resume an interrupted run; the results do not depend on it).
+    progress : callable, optional
+        Called with the number of atoms of every frame read (scored or not).
+
+    Yields
+    ------
+    FrameDH
+        Frames 1, 2, ... (from ``max(skip, 1)``); `dH` has shape (n_atoms,), or
+        (n_bandwidths, n_atoms) for a sequence of bandwidths, nats.
+    """
+    from atominfo import params
+    from atominfo.information import bandwidths, delta_entropy
+
+    k, cutoff = int(k), float(cutoff)
+    validate_parameters(k, cutoff)
+    bandwidths(h)  # refuse a bad bandwidth before reading anything
+    skip = params.check("skip", skip)
+    rescale_volume = params.check_optional("rescale_volume", rescale_volume)
+    past: np.ndarray | None = None  # capacity doubles: appending is amortised O(1) per row
+    n_past = 0
+    frames = iter_frames(structures, index=index, format=format, type_map=type_map)
+    for number, frame in enumerate(frames):
+        Y = frame_descriptors(frame, k, cutoff, species=species, rescale_volume=rescale_volume)
+        scored = number >= max(skip, 1)
+        if scored:
+            assert past is not None  # frame 0 was appended
+            try:
+                dH = delta_entropy(Y, past[:n_past], h, engine=engine)
+            except InputError as exc:
+                raise exc.located(frame.source, frame.index) from None
+        if past is None or n_past + len(Y) > len(past):
+            grown = np.empty((max(2 * n_past, n_past + len(Y)), Y.shape[1]), dtype=np.float64)
+            if past is not None:
+                grown[:n_past] = past[:n_past]
+            past = grown
+        past[n_past : n_past + len(Y)] = Y
+        n_past += len(Y)
+        if progress is not None:
+            progress(len(frame.atoms))
+        if scored:
+            yield FrameDH(
+                number, frame.source, frame.index, frame.atoms, dH, *frame_time(frame.atoms)
+            )
+
+
 def trajectory_dh(structures, reference: Reference, **options) -> dict:
     """Per-frame table of a whole trajectory (per-atom values are not kept).
 
