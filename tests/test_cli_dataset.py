@@ -127,6 +127,33 @@ def test_generations(files, capsys, tmp_path):
         ["generations", str(files / "weak.extxyz"), str(files / "strong.extxyz")], capsys
     )
     assert by_file["generations"][1]["structures"] == 6
+    assert by_file["verdict"]["verdict"] == "not converged"
+
+
+def test_generations_verdict(tmp_path, capsys):
+    from atominfo.structures.datasets import fcc_cu, md_frames
+
+    frames = md_frames(fcc_cu(2), 100.0, 12, seed=0)  # one crystal, re-sampled
+    for i, atoms in enumerate(frames):
+        atoms.info["generation"] = 1 + i // 3
+    path = tmp_path / "campaign.extxyz"
+    ase.io.write(path, frames)
+    base = ["generations", str(path), "--group-by", "generation"]
+    out = run_json(base + ["--gap"], capsys)
+    v = out["verdict"]
+    assert v["verdict"] == "converged" and v["max_gap"] == 0.05 and v["window"] == 2
+    assert [d["label"] for d in v["values"]] == ["3", "4"]
+    assert out["generations"][3]["gap_status"] in ("determined", "flat")
+    # Text: the rule and the verdict are printed; a strict threshold turns the verdict.
+    assert main(base + ["-q", "--max-gain", "0.001", "--plot", str(tmp_path / "v.png")]) == 0
+    text = capsys.readouterr().out
+    assert "rule: converged when each of the last 2 generation(s)" in text
+    assert "verdict: not converged: generation 3 raises H by" in text
+    assert (tmp_path / "v.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(base + ["--max-novelty", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("atominfo: error:") and "--max-novelty" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("method", ["msc", "random"])

@@ -261,3 +261,66 @@ def test_cli_clusters(seeded, melt, tmp_path, capsys):
 def test_cli_cnt(capsys):
     assert main(["cnt", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n_star"] == pytest.approx(122.3, abs=0.5)
+
+
+def test_two_edge_connected_bridge_between_triangles():
+    """Two triangles joined by one bond (a bridge): two 2-edge-connected clusters."""
+    pos = [[0, 0, 0], [2, 0, 0], [1, 1.7, 0], [4, 0, 0], [6, 0, 0], [5, 1.7, 0]]
+    atoms = Atoms("Cu6", positions=pos)
+    mask = np.ones(6, bool)
+    got = find_clusters(atoms, mask, 2.1, "2-edge-connected")
+    assert sorted(map(list, got)) == [[0, 1, 2], [3, 4, 5]]
+    # biconnected keeps the bridge as a cluster of its own; connected merges all
+    assert sorted(map(list, find_clusters(atoms, mask, 2.1))) == [[0, 1, 2], [1, 3], [3, 4, 5]]
+    assert [list(c) for c in find_clusters(atoms, mask, 2.1, "connected")] == [list(range(6))]
+    # an atom on a bridge only is alone: reported with min_size=1, as a single atom
+    single = find_clusters(atoms, np.array([1, 1, 1, 1, 0, 0], bool), 2.1, "2-edge-connected", 1)
+    assert [list(c) for c in single] == [[0, 1, 2], [3]]
+
+
+def test_bowtie_biconnected_versus_two_edge_connected():
+    """Two triangles sharing one atom: two biconnected clusters, one 2-edge-connected."""
+    pos = [[0, 0, 0], [2, 0, 0], [1, 1.7, 0], [3, -1.7, 0], [4, 0, 0]]  # shared atom 1
+    atoms = Atoms("Cu5", positions=pos)
+    mask = np.ones(5, bool)
+    assert sorted(map(list, find_clusters(atoms, mask, 2.1))) == [[0, 1, 2], [1, 3, 4]]
+    assert [list(c) for c in find_clusters(atoms, mask, 2.1, "2-edge-connected")] == [
+        [0, 1, 2, 3, 4]
+    ]
+
+
+def test_two_edge_connected_matches_networkx_k_edge_components():
+    """On a random periodic graph, bridge removal equals nx.k_edge_components(G, 2)."""
+    import networkx as nx
+
+    rng = np.random.default_rng(3)
+    atoms = Atoms("Cu60", scaled_positions=rng.random((60, 3)), cell=[9, 9, 9], pbc=True)
+    mask = rng.random(60) < 0.8
+    got = {tuple(c) for c in find_clusters(atoms, mask, 2.2, "2-edge-connected")}
+    graph = nx.Graph()
+    graph.add_nodes_from(np.flatnonzero(mask).tolist())
+    graph.add_edges_from(map(tuple, neighbour_pairs(atoms, 2.2, np.flatnonzero(mask)).tolist()))
+    expected = {tuple(sorted(c)) for c in nx.k_edge_components(graph, 2) if len(c) >= 2}
+    assert got == expected and len(got) >= 2
+
+
+def test_cli_clusters_method_option(seeded, tmp_path, capsys):
+    atoms, n_seed, core = seeded
+    traj, ref = tmp_path / "traj.extxyz", tmp_path / "solid.extxyz"
+    ase.io.write(traj, atoms, format="extxyz")
+    ase.io.write(ref, [rattled_fcc_cu(4, 0.03, seed=s) for s in range(10)], format="extxyz")
+    largest = {}
+    for method in ("biconnected", "2-edge-connected", "connected"):
+        argv = ["clusters", str(traj), "--ref", str(ref), "--method", method, "--json", "-q"]
+        assert main(argv) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["method"] == method
+        largest[method] = result["largest"]
+    # every biconnected cluster lies in one 2-edge-connected one, which lies in one component
+    assert largest["biconnected"] <= largest["2-edge-connected"] <= largest["connected"]
+    assert largest["biconnected"] >= len(core)
+    assert main(["clusters", str(traj), "--ref", str(ref), "--method", "louvain", "-q"]) == 2
+    assert "--method" in capsys.readouterr().err
+    argv = ["clusters", str(traj), "--ref", str(ref), "--connected", "--method", "biconnected"]
+    assert main(argv + ["-q"]) == 2
+    assert "contradicts" in capsys.readouterr().err

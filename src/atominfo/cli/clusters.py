@@ -1,5 +1,6 @@
-"""Nucleation clusters: solid-like atoms (dH <= 0 against a solid reference) joined
-within --edge Å; per frame, the number of biconnected clusters and the largest."""
+"""Nucleation clusters: solid-like atoms (dH <= 0 against a solid reference, and with
+--liquid-ref closer to the solid than to the liquid) joined within --edge Å; per
+frame, the number of clusters (biconnected by default) and the largest."""
 
 from __future__ import annotations
 
@@ -26,15 +27,41 @@ def add_arguments(parser) -> None:
     options.add_inputs(parser, help="Trajectory files (a melt, a quench, ...).")
     options.add_reference(parser)
     parser.add_argument(
+        "--liquid-ref",
+        action="append",
+        type=Path,
+        default=None,
+        metavar="REF",
+        help="Liquid reference structure files (or saved descriptors); repeat for several. "
+        "An atom is then solid-like only when also more likely under the solid reference "
+        "than under the liquid one (per environment: dH + log n is lower).",
+    )
+    parser.add_argument(
+        "--warn-solid-fraction",
+        type=t("solid_fraction_warning", "--warn-solid-fraction"),
+        default=0.5,
+        help="Without --liquid-ref, warn when more than this fraction of the first frame's "
+        "atoms are solid-like (1: never).",
+    )
+    parser.add_argument(
         "--edge",
         type=t("edge_length", "--edge"),
         default=3.0,
         help="Largest distance of an edge between solid-like atoms, Å (minimum image).",
     )
     parser.add_argument(
+        "--method",
+        type=t("cluster_method", "--method"),
+        default=None,
+        metavar="{biconnected,2-edge-connected,connected}",
+        help="Clusters: biconnected components (default; no single atom holds them "
+        "together), 2-edge-connected (no single bond does; an atom in one cluster at most) "
+        "or connected components.",
+    )
+    parser.add_argument(
         "--connected",
         action="store_true",
-        help="Plain connected components instead of biconnected ones.",
+        help="Same as --method connected.",
     )
     parser.add_argument(
         "--min-size",
@@ -76,21 +103,32 @@ def run(args) -> None:
 
     from atominfo.cli.load import reference
     from atominfo.cli.report import print_json, progress, say, table, write_json
+    from atominfo.errors import InputError
     from atominfo.outputs.atomic import atomic_output
     from atominfo.outputs.guard import OutputGuard
     from atominfo.structures.scan import count_atoms
     from atominfo.workflows.nucleation import iter_trajectory_clusters
 
-    method = "connected" if args.connected else "biconnected"
+    if args.connected and args.method not in (None, "connected"):
+        raise InputError(f"--connected contradicts --method {args.method}")
+    method = "connected" if args.connected else (args.method or "biconnected")
+    liquid_files = args.liquid_ref or []
     outputs = [
         (args.table, (".csv", ".json")),
         (args.output, (".extxyz", ".xyz")),
         (args.plot, PLOTS),
     ]
-    with OutputGuard(inputs=[*args.files, *args.ref], outputs=outputs):
+    with OutputGuard(inputs=[*args.files, *args.ref, *liquid_files], outputs=outputs):
         options.apply_threads(args)
         args.multicomponent = False
         ref = reference(args, args.bandwidth)
+        liquid = None
+        if liquid_files:
+            import argparse
+
+            liquid = reference(
+                argparse.Namespace(**{**vars(args), "ref": liquid_files}), args.bandwidth
+            )
         rows = []
         out_file = atomic_output(args.output) if args.output is not None else None
         out_path = out_file.__enter__() if out_file is not None else None
@@ -101,9 +139,11 @@ def run(args) -> None:
                 for frame in iter_trajectory_clusters(
                     list(map(str, args.files)),
                     ref,
+                    liquid_reference=liquid,
                     edge_length=args.edge,
                     method=method,
                     min_size=args.min_size,
+                    solid_fraction_warning=args.warn_solid_fraction,
                     index=args.index,
                     format=args.format,
                     type_map=args.type_map,
@@ -116,6 +156,8 @@ def run(args) -> None:
                     if out_path is not None:
                         atoms = frame.atoms.copy()
                         atoms.set_array("dH", frame.dH)
+                        if frame.dH_liquid is not None:
+                            atoms.set_array("dH_liquid", frame.dH_liquid)
                         atoms.set_array("cluster", frame.labels())
                         with open(out_path, "a") as fh:
                             ase.io.write(fh, atoms, format="extxyz")
@@ -134,6 +176,7 @@ def run(args) -> None:
                         "bandwidth": args.bandwidth,
                         "edge_length": args.edge,
                         "method": method,
+                        "liquid_reference": bool(liquid_files),
                         **columns,
                     },
                 )
@@ -153,6 +196,7 @@ def run(args) -> None:
         "bandwidth": args.bandwidth,
         "edge_length": args.edge,
         "method": method,
+        "liquid_reference": bool(liquid_files),
         "frames": len(rows),
         "largest": max(columns["largest"]),
         "per_frame": rows,
@@ -177,8 +221,9 @@ def run(args) -> None:
                 ]
                 for r in rows
             ],
-            title=f"{method} clusters of solid-like atoms (dH <= 0, h = {args.bandwidth} "
-            f"1/Å, edges <= {args.edge} Å)",
+            title=f"{method} clusters of solid-like atoms (dH <= 0"
+            + (" and closer to the solid than the liquid" if liquid_files else "")
+            + f", h = {args.bandwidth} 1/Å, edges <= {args.edge} Å)",
             left=0,
         )
     )

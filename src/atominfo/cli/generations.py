@@ -116,7 +116,8 @@ def run(args) -> None:
             ],
             title=f"active-learning generations (h = {args.bandwidth:g} 1/Å; novel: dH > 0 "
             "against all earlier generations; H, D of the cumulative set and gain of H over "
-            "the previous one, nats" + ("; gap: asymptote - H of the cumulative set" if args.gap else "")
+            "the previous one, nats"
+            + ("; gap: asymptote - H of the cumulative set" if args.gap else "")
             + ")",
         )
     )

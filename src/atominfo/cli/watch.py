@@ -51,6 +51,13 @@ def add_arguments(parser) -> None:
         help="Flag frames whose fraction of atoms with dH > 0 exceeds this.",
     )
     parser.add_argument(
+        "--alarm-novelty-below",
+        type=t("alarm_novelty", "--alarm-novelty-below"),
+        default=None,
+        help="Flag frames whose fraction of atoms with dH > 0 falls below this "
+        "(a transition toward order, e.g. against a reference of the liquid).",
+    )
+    parser.add_argument(
         "--alarm-dh",
         type=t("alarm_dh", "--alarm-dh"),
         default=None,
@@ -93,6 +100,17 @@ def run(args) -> int:
     from atominfo.structures.frames import validate_atoms
     from atominfo.workflows.trajectory import frame_statistics
 
+    if (
+        args.alarm_novelty is not None
+        and args.alarm_novelty_below is not None
+        and args.alarm_novelty_below > args.alarm_novelty
+    ):
+        from atominfo.errors import InputError
+
+        raise InputError(
+            f"--alarm-novelty-below {args.alarm_novelty_below:g} is above --alarm-novelty "
+            f"{args.alarm_novelty:g}: every frame would be flagged"
+        )
     options.apply_threads(args)
     args.rescale_volume, args.multicomponent, args.index = None, False, ":"
     ref = reference(args, args.bandwidth)
@@ -121,6 +139,11 @@ def run(args) -> int:
         row["alarm"] = bool(
             (args.alarm_novelty is not None and (row["novelty"] or 0.0) > args.alarm_novelty)
             or (
+                args.alarm_novelty_below is not None
+                and row["novelty"] is not None
+                and row["novelty"] < args.alarm_novelty_below
+            )
+            or (
                 args.alarm_dh is not None
                 and (row["max_dH"] is None or row["max_dH"] > args.alarm_dh)
             )
@@ -129,7 +152,16 @@ def run(args) -> int:
             say(json_text(row, indent=None))
         else:
             step = f" (timestep {row['timestep']})" if row["timestep"] is not None else ""
-            flag = "  ALARM: outside the reference's domain" if row["alarm"] else ""
+            flag = ""
+            if row["alarm"]:
+                low = args.alarm_novelty_below is not None and (
+                    row["novelty"] is not None and row["novelty"] < args.alarm_novelty_below
+                )
+                flag = (
+                    "  ALARM: novel fraction below --alarm-novelty-below"
+                    if low
+                    else "  ALARM: outside the reference's domain"
+                )
             say(
                 f"frame {number}{step}: {row['atoms']} atoms, {fmt(100 * row['novelty'], 4)}% "
                 f"with dH > 0, max dH {fmt(row['max_dH'], 5)} nats, mean dH "

@@ -359,15 +359,12 @@ def plot_generations(rows: Sequence, *, verdict=None, axes=None, title: str | No
         shown = min(verdict.window, len(rows))
         for ax in (top, bottom):
             ax.axvspan(len(rows) - shown - 0.5, len(rows) - 0.5, color="0.9", zorder=0)
-        bottom.figure.text(
-            0.01,
-            0.005,
-            textwrap.fill(f"{verdict.verdict}: {verdict.reason}", 130),
-            fontsize=7,
-            va="bottom",
-            color="darkgreen" if verdict.converged else "darkred",
+        # In the x label, so that the layout engine makes room for it.
+        bottom.set_xlabel(
+            "generation (shaded: the generations the verdict looked at)\n"
+            + textwrap.fill(f"{verdict.verdict}: {verdict.reason}", 110),
+            fontsize=8,
         )
-        bottom.figure.subplots_adjust(bottom=0.2)
     top.set_title(title or heading, fontsize=10)
     return top, bottom
 

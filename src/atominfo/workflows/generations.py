@@ -208,7 +208,7 @@ def campaign_verdict(
     max_gain: float = DEFAULT_MAX_GAIN,
     max_gap: float | None = None,
 ) -> Verdict:
-    """"converged" or "not converged", from the last `window` generations.
+    """The verdict, "converged" or "not converged", from the last `window` generations.
 
     Converged when each of the last `window` generations has novelty (fraction
     of its environments with dH > 0 against all earlier generations) below

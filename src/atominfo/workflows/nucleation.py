@@ -62,8 +62,8 @@ def solid_like(dH, dH_liquid=None, n_solid: int | None = None, n_liquid: int | N
         raise InputError(f"dH_liquid has shape {dH_liquid.shape}, expected {dH.shape}")
     if n_solid is None or n_liquid is None:
         raise InputError("solid_like with dH_liquid needs n_solid and n_liquid")
-    n_solid = params.check("n_samples", n_solid, label="n_solid")
-    n_liquid = params.check("n_samples", n_liquid, label="n_liquid")
+    n_solid = params.check("min_size", n_solid, label="n_solid")
+    n_liquid = params.check("min_size", n_liquid, label="n_liquid")
     return mask & (dH + np.log(n_solid) < dH_liquid + np.log(n_liquid))
 
 
