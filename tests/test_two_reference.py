@@ -20,7 +20,7 @@ import atominfo
 from atominfo.cli import main
 from atominfo.errors import InputError
 from atominfo.structures.datasets import CU_LATTICE, fcc_cu, md_frames, rattled_fcc_cu
-from atominfo.workflows.nucleation import find_clusters, iter_trajectory_clusters, solid_like
+from atominfo.workflows.nucleation import iter_trajectory_clusters, solid_like
 
 H = 0.03  # 1/Å
 K = 32
@@ -166,10 +166,12 @@ def test_cli_single_reference_warning_line(data, tmp_path, capsys):
 
 
 def test_watch_alarm_novelty_below(tmp_path, capsys):
-    """Against a reference of disorder, an ordered frame has a low novel fraction."""
+    """Against a reference of the crystal, a frame that orders has a low novel fraction."""
     ref, dump = tmp_path / "ref.extxyz", tmp_path / "run.extxyz"
-    ase.io.write(ref, [rattled_fcc_cu(3, 0.3, seed=s) for s in range(3)], format="extxyz")
-    ase.io.write(dump, [rattled_fcc_cu(3, 0.3, seed=9), fcc_cu(3)], format="extxyz")
+    ase.io.write(ref, [rattled_fcc_cu(3, 0.1, seed=s) for s in range(3)], format="extxyz")
+    ase.io.write(
+        dump, [rattled_fcc_cu(3, 0.4, seed=9), rattled_fcc_cu(3, 0.1, seed=9)], format="extxyz"
+    )
     base = ["watch", str(dump), "--ref", str(ref), "--idle-timeout", "0.2", "--poll", "0.05"]
     assert main([*base, "--json", "--alarm-novelty-below", "0.5", "--stop-on-alarm"]) == 3
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

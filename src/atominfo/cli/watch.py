@@ -55,7 +55,8 @@ def add_arguments(parser) -> None:
         type=t("alarm_novelty", "--alarm-novelty-below"),
         default=None,
         help="Flag frames whose fraction of atoms with dH > 0 falls below this "
-        "(a transition toward order, e.g. against a reference of the liquid).",
+        "(a transition toward the reference, e.g. a melt that crystallises, watched against "
+        "a reference of the crystal).",
     )
     parser.add_argument(
         "--alarm-dh",

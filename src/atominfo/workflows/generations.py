@@ -94,7 +94,7 @@ def generation_report(
     blocks = [as_descriptor_matrix(generations[k], f"generation {k!r}") for k in generations]
     for block in blocks:
         check_widths(block, blocks[0])
-    rows = []
+    rows: list[Generation] = []
     for g, (label, block) in enumerate(zip(labels, blocks)):
         novelty = mean_dH = None
         if g > 0:
@@ -267,6 +267,8 @@ def campaign_verdict(
         )
     failures = []
     for r in last:
+        # past the first generation both are set (checked above: window + 1 generations)
+        assert r.novelty is not None and r.entropy_gain is not None
         if not r.novelty < max_novelty:
             failures.append(f"generation {r.label} novelty {r.novelty:.2%} >= {max_novelty:.2%}")
         if not r.entropy_gain < max_gain:
