@@ -154,11 +154,11 @@ def run(args) -> None:
                     "progress": counted,
                 }
                 files = list(map(str, args.files))
-                frames = (
-                    iter_self_dh(files, h, engine=engine, skip=first, **common)
-                    if self_ref
-                    else iter_trajectory_dh(files, ref, skip=skip, **common)
-                )
+                if self_ref:
+                    frames = iter_self_dh(files, h, engine=engine, skip=first, **common)
+                else:
+                    assert ref is not None  # built above unless --ref self
+                    frames = iter_trajectory_dh(files, ref, skip=skip, **common)
                 for frame in frames:
                     if kept is not None:
                         kept.append((frame.atoms, frame.dH))

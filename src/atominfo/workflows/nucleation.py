@@ -226,7 +226,9 @@ class FrameClusters:
             "source_frame": self.source_frame,
             "timestep": self.timestep,
             "atoms": len(self.atoms),
-            "solid_like": int(np.count_nonzero(self.solid)),
+            "solid_like": int(
+                np.count_nonzero(self.solid if self.solid is not None else solid_like(self.dH))
+            ),
             "clusters": len(self.clusters),
             "largest": int(len(self.clusters[0])) if self.clusters else 0,
         }

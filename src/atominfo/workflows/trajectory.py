@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from ase import Atoms
@@ -127,9 +128,18 @@ def frame_statistics(dH) -> dict:
     return {"atoms": int(rows.shape[1]), **stats}
 
 
+class Scorer(Protocol):
+    """What `iter_trajectory_dh` needs of a reference: descriptor settings and dH."""
+
+    k: int | None
+    cutoff: float | None
+
+    def delta_entropy(self, Y) -> np.ndarray: ...
+
+
 def iter_trajectory_dh(
     structures,
-    reference: Reference,
+    reference: Scorer,
     *,
     index=":",
     format=None,
