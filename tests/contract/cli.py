@@ -16,7 +16,7 @@ from atominfo import params
 from atominfo.cli import COMMANDS, command_parser
 
 # Path-valued arguments, by argparse dest: read (inputs) or written (outputs).
-INPUT_DESTS = {"files", "file", "ref", "errors", "dh"}
+INPUT_DESTS = {"files", "file", "ref", "liquid_ref", "errors", "dh"}
 OUTPUT_DESTS = {"output", "table", "plot", "summary", "chemiscope", "dump"}
 
 # Text options checked only when the command runs (no argparse type): values
