@@ -94,6 +94,9 @@ def install_warning_format() -> None:
     warnings.simplefilter("once")
     # numpy's floating-point warnings carry no location a user can act on
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="numpy")
+    # libraries' deprecations are for developers, not for someone running a command
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def flush_warnings() -> None:
