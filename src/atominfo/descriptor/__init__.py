@@ -2,7 +2,6 @@
 variant, and the bandwidth rules of the kernel density built on them."""
 
 from atominfo.descriptor.compute import (
-    describe_frames,
     descriptors,
     frame_descriptors,
     load_frames,
@@ -21,7 +20,6 @@ from atominfo.descriptor.multicomponent import (
 __all__ = [
     "DEFAULT_CUTOFF",
     "DEFAULT_K",
-    "describe_frames",
     "descriptor_width",
     "descriptors",
     "frame_descriptors",

@@ -69,7 +69,7 @@ def descriptors(
         frame and atom of row r, ``frames.locate(r)`` its (file, frame in
         file, atom). The structures themselves are not kept.
     """
-    data = describe_frames(
+    data = load_frames(
         structures,
         k,
         cutoff,
@@ -84,10 +84,10 @@ def descriptors(
     return (data.X, data) if return_index else data.X
 
 
-def describe_frames(
+def load_frames(
     structures,
-    k: int = DEFAULT_K,
-    cutoff: float = DEFAULT_CUTOFF,
+    k: int | None = None,
+    cutoff: float | None = None,
     *,
     index=":",
     format=None,
@@ -97,11 +97,16 @@ def describe_frames(
     progress: Callable[[int], None] | None = None,
     keep_atoms: bool = True,
 ) -> FrameSet:
-    """Descriptors of all frames as a `FrameSet` (parameters of `descriptors`).
+    """Read structures and compute their descriptors, keeping the frame boundaries.
 
-    With `keep_atoms`, the structures as read (not rescaled) are kept in
-    ``FrameSet.atoms``; otherwise frames are streamed and only descriptors kept.
+    Parameters are those of `atominfo.descriptors` (k and cutoff default to 32
+    and 5 Å when None); `progress` is called with the number of atoms done
+    after each frame. With `keep_atoms` the structures as read (not rescaled:
+    rescaling applies to the descriptors only) are kept in ``FrameSet.atoms``;
+    otherwise frames are streamed and only descriptors kept.
     """
+    k = DEFAULT_K if k is None else k
+    cutoff = DEFAULT_CUTOFF if cutoff is None else cutoff
     validate_parameters(k, cutoff)
     k, cutoff = int(k), float(cutoff)
     if rescale_volume is not None:
@@ -182,39 +187,4 @@ def padding_note(X, k: int, cutoff: float) -> str | None:
     return (
         f"{n} of {len(X)} environments have fewer than k={int(k)} neighbours within "
         f"rc={float(cutoff):g} Å (padded with zeros)"
-    )
-
-
-def load_frames(
-    structures,
-    k: int | None = None,
-    cutoff: float | None = None,
-    *,
-    index=":",
-    format=None,
-    multicomponent: bool | Sequence[str] = False,
-    rescale_volume: float | None = None,
-    type_map=None,
-    progress: Callable[[int], None] | None = None,
-) -> FrameSet:
-    """Read structures and compute their descriptors, keeping the frame boundaries.
-
-    Parameters are those of `atominfo.descriptors` (k and cutoff default to
-    32 and 5 Å when None); `progress` is called with
-    the number of atoms done after each frame. The structures are kept
-    unchanged in ``FrameSet.atoms`` (rescaling applies to the descriptors only).
-    """
-    k = DEFAULT_K if k is None else k
-    cutoff = DEFAULT_CUTOFF if cutoff is None else cutoff
-    return describe_frames(
-        structures,
-        k,
-        cutoff,
-        index=index,
-        format=format,
-        multicomponent=multicomponent,
-        rescale_volume=rescale_volume,
-        type_map=type_map,
-        progress=progress,
-        keep_atoms=True,
     )
