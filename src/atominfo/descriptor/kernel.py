@@ -379,6 +379,18 @@ def _too_many_images(count, limit, heights, pbc, cutoff, source, frame) -> Input
     )
 
 
+def min_distance(atoms: Atoms, cutoff: float = DEFAULT_CUTOFF) -> float:
+    """Smallest interatomic distance, periodic images included, Å (inf for < 2 atoms
+    and no image within `cutoff`)."""
+    from scipy.spatial import cKDTree
+
+    ghosts, _ = _ghost_atoms(atoms, cutoff)
+    if len(ghosts) < 2:
+        return float("inf")
+    d, _ = cKDTree(ghosts).query(ghosts[: len(atoms)], k=2)
+    return float(d[:, 1].min())
+
+
 def _complete_cell(cell, pbc):
     """Replace degenerate non-periodic cell vectors by unit vectors orthogonal to the
     rest, so that fractional coordinates exist. Their length does not matter:

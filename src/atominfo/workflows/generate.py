@@ -44,7 +44,12 @@ from ase import Atoms
 
 from atominfo import params
 from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
-from atominfo.descriptor.kernel import _ghost_atoms, describe_points, structure_descriptors
+from atominfo.descriptor.kernel import (
+    _ghost_atoms,
+    describe_points,
+    min_distance,
+    structure_descriptors,
+)
 from atominfo.engine.fold import centre, fold_block, inverse_two_h2
 from atominfo.errors import InputError
 from atominfo.information import DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths
@@ -157,18 +162,6 @@ def _self_log_sums(Y: np.ndarray, h: float) -> np.ndarray:
 def mass_density(atoms: Atoms) -> float:
     """Mass density of a periodic structure, g/cm³."""
     return float(atoms.get_masses().sum() / atoms.get_volume() * AMU_PER_A3_TO_G_PER_CM3)
-
-
-def min_distance(atoms: Atoms, cutoff: float = DEFAULT_CUTOFF) -> float:
-    """Smallest interatomic distance, periodic images included, Å (inf for < 2 atoms
-    and no image within `cutoff`)."""
-    from scipy.spatial import cKDTree
-
-    ghosts, _ = _ghost_atoms(atoms, cutoff)
-    if len(ghosts) < 2:
-        return float("inf")
-    d, _ = cKDTree(ghosts).query(ghosts[: len(atoms)], k=2)
-    return float(d[:, 1].min())
 
 
 @dataclass(frozen=True)

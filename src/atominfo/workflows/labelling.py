@@ -197,23 +197,17 @@ def images_within(atoms: Atoms, centre: int, radius: float):
 def _min_distance(positions, cell=None, guess: float = 1.0) -> float:
     """Smallest distance between two atoms, Å; periodic images included when `cell` is given.
 
-    `guess` (Å) is a first search radius, doubled until a pair is found.
+    `guess` (Å) is a first search radius for periodic images, doubled until the
+    distance found lies within it (then no farther image can be closer).
     """
-    from scipy.spatial import cKDTree
+    from atominfo.descriptor.kernel import min_distance
 
-    if cell is None:
-        if len(positions) < 2:
-            return float("inf")
-        d, _ = cKDTree(positions).query(positions, k=2)
-        return float(d[:, 1].min())
-    from ase.neighborlist import neighbor_list
-
-    atoms = Atoms(positions=positions, cell=cell, pbc=True)
+    atoms = Atoms(positions=positions, cell=cell, pbc=cell is not None)
     radius = max(guess, 0.1)
     while True:
-        d = neighbor_list("d", atoms, radius)
-        if len(d):
-            return float(d.min())
+        d = min_distance(atoms, radius)
+        if cell is None or d <= radius:
+            return d
         radius *= 2.0
 
 
