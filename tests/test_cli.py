@@ -122,3 +122,32 @@ def test_outputs_have_the_usual_permissions(tmp_path, capsys):
     umask = os.umask(0)
     os.umask(umask)
     assert (out.stat().st_mode & 0o777) == (0o666 & ~umask)
+
+
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["snapshot", "x.dump", "--ref", "r.extxyz", "-o", "out.npy"], "with --resume to continue"),
+        (["dh", "x.extxyz", "--ref", "r.extxyz", "-o", "out.npy"], "with --resume to continue"),
+        (["dh", "x.extxyz", "--ref", "r.extxyz"], "nothing was written"),
+        (["entropy", "x.extxyz"], "nothing was written"),
+    ],
+)
+def test_interrupt_says_how_to_continue(monkeypatch, capsys, argv, expected):
+    """Ctrl-C: exit 130 and one line; commands with --resume that were writing say how."""
+    import atominfo.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    real = cli.command_parser
+
+    def parser_with_interrupt(name):
+        parser, module = real(name)
+        monkeypatch.setattr(module, "run", interrupted)
+        return parser, module
+
+    monkeypatch.setattr(cli, "command_parser", parser_with_interrupt)
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0]

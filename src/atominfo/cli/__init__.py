@@ -165,7 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         from atominfo.cli.report import interrupted_message
 
         flush_warnings()
-        print(interrupted_message(argv), file=sys.stderr)
+        can_resume = (
+            bool(argv)
+            and argv[0] in COMMANDS
+            and ("--resume" in command_parser(argv[0])[0]._option_string_actions)
+        )
+        print(interrupted_message(argv, can_resume), file=sys.stderr)
         return 130
     except BrokenPipeError:  # `atominfo ... | head`: the reader is gone, nothing to say
         _silence_stdout()

@@ -58,15 +58,14 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def interrupted_message(argv: list[str]) -> str:
-    """What an interrupted run prints: how to continue it, where that is possible."""
-    resumable = (
-        bool(argv)
-        and argv[0] == "dh"
-        and any(
-            a in ("-o", "--output", "--table") or a.startswith(("--output=", "--table="))
-            for a in argv
-        )
+def interrupted_message(argv: list[str], can_resume: bool) -> str:
+    """What an interrupted run prints: how to continue it, where that is possible.
+
+    `can_resume`: the command has a --resume option; it keeps completed work only
+    when it was writing an output.
+    """
+    resumable = can_resume and any(
+        a in ("-o", "--output", "--table") or a.startswith(("--output=", "--table=")) for a in argv
     )
     if resumable and "--resume" not in argv:
         return (
