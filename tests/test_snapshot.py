@@ -205,3 +205,70 @@ def test_bad_snapshot_inputs(tmp_path, ref):
     with pytest.raises(InputError, match="same file as the input"):
         analyse_snapshot(path, ref, path.with_suffix(".npy"), dump=path)
     assert not list(p for p in tmp_path.iterdir() if p.name.startswith("."))
+
+
+def test_dh_tolerance_is_within_its_bound(tmp_path, ref):
+    atoms = ta_frame(seed=6, repeat=(5, 5, 4))
+    path = tmp_path / "snap.dump"
+    write_dump(path, atoms)
+    dh, inside = exact(atoms, ref)
+    tol = 0.05
+    analyse_snapshot(path, ref, tmp_path / "o.npy", chunk_atoms=40, dh="all", dh_tol=tol)
+    out = np.load(tmp_path / "o.npy")
+    assert np.array_equal(out["novel"], ~inside)  # labels stay exact
+    above = out["dH"] - dh  # at most log(1 + tol) above exact, never below
+    assert (above <= np.log1p(tol) + 1e-9).all() and (above >= -1e-9).all()
+    with pytest.raises(InputError, match="dh_tol"):
+        analyse_snapshot(path, ref, tmp_path / "p.npy", dh_tol=0.0)
+
+
+@pytest.fixture(scope="module")
+def client():
+    pytest.importorskip("distributed")
+    from atominfo.engine.dask_client import close_client, get_client
+
+    client = get_client("local:2")
+    yield client
+    close_client(client)
+
+
+def test_dask_equals_local_and_survives_a_killed_worker(tmp_path, ref, client):
+    """Workers get positions, compute descriptors, labels and dH: the same bytes."""
+    import os
+    import signal
+
+    atoms = ta_frame(seed=7, repeat=(5, 5, 4), triclinic=True)
+    path = tmp_path / "snap.dump"
+    write_dump(path, atoms)
+    local, remote, killed_run = (tmp_path / d for d in ("local", "remote", "killed"))
+    for d in (local, remote, killed_run):
+        d.mkdir()
+    analyse_snapshot(path, ref, local / "o.npy", dump=local / "o.dump", chunk_atoms=15)
+    res = analyse_snapshot(
+        path, ref, remote / "o.npy", dump=remote / "o.dump", chunk_atoms=15, client=client
+    )
+    assert res.chunks >= 8
+    for name in ("o.npy", "o.dump"):
+        assert (remote / name).read_bytes() == (local / name).read_bytes()
+    # SIGKILL a worker after the first box: its boxes are rerun elsewhere
+    victim = sorted(client.run(os.getpid).values())[0]
+    killed = []
+
+    def kill_once(n):
+        if not killed:
+            os.kill(victim, signal.SIGKILL)
+            killed.append(n)
+
+    analyse_snapshot(
+        path,
+        ref,
+        killed_run / "o.npy",
+        dump=killed_run / "o.dump",
+        chunk_atoms=15,
+        client=client,
+        progress=kill_once,
+    )
+    assert killed
+    for name in ("o.npy", "o.dump"):
+        assert (killed_run / name).read_bytes() == (local / name).read_bytes()
+    client.wait_for_workers(2, timeout=60)

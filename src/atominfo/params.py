@@ -237,6 +237,8 @@ CONSTRAINTS.update(
         "frame_number": Interval(int, 0, None),
         "chunk_atoms": Interval(int, 1, 10**9),
         "snapshot_dh": OneOf(("novel", "all", "none")),
+        # nats: dH at most this far above exact (the terms left out, relative)
+        "dh_tol": Interval(float, 0.0, 1.0, closed="right"),
     }
 )
 

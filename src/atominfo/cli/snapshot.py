@@ -4,10 +4,12 @@ The frame is streamed from its file and cut into spatial boxes (each with a
 halo of the cutoff, so every atom's descriptor is that of the whole frame);
 each box is described and scored on its own, so memory is set by
 --chunk-atoms, not by the snapshot. Writes exact labels (dH > 0: novel) for
-every atom and exact dH for the novel ones (--dh all: every atom): a .npy
-(fields id, type, dH, novel; one row per atom in file order) and optionally
-a LAMMPS dump for OVITO (--dump; columns id type x y z dH novel). A killed
-run continues from its last complete box with --resume.
+every atom and dH for the novel ones (--dh all: every atom), at most --dh-tol
+nats above exact: a .npy (fields id, type, dH, novel; one row per atom in
+file order) and optionally a LAMMPS dump for OVITO (--dump; columns id type
+x y z dH novel). A killed run continues from its last complete box with
+--resume. With --dask the boxes are analysed on Dask workers, which receive
+positions only.
 """
 
 from __future__ import annotations
@@ -68,6 +70,15 @@ def add_arguments(parser) -> None:
         "get NaN), all, or none (labels only).",
     )
     parser.add_argument(
+        "--dh-tol",
+        type=options.typed("dh_tol", "--dh-tol"),
+        default=1e-9,
+        metavar="NATS",
+        help="Bound on each dH: at most this many nats above exact dH, never "
+        "below (default 1e-9; 0.01 is plenty to rank novel atoms). The labels "
+        "are exact whatever it is.",
+    )
+    parser.add_argument(
         "--chunk-atoms",
         type=options.typed("chunk_atoms", "--chunk-atoms"),
         default=200_000,
@@ -82,6 +93,14 @@ def add_arguments(parser) -> None:
     options.add_descriptor(parser, rescale=False, multicomponent=False)
     options.add_bandwidth(parser, several=False)
     options.add_engine(parser, backends=False)
+    parser.add_argument(
+        "--dask",
+        default=None,
+        metavar="ADDRESS",
+        help="Analyse the boxes on Dask workers, which receive positions only "
+        "(a scheduler address tcp://host:8786, file:scheduler.json, or local:N "
+        "for N local workers); the outputs are the same bytes.",
+    )
     options.add_output(parser)
 
 
@@ -103,6 +122,16 @@ def run(args) -> None:
         n_atoms = stream.header.n_atoms
     args.index, args.rescale_volume = ":", None  # what load.reference reads of args
     ref = reference(args, args.bandwidth)
+    client = None
+    if args.dask is not None:
+        from atominfo.engine.dask_client import close_client, get_client
+        from atominfo.errors import InputError
+
+        try:
+            client = get_client(args.dask)
+        except InputError as exc:
+            raise InputError(f"--dask {args.dask}: {exc.reason}") from None
+        options.AT_END.append(lambda: close_client(client))
     with progress("snapshot", n_atoms, args.quiet, "atoms") as advance:
         result = analyse_snapshot(
             args.file,
@@ -115,7 +144,9 @@ def run(args) -> None:
             k=args.k,
             cutoff=args.cutoff,
             dh=args.dh,
+            dh_tol=args.dh_tol,
             chunk_atoms=args.chunk_atoms,
+            client=client,
             resume=args.resume,
             progress=advance,
         )
@@ -128,7 +159,10 @@ def run(args) -> None:
         f"reference environments (h = {fmt(result.bandwidth)} 1/Å), in {result.chunks} boxes"
     )
     say(f"  novel (dH > 0, exact): {result.novel} atoms, fraction {fmt(result.novelty)}")
-    say(f"  max dH: {fmt(result.max_dH)} nats (dH computed for {result.dh} atoms)")
+    say(
+        f"  max dH: {fmt(result.max_dH)} nats (dH computed for {result.dh} atoms, "
+        f"each at most {fmt(result.dh_tol)} nats above exact)"
+    )
     say(f"  per-atom results written to {result.output}")
     if result.dump:
         say(f"  per-atom dump (OVITO) written to {result.dump}")

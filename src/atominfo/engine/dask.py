@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -38,29 +40,94 @@ WORKER_WAIT_S = 120
 WORKER_BACKENDS = ("cpu", "torch")
 
 
-class ScatteredReference:
-    """Reference descriptors held in the memory of every worker of a client.
+class Broadcast:
+    """A value held in the memory of every worker of a client.
 
     Parameters
     ----------
-    X : array (n, d), float64
-        Reference descriptors, 1/Å (kept locally only to check identity).
+    value : any picklable object (e.g. reference descriptors).
     client : distributed.Client
     """
 
-    def __init__(self, X: np.ndarray, client):
-        self.X = X
+    def __init__(self, value, client):
+        self.value = value
         self.client = client
         self.resend()
 
     def resend(self) -> None:
-        """Broadcast X (again): after every worker that held it was lost."""
-        self.future = self.client.scatter(self.X, broadcast=True, hash=False)
+        """Broadcast the value (again): after every worker that held it was lost."""
+        self.future = self.client.scatter(self.value, broadcast=True, hash=False)
+
+
+class ScatteredReference(Broadcast):
+    """Reference descriptors X (array (n, d), float64, 1/Å) broadcast to the workers."""
+
+    def __init__(self, X: np.ndarray, client):
+        self.X = X
+        super().__init__(X, client)
 
     def matches(self, X: np.ndarray, client) -> bool:
         if client is not self.client:
             return False
         return X is self.X or (X.shape == self.X.shape and np.array_equal(X, self.X))
+
+
+def iter_in_order(items, submit, broadcast: Broadcast, window: int):
+    """Yield ``(item, result)`` in the order of `items`, with `window` tasks in flight.
+
+    ``submit(item)`` returns the future of one task that reads
+    ``broadcast.future``. A task whose worker dies is rerun by Dask (submit
+    with ``retries``); if the broadcast value itself is lost (every worker
+    holding it died), it is sent again and the pending tasks resubmitted, at
+    most MAX_REFERENCE_RESENDS times. Memory: `window` items and results.
+    """
+    from collections import deque
+
+    source = iter(items)
+    pending: deque = deque()
+    resends = 0
+
+    def fill():
+        while len(pending) < window:
+            item = next(source, _END)
+            if item is _END:
+                return
+            pending.append([item, submit(item)])
+
+    fill()
+    while pending:
+        item, future = pending[0]
+        try:
+            result = future.result()
+        except _lost_errors():
+            if resends >= MAX_REFERENCE_RESENDS:
+                raise
+            resends += 1
+            broadcast.client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+            broadcast.resend()
+            for entry in pending:
+                entry[1] = submit(entry[0])
+            continue
+        pending.popleft()
+        fill()
+        yield item, result
+
+
+_END = object()
+
+
+def with_worker_threads(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` with as many numba and BLAS threads as the worker has, one call at a time."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    threads = _worker_threads()
+    with _ENGINE_LOCK, threadpool_limits(threads):
+        # numba.config sets its options at import time, out of the type checker's sight
+        # (getattr with a constant name instead is ruff's B009)
+        most = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+        numba.set_num_threads(min(threads, most))
+        return fn(*args)
 
 
 def _client(client):
@@ -99,18 +166,9 @@ def chunk_log_sums(
     `worker_backend` is "cpu" (numba) or "torch" (e.g. one GPU per worker,
     with ``device`` in `options`).
     """
-    import numba
-    from threadpoolctl import threadpool_limits
-
     from atominfo.engine import BACKENDS
 
-    threads = _worker_threads()
-    with _ENGINE_LOCK, threadpool_limits(threads):
-        # numba.config sets its options at import time, out of the type checker's sight
-        # (getattr with a constant name instead is ruff's B009)
-        most = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
-        numba.set_num_threads(min(threads, most))
-        return BACKENDS[worker_backend](Y, X, h, **options)
+    return with_worker_threads(lambda: BACKENDS[worker_backend](Y, X, h, **options))
 
 
 def default_chunk_rows(n_rows: int, n_workers: int) -> int:
@@ -152,13 +210,9 @@ def iter_log_kernel_sums(
     if chunk_rows < 1:
         raise InputError(f"chunk_rows must be >= 1, got {chunk_rows}")
     window = max_in_flight or 4 * n_threads
-    starts = list(range(0, len(Y), chunk_rows))
-    pending = {}
-    resends = 0
 
-    def submit(i):
-        start = starts[i]
-        pending[i] = client.submit(
+    def submit(start):
+        return client.submit(
             chunk_log_sums,
             Y[start : start + chunk_rows],
             scattered.future,
@@ -169,25 +223,7 @@ def iter_log_kernel_sums(
             retries=2,
         )
 
-    for i in range(min(window, len(starts))):
-        submit(i)
-    for i, start in enumerate(starts):
-        while True:
-            try:
-                block = pending[i].result()
-                break
-            except _lost_errors():
-                if resends >= MAX_REFERENCE_RESENDS:
-                    raise
-                resends += 1
-                client.wait_for_workers(1, timeout=WORKER_WAIT_S)
-                scattered.resend()
-                for j in sorted(pending):
-                    submit(j)
-        del pending[i]
-        if i + window < len(starts):
-            submit(i + window)
-        yield start, block
+    yield from iter_in_order(range(0, len(Y), chunk_rows), submit, scattered, window)
 
 
 def _lost_errors() -> tuple:

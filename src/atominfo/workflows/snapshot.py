@@ -8,21 +8,22 @@ fractional coordinates), then each box is analysed on its own:
 
 * its atoms (the core) and every atom, or periodic image, within the cutoff of
   the box (the halo: the box widened by ``cutoff / height`` of the cell in
-  each direction) are gathered; the core atoms' descriptors are computed by
-  the same kernel as `atominfo.descriptor.structure_descriptors`, so each is
-  the descriptor of the whole frame (equal to it to rounding, and exactly the
-  same neighbours unless two neighbours are equidistant);
-* exact labels ``novel = dH > 0`` from `Reference.inside` (equal to the sign
-  of exact dH wherever |dH| > 1e-9 nats; cheap: the cluster index decides
-  most atoms from bounds);
-* dH from the exact engine (`atominfo.engine.log_kernel_sums`, error well
-  below 1e-9 nats, see `atominfo.engine.fold`), for the novel atoms only by
-  default (``dh="novel"``: the atoms inside the domain have dH <= 0 and NaN
-  in the outputs), or for every atom (``dh="all"``), or none (``"none"``).
-  dH is the expensive part: len(reference) kernel terms per atom scored.
-  (The cluster index's pruned sums, ``ClusterIndex.log_kernel_sums(Y, h,
-  tol)``, evaluated 99-100% of the terms on a BCC Ta snapshot at h = 0.015
-  and took longer than the exact engine, so they are not used.)
+  each direction) are gathered, and the box is analysed by a `BoxAnalyser`
+  (`snapshot_box.py`), here or on a Dask worker (`snapshot_dask.py`, which
+  receives the positions only):
+* the core atoms' descriptors are computed by the same kernel as
+  `atominfo.descriptor.structure_descriptors`, so each is the descriptor of
+  the whole frame (equal to it to rounding, and exactly the same neighbours
+  unless two neighbours are equidistant);
+* exact labels ``novel = dH > 0`` from the reference's cluster index (equal to
+  the sign of exact dH wherever |dH| > 1e-9 nats; cheap: bounds decide most
+  atoms);
+* dH for the novel atoms only by default (``dh="novel"``: the atoms inside the
+  domain have dH <= 0 and NaN in the outputs), or for every atom
+  (``dh="all"``), or none (``"none"``), each at most ``dh_tol`` nats above
+  exact dH (default 1e-9) and never below: the projected index
+  (`atominfo.engine.index.projected`) leaves out only terms that together
+  weigh less than that, and computes the rest exactly.
 
 Memory is set by `chunk_atoms` (the atoms of one box), not by the snapshot.
 Results go to disk box by box: a ``.npy`` (structured: ``id``, ``type``,
@@ -47,8 +48,9 @@ import numpy as np
 
 from atominfo.errors import InputError
 from atominfo.results import Result
+from atominfo.workflows.snapshot_box import DEFAULT_DH_TOL, BoxAnalyser
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 DUMP_SUFFIXES = (".dump", ".lammpstrj")
 RECORD = np.dtype(
     [("index", "<i8"), ("frac", "<f8", (3,)), ("pos", "<f8", (3,)), ("id", "<i8"), ("type", "<i8")]
@@ -70,6 +72,7 @@ class SnapshotResult(Result):
     max_dH : float, nats, the largest dH computed (NaN when none was: no novel atom
         with ``dh="novel"``, or ``dh="none"``).
     dh : 'novel', 'all' or 'none': the atoms whose dH was computed.
+    dh_tol : float, nats: each dH computed is at most this far above exact dH.
     bandwidth : float, 1/Å.
     chunks : int, spatial boxes; grid : (3,) boxes per cell direction.
     halo_atoms : int, atoms (or images) gathered around boxes in all.
@@ -87,6 +90,7 @@ class SnapshotResult(Result):
     novelty: float
     max_dH: float
     dh: str
+    dh_tol: float
     bandwidth: float
     chunks: int
     grid: tuple
@@ -184,35 +188,6 @@ def _sources(box3, edges, pad, pbc, n):
 
 
 # ---------------------------------------------------------------------------
-# descriptors of a box
-# ---------------------------------------------------------------------------
-
-
-def box_descriptors(
-    coords: np.ndarray, n_core: int, k: int, cutoff: float, owner: np.ndarray
-) -> np.ndarray:
-    """Descriptors (n_core, 2k-1), 1/Å, of the first `n_core` of `coords` (Å, non-periodic).
-
-    `coords` holds the core atoms, then their halo (every atom or periodic image
-    within `cutoff` of a core atom); `owner` gives each row's atom number in
-    the frame, for the error naming two atoms at the same position.
-    """
-    from atominfo.descriptor.kernel import describe_points
-
-    out = np.empty((n_core, 2 * k - 1))
-    coincident = describe_points(coords, np.arange(n_core), k, cutoff, out)
-    bad = np.flatnonzero(coincident >= 0)
-    if bad.size:
-        a = int(bad[0])
-        raise InputError(
-            f"two atoms at the same position (atoms {int(owner[a])} and "
-            f"{int(owner[coincident[a]])})",
-            atom=int(owner[a]),
-        )
-    return out
-
-
-# ---------------------------------------------------------------------------
 # the run
 # ---------------------------------------------------------------------------
 
@@ -229,8 +204,10 @@ def analyse_snapshot(
     k: int | None = None,
     cutoff: float | None = None,
     dh: str = "novel",
+    dh_tol: float = DEFAULT_DH_TOL,
     chunk_atoms: int = DEFAULT_CHUNK_ATOMS,
     resume: bool = False,
+    client=None,
     progress=None,
 ) -> SnapshotResult:
     """Exact novelty labels and dH of every atom of one snapshot, by spatial chunks.
@@ -248,11 +225,19 @@ def analyse_snapshot(
     format, type_map : as `atominfo.structures.fastread.StreamedFrame`.
     k, cutoff : descriptor settings (default: the reference's, else 32 and 5 Å).
     dh : 'novel' (default): dH of the novel atoms, NaN for the others (whose dH <= 0);
-        'all': dH of every atom; 'none': labels only (dH NaN). Each value is the
-        exact dH (to the exact engine's rounding, far below 1e-9 nats).
+        'all': dH of every atom; 'none': labels only (dH NaN).
+    dh_tol : nats, > 0 (default 1e-9): each dH is at most ``log(1 + dh_tol) <=
+        dh_tol`` above exact dH and never below it (plus rounding, far below
+        1e-9 nats); terms below that share of the sum are left out through a
+        projected lower bound (`atominfo.engine.index.projected`). 0.01 is
+        plenty for ranking novel atoms; the labels are exact whatever it is.
     chunk_atoms : atoms per spatial box; memory grows with it (about 2 kB an
         atom beside the reference), not with the snapshot.
     resume : continue an interrupted run from its last complete box.
+    client : a `distributed.Client` (see `atominfo.engine.dask_client.get_client`):
+        the boxes are analysed on its workers, which receive positions only
+        (`atominfo.workflows.snapshot_dask`); the results are the same bytes.
+        None (default): here, with numba's threads.
     progress : callable, called with the number of atoms done after each box.
 
     Returns
@@ -272,6 +257,7 @@ def analyse_snapshot(
     )
     chunk_atoms = params.check("chunk_atoms", chunk_atoms)
     dh = params.check("snapshot_dh", dh, label="dh")
+    dh_tol = params.check("dh_tol", dh_tol)
     output = Path(output)
     dump = Path(dump) if dump is not None else None
     outputs = [(output, (".npy",)), (dump, DUMP_SUFFIXES)]
@@ -287,7 +273,9 @@ def analyse_snapshot(
             int(k),
             float(cutoff),
             dh,
+            float(dh_tol),
             int(chunk_atoms),
+            client,
             progress,
         )
         summary = run.execute(resume)
@@ -307,7 +295,9 @@ class _Run:
         k,
         cutoff,
         dh,
+        dh_tol,
         chunk_atoms,
+        client,
         progress,
     ):
         from atominfo.outputs.guard import hidden_path
@@ -315,6 +305,8 @@ class _Run:
         self.path, self.ref, self.output, self.dump = path, reference, output, dump
         self.frame, self.format, self.type_map = frame, format, type_map
         self.k, self.cutoff, self.dh, self.chunk_atoms = k, cutoff, dh, chunk_atoms
+        self.dh_tol, self.client = dh_tol, client
+        self.analyser = BoxAnalyser(reference, k, cutoff, dh, dh_tol)
         self.progress = progress
         self.npy_partial = hidden_path(output, "partial")
         self.scratch = hidden_path(output, "frames.partial")
@@ -352,6 +344,7 @@ class _Run:
             "k": self.k,
             "cutoff": self.cutoff,
             "dh": self.dh,
+            "dh_tol": self.dh_tol,
             "chunk_atoms": self.chunk_atoms,
             "dump": self.dump is not None,
         }
@@ -509,90 +502,75 @@ class _Run:
     def _analyse(self, state: dict) -> dict:
         from numpy.lib.format import open_memmap
 
-        n = np.array(state["grid"], dtype=np.int64)
-        lo, hi = np.array(state["lo"]), np.array(state["hi"])
-        pbc = np.array(state["pbc"], dtype=bool)
-        basis = None if state["basis"] is None else np.array(state["basis"])
         counts = np.array(state["counts"], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(counts)])
-        heights = _heights(basis)
-        # halo width in box coordinates, widened a little: a superset is harmless
-        pad = self.cutoff / heights * (1 + 1e-9) + 1e-12
-        if basis is None:
-            pad = np.full(3, self.cutoff * (1 + 1e-9) + 1e-12)
-        edges = _edges(lo, hi, n)
-        from atominfo.engine import log_kernel_sums
-
-        _ = self.ref.index  # the cluster index of the labels, built once before the first box
         if self.dump_partial is not None:
             with open(self.dump_partial, "r+b") as fh:
                 fh.truncate(state["dump_bytes"])  # drop a box written after the checkpoint
         done_atoms = int(starts[state["boxes_done"]])
         if self.progress is not None and done_atoms:
             self.progress(done_atoms)
-        total = int(np.prod(n))
-        for b in range(state["boxes_done"], total):
-            if counts[b]:
-                with self._timed("halo"):
-                    core = self._read(starts[b], starts[b + 1])
-                    box3 = np.array(np.unravel_index(b, tuple(n)))
-                    halo_frac, halo_owner = self._halo(b, box3, core, edges, pad, pbc, n, starts)
-                    coords = _coordinates(np.concatenate([core["frac"], halo_frac]), basis)
-                    owner = np.concatenate([core["index"], halo_owner])
-                try:
-                    with self._timed("descriptors"):
-                        Y = box_descriptors(coords, len(core), self.k, self.cutoff, owner)
-                except InputError as exc:
-                    raise InputError(
-                        exc.reason, source=self.path, frame=self.frame, atom=exc.atom
-                    ) from None
-                with self._timed("labels"):
-                    inside = np.asarray(self.ref.inside(Y), dtype=bool).reshape(-1)
-                dh = np.full(len(core), np.nan)
-                scored = {
-                    "all": np.ones(len(core), dtype=bool),
-                    "novel": ~inside,
-                    "none": np.zeros(len(core), dtype=bool),
-                }[self.dh]
-                if scored.any():
-                    with self._timed("dH"):
-                        hs = np.array([float(self.ref.h)])
-                        log_sums = log_kernel_sums(Y[scored], self.ref.X, hs, self.ref.engine)[0]
-                    if np.isneginf(log_sums).any():
-                        a = int(core["index"][scored][int(np.argmax(np.isneginf(log_sums)))])
-                        raise InputError(
-                            "so far from every reference environment that dH "
-                            "exceeds the float64 range",
-                            source=self.path,
-                            frame=self.frame,
-                            atom=a,
-                        )
-                    dh[scored] = -log_sums
-                t_write = time.perf_counter()
-                rows = np.empty(len(core), dtype=OUTPUT)
-                rows["id"], rows["type"] = core["id"], core["type"]
-                rows["dH"], rows["novel"] = dh, ~inside
-                out = open_memmap(self.npy_partial, mode="r+")
-                out[core["index"]] = rows
-                out.flush()
-                del out
-                if self.dump_partial is not None:
-                    text = _dump_rows(core, dh, ~inside)
-                    with open(self.dump_partial, "ab") as fh:
-                        fh.write(text)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                    state["dump_bytes"] += len(text)
-                state["novel"] += int((~inside).sum())
-                if scored.any():
-                    state["max_dH"] = max(state["max_dH"], float(np.max(dh[scored])))
-                state["halo_atoms"] += len(halo_owner)
-                self.timings["write"] += time.perf_counter() - t_write
-            state["boxes_done"] = b + 1
+        jobs = self._jobs(state, starts)
+        if self.client is None:
+            results = _local_boxes(self.analyser, jobs)
+        else:
+            from atominfo.workflows.snapshot_dask import map_boxes
+
+            results = map_boxes(self.analyser, jobs, self.client)
+        for job, dh, novel, box_timings in results:
+            for stage, seconds in box_timings.items():
+                self.timings[stage] += seconds
+            t_write = time.perf_counter()
+            core = job.core
+            rows = np.empty(len(core), dtype=OUTPUT)
+            rows["id"], rows["type"] = core["id"], core["type"]
+            rows["dH"], rows["novel"] = dh, novel
+            out = open_memmap(self.npy_partial, mode="r+")
+            out[core["index"]] = rows
+            out.flush()
+            del out
+            if self.dump_partial is not None:
+                text = _dump_rows(core, dh, novel)
+                with open(self.dump_partial, "ab") as fh:
+                    fh.write(text)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                state["dump_bytes"] += len(text)
+            state["novel"] += int(novel.sum())
+            computed = dh[np.isfinite(dh)]
+            if computed.size:
+                state["max_dH"] = max(state["max_dH"], float(computed.max()))
+            state["halo_atoms"] += len(job.owner) - len(core)
+            # the empty boxes before the next non-empty one are done too
+            state["boxes_done"] = job.next_box
             self._save(state)
-            if self.progress is not None and counts[b]:
-                self.progress(int(counts[b]))
+            self.timings["write"] += time.perf_counter() - t_write
+            if self.progress is not None:
+                self.progress(len(core))
         return self._finish(state)
+
+    def _jobs(self, state: dict, starts: np.ndarray):
+        """A `BoxJob` for every non-empty box not yet done, in box order."""
+        n = np.array(state["grid"], dtype=np.int64)
+        lo, hi = np.array(state["lo"]), np.array(state["hi"])
+        pbc = np.array(state["pbc"], dtype=bool)
+        basis = None if state["basis"] is None else np.array(state["basis"])
+        # halo width in box coordinates, widened a little: a superset is harmless
+        pad = self.cutoff / _heights(basis) * (1 + 1e-9) + 1e-12
+        if basis is None:
+            pad = np.full(3, self.cutoff * (1 + 1e-9) + 1e-12)
+        edges = _edges(lo, hi, n)
+        total = int(np.prod(n))
+        nonempty = [b for b in range(state["boxes_done"], total) if starts[b + 1] > starts[b]]
+        for i, b in enumerate(nonempty):
+            with self._timed("halo"):
+                core = self._read(starts[b], starts[b + 1])
+                box3 = np.array(np.unravel_index(b, tuple(n)))
+                halo_frac, halo_owner = self._halo(b, box3, core, edges, pad, pbc, n, starts)
+                coords = _coordinates(np.concatenate([core["frac"], halo_frac]), basis)
+                owner = np.concatenate([core["index"], halo_owner])
+            next_box = nonempty[i + 1] if i + 1 < len(nonempty) else total
+            yield BoxJob(core, coords, owner, next_box, self.path, self.frame)
 
     def _read(self, a, b) -> np.ndarray:
         count = int(b - a)
@@ -655,6 +633,7 @@ class _Run:
             "novelty": state["novel"] / n_atoms,
             "max_dH": state["max_dH"] if state["max_dH"] > -math.inf else math.nan,
             "dh": self.dh,
+            "dh_tol": self.dh_tol,
             "bandwidth": float(self.ref.h),
             "chunks": int(np.prod(state["grid"])),
             "grid": tuple(state["grid"]),
@@ -663,6 +642,36 @@ class _Run:
             "dump": None if self.dump is None else str(self.dump),
             "timings": dict(self.timings),
         }
+
+
+@dataclass
+class BoxJob:
+    """One box to analyse: its atoms' records, positions with halo, and owners."""
+
+    core: np.ndarray  # RECORD rows of the box's own atoms
+    coords: np.ndarray  # (len(core) + halo, 3), Å, non-periodic
+    owner: np.ndarray  # atom number in the frame of each row of coords
+    next_box: int  # boxes done once this one is written
+    source: str
+    frame: int
+
+
+def run_box(analyser, coords, n_core, owner, source, frame, timings):
+    """The analyser on one box; an error names the file, frame and atom."""
+    try:
+        return analyser(coords, n_core, owner, timings)
+    except InputError as exc:
+        raise InputError(exc.reason, source=source, frame=frame, atom=exc.atom) from None
+
+
+def _local_boxes(analyser, jobs):
+    """(job, dH, novel, timings) of each job, analysed here, one after another."""
+    for job in jobs:
+        timings: dict = {}
+        dh, novel = run_box(
+            analyser, job.coords, len(job.core), job.owner, job.source, job.frame, timings
+        )
+        yield job, dh, novel, timings
 
 
 def _coordinates(frac: np.ndarray, basis) -> np.ndarray:
