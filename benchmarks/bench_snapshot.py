@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import math
 import os
 import resource
 import shutil
@@ -118,48 +119,72 @@ def best(fn, repeats: int) -> float:
 def bench_parse(directory: Path, n_atoms: int, repeats: int) -> None:
     import ase.io
 
+    from atominfo.structures import fastread
     from atominfo.structures.fastread import extxyz_atoms, lammps_atoms, read_snapshot
 
     pos, box = bcc_supercell(n_atoms)
     pos = pos + np.random.default_rng(1).normal(scale=NOISE, size=pos.shape)
     n = len(pos)
     dump, gz, xyz = directory / "p.dump", directory / "p.dump.gz", directory / "p.extxyz"
+    xyz_gz = directory / "p.extxyz.gz"
     write_dump(dump, pos, box)
     write_dump(gz, pos, box)
     write_extxyz(xyz, pos, box)
+    with open(xyz, "rb") as src, gzip.open(xyz_gz, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 22)
+
+    def with_gzip_module(fn):
+        """fn with the gzip module's inflate: the fallback where isal is not installed."""
+
+        def run():
+            saved = fastread._gzip_module
+            fastread._gzip_module = lambda: gzip
+            try:
+                return fn()
+            finally:
+                fastread._gzip_module = saved
+
+        return run
+
+    ase_dump = lambda: ase.io.read(dump, format="lammps-dump-text")  # noqa: E731
+    ase_gz = lambda: ase.io.read(gz, format="lammps-dump-text")  # noqa: E731
+    ase_xyz = lambda: ase.io.read(xyz, format="extxyz")  # noqa: E731
+    ase_xyz_gz = lambda: ase.io.read(xyz_gz, format="extxyz")  # noqa: E731
     rows = [
+        ("LAMMPS dump -> Atoms (lammps_atoms)", lambda: lammps_atoms(dump.read_bytes()), ase_dump),
+        ("LAMMPS dump -> arrays (read_snapshot)", lambda: read_snapshot(dump), ase_dump),
+        ("LAMMPS dump .gz -> arrays (read_snapshot)", lambda: read_snapshot(gz), ase_gz),
+        ("LAMMPS dump .gz -> Atoms (read_snapshot)", lambda: read_snapshot(gz, atoms=True), ase_gz),
         (
-            "LAMMPS dump -> Atoms (lammps_atoms)",
-            lambda: lammps_atoms(dump.read_bytes()),
-            lambda: ase.io.read(dump, format="lammps-dump-text"),
+            "LAMMPS dump .gz -> arrays, gzip module",
+            with_gzip_module(lambda: read_snapshot(gz)),
+            ase_gz,
         ),
-        ("LAMMPS dump -> arrays (read_snapshot)", lambda: read_snapshot(dump), None),
-        (
-            "LAMMPS dump .gz -> arrays (read_snapshot)",
-            lambda: read_snapshot(gz),
-            lambda: ase.io.read(gz, format="lammps-dump-text"),
-        ),
-        (
-            "extxyz -> Atoms (extxyz_atoms)",
-            lambda: extxyz_atoms(xyz.read_bytes()),
-            lambda: ase.io.read(xyz, format="extxyz"),
-        ),
+        ("extxyz -> Atoms (extxyz_atoms)", lambda: extxyz_atoms(xyz.read_bytes()), ase_xyz),
+        ("extxyz -> arrays (read_snapshot)", lambda: read_snapshot(xyz), ase_xyz),
+        ("extxyz .gz -> arrays (read_snapshot)", lambda: read_snapshot(xyz_gz), ase_xyz_gz),
     ]
-    lammps_atoms(dump.read_bytes())  # numba compile / cache load outside the timings
+    # numba compile / cache load outside the timings
+    lammps_atoms(dump.read_bytes())
+    read_snapshot(gz)
+    read_snapshot(xyz)
     print(
         f"\n== parsing one frame of {n:,} atoms, best of {repeats} "
-        f"(dump {dump.stat().st_size / 1e6:.0f} MB)"
+        f"(dump {dump.stat().st_size / 1e6:.0f} MB, inflate: "
+        f"{fastread._gzip_module().__name__}; ASE timed once per input file)"
     )
+    ase_times: dict = {}
     for name, fast, slow in rows:
         t_fast = best(fast, repeats)
-        line = f"  {name:45s} {t_fast:7.2f} s  {n / t_fast / 1e6:6.2f} M atoms/s"
-        if slow is not None:
-            t_slow = best(slow, repeats)
-            line += (
-                f"   ase.io.read {t_slow:7.2f} s  {n / t_slow / 1e6:5.2f} M atoms/s"
-                f"   x{t_slow / t_fast:.1f}"
-            )
-        print(line, flush=True)
+        if slow not in ase_times:
+            ase_times[slow] = best(slow, repeats)
+        t_slow = ase_times[slow]
+        print(
+            f"  {name:45s} {t_fast:7.2f} s  {n / t_fast / 1e6:6.2f} M atoms/s"
+            f"   ase.io.read {t_slow:7.2f} s  {n / t_slow / 1e6:5.2f} M atoms/s"
+            f"   x{t_slow / t_fast:.1f}   (load {os.getloadavg()[0]:.2f})",
+            flush=True,
+        )
 
 
 def bench_startup(repeats: int) -> None:
@@ -214,6 +239,11 @@ def analyse_child(args) -> None:
     from atominfo import Reference
     from atominfo.workflows.snapshot import analyse_snapshot
 
+    client = None
+    if args.dask:
+        from atominfo.engine.dask_client import get_client
+
+        client = get_client(args.dask)
     t0 = time.perf_counter()
     ref = Reference(np.load(args.child[1]), args.bandwidth, k=args.k, cutoff=args.cutoff)
     _ = ref.index  # the cluster index, built once
@@ -225,7 +255,9 @@ def analyse_child(args) -> None:
         out / "dh.npy",
         dump=out / "dh.dump" if args.dump else None,
         dh=args.dh,
+        dh_tol=args.dh_tol,
         chunk_atoms=args.chunk_atoms,
+        client=client,
     )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(
@@ -261,51 +293,110 @@ def bench_snapshot(directory: Path, args) -> None:
         f"\n== chunked analysis: {n:,} atoms BCC Ta + amorphous spheres "
         f"(dump {dump.stat().st_size / 1e9:.2f} GB, written in {t_gen:.0f} s), "
         f"{args.ref_envs:,} reference environments (described in {t_ref:.0f} s), "
-        f"k={args.k}, rc={args.cutoff} Å, h={args.bandwidth} 1/Å, dH of {args.dh} atoms, "
-        f"chunk_atoms={args.chunk_atoms:,}",
+        f"k={args.k}, rc={args.cutoff} Å, h={args.bandwidth} 1/Å, dH of {args.dh} atoms "
+        f"(at most {args.dh_tol:g} nats above exact), "
+        f"chunk_atoms={args.chunk_atoms:,}" + (f", on Dask {args.dask}" if args.dask else ""),
         flush=True,
     )
-    out = directory / "out"
+    r = run_child(directory / "local", dump, ref_path, args, None)
+    report(r, n, args, "here")
+    if args.dask:
+        d = run_child(directory / "dask", dump, ref_path, args, args.dask)
+        report(d, n, args, f"on Dask {args.dask}")
+        same = all(
+            (directory / "local" / f).read_bytes() == (directory / "dask" / f).read_bytes()
+            for f in ("dh.npy", "dh.dump")
+            if (directory / "local" / f).exists()
+        )
+        print(f"  Dask outputs identical to the local run's (bytes): {'yes' if same else 'NO'}")
+    if args.project:
+        project(r, n, args)
+
+
+def run_child(out: Path, dump: Path, ref_path: Path, args, dask: str | None) -> dict:
+    """The analysis in a fresh process (its own peak RSS): the child's JSON line."""
     out.mkdir()
-    child = [
-        sys.executable,
-        __file__,
-        "--child",
-        str(dump),
-        str(ref_path),
-        str(out),
-        "--k",
-        str(args.k),
-        "--cutoff",
-        str(args.cutoff),
-        "--bandwidth",
-        str(args.bandwidth),
-        "--dh",
-        args.dh,
-        "--chunk-atoms",
-        str(args.chunk_atoms),
-    ] + (["--dump"] if args.dump else [])
+    child = (
+        [sys.executable, __file__, "--child", str(dump), str(ref_path), str(out)]
+        + ["--k", str(args.k), "--cutoff", str(args.cutoff), "--bandwidth", str(args.bandwidth)]
+        + ["--dh", args.dh, "--chunk-atoms", str(args.chunk_atoms), "--dh-tol", str(args.dh_tol)]
+        + (["--dump"] if args.dump else [])
+        + (["--dask", dask] if dask else [])
+    )
     proc = subprocess.run(child, capture_output=True, text=True)
     if proc.returncode != 0:
         print(proc.stderr)
         raise SystemExit(proc.returncode)
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def report(r: dict, n: int, args, where: str) -> None:
     print(
-        f"  wall time {r['seconds']:.1f} s ({n / r['seconds']:,.0f} atoms/s), reference "
-        f"index {r['reference_index_s']:.1f} s, peak RSS {r['peak_rss'] / 1e9:.2f} GB"
+        f"  {where}: wall time {r['seconds']:.1f} s ({n / r['seconds']:,.0f} atoms/s), "
+        f"reference index {r['reference_index_s']:.1f} s, peak RSS "
+        f"{r['peak_rss'] / 1e9:.2f} GB (this process; Dask workers not counted)"
     )
     print("  stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["timings"].items()))
     print(f"  {r['chunks']} boxes, halo {r['halo_atoms'] / n:.2f} gathered atoms per atom")
     print(f"  fraction novel (dH > 0) {r['novelty']:.4f}, largest dH {r['max_dH']:.2f} nats")
-    if args.project:
-        scale = args.project / n
-        projected = r["seconds"] * scale
+    sent = (n + r["halo_atoms"]) * POSITION_BYTES
+    print(
+        f"  Dask traffic: {sent / 1e9:.3f} GB of positions out ({sent / n:.1f} bytes an "
+        f"atom), {n * RESULT_BYTES / 1e9:.3f} GB of results back",
+        flush=True,
+    )
+
+
+# Per atom sent to a worker: 3 float64 coordinates and an int64 atom number;
+# back: a float64 dH and a bool label.
+POSITION_BYTES, RESULT_BYTES = 32, 9
+
+
+def project(r: dict, n: int, args) -> None:
+    """Projection (not a measurement) to --project atoms, here and on Dask clusters.
+
+    From this run's stage times: 'read' (streaming and sorting the frame) is
+    serial on the client; 'halo' and 'write' run on the client while the
+    workers compute (overlapped); descriptors, labels and dH ran on this
+    machine's cores and scale with the cores of the cluster. The analyser
+    (reference and its indexes) is sent once to each node.
+    """
+    scale = args.project / n
+    t = {k: v * scale for k, v in r["timings"].items()}
+    local = r["seconds"] * scale
+    print(
+        f"\n  PROJECTION (not measured) to {args.project:,} atoms from these per-atom rates: "
+        f"{local / 60:.0f} min here (+ {r['reference_index_s']:.0f} s reference index); "
+        "memory stays that of one box plus the reference and the output map",
+        flush=True,
+    )
+    cores_here = os.cpu_count() or 1
+    compute = (t["descriptors"] + t["labels"] + t["dH"]) * cores_here  # core-seconds
+    client_overlap = t["halo"] + t["write"]
+    sent = args.project * (1 + r["halo_atoms"] / n) * POSITION_BYTES
+    back = args.project * RESULT_BYTES
+    analyser = 2.2 * args.ref_envs * (2 * args.k - 1) * 8  # bytes, see snapshot_dask.py
+    link = args.network_gbps * 1e9 / 8
+    print(
+        f"  Dask, {args.cores_per_node} cores a node, a {args.network_gbps:g} Gb/s link at the "
+        f"client; compute {compute:,.0f} core-s (measured on {cores_here} cores), client "
+        f"read {t['read']:.0f} s then halo+write {client_overlap:.0f} s overlapped with the "
+        f"workers; positions out {sent / 1e9:.2f} GB, results back {back / 1e9:.2f} GB, "
+        f"analyser {analyser / 1e9:.2f} GB to each node"
+    )
+    print("  | nodes (cores) | compute | client halo+write | transfer | total | dominant |")
+    print("  | --- | --- | --- | --- | --- | --- |")
+    for nodes in (1, 16, 128):
+        work = compute / (nodes * args.cores_per_node)
+        transfer = (sent + back) / link + analyser * math.ceil(math.log2(nodes + 1)) / link
+        overlapped = max(work, client_overlap, transfer)
+        total = t["read"] + overlapped
+        parts = {"compute": work, "client halo+write": client_overlap, "transfer": transfer}
+        top = max(parts, key=lambda k: parts[k])
         print(
-            f"  PROJECTION (not measured) to {args.project:,} atoms at the measured per-atom "
-            f"rates: {projected / 60:.0f} min of analysis (+ {r['reference_index_s']:.0f} s "
-            "reference index); memory stays that of one box (chunk_atoms) plus the "
-            "reference and the per-atom output map",
-            flush=True,
+            f"  | {nodes} ({nodes * args.cores_per_node:,}) | {work:,.0f} s | "
+            f"{client_overlap:.0f} s | {transfer:.0f} s | {total / 60:.1f} min | "
+            f"{top} ({parts[top] / total:.0%}); client read {t['read'] / total:.0%} |"
         )
 
 
@@ -319,9 +410,15 @@ def main() -> None:
     parser.add_argument("--bandwidth", type=float, default=0.015)
     parser.add_argument("--dh", default="novel", choices=("novel", "all", "none"))
     parser.add_argument("--chunk-atoms", type=int, default=200_000)
+    parser.add_argument("--dh-tol", type=float, default=0.01, help="Bound on dH, nats.")
+    parser.add_argument(
+        "--dask", default=None, help="Analyse the boxes on Dask (local:N, address)."
+    )
     parser.add_argument("--dump", action="store_true", help="Also write the OVITO dump.")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--project", type=int, default=32_500_000)
+    parser.add_argument("--cores-per-node", type=int, default=32)
+    parser.add_argument("--network-gbps", type=float, default=10.0)
     parser.add_argument("--skip-parse", action="store_true")
     parser.add_argument("--skip-startup", action="store_true")
     parser.add_argument("--skip-snapshot", action="store_true")
