@@ -245,3 +245,261 @@ def test_unsupported_comment_falls_back_to_ase(tmp_path):
     path.write_text(text)
     [frame] = list(iter_frames(str(path)))  # ASE reads it instead
     assert len(frame.atoms) == 1
+
+
+# -- the pipelined readers: two parsing threads, a read-ahead thread, reused buffers --
+
+
+def _threads(prefix):
+    import threading
+
+    return [t for t in threading.enumerate() if t.name.startswith(prefix) and t.is_alive()]
+
+
+def _parse(text, n_lines, kinds, *, threads):
+    """parse_lines through the kernel, serial (threads=1) or split in two (threads=2)."""
+    buf = np.frombuffer(text.encode(), dtype=np.uint8)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fastread, "SMALL_TOKENS", 0)
+        mp.setattr(fastread, "PARALLEL_LINES", 1 if threads == 2 else 10**9)
+        mp.setattr(fastread, "parse_threads", lambda: threads)
+        try:
+            cols, end = parse_lines(buf, 0, n_lines, kinds, source="f", frame=3, first_atom=10)
+        except InputError as exc:
+            return str(exc)
+    return cols.floats.tobytes(), cols.ints.tobytes(), cols.strings.tobytes(), end  # bitwise
+
+
+def test_two_thread_parse_equals_serial_wherever_the_text_is_cut():
+    kinds = [fastread.INT, fastread.STRING, fastread.FLOAT, fastread.FLOAT]
+    rows = [
+        f"{i} {'Cu' if i % 3 else 'Ta'} {0.1 * i!r} {tok}"
+        for i, tok in enumerate(["1.5", "nan", "1e-300", "123456789012345678901234", "-inf"] * 4)
+    ]
+    text = "\n".join(rows) + "\n"
+    # the cut falls after the middle byte: a prefix of growing length moves it across
+    # every line of the text
+    for pad in range(0, len(text), 3):
+        padded = "0 X 0 0\n" * (pad // 8) + "9" * (pad % 8) + " X 0 0\n" + text
+        n = padded.count("\n")
+        assert _parse(padded, n, kinds, threads=2) == _parse(padded, n, kinds, threads=1)
+    # fewer lines than declared, more than declared, and trailing text without newline
+    for n in (len(rows) + 2, len(rows) - 3, 4):
+        assert _parse(text, n, kinds, threads=2) == _parse(text, n, kinds, threads=1)
+    assert _parse(text[:-1], len(rows), kinds, threads=2) == _parse(
+        text[:-1], len(rows), kinds, threads=1
+    )
+
+
+@pytest.mark.parametrize("bad", [2, 7, 12, 19])
+@pytest.mark.parametrize("error", ["columns", "garbage", "short"])
+def test_two_thread_parse_names_the_first_bad_atom(bad, error):
+    kinds = [fastread.INT, fastread.FLOAT, fastread.FLOAT]
+    rows = [f"{i} {i * 0.5!r} -{i}.25" for i in range(20)]
+    if error == "columns":
+        rows[bad] += " 7"
+    elif error == "garbage":
+        rows[bad] = f"{bad} 1.0 x{bad}"
+    else:
+        rows = rows[:bad]
+    text = "\n".join(rows) + "\n"
+    two, one = _parse(text, 20, kinds, threads=2), _parse(text, 20, kinds, threads=1)
+    assert two == one
+    assert isinstance(two, str) and f"frame 3: atom {10 + bad}" in two
+    if error != "short":  # an error in both halves: the first one is named
+        rows[19] = "19 1.0 y"
+        text = "\n".join(rows) + "\n"
+        assert _parse(text, 20, kinds, threads=2) == _parse(text, 20, kinds, threads=1)
+
+
+def test_compiled_newline_scans_equal_python():
+    rng = np.random.default_rng(3)
+    for size in (0, 1, 5, 70_000, 140_001):
+        buf = np.where(rng.random(size) < 0.01, 10, 65).astype(np.uint8)
+        data = buf.tobytes()
+        assert fastread._count_newlines(buf, 0, size) == data.count(b"\n")
+        assert fastread._count_newlines(buf, size // 3, size // 2) == data.count(
+            b"\n", size // 3, size // 2
+        )
+        total = data.count(b"\n")
+        for max_lines in (1, 2, max(total // 2, 1), total, total + 5):
+            count, cut = fastread._newline_cut(buf, max_lines)
+            expected = min(total, max_lines)
+            assert count == expected
+            assert cut == (0 if expected == 0 else _nth(data, expected) + 1)
+
+
+def _nth(data, k):
+    pos = -1
+    for _ in range(k):
+        pos = data.find(b"\n", pos + 1)
+    return pos
+
+
+def _xyz_text(n, seed=0):
+    rng = np.random.default_rng(seed)
+    pos = rng.uniform(0, 10, size=(n, 3))
+    lines = [
+        str(n),
+        'Lattice="10.0 0.0 0.0 0.0 10.0 0.0 0.0 0.0 10.0" Properties=species:S:1:pos:R:3',
+    ]
+    names = ["Cu", "Ta", "cu"]
+    lines += [f"{names[i % 3]} {x!r} {y:.6f} {z:.3e}" for i, (x, y, z) in enumerate(pos.tolist())]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(params=["isal", "gzip"])
+def gzip_module(request, monkeypatch):
+    """The .gz readers with ISA-L's igzip, and with the gzip module it falls back to."""
+    if request.param == "gzip":
+        monkeypatch.setattr(fastread, "_gzip_module", lambda: gzip)
+    else:
+        pytest.importorskip("isal")
+    return request.param
+
+
+@pytest.mark.parametrize("fmt", ["dump", "extxyz"])
+def test_streamed_gz_equals_plain_with_blocks_cut_anywhere(tmp_path, monkeypatch, gzip_module, fmt):
+    if fmt == "dump":
+        atoms = bulk("Ta", "bcc", a=3.3).repeat((3, 3, 3))
+        atoms.rattle(0.05, seed=3)
+        plain, packed = tmp_path / "t.dump", tmp_path / "t.dump.gz"
+        write_dump(plain, atoms, np.arange(1, len(atoms) + 1)[::-1])
+        text = plain.read_text()
+        plain.write_text(text + text.replace("42", "43", 1))  # two frames
+    else:
+        plain, packed = tmp_path / "t.extxyz", tmp_path / "t.extxyz.gz"
+        plain.write_text(_xyz_text(40, 1) + _xyz_text(30, 2))
+    with gzip.open(packed, "wt") as fh:
+        fh.write(plain.read_text())
+    expected = [read_snapshot(plain, frame=f) for f in (0, 1)]
+    for block_bytes, chunk in [(1, 1), (7, 3), (50, 64), (333, 17), (10**6, 10**6)]:
+        monkeypatch.setattr(fastread, "BLOCK_BYTES", block_bytes)
+        monkeypatch.setattr(fastread, "READ_CHUNK", chunk)
+        for frame in (0, 1):
+            for path in (plain, packed):
+                got = read_snapshot(path, frame=frame)
+                for key in ("positions", "ids", "types", "numbers", "cell", "pbc", "origin"):
+                    assert np.array_equal(getattr(got, key), getattr(expected[frame], key)), (
+                        block_bytes,
+                        path.name,
+                        key,
+                    )
+                with fastread.StreamedFrame(path, frame, block_atoms=5) as s:
+                    blocks = list(s.blocks())
+                assert [b.start for b in blocks] == list(range(0, len(expected[frame].ids), 5))
+                assert np.array_equal(
+                    np.concatenate([b.positions for b in blocks]), expected[frame].positions
+                )
+    assert not _threads("atominfo-")
+
+
+def test_large_gz_frame_equals_plain_and_ase(tmp_path, monkeypatch, parser, gzip_module):
+    """A frame of a few MB: compiled newline scans, two parsing threads, read-ahead."""
+    import ase.io
+
+    if parser == "python":
+        pytest.skip("the compiled kernel's test")
+    monkeypatch.setattr(fastread, "PARALLEL_LINES", 1000)
+    monkeypatch.setattr(fastread, "BLOCK_BYTES", 3 << 19)
+    monkeypatch.setattr(fastread, "READ_CHUNK", 1 << 18)
+    text = _xyz_text(40_000, 5)
+    plain, packed = tmp_path / "big.extxyz", tmp_path / "big.extxyz.gz"
+    plain.write_text(text)
+    with gzip.open(packed, "wt", compresslevel=1) as fh:
+        fh.write(text)
+    ref = ase.io.read(plain, format="extxyz")
+    assert_same(extxyz_atoms(plain.read_bytes()), ref)
+    for path in (plain, packed):
+        snap = read_snapshot(path)
+        assert np.array_equal(snap.positions, ref.positions)
+        assert np.array_equal(snap.numbers, ref.numbers)
+    assert not _threads("atominfo-")
+
+
+def test_gz_errors_name_frame_and_atom_and_stop_the_threads(tmp_path, monkeypatch, gzip_module):
+    monkeypatch.setattr(fastread, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(fastread, "READ_CHUNK", 16)
+    good = _xyz_text(40, 1)
+    lines = _xyz_text(40, 2).splitlines()
+    lines[2 + 17] = "Cu 1.0 abc 2.0"
+    path = tmp_path / "bad.extxyz.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write(good + "\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"frame 1: atom 17: column 3 'abc' is not a number"):
+        read_snapshot(path, frame=1)
+    # a cut .gz file, and one whose compressed bytes are damaged: InputError, no traceback
+    data = gzip.compress((good * 20).encode())
+    cut = tmp_path / "cut.extxyz.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"cut\.extxyz\.gz: cannot read \(EOFError"):
+        with fastread.StreamedFrame(cut, 0) as s:
+            s.check_rest()
+    damaged = tmp_path / "damaged.extxyz.gz"
+    damaged.write_bytes(data[:40] + bytes(200) + data[240:])
+    with pytest.raises(InputError, match="damaged.extxyz.gz: cannot read"):
+        with fastread.StreamedFrame(damaged, 0) as s:
+            list(s.blocks())
+            s.check_rest()
+    assert not _threads("atominfo-")
+
+
+def test_consumer_stopping_early_stops_the_read_ahead_thread(tmp_path, monkeypatch, gzip_module):
+    import time
+
+    monkeypatch.setattr(fastread, "BLOCK_BYTES", 100)
+    monkeypatch.setattr(fastread, "READ_CHUNK", 64)
+    monkeypatch.setattr(fastread, "READ_AHEAD", 2)  # the thread soon waits on a full queue
+    path = tmp_path / "t.extxyz.gz"
+    with gzip.open(path, "wt", compresslevel=1) as fh:  # more than the header's first read
+        fh.write(_xyz_text(30_000, 4))
+    t0 = time.perf_counter()
+    # the generator closed early, the frame still open
+    with fastread.StreamedFrame(path, 0, block_atoms=10) as s:
+        blocks = s.blocks()
+        first = next(blocks)
+        assert _threads("atominfo-read-ahead")
+        blocks.close()
+        assert not _threads("atominfo-read-ahead")
+    assert first.start == 0 and len(first.ids) == 10
+    # the frame closed while its generator is suspended, and a generator dropped
+    with fastread.StreamedFrame(path, 0, block_atoms=10) as s:
+        blocks = s.blocks()
+        next(blocks)
+    assert not _threads("atominfo-read-ahead")
+    with fastread.StreamedFrame(path, 0, block_atoms=10) as s:
+        for block in s.blocks():
+            if block.start == 50:
+                break
+    assert not _threads("atominfo-read-ahead")
+    assert time.perf_counter() - t0 < 10
+
+
+def test_read_ahead_paused_anywhere_loses_nothing(tmp_path, monkeypatch, gzip_module):
+    """Stopping the read-ahead thread keeps what it read: reading goes on where it was."""
+    monkeypatch.setattr(fastread, "BLOCK_BYTES", 20_000)
+    monkeypatch.setattr(fastread, "READ_CHUNK", 4099)
+    monkeypatch.setattr(fastread, "READ_AHEAD", 3)
+    text = _xyz_text(30_000, 6).encode()  # more than the header's first read
+    path = tmp_path / "t.extxyz.gz"
+    path.write_bytes(gzip.compress(text, compresslevel=1))
+    rng = np.random.default_rng(0)
+    with fastread.StreamedFrame(path, 0) as s:  # its header read
+        lines = s._lines
+        got = []
+        while True:
+            if rng.random() < 0.5:
+                lines.read_ahead()
+            if rng.random() < 0.3:
+                got.append(lines.readline())
+            else:
+                block, count = lines.lines_block(int(rng.integers(1, 500)))
+                got.append(block.tobytes())
+                if count == 0:
+                    break
+            if rng.random() < 0.5:
+                lines.pause()
+                assert not _threads("atominfo-read-ahead")
+    assert not _threads("atominfo-read-ahead")
+    head = text.split(b"\n", 2)
+    assert b"".join(got) == head[2]

@@ -21,13 +21,24 @@ Two uses:
 
 Frames are numbered from 0 in file order; errors are `InputError` naming the
 file, frame and atom.
+
+Threads: a block of 100,000 lines or more is parsed by two threads (cut at a
+newline, each half into its rows; the result and the first error are the
+serial parse's) where numba may use two (`numba.set_num_threads`); a .gz file
+is decompressed (by ISA-L's igzip where installed, else the gzip module) in a
+read-ahead thread while `StreamedFrame.blocks()` parses, with at most
+`READ_AHEAD` chunks of `READ_CHUNK` bytes held ahead. Both threads end before
+the call or the generator returns, closes or raises.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import queue
 import re
+import threading
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -44,6 +55,7 @@ BLOCK_BYTES = 1 << 25  # 32 MiB of text per streamed block
 _POW10 = np.array([10.0**i for i in range(23)])
 MAX_COORDINATE = 1e9  # Å, as atominfo.descriptor.kernel
 SMALL_TOKENS = 20_000  # numbers below which a block is parsed by Python, not the kernel
+PARALLEL_LINES = 100_000  # lines from which a block is parsed by two threads
 
 
 class Unsupported(Exception):
@@ -268,15 +280,10 @@ def parse_lines(
         end, status, line, n_slow = slow[0], slow[1], slow[2], len(slow[3])
         slow = np.array(slow[3], dtype=np.int64).reshape(-1, 4)
     else:
-        slow = np.empty((_MAX_SLOW, 4), dtype=np.int64)
-        end, status, line, n_slow = _parse_block(
-            buf, start, n_lines, kinds, slot, out_f, out_i, out_s, slow
+        end, status, line, slow = _parse_kernel(
+            buf, start, n_lines, kinds, slot, out_f, out_i, out_s
         )
-    if status == 4:  # many numbers off the fast path: room for all of them
-        slow = np.empty((max(n_lines * len(kinds), 1), 4), dtype=np.int64)
-        end, status, line, n_slow = _parse_block(
-            buf, start, n_lines, kinds, slot, out_f, out_i, out_s, slow
-        )
+        n_slow = len(slow)
     atom = first_atom + int(line)
     if status in (1, 2):
         got = _line_text(buf, start, int(line))
@@ -309,6 +316,146 @@ def parse_lines(
                 atom=first_atom + row,
             ) from None
     return Columns(out_f, out_i, out_s, buf, list(slot)), int(end)
+
+
+def _parse_serial(buf, start, n_lines, kinds, slot, out_f, out_i, out_s):
+    """`_parse_block` with room for every slow token: (end, status, line, slow (m, 4))."""
+    slow = np.empty((_MAX_SLOW, 4), dtype=np.int64)
+    end, status, line, n_slow = _parse_block(
+        buf, start, n_lines, kinds, slot, out_f, out_i, out_s, slow
+    )
+    if status == 4:  # many numbers off the fast path: room for all of them
+        slow = np.empty((max(n_lines * len(kinds), 1), 4), dtype=np.int64)
+        end, status, line, n_slow = _parse_block(
+            buf, start, n_lines, kinds, slot, out_f, out_i, out_s, slow
+        )
+    return int(end), int(status), int(line), slow[:n_slow]
+
+
+def parse_threads() -> int:
+    """Threads that parse one large block: 2 where numba may use 2 or more (`--threads`).
+
+    Reads numba's limit without starting numba's thread pool where it is not
+    started (`numba.set_num_threads` starts it).
+    """
+    if (os.cpu_count() or 1) < 2:
+        return 1
+    try:
+        from numba.np.ufunc import parallel
+
+        started = bool(parallel._is_initialized)
+    except (ImportError, AttributeError):
+        started = True
+    most = numba.get_num_threads() if started else numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    return 2 if most >= 2 else 1
+
+
+def _parse_kernel(buf, start, n_lines, kinds, slot, out_f, out_i, out_s) -> tuple:
+    """The lines parsed by the compiled kernel, in two halves on two threads when large.
+
+    The text is cut at the first newline after its middle byte. This thread
+    parses the first half (the lines before the cut) into the first rows; a
+    second thread counts those lines, then parses the rest into the rows after
+    them. The result is the serial parse's: the same values, and the first
+    error of the two halves (the first half's lines come first).
+
+    Returns (end, status, line, slow): as `_parse_block`, with ``slow`` (m, 4)
+    the tokens off the fast path as (line, column, start, end).
+    """
+    size = buf.shape[0] - start
+    if n_lines < PARALLEL_LINES or len(kinds) == 0 or parse_threads() < 2:
+        return _parse_serial(buf, start, n_lines, kinds, slot, out_f, out_i, out_s)
+    cut = _next_newline(buf, start + size // 2)
+    if cut < 0:
+        return _parse_serial(buf, start, n_lines, kinds, slot, out_f, out_i, out_s)
+    cut += 1
+    second: list = []
+
+    def rest():
+        try:
+            before = int(_count_newlines(buf, start, cut))
+            if before >= n_lines:  # the frame's lines end in the first half
+                second.append((before, None))
+                return
+            second.append(
+                (
+                    before,
+                    _parse_serial(
+                        buf,
+                        cut,
+                        n_lines - before,
+                        kinds,
+                        slot,
+                        out_f[before:],
+                        out_i[before:],
+                        out_s[before:],
+                    ),
+                )
+            )
+        except BaseException as exc:  # re-raised by the caller
+            second.append((0, exc))
+
+    worker = threading.Thread(target=rest, name="atominfo-parse", daemon=True)
+    worker.start()
+    try:
+        first = _parse_serial(buf[:cut], start, n_lines, kinds, slot, out_f, out_i, out_s)
+    finally:
+        worker.join()
+    before, result = second[0]
+    if isinstance(result, BaseException):
+        raise result
+    end, status, line, slow = first
+    if status != 3:  # an error in the first half, or every line in it
+        return first
+    if result is None or line != before:  # cannot happen: the halves disagree
+        return _parse_serial(buf, start, n_lines, kinds, slot, out_f, out_i, out_s)
+    # the first half ended cleanly at its last newline, after `before` lines
+    end, status, line, slow2 = result
+    slow2 = slow2.copy()
+    slow2[:, 0] += before
+    return end, status, before + line, np.concatenate([slow, slow2])
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_newlines(buf, start, stop):
+    """The number of newline bytes in buf[start:stop] (a loop the compiler vectorises)."""
+    view = buf[start:stop]
+    count = np.int64(0)
+    for i in range(view.shape[0]):
+        count += np.int64(view[i] == np.uint8(10))
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def _next_newline(buf, pos):
+    """Offset of the first newline at or after `pos`, or -1."""
+    for i in range(pos, buf.shape[0]):
+        if buf[i] == 10:
+            return i
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _newline_cut(buf, max_lines):
+    """(lines, cut): the complete lines of buf, at most `max_lines`, and the byte after them."""
+    n = buf.shape[0]
+    count = 0
+    pos = 0
+    while pos < n:
+        stop = min(pos + 65536, n)
+        more = _count_newlines(buf, pos, stop)
+        if count + more >= max_lines:
+            for i in range(pos, stop):
+                if buf[i] == 10:
+                    count += 1
+                    if count == max_lines:
+                        return count, i + 1
+        count += more
+        pos = stop
+    for i in range(n - 1, -1, -1):
+        if buf[i] == 10:
+            return count, i + 1
+    return 0, 0
 
 
 _TOKEN = re.compile(rb"[^ \t\r\n]+")
@@ -774,6 +921,17 @@ def extxyz_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
     c = 0
     for name, ptype, count in props:
         ase_name = REV_PROPERTY_NAME_MAP.get(name, name)
+        if ase_name == "positions" and ptype == "R" and count == 3:
+            # a view (Atoms copies it): no per-column copies and no stacking
+            first = cols.slots[c]
+            arrays[ase_name] = cols.floats[:, first : first + 3]
+            c += count
+            continue
+        if ase_name == "symbols" and ptype == "S" and count == 1:
+            # only the atomic numbers are kept: no array of a million strings
+            species = string_column(cols, cols.slots[c])
+            c += count
+            continue
         blocks = []
         for j in range(count):
             slot = cols.slots[c + j]
@@ -794,8 +952,6 @@ def extxyz_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
                         raise Unsupported("logical value")
                     blocks.append(np.array(table, dtype=bool)[inverse])
                 else:
-                    if ase_name == "symbols" and count == 1:
-                        species = (unique, inverse)
                     blocks.append(unique[inverse])
         c += count
         arrays[ase_name] = blocks[0] if count == 1 else np.vstack(blocks).T
@@ -804,7 +960,7 @@ def extxyz_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
     numbers = arrays.pop("numbers", None)
     symbols = arrays.pop("symbols", None)
     if numbers is None:
-        if symbols is None:
+        if symbols is None and species is None:
             raise Unsupported("no species")
         distinct, which = (
             species if species is not None else np.unique(symbols.astype(str), return_inverse=True)
@@ -906,9 +1062,28 @@ class AtomBlock:
     numbers: np.ndarray
 
 
+def _gzip_module():
+    """ISA-L's igzip (about 3x faster inflate than zlib) where installed, else gzip."""
+    try:
+        from isal import igzip
+    except ImportError:
+        return gzip
+    return igzip
+
+
+def _read_errors() -> tuple:
+    """What reading a (corrupt or cut) plain or gzip file raises."""
+    errors: tuple = (OSError, EOFError, zlib.error)
+    try:
+        from isal.isal_zlib import error
+    except ImportError:
+        return errors
+    return (*errors, error)
+
+
 def _open(path: str):
     if path.lower().endswith(".gz"):
-        return gzip.open(path, "rb")
+        return _gzip_module().open(path, "rb")
     return open(path, "rb")
 
 
@@ -932,30 +1107,155 @@ def _guess(path: str, format: str | None) -> str:
     return "extxyz" if fmt == "xyz" else fmt
 
 
-def _nth_newline(data: bytes, n: int) -> int:
-    """Offset of the n-th (from 1) newline of `data` (which holds at least n)."""
-    return int(np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)[n - 1])
+def _cut_lines(buf: np.ndarray, max_lines: int) -> tuple[int, int]:
+    """(lines, cut): the first complete lines of `buf` (uint8; at most `max_lines`,
+    >= 1), and the byte after the last of them (0 when there is none)."""
+    if len(buf) <= 1 << 20:  # bytes.count and a search: no compiled kernel to load
+        data = buf.tobytes()
+        count = data.count(b"\n")
+        if count <= max_lines:
+            return count, data.rfind(b"\n") + 1
+        nl = -1
+        for _ in range(max_lines):
+            nl = data.find(b"\n", nl + 1)
+        return max_lines, nl + 1
+    count, cut = _newline_cut(buf, max_lines)
+    return int(count), int(cut)
+
+
+READ_CHUNK = 1 << 22  # bytes of decompressed text per read of the read-ahead thread
+READ_AHEAD = 8  # chunks the read-ahead thread holds before the parser takes them
+
+
+def _read_ahead(fh, chunk: int, out: queue.Queue, stop: threading.Event, held: list) -> None:
+    """Read `fh` in chunks into `out` until its end, an error (put in `out` as
+    the exception) or `stop`; a chunk read but not put when stopped goes to `held`."""
+    while not stop.is_set():
+        try:
+            item = fh.read(chunk)
+        except BaseException as exc:  # raised by the reader when it reaches it
+            item = exc
+        while True:
+            if stop.is_set():
+                held.append(item)
+                return
+            try:
+                out.put(item, timeout=0.05)
+                break
+            except queue.Full:
+                continue
+        if not isinstance(item, bytes) or not item:
+            return
+
+
+class _ReadAhead:
+    """A daemon thread reading (and decompressing) a file ahead of the parser.
+
+    zlib's and ISA-L's inflate release the GIL, as the numba parser does, so a
+    .gz file is decompressed on one core while it is parsed on the other. The
+    queue holds at most `READ_AHEAD` chunks of `READ_CHUNK` bytes. `stop()`
+    ends and joins the thread and returns, in file order, what it read that
+    was not taken (bytes, or the exception a read raised).
+    """
+
+    def __init__(self, fh) -> None:
+        self.queue: queue.Queue = queue.Queue(READ_AHEAD)
+        self.stop_event = threading.Event()
+        self.held: list = []
+        self.thread = threading.Thread(
+            target=_read_ahead,
+            args=(fh, READ_CHUNK, self.queue, self.stop_event, self.held),
+            name="atominfo-read-ahead",
+            daemon=True,
+        )
+        self.thread.start()
+
+    def get(self):
+        """The next chunk (b"" at the end), or the exception its read raised."""
+        while True:
+            try:
+                return self.queue.get(timeout=0.1)
+            except queue.Empty:
+                if not self.thread.is_alive() and self.queue.empty():
+                    # cannot happen: the thread puts b"" or its error before ending
+                    return EOFError("the read-ahead thread ended early")
+
+    def stop(self) -> list:
+        self.stop_event.set()
+        left = []
+        while True:
+            try:
+                while True:
+                    left.append(self.queue.get_nowait())
+            except queue.Empty:
+                pass
+            if not self.thread.is_alive():
+                break
+            self.thread.join(0.05)
+        try:  # whatever the thread put between the last drain and its end
+            while True:
+                left.append(self.queue.get_nowait())
+        except queue.Empty:
+            pass
+        return left + self.held
 
 
 class _Lines:
-    """Buffered line and block reads of a (possibly gzipped) file."""
+    """Buffered line and block reads of a (possibly gzipped) file.
 
-    def __init__(self, fh, name):
+    `read_ahead()` moves the reads of the file to a `_ReadAhead` thread (a .gz
+    file is decompressed while the caller parses); `pause()` stops that thread,
+    keeping what it had read, so that reading goes on where it was.
+    """
+
+    def __init__(self, fh, name: str) -> None:
         self.fh, self.name = fh, name
         self.buf = b""
         self.eof = False
+        self.pending: list = []  # chunks (or read errors) read ahead, not yet in buf
+        self.ahead: _ReadAhead | None = None
+        self._block: np.ndarray | None = None  # the buffer of `lines_block`
+
+    def read_ahead(self) -> None:
+        if self.ahead is None and not self.eof:
+            self.ahead = _ReadAhead(self.fh)
+
+    def pause(self) -> None:
+        if self.ahead is not None:
+            ahead, self.ahead = self.ahead, None
+            self.pending += ahead.stop()
+
+    def _read(self, size: int) -> bytes:
+        if self.pending:
+            item = self.pending.pop(0)
+        elif self.ahead is not None:
+            item = self.ahead.get()
+        else:
+            try:
+                item = self.fh.read(size)
+            except _read_errors() as exc:
+                item = exc
+        if isinstance(item, _read_errors()):
+            self.pending.insert(0, item)  # the same error on the next read
+            raise InputError(
+                f"cannot read ({type(item).__name__}: {item})", source=self.name
+            ) from None
+        if isinstance(item, BaseException):
+            raise item
+        return item
 
     def fill(self, size: int) -> None:
-        while len(self.buf) < size and not self.eof:
-            try:
-                more = self.fh.read(max(size - len(self.buf), 1 << 20))
-            except (OSError, EOFError) as exc:
-                raise InputError(
-                    f"cannot read ({type(exc).__name__}: {exc})", source=self.name
-                ) from None
-            if not more:
-                self.eof = True
-            self.buf += more
+        parts = [self.buf]
+        have = len(self.buf)
+        try:
+            while have < size and not self.eof:
+                more = self._read(max(size - have, 1 << 20))
+                if not more:
+                    self.eof = True
+                parts.append(more)
+                have += len(more)
+        finally:
+            self.buf = parts[0] if len(parts) == 1 else b"".join(parts)
 
     def readline(self) -> bytes:
         while True:
@@ -968,34 +1268,53 @@ class _Lines:
                 return line
             self.fill(len(self.buf) + (1 << 16))
 
-    def lines_block(self, max_lines: int) -> tuple[bytes, int]:
-        """Up to `max_lines` complete lines (fewer at the end of the file)."""
-        self.fill(BLOCK_BYTES)
-        data = self.buf
-        count = data.count(b"\n", 0, len(data))
-        if count <= max_lines:
-            cut = data.rfind(b"\n") + 1
-        else:
-            cut = _nth_newline(data, max_lines) + 1
-        self.buf = data[cut:]
-        block = data[:cut]
-        return block, block.count(b"\n")
+    def _read_into(self, view: memoryview) -> int:
+        """Read into `view`: the number of bytes read, 0 at the end of the file."""
+        if self.pending or self.ahead is not None:
+            item = self._read(len(view))
+            k = min(len(item), len(view))
+            view[:k] = memoryview(item)[:k]
+            if k < len(item):
+                self.pending.insert(0, item[k:])
+            return k
+        try:
+            return self.fh.readinto(view)
+        except _read_errors() as exc:
+            raise InputError(
+                f"cannot read ({type(exc).__name__}: {exc})", source=self.name
+            ) from None
 
-    def skip_lines(self, n: int) -> int:
-        """Skip n lines; returns how many were there."""
-        done = 0
-        while done < n:
-            self.fill(BLOCK_BYTES)
-            count = self.buf.count(b"\n")
-            if count == 0:
-                return done
-            if done + count <= n:
-                done += count
-                self.buf = self.buf[self.buf.rfind(b"\n") + 1 :]
-            else:
-                self.buf = self.buf[_nth_newline(self.buf, n - done) + 1 :]
-                done = n
-        return done
+    def lines_block(self, max_lines: int) -> tuple[np.ndarray, int]:
+        """Up to `max_lines` complete lines (fewer at the end of the file) as
+        uint8 bytes, and their number.
+
+        The bytes are a view of a buffer that the next call overwrites (one
+        buffer, reused: a fresh one each time would cost a page fault per 4 KiB).
+        """
+        need = max(BLOCK_BYTES, len(self.buf)) + READ_CHUNK
+        if self._block is None or len(self._block) < need:
+            self._block = np.empty(need, dtype=np.uint8)
+        block = self._block
+        view = memoryview(block)  # type: ignore[arg-type]
+        n = len(self.buf)
+        view[:n] = self.buf
+        self.buf = b""
+        try:
+            while n < BLOCK_BYTES and not self.eof:
+                got = self._read_into(view[n:])
+                if not got:
+                    self.eof = True
+                n += got
+        except BaseException:
+            self.buf = bytes(block[:n])  # what was read stays for the next read
+            raise
+        count, cut = _cut_lines(block[:n], max_lines)
+        self.buf = block[cut:n].tobytes()
+        return block[:cut], count
+
+    def close(self) -> None:
+        self.pause()
+        self.pending = []
 
 
 class StreamedFrame:
@@ -1051,6 +1370,9 @@ class StreamedFrame:
         self.close()
 
     def close(self) -> None:
+        """Stop the read-ahead thread (if any), then close the file."""
+        if self._lines is not None:
+            self._lines.close()
         if self._fh is not None:
             self._fh.close()
             self._fh = None
@@ -1273,7 +1595,22 @@ class StreamedFrame:
 
     # -- atoms --------------------------------------------------------------
     def blocks(self) -> Iterator[AtomBlock]:
-        """The frame's atoms in blocks, in file order (see `AtomBlock`)."""
+        """The frame's atoms in blocks, in file order (see `AtomBlock`).
+
+        A .gz file is decompressed by a read-ahead thread while the blocks are
+        parsed; the thread ends when the generator does (exhausted, closed
+        early, or on an error) and when the frame is closed.
+        """
+        lines = self._lines
+        assert lines is not None
+        if self.name.lower().endswith(".gz"):
+            lines.read_ahead()
+        try:
+            yield from self._blocks()
+        finally:
+            lines.pause()
+
+    def _blocks(self) -> Iterator[AtomBlock]:
         from ase.data import atomic_numbers
 
         h = self.header
@@ -1300,24 +1637,28 @@ class StreamedFrame:
                     frame=h.frame,
                     atom=done,
                 )
-            buf = np.frombuffer(data, dtype=np.uint8)
             cols, _ = parse_lines(
-                buf, 0, count, h.kinds, source=self.name, frame=h.frame, first_atom=done
+                data, 0, count, h.kinds, source=self.name, frame=h.frame, first_atom=done
             )
             get = _getter(cols_, h.kinds, cols)
-            pos = np.column_stack([get(c) for c in pos_names])
+            slots = [cols.slots[cols_.index(c)] for c in pos_names]
+            if slots == list(range(slots[0], slots[0] + 3)):  # no copy for x y z in a row
+                pos = np.ascontiguousarray(cols.floats[:, slots[0] : slots[0] + 3])
+            else:
+                pos = np.column_stack([get(c) for c in pos_names])
             if h.scaled:
                 pos = pos @ h.cell
-            bad = ~np.isfinite(pos).all(axis=1)
-            if bad.any():
+            low, high = pos.min(), pos.max()  # NaN if any is
+            if not (np.isfinite(low) and np.isfinite(high)):
+                bad = ~np.isfinite(pos).all(axis=1)
                 raise InputError(
                     "coordinate is NaN or infinite",
                     source=self.name,
                     frame=h.frame,
                     atom=done + int(np.argmax(bad)),
                 )
-            far = np.abs(pos).max(axis=1) > MAX_COORDINATE
-            if far.any():
+            if max(-low, high) > MAX_COORDINATE:
+                far = np.abs(pos).max(axis=1) > MAX_COORDINATE
                 a = int(np.argmax(far))
                 raise InputError(
                     f"coordinate {np.abs(pos[a]).max():.3g} Å is beyond "
