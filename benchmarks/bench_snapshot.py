@@ -234,6 +234,24 @@ def reference_descriptors(n_envs: int, k: int, cutoff: float, path: Path) -> Non
     np.save(path, X)
 
 
+def peak_rss() -> int:
+    """This process's own peak resident memory, bytes.
+
+    VmHWM belongs to the process's current address space, so it starts afresh
+    at exec; ru_maxrss does not: on Linux a child reports its parent's peak
+    at fork (here the parent that built a 32M-atom snapshot, 3.2 GB) if that
+    is larger than its own.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def analyse_child(args) -> None:
     """The analysis alone (run as a child process): prints one JSON line."""
     from atominfo import Reference
@@ -259,7 +277,7 @@ def analyse_child(args) -> None:
         chunk_atoms=args.chunk_atoms,
         client=client,
     )
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss = peak_rss()
     print(
         json.dumps(
             {

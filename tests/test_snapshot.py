@@ -272,3 +272,27 @@ def test_dask_equals_local_and_survives_a_killed_worker(tmp_path, ref, client):
     for name in ("o.npy", "o.dump"):
         assert (killed_run / name).read_bytes() == (local / name).read_bytes()
     client.wait_for_workers(2, timeout=60)
+
+
+def test_a_dask_reference_runs_its_boxes_on_dask(tmp_path, ref, client, monkeypatch):
+    from atominfo.engine import EngineOptions
+    from atominfo.workflows import snapshot_dask
+
+    atoms = ta_frame(seed=8)
+    path = tmp_path / "snap.dump"
+    write_dump(path, atoms)
+    analyse_snapshot(path, ref, tmp_path / "local.npy", chunk_atoms=20)
+    used = []
+    original = snapshot_dask.map_boxes
+
+    def spy(analyser, jobs, client_):
+        used.append(client_)
+        yield from original(analyser, jobs, client_)
+
+    monkeypatch.setattr(snapshot_dask, "map_boxes", spy)
+    dask_ref = Reference(
+        ref.X, H, k=K, cutoff=RC, engine=EngineOptions(backend="dask", client=client)
+    )
+    analyse_snapshot(path, dask_ref, tmp_path / "dask.npy", chunk_atoms=20)
+    assert used == [client]
+    assert (tmp_path / "dask.npy").read_bytes() == (tmp_path / "local.npy").read_bytes()

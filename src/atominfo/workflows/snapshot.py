@@ -237,7 +237,8 @@ def analyse_snapshot(
     client : a `distributed.Client` (see `atominfo.engine.dask_client.get_client`):
         the boxes are analysed on its workers, which receive positions only
         (`atominfo.workflows.snapshot_dask`); the results are the same bytes.
-        None (default): here, with numba's threads.
+        None (default): the reference's client when its engine is Dask, else
+        here, with numba's threads.
     progress : callable, called with the number of atoms done after each box.
 
     Returns
@@ -258,6 +259,10 @@ def analyse_snapshot(
     chunk_atoms = params.check("chunk_atoms", chunk_atoms)
     dh = params.check("snapshot_dh", dh, label="dh")
     dh_tol = params.check("dh_tol", dh_tol)
+    if client is None and reference.engine.backend == "dask":
+        from atominfo.engine.dask import _client
+
+        client = _client(reference.engine.backend_kwargs().get("client"))
     output = Path(output)
     dump = Path(dump) if dump is not None else None
     outputs = [(output, (".npy",)), (dump, DUMP_SUFFIXES)]
