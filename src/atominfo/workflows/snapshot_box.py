@@ -11,6 +11,8 @@ the results are the same either way.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from atominfo.errors import InputError
@@ -50,8 +52,6 @@ class BoxAnalyser:
         each row's atom number in the frame, to name atoms in errors.
         An InputError names the atom (the caller adds file and frame).
         """
-        import time
-
         timings = {} if timings is None else timings
 
         def lap(stage, t0):
