@@ -48,7 +48,7 @@ import numpy as np
 
 from atominfo.errors import InputError
 from atominfo.results import Result
-from atominfo.workflows.snapshot_box import DEFAULT_DH_TOL, BoxAnalyser
+from atominfo.workflows.snapshot_box import DEFAULT_DH_TOL, BoxAnalyser, run_box
 
 STATE_VERSION = 2
 DUMP_SUFFIXES = (".dump", ".lammpstrj")
@@ -659,14 +659,6 @@ class BoxJob:
     next_box: int  # boxes done once this one is written
     source: str
     frame: int
-
-
-def run_box(analyser, coords, n_core, owner, source, frame, timings):
-    """The analyser on one box; an error names the file, frame and atom."""
-    try:
-        return analyser(coords, n_core, owner, timings)
-    except InputError as exc:
-        raise InputError(exc.reason, source=source, frame=frame, atom=exc.atom) from None
 
 
 def _local_boxes(analyser, jobs):

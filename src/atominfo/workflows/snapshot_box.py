@@ -85,6 +85,14 @@ class BoxAnalyser:
         return dh, ~inside
 
 
+def run_box(analyser, coords, n_core, owner, source, frame, timings):
+    """``analyser(coords, n_core, owner, timings)``; an error names the file, frame and atom."""
+    try:
+        return analyser(coords, n_core, owner, timings)
+    except InputError as exc:
+        raise InputError(exc.reason, source=source, frame=frame, atom=exc.atom) from None
+
+
 def box_descriptors(
     coords: np.ndarray, n_core: int, k: int, cutoff: float, owner: np.ndarray
 ) -> np.ndarray:

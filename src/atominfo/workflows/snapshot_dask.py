@@ -20,6 +20,7 @@ in flight, so the client's memory stays bounded.
 from __future__ import annotations
 
 from atominfo.engine.dask import Broadcast, iter_in_order, with_worker_threads
+from atominfo.workflows.snapshot_box import run_box
 
 # Boxes in flight per worker thread: enough to keep every worker busy while
 # the client gathers the next halo and writes the last result.
@@ -28,8 +29,6 @@ BOXES_PER_THREAD = 2
 
 def analyse_box(analyser, coords, n_core, owner, source, frame):
     """One task: (dH, novel, timings) of a box, on a worker, with all its threads."""
-    from atominfo.workflows.snapshot import run_box
-
     timings: dict = {}
     dh, novel = with_worker_threads(
         run_box, analyser, coords, n_core, owner, source, frame, timings
