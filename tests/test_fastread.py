@@ -18,7 +18,10 @@ from atominfo.structures.fastread import (
     lammps_atoms,
     parse_lines,
     read_snapshot,
+    stream,
 )
+from atominfo.structures.fastread import extxyz as fx
+from atominfo.structures.fastread import tokens as ftok
 from atominfo.structures.frames import iter_frames
 
 DATA = Path(__file__).parent / "data"
@@ -27,7 +30,7 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture(autouse=True, params=["kernel", "python"])
 def parser(request, monkeypatch):
     """Every test on both parsers: the compiled kernel and the small-frame Python path."""
-    monkeypatch.setattr(fastread, "SMALL_TOKENS", 0 if request.param == "kernel" else 10**9)
+    monkeypatch.setattr(ftok, "SMALL_TOKENS", 0 if request.param == "kernel" else 10**9)
     return request.param
 
 
@@ -209,7 +212,7 @@ def test_streamed_frame_numbers_and_errors(tmp_path):
 )
 def test_float_tokens_round_as_python(token):
     buf = np.frombuffer(f"{token} 1\n".encode(), dtype=np.uint8)
-    cols, _ = parse_lines(buf, 0, 1, [fastread.FLOAT, fastread.INT])
+    cols, _ = parse_lines(buf, 0, 1, [ftok.FLOAT, ftok.INT])
     value = cols.floats[0, 0]
     expected = float(token)
     assert (np.isnan(value) and np.isnan(expected)) or (
@@ -225,16 +228,16 @@ def test_random_floats_round_as_python():
         f"{v:.{d}g}" if i % 2 else f"{v:.{d}f}" for i, (v, d) in enumerate(zip(values, digits))
     ]
     buf = np.frombuffer(("\n".join(tokens) + "\n").encode(), dtype=np.uint8)
-    cols, _ = parse_lines(buf, 0, len(tokens), [fastread.FLOAT])
+    cols, _ = parse_lines(buf, 0, len(tokens), [ftok.FLOAT])
     assert np.array_equal(cols.floats[:, 0], np.array([float(t) for t in tokens]))
 
 
 def test_ase_tables_match_the_installed_ase():
     from ase.io import extxyz
 
-    assert fastread.SPECIAL_3_3_KEYS == extxyz.SPECIAL_3_3_KEYS
-    assert fastread.UNPROCESSED_KEYS == extxyz.UNPROCESSED_KEYS
-    assert fastread.REV_PROPERTY_NAME_MAP == extxyz.REV_PROPERTY_NAME_MAP
+    assert fx.SPECIAL_3_3_KEYS == extxyz.SPECIAL_3_3_KEYS
+    assert fx.UNPROCESSED_KEYS == extxyz.UNPROCESSED_KEYS
+    assert fx.REV_PROPERTY_NAME_MAP == extxyz.REV_PROPERTY_NAME_MAP
 
 
 def test_unsupported_comment_falls_back_to_ase(tmp_path):
@@ -260,9 +263,9 @@ def _parse(text, n_lines, kinds, *, threads):
     """parse_lines through the kernel, serial (threads=1) or split in two (threads=2)."""
     buf = np.frombuffer(text.encode(), dtype=np.uint8)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(fastread, "SMALL_TOKENS", 0)
-        mp.setattr(fastread, "PARALLEL_LINES", 1 if threads == 2 else 10**9)
-        mp.setattr(fastread, "parse_threads", lambda: threads)
+        mp.setattr(ftok, "SMALL_TOKENS", 0)
+        mp.setattr(ftok, "PARALLEL_LINES", 1 if threads == 2 else 10**9)
+        mp.setattr(ftok, "parse_threads", lambda: threads)
         try:
             cols, end = parse_lines(buf, 0, n_lines, kinds, source="f", frame=3, first_atom=10)
         except InputError as exc:
@@ -271,7 +274,7 @@ def _parse(text, n_lines, kinds, *, threads):
 
 
 def test_two_thread_parse_equals_serial_wherever_the_text_is_cut():
-    kinds = [fastread.INT, fastread.STRING, fastread.FLOAT, fastread.FLOAT]
+    kinds = [ftok.INT, ftok.STRING, ftok.FLOAT, ftok.FLOAT]
     rows = [
         f"{i} {'Cu' if i % 3 else 'Ta'} {0.1 * i!r} {tok}"
         for i, tok in enumerate(["1.5", "nan", "1e-300", "123456789012345678901234", "-inf"] * 4)
@@ -294,7 +297,7 @@ def test_two_thread_parse_equals_serial_wherever_the_text_is_cut():
 @pytest.mark.parametrize("bad", [2, 7, 12, 19])
 @pytest.mark.parametrize("error", ["columns", "garbage", "short"])
 def test_two_thread_parse_names_the_first_bad_atom(bad, error):
-    kinds = [fastread.INT, fastread.FLOAT, fastread.FLOAT]
+    kinds = [ftok.INT, ftok.FLOAT, ftok.FLOAT]
     rows = [f"{i} {i * 0.5!r} -{i}.25" for i in range(20)]
     if error == "columns":
         rows[bad] += " 7"
@@ -317,13 +320,13 @@ def test_compiled_newline_scans_equal_python():
     for size in (0, 1, 5, 70_000, 140_001):
         buf = np.where(rng.random(size) < 0.01, 10, 65).astype(np.uint8)
         data = buf.tobytes()
-        assert fastread._count_newlines(buf, 0, size) == data.count(b"\n")
-        assert fastread._count_newlines(buf, size // 3, size // 2) == data.count(
+        assert ftok._count_newlines(buf, 0, size) == data.count(b"\n")
+        assert ftok._count_newlines(buf, size // 3, size // 2) == data.count(
             b"\n", size // 3, size // 2
         )
         total = data.count(b"\n")
         for max_lines in (1, 2, max(total // 2, 1), total, total + 5):
-            count, cut = fastread._newline_cut(buf, max_lines)
+            count, cut = ftok._newline_cut(buf, max_lines)
             expected = min(total, max_lines)
             assert count == expected
             assert cut == (0 if expected == 0 else _nth(data, expected) + 1)
@@ -352,7 +355,7 @@ def _xyz_text(n, seed=0):
 def gzip_module(request, monkeypatch):
     """The .gz readers with ISA-L's igzip, and with the gzip module it falls back to."""
     if request.param == "gzip":
-        monkeypatch.setattr(fastread, "_gzip_module", lambda: gzip)
+        monkeypatch.setattr(stream, "_gzip_module", lambda: gzip)
     else:
         pytest.importorskip("isal")
     return request.param
@@ -374,8 +377,8 @@ def test_streamed_gz_equals_plain_with_blocks_cut_anywhere(tmp_path, monkeypatch
         fh.write(plain.read_text())
     expected = [read_snapshot(plain, frame=f) for f in (0, 1)]
     for block_bytes, chunk in [(1, 1), (7, 3), (50, 64), (333, 17), (10**6, 10**6)]:
-        monkeypatch.setattr(fastread, "BLOCK_BYTES", block_bytes)
-        monkeypatch.setattr(fastread, "READ_CHUNK", chunk)
+        monkeypatch.setattr(stream, "BLOCK_BYTES", block_bytes)
+        monkeypatch.setattr(stream, "READ_CHUNK", chunk)
         for frame in (0, 1):
             for path in (plain, packed):
                 got = read_snapshot(path, frame=frame)
@@ -400,9 +403,9 @@ def test_large_gz_frame_equals_plain_and_ase(tmp_path, monkeypatch, parser, gzip
 
     if parser == "python":
         pytest.skip("the compiled kernel's test")
-    monkeypatch.setattr(fastread, "PARALLEL_LINES", 1000)
-    monkeypatch.setattr(fastread, "BLOCK_BYTES", 3 << 19)
-    monkeypatch.setattr(fastread, "READ_CHUNK", 1 << 18)
+    monkeypatch.setattr(ftok, "PARALLEL_LINES", 1000)
+    monkeypatch.setattr(stream, "BLOCK_BYTES", 3 << 19)
+    monkeypatch.setattr(stream, "READ_CHUNK", 1 << 18)
     text = _xyz_text(40_000, 5)
     plain, packed = tmp_path / "big.extxyz", tmp_path / "big.extxyz.gz"
     plain.write_text(text)
@@ -418,8 +421,8 @@ def test_large_gz_frame_equals_plain_and_ase(tmp_path, monkeypatch, parser, gzip
 
 
 def test_gz_errors_name_frame_and_atom_and_stop_the_threads(tmp_path, monkeypatch, gzip_module):
-    monkeypatch.setattr(fastread, "BLOCK_BYTES", 64)
-    monkeypatch.setattr(fastread, "READ_CHUNK", 16)
+    monkeypatch.setattr(stream, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(stream, "READ_CHUNK", 16)
     good = _xyz_text(40, 1)
     lines = _xyz_text(40, 2).splitlines()
     lines[2 + 17] = "Cu 1.0 abc 2.0"
@@ -447,9 +450,9 @@ def test_gz_errors_name_frame_and_atom_and_stop_the_threads(tmp_path, monkeypatc
 def test_consumer_stopping_early_stops_the_read_ahead_thread(tmp_path, monkeypatch, gzip_module):
     import time
 
-    monkeypatch.setattr(fastread, "BLOCK_BYTES", 100)
-    monkeypatch.setattr(fastread, "READ_CHUNK", 64)
-    monkeypatch.setattr(fastread, "READ_AHEAD", 2)  # the thread soon waits on a full queue
+    monkeypatch.setattr(stream, "BLOCK_BYTES", 100)
+    monkeypatch.setattr(stream, "READ_CHUNK", 64)
+    monkeypatch.setattr(stream, "READ_AHEAD", 2)  # the thread soon waits on a full queue
     path = tmp_path / "t.extxyz.gz"
     with gzip.open(path, "wt", compresslevel=1) as fh:  # more than the header's first read
         fh.write(_xyz_text(30_000, 4))
@@ -477,9 +480,9 @@ def test_consumer_stopping_early_stops_the_read_ahead_thread(tmp_path, monkeypat
 
 def test_read_ahead_paused_anywhere_loses_nothing(tmp_path, monkeypatch, gzip_module):
     """Stopping the read-ahead thread keeps what it read: reading goes on where it was."""
-    monkeypatch.setattr(fastread, "BLOCK_BYTES", 20_000)
-    monkeypatch.setattr(fastread, "READ_CHUNK", 4099)
-    monkeypatch.setattr(fastread, "READ_AHEAD", 3)
+    monkeypatch.setattr(stream, "BLOCK_BYTES", 20_000)
+    monkeypatch.setattr(stream, "READ_CHUNK", 4099)
+    monkeypatch.setattr(stream, "READ_AHEAD", 3)
     text = _xyz_text(30_000, 6).encode()  # more than the header's first read
     path = tmp_path / "t.extxyz.gz"
     path.write_bytes(gzip.compress(text, compresslevel=1))
