@@ -25,6 +25,7 @@ from atominfo.information import (
 if TYPE_CHECKING:  # imported where first used: they pull in faiss / numba kernels
     from atominfo.engine.index.clusters import ClusterIndex
     from atominfo.engine.index.neighbours import NeighbourIndex
+    from atominfo.engine.index.projected import ProjectedIndex
 
 
 class Reference:
@@ -71,6 +72,7 @@ class Reference:
         self.engine = as_engine(engine).prepare(self.X)  # ship X to workers / device once
         self._clusters: ClusterIndex | None = None
         self._neighbours: NeighbourIndex | None = None
+        self._projected: ProjectedIndex | None = None
 
     @classmethod
     def from_structures(
@@ -201,6 +203,16 @@ class Reference:
                 self.X, n_clusters=classify_clusters(len(self.X)), seed=self.seed
             )
         return self._clusters
+
+    @property
+    def projected(self):
+        """The projected index of the reference (`engine.index.projected.ProjectedIndex`),
+        built once: kernel sums within a stated tolerance."""
+        if self._projected is None:
+            from atominfo.engine.index.projected import ProjectedIndex
+
+            self._projected = ProjectedIndex(self.X)
+        return self._projected
 
     def inside(self, Y, *, progress=None) -> np.ndarray:
         """Exact labels dH(Y_i | reference) <= 0: bool (m,), or (n_h, m) for several h.

@@ -281,6 +281,28 @@ def apply_threads(args) -> None:
     threadpool_limits(threads)
 
 
+def dask_client(spec: str):
+    """The Dask client of a ``--dask`` value, closed when the command ends (see `AT_END`)."""
+    import logging
+
+    from atominfo.engine.dask_client import close_client, get_client
+
+    try:
+        client = get_client(spec, log_level=logging.CRITICAL)
+    except InputError as exc:
+        raise InputError(f"--dask {spec}: {exc.reason}") from None
+
+    def close():
+        # The command is ending (maybe interrupted mid-task): tasks cut short log
+        # tracebacks while the cluster shuts down; its one line has said what happened.
+        for name in ("distributed", "asyncio", "tornado"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        close_client(client)
+
+    AT_END.append(close)
+    return client
+
+
 def engine(args):
     """Engine options from --backend, --dask, --device and --precision.
 
@@ -306,13 +328,7 @@ def engine(args):
         from atominfo.engine.torch import resolve_device
 
         return EngineOptions(backend="torch", device=resolve_device(device), precision=precision)
-    from atominfo.engine.dask_client import close_client, get_client
-
-    try:
-        client = get_client(dask if dask is not None else "local")
-    except InputError as exc:
-        raise InputError(f"--dask {dask}: {exc.reason}") from None
-    AT_END.append(lambda: close_client(client))
+    client = dask_client(dask if dask is not None else "local")
     if device is not None:  # each Dask worker runs the torch engine on `device`
         return EngineOptions(
             backend="dask",

@@ -69,7 +69,7 @@ def interrupted_message(argv: list[str], can_resume: bool) -> str:
     )
     if resumable and "--resume" not in argv:
         return (
-            f"{PREFIX}: interrupted; completed frames are kept: run the same command "
+            f"{PREFIX}: interrupted; completed work is kept: run the same command "
             "with --resume to continue"
         )
     if resumable:

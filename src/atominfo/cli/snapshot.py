@@ -122,16 +122,7 @@ def run(args) -> None:
         n_atoms = stream.header.n_atoms
     args.index, args.rescale_volume = ":", None  # what load.reference reads of args
     ref = reference(args, args.bandwidth)
-    client = None
-    if args.dask is not None:
-        from atominfo.engine.dask_client import close_client, get_client
-        from atominfo.errors import InputError
-
-        try:
-            client = get_client(args.dask)
-        except InputError as exc:
-            raise InputError(f"--dask {args.dask}: {exc.reason}") from None
-        options.AT_END.append(lambda: close_client(client))
+    client = options.dask_client(args.dask) if args.dask is not None else None
     with progress("snapshot", n_atoms, args.quiet, "atoms") as advance:
         result = analyse_snapshot(
             args.file,

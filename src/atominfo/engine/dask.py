@@ -62,9 +62,9 @@ class Broadcast:
 class ScatteredReference(Broadcast):
     """Reference descriptors X (array (n, d), float64, 1/Å) broadcast to the workers."""
 
-    def __init__(self, X: np.ndarray, client):
-        self.X = X
-        super().__init__(X, client)
+    @property
+    def X(self) -> np.ndarray:
+        return self.value
 
     def matches(self, X: np.ndarray, client) -> bool:
         if client is not self.client:

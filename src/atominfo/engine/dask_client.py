@@ -11,6 +11,8 @@ pass the client (or its ``scheduler.address``) instead; see README.md.
 
 from __future__ import annotations
 
+import logging
+
 from atominfo.errors import InputError
 
 LOOPBACK = "127.0.0.1"
@@ -48,7 +50,14 @@ def parse_spec(spec: str) -> tuple[str, int | str]:
     return "address", spec
 
 
-def get_client(spec, *, host: str = LOOPBACK, threads_per_worker: int = 1, dashboard: bool = False):
+def get_client(
+    spec,
+    *,
+    host: str = LOOPBACK,
+    threads_per_worker: int = 1,
+    dashboard: bool = False,
+    log_level: int = logging.WARNING,
+):
     """A `distributed.Client` for a ``--dask`` value, an existing client, or None.
 
     Parameters
@@ -65,6 +74,10 @@ def get_client(spec, *, host: str = LOOPBACK, threads_per_worker: int = 1, dashb
         Threads of each local worker (numba and BLAS inside a task use as many).
     dashboard : bool
         Serve the Dask dashboard of a local cluster (off by default).
+    log_level : int
+        Least level of the log lines a local cluster's scheduler and workers
+        print (`logging.WARNING` by default; the command line passes
+        `logging.CRITICAL`: its own error line says what went wrong).
 
     Notes
     -----
@@ -100,6 +113,7 @@ def get_client(spec, *, host: str = LOOPBACK, threads_per_worker: int = 1, dashb
             host=host,
             dashboard_address=f"{host}:0",
             scheduler_kwargs={"dashboard": dashboard},
+            silence_logs=log_level,
         )
         return Client(cluster)
     assert isinstance(value, str)  # parse_spec gives an int only for "local"

@@ -34,12 +34,10 @@ class BoxAnalyser:
     """
 
     def __init__(self, reference, k: int, cutoff: float, dh: str, dh_tol: float = DEFAULT_DH_TOL):
-        from atominfo.engine.index.projected import ProjectedIndex
-
         self.h = float(reference.h)
         self.k, self.cutoff, self.dh, self.dh_tol = int(k), float(cutoff), dh, float(dh_tol)
         self.labels = reference.index  # exact classification, built once
-        self.projected = ProjectedIndex(reference.X) if dh != "none" else None
+        self.projected = reference.projected if dh != "none" else None
         self.threads: int | None = None  # None: numba's thread count
 
     def __call__(
@@ -90,7 +88,7 @@ def run_box(analyser, coords, n_core, owner, source, frame, timings):
     try:
         return analyser(coords, n_core, owner, timings)
     except InputError as exc:
-        raise InputError(exc.reason, source=source, frame=frame, atom=exc.atom) from None
+        raise exc.located(source, frame) from None
 
 
 def box_descriptors(

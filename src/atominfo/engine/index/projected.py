@@ -125,9 +125,9 @@ class ProjectedIndex:
     def __len__(self) -> int:
         return len(self.Xc)
 
-    def _exact(self, Yc: np.ndarray, c: float) -> np.ndarray:
-        """Exact log-sums of centred queries: the CPU engine's blocked product and fold."""
-        y_sq = norms_squared(Yc, "query")
+    def _exact(self, Yc: np.ndarray, y_sq: np.ndarray, c: float) -> np.ndarray:
+        """Exact log-sums of centred queries (squared norms `y_sq`): the CPU engine's
+        blocked product and fold."""
         inv = np.array([c])
         run_max = np.full((1, len(Yc)), -np.inf)
         run_sum = np.zeros((1, len(Yc)))
@@ -171,10 +171,11 @@ class ProjectedIndex:
 
         def work(y0):
             Yc = np.ascontiguousarray(Y[y0 : y0 + QUERY_ROWS] - self.mu)
-            norms_squared(Yc, "query", y0)
+            y_sq = norms_squared(Yc, "query", y0)
             zq = self._z(Yc)
             _, nearest = self.tree.query(zq, k=1)
-            U = np.einsum("ij,ij->i", Yc - self.Xc[nearest], Yc - self.Xc[nearest])
+            gap = Yc - self.Xc[nearest]
+            U = np.einsum("ij,ij->i", gap, gap)
             reach = U + skip
             radius = np.sqrt(reach) * (1 + RADIUS_SLACK) + RADIUS_SLACK * (
                 np.sqrt(np.einsum("ij,ij->i", zq, zq)) + 1.0
@@ -195,7 +196,7 @@ class ProjectedIndex:
                 _gather_fold(Yc[few], self.Xc, flat, offsets, c, sums)
                 block[few], counts[few] = sums, sizes
             if many.any():
-                block[many], counts[many] = self._exact(Yc[many], c), n
+                block[many], counts[many] = self._exact(Yc[many], y_sq[many], c), n
             if progress is not None:
                 progress(len(Yc))
 
