@@ -296,3 +296,39 @@ def test_a_dask_reference_runs_its_boxes_on_dask(tmp_path, ref, client, monkeypa
     analyse_snapshot(path, dask_ref, tmp_path / "dask.npy", chunk_atoms=20)
     assert used == [client]
     assert (tmp_path / "dask.npy").read_bytes() == (tmp_path / "local.npy").read_bytes()
+
+
+def test_interrupted_dask_run_prints_one_line_and_resumes(tmp_path, ref):
+    """SIGTERM mid-run with --dask: exit 130, one line (no cluster teardown logs), resumable."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("distributed")
+    atoms = ta_frame(seed=10, repeat=(10, 10, 10))
+    path = tmp_path / "snap.dump"
+    write_dump(path, atoms)
+    np.save(tmp_path / "ref.npy", ref.X)
+    out = tmp_path / "o.npy"
+    command = [sys.executable, "-m", "atominfo", "snapshot", str(path), "--ref"]
+    command += [str(tmp_path / "ref.npy"), "-o", str(out), "-k", str(K), "-c", str(RC)]
+    command += ["-b", str(H), "--chunk-atoms", "20", "--dask", "local:2", "-q"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state = tmp_path / ".o.npy.resume.json"
+    deadline = time.monotonic() + 120
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [
+        "atominfo: interrupted; completed work is kept: run the same command "
+        "with --resume to continue"
+    ]
+    assert not out.exists()
+    done = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    local = tmp_path / "local.npy"
+    analyse_snapshot(path, ref, local, chunk_atoms=20)
+    assert out.read_bytes() == local.read_bytes()

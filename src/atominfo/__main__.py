@@ -1,5 +1,3 @@
-import sys
+from atominfo.cli import console_main
 
-from atominfo.cli import main
-
-sys.exit(main())
+console_main()  # the same entry as the `atominfo` script (SIGTERM handled like Ctrl-C)
