@@ -10,9 +10,8 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from atominfo.errors import InputError
-from atominfo.outputs.guard import OutputGuard
-from atominfo.outputs.stream import DHStreamWriter
+from atominfo.runs.guard import OutputGuard
+from atominfo.runs.stream import DHStreamWriter
 
 
 @dataclass
@@ -63,31 +62,28 @@ def paths(directory, layout):
 
 
 def run_to_end(directory, layout, frames, inp, h=0.015):
-    """What a user does after a kill: run with --resume; if there is nothing to
-    resume and the outputs are not all there, run afresh."""
+    """What a user does after a kill: run with --resume (which starts from the
+    beginning when the kill came before the first checkpoint, and does nothing
+    when the run had finished)."""
+    import warnings
+
     out, table = paths(directory, layout)
-    try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         run_once(out, table, frames, inp, h, resume=True)
-    except InputError as exc:
-        if "no interrupted run" not in str(exc):
-            raise
-        if not all(p is None or p.exists() for p in (out, table)):
-            run_once(out, table, frames, inp, h, resume=False)
 
 
 def run_once(out, table, frames, inp, h, resume):
     outputs = [(p, None) for p in (out, table) if p is not None]
-    with OutputGuard(inputs=[inp], outputs=outputs, resume=resume):
+    with OutputGuard(inputs=[inp], outputs=outputs, resume=resume, resumable=True):
         writer = DHStreamWriter(out, table, h, {"k": 32}, resume=resume, inputs=[inp])
+        if writer.finished:
+            return
         try:
             for frame in frames[writer.frames_done :]:
                 writer.add(frame)
-        except InputError:
-            writer.abort()
-            raise
-        except BaseException:
+        finally:
             writer.close()
-            raise
         writer.read_table()
         writer.finish()
 

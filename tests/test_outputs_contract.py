@@ -215,7 +215,7 @@ def test_disk_full_is_an_input_error_naming_the_file(tmp_path, monkeypatch):
             enospc()  # as a write to `tmp` raises when the disk is full
     assert str(out) in str(info.value) and listing(tmp_path) == []
     monkeypatch.setattr(np.lib.format, "write_array", enospc)
-    with pytest.raises(InputError, match=r"out\.npy: cannot write output \(No space"):
+    with pytest.raises(InputError, match=r"out\.npy: cannot write output \(disk full: No space"):
         with OutputGuard(outputs=[out]):
             (tmp_path / ".out.npy.partial").write_text("half")
             with atomic_output(out) as tmp:
@@ -231,8 +231,9 @@ def test_disk_full_is_an_input_error_naming_the_file(tmp_path, monkeypatch):
 
 # -- resumable dH stream: changed inputs, kills at any instant -----------------------------
 
-import atominfo.outputs.stream as stream  # noqa: E402
-from atominfo.outputs.stream import DHStreamWriter  # noqa: E402
+import atominfo.runs.checkpoint as checkpoint  # noqa: E402
+import atominfo.runs.stream as stream  # noqa: E402
+from atominfo.runs.stream import DHStreamWriter  # noqa: E402
 
 from .stream_harness import fake_frames, output_bytes, run_to_end  # noqa: E402
 
@@ -283,6 +284,12 @@ class KillingOs:
                 pass
 
 
+def kill_os(monkeypatch, killing: KillingOs) -> None:
+    """Every file operation of the writer and its checkpoint goes through `killing`."""
+    monkeypatch.setattr(stream, "os", killing)
+    monkeypatch.setattr(checkpoint, "os", killing)
+
+
 @pytest.fixture
 def fast_tmp(tmp_path):
     """A directory in memory where there is one (/dev/shm): the kill tests make
@@ -310,7 +317,7 @@ def test_killed_at_any_step_resumes_to_the_same_bytes(fast_tmp, monkeypatch, lay
     run_to_end(clean, layout, frames, inp)
     expected = output_bytes(clean, layout)
     counter = KillingOs(at=0)
-    monkeypatch.setattr(stream, "os", counter)
+    kill_os(monkeypatch, counter)
     run_to_end(tmp_path / "clean", layout, frames, inp)  # finished: writes nothing
     clean_steps = counter.count
     monkeypatch.undo()
@@ -318,7 +325,7 @@ def test_killed_at_any_step_resumes_to_the_same_bytes(fast_tmp, monkeypatch, lay
     probe = tmp_path / "probe"
     probe.mkdir()
     counter = KillingOs(at=0)
-    monkeypatch.setattr(stream, "os", counter)
+    kill_os(monkeypatch, counter)
     run_to_end(probe, layout, frames, inp)
     n_steps, names = counter.count, counter.names
     monkeypatch.undo()
@@ -331,7 +338,7 @@ def test_killed_at_any_step_resumes_to_the_same_bytes(fast_tmp, monkeypatch, lay
             # then resumed to the end.
             for kill_at in (at, 1 + at // 3, None):
                 killer = KillingOs(at=kill_at or 0, half=half)
-                monkeypatch.setattr(stream, "os", killer)
+                kill_os(monkeypatch, killer)
                 try:
                     run_to_end(work, layout, frames, inp)
                 except Killed:
@@ -366,18 +373,28 @@ def test_resume_refuses_an_input_changed_in_the_middle(tmp_path):
         fh.write(byte)
     writer = DHStreamWriter(out, None, 0.015, {"k": 32}, resume=True, inputs=[ref])
     assert writer.frames_done == 1
-    writer.abort()
+    writer.close()
     ref.unlink()
     with pytest.raises(InputError, match="unreadable|no interrupted|missing|cannot read input"):
         DHStreamWriter(out, None, 0.015, {"k": 32}, resume=True, inputs=[ref])
 
 
-def test_stream_disk_full_names_the_output(tmp_path, monkeypatch):
+def test_stream_disk_full_keeps_the_work_and_resumes(tmp_path, monkeypatch):
+    """A full disk at frame 1 names the output, keeps frame 0 and says how to go on;
+    with space again, --resume finishes with the bytes of an uninterrupted run."""
     frames = fake_frames()
     out, table = tmp_path / "dh.extxyz", tmp_path / "t.csv"
-    with pytest.raises(InputError, match=r"dh\.extxyz: cannot write output \(No space"):
-        with OutputGuard(outputs=[out, table]):
-            writer = DHStreamWriter(out, table, 0.015, {"k": 32})
+    (tmp_path / "in.xyz").write_text("input\n")
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    run_to_end(clean, (".extxyz", ".csv"), frames, tmp_path / "in.xyz")
+    expected = {
+        "dh.extxyz": (clean / "dh.extxyz").read_bytes(),
+        "t.csv": (clean / "frames.csv").read_bytes(),
+    }
+    with pytest.raises(InputError, match=r"dh\.extxyz: cannot write output \(disk full") as info:
+        with OutputGuard(outputs=[out, table], resumable=True):
+            writer = DHStreamWriter(out, table, 0.015, {"k": 32}, inputs=[tmp_path / "in.xyz"])
             writer.add(frames[0])
             real_write = os.write
 
@@ -389,11 +406,22 @@ def test_stream_disk_full_names_the_output(tmp_path, monkeypatch):
             monkeypatch.setattr(stream.os, "write", full)
             try:
                 writer.add(frames[1])
-            except InputError:
-                writer.abort()
-                raise
+            finally:
+                writer.close()
     monkeypatch.undo()
-    assert listing(tmp_path) == []
+    assert "the completed work is kept: free space, then run again with --resume" in str(info.value)
+    assert ".dh.extxyz.resume.json" in listing(tmp_path)
+    with OutputGuard(outputs=[out, table], resume=True):
+        writer = DHStreamWriter(
+            out, table, 0.015, {"k": 32}, resume=True, inputs=[tmp_path / "in.xyz"]
+        )
+        assert writer.frames_done == 1
+        for frame in frames[1:]:
+            writer.add(frame)
+        writer.close()
+        writer.finish()
+    assert out.read_bytes() == expected["dh.extxyz"]
+    assert [n for n in listing(tmp_path) if n.startswith(".")] == []
 
 
 KILL_SCRIPT = """

@@ -9,7 +9,7 @@ import pytest
 import atominfo
 from atominfo.cli import main
 from atominfo.errors import InputError
-from atominfo.outputs.stream import partial_path, state_path
+from atominfo.runs.stream import partial_path, state_path
 from atominfo.structures.datasets import cu_melt, fcc_cu, md_frames, rattled_fcc_cu
 from atominfo.workflows.trajectory import iter_self_dh
 
@@ -130,7 +130,7 @@ def test_interrupt_after_frame_2_then_resume_is_byte_identical(
     argv = ["dh", path, "--ref", "self", "-o", str(out), "--table", str(table)]
     assert main([*argv, "-q"]) == 130
     assert not out.exists() and not table.exists()
-    assert json.loads(state_path(out).read_text())["frames_done"] == 2  # frames 1 and 2
+    assert json.loads(state_path(out).read_text())["state"]["frames_done"] == 2  # frames 1 and 2
     monkeypatch.setattr(module, "iter_self_dh", original)
     summary = run_json([*argv, "--resume"], capsys)
     assert summary["frames"] == 5 and summary["reference_environments"] == 160
@@ -160,7 +160,7 @@ def test_resume_refuses_a_run_against_files(traj, tmp_path, capsys, monkeypatch)
     capsys.readouterr()
     assert main(["dh", path, "--ref", path, "-o", str(out), "--resume", "-q"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("atominfo: error:") and "different inputs or options" in err
+    assert err.startswith("atominfo: error:") and "--resume: the interrupted run had other options (ref: self in the interrupted run" in err
     assert len(err.strip().splitlines()) == 1
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -184,8 +187,25 @@ def test_resume_refuses_changed_options(tmp_path, ref):
 
     with pytest.raises(KeyboardInterrupt):
         analyse_snapshot(path, ref, tmp_path / "o.npy", chunk_atoms=12, progress=killer)
-    with pytest.raises(InputError, match="other inputs or options"):
+    hidden = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
+    with pytest.raises(InputError, match="chunk_atoms: 12 in the interrupted run, 20 now"):
         analyse_snapshot(path, ref, tmp_path / "o.npy", chunk_atoms=20, resume=True)
+    # the refusal deleted nothing; a run that neither resumes nor restarts is refused too
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == hidden
+    with pytest.raises(InputError, match="add --resume to continue it, or --restart"):
+        analyse_snapshot(path, ref, tmp_path / "o.npy", chunk_atoms=12)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == hidden
+    resumed = analyse_snapshot(path, ref, tmp_path / "o.npy", chunk_atoms=12, resume=True)
+    whole = analyse_snapshot(path, ref, tmp_path / "whole.npy", chunk_atoms=12)
+    assert (tmp_path / "o.npy").read_bytes() == (tmp_path / "whole.npy").read_bytes()
+    assert resumed.novel == whole.novel
+    # finished: --resume reads the result back; a changed input is refused
+    again = analyse_snapshot(path, ref, tmp_path / "o.npy", chunk_atoms=12, resume=True)
+    assert (again.atoms, again.novel) == (whole.atoms, whole.novel)
+    os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    with pytest.raises(InputError, match="changed after its outputs were written"):
+        analyse_snapshot(path, ref, tmp_path / "o.npy", chunk_atoms=12, resume=True)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_bad_snapshot_inputs(tmp_path, ref):

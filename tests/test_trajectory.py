@@ -10,7 +10,7 @@ import pytest
 import atominfo
 from atominfo.cli import main
 from atominfo.errors import InputError
-from atominfo.outputs.stream import DHStreamWriter, partial_path, state_path
+from atominfo.runs.stream import DHStreamWriter, partial_path, state_path
 from atominfo.structures.datasets import rattled_fcc_cu
 from atominfo.structures.scan import count_atoms
 from atominfo.workflows.trajectory import frame_statistics, iter_trajectory_dh, trajectory_dh
@@ -135,7 +135,7 @@ def test_interrupt_then_resume(traj, tmp_path, capsys, monkeypatch, suffix):
     monkeypatch.setattr(cli_traj, "iter_trajectory_dh", stops_after_three)
     assert main(["dh", str(traj[0]), "--ref", FCC, "-o", str(out), "--table", str(table)]) == 130
     assert not out.exists() and not table.exists()  # never a truncated output
-    assert json.loads(state_path(out).read_text())["frames_done"] == 3
+    assert json.loads(state_path(out).read_text())["state"]["frames_done"] == 3
     monkeypatch.setattr(cli_traj, "iter_trajectory_dh", original)
     summary = run_json(
         ["dh", str(traj[0]), "--ref", FCC, "-o", str(out), "--table", str(table), "--resume"],
@@ -161,14 +161,15 @@ def test_resume_with_other_options_is_refused(traj, tmp_path, capsys):
     out = tmp_path / "dh.npy"
     writer = DHStreamWriter(out, None, 0.015, {"k": 32})
     writer.close()
-    with pytest.raises(InputError, match="different"):
+    with pytest.raises(InputError, match="k: 32 in the interrupted run, 16 now"):
         DHStreamWriter(out, None, 0.015, {"k": 16}, resume=True)
+    assert state_path(out).exists()  # a refused resume deletes nothing
     # nothing to resume (killed before its first checkpoint): it starts again, and says so
     assert (
         main(["dh", str(traj[0]), "--ref", FCC, "-o", str(tmp_path / "x.npy"), "--resume", "-q"])
         == 0
     )
-    assert "no interrupted run to resume; starting from the first frame" in capsys.readouterr().err
+    assert "no interrupted run to resume (no checkpoint); starting from the beginning" in capsys.readouterr().err
     assert (tmp_path / "x.npy").exists()
 
 
@@ -297,7 +298,7 @@ def test_frame_statistics_never_nan_and_refuses_empty():
 
 
 def test_summary_of_nothing_is_none_not_zero():
-    from atominfo.outputs.stream import Totals
+    from atominfo.runs.stream import Totals
 
     summary = Totals(0.015).summary(0)
     assert summary == {

@@ -45,11 +45,7 @@ def add_arguments(parser) -> None:
         "dH > 0, max and mean dH (nats).",
     )
     options.add_plot(parser)
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="Continue an interrupted run from its last complete frame.",
-    )
+    options.add_resume(parser, "frame")
     parser.add_argument(
         "--chemiscope",
         type=Path,
@@ -69,8 +65,8 @@ def run(args) -> None:
     from atominfo.cli.load import reference, species
     from atominfo.cli.report import fmt, print_json, progress, say
     from atominfo.errors import InputError
-    from atominfo.outputs.guard import OutputGuard
-    from atominfo.outputs.stream import DHStreamWriter, Totals
+    from atominfo.runs.guard import OutputGuard
+    from atominfo.runs.stream import DHStreamWriter, Totals
     from atominfo.structures.scan import count_atoms
     from atominfo.workflows.trajectory import iter_self_dh, iter_trajectory_dh
 
@@ -88,16 +84,13 @@ def run(args) -> None:
         (args.plot, PLOTS),
         (args.chemiscope, (".json.gz", ".json")),
     ]
-    with OutputGuard(inputs=[*args.files, *refs], outputs=outputs, resume=args.resume):
-        if args.resume and _finished(args):
-            import warnings
-
-            warnings.warn(
-                "nothing to resume: the outputs exist and no checkpoint remains "
-                "(the run finished); run without --resume to compute them again",
-                stacklevel=1,
-            )
-            return
+    with OutputGuard(
+        inputs=[*args.files, *refs],
+        outputs=outputs,
+        resume=args.resume,
+        restart=args.restart,
+        resumable=args.output is not None or args.table is not None,
+    ):
         options.apply_threads(args)
         h = options.h_value(args)
         engine = options.engine(args)
@@ -125,6 +118,8 @@ def run(args) -> None:
                 resume=args.resume,
                 inputs=[*args.files, *refs],
             )
+            if writer.finished:  # nothing to resume (Checkpoint.begin warned)
+                return
         totals = writer.totals if writer is not None else Totals(h)
         table_rows = []
         skip = writer.frames_done if writer is not None else 0
@@ -174,14 +169,9 @@ def run(args) -> None:
                         "(give a trajectory of at least two frames)",
                         source=str(args.files[0]),
                     )
-        except InputError:
+        finally:
             if writer is not None:
-                writer.abort()
-            raise
-        except BaseException:
-            if writer is not None:
-                writer.close()  # keep the partial files and the checkpoint for --resume
-            raise
+                writer.close()  # OutputGuard keeps or removes the files (its rules)
         if writer is None:
             summary = totals.summary(skip)
             table = _columns(table_rows, h)
@@ -191,7 +181,7 @@ def run(args) -> None:
         if args.plot is not None:
             from atominfo.cli.report import save_plot
             from atominfo.outputs.plots import plot_trajectory
-            from atominfo.outputs.stream import bandwidth_labels
+            from atominfo.runs.stream import bandwidth_labels
 
             save_plot(
                 plot_trajectory(
@@ -244,7 +234,7 @@ def run(args) -> None:
 
 def _columns(rows: list[dict], h) -> dict:
     """Per-frame columns, named as in the table file, from `FrameDH.summary()` rows."""
-    from atominfo.outputs.stream import bandwidth_labels
+    from atominfo.runs.stream import bandwidth_labels
 
     out: dict = {}
     labels = bandwidth_labels(h)
@@ -261,11 +251,3 @@ def _columns(rows: list[dict], h) -> dict:
 def _names(paths) -> str:
     names = [Path(p).name for p in paths]
     return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
-
-
-def _finished(args) -> bool:
-    """A finished run: every file asked for exists and no checkpoint is left."""
-    from atominfo.outputs.stream import state_path
-
-    asked = [p for p in (args.output, args.table) if p is not None]
-    return all(p.exists() for p in asked) and not state_path(asked[0]).exists()

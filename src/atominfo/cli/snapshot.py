@@ -85,11 +85,7 @@ def add_arguments(parser) -> None:
         help="Atoms per spatial box: sets the memory used (about 2 kB an "
         "atom besides the reference).",
     )
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="Continue an interrupted run from its last complete box.",
-    )
+    options.add_resume(parser, "box")
     options.add_descriptor(parser, rescale=False, multicomponent=False)
     options.add_bandwidth(parser, several=False)
     options.add_engine(parser, backends=False)
@@ -107,7 +103,7 @@ def add_arguments(parser) -> None:
 def run(args) -> None:
     from atominfo.cli.load import reference
     from atominfo.cli.report import fmt, print_json, progress, say
-    from atominfo.outputs.guard import check_outputs
+    from atominfo.runs.guard import check_outputs
     from atominfo.structures.fastread import StreamedFrame
     from atominfo.workflows.snapshot import DUMP_SUFFIXES, analyse_snapshot
 
@@ -139,6 +135,7 @@ def run(args) -> None:
             chunk_atoms=args.chunk_atoms,
             client=client,
             resume=args.resume,
+            restart=args.restart,
             progress=advance,
         )
     summary = {**result.to_dict(), "reference_environments": len(ref)}

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import math
 import os
 import time
@@ -50,7 +49,6 @@ from atominfo.errors import InputError
 from atominfo.results import Result
 from atominfo.workflows.snapshot_box import DEFAULT_DH_TOL, BoxAnalyser, run_box
 
-STATE_VERSION = 2
 DUMP_SUFFIXES = (".dump", ".lammpstrj")
 RECORD = np.dtype(
     [("index", "<i8"), ("frac", "<f8", (3,)), ("pos", "<f8", (3,)), ("id", "<i8"), ("type", "<i8")]
@@ -207,6 +205,7 @@ def analyse_snapshot(
     dh_tol: float = DEFAULT_DH_TOL,
     chunk_atoms: int = DEFAULT_CHUNK_ATOMS,
     resume: bool = False,
+    restart: bool = False,
     client=None,
     progress=None,
 ) -> SnapshotResult:
@@ -233,7 +232,13 @@ def analyse_snapshot(
         plenty for ranking novel atoms; the labels are exact whatever it is.
     chunk_atoms : atoms per spatial box; memory grows with it (about 2 kB an
         atom beside the reference), not with the snapshot.
-    resume : continue an interrupted run from its last complete box.
+    resume : continue an interrupted run from its last complete box
+        (`atominfo.runs.checkpoint`: a run with other options or a changed
+        input is refused, and its work kept). On a run that had finished, the
+        result is read back from `output` (nothing is computed: ``chunks``
+        and ``halo_atoms`` are 0) with a warning.
+    restart : discard the work of an interrupted run and start again; without
+        `resume` or `restart`, an interrupted run's checkpoint is refused.
     client : a `distributed.Client` (see `atominfo.engine.dask_client.get_client`):
         the boxes are analysed on its workers, which receive positions only
         (`atominfo.workflows.snapshot_dask`); the results are the same bytes.
@@ -247,7 +252,7 @@ def analyse_snapshot(
     """
     from atominfo import params
     from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
-    from atominfo.outputs.guard import OutputGuard
+    from atominfo.runs.guard import OutputGuard
 
     started = time.perf_counter()
     if np.ndim(reference.h) != 0:
@@ -266,7 +271,9 @@ def analyse_snapshot(
     output = Path(output)
     dump = Path(dump) if dump is not None else None
     outputs = [(output, (".npy",)), (dump, DUMP_SUFFIXES)]
-    with OutputGuard(inputs=[path], outputs=outputs, resume=resume):
+    with OutputGuard(
+        inputs=[path], outputs=outputs, resume=resume, restart=restart, resumable=True
+    ):
         run = _Run(
             str(path),
             reference,
@@ -305,7 +312,7 @@ class _Run:
         client,
         progress,
     ):
-        from atominfo.outputs.guard import hidden_path
+        from atominfo.runs.guard import hidden_path
 
         self.path, self.ref, self.output, self.dump = path, reference, output, dump
         self.frame, self.format, self.type_map = frame, format, type_map
@@ -315,8 +322,6 @@ class _Run:
         self.progress = progress
         self.npy_partial = hidden_path(output, "partial")
         self.scratch = hidden_path(output, "frames.partial")
-        self.state_file = hidden_path(output, "resume.json")
-        self.state_tmp = hidden_path(output, "resume.json.tmp")
         self.dump_partial = hidden_path(dump, "partial") if dump is not None else None
         self.timings = dict.fromkeys(("read", "halo", "descriptors", "labels", "dH", "write"), 0.0)
 
@@ -335,12 +340,8 @@ class _Run:
 
     # -- checkpoint -----------------------------------------------------------
     def _signature(self) -> dict:
-        from atominfo.outputs.stream import fingerprint
-
         digest = hashlib.sha256(np.ascontiguousarray(self.ref.X).tobytes()).hexdigest()
         return {
-            "version": STATE_VERSION,
-            "input": fingerprint([self.path]),
             "frame": self.frame,
             "format": self.format,
             "type_map": None if self.type_map is None else str(self.type_map),
@@ -351,46 +352,39 @@ class _Run:
             "dh": self.dh,
             "dh_tol": self.dh_tol,
             "chunk_atoms": self.chunk_atoms,
-            "dump": self.dump is not None,
         }
 
     def _save(self, state: dict) -> None:
-        with open(self.state_tmp, "w") as fh:
-            json.dump(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(self.state_tmp, self.state_file)
-
-    def _load(self, signature: dict) -> dict | None:
-        if not self.state_file.exists():
-            return None
-        try:
-            state = json.loads(self.state_file.read_text())
-        except (OSError, ValueError):
-            return None
-        if state.get("signature") != signature:
-            raise InputError(
-                "the interrupted run used other inputs or options; run again "
-                "without resume to start afresh",
-                source=str(self.output),
-            )
-        needed = [self.npy_partial, self.scratch] + (
-            [self.dump_partial] if self.dump_partial is not None else []
-        )
-        if not all(p.exists() for p in needed):
-            return None
-        return state
+        boxes = int(np.prod(state["grid"]))
+        self.checkpoint.save(state, progress=f"{state['boxes_done']} of {boxes} boxes done")
 
     # -- phases ---------------------------------------------------------------
     def execute(self, resume: bool) -> dict:
-        signature = self._signature()
-        state = self._load(signature) if resume else None
+        from atominfo.runs.checkpoint import Checkpoint
+
+        self.checkpoint = Checkpoint([self.output, self.dump], self._signature(), [self.path])
+        begun = self.checkpoint.begin(resume)
+        if begun.finished:
+            return self._read_back()
+        if begun.finishing is not None:  # killed while renaming: complete the renames
+            self.checkpoint.complete(begun.finishing)
+            return self._summary(begun.state or {})
+        state = begun.state
+        needed = [self.npy_partial, self.scratch] + (
+            [self.dump_partial] if self.dump_partial is not None else []
+        )
+        if state is not None and not all(p.exists() for p in needed):
+            raise InputError(
+                "--resume: the partial output of the interrupted run is missing; run "
+                "with --restart to start again",
+                source=str(self.output),
+            )
         if state is None:
             with self._timed("read"):
-                state = self._prepare(signature)
+                state = self._prepare()
         return self._analyse(state)
 
-    def _prepare(self, signature: dict) -> dict:
+    def _prepare(self) -> dict:
         """Stream the frame twice or three times: extents, box counts, sorted scratch."""
         with self._stream() as s:
             h = s.header
@@ -468,7 +462,6 @@ class _Run:
                 os.fsync(fh.fileno())
             dump_bytes = len(text)
         state = {
-            "signature": signature,
             "n_atoms": h.n_atoms,
             "grid": n.tolist(),
             "lo": lo.tolist(),
@@ -621,14 +614,16 @@ class _Run:
         return np.concatenate(fracs), np.concatenate(owners)
 
     def _finish(self, state: dict) -> dict:
+        moves = [(self.npy_partial, self.output)]
         if self.dump_partial is not None:
             assert self.dump is not None
-            os.replace(self.dump_partial, self.dump)
-        os.replace(self.npy_partial, self.output)
+            moves.append((self.dump_partial, self.dump))
+        self.checkpoint.finish(state, moves, progress="finishing")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.scratch)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.state_file)
+        return self._summary(state)
+
+    def _summary(self, state: dict) -> dict:
         n_atoms = state["n_atoms"]
         return {
             "source": self.path,
@@ -647,6 +642,23 @@ class _Run:
             "dump": None if self.dump is None else str(self.dump),
             "timings": dict(self.timings),
         }
+
+    def _read_back(self) -> dict:
+        """The summary of a run that had finished, from its output (nothing computed)."""
+        rows = np.load(self.output, mmap_mode="r")
+        if rows.dtype != OUTPUT:
+            raise InputError("--resume: not the output of a snapshot run", source=str(self.output))
+        dh = np.asarray(rows["dH"])
+        computed = dh[np.isfinite(dh)]
+        novel = int(np.count_nonzero(rows["novel"]))
+        state = {
+            "n_atoms": len(rows),
+            "novel": novel,
+            "max_dH": float(computed.max()) if computed.size else -math.inf,
+            "grid": [0, 0, 0],
+            "halo_atoms": 0,
+        }
+        return self._summary(state)
 
 
 @dataclass
