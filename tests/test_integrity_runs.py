@@ -243,3 +243,82 @@ def test_outputs_are_committed_all_or_none(command, tmp_path, monkeypatch):
             assert "the completed work is kept" in result.stderr, result.stderr
             for n in left:
                 (tmp_path / n).unlink()
+
+
+# -- refused resumes, generated over every resumable command ----------------------------------
+
+# A changed value of each option that a checkpoint records, per resumable command
+# (valid values: the run itself would succeed with them).
+CHANGES = {
+    "dh": [["-b", "0.0150001"], ["-k", "16"], ["-c", "4.5"], ["--index", "::2"]],
+    "snapshot": [["-b", "0.0150001"], ["-k", "16"], ["-c", "4.5"], ["--chunk-atoms", "8"]],
+}
+RESUMABLE = [c for c in BASE if "--resume" in parser_of(c)[0]._option_string_actions]
+
+
+def test_every_resumable_command_is_covered():
+    assert sorted(RESUMABLE) == sorted(CHANGES)
+
+
+@pytest.mark.parametrize("command", RESUMABLE)
+def test_refused_resumes_keep_the_checkpoint(command, tmp_path, monkeypatch):
+    """Interrupted after its second checkpoint, the run is resumed with each option
+    changed, then with an input changed: each is refused in one line naming what
+    differs, and the checkpoint and partial files keep their bytes. The right
+    --resume then gives the bytes of an uninterrupted run."""
+    from atominfo.runs.checkpoint import Checkpoint
+
+    inputs = make_inputs(tmp_path)
+    argv, paths = _with_every_output(command, tmp_path, inputs)
+    if command == "snapshot":
+        argv += ["--chunk-atoms", "10"]
+    streamed = [p for p in paths if p.suffix not in (".png", ".pdf", ".svg", ".gz")]
+    argv = _drop_options(argv, [p for p in paths if p not in streamed])
+    assert run_inprocess(argv, tmp_path).returncode == 0
+    expected = {p: p.read_bytes() for p in streamed if p.exists()}
+    for p in expected:
+        p.unlink()
+
+    real_save, saves = Checkpoint.save, []
+
+    def interrupting(self, state, progress=None):
+        real_save(self, state, progress)
+        saves.append(progress)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "save", interrupting)
+    assert run_inprocess(argv, tmp_path).returncode == 130
+    monkeypatch.undo()
+    kept = hidden(tmp_path)
+    assert any(n.endswith(".resume.json") for n in kept), kept
+    for change in CHANGES[command]:
+        result = run_inprocess([*argv, *change, "--resume"], tmp_path)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert "in the interrupted run" in result.stderr, result.stderr
+        assert hidden(tmp_path) == kept, change
+    result = run_inprocess(argv, tmp_path)  # neither --resume nor --restart
+    assert result.returncode == 2 and "--restart" in result.stderr, result.stderr
+    assert hidden(tmp_path) == kept
+    hot = Path(inputs["hot"])
+    original = hot.read_bytes()
+    hot.write_bytes(original.replace(b"Cu", b"Cu", 1) + b"\n")
+    result = run_inprocess([*argv, "--resume"], tmp_path)
+    assert result.returncode == 2 and "input changed" in result.stderr, result.stderr
+    assert hidden(tmp_path) == kept
+    hot.write_bytes(original)
+    assert run_inprocess([*argv, "--resume"], tmp_path).returncode == 0
+    assert {p: p.read_bytes() for p in expected} == expected
+    assert hidden(tmp_path) == {}
+
+
+def _drop_options(argv: list[str], paths: list[Path]) -> list[str]:
+    """`argv` without the options whose value is one of `paths`."""
+    out: list[str] = []
+    skip = {str(p) for p in paths}
+    for token in argv:
+        if token in skip:
+            out.pop()
+            continue
+        out.append(token)
+    return out
