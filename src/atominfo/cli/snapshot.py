@@ -103,7 +103,7 @@ def add_arguments(parser) -> None:
 def run(args) -> None:
     from atominfo.cli.load import reference
     from atominfo.cli.report import fmt, print_json, progress, say
-    from atominfo.runs.guard import check_outputs
+    from atominfo.runs.guard import check_outputs, discard
     from atominfo.structures.fastread import StreamedFrame
     from atominfo.workflows.snapshot import DUMP_SUFFIXES, analyse_snapshot
 
@@ -113,6 +113,8 @@ def run(args) -> None:
         inputs=[args.file, *args.ref],
         outputs=[(args.output, (".npy",)), (args.dump, DUMP_SUFFIXES)],
     )
+    if args.restart:
+        discard([args.output, args.dump])
     with StreamedFrame(args.file, args.frame, format=args.format, type_map=args.type_map) as stream:
         assert stream.header is not None
         n_atoms = stream.header.n_atoms
@@ -135,7 +137,6 @@ def run(args) -> None:
             chunk_atoms=args.chunk_atoms,
             client=client,
             resume=args.resume,
-            restart=args.restart,
             progress=advance,
         )
     summary = {**result.to_dict(), "reference_environments": len(ref)}

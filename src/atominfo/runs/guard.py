@@ -474,3 +474,14 @@ def _read_pid(fd: int) -> int | None:
         return int(text) if text.isdigit() else None
     except (OSError, ValueError):
         return None
+
+
+def discard(outputs: Iterable) -> None:
+    """Remove the checkpoint and partial files of an interrupted run writing `outputs`.
+
+    The explicit way to give up an interrupted run's work (``--restart``): the
+    outputs' locks are taken first, so the work of a run still going is never
+    removed under it.
+    """
+    with OutputGuard(outputs=[p for p in outputs if p is not None], restart=True):
+        pass

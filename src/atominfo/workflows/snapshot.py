@@ -205,7 +205,6 @@ def analyse_snapshot(
     dh_tol: float = DEFAULT_DH_TOL,
     chunk_atoms: int = DEFAULT_CHUNK_ATOMS,
     resume: bool = False,
-    restart: bool = False,
     client=None,
     progress=None,
 ) -> SnapshotResult:
@@ -237,8 +236,8 @@ def analyse_snapshot(
         input is refused, and its work kept). On a run that had finished, the
         result is read back from `output` (nothing is computed: ``chunks``
         and ``halo_atoms`` are 0) with a warning.
-    restart : discard the work of an interrupted run and start again; without
-        `resume` or `restart`, an interrupted run's checkpoint is refused.
+        Without `resume`, an interrupted run's checkpoint is refused:
+        `atominfo.runs.guard.discard` gives up its work explicitly.
     client : a `distributed.Client` (see `atominfo.engine.dask_client.get_client`):
         the boxes are analysed on its workers, which receive positions only
         (`atominfo.workflows.snapshot_dask`); the results are the same bytes.
@@ -271,9 +270,7 @@ def analyse_snapshot(
     output = Path(output)
     dump = Path(dump) if dump is not None else None
     outputs = [(output, (".npy",)), (dump, DUMP_SUFFIXES)]
-    with OutputGuard(
-        inputs=[path], outputs=outputs, resume=resume, restart=restart, resumable=True
-    ):
+    with OutputGuard(inputs=[path], outputs=outputs, resume=resume, resumable=True):
         run = _Run(
             str(path),
             reference,
