@@ -36,7 +36,7 @@ class Reading:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, for checkpoints and JSON outputs."""
-        type_map = self.type_map
+        type_map: Any = self.type_map
         if isinstance(type_map, Mapping):
             type_map = {str(k): v for k, v in type_map.items()}
         return {"index": self.index, "format": self.format, "type_map": type_map}

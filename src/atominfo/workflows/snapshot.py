@@ -47,6 +47,8 @@ import numpy as np
 
 from atominfo.errors import InputError
 from atominfo.results import Result
+from atominfo.workflows import snapshot_dump as dump_text
+from atominfo.workflows import snapshot_grid as grid
 from atominfo.workflows.snapshot_box import DEFAULT_DH_TOL, BoxAnalyser, run_box
 
 DUMP_SUFFIXES = (".dump", ".lammpstrj")
@@ -97,92 +99,6 @@ class SnapshotResult(Result):
     dump: str | None
     seconds: float
     timings: dict
-
-
-# ---------------------------------------------------------------------------
-# geometry
-# ---------------------------------------------------------------------------
-
-
-def _basis(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray | None:
-    """The cell the descriptor kernel uses (None: no periodicity, Cartesian coordinates)."""
-    if not pbc.any():
-        return None
-    from atominfo.descriptor.kernel import _complete_cell
-
-    return _complete_cell(np.asarray(cell, dtype=float), pbc)
-
-
-def _fractional(pos: np.ndarray, basis, pbc) -> np.ndarray:
-    """Coordinates as the kernel sees them: fractional and wrapped along periodic axes."""
-    if basis is None:
-        return pos.copy()
-    frac = pos @ np.linalg.inv(basis)
-    frac[:, pbc] -= np.floor(frac[:, pbc])
-    frac[:, pbc] %= 1.0
-    return frac
-
-
-def _heights(basis) -> np.ndarray:
-    if basis is None:
-        return np.ones(3)
-    volume = abs(np.linalg.det(basis))
-    return np.array(
-        [
-            volume / np.linalg.norm(np.cross(basis[(d + 1) % 3], basis[(d + 2) % 3]))
-            for d in range(3)
-        ]
-    )
-
-
-def _grid(n_atoms: int, chunk_atoms: int, lo, hi, heights) -> np.ndarray:
-    """Boxes per direction: about n_atoms / chunk_atoms boxes, as cubic as the cell allows."""
-    extent = np.maximum((hi - lo) * heights, 1e-9)
-    target = max(1, math.ceil(n_atoms / chunk_atoms))
-    side = (float(np.prod(extent)) / target) ** (1 / 3)
-    n = np.maximum(1, np.round(extent / side)).astype(np.int64)
-    while int(np.prod(n)) < target:  # rounding down: split the longest side
-        n[int(np.argmax(extent / n))] += 1
-    return n
-
-
-def _box_index(frac, lo, hi, n) -> np.ndarray:
-    """Flat box of each atom (clamped to the grid: rounding at the edges)."""
-    idx = np.floor((frac - lo) / (hi - lo) * n).astype(np.int64)
-    np.clip(idx, 0, n - 1, out=idx)
-    return (idx[:, 0] * n[1] + idx[:, 1]) * n[2] + idx[:, 2]
-
-
-def _edges(lo, hi, n) -> list[np.ndarray]:
-    out = []
-    for d in range(3):
-        e = lo[d] + (hi[d] - lo[d]) * np.arange(n[d] + 1) / n[d]
-        e[-1] = hi[d]
-        out.append(e)
-    return out
-
-
-def _sources(box3, edges, pad, pbc, n):
-    """(neighbour box, shift) pairs whose atoms may lie in box `box3`'s halo."""
-    per_dir = []
-    for d in range(3):
-        a, b = edges[d][box3[d]] - pad[d], edges[d][box3[d] + 1] + pad[d]
-        span = edges[d][-1] - edges[d][0]
-        reps = int(math.ceil(pad[d] / span)) + 1 if pbc[d] else 0
-        found = []
-        for s in range(-reps, reps + 1):
-            for j in range(n[d]):
-                lo_j = edges[d][j] + s * span if j > 0 or pbc[d] else -np.inf
-                hi_j = edges[d][j + 1] + s * span if j < n[d] - 1 or pbc[d] else np.inf
-                if lo_j <= b and hi_j >= a:
-                    found.append((j, s))
-        per_dir.append(found)
-    return [
-        ((jx * n[1] + jy) * n[2] + jz, (sx, sy, sz))
-        for jx, sx in per_dir[0]
-        for jy, sy in per_dir[1]
-        for jz, sz in per_dir[2]
-    ]
 
 
 # ---------------------------------------------------------------------------
@@ -386,7 +302,7 @@ class _Run:
         with self._stream() as s:
             h = s.header
         assert h is not None
-        if self.dump is not None and not check_dump_cell(h.cell):
+        if self.dump is not None and not dump_text.check_dump_cell(h.cell):
             raise InputError(
                 "the cell is not a LAMMPS box (first vector along x, second in "
                 "the xy plane), so it cannot be written as a LAMMPS dump; leave "
@@ -395,10 +311,10 @@ class _Run:
                 frame=h.frame,
             )
         pbc = np.asarray(h.pbc, dtype=bool)
-        basis = _basis(h.cell, pbc)
-        heights = _heights(basis)
+        basis = grid.basis(h.cell, pbc)
+        heights = grid.heights(basis)
         lo, hi = np.zeros(3), np.ones(3)
-        n = _grid(h.n_atoms, self.chunk_atoms, lo, hi, heights)
+        n = grid.grid(h.n_atoms, self.chunk_atoms, lo, hi, heights)
         counts = np.zeros(int(np.prod(n)), dtype=np.int64)
         # first pass: checks every frame of the file, and finds the extents along
         # open directions (or, all periodic, counts the atoms per box at once)
@@ -408,19 +324,19 @@ class _Run:
             for block in s.blocks():
                 f = self._fractional(block, basis, pbc)
                 if pbc.all():
-                    counts += np.bincount(_box_index(f, lo, hi, n), minlength=len(counts))
+                    counts += np.bincount(grid.box_index(f, lo, hi, n), minlength=len(counts))
                 else:
                     lo = np.minimum(lo, np.where(pbc, 0.0, f.min(axis=0)))
                     hi = np.maximum(hi, np.where(pbc, 1.0, f.max(axis=0)))
             s.check_rest()
         if not pbc.all():
             hi = np.where(hi > lo, hi, lo + 1.0)
-            n = _grid(h.n_atoms, self.chunk_atoms, lo, hi, heights)
+            n = grid.grid(h.n_atoms, self.chunk_atoms, lo, hi, heights)
             counts = np.zeros(int(np.prod(n)), dtype=np.int64)
             with self._stream() as s:
                 for block in s.blocks():
                     f = self._fractional(block, basis, pbc)
-                    counts += np.bincount(_box_index(f, lo, hi, n), minlength=len(counts))
+                    counts += np.bincount(grid.box_index(f, lo, hi, n), minlength=len(counts))
         starts = np.concatenate([[0], np.cumsum(counts)])
         fill = starts[:-1].copy()
         fd = os.open(self.scratch, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -428,7 +344,7 @@ class _Run:
             with self._stream() as s:
                 for block in s.blocks():
                     f = self._fractional(block, basis, pbc)
-                    box = _box_index(f, lo, hi, n)
+                    box = grid.box_index(f, lo, hi, n)
                     order = np.argsort(box, kind="stable")
                     rec = np.empty(len(box), dtype=RECORD)
                     rec["index"] = block.start + order
@@ -452,7 +368,7 @@ class _Run:
         del out
         dump_bytes = 0
         if self.dump_partial is not None:
-            text = _dump_header(h, basis).encode()
+            text = dump_text.dump_header(h, basis).encode()
             with open(self.dump_partial, "wb") as fh:
                 fh.write(text)
                 fh.flush()
@@ -476,7 +392,7 @@ class _Run:
         return state
 
     def _fractional(self, block, basis, pbc) -> np.ndarray:
-        """`_fractional` of a block, refusing atoms too far out of the periodic cell."""
+        """`grid.fractional` of a block, refusing atoms too far out of the periodic cell."""
         from atominfo.descriptor.kernel import MAX_CELL_LENGTHS
 
         if basis is not None:
@@ -492,7 +408,7 @@ class _Run:
                     frame=self.frame,
                     atom=block.start + a,
                 )
-        return _fractional(block.positions, basis, pbc)
+        return grid.fractional(block.positions, basis, pbc)
 
     def _analyse(self, state: dict) -> dict:
         from numpy.lib.format import open_memmap
@@ -525,7 +441,7 @@ class _Run:
             out.flush()
             del out
             if self.dump_partial is not None:
-                text = _dump_rows(core, dh, novel)
+                text = dump_text.dump_rows(core, dh, novel)
                 with open(self.dump_partial, "ab") as fh:
                     fh.write(text)
                     fh.flush()
@@ -551,10 +467,10 @@ class _Run:
         pbc = np.array(state["pbc"], dtype=bool)
         basis = None if state["basis"] is None else np.array(state["basis"])
         # halo width in box coordinates, widened a little: a superset is harmless
-        pad = self.cutoff / _heights(basis) * (1 + 1e-9) + 1e-12
+        pad = self.cutoff / grid.heights(basis) * (1 + 1e-9) + 1e-12
         if basis is None:
             pad = np.full(3, self.cutoff * (1 + 1e-9) + 1e-12)
-        edges = _edges(lo, hi, n)
+        edges = grid.edges(lo, hi, n)
         total = int(np.prod(n))
         nonempty = [b for b in range(state["boxes_done"], total) if starts[b + 1] > starts[b]]
         for i, b in enumerate(nonempty):
@@ -562,7 +478,7 @@ class _Run:
                 core = self._read(starts[b], starts[b + 1])
                 box3 = np.array(np.unravel_index(b, tuple(n)))
                 halo_frac, halo_owner = self._halo(b, box3, core, edges, pad, pbc, n, starts)
-                coords = _coordinates(np.concatenate([core["frac"], halo_frac]), basis)
+                coords = grid.coordinates(np.concatenate([core["frac"], halo_frac]), basis)
                 owner = np.concatenate([core["index"], halo_owner])
             next_box = nonempty[i + 1] if i + 1 < len(nonempty) else total
             yield BoxJob(core, coords, owner, next_box, self.path, self.frame)
@@ -591,7 +507,7 @@ class _Run:
                 if box3[d] == n[d] - 1:
                     a_hi[d] = np.inf
         by_box: dict[int, list] = {}
-        for j, shift in _sources(box3, edges, pad, pbc, n):
+        for j, shift in grid.sources(box3, edges, pad, pbc, n):
             by_box.setdefault(j, []).append(np.array(shift, dtype=float))
         fracs, owners = [], []
         for j, shifts in by_box.items():
@@ -678,54 +594,3 @@ def _local_boxes(analyser, jobs):
             analyser, job.coords, len(job.core), job.owner, job.source, job.frame, timings
         )
         yield job, dh, novel, timings
-
-
-def _coordinates(frac: np.ndarray, basis) -> np.ndarray:
-    """Cartesian coordinates, Å, as the descriptor kernel computes its ghosts."""
-    return frac.copy() if basis is None else frac @ basis
-
-
-def _dump_header(h, basis) -> str:
-    """ITEM lines of the per-atom dump (LAMMPS conventions; the cell must be LAMMPS-shaped)."""
-    cell = np.asarray(h.cell, dtype=float)
-    flags = " ".join("pp" if p else "ff" for p in h.pbc)
-    lines = [f"ITEM: TIMESTEP\n{h.timestep or 0}\n", f"ITEM: NUMBER OF ATOMS\n{h.n_atoms}\n"]
-    x0, y0, z0 = (float(v) for v in h.origin)
-    lx, ly, lz = (float(v) for v in (cell[0, 0], cell[1, 1], cell[2, 2]))
-    xy, xz, yz = (float(v) for v in (cell[1, 0], cell[2, 0], cell[2, 1]))
-    if xy == 0 and xz == 0 and yz == 0:
-        lines.append(
-            f"ITEM: BOX BOUNDS {flags}\n{x0!r} {x0 + lx!r}\n{y0!r} {y0 + ly!r}\n"
-            f"{z0!r} {z0 + lz!r}\n"
-        )
-    else:
-        xlo_b = x0 + min(0.0, xy, xz, xy + xz)
-        xhi_b = x0 + lx + max(0.0, xy, xz, xy + xz)
-        ylo_b, yhi_b = y0 + min(0.0, yz), y0 + ly + max(0.0, yz)
-        lines.append(
-            f"ITEM: BOX BOUNDS xy xz yz {flags}\n{xlo_b!r} {xhi_b!r} {xy!r}\n"
-            f"{ylo_b!r} {yhi_b!r} {xz!r}\n{z0!r} {z0 + lz!r} {yz!r}\n"
-        )
-    lines.append("ITEM: ATOMS id type x y z dH novel\n")
-    return "".join(lines)
-
-
-def check_dump_cell(cell) -> bool:
-    """Whether a cell can be written as a LAMMPS box (a along x, b in the xy plane)."""
-    cell = np.asarray(cell, dtype=float)
-    return bool(cell[0, 1] == 0 and cell[0, 2] == 0 and cell[1, 2] == 0)
-
-
-def _dump_rows(core: np.ndarray, dh: np.ndarray, novel: np.ndarray) -> bytes:
-    n = len(core)
-    if n == 0:
-        return b""
-    pos = core["pos"]
-    values = np.empty((n, 7), dtype=object)
-    values[:, 0] = core["id"]
-    values[:, 1] = core["type"]
-    values[:, 2:5] = pos
-    values[:, 5] = dh
-    values[:, 6] = novel.astype(np.int64)
-    line = "%d %d %.8g %.8g %.8g %.6g %d\n"
-    return ((line * n) % tuple(values.ravel().tolist())).encode()
