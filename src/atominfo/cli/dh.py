@@ -91,7 +91,9 @@ def run(args) -> None:
             chemiscope=args.chemiscope,
             resume=args.resume,
             reading=Reading(args.index, args.format, args.type_map),
-            spec=DescriptorSpec(args.k, args.cutoff, args.rescale_volume, sp),
+            spec=DescriptorSpec(
+                args.k, args.cutoff, args.rescale_volume, tuple(sp) if sp else None
+            ),
             progress=advance,
         )
     if result.finished:
