@@ -523,8 +523,8 @@ def test_lammps_dump_seed_is_read(command, tmp_path):
 
 @pytest.mark.parametrize(
     "argv",
-    [[], ["--help"], ["--version"]] + [[c, "--help"] for c in COMMANDS],
-    ids=lambda a: " ".join(a) or "<none>",
+    [["--help"], ["--version"]] + [[c, "--help"] for c in COMMANDS],
+    ids=lambda a: " ".join(a),
 )
 def test_help_and_version_succeed(argv, tmp_path):
     result = run_inprocess(argv, tmp_path, PARSE_SECONDS * 5)
@@ -573,6 +573,12 @@ def test_bad_option_value(group, tmp_path):
 @pytest.mark.parametrize("group", list(USAGE_GROUPS))
 def test_usage_error(group, tmp_path):
     run_group(USAGE_GROUPS[group], tmp_path)
+
+
+def test_no_command(tmp_path):
+    result = run_inprocess([], tmp_path, PARSE_SECONDS)
+    count("usage error (inprocess)")
+    check(result, Expect(codes=(2,), names=["no command given"]), {}, snapshot(tmp_path))
 
 
 def test_unknown_command(tmp_path):

@@ -137,10 +137,11 @@ class Reference:
                 progress=progress,
                 descriptor_options=descriptor_options,
             )
+        from atominfo.structures.frames import check_input_file
+
         blocks = []
         for p in paths:
-            if not p.exists():
-                raise InputError("file not found", source=str(p))
+            check_input_file(str(p))  # a FIFO would block np.load
             try:
                 data = np.load(p, allow_pickle=False)
                 X = data["X"] if p.suffix == ".npz" else data

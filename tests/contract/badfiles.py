@@ -1,13 +1,15 @@
 """Bad structure files, generated from valid seeds, and a hand-written LAMMPS dump.
 
-Each generator writes one file (or directory, or nothing) at the path it is
-given and returns what the error line must name beyond the file (e.g.
-``"frame 1"``), or None. The seeds are tests/data/cu_hot_32.extxyz (32 Cu
-atoms, cubic cell of 7.22 Å) and a LAMMPS text dump of the same atoms.
+Each generator writes one file (or directory, FIFO, link to /dev/zero, or
+nothing) at the path it is given and returns what the error line must name
+beyond the file (e.g. ``"frame 1"``), or None. The seeds are
+tests/data/cu_hot_32.extxyz (32 Cu atoms, cubic cell of 7.22 Å) and a LAMMPS
+text dump of the same atoms.
 """
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -60,12 +62,15 @@ def lammps_dump(
     n_declared: int | str | None = None,
     atoms_dropped: int = 0,
     box: str = "0.0 7.22",
+    box_rows: list[str] | None = None,
+    bounds_header: str = "pp pp pp",
     timestep: int = 0,
     n_frames: int = 1,
     types: list[int] | None = None,
     atom_line_hook=None,
 ) -> bytes:
-    """A LAMMPS text dump (columns id type x y z) of the cu_hot_32 atoms."""
+    """A LAMMPS text dump (columns id type x y z) of the cu_hot_32 atoms: `box` on
+    each axis, or the three `box_rows` (with tilts for a tilted `bounds_header`)."""
     _, _, atoms = xyz_parts()
     xyz = [a.split()[1:4] for a in atoms]
     out = []
@@ -82,10 +87,8 @@ def lammps_dump(
             str(timestep + 10 * f),
             "ITEM: NUMBER OF ATOMS",
             str(n),
-            "ITEM: BOX BOUNDS pp pp pp",
-            box,
-            box,
-            box,
+            f"ITEM: BOX BOUNDS {bounds_header}",
+            *(box_rows or [box] * 3),
             "ITEM: ATOMS id type x y z",
             *lines,
         ]
@@ -96,11 +99,15 @@ def _noise(seed: int, size: int) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-# name -> (suffix, content: bytes | 'missing' | 'directory', what the message must also name)
+# name -> (suffix, content: bytes | 'missing' | 'directory' | 'fifo' | 'devzero',
+#          what the message must also name)
 # `must_name` is a regular expression matched against the error line.
 EXTXYZ_CASES = {
     "missing": (".extxyz", "missing", None),
-    "directory": (".extxyz", "directory", None),
+    "directory": (".extxyz", "directory", r"is a directory"),
+    # never opened: a FIFO would wait for a writer, /dev/zero never ends
+    "fifo": (".extxyz", "fifo", r"\bFIFO\b"),
+    "devzero": (".extxyz", "devzero", r"\bdevice\b"),
     "empty": (".extxyz", b"", None),
     "blank_lines": (".extxyz", b"\n\n   \n", None),
     "garbage_text": (".extxyz", b"hello world\nthis is not a structure file\n", None),
@@ -154,7 +161,22 @@ LAMMPS_CASES = {
         lammps_dump() + lammps_dump(n_declared=30, timestep=10) + lammps_dump(timestep=20),
         r"\bframe 1\b",
     ),
-    "lammps_box_zero": (".lammpstrj", lammps_dump(box="0.0 0.0"), None),
+    "lammps_box_zero": (".lammpstrj", lammps_dump(box="0.0 0.0"), r"\bzero (length|volume)\b"),
+    # boxes LAMMPS never writes: read as cells with negative edges, silently wrong numbers
+    "lammps_box_inverted": (".lammpstrj", lammps_dump(box="7.22 0.0"), r"\bframe 0\b.*\bxlo\b"),
+    "lammps_box_inverted_frame_1": (
+        ".lammpstrj",
+        lammps_dump() + lammps_dump(box_rows=["0.0 7.22", "7.22 0.0", "0.0 7.22"], timestep=10),
+        r"\bframe 1\b.*\bylo\b",
+    ),
+    "lammps_box_tilted_inverted": (
+        ".lammpstrj",
+        lammps_dump(
+            box_rows=["7.22 0.0 0.5", "0.0 7.22 0.0", "0.0 7.22 0.0"],
+            bounds_header="xy xz yz pp pp pp",
+        ),
+        r"\bxlo\b",
+    ),
     "lammps_box_nan": (".lammpstrj", lammps_dump(box="0.0 nan"), None),
     "lammps_coordinate_nan": (
         ".lammpstrj",
@@ -179,6 +201,10 @@ def write_case(directory: Path, name: str) -> Path:
     path = directory / f"bad_{name}{suffix}"
     if content == "directory":
         path.mkdir()
+    elif content == "fifo":
+        os.mkfifo(path)
+    elif content == "devzero":
+        path.symlink_to("/dev/zero")
     elif content != "missing":
         path.write_bytes(content)
     return path

@@ -22,7 +22,7 @@ OUTPUT_DESTS = {"output", "table", "plot", "summary", "chemiscope", "dump"}
 # Text options checked only when the command runs (no argparse type): values
 # that must be refused. Free-text options (a unit label) have none.
 RUN_LEVEL_BAD = {
-    "index": ["abc", "1:2:0", "100", "", "0.5"],
+    "index": ["abc", "1:2:0", "100", "", "0.5", "1:2:3:4", ":::"],
     "format": ["no-such-format", ""],
     "size": ["0", "-1", "abc", "nan", "inf", "1e308", "", "0.0"],
     "group_by": ["no_such_info_key"],
@@ -39,7 +39,7 @@ RUN_LEVEL_BAD = {
 }
 FREE_TEXT = {"unit"}
 # argparse types of text options whose bad values are those of RUN_LEVEL_BAD
-TEXT_TYPES = {"ase_format", "selection_size"}
+TEXT_TYPES = {"ase_format", "selection_size", "frame_index"}
 
 
 @dataclass(frozen=True)

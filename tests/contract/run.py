@@ -74,6 +74,8 @@ def snapshot(directory: Path) -> dict:
                 out[rel] = ("link", os.readlink(path))
             elif path.is_dir():
                 out[rel] = ("dir",)
+            elif not path.is_file():  # a FIFO or device: reading it would block or never end
+                out[rel] = ("special", path.stat().st_mode)
             else:
                 st = path.stat()
                 out[rel] = ("file", hashlib.sha256(path.read_bytes()).hexdigest(), st.st_mtime_ns)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 
 from atominfo._version import __version__
@@ -95,8 +96,22 @@ class UsageError(Exception):
     """A bad command line (unknown option, missing argument, bad value)."""
 
 
+# A value, never an option, though it starts with '-': a negative number
+# ('-1', '-.5', '-1e-3'), a negative frame index or slice ('-3:'), or minus
+# infinity or NaN in any case. No option of ours starts with a digit, '.', 'inf' or 'nan'.
+_NEGATIVE_VALUE = re.compile(r"-(\.?\d|inf(inity)?$|nan$)", re.IGNORECASE)
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, with usage errors raised instead of printed and exited on."""
+    """argparse, with usage errors raised instead of printed and exited on, and
+    negative values taken as values (``--min-dh -inf``, ``--index -3:``)."""
+
+    def _parse_optional(self, arg_string):
+        # argparse takes '-inf' or '-1e-3' for an unknown option (its own pattern
+        # of a negative number is '-1' or '-1.5' only) and '-inf' for '-i nf'
+        if _NEGATIVE_VALUE.match(arg_string) and arg_string not in self._option_string_actions:
+            return None
+        return super()._parse_optional(arg_string)
 
     def error(self, message):  # noqa: D102 - argparse's hook
         raise UsageError(
@@ -130,12 +145,10 @@ def command_parser(name: str):
 
 
 def _run(argv: list[str]) -> int:
-    if not argv or argv[0] not in COMMANDS:
-        parser = _top_parser()
-        if not argv:
-            parser.print_help()
-            return 0
-        parser.parse_args(argv[:1])  # --help, --version or an unknown command
+    if not argv:
+        raise UsageError(f"no command given; run '{PROG} --help' for the list")
+    if argv[0] not in COMMANDS:
+        _top_parser().parse_args(argv[:1])  # --help, --version or an unknown command
         return 0
     parser, module = command_parser(argv[0])
     args = parser.parse_args(argv[1:])

@@ -56,10 +56,11 @@ def _values(path: Path, what: str, array: str, forces=None):
     import numpy as np
 
     from atominfo.errors import InputError
-    from atominfo.structures.frames import read_frames
+    from atominfo.structures.frames import check_input_file, read_frames
     from atominfo.workflows.uncertainty import force_errors
 
     if path.suffix == ".npy":
+        check_input_file(str(path))  # a FIFO would block np.load
         try:
             values = np.load(path, allow_pickle=False)
         except Exception as exc:  # numpy raises many types for a bad file

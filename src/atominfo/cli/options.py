@@ -95,6 +95,18 @@ def selection_size(text: str) -> str:
     return text
 
 
+def frame_index(text: str) -> str:
+    """--index: checked by the readers' one parser (`atominfo.structures.scan.parse_index`);
+    kept as text, as the API and the JSON outputs take it."""
+    from atominfo.structures.scan import parse_index
+
+    try:
+        parse_index(text, label="--index")
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(exc.reason.removeprefix("--index: ")) from None
+    return text
+
+
 def add_inputs(
     parser,
     name: str = "files",
@@ -109,8 +121,10 @@ def add_reading(parser) -> None:
     group = parser.add_argument_group("reading")
     group.add_argument(
         "--index",
+        type=frame_index,
         default=":",
-        help="ASE frame selection: ':' all, '-1' last, '::10' every tenth, '3:7'.",
+        help="Frame selection N, START:STOP or START:STOP:STEP: ':' all, '-1' last, "
+        "'::10' every tenth, '3:7', '::-1' reversed.",
     )
     group.add_argument(
         "--format",
@@ -239,6 +253,25 @@ def add_plot(parser) -> None:
         type=Path,
         default=None,
         help="Write a figure; format from the extension (.png, .svg, .pdf).",
+    )
+
+
+def add_resume(parser, unit: str) -> None:
+    """--resume and --restart of a resumable command (`atominfo.runs.checkpoint`)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"Continue an interrupted run from its last complete {unit}. A run with "
+        "other options or changed inputs is refused (saying what differs), and its "
+        "work is kept.",
+    )
+    group.add_argument(
+        "--restart",
+        action="store_true",
+        help="Discard the work of an interrupted run (its checkpoint and partial "
+        "outputs) and start again. Without --resume or --restart, a run refuses to "
+        "start over an interrupted run's work.",
     )
 
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import tempfile
 from pathlib import Path
 
 from atominfo.errors import InputError
 from atominfo.runs.guard import WRITE_ERRNOS, active_guard, commit_target, write_error
+
+# numpy's tofile (np.save to a file) reports a short write, a disk filling up, as
+# OSError("N requested and M written") without an errno
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
 
 
 @contextlib.contextmanager
@@ -55,6 +61,8 @@ def atomic_output(path):
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno is None and _SHORT_WRITE.fullmatch(str(exc)):
+            raise write_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), path) from None
         if (
             isinstance(exc, OSError)
             and not isinstance(exc, InputError)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,14 +29,36 @@ def _is_pathlike(obj) -> bool:
     return isinstance(obj, (str, os.PathLike))
 
 
+def _is_open_file(obj) -> bool:
+    # iterating an open file would give its lines, each taken for a path
+    return isinstance(obj, io.IOBase) or (hasattr(obj, "read") and hasattr(obj, "readline"))
+
+
+def _open_file_path(obj) -> str:
+    """The path of an open file (read again from its start by name), or InputError."""
+    name = getattr(obj, "name", None)
+    if isinstance(name, (str, os.PathLike)) and os.path.isfile(name):
+        return os.fspath(name)
+    raise InputError(
+        f"got an open {type(obj).__name__} with no file on disk behind it; give a path, "
+        "not an open file (or ase.Atoms from ase.io.read)"
+    )
+
+
 def iter_frames(
     structures, index=":", format=None, *, validate=True, type_map=None
 ) -> Iterator[Frame]:
     """Yield `Frame`s from an Atoms, a list of Atoms, a file path or a list of paths.
 
     Files are streamed frame by frame, so a trajectory is never held whole.
-    `index` is an ASE frame selection (":" all, "-1" last, "::10", "3:7",
-    "::-1"); `Frame.index` is always the true frame number in the file.
+    An open file is read by its path (from its start); a stream without a
+    file on disk (``io.StringIO``) is refused. Each file is checked by
+    `check_input_file` first (a directory, FIFO or device is refused by name).
+    `index` is a frame selection (":" all, "-1" last, "::10", "3:7", "::-1";
+    see `atominfo.structures.scan.parse_index`); `Frame.index` is always the
+    true frame number in the file. LAMMPS boxes are checked
+    (`atominfo.structures.lammps.check_box_bounds`): an inverted box, or a
+    zero-length periodic edge, is an InputError naming the file and frame.
 
     Text trajectories (extxyz/xyz, LAMMPS text dumps) are scanned first
     (`atominfo.structures.scan`): a frame whose atom count disagrees with its
@@ -45,12 +69,12 @@ def iter_frames(
     no element column and no map gives one `UntypedDumpWarning` per file.
     """
     from atominfo.structures.lammps import apply_type_map, parse_type_map
+    from atominfo.structures.scan import parse_index
 
     type_map = parse_type_map(type_map)
-    if isinstance(structures, Atoms):
+    parse_index(index)  # a bad selection is refused before anything is read
+    if isinstance(structures, Atoms) or _is_pathlike(structures) or _is_open_file(structures):
         items: Iterable = [structures]
-    elif _is_pathlike(structures):
-        items = [structures]
     else:
         try:
             items = list(structures)
@@ -60,6 +84,8 @@ def iter_frames(
             ) from None
     memory_count = 0
     for item in items:
+        if _is_open_file(item):
+            item = _open_file_path(item)
         if isinstance(item, Atoms):
             atoms = apply_type_map(item, type_map, source="<memory>", frame=memory_count)
             if validate:
@@ -79,28 +105,58 @@ def iter_frames(
 def _iter_file(
     path: Path, index, format, validate, *, warn_untyped: bool = True
 ) -> Iterator[Frame]:
+    from atominfo.structures.lammps import check_lammps_cell
     from atominfo.structures.scan import guess_format, scannable
 
     name = str(path)
-    if not path.exists():
-        raise InputError("file not found", source=name)
-    if path.is_dir():
-        raise InputError("is a directory, not a structure file", source=name)
-    if path.stat().st_size == 0:
-        raise InputError("file is empty", source=name)
-    try:
-        open(path, "rb").close()
-    except OSError as exc:
-        raise InputError(f"cannot open: {exc.strerror}", source=name) from None
+    check_input_file(name)
     fmt = format or guess_format(name)
     if fmt is not None and scannable(name, fmt):
         frames = _iter_scanned(name, index, fmt, warn_untyped)
     else:
         frames = _iter_ase(name, index, format)
+    is_lammps = (fmt or "").startswith("lammps")
     for number, atoms in frames:
+        if is_lammps:  # whichever reader read it (ours checks the bounds' text too)
+            check_lammps_cell(atoms, source=name, frame=number)
         if validate:
             validate_atoms(atoms, name, number)
         yield Frame(atoms, name, number)
+
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_input_file(name: str) -> None:
+    """Raise InputError unless `name` is a readable, non-empty regular file.
+
+    The one check of every structure file before it is read: a missing file,
+    a directory, a FIFO or device (never opened: reading a FIFO would wait
+    for a writer, /dev/zero never ends), an empty or unreadable file each get
+    their own message naming the file.
+    """
+    try:
+        mode = os.stat(name).st_mode
+    except FileNotFoundError:
+        raise InputError("file not found", source=name) from None
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", source=name) from None
+    if stat.S_ISDIR(mode):
+        raise InputError("is a directory, not a structure file", source=name)
+    if not stat.S_ISREG(mode):
+        kind = next((kind for test, kind in _FILE_KINDS if test(mode)), "not a file")
+        raise InputError(f"is not a regular file ({kind}); give a file", source=name)
+    if os.path.getsize(name) == 0:
+        raise InputError("file is empty", source=name)
+    try:
+        open(name, "rb").close()
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", source=name) from None
 
 
 def _read_error(exc: Exception, name: str, frame: int | None) -> InputError:
@@ -112,7 +168,6 @@ def _iter_scanned(
     name: str, index, fmt: str, warn_untyped: bool = True
 ) -> Iterator[tuple[int, Atoms]]:
     """Complete frames of a scanned text trajectory, each parsed on its own."""
-    import io
     import warnings
 
     from atominfo.structures.lammps import UntypedDumpWarning, dump_has_elements, untyped_message
@@ -129,7 +184,7 @@ def _iter_scanned(
         and not dump_has_elements(columns)
     ):
         warnings.warn(untyped_message(name), UntypedDumpWarning, stacklevel=4)
-    selected = resolve_index(_parsed_index(index), len(scan), name)
+    selected = resolve_index(index, len(scan), name)
     if not selected:
         raise InputError(
             f"no frames selected by index {index!r} (the file has {len(scan)} complete frames)",
@@ -166,20 +221,6 @@ def _iter_scanned(
                 frame=number,
             )
         yield number, atoms
-
-
-def _parsed_index(index):
-    """A text index as an int or slice by ase.utils's parser (the one ASE's text
-    index goes through), so that reading needs no ``import ase.io`` (0.5-0.9 s)."""
-    if not isinstance(index, str):
-        return index
-    from ase.utils import string2index
-
-    try:
-        parsed = string2index(index.strip())
-    except ValueError:
-        return index
-    return parsed if isinstance(parsed, (int, slice)) else index
 
 
 def _fast_atoms(scan, number: int, fmt: str, name: str) -> Atoms | None:
@@ -252,8 +293,6 @@ def _iter_ase(name: str, index, format) -> Iterator[tuple[int, Atoms]]:
     from atominfo.structures.scan import parse_index, resolve_index
 
     selection = parse_index(index)
-    if isinstance(selection, slice) and selection.step == 0:
-        raise InputError(f"frame index {index!r} has a step of 0", source=name)
     if _needs_count(selection):
         # negative or reversed selections need the number of frames: read them
         # all (formats without a scan are small: POSCAR, CIF, ASE .traj, ...)

@@ -1,10 +1,16 @@
-"""Numeric LAMMPS atom types and the species they stand for.
+"""Numeric LAMMPS atom types and the species they stand for; LAMMPS box checks.
 
 A LAMMPS dump without an ``element`` column (and a LAMMPS data file) gives
 each atom a numeric type only. ASE then keeps the types in
 ``atoms.arrays["type"]`` and sets the atomic number to the type, so type 1
 reads as H, type 2 as He, and so on: the species are wrong unless a type map
 (``{1: "Cu", 2: "O"}``) says what the types are.
+
+A box LAMMPS never writes (``xlo > xhi``, bounds narrower than the tilts, a
+periodic edge of zero length) would be read by ASE as a cell with a negative
+or zero edge, and the descriptors of its atoms would be silently wrong:
+`check_box_bounds` (on the dump's text) and `check_lammps_cell` (on a cell ASE
+built) refuse it.
 """
 
 from __future__ import annotations
@@ -107,3 +113,71 @@ def untyped_message(source: str) -> str:
 def dump_has_elements(columns) -> bool:
     """Whether a LAMMPS ``ITEM: ATOMS`` header names the species of the atoms."""
     return columns is not None and "element" in columns
+
+
+_AXES = "xyz"
+
+
+def check_box_bounds(bounds, tilts, pbc, *, source=None, frame=None) -> None:
+    """Raise InputError for ``ITEM: BOX BOUNDS`` that no LAMMPS box has.
+
+    `bounds` is the three (lo, hi) rows, `tilts` (xy, xz, yz) (zeros for an
+    orthogonal box), `pbc` the periodic flags. Refused, naming the bound: lo >
+    hi on an axis; a tilted box whose x (y) bounds are narrower than
+    ``|xy| + |xz|`` (``|yz|``), which leaves an edge of negative length; and
+    an edge of zero length on a periodic axis (a flat periodic box). NaN
+    bounds are left to the cell checks (`atominfo.structures.frames.validate_atoms`).
+    """
+    xy, xz, yz = (float(t) for t in tilts)
+    tilt_spans = ((abs(xy) + abs(xz), "|xy| + |xz|"), (abs(yz), "|yz|"), (0.0, ""))
+    for axis, (lo, hi), periodic, (span, span_name) in zip(
+        _AXES, bounds, pbc, tilt_spans, strict=True
+    ):
+        lo, hi = float(lo), float(hi)
+        if hi < lo:
+            raise InputError(
+                f"BOX BOUNDS: {axis}lo {lo:g} > {axis}hi {hi:g} (an inverted box)",
+                source=source,
+                frame=frame,
+            )
+        if hi - lo < span:
+            raise InputError(
+                f"BOX BOUNDS: {axis}hi - {axis}lo = {hi - lo:g} is less than the tilts "
+                f"{span_name} = {span:g} (the box would have a negative {axis} edge)",
+                source=source,
+                frame=frame,
+            )
+        if periodic and hi - lo - span == 0:
+            raise InputError(
+                f"BOX BOUNDS: the periodic {axis} edge has zero length ({axis}lo = {axis}hi"
+                f" = {lo:g}" + (f", less the tilts {span_name})" if span else ")"),
+                source=source,
+                frame=frame,
+            )
+
+
+def check_lammps_cell(atoms: Atoms, *, source=None, frame=None) -> None:
+    """`check_box_bounds` for a frame ASE read from a LAMMPS file (its cell only).
+
+    ASE builds a LAMMPS box as a lower-triangular cell whose diagonal is each
+    edge's length (``xhi - xlo`` less the tilts): a negative diagonal is an
+    inverted box, a zero one on a periodic axis a flat box. A general
+    triclinic box (any other cell) is left to the cell checks.
+    """
+    cell = np.asarray(atoms.cell[:], dtype=float)
+    if np.triu(cell, 1).any():
+        return
+    for axis, length, periodic in zip(_AXES, np.diag(cell), atoms.pbc, strict=True):
+        if length < 0:
+            raise InputError(
+                f"the box {axis} edge is {length:g} Å long ({axis}lo > {axis}hi in BOX "
+                "BOUNDS, or bounds narrower than the tilts: an inverted box)",
+                source=source,
+                frame=frame,
+            )
+        if periodic and length == 0:
+            raise InputError(
+                f"the periodic box {axis} edge has zero length ({axis}lo = {axis}hi)",
+                source=source,
+                frame=frame,
+            )

@@ -12,6 +12,7 @@ absurd header (10^11 atoms) is rejected before anything is allocated.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 from atominfo.errors import InputError
@@ -83,12 +84,24 @@ class FileScan:
 
 
 def guess_format(name: str) -> str | None:
-    """The ASE format name of a file (by its content where ASE can tell), or None."""
+    """The ASE format name of a file (by its content where ASE can tell), or None
+    (a missing file: by its name only).
+
+    A path that is there but is no regular file (a directory, a FIFO, a
+    device) is an InputError saying what it is: ASE would call a directory
+    'bundletrajectory' and wait on a FIFO for a writer.
+    """
+    if os.path.exists(name) and not os.path.isfile(name):
+        from atominfo.structures.frames import check_input_file
+
+        check_input_file(str(name))
     lower = str(name).lower()
     if lower.endswith((".extxyz", ".xyz")):
         return "extxyz"
     if "lammpstrj" in lower or lower.endswith(".dump"):
         return "lammps-dump-text"
+    if not os.path.exists(name):
+        return None
     try:
         from ase.io.formats import filetype
 
@@ -109,6 +122,9 @@ def scan_file(name: str, format: str) -> FileScan:
     ``truncated`` instead (the caller warns). A file whose first frame is
     incomplete is an InputError (there is nothing to read).
     """
+    from atominfo.structures.frames import check_input_file
+
+    check_input_file(str(name))  # never opens a FIFO or device
     size = os.path.getsize(name)
     with open(name, "rb") as fh:
         if format == "lammps-dump-text":
@@ -286,12 +302,10 @@ def _scan_lammps(fh, name: str, size: int) -> FileScan:
 def resolve_index(index, n_frames: int, source: str | None = None) -> list[int]:
     """Frame numbers (in file order of selection) picked by an ASE index.
 
-    `index` is an int, a slice, or ASE's text form (":", "-1", "::-1",
-    "-3:", "2:8:2"); None means all frames.
+    `index` is an int, a slice, or its text form (":", "-1", "::-1", "-3:",
+    "2:8:2", see `parse_index`); None means all frames.
     """
     selection = parse_index(index)
-    if isinstance(selection, slice) and selection.step == 0:
-        raise InputError(f"frame index {index!r} has a step of 0", source=source)
     frames = range(n_frames)
     if isinstance(selection, int):
         try:
@@ -305,26 +319,50 @@ def resolve_index(index, n_frames: int, source: str | None = None) -> list[int]:
     return list(frames[selection])
 
 
-def parse_index(index):
-    """An ASE frame selection as an int or a slice; InputError if it is neither."""
+INDEX_FORMS = "use N, START:STOP or START:STOP:STEP"
+_INDEX_TEXT = re.compile(r"[+-]?\d+")
+
+
+def parse_index(index, label: str = "index"):
+    """A frame selection as an int or a slice; InputError naming `label` otherwise.
+
+    Accepts an int, a slice of ints, None (every frame), or the text forms
+    ``"N"``, ``"START:STOP"`` and ``"START:STOP:STEP"`` (each part an integer,
+    negative counting from the end, or empty: ``":"``, ``"-1"``, ``"::10"``,
+    ``"::-1"``). A step of 0 is refused. This is the one parser of frame
+    selections (API ``index=`` and the command line's ``--index``).
+    """
+    not_a_selection = InputError(f"{label}: {index!r} is not an index or slice ({INDEX_FORMS})")
     if index is None:
         return slice(None)
+    if _is_int(index):
+        return int(index)
     if isinstance(index, slice):
-        return index
-    if isinstance(index, (int,)) and not isinstance(index, bool):
-        return int(index)
-    if hasattr(index, "__index__") and not isinstance(index, (bool, str)):
-        return int(index)
-    if isinstance(index, str):
-        from ase.io.formats import string2index
+        parts = [index.start, index.stop, index.step]
+        if not all(p is None or _is_int(p) for p in parts):
+            raise not_a_selection
+    elif isinstance(index, str):
+        parts = index.strip().split(":")
+        if len(parts) > 3 or not all(not p or _INDEX_TEXT.fullmatch(p) for p in parts):
+            raise not_a_selection
+        if len(parts) == 1:
+            if not parts[0]:
+                raise not_a_selection
+            return int(parts[0])
+        parts = [p or None for p in parts]
+    else:
+        raise not_a_selection
+    selection = slice(*(None if p is None else int(p) for p in parts))
+    if selection.step == 0:
+        raise InputError(
+            f"{label}: {index!r} has a step of 0 (a step is 1 or more, or negative to reverse)"
+        )
+    return selection
 
-        try:
-            selection = string2index(index.strip())
-        except ValueError:
-            selection = None
-        if isinstance(selection, (int, slice)):
-            return selection
-    raise InputError(f"frame index must be like ':', '-1', '::10' or '3:7', got {index!r}")
+
+def _is_int(value) -> bool:
+    """An integer (Python or numpy), not a bool."""
+    return not isinstance(value, (bool, str)) and hasattr(value, "__index__")
 
 
 def count_atoms(paths, index=":", format=None) -> int | None:

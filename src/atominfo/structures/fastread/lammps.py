@@ -16,6 +16,7 @@ from atominfo.structures.fastread.tokens import (
     parse_lines,
     string_column,
 )
+from atominfo.structures.lammps import check_box_bounds
 
 _POSITION_SETS = (("x", "y", "z"), ("xs", "ys", "zs"), ("xu", "yu", "zu"), ("xsu", "ysu", "zsu"))
 
@@ -34,9 +35,14 @@ class LammpsHeader:
 
 
 def parse_lammps_header(lines: list[str], *, source="<text>", frame=None) -> LammpsHeader:
-    """Header items of a frame from its lines (up to and including ITEM: ATOMS)."""
+    """Header items of a frame from its lines (up to and including ITEM: ATOMS).
+
+    Raises InputError naming `source` and `frame` for box bounds no LAMMPS box
+    has (`atominfo.structures.lammps.check_box_bounds`), `Unsupported` for a
+    header not reproduced here.
+    """
     timestep = n_atoms = None
-    cell = celldisp = None
+    cell = celldisp = bounds = tilts = None
     pbc = [False, False, False]
     columns = None
     i = 0
@@ -52,7 +58,7 @@ def parse_lammps_header(lines: list[str], *, source="<text>", frame=None) -> Lam
                 i += 2
                 continue
             if line.startswith("ITEM: BOX BOUNDS"):
-                cell, celldisp, pbc = _box(line, lines[i + 1 : i + 4])
+                bounds, tilts, cell, celldisp, pbc = _box(line, lines[i + 1 : i + 4])
                 i += 4
                 continue
             if line.startswith("ITEM: ATOMS"):
@@ -63,13 +69,16 @@ def parse_lammps_header(lines: list[str], *, source="<text>", frame=None) -> Lam
             i += 1
     except (IndexError, ValueError):
         raise Unsupported("unusual header") from None
-    if timestep is None or n_atoms is None or columns is None or cell is None or celldisp is None:
+    if timestep is None or n_atoms is None or columns is None or bounds is None:
         raise Unsupported("incomplete header")
+    assert cell is not None and celldisp is not None and tilts is not None  # set with bounds
+    check_box_bounds(bounds, tilts, pbc, source=source, frame=frame)
     return LammpsHeader(timestep, n_atoms, cell, celldisp, pbc, columns, 0)
 
 
 def _box(line: str, rows: list[str]):
-    """Cell, origin and pbc of ITEM: BOX BOUNDS as ASE builds them (orthogonal or tilted)."""
+    """Bounds ((lo, hi) per axis), tilts (xy, xz, yz), and the cell, origin and pbc
+    ASE builds of ITEM: BOX BOUNDS (orthogonal or tilted)."""
     items = line.split()[3:]
     data = np.array([[float(v) for v in r.split()] for r in rows])
     if data.shape[0] != 3 or data.shape[1] not in (2, 3):
@@ -94,7 +103,7 @@ def _box(line: str, rows: list[str]):
     )
     disp = np.array([xlo - min(0, xy) - min(0, xz), ylo - min(0, yz), zlo])
     flags = items[-3:] if len(items) >= 3 else ["f", "f", "f"]
-    return cell, disp, ["p" in d.lower() for d in flags]
+    return data[:, :2], off, cell, disp, ["p" in d.lower() for d in flags]
 
 
 def _lammps_kinds(columns: list[str]) -> list[int]:

@@ -9,7 +9,6 @@ before the generator returns, closes or raises.
 from __future__ import annotations
 
 import gzip
-import os
 import queue
 import threading
 import zlib
@@ -366,13 +365,11 @@ class StreamedFrame:
         type_map=None,
         block_atoms: int = 1 << 20,
     ):
+        from atominfo.structures.frames import check_input_file
         from atominfo.structures.lammps import parse_type_map
 
         self.name = str(path)
-        if not os.path.exists(self.name):
-            raise InputError("file not found", source=self.name)
-        if os.path.isdir(self.name):
-            raise InputError("is a directory, not a structure file", source=self.name)
+        check_input_file(self.name)
         self.format = _guess(self.name, format)
         if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)) or frame < 0:
             raise InputError(f"frame must be an integer >= 0, got {frame!r}", source=self.name)
