@@ -1,9 +1,9 @@
-"""Build the Cu datasets of the README's dataset sections and draw their figures.
+"""Build the Cu datasets of the Datasets guide (docs/datasets.md) and draw its figures.
 
 Data: EMT Cu made on the fly (ASE): 32-atom FCC cells sampled by Langevin MD
 at 300 K, 800 K and 1200 K, and a 2500 K melt, 40 frames each, written as one
 extxyz file with `config_type` and `generation` info keys. Then the workflows
-behind the README's commands (`atominfo curve`, `overlap-matrix`,
+behind the guide's commands (`atominfo curve`, `overlap-matrix`,
 `generations`) run on it through the Python API and draw docs/img/curve.png,
 overlap_matrix.png and generations.png with `atominfo.outputs.plots`.
 

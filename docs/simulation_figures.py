@@ -1,4 +1,4 @@
-"""Makes the README pictures of the simulation workflows, through the Python API.
+"""Makes the pictures of the simulation workflows (docs/simulations.md), through the Python API.
 
     PYTHONPATH=src python3 docs/simulation_figures.py [--workdir DIR]
 
