@@ -22,7 +22,8 @@ def add_arguments(parser) -> None:
         type=Path,
         default=None,
         help="Per-environment dH (nats): .npy or extxyz with a 'dH' array "
-        "(e.g. from `atominfo dh`). Default: the 'dH' array of --errors.",
+        "(e.g. from `atominfo dh`). Default: the per-atom 'dH' array of an "
+        "extxyz --errors file; without either the command stops.",
     )
     parser.add_argument(
         "--forces", default="forces", help="Name of the reference forces in the extxyz."
@@ -51,8 +52,11 @@ def add_arguments(parser) -> None:
     options.add_output(parser, quiet=False)
 
 
-def _values(path: Path, what: str, array: str, forces=None):
-    """A 1-D array from .npy, or per-atom values from an extxyz file."""
+def _values(path: Path, what: str, array: str, forces=None, missing: str | None = None):
+    """A 1-D array from .npy, or per-atom values from an extxyz file.
+
+    `missing`: the message where a frame lacks the per-atom `array`.
+    """
     import numpy as np
 
     from atominfo.errors import InputError
@@ -85,10 +89,25 @@ def _values(path: Path, what: str, array: str, forces=None):
             return force_errors(frames, *forces)
         except InputError as exc:
             raise exc.located(str(path)) from None
-    missing = [i for i, f in enumerate(frames) if array not in f.arrays]
-    if missing:
-        raise InputError(f"no per-atom array {array!r}", source=str(path), frame=missing[0])
+    absent = [i for i, f in enumerate(frames) if array not in f.arrays]
+    if absent:
+        raise InputError(
+            missing or f"no per-atom array {array!r}", source=str(path), frame=absent[0]
+        )
     return np.concatenate([np.asarray(f.arrays[array], dtype=float).ravel() for f in frames])
+
+
+def _dh_beside(errors: Path):
+    """The per-atom 'dH' array of an extxyz errors file: the one source of dH besides --dh.
+
+    A .npy holds one array only, the errors: it never doubles as dH.
+    """
+    from atominfo.errors import InputError
+
+    needed = "dH values are needed: --dh FILE (or a per-atom 'dH' array in an extxyz --errors)"
+    if errors.suffix == ".npy":
+        raise InputError(needed, source=str(errors))
+    return _values(errors, "dH", "dH", missing=needed)
 
 
 def run(args) -> None:
@@ -101,7 +120,7 @@ def run(args) -> None:
     outputs = [(args.output, (".json",)), (args.plot, (".png", ".pdf", ".svg"))]
     with OutputGuard(inputs=inputs, outputs=outputs):
         err = _values(args.errors, "errors", "error", forces=(args.forces, args.predicted))
-        dH = _values(args.dh if args.dh is not None else args.errors, "dH", "dH")
+        dH = _values(args.dh, "dH", "dH") if args.dh is not None else _dh_beside(args.errors)
         if dH.shape != err.shape:
             raise InputError(f"dH has {dH.size} values but errors have {err.size}")
         result = calibrate(

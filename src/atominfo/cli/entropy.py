@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from atominfo.cli import options
 
+# An interval this share of [0, log n] wide says little: the output says so.
+UNINFORMATIVE = 0.9
+
 
 def add_arguments(parser) -> None:
     options.add_inputs(parser)
@@ -15,8 +18,9 @@ def add_arguments(parser) -> None:
         default=None,
         metavar="M",
         help="Estimate H from M random environments (each "
-        "against all n) with a 95%% confidence interval; D is then not "
-        "computed.",
+        "against all n) with a 95%% confidence interval for the H of all n "
+        "(coverage at least 95%% for any data; wide when M is small); D is "
+        "then not computed.",
     )
     options.add_seed(parser, "Seed of the --sample draw.")
     options.add_engine(parser)
@@ -41,6 +45,7 @@ def run(args) -> None:
     if len(args.files) > 1:
         sets.append(("all", np.concatenate(blocks)))
     rows = []
+    wide = []  # sets whose sampled interval spans most of [0, log n]
     for name, X in sets:
         label = Path(name).name
         if args.sample is not None:
@@ -50,6 +55,8 @@ def run(args) -> None:
                 est = information.sampled_entropy(
                     X, h, args.sample, args.seed, engine=engine, progress=advance
                 )
+            if np.any(np.subtract(est.high, est.low) >= UNINFORMATIVE * np.log(len(X))):
+                wide.append(label)
             rows.append(
                 {
                     "set": name,
@@ -78,9 +85,10 @@ def run(args) -> None:
         return
     body = []
     for r in rows:
-        H = fmt(r["entropy"])
-        if args.sample is not None:
-            H += " ± " + fmt(r["half_width"])
+        if args.sample is not None:  # the interval need not be centred on the estimate
+            H = _with_interval(r["entropy"], r["ci95_low"], r["ci95_high"])
+        else:
+            H = fmt(r["entropy"])
         body.append([r["set"], r["n"], f"{r['log_n']:.4f}", H, fmt(r["diversity"])])
     say(
         table(
@@ -92,5 +100,21 @@ def run(args) -> None:
     if args.sample is not None:
         say(
             f"H estimated from {min(args.sample, rows[0]['n'])} random environments per set "
-            f"(seed {args.seed}); ± is the half-width of the 95% confidence interval"
+            f"(seed {args.seed}); [low, high] is a 95% confidence interval for the H of the "
+            "whole set (valid for any data; few samples give a wide one)"
         )
+        if wide:
+            say(
+                f"note: {args.sample} samples leave H almost anywhere in [0, log n] for "
+                f"{', '.join(wide)}: use a larger --sample"
+            )
+
+
+def _with_interval(estimate, low, high) -> str:
+    """'H [low, high]' per bandwidth, comma-separated."""
+    import numpy as np
+
+    from atominfo.cli.report import fmt
+
+    triples = zip(np.atleast_1d(estimate), np.atleast_1d(low), np.atleast_1d(high))
+    return ", ".join(f"{fmt(e)} [{fmt(lo)}, {fmt(hi)}]" for e, lo, hi in triples)

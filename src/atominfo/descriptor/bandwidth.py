@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from atominfo import params
 from atominfo.errors import InputError, check_positive
 
 DEFAULT_BANDWIDTH = 0.015  # 1/Å
@@ -27,6 +28,11 @@ def fcc_calibration(
     neighbour-neighbour terms depend on that choice: over random rotations of
     the two crystals the distance ranges from 0.0303 to 0.0313 1/Å, and the
     paper's 0.0309 lies in that range.
+
+    The cutoff must reach the nearest neighbours of the unstrained crystal
+    (``cutoff > lattice / sqrt(2)``): below that neither descriptor holds a
+    neighbour, the distance is 0 and says nothing about the bandwidth, so it is
+    an InputError.
     """
     if strain is None:
         strain = 1.0 - 3.54 / 3.58
@@ -34,14 +40,36 @@ def fcc_calibration(
 
     from atominfo.descriptor.kernel import structure_descriptors
 
-    check_positive("lattice", lattice)
-    if not 0 < strain < 1:
-        raise InputError(f"strain must be in (0, 1), got {strain!r}")
+    lattice = params.check("lattice", lattice)
+    strain = params.check("strain", strain)
+    k = params.check("k", k)
+    cutoff = params.check("cutoff", cutoff)
+    # The smooth cutoff weighs a neighbour at r >= rc by 0: the unstrained crystal
+    # (the larger spacing) needs its nearest shell strictly inside the cutoff.
+    nearest = lattice / np.sqrt(2.0)
+    if cutoff <= nearest:
+        raise InputError(
+            f"cutoff {cutoff:g} Å is at or below the FCC nearest-neighbour distance "
+            f"{nearest:.4f} Å of lattice {lattice:g} Å, so the descriptors hold no "
+            f"neighbours and do not determine a bandwidth: use a cutoff above "
+            f"{nearest:.4f} Å or a smaller lattice"
+        )
     strained = lattice * (1.0 - strain)
-    # One-atom primitive cells: every atom is equivalent, so one row is the crystal.
-    x = structure_descriptors(bulk("Cu", "fcc", a=lattice), k, cutoff)[0]
-    y = structure_descriptors(bulk("Cu", "fcc", a=strained), k, cutoff)[0]
+
+    def crystal_row(a: float, name: str) -> np.ndarray:
+        # One-atom primitive cell: every atom is equivalent, so one row is the crystal.
+        try:
+            return structure_descriptors(bulk("Cu", "fcc", a=a), k, cutoff)[0]
+        except InputError as exc:  # a cell the descriptor refuses: say which crystal
+            raise InputError(f"the FCC crystal of {name} {a:g} Å: {exc.reason}") from None
+
+    x = crystal_row(lattice, "lattice")
+    y = crystal_row(strained, f"strain {float(strain)!r}, lattice")
     distance = float(np.linalg.norm(x - y))
+    if not distance > 0:  # a strain below float64's resolution of the lattice
+        raise InputError(
+            f"strain {strain:g} leaves the descriptors unchanged: no bandwidth to calibrate"
+        )
     return {
         "lattice": lattice,
         "strained_lattice": strained,

@@ -31,10 +31,15 @@ n = 10^6). Centring on the reference makes ``|y|^2 + |x|^2`` small for real
 descriptors: the total stays below 1e-9 nats for descriptor norms < 10 1/Å
 and h >= 0.005 1/Å (tested against a float64 brute-force ``logsumexp``).
 
+Far queries: the largest term of each block is folded as exactly 1 and the
+block scaled once onto the running maximum, so the log-sum is finite (to
+float64's relative precision) whenever ``c min_j d2_j`` is.
+
 Extreme bandwidths: when ``c`` overflows (h below about 1e-154 1/Å) only
 exact duplicates (``d2 = 0``) count, which is the float64 answer; when every
-term lies below float64's range the result is ``-inf``, which callers that
-report a value turn into an InputError (the true value is not representable).
+term lies below float64's range (``c min_j d2_j`` > 1.8e308) the result is
+``-inf``, which callers that report a value turn into an InputError (the true
+value is not representable).
 """
 
 from __future__ import annotations
@@ -110,25 +115,30 @@ def fold_terms(d2, n, dmin, c, m, s):
 
     The log-sum is ``m + log(s)``, start from ``(-inf, 0)``. A block whose
     largest term underflows (``c dmin`` beyond float64) adds nothing.
+
+    Terms are taken relative to the block's largest, ``exp(c (dmin - d2[j]))``,
+    so that term is exactly 1 however large ``c dmin`` is. (Relative to the
+    running maximum, ``-c d2[j] - m`` would keep the rounding of the product,
+    up to ulp(c d2) nats: beyond ~1e18 nats that exceeds SKIP_NATS and dropped
+    every term of a far query, leaving log(0).) The block's sum is then scaled
+    once onto the running maximum.
     """
     block_max = log_kernel(dmin, c)  # c may be inf: 0 * inf is nan
-    if block_max == -np.inf:
-        return m, s
-    if block_max > m:
-        s *= np.exp(m - block_max)
-        m = block_max
+    if block_max == -np.inf or block_max < m - SKIP_NATS:
+        return m, s  # every term of the block is negligible (or below float64)
     acc = 0.0
     if c == np.inf:  # h so small that 1/(2h^2) overflows: only exact duplicates count
         for j in range(n):
             acc += 1.0 if d2[j] == 0.0 else 0.0
     else:
         for j in range(n):
-            # <= 0 in exact arithmetic; a fused multiply-add can leave one ulp of
-            # m above 0, which is ~1e288 for |m| ~ 1e304: clamp
-            a = min(-d2[j] * c - m, 0.0)
-            # terms more than SKIP_NATS below the max are dropped (bounded above)
+            # <= 0: dmin is the minimum of these very values
+            a = min((dmin - d2[j]) * c, 0.0)
+            # terms more than SKIP_NATS below the block's largest are dropped (bounded above)
             acc += exp_neg(max(a, -SKIP_NATS)) if a > -SKIP_NATS else 0.0
-    return m, s + acc
+    if block_max > m:
+        return block_max, s * np.exp(m - block_max) + acc
+    return m, s + acc * np.exp(block_max - m)
 
 
 @numba.njit(inline="always")
