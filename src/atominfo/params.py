@@ -109,6 +109,12 @@ def _as_number(name, value, constraint):
 MAX_CUTOFF = 50.0
 # Largest k: the per-atom matrix is k x k, and no cutoff sphere holds more atoms in practice.
 MAX_K = 1024
+# Smallest volume per atom (Å^3) and lattice constant (Å): ten times denser and
+# shorter than any condensed matter (about 1 Å^3/atom, 0.74 Å bonds, at TPa
+# pressures). Above 0 they keep cells, rescalings and r* finite: at 5e-324 a
+# cell's determinant underflows and the latent heat per volume overflows.
+MIN_VOLUME_PER_ATOM = 0.1
+MIN_LATTICE = 0.5
 
 CONSTRAINTS: dict[str, Interval | OneOf] = {
     "k": Interval(int, 2, MAX_K, limit_reason="the per-atom work grows as k^2"),
@@ -123,10 +129,10 @@ CONSTRAINTS: dict[str, Interval | OneOf] = {
     "n_neighbors": Interval(int, 1, 1_000_000),
     "n_sizes": Interval(int, 1, 10_000),
     "n_seeds": Interval(int, 1, 10_000),
-    "lattice": Interval(float, 0.0, 100.0, closed="right"),
+    "lattice": Interval(float, MIN_LATTICE, 100.0),
     "strain": Interval(float, 0.0, 1.0, closed="neither"),
-    "volume": Interval(float, 0.0, 1e6, closed="right"),
-    "rescale_volume": Interval(float, 0.0, 1e6, closed="right"),
+    "volume": Interval(float, MIN_VOLUME_PER_ATOM, 1e6),
+    "rescale_volume": Interval(float, MIN_VOLUME_PER_ATOM, 1e6),
     "edge_length": Interval(
         float, 0.0, MAX_CUTOFF, closed="right", limit_reason="the neighbour count grows as edge^3"
     ),
@@ -141,7 +147,7 @@ CONSTRAINTS: dict[str, Interval | OneOf] = {
     "melting_temperature": Interval(float, 0.0, 1e5, closed="right"),  # K
     "latent_heat": Interval(float, 0.0, 1e4, closed="right"),  # kJ/mol
     "undercooling": Interval(float, 0.0, 1e5, closed="right"),  # K
-    "atomic_volume": Interval(float, 0.0, 1e4, closed="right"),  # Å^3
+    "atomic_volume": Interval(float, MIN_VOLUME_PER_ATOM, 1e4),  # Å^3
     "alarm_novelty": Interval(float, 0.0, 1.0),
     "alarm_dh": Interval(float, None, None),
     "method_exact": OneOf(("exact", "approximate")),

@@ -138,7 +138,8 @@ def _top_parser() -> Parser:
 def command_parser(name: str):
     """The parser of one command, and its module (imported here, on demand)."""
     module = importlib.import_module(f"atominfo.cli.{COMMANDS[name]}")
-    description = (module.__doc__ or name).strip().splitlines()[0]
+    # the docstring's first paragraph, joined: its first line may stop mid-sentence
+    description = " ".join((module.__doc__ or name).strip().split("\n\n")[0].split())
     parser = Parser(prog=f"{PROG} {name}", description=description, formatter_class=HelpFormatter)
     module.add_arguments(parser)
     return parser, module

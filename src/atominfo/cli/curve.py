@@ -20,7 +20,8 @@ def add_arguments(parser) -> None:
         "--sizes",
         type=t("n_sizes", "--sizes"),
         default=12,
-        help="Number of log-spaced subset sizes (the fit drops the first and last three).",
+        help="Number of log-spaced subset sizes, the full size included (the fit drops the "
+        "first and last three, so it needs at least 9).",
     )
     parser.add_argument(
         "--seeds", type=t("n_seeds", "--seeds"), default=3, help="Random subsets per size."

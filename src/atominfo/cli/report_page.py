@@ -42,7 +42,8 @@ def add_arguments(parser) -> None:
         "--sizes",
         type=t("n_sizes", "--sizes"),
         default=12,
-        help="Learning-curve subset sizes (at least 9 for an asymptote fit).",
+        help="Number of learning-curve subset sizes, the full size included (at least 9 "
+        "for an asymptote fit).",
     )
     parser.add_argument(
         "--seeds",

@@ -74,11 +74,29 @@ def save_figure(fig, path, *, dpi: int = DPI) -> None:
     """Write `fig` (a matplotlib Figure, e.g. ``ax.figure``) to `path` atomically.
 
     The format follows the extension (`check_plot_path`); a failure leaves no
-    partial file.
+    partial file; the same figure gives the same bytes on every run (`write_figure`).
     """
     fmt = check_plot_path(path)
     with atomic_output(path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+        write_figure(fig, tmp, fmt, dpi=dpi)
+
+
+def write_figure(fig, file, fmt: str, *, dpi: int = DPI) -> None:
+    """`fig` written to `file` (a path or binary file object) in format `fmt`, the
+    same bytes on every run: no date in the metadata (SVG, PDF), fixed SVG ids."""
+    import matplotlib
+
+    from atominfo._version import __version__
+
+    creator = f"atominfo {__version__}"
+    metadata = {
+        "png": {"Software": creator},
+        "svg": {"Creator": creator, "Date": None},
+        "pdf": {"Creator": creator, "CreationDate": None},
+    }[fmt]
+    # SVG ids are hashes salted with a random uuid unless a salt is given
+    with matplotlib.rc_context({"svg.hashsalt": "atominfo"}):
+        fig.savefig(file, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
 
 
 def _new_figure(nrows=1, ncols=1, *, figsize, **kwargs):

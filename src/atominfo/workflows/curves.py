@@ -30,6 +30,7 @@ from atominfo.results import Result, jsonable
 from atominfo.structures.frameset import FrameSet
 
 DROP = 3  # sizes discarded at each end before the fit
+FIT_SIZES = 2 * DROP + 3  # the fewest sizes a learning curve's fit takes
 LEVEL = 0.95  # probability content of the reported intervals
 N_BOOT = 200  # bootstrap refits
 TOLERANCE = 0.05  # nats: a gap below this counts as saturated (and a rise below it as flat)
@@ -372,12 +373,13 @@ def fit_asymptote(
         raise InputError("sizes must be positive and increasing")
     largest = float(sizes.max()) if len(sizes) else float("nan")
     h_largest = float(E[-1].mean()) if len(E) else float("nan")  # H measured at the largest N
+    if len(sizes) < 2 * drop + 3:
+        raise InputError(
+            f"the asymptote fit needs at least {2 * drop + 3} sizes ({drop} dropped at "
+            f"each end, 3 fitted), got {len(sizes)}"
+        )
     if drop:
         sizes, E = sizes[drop:-drop], E[drop:-drop]
-    if len(sizes) < 3:
-        raise InputError(
-            f"the asymptote fit needs at least {2 * drop + 3} sizes, got {len(sizes) + 2 * drop}"
-        )
     x2 = np.log(sizes) ** 2
     a, b, c, rss, flat, ratio, problem, log_c = _estimate(sizes, E[None], tolerance, max_entropy)
     a, b, c, flat, problem = float(a[0]), float(b[0]), float(c[0]), bool(flat[0]), problem[0]
@@ -499,11 +501,14 @@ def _bootstrap(fit: AsymptoteFit, sizes, E, n_boot, seed, max_entropy) -> None:
 
 
 def subset_sizes(total: int, n_sizes: int = 12, minimum: int = 1) -> np.ndarray:
-    """About `n_sizes` distinct integers log-spaced from `minimum` to `total` (both included)."""
+    """About `n_sizes` distinct integers log-spaced from `minimum` to `total` (both
+    included; `total` alone when `n_sizes` is 1)."""
     n_sizes = params.check("n_sizes", n_sizes, label="number of sizes")
     if total < 1:
         raise InputError("the dataset is empty")
     minimum = max(1, min(minimum, total))
+    if n_sizes == 1:  # the one size is the full set, whose H every result quotes
+        return np.array([total], dtype=np.int64)
     sizes = np.unique(np.round(np.geomspace(minimum, total, int(n_sizes))).astype(np.int64))
     # Rounding merges small sizes; fill in with the smallest unused integers.
     extra = [n for n in range(minimum, total + 1) if n not in set(sizes)]
@@ -614,7 +619,10 @@ class LearningCurve(Result):
             return float(self.mean[hits[0]])
         if N in self.extra:
             return float(np.mean(self.extra[N]))
-        raise InputError(f"size {N} was not sampled")
+        raise InputError(
+            f"size {N} was not sampled (sampled: {', '.join(map(str, self.sizes))} "
+            f"{self.unit}); ask for it with at=[{N}] (--at {N} on the command line)"
+        )
 
     def gap(self, N: int | None = None) -> float | None:
         """Information gap ``a - H(N)`` in nats (N defaults to the full size); None unless
@@ -714,6 +722,20 @@ class LearningCurve(Result):
         )
 
 
+def _too_few_sizes(got: int, total: int, by: str, explicit: bool) -> str:
+    """Why a learning curve has no fit for lack of sizes, and what to pass instead."""
+    head = f"the asymptote fit needs at least {FIT_SIZES} sizes, got {got}"
+    if explicit:
+        return f"{head}: pass at least {FIT_SIZES} distinct sizes"
+    available = total - (1 if by == "structures" else min(10, total)) + 1
+    if available < FIT_SIZES:
+        fix = "add structures"
+        if by == "structures":
+            fix += " or sample environments (`atominfo curve --by environments`)"
+        return f"{head}: {total} {by} offer at most {available}; {fix}"
+    return f"{head}: pass --sizes {FIT_SIZES} or more (n_sizes={FIT_SIZES} in Python)"
+
+
 def _subset_rows(data: FrameSet, unit: str, N: int, rng) -> np.ndarray:
     if unit == "structures":
         frames = np.sort(rng.choice(len(data), size=N, replace=False))
@@ -749,7 +771,7 @@ def learning_curve(
     n_seeds : random subsets per size; seeds are ``seed, seed+1, ...``. The full
         size has a single subset (all of it), repeated in every column.
     at : further sizes at which to report H and the information gap.
-    fit : fit the asymptote (needs at least 9 sizes), with `n_boot` bootstrap
+    fit : fit the asymptote (needs at least FIT_SIZES = 9 sizes), with `n_boot` bootstrap
         refits over the seeds giving `level` intervals (see `fit_asymptote`).
     progress : called with 1 after each subset's entropy.
     engine : options for the kernel engine.
@@ -802,7 +824,9 @@ def learning_curve(
         hits = np.flatnonzero(grid == N)
         extra[N] = list(H[hits[0]]) if hits.size else sample(N)[0]
     curve_fit_result, error = None, None
-    if fit:
+    if fit and len(grid) < FIT_SIZES:
+        error = _too_few_sizes(len(grid), total, by, sizes is not None)
+    elif fit:
         try:
             # H <= ln(environments) for any subset: an asymptote above ln of the whole
             # dataset's environments cannot be measured on it.

@@ -682,7 +682,10 @@ def deduplicate(
     x_sq = np.einsum("ij,ij->i", X, X)
     log_sums = -dH.copy()  # log sum of kernels against the reference (+inf dH: -inf)
     open_ = np.ones(len(dH), dtype=bool)  # neither picked nor a duplicate of a pick
-    radius2 = (duplicate_distance * h) ** 2
+    # a product, not **: a distance too large to square is inf (everything is
+    # a duplicate) where float ** raises OverflowError
+    radius = duplicate_distance * h
+    radius2 = radius * radius
     picks: list[int] = []
     gains: list[float] = []
     stopped = "coverage"

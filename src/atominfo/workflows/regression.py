@@ -99,7 +99,9 @@ def kernel_regression(
     log_sum = np.empty(m)
     n_eff = np.empty(m)
     block = max(1, ROWS_PER_BLOCK_ELEMENTS // len(X))
-    inv = 0.5 / (h * h)
+    inv = 0.5 / h / h  # not h * h, which underflows to 0 (ZeroDivisionError) for a tiny h
+    if inv == np.inf:
+        raise InputError(f"bandwidth h = {h:g} 1/Å is too small: 1/h^2 overflows float64")
     for s in range(0, m, block):
         logk = -cdist(Y[s : s + block], X, "sqeuclidean") * inv
         top = logk.max(axis=1, keepdims=True)
