@@ -10,7 +10,8 @@ import tempfile
 from pathlib import Path
 
 from atominfo.errors import InputError
-from atominfo.runs.guard import WRITE_ERRNOS, active_guard, commit_target, write_error
+from atominfo.runs.files import WRITE_ERRNOS, commit_target, write_error
+from atominfo.runs.guard import active_guard
 
 # numpy's tofile (np.save to a file) reports a short write, a disk filling up, as
 # OSError("N requested and M written") without an errno

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from atominfo.errors import InputError
-from atominfo.runs.guard import CHECKPOINT_TAG, commit_target, hidden_path, write_error
+from atominfo.runs.files import checkpoint_path, commit_target, hidden_path, write_error
 
 VERSION = 3
 
@@ -82,21 +82,6 @@ def fingerprint(paths) -> list[dict]:
             raise InputError(f"cannot read input ({exc.strerror})", source=str(f)) from None
         out.append({"path": str(f.resolve()), "size": size, "sha256": digest.hexdigest()})
     return out
-
-
-def checkpoint_path(output) -> Path:
-    """The checkpoint of a run whose first output is `output`."""
-    return hidden_path(output, CHECKPOINT_TAG)
-
-
-def describe_progress(output) -> str:
-    """What the checkpoint beside `output` holds, for messages ('checkpoint: 58 frames done')."""
-    path = checkpoint_path(output)
-    try:
-        done = json.loads(path.read_text()).get("progress")
-    except (OSError, ValueError, AttributeError):
-        done = None
-    return f"checkpoint {path.name}" + (f": {done}" if done else "")
 
 
 class ResumeRefused(InputError):

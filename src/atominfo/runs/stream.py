@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from atominfo.errors import InputError
-from atominfo.runs.checkpoint import Checkpoint, checkpoint_path
-from atominfo.runs.guard import hidden_path, write_error
+from atominfo.runs.checkpoint import Checkpoint
+from atominfo.runs.files import checkpoint_path, hidden_path, write_error
 
 PER_ATOM_SUFFIXES = (".npy", ".json", ".extxyz", ".xyz")
 TABLE_SUFFIXES = (".csv", ".json")

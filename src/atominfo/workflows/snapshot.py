@@ -225,7 +225,7 @@ class _Run:
         client,
         progress,
     ):
-        from atominfo.runs.guard import hidden_path
+        from atominfo.runs.files import hidden_path
 
         self.path, self.ref, self.output, self.dump = path, reference, output, dump
         self.frame, self.format, self.type_map = frame, format, type_map
