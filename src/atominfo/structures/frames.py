@@ -14,6 +14,7 @@ import numpy as np
 from ase import Atoms
 
 from atominfo.errors import InputError
+from atominfo.structures.geometry import check_periodic_cell
 
 
 @dataclass
@@ -342,19 +343,7 @@ def validate_atoms(atoms: Atoms, source: str, frame: int) -> None:
         raise InputError(
             "coordinate is NaN or infinite", source=source, frame=frame, atom=int(np.argmax(bad))
         )
-    pbc = np.asarray(atoms.pbc, dtype=bool)
-    if pbc.any():
-        cell = np.asarray(atoms.cell[:], dtype=float)
-        if not np.isfinite(cell).all():
-            raise InputError("cell is NaN or infinite", source=source, frame=frame)
-        periodic_vectors = cell[pbc]
-        sv = np.linalg.svd(periodic_vectors, compute_uv=False)
-        if sv.min() < 1e-8 * max(1.0, sv.max()):
-            raise InputError(
-                f"periodic cell has zero volume (pbc={tuple(bool(p) for p in pbc)})",
-                source=source,
-                frame=frame,
-            )
+    check_periodic_cell(atoms.cell[:], atoms.pbc, source=source, frame=frame)
 
 
 def read_frames(structures, index=":", format=None, *, type_map=None) -> list[Frame]:
