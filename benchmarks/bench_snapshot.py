@@ -120,7 +120,7 @@ def bench_parse(directory: Path, n_atoms: int, repeats: int) -> None:
     import ase.io
 
     from atominfo.structures.fastread import extxyz_atoms, lammps_atoms, read_snapshot
-    from atominfo.structures.fastread import stream as fastread_stream
+    from atominfo.structures.fastread import lines as fastread_lines
 
     pos, box = bcc_supercell(n_atoms)
     pos = pos + np.random.default_rng(1).normal(scale=NOISE, size=pos.shape)
@@ -137,12 +137,12 @@ def bench_parse(directory: Path, n_atoms: int, repeats: int) -> None:
         """fn with the gzip module's inflate: the fallback where isal is not installed."""
 
         def run():
-            saved = fastread_stream._gzip_module
-            fastread_stream._gzip_module = lambda: gzip
+            saved = fastread_lines.gzip_module
+            fastread_lines.gzip_module = lambda: gzip
             try:
                 return fn()
             finally:
-                fastread_stream._gzip_module = saved
+                fastread_lines.gzip_module = saved
 
         return run
 
@@ -171,7 +171,7 @@ def bench_parse(directory: Path, n_atoms: int, repeats: int) -> None:
     print(
         f"\n== parsing one frame of {n:,} atoms, best of {repeats} "
         f"(dump {dump.stat().st_size / 1e6:.0f} MB, inflate: "
-        f"{fastread_stream._gzip_module().__name__}; ASE timed once per input file)"
+        f"{fastread_lines.gzip_module().__name__}; ASE timed once per input file)"
     )
     ase_times: dict = {}
     for name, fast, slow in rows:

@@ -18,9 +18,9 @@ from atominfo.structures.fastread import (
     lammps_atoms,
     parse_lines,
     read_snapshot,
-    stream,
 )
 from atominfo.structures.fastread import extxyz as fx
+from atominfo.structures.fastread import lines as flines
 from atominfo.structures.fastread import tokens as ftok
 from atominfo.structures.frames import iter_frames
 
@@ -326,7 +326,7 @@ def test_compiled_newline_scans_equal_python():
         )
         total = data.count(b"\n")
         for max_lines in (1, 2, max(total // 2, 1), total, total + 5):
-            count, cut = ftok._newline_cut(buf, max_lines)
+            count, cut = ftok.newline_cut(buf, max_lines)
             expected = min(total, max_lines)
             assert count == expected
             assert cut == (0 if expected == 0 else _nth(data, expected) + 1)
@@ -355,7 +355,7 @@ def _xyz_text(n, seed=0):
 def gzip_module(request, monkeypatch):
     """The .gz readers with ISA-L's igzip, and with the gzip module it falls back to."""
     if request.param == "gzip":
-        monkeypatch.setattr(stream, "_gzip_module", lambda: gzip)
+        monkeypatch.setattr(flines, "gzip_module", lambda: gzip)
     else:
         pytest.importorskip("isal")
     return request.param
@@ -377,8 +377,8 @@ def test_streamed_gz_equals_plain_with_blocks_cut_anywhere(tmp_path, monkeypatch
         fh.write(plain.read_text())
     expected = [read_snapshot(plain, frame=f) for f in (0, 1)]
     for block_bytes, chunk in [(1, 1), (7, 3), (50, 64), (333, 17), (10**6, 10**6)]:
-        monkeypatch.setattr(stream, "BLOCK_BYTES", block_bytes)
-        monkeypatch.setattr(stream, "READ_CHUNK", chunk)
+        monkeypatch.setattr(flines, "BLOCK_BYTES", block_bytes)
+        monkeypatch.setattr(flines, "READ_CHUNK", chunk)
         for frame in (0, 1):
             for path in (plain, packed):
                 got = read_snapshot(path, frame=frame)
@@ -404,8 +404,8 @@ def test_large_gz_frame_equals_plain_and_ase(tmp_path, monkeypatch, parser, gzip
     if parser == "python":
         pytest.skip("the compiled kernel's test")
     monkeypatch.setattr(ftok, "PARALLEL_LINES", 1000)
-    monkeypatch.setattr(stream, "BLOCK_BYTES", 3 << 19)
-    monkeypatch.setattr(stream, "READ_CHUNK", 1 << 18)
+    monkeypatch.setattr(flines, "BLOCK_BYTES", 3 << 19)
+    monkeypatch.setattr(flines, "READ_CHUNK", 1 << 18)
     text = _xyz_text(40_000, 5)
     plain, packed = tmp_path / "big.extxyz", tmp_path / "big.extxyz.gz"
     plain.write_text(text)
@@ -421,8 +421,8 @@ def test_large_gz_frame_equals_plain_and_ase(tmp_path, monkeypatch, parser, gzip
 
 
 def test_gz_errors_name_frame_and_atom_and_stop_the_threads(tmp_path, monkeypatch, gzip_module):
-    monkeypatch.setattr(stream, "BLOCK_BYTES", 64)
-    monkeypatch.setattr(stream, "READ_CHUNK", 16)
+    monkeypatch.setattr(flines, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(flines, "READ_CHUNK", 16)
     good = _xyz_text(40, 1)
     lines = _xyz_text(40, 2).splitlines()
     lines[2 + 17] = "Cu 1.0 abc 2.0"
@@ -450,9 +450,9 @@ def test_gz_errors_name_frame_and_atom_and_stop_the_threads(tmp_path, monkeypatc
 def test_consumer_stopping_early_stops_the_read_ahead_thread(tmp_path, monkeypatch, gzip_module):
     import time
 
-    monkeypatch.setattr(stream, "BLOCK_BYTES", 100)
-    monkeypatch.setattr(stream, "READ_CHUNK", 64)
-    monkeypatch.setattr(stream, "READ_AHEAD", 2)  # the thread soon waits on a full queue
+    monkeypatch.setattr(flines, "BLOCK_BYTES", 100)
+    monkeypatch.setattr(flines, "READ_CHUNK", 64)
+    monkeypatch.setattr(flines, "READ_AHEAD", 2)  # the thread soon waits on a full queue
     path = tmp_path / "t.extxyz.gz"
     with gzip.open(path, "wt", compresslevel=1) as fh:  # more than the header's first read
         fh.write(_xyz_text(30_000, 4))
@@ -480,9 +480,9 @@ def test_consumer_stopping_early_stops_the_read_ahead_thread(tmp_path, monkeypat
 
 def test_read_ahead_paused_anywhere_loses_nothing(tmp_path, monkeypatch, gzip_module):
     """Stopping the read-ahead thread keeps what it read: reading goes on where it was."""
-    monkeypatch.setattr(stream, "BLOCK_BYTES", 20_000)
-    monkeypatch.setattr(stream, "READ_CHUNK", 4099)
-    monkeypatch.setattr(stream, "READ_AHEAD", 3)
+    monkeypatch.setattr(flines, "BLOCK_BYTES", 20_000)
+    monkeypatch.setattr(flines, "READ_CHUNK", 4099)
+    monkeypatch.setattr(flines, "READ_AHEAD", 3)
     text = _xyz_text(30_000, 6).encode()  # more than the header's first read
     path = tmp_path / "t.extxyz.gz"
     path.write_bytes(gzip.compress(text, compresslevel=1))

@@ -83,6 +83,18 @@ class FileScan:
         )
 
 
+def format_by_name(name: str) -> str | None:
+    """'extxyz' (.extxyz, .xyz) or 'lammps-dump-text' (.dump, or 'lammpstrj' in the name)
+    from a file's name alone, or None. A compressed file's name is taken as it is:
+    strip its suffix first to name what it holds."""
+    lower = name.lower()
+    if lower.endswith((".extxyz", ".xyz")):
+        return "extxyz"
+    if "lammpstrj" in lower or lower.endswith(".dump"):
+        return "lammps-dump-text"
+    return None
+
+
 def guess_format(name: str) -> str | None:
     """The ASE format name of a file (by its content where ASE can tell), or None
     (a missing file: by its name only).
@@ -95,11 +107,9 @@ def guess_format(name: str) -> str | None:
         from atominfo.structures.frames import check_input_file
 
         check_input_file(str(name))
-    lower = str(name).lower()
-    if lower.endswith((".extxyz", ".xyz")):
-        return "extxyz"
-    if "lammpstrj" in lower or lower.endswith(".dump"):
-        return "lammps-dump-text"
+    by_name = format_by_name(str(name))
+    if by_name is not None:
+        return by_name
     if not os.path.exists(name):
         return None
     try:

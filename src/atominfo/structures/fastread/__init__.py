@@ -20,29 +20,25 @@ Two uses:
   `read_snapshot` reads one frame into arrays.
 
 Modules: `tokens` (the compiled parse of atom lines), `lammps` and `extxyz`
-(each format's header and `Atoms`), `stream` (one frame in blocks, plain or
-.gz). Frames are numbered from 0 in file order; errors are `InputError` naming the
-file, frame and atom.
+(each format's header and `Atoms`), `lines` (buffered line and block reads of
+a plain or .gz file, with the read-ahead thread), `stream` (`StreamedFrame`:
+one frame in blocks), `frame` (one whole frame: `read_snapshot`,
+`frame_atoms`). Frames are numbered from 0 in file order; errors are
+`InputError` naming the file, frame and atom.
 
 Threads: a block of 100,000 lines or more is parsed by two threads (cut at a
 newline, each half into its rows; the result and the first error are the
 serial parse's) where numba may use two (`numba.set_num_threads`); a .gz file
 is decompressed (by ISA-L's igzip where installed, else the gzip module) in a
 read-ahead thread while `StreamedFrame.blocks()` parses, with at most
-`READ_AHEAD` chunks of `READ_CHUNK` bytes held ahead. Both threads end before
+`lines.READ_AHEAD` chunks of `lines.READ_CHUNK` bytes held ahead. Both threads end before
 the call or the generator returns, closes or raises.
 """
 
 from atominfo.structures.fastread.extxyz import comment_info, extxyz_atoms
+from atominfo.structures.fastread.frame import Snapshot, frame_atoms, read_snapshot
 from atominfo.structures.fastread.lammps import LammpsHeader, lammps_atoms, parse_lammps_header
-from atominfo.structures.fastread.stream import (
-    AtomBlock,
-    FrameHeader,
-    Snapshot,
-    StreamedFrame,
-    frame_atoms,
-    read_snapshot,
-)
+from atominfo.structures.fastread.stream import AtomBlock, FrameHeader, StreamedFrame
 from atominfo.structures.fastread.tokens import Columns, Unsupported, parse_lines
 
 __all__ = [

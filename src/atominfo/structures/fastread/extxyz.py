@@ -11,7 +11,7 @@ from atominfo.structures.fastread.tokens import (
     INT,
     STRING,
     Unsupported,
-    _find,
+    find_byte,
     parse_lines,
     string_column,
 )
@@ -90,7 +90,12 @@ def _convert(key: str, value: str):
     return converted
 
 
-def _properties(text: str) -> list[tuple[str, str, int]]:
+def parse_properties(text: str) -> list[tuple[str, str, int]]:
+    """The columns an extxyz ``Properties=`` value declares: (name, type, count) each,
+    type one of R (real), I (integer), S (string), L (logical).
+
+    Raises `Unsupported` for a malformed value or a repeated name.
+    """
     fields = text.split(":")
     if len(fields) % 3:
         raise Unsupported("Properties")
@@ -113,11 +118,38 @@ def extxyz_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
     reproduced here (constraints, VEC lines, brackets or JSON in the comment).
     """
     from ase import Atoms
-    from ase.data import atomic_numbers
 
     buf = np.frombuffer(data, dtype=np.uint8)
-    nl = _find(buf, 10, 0)
-    nl2 = _find(buf, 10, nl + 1) if nl >= 0 else -1
+    n, comment, body = _frame_head(buf)
+    info = comment_info(comment) if comment.strip() else {}
+    pbc = info.pop("pbc") if "pbc" in info else ([True] * 3 if "Lattice" in info else None)
+    cell = info.pop("Lattice").T if "Lattice" in info else None
+    props = parse_properties(info.pop("Properties", "species:S:1:pos:R:3"))
+    kinds = []
+    for _, ptype, count in props:
+        kinds += [{"R": FLOAT, "I": INT, "S": STRING, "L": STRING}[ptype]] * count
+    cols, end = parse_lines(buf, body, n, kinds, source=source, frame=frame)
+    if bytes(buf[end:]).strip():
+        raise Unsupported("text after the atom lines (VEC lines)")
+    arrays, species = _property_arrays(cols, props)
+    if "move_mask" in arrays:
+        raise Unsupported("constraints")
+    atoms = Atoms(
+        numbers=_atomic_numbers(arrays, species, n),
+        positions=arrays.pop("positions", None),
+        charges=arrays.pop("initial_charges", None),
+        cell=cell,
+        pbc=pbc,
+        info=info,
+    )
+    _calc_and_arrays(atoms, arrays)
+    return atoms
+
+
+def _frame_head(buf: np.ndarray) -> tuple[int, str, int]:
+    """(atom count, comment line, offset of the first atom line) of a frame's bytes."""
+    nl = find_byte(buf, 10, 0)
+    nl2 = find_byte(buf, 10, nl + 1) if nl >= 0 else -1
     if nl2 < 0:
         raise Unsupported("header")
     try:
@@ -128,20 +160,17 @@ def extxyz_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
         comment = bytes(buf[nl + 1 : nl2]).decode("utf-8")
     except UnicodeDecodeError:
         raise Unsupported("not UTF-8") from None
-    info = comment_info(comment) if comment.strip() else {}
-    pbc = info.pop("pbc") if "pbc" in info else ([True] * 3 if "Lattice" in info else None)
-    cell = None
-    if "Lattice" in info:
-        cell = info.pop("Lattice").T
-    props = _properties(info.pop("Properties", "species:S:1:pos:R:3"))
-    kinds = []
-    for _, ptype, count in props:
-        kinds += [{"R": FLOAT, "I": INT, "S": STRING, "L": STRING}[ptype]] * count
-    cols, end = parse_lines(buf, nl2 + 1, n, kinds, source=source, frame=frame)
-    if bytes(buf[end:]).strip():
-        raise Unsupported("text after the atom lines (VEC lines)")
+    return n, comment, nl2 + 1
+
+
+def _property_arrays(cols, props) -> tuple[dict, tuple | None]:
+    """({ASE array name: values} of the parsed columns, species).
+
+    Species, the (distinct symbols, inverse) of a species:S:1 column, stand
+    in for its array: no array of a million strings is made.
+    """
     arrays: dict = {}
-    species = None  # (distinct symbols, inverse) of the species column
+    species = None
     c = 0
     for name, ptype, count in props:
         ase_name = REV_PROPERTY_NAME_MAP.get(name, name)
@@ -149,63 +178,52 @@ def extxyz_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
             # a view (Atoms copies it): no per-column copies and no stacking
             first = cols.slots[c]
             arrays[ase_name] = cols.floats[:, first : first + 3]
-            c += count
-            continue
-        if ase_name == "symbols" and ptype == "S" and count == 1:
-            # only the atomic numbers are kept: no array of a million strings
+        elif ase_name == "symbols" and ptype == "S" and count == 1:
             species = string_column(cols, cols.slots[c])
-            c += count
-            continue
-        blocks = []
-        for j in range(count):
-            slot = cols.slots[c + j]
-            if ptype == "R":
-                blocks.append(cols.floats[:, slot].copy())
-            elif ptype == "I":
-                values = cols.ints[:, slot]
-                if np.any(values != values.astype(np.int32)):
-                    raise Unsupported("integer beyond int32")
-                blocks.append(values.astype(np.intc))
-            else:
-                unique, inverse = string_column(cols, slot)
-                if ptype == "L":
-                    table = [
-                        {"T": True, "F": False, "True": True, "False": False}.get(u) for u in unique
-                    ]
-                    if any(t is None for t in table):
-                        raise Unsupported("logical value")
-                    blocks.append(np.array(table, dtype=bool)[inverse])
-                else:
-                    blocks.append(unique[inverse])
+        else:
+            blocks = [_column(cols, cols.slots[c + j], ptype) for j in range(count)]
+            arrays[ase_name] = blocks[0] if count == 1 else np.vstack(blocks).T
         c += count
-        arrays[ase_name] = blocks[0] if count == 1 else np.vstack(blocks).T
-    if "move_mask" in arrays:
-        raise Unsupported("constraints")
+    return arrays, species
+
+
+def _column(cols, slot: int, ptype: str) -> np.ndarray:
+    """One parsed column as ASE types it: float, C int, bool (L) or str (S)."""
+    if ptype == "R":
+        return cols.floats[:, slot].copy()
+    if ptype == "I":
+        values = cols.ints[:, slot]
+        if np.any(values != values.astype(np.int32)):
+            raise Unsupported("integer beyond int32")
+        return values.astype(np.intc)
+    unique, inverse = string_column(cols, slot)
+    if ptype == "S":
+        return unique[inverse]
+    table = [{"T": True, "F": False, "True": True, "False": False}.get(u) for u in unique]
+    if any(t is None for t in table):
+        raise Unsupported("logical value")
+    return np.array(table, dtype=bool)[inverse]
+
+
+def _atomic_numbers(arrays: dict, species, n: int) -> np.ndarray:
+    """Atomic numbers of the frame: its Z column, else of its species or symbols
+    (capitalised, as ASE). Takes both out of `arrays`."""
+    from ase.data import atomic_numbers
+
     numbers = arrays.pop("numbers", None)
     symbols = arrays.pop("symbols", None)
-    if numbers is None:
-        if symbols is None and species is None:
-            raise Unsupported("no species")
-        distinct, which = (
-            species if species is not None else np.unique(symbols.astype(str), return_inverse=True)
-        )
-        try:
-            species_numbers = np.array(
-                [atomic_numbers[s.capitalize()] for s in distinct], dtype=int
-            )
-        except KeyError:
-            raise Unsupported("unknown species") from None
-        numbers = species_numbers[which].reshape(n)
-    atoms = Atoms(
-        numbers=numbers,
-        positions=arrays.pop("positions", None),
-        charges=arrays.pop("initial_charges", None),
-        cell=cell,
-        pbc=pbc,
-        info=info,
+    if numbers is not None:
+        return numbers
+    if symbols is None and species is None:
+        raise Unsupported("no species")
+    distinct, which = (
+        species if species is not None else np.unique(symbols.astype(str), return_inverse=True)
     )
-    _calc_and_arrays(atoms, arrays)
-    return atoms
+    try:
+        species_numbers = np.array([atomic_numbers[s.capitalize()] for s in distinct], dtype=int)
+    except KeyError:
+        raise Unsupported("unknown species") from None
+    return species_numbers[which].reshape(n)
 
 
 def _calc_and_arrays(atoms, arrays: dict) -> None:

@@ -10,9 +10,9 @@ from atominfo.structures.fastread.tokens import (
     FLOAT,
     INT,
     STRING,
-    Columns,
     Unsupported,
-    _find,
+    column_getter,
+    find_byte,
     parse_lines,
     string_column,
 )
@@ -118,7 +118,14 @@ def _lammps_kinds(columns: list[str]) -> list[int]:
     return kinds
 
 
-def _check_lammps_columns(columns: list[str]) -> tuple[str, ...]:
+def check_lammps_columns(columns: list[str]) -> tuple[str, ...]:
+    """The position columns of a dump's ``ITEM: ATOMS`` (x y z, xs ys zs, xu yu zu or
+    xsu ysu zsu), checked for what the fast readers handle.
+
+    Raises `Unsupported` for incomplete or several position sets, no species
+    (neither element nor type: ASE would guess it from masses), quaternions
+    and repeated columns.
+    """
     for names in _POSITION_SETS:
         if names[0] in columns:
             if not all(n in columns for n in names):
@@ -142,7 +149,7 @@ def _header_lines(buf: np.ndarray) -> tuple[list[str], int]:
     pos = 0
     lines = []
     while True:
-        nl = _find(buf, 10, pos)
+        nl = find_byte(buf, 10, pos)
         if nl < 0:
             raise Unsupported("no ITEM: ATOMS")
         line = bytes(buf[pos:nl]).decode("utf-8", "replace")
@@ -169,12 +176,12 @@ def lammps_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
     buf = np.frombuffer(data, dtype=np.uint8)
     lines, body = _header_lines(buf)
     head = parse_lammps_header(lines, source=source, frame=frame)
-    names = _check_lammps_columns(head.columns)
+    names = check_lammps_columns(head.columns)
     kinds = _lammps_kinds(head.columns)
     cols, end = parse_lines(buf, body, head.n_atoms, kinds, source=source, frame=frame)
     if bytes(buf[end:]).strip():
         raise Unsupported("text after the atom lines")
-    get = _getter(head.columns, kinds, cols)
+    get = column_getter(head.columns, kinds, cols)
     order = None
     if "id" in head.columns:
         order = np.argsort(get("id"))
@@ -224,15 +231,3 @@ def lammps_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
             atoms.new_array(name, sort(get("type")), dtype="int")
     atoms.info.update({"timestep": head.timestep})
     return atoms
-
-
-def _getter(columns, kinds, cols: Columns):
-    def get(name):
-        c = columns.index(name)
-        if kinds[c] == FLOAT:
-            return cols.floats[:, cols.slots[c]]
-        if kinds[c] == INT:
-            return cols.ints[:, cols.slots[c]]
-        raise KeyError(name)
-
-    return get

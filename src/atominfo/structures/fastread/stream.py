@@ -1,17 +1,14 @@
 """One frame of any size, streamed in blocks of atoms from a plain or gzipped file.
 
-A .gz file is decompressed (by ISA-L's igzip where installed, else the gzip
-module) in a read-ahead thread while `StreamedFrame.blocks()` parses, with at
-most `READ_AHEAD` chunks of `READ_CHUNK` bytes held ahead; the thread ends
-before the generator returns, closes or raises.
+`StreamedFrame` reads the frame's header on entry, then `blocks()` parses its
+atom lines block by block (`atominfo.structures.fastread.tokens`), checking
+every value. The file is read by a `atominfo.structures.fastread.lines.LineReader`:
+a .gz file is decompressed in a read-ahead thread while the blocks are
+parsed; the thread ends before the generator returns, closes or raises.
 """
 
 from __future__ import annotations
 
-import gzip
-import queue
-import threading
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,30 +17,30 @@ import numpy as np
 from atominfo.errors import InputError
 from atominfo.structures.fastread.extxyz import (
     REV_PROPERTY_NAME_MAP,
-    _properties,
     comment_info,
-    extxyz_atoms,
+    parse_properties,
 )
-from atominfo.structures.fastread.lammps import (
-    _check_lammps_columns,
-    _getter,
-    lammps_atoms,
-    parse_lammps_header,
-)
+from atominfo.structures.fastread.lammps import check_lammps_columns, parse_lammps_header
+from atominfo.structures.fastread.lines import LineReader, open_binary
 from atominfo.structures.fastread.tokens import (
     FLOAT,
     INT,
     SKIP,
     STRING,
+    Columns,
     Unsupported,
-    _newline_cut,
-    _Truncated,
+    column_getter,
     parse_lines,
     string_column,
 )
+from atominfo.structures.geometry import check_coordinates, check_periodic_cell
+from atominfo.structures.scan import format_by_name
 
-BLOCK_BYTES = 1 << 25  # 32 MiB of text per streamed block
-MAX_COORDINATE = 1e9  # Å, as atominfo.descriptor.kernel
+LAMMPS_POSITIONS = ("x", "y", "z", "xs", "ys", "zs", "xu", "yu", "zu", "xsu", "ysu", "zsu")
+
+
+class _Truncated(Exception):
+    """The file ends inside the header of frame `args[0]`."""
 
 
 @dataclass
@@ -91,42 +88,12 @@ class AtomBlock:
     numbers: np.ndarray
 
 
-def _gzip_module():
-    """ISA-L's igzip (about 3x faster inflate than zlib) where installed, else gzip."""
-    try:
-        from isal import igzip
-    except ImportError:
-        return gzip
-    return igzip
-
-
-def _read_errors() -> tuple:
-    """What reading a (corrupt or cut) plain or gzip file raises."""
-    errors: tuple = (OSError, EOFError, zlib.error)
-    try:
-        from isal.isal_zlib import error
-    except ImportError:
-        return errors
-    return (*errors, error)
-
-
-def _open(path: str):
-    if path.lower().endswith(".gz"):
-        return _gzip_module().open(path, "rb")
-    return open(path, "rb")
-
-
 def _guess(path: str, format: str | None) -> str:
     if format is not None:
         fmt = format
     else:
-        lower = path.lower().removesuffix(".gz")
-        if lower.endswith((".extxyz", ".xyz")):
-            fmt = "extxyz"
-        elif "lammpstrj" in lower or lower.endswith(".dump"):
-            fmt = "lammps-dump-text"
-        else:
-            fmt = ""
+        plain = path[: -len(".gz")] if path.lower().endswith(".gz") else path
+        fmt = format_by_name(plain) or ""
     if fmt not in ("extxyz", "xyz", "lammps-dump-text"):
         raise InputError(
             "only LAMMPS text dumps (.dump, .lammpstrj) and extxyz files "
@@ -134,216 +101,6 @@ def _guess(path: str, format: str | None) -> str:
             source=path,
         )
     return "extxyz" if fmt == "xyz" else fmt
-
-
-def _cut_lines(buf: np.ndarray, max_lines: int) -> tuple[int, int]:
-    """(lines, cut): the first complete lines of `buf` (uint8; at most `max_lines`,
-    >= 1), and the byte after the last of them (0 when there is none)."""
-    if len(buf) <= 1 << 20:  # bytes.count and a search: no compiled kernel to load
-        data = buf.tobytes()
-        count = data.count(b"\n")
-        if count <= max_lines:
-            return count, data.rfind(b"\n") + 1
-        nl = -1
-        for _ in range(max_lines):
-            nl = data.find(b"\n", nl + 1)
-        return max_lines, nl + 1
-    count, cut = _newline_cut(buf, max_lines)
-    return int(count), int(cut)
-
-
-READ_CHUNK = 1 << 22  # bytes of decompressed text per read of the read-ahead thread
-READ_AHEAD = 8  # chunks the read-ahead thread holds before the parser takes them
-
-
-def _read_ahead(fh, chunk: int, out: queue.Queue, stop: threading.Event, held: list) -> None:
-    """Read `fh` in chunks into `out` until its end, an error (put in `out` as
-    the exception) or `stop`; a chunk read but not put when stopped goes to `held`."""
-    while not stop.is_set():
-        try:
-            item = fh.read(chunk)
-        except BaseException as exc:  # raised by the reader when it reaches it
-            item = exc
-        while True:
-            if stop.is_set():
-                held.append(item)
-                return
-            try:
-                out.put(item, timeout=0.05)
-                break
-            except queue.Full:
-                continue
-        if not isinstance(item, bytes) or not item:
-            return
-
-
-class _ReadAhead:
-    """A daemon thread reading (and decompressing) a file ahead of the parser.
-
-    zlib's and ISA-L's inflate release the GIL, as the numba parser does, so a
-    .gz file is decompressed on one core while it is parsed on the other. The
-    queue holds at most `READ_AHEAD` chunks of `READ_CHUNK` bytes. `stop()`
-    ends and joins the thread and returns, in file order, what it read that
-    was not taken (bytes, or the exception a read raised).
-    """
-
-    def __init__(self, fh) -> None:
-        self.queue: queue.Queue = queue.Queue(READ_AHEAD)
-        self.stop_event = threading.Event()
-        self.held: list = []
-        self.thread = threading.Thread(
-            target=_read_ahead,
-            args=(fh, READ_CHUNK, self.queue, self.stop_event, self.held),
-            name="atominfo-read-ahead",
-            daemon=True,
-        )
-        self.thread.start()
-
-    def get(self):
-        """The next chunk (b"" at the end), or the exception its read raised."""
-        while True:
-            try:
-                return self.queue.get(timeout=0.1)
-            except queue.Empty:
-                if not self.thread.is_alive() and self.queue.empty():
-                    # cannot happen: the thread puts b"" or its error before ending
-                    return EOFError("the read-ahead thread ended early")
-
-    def stop(self) -> list:
-        self.stop_event.set()
-        left = []
-        while True:
-            try:
-                while True:
-                    left.append(self.queue.get_nowait())
-            except queue.Empty:
-                pass
-            if not self.thread.is_alive():
-                break
-            self.thread.join(0.05)
-        try:  # whatever the thread put between the last drain and its end
-            while True:
-                left.append(self.queue.get_nowait())
-        except queue.Empty:
-            pass
-        return left + self.held
-
-
-class _Lines:
-    """Buffered line and block reads of a (possibly gzipped) file.
-
-    `read_ahead()` moves the reads of the file to a `_ReadAhead` thread (a .gz
-    file is decompressed while the caller parses); `pause()` stops that thread,
-    keeping what it had read, so that reading goes on where it was.
-    """
-
-    def __init__(self, fh, name: str) -> None:
-        self.fh, self.name = fh, name
-        self.buf = b""
-        self.eof = False
-        self.pending: list = []  # chunks (or read errors) read ahead, not yet in buf
-        self.ahead: _ReadAhead | None = None
-        self._block: np.ndarray | None = None  # the buffer of `lines_block`
-
-    def read_ahead(self) -> None:
-        if self.ahead is None and not self.eof:
-            self.ahead = _ReadAhead(self.fh)
-
-    def pause(self) -> None:
-        if self.ahead is not None:
-            ahead, self.ahead = self.ahead, None
-            self.pending += ahead.stop()
-
-    def _read(self, size: int) -> bytes:
-        if self.pending:
-            item = self.pending.pop(0)
-        elif self.ahead is not None:
-            item = self.ahead.get()
-        else:
-            try:
-                item = self.fh.read(size)
-            except _read_errors() as exc:
-                item = exc
-        if isinstance(item, _read_errors()):
-            self.pending.insert(0, item)  # the same error on the next read
-            raise InputError(
-                f"cannot read ({type(item).__name__}: {item})", source=self.name
-            ) from None
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def fill(self, size: int) -> None:
-        parts = [self.buf]
-        have = len(self.buf)
-        try:
-            while have < size and not self.eof:
-                more = self._read(max(size - have, 1 << 20))
-                if not more:
-                    self.eof = True
-                parts.append(more)
-                have += len(more)
-        finally:
-            self.buf = parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def readline(self) -> bytes:
-        while True:
-            nl = self.buf.find(b"\n")
-            if nl >= 0:
-                line, self.buf = self.buf[: nl + 1], self.buf[nl + 1 :]
-                return line
-            if self.eof:
-                line, self.buf = self.buf, b""
-                return line
-            self.fill(len(self.buf) + (1 << 16))
-
-    def _read_into(self, view: memoryview) -> int:
-        """Read into `view`: the number of bytes read, 0 at the end of the file."""
-        if self.pending or self.ahead is not None:
-            item = self._read(len(view))
-            k = min(len(item), len(view))
-            view[:k] = memoryview(item)[:k]
-            if k < len(item):
-                self.pending.insert(0, item[k:])
-            return k
-        try:
-            return self.fh.readinto(view)
-        except _read_errors() as exc:
-            raise InputError(
-                f"cannot read ({type(exc).__name__}: {exc})", source=self.name
-            ) from None
-
-    def lines_block(self, max_lines: int) -> tuple[np.ndarray, int]:
-        """Up to `max_lines` complete lines (fewer at the end of the file) as
-        uint8 bytes, and their number.
-
-        The bytes are a view of a buffer that the next call overwrites (one
-        buffer, reused: a fresh one each time would cost a page fault per 4 KiB).
-        """
-        need = max(BLOCK_BYTES, len(self.buf)) + READ_CHUNK
-        if self._block is None or len(self._block) < need:
-            self._block = np.empty(need, dtype=np.uint8)
-        block = self._block
-        view = memoryview(block)  # type: ignore[arg-type]
-        n = len(self.buf)
-        view[:n] = self.buf
-        self.buf = b""
-        try:
-            while n < BLOCK_BYTES and not self.eof:
-                got = self._read_into(view[n:])
-                if not got:
-                    self.eof = True
-                n += got
-        except BaseException:
-            self.buf = bytes(block[:n])  # what was read stays for the next read
-            raise
-        count, cut = _cut_lines(block[:n], max_lines)
-        self.buf = block[cut:n].tobytes()
-        return block[:cut], count
-
-    def close(self) -> None:
-        self.pause()
-        self.pending = []
 
 
 class StreamedFrame:
@@ -377,15 +134,15 @@ class StreamedFrame:
         self.type_map = parse_type_map(type_map)
         self.block_atoms = int(block_atoms)
         self.header: FrameHeader | None = None
-        self._lines: _Lines | None = None
+        self._lines: LineReader | None = None
         self._fh = None
 
     def __enter__(self) -> StreamedFrame:
         try:
-            self._fh = _open(self.name)
+            self._fh = open_binary(self.name)
         except OSError as exc:
             raise InputError(f"cannot open: {exc.strerror}", source=self.name) from None
-        self._lines = _Lines(self._fh, self.name)
+        self._lines = LineReader(self._fh, self.name)
         try:
             self.header = self._seek_frame()
         except BaseException:
@@ -514,7 +271,7 @@ class StreamedFrame:
                 break
         try:
             h = parse_lammps_header(head, source=self.name, frame=number)
-            names = _check_lammps_columns(h.columns)
+            names = check_lammps_columns(h.columns)
         except Unsupported as exc:
             raise InputError(
                 f"cannot stream this LAMMPS frame ({exc})", source=self.name, frame=number
@@ -556,17 +313,9 @@ class StreamedFrame:
 
     def _check_cell(self, h: FrameHeader) -> None:
         """The periodic cell must be finite with a non-zero volume (as `validate_atoms`)."""
-        if not h.pbc.any():
-            return
-        if not np.isfinite(h.cell).all() or not np.isfinite(h.origin).all():
+        if h.pbc.any() and not np.isfinite(h.origin).all():
             raise InputError("cell is NaN or infinite", source=self.name, frame=h.frame)
-        sv = np.linalg.svd(h.cell[h.pbc], compute_uv=False)
-        if sv.min() < 1e-8 * max(1.0, sv.max()):
-            raise InputError(
-                f"periodic cell has zero volume (pbc={tuple(bool(p) for p in h.pbc)})",
-                source=self.name,
-                frame=h.frame,
-            )
+        check_periodic_cell(h.cell, h.pbc, source=self.name, frame=h.frame)
 
     def _xyz_header(self, text: str, number: int) -> FrameHeader:
         lines = self._lines
@@ -589,7 +338,7 @@ class StreamedFrame:
             raise _Truncated(number)
         try:
             info = comment_info(self._decode(comment, number))
-            props = _properties(info.pop("Properties", "species:S:1:pos:R:3"))
+            props = parse_properties(info.pop("Properties", "species:S:1:pos:R:3"))
         except Unsupported as exc:
             raise InputError(
                 f"cannot stream this extxyz frame ({exc})", source=self.name, frame=number
@@ -638,23 +387,16 @@ class StreamedFrame:
             lines.pause()
 
     def _blocks(self) -> Iterator[AtomBlock]:
-        from ase.data import atomic_numbers
-
         h = self.header
         lines = self._lines
         assert h is not None and lines is not None
+        columns = h.columns
+        if h.format == "lammps-dump-text":
+            position_names = [c for c in columns if c in LAMMPS_POSITIONS]
+        else:
+            position_names = ["positions0", "positions1", "positions2"]
+        symbol_numbers: dict[str, int] = {}  # atomic number of each symbol met
         done = 0
-        cols_ = h.columns
-        pos_names = (
-            [
-                c
-                for c in cols_
-                if c in ("x", "y", "z", "xs", "ys", "zs", "xu", "yu", "zu", "xsu", "ysu", "zsu")
-            ]
-            if h.format == "lammps-dump-text"
-            else ["positions0", "positions1", "positions2"]
-        )
-        symbol_cache: dict[str, int] = {}
         while done < h.n_atoms:
             data, count = lines.lines_block(min(self.block_atoms, h.n_atoms - done))
             if count == 0:
@@ -667,156 +409,83 @@ class StreamedFrame:
             cols, _ = parse_lines(
                 data, 0, count, h.kinds, source=self.name, frame=h.frame, first_atom=done
             )
-            get = _getter(cols_, h.kinds, cols)
-            slots = [cols.slots[cols_.index(c)] for c in pos_names]
-            if slots == list(range(slots[0], slots[0] + 3)):  # no copy for x y z in a row
-                pos = np.ascontiguousarray(cols.floats[:, slots[0] : slots[0] + 3])
-            else:
-                pos = np.column_stack([get(c) for c in pos_names])
-            if h.scaled:
-                pos = pos @ h.cell
-            low, high = pos.min(), pos.max()  # NaN if any is
-            if not (np.isfinite(low) and np.isfinite(high)):
-                bad = ~np.isfinite(pos).all(axis=1)
-                raise InputError(
-                    "coordinate is NaN or infinite",
-                    source=self.name,
-                    frame=h.frame,
-                    atom=done + int(np.argmax(bad)),
-                )
-            if max(-low, high) > MAX_COORDINATE:
-                far = np.abs(pos).max(axis=1) > MAX_COORDINATE
-                a = int(np.argmax(far))
-                raise InputError(
-                    f"coordinate {np.abs(pos[a]).max():.3g} Å is beyond "
-                    f"{MAX_COORDINATE:.0e} Å: distances would lose all precision",
-                    source=self.name,
-                    frame=h.frame,
-                    atom=done + a,
-                )
-            ids = get("id") if "id" in cols_ else np.arange(done + 1, done + count + 1)
-            numbers = None
-            string = "element" if "element" in cols_ else "symbols"
-            if string in cols_:
-                unique, inverse = string_column(cols, cols.slots[cols_.index(string)])
-                table = []
-                for i, s in enumerate(unique):
-                    key = str(s) if string == "element" else str(s).capitalize()
-                    if key not in symbol_cache:
-                        if key not in atomic_numbers:
-                            a = done + int(np.argmax(inverse == i))
-                            raise InputError(
-                                f"unknown chemical symbol {key!r}",
-                                source=self.name,
-                                frame=h.frame,
-                                atom=a,
-                            )
-                        symbol_cache[key] = atomic_numbers[key]
-                    table.append(symbol_cache[key])
-                numbers = np.array(table, dtype=np.int64)[inverse]
-            elif "numbers" in cols_:
+            get = column_getter(columns, h.kinds, cols)
+            positions = self._positions(cols, get, position_names, done)
+            ids = get("id") if "id" in columns else np.arange(done + 1, done + count + 1)
+            numbers = self._symbol_numbers(cols, symbol_numbers, done)
+            if numbers is None and "numbers" in columns:
                 numbers = get("numbers")
-            types = get("type") if "type" in cols_ else numbers
-            if self.type_map and types is not None and "type" in cols_:
-                known = np.isin(types, list(self.type_map))
-                if not known.all():
-                    from atominfo.structures.lammps import format_type_map
-
-                    a = int(np.argmax(~known))
-                    raise InputError(
-                        f"LAMMPS type {types[a]} is not in the type map "
-                        f"{format_type_map(self.type_map)}",
-                        source=self.name,
-                        frame=h.frame,
-                        atom=done + a,
-                    )
-                keys = np.array(sorted(self.type_map))
-                mapped = np.array([atomic_numbers[self.type_map[k]] for k in keys])
-                numbers = mapped[np.searchsorted(keys, types)]
+            types = get("type") if "type" in columns else numbers
+            if self.type_map and types is not None and "type" in columns:
+                numbers = self._mapped_numbers(types, done)
             elif numbers is None:
                 numbers = types
             yield AtomBlock(
                 done,
-                pos,
+                positions,
                 np.asarray(ids, dtype=np.int64),
                 np.asarray(types, dtype=np.int64),
                 np.asarray(numbers, dtype=np.int64),
             )
             done += count
 
+    def _positions(self, cols: Columns, get, names: list[str], done: int) -> np.ndarray:
+        """Cartesian positions (b, 3) Å of a parsed block, checked (`check_coordinates`)."""
+        h = self.header
+        assert h is not None
+        slots = [cols.slots[h.columns.index(c)] for c in names]
+        if slots == list(range(slots[0], slots[0] + 3)):  # no copy for x y z in a row
+            positions = np.ascontiguousarray(cols.floats[:, slots[0] : slots[0] + 3])
+        else:
+            positions = np.column_stack([get(c) for c in names])
+        if h.scaled:
+            positions = positions @ h.cell
+        check_coordinates(positions, source=self.name, frame=h.frame, first_atom=done)
+        return positions
 
-@dataclass
-class Snapshot:
-    """One frame as arrays: positions (n, 3) Å, cell (3, 3) Å, pbc (3,), numbers (n,),
-    ids (n,), types (n,), origin (3,) Å; source and frame say where it came from."""
+    def _symbol_numbers(self, cols: Columns, known: dict[str, int], done: int):
+        """Atomic numbers of a block's element (LAMMPS) or species (extxyz) column, or None
+        without one. `known` caches the number of each symbol met."""
+        from ase.data import atomic_numbers
 
-    positions: np.ndarray
-    cell: np.ndarray
-    pbc: np.ndarray
-    numbers: np.ndarray
-    ids: np.ndarray
-    types: np.ndarray
-    origin: np.ndarray
-    source: str
-    frame: int
-    timestep: int | None = None
+        h = self.header
+        assert h is not None
+        column = "element" if "element" in h.columns else "symbols"
+        if column not in h.columns:
+            return None
+        unique, inverse = string_column(cols, cols.slots[h.columns.index(column)])
+        table = []
+        for i, s in enumerate(unique):
+            key = str(s) if column == "element" else str(s).capitalize()
+            if key not in known:
+                if key not in atomic_numbers:
+                    raise InputError(
+                        f"unknown chemical symbol {key!r}",
+                        source=self.name,
+                        frame=h.frame,
+                        atom=done + int(np.argmax(inverse == i)),
+                    )
+                known[key] = atomic_numbers[key]
+            table.append(known[key])
+        return np.array(table, dtype=np.int64)[inverse]
 
-    def to_atoms(self):
-        """An `ase.Atoms` of the arrays (file order, LAMMPS types in ``arrays["type"]``)."""
-        from ase import Atoms
+    def _mapped_numbers(self, types: np.ndarray, done: int) -> np.ndarray:
+        """Atomic numbers of a block's LAMMPS types by the type map (each type must be in it)."""
+        from ase.data import atomic_numbers
 
-        atoms = Atoms(
-            numbers=self.numbers,
-            positions=self.positions,
-            cell=self.cell,
-            pbc=self.pbc,
-            celldisp=self.origin,
-        )
-        atoms.new_array("type", self.types, dtype="int")
-        return atoms
+        from atominfo.structures.lammps import format_type_map
 
-
-def read_snapshot(
-    path, frame: int = 0, *, format: str | None = None, type_map=None, atoms: bool = False
-):
-    """Read one frame of a LAMMPS text dump or extxyz file (plain or .gz) into arrays.
-
-    Parameters
-    ----------
-    path : str or Path.
-    frame : int >= 0, the frame number in the file.
-    format : 'lammps-dump-text' or 'extxyz' (default: from the file name).
-    type_map : ``{1: "Cu"}`` or ``"1=Cu"``: species of LAMMPS types.
-    atoms : return an `ase.Atoms` instead of a `Snapshot`.
-
-    Notes
-    -----
-    Atoms stay in file order (ASE's LAMMPS reader sorts them by id; use
-    `lammps_atoms` for ASE's exact Atoms).
-    """
-    with StreamedFrame(path, frame, format=format, type_map=type_map) as stream:
-        blocks = list(stream.blocks())
-        h = stream.header
-    assert h is not None
-    snap = Snapshot(
-        np.concatenate([b.positions for b in blocks]),
-        h.cell,
-        h.pbc,
-        np.concatenate([b.numbers for b in blocks]),
-        np.concatenate([b.ids for b in blocks]),
-        np.concatenate([b.types for b in blocks]),
-        h.origin,
-        h.source,
-        h.frame,
-        h.timestep,
-    )
-    return snap.to_atoms() if atoms else snap
-
-
-def frame_atoms(data: bytes, fmt: str, *, source: str = "<text>", frame: int | None = None):
-    """`ase.Atoms` of one frame's bytes as ase.io.read gives them, or `Unsupported`."""
-    if fmt == "lammps-dump-text":
-        return lammps_atoms(data, source=source, frame=frame)
-    if fmt == "extxyz":
-        return extxyz_atoms(data, source=source, frame=frame)
-    raise Unsupported(fmt)
+        h = self.header
+        assert h is not None and self.type_map
+        known = np.isin(types, list(self.type_map))
+        if not known.all():
+            a = int(np.argmax(~known))
+            raise InputError(
+                f"LAMMPS type {types[a]} is not in the type map {format_type_map(self.type_map)}",
+                source=self.name,
+                frame=h.frame,
+                atom=done + a,
+            )
+        keys = np.array(sorted(self.type_map))
+        mapped = np.array([atomic_numbers[self.type_map[k]] for k in keys])
+        return mapped[np.searchsorted(keys, types)]

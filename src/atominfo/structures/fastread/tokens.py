@@ -35,10 +35,6 @@ class Unsupported(Exception):
     """The fast reader does not handle this frame: read it with ASE instead."""
 
 
-class _Truncated(Exception):
-    """The file ends inside the header of frame `args[0]`."""
-
-
 @numba.njit(cache=True, nogil=True)
 def _parse_block(buf, start, n_lines, kinds, slot, out_f, out_i, out_s, slow):
     """Parse `n_lines` lines of whitespace-separated columns from buf[start:].
@@ -291,6 +287,25 @@ def parse_lines(
     return Columns(out_f, out_i, out_s, buf, list(slot)), int(end)
 
 
+def column_getter(columns: list[str], kinds, cols: Columns):
+    """A function giving the values of a column by name: ``get("x")`` is the float
+    column x of `cols`, ``get("id")`` an int column (views, not copies).
+
+    `columns` and `kinds` are the names and kinds `cols` was parsed with; a
+    STRING or SKIP column raises KeyError (`string_column` reads strings).
+    """
+
+    def get(name: str) -> np.ndarray:
+        c = columns.index(name)
+        if kinds[c] == FLOAT:
+            return cols.floats[:, cols.slots[c]]
+        if kinds[c] == INT:
+            return cols.ints[:, cols.slots[c]]
+        raise KeyError(name)
+
+    return get
+
+
 def _parse_serial(buf, start, n_lines, kinds, slot, out_f, out_i, out_s):
     """`_parse_block` with room for every slow token: (end, status, line, slow (m, 4))."""
     slow = np.empty((_MAX_SLOW, 4), dtype=np.int64)
@@ -409,8 +424,10 @@ def _next_newline(buf, pos):
 
 
 @numba.njit(cache=True, nogil=True)
-def _newline_cut(buf, max_lines):
-    """(lines, cut): the complete lines of buf, at most `max_lines`, and the byte after them."""
+def newline_cut(buf, max_lines):
+    """(lines, cut): the complete lines of buf (uint8), at most `max_lines`, and the byte
+    after the last of them ((0, 0) when buf holds no newline). Compiled: for blocks of
+    megabytes, where counting with `bytes.count` and a search would pass twice."""
     n = buf.shape[0]
     count = 0
     pos = 0
@@ -466,13 +483,13 @@ def _parse_small(buf, start, n_lines, kinds, slot, out_s):
 def _line_text(buf, start, line) -> str:
     pos = start
     for _ in range(line):
-        nl = _find(buf, 10, pos)
+        nl = find_byte(buf, 10, pos)
         pos = nl + 1
-    nl = _find(buf, 10, pos)
+    nl = find_byte(buf, 10, pos)
     return bytes(buf[pos : nl if nl >= 0 else len(buf)]).decode("utf-8", "replace").strip()
 
 
-def _find(buf, byte, pos) -> int:
+def find_byte(buf, byte, pos) -> int:
     """Offset of the first `byte` at or after `pos` in the uint8 array `buf`, or -1."""
     step = 4096
     while pos < len(buf):
