@@ -4,10 +4,14 @@ The dataset workflows (learning curves, overlap matrices, compression,
 active-learning generations) work on whole structures: they need to know
 which descriptor rows belong to which frame, and which frames share a label
 (a file, or the value of an extxyz ``info`` key such as ``config_type``).
+
+In Jupyter a FrameSet shows one line (its repr) or a table per input file
+(its HTML); `FrameSet.to_pandas` gives a table per frame or per environment.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -16,8 +20,13 @@ from ase import Atoms
 
 from atominfo.errors import InputError
 
+# Input files named by repr and by the HTML table before the rest are counted
+REPR_FILES = 3
+HTML_FILES = 20
+TABLES = ("frame", "environment")
 
-@dataclass
+
+@dataclass(repr=False)
 class FrameSet:
     """Descriptors of a set of structures, with the frame and atom each row belongs to.
 
@@ -48,6 +57,102 @@ class FrameSet:
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
+
+    # -- display ---------------------------------------------------------------
+    def files(self) -> list[tuple[str, int, int]]:
+        """(file, frames, atoms) of each input, in input order.
+
+        Consecutive frames of one file make one input; a file given twice
+        (not one after the other) is two.
+        """
+        out: list[tuple[str, int, int]] = []
+        for source, size in zip(self.sources, self.sizes.tolist()):
+            if out and out[-1][0] == source:
+                out[-1] = (source, out[-1][1] + 1, out[-1][2] + size)
+            else:
+                out.append((source, 1, size))
+        return out
+
+    def _summary(self) -> str:
+        width = self.X.shape[1] if np.ndim(self.X) == 2 else 0
+        return f"{_count(len(self), 'frame')}, {self.n_rows} atoms, width {width}"
+
+    def __repr__(self) -> str:
+        files = self.files()
+        named = [f"{name} ({_count(frames, 'frame')})" for name, frames, _ in files[:REPR_FILES]]
+        if len(files) > REPR_FILES:
+            named.append(f"and {_count(len(files) - REPR_FILES, 'more file')}")
+        return f"FrameSet({self._summary()}: {', '.join(named)})"
+
+    def _repr_html_(self) -> str:
+        files = self.files()
+        rows = [(name, str(frames), str(atoms)) for name, frames, atoms in files[:HTML_FILES]]
+        if len(files) > HTML_FILES:
+            rest = files[HTML_FILES:]
+            rows.append(
+                (
+                    f"... {_count(len(rest), 'more file')}",
+                    str(sum(f for _, f, _ in rest)),
+                    str(sum(a for _, _, a in rest)),
+                )
+            )
+        left, right = "style='text-align:left'", "style='text-align:right'"
+        body = "".join(
+            f"<tr><td {left}>{html.escape(name)}</td><td {right}>{frames}</td>"
+            f"<td {right}>{atoms}</td></tr>"
+            for name, frames, atoms in rows
+        )
+        head = f"<tr><th {left}>file</th><th {right}>frames</th><th {right}>atoms</th></tr>"
+        caption = f"<caption>FrameSet: {html.escape(self._summary())}</caption>"
+        return f"<table>{caption}{head}{body}</table>"
+
+    def table(self, per: str = "frame") -> dict[str, np.ndarray]:
+        """The columns of `to_pandas` as arrays (no pandas needed).
+
+        ``per="frame"``: one row per frame (over all inputs, in order): ``file``,
+        ``file_frame`` (frame number within its file), ``atoms``, ``first_row``
+        (its first row of `X`), and ``formula`` where the structures are kept.
+        ``per="environment"``: one row per row of `X`: ``frame``, ``file``,
+        ``file_frame``, ``atom`` (number within its frame).
+        """
+        if per not in TABLES:
+            raise InputError(f"per must be 'frame' or 'environment', got {per!r}")
+        sources = np.asarray(self.sources, dtype=object)
+        source_frames = np.asarray(self.source_frames, dtype=np.int64)
+        if per == "environment":
+            frame = self.frame
+            return {
+                "frame": frame,
+                "file": sources[frame],
+                "file_frame": source_frames[frame],
+                "atom": self.atom,
+            }
+        columns = {
+            "file": sources,
+            "file_frame": source_frames,
+            "atoms": self.sizes,
+            "first_row": np.asarray(self.offsets[:-1], dtype=np.int64),
+        }
+        if self.atoms:
+            columns["formula"] = np.array([a.get_chemical_formula() for a in self.atoms], object)
+        return columns
+
+    def to_pandas(self, per: str = "frame"):
+        """A `pandas.DataFrame` of the frames (default: one row per frame, indexed by
+        frame number) or of the environments (``per="environment"``: one row per
+        descriptor row, indexed by row number); the columns of `table`.
+
+        The descriptors themselves stay in `X` (rows in the same order as the
+        environment table). Needs pandas (an InputError says so without it).
+        """
+        columns = self.table(per)
+        try:
+            import pandas as pd
+        except ImportError:
+            raise InputError("FrameSet.to_pandas needs pandas: pip install pandas") from None
+        table = pd.DataFrame(columns)
+        table.index.name = "frame" if per == "frame" else "row"
+        return table
 
     @property
     def sizes(self) -> np.ndarray:
@@ -136,6 +241,10 @@ class FrameSet:
             numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in names)
             names = sorted(names) if numeric else sorted(names, key=str)
         return {str(name): np.asarray(order[name], dtype=np.int64) for name in names}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def from_descriptors(blocks: Sequence[np.ndarray]) -> FrameSet:
