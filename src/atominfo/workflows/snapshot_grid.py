@@ -11,14 +11,14 @@ import math
 
 import numpy as np
 
+from atominfo.structures.geometry import cell_heights, complete_cell
+
 
 def basis(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray | None:
     """The cell the descriptor kernel uses (None: no periodicity, Cartesian coordinates)."""
     if not pbc.any():
         return None
-    from atominfo.descriptor.kernel import _complete_cell
-
-    return _complete_cell(np.asarray(cell, dtype=float), pbc)
+    return complete_cell(cell, pbc)
 
 
 def fractional(pos: np.ndarray, basis, pbc) -> np.ndarray:
@@ -32,15 +32,8 @@ def fractional(pos: np.ndarray, basis, pbc) -> np.ndarray:
 
 
 def heights(basis) -> np.ndarray:
-    if basis is None:
-        return np.ones(3)
-    volume = abs(np.linalg.det(basis))
-    return np.array(
-        [
-            volume / np.linalg.norm(np.cross(basis[(d + 1) % 3], basis[(d + 2) % 3]))
-            for d in range(3)
-        ]
-    )
+    """Heights of the basis, Å (ones without periodicity: coordinates are Cartesian)."""
+    return np.ones(3) if basis is None else cell_heights(basis)
 
 
 def grid(n_atoms: int, chunk_atoms: int, lo, hi, heights) -> np.ndarray:
