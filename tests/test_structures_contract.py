@@ -278,13 +278,14 @@ def test_tiny_cell_is_refused_quickly(edge):
 
 
 def test_small_cell_is_a_bounded_computation():
-    # 0.25 Å: about 70,000 images of the atom within 5 Å, well under the limit
-    atoms = Atoms("Cu", positions=[[0, 0, 0]], cell=[0.25] * 3, pbc=True)
+    # 0.5 Å (the densest cell allowed is 0.1 Å^3 per atom): about 9,000 images of the
+    # atom within 5 Å, well under the limit
+    atoms = Atoms("Cu", positions=[[0, 0, 0]], cell=[0.5] * 3, pbc=True)
     start = time.perf_counter()
     X = structure_descriptors(atoms, k=4, cutoff=5.0)
     assert time.perf_counter() - start < 10.0
-    w = (1 - (0.25 / 5) ** 2) ** 2
-    np.testing.assert_allclose(X[0, :4], w / 0.25)  # the 6 nearest images at 0.25 Å
+    w = (1 - (0.5 / 5) ** 2) ** 2
+    np.testing.assert_allclose(X[0, :4], w / 0.5)  # the 6 nearest images at 0.5 Å
     rng = np.random.default_rng(0)
     flat = Atoms(
         "Cu5000",
@@ -472,7 +473,11 @@ def test_single_species_multicomponent_is_the_plain_descriptor():
     np.testing.assert_array_equal(atominfo.descriptors(atoms, multicomponent=["Cu"]), plain)
     two = atominfo.descriptors(atoms, multicomponent=["Cu", "O"])
     assert two.shape[1] == 3 * 63
-    np.testing.assert_array_equal(two[:, :63], plain)
+    # scaled by 1/sqrt(2): the Cu block repeats the plain one, and distances stay plain's
+    np.testing.assert_allclose(two[:, :63], plain / np.sqrt(2), rtol=1e-15)
+    np.testing.assert_allclose(two[:, 63:126], plain / np.sqrt(2), rtol=1e-15)
+    d_plain = np.linalg.norm(plain[0] - plain[1])
+    np.testing.assert_allclose(np.linalg.norm(two[0] - two[1]), d_plain, rtol=1e-12)
 
 
 def _max_rotation_change(atoms, k, n=5):

@@ -40,6 +40,9 @@ class Reference:
         Bandwidth(s), 1/Å; results follow the shape rule of
         `atominfo.information` (a leading axis for a sequence).
     k, cutoff : descriptor settings the reference was computed with (recorded).
+    elements : set of str or None
+        Chemical symbols of the reference structures, where known (recorded:
+        the command line warns when test structures hold other elements).
     seed : int, seed of the k-means behind the cluster and neighbour indexes.
     engine : EngineOptions or None
         Kernel engine. With ``backend="dask"`` X is broadcast to the workers
@@ -58,6 +61,7 @@ class Reference:
         *,
         k: int | None = None,
         cutoff: float | None = None,
+        elements=None,
         seed: int = 0,
         engine: EngineOptions | None = None,
     ):
@@ -68,6 +72,7 @@ class Reference:
         self.h = float(self._hs[0]) if self._scalar else self._hs.tolist()
         self.k = params.check_optional("k", k)
         self.cutoff = params.check_optional("cutoff", cutoff)
+        self.elements = None if elements is None else frozenset(map(str, elements))
         self.seed = params.check("seed", seed)  # k-means seeds (speed only: answers are exact)
         self.engine = as_engine(engine).prepare(self.X)  # ship X to workers / device once
         self._clusters: ClusterIndex | None = None
@@ -91,8 +96,16 @@ class Reference:
 
         `descriptor_options` go to `atominfo.descriptors`; `progress` counts atoms described.
         """
-        X = descriptors(structures, k, cutoff, progress=progress, **(descriptor_options or {}))
-        return cls(X, h, k=k, cutoff=cutoff, seed=seed, engine=engine)
+        elements: set[str] = set()
+        X = descriptors(
+            structures,
+            k,
+            cutoff,
+            progress=progress,
+            elements=elements,
+            **(descriptor_options or {}),
+        )
+        return cls(X, h, k=k, cutoff=cutoff, elements=elements, seed=seed, engine=engine)
 
     @classmethod
     def from_files(
@@ -116,11 +129,21 @@ class Reference:
         progress : callable or None, counts atoms described.
         descriptor_options : further keywords of `atominfo.descriptors`
             (e.g. ``rescale_volume``, ``multicomponent``, ``index``, ``format``).
+
+        Saved descriptors are read by `atominfo.structures.saved.read_reference`:
+        a .npz written by ``atominfo descriptors`` must have been computed with
+        this k, cutoff and ``rescale_volume`` (else InputError naming the file
+        and both values); its species blocks are moved to this run's species
+        list (``multicomponent=True``: the species the files record). A .npy
+        records no parameters: it is used with an `UncheckedDescriptorsWarning`.
         """
+        from atominfo.descriptor.multicomponent import resolve_species, to_species_layout
+        from atominfo.structures.saved import is_saved_descriptors, read_reference, saved_elements
+
         paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
         if not paths:
             raise InputError("no reference files given")
-        saved = [p.suffix in (".npy", ".npz") for p in paths]
+        saved = [is_saved_descriptors(p) for p in paths]
         if any(saved) and not all(saved):
             raise InputError(
                 "give either structure files or saved descriptors (.npy/.npz) "
@@ -137,23 +160,41 @@ class Reference:
                 progress=progress,
                 descriptor_options=descriptor_options,
             )
-        from atominfo.structures.frames import check_input_file
-
-        blocks = []
-        for p in paths:
-            check_input_file(str(p))  # a FIFO would block np.load
-            try:
-                data = np.load(p, allow_pickle=False)
-                X = data["X"] if p.suffix == ".npz" else data
-                blocks.append(np.asarray(X))
-            except Exception as exc:
-                raise InputError(
-                    f"cannot read saved descriptors ({type(exc).__name__})", source=str(p)
-                ) from None
-        widths = {b.shape[1:] for b in blocks}
-        if len(widths) > 1:
-            raise InputError(f"saved descriptors have different widths: {sorted(widths)}")
-        return cls(np.concatenate(blocks), h, k=k, cutoff=cutoff, seed=seed, engine=engine)
+        k, cutoff = params.check("k", k), params.check("cutoff", cutoff)
+        rescale_volume = params.check_optional(
+            "rescale_volume", descriptor_options.get("rescale_volume")
+        )
+        multicomponent = descriptor_options.get("multicomponent", False)
+        species = (
+            sorted(saved_elements(paths))
+            if multicomponent is True
+            else resolve_species(None, multicomponent)
+        )
+        files = read_reference(
+            paths, k=k, cutoff=cutoff, rescale_volume=rescale_volume, species=species
+        )
+        blocks, elements = [], set[str]()
+        for f in files:
+            recorded = f.parameters
+            if recorded is None:  # the width matched the run's: nothing else to go on
+                blocks.append(f.X)
+                continue
+            blocks.append(
+                to_species_layout(
+                    f.X, k, recorded.species, recorded.elements, species, source=f.source
+                )
+            )
+            elements.update(recorded.elements or ())
+        known = all(f.parameters is not None and f.parameters.elements for f in files)
+        return cls(
+            np.concatenate(blocks),
+            h,
+            k=k,
+            cutoff=cutoff,
+            elements=elements if known else None,
+            seed=seed,
+            engine=engine,
+        )
 
     def __len__(self) -> int:
         return len(self.X)

@@ -79,6 +79,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
+    from atominfo.cli.load import reference as load_reference
     from atominfo.cli.load import species
     from atominfo.cli.report import print_json, progress, say, write_json
     from atominfo.errors import InputError
@@ -105,7 +106,7 @@ def run(args) -> None:
         data = dataset.load(args, species=sp)
         reference = None
         if refs:
-            reference = dataset.load(args, refs, "reference descriptors", sp, index=":").X
+            reference = load_reference(args, args.bandwidth, sp).X
         m = len(data) if args.size is None else selection_size(args.size, len(data))
         with progress(f"{args.method} selection", m, args.quiet, "structures") as advance:
             selection = select(

@@ -16,8 +16,11 @@ def add_arguments(parser) -> None:
         "--output",
         type=Path,
         required=True,
-        help="Output .npy (the matrix) or .npz (the matrix X plus the file, "
-        "frame and atom of each row).",
+        help="Output .npz (recommended: the matrix X, the file, frame and atom of each "
+        "row, and the parameters k, cutoff, --rescale-volume and species, which a "
+        "command reading it as --ref checks against its own, refusing a mismatch) or "
+        ".npy (the bare matrix: read as --ref, only its width can be checked, and a "
+        "warning says so).",
     )
     options.add_descriptor(parser)
     options.add_engine(parser, backends=False)
@@ -31,17 +34,28 @@ def run(args) -> None:
     from atominfo.cli.report import print_json, say
     from atominfo.outputs.atomic import atomic_output
     from atominfo.outputs.guard import OutputGuard
+    from atominfo.structures.saved import DescriptorParameters, save_descriptors
 
     with OutputGuard(inputs=args.files, outputs={args.output: SUFFIXES}):
         options.apply_threads(args)
-        X, index = describe(args.files, args, species=species(args, args.files), return_index=True)
+        sp = species(args, args.files)
+        elements: set[str] = set()
+        X, index = describe(args.files, args, species=sp, return_index=True, elements=elements)
         with atomic_output(args.output) as tmp, open(tmp, "wb") as fh:
             if args.output.suffix == ".npy":
                 np.save(fh, X)
             else:
-                np.savez(
+                parameters = DescriptorParameters(
+                    k=args.k,
+                    cutoff=args.cutoff,
+                    rescale_volume=args.rescale_volume,
+                    species=DescriptorParameters.blocks(sp),
+                    elements=tuple(sorted(elements)),
+                )
+                save_descriptors(
                     fh,
-                    X=X,
+                    X,
+                    parameters,
                     frame=index.frame,
                     atom=index.atom,
                     source=np.array(index.sources),

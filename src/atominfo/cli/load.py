@@ -18,19 +18,23 @@ def descriptor_options(args, species=None) -> dict:
 
 
 def species(args, *file_lists) -> list[str] | None:
-    """One species list for every input (so that multicomponent blocks line up), or None."""
+    """One species list for every input (so that multicomponent blocks line up), or None.
+
+    The species of the structure files and those recorded in saved descriptors
+    (.npz), sorted: a file's descriptor distances do not depend on the others
+    (see `atominfo.descriptor.multicomponent`), only the columns line up.
+    """
     if not getattr(args, "multicomponent", False):
         return None
     from atominfo.descriptor.multicomponent import resolve_species
     from atominfo.structures.frames import iter_frames
+    from atominfo.structures.saved import is_saved_descriptors, saved_elements
 
-    files = [
-        str(f)
-        for files in file_lists
-        for f in files
-        if str(f).rsplit(".", 1)[-1] not in ("npy", "npz")
-    ]
-    return resolve_species(iter_frames(files, **options.reading(args)), True)
+    paths = [f for files in file_lists for f in files]
+    files = [str(f) for f in paths if not is_saved_descriptors(f)]
+    recorded = saved_elements([f for f in paths if is_saved_descriptors(f)])
+    found = set(resolve_species(iter_frames(files, **options.reading(args)), True) or ())
+    return sorted(found | recorded)
 
 
 def note_padding(X, args, what: str) -> None:
@@ -44,8 +48,11 @@ def note_padding(X, args, what: str) -> None:
         warnings.warn(f"{what}: {note}", stacklevel=2)
 
 
-def describe(files, args, label: str = "descriptors", species=None, return_index=False):
-    """Descriptors of `files` (with a progress bar)."""
+def describe(
+    files, args, label: str = "descriptors", species=None, return_index=False, elements=None
+):
+    """Descriptors of `files` (with a progress bar); `elements` (a set) collects their
+    chemical symbols."""
     from atominfo.descriptor import descriptors
 
     with progress(label, None, args.quiet) as advance:
@@ -53,6 +60,7 @@ def describe(files, args, label: str = "descriptors", species=None, return_index
             list(map(str, files)),
             progress=advance,
             return_index=return_index,
+            elements=elements,
             **descriptor_options(args, species),
         )
     note_padding(out[0] if return_index else out, args, ", ".join(map(str, files)))
@@ -60,14 +68,53 @@ def describe(files, args, label: str = "descriptors", species=None, return_index
 
 
 def reference(args, h, species=None, engine=None):
-    """The `Reference` named by --ref: structure files or saved descriptors."""
+    """The `Reference` named by --ref: structure files or saved descriptors.
+
+    The one way a command reads --ref (saved descriptors are checked against
+    the run's parameters by `atominfo.structures.saved.read_reference`).
+    Warns when the test structures (``args.files``, their first selected
+    frame) hold other elements than the reference, without --multicomponent.
+    """
     from atominfo.reference import Reference
+    from atominfo.structures.saved import is_saved_descriptors
 
     # --index and --format select and read the test frames; a reference is read whole,
     # its format guessed from its name (a type map applies to any dump).
     opts = {**descriptor_options(args, species), "index": ":", "format": None}
     with progress("reference descriptors", None, args.quiet) as advance:
         ref = Reference.from_files(args.ref, h, engine=engine, progress=advance, **opts)
-    if all(str(r).rsplit(".", 1)[-1] not in ("npy", "npz") for r in args.ref):
+    if not any(map(is_saved_descriptors, args.ref)):
         note_padding(ref.X, args, "reference " + ", ".join(map(str, args.ref)))
+    if not species and ref.elements is not None and getattr(args, "files", None):
+        note_species(args, args.files, ref.elements)
     return ref
+
+
+def note_species(args, files, reference_elements) -> None:
+    """Warn when the first selected frame of a test file holds other elements than the
+    reference: the plain descriptor does not see species.
+
+    Only the first frame is read (a full pass over a long trajectory would double
+    its reading time); a species-resolved comparison needs --multicomponent.
+    """
+    import warnings
+
+    from atominfo.structures.frames import iter_frames
+
+    reference = set(reference_elements)
+    for f in files:
+        with warnings.catch_warnings():  # the file's own warnings come when it is read
+            warnings.simplefilter("ignore")
+            first = next(iter_frames([str(f)], **options.reading(args)), None)
+        if first is None:
+            continue
+        held = set(first.atoms.symbols.species())
+        if held != reference:
+            warnings.warn(
+                f"{f}: frame {first.index} holds {', '.join(sorted(held))} but the reference "
+                f"holds {', '.join(sorted(reference))}: descriptors ignore species, so atoms "
+                "are compared by geometry alone (use --multicomponent for species-resolved "
+                "descriptors)",
+                stacklevel=2,
+            )
+            return

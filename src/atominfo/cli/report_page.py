@@ -62,6 +62,7 @@ def _command_line() -> str:
 
 
 def run(args) -> None:
+    from atominfo.cli.load import reference as load_reference
     from atominfo.cli.load import species
     from atominfo.cli.report import print_json, say
     from atominfo.outputs.guard import OutputGuard
@@ -76,7 +77,7 @@ def run(args) -> None:
         data = dataset.load(args, species=sp)
         reference = None
         if refs:
-            reference = dataset.load(args, refs, "reference descriptors", sp, index=":").X
+            reference = load_reference(args, args.bandwidth, sp).X
         title = ", ".join(Path(f).name for f in args.files)
         provenance = {
             "files": [str(f) for f in args.files],

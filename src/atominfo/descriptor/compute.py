@@ -8,7 +8,7 @@ import numpy as np
 
 from atominfo import params
 from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
-from atominfo.descriptor.kernel import structure_descriptors
+from atominfo.descriptor.kernel import min_distance, structure_descriptors
 from atominfo.descriptor.multicomponent import multicomponent_descriptors, resolve_species
 from atominfo.errors import InputError
 from atominfo.structures.frames import Frame, iter_frames
@@ -33,6 +33,7 @@ def descriptors(
     return_index: bool = False,
     type_map=None,
     progress: Callable[[int], None] | None = None,
+    elements: set[str] | None = None,
 ):
     """QUESTS descriptors of every atom of every structure.
 
@@ -59,6 +60,9 @@ def descriptors(
         Species of numeric LAMMPS types, ``{1: "Cu", 2: "O"}`` or ``"1=Cu,2=O"``.
     progress : callable, optional
         Called with the number of atoms done after each structure.
+    elements : set, optional
+        When given, the chemical symbols of every structure described are
+        added to it (what a reference holds, recorded with saved descriptors).
 
     Returns
     -------
@@ -68,6 +72,15 @@ def descriptors(
         ``frames.X is X``; ``frames.frame[r]`` and ``frames.atom[r]`` give the
         frame and atom of row r, ``frames.locate(r)`` its (file, frame in
         file, atom). The structures themselves are not kept.
+
+    Raises
+    ------
+    InputError
+        Besides unreadable structures and parameters out of range: a
+        structure of two or more atoms none of which has a neighbour within
+        the cutoff, or inputs in which no atom at all has one (every
+        descriptor would be zero: nothing could be measured), naming the file,
+        frame and smallest interatomic distance.
     """
     data = load_frames(
         structures,
@@ -80,6 +93,7 @@ def descriptors(
         type_map=type_map,
         progress=progress,
         keep_atoms=False,
+        elements=elements,
     )
     return (data.X, data) if return_index else data.X
 
@@ -96,6 +110,7 @@ def load_frames(
     type_map=None,
     progress: Callable[[int], None] | None = None,
     keep_atoms: bool = True,
+    elements: set[str] | None = None,
 ) -> FrameSet:
     """Read structures and compute their descriptors, keeping the frame boundaries.
 
@@ -103,7 +118,8 @@ def load_frames(
     and 5 Å when None); `progress` is called with the number of atoms done
     after each frame. With `keep_atoms` the structures as read (not rescaled:
     rescaling applies to the descriptors only) are kept in ``FrameSet.atoms``;
-    otherwise frames are streamed and only descriptors kept.
+    otherwise frames are streamed and only descriptors kept. `elements`, when
+    given, collects the chemical symbols of every structure.
     """
     k = DEFAULT_K if k is None else k
     cutoff = DEFAULT_CUTOFF if cutoff is None else cutoff
@@ -124,12 +140,23 @@ def load_frames(
         source_frames.append(f.index)
         if keep_atoms:
             kept.append(f.atoms)
+        if elements is not None:
+            elements.update(f.atoms.symbols.species())
         if progress is not None:
             progress(len(f.atoms))
     if not blocks:
         raise InputError("no structures given")
+    X = np.concatenate(blocks, axis=0)
+    if not X[:, 0].any():
+        # Every frame of two or more atoms was checked: these are lone atoms.
+        raise InputError(
+            f"no atom of the {len(blocks)} structures has a neighbour within the cutoff "
+            f"{cutoff:g} Å (each is a single atom with no periodic image that near): every "
+            "descriptor is zero, so nothing can be measured; use a larger cutoff",
+            source=sources[0],
+        )
     offsets = np.concatenate([[0], np.cumsum([len(b) for b in blocks])]).astype(np.int64)
-    return FrameSet(np.concatenate(blocks, axis=0), offsets, sources, source_frames, kept)
+    return FrameSet(X, offsets, sources, source_frames, kept)
 
 
 def frame_descriptors(
@@ -139,17 +166,60 @@ def frame_descriptors(
 
     `species` is a list from `resolve_species` (None: plain descriptor).
     Returns an array of shape (n_atoms, width), 1/Å.
+
+    Raises InputError for a frame of two or more atoms none of which has a
+    neighbour within the cutoff: its descriptors would all be zero, the same
+    for any structure, so the numbers built on them would mean nothing (a
+    single atom alone in its cell, e.g. an isolated-atom reference, is allowed).
     """
     atoms = frame.atoms
     if rescale_volume is not None:
         from atominfo.structures.rescale import rescale_to_volume
 
         atoms = rescale_to_volume(atoms, rescale_volume, source=frame.source, frame=frame.index)
-    if species is not None:
-        return multicomponent_descriptors(
-            atoms, species, k, cutoff, source=frame.source, frame=frame.index
+    try:
+        if species is not None:
+            X = multicomponent_descriptors(
+                atoms, species, k, cutoff, source=frame.source, frame=frame.index
+            )
+        else:
+            X = structure_descriptors(atoms, k, cutoff, source=frame.source, frame=frame.index)
+    except InputError as exc:
+        if rescale_volume is None:
+            raise
+        # the cell refused is the rescaled one: say so
+        raise InputError(
+            f"{exc.reason} (after --rescale-volume {rescale_volume:g} Å^3/atom)",
+            source=exc.source,
+            frame=exc.frame,
+            atom=exc.atom,
+        ) from None
+    # The first column is the nearest neighbour's term, > 0 exactly when there is one.
+    if len(atoms) > 1 and not X[:, 0].any():
+        nearest = _nearest_pair(atoms, cutoff) + (
+            " after rescaling" if rescale_volume is not None else ""
         )
-    return structure_descriptors(atoms, k, cutoff, source=frame.source, frame=frame.index)
+        raise InputError(
+            f"no atom has a neighbour within the cutoff {cutoff:g} Å ({nearest}): "
+            "every descriptor would be zero; use a larger cutoff",
+            source=frame.source,
+            frame=frame.index,
+        )
+    return X
+
+
+def _nearest_pair(atoms, cutoff: float) -> str:
+    """'the smallest interatomic distance is X Å', searched out to a few times the cutoff."""
+    radius = 2.0 * cutoff
+    while radius <= 4.0 * params.MAX_CUTOFF:
+        try:
+            d = min_distance(atoms, radius)
+        except InputError:  # too many periodic images that far: stop looking
+            break
+        if d <= radius or not atoms.pbc.any():
+            return f"the smallest interatomic distance is {d:.3g} Å"
+        radius *= 2.0
+    return f"no two atoms are within {radius / 2.0:g} Å"
 
 
 def padded_environments(X, k: int) -> int:

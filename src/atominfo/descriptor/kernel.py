@@ -14,6 +14,7 @@ from ase import Atoms
 
 from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
 from atominfo.errors import InputError
+from atominfo.params import MIN_VOLUME_PER_ATOM
 
 
 # error_model="numpy": coincident atoms give inf instead of raising inside the
@@ -173,6 +174,58 @@ def _sorting_network(n: int) -> np.ndarray:
     return _NETWORKS[size]
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _describe_rows(
+    lo,
+    hi,
+    rows,
+    ghosts,
+    bin_start,
+    bin_atoms,
+    origin,
+    bin_size,
+    n_bins,
+    capacity,
+    k,
+    cutoff,
+    network,
+    out,
+    coincident,
+):
+    """Descriptors of the points `rows[lo:hi]` into `out`, with their own work buffers;
+    per row, `coincident` gets -1 or the index of a point at the same position."""
+    d2_buf = np.empty(capacity)
+    vec_buf = np.empty((capacity, 3))
+    order = np.empty(capacity, dtype=np.int64)
+    vec = np.empty((k, 3))
+    sw = np.empty(k)
+    mat = np.empty((k, k))
+    lanes = np.empty((_padded_size(k - 1), k))
+    for r in range(lo, hi):
+        a = rows[r]
+        coincident[r] = _environment_row(
+            a,
+            ghosts[a],
+            ghosts,
+            bin_start,
+            bin_atoms,
+            origin,
+            bin_size,
+            n_bins,
+            k,
+            cutoff,
+            network,
+            d2_buf,
+            vec_buf,
+            order,
+            vec,
+            sw,
+            mat,
+            lanes,
+            out,
+        )
+
+
 @numba.njit(parallel=True, cache=True, error_model="numpy")
 def _descriptor_kernel(
     rows,
@@ -190,47 +243,32 @@ def _descriptor_kernel(
     coincident,
     n_chunks,
 ):
-    """Descriptors of the points `rows` into `out[rows]`, chunked over threads; per row,
-    `coincident` gets -1 or the index of a point at the same position."""
+    """`_describe_rows` of all `rows`, in `n_chunks` chunks over threads."""
     n_rows = rows.shape[0]
     for c in numba.prange(n_chunks):
-        lo = c * n_rows // n_chunks
-        hi = (c + 1) * n_rows // n_chunks
-        d2_buf = np.empty(capacity)
-        vec_buf = np.empty((capacity, 3))
-        order = np.empty(capacity, dtype=np.int64)
-        vec = np.empty((k, 3))
-        sw = np.empty(k)
-        mat = np.empty((k, k))
-        lanes = np.empty((_padded_size(k - 1), k))
-        for r in range(lo, hi):
-            a = rows[r]
-            coincident[r] = _environment_row(
-                a,
-                ghosts[a],
-                ghosts,
-                bin_start,
-                bin_atoms,
-                origin,
-                bin_size,
-                n_bins,
-                k,
-                cutoff,
-                network,
-                d2_buf,
-                vec_buf,
-                order,
-                vec,
-                sw,
-                mat,
-                lanes,
-                out,
-            )
+        _describe_rows(
+            c * n_rows // n_chunks,
+            (c + 1) * n_rows // n_chunks,
+            rows,
+            ghosts,
+            bin_start,
+            bin_atoms,
+            origin,
+            bin_size,
+            n_bins,
+            capacity,
+            k,
+            cutoff,
+            network,
+            out,
+            coincident,
+        )
 
 
 @numba.njit(cache=True)
 def _bin_ghosts(ghosts, origin, bin_size, n_bins):
-    """Cell list: CSR of ghost indices per bin, and the largest 27-bin population."""
+    """Cell list: CSR of ghost indices per bin, the largest 27-bin population, and the
+    bin whose 27-bin neighbourhood holds it."""
     n_total = n_bins[0] * n_bins[1] * n_bins[2]
     start = np.zeros(n_total + 1, dtype=np.int64)
     which = np.empty(ghosts.shape[0], dtype=np.int64)
@@ -250,6 +288,7 @@ def _bin_ghosts(ghosts, origin, bin_size, n_bins):
         atoms[fill[which[g]]] = g
         fill[which[g]] += 1
     capacity = 1
+    densest = 0
     for ix in range(n_bins[0]):
         for iy in range(n_bins[1]):
             for iz in range(n_bins[2]):
@@ -258,8 +297,10 @@ def _bin_ghosts(ghosts, origin, bin_size, n_bins):
                     for jy in range(max(iy - 1, 0), min(iy + 2, n_bins[1])):
                         for jz in range(max(iz - 1, 0), min(iz + 2, n_bins[2])):
                             total += counts[(jx * n_bins[1] + jy) * n_bins[2] + jz]
-                capacity = max(capacity, total)
-    return start, atoms, capacity
+                if total > capacity:
+                    capacity = total
+                    densest = (ix * n_bins[1] + iy) * n_bins[2] + iz
+    return start, atoms, capacity, densest
 
 
 # Bounds that keep a tiny periodic cell from exploding into periodic images.
@@ -273,6 +314,13 @@ MAX_EXTRA_GHOSTS = 4_000_000  # periodic images allowed beyond 27 per atom
 MAX_CELL_LENGTHS = 1e6
 # Largest |coordinate| in Å: beyond it distances lose all precision.
 MAX_COORDINATE = 1e9
+# No matter holds more than 1 / MIN_VOLUME_PER_ATOM atoms per Å^3. A block of the
+# cell list (sides s, s, s Å) holding more than that times (s + 1 Å)^3 atoms is
+# refused: the 1 Å allows for atoms' own size in blocks smaller than a few bonds.
+DENSITY_PAD = 1.0  # Å
+# Rows below which the descriptor kernel runs on the calling thread: starting the
+# thread pool costs more than a small frame's work.
+SERIAL_ROWS = 64
 
 
 def _ghost_limit(n: int) -> int:
@@ -322,10 +370,8 @@ def _ghost_atoms(atoms: Atoms, cutoff: float, *, source: str = "<memory>", frame
         )
     frac[:, pbc] -= np.floor(frac[:, pbc])
     frac[:, pbc] %= 1.0  # floor can leave exactly 1.0 after rounding
-    volume = abs(np.linalg.det(cell))
-    heights = np.array(
-        [volume / np.linalg.norm(np.cross(cell[(d + 1) % 3], cell[(d + 2) % 3])) for d in range(3)]
-    )
+    # Height of the cell along each direction: 1 / |reciprocal vector|.
+    heights = 1.0 / np.sqrt((inv * inv).sum(axis=0))
     pad = np.where(pbc, cutoff / heights, 0.0)
     limit = _ghost_limit(n)
     # Estimate first, so that a 1e-3 Å cell is refused before anything is allocated.
@@ -333,38 +379,77 @@ def _ghost_atoms(atoms: Atoms, cutoff: float, *, source: str = "<memory>", frame
     if estimate > 2 * limit:
         raise _too_many_images(estimate, limit, heights, pbc, cutoff, source, frame)
     reps = np.ceil(pad).astype(np.int64)
-    # Per direction, the shifts that keep an atom within the padded cell form a
-    # contiguous range [low, low + count): found with the same test as below.
-    low = np.zeros((n, 3), dtype=np.int64)
-    count = np.ones((n, 3), dtype=np.int64)
-    for d in np.flatnonzero(pbc):
-        s = np.arange(-reps[d], reps[d] + 1)
-        fd = frac[:, d, None] + s[None, :]
-        keep = (fd >= -pad[d] - 1e-12) & (fd <= 1.0 + pad[d] + 1e-12)
-        count[:, d] = keep.sum(axis=1)
-        low[:, d] = s[np.argmax(keep, axis=1)]
-    per_atom = count.prod(axis=1)
-    total = int(per_atom.sum())
+    low, count = _image_ranges(frac, pbc, pad, reps)
+    total = int(count.prod(axis=1).sum())
     if total > limit:
         raise _too_many_images(total, limit, heights, pbc, cutoff, source, frame)
-    owner = np.repeat(np.arange(n), per_atom)
-    q = np.arange(total) - np.repeat(np.cumsum(per_atom) - per_atom, per_atom)
-    c1, c2 = count[owner, 1], count[owner, 2]
-    shift = np.empty((total, 3), dtype=np.int64)
-    shift[:, 2] = low[owner, 2] + q % c2
-    shift[:, 1] = low[owner, 1] + (q // c2) % c1
-    shift[:, 0] = low[owner, 0] + q // (c1 * c2)
-    width = 2 * reps + 1
-    key = (
-        ((shift[:, 0] + reps[0]) * width[1] + shift[:, 1] + reps[1]) * width[2]
-        + shift[:, 2]
-        + reps[2]
-    )
-    key[~shift.any(axis=1)] = -1  # the originals first
-    order = np.lexsort((owner, key))
-    owner, shift = owner[order], shift[order]
+    if pbc.all():
+        volume = abs(float(np.linalg.det(cell)))
+        if volume < n * MIN_VOLUME_PER_ATOM:
+            raise InputError(
+                f"{n} atoms in a periodic cell of {volume:.3g} Å^3: "
+                f"{volume / n:.3g} Å^3 per atom is denser than any matter (at least "
+                f"{MIN_VOLUME_PER_ATOM:g} Å^3 per atom); check the cell and its units",
+                source=source,
+                frame=frame,
+            )
+    owner, shift = _images(low, count, reps, total)
     ghosts = (frac[owner] + shift) @ cell
     return ghosts, owner
+
+
+# Compiled: a frame of a few atoms would otherwise spend most of its time in the
+# fixed cost of a dozen small numpy calls (20,000 one-atom frames: 1.7 ms each).
+@numba.njit(cache=True)
+def _image_ranges(frac, pbc, pad, reps):
+    """Per atom and direction, the shifts that keep the atom within the cell padded by
+    `pad` (fractional): a contiguous range [low, low + count); (0, 1) if not periodic."""
+    n = frac.shape[0]
+    low = np.zeros((n, 3), dtype=np.int64)
+    count = np.ones((n, 3), dtype=np.int64)
+    for d in range(3):
+        if not pbc[d]:
+            continue
+        for a in range(n):
+            first, kept = 0, 0
+            for s in range(-reps[d], reps[d] + 1):
+                fd = frac[a, d] + s
+                if fd >= -pad[d] - 1e-12 and fd <= 1.0 + pad[d] + 1e-12:
+                    if kept == 0:
+                        first = s
+                    kept += 1
+            low[a, d] = first
+            count[a, d] = kept
+    return low, count
+
+
+@numba.njit(cache=True)
+def _images(low, count, reps, total):
+    """(owner, shift) of the `total` images: the originals (shift 0) first, then shift
+    after shift in lexicographic order, atoms in order within a shift."""
+    n = low.shape[0]
+    owner = np.empty(total, dtype=np.int64)
+    shift = np.zeros((total, 3), dtype=np.int64)
+    for a in range(n):
+        owner[a] = a
+    g = n
+    for s0 in range(-reps[0], reps[0] + 1):
+        for s1 in range(-reps[1], reps[1] + 1):
+            for s2 in range(-reps[2], reps[2] + 1):
+                if s0 == 0 and s1 == 0 and s2 == 0:
+                    continue
+                for a in range(n):
+                    if (
+                        low[a, 0] <= s0 < low[a, 0] + count[a, 0]
+                        and low[a, 1] <= s1 < low[a, 1] + count[a, 1]
+                        and low[a, 2] <= s2 < low[a, 2] + count[a, 2]
+                    ):
+                        owner[g] = a
+                        shift[g, 0] = s0
+                        shift[g, 1] = s1
+                        shift[g, 2] = s2
+                        g += 1
+    return owner, shift
 
 
 def _too_many_images(count, limit, heights, pbc, cutoff, source, frame) -> InputError:
@@ -406,7 +491,13 @@ def _complete_cell(cell, pbc):
 
 
 def describe_points(
-    points: np.ndarray, rows: np.ndarray, k: int, cutoff: float, out: np.ndarray
+    points: np.ndarray,
+    rows: np.ndarray,
+    k: int,
+    cutoff: float,
+    out: np.ndarray,
+    *,
+    owner: np.ndarray | None = None,
 ) -> np.ndarray:
     """Descriptor rows of the points `rows` into `out[rows]`, their neighbours taken among
     all `points`.
@@ -418,10 +509,17 @@ def describe_points(
     rows : int array (r,), the points to describe.
     k, cutoff : descriptor settings (cutoff in Å).
     out : array (>= max(rows) + 1, 2k-1), written in place, 1/Å.
+    owner : int array (g,) or None, the atom of each point, to name it in an error.
 
     Returns
     -------
     int array (r,): -1, or for each row the index of a point at the same position.
+
+    Raises
+    ------
+    InputError
+        Before the neighbour search, for points denser than any matter (see
+        `DENSITY_PAD`): their neighbour lists would hold up to all the points.
     """
     origin = points.min(axis=0) - 1e-9
     extent = points.max(axis=0) - origin + 1e-9
@@ -431,11 +529,14 @@ def describe_points(
     while np.prod(np.maximum(np.ceil(extent / bin_size), 1)) > 8 * len(points) + 64:
         bin_size *= 1.5
     n_bins = np.maximum(np.ceil(extent / bin_size), 1).astype(np.int64)
-    bin_start, bin_atoms, capacity = _bin_ghosts(points, origin, bin_size, n_bins)
+    bin_start, bin_atoms, capacity, densest = _bin_ghosts(points, origin, bin_size, n_bins)
+    # The densest 27-bin block lies within 3 bins, and within the points' extent.
+    block = np.minimum(3.0 * bin_size, extent) + DENSITY_PAD
+    if capacity * MIN_VOLUME_PER_ATOM > float(np.prod(block)):
+        raise _too_dense(points, bin_atoms, bin_start, densest, capacity, block, owner)
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     coincident = np.empty(len(rows), dtype=np.int64)
-    _descriptor_kernel(
-        rows,
+    work = (
         points,
         bin_start,
         bin_atoms,
@@ -448,9 +549,31 @@ def describe_points(
         _sorting_network(k - 1),
         out,
         coincident,
-        max(1, min(len(rows), 64 * numba.get_num_threads())),
     )
+    if len(rows) < SERIAL_ROWS:
+        _describe_rows(0, len(rows), rows, *work)
+    else:
+        _descriptor_kernel(rows, *work, min(len(rows), 64 * numba.get_num_threads()))
     return coincident
+
+
+def _too_dense(points, bin_atoms, bin_start, densest, count, block, owner) -> InputError:
+    """The error for `count` points in the 27-bin block around bin `densest`: names an
+    atom there and its nearest neighbour's distance."""
+    first = int(bin_atoms[bin_start[densest]]) if bin_start[densest + 1] > bin_start[densest] else 0
+    d = np.sqrt(((points - points[first]) ** 2).sum(axis=1))
+    d[first] = np.inf
+    nearest = int(np.argmin(d))
+    atom = None if owner is None else int(owner[first])
+    other = f"atom {int(owner[nearest])}" if owner is not None else "another atom"
+    sides = " x ".join(f"{b - DENSITY_PAD:.3g}" for b in block)
+    return InputError(
+        f"{count} atoms within a {sides} Å block: denser than any matter (at most "
+        f"{1 / MIN_VOLUME_PER_ATOM:g} atoms per Å^3); {other} is {d[nearest]:.3g} Å from "
+        f"{'this atom' if atom is not None else 'one of them'}: check the coordinates, "
+        "cell and units",
+        atom=atom,
+    )
 
 
 def structure_descriptors(
@@ -465,7 +588,10 @@ def structure_descriptors(
     n = len(atoms)
     ghosts, owner = _ghost_atoms(atoms, cutoff, source=source, frame=frame)
     out = np.empty((n, 2 * k - 1))
-    coincident = describe_points(ghosts, np.arange(n), k, cutoff, out)
+    try:
+        coincident = describe_points(ghosts, np.arange(n), k, cutoff, out, owner=owner)
+    except InputError as exc:
+        raise exc.located(source, frame) from None
     bad = np.flatnonzero(coincident >= 0)
     if bad.size:
         a = int(bad[0])

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from atominfo.errors import InputError, check_positive
+from atominfo import params
+from atominfo.errors import InputError
 
 # Volume per atom (Å^3) the paper rescaled elemental datasets to (TM23 median).
 REFERENCE_VOLUME = 15.8
@@ -28,8 +29,12 @@ def volume_per_atom(atoms: Atoms, *, source="<memory>", frame=0) -> float:
 
 
 def rescale_to_volume(atoms: Atoms, volume: float, *, source="<memory>", frame=0) -> Atoms:
-    """A copy of `atoms` scaled isotropically (cell and positions) to `volume` Å^3/atom."""
-    check_positive("rescale volume", volume)
+    """A copy of `atoms` scaled isotropically (cell and positions) to `volume` Å^3/atom.
+
+    `volume` is in the range of ``params.CONSTRAINTS["rescale_volume"]``: no
+    denser than matter can be (`params.MIN_VOLUME_PER_ATOM`).
+    """
+    volume = params.check("rescale_volume", volume)
     factor = (volume / volume_per_atom(atoms, source=source, frame=frame)) ** (1.0 / 3.0)
     scaled = atoms.copy()
     scaled.set_cell(np.asarray(atoms.cell[:]) * factor, scale_atoms=True)

@@ -1,24 +1,105 @@
 """Descriptors saved to disk (.npy, or .npz with key X), read back with clear errors.
 
 Every command that takes a reference (``--ref``) can be given saved
-descriptors instead of structures; this is the one reader for them.
+descriptors instead of structures; this module is the one reader for them
+(`read_reference`), and writes the parameters a .npz records (`save_descriptors`).
+
+A .npz written by ``atominfo descriptors`` records what its descriptors were
+computed with: format version, k, cutoff, rescale volume, species blocks of
+the multicomponent descriptor and the elements of the structures described.
+Read as a reference, a parameter that differs from the run's is refused:
+descriptors of different parameters are not comparable, and comparing them
+gives a number, not an error. A .npy (or a .npz without these parameters)
+holds the bare matrix: it is accepted with a warning that its parameters
+cannot be checked (only its width is).
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from atominfo.errors import InputError
+from atominfo.structures.frames import check_input_file
 
 SAVED_SUFFIXES = (".npy", ".npz")
+# Version of the parameters recorded in a .npz; a reader refuses a newer one.
+FORMAT_VERSION = 1
+_PARAMETER_KEYS = ("format_version", "k", "cutoff", "rescale_volume", "species", "elements")
+
+
+class UncheckedDescriptorsWarning(UserWarning):
+    """Saved descriptors record no parameters: they cannot be checked against the run's."""
 
 
 def is_saved_descriptors(path) -> bool:
     """Whether `path` names saved descriptors (by its suffix)."""
     return Path(path).suffix.lower() in SAVED_SUFFIXES
+
+
+@dataclass(frozen=True)
+class DescriptorParameters:
+    """What a descriptor matrix was computed with.
+
+    Attributes
+    ----------
+    k : int
+    cutoff : float, Å
+    rescale_volume : float or None, Å^3 per atom (None: not rescaled)
+    species : tuple of str
+        Species blocks of the multicomponent descriptor, in column order;
+        empty for the plain descriptor (also what a single species gives).
+    elements : tuple of str or None
+        Sorted chemical symbols of the structures described (None: unknown).
+    """
+
+    k: int
+    cutoff: float
+    rescale_volume: float | None = None
+    species: tuple[str, ...] = ()
+    elements: tuple[str, ...] | None = None
+
+    @staticmethod
+    def blocks(species: Sequence[str] | None) -> tuple[str, ...]:
+        """The species blocks a species list gives: none for fewer than two species."""
+        return tuple(species) if species is not None and len(species) >= 2 else ()
+
+    @property
+    def width(self) -> int:
+        return (2 * self.k - 1) * (1 + len(self.species)) if self.species else 2 * self.k - 1
+
+    def arrays(self) -> dict:
+        """The parameters as arrays of a .npz archive."""
+        return {
+            "format_version": np.int64(FORMAT_VERSION),
+            "k": np.int64(self.k),
+            "cutoff": np.float64(self.cutoff),
+            # NaN: not rescaled (an archive holds no None)
+            "rescale_volume": np.float64(
+                np.nan if self.rescale_volume is None else self.rescale_volume
+            ),
+            "species": np.array(self.species, dtype=str),
+            "elements": np.array(self.elements or (), dtype=str),
+        }
+
+
+def describe_species(species: tuple[str, ...]) -> str:
+    return f"--multicomponent (species {', '.join(species)})" if species else "the plain descriptor"
+
+
+def _describe_rescale(volume: float | None) -> str:
+    return "no --rescale-volume" if volume is None else f"--rescale-volume {volume:g} Å^3/atom"
+
+
+def save_descriptors(fh, X: np.ndarray, parameters: DescriptorParameters, **index) -> None:
+    """Write `X` and its `parameters` (and any per-row `index` arrays) to an open .npz."""
+    np.savez(fh, X=X, **parameters.arrays(), **index)
 
 
 def load_descriptors(path) -> tuple[np.ndarray, dict | None]:
@@ -46,17 +127,22 @@ def load_descriptors(path) -> tuple[np.ndarray, dict | None]:
     """
     name = str(path)
     p = Path(path)
-    if not p.exists():
-        raise InputError("file not found", source=name)
-    if p.is_dir():
-        raise InputError("is a directory, not saved descriptors", source=name)
     suffix = p.suffix.lower()
     if suffix not in SAVED_SUFFIXES:
         raise InputError(
             f"saved descriptors must be .npy or .npz, not {p.suffix or 'no suffix'!r}", source=name
         )
+    check_input_file(name)  # missing, a directory, or a FIFO (which would block np.load)
     provenance = None
     try:
+        with open(p, "rb") as fh:
+            magic = fh.read(6)
+        # np.load takes any other file for a pickle, and says so
+        if not (magic.startswith(b"PK") or magic == b"\x93NUMPY"):
+            raise InputError(
+                f"not a NumPy {suffix} file (neither a .npy array nor a .npz archive)",
+                source=name,
+            )
         data = np.load(p, allow_pickle=False)
         if suffix == ".npz":
             if not isinstance(data, np.lib.npyio.NpzFile):
@@ -83,13 +169,180 @@ def load_descriptors(path) -> tuple[np.ndarray, dict | None]:
                 "holds pickled Python objects, which are never loaded (save a plain numeric array)",
                 source=name,
             ) from None
-        raise InputError(f"not a NumPy {suffix} file ({exc})", source=name) from None
+        raise InputError(f"not a NumPy {suffix} file ({_first_line(exc)})", source=name) from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(
-            f"cannot read saved descriptors ({type(exc).__name__}: {msg})", source=name
+            f"cannot read saved descriptors ({type(exc).__name__}: {_first_line(exc)})",
+            source=name,
         ) from None
     return check_descriptor_array(X, source=name), provenance
+
+
+def saved_parameters(provenance: dict | None, *, source: str) -> DescriptorParameters | None:
+    """The parameters recorded in a .npz's `provenance`, or None where none are recorded.
+
+    Raises InputError naming `source` for a newer format version, or for
+    parameters that are incomplete or not of their type.
+    """
+    if provenance is None or "format_version" not in provenance:
+        return None
+    try:
+        version = int(provenance["format_version"])
+        if version > FORMAT_VERSION:
+            raise InputError(
+                f"saved descriptors of format version {version}: this atominfo reads "
+                f"version {FORMAT_VERSION} (upgrade atominfo)",
+                source=source,
+            )
+        missing = [key for key in _PARAMETER_KEYS if key not in provenance]
+        if missing:
+            raise InputError(
+                f"saved descriptor parameters are incomplete (no {', '.join(missing)})",
+                source=source,
+            )
+        volume = float(provenance["rescale_volume"])
+        parameters = DescriptorParameters(
+            k=int(provenance["k"]),
+            cutoff=float(provenance["cutoff"]),
+            rescale_volume=None if math.isnan(volume) else volume,
+            species=tuple(str(s) for s in np.atleast_1d(provenance["species"])),
+            elements=tuple(str(s) for s in np.atleast_1d(provenance["elements"])) or None,
+        )
+    except InputError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"saved descriptor parameters are not readable ({_first_line(exc)})", source=source
+        ) from None
+    return parameters
+
+
+def saved_elements(paths) -> set[str]:
+    """Elements and species blocks recorded in saved descriptors (none for a .npy).
+
+    Lets a multicomponent run take a saved reference's species into its species list.
+    """
+    found: set[str] = set()
+    for path in paths:
+        if Path(path).suffix.lower() != ".npz":
+            continue
+        try:  # the parameters only; `read_reference` reports a file it cannot read
+            check_input_file(str(path))
+            with np.load(path, allow_pickle=False) as data:
+                provenance = {key: _plain(data[key]) for key in data.files if key != "X"}
+        except Exception:
+            continue
+        parameters = saved_parameters(provenance, source=str(path))
+        if parameters is not None:
+            found.update(parameters.species, parameters.elements or ())
+    return found
+
+
+@dataclass(frozen=True)
+class SavedDescriptors:
+    """One file of saved descriptors, read and checked against a run (`read_reference`)."""
+
+    X: np.ndarray
+    parameters: DescriptorParameters | None  # None: the file records none
+    source: str
+
+
+def read_reference(
+    paths,
+    *,
+    k: int,
+    cutoff: float,
+    rescale_volume: float | None = None,
+    species: Sequence[str] | None = None,
+) -> list[SavedDescriptors]:
+    """Saved descriptors of a reference, each file checked against the run that uses it.
+
+    Parameters
+    ----------
+    paths : list of paths, each a .npy or .npz.
+    k, cutoff, rescale_volume : the run's descriptor parameters (cutoff in Å,
+        volume in Å^3 per atom or None).
+    species : list of str or None, the run's multicomponent species list
+        (None, or one species: the plain descriptor).
+
+    Returns
+    -------
+    list of SavedDescriptors, one per file. Their species blocks may still
+    differ from the run's (`descriptor.multicomponent.to_species_layout`
+    converts or refuses).
+
+    Raises
+    ------
+    InputError
+        Naming the file: unreadable, or computed with a k, cutoff or rescale
+        volume other than the run's (saying both), or, for a file that records
+        no parameters, a width other than the run's descriptors'. Such a file
+        (a .npy) gives an `UncheckedDescriptorsWarning`: nothing else about it
+        can be checked.
+    """
+    run = DescriptorParameters(
+        k=int(k),
+        cutoff=float(cutoff),
+        rescale_volume=None if rescale_volume is None else float(rescale_volume),
+        species=DescriptorParameters.blocks(species),
+    )
+    out = []
+    for path in paths:
+        name = str(path)
+        X, provenance = load_descriptors(path)
+        saved = saved_parameters(provenance, source=name)
+        if saved is None:
+            if X.shape[1] != run.width:
+                raise InputError(
+                    f"saved descriptors have {X.shape[1]} columns, this run's have "
+                    f"{run.width} (k={run.k}, {describe_species(run.species)}): they were "
+                    "computed with other parameters",
+                    source=name,
+                )
+            warnings.warn(
+                f"{name}: saved descriptors record no parameters (a .npy, or a .npz not "
+                f"written by `atominfo descriptors`): their k, cutoff, rescale volume and "
+                f"species cannot be checked against this run's (k={run.k}, cutoff "
+                f"{run.cutoff:g} Å); save them as .npz to have them checked",
+                UncheckedDescriptorsWarning,
+                stacklevel=2,
+            )
+        else:
+            _check_parameters(saved, run, X, name)
+        out.append(SavedDescriptors(X, saved, name))
+    if not out:
+        raise InputError("no saved descriptors given")
+    return out
+
+
+def _check_parameters(saved: DescriptorParameters, run: DescriptorParameters, X, name) -> None:
+    if X.shape[1] != saved.width:
+        raise InputError(
+            f"saved descriptors have {X.shape[1]} columns, but their recorded parameters "
+            f"(k={saved.k}, {describe_species(saved.species)}) give {saved.width}",
+            source=name,
+        )
+    differences = []
+    if saved.k != run.k:
+        differences.append(f"k={saved.k}, this run uses k={run.k}")
+    if not math.isclose(saved.cutoff, run.cutoff, rel_tol=1e-12):
+        differences.append(f"cutoff {saved.cutoff:g} Å, this run uses {run.cutoff:g} Å")
+    if (saved.rescale_volume is None) != (run.rescale_volume is None) or (
+        saved.rescale_volume is not None
+        and run.rescale_volume is not None
+        and not math.isclose(saved.rescale_volume, run.rescale_volume, rel_tol=1e-12)
+    ):
+        differences.append(
+            f"{_describe_rescale(saved.rescale_volume)}, this run uses "
+            f"{_describe_rescale(run.rescale_volume)}"
+        )
+    if differences:
+        raise InputError(
+            "descriptors were computed with "
+            + "; and with ".join(differences)
+            + ": recompute them with this run's parameters (or run with theirs)",
+            source=name,
+        )
 
 
 def check_descriptor_array(X, *, source: str = "<memory>") -> np.ndarray:
@@ -111,6 +364,11 @@ def check_descriptor_array(X, *, source: str = "<memory>") -> np.ndarray:
     if bad.any():
         raise InputError(f"descriptor row {int(np.argmax(bad))} is NaN or infinite", source=source)
     return X
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _plain(value):

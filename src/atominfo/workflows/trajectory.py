@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -318,44 +317,3 @@ def trajectory_dh(structures, reference: Reference, **options) -> dict:
         )
         for key in rows[0]
     }
-
-
-def load_reference(
-    paths: Sequence[Path],
-    h,
-    *,
-    k: int = DEFAULT_K,
-    cutoff: float = DEFAULT_CUTOFF,
-    descriptor_options=None,
-    progress=None,
-    **engine,
-) -> Reference:
-    """A `Reference` from structure files, or from saved descriptors (.npy, or .npz with 'X').
-
-    Saved descriptors must have been computed with the same k (the width is checked
-    when the reference is queried).
-    """
-    paths = [Path(p) for p in paths]
-    saved = [p.suffix in (".npy", ".npz") for p in paths]
-    if any(saved) and not all(saved):
-        raise InputError("--ref: give either structure files or saved descriptors, not both")
-    if not all(saved):
-        from atominfo.descriptor import descriptors
-
-        X = descriptors(
-            [str(p) for p in paths], k, cutoff, progress=progress, **(descriptor_options or {})
-        )
-        return Reference(X, h, k=k, cutoff=cutoff, **engine)
-    blocks = []
-    for p in paths:
-        if not p.exists():
-            raise InputError("file not found", source=str(p))
-        try:
-            data = np.load(p, allow_pickle=False)
-            X = data["X"] if p.suffix == ".npz" else data
-        except Exception as exc:
-            raise InputError(
-                f"cannot read saved descriptors ({type(exc).__name__})", source=str(p)
-            ) from None
-        blocks.append(np.asarray(X, dtype=np.float64))
-    return Reference(np.concatenate(blocks), h, k=k, cutoff=cutoff, **engine)
