@@ -15,13 +15,13 @@ from atominfo.cli import main
 from atominfo.descriptor.kernel import _ghost_atoms, structure_descriptors
 from atominfo.errors import InputError
 from atominfo.workflows.generate import (
-    _near,
     generate,
     local_descriptors,
     mass_density,
     min_distance,
     write_candidates,
 )
+from atominfo.workflows.generate_moves import atoms_near
 
 from .conftest import DATA
 
@@ -44,7 +44,7 @@ def test_local_update_equals_full_descriptors():
     moved = atoms.copy()
     moved.positions[7] += [0.12, -0.08, 0.05]
     g2, o2 = _ghost_atoms(moved, 5.0)
-    rows = np.union1d(_near(ghosts, owner, ghosts[7], 5.0), _near(g2, o2, g2[7], 5.0))
+    rows = np.union1d(atoms_near(ghosts, owner, ghosts[7], 5.0), atoms_near(g2, o2, g2[7], 5.0))
     full = structure_descriptors(moved)
     assert 7 in rows and len(rows) < len(atoms)  # a real saving on 108 atoms
     changed = np.flatnonzero((full != X).any(axis=1))
