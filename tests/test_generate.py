@@ -216,3 +216,104 @@ def test_cli_no_candidate_is_an_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "no candidate" in err[0]
     assert not out.exists()
+
+
+# -- the workflow owns its run: value objects, files inside its guard -----------------------
+
+
+def test_keywords_fold_into_the_value_objects(tmp_path, ref_X):
+    """The former keywords and the explicit objects give the same candidates, byte for byte."""
+    from atominfo.settings import DescriptorSpec
+    from atominfo.workflows.generate import GenerateOptions
+
+    by_keywords = generate(HOT, ref_X, 2, steps=60, seed=5, step_size=0.02, k=32, cutoff=5.0)
+    options = GenerateOptions(steps=60, seed=5, step_size=0.02)
+    by_objects = generate(HOT, ref_X, 2, options=options, spec=DescriptorSpec(32, 5.0))
+    paths = [tmp_path / "keywords.extxyz", tmp_path / "objects.extxyz"]
+    for campaign, path in zip((by_keywords, by_objects), paths):
+        write_candidates(campaign, path)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    with pytest.raises(TypeError, match="'stepz'"):
+        generate(HOT, ref_X, 1, stepz=10)
+
+
+def test_options_are_validated_once_and_frozen():
+    import dataclasses
+
+    from atominfo.workflows.generate import GenerateOptions
+
+    with pytest.raises(InputError, match="mc_steps"):
+        GenerateOptions(steps=0)
+    with pytest.raises(InputError, match="target low 5 exceeds target high 1 nats"):
+        GenerateOptions(target=(5, 1))
+    with pytest.raises(InputError, match="density low 9 exceeds density high 8"):
+        GenerateOptions(density=(9.0, 8.0))
+    options = GenerateOptions(steps="7", target=(1, 2))  # converted as the command line's are
+    assert (options.steps, options.target) == (7, (1.0, 2.0))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.steps = 8  # type: ignore[misc]
+
+
+def test_generate_writes_candidates_and_summary_in_its_guard(tmp_path, ref_X):
+    out, summary = tmp_path / "c.extxyz", tmp_path / "s.json"
+    c = generate(HOT, ref_X, 2, steps=100, seed=4, step_size=0.02, output=out, summary=summary)
+    assert (c.output, c.summary) == (out, summary)
+    assert len(ase.io.read(out, ":")) == c.n_candidates == 2
+    s = json.loads(summary.read_text())
+    assert s == json.loads(json.dumps(c.to_dict()))
+    assert s["seeds"] == [str(HOT)] and s["reference"] is None and s["output"] == str(out)
+    assert s["reference_environments"] == len(ref_X)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.extxyz", "s.json"]
+
+
+def test_campaign_table_is_one_row_per_generation(ref_X, monkeypatch):
+    import sys
+
+    c = generate(HOT, ref_X, 1, steps=40, seed=4, generations=2, step_size=0.02)
+    html = c._repr_html_()
+    assert "[{" not in html  # no list of dicts in one cell
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas raises ImportError
+    with pytest.raises(InputError, match="pip install pandas"):
+        c.to_pandas()
+    monkeypatch.undo()
+    pd = pytest.importorskip("pandas")
+    table = c.to_pandas()
+    assert isinstance(table, pd.DataFrame) and list(table.index) == [1, 2]
+    assert list(table["candidates"]) == [g["candidates"] for g in c.generations]
+
+
+def test_generate_refuses_an_output_over_an_input_and_writes_nothing(tmp_path, ref_X):
+    seed = tmp_path / "seed.extxyz"
+    seed.write_bytes(HOT.read_bytes())
+    with pytest.raises(InputError, match="same file as the input"):
+        generate(seed, ref_X, 1, steps=10, output=seed)
+    assert seed.read_bytes() == HOT.read_bytes()
+    out = tmp_path / "c.extxyz"
+    with pytest.raises(InputError, match="no candidate reached the objective"):
+        generate(
+            seed, ref_X, 1, steps=3, target=(1e3, 2e3), output=out, summary=tmp_path / "s.json"
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed.extxyz"]  # all or none
+
+
+def test_reference_entropy_is_formed_by_surprisals():
+    """H of the growing reference is `information.entropy`'s: exactly 0 for identical
+    environments (never a tiny negative number), and the gain of a block is the exact one."""
+    from atominfo.workflows.generate_objective import (
+        ReferenceSums,
+        entropy_gain,
+        reference_entropy,
+        self_log_sums,
+    )
+
+    X = atominfo.descriptors(HOT)
+    h = 0.015
+    assert reference_entropy(ReferenceSums(np.repeat(X[:1], 7, axis=0), h)) == 0.0
+    assert reference_entropy(ReferenceSums(X, h)) == pytest.approx(
+        atominfo.entropy(X, h), abs=1e-12
+    )
+    R, Y = X[:20], X[20:]
+    sums = ReferenceSums(R, h)
+    gain = entropy_gain(Y, sums.log_sums(Y), sums, self_log_sums(R, h))
+    exact = atominfo.entropy(X, h) - atominfo.entropy(R, h)
+    assert gain == pytest.approx(exact, abs=1e-12)

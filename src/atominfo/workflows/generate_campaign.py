@@ -107,10 +107,13 @@ class Campaign(Result):
         return jsonable(out)
 
     def to_pandas(self):
-        """One row per generation (`generations`) as a `pandas.DataFrame`."""
-        import pandas as pd
-
-        return pd.DataFrame(self.generations)
+        """`generations` as a `pandas.DataFrame`, one row per generation (indexed by its
+        number). Needs pandas (an InputError says so without it)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise InputError("Campaign.to_pandas needs pandas: pip install pandas") from None
+        return pd.DataFrame(self.generations).set_index("generation")
 
 
 class CampaignLoop:

@@ -4,7 +4,8 @@
 accepted so far) and gives exact log kernel sums against it, through the
 engine's fold (`atominfo.engine.fold`). `energy` turns a state's sums into
 the annealing energy of either objective; the entropies it and the
-campaign summary need are formed from the sums.
+campaign summary need are formed by `atominfo.information.surprisals`, the
+one place H is formed from kernel sums.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from atominfo.engine.fold import centre, fold_block, inverse_two_h2
+from atominfo.information import surprisals
 
 
 class ReferenceSums:
@@ -75,20 +77,21 @@ def self_log_sums(Y: np.ndarray, h: float) -> np.ndarray:
 def reference_entropy(sums: ReferenceSums) -> float:
     """H of the current reference (dataset + candidates), nats."""
     X = sums.rows()
-    return float(np.log(len(X)) - self_log_sums(X, sums.h).mean())
+    return float(surprisals(self_log_sums(X, sums.h), len(X)).mean())
 
 
 def entropy_gain(Y: np.ndarray, L: np.ndarray, sums: ReferenceSums, ref_self: np.ndarray) -> float:
     """H(R + Y) - H(R), nats, for the block `Y` whose log sums against R are `L`.
 
     `ref_self` are the log sums of R against itself. The sums of R + Y are
-    updated from them (R against Y, Y against itself), never recomputed.
+    updated from them (R against Y, Y against itself), never recomputed; H
+    is then formed from the sums by `surprisals`, as everywhere else.
     """
     n, m = len(ref_self), len(Y)
     old = np.logaddexp(ref_self, sums.reference_sums(Y))
     new = np.logaddexp(L, self_log_sums(Y, sums.h))
-    H_after = np.log(n + m) - (old.sum() + new.sum()) / (n + m)
-    H_before = np.log(n) - ref_self.mean()
+    H_after = surprisals(np.concatenate([old, new]), n + m).mean()
+    H_before = surprisals(ref_self, n).mean()
     return float(H_after - H_before)
 
 
