@@ -7,7 +7,8 @@ import atominfo
 from atominfo.descriptor import load_frames
 from atominfo.errors import InputError
 from atominfo.structures.datasets import varied_fcc_cu
-from atominfo.workflows.curves import asymptote_model, fit_asymptote, learning_curve, subset_sizes
+from atominfo.workflows.curves import learning_curve, subset_sizes
+from atominfo.workflows.curves_asymptote import asymptote_model, fit_asymptote
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ from atominfo.outputs.plots import (
     plot_trajectory,
     save_figure,
 )
-from atominfo.workflows.curves import LearningCurve, asymptote_model, fit_asymptote, learning_curve
+from atominfo.workflows.curves import LearningCurve, learning_curve
+from atominfo.workflows.curves_asymptote import asymptote_model, fit_asymptote
 from atominfo.workflows.generations import Generation
 from atominfo.workflows.overlap_matrix import OverlapMatrix
 

@@ -4,6 +4,8 @@ not determine them."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack, contextmanager
+
 from atominfo.cli import dataset, options
 
 
@@ -43,85 +45,72 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
-    from pathlib import Path
+    from atominfo.cli.report import print_json, say
+    from atominfo.outputs.plots import PLOT_SUFFIXES
+    from atominfo.runs.guard import check_outputs
+    from atominfo.workflows.curves import CurveOptions
+    from atominfo.workflows.curves_run import run_curves
 
-    import numpy as np
-
-    from atominfo.cli.report import print_json, progress, say
-    from atominfo.outputs.guard import OutputGuard
-    from atominfo.structures.frameset import FrameSet
-    from atominfo.workflows.curves import learning_curve
-
-    with OutputGuard(inputs=args.files, outputs=[(args.plot, (".png", ".pdf", ".svg"))]):
-        options.apply_threads(args)
-        data = dataset.load(args)
-        if args.group_by is not None or args.per_file:
-            groups = data.groups(args.group_by)
-        else:
-            groups = {"all": np.arange(len(data))}
-        curves = {}
-        for name, frames in groups.items():
-            part = (
-                data.subset(frames)
-                if hasattr(data, "subset")
-                else FrameSet(
-                    data.X[data.rows(frames)],
-                    np.concatenate([[0], np.cumsum(data.sizes[frames])]),
-                    [data.sources[f] for f in frames],
-                    [data.source_frames[f] for f in frames],
-                )
-            )
-            total = len(part) if args.by == "structures" else len(part.X)
-            with progress(
-                f"curve {Path(name).name}", args.sizes * args.seeds, args.quiet, "subsets"
-            ) as advance:
-                curves[name] = learning_curve(
-                    part,
-                    args.bandwidth,
-                    by=args.by,
-                    n_sizes=min(args.sizes, total),
-                    n_seeds=args.seeds,
-                    seed=args.seed,
-                    at=args.at or (),
-                    progress=advance,
-                )
-        if args.plot is not None:
-            from atominfo.cli.report import save_plot
-            from atominfo.outputs.plots import plot_learning_curves
-
-            labels = None if list(curves) == ["all"] else [Path(n).name for n in curves]
-            save_plot(plot_learning_curves(list(curves.values()), labels=labels), args.plot)
-    result = {
-        "bandwidth": args.bandwidth,
-        "k": args.k,
-        "cutoff": args.cutoff,
-        "plot": args.plot,
-        "curves": {name: c.to_dict() for name, c in curves.items()},
-    }
+    check_outputs(inputs=args.files, outputs=[(args.plot, PLOT_SUFFIXES)])
+    options.apply_threads(args)
+    data = dataset.load(args)
+    sampling = CurveOptions(
+        by=args.by, n_sizes=args.sizes, n_seeds=args.seeds, seed=args.seed, at=args.at or ()
+    )
+    with _bars(args) as advance:
+        result = run_curves(
+            data,
+            args.bandwidth,
+            sampling,
+            group_by=args.group_by,
+            per_file=args.per_file,
+            plot=args.plot,
+            progress=advance,
+        )
     if args.json:
-        print_json(result)
+        summary = result.to_dict()
+        print_json({"bandwidth": args.bandwidth, "k": args.k, "cutoff": args.cutoff, **summary})
         return
-    for name, c in curves.items():
+    for name, c in result.curves.items():
         _print_curve(name, c)
     if args.plot is not None:
         say(f"figure written to {args.plot}")
 
 
+@contextmanager
+def _bars(args):
+    """``advance(curve name, n)``: one progress bar per curve, opened at its first subset."""
+    from pathlib import Path
+
+    from atominfo.cli.report import progress
+
+    with ExitStack() as stack:
+        current: dict = {}
+
+        def advance(name: str, n: int) -> None:
+            if current.get("name") != name:
+                stack.close()
+                total = args.sizes * args.seeds
+                bar = progress(f"curve {Path(name).name}", total, args.quiet, "subsets")
+                current.update(name=name, step=stack.enter_context(bar))
+            current["step"](n)
+
+        yield advance
+
+
 def _print_curve(name, curve) -> None:
     from atominfo.cli.report import say, table
 
-    rows = []
-    for i, n in enumerate(curve.sizes):
-        fitted = "" if curve.fit is None or not curve.determined else f"{float(curve.fit(n)):.4f}"
-        rows.append(
-            [
-                n,
-                int(curve.environments[i].mean()),
-                f"{curve.mean[i]:.4f}",
-                f"{curve.sd[i]:.4f}",
-                fitted,
-            ]
-        )
+    rows = [
+        [
+            r["N"],
+            r["environments"],
+            f"{r['H_mean']:.4f}",
+            f"{r['H_sd']:.4f}",
+            "" if r["fit"] is None else f"{r['fit']:.4f}",
+        ]
+        for r in curve.rows()
+    ]
     say(
         table(
             [f"N ({curve.unit})", "environments", "H mean (nats)", "H sd (nats)", "fit (nats)"],

@@ -27,6 +27,8 @@ from atominfo.errors import InputError
 from atominfo.outputs.atomic import atomic_output
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+# The suffixes of a figure file, in the order the commands' messages list them.
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 DPI = 150
 # One colour per role, the same in every figure.
 ROLE_COLOURS = {

@@ -1,503 +1,37 @@
-"""Learning curves of information: entropy of random subsets, asymptote fit, information gap.
+"""Learning curves of information: entropy of random subsets at increasing sizes.
 
 The entropy H(N) of random subsets of N structures (or N environments) at
-log-spaced sizes, several seeds each (see ``docs/method.md``); the fit
-``f(N) = a - b exp(-c (ln N)^2)`` with a, b, c >= 0 by non-linear least
-squares on the mean H per size, the first and last three sizes discarded;
-the asymptote `a` and the information gap ``a - H(N)``.
-
-The fit extrapolates, so it reports how well the data determine it: a
-bootstrap over the seeds gives intervals for `a`, the gap and the saturation
-size, and a fit the data do not pin down (a curve still rising in ln N, an
-asymptote above ln of the number of environments, an unbounded or too wide
-interval) has status ``"not determined"`` and reports no asymptote, gap or
-saturation size (None), with the reason.
+log-spaced sizes, several seeds each (see ``docs/method.md``), and the fit of
+its asymptote (`atominfo.workflows.curves_asymptote`: the asymptote `a`, the
+information gap ``a - H(N)`` and the saturation size, each with a bootstrap
+interval, or a statement that the data do not determine them).
+`CurveOptions` holds how a curve is sampled and fitted; `learning_curve`
+also takes its fields as keywords (``learning_curve(data, h, n_seeds=5)``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from atominfo import params
-from atominfo.errors import InputError, check_positive
+from atominfo.errors import InputError
 from atominfo.information import DEFAULT_BANDWIDTH, as_descriptor_matrix, entropy
 from atominfo.results import Result, jsonable
 from atominfo.structures.frameset import FrameSet
-
-DROP = 3  # sizes discarded at each end before the fit
-FIT_SIZES = 2 * DROP + 3  # the fewest sizes a learning curve's fit takes
-LEVEL = 0.95  # probability content of the reported intervals
-N_BOOT = 200  # bootstrap refits
-TOLERANCE = 0.05  # nats: a gap below this counts as saturated (and a rise below it as flat)
-# The fitted slope dH/d(ln N) at the largest fitted size must have fallen to at most this
-# share of its value at the smallest: a straight line in ln N (ratio 1) has no asymptote,
-# and a curve that has barely started to bend extrapolates further than the data reach.
-MAX_SLOPE_RATIO = 0.5
-# A saturation size further than this factor beyond the largest sampled size is not reported.
-EXTRAPOLATION = 100.0
-GRID = 400  # values of ln c in the profile least squares
-# nats: a curve whose rise over the fitted sizes is at most this (upper bound: straight line
-# in ln N plus two standard errors) is flat, saturated before the fitted sizes.
-FLAT_RISE = 0.1
-
-STATUSES = ("determined", "flat", "not determined")
-
-
-def asymptote_model(N, a, b, c):
-    """``a - b exp(-c (ln N)^2)``, nats."""
-    return a - b * np.exp(-c * np.log(np.asarray(N, dtype=float)) ** 2)
-
-
-def _finite_or_none(x):
-    return float(x) if x is not None and math.isfinite(x) else None
-
-
-def _interval_or_none(pair):
-    return None if pair is None else [_finite_or_none(pair[0]), _finite_or_none(pair[1])]
-
-
-@dataclass(repr=False)
-class AsymptoteFit(Result):
-    """The fit ``H(N) = a - b exp(-c (ln N)^2)`` and how well the data determine it.
-
-    Attributes
-    ----------
-    a, b : float, nats; c : float, dimensionless. The least-squares parameters,
-        always kept (also when not determined, for diagnosis).
-    sizes : array (n_fit,) of int, the sizes the fit used.
-    rms : float, root-mean-square residual of the mean H on those sizes, nats.
-    status : "determined" (the curve bends and the interval is bounded),
-        "flat" (no significant rise over the fitted sizes: saturated before
-        them; ``b = 0`` and `a` is the mean H) or "not determined".
-    reason : str, one line: why the status (empty when determined).
-    slope_ratio : float >= 0, the fitted slope dH/d(ln N) at the largest
-        fitted size over that at the smallest (1 for a straight line in ln N,
-        0 once saturated); NaN for a flat curve.
-    a_interval : (low, high) in nats, the central `level` bootstrap interval
-        of `a`; high is inf when more than ``(1 - level) / 2`` of the refits
-        find no asymptote. None without a bootstrap.
-    saturation_interval : (low, high), the same for the saturation size.
-    level : float, probability content of the intervals.
-    n_boot : int, bootstrap refits; ``method`` says what was resampled.
-    tolerance : float, nats, the gap that counts as saturated.
-    largest_size : float, the largest sampled size (fitted or not).
-    """
-
-    a: float
-    b: float
-    c: float
-    sizes: np.ndarray
-    rms: float
-    status: str = "determined"
-    reason: str = ""
-    slope_ratio: float = float("nan")
-    a_interval: tuple[float, float] | None = None
-    saturation_interval: tuple[float, float] | None = None
-    level: float = LEVEL
-    n_boot: int = 0
-    method: str = "none"
-    tolerance: float = TOLERANCE
-    largest_size: float = float("nan")
-
-    def __call__(self, N):
-        """The fitted curve at sizes N (array), nats."""
-        return asymptote_model(N, self.a, self.b, self.c)
-
-    def __repr__(self) -> str:
-        return (
-            f"AsymptoteFit(status={self.status!r}, a={self.a:.4g}, b={self.b:.4g}, "
-            f"c={self.c:.4g}, a_interval={self.a_interval}, reason={self.reason!r})"
-        )
-
-    @property
-    def determined(self) -> bool:
-        """True when the data determine the asymptote (status "determined" or "flat")."""
-        return self.status != "not determined"
-
-    @property
-    def asymptote(self) -> float | None:
-        """`a` in nats when determined, else None."""
-        return self.a if self.determined else None
-
-    def saturation_size(self, tolerance: float | None = None) -> float | None:
-        """Smallest N at which the fitted gap ``b exp(-c (ln N)^2)`` is below `tolerance` nats.
-
-        None when the asymptote is not determined, or when that N lies more
-        than `EXTRAPOLATION` times beyond the largest sampled size. For a flat
-        curve, the smallest fitted size (saturated at or before it).
-        """
-        if not self.determined:
-            return None
-        if self.status == "flat":
-            return float(self.sizes[0])
-        n = _saturation(self.b, self.c, self.tolerance if tolerance is None else tolerance)
-        if not n <= EXTRAPOLATION * self.largest_size:
-            return None
-        return n
-
-    def to_dict(self) -> dict:
-        """JSON-ready summary (non-finite numbers as None)."""
-        return jsonable(
-            {
-                "a": self.a,
-                "b": self.b,
-                "c": self.c,
-                "sizes": self.sizes,
-                "rms_residual": self.rms,
-                "status": self.status,
-                "reason": self.reason,
-                "slope_ratio": _finite_or_none(self.slope_ratio),
-                "asymptote": self.asymptote,
-                "a_interval": _interval_or_none(self.a_interval),
-                "saturation_size": self.saturation_size(),
-                "saturation_interval": _interval_or_none(self.saturation_interval),
-                "tolerance": self.tolerance,
-                "level": self.level,
-                "n_boot": self.n_boot,
-                "bootstrap": self.method,
-            }
-        )
-
-
-def _saturation(b, c, tolerance) -> float:
-    """exp(sqrt(ln(b / tolerance) / c)), the N where the model gap reaches `tolerance`; inf
-    when it never does (c = 0) or beyond float range."""
-    if b <= tolerance:
-        return 1.0
-    if c <= 0:
-        return float("inf")
-    log_n = math.sqrt(math.log(b / tolerance) / c)
-    return math.exp(log_n) if log_n < 700 else float("inf")
-
-
-def _log_c_grid(x2_fit) -> np.ndarray:
-    """Grid of ln c spanning decays from negligible over the fitted sizes (c (ln N_max)^2 =
-    1e-6, a straight line in (ln N)^2) to complete before the smallest one
-    (c (ln N_min)^2 = 30, a step)."""
-    positive = x2_fit[x2_fit > 0]
-    if positive.size == 0:
-        return np.zeros(1)
-    return np.linspace(np.log(1e-6 / positive.max()), np.log(30.0 / positive.min()), GRID)
-
-
-def _profile(x2, H, log_c):
-    """Least squares in (a, b >= 0) at fixed c: the model is linear in a and b.
-
-    x2 : (n,) squared ln N; H : (m, n) curves; log_c : (k,) values of ln c.
-    Returns a, b, rss, each (m, k).
-    """
-    g = np.exp(-np.exp(log_c)[:, None] * x2[None, :])  # (k, n)
-    gc = g - g.mean(axis=1, keepdims=True)
-    sgg = np.sum(gc**2, axis=1)  # (k,)
-    Hc = H - H.mean(axis=1, keepdims=True)
-    sgh = Hc @ gc.T  # (m, k)
-    ok = sgg > 1e-300  # g constant over the sizes: b is not identifiable, use b = 0
-    safe = np.where(ok, sgg, 1.0)
-    # b >= 0: H = a - b g with g decreasing in N needs H increasing (negative covariance).
-    b = np.where(ok, np.maximum(-sgh / safe, 0.0), 0.0)
-    explained = np.where(b > 0, sgh**2 / safe, 0.0)
-    rss = np.maximum(np.sum(Hc**2, axis=1, keepdims=True) - explained, 0.0)
-    a = H.mean(axis=1, keepdims=True) + b * g.mean(axis=1)[None, :]
-    return a, b, rss
-
-
-def _least_squares(x2, H):
-    """Least-squares (a, b, c) >= 0 of each row of H (m, n): the profile over a grid of
-    ln c (the problem is not convex in c, the grid finds the global minimum), each
-    minimum refined when `refine`. Returns arrays a, b, c, rss of shape (m,)."""
-    log_c = _log_c_grid(x2)
-    a, b, rss = _profile(x2, H, log_c)
-    rows = np.arange(len(H))
-    best = np.argmin(rss, axis=1)
-    a, b, rss, lc = a[rows, best], b[rows, best], rss[rows, best], log_c[best]
-    # The flat line b = 0 (a = mean H) wins ties: only it makes a the plateau.
-    flat_rss = np.sum((H - H.mean(axis=1, keepdims=True)) ** 2, axis=1)
-    flat = (b == 0) | (flat_rss <= rss * (1 + 1e-6) + 1e-12)
-    a = np.where(flat, H.mean(axis=1), a)
-    b = np.where(flat, 0.0, b)
-    c = np.where(flat, 0.0, np.exp(lc))
-    rss = np.where(flat, flat_rss, rss)
-    return a, b, c, rss, lc, flat
-
-
-def _refine(x2, H, log_c):
-    """Polish the grid minimum of one curve H (n,) in ln c between the grid neighbours."""
-    grid = _log_c_grid(x2)
-    step = grid[1] - grid[0] if len(grid) > 1 else 1.0
-    result = minimize_scalar(
-        lambda t: float(_profile(x2, H[None], np.array([t]))[2][0, 0]),
-        bounds=(log_c - step, log_c + step),
-        method="bounded",
-        options={"xatol": 1e-10},
-    )
-    a, b, rss = (v[0, 0] for v in _profile(x2, H[None], np.array([result.x])))
-    return float(a), float(b), float(np.exp(result.x)), float(rss)
-
-
-def _flat(x, E, tolerance) -> np.ndarray:
-    """Which curves E (m, n, n_seeds) show no rise over the sizes: the mean H spans at most
-    `tolerance`, or the upper bound (slope + 2 standard errors) of the straight-line rise
-    in ln N over the fitted sizes is at most ``max(tolerance, FLAT_RISE)``.
-
-    The standard error comes from the spread over seeds (pooled over sizes) when there
-    are several seeds, else from the residuals of the straight line.
-    """
-    H = E.mean(axis=2)
-    xc = x - x.mean()
-    sxx = float(np.sum(xc**2))
-    if sxx == 0:
-        return np.ones(len(H), dtype=bool)
-    slope = (H - H.mean(axis=1, keepdims=True)) @ xc / sxx
-    n, seeds = H.shape[1], E.shape[2]
-    if seeds > 1:
-        sigma = np.sqrt(np.mean(E.var(axis=2, ddof=1), axis=1) / seeds)
-    elif n > 2:
-        line = H.mean(axis=1, keepdims=True) + slope[:, None] * xc[None, :]
-        sigma = np.sqrt(np.sum((H - line) ** 2, axis=1) / (n - 2))
-    else:
-        sigma = np.zeros(len(H))
-    rise_bound = (slope + 2.0 * sigma / math.sqrt(sxx)) * float(x[-1] - x[0])
-    return (np.ptp(H, axis=1) <= tolerance) | (rise_bound <= max(tolerance, FLAT_RISE))
-
-
-def _slope_ratio(c, x2):
-    """dH/d(ln N) of the model at the largest fitted size over that at the smallest:
-    ``(x_max / x_min) exp(-c (x_max^2 - x_min^2))`` with x = ln N (b cancels)."""
-    positive = x2[x2 > 0]
-    if positive.size < 2:
-        return np.full(np.shape(c), np.inf)
-    lo, hi = float(positive[0]), float(x2[-1])
-    return math.sqrt(hi / lo) * np.exp(-np.asarray(c) * (hi - lo))
-
-
-def _estimate(sizes, E, tolerance, max_entropy):
-    """Fits of the curves E (m, n, n_seeds): a, b, c, rss, flat (m,) and problem, a list
-    of m strings (why the asymptote is not determined, or "")."""
-    x = np.log(sizes)
-    x2 = x**2
-    H = E.mean(axis=2)
-    flat = _flat(x, E, tolerance)
-    a, b, c, rss, log_c, no_bend = _least_squares(x2, H)
-    a = np.where(flat, H.mean(axis=1), a)
-    b, c = np.where(flat, 0.0, b), np.where(flat, 0.0, c)
-    rss = np.where(flat, np.sum((H - H.mean(axis=1, keepdims=True)) ** 2, axis=1), rss)
-    ratio = np.where(flat, np.nan, _slope_ratio(c, x2))
-    problem = np.full(len(H), "", dtype=object)
-    ceiling = np.inf if max_entropy is None else max_entropy
-    problem[~flat & no_bend] = (
-        "the mean entropy neither levels off within the noise nor "
-        "bends as the model can fit (noisy, or falling)"
-    )
-    low = ~flat & ~no_bend & ~(ratio <= MAX_SLOPE_RATIO)
-    problem[low] = "not bending"
-    problem[~flat & ~no_bend & (a > ceiling)] = "above ln(environments)"
-    return a, b, c, rss, flat, ratio, problem, log_c
-
-
-def fit_asymptote(
-    sizes,
-    entropies,
-    drop: int = DROP,
-    *,
-    max_entropy: float | None = None,
-    level: float = LEVEL,
-    n_boot: int = N_BOOT,
-    seed: int = 0,
-    tolerance: float = TOLERANCE,
-) -> AsymptoteFit:
-    """Fit ``a - b exp(-c (ln N)^2)`` (a, b, c >= 0), with bootstrap intervals and a status.
-
-    Least squares on the mean entropy per size: at fixed c the model is
-    linear in (a, b), so the residual is minimised over a grid of ln c and
-    polished (this finds the global minimum, which a local optimiser from one
-    start may miss).
-
-    Parameters
-    ----------
-    sizes : array (n,) of subset sizes, increasing, > 0.
-    entropies : array (n,) of mean entropies, or (n, n_seeds) of entropies per
-        seed, nats. With several seeds the bootstrap resamples the seeds of
-        each size independently (the subsets of different sizes are drawn
-        independently); with one, it resamples the fit residuals.
-    drop : sizes discarded at each end (3 by default).
-    max_entropy : ln of the number of environments of the whole dataset, nats,
-        if known: no subset's entropy exceeds it, so an asymptote above it is
-        not measured by the data.
-    level : probability content of the intervals (0.95: 2.5% to 97.5%).
-    n_boot : bootstrap refits (0: no intervals; the status then rests on the
-        point fit only).
-    seed : seed of the bootstrap's random generator (results are reproducible).
-    tolerance : nats; the gap below which the curve counts as saturated, and
-        the rise below which it counts as flat.
-
-    Returns
-    -------
-    AsymptoteFit. Its status is "flat" when the mean H rises by at most
-    `FLAT_RISE` over the fitted sizes (upper bound: straight line in ln N plus
-    two standard errors; then ``b = 0`` and `a` is the mean), and "not
-    determined" when the fitted slope dH/d(ln N) at the largest fitted size
-    is more than `MAX_SLOPE_RATIO` of that at the smallest (the curve has not
-    bent yet; a straight line in ln N has ratio 1), when
-    `a` exceeds `max_entropy`, when the upper end of the interval of `a` is
-    unbounded (more than ``(1 - level) / 2`` of the refits are themselves not
-    determined), or when the interval is wider than the rise of the mean H
-    over the fitted sizes.
-
-    Raises
-    ------
-    InputError if fewer than three sizes remain, or the inputs are not finite.
-    """
-    level = params.check("coverage", level, label="interval level")
-    n_boot = params.check("n_boot", n_boot)
-    seed = params.check("seed", seed)
-    check_positive("drop", drop, minimum=0, integer=True)
-    check_positive("saturation tolerance", tolerance)
-    drop = int(drop)
-    sizes = np.asarray(sizes, dtype=float)
-    E = np.asarray(entropies, dtype=float)
-    if E.ndim == 1:
-        E = E[:, None]
-    if sizes.ndim != 1 or E.ndim != 2 or len(E) != len(sizes) or E.shape[1] == 0:
-        raise InputError(
-            f"entropies must be (n_sizes,) or (n_sizes, n_seeds) with n_sizes = "
-            f"{len(sizes)}, got shape {np.shape(entropies)}"
-        )
-    if not (np.all(np.isfinite(sizes)) and np.all(np.isfinite(E))):
-        raise InputError("sizes and entropies must be finite")
-    if np.any(sizes <= 0) or np.any(np.diff(sizes) <= 0):
-        raise InputError("sizes must be positive and increasing")
-    largest = float(sizes.max()) if len(sizes) else float("nan")
-    h_largest = float(E[-1].mean()) if len(E) else float("nan")  # H measured at the largest N
-    if len(sizes) < 2 * drop + 3:
-        raise InputError(
-            f"the asymptote fit needs at least {2 * drop + 3} sizes ({drop} dropped at "
-            f"each end, 3 fitted), got {len(sizes)}"
-        )
-    if drop:
-        sizes, E = sizes[drop:-drop], E[drop:-drop]
-    x2 = np.log(sizes) ** 2
-    a, b, c, rss, flat, ratio, problem, log_c = _estimate(sizes, E[None], tolerance, max_entropy)
-    a, b, c, flat, problem = float(a[0]), float(b[0]), float(c[0]), bool(flat[0]), problem[0]
-    if not flat and b > 0:
-        a, b, c, _ = _refine(x2, E.mean(axis=1), float(log_c[0]))
-    H = E.mean(axis=1)
-    rms = float(np.sqrt(np.mean((asymptote_model(sizes, a, b, c) - H) ** 2)))
-    fit = AsymptoteFit(
-        a,
-        b,
-        c,
-        sizes.astype(np.int64),
-        rms,
-        level=level,
-        slope_ratio=float("nan") if flat else float(_slope_ratio(c, x2)),
-        tolerance=tolerance,
-        largest_size=largest,
-    )
-    fit.status = "flat" if flat else "determined"
-    if problem == "not bending":
-        fit.status = "not determined"
-        fit.reason = (
-            f"the curve is not bending yet: its fitted slope in ln N at N = "
-            f"{fit.sizes[-1]} is {fit.slope_ratio:.0%} of that at N = {fit.sizes[0]} "
-            f"(at most {MAX_SLOPE_RATIO:.0%} needed)"
-        )
-    elif problem == "above ln(environments)":
-        fit.status = "not determined"
-        fit.reason = (
-            f"the fitted asymptote {a:.4g} nats exceeds ln(environments) = "
-            f"{max_entropy:.4g} nats, the most any subset of the data can show"
-        )
-    elif problem:
-        fit.status, fit.reason = "not determined", problem
-    if n_boot:
-        _bootstrap(fit, sizes, E, n_boot, seed, max_entropy)
-    top = fit.a_interval[1] if fit.a_interval else fit.a
-    if fit.status == "determined" and top < h_largest - tolerance:
-        # H(N) only grows with N (on average): an asymptote below what the largest
-        # subset already shows means the model does not describe these data
-        fit.status = "not determined"
-        fit.reason = (
-            f"the fitted asymptote ({top:.4g} nats at most) lies below the entropy "
-            f"measured at N = {largest:g} ({h_largest:.4g} nats): the model does "
-            "not describe this curve"
-        )
-    return fit
-
-
-def _bootstrap(fit: AsymptoteFit, sizes, E, n_boot, seed, max_entropy) -> None:
-    """Intervals of a and of the saturation size from refits of resampled data; may turn the
-    status to "not determined"."""
-    rng = np.random.default_rng(seed)
-    n_sizes, n_seeds = E.shape
-    H = E.mean(axis=1)
-    fitted = np.full(n_sizes, fit.a) if fit.status == "flat" else fit(sizes)
-    residuals = H - fitted
-    if n_seeds > 1:
-        # Deviations from the mean of each size, resampled with replacement and scaled by
-        # sqrt(n / (n - 1)) so that their variance is unbiased for few seeds.
-        fit.method = "seeds resampled per size"
-        picks = rng.integers(0, n_seeds, size=(n_boot, n_sizes, n_seeds))
-        deviations = np.take_along_axis(np.broadcast_to(E - H[:, None], picks.shape), picks, axis=2)
-        sample = H[None, :, None] + math.sqrt(n_seeds / (n_seeds - 1)) * deviations
-    elif n_sizes > 3 and np.any(residuals != 0):
-        fit.method = "fit residuals resampled"
-        scale = math.sqrt(n_sizes / (n_sizes - 3))  # three parameters fitted
-        sample = (fitted + scale * rng.choice(residuals, size=(n_boot, n_sizes)))[:, :, None]
-    else:  # one seed and no residual degrees of freedom: nothing to resample
-        fit.method = "none (one seed, three sizes)"
-        return
-    tail = (1.0 - fit.level) / 2.0
-    if fit.status == "flat":
-        # Flatness was decided with its own two-standard-error bound on the rise; the
-        # interval is that of the plateau, the mean over the fitted sizes.
-        means = sample.mean(axis=(1, 2))
-        fit.a_interval = (
-            float(np.quantile(means, tail, method="lower")),
-            float(np.quantile(means, 1 - tail, method="higher")),
-        )
-        fit.n_boot = n_boot
-        return
-    a, b, c, _, flat, _, problem, _ = _estimate(sizes, sample, fit.tolerance, max_entropy)
-    failed = problem != ""
-    a_values = np.where(failed, np.inf, a)
-    saturation = np.array(
-        [
-            np.inf if bad else sizes[0] if fl else _saturation(bb, cc, fit.tolerance)
-            for bad, fl, bb, cc in zip(failed, flat, b, c)
-        ]
-    )
-    # Order statistics, not interpolation: refits without an asymptote count as +inf.
-    fit.a_interval = (
-        float(np.quantile(a_values, tail, method="lower")),
-        float(np.quantile(a_values, 1 - tail, method="higher")),
-    )
-    fit.saturation_interval = (
-        float(np.quantile(saturation, tail, method="lower")),
-        float(np.quantile(saturation, 1 - tail, method="higher")),
-    )
-    fit.n_boot = n_boot
-    if fit.status == "not determined":
-        return
-    lo, hi = fit.a_interval
-    rise = float(H.max() - H.min())
-    if not math.isfinite(hi):
-        fit.status = "not determined"
-        fit.reason = (
-            f"the {fit.level:.0%} interval of the asymptote is unbounded: "
-            f"{np.mean(failed):.0%} of {n_boot} bootstrap refits find no asymptote"
-        )
-    elif hi - lo > max(rise, fit.tolerance):
-        fit.status = "not determined"
-        fit.reason = (
-            f"the {fit.level:.0%} interval of the asymptote, {lo:.4g} to {hi:.4g} "
-            f"nats, is wider than the rise measured over the fitted sizes "
-            f"({rise:.3g} nats)"
-        )
+from atominfo.workflows.curves_asymptote import (
+    EXTRAPOLATION,
+    FIT_SIZES,
+    LEVEL,
+    N_BOOT,
+    AsymptoteFit,
+    fit_asymptote,
+)
 
 
 def subset_sizes(total: int, n_sizes: int = 12, minimum: int = 1) -> np.ndarray:
@@ -639,6 +173,27 @@ class LearningCurve(Result):
         H = self.entropy_at(self.total if N is None else N)
         return interval[0] - H, interval[1] - H
 
+    def rows(self) -> list[dict]:
+        """One row per sampled size: ``N``, ``environments`` (mean over seeds), ``H_mean``
+        and ``H_sd`` over seeds (nats), and ``fit``, the fitted H where the asymptote is
+        determined (else None)."""
+        return [
+            {
+                "N": int(n),
+                "environments": int(self.environments[i].mean()),
+                "H_mean": float(self.mean[i]),
+                "H_sd": float(self.sd[i]),
+                "fit": float(self.fit(n)) if self.fit is not None and self.determined else None,
+            }
+            for i, n in enumerate(self.sizes)
+        ]
+
+    def to_pandas(self):
+        """`rows` as a `pandas.DataFrame` (pandas must be installed)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows())
+
     def summary_lines(self) -> list[str]:
         """The fit summary as text lines (what the command line prints after the table)."""
         unit, f = self.unit, self.fit
@@ -711,11 +266,11 @@ class LearningCurve(Result):
                 "fit_reason": self.fit_reason,
                 "interval_level": None if self.fit is None else self.fit.level,
                 "asymptote": self.asymptote,
-                "asymptote_interval": _interval_or_none(self.asymptote_interval),
+                "asymptote_interval": self.asymptote_interval,
                 "gap_full": self.gap(),
-                "gap_interval": _interval_or_none(gi),
-                "saturation_size": _finite_or_none(self.saturation_size),
-                "saturation_interval": _interval_or_none(self.saturation_interval),
+                "gap_interval": gi,
+                "saturation_size": self.saturation_size,
+                "saturation_interval": self.saturation_interval,
                 "gap_at": {str(n): self.gap(n) for n in self.extra},
                 "entropy_at": {str(n): float(np.mean(v)) for n, v in self.extra.items()},
             }
@@ -736,6 +291,96 @@ def _too_few_sizes(got: int, total: int, by: str, explicit: bool) -> str:
     return f"{head}: pass --sizes {FIT_SIZES} or more (n_sizes={FIT_SIZES} in Python)"
 
 
+def subset_frames(data: FrameSet, frames) -> FrameSet:
+    """The frames `frames` of `data` as a FrameSet of their descriptors (structures not kept)."""
+    frames = np.asarray(frames, dtype=np.int64)
+    return FrameSet(
+        data.X[data.rows(frames)],
+        np.concatenate([[0], np.cumsum(data.sizes[frames])]),
+        [data.sources[f] for f in frames],
+        [data.source_frames[f] for f in frames],
+    )
+
+
+@dataclass(frozen=True)
+class CurveOptions:
+    """How a learning curve samples its subsets and fits its asymptote (validated when made).
+
+    Parameters
+    ----------
+    by : "structures" (subsets of whole frames) or "environments" (of atoms).
+    sizes : subset sizes; default `n_sizes` log-spaced from 1 (structures) or
+        10 (environments) to the full size.
+    n_sizes : number of sizes when `sizes` is not given, the full size included.
+    n_seeds : random subsets per size; seeds are ``seed, seed+1, ...``. The full
+        size has a single subset (all of it), repeated in every column.
+    seed : the first seed.
+    at : further sizes at which to report H and the information gap.
+    fit : fit the asymptote (needs at least FIT_SIZES = 9 sizes), with `n_boot`
+        bootstrap refits over the seeds giving `level` intervals (see `fit_asymptote`).
+    """
+
+    by: str = "structures"
+    sizes: Sequence[int] | None = field(default=None, hash=False)
+    n_sizes: int = 12
+    n_seeds: int = 3
+    seed: int = 0
+    at: Sequence[int] = field(default=(), hash=False)
+    fit: bool = True
+    n_boot: int = N_BOOT
+    level: float = LEVEL
+
+    def __post_init__(self) -> None:
+        checked = {
+            "by": params.check("by", self.by, label="sampling unit (by)"),
+            "n_seeds": params.check("n_seeds", self.n_seeds, label="number of seeds"),
+            "seed": params.check("seed", self.seed),
+            "n_boot": params.check("n_boot", self.n_boot),
+            "level": params.check("coverage", self.level, label="interval level"),
+        }
+        if self.sizes is None:  # only log-spaced sizes use their number
+            checked["n_sizes"] = params.check("n_sizes", self.n_sizes, label="number of sizes")
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def merged(
+        cls, options: CurveOptions | None, keywords: Mapping[str, Any]
+    ) -> tuple[CurveOptions, dict[str, Any]]:
+        """`options` (default: the defaults) with the fields named in `keywords` replaced,
+        and the other keywords (the engine's options)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        chosen = {k: v for k, v in keywords.items() if k in names}
+        rest = {k: v for k, v in keywords.items() if k not in names}
+        if options is None:
+            return cls(**chosen), rest
+        return (dataclasses.replace(options, **chosen) if chosen else options), rest
+
+
+def _as_frames(data, by: str) -> FrameSet:
+    """`data` as a FrameSet; a descriptor matrix only for sampling by environments."""
+    if isinstance(data, FrameSet):
+        return data
+    if by == "structures":
+        raise InputError("sampling by structures needs a FrameSet (structures, not a matrix)")
+    X = as_descriptor_matrix(data)
+    return FrameSet(X, np.array([0, len(X)]), ["<memory>"], [0])
+
+
+def _size_grid(options: CurveOptions, total: int) -> tuple[np.ndarray, list[int]]:
+    """The sampled sizes and the further requested ones, each checked against `total`."""
+    minimum = 1 if options.by == "structures" else 10
+    chosen = (
+        subset_sizes(total, options.n_sizes, minimum) if options.sizes is None else options.sizes
+    )
+    grid = np.unique(np.asarray(chosen, dtype=np.int64))
+    requested = sorted({int(n) for n in options.at})
+    for n in list(grid) + requested:
+        if not 1 <= n <= total:
+            raise InputError(f"subset size {n} is outside 1..{total} {options.by}")
+    return grid, requested
+
+
 def _subset_rows(data: FrameSet, unit: str, N: int, rng) -> np.ndarray:
     if unit == "structures":
         frames = np.sort(rng.choice(len(data), size=N, replace=False))
@@ -743,21 +388,55 @@ def _subset_rows(data: FrameSet, unit: str, N: int, rng) -> np.ndarray:
     return np.sort(rng.choice(len(data.X), size=N, replace=False))
 
 
+def _sample(data: FrameSet, h, N: int, seeds, by: str, progress, engine):
+    """H and the environments of one random subset of size N per seed (the whole set once
+    when N is its full size)."""
+    total = len(data) if by == "structures" else len(data.X)
+    if N == total:  # one subset: the whole set
+        value = float(entropy(data.X, h, **engine))
+        if progress is not None:
+            progress(len(seeds))
+        return [value] * len(seeds), [len(data.X)] * len(seeds)
+    values, counts = [], []
+    for s in seeds:
+        # One generator per (seed, size): the subset of size N does not depend on the grid.
+        rows = _subset_rows(data, by, N, np.random.default_rng([s, N]))
+        values.append(float(entropy(data.X[rows], h, **engine)))
+        counts.append(len(rows))
+        if progress is not None:
+            progress(1)
+    return values, counts
+
+
+def _fit(grid, H, options: CurveOptions, total: int, environments: int):
+    """The asymptote fit of the sampled curve, or None and why not."""
+    if not options.fit:
+        return None, None
+    if len(grid) < FIT_SIZES:
+        return None, _too_few_sizes(len(grid), total, options.by, options.sizes is not None)
+    try:
+        # H <= ln(environments) for any subset: an asymptote above ln of the whole
+        # dataset's environments cannot be measured on it.
+        fit = fit_asymptote(
+            grid,
+            H,
+            max_entropy=float(np.log(environments)),
+            level=options.level,
+            n_boot=options.n_boot,
+            seed=options.seed,
+        )
+    except InputError as exc:
+        return None, str(exc)
+    return fit, None
+
+
 def learning_curve(
     data,
     h: float = DEFAULT_BANDWIDTH,
+    options: CurveOptions | None = None,
     *,
-    by: str = "structures",
-    sizes: Sequence[int] | None = None,
-    n_sizes: int = 12,
-    n_seeds: int = 3,
-    seed: int = 0,
-    at: Sequence[int] = (),
-    fit: bool = True,
-    n_boot: int = N_BOOT,
-    level: float = LEVEL,
     progress: Callable[[int], None] | None = None,
-    **engine,
+    **keywords,
 ) -> LearningCurve:
     """Entropy of random subsets of increasing size, with the asymptote fit.
 
@@ -765,81 +444,32 @@ def learning_curve(
     ----------
     data : FrameSet, or array (n, d) of descriptors (then ``by="environments"``).
     h : float, bandwidth in 1/Å.
-    by : "structures" (subsets of whole frames) or "environments" (of atoms).
-    sizes : subset sizes; default `n_sizes` log-spaced from 1 (structures) or
-        10 (environments) to the full size.
-    n_seeds : random subsets per size; seeds are ``seed, seed+1, ...``. The full
-        size has a single subset (all of it), repeated in every column.
-    at : further sizes at which to report H and the information gap.
-    fit : fit the asymptote (needs at least FIT_SIZES = 9 sizes), with `n_boot` bootstrap
-        refits over the seeds giving `level` intervals (see `fit_asymptote`).
+    options : CurveOptions: by, sizes, n_sizes, n_seeds, seed, at, fit, n_boot, level.
+        Its fields may also be given as keywords (``by="environments", n_seeds=5``),
+        which replace those of `options`.
     progress : called with 1 after each subset's entropy.
-    engine : options for the kernel engine.
+    keywords : the fields of `options`, and the options of the kernel engine.
     """
-    by = params.check("by", by, label="sampling unit (by)")
+    options, engine = CurveOptions.merged(options, keywords)
     if np.ndim(h) != 0:
         raise InputError("a learning curve takes one bandwidth")
-    n_seeds = params.check("n_seeds", n_seeds, label="number of seeds")
-    seed = params.check("seed", seed)
-    n_boot = params.check("n_boot", n_boot)
-    level = params.check("coverage", level, label="interval level")
-    if not isinstance(data, FrameSet):
-        if by == "structures":
-            raise InputError("sampling by structures needs a FrameSet (structures, not a matrix)")
-        X = as_descriptor_matrix(data)
-        data = FrameSet(X, np.array([0, len(X)]), ["<memory>"], [0])
-    total = len(data) if by == "structures" else len(data.X)
-    chosen = (
-        subset_sizes(total, n_sizes, 1 if by == "structures" else 10) if sizes is None else sizes
-    )
-    grid = np.unique(np.asarray(chosen, dtype=np.int64))
-    requested = sorted({int(n) for n in at})
-    for n in list(grid) + requested:
-        if not 1 <= n <= total:
-            raise InputError(f"subset size {n} is outside 1..{total} {by}")
-    seeds = [int(seed) + i for i in range(int(n_seeds))]
-
-    def sample(N):
-        if N == total:  # one subset: the whole set
-            value = float(entropy(data.X, h, **engine))
-            if progress is not None:
-                progress(len(seeds))
-            return [value] * len(seeds), [len(data.X)] * len(seeds)
-        values, counts = [], []
-        for s in seeds:
-            # One generator per (seed, size): the subset of size N does not depend on the grid.
-            rows = _subset_rows(data, by, int(N), np.random.default_rng([s, int(N)]))
-            values.append(float(entropy(data.X[rows], h, **engine)))
-            counts.append(len(rows))
-            if progress is not None:
-                progress(1)
-        return values, counts
-
+    data = _as_frames(data, options.by)
+    total = len(data) if options.by == "structures" else len(data.X)
+    grid, requested = _size_grid(options, total)
+    seeds = [options.seed + i for i in range(options.n_seeds)]
     H = np.empty((len(grid), len(seeds)))
     counts = np.empty((len(grid), len(seeds)), dtype=np.int64)
     for i, N in enumerate(grid):
-        H[i], counts[i] = sample(int(N))
+        H[i], counts[i] = _sample(data, h, int(N), seeds, options.by, progress, engine)
     extra = {}
     for N in requested:
         hits = np.flatnonzero(grid == N)
-        extra[N] = list(H[hits[0]]) if hits.size else sample(N)[0]
-    curve_fit_result, error = None, None
-    if fit and len(grid) < FIT_SIZES:
-        error = _too_few_sizes(len(grid), total, by, sizes is not None)
-    elif fit:
-        try:
-            # H <= ln(environments) for any subset: an asymptote above ln of the whole
-            # dataset's environments cannot be measured on it.
-            curve_fit_result = fit_asymptote(
-                grid,
-                H,
-                max_entropy=float(np.log(len(data.X))),
-                level=level,
-                n_boot=n_boot,
-                seed=seed,
-            )
-        except InputError as exc:
-            error = str(exc)
+        extra[N] = (
+            list(H[hits[0]])
+            if hits.size
+            else _sample(data, h, N, seeds, options.by, progress, engine)[0]
+        )
+    curve_fit, error = _fit(grid, H, options, total, len(data.X))
     return LearningCurve(
-        grid, H, counts, seeds, by, float(h), curve_fit_result, total, extra, error
+        grid, H, counts, seeds, options.by, float(h), curve_fit, total, extra, error
     )

@@ -1,0 +1,117 @@
+"""The dataset workflows own their runs: Python gives the bytes of the command line.
+
+`run_curves`, `compress` and `run_report` open the output guard, compute and
+write every output; `atominfo curve`, `compress` and `report` only parse,
+call them and print. Their value objects (`CurveOptions`, `Constraints`,
+`ReportOptions`) are validated when made and also accept their fields as
+keywords of the functions that take them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import ase.io
+import numpy as np
+import pytest
+
+from atominfo.cli import main
+from atominfo.descriptor import load_frames
+from atominfo.errors import InputError
+from atominfo.structures.datasets import varied_fcc_cu
+
+H = 0.015
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("dataset_runs")
+    frames = varied_fcc_cu(8, seed=1, sigma=(0.01, 0.2))
+    for i, atoms in enumerate(frames):
+        atoms.info["kind"] = "a" if i % 2 else "b"
+        atoms.info["hours"] = 1.0 + i
+    ase.io.write(d / "all.extxyz", frames)
+    ase.io.write(d / "ref.extxyz", varied_fcc_cu(2, seed=3))
+    return d
+
+
+@pytest.fixture(scope="module")
+def data(files):
+    return load_frames([str(files / "all.extxyz")])
+
+
+def cli_json(args, capsys):
+    assert main([*args, "--json", "-q"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+# -- learning curves ------------------------------------------------------------------------
+
+
+def test_run_curves_writes_the_commands_figure_and_numbers(files, data, tmp_path, capsys):
+    from atominfo.workflows.curves import CurveOptions
+    from atominfo.workflows.curves_run import run_curves
+
+    cli_plot, api_plot = tmp_path / "cli.svg", tmp_path / "api.svg"
+    args = ["curve", str(files / "all.extxyz"), "--group-by", "kind", "--seeds", "2"]
+    printed = cli_json([*args, "--plot", str(cli_plot)], capsys)
+    run = run_curves(data, H, CurveOptions(n_seeds=2), group_by="kind", plot=api_plot)
+    assert api_plot.read_bytes() == cli_plot.read_bytes()
+    assert run.to_dict()["curves"] == printed["curves"]
+    assert list(printed) == ["bandwidth", "k", "cutoff", "plot", "curves"]
+    rows = run.rows()
+    assert {r["curve"] for r in rows} == {"a", "b"}
+    assert len(rows) == sum(len(c.sizes) for c in run.curves.values())
+    assert "<table>" in run._repr_html_() and run._repr_html_().count("<tr>") == 3
+
+
+def test_run_curves_refuses_a_bad_figure_before_any_work(data, tmp_path):
+    from atominfo.workflows.curves_run import run_curves
+
+    calls = []
+    with pytest.raises(InputError, match=r"must end in \.png, \.pdf, \.svg"):
+        run_curves(data, H, plot=tmp_path / "x.txt", progress=lambda *a: calls.append(a))
+    assert calls == [] and not list(tmp_path.iterdir())
+
+
+def test_learning_curve_keywords_fold_into_curve_options(data):
+    from atominfo.workflows.curves import CurveOptions, learning_curve
+
+    X = data.X[:300]
+    by_keywords = learning_curve(X, H, by="environments", n_seeds=2, n_sizes=5, n_boot=0)
+    options = CurveOptions(by="environments", n_seeds=2, n_sizes=5, n_boot=0)
+    by_options = learning_curve(X, H, options)
+    assert by_keywords.to_dict() == by_options.to_dict()
+    # a keyword replaces the field of the options it comes with
+    assert learning_curve(X, H, options, n_seeds=1).seeds == [0]
+    rows = by_options.rows()
+    assert [r["N"] for r in rows] == by_options.sizes.tolist()
+    assert all(r["fit"] is None for r in rows)  # five sizes: no fit
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"by": "atoms"}, "sampling unit"),
+        ({"n_seeds": 0}, "number of seeds"),
+        ({"level": 1.5}, "interval level"),
+        ({"n_sizes": 0}, "number of sizes"),
+    ],
+)
+def test_curve_options_are_validated_when_made(fields, message):
+    from atominfo.workflows.curves import CurveOptions
+
+    with pytest.raises(InputError, match=message):
+        CurveOptions(**fields)
+    CurveOptions(sizes=[1, 2, 3], n_sizes=0)  # the number of sizes is unused with sizes
+
+
+def test_curve_run_to_pandas(data):
+    pd = pytest.importorskip("pandas")
+    from atominfo.workflows.curves_run import run_curves
+
+    run = run_curves(data, H, n_seeds=1, n_boot=0)
+    table = run.to_pandas()
+    assert isinstance(table, pd.DataFrame)
+    assert list(table.columns) == ["curve", "N", "environments", "H_mean", "H_sd", "fit"]
+    assert np.allclose(table["H_mean"], run.curves["all"].mean)
