@@ -28,7 +28,8 @@ import numpy as np
 from atominfo import entropy_and_diversity
 from atominfo.descriptor import load_frames
 from atominfo.structures.datasets import varied_fcc_cu
-from atominfo.workflows.compression import own_entropies, select, update_log_sums
+from atominfo.workflows.compression import select
+from atominfo.workflows.compression_methods import own_entropies, update_log_sums
 
 H = 0.015
 

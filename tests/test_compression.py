@@ -7,13 +7,8 @@ import atominfo
 from atominfo.descriptor import load_frames
 from atominfo.errors import InputError
 from atominfo.structures.datasets import varied_fcc_cu
-from atominfo.workflows.compression import (
-    own_entropies,
-    select,
-    selection_size,
-    update_log_sums,
-    write_selection,
-)
+from atominfo.workflows.compression import select, selection_size, write_selection
+from atominfo.workflows.compression_methods import own_entropies, update_log_sums
 
 H = 0.015
 
@@ -178,7 +173,7 @@ def mixed():
 
 
 def test_costs_and_budget_values(mixed):
-    from atominfo.workflows.compression import budget_value, structure_costs
+    from atominfo.workflows.compression_limits import budget_value, structure_costs
 
     np.testing.assert_array_equal(structure_costs(mixed), mixed.sizes.astype(float) ** 3)
     np.testing.assert_array_equal(
@@ -224,7 +219,7 @@ def test_msc_with_budget_is_msc_skipping_what_does_not_fit(mixed):
 
 
 def test_apportion():
-    from atominfo.workflows.compression import apportion
+    from atominfo.workflows.compression_limits import apportion
 
     sizes = {"weak": 15, "strong": 15, "melt": 10}
     assert apportion(sizes, 8) == {"weak": 3, "strong": 3, "melt": 2}

@@ -115,3 +115,74 @@ def test_curve_run_to_pandas(data):
     assert isinstance(table, pd.DataFrame)
     assert list(table.columns) == ["curve", "N", "environments", "H_mean", "H_sd", "fit"]
     assert np.allclose(table["H_mean"], run.curves["all"].mean)
+
+
+# -- compression -------------------------------------------------------------------------------
+
+
+def _without_time(path):
+    summary = json.loads(path.read_text())
+    summary.pop("selection_seconds")
+    return summary
+
+
+def test_compress_writes_the_commands_files(files, data, tmp_path, capsys):
+    from atominfo.workflows.compression_limits import Constraints
+    from atominfo.workflows.compression_run import CompressOutputs, compress
+
+    cli, api = tmp_path / "cli", tmp_path / "api"
+    cli.mkdir(), api.mkdir()
+    args = ["compress", str(files / "all.extxyz"), "-s", "4", "--stratify", "kind"]
+    args += ["--budget", "60%", "-o", str(cli / "sel.extxyz"), "--chemiscope", str(cli / "c.json")]
+    printed = cli_json(args, capsys)
+    run = compress(
+        data,
+        4,
+        "msc",
+        H,
+        outputs=CompressOutputs(api / "sel.extxyz", chemiscope=api / "c.json"),
+        constraints=Constraints(budget="60%", stratify="kind"),
+        record={"input": [str(files / "all.extxyz")], "output": str(cli / "sel.extxyz")},
+    )
+    assert (api / "sel.extxyz").read_bytes() == (cli / "sel.extxyz").read_bytes()
+    assert (api / "c.json").read_bytes() == (cli / "c.json").read_bytes()
+    ours, theirs = _without_time(api / "sel.json"), _without_time(cli / "sel.json")
+    assert list(ours) == list(theirs)[: len(ours)]  # the command adds k, cutoff, rescale_volume
+    assert ours == {k: theirs[k] for k in ours}
+    assert run.to_dict()["indices"] == printed["indices"] == sorted(run.selection.indices)
+
+
+def test_compress_leaves_nothing_when_nothing_fits(data, tmp_path):
+    from atominfo.workflows.compression_limits import Constraints
+    from atominfo.workflows.compression_run import CompressOutputs, compress
+
+    outputs = CompressOutputs(tmp_path / "sel.extxyz", chemiscope=tmp_path / "c.json.gz")
+    with pytest.raises(InputError, match="nothing fits"):
+        compress(data, None, "fps", H, outputs=outputs, constraints=Constraints(budget=1.0))
+    assert not list(tmp_path.iterdir())
+
+
+def test_select_keywords_fold_into_constraints(data):
+    from atominfo.workflows.compression import select
+    from atominfo.workflows.compression_limits import Constraints
+
+    by_keywords = select(data, 3, "fps", H, budget="50%", cost="hours", summary=False)
+    by_object = select(
+        data, 3, "fps", H, constraints=Constraints(cost="hours", budget="50%"), summary=False
+    )
+    assert by_keywords.indices == by_object.indices and by_keywords.cost == by_object.cost
+    with pytest.raises(TypeError, match="budgett"):
+        select(data, 3, budgett=2)
+    with pytest.raises(InputError, match="quotas need groups"):
+        Constraints(quotas={"a": 1})
+
+
+def test_own_entropies_are_formed_by_surprisals():
+    """Structures whose environments are all alike have entropy exactly 0 (the mean of
+    the clipped surprisals; log n minus the mean log sum was 9e-16 nats for 333 rows)."""
+    from atominfo.structures.frameset import from_descriptors
+    from atominfo.workflows.compression_methods import own_entropies
+
+    rng = np.random.default_rng(0)
+    alike = from_descriptors([np.tile(3 * rng.normal(size=63), (n, 1)) for n in (7, 50, 333)])
+    assert own_entropies(alike, H).tolist() == [0.0, 0.0, 0.0]

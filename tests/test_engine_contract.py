@@ -12,7 +12,7 @@ import atominfo
 from atominfo import EngineOptions, InputError
 from atominfo.engine import cpu, fold, log_kernel_sums
 from atominfo.engine.index.clusters import ClusterIndex
-from atominfo.workflows import compression
+from atominfo.workflows import compression_methods as compression
 
 RNG = np.random.default_rng(11)
 X = RNG.normal(scale=0.05, size=(400, 8))

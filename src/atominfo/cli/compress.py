@@ -81,70 +81,50 @@ def add_arguments(parser) -> None:
 def run(args) -> None:
     from atominfo.cli.load import reference as load_reference
     from atominfo.cli.load import species
-    from atominfo.cli.report import print_json, progress, say, write_json
+    from atominfo.cli.report import print_json, progress, say
     from atominfo.errors import InputError
-    from atominfo.outputs.guard import OutputGuard
-    from atominfo.workflows.compression import parse_quotas, select, selection_size, write_selection
+    from atominfo.runs.guard import check_outputs
+    from atominfo.workflows.compression import selection_size
+    from atominfo.workflows.compression_limits import Constraints, parse_quotas
+    from atominfo.workflows.compression_run import CompressOutputs, compress
 
     if args.size is None and args.budget is None:
         raise InputError("give --size (a fraction or a count) or --budget")
     quotas = parse_quotas(args.quota)
     if quotas and args.stratify is None:
         raise InputError("--quota needs --stratify KEY (the info key of the groups)")
-    summary = args.summary or args.output.with_suffix(".json")
+    outputs = CompressOutputs(args.output, args.summary, args.chemiscope, args.cutoff)
     refs = args.ref or []
-    with OutputGuard(
-        inputs=[*args.files, *refs],
-        outputs=[
-            (args.output, (".extxyz", ".xyz")),
-            (summary, (".json",)),
-            (args.chemiscope, (".json.gz", ".json")),
-        ],
-    ):
-        options.apply_threads(args)
-        sp = species(args, args.files, refs)
-        data = dataset.load(args, species=sp)
-        reference = None
-        if refs:
-            reference = load_reference(args, args.bandwidth, sp).X
-        m = len(data) if args.size is None else selection_size(args.size, len(data))
-        with progress(f"{args.method} selection", m, args.quiet, "structures") as advance:
-            selection = select(
-                data,
-                args.size,
-                args.method,
-                args.bandwidth,
-                seed=args.seed,
-                reference=reference,
-                progress=advance,
-                cost=args.cost,
-                budget=args.budget,
-                stratify=args.stratify,
-                quotas=quotas,
-            )
-        write_selection(data, selection, args.output)
-        result = selection.to_dict()
-        result.update(
-            {
+    check_outputs(inputs=[*args.files, *refs], outputs=outputs.checked())
+    options.apply_threads(args)
+    sp = species(args, args.files, refs)
+    data = dataset.load(args, species=sp)
+    reference = load_reference(args, args.bandwidth, sp) if refs else None
+    m = len(data) if args.size is None else selection_size(args.size, len(data))
+    with progress(f"{args.method} selection", m, args.quiet, "structures") as advance:
+        run = compress(
+            data,
+            args.size,
+            args.method,
+            args.bandwidth,
+            outputs=outputs,
+            seed=args.seed,
+            constraints=Constraints(args.cost, args.budget, args.stratify, quotas),
+            reference=reference,
+            record={
                 "input": args.files,
                 "reference": refs,
                 "output": args.output,
                 "k": args.k,
                 "cutoff": args.cutoff,
                 "rescale_volume": args.rescale_volume,
-            }
+            },
+            progress=advance,
         )
-        write_json(summary, result)
-        if args.chemiscope is not None:
-            from atominfo.outputs.chemiscope import write_selection_chemiscope
-
-            write_selection_chemiscope(
-                args.chemiscope, data, selection, args.bandwidth, reference, cutoff=args.cutoff
-            )
     if args.json:
-        print_json(result)
+        print_json(run.to_dict())
         return
-    s = selection
+    s = run.selection
     say(
         f"{args.method}: kept {s.n_structures} of {s.total_structures} structures "
         f"({s.n_environments} of {s.total_environments} environments) in {s.seconds:.1f} s"
@@ -160,4 +140,4 @@ def run(args) -> None:
         )
     for name, g in s.groups.items():
         say(f"  {args.stratify} = {name}: kept {g['picked']} of {g['structures']}")
-    say(f"  frames written to {args.output}, summary to {summary}")
+    say(f"  frames written to {args.output}, summary to {outputs.summary}")
