@@ -331,7 +331,7 @@ def test_cli_completes_with_status_0_and_json(ref_file, tmp_path, capsys, monkey
 @pytest.mark.parametrize(
     "script, args, message",
     [
-        ("units metal\nfoo 1\n", [], "in.md: line 2: Unknown command: foo 1"),
+        ("units metal\nfoo 1\nrun 0\n", [], "in.md: line 2: Unknown command: foo 1"),
         ("units metal\nlabel a\njump SELF a\n", [], "in.md: line 3: jump is not supported"),
         ("units metal\n", ["--extract", "x.extxyz"], "--extract needs a threshold"),
         ("units metal\n", ["--var", "a b=1"], "--var"),
@@ -340,7 +340,11 @@ def test_cli_completes_with_status_0_and_json(ref_file, tmp_path, capsys, monkey
             ["--extract", "x.npy", "--halt-dh", "1"],
             "x.npy: output must end in .extxyz",
         ),
-        (SETUP.replace("units metal", "units lj"), [], "in.md: line 5: LAMMPS units lj"),
+        (
+            SETUP.replace("units metal", "units lj") + "run 0\n",
+            [],
+            "in.md: line 5: LAMMPS units lj",
+        ),
     ],
 )
 def test_cli_errors_are_one_line(ref_file, tmp_path, capsys, monkeypatch, script, args, message):

@@ -211,4 +211,19 @@ def console_main() -> None:
     from atominfo.cli.report import terminate_gracefully
 
     terminate_gracefully()
-    sys.exit(main())
+    code = 130
+    try:
+        code = main()
+        _ignore_signals()
+    except KeyboardInterrupt:  # a signal as main returned: the command had ended
+        _ignore_signals()
+    sys.exit(code)
+
+
+def _ignore_signals() -> None:
+    """The command has ended: a signal during the interpreter's teardown (joining
+    threads, freeing LAMMPS) would print a traceback or kill the process by signal."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -9,7 +9,10 @@ writes. When the fraction of atoms with dH > 0 exceeds --halt-novelty, or
 the largest dH exceeds --halt-dh, the run ends at that step, the frame is
 written to --extract, and the command exits with status 3 after one line
 saying why. Exit status 0 when the script completes. Loops (jump) are not
-supported. LAMMPS prints nothing unless --screen is given.
+supported, and a script without a run (or minimize, rerun) command is
+refused. LAMMPS prints nothing unless --screen is given. Ctrl-C or SIGTERM
+ends the run at its next check and exits with status 130 after one line; the
+table and the extracted frames hold what was found up to that check.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from atominfo.cli import options
 
 HALT_EXIT = 3  # as `atominfo watch --stop-on-alarm`
+INTERRUPTED_EXIT = 130  # as any interrupted command (`atominfo.cli.main`)
 TABLES = (".csv", ".json")
 COLUMNS = ("check", "timestep", "time", "atoms", "novelty", "max_dH", "mean_dH", "seconds")
 
@@ -88,7 +92,9 @@ def add_arguments(parser) -> None:
         default=None,
         metavar="FILE",
         help="Table of the checks (.csv or .json): timestep, time, atoms, "
-        "novel fraction, max and mean dH (nats), seconds.",
+        "novel fraction, max and mean dH (nats), seconds. Written also when the run "
+        "is interrupted (Ctrl-C, SIGTERM): then it holds every check made up to "
+        "the interruption, a complete record of those checks.",
     )
     parser.add_argument(
         "--type-map",
@@ -122,10 +128,16 @@ def run(args) -> int:
     import sys
 
     from atominfo.cli.load import reference
-    from atominfo.cli.report import fmt, print_json, say
+    from atominfo.cli.report import fmt, say
     from atominfo.errors import InputError
     from atominfo.outputs.guard import OutputGuard
-    from atominfo.workflows.lammps import MAX_EVERY, read_script, run_script
+    from atominfo.workflows.lammps import (
+        MAX_EVERY,
+        Interrupts,
+        ScriptInterrupted,
+        run_script,
+        script_commands,
+    )
 
     if args.output is not None and args.halt_novelty is None and args.halt_dh is None:
         raise InputError(
@@ -141,7 +153,7 @@ def run(args) -> int:
     lammps_variables = variables(args.var or [])
     outputs = [(args.output, (".extxyz", ".xyz")), (args.table, TABLES)]
     with OutputGuard(inputs=[args.file, *args.ref], outputs=outputs):
-        read_script(args.file)  # a missing or unreadable script fails before any work
+        script_commands(args.file)  # a bad script (or none) fails before any work
         options.apply_threads(args)
         args.rescale_volume, args.multicomponent, args.index, args.format = None, False, ":", None
         ref = reference(args, args.bandwidth)
@@ -164,23 +176,45 @@ def run(args) -> int:
                     f"{fmt(record.mean_dH, 4):>9}  {1e3 * record.seconds:>7.1f}"
                 )
 
-        result = run_script(
-            args.file,
-            ref,
-            every=args.every,
-            max_novelty=args.halt_novelty,
-            max_dH=args.halt_dh,
-            halt=not args.no_halt,
-            extract=args.output,
-            type_map=args.type_map,
-            k=args.k,
-            cutoff=args.cutoff,
-            variables=lammps_variables,
-            screen=args.screen,
-            on_check=show,
-        )
-        if args.table is not None:
-            _write_table(args.table, result.checks)
+        # From here a signal is recorded, not raised: the run stops at its next
+        # check, and the outputs of what was done are written before exiting.
+        with Interrupts() as interrupts:
+            try:
+                result = run_script(
+                    args.file,
+                    ref,
+                    every=args.every,
+                    max_novelty=args.halt_novelty,
+                    max_dH=args.halt_dh,
+                    halt=not args.no_halt,
+                    extract=args.output,
+                    type_map=args.type_map,
+                    k=args.k,
+                    cutoff=args.cutoff,
+                    variables=lammps_variables,
+                    screen=args.screen,
+                    on_check=show,
+                )
+            except ScriptInterrupted as stopped:
+                result = stopped.result
+            if args.table is not None:
+                _write_table(args.table, result.checks)
+            if not (result.interrupted or interrupts.signum is not None):
+                _summary(result, args)
+    if result.interrupted or interrupts.signum is not None:
+        print(_interrupted_line(result, args), file=sys.stderr, flush=True)
+        return INTERRUPTED_EXIT
+    if result.halted is None:
+        return 0
+    line = _halt_line(result, args)
+    print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+    return HALT_EXIT
+
+
+def _summary(result, args) -> None:
+    """What the run did: JSON with --json, else a few lines."""
+    from atominfo.cli.report import print_json, say
+
     summary = result.to_dict()
     if args.json:
         print_json(summary)
@@ -203,11 +237,30 @@ def run(args) -> int:
             say(f"no frame crossed a threshold: {args.output} not written")
         if args.table is not None:
             say(f"table of the checks written to {args.table}")
-    if result.halted is None:
-        return 0
-    line = _halt_line(result, args)
-    print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
-    return HALT_EXIT
+
+
+def _interrupted_line(result, args) -> str:
+    """The one line of an interrupted run: where it stopped and what its outputs hold."""
+    from atominfo.cli.report import PREFIX
+
+    if result.completed:
+        where = "interrupted after the script ended"
+    elif result.halt_line is not None:
+        where = f"interrupted at {args.file} line {result.halt_line}"
+    else:
+        where = "interrupted"
+    n = len(result.checks)
+    said = [f"{PREFIX}: {where}, after {n} check{'s' if n != 1 else ''}"]
+    if args.table is not None:
+        said.append(
+            f"{args.table} holds the checks up to timestep {result.checks[-1]['timestep']}"
+            if n
+            else f"{args.table} holds no check"
+        )
+    if result.extracted:
+        k = result.extracted
+        said.append(f"{k} frame{'s' if k != 1 else ''} written to {args.output}")
+    return "; ".join(said)
 
 
 def _halt_line(result, args) -> str:

@@ -93,6 +93,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     import sys
+    import time
 
     from atominfo.cli.load import reference
     from atominfo.cli.report import fmt, json_text, say
@@ -117,12 +118,25 @@ def run(args) -> int:
     ref = reference(args, args.bandwidth)
     if args.max_frames == 0:
         return 0
-    if not args.json and not args.quiet:
-        print(
-            f"watching {args.file} against {len(ref)} reference environments "
-            f"(h = {args.bandwidth} 1/Å); Ctrl-C to stop",
-            file=sys.stderr,
-        )
+    # The start line waits until the file has proved readable (a first frame
+    # done, or a first wait for more): bad input prints its error line alone.
+    announced = args.json or args.quiet
+
+    def announce() -> None:
+        nonlocal announced
+        if not announced:
+            print(
+                f"watching {args.file} against {len(ref)} reference environments "
+                f"(h = {args.bandwidth} 1/Å); Ctrl-C to stop",
+                file=sys.stderr,
+                flush=True,
+            )
+            announced = True
+
+    def wait(seconds: float) -> None:
+        announce()
+        time.sleep(seconds)
+
     seen = 0
     for number, atoms in follow_frames(
         args.file,
@@ -131,11 +145,13 @@ def run(args) -> int:
         idle_timeout=args.idle_timeout,
         from_start=not args.new_only,
         type_map=args.type_map,
+        sleep=wait,
     ):
         validate_atoms(atoms, str(args.file), number)
         dH = ref.delta_entropy(
             structure_descriptors(atoms, args.k, args.cutoff, source=str(args.file), frame=number)
         )
+        announce()
         row = {"frame": number, "timestep": atoms.info.get("timestep"), **frame_statistics(dH)}
         row["alarm"] = bool(
             (args.alarm_novelty is not None and (row["novelty"] or 0.0) > args.alarm_novelty)

