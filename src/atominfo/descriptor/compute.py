@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -76,11 +77,11 @@ def descriptors(
     Raises
     ------
     InputError
-        Besides unreadable structures and parameters out of range: a
-        structure of two or more atoms none of which has a neighbour within
-        the cutoff, or inputs in which no atom at all has one (every
+        Besides unreadable structures and parameters out of range: inputs in
+        which no atom at all has a neighbour within the cutoff (every
         descriptor would be zero: nothing could be measured), naming the file,
-        frame and smallest interatomic distance.
+        frame and smallest interatomic distance. A single frame of several
+        atoms with no neighbour within the cutoff is a warning.
     """
     data = load_frames(
         structures,
@@ -132,31 +133,42 @@ def load_frames(
         frames = list(frames)
     species = resolve_species(frames if multicomponent is True else None, multicomponent)
     blocks, sources, source_frames, kept = [], [], [], []
-    for f in frames:
-        blocks.append(
-            frame_descriptors(f, k, cutoff, species=species, rescale_volume=rescale_volume)
-        )
-        sources.append(f.source)
-        source_frames.append(f.index)
-        if keep_atoms:
-            kept.append(f.atoms)
-        if elements is not None:
-            elements.update(f.atoms.symbols.species())
-        if progress is not None:
-            progress(len(f.atoms))
+    first_empty: str | None = None  # the first frame whose every environment is empty
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always", EmptyFrameWarning)
+        for f in frames:
+            blocks.append(
+                frame_descriptors(f, k, cutoff, species=species, rescale_volume=rescale_volume)
+            )
+            sources.append(f.source)
+            source_frames.append(f.index)
+            if keep_atoms:
+                kept.append(f.atoms)
+            if elements is not None:
+                elements.update(f.atoms.symbols.species())
+            if progress is not None:
+                progress(len(f.atoms))
+    for note in notes:
+        if issubclass(note.category, EmptyFrameWarning) and first_empty is None:
+            first_empty = str(note.message)
     if not blocks:
         raise InputError("no structures given")
     X = np.concatenate(blocks, axis=0)
     if not X[:, 0].any():
-        # Every frame of two or more atoms was checked: these are lone atoms.
         raise InputError(
             f"no atom of the {len(blocks)} structures has a neighbour within the cutoff "
-            f"{cutoff:g} Å (each is a single atom with no periodic image that near): every "
-            "descriptor is zero, so nothing can be measured; use a larger cutoff",
+            f"{cutoff:g} Å: every descriptor is zero, so nothing can be measured; use a larger "
+            "cutoff" + (f" ({first_empty})" if first_empty else ""),
             source=sources[0],
         )
+    for note in notes:  # the rest of the input is measurable: say which frames are not
+        warnings.warn_explicit(note.message, note.category, note.filename, note.lineno)
     offsets = np.concatenate([[0], np.cumsum([len(b) for b in blocks])]).astype(np.int64)
     return FrameSet(X, offsets, sources, source_frames, kept)
+
+
+class EmptyFrameWarning(UserWarning):
+    """A frame of several atoms none of which has a neighbour within the cutoff."""
 
 
 def frame_descriptors(
@@ -167,10 +179,10 @@ def frame_descriptors(
     `species` is a list from `resolve_species` (None: plain descriptor).
     Returns an array of shape (n_atoms, width), 1/Å.
 
-    Raises InputError for a frame of two or more atoms none of which has a
-    neighbour within the cutoff: its descriptors would all be zero, the same
-    for any structure, so the numbers built on them would mean nothing (a
-    single atom alone in its cell, e.g. an isolated-atom reference, is allowed).
+    Warns (`EmptyFrameWarning`) for a frame of two or more atoms none of which
+    has a neighbour within the cutoff: its descriptors are all zero, the same
+    for any structure (a dimer scanned beyond the cutoff is such a frame;
+    `load_frames` refuses an input made only of them).
     """
     atoms = frame.atoms
     if rescale_volume is not None:
@@ -199,11 +211,14 @@ def frame_descriptors(
         nearest = _nearest_pair(atoms, cutoff) + (
             " after rescaling" if rescale_volume is not None else ""
         )
-        raise InputError(
-            f"no atom has a neighbour within the cutoff {cutoff:g} Å ({nearest}): "
-            "every descriptor would be zero; use a larger cutoff",
-            source=frame.source,
-            frame=frame.index,
+        # A legitimate frame can be this (a dimer scanned beyond the cutoff), so it is
+        # a warning; an input in which no environment at all is measured is refused.
+        warnings.warn(
+            EmptyFrameWarning(
+                f"{frame.source}: frame {frame.index}: no atom has a neighbour within the "
+                f"cutoff {cutoff:g} Å ({nearest}): its descriptors are all zero"
+            ),
+            stacklevel=2,
         )
     return X
 
