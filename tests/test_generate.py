@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import atominfo
 from atominfo.cli import main
-from atominfo.descriptor.kernel import _ghost_atoms, structure_descriptors
+from atominfo.descriptor.kernel import ghost_atoms, structure_descriptors
 from atominfo.errors import InputError
 from atominfo.workflows.generate import (
     generate,
@@ -40,10 +40,10 @@ def test_local_update_equals_full_descriptors():
     atoms = ase.io.read(FCC)
     atoms.positions += np.random.default_rng(0).normal(scale=0.03, size=atoms.positions.shape)
     X = structure_descriptors(atoms)
-    ghosts, owner = _ghost_atoms(atoms, 5.0)
+    ghosts, owner = ghost_atoms(atoms, 5.0)
     moved = atoms.copy()
     moved.positions[7] += [0.12, -0.08, 0.05]
-    g2, o2 = _ghost_atoms(moved, 5.0)
+    g2, o2 = ghost_atoms(moved, 5.0)
     rows = np.union1d(atoms_near(ghosts, owner, ghosts[7], 5.0), atoms_near(g2, o2, g2[7], 5.0))
     full = structure_descriptors(moved)
     assert 7 in rows and len(rows) < len(atoms)  # a real saving on 108 atoms

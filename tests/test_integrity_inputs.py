@@ -341,9 +341,9 @@ def test_few_rows_on_the_calling_thread_equal_the_threaded_kernel():
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(3)  # 108 atoms: threaded
     atoms.rattle(0.05, seed=0)
     whole = structure_descriptors(atoms, 12, 4.0)
-    from atominfo.descriptor.kernel import _ghost_atoms
+    from atominfo.descriptor.kernel import ghost_atoms
 
-    ghosts, owner = _ghost_atoms(atoms, 4.0)
+    ghosts, owner = ghost_atoms(atoms, 4.0)
     out = np.zeros_like(whole)
     for start in range(0, len(atoms), 10):  # 10 rows at a time: the serial path
         rows = np.arange(start, min(start + 10, len(atoms)))

@@ -15,6 +15,7 @@ from ase import Atoms
 from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
 from atominfo.errors import InputError
 from atominfo.params import MIN_VOLUME_PER_ATOM
+from atominfo.structures.geometry import complete_cell
 
 
 # error_model="numpy": coincident atoms give inf instead of raising inside the
@@ -327,7 +328,7 @@ def _ghost_limit(n: int) -> int:
     return 27 * n + MAX_EXTRA_GHOSTS
 
 
-def _ghost_atoms(atoms: Atoms, cutoff: float, *, source: str = "<memory>", frame: int = 0):
+def ghost_atoms(atoms: Atoms, cutoff: float, *, source: str = "<memory>", frame: int = 0):
     """Positions wrapped into the cell, followed by every periodic image within the cutoff.
 
     Returns (ghosts, owner): ghosts[:n] are the originals; owner maps each
@@ -354,7 +355,7 @@ def _ghost_atoms(atoms: Atoms, cutoff: float, *, source: str = "<memory>", frame
         )
     if not pbc.any():
         return pos.copy(), np.arange(n)
-    cell = _complete_cell(np.asarray(atoms.cell[:], dtype=float), pbc)
+    cell = complete_cell(atoms.cell[:], pbc)
     inv = np.linalg.inv(cell)
     frac = pos @ inv
     lost = np.abs(frac[:, pbc]).max(axis=1) > MAX_CELL_LENGTHS
@@ -469,25 +470,11 @@ def min_distance(atoms: Atoms, cutoff: float = DEFAULT_CUTOFF) -> float:
     and no image within `cutoff`)."""
     from scipy.spatial import cKDTree
 
-    ghosts, _ = _ghost_atoms(atoms, cutoff)
+    ghosts, _ = ghost_atoms(atoms, cutoff)
     if len(ghosts) < 2:
         return float("inf")
     d, _ = cKDTree(ghosts).query(ghosts[: len(atoms)], k=2)
     return float(d[:, 1].min())
-
-
-def _complete_cell(cell, pbc):
-    """Replace degenerate non-periodic cell vectors by unit vectors orthogonal to the
-    rest, so that fractional coordinates exist. Their length does not matter:
-    those directions are not periodic.
-    """
-    cell = cell.copy()
-    for axis in np.flatnonzero(~pbc):
-        if abs(np.linalg.det(cell)) > 1e-9 * max(1.0, np.prod(np.linalg.norm(cell, axis=1))):
-            break
-        others = np.delete(cell, axis, axis=0)
-        cell[axis] = np.linalg.svd(others)[2][-1]  # orthogonal to the other two
-    return cell
 
 
 def describe_points(
@@ -586,7 +573,7 @@ def structure_descriptors(
 ) -> np.ndarray:
     """Descriptor matrix `(len(atoms), 2k-1)` of one structure, in 1/Å."""
     n = len(atoms)
-    ghosts, owner = _ghost_atoms(atoms, cutoff, source=source, frame=frame)
+    ghosts, owner = ghost_atoms(atoms, cutoff, source=source, frame=frame)
     out = np.empty((n, 2 * k - 1))
     try:
         coincident = describe_points(ghosts, np.arange(n), k, cutoff, out, owner=owner)

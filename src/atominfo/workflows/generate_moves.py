@@ -22,8 +22,8 @@ from ase import Atoms
 
 from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
 from atominfo.descriptor.kernel import (
-    _ghost_atoms,  # private for now: descriptor/ is to make it public (issue 20)
     describe_points,
+    ghost_atoms,
     structure_descriptors,
 )
 from atominfo.errors import InputError
@@ -48,7 +48,7 @@ def local_descriptors(
     X : array (n, 2k-1), current descriptors, 1/Å; not modified.
     k, cutoff : descriptor settings (cutoff in Å).
     ghosts : array (g, 3) or None, `atoms`' periodic images (from
-        `descriptor.kernel._ghost_atoms`), when already built.
+        `descriptor.kernel.ghost_atoms`), when already built.
 
     Returns
     -------
@@ -56,7 +56,7 @@ def local_descriptors(
     `rows` when every other row is unaffected.
     """
     if ghosts is None:
-        ghosts, _ = _ghost_atoms(atoms, cutoff)
+        ghosts, _ = ghost_atoms(atoms, cutoff)
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     out = np.array(X, dtype=np.float64, copy=True)
     coincident = describe_points(ghosts, rows, k, cutoff, out)
@@ -79,7 +79,7 @@ class Walker:
     ----------
     atoms : the structure.
     ghosts, owner : its periodic images and the original atom of each
-        (`descriptor.kernel._ghost_atoms`).
+        (`descriptor.kernel.ghost_atoms`).
     X : array (n, 2k-1), its descriptors, 1/Å.
     L : array (n,), log kernel sums of each atom against the reference (-dH), nats.
     """
@@ -115,7 +115,7 @@ class Mover:
 
     def start(self, atoms: Atoms) -> Walker:
         """The state of `atoms` (every descriptor computed)."""
-        ghosts, owner = _ghost_atoms(atoms, self.cutoff)
+        ghosts, owner = ghost_atoms(atoms, self.cutoff)
         X = structure_descriptors(atoms, self.k, self.cutoff)
         return Walker(atoms, ghosts, owner, X, self.sums.log_sums(X))
 
@@ -143,7 +143,7 @@ class Mover:
         a = int(rng.integers(len(atoms)))
         old = w.ghosts[a].copy()
         atoms.positions[a] += rng.normal(scale=self.step_size, size=3)
-        ghosts, owner = _ghost_atoms(atoms, self.cutoff)
+        ghosts, owner = ghost_atoms(atoms, self.cutoff)
         d2 = ((ghosts - ghosts[a]) ** 2).sum(axis=1)
         d2[a] = np.inf
         if d2.min() < cons.min_distance**2:
