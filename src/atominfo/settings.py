@@ -4,11 +4,14 @@
 says how environments become descriptors. Each is validated once, when it
 is made (through `atominfo.params`), and then passed whole instead of its
 parts, so a workflow takes two arguments where it took seven, and a
-checkpoint records them as they are (`to_dict`).
+checkpoint records them as they are (`to_dict`). `with_keywords` lets a
+workflow keep taking the fields as keywords (``k=16``, ``index="::2"``)
+beside the bundles.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,3 +88,22 @@ class DescriptorSpec:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, for checkpoints and JSON outputs."""
         return self.kwargs()
+
+
+def with_keywords(keywords: dict[str, Any], *bundles: Any) -> list[Any]:
+    """`bundles` (frozen dataclasses such as `Reading`, `DescriptorSpec`) with the fields
+    named in `keywords` replaced (and validated again), so that the keywords of the
+    bundles' fields (``k=16``, ``index="::2"``) work beside the bundles.
+
+    Raises TypeError for a keyword no bundle has, as a call would.
+    """
+    out = list(bundles)
+    left = dict(keywords)
+    for i, bundle in enumerate(out):
+        names = {f.name for f in dataclasses.fields(bundle)}
+        mine = {key: left.pop(key) for key in list(left) if key in names}
+        if mine:
+            out[i] = dataclasses.replace(bundle, **mine)
+    if left:
+        raise TypeError(f"unexpected keyword argument {next(iter(left))!r}")
+    return out

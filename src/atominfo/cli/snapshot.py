@@ -1,15 +1,13 @@
 """Novelty of every atom of one huge snapshot (a LAMMPS dump or extxyz frame), by chunks.
 
-The frame is streamed from its file and cut into spatial boxes (each with a
-halo of the cutoff, so every atom's descriptor is that of the whole frame);
-each box is described and scored on its own, so memory is set by
---chunk-atoms, not by the snapshot. Writes exact labels (dH > 0: novel) for
+The frame is streamed and cut into spatial boxes, each with a halo of the
+cutoff (so every descriptor is that of the whole frame) and scored on its
+own: memory is set by --chunk-atoms, not by the snapshot. Writes exact labels (dH > 0: novel) for
 every atom and dH for the novel ones (--dh all: every atom), at most --dh-tol
 nats above exact: a .npy (fields id, type, dH, novel; one row per atom in
-file order) and optionally a LAMMPS dump for OVITO (--dump; columns id type
-x y z dH novel). A killed run continues from its last complete box with
---resume. With --dask the boxes are analysed on Dask workers, which receive
-positions only.
+file order) and optionally a LAMMPS dump for OVITO (--dump). A killed run
+continues from its last complete box with --resume. With --dask the boxes
+are analysed on Dask workers, which receive positions only.
 """
 
 from __future__ import annotations
@@ -104,15 +102,15 @@ def run(args) -> None:
     from atominfo.cli.load import reference
     from atominfo.cli.report import fmt, print_json, progress, say
     from atominfo.runs.guard import check_outputs, discard
+    from atominfo.settings import DescriptorSpec, Reading
     from atominfo.structures.fastread import StreamedFrame
     from atominfo.workflows.snapshot import DUMP_SUFFIXES, analyse_snapshot
+    from atominfo.workflows.snapshot_settings import SnapshotOptions
 
     options.apply_threads(args)
     # refuse bad outputs and an unreadable frame header before building the reference
-    check_outputs(
-        inputs=[args.file, *args.ref],
-        outputs=[(args.output, (".npy",)), (args.dump, DUMP_SUFFIXES)],
-    )
+    outputs = [(args.output, (".npy",)), (args.dump, DUMP_SUFFIXES)]
+    check_outputs(inputs=[args.file, *args.ref], outputs=outputs)
     if args.restart:
         discard([args.output, args.dump])
     with StreamedFrame(args.file, args.frame, format=args.format, type_map=args.type_map) as stream:
@@ -127,14 +125,9 @@ def run(args) -> None:
             ref,
             args.output,
             dump=args.dump,
-            frame=args.frame,
-            format=args.format,
-            type_map=args.type_map,
-            k=args.k,
-            cutoff=args.cutoff,
-            dh=args.dh,
-            dh_tol=args.dh_tol,
-            chunk_atoms=args.chunk_atoms,
+            reading=Reading(args.frame, args.format, args.type_map),
+            spec=DescriptorSpec(args.k, args.cutoff),
+            options=SnapshotOptions(args.dh, args.dh_tol, args.chunk_atoms),
             client=client,
             resume=args.resume,
             progress=advance,

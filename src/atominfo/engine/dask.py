@@ -146,7 +146,7 @@ def with_worker_threads(fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
 
 
-def _client(client):
+def client_of(client):
     """A Client object, or the default one; strings are refused (each call would leak a cluster)."""
     if isinstance(client, str):
         raise InputError(
@@ -160,7 +160,7 @@ def _client(client):
 
 def prepare_reference(X, *, client=None, **options) -> dict:
     """Engine options for a reference reused across calls: X broadcast to the workers once."""
-    client = _client(client)
+    client = client_of(client)
     X = np.ascontiguousarray(X, dtype=np.float64)
     return {**options, "client": client, "scattered": ScatteredReference(X, client)}
 
@@ -214,7 +214,7 @@ def iter_log_kernel_sums(
     """
     if worker_backend not in WORKER_BACKENDS:
         raise InputError(f"worker_backend must be one of {WORKER_BACKENDS}, got {worker_backend!r}")
-    client = _client(client)
+    client = client_of(client)
     Y = np.ascontiguousarray(Y, dtype=np.float64)
     X = np.ascontiguousarray(X, dtype=np.float64)
     h = np.atleast_1d(np.asarray(h, dtype=np.float64))

@@ -46,59 +46,17 @@ from pathlib import Path
 import numpy as np
 
 from atominfo.errors import InputError
-from atominfo.results import Result
+from atominfo.settings import DescriptorSpec, Reading, with_keywords
 from atominfo.workflows import snapshot_dump as dump_text
 from atominfo.workflows import snapshot_grid as grid
-from atominfo.workflows.snapshot_box import DEFAULT_DH_TOL, BoxAnalyser, run_box
+from atominfo.workflows.snapshot_box import BoxAnalyser, run_box
+from atominfo.workflows.snapshot_settings import SnapshotOptions, SnapshotResult
 
 DUMP_SUFFIXES = (".dump", ".lammpstrj")
 RECORD = np.dtype(
     [("index", "<i8"), ("frac", "<f8", (3,)), ("pos", "<f8", (3,)), ("id", "<i8"), ("type", "<i8")]
 )
 OUTPUT = np.dtype([("id", "<i8"), ("type", "<i8"), ("dH", "<f8"), ("novel", "?")])
-DEFAULT_CHUNK_ATOMS = 200_000
-
-
-@dataclass
-class SnapshotResult(Result):
-    """Summary of a chunked snapshot analysis.
-
-    Attributes
-    ----------
-    source, frame : the file and frame analysed.
-    atoms : int, atoms in the frame.
-    novel : int, atoms with dH > 0 (exact labels).
-    novelty : float, novel / atoms.
-    max_dH : float, nats, the largest dH computed (NaN when none was: no novel atom
-        with ``dh="novel"``, or ``dh="none"``).
-    dh : 'novel', 'all' or 'none': the atoms whose dH was computed.
-    dh_tol : float, nats: each dH computed is at most this far above exact dH.
-    bandwidth : float, 1/Å.
-    chunks : int, spatial boxes; grid : (3,) boxes per cell direction.
-    halo_atoms : int, atoms (or images) gathered around boxes in all.
-    output, dump : the files written.
-    seconds : float, wall time of this call.
-    timings : dict, seconds of this call per stage: 'read' (streaming and sorting
-        the frame), 'halo', 'descriptors', 'labels', 'dH', 'write'.
-    """
-
-    _fields_shown = ("atoms", "novel", "novelty", "max_dH", "dh", "chunks", "seconds")
-    source: str
-    frame: int
-    atoms: int
-    novel: int
-    novelty: float
-    max_dH: float
-    dh: str
-    dh_tol: float
-    bandwidth: float
-    chunks: int
-    grid: tuple
-    halo_atoms: int
-    output: str
-    dump: str | None
-    seconds: float
-    timings: dict
 
 
 # ---------------------------------------------------------------------------
@@ -112,17 +70,13 @@ def analyse_snapshot(
     output,
     *,
     dump=None,
-    frame: int = 0,
-    format: str | None = None,
-    type_map=None,
-    k: int | None = None,
-    cutoff: float | None = None,
-    dh: str = "novel",
-    dh_tol: float = DEFAULT_DH_TOL,
-    chunk_atoms: int = DEFAULT_CHUNK_ATOMS,
+    reading: Reading | None = None,
+    spec: DescriptorSpec | None = None,
+    options: SnapshotOptions | None = None,
     resume: bool = False,
     client=None,
     progress=None,
+    **keywords,
 ) -> SnapshotResult:
     """Exact novelty labels and dH of every atom of one snapshot, by spatial chunks.
 
@@ -135,18 +89,14 @@ def analyse_snapshot(
         (LAMMPS type, else atomic number), ``dH`` (nats) and ``novel`` (dH > 0).
     dump : optional path (.dump or .lammpstrj): a LAMMPS text dump with
         columns ``id type x y z dH novel`` (atoms box by box), for OVITO.
-    frame : frame number in the file (from 0).
-    format, type_map : as `atominfo.structures.fastread.StreamedFrame`.
-    k, cutoff : descriptor settings (default: the reference's, else 32 and 5 Å).
-    dh : 'novel' (default): dH of the novel atoms, NaN for the others (whose dH <= 0);
-        'all': dH of every atom; 'none': labels only (dH NaN).
-    dh_tol : nats, > 0 (default 1e-9): each dH is at most ``log(1 + dh_tol) <=
-        dh_tol`` above exact dH and never below it (plus rounding, far below
-        1e-9 nats); terms below that share of the sum are left out through a
-        projected lower bound (`atominfo.engine.index.projected`). 0.01 is
-        plenty for ranking novel atoms; the labels are exact whatever it is.
-    chunk_atoms : atoms per spatial box; memory grows with it (about 2 kB an
-        atom beside the reference), not with the snapshot.
+    reading : `Reading`: its ``index`` is the frame number in the file (from 0;
+        default 0), ``format`` and ``type_map`` as
+        `atominfo.structures.fastread.StreamedFrame`.
+    spec : `DescriptorSpec` (k and cutoff; default: the reference's, else 32 and 5 Å).
+    options : `SnapshotOptions` (dh, dh_tol, chunk_atoms).
+    **keywords : the fields of these as keywords: ``frame=`` (the frame number),
+        ``format=``, ``type_map=``, ``k=``, ``cutoff=``, ``dh=``, ``dh_tol=``,
+        ``chunk_atoms=``.
     resume : continue an interrupted run from its last complete box
         (`atominfo.runs.checkpoint`: a run with other options or a changed
         input is refused, and its work kept). On a run that had finished, the
@@ -170,19 +120,25 @@ def analyse_snapshot(
     from atominfo.runs.guard import OutputGuard
 
     started = time.perf_counter()
+    if "frame" in keywords:
+        keywords["index"] = keywords.pop("frame")
+    reading, spec, options = with_keywords(
+        keywords,
+        reading or Reading(index=0),
+        spec or DescriptorSpec(),
+        options or SnapshotOptions(),
+    )
+    frame = reading.index if reading.index != ":" else 0
     if np.ndim(reference.h) != 0:
         raise InputError("the snapshot analysis takes a reference with one bandwidth")
-    k = params.check("k", k if k is not None else (reference.k or DEFAULT_K))
+    k = params.check("k", spec.k if spec.k is not None else (reference.k or DEFAULT_K))
     cutoff = params.check(
-        "cutoff", cutoff if cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF)
+        "cutoff", spec.cutoff if spec.cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF)
     )
-    chunk_atoms = params.check("chunk_atoms", chunk_atoms)
-    dh = params.check("snapshot_dh", dh, label="dh")
-    dh_tol = params.check("dh_tol", dh_tol)
     if client is None and reference.engine.backend == "dask":
-        from atominfo.engine.dask import _client
+        from atominfo.engine.dask import client_of
 
-        client = _client(reference.engine.backend_kwargs().get("client"))
+        client = client_of(reference.engine.backend_kwargs().get("client"))
     output = Path(output)
     dump = Path(dump) if dump is not None else None
     outputs = [(output, (".npy",)), (dump, DUMP_SUFFIXES)]
@@ -193,13 +149,13 @@ def analyse_snapshot(
             output,
             dump,
             int(frame),
-            format,
-            type_map,
+            reading.format,
+            reading.type_map,
             int(k),
             float(cutoff),
-            dh,
-            float(dh_tol),
-            int(chunk_atoms),
+            options.dh,
+            options.dh_tol,
+            options.chunk_atoms,
             client,
             progress,
         )

@@ -38,9 +38,9 @@ def analyse_box(analyser, coords, n_core, owner, source, frame):
 
 def map_boxes(analyser, jobs, client, window: int | None = None):
     """(job, dH, novel, timings) of each `BoxJob`, analysed on the workers, in job order."""
-    from atominfo.engine.dask import _client
+    from atominfo.engine.dask import client_of
 
-    client = _client(client)
+    client = client_of(client)
     shared = Broadcast(analyser, client)
     threads = max(1, sum(client.nthreads().values()))
 
