@@ -95,7 +95,7 @@ def bandwidths(h) -> tuple[np.ndarray, bool]:
     return np.array([params.check("bandwidth", v, label="bandwidth h") for v in h]), False
 
 
-def _per_bandwidth(values, scalar: bool):
+def per_bandwidth(values, scalar: bool):
     """The shape rule: drop the bandwidth axis for a scalar h (a float for 0-D values)."""
     if not scalar:
         return values
@@ -107,7 +107,7 @@ def _engine(engine, progress) -> EngineOptions:
     return as_engine(engine).with_progress(progress)
 
 
-def _finite_log_sums(log_sums: np.ndarray, hs: np.ndarray, what: str = "query") -> np.ndarray:
+def finite_log_sums(log_sums: np.ndarray, hs: np.ndarray, what: str = "query") -> np.ndarray:
     """InputError where a log-sum is -inf: the true dH exceeds float64's range."""
     bad = np.isneginf(log_sums)
     if bad.any():
@@ -175,7 +175,7 @@ def entropy_and_diversity(
     log_n = np.log(len(X))
     # D = log sum_i 1/S_i lies in [0, log n]; clip the last ulps of rounding
     D = np.clip(log_sum_exp(-log_sums, axis=1), 0.0, log_n)
-    return _per_bandwidth(H, scalar), _per_bandwidth(D, scalar)
+    return per_bandwidth(H, scalar), per_bandwidth(D, scalar)
 
 
 def surprisals(log_sums: np.ndarray, n: int) -> np.ndarray:
@@ -250,19 +250,14 @@ def delta_entropy(
         log_sums = index.log_kernel_sums(Y, hs, n_neighbors, progress=engine.progress)
     else:
         log_sums = log_kernel_sums(Y, X, hs, engine)
-    return _per_bandwidth(-_finite_log_sums(log_sums, hs), scalar)
-
-
-def check_neighbors(n_neighbors) -> int:
-    """`n_neighbors` validated (`atominfo.params`)."""
-    return params.check("n_neighbors", n_neighbors)
+    return per_bandwidth(-finite_log_sums(log_sums, hs), scalar)
 
 
 # Below this many query x reference pairs, exact dH beats building a cluster index.
 CLASSIFY_MIN_PAIRS = 4_000_000
 
 
-def _inside(Y, X, hs, method, seed, engine) -> np.ndarray:
+def inside_labels(Y, X, hs, method, seed, engine) -> np.ndarray:
     """Labels dH <= 0: bool (n_h, len(Y)); inputs validated."""
     if method == "auto":
         large = len(X) * len(Y) >= CLASSIFY_MIN_PAIRS
@@ -307,7 +302,7 @@ def inside_domain(
     hs, scalar = bandwidths(h)
     method = params.check("method_inside", method, label="method")
     seed = params.check("seed", seed)
-    return _per_bandwidth(_inside(Y, X, hs, method, seed, _engine(engine, progress)), scalar)
+    return per_bandwidth(inside_labels(Y, X, hs, method, seed, _engine(engine, progress)), scalar)
 
 
 def overlap(
@@ -326,7 +321,7 @@ def overlap(
     """
     hs, scalar = bandwidths(h)
     inside = inside_domain(Y, X, hs, method=method, seed=seed, engine=engine, progress=progress)
-    return _per_bandwidth(inside.mean(axis=1), scalar)
+    return per_bandwidth(inside.mean(axis=1), scalar)
 
 
 def novelty(
@@ -342,7 +337,7 @@ def novelty(
     """Fraction of Y outside the domain of X (dH(Y|X) > 0): 1 - `overlap`; same shapes."""
     hs, scalar = bandwidths(h)
     inside = inside_domain(Y, X, hs, method=method, seed=seed, engine=engine, progress=progress)
-    return _per_bandwidth(1.0 - inside.mean(axis=1), scalar)
+    return per_bandwidth(1.0 - inside.mean(axis=1), scalar)
 
 
 @dataclass(frozen=True)
@@ -443,10 +438,10 @@ def sampled_entropy(
         low = np.minimum(bounds[:, 0] * log_n, estimate)
         high = np.maximum(bounds[:, 1] * log_n, estimate)
     return SampledEntropy(
-        _per_bandwidth(estimate, scalar),
-        _per_bandwidth(low, scalar),
-        _per_bandwidth(high, scalar),
-        _per_bandwidth((high - low) / 2.0, scalar),
+        per_bandwidth(estimate, scalar),
+        per_bandwidth(low, scalar),
+        per_bandwidth(high, scalar),
+        per_bandwidth((high - low) / 2.0, scalar),
         m,
         n,
         seed,

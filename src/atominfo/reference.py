@@ -14,12 +14,12 @@ from atominfo.engine.options import EngineOptions, as_engine
 from atominfo.errors import InputError
 from atominfo.information import (
     DEFAULT_BANDWIDTH,
-    _finite_log_sums,
-    _inside,
-    _per_bandwidth,
     as_descriptor_matrix,
     bandwidths,
     check_widths,
+    finite_log_sums,
+    inside_labels,
+    per_bandwidth,
 )
 
 if TYPE_CHECKING:  # imported where first used: they pull in faiss / numba kernels
@@ -233,7 +233,7 @@ class Reference:
             )
         else:
             log_sums = log_kernel_sums(Y, self.X, self._hs, engine)
-        return _per_bandwidth(-_finite_log_sums(log_sums, self._hs), self._scalar)
+        return per_bandwidth(-finite_log_sums(log_sums, self._hs), self._scalar)
 
     @property
     def index(self):
@@ -270,15 +270,15 @@ class Reference:
                 Y, self._hs, progress=engine.progress, threads=engine.threads
             )
         else:
-            labels = _inside(Y, self.X, self._hs, "exact", self.seed, engine)
-        return _per_bandwidth(labels, self._scalar)
+            labels = inside_labels(Y, self.X, self._hs, "exact", self.seed, engine)
+        return per_bandwidth(labels, self._scalar)
 
     def overlap(self, Y, *, progress=None) -> float | np.ndarray:
         """Fraction of Y with dH <= 0 (inside the reference's domain), exact: float or (n_h,)."""
         inside = np.reshape(self.inside(Y, progress=progress), (len(self._hs), -1))
-        return _per_bandwidth(inside.mean(axis=1), self._scalar)
+        return per_bandwidth(inside.mean(axis=1), self._scalar)
 
     def novelty(self, Y, *, progress=None) -> float | np.ndarray:
         """Fraction of Y with dH > 0 (outside the reference's domain), exact: float or (n_h,)."""
         inside = np.reshape(self.inside(Y, progress=progress), (len(self._hs), -1))
-        return _per_bandwidth(1.0 - inside.mean(axis=1), self._scalar)
+        return per_bandwidth(1.0 - inside.mean(axis=1), self._scalar)
