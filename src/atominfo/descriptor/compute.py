@@ -12,6 +12,7 @@ from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
 from atominfo.descriptor.kernel import min_distance, structure_descriptors
 from atominfo.descriptor.multicomponent import multicomponent_descriptors, resolve_species
 from atominfo.errors import InputError
+from atominfo.settings import Reading, with_keywords
 from atominfo.structures.frames import Frame, iter_frames
 from atominfo.structures.frameset import FrameSet
 
@@ -27,14 +28,13 @@ def descriptors(
     k: int = DEFAULT_K,
     cutoff: float = DEFAULT_CUTOFF,
     *,
-    index=":",
-    format=None,
+    reading: Reading | None = None,
     multicomponent: bool | Sequence[str] = False,
     rescale_volume: float | None = None,
     return_index: bool = False,
-    type_map=None,
     progress: Callable[[int], None] | None = None,
     elements: set[str] | None = None,
+    **reading_keywords,
 ):
     """QUESTS descriptors of every atom of every structure.
 
@@ -46,7 +46,11 @@ def descriptors(
         Number of nearest neighbours (>= 2).
     cutoff : float
         Cutoff radius rc in Å.
-    index, format : ASE frame selection and file format, for file inputs.
+    reading : `atominfo.settings.Reading`: which frames of file inputs are read
+        (``index``, ``format``, ``type_map``); these may also be given as
+        keywords: ``index="::10"`` (ASE frame selection), ``format=`` (file
+        format), ``type_map={1: "Cu"}`` or ``"1=Cu,2=O"`` (species of numeric
+        LAMMPS types).
     multicomponent : bool or list of str
         Experimental. True: append per-species descriptors for the sorted
         species of all structures; a list fixes the species (and their order).
@@ -57,8 +61,6 @@ def descriptors(
         first (see docs/method.md).
     return_index : bool
         Also return a `FrameSet` saying which frame and atom each row is.
-    type_map : dict or str, optional
-        Species of numeric LAMMPS types, ``{1: "Cu", 2: "O"}`` or ``"1=Cu,2=O"``.
     progress : callable, optional
         Called with the number of atoms done after each structure.
     elements : set, optional
@@ -87,14 +89,13 @@ def descriptors(
         structures,
         k,
         cutoff,
-        index=index,
-        format=format,
+        reading=reading,
         multicomponent=multicomponent,
         rescale_volume=rescale_volume,
-        type_map=type_map,
         progress=progress,
         keep_atoms=False,
         elements=elements,
+        **reading_keywords,
     )
     return (data.X, data) if return_index else data.X
 
@@ -104,19 +105,19 @@ def load_frames(
     k: int | None = None,
     cutoff: float | None = None,
     *,
-    index=":",
-    format=None,
+    reading: Reading | None = None,
     multicomponent: bool | Sequence[str] = False,
     rescale_volume: float | None = None,
-    type_map=None,
     progress: Callable[[int], None] | None = None,
     keep_atoms: bool = True,
     elements: set[str] | None = None,
+    **reading_keywords,
 ) -> FrameSet:
     """Read structures and compute their descriptors, keeping the frame boundaries.
 
     Parameters are those of `atominfo.descriptors` (k and cutoff default to 32
-    and 5 Å when None); `progress` is called with the number of atoms done
+    and 5 Å when None; ``index``, ``format``, ``type_map`` as keywords or a
+    `Reading`); `progress` is called with the number of atoms done
     after each frame. With `keep_atoms` the structures as read (not rescaled:
     rescaling applies to the descriptors only) are kept in ``FrameSet.atoms``;
     otherwise frames are streamed and only descriptors kept. `elements`, when
@@ -128,7 +129,8 @@ def load_frames(
     k, cutoff = int(k), float(cutoff)
     if rescale_volume is not None:
         params.check("rescale_volume", rescale_volume)
-    frames: Iterable[Frame] = iter_frames(structures, index=index, format=format, type_map=type_map)
+    (reading,) = with_keywords(reading_keywords, reading or Reading())
+    frames: Iterable[Frame] = iter_frames(structures, **reading.kwargs())
     if multicomponent is True:  # needs every frame's species first
         frames = list(frames)
     species = resolve_species(frames if multicomponent is True else None, multicomponent)
