@@ -94,3 +94,69 @@ def test_no_two_packages_import_each_other():
 
     cycles = sorted({a for a in edges if a in reachable(a)})
     assert not cycles, f"packages on an import cycle: {cycles}"
+
+
+# -- size and shape --------------------------------------------------------------------------
+
+# command modules are "parse, one workflow call, print"; these three are shared helpers
+CLI_HELPERS = {"atominfo.cli", "atominfo.cli.options", "atominfo.cli.report", "atominfo.cli.load"}
+
+
+def _functions(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node
+
+
+def test_modules_are_small():
+    too_long = {
+        module: n
+        for module, path in modules().items()
+        if (n := len(path.read_text().splitlines())) > 600
+    }
+    assert not too_long, f"modules over 600 lines: {too_long}"
+
+
+def test_commands_are_thin():
+    too_long = {
+        module: n
+        for module, path in modules().items()
+        if module.startswith("atominfo.cli.")
+        and module not in CLI_HELPERS
+        and (n := len(path.read_text().splitlines())) > 150
+    }
+    assert not too_long, f"command modules over 150 lines: {too_long}"
+
+
+def test_functions_are_short_and_take_few_parameters():
+    long, wide = [], []
+    for module, path in modules().items():
+        for fn in _functions(path):
+            if fn.name.startswith("_"):
+                continue
+            if fn.end_lineno is not None and fn.end_lineno - fn.lineno + 1 > 100:
+                long.append(f"{module}.{fn.name}")
+            args = fn.args
+            names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+            if names and names[0] in ("self", "cls"):
+                names = names[1:]
+            if len(names) > 10:
+                wide.append(f"{module}.{fn.name} ({len(names)})")
+    assert not long, f"public functions over 100 lines: {long}"
+    assert not wide, f"public functions with more than 10 parameters: {wide}"
+
+
+def test_no_private_name_is_imported_from_another_module():
+    found = []
+    for module, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ImportFrom) and node.module and node.level == 0):
+                continue
+            if not node.module.startswith("atominfo.") or node.module == module:
+                continue
+            found += [
+                f"{module} imports {node.module}.{a.name}"
+                for a in node.names
+                if a.name.startswith("_") and not a.name.startswith("__")
+            ]
+    assert not found, "\n".join(found)
