@@ -186,3 +186,48 @@ def test_own_entropies_are_formed_by_surprisals():
     rng = np.random.default_rng(0)
     alike = from_descriptors([np.tile(3 * rng.normal(size=63), (n, 1)) for n in (7, 50, 333)])
     assert own_entropies(alike, H).tolist() == [0.0, 0.0, 0.0]
+
+
+# -- the report page ---------------------------------------------------------------------------
+
+
+def test_run_report_writes_the_commands_page(files, data, tmp_path, capsys):
+    from atominfo.workflows.report import ReportOptions
+    from atominfo.workflows.report_run import ReportOutputs, run_report
+
+    # one group, and too few sizes for a fit (no bootstrap): a fast test
+    args = ["report", str(files / "all.extxyz"), "--seeds", "1", "--sizes", "4"]
+    assert main([*args, "-q", "-o", str(tmp_path / "cli.html")]) == 0
+    capsys.readouterr()
+    provenance = {
+        "files": [str(files / "all.extxyz")],
+        "reference_files": [],
+        "k": 32,
+        "cutoff": 5.0,
+        "index": ":",
+        "format": None,
+        "rescale_volume": None,
+        "title": "all.extxyz",
+        "command": "",
+    }
+    report = run_report(
+        data,
+        H,
+        ReportOptions(n_sizes=4, n_seeds=1),
+        outputs=ReportOutputs(tmp_path / "api.html", title="all.extxyz"),
+        provenance=provenance,
+    )
+    assert (tmp_path / "api.html").read_bytes() == (tmp_path / "cli.html").read_bytes()
+    assert [g.name for g in report.information] == ["all"] and report.overlap is None
+
+
+def test_report_options_validated_and_folded(data):
+    from atominfo.workflows.report import ReportOptions, dataset_report
+
+    with pytest.raises(InputError, match="compression fractions"):
+        ReportOptions(keep=(0.5, 1.0))
+    with pytest.raises(InputError, match="number of seeds"):
+        dataset_report(data, H, n_seeds=0)
+    with pytest.raises(TypeError, match="n_sized"):
+        dataset_report(data, H, n_sized=3)
+    assert ReportOptions(keep=[0.5]).keep == (0.5,)

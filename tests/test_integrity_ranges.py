@@ -166,7 +166,7 @@ def test_saved_plot_is_byte_reproducible(suffix, tmp_path, monkeypatch):
     def draw_and_save(path, day):
         # the clock matplotlib would date the file by, a day apart between the saves
         monkeypatch.setenv("SOURCE_DATE_EPOCH", str(86400 * day))
-        ax = plots._new_figure(figsize=(3, 2))[1]
+        ax = plots.new_figure(figsize=(3, 2))[1]
         ax.plot([1, 2, 3], [1, 4, 9], label="H")
         ax.legend()
         plots.save_figure(ax.figure, path)

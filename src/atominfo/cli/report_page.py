@@ -17,9 +17,6 @@ from pathlib import Path
 
 from atominfo.cli import dataset, options
 
-HTML = (".html", ".htm")
-CHEMISCOPE = (".json.gz", ".json")
-
 
 def add_arguments(parser) -> None:
     t = options.typed
@@ -65,52 +62,44 @@ def run(args) -> None:
     from atominfo.cli.load import reference as load_reference
     from atominfo.cli.load import species
     from atominfo.cli.report import print_json, say
-    from atominfo.outputs.guard import OutputGuard
-    from atominfo.outputs.html import write_report_html
-    from atominfo.workflows.report import dataset_report
+    from atominfo.runs.guard import check_outputs
+    from atominfo.workflows.report import ReportOptions
+    from atominfo.workflows.report_run import ReportOutputs, run_report
 
     refs = args.ref or []
-    outputs = [(args.output, HTML), (args.chemiscope, CHEMISCOPE)]
-    with OutputGuard(inputs=[*args.files, *refs], outputs=outputs):
-        options.apply_threads(args)
-        sp = species(args, args.files, refs)
-        data = dataset.load(args, species=sp)
-        reference = None
-        if refs:
-            reference = load_reference(args, args.bandwidth, sp).X
-        title = ", ".join(Path(f).name for f in args.files)
-        provenance = {
-            "files": [str(f) for f in args.files],
-            "reference_files": [str(r) for r in refs],
-            "k": args.k,
-            "cutoff": args.cutoff,
-            "index": args.index,
-            "format": args.format,
-            "rescale_volume": args.rescale_volume,
-            "title": title,
-            "command": _command_line(),
-        }
-        step = (
-            (lambda name: None)
-            if args.quiet or not sys.stderr.isatty()
-            else (lambda name: print(f"atominfo report: {name}", file=sys.stderr, flush=True))
-        )
-        report = dataset_report(
-            data,
-            args.bandwidth,
-            group_by=args.group_by,
-            reference=reference,
-            n_sizes=args.sizes,
-            n_seeds=args.seeds,
-            seed=args.seed,
-            progress=step,
-            provenance=provenance,
-        )
-        write_report_html(args.output, report, title=title)
-        if args.chemiscope is not None:
-            from atominfo.outputs.chemiscope import write_report_chemiscope
-
-            write_report_chemiscope(args.chemiscope, report, cutoff=args.cutoff)
+    title = ", ".join(Path(f).name for f in args.files)
+    outputs = ReportOutputs(args.output, args.chemiscope, args.cutoff, title)
+    check_outputs(inputs=[*args.files, *refs], outputs=outputs.checked())
+    options.apply_threads(args)
+    sp = species(args, args.files, refs)
+    data = dataset.load(args, species=sp)
+    reference = load_reference(args, args.bandwidth, sp) if refs else None
+    provenance = {
+        "files": [str(f) for f in args.files],
+        "reference_files": [str(r) for r in refs],
+        "k": args.k,
+        "cutoff": args.cutoff,
+        "index": args.index,
+        "format": args.format,
+        "rescale_volume": args.rescale_volume,
+        "title": title,
+        "command": _command_line(),
+    }
+    step = (
+        (lambda name: None)
+        if args.quiet or not sys.stderr.isatty()
+        else (lambda name: print(f"atominfo report: {name}", file=sys.stderr, flush=True))
+    )
+    report = run_report(
+        data,
+        args.bandwidth,
+        ReportOptions(args.sizes, args.seeds, args.seed),
+        outputs=outputs,
+        group_by=args.group_by,
+        reference=reference,
+        provenance=provenance,
+        progress=step,
+    )
     if args.json:
         result = report.to_dict()
         result.update({"output": args.output, "chemiscope": args.chemiscope})

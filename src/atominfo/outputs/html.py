@@ -6,38 +6,30 @@ inline CSS, every figure an embedded base64 PNG, and there is no script. It
 opens offline, can be mailed or attached to a lab notebook, and answers, in
 order: how much information the dataset holds, whether it is complete, where
 it is redundant, what is new against the reference, and how to reproduce
-every number (commands, package versions, input fingerprints).
-
-The two figures specific to the report, `plot_information` and
-`plot_dh_histograms`, follow `atominfo.outputs.plots`: they take and return
-matplotlib Axes, legends sit outside the data, and group i has colour i of
-``palette(n_groups + 1)`` in every figure (the whole dataset, "all", the last).
+every number (commands, package versions, input fingerprints). Each answer
+is one section builder below (`render_html` puts them in order); the
+figures specific to the page are in `atominfo.outputs.report_figures`.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 import shlex
 from pathlib import Path
 
-import numpy as np
-
 from atominfo.errors import InputError
-from atominfo.outputs.atomic import atomic_output
-from atominfo.outputs.plots import (
-    ROLE_COLOURS,
-    _new_figure,
-    palette,
-    plot_compression,
-    plot_learning_curves,
-    plot_overlap_matrix,
+from atominfo.outputs.plots import plot_compression, plot_learning_curves, plot_overlap_matrix
+from atominfo.outputs.report_figures import (
+    figure_uri,
+    group_colours,
+    plot_dh_histograms,
+    plot_information,
 )
+from atominfo.runs.atomic import atomic_output
 
-DPI = 110
 TOP = 10  # rows of the "most novel" tables
+
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
@@ -61,111 +53,6 @@ code{font-size:.92em}.swatch{display:inline-block;width:.9em;height:.9em;
  border-radius:2px;vertical-align:-.1em;margin-right:.35em}
 footer{color:#778;font-size:.85em;margin-top:2em}
 """
-
-
-# --- figures -----------------------------------------------------------------------------
-
-
-def group_colours(report) -> dict:
-    """{group name: colour}: group i has colour i of palette(n_groups + 1), "all" the last."""
-    names = [g.name for g in report.information]
-    return dict(zip(names, palette(len(names))))
-
-
-def plot_information(report, *, ax=None, title: str | None = None):
-    """Entropy H of each group against its maximum log n, as horizontal bars.
-
-    The pale bar is log n (every environment distinct), the solid bar H; the
-    label gives H / log n. Returns the Axes.
-    """
-    info = report.information
-    if ax is None:
-        ax = _new_figure(figsize=(7.5, 1.2 + 0.45 * len(info)))[1]
-    colours = group_colours(report)
-    y = np.arange(len(info))[::-1]
-    for yi, g in zip(y, info):
-        c = colours[g.name]
-        ax.barh(yi, g.log_n, color=c, alpha=0.25, height=0.7)
-        ax.barh(yi, g.entropy, color=c, height=0.7)
-        eff = "" if not math.isfinite(g.efficiency) else f"  {g.efficiency:.0%} of log n"
-        ax.text(g.log_n, yi, f" H = {g.entropy:.2f}{eff}", va="center", fontsize=8)
-    ax.set_yticks(y, [f"{g.name} ({g.structures} str.)" for g in info])
-    ax.set_xlim(0, max(g.log_n for g in info) * 1.45)
-    ax.set_xlabel("nats (solid: entropy H; pale: its maximum log n)")
-    ax.grid(alpha=0.3, axis="x")
-    ax.set_title(
-        title
-        or f"Information per group: entropy H against its maximum log n "
-        f"(h = {report.bandwidth:g} 1/Å)",
-        fontsize=10,
-    )
-    return ax
-
-
-def plot_dh_histograms(report, *, ax=None, title: str | None = None, bins: int = 60):
-    """Distribution of per-atom dH against the reference, one step histogram per group.
-
-    Heights are fractions of each group's environments (groups of different
-    sizes compare); the dashed line is dH = 0 (right of it: novel). The x axis
-    is symmetric-logarithmic (linear for |dH| < 1 nat), so that the bulk near
-    0 and a tail of far outliers are both visible. Returns the Axes.
-    """
-    if report.dH is None:
-        raise InputError("no reference: the report holds no dH")
-    if ax is None:
-        ax = _new_figure(figsize=(7.5, 3.8))[1]
-    colours = group_colours(report)
-    names = [g for g in report.groups] if len(report.groups) > 1 else ["all"]
-    # bins even in sign(x) log(1 + |x|): the bulk near dH = 0 and a tail of hundreds of
-    # nats both stay readable (the axis is symlog, linear within |dH| < 1 nat)
-    lo, hi = float(report.dH.min()), float(report.dH.max())
-    u = np.linspace(
-        np.sign(lo) * np.log1p(abs(lo)), np.sign(hi) * np.log1p(abs(hi)) + 1e-9, bins + 1
-    )
-    edges = np.sign(u) * np.expm1(np.abs(u))
-    for name in names:
-        frames = report.groups[name] if name in report.groups else np.arange(len(report.data))
-        values = report.dH[report.data.rows(frames)]
-        weights = np.full(len(values), 1.0 / len(values))
-        ax.hist(
-            values,
-            bins=edges,
-            weights=weights,
-            histtype="step",
-            lw=1.6,
-            color=colours[name],
-            label=f"{name}: {100 * np.mean(values > 0):.1f}% novel",
-        )
-    ax.axvline(0.0, color=ROLE_COLOURS["reference"], ls="--", lw=0.9)
-    ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xlabel("dH against the reference (nats, symmetric log scale; > 0: novel)")
-    ax.set_ylabel("fraction of the group's environments")
-    ax.grid(alpha=0.3)
-    ax.set_title(
-        title
-        or f"Per-atom dH of each group against the reference "
-        f"({report.reference_environments} environments, "
-        f"h = {report.bandwidth:g} 1/Å)",
-        fontsize=10,
-    )
-    ax.legend(
-        loc="upper left",
-        bbox_to_anchor=(1.02, 1.0),
-        frameon=False,
-        fontsize=8,
-        title="group",
-        title_fontsize=8,
-        alignment="left",
-    )
-    return ax
-
-
-def _png(axes) -> str:
-    """The figure holding `axes` as a data: URI (base64 PNG)."""
-    first = axes[0] if isinstance(axes, (tuple, list)) else axes
-    buffer = io.BytesIO()
-    first.figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 # --- text --------------------------------------------------------------------------------
@@ -312,10 +199,30 @@ def _commands(report) -> list[tuple[str, str]]:
 
 def render_html(report, *, title: str | None = None) -> str:
     """The report page as text (see the module docstring)."""
+    name = title or report.provenance.get("title") or "dataset"
     colours = group_colours(report)
+    parts = [
+        *_heading(report, name),
+        _answers(report),
+        *_information_section(report, colours),
+        *_completeness_section(report, name, colours),
+        *_redundancy_section(report, name),
+        *_novelty_section(report, colours),
+        *_reproduce_section(report),
+    ]
+    body = "\n".join(parts)
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>Information report: {e(name)}</title><style>{CSS}</style></head>"
+        f"<body><main>\n{body}\n</main></body></html>\n"
+    )
+
+
+def _heading(report, name: str) -> list[str]:
+    """The title and the line under it: sizes, grouping, bandwidth, reference."""
     total = report.total
     several = len(report.groups) > 1
-    name = title or report.provenance.get("title") or "dataset"
     by = (
         f"grouped by <code>{e(report.group_key)}</code>"
         if report.group_key
@@ -328,21 +235,23 @@ def render_html(report, *, title: str | None = None) -> str:
         ref_files = report.provenance.get("reference_files") or []
         names = ", ".join(Path(r).name for r in ref_files) or "the reference"
         ref_text = f" · reference: {e(names)} ({report.reference_environments} environments)"
-    parts = [
+    return [
         f"<h1>Information report: {e(name)}</h1>",
         f"<p class='sub'>{len(report.data)} structures, {total.environments} "
         f"environments, {len(report.groups)} group{'s' if several else ''} ({by}) · "
         f"h = {report.bandwidth:g} 1/Å{ref_text}</p>",
     ]
 
-    # -- answers first
-    whole = report.curves["all"]
+
+def _answers(report) -> str:
+    """The four answers first, in one list."""
+    total = report.total
     answers = [
         f"<b>How much information?</b> H = {total.entropy:.3f} nats, D = "
         f"{total.diversity:.3f} nats, out of log n = {total.log_n:.3f} nats possible "
         f"(efficiency H / log n = {_pct(total.efficiency)})."
     ]
-    answers.append(f"<b>Is it complete?</b> Whole dataset: {_gap_sentence(whole)}")
+    answers.append(f"<b>Is it complete?</b> Whole dataset: {_gap_sentence(report.curves['all'])}")
     msc = [r for r in report.compression if r["method"] == "msc"]
     if msc:
         mid = msc[len(msc) // 2]
@@ -371,10 +280,11 @@ def render_html(report, *, title: str | None = None) -> str:
         )
     else:
         answers.append("<b>What is new?</b> no reference given (run with --ref REF).")
-    parts.append("<ul class='answers'>" + "".join(f"<li>{a}</li>" for a in answers) + "</ul>")
+    return "<ul class='answers'>" + "".join(f"<li>{a}</li>" for a in answers) + "</ul>"
 
-    # -- 1. information
-    parts.append("<h2>1. How much information does it hold?</h2>")
+
+def _information_section(report, colours) -> list[str]:
+    """1. H, D, log n and H / log n per group, and their bars."""
     rows = [
         [
             f"{_swatch(colours[g.name])}{e(g.name)}",
@@ -387,33 +297,32 @@ def render_html(report, *, title: str | None = None) -> str:
         ]
         for g in report.information
     ]
-    parts.append(
-        _table(
-            [
-                "group",
-                "structures",
-                "environments",
-                "H (nats)",
-                "D (nats)",
-                "log n (nats)",
-                "H / log n",
-            ],
-            rows,
-        )
-    )
-    parts.append(
+    headers = [
+        "group",
+        "structures",
+        "environments",
+        "H (nats)",
+        "D (nats)",
+        "log n (nats)",
+        "H / log n",
+    ]
+    return [
+        "<h2>1. How much information does it hold?</h2>",
+        _table(headers, rows),
         _figure(
-            _png(plot_information(report)),
+            figure_uri(plot_information(report)),
             "Entropy H (solid) is the information of the group's environments; "
             "log n (pale) is its maximum, reached when no two environments are "
             "alike within the bandwidth. A low H / log n means many "
             "near-duplicate environments.",
             "information per group",
-        )
-    )
+        ),
+    ]
 
-    # -- 2. completeness
-    parts.append("<h2>2. Is it complete? Learning curves</h2>")
+
+def _completeness_section(report, name: str, colours) -> list[str]:
+    """2. The learning curves, their fits and the information gap of each."""
+    whole = report.curves["all"]
     labels = [n if n != "all" else "all (whole dataset)" for n in report.curves]
     curves_ax = plot_learning_curves(
         list(report.curves.values()),
@@ -422,18 +331,17 @@ def render_html(report, *, title: str | None = None) -> str:
         f"({whole.unit}; h = {report.bandwidth:g} 1/Å; {len(whole.seeds)} seeds per "
         "size)",
     )
-    parts.append(
+    level = next((f"{c.fit.level:.0%}" for c in report.curves.values() if c.fit), "95%")
+    parts = [
+        "<h2>2. Is it complete? Learning curves</h2>",
         _figure(
-            _png(curves_ax),
+            figure_uri(curves_ax),
             "A curve that levels off has saturated: more data of the same kind "
             "adds little information. The information gap is the fitted "
             "asymptote minus H of the full set; it is reported only where the "
             "fit determines it.",
             "learning curves",
-        )
-    )
-    level = next((f"{c.fit.level:.0%}" for c in report.curves.values() if c.fit), "95%")
-    parts.append(
+        ),
         _table(
             [
                 "curve",
@@ -444,8 +352,8 @@ def render_html(report, *, title: str | None = None) -> str:
                 f"information gap ({level} interval)",
             ],
             [_curve_row(n, c, colours[n]) for n, c in report.curves.items()],
-        )
-    )
+        ),
+    ]
     for cname, curve in report.curves.items():
         head = f"<p>{_swatch(colours[cname])}<b>{e(cname)}</b>: "
         lines = [e(line) for line in curve.summary_lines()]
@@ -458,9 +366,12 @@ def render_html(report, *, title: str | None = None) -> str:
             )
         else:
             parts.append(head + "; ".join(lines) + ".</p>")
+    return parts
 
-    # -- 3. redundancy
-    parts.append("<h2>3. Where is it redundant?</h2>")
+
+def _redundancy_section(report, name: str) -> list[str]:
+    """3. The overlap matrix between groups and what compression would keep."""
+    parts = ["<h2>3. Where is it redundant?</h2>"]
     if report.overlap is not None:
         ov = plot_overlap_matrix(
             report.overlap,
@@ -470,7 +381,7 @@ def render_html(report, *, title: str | None = None) -> str:
         )
         parts.append(
             _figure(
-                _png(ov),
+                figure_uri(ov),
                 "Row i, column j: the fraction of group i's "
                 "environments inside the domain of group j (dH ≤ 0). A row "
                 "close to 1 in another column is largely redundant with that "
@@ -480,108 +391,108 @@ def render_html(report, *, title: str | None = None) -> str:
         )
     else:
         parts.append("<p>One group: no overlap matrix (give several files or --group-by KEY).</p>")
-    if report.compression:
-        rows = [
-            [
-                e(r["method"]),
-                r["structures"],
-                r["environments"],
-                _num(r["entropy"]),
-                _num(r["diversity"]),
-                _pct(r["overlap"]),
-            ]
-            for r in report.compression
-        ]
-        parts.append("<h3>What compression would keep</h3>")
-        parts.append(
-            _table(
-                [
-                    "method",
-                    "structures kept",
-                    "environments",
-                    "H (nats)",
-                    "D (nats)",
-                    "full set inside the kept",
-                ],
-                rows,
-            )
-        )
-        left, right = plot_compression(
-            report.compression,
-            total.entropy,
-            title=f"Compression of {name}: msc against random selections of equal size "
-            f"(h = {report.bandwidth:g} 1/Å)",
-        )
-        parts.append(
-            _figure(
-                _png(left),
-                "msc (maximum-surprise compression) greedily keeps "
-                "the structures that add the most information; random is the "
-                "baseline. Right: the share of all environments with dH ≤ 0 "
-                "against the kept structures.",
-                "compression",
-            )
-        )
-    else:
+    if not report.compression:
         parts.append("<p>Too few structures for a compression summary.</p>")
+        return parts
+    rows = [
+        [
+            e(r["method"]),
+            r["structures"],
+            r["environments"],
+            _num(r["entropy"]),
+            _num(r["diversity"]),
+            _pct(r["overlap"]),
+        ]
+        for r in report.compression
+    ]
+    headers = [
+        "method",
+        "structures kept",
+        "environments",
+        "H (nats)",
+        "D (nats)",
+        "full set inside the kept",
+    ]
+    left, _ = plot_compression(
+        report.compression,
+        report.total.entropy,
+        title=f"Compression of {name}: msc against random selections of equal size "
+        f"(h = {report.bandwidth:g} 1/Å)",
+    )
+    parts += [
+        "<h3>What compression would keep</h3>",
+        _table(headers, rows),
+        _figure(
+            figure_uri(left),
+            "msc (maximum-surprise compression) greedily keeps "
+            "the structures that add the most information; random is the "
+            "baseline. Right: the share of all environments with dH ≤ 0 "
+            "against the kept structures.",
+            "compression",
+        ),
+    ]
+    return parts
 
-    # -- 4. novelty
-    parts.append("<h2>4. What is new against the reference?</h2>")
+
+def _novelty_section(report, colours) -> list[str]:
+    """4. Novelty per group, the dH histograms, the most novel structures and atoms."""
+    parts = ["<h2>4. What is new against the reference?</h2>"]
     if report.dH is None:
         parts.append(
             "<p class='warn'>No reference given: run <code>atominfo report ... "
             "--ref TRAIN.extxyz</code> to measure which environments lie outside "
             "the training set.</p>"
         )
-    else:
-        rows = [[f"{_swatch(colours[n])}{e(n)}", _pct(v)] for n, v in report.novelty.items()]
-        parts.append(_table(["group", "novel environments (dH > 0)"], rows))
-        parts.append(
-            _figure(
-                _png(plot_dh_histograms(report)),
-                "dH > 0: the environment lies outside the reference's domain "
-                "(new information a model trained on the reference has not "
-                "seen).",
-                "dH histograms",
-            )
+        return parts
+    rows = [[f"{_swatch(colours[n])}{e(n)}", _pct(v)] for n, v in report.novelty.items()]
+    parts.append(_table(["group", "novel environments (dH > 0)"], rows))
+    parts.append(
+        _figure(
+            figure_uri(plot_dh_histograms(report)),
+            "dH > 0: the environment lies outside the reference's domain "
+            "(new information a model trained on the reference has not "
+            "seen).",
+            "dH histograms",
         )
-        rows = [
-            [
-                e(Path(s["source"]).name),
-                s["source_frame"],
-                e(s["group"]),
-                s["atoms"],
-                _pct(s["novelty"]),
-                _num(s["max_dH"]),
-            ]
-            for s in report.most_novel_structures(TOP)
+    )
+    structures = [
+        [
+            e(Path(s["source"]).name),
+            s["source_frame"],
+            e(s["group"]),
+            s["atoms"],
+            _pct(s["novelty"]),
+            _num(s["max_dH"]),
         ]
-        parts.append(f"<h3>The {len(rows)} most novel structures (largest max dH)</h3>")
-        parts.append(
-            _table(
-                ["file", "frame", "group", "atoms", "atoms with dH > 0", "max dH (nats)"],
-                rows,
-                left=3,
-            )
+        for s in report.most_novel_structures(TOP)
+    ]
+    parts.append(f"<h3>The {len(structures)} most novel structures (largest max dH)</h3>")
+    parts.append(
+        _table(
+            ["file", "frame", "group", "atoms", "atoms with dH > 0", "max dH (nats)"],
+            structures,
+            left=3,
         )
-        rows = [
-            [
-                e(Path(a["source"]).name),
-                a["source_frame"],
-                a["atom"],
-                e(a["element"]),
-                e(a["group"]),
-                _num(a["dH"]),
-            ]
-            for a in report.most_novel_atoms(TOP)
+    )
+    atoms = [
+        [
+            e(Path(a["source"]).name),
+            a["source_frame"],
+            a["atom"],
+            e(a["element"]),
+            e(a["group"]),
+            _num(a["dH"]),
         ]
-        parts.append(f"<h3>The {len(rows)} most novel atoms</h3>")
-        parts.append(
-            _table(["file", "frame", "atom", "element", "group", "dH (nats)"], rows, left=5)
-        )
+        for a in report.most_novel_atoms(TOP)
+    ]
+    parts.append(f"<h3>The {len(atoms)} most novel atoms</h3>")
+    parts.append(_table(["file", "frame", "atom", "element", "group", "dH (nats)"], atoms, left=5))
+    return parts
 
-    # -- 5. reproduce
-    parts.append("<h2>5. How to reproduce every number</h2>")
+
+def _reproduce_section(report) -> list[str]:
+    """5. The commands, settings, package versions and input fingerprints, then the footer."""
+    parts = ["<h2>5. How to reproduce every number</h2>"]
     commands = _commands(report)
     if commands:
         parts.append(
@@ -630,13 +541,7 @@ def render_html(report, *, title: str | None = None) -> str:
         f"{e(str(p.get('platform', '')))} · entropies in nats, bandwidths in 1/Å"
         "</footer>"
     )
-    body = "\n".join(parts)
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>Information report: {e(name)}</title><style>{CSS}</style></head>"
-        f"<body><main>\n{body}\n</main></body></html>\n"
-    )
+    return parts
 
 
 def write_report_html(path, report, *, title: str | None = None) -> None:

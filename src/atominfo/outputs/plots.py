@@ -1,12 +1,14 @@
 """Figures of the workflows: functions that draw on a matplotlib Axes and return it.
 
 Every ``plot_*`` function takes results already computed by the API and an
-optional ``ax`` (or ``axes`` for two-panel figures); when none is given it
-makes a new figure (a `matplotlib.figure.Figure`, no pyplot state, no
-display needed) and returns its Axes. Nothing here writes a file except
-`save_figure`, which writes atomically (the file appears only when
-complete) in the format of the extension; `check_plot_path` validates a
-path before any work starts::
+optional ``ax`` (two Axes for two-panel figures) and returns the Axes it drew
+on (freud's convention). When no ``ax`` is given it makes a new figure
+(`new_figure`): inside a Jupyter kernel with an inline backend the figure is
+made with pyplot, so the notebook shows it under the cell; elsewhere it is a
+plain `matplotlib.figure.Figure` (no pyplot state, no display needed, nothing
+accumulates in a script). Nothing here writes a file except `save_figure`,
+which writes atomically (the file appears only when complete) in the format
+of the extension; `check_plot_path` validates a path before any work starts::
 
     ax = plot_learning_curves([curve])
     save_figure(ax.figure, "curve.png")
@@ -17,134 +19,38 @@ figure; legends sit outside the axes, never over the data.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 
 from atominfo.errors import InputError
-from atominfo.outputs.atomic import atomic_output
 
-FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
-# The suffixes of a figure file, in the order the commands' messages list them.
-PLOT_SUFFIXES = (".png", ".pdf", ".svg")
-DPI = 150
-# One colour per role, the same in every figure.
-ROLE_COLOURS = {
-    "entropy": "#1f77b4",
-    "diversity": "#ff7f0e",
-    "novelty": "#d62728",
-    "max_dH": "#d62728",
-    "clusters": "#2ca02c",
-    "reference": "0.45",
-}
+# The figure helpers, importable from here as before (`save_figure(ax.figure, path)`).
+from atominfo.outputs.figures import PLOT_SUFFIXES as PLOT_SUFFIXES
+from atominfo.outputs.figures import ROLE_COLOURS as ROLE_COLOURS
+from atominfo.outputs.figures import check_plot_path as check_plot_path
+from atominfo.outputs.figures import legend_outside, new_figure, two_axes
+from atominfo.outputs.figures import palette as palette
+from atominfo.outputs.figures import save_figure as save_figure
+from atominfo.outputs.figures import write_figure as write_figure
 
 
-def palette(n: int) -> list:
-    """`n` distinguishable colours; colour i is the same whatever figure uses it.
-
-    tab10 for up to 10 groups, tab20 for up to 20, then evenly spaced samples
-    of the perceptually uniform 'turbo' map.
-    """
-    from matplotlib import colormaps
-
-    n = int(n)
-    if n <= 10:
-        return [colormaps["tab10"](i) for i in range(n)]
-    if n <= 20:
-        return [colormaps["tab20"](i) for i in range(n)]
-    return [colormaps["turbo"](x) for x in np.linspace(0.05, 0.95, n)]
+def _as_columns(table) -> Mapping:
+    """A per-frame table as a mapping of columns: a result with a `columns` method (e.g.
+    `TrajectoryDH`) gives its columns."""
+    columns = getattr(table, "columns", None)
+    return columns() if callable(columns) else table
 
 
-def check_plot_path(path) -> str:
-    """The matplotlib format of `path` (from its extension: .png, .svg or .pdf).
-
-    Raises InputError for another extension or a directory that does not
-    exist, so that a command can fail before its computation starts.
-    """
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise InputError(f"plot file must end in {', '.join(FORMATS)}", source=str(path))
-    parent = Path(path).parent
-    if str(parent) and not parent.is_dir():
-        raise InputError("output directory does not exist", source=str(path))
-    return FORMATS[suffix]
-
-
-def save_figure(fig, path, *, dpi: int = DPI) -> None:
-    """Write `fig` (a matplotlib Figure, e.g. ``ax.figure``) to `path` atomically.
-
-    The format follows the extension (`check_plot_path`); a failure leaves no
-    partial file; the same figure gives the same bytes on every run (`write_figure`).
-    """
-    fmt = check_plot_path(path)
-    with atomic_output(path) as tmp:
-        write_figure(fig, tmp, fmt, dpi=dpi)
-
-
-def write_figure(fig, file, fmt: str, *, dpi: int = DPI) -> None:
-    """`fig` written to `file` (a path or binary file object) in format `fmt`, the
-    same bytes on every run: no date in the metadata (SVG, PDF), fixed SVG ids."""
-    import matplotlib
-
-    from atominfo._version import __version__
-
-    creator = f"atominfo {__version__}"
-    metadata = {
-        "png": {"Software": creator},
-        "svg": {"Creator": creator, "Date": None},
-        "pdf": {"Creator": creator, "CreationDate": None},
-    }[fmt]
-    # SVG ids are hashes salted with a random uuid unless a salt is given
-    with matplotlib.rc_context({"svg.hashsalt": "atominfo"}):
-        fig.savefig(file, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
-
-
-def _new_figure(nrows=1, ncols=1, *, figsize, **kwargs):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    FigureCanvasAgg(fig)  # a headless canvas: works without a display or pyplot
-    return fig, fig.subplots(nrows, ncols, squeeze=True, **kwargs)
-
-
-def _two_axes(axes, figsize, **kwargs):
-    if axes is None:
-        return _new_figure(2, 1, figsize=figsize, sharex=True, **kwargs)[1]
-    axes = tuple(np.ravel(axes)) if not isinstance(axes, tuple) else axes
-    if len(axes) != 2:
-        raise InputError(f"this figure needs two Axes, got {len(axes)}")
-    return axes
-
-
-def _legend(ax, *, title: str | None = None, handles=None, labels=None, below=False, **kwargs):
-    """Legend outside the axes (never over the data): to the right, or `below` them for
-    long labels; in columns when there are many entries."""
-    if handles is None:
-        handles, labels = ax.get_legend_handles_labels()
-    if not handles:
-        return None
-    if below:
-        ncols = 1 if len(handles) <= 4 else 2 if len(handles) <= 24 else 3
-        place = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.14)}
-    else:
-        ncols = max(1, math.ceil(len(handles) / 18))
-        place = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0)}
-    return ax.legend(
-        handles,
-        labels,
-        **place,
-        borderaxespad=0.0,
-        fontsize=8,
-        ncols=ncols,
-        title=title,
-        title_fontsize=8,
-        frameon=False,
-        alignment="left",
-        **kwargs,
-    )
+def _columns(table: Mapping, names: Sequence[str]) -> list:
+    """The columns `names` of `table`, or an InputError naming the missing one and the
+    columns there are."""
+    missing = [name for name in names if name not in table]
+    if missing:
+        raise InputError(
+            f"the table has no column {missing[0]!r} (its columns: {', '.join(map(str, table))})"
+        )
+    return [table[name] for name in names]
 
 
 def _nats(x: float) -> str:
@@ -155,13 +61,14 @@ def _nats(x: float) -> str:
 def _frame_axis(table: Mapping, x: str | None = None):
     """x values and label for per-frame series: the LAMMPS timestep when every frame has
     one, else the time, else the frame number (integer ticks)."""
-    frames = np.asarray(table["frame"])
+    (frames,) = _columns(table, ["frame"])
+    frames = np.asarray(frames)
     candidates = [x] if x is not None else ["timestep", "time"]
     for name in candidates:
         values = table.get(name)
         if values is None:
             if x is not None:
-                raise InputError(f"the table has no column {x!r}")
+                _columns(table, [x])  # names the columns there are
             continue
         column = np.array([np.nan if v is None or v == "" else float(v) for v in values])
         if len(column) == len(frames) and np.all(np.isfinite(column)):
@@ -217,7 +124,7 @@ def plot_learning_curves(
     if len(labels) != len(curves):
         raise InputError(f"{len(labels)} labels for {len(curves)} curves")
     if ax is None:
-        ax = _new_figure(figsize=(6.5, 5.0 + 0.18 * len(curves)))[1]
+        ax = new_figure(figsize=(6.5, 5.0 + 0.18 * len(curves)))[1]
     colours = palette(len(curves))
     low, high = np.inf, -np.inf
     handles, texts = [], []
@@ -268,7 +175,7 @@ def plot_learning_curves(
     key = "points: mean ± sd over seeds; line: fit a - b exp(-c (ln N)²); dashed: asymptote a" + (
         f", band: its {level:.0%} interval" if level is not None else ""
     )
-    _legend(
+    legend_outside(
         ax,
         handles=handles,
         labels=texts,
@@ -287,7 +194,7 @@ def plot_overlap_matrix(matrix, *, ax=None, title: str | None = None):
     n = len(matrix.labels)
     if ax is None:
         size = max(3.5, 0.55 * n + 2.5)
-        ax = _new_figure(figsize=(size + 1.2, size))[1]
+        ax = new_figure(figsize=(size + 1.2, size))[1]
     image = ax.imshow(matrix.values, vmin=0.0, vmax=1.0, cmap="viridis")
     ax.set_xticks(range(n), matrix.labels, rotation=45, ha="right")
     ax.set_yticks(range(n), [f"{lab} ({s})" for lab, s in zip(matrix.labels, matrix.sizes)])
@@ -315,7 +222,7 @@ def plot_overlap_matrix(matrix, *, ax=None, title: str | None = None):
     return ax
 
 
-def plot_generations(rows: Sequence, *, verdict=None, axes=None, title: str | None = None):
+def plot_generations(rows: Sequence, *, verdict=None, ax=None, axes=None, title: str | None = None):
     """Active-learning generations, two panels sharing the x axis.
 
     Top: entropy H and diversity D of the cumulative set after each
@@ -323,7 +230,8 @@ def plot_generations(rows: Sequence, *, verdict=None, axes=None, title: str | No
     (% of its environments with dH > 0). With `verdict` (a
     `workflows.generations.Verdict`), the verdict heads the title, the
     novelty threshold is drawn as a dashed line and the reason is written
-    under the panels; the generations it looked at are shaded.
+    under the panels; the generations it looked at are shaded. `ax`: two Axes
+    to draw on (default: a new figure; `axes`, its former name, is still taken).
 
     Returns
     -------
@@ -331,7 +239,7 @@ def plot_generations(rows: Sequence, *, verdict=None, axes=None, title: str | No
     """
     if not rows:
         raise InputError("no generations to plot")
-    top, bottom = _two_axes(axes, (7.0, 5.5))
+    top, bottom = two_axes(ax, axes, (7.0, 5.5))
     x = np.arange(len(rows))
     labels = [r.label for r in rows]
     top.plot(
@@ -350,7 +258,7 @@ def plot_generations(rows: Sequence, *, verdict=None, axes=None, title: str | No
     )
     top.set_ylabel("cumulative H, D (nats)")
     top.grid(alpha=0.3)
-    _legend(top)
+    legend_outside(top)
     novelty = np.array([np.nan if r.novelty is None else 100.0 * r.novelty for r in rows])
     bars = bottom.bar(x, np.nan_to_num(novelty), color=ROLE_COLOURS["novelty"])
     for bar, value in zip(bars, novelty):  # the first generation has nothing before it
@@ -375,7 +283,7 @@ def plot_generations(rows: Sequence, *, verdict=None, axes=None, title: str | No
         threshold = 100.0 * verdict.max_novelty
         bottom.axhline(threshold, color="0.3", ls="--", lw=1, label=f"max novelty {threshold:g}%")
         bottom.set_ylim(0, max(peak, threshold, 1.0) * 1.18)
-        _legend(bottom)
+        legend_outside(bottom)
         shown = min(verdict.window, len(rows))
         for ax in (top, bottom):
             ax.axvspan(len(rows) - shown - 0.5, len(rows) - 0.5, color="0.9", zorder=0)
@@ -393,6 +301,7 @@ def plot_compression(
     results: Sequence[Mapping],
     full_entropy: float | None = None,
     *,
+    ax=None,
     axes=None,
     title: str | None = None,
 ):
@@ -403,16 +312,17 @@ def plot_compression(
     results : dicts with keys "method", "structures", "entropy" (nats),
         "overlap" (fraction of the full set inside the selection).
     full_entropy : H of the full set, nats (a dashed reference line).
-    axes : two Axes side by side (default: a new 10 x 3.8 in figure).
+    ax : two Axes side by side (default: a new 10 x 3.8 in figure); `axes`, its
+        former name, is still taken.
 
     Returns
     -------
     (left, right) : tuple of two matplotlib Axes (entropy, overlap).
     """
-    if axes is None:
-        left, right = _new_figure(1, 2, figsize=(10.0, 3.8))[1]
+    if ax is None and axes is None:
+        left, right = new_figure(1, 2, figsize=(10.0, 3.8))[1]
     else:
-        left, right = _two_axes(axes, None)
+        left, right = two_axes(ax, axes, None)
     methods = list(dict.fromkeys(r["method"] for r in results))
     for method, colour in zip(methods, palette(len(methods))):
         rows = sorted((r for r in results if r["method"] == method), key=lambda r: r["structures"])
@@ -432,7 +342,7 @@ def plot_compression(
     for ax in (left, right):
         ax.grid(alpha=0.3)
     handles, labels = left.get_legend_handles_labels()
-    _legend(right, handles=handles, labels=labels, title="method")
+    legend_outside(right, handles=handles, labels=labels, title="method")
     left.figure.suptitle(title or "Compression: selections of equal size by method", fontsize=10)
     return left, right
 
@@ -441,7 +351,13 @@ def plot_compression(
 
 
 def plot_trajectory(
-    table: Mapping, label: str = "", *, axes=None, x: str | None = None, title: str | None = None
+    table: Mapping,
+    label: str = "",
+    *,
+    ax=None,
+    axes=None,
+    x: str | None = None,
+    title: str | None = None,
 ):
     """Per-frame dH of a trajectory against a reference, two panels sharing the x axis.
 
@@ -453,14 +369,30 @@ def plot_trajectory(
     ----------
     table : per-frame columns: 'frame', 'novelty<label>' (fraction), 'max_dH<label>'
         (nats), optionally 'timestep' and 'time'.
-    label : column suffix (the bandwidth label of a multi-bandwidth run).
+        A `TrajectoryDH` is read through its `columns`.
+    label : column suffix (the bandwidth label of a multi-bandwidth run, e.g. "_h0.01").
+    ax : two Axes to draw on (default: a new figure; `axes`, its former name, is
+        still taken).
     x : force the x column ('timestep', 'time' or 'frame').
+
+    Raises
+    ------
+    InputError for a `label` or `x` that names no column, listing those there are.
 
     Returns
     -------
     (top, bottom) : tuple of two matplotlib Axes.
     """
-    top, bottom = _two_axes(axes, (7.0, 5.0))
+    table = _as_columns(table)
+    labels = [name[len("novelty") :] for name in table if str(name).startswith("novelty")]
+    if f"novelty{label}" not in table or f"max_dH{label}" not in table:
+        raise InputError(
+            f"label {label!r} names no columns of the table ('novelty{label}', "
+            f"'max_dH{label}'): label is the suffix of its novelty and max_dH columns, one of "
+            f"{', '.join(map(repr, labels)) or 'none (no novelty column)'} (a title goes in "
+            "title=)"
+        )
+    top, bottom = two_axes(ax, axes, (7.0, 5.0))
     xs, xlabel, integer = _frame_axis(table, x)
     top.plot(
         xs,
@@ -508,7 +440,7 @@ def plot_calibration(
     from matplotlib.colors import LogNorm
 
     if ax is None:
-        ax = _new_figure(figsize=(6.5, 4.2))[1]
+        ax = new_figure(figsize=(6.5, 4.2))[1]
     hb = ax.hexbin(dH, errors, gridsize=50, mincnt=1, norm=LogNorm(), cmap="Blues")
     ax.figure.colorbar(hb, ax=ax, label="atoms per bin")
     ok = np.asarray(curve["count"]) > 0
@@ -523,7 +455,7 @@ def plot_calibration(
     ax.set_xlabel("dH against the training set (nats)")
     ax.set_ylabel(f"model error ({error_unit})")
     ax.set_title(title or "Model error against dH", fontsize=10)
-    _legend(ax, below=True)
+    legend_outside(ax, below=True)
     return ax
 
 
@@ -531,6 +463,7 @@ def plot_clusters(
     table: Mapping,
     n_star: float | None = None,
     *,
+    ax=None,
     axes=None,
     x: str | None = None,
     title: str | None = None,
@@ -542,6 +475,8 @@ def plot_clusters(
     table : per-frame columns 'frame', 'largest' (atoms), 'clusters', optionally
         'timestep' and 'time' (used for the x axis as in `plot_trajectory`).
     n_star : critical nucleus size (atoms), drawn as a dashed line.
+    ax : two Axes to draw on (default: a new figure; `axes`, its former name, is
+        still taken).
 
     Returns
     -------
@@ -549,11 +484,13 @@ def plot_clusters(
     """
     from matplotlib.ticker import MaxNLocator
 
-    top, bottom = _two_axes(axes, (7.0, 5.0))
+    table = _as_columns(table)
+    largest, clusters = _columns(table, ["largest", "clusters"])
+    top, bottom = two_axes(ax, axes, (7.0, 5.0))
     xs, xlabel, integer = _frame_axis(table, x)
     top.plot(
         xs,
-        np.asarray(table["largest"]),
+        np.asarray(largest),
         "o-",
         ms=3,
         color=ROLE_COLOURS["clusters"],
@@ -567,8 +504,8 @@ def plot_clusters(
             label=f"critical size n* = {n_star:.0f} atoms",
         )
     top.set_ylabel("largest cluster (atoms)")
-    _legend(top)
-    bottom.plot(xs, np.asarray(table["clusters"]), "o-", ms=3, color=ROLE_COLOURS["entropy"])
+    legend_outside(top)
+    bottom.plot(xs, np.asarray(clusters), "o-", ms=3, color=ROLE_COLOURS["entropy"])
     bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
     bottom.set_ylabel("number of clusters")
     bottom.set_xlabel(xlabel)
@@ -586,7 +523,7 @@ def plot_roc(curves: Mapping, *, ax=None, title: str | None = None):
     Returns the Axes.
     """
     if ax is None:
-        ax = _new_figure(figsize=(6.0, 4.2))[1]
+        ax = new_figure(figsize=(6.0, 4.2))[1]
     for (name, (fpr, tpr, auc)), colour in zip(curves.items(), palette(len(curves))):
         ax.plot(fpr, tpr, color=colour, label=f"{name} (AUC {auc:.3f})")
     ax.plot([0, 1], [0, 1], color=ROLE_COLOURS["reference"], lw=0.8, ls="--", label="chance")
@@ -596,5 +533,5 @@ def plot_roc(curves: Mapping, *, ax=None, title: str | None = None):
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
     ax.set_title(title or "Outlier detection: ROC curves", fontsize=10)
-    _legend(ax)
+    legend_outside(ax)
     return ax

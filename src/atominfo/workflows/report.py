@@ -27,7 +27,7 @@ import hashlib
 import platform
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from atominfo.information import (
     check_widths,
     delta_entropy,
     entropy_and_diversity,
+    surprisals,
 )
 from atominfo.results import Result, jsonable
 from atominfo.structures.frameset import FrameSet
@@ -85,8 +86,8 @@ class DatasetReport(Result):
     groups : dict name -> array of frame numbers (int), in display order.
     information : list of GroupInformation, one per group then the whole dataset.
     structure_group : list of str, shape (n_frames,), the group of each structure.
-    surprise : array (n_environments,), each atom's ``log n - log sum_j K``, nats
-        (mean: H of the whole dataset).
+    surprise : array (n_environments,), each atom's ``log n - log sum_j K`` in
+        [0, log n], nats (`atominfo.information.surprisals`; mean: H of the whole dataset).
     contribution : array (n_frames,), each structure's share of H, nats (sum: H).
     curves : dict name -> LearningCurve (the groups, then ``"all"``).
     overlap : OverlapMatrix or None (None for a single group).
@@ -226,20 +227,59 @@ def _sizes(fractions, total: int) -> list[int]:
     return [m for m in sizes if 1 <= m < total]
 
 
+@dataclass(frozen=True)
+class ReportOptions:
+    """The sampling settings of a dataset report (validated when made).
+
+    Parameters
+    ----------
+    n_sizes, n_seeds, seed : learning-curve sizes (at least 9 for a fit), random
+        subsets per size and the first seed (also the seed of the random baseline).
+    keep : fractions of the structures kept by the compression summary, each in (0, 1).
+    """
+
+    n_sizes: int = 12
+    n_seeds: int = 3
+    seed: int = 0
+    keep: tuple[float, ...] = KEEP
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "n_sizes", params.check("n_sizes", self.n_sizes, label="number of sizes")
+        )
+        object.__setattr__(
+            self, "n_seeds", params.check("n_seeds", self.n_seeds, label="number of seeds")
+        )
+        object.__setattr__(self, "seed", params.check("seed", self.seed))
+        keep = [float(f) for f in self.keep]
+        if any(not 0 < f < 1 for f in keep):
+            raise InputError(f"compression fractions must be in (0, 1), got {keep}")
+        object.__setattr__(self, "keep", tuple(keep))
+
+    @classmethod
+    def merged(cls, options: ReportOptions | None, keywords: Mapping[str, Any]) -> ReportOptions:
+        """`options` (default: the defaults) with the fields named in `keywords` replaced."""
+        names = {f.name for f in fields(cls)}
+        unknown = [k for k in keywords if k not in names]
+        if unknown:
+            raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+        if options is None:
+            return cls(**keywords)
+        return replace(options, **keywords) if keywords else options
+
+
 def dataset_report(
     data: FrameSet,
     h: float = DEFAULT_BANDWIDTH,
+    options: ReportOptions | None = None,
     *,
     groups: Mapping[str, np.ndarray] | None = None,
     group_by: str | None = None,
     reference=None,
-    n_sizes: int = 12,
-    n_seeds: int = 3,
-    seed: int = 0,
-    keep: Sequence[float] = KEEP,
     engine=None,
     progress: Callable[[str], None] | None = None,
     provenance: Mapping | None = None,
+    **option_keywords,
 ) -> DatasetReport:
     """Measure a dataset's information, completeness, redundancy and novelty.
 
@@ -247,14 +287,13 @@ def dataset_report(
     ----------
     data : FrameSet with structures (`atominfo.structures.frameset.load_frames`).
     h : float, bandwidth in 1/Å (one value).
+    options : ReportOptions (n_sizes, n_seeds, seed, keep); its fields may also be
+        given as keywords (``n_sizes=9, n_seeds=2``), which replace those of `options`.
     groups : {name: array of frame numbers}, optional; default: by `group_by`,
         else one group per input file (a single group when there is one file).
     group_by : str, optional, an ``atoms.info`` key whose values define the groups.
     reference : Reference or array (n_ref, d) of descriptors, optional: the
         training set against which novelty (dH > 0) is measured.
-    n_sizes, n_seeds, seed : learning-curve sizes (at least 9 for a fit), random
-        subsets per size and the first seed (also the seed of the random baseline).
-    keep : fractions of the structures kept by the compression summary.
     engine : EngineOptions or None, the kernel engine.
     progress : callable or None, called with the name of each analysis as it starts.
     provenance : dict, optional, merged into ``report.provenance`` (the CLI puts
@@ -264,130 +303,39 @@ def dataset_report(
     -------
     DatasetReport
     """
-    from atominfo.engine import log_kernel_sums
     from atominfo.engine.options import as_engine
-    from atominfo.workflows.compression import select
-    from atominfo.workflows.curves import learning_curve
-    from atominfo.workflows.overlap_matrix import overlap_matrix
 
+    options = ReportOptions.merged(options, option_keywords)
     if not isinstance(data, FrameSet):
         raise InputError("a dataset report needs a FrameSet (atominfo.load_frames)")
     if np.ndim(h) != 0:
         raise InputError("a dataset report takes one bandwidth")
     h = float(params.check("bandwidth", h, label="bandwidth h"))
-    n_sizes = params.check("n_sizes", n_sizes, label="number of sizes")
-    n_seeds = params.check("n_seeds", n_seeds, label="number of seeds")
-    seed = params.check("seed", seed)
-    keep = [float(f) for f in keep]
-    if any(not 0 < f < 1 for f in keep):
-        raise InputError(f"compression fractions must be in (0, 1), got {keep}")
     engine = as_engine(engine)
     say = progress if progress is not None else (lambda name: None)
     if len(data) < 1:
         raise InputError("the dataset is empty")
-
-    if groups is None:
-        if group_by is not None:
-            groups = data.groups(group_by)
-        elif len(set(data.sources)) > 1:
-            by_file = data.groups(None)
-            names = [Path(k).name for k in by_file]
-            if len(set(names)) == len(names):  # short names where they stay distinct
-                by_file = dict(zip(names, by_file.values()))
-            groups = by_file
-        else:
-            groups = {ALL: np.arange(len(data))}
-    groups = {str(k): np.asarray(v, dtype=np.int64) for k, v in groups.items()}
-    structure_group = [""] * len(data)
-    for name, frames in groups.items():
-        for f in frames:
-            structure_group[int(f)] = name
-    if any(g == "" for g in structure_group):
-        raise InputError("every structure must belong to a group")
+    groups = _report_groups(data, groups, group_by)
+    structure_group = _group_of_each(groups, len(data))
+    several = len(groups) > 1
+    # the learning curves, and the novelty, of each group and of the whole dataset
+    parts = {**(groups if several else {}), ALL: np.arange(len(data))}
 
     say("information")
-    log_sums = log_kernel_sums(data.X, data.X, np.array([h]), engine)[0]
-    n = data.n_rows
-    surprise = np.log(n) - log_sums
-    contribution = np.add.reduceat(surprise, data.offsets[:-1]) / n
-    several = len(groups) > 1
-    information = (
-        [
-            _information(name, data.environments(frames), h, len(frames), engine)
-            for name, frames in groups.items()
-        ]
-        if several
-        else []
-    )
-    information.append(_information(ALL, data.X, h, len(data), engine))
-
+    surprise, contribution, information = _information_of(data, groups, h, engine)
     say("learning curves")
-    curves = {}
-    parts = {**(groups if several else {}), ALL: np.arange(len(data))}
-    for name, frames in parts.items():
-        part = FrameSet(
-            data.X[data.rows(frames)],
-            np.concatenate([[0], np.cumsum(data.sizes[frames])]),
-            [data.sources[f] for f in frames],
-            [data.source_frames[f] for f in frames],
-        )
-        curves[name] = learning_curve(
-            part, h, n_sizes=min(n_sizes, len(part)), n_seeds=n_seeds, seed=seed, engine=engine
-        )
-
+    curves = _curves_of(data, parts, h, options, engine)
     matrix = None
     if several:
         say("overlap matrix")
-        matrix = overlap_matrix(
-            {name: data.environments(frames) for name, frames in groups.items()}, h, engine=engine
-        )
-
+        matrix = _overlap_of(data, groups, h, engine)
     say("compression")
-    compression, selected = [], {}
-    for m in _sizes(keep, len(data)):
-        for method in ("msc", "random"):
-            selection = select(data, m, method, h, seed=seed, engine=engine)
-            compression.append(selection.to_dict())
-            if method == "msc":
-                flags = np.zeros(len(data), dtype=bool)
-                flags[selection.indices] = True
-                selected[m] = flags
-
-    dH = structure_novelty = structure_max = None
-    novelty: dict = {}
-    reference_environments = 0
+    compression, selected = _compression_of(data, h, options, engine)
+    novelty = Novelty()
     if reference is not None:
         say("novelty against the reference")
-        ref_X = as_descriptor_matrix(getattr(reference, "X", reference), "reference")
-        check_widths(data.X, ref_X)
-        reference_environments = len(ref_X)
-        dH = np.asarray(delta_entropy(data.X, ref_X, h, engine=engine))
-        novel = dH > 0
-        for name, frames in parts.items():
-            novelty[name] = float(novel[data.rows(frames)].mean())
-        starts = data.offsets[:-1]
-        structure_novelty = np.add.reduceat(novel.astype(float), starts) / data.sizes
-        structure_max = np.maximum.reduceat(dH, starts)
-
-    info: dict[str, Any] = {
-        "bandwidth": h,
-        "group_by": group_by,
-        "n_sizes": n_sizes,
-        "n_seeds": n_seeds,
-        "seed": seed,
-        "keep": keep,
-        "descriptor_width": int(data.X.shape[1]),
-        "versions": package_versions(),
-        "platform": platform.platform(),
-        "python_executable": sys.executable,
-    }
-    files = [s for s in dict.fromkeys(data.sources) if Path(s).is_file()]
-    info["inputs"] = [file_fingerprint(p) for p in files]
-    info.update(dict(provenance or {}))
-    if "reference_files" in info:
-        info["reference"] = [
-            file_fingerprint(p) for p in info["reference_files"] if Path(p).is_file()
-        ]
+        novelty = _novelty_of(data, parts, reference, h, engine)
+    info = _provenance_of(data, h, group_by, options, provenance)
     return DatasetReport(
         h,
         group_by,
@@ -400,11 +348,144 @@ def dataset_report(
         matrix,
         compression,
         selected,
-        dH,
-        reference_environments,
-        novelty,
-        structure_novelty,
-        structure_max,
+        novelty.dH,
+        novelty.reference_environments,
+        novelty.novelty,
+        novelty.structure_novelty,
+        novelty.structure_max_dH,
         info,
         data,
     )
+
+
+def _report_groups(data: FrameSet, groups, group_by) -> dict[str, np.ndarray]:
+    """The groups given, or by `group_by`, or one per file (short names where distinct)."""
+    if groups is None:
+        if group_by is not None:
+            groups = data.groups(group_by)
+        elif len(set(data.sources)) > 1:
+            by_file = data.groups(None)
+            names = [Path(k).name for k in by_file]
+            if len(set(names)) == len(names):  # short names where they stay distinct
+                by_file = dict(zip(names, by_file.values()))
+            groups = by_file
+        else:
+            groups = {ALL: np.arange(len(data))}
+    return {str(k): np.asarray(v, dtype=np.int64) for k, v in groups.items()}
+
+
+def _group_of_each(groups: Mapping[str, np.ndarray], n_frames: int) -> list[str]:
+    structure_group = [""] * n_frames
+    for name, frames in groups.items():
+        for f in frames:
+            structure_group[int(f)] = name
+    if any(g == "" for g in structure_group):
+        raise InputError("every structure must belong to a group")
+    return structure_group
+
+
+def _information_of(data: FrameSet, groups, h: float, engine):
+    """Each atom's surprise, each structure's share of H, and H, D, log n per group."""
+    from atominfo.engine import log_kernel_sums
+
+    log_sums = log_kernel_sums(data.X, data.X, np.array([h]), engine)[0]
+    n = data.n_rows
+    surprise = surprisals(log_sums, n)
+    contribution = np.add.reduceat(surprise, data.offsets[:-1]) / n
+    information = (
+        [
+            _information(name, data.environments(frames), h, len(frames), engine)
+            for name, frames in groups.items()
+        ]
+        if len(groups) > 1
+        else []
+    )
+    information.append(_information(ALL, data.X, h, len(data), engine))
+    return surprise, contribution, information
+
+
+def _curves_of(data: FrameSet, parts, h: float, options: ReportOptions, engine) -> dict:
+    from atominfo.workflows.curves import CurveOptions, learning_curve, subset_frames
+
+    curves = {}
+    for name, frames in parts.items():
+        part = subset_frames(data, frames)
+        sampling = CurveOptions(
+            n_sizes=min(options.n_sizes, len(part)), n_seeds=options.n_seeds, seed=options.seed
+        )
+        curves[name] = learning_curve(part, h, sampling, engine=engine)
+    return curves
+
+
+def _overlap_of(data: FrameSet, groups, h: float, engine):
+    from atominfo.workflows.overlap_matrix import overlap_matrix
+
+    subsets = {name: data.environments(frames) for name, frames in groups.items()}
+    return overlap_matrix(subsets, h, engine=engine)
+
+
+def _compression_of(data: FrameSet, h: float, options: ReportOptions, engine):
+    """msc and random selections at the `keep` fractions, and which structures msc keeps."""
+    from atominfo.workflows.compression import select
+
+    compression, selected = [], {}
+    for m in _sizes(options.keep, len(data)):
+        for method in ("msc", "random"):
+            selection = select(data, m, method, h, seed=options.seed, engine=engine)
+            compression.append(selection.to_dict())
+            if method == "msc":
+                flags = np.zeros(len(data), dtype=bool)
+                flags[selection.indices] = True
+                selected[m] = flags
+    return compression, selected
+
+
+@dataclass
+class Novelty:
+    """Per-atom dH against the reference and what it says per group and per structure
+    (all None, and no reference environments, without a reference)."""
+
+    dH: np.ndarray | None = None
+    reference_environments: int = 0
+    novelty: dict = field(default_factory=dict)
+    structure_novelty: np.ndarray | None = None
+    structure_max_dH: np.ndarray | None = None
+
+
+def _novelty_of(data: FrameSet, parts, reference, h: float, engine) -> Novelty:
+    ref_X = as_descriptor_matrix(getattr(reference, "X", reference), "reference")
+    check_widths(data.X, ref_X)
+    dH = np.asarray(delta_entropy(data.X, ref_X, h, engine=engine))
+    novel = dH > 0
+    starts = data.offsets[:-1]
+    return Novelty(
+        dH,
+        len(ref_X),
+        {name: float(novel[data.rows(frames)].mean()) for name, frames in parts.items()},
+        np.add.reduceat(novel.astype(float), starts) / data.sizes,
+        np.maximum.reduceat(dH, starts),
+    )
+
+
+def _provenance_of(data: FrameSet, h: float, group_by, options: ReportOptions, provenance):
+    """Settings, versions, platform and input fingerprints, then what the caller adds."""
+    info: dict[str, Any] = {
+        "bandwidth": h,
+        "group_by": group_by,
+        "n_sizes": options.n_sizes,
+        "n_seeds": options.n_seeds,
+        "seed": options.seed,
+        "keep": list(options.keep),
+        "descriptor_width": int(data.X.shape[1]),
+        "versions": package_versions(),
+        "platform": platform.platform(),
+        "python_executable": sys.executable,
+    }
+    files = [s for s in dict.fromkeys(data.sources) if Path(s).is_file()]
+    info["inputs"] = [file_fingerprint(p) for p in files]
+    info.update(dict(provenance or {}))
+    if "reference_files" in info:
+        info["reference"] = [
+            file_fingerprint(p) for p in info["reference_files"] if Path(p).is_file()
+        ]
+    return info
