@@ -243,13 +243,9 @@ class _Run:
             if self.progress is not None:
                 self.progress(n)
 
-        common = {**self.reading.kwargs(), **self.spec.kwargs(), "progress": counted}
+        common = {"reading": self.reading, "spec": self.spec, "progress": counted}
         if self.own_past:
             # frame 0 is never scored, so the frames done are frames 1..skip
-            if common["k"] is None:
-                common.pop("k")
-            if common["cutoff"] is None:
-                common.pop("cutoff")
             engine = self.reference.engine
             return iter_self_dh(
                 self.test, self.h, engine=engine, skip=skip + 1 if skip else 0, **common

@@ -10,9 +10,9 @@ the trajectory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from ase import Atoms
@@ -20,8 +20,9 @@ from ase import Atoms
 from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, frame_descriptors, validate_parameters
 from atominfo.errors import InputError
 from atominfo.reference import Reference
+from atominfo.results import Result
+from atominfo.settings import DescriptorSpec, Reading, with_keywords
 from atominfo.structures.frames import iter_frames
-from atominfo.structures.scan import count_atoms  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -140,15 +141,11 @@ def iter_trajectory_dh(
     structures,
     reference: Scorer,
     *,
-    index=":",
-    format=None,
-    k: int | None = None,
-    cutoff: float | None = None,
-    rescale_volume: float | None = None,
-    species: Sequence[str] | None = None,
+    reading: Reading | None = None,
+    spec: DescriptorSpec | None = None,
     skip: int = 0,
     progress: Callable[[int], None] | None = None,
-    type_map=None,
+    **keywords,
 ) -> Iterator[FrameDH]:
     """Yield the per-atom dH of each frame of `structures`, one frame at a time.
 
@@ -158,19 +155,21 @@ def iter_trajectory_dh(
         The trajectory; files are read frame by frame with ASE.
     reference : Reference
         Training environments and bandwidth(s); its kernel engine options apply.
-    index, format : ASE frame selection and file format.
-    k, cutoff : descriptor parameters; default to the reference's, else 32 and 5 Å.
-    rescale_volume : float, optional
-        Rescale each frame to this volume per atom (Å^3) first.
-    species : list of str, optional
-        Experimental multicomponent descriptor with these species.
+    reading : `atominfo.settings.Reading`, optional
+        Frame selection, file format and LAMMPS type map (default: every frame,
+        format from the file name).
+    spec : `atominfo.settings.DescriptorSpec`, optional
+        k and cutoff (default: the reference's, else 32 and 5 Å), rescale
+        volume per atom (Å^3) and experimental multicomponent species.
     skip : int
         Number of leading frames to pass over without computing anything
         (used to resume an interrupted run).
     progress : callable, optional
         Called with the number of atoms of each finished frame.
-    type_map : dict or str, optional
-        Elements of numeric LAMMPS atom types (``{1: "Cu"}`` or ``"1=Cu,2=O"``).
+    **keywords :
+        Fields of `reading` and `spec` as separate keywords, as in earlier
+        versions (``index``, ``format``, ``type_map``; ``k``, ``cutoff``,
+        ``rescale_volume``, ``species``); they replace those of the bundles.
 
     Yields
     ------
@@ -179,16 +178,16 @@ def iter_trajectory_dh(
     """
     from atominfo import params
 
-    k = int(k if k is not None else (reference.k or DEFAULT_K))
-    cutoff = float(cutoff if cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF))
+    reading, spec = with_keywords(keywords, reading or Reading(), spec or DescriptorSpec())
+    k = int(spec.k if spec.k is not None else (reference.k or DEFAULT_K))
+    cutoff = float(spec.cutoff if spec.cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF))
     validate_parameters(k, cutoff)
     skip = params.check("skip", skip)
-    rescale_volume = params.check_optional("rescale_volume", rescale_volume)
-    frames = iter_frames(structures, index=index, format=format, type_map=type_map)
-    for number, frame in enumerate(frames):
+    species = spec.kwargs()["species"]
+    for number, frame in enumerate(iter_frames(structures, **reading.kwargs())):
         if number < skip:
             continue
-        Y = frame_descriptors(frame, k, cutoff, species=species, rescale_volume=rescale_volume)
+        Y = frame_descriptors(frame, k, cutoff, species=species, rescale_volume=spec.rescale_volume)
         try:
             dH = reference.delta_entropy(Y)
         except InputError as exc:
@@ -202,16 +201,12 @@ def iter_self_dh(
     structures,
     h,
     *,
-    k: int = DEFAULT_K,
-    cutoff: float = DEFAULT_CUTOFF,
-    index=":",
-    format=None,
-    type_map=None,
-    rescale_volume: float | None = None,
-    species: Sequence[str] | None = None,
+    reading: Reading | None = None,
+    spec: DescriptorSpec | None = None,
     engine=None,
     skip: int = 0,
     progress: Callable[[int], None] | None = None,
+    **keywords,
 ) -> Iterator[FrameDH]:
     """Yield the per-atom dH of each frame against ALL EARLIER frames of `structures`.
 
@@ -235,14 +230,11 @@ def iter_self_dh(
         The trajectory, in order; files are read frame by frame with ASE.
     h : float or sequence of floats
         Bandwidth(s), 1/Å.
-    k, cutoff : descriptor parameters (neighbours, cutoff radius in Å).
-    index, format : ASE frame selection and file format.
-    type_map : dict or str, optional
-        Elements of numeric LAMMPS atom types (``{1: "Cu"}`` or ``"1=Cu,2=O"``).
-    rescale_volume : float, optional
-        Rescale each frame to this volume per atom (Å^3) first.
-    species : list of str, optional
-        Experimental multicomponent descriptor with these species.
+    reading : `atominfo.settings.Reading`, optional
+        Frame selection, file format and LAMMPS type map.
+    spec : `atominfo.settings.DescriptorSpec`, optional
+        k and cutoff (default 32 and 5 Å), rescale volume per atom (Å^3) and
+        experimental multicomponent species.
     engine : EngineOptions, optional
         Kernel engine for the sums (default: CPU).
     skip : int
@@ -251,6 +243,10 @@ def iter_self_dh(
         (used to resume an interrupted run; the results do not depend on it).
     progress : callable, optional
         Called with the number of atoms of every frame read (scored or not).
+    **keywords :
+        Fields of `reading` and `spec` as separate keywords, as in earlier
+        versions (``index``, ``format``, ``type_map``, ``k``, ``cutoff``,
+        ``rescale_volume``, ``species``); they replace those of the bundles.
 
     Yields
     ------
@@ -261,16 +257,17 @@ def iter_self_dh(
     from atominfo import params
     from atominfo.information import bandwidths, delta_entropy
 
-    k, cutoff = int(k), float(cutoff)
+    reading, spec = with_keywords(keywords, reading or Reading(), spec or DescriptorSpec())
+    k = int(spec.k if spec.k is not None else DEFAULT_K)
+    cutoff = float(spec.cutoff if spec.cutoff is not None else DEFAULT_CUTOFF)
     validate_parameters(k, cutoff)
     bandwidths(h)  # refuse a bad bandwidth before reading anything
     skip = params.check("skip", skip)
-    rescale_volume = params.check_optional("rescale_volume", rescale_volume)
+    species = spec.kwargs()["species"]
     past: np.ndarray | None = None  # capacity doubles: appending is amortised O(1) per row
     n_past = 0
-    frames = iter_frames(structures, index=index, format=format, type_map=type_map)
-    for number, frame in enumerate(frames):
-        Y = frame_descriptors(frame, k, cutoff, species=species, rescale_volume=rescale_volume)
+    for number, frame in enumerate(iter_frames(structures, **reading.kwargs())):
+        Y = frame_descriptors(frame, k, cutoff, species=species, rescale_volume=spec.rescale_volume)
         scored = number >= max(skip, 1)
         if scored:
             assert past is not None  # frame 0 was appended
@@ -293,27 +290,123 @@ def iter_self_dh(
             )
 
 
-def trajectory_dh(structures, reference: Reference, **options) -> dict:
+# The per-frame columns of `TrajectoryDH`, in table order; the last three hold
+# one value per bandwidth.
+TRAJECTORY_COLUMNS = (
+    "frame",
+    "source",
+    "source_frame",
+    "timestep",
+    "time",
+    "atoms",
+    "novelty",
+    "max_dH",
+    "mean_dH",
+)
+PER_BANDWIDTH = ("novelty", "max_dH", "mean_dH")
+
+
+@dataclass
+class TrajectoryDH(Result):
+    """Per-frame dH of a whole trajectory (`trajectory_dh`): one entry per frame per column.
+
+    Attributes
+    ----------
+    bandwidth : float or list of float, 1/Å.
+    frame, source_frame, atoms : int arrays (n_frames,): frame number over all
+        inputs, within its file, and atoms.
+    source : list of str, the file of each frame.
+    timestep, time : lists, None where the input gives none.
+    novelty, max_dH, mean_dH : float arrays (n_frames,), or (n_frames,
+        n_bandwidths) for several bandwidths: fraction with dH > 0, max and
+        mean dH (nats; NaN where not finite).
+
+    ``result["novelty"]`` reads a column by name; `columns` gives the table
+    of ``atominfo dh --table`` (one column per bandwidth) and `to_pandas` the
+    same as a `pandas.DataFrame`.
+    """
+
+    _fields_shown = ("bandwidth", "frame", "novelty", "max_dH")
+    bandwidth: Any
+    frame: np.ndarray
+    source: list
+    source_frame: np.ndarray
+    timestep: list
+    time: list
+    atoms: np.ndarray
+    novelty: np.ndarray
+    max_dH: np.ndarray
+    mean_dH: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __getitem__(self, column: str):
+        if column not in TRAJECTORY_COLUMNS:
+            raise KeyError(f"{column!r}: the columns are {', '.join(TRAJECTORY_COLUMNS)}")
+        return getattr(self, column)
+
+    def columns(self) -> dict[str, list]:
+        """The per-frame table as lists, named as in ``atominfo dh --table``: one
+        column per bandwidth (``novelty_h0.01``, ...) for several bandwidths."""
+        from atominfo.runs.stream import bandwidth_labels
+
+        labels = bandwidth_labels(self.bandwidth)
+        out: dict[str, list] = {}
+        for name in TRAJECTORY_COLUMNS:
+            values = self[name]
+            if name not in PER_BANDWIDTH:
+                out[name] = list(values.tolist() if isinstance(values, np.ndarray) else values)
+                continue
+            table = np.asarray(values, dtype=float).reshape(len(self), len(labels))
+            for t, label in enumerate(labels):
+                out[name + label] = table[:, t].tolist()
+        return out
+
+    def to_pandas(self):
+        """The per-frame table (`columns`) as a `pandas.DataFrame`, one row per frame."""
+        from atominfo.outputs.tables import data_frame
+
+        return data_frame(self.columns(), "TrajectoryDH")
+
+    def _repr_html_(self) -> str:
+        from atominfo.outputs.tables import html_table
+
+        frames = f"{len(self)} frame" + ("" if len(self) == 1 else "s")
+        h = ", ".join(f"{v:g}" for v in np.atleast_1d(self.bandwidth))
+        caption = f"TrajectoryDH: {frames}, h = {h} 1/Å"
+        return html_table(self.columns(), caption)
+
+
+def trajectory_dh(structures, reference: Reference, **options) -> TrajectoryDH:
     """Per-frame table of a whole trajectory (per-atom values are not kept).
 
-    Same parameters as `iter_trajectory_dh`. Returns a dict of arrays, one
-    entry per frame: 'frame', 'atoms', 'novelty' (fraction with dH > 0),
-    'max_dH' and 'mean_dH' (nats; shape (n_frames, n_bandwidths) for several
-    bandwidths), plus 'source', 'source_frame', 'timestep' and 'time' lists
-    (None where unknown).
+    Same parameters as `iter_trajectory_dh` (`reading`, `spec`, `skip`,
+    `progress`, or the separate keywords). Returns a `TrajectoryDH`: columns
+    'frame', 'atoms', 'novelty' (fraction with dH > 0), 'max_dH' and
+    'mean_dH' (nats; shape (n_frames, n_bandwidths) for several bandwidths),
+    plus 'source', 'source_frame', 'timestep' and 'time' (None where unknown);
+    ``table["novelty"]`` reads one, ``table.to_pandas()`` gives them all.
     """
     rows = [f.summary() for f in iter_trajectory_dh(structures, reference, **options)]
     if not rows:
         raise InputError("trajectory has no frames")
-    lists = ("source", "timestep", "time")
-    return {
-        key: (
-            np.array(
-                [r[key] for r in rows],
-                dtype=float if key in ("novelty", "max_dH", "mean_dH") else None,
-            )
-            if key not in lists
-            else [r[key] for r in rows]
-        )
-        for key in rows[0]
-    }
+
+    def listed(key: str) -> list:
+        return [r[key] for r in rows]
+
+    def array(key: str) -> np.ndarray:
+        return np.array(listed(key), dtype=float if key in PER_BANDWIDTH else None)
+
+    return TrajectoryDH(
+        bandwidth=reference.h,
+        frame=array("frame"),
+        source=listed("source"),
+        source_frame=array("source_frame"),
+        timestep=listed("timestep"),
+        time=listed("time"),
+        atoms=array("atoms"),
+        novelty=array("novelty"),
+        max_dH=array("max_dH"),
+        mean_dH=array("mean_dH"),
+    )

@@ -1,0 +1,103 @@
+"""Simulation-analysis workflows called from Python: the same files and numbers as their
+commands (`clusters`, `calibrate`, `smooth`), value objects instead of keyword bundles,
+and result objects that display in Jupyter."""
+
+import ase.io
+import numpy as np
+import pytest
+
+import atominfo
+from atominfo.errors import InputError
+from atominfo.settings import DescriptorSpec, Reading
+from atominfo.workflows.trajectory import (
+    TrajectoryDH,
+    iter_self_dh,
+    iter_trajectory_dh,
+    trajectory_dh,
+)
+
+from .conftest import DATA
+
+FCC = str(DATA / "cu_fcc_108.extxyz")
+HOT = str(DATA / "cu_hot_32.extxyz")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return atominfo.Reference.from_structures(FCC, h=0.015)
+
+
+@pytest.fixture(scope="module")
+def traj(tmp_path_factory):
+    """Hot, crystal, hot: 32 + 108 + 32 atoms."""
+    path = tmp_path_factory.mktemp("traj") / "traj.extxyz"
+    hot, fcc = ase.io.read(HOT), ase.io.read(FCC)
+    ase.io.write(path, [hot, fcc, hot], format="extxyz")
+    return str(path)
+
+
+def html_rows(html: str) -> int:
+    return html.count("<tr>")
+
+
+def assert_pandas(result, rows: int) -> None:
+    """`to_pandas` gives one row per item, or says that it needs pandas."""
+    try:
+        import pandas as pd
+    except ImportError:
+        with pytest.raises(InputError, match="needs pandas: pip install pandas"):
+            result.to_pandas()
+        return
+    table = result.to_pandas()
+    assert isinstance(table, pd.DataFrame) and len(table) == rows
+
+
+# -- trajectory: Reading / DescriptorSpec, TrajectoryDH -------------------------------------
+
+
+def test_trajectory_dh_is_a_result_with_columns(traj, reference):
+    table = trajectory_dh(traj, reference)
+    assert isinstance(table, TrajectoryDH) and len(table) == 3
+    assert table["atoms"].tolist() == [32, 108, 32]  # columns read as before
+    assert table["novelty"][1] == 0.0 and table["novelty"][0] > 0.5
+    assert table.to_dict()["source"] == [traj] * 3
+    assert list(table.columns())[-3:] == ["novelty", "max_dH", "mean_dH"]
+    assert len(repr(table)) < 200 and "array(" not in repr(table)
+    assert html_rows(table._repr_html_()) == 1 + 3  # header, one row per frame
+    with pytest.raises(KeyError, match="columns are"):
+        table["nonsense"]
+
+
+def test_trajectory_html_of_many_frames_and_bandwidths(tmp_path):
+    path = tmp_path / "long.extxyz"
+    ase.io.write(path, [ase.io.read(HOT)] * 30, format="extxyz")
+    two = atominfo.Reference.from_structures(FCC, h=[0.01, 0.02])
+    table = trajectory_dh(str(path), two)
+    assert table["novelty"].shape == (30, 2)
+    assert "novelty_h0.01" in table.columns() and "max_dH_h0.02" in table.columns()
+    html = table._repr_html_()
+    assert html_rows(html) == 1 + 20 + 1 and "10 more rows" in html and "[" not in html
+    assert_pandas(table, 30)
+
+
+def test_value_objects_equal_the_separate_keywords(traj):
+    small = atominfo.Reference.from_structures(FCC, h=0.015, k=16, cutoff=4.0)
+    loose = list(iter_trajectory_dh(traj, small, index="0:2", k=16, cutoff=4.0))
+    bundled = list(
+        iter_trajectory_dh(traj, small, reading=Reading("0:2"), spec=DescriptorSpec(16, 4.0))
+    )
+    assert [f.number for f in bundled] == [0, 1]
+    for a, b in zip(loose, bundled):
+        np.testing.assert_array_equal(a.dH, b.dH)
+    own = list(iter_self_dh(traj, 0.015, spec=DescriptorSpec(k=16)))
+    assert [f.number for f in own] == [1, 2]
+    np.testing.assert_array_equal(own[1].dH, list(iter_self_dh(traj, 0.015, k=16))[1].dH)
+
+
+def test_keywords_replace_the_fields_of_the_value_objects(traj, reference):
+    frames = list(iter_trajectory_dh(traj, reference, reading=Reading("0:2"), index="1"))
+    assert [f.number for f in frames] == [0] and len(frames[0].atoms) == 108
+    with pytest.raises(InputError, match="k must be"):
+        next(iter_self_dh(traj, 0.015, spec=DescriptorSpec(k=16), k=1))
+    with pytest.raises(TypeError, match="unexpected keyword argument 'kk'"):
+        next(iter_trajectory_dh(traj, reference, kk=3))
