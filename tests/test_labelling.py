@@ -12,15 +12,10 @@ from atominfo.descriptor import structure_descriptors
 from atominfo.errors import InputError
 from atominfo.reference import Reference
 from atominfo.structures.datasets import rattled_fcc_cu
-from atominfo.workflows.labelling import (
-    cut_cell,
-    cut_cluster,
-    deduplicate,
-    extract,
-    find_novel,
-    images_within,
-    write_structures,
-)
+from atominfo.workflows.labelling import extract, write_structures
+from atominfo.workflows.labelling_cut import cut_cell, cut_cluster, images_within
+from atominfo.workflows.labelling_novel import find_novel
+from atominfo.workflows.labelling_picks import deduplicate
 
 K, RC, H = 16, 4.0, 0.015
 

@@ -17,7 +17,10 @@ from pathlib import Path
 
 from atominfo.cli import options
 
-OUTPUTS = (".extxyz", ".xyz")
+
+def _typed(group, flag, constraint, default, metavar, text, dest=None) -> None:
+    kind = options.typed(constraint, flag)
+    group.add_argument(flag, dest=dest, type=kind, default=default, metavar=metavar, help=text)
 
 
 def add_arguments(parser) -> None:
@@ -38,42 +41,19 @@ def add_arguments(parser) -> None:
         "--summary", type=Path, default=None, help="Also write a JSON summary here."
     )
     group = parser.add_argument_group("selection")
-    group.add_argument(
-        "--min-dh",
-        type=options.typed("min_dh", "--min-dh"),
-        default=0.0,
-        metavar="NATS",
-        help="Candidates are the atoms with dH above this.",
-    )
-    group.add_argument(
-        "--top",
-        type=options.typed("top", "--top"),
-        default=None,
-        metavar="N",
-        help="Keep only the N candidates of largest dH (bounded memory).",
-    )
+    _typed(group, "--min-dh", "min_dh", 0.0, "NATS", "Candidates are the atoms with dH above this.")
+    top = "Keep only the N candidates of largest dH (bounded memory)."
+    _typed(group, "--top", "top", None, "N", top)
     group.add_argument(
         "--dedupe",
         action="store_true",
         help="Keep a few diverse candidates: greedy maximum dH against the "
         "reference plus the picks so far.",
     )
-    group.add_argument(
-        "--duplicate-distance",
-        type=options.typed("duplicate_distance", "--duplicate-distance"),
-        default=1.0,
-        metavar="D",
-        help="With --dedupe: candidates within D "
-        "bandwidths of a pick are its duplicates (0: pure dH criterion).",
-    )
-    group.add_argument(
-        "--max",
-        dest="max_picks",
-        type=options.typed("max_picks", "--max"),
-        default=None,
-        metavar="N",
-        help="At most N structures per mode.",
-    )
+    duplicate = "With --dedupe: candidates within D bandwidths of a pick are its duplicates"
+    text = duplicate + " (0: pure dH criterion)."
+    _typed(group, "--duplicate-distance", "duplicate_distance", 1.0, "D", text)
+    _typed(group, "--max", "max_picks", None, "N", "At most N structures per mode.", "max_picks")
     group.add_argument(
         "--dh-array",
         default=None,
@@ -81,26 +61,11 @@ def add_arguments(parser) -> None:
         help="Per-atom dH array of the inputs, used without --ref (default: dH).",
     )
     group = parser.add_argument_group("cut-out")
-    group.add_argument(
-        "--mode",
-        type=options.typed("extract_mode", "--mode"),
-        default="cluster",
-        help="cluster (non-periodic, in vacuum) | cell (periodic) | both.",
-    )
-    group.add_argument(
-        "--buffer",
-        type=options.typed("buffer", "--buffer"),
-        default=2.0,
-        metavar="Å",
-        help="Shell kept beyond the cutoff, Å.",
-    )
-    group.add_argument(
-        "--vacuum",
-        type=options.typed("vacuum", "--vacuum"),
-        default=6.0,
-        metavar="Å",
-        help="Vacuum between a cluster and each face of its box, Å.",
-    )
+    modes = "cluster (non-periodic, in vacuum) | cell (periodic) | both."
+    _typed(group, "--mode", "extract_mode", "cluster", None, modes)
+    _typed(group, "--buffer", "buffer", 2.0, "Å", "Shell kept beyond the cutoff, Å.")
+    vacuum = "Vacuum between a cluster and each face of its box, Å."
+    _typed(group, "--vacuum", "vacuum", 6.0, "Å", vacuum)
     options.add_descriptor(parser)
     options.add_bandwidth(parser, several=False)
     options.add_engine(parser)
@@ -109,60 +74,49 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     from atominfo.cli.load import reference, species
-    from atominfo.cli.report import fmt, print_json, progress, say, write_json
+    from atominfo.cli.report import fmt, print_json, progress, say
     from atominfo.errors import InputError
-    from atominfo.outputs.guard import OutputGuard
+    from atominfo.runs.guard import check_outputs
+    from atominfo.settings import DescriptorSpec, Reading
     from atominfo.structures.scan import count_atoms
-    from atominfo.workflows.labelling import extract, write_structures
+    from atominfo.workflows.labelling import OUTPUTS, SUMMARY_OUTPUTS, ExtractOptions, extract
 
     refs = args.ref or []
-    outputs = [(args.output, OUTPUTS), (args.summary, (".json",))]
-    with OutputGuard(inputs=[*args.files, *refs], outputs=outputs):
-        options.apply_threads(args)
-        sp = species(args, refs, args.files)
-        ref = None
-        if refs and args.dh_array is not None:
-            raise InputError(
-                "--dh-array reads stored dH without --ref; with --ref, dH is "
-                "computed against the reference"
-            )
-        args.dh_array = args.dh_array or "dH"
-        if refs:
-            ref = reference(args, args.bandwidth, sp, options.engine(args))
-        total = count_atoms(args.files, args.index, args.format)
-        with progress("dH", total, args.quiet, "atoms") as advance:
-            result = extract(
-                list(map(str, args.files)),
-                ref,
-                mode=args.mode,
-                buffer=args.buffer,
-                vacuum=args.vacuum,
-                min_dh=args.min_dh,
-                top=args.top,
-                dedupe=args.dedupe,
-                max_picks=args.max_picks,
-                duplicate_distance=args.duplicate_distance,
-                h=args.bandwidth,
-                dh_array=args.dh_array,
-                index=args.index,
-                format=args.format,
-                type_map=args.type_map,
-                k=args.k,
-                cutoff=args.cutoff,
-                rescale_volume=args.rescale_volume,
-                species=sp,
-                reference_files=[str(r) for r in refs],
-                progress=advance,
-            )
-        write_structures(result.structures, args.output)
-        summary = {**result.to_dict(), "input": args.files, "output": args.output}
-        if args.summary is not None:
-            write_json(args.summary, summary)
+    # refuse an output that is an input (or unwritable) before the reference is built
+    outputs = [(args.output, OUTPUTS), (args.summary, SUMMARY_OUTPUTS)]
+    check_outputs(inputs=[*args.files, *refs], outputs=outputs)
+    options.apply_threads(args)
+    sp = species(args, refs, args.files)
+    if refs and args.dh_array is not None:
+        raise InputError(
+            "--dh-array reads stored dH without --ref; with --ref, dH is "
+            "computed against the reference"
+        )
+    ref = reference(args, args.bandwidth, sp, options.engine(args)) if refs else None
+    knobs = ExtractOptions(
+        *(args.mode, args.buffer, args.vacuum, args.min_dh, args.top, args.dedupe),
+        *(args.max_picks, args.duplicate_distance, args.bandwidth, args.dh_array or "dH"),
+    )
+    total = count_atoms(args.files, args.index, args.format)
+    with progress("dH", total, args.quiet, "atoms") as advance:
+        result = extract(
+            list(map(str, args.files)),
+            ref,
+            knobs,
+            reading=Reading(args.index, args.format, args.type_map),
+            spec=DescriptorSpec(
+                args.k, args.cutoff, args.rescale_volume, tuple(sp) if sp else None
+            ),
+            output=args.output,
+            summary=args.summary,
+            reference_files=[str(r) for r in refs],
+            progress=advance,
+        )
     if args.json:
-        print_json(summary)
+        print_json(result.to_dict())
         return
     c = result.candidates
-    against = f"{len(refs)} reference file(s)" if refs else f"the per-atom {args.dh_array!r}"
+    against = f"{len(refs)} reference file(s)" if refs else f"the per-atom {knobs.dh_array!r}"
     say(
         f"{len(c)} of {c.total_environments} environments in {c.total_frames} frames have "
         f"dH > {fmt(args.min_dh)} nats against {against} (h = {fmt(c.bandwidth)} 1/Å)"

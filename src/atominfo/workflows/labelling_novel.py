@@ -1,0 +1,300 @@
+"""Candidates to label: every environment with dH > `min_dh` against a reference.
+
+`find_novel` streams the frames, keeps the descriptor rows of the atoms whose
+dH against the reference (the training set) exceeds the threshold, and where
+they came from (docs/method.md, section 3.3); with ``top`` it keeps only the
+largest, in memory bounded by ``top``. Without a reference, the frames carry
+a stored per-atom dH (``atominfo dh -o flagged.extxyz``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from atominfo import params
+from atominfo.errors import InputError
+from atominfo.results import Result, jsonable
+from atominfo.settings import DescriptorSpec, Reading
+
+
+@dataclass
+class NovelEnvironments(Result):
+    """Environments with dH > `min_dh` against a reference, and where they are.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, d), 1/Å
+        Descriptor of each candidate environment.
+    dH : ndarray, shape (n,), nats
+        Its dH against the reference.
+    frame : ndarray of int, shape (n,)
+        Frame number over all inputs, from 0.
+    atom : ndarray of int, shape (n,)
+        Atom index within its frame.
+    frames : dict
+        Per frame number holding a candidate: source, source_frame, timestep, time.
+    bandwidth : float, 1/Å;  k, cutoff : descriptor settings;  min_dh : threshold, nats.
+    total_frames, total_environments : how many were scanned.
+    reference : dict, what the dH was measured against (environments, sha256, files).
+    """
+
+    X: np.ndarray = field(repr=False)
+    dH: np.ndarray = field(repr=False)
+    frame: np.ndarray = field(repr=False)
+    atom: np.ndarray = field(repr=False)
+    frames: dict = field(repr=False)
+    bandwidth: float
+    k: int
+    cutoff: float
+    min_dh: float
+    total_frames: int
+    total_environments: int
+    reference: dict = field(default_factory=dict, repr=False)
+
+    _fields_shown = ("total_frames", "total_environments", "min_dh", "bandwidth")
+
+    def __len__(self) -> int:
+        return len(self.dH)
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (the descriptors are left out)."""
+        return jsonable(
+            {
+                "candidates": len(self),
+                "frames_with_candidates": len(self.frames),
+                "total_frames": self.total_frames,
+                "total_environments": self.total_environments,
+                "min_dH": self.min_dh,
+                "max_dH": float(self.dH.max()) if len(self) else None,
+                "bandwidth": self.bandwidth,
+                "k": self.k,
+                "cutoff": self.cutoff,
+                "reference": self.reference,
+            }
+        )
+
+
+def reference_fingerprint(X) -> str:
+    """First 16 hex digits of the SHA-256 of a descriptor matrix (float64, C order)."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    digest = hashlib.sha256(str(X.shape).encode())
+    digest.update(X.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def with_keywords(keywords: dict[str, Any], *bundles: Any) -> list[Any]:
+    """`bundles` (frozen dataclasses such as `Reading`, `DescriptorSpec`) with the fields
+    named in `keywords` replaced (and validated again), so that the keywords of the
+    bundles' fields (``k=16``, ``index="::2"``) work beside the bundles.
+
+    Raises TypeError for a keyword no bundle has, as a call would.
+    """
+    out = list(bundles)
+    left = dict(keywords)
+    for i, bundle in enumerate(out):
+        names = {f.name for f in dataclasses.fields(bundle)}
+        mine = {key: left.pop(key) for key in list(left) if key in names}
+        if mine:
+            out[i] = dataclasses.replace(bundle, **mine)
+    if left:
+        raise TypeError(f"unexpected keyword argument {next(iter(left))!r}")
+    return out
+
+
+def _stored_dh(atoms: Atoms, name: str, source: str, frame: int) -> np.ndarray:
+    if name not in atoms.arrays:
+        raise InputError(
+            f"no per-atom {name!r} array: give a reference (--ref), or the "
+            f"output of `atominfo dh -o FILE.extxyz`",
+            source=source,
+            frame=frame,
+        )
+    dH = np.asarray(atoms.arrays[name], dtype=float).reshape(-1)
+    if len(dH) != len(atoms):
+        raise InputError(
+            f"per-atom {name!r} array has {len(dH)} values for {len(atoms)} atoms",
+            source=source,
+            frame=frame,
+        )
+    bad = ~np.isfinite(dH)
+    if bad.any():
+        raise InputError(
+            f"{name!r} is not a finite number", source=source, frame=frame, atom=int(np.argmax(bad))
+        )
+    return dH
+
+
+def _scoring(reference, h, dh_array: str, spec: DescriptorSpec, reference_files):
+    """(bandwidth, k, cutoff, reference provenance) of the dH the candidates are chosen by."""
+    from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K
+    from atominfo.information import DEFAULT_BANDWIDTH
+
+    if reference is None:
+        h = params.check("bandwidth", DEFAULT_BANDWIDTH if h is None else h, label="bandwidth")
+        k = int(spec.k if spec.k is not None else DEFAULT_K)
+        cutoff = float(spec.cutoff if spec.cutoff is not None else DEFAULT_CUTOFF)
+        return (
+            h,
+            k,
+            cutoff,
+            {"environments": None, "sha256": None, "files": [], "dH_array": dh_array},
+        )
+    if not np.ndim(reference.h) == 0:
+        raise InputError("extracting novel environments takes one bandwidth")
+    k = int(spec.k if spec.k is not None else (reference.k or DEFAULT_K))
+    cutoff = float(spec.cutoff if spec.cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF))
+    ref_info = {
+        "environments": len(reference),
+        "sha256": reference_fingerprint(reference.X),
+        "files": [str(f) for f in reference_files],
+    }
+    return float(reference.h), params.check("k", k), params.check("cutoff", cutoff), ref_info
+
+
+class _Kept:
+    """The candidates found so far: rows, dH, frame and atom of each, per frame; with
+    `top`, trimmed to the `top` largest dH whenever twice as many are kept."""
+
+    def __init__(self, min_dh: float, top: int | None):
+        self.min_dh, self.top = min_dh, top
+        self.threshold = min_dh
+        self.blocks: list[list[np.ndarray]] = [[], [], [], []]  # X, dH, frame, atom
+        self.frames: dict[int, dict] = {}
+        self.kept = 0
+
+    def add(self, number: int, fr, Y: np.ndarray, dH: np.ndarray) -> None:
+        from atominfo.workflows.trajectory import frame_time
+
+        hit = np.flatnonzero(dH > self.threshold)
+        if not hit.size:
+            return
+        for block, values in zip(self.blocks, (Y[hit], dH[hit], np.full(hit.size, number), hit)):
+            block.append(values)
+        step, time = frame_time(fr.atoms)
+        self.frames[number] = {
+            "source": fr.source,
+            "source_frame": fr.index,
+            "timestep": step,
+            "time": time,
+        }
+        self.kept += hit.size
+        if self.top is not None and self.kept > 2 * self.top:  # trim: memory stays O(top)
+            self._trim()
+            self.threshold = max(self.min_dh, float(self.blocks[1][0].min()))
+
+    def _trim(self) -> None:
+        """The `top` largest dH (ties: earliest), as one block each."""
+        X, dH, frame, atom = (np.concatenate(b) for b in self.blocks)
+        order = np.lexsort((np.arange(len(dH)), -dH))[: self.top]
+        order.sort()  # keep the trajectory order
+        self.blocks = [[X[order]], [dH[order]], [frame[order]], [atom[order]]]
+        self.kept = len(order)
+
+    def arrays(self, width: Callable[[], int]):
+        """(X, dH, frame, atom) of every candidate kept; `width()` gives the descriptor
+        width when there is none."""
+        if not self.blocks[1]:
+            empty = np.zeros(0, dtype=np.int64)
+            return np.zeros((0, width())), np.zeros(0), empty, empty
+        if self.top is not None:
+            self._trim()
+        return tuple(np.concatenate(b) for b in self.blocks)
+
+
+def find_novel(
+    structures,
+    reference=None,
+    *,
+    min_dh: float = 0.0,
+    top: int | None = None,
+    h: float | None = None,
+    dh_array: str = "dH",
+    reading: Reading | None = None,
+    spec: DescriptorSpec | None = None,
+    reference_files: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None,
+    **keywords,
+) -> NovelEnvironments:
+    """Every environment of `structures` with dH > `min_dh`, streamed frame by frame.
+
+    Parameters
+    ----------
+    structures : ase.Atoms, list of Atoms, file path or list of paths.
+    reference : Reference or None
+        The training set (one bandwidth). None: the frames must carry a
+        per-atom `dh_array` (``atominfo dh -o flagged.extxyz`` writes one),
+        computed with bandwidth `h` and the descriptor settings of `spec`.
+    min_dh : float, nats. Threshold: environments with dH > min_dh are kept.
+    top : int, optional. Keep only the `top` largest dH (memory stays bounded).
+    h : float, 1/Å, only without a reference (default 0.015).
+    dh_array : name of the stored per-atom dH array (without a reference).
+    reading : `Reading`, which frames are read (default: every frame).
+    spec : `DescriptorSpec`; k and cutoff default to the reference's, else 32
+        and 5 Å (rescaled descriptors cannot be checked against an unscaled
+        cut-out; see `atominfo.workflows.labelling.extract`).
+    reference_files : file names recorded as provenance.
+    progress : called with the atoms of each frame done.
+    **keywords : the fields of `Reading` and `DescriptorSpec` one by one
+        (``index=``, ``format=``, ``type_map=``, ``k=``, ``cutoff=``,
+        ``rescale_volume=``, ``species=``), replacing those of `reading`, `spec`.
+
+    Returns
+    -------
+    NovelEnvironments (descriptors and dH of the candidates, frames they are in).
+    """
+    from atominfo.descriptor import frame_descriptors
+    from atominfo.structures.frames import iter_frames
+
+    reading, spec = with_keywords(keywords, reading or Reading(), spec or DescriptorSpec())
+    min_dh = params.check("min_dh", min_dh, label="min_dh")
+    top = None if top is None else params.check("top", top)
+    h, k, cutoff, ref_info = _scoring(reference, h, dh_array, spec, reference_files)
+    species, rescale_volume = spec.kwargs()["species"], spec.rescale_volume
+
+    def describe(fr) -> np.ndarray:
+        return frame_descriptors(fr, k, cutoff, species=species, rescale_volume=rescale_volume)
+
+    found = _Kept(min_dh, top)
+    total_frames = total_envs = 0
+    fr = None
+    for number, fr in enumerate(iter_frames(structures, **reading.kwargs())):
+        total_frames += 1
+        total_envs += len(fr.atoms)
+        Y = describe(fr)
+        if reference is not None:
+            try:
+                dH = np.asarray(reference.delta_entropy(Y), dtype=float)
+            except InputError as exc:
+                raise exc.located(fr.source, fr.index) from None
+        else:
+            dH = _stored_dh(fr.atoms, dh_array, fr.source, fr.index)
+        found.add(number, fr, Y, dH)
+        if progress is not None:
+            progress(len(fr.atoms))
+    if fr is None:
+        raise InputError("no structures given")
+    last = fr
+    X, dH, frame, atom = found.arrays(lambda: describe(last).shape[1])
+    used = set(int(f) for f in frame)
+    frames = {f: v for f, v in found.frames.items() if f in used}
+    return NovelEnvironments(
+        X,
+        dH,
+        frame.astype(np.int64),
+        atom.astype(np.int64),
+        frames,
+        float(h),
+        k,
+        cutoff,
+        float(min_dh),
+        total_frames,
+        total_envs,
+        ref_info,
+    )
