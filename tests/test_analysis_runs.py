@@ -2,11 +2,14 @@
 commands (`clusters`, `calibrate`, `smooth`), value objects instead of keyword bundles,
 and result objects that display in Jupyter."""
 
+import json
+
 import ase.io
 import numpy as np
 import pytest
 
 import atominfo
+from atominfo.cli import main
 from atominfo.errors import InputError
 from atominfo.settings import DescriptorSpec, Reading
 from atominfo.workflows.trajectory import (
@@ -101,3 +104,68 @@ def test_keywords_replace_the_fields_of_the_value_objects(traj, reference):
         next(iter_self_dh(traj, 0.015, spec=DescriptorSpec(k=16), k=1))
     with pytest.raises(TypeError, match="unexpected keyword argument 'kk'"):
         next(iter_trajectory_dh(traj, reference, kk=3))
+
+
+# -- clusters: run_clusters owns the run --------------------------------------------------
+
+
+def test_run_clusters_writes_what_the_command_writes(traj, reference, tmp_path, capsys):
+    from atominfo.workflows.clusters_run import ClustersRun, run_clusters
+    from atominfo.workflows.nucleation import ClusterOptions
+
+    cli, api = tmp_path / "cli", tmp_path / "api"
+    cli.mkdir(), api.mkdir()
+    argv = ["clusters", traj, "--ref", FCC, "--liquid-ref", HOT, "--edge", "3.2", "-q"]
+    outputs = ["--table", str(cli / "c.json"), "-o", str(cli / "c.extxyz"), "--json"]
+    assert main(argv + outputs) == 0
+    printed = json.loads(capsys.readouterr().out)
+    liquid = atominfo.Reference.from_structures(HOT, h=0.015)
+    run = run_clusters(
+        traj,
+        reference,
+        liquid_reference=liquid,
+        options=ClusterOptions(edge_length=3.2),
+        table=api / "c.json",
+        output=api / "c.extxyz",
+    )
+    assert isinstance(run, ClustersRun)
+    for name in ("c.json", "c.extxyz"):
+        assert (api / name).read_bytes() == (cli / name).read_bytes()
+    expected = {**printed, "table": str(api / "c.json"), "output": str(api / "c.extxyz")}
+    assert run.to_dict() == expected
+    assert (run.frames, run.largest, run.liquid_reference) == (3, 108, True)
+    frames = ase.io.read(api / "c.extxyz", ":")
+    assert {"dH", "dH_liquid", "cluster"} <= set(frames[1].arrays)
+    assert run.columns()["largest"] == [0, 108, 0]
+    assert html_rows(run._repr_html_()) == 1 + 3 and "[" not in run._repr_html_()
+    assert_pandas(run, 3)
+
+
+def test_run_clusters_csv_plot_and_refused_output(traj, reference, tmp_path):
+    from atominfo.workflows.clusters_run import run_clusters
+
+    table = tmp_path / "c.csv"
+    run = run_clusters([traj], reference, table=table, plot=tmp_path / "c.png")
+    assert table.read_text().splitlines()[:2] == [
+        "frame,source,source_frame,timestep,atoms,solid_like,clusters,largest",
+        f"0,{traj},0,,32,0,0,0",
+    ]
+    assert run.plot.read_bytes()[:4] == b"\x89PNG"
+    table.unlink()
+    with pytest.raises(InputError, match="output directory does not exist"):
+        run_clusters(traj, reference, table=table, plot=tmp_path / "no" / "c.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png"]
+
+
+def test_cluster_options_are_validated_and_keywords_still_work(traj, reference):
+    from atominfo.workflows.nucleation import ClusterOptions, iter_trajectory_clusters
+
+    with pytest.raises(InputError, match="edge_length"):
+        ClusterOptions(edge_length=0.0)
+    with pytest.raises(InputError, match="n_star"):
+        ClusterOptions(n_star=-1.0)
+    loose = [f.summary() for f in iter_trajectory_clusters(traj, reference, method="connected")]
+    bundled = iter_trajectory_clusters(traj, reference, options=ClusterOptions(method="connected"))
+    assert loose == [f.summary() for f in bundled]
+    with pytest.raises(InputError, match="method"):
+        next(iter_trajectory_clusters(traj, reference, method="louvain", index="0"))

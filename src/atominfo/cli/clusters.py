@@ -5,21 +5,8 @@ frame, the number of clusters (biconnected by default) and the largest."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from atominfo.cli import options
-
-PLOTS = (".png", ".pdf", ".svg")
-COLUMNS = [
-    "frame",
-    "source",
-    "source_frame",
-    "timestep",
-    "atoms",
-    "solid_like",
-    "clusters",
-    "largest",
-]
 
 
 def add_arguments(parser) -> None:
@@ -96,134 +83,61 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
-    import csv
-    import io
-
-    import ase.io
-
     from atominfo.cli.load import reference
-    from atominfo.cli.report import print_json, progress, say, table, write_json
+    from atominfo.cli.report import print_json, progress, say, table
     from atominfo.errors import InputError
-    from atominfo.outputs.atomic import atomic_output
-    from atominfo.outputs.guard import OutputGuard
+    from atominfo.runs.guard import check_outputs
+    from atominfo.settings import DescriptorSpec, Reading
     from atominfo.structures.scan import count_atoms
-    from atominfo.workflows.nucleation import iter_trajectory_clusters
+    from atominfo.workflows.clusters_run import output_checks, run_clusters
+    from atominfo.workflows.nucleation import ClusterOptions
 
     if args.connected and args.method not in (None, "connected"):
         raise InputError(f"--connected contradicts --method {args.method}")
     method = "connected" if args.connected else (args.method or "biconnected")
     liquid_files = args.liquid_ref or []
-    outputs = [
-        (args.table, (".csv", ".json")),
-        (args.output, (".extxyz", ".xyz")),
-        (args.plot, PLOTS),
-    ]
-    with OutputGuard(inputs=[*args.files, *args.ref, *liquid_files], outputs=outputs):
-        options.apply_threads(args)
-        args.multicomponent = False
-        ref = reference(args, args.bandwidth)
-        liquid = None
-        if liquid_files:
-            import argparse
-
-            liquid = reference(
-                argparse.Namespace(**{**vars(args), "ref": liquid_files}), args.bandwidth
-            )
-        rows = []
-        out_file = atomic_output(args.output) if args.output is not None else None
-        out_path = out_file.__enter__() if out_file is not None else None
-        try:
-            with progress(
-                "clusters", count_atoms(args.files, args.index, args.format), args.quiet, "atoms"
-            ) as advance:
-                for frame in iter_trajectory_clusters(
-                    list(map(str, args.files)),
-                    ref,
-                    liquid_reference=liquid,
-                    edge_length=args.edge,
-                    method=method,
-                    min_size=args.min_size,
-                    solid_fraction_warning=args.warn_solid_fraction,
-                    index=args.index,
-                    format=args.format,
-                    type_map=args.type_map,
-                    k=args.k,
-                    cutoff=args.cutoff,
-                    rescale_volume=args.rescale_volume,
-                    progress=advance,
-                ):
-                    rows.append(frame.summary())
-                    if out_path is not None:
-                        atoms = frame.atoms.copy()
-                        atoms.set_array("dH", frame.dH)
-                        if frame.dH_liquid is not None:
-                            atoms.set_array("dH_liquid", frame.dH_liquid)
-                        atoms.set_array("cluster", frame.labels())
-                        with open(out_path, "a") as fh:
-                            ase.io.write(fh, atoms, format="extxyz")
-        except BaseException as exc:
-            if out_file is not None:
-                out_file.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        if out_file is not None:
-            out_file.__exit__(None, None, None)
-        columns: dict[str, list[Any]] = {c: [r.get(c) for r in rows] for c in COLUMNS}
-        if args.table is not None:
-            if args.table.suffix == ".json":
-                write_json(
-                    args.table,
-                    {
-                        "bandwidth": args.bandwidth,
-                        "edge_length": args.edge,
-                        "method": method,
-                        "liquid_reference": bool(liquid_files),
-                        **columns,
-                    },
-                )
-            else:
-                text = io.StringIO()
-                writer = csv.DictWriter(text, COLUMNS, lineterminator="\n", extrasaction="ignore")
-                writer.writeheader()
-                writer.writerows(rows)
-                with atomic_output(args.table) as tmp:
-                    tmp.write_text(text.getvalue())
-        if args.plot is not None:
-            from atominfo.cli.report import save_plot
-            from atominfo.outputs.plots import plot_clusters
-
-            save_plot(plot_clusters(columns, args.n_star), args.plot)
-    result = {
-        "bandwidth": args.bandwidth,
-        "edge_length": args.edge,
-        "method": method,
-        "liquid_reference": bool(liquid_files),
-        "frames": len(rows),
-        "largest": max(columns["largest"]),
-        "per_frame": rows,
-        "table": args.table,
-        "output": args.output,
-        "plot": args.plot,
-    }
+    # refuse an output that is an input (or unwritable) before the references are built
+    check_outputs(
+        inputs=[*args.files, *args.ref, *liquid_files],
+        outputs=output_checks(args.table, args.output, args.plot),
+    )
+    options.apply_threads(args)
+    ref = reference(args, args.bandwidth)
+    liquid = reference(args, args.bandwidth, files=liquid_files) if liquid_files else None
+    total = count_atoms(args.files, args.index, args.format)
+    with progress("clusters", total, args.quiet, "atoms") as advance:
+        result = run_clusters(
+            list(map(str, args.files)),
+            ref,
+            liquid_reference=liquid,
+            options=ClusterOptions(
+                args.edge, method, args.min_size, args.warn_solid_fraction, args.n_star
+            ),
+            table=args.table,
+            output=args.output,
+            plot=args.plot,
+            reading=Reading(args.index, args.format, args.type_map),
+            spec=DescriptorSpec(args.k, args.cutoff, args.rescale_volume),
+            progress=advance,
+        )
     if args.json:
         print_json(result)
         return
-    say(
-        table(
-            ["frame", "timestep", "atoms", "solid-like", "clusters", "largest"],
-            [
-                [
-                    r["frame"],
-                    "-" if r.get("timestep") is None else r["timestep"],
-                    r["atoms"],
-                    r["solid_like"],
-                    r["clusters"],
-                    r["largest"],
-                ]
-                for r in rows
-            ],
-            title=f"{method} clusters of solid-like atoms (dH <= 0"
-            + (" and closer to the solid than the liquid" if liquid_files else "")
-            + f", h = {args.bandwidth} 1/Å, edges <= {args.edge} Å)",
-            left=0,
-        )
+    rows = [
+        [
+            r["frame"],
+            "-" if r.get("timestep") is None else r["timestep"],
+            r["atoms"],
+            r["solid_like"],
+            r["clusters"],
+            r["largest"],
+        ]
+        for r in result.per_frame
+    ]
+    title = (
+        f"{method} clusters of solid-like atoms (dH <= 0"
+        + (" and closer to the solid than the liquid" if liquid_files else "")
+        + f", h = {args.bandwidth} 1/Å, edges <= {args.edge} Å)"
     )
+    headers = ["frame", "timestep", "atoms", "solid-like", "clusters", "largest"]
+    say(table(headers, rows, title=title, left=0))

@@ -67,8 +67,8 @@ def describe(
     return out
 
 
-def reference(args, h, species=None, engine=None):
-    """The `Reference` named by --ref: structure files or saved descriptors.
+def reference(args, h, species=None, engine=None, files=None):
+    """The `Reference` named by --ref (or by `files`): structure files or saved descriptors.
 
     The one way a command reads --ref (saved descriptors are checked against
     the run's parameters by `atominfo.structures.saved.read_reference`).
@@ -81,10 +81,11 @@ def reference(args, h, species=None, engine=None):
     # --index and --format select and read the test frames; a reference is read whole,
     # its format guessed from its name (a type map applies to any dump).
     opts = {**descriptor_options(args, species), "index": ":", "format": None}
+    files = args.ref if files is None else files
     with progress("reference descriptors", None, args.quiet) as advance:
-        ref = Reference.from_files(args.ref, h, engine=engine, progress=advance, **opts)
-    if not any(map(is_saved_descriptors, args.ref)):
-        note_padding(ref.X, args, "reference " + ", ".join(map(str, args.ref)))
+        ref = Reference.from_files(files, h, engine=engine, progress=advance, **opts)
+    if not any(map(is_saved_descriptors, files)):
+        note_padding(ref.X, args, "reference " + ", ".join(map(str, files)))
     if not species and ref.elements is not None and getattr(args, "files", None):
         note_species(args, args.files, ref.elements)
     return ref

@@ -24,6 +24,7 @@ from ase import Atoms
 from atominfo import params
 from atominfo.errors import InputError
 from atominfo.reference import Reference
+from atominfo.settings import DescriptorSpec, Reading, with_keywords
 from atominfo.workflows.trajectory import iter_trajectory_dh
 
 DEFAULT_EDGE = 3.0  # Å
@@ -276,23 +277,57 @@ def _check_liquid(reference: Reference, liquid: Reference) -> None:
         )
 
 
+@dataclass(frozen=True)
+class ClusterOptions:
+    """How solid-like atoms become clusters (`iter_trajectory_clusters`, `run_clusters`).
+
+    Parameters
+    ----------
+    edge_length : largest distance of an edge between solid-like atoms, Å, in
+        (0, 50] (minimum image).
+    method : 'biconnected', '2-edge-connected' or 'connected' (`find_clusters`).
+    min_size : smallest cluster counted, atoms (>= 1).
+    solid_fraction_warning : without a liquid reference, warn when more than
+        this fraction of the first frame's atoms are solid-like, in (0, 1] (1: never).
+    n_star : critical nucleus size (atoms, `critical_nucleus`) that a run's plot
+        marks; None: not drawn.
+    """
+
+    edge_length: float = DEFAULT_EDGE
+    method: str = "biconnected"
+    min_size: int = 2
+    solid_fraction_warning: float = DEFAULT_SOLID_FRACTION_WARNING
+    n_star: float | None = None
+
+    def __post_init__(self) -> None:
+        checked = {
+            "edge_length": params.check("edge_length", self.edge_length),
+            "method": params.check("cluster_method", self.method, label="method"),
+            "min_size": params.check("min_size", self.min_size),
+            "solid_fraction_warning": params.check(
+                "solid_fraction_warning", self.solid_fraction_warning
+            ),
+            "n_star": params.check_optional("n_star", self.n_star),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+
 def iter_trajectory_clusters(
     structures,
     reference: Reference,
     *,
     liquid_reference: Reference | None = None,
-    edge_length: float = DEFAULT_EDGE,
-    method: str = "biconnected",
-    min_size: int = 2,
-    solid_fraction_warning: float = DEFAULT_SOLID_FRACTION_WARNING,
-    index=":",
-    format=None,
+    options: ClusterOptions | None = None,
+    reading: Reading | None = None,
+    spec: DescriptorSpec | None = None,
     progress: Callable[[int], None] | None = None,
-    **descriptor_options,
+    **keywords,
 ) -> Iterator[FrameClusters]:
     """Per frame, dH against the solid `reference` and the clusters of solid-like atoms.
 
-    Streams frames like `trajectory.iter_trajectory_dh` (same options).
+    Streams frames like `trajectory.iter_trajectory_dh` (same `reading`, `spec`
+    and `progress`).
 
     Parameters
     ----------
@@ -305,16 +340,20 @@ def iter_trajectory_clusters(
         reference than under the liquid one (`solid_like`), so that a solid
         reference close to the liquid (a crystal near its melting point) does
         not turn the melt solid-like.
-    edge_length, method, min_size :
-        As in `find_clusters` (Å, in (0, 50]; 'biconnected', '2-edge-connected'
-        or 'connected'; atoms, >= 1).
-    solid_fraction_warning : float in (0, 1]
-        Without a liquid reference, warn (`warnings.warn`, once) when more
-        than this fraction of the atoms of the first frame are solid-like: a
-        nucleation run starts from a melt, and a solid reference that calls
-        most of a melt solid overlaps the liquid. 1 never warns.
-    index, format, progress, **descriptor_options :
+    options : ClusterOptions, optional
+        Edge length, method and smallest size as in `find_clusters`, and
+        `solid_fraction_warning`: without a liquid reference, warn
+        (`warnings.warn`, once) when more than this fraction of the atoms of
+        the first frame are solid-like: a nucleation run starts from a melt,
+        and a solid reference that calls most of a melt solid overlaps the
+        liquid.
+    reading, spec, progress :
         As in `trajectory.iter_trajectory_dh`.
+    **keywords :
+        Fields of `options` (``edge_length``, ``method``, ``min_size``,
+        ``solid_fraction_warning``), `reading` and `spec` (``index``,
+        ``format``, ``k``, ``cutoff``, ...) as separate keywords; they replace
+        those of the bundles.
 
     Yields
     ------
@@ -326,14 +365,13 @@ def iter_trajectory_clusters(
         raise InputError("clusters need a single bandwidth")
     if liquid_reference is not None:
         _check_liquid(reference, liquid_reference)
-    edge_length = params.check("edge_length", edge_length)
-    method = params.check("cluster_method", method, label="method")
-    min_size = params.check("min_size", min_size)
-    solid_fraction_warning = params.check("solid_fraction_warning", solid_fraction_warning)
+    options, reading, spec = with_keywords(
+        keywords, options or ClusterOptions(), reading or Reading(), spec or DescriptorSpec()
+    )
     both = reference if liquid_reference is None else _TwoReferences(reference, liquid_reference)
     first = True
     for frame in iter_trajectory_dh(
-        structures, both, index=index, format=format, progress=progress, **descriptor_options
+        structures, both, reading=reading, spec=spec, progress=progress
     ):
         if liquid_reference is None:
             dH, dH_liquid = frame.dH, None
@@ -341,18 +379,12 @@ def iter_trajectory_clusters(
         else:
             dH, dH_liquid = frame.dH
             solid = solid_like(dH, dH_liquid, len(reference), len(liquid_reference))
-        if first and liquid_reference is None and solid.mean() > solid_fraction_warning:
-            warnings.warn(
-                f"{100 * solid.mean():.0f}% of the atoms of the first frame ({frame.source}, "
-                f"frame {frame.source_frame}) are solid-like (more than "
-                f"{100 * solid_fraction_warning:g}%): unless that frame is mostly crystal, "
-                "the solid reference overlaps the liquid (e.g. a crystal near its melting "
-                "point) and the clusters are not nuclei; give a liquid reference "
-                "(--liquid-ref, liquid_reference=)",
-                stacklevel=2,
-            )
+        if first and liquid_reference is None:
+            _warn_solid_fraction(solid, frame, options.solid_fraction_warning)
         first = False
-        clusters = find_clusters(frame.atoms, solid, edge_length, method, min_size)
+        clusters = find_clusters(
+            frame.atoms, solid, options.edge_length, options.method, options.min_size
+        )
         yield FrameClusters(
             frame.number,
             frame.source,
@@ -364,6 +396,20 @@ def iter_trajectory_clusters(
             frame.time,
             dH_liquid,
             solid,
+        )
+
+
+def _warn_solid_fraction(solid: np.ndarray, frame, limit: float) -> None:
+    """Warn when more than `limit` of the first frame is solid-like (no liquid reference)."""
+    if solid.mean() > limit:
+        warnings.warn(
+            f"{100 * solid.mean():.0f}% of the atoms of the first frame ({frame.source}, "
+            f"frame {frame.source_frame}) are solid-like (more than "
+            f"{100 * limit:g}%): unless that frame is mostly crystal, "
+            "the solid reference overlaps the liquid (e.g. a crystal near its melting "
+            "point) and the clusters are not nuclei; give a liquid reference "
+            "(--liquid-ref, liquid_reference=)",
+            stacklevel=3,
         )
 
 
