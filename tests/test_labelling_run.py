@@ -1,17 +1,25 @@
-"""`extract` owns its run (outputs all or none, the same files as the command) and takes
-its knobs as value objects (and their keywords)."""
+"""`extract` owns its run (outputs all or none, the same files as the command), takes its
+knobs as value objects (and their keywords), and refuses cut-outs too large to label
+before building them; the centre check describes one atom, to the last bit."""
 
 import json
 import os
+import time
 from pathlib import Path
 
+import ase.io
+import numpy as np
 import pytest
 
+from atominfo import params
 from atominfo.cli import main
+from atominfo.descriptor import structure_descriptors
 from atominfo.errors import InputError
 from atominfo.reference import Reference
 from atominfo.settings import DescriptorSpec, Reading
+from atominfo.structures.datasets import rattled_fcc_cu
 from atominfo.workflows.labelling import ExtractOptions, extract
+from atominfo.workflows.labelling_cut import centre_descriptor, cut_cell, cut_cluster
 from atominfo.workflows.labelling_novel import find_novel
 
 DATA = Path(__file__).parent / "data"
@@ -101,5 +109,42 @@ def test_outputs_are_all_or_none(ref, tmp_path):
         extract(HOT, ref, k=K, cutoff=RC, output=HOT, summary=tmp_path / "s.json")
     # a failure after the scoring pass (a cut-out refused) leaves no file either
     with pytest.raises(InputError, match="would hold"):
-        extract(HOT, ref, k=K, cutoff=RC, buffer=100.0, output=out, summary=tmp_path / "s.json")
+        extract(HOT, ref, k=K, cutoff=RC, buffer=60.0, output=out, summary=tmp_path / "s.json")
     assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_a_cut_out_too_large_to_label_is_refused_before_it_is_built():
+    atoms = rattled_fcc_cu(3, 0.05, seed=1)
+    limit = f"{params.MAX_CUT_ATOMS:,}"
+    started = time.perf_counter()
+    with pytest.raises(InputError, match=rf"would hold about [\d,]+ atoms, more than the {limit}"):
+        cut_cluster(atoms, 0, 50.0, 2.0)
+    assert time.perf_counter() - started < 5.0  # estimated from the density, not built
+    # a cell taller than the source's is the source cell: nothing to refuse
+    assert len(cut_cell(atoms, 0, 50.0, 2.0)) == len(atoms)
+    # without a density (a slab), the images are counted up to the limit
+    slab = atoms.copy()
+    slab.pbc = (True, True, False)
+    with pytest.raises(InputError, match=f"would hold more than the {limit} atoms allowed"):
+        cut_cluster(slab, 0, 50.0, 100.0)
+    assert len(cut_cluster(atoms, 0, 5.0, 2.0)) < params.MAX_CUT_ATOMS
+
+
+def test_the_range_end_cutoff_is_refused_in_one_clean_line(tmp_path, capsys):
+    out = tmp_path / "cand.extxyz"
+    assert main(["extract", HOT, "--ref", FCC, "-o", str(out), "-q", "--cutoff=50.0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "would hold about" in err[0] and "atoms allowed" in err[0]
+    assert not out.exists()
+
+
+def test_the_centre_check_describes_one_atom_to_the_last_bit():
+    atoms = ase.io.read(HOT)
+    cluster = cut_cluster(atoms, 5, RC, 3.0)
+    for k in (4, K):
+        full = structure_descriptors(cluster, k, RC)[0]
+        np.testing.assert_array_equal(centre_descriptor(cluster, k, RC), full)
+    cell = cut_cell(atoms, 5, RC, 1.0)
+    np.testing.assert_array_equal(
+        centre_descriptor(cell, K, RC), structure_descriptors(cell, K, RC)[0]
+    )

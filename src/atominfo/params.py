@@ -225,9 +225,15 @@ CONSTRAINTS.update(
 )
 
 # Labelling (`atominfo extract`, `atominfo.workflows.labelling`).
+# Most atoms in one cut-out (cutoff + buffer = R: about 0.35 R^3 atoms in a metal's
+# cluster, 8 R^3 / V_atom in its cell); refused, counted first, before it is built.
+MAX_CUT_ATOMS = 20_000
 CONSTRAINTS.update(
     {
         "buffer": Interval(float, 0.0, 100.0, limit_reason="atoms per cut-out grow as R^3"),
+        "cut_atoms": Interval(
+            int, 1, MAX_CUT_ATOMS, limit_reason="a larger structure is beyond DFT labelling"
+        ),
         "vacuum": Interval(float, 0.0, 1000.0, closed="right"),
         "min_dh": Interval(float, None, None),
         "max_picks": Interval(int, 1, None),

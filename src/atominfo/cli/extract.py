@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from atominfo import params
 from atominfo.cli import options
 
 
@@ -63,7 +64,8 @@ def add_arguments(parser) -> None:
     group = parser.add_argument_group("cut-out")
     modes = "cluster (non-periodic, in vacuum) | cell (periodic) | both."
     _typed(group, "--mode", "extract_mode", "cluster", None, modes)
-    _typed(group, "--buffer", "buffer", 2.0, "Å", "Shell kept beyond the cutoff, Å.")
+    limit = f"a cut-out of more than {params.MAX_CUT_ATOMS:,} atoms is refused"
+    _typed(group, "--buffer", "buffer", 2.0, "Å", f"Shell kept beyond the cutoff, Å ({limit}).")
     vacuum = "Vacuum between a cluster and each face of its box, Å."
     _typed(group, "--vacuum", "vacuum", 6.0, "Å", vacuum)
     options.add_descriptor(parser)

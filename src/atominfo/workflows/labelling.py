@@ -38,7 +38,7 @@ from atominfo import params
 from atominfo.errors import InputError
 from atominfo.results import Result, jsonable
 from atominfo.settings import DescriptorSpec, Reading
-from atominfo.workflows.labelling_cut import cut_cell, cut_cluster
+from atominfo.workflows.labelling_cut import centre_descriptor, cut_cell, cut_cluster
 from atominfo.workflows.labelling_novel import NovelEnvironments, find_novel, with_keywords
 from atominfo.workflows.labelling_picks import Deduplication, deduplicate
 
@@ -198,9 +198,9 @@ def extract(
     Raises
     ------
     InputError
-        For bad parameters, inputs or outputs, for a cut-out too large, and when a
-        frame read the second time is not the frame scored the first time (the
-        input changed meanwhile).
+        For bad parameters, inputs or outputs, for a cut-out larger than
+        ``atominfo.params.MAX_CUT_ATOMS`` atoms, and when a frame read the second
+        time is not the frame scored the first time (the input changed meanwhile).
     """
     from atominfo.runs.guard import OutputGuard
 
@@ -339,11 +339,14 @@ class _Cutter:
         for kind, piece in pieces:
             error = float("nan")
             if self.check_rows:
-                from atominfo.descriptor import frame_descriptors
-                from atominfo.structures.frames import Frame
-
-                frame = Frame(piece, fr.source, fr.index)
-                row = frame_descriptors(frame, cand.k, cand.cutoff, species=self.species)[0]
+                row = centre_descriptor(
+                    piece,
+                    cand.k,
+                    cand.cutoff,
+                    species=self.species,
+                    source=fr.source,
+                    frame=fr.index,
+                )
                 error = float(np.abs(row - cand.X[c]).max())
                 self.errors.append(error)
             info = self._provenance(kind, number, fr, rank, error)

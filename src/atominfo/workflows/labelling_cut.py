@@ -33,6 +33,10 @@ the buffer keeps that surface away from the environment being labelled.
   clusters for molecules, surfaces and liquids; cells for dense solids whose
   code needs PBC.
 
+A cut-out may hold at most ``atominfo.params.MAX_CUT_ATOMS`` atoms (a larger
+structure is beyond what a DFT code labels); its size is estimated from the
+density, or counted, before it is built.
+
 Labels (``info`` and per-atom arrays whose name contains energy, force,
 stress or virial, and calculator results) describe the whole source frame,
 not the cut-out, and are not copied. Every other ``info`` entry and per-atom
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import cast
 
 import numpy as np
 from ase import Atoms
@@ -53,8 +58,6 @@ from atominfo.errors import InputError
 # Names of labels that hold for the whole source frame only (matched case-insensitively
 # as substrings of info keys and array names): not copied into cut-outs.
 LABEL_WORDS = ("energy", "force", "stress", "virial")
-# A cut-out with more atoms than this is refused (buffer or cutoff far too large).
-MAX_CUT_ATOMS = 200_000
 # Periodic images examined per cut-out (atoms x lattice shifts) before refusing.
 MAX_IMAGE_WORK = 50_000_000
 # Keys `atominfo.workflows.labelling.extract` writes into info (a source entry of
@@ -99,22 +102,23 @@ def _cell_and_heights(atoms: Atoms):
 
 def _too_many_atoms(radius: float, about: float | None = None) -> InputError:
     """The refusal of a cut-out of `radius` Å holding more than `MAX_CUT_ATOMS` atoms."""
-    if about is not None:
-        return InputError(
-            f"a cut-out of radius {radius:g} Å would hold more than "
-            f"{MAX_CUT_ATOMS:,} atoms (about {about:,.0f}); use a "
-            "smaller buffer or cutoff"
-        )
+    limit = params.MAX_CUT_ATOMS
+    reason = cast(params.Interval, params.CONSTRAINTS["cut_atoms"]).limit_reason
+    size = (
+        f"about {about:,.0f} atoms, more than the {limit:,}"
+        if about
+        else f"more than the {limit:,}"
+    )
     return InputError(
-        f"a cut-out of radius {radius:g} Å would hold more than "
-        f"{MAX_CUT_ATOMS:,} atoms; use a smaller buffer or cutoff"
+        f"a cut-out of radius {radius:g} Å (cutoff + buffer) would hold {size} atoms "
+        f"allowed ({reason}); use a smaller buffer or cutoff"
     )
 
 
 def _check_size(n: int, radius: float, cell, pbc, n_shifts: int) -> None:
     """Refuse a cut-out too large to label, from the density where the cell is periodic,
     and a search over too many periodic images, before any image is made."""
-    limit = MAX_CUT_ATOMS
+    limit = params.MAX_CUT_ATOMS
     if pbc.all():  # atoms expected in the sphere, from the density
         expected = n * (4.0 / 3.0) * math.pi * radius**3 / abs(np.linalg.det(cell))
         if expected > 1.5 * limit:  # (well above: the exact count decides near the limit)
@@ -151,7 +155,7 @@ def images_within(atoms: Atoms, centre: int, radius: float):
     Raises
     ------
     InputError
-        For a missing atom, and for more than `MAX_CUT_ATOMS` images
+        For a missing atom, and for more than ``params.MAX_CUT_ATOMS`` images
         (estimated from the density first, then counted).
     """
     n = len(atoms)
@@ -180,7 +184,7 @@ def images_within(atoms: Atoms, centre: int, radius: float):
 def _images(base, cell, reach, radius: float):
     """(owner, displacement) of the images within `radius`, shift after shift (shifts in
     lexicographic order, atoms in order within a shift); refused beyond MAX_CUT_ATOMS."""
-    limit = MAX_CUT_ATOMS
+    limit = params.MAX_CUT_ATOMS
     owners, disps = [], []
     found = 0
     r2 = radius * radius
@@ -263,8 +267,8 @@ def cut_cluster(
     Raises
     ------
     InputError
-        For bad parameters, and for a cluster of more than `MAX_CUT_ATOMS`
-        atoms (refused before it is built).
+        For bad parameters, and for a cluster of more than
+        ``atominfo.params.MAX_CUT_ATOMS`` atoms (refused before it is built).
     """
     cutoff = params.check("cutoff", cutoff)
     buffer = params.check("buffer", buffer)
@@ -331,3 +335,35 @@ def cut_cell(atoms: Atoms, centre: int, cutoff: float, buffer: float = 2.0) -> A
         out.positions, new_cell, source_min if math.isfinite(source_min) else 1.0
     )
     return out
+
+
+def centre_descriptor(
+    cut: Atoms, k: int, cutoff: float, *, species=None, source: str = "<memory>", frame: int = 0
+) -> np.ndarray:
+    """Descriptor row of atom 0 of a cut-out, 1/Å: the check that it is the source's.
+
+    A cluster (no periodicity, plain descriptor) describes its centre atom
+    alone, among all its atoms: the very row, to the last bit, of describing
+    every atom, at a fraction of the work (a cut-out holds thousands of atoms
+    at a large cutoff or buffer). Cells and species blocks describe every atom.
+    `source` and `frame` name the source frame in an error.
+    """
+    from atominfo.descriptor import frame_descriptors
+    from atominfo.descriptor.kernel import describe_points
+    from atominfo.structures.frames import Frame
+
+    if species is not None or cut.pbc.any():
+        return frame_descriptors(Frame(cut, source, frame), k, cutoff, species=species)[0]
+    row = np.empty((1, 2 * k - 1))
+    points = np.array(cut.positions, dtype=float)
+    try:
+        coincident = describe_points(points, np.zeros(1, dtype=np.int64), k, cutoff, row)
+    except InputError as exc:
+        raise exc.located(source, frame) from None
+    if coincident[0] >= 0:
+        raise InputError(
+            f"two atoms at the same position (atoms 0 and {int(coincident[0])}) in a cut-out",
+            source=source,
+            frame=frame,
+        )
+    return row[0]
