@@ -3,6 +3,7 @@ commands (`clusters`, `calibrate`, `smooth`), value objects instead of keyword b
 and result objects that display in Jupyter."""
 
 import json
+from pathlib import Path
 
 import ase.io
 import numpy as np
@@ -169,3 +170,82 @@ def test_cluster_options_are_validated_and_keywords_still_work(traj, reference):
     assert loose == [f.summary() for f in bundled]
     with pytest.raises(InputError, match="method"):
         next(iter_trajectory_clusters(traj, reference, method="louvain", index="0"))
+
+
+# -- per-environment values, smooth -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def forces_file(tmp_path_factory):
+    """Two frames of the hot crystal with reference and predicted forces and a 'dH' array."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    rng = np.random.default_rng(5)
+    frames = []
+    for _ in range(2):
+        atoms = ase.io.read(HOT)
+        forces = rng.normal(size=(len(atoms), 3))
+        atoms.arrays["predicted_forces"] = forces + rng.normal(0, 0.1, forces.shape)
+        atoms.arrays["dH"] = rng.normal(size=len(atoms))
+        atoms.calc = SinglePointCalculator(atoms, forces=forces)
+        frames.append(atoms)
+    path = tmp_path_factory.mktemp("forces") / "forces.extxyz"
+    ase.io.write(path, frames, format="extxyz")
+    return path
+
+
+def test_environment_values_from_npy_and_structure_files(tmp_path, forces_file):
+    from atominfo.workflows.environment_values import read_environment_values
+    from atominfo.workflows.uncertainty import force_errors
+
+    row = tmp_path / "row.npy"
+    np.save(row, np.arange(4.0)[None, :])
+    assert read_environment_values(row, "errors", "error").tolist() == [0.0, 1.0, 2.0, 3.0]
+    frames = ase.io.read(forces_file, ":")
+    errors = read_environment_values(
+        forces_file, "errors", "error", forces=("forces", "predicted_forces")
+    )
+    np.testing.assert_array_equal(errors, force_errors(frames))
+    dH = read_environment_values(forces_file, "dH", "dH")
+    np.testing.assert_array_equal(dH, np.concatenate([f.arrays["dH"] for f in frames]))
+    with pytest.raises(InputError, match="forces.extxyz: frame 0: no per-atom array 'error'"):
+        read_environment_values(forces_file, "errors", "error")
+    np.save(row, np.zeros((2, 3)))
+    with pytest.raises(InputError, match="row.npy: errors must be one value per environment"):
+        read_environment_values(row, "errors", "error")
+
+
+def test_smooth_does_not_import_private_names():
+    import ast
+
+    import atominfo.cli.smooth as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names]
+    assert not [name for name in imported if name.startswith("_")]
+
+
+def test_run_smoothing_writes_what_the_command_writes(reference, tmp_path, capsys):
+    from atominfo.workflows.regression import SmoothingRun, kernel_regression, run_smoothing
+
+    values = tmp_path / "v.npy"
+    np.save(values, np.linspace(0.0, 1.0, 108))
+    cli, api = tmp_path / "cli.json", tmp_path / "api.json"
+    argv = ["smooth", HOT, "--ref", FCC, "--errors", str(values), "--max-dh", "300"]
+    assert main(argv + ["-o", str(cli), "--json", "-q"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    run = run_smoothing(HOT, reference, values, max_dh=300.0, output=api)
+    assert isinstance(run, SmoothingRun) and api.read_bytes() == cli.read_bytes()
+    summary = run.to_dict()
+    summary.pop("regression")
+    assert summary == {**printed, "output": str(api)}
+    expected = kernel_regression(
+        atominfo.descriptors(HOT), reference.X, np.linspace(0.0, 1.0, 108), 0.015, max_dh=300.0
+    )
+    np.testing.assert_array_equal(run.regression.estimate, expected.estimate)
+    assert 0 < run.determined < run.environments == 32 and "dH > 300" in run.reason
+    assert "regression" not in repr(run) and len(repr(run)) < 300
+    with pytest.raises(InputError, match="10 values for 108 reference environments"):
+        np.save(values, np.zeros(10))
+        run_smoothing(HOT, reference, values, output=tmp_path / "none.npy")
+    assert not (tmp_path / "none.npy").exists()

@@ -56,59 +56,45 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
-    import numpy as np
+    from atominfo.cli.load import reference, species
+    from atominfo.cli.report import fmt, print_json, progress, say
+    from atominfo.runs.guard import check_outputs
+    from atominfo.settings import DescriptorSpec, Reading
+    from atominfo.workflows.regression import run_smoothing
 
-    from atominfo.cli.calibrate import _values
-    from atominfo.cli.load import describe, reference, species
-    from atominfo.cli.report import fmt, print_json, say, write_json
-    from atominfo.errors import InputError
-    from atominfo.outputs.atomic import atomic_output
-    from atominfo.outputs.guard import OutputGuard
-    from atominfo.workflows.regression import UNDERFLOW_DH, kernel_regression
-
-    with OutputGuard(
+    # refuse an output that is an input (or unwritable) before the reference is built
+    check_outputs(
         inputs=[*args.files, *args.ref, args.errors], outputs=[(args.output, (".npy", ".json"))]
-    ):
-        options.apply_threads(args)
-        sp = species(args, args.files, args.ref)
-        ref = reference(args, args.bandwidth, sp)
-        values = _values(args.errors, "values", "error", forces=(args.forces, args.predicted))
-        if len(values) != len(ref):
-            raise InputError(
-                f"{len(values)} values for {len(ref)} reference environments "
-                "(one value per reference environment, in order)",
-                source=str(args.errors),
-            )
-        Y = describe(args.files, args, "test descriptors", sp)
-        max_dh = UNDERFLOW_DH if args.max_dh is None else args.max_dh
-        reg = kernel_regression(Y, ref.X, values, args.bandwidth, max_dh=max_dh)
-        if args.output is not None and args.output.suffix == ".npy":
-            with atomic_output(args.output) as tmp:
-                with open(tmp, "wb") as fh:
-                    np.save(fh, reg.estimate)
-        elif args.output is not None:
-            write_json(args.output, reg.to_dict())
-    est = reg.estimate[reg.determined]
-    summary = {
-        "environments": len(Y),
-        "determined": int(reg.determined.sum()),
-        "undetermined": int((~reg.determined).sum()),
-        "reason": reg.reason,
-        "mean_estimate": float(est.mean()) if est.size else None,
-        "max_estimate": float(est.max()) if est.size else None,
-        "max_dh": max_dh,
-        "bandwidth": args.bandwidth,
-        "output": args.output,
-    }
+    )
+    options.apply_threads(args)
+    sp = species(args, args.files, args.ref)
+    ref = reference(args, args.bandwidth, sp)
+    with progress("test descriptors", None, args.quiet) as advance:
+        result = run_smoothing(
+            list(map(str, args.files)),
+            ref,
+            args.errors,
+            forces=args.forces,
+            predicted=args.predicted,
+            max_dh=args.max_dh,
+            output=args.output,
+            reading=Reading(args.index, args.format, args.type_map),
+            spec=DescriptorSpec(
+                args.k, args.cutoff, args.rescale_volume, tuple(sp) if sp else None
+            ),
+            progress=advance,
+        )
     if args.json:
+        summary = result.to_dict()
+        summary.pop("regression")
         print_json(summary)
         return
     say(
-        f"{summary['determined']} of {len(Y)} test environments estimated from "
+        f"{result.determined} of {result.environments} test environments estimated from "
         f"{len(ref)} reference values (h = {args.bandwidth:g} 1/Å)"
     )
-    say(f"  mean estimate {fmt(summary['mean_estimate'])}, max {fmt(summary['max_estimate'])}")
-    if reg.reason:
-        say(f"  undetermined: {reg.reason}")
+    say(f"  mean estimate {fmt(result.mean_estimate)}, max {fmt(result.max_estimate)}")
+    if result.reason:
+        say(f"  undetermined: {result.reason}")
     if args.output is not None:
         say(f"  written to {args.output}")

@@ -18,7 +18,9 @@ estimate only inside the reference's domain, dH <= 0).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -26,6 +28,7 @@ from atominfo import params
 from atominfo.errors import InputError
 from atominfo.information import DEFAULT_BANDWIDTH, as_descriptor_matrix, check_widths
 from atominfo.results import Result
+from atominfo.settings import DescriptorSpec, Reading
 
 # -log of the smallest normal float64: beyond this dH the kernel sum underflows.
 UNDERFLOW_DH = float(-np.log(np.finfo(np.float64).tiny))  # 708.396 nats
@@ -126,3 +129,135 @@ def kernel_regression(
         )
         estimate = np.where(determined, estimate, np.nan)
     return KernelRegression(estimate, dH, n_eff, determined, float(max_dh), reason)
+
+
+@dataclass
+class SmoothingRun(Result):
+    """What `run_smoothing` estimated and wrote (``atominfo smooth``).
+
+    Attributes
+    ----------
+    environments : test environments. determined, undetermined : how many got an
+        estimate, and how many NaN (`reason` says why; '' when none).
+    mean_estimate, max_estimate : over the determined estimates (None when none).
+    max_dh : the dH limit used, nats. bandwidth : 1/Å.
+    output : the file written (None where not asked).
+    regression : the per-environment `KernelRegression` (estimate, dH, n_eff).
+    """
+
+    _fields_shown = ("environments", "determined", "mean_estimate", "max_estimate", "reason")
+    environments: int
+    determined: int
+    undetermined: int
+    reason: str
+    mean_estimate: float | None
+    max_estimate: float | None
+    max_dh: float
+    bandwidth: float
+    output: Path | None
+    regression: KernelRegression = field(repr=False)
+
+
+def run_smoothing(
+    test,
+    reference,
+    values,
+    *,
+    forces: str = "forces",
+    predicted: str = "predicted_forces",
+    max_dh: float | None = None,
+    output=None,
+    reading: Reading | None = None,
+    spec: DescriptorSpec | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SmoothingRun:
+    """``atominfo smooth`` as one function: `kernel_regression` of the reference's values
+    at every environment of `test`, written to a file.
+
+    Parameters
+    ----------
+    test : structure file path or list of paths: where to estimate.
+    reference : `atominfo.Reference` (one bandwidth).
+    values : the reference's values, one per reference environment in order: .npy,
+        or a structure file (extxyz) with an 'error' array or with reference and
+        predicted forces (value: the norm of their difference).
+    forces, predicted : names of the reference and predicted per-atom forces.
+    max_dh : leave test environments with dH above it undetermined, nats
+        (default: where the kernel weights underflow, `UNDERFLOW_DH`).
+    output : per-environment estimates, .npy, or .json with dH and n_eff.
+    reading : which frames of `test` are read (`Reading`).
+    spec : descriptor settings of `test` (`DescriptorSpec`; default: the reference's).
+    progress : called with the number of atoms of each test frame described.
+
+    Returns
+    -------
+    SmoothingRun
+
+    Raises
+    ------
+    InputError
+        Bad input, values not one per reference environment, a refused output.
+    """
+    import warnings
+
+    from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, descriptors, padding_note
+    from atominfo.runs.guard import OutputGuard
+    from atominfo.workflows.environment_values import read_environment_values
+
+    reading = reading or Reading()
+    spec = spec or DescriptorSpec()
+    test = [str(t) for t in ([test] if isinstance(test, (str, Path)) else test)]
+    values, output = Path(values), Path(output) if output is not None else None
+    sources = list(getattr(reference, "sources", ()))
+    outputs = [(output, (".npy", ".json"))]
+    with OutputGuard(inputs=[*test, *sources, values], outputs=outputs):
+        known = read_environment_values(values, "values", "error", forces=(forces, predicted))
+        if len(known) != len(reference):
+            raise InputError(
+                f"{len(known)} values for {len(reference)} reference environments "
+                "(one value per reference environment, in order)",
+                source=str(values),
+            )
+        k = spec.k if spec.k is not None else (reference.k or DEFAULT_K)
+        cutoff = spec.cutoff if spec.cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF)
+        Y = descriptors(
+            test,
+            k,
+            cutoff,
+            multicomponent=list(spec.species) if spec.species else False,
+            rescale_volume=spec.rescale_volume,
+            progress=progress,
+            **reading.kwargs(),
+        )
+        note = padding_note(Y, k, cutoff)
+        if note is not None:
+            warnings.warn(f"{', '.join(test)}: {note}", stacklevel=2)
+        max_dh = UNDERFLOW_DH if max_dh is None else max_dh
+        reg = kernel_regression(Y, reference.X, known, reference.h, max_dh=max_dh)
+        if output is not None:
+            _write_estimates(output, reg)
+    estimates = reg.estimate[reg.determined]
+    return SmoothingRun(
+        environments=len(Y),
+        determined=int(reg.determined.sum()),
+        undetermined=int((~reg.determined).sum()),
+        reason=reg.reason,
+        mean_estimate=float(estimates.mean()) if estimates.size else None,
+        max_estimate=float(estimates.max()) if estimates.size else None,
+        max_dh=max_dh,
+        bandwidth=reference.h,
+        output=output,
+        regression=reg,
+    )
+
+
+def _write_estimates(path: Path, reg: KernelRegression) -> None:
+    """The estimates as .npy (NaN where undetermined), or the whole regression as .json."""
+    from atominfo.outputs.tables import write_json
+    from atominfo.runs.atomic import atomic_output
+
+    if path.suffix == ".npy":
+        with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, reg.estimate)
+    else:
+        write_json(path, reg)
