@@ -37,9 +37,9 @@ from ase import Atoms
 from atominfo import params
 from atominfo.errors import InputError
 from atominfo.results import Result, jsonable
-from atominfo.settings import DescriptorSpec, Reading
+from atominfo.settings import DescriptorSpec, Reading, with_keywords
 from atominfo.workflows.labelling_cut import centre_descriptor, cut_cell, cut_cluster
-from atominfo.workflows.labelling_novel import NovelEnvironments, find_novel, with_keywords
+from atominfo.workflows.labelling_novel import NovelEnvironments, find_novel
 from atominfo.workflows.labelling_picks import Deduplication, deduplicate
 
 # Suffixes of the outputs: the cut-outs, the summary.

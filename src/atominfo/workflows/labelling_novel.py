@@ -9,11 +9,9 @@ a stored per-atom dH (``atominfo dh -o flagged.extxyz``).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -21,7 +19,7 @@ from ase import Atoms
 from atominfo import params
 from atominfo.errors import InputError
 from atominfo.results import Result, jsonable
-from atominfo.settings import DescriptorSpec, Reading
+from atominfo.settings import DescriptorSpec, Reading, with_keywords
 
 
 @dataclass
@@ -87,25 +85,6 @@ def reference_fingerprint(X) -> str:
     digest = hashlib.sha256(str(X.shape).encode())
     digest.update(X.tobytes())
     return digest.hexdigest()[:16]
-
-
-def with_keywords(keywords: dict[str, Any], *bundles: Any) -> list[Any]:
-    """`bundles` (frozen dataclasses such as `Reading`, `DescriptorSpec`) with the fields
-    named in `keywords` replaced (and validated again), so that the keywords of the
-    bundles' fields (``k=16``, ``index="::2"``) work beside the bundles.
-
-    Raises TypeError for a keyword no bundle has, as a call would.
-    """
-    out = list(bundles)
-    left = dict(keywords)
-    for i, bundle in enumerate(out):
-        names = {f.name for f in dataclasses.fields(bundle)}
-        mine = {key: left.pop(key) for key in list(left) if key in names}
-        if mine:
-            out[i] = dataclasses.replace(bundle, **mine)
-    if left:
-        raise TypeError(f"unexpected keyword argument {next(iter(left))!r}")
-    return out
 
 
 def _stored_dh(atoms: Atoms, name: str, source: str, frame: int) -> np.ndarray:
