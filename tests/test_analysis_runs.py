@@ -2,7 +2,9 @@
 commands (`clusters`, `calibrate`, `smooth`), value objects instead of keyword bundles,
 and result objects that display in Jupyter."""
 
+import inspect
 import json
+import warnings
 from pathlib import Path
 
 import ase.io
@@ -249,3 +251,73 @@ def test_run_smoothing_writes_what_the_command_writes(reference, tmp_path, capsy
         np.save(values, np.zeros(10))
         run_smoothing(HOT, reference, values, output=tmp_path / "none.npy")
     assert not (tmp_path / "none.npy").exists()
+
+
+# -- calibrate --------------------------------------------------------------------------
+
+
+def test_run_calibration_writes_what_the_command_writes(forces_file, tmp_path, capsys):
+    from atominfo.workflows.uncertainty import CalibrationRun, run_calibration
+
+    cli, api = tmp_path / "cli.json", tmp_path / "api.json"
+    argv = ["calibrate", "--errors", str(forces_file), "--coverage", "0.8", "--seed", "3"]
+    assert main(argv + ["-o", str(cli), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    run = run_calibration(forces_file, coverage=0.8, seed=3, output=api, plot=tmp_path / "c.svg")
+    assert isinstance(run, CalibrationRun) and run.to_dict() == printed
+    assert api.read_bytes() == cli.read_bytes()
+    assert (tmp_path / "c.svg").read_bytes().startswith(b"<?xml")
+    assert run.correlations["n"] == 64 and run.inputs["dh"] == forces_file
+    assert html_rows(run._repr_html_()) == 1 + 20 and "[" not in run._repr_html_()
+    assert_pandas(run, 20)
+    with pytest.raises(InputError, match="dH values are needed"):
+        np.save(tmp_path / "e.npy", np.ones(64))
+        run_calibration(tmp_path / "e.npy", output=tmp_path / "none.json")
+    assert not (tmp_path / "none.json").exists()
+
+
+def test_calibrate_seed_range_end_prints_no_overflow_warning(tmp_path, capsys):
+    """A conformal score beyond float64 (a residual near 1e300 over a spread floored at
+    1e-12) is +inf, not an overflow warning; which point is scored depends on --seed."""
+    dH = np.random.default_rng(0).normal(size=200)
+    errors = np.ones(200)
+    errors[2] = 1e300  # scored at the calibration step with seed 2**32 - 1
+    np.save(tmp_path / "dh.npy", dH)
+    np.save(tmp_path / "err.npy", errors)
+    argv = ["calibrate", "--dh", str(tmp_path / "dh.npy"), "--errors", str(tmp_path / "err.npy")]
+    assert main(argv + ["--seed", "4294967295", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and json.loads(captured.out)["conformal_quantile"] == 0.0
+
+
+def test_calibration_is_refused_where_float64_cannot_hold_it():
+    from atominfo.workflows.uncertainty import ConformalErrorEstimator, calibrate
+
+    dH = np.arange(8.0)
+    errors = np.array([1.0] * 4 + [1e300] * 4)
+    refused = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for seed in range(200):
+            try:
+                estimator = ConformalErrorEstimator(0.5, seed=seed).fit(dH, errors)
+            except InputError as exc:  # every large error among the calibration points
+                assert "beyond float64" in str(exc)
+                refused += 1
+            else:
+                assert np.isfinite(estimator.quantile_)
+    assert refused > 0
+    with pytest.raises(InputError, match="errors up to 1e\\+307: a sum of 200"):
+        calibrate(np.zeros(200), np.full(200, 1e307))
+
+
+def test_public_workflow_functions_take_at_most_ten_parameters():
+    from atominfo.workflows import clusters_run, nucleation, regression, trajectory, uncertainty
+
+    for module in (clusters_run, nucleation, regression, trajectory, uncertainty):
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if function.__module__ != module.__name__ or name.startswith("_"):
+                continue
+            kinds = [p.kind for p in inspect.signature(function).parameters.values()]
+            counted = [k for k in kinds if k not in (k.VAR_POSITIONAL, k.VAR_KEYWORD)]
+            assert len(counted) <= 10, f"{module.__name__}.{name}: {len(counted)} parameters"

@@ -6,12 +6,17 @@ the norm of the force error, eV/Å); dH is in nats.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
 from atominfo import params
 from atominfo.errors import InputError
+from atominfo.results import Result
 
 N_BINS = 20
+FLOAT_MAX = float(np.finfo(np.float64).max)
 WINDOW = 0.75  # half-width of the running-average window, in bin widths
 
 
@@ -25,6 +30,12 @@ def _paired(dH, errors):
     for name, v in (("dH", dH), ("errors", errors)):
         if not np.isfinite(v).all():
             raise InputError(f"{name} value {int(np.argmax(~np.isfinite(v)))} is NaN or infinite")
+        largest = float(np.max(np.abs(v)))
+        if largest * v.size > FLOAT_MAX:  # the running sums would overflow to inf
+            raise InputError(
+                f"{name} up to {largest:.3g}: a sum of {v.size} of them overflows "
+                "float64 (express them in a larger unit)"
+            )
     return dH, errors
 
 
@@ -135,7 +146,10 @@ class ConformalErrorEstimator:
         self._spread_raw = _curve_function(self.spread_curve_)
         # Floor: a bin whose errors are all equal would give a zero spread.
         self.spread_floor_ = max(float(np.mean(residual)) * 1e-3, 1e-12)
-        scores = np.abs(errors[cal] - self._mean(dH[cal])) / self._spread(dH[cal])
+        # The spread is floored far below the largest residuals, so a residual near
+        # float64's limit has a score beyond it: +inf, which still sorts last.
+        with np.errstate(over="ignore"):
+            scores = np.abs(errors[cal] - self._mean(dH[cal])) / self._spread(dH[cal])
         rank = int(np.ceil((n_cal + 1) * self.coverage))
         if rank > n_cal:  # the interval would be unbounded: no information
             need = int(np.ceil(self.coverage / (1 - self.coverage)))
@@ -144,6 +158,12 @@ class ConformalErrorEstimator:
                 f"{self.coverage:g}: need at least {need}"
             )
         self.quantile_ = float(np.sort(scores)[rank - 1])
+        if not np.isfinite(self.quantile_):
+            raise InputError(
+                f"the conformal quantile at coverage {self.coverage:g} is beyond float64: "
+                f"the calibration errors (up to {np.max(np.abs(errors[cal])):.3g}) are too "
+                "far from the curve fitted on the rest for any finite interval"
+            )
         self.nonnegative_ = bool((errors >= 0).all())
         self.n_fit_, self.n_calibration_ = fit.size, n_cal
         return self
@@ -280,3 +300,142 @@ def to_json(result: dict) -> dict:
         return value
 
     return convert(result)
+
+
+@dataclass
+class CalibrationRun(Result):
+    """What `run_calibration` computed (the JSON that ``atominfo calibrate -o`` writes).
+
+    Attributes
+    ----------
+    running_average : dict with 'centre' (nats), 'mean_error', 'count' (one per
+        bin) and 'bin_width' (`running_average`).
+    correlations : dict with 'pearson', 'pearson_p', 'spearman', 'spearman_p', 'n'.
+    coverage : nominal coverage. held_out_coverage : measured on the held-out points.
+    mean_interval_width : in the errors' unit. conformal_quantile : of the score.
+    n_train, n_test : points fitted and held out. seed : of the random splits.
+    estimator : dict with the fitted 'curve' and 'spread_curve', 'conformal_quantile',
+        'n_fit', 'n_calibration' (`ConformalErrorEstimator`).
+    inputs : dict with the 'dh' and 'errors' files read.
+    """
+
+    _fields_shown = ("coverage", "held_out_coverage", "mean_interval_width", "n_test")
+    running_average: dict
+    correlations: dict
+    coverage: float
+    held_out_coverage: float
+    mean_interval_width: float
+    conformal_quantile: float
+    n_train: int
+    n_test: int
+    seed: int
+    estimator: dict
+    inputs: dict
+
+    def to_pandas(self):
+        """The running average as a `pandas.DataFrame`, one row per bin."""
+        from atominfo.outputs.tables import data_frame
+
+        return data_frame(self._bins(), "CalibrationRun")
+
+    def _bins(self) -> dict:
+        curve = self.running_average
+        return {name: curve[name] for name in ("centre", "mean_error", "count")}
+
+    def _repr_html_(self) -> str:
+        from atominfo.outputs.tables import html_table
+
+        c = self.correlations
+        caption = (
+            f"CalibrationRun: {c['n']} environments, Pearson {c['pearson']:.3f}, Spearman "
+            f"{c['spearman']:.3f}; held-out coverage {self.held_out_coverage:.1%} at "
+            f"{self.coverage:.0%} nominal, mean width {self.mean_interval_width:.4g}"
+        )
+        return html_table(self._bins(), caption)
+
+
+def run_calibration(
+    errors,
+    dh=None,
+    *,
+    forces: str = "forces",
+    predicted: str = "predicted_forces",
+    coverage: float = 0.9,
+    test_fraction: float = 0.25,
+    seed: int = 0,
+    output=None,
+    plot=None,
+    unit: str = "eV/Å",
+) -> CalibrationRun:
+    """``atominfo calibrate`` as one function: read errors and dH, `calibrate`, write.
+
+    Parameters
+    ----------
+    errors : per-environment errors: .npy, or a structure file (extxyz) with an
+        'error' array or with reference and predicted forces (error: the norm
+        of their difference).
+    dh : per-environment dH (nats): .npy, or a structure file with a 'dH' array.
+        Default: the 'dH' array of a structure file `errors` (a .npy holds the
+        errors only).
+    forces, predicted : names of the reference and predicted per-atom forces.
+    coverage, test_fraction, seed : as in `calibrate`.
+    output : the result as JSON (.json). plot : error density against dH with
+        the running average (.png, .pdf or .svg).
+    unit : of the errors, for the plot.
+
+    Returns
+    -------
+    CalibrationRun
+
+    Raises
+    ------
+    InputError
+        Bad input, no dH, a refused output (then nothing is written).
+    """
+    from atominfo.outputs.plots import PLOT_SUFFIXES
+    from atominfo.runs.guard import OutputGuard
+    from atominfo.workflows.environment_values import read_environment_values
+
+    errors = Path(errors)
+    dh = Path(dh) if dh is not None else None
+    output, plot = (Path(p) if p is not None else None for p in (output, plot))
+    inputs = [errors] + ([dh] if dh is not None else [])
+    with OutputGuard(inputs=inputs, outputs=[(output, (".json",)), (plot, PLOT_SUFFIXES)]):
+        err = read_environment_values(errors, "errors", "error", forces=(forces, predicted))
+        dH = read_environment_values(dh, "dH", "dH") if dh is not None else _dh_beside(errors)
+        if dH.shape != err.shape:
+            raise InputError(f"dH has {dH.size} values but errors have {err.size}")
+        found = calibrate(dH, err, coverage=coverage, test_fraction=test_fraction, seed=seed)
+        estimator = found.pop("estimator")
+        result = CalibrationRun(
+            **found,
+            estimator={
+                "curve": estimator.curve_,
+                "spread_curve": estimator.spread_curve_,
+                "conformal_quantile": estimator.quantile_,
+                "n_fit": estimator.n_fit_,
+                "n_calibration": estimator.n_calibration_,
+            },
+            inputs={"dh": dh or errors, "errors": errors},
+        )
+        if output is not None:
+            from atominfo.outputs.tables import write_json
+
+            write_json(output, result)
+        if plot is not None:
+            from atominfo.outputs.plots import plot_calibration, save_figure
+
+            ax = plot_calibration(dH, err, result.running_average, unit)
+            save_figure(ax.figure, plot)
+    return result
+
+
+def _dh_beside(errors: Path) -> np.ndarray:
+    """The per-atom 'dH' array of a structure file of errors: the one source of dH
+    besides `dh` (a .npy holds one array only, the errors: it never doubles as dH)."""
+    from atominfo.workflows.environment_values import read_environment_values
+
+    needed = "dH values are needed: --dh FILE (or a per-atom 'dH' array in an extxyz --errors)"
+    if errors.suffix == ".npy":
+        raise InputError(needed, source=str(errors))
+    return read_environment_values(errors, "dH", "dH", missing=needed)
