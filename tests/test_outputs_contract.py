@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from atominfo.errors import InputError
-from atominfo.outputs.atomic import atomic_output
-from atominfo.outputs.guard import OutputGuard, check_outputs, hidden_files, hidden_path
+from atominfo.runs.atomic import atomic_output
+from atominfo.runs.files import hidden_files, hidden_path
+from atominfo.runs.guard import OutputGuard, check_outputs
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -131,7 +132,7 @@ def test_lock_of_a_killed_run_does_not_block(tmp_path):
     out = tmp_path / "out.npy"
     code = (
         "import sys, time; sys.path.insert(0, sys.argv[1]);"
-        "from atominfo.outputs.guard import OutputGuard;"
+        "from atominfo.runs.guard import OutputGuard;"
         "g = OutputGuard(outputs=[sys.argv[2]]).__enter__();"
         "print('locked', flush=True); time.sleep(60)"
     )

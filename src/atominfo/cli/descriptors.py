@@ -32,8 +32,8 @@ def run(args) -> None:
 
     from atominfo.cli.load import describe, species
     from atominfo.cli.report import print_json, say
-    from atominfo.outputs.atomic import atomic_output
-    from atominfo.outputs.guard import OutputGuard
+    from atominfo.runs.atomic import atomic_output
+    from atominfo.runs.guard import OutputGuard
     from atominfo.structures.saved import DescriptorParameters, save_descriptors
 
     with OutputGuard(inputs=args.files, outputs={args.output: SUFFIXES}):

@@ -157,7 +157,7 @@ def print_json(obj) -> None:
 
 def write_json(path, obj) -> None:
     """Write `obj` as JSON to `path` atomically."""
-    from atominfo.outputs.atomic import atomic_output
+    from atominfo.runs.atomic import atomic_output
 
     with atomic_output(path) as tmp:
         tmp.write_text(json_text(obj) + "\n")

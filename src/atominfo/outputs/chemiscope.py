@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from atominfo.errors import InputError
-from atominfo.outputs.atomic import atomic_output
+from atominfo.runs.atomic import atomic_output
 
 SUFFIXES = (".json.gz", ".json")
 # Cutoff (Å) of the environment drawn around an atom selected in the viewer.
