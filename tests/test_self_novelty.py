@@ -160,7 +160,11 @@ def test_resume_refuses_a_run_against_files(traj, tmp_path, capsys, monkeypatch)
     capsys.readouterr()
     assert main(["dh", path, "--ref", path, "-o", str(out), "--resume", "-q"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("atominfo: error:") and "--resume: the interrupted run had other options (ref: self in the interrupted run" in err
+    assert (
+        err.startswith("atominfo: error:")
+        and "--resume: the interrupted run had other options (ref: self in the interrupted run"
+        in err
+    )
     assert len(err.strip().splitlines()) == 1
 
 

@@ -169,7 +169,10 @@ def test_resume_with_other_options_is_refused(traj, tmp_path, capsys):
         main(["dh", str(traj[0]), "--ref", FCC, "-o", str(tmp_path / "x.npy"), "--resume", "-q"])
         == 0
     )
-    assert "no interrupted run to resume (no checkpoint); starting from the beginning" in capsys.readouterr().err
+    assert (
+        "no interrupted run to resume (no checkpoint); starting from the beginning"
+        in capsys.readouterr().err
+    )
     assert (tmp_path / "x.npy").exists()
 
 
