@@ -231,3 +231,45 @@ def test_report_options_validated_and_folded(data):
     with pytest.raises(TypeError, match="n_sized"):
         dataset_report(data, H, n_sized=3)
     assert ReportOptions(keep=[0.5]).keep == (0.5,)
+
+
+# -- metrics, overlap matrix, generations, dedupe -------------------------------------------------
+
+
+def test_small_runs_write_the_commands_files(files, data, tmp_path, capsys):
+    from atominfo.workflows.duplicates import run_dedupe
+    from atominfo.workflows.generations import VerdictRule, run_generations
+    from atominfo.workflows.metrics import run_metrics
+    from atominfo.workflows.overlap_matrix import run_overlap_matrix
+
+    source = str(files / "all.extxyz")
+    cli, api = tmp_path / "cli", tmp_path / "api"
+    cli.mkdir(), api.mkdir()
+    for args in (
+        ["metrics", source, "--group-by", "kind", "-o", str(cli / "m.csv")],
+        ["overlap-matrix", source, "--group-by", "kind", "--plot", str(cli / "ov.svg")],
+        [
+            "generations",
+            source,
+            "--group-by",
+            "kind",
+            "--window",
+            "1",
+            "--plot",
+            str(cli / "g.svg"),
+        ],
+        ["dedupe", source, "--by", "environments", "--tol", "0.05", "-o", str(cli / "d.extxyz")],
+    ):
+        assert main([*args, "-q"]) == 0
+    capsys.readouterr()
+    metrics = run_metrics(data, H, "kind", output=api / "m.csv")
+    groups = data.groups("kind", sort=True)
+    matrix = run_overlap_matrix(data, H, data.groups("kind"), plot=api / "ov.svg")
+    run = run_generations(data, H, groups, rule=VerdictRule(window=1), plot=api / "g.svg")
+    dups = run_dedupe(data, 0.05, "environments", output=api / "d.extxyz")
+    for name in ("m.csv", "ov.svg", "g.svg", "d.extxyz"):
+        assert (api / name).read_bytes() == (cli / name).read_bytes(), name
+    assert [r["label"] for r in metrics.rows] == ["b", "a", "total"]
+    assert matrix.labels == ["b", "a"] and run.verdict.window == 1 and dups.by == "environments"
+    assert [g.label for g in run.generations] == ["a", "b"] and len(run.generations) == 2
+    assert run.to_dict()["verdict"]["verdict"] == run.verdict.verdict

@@ -103,3 +103,42 @@ def test_plot_trajectory_names_the_labels_the_table_has():
         plots.plot_clusters({"frame": [0]})
     with pytest.raises(InputError, match="no column 'step'"):
         plots.plot_trajectory(table, "_h0.01", x="step")
+
+
+# -- tables: one row per item, never a Python list in a cell ------------------------------------
+
+
+def _cells(html_text: str) -> list[str]:
+    import re
+
+    return re.findall(r"<td[^>]*>(.*?)</td>", html_text)
+
+
+def test_metrics_and_overlap_tables_have_one_row_per_group():
+    from atominfo.workflows.metrics import Metrics
+
+    rows = [
+        {"label": g, "structures": 2, "n": 10, "H": 1.5, "D": 2.0, "log_n": 2.3, "efficiency": 0.6}
+        for g in ("melt", "crystal")
+    ]
+    rows.append({**rows[0], "label": "total", "efficiency": float("nan")})
+    metrics = Metrics(rows, 0.015, "config_type")
+    for result, n_rows, n_columns in ((metrics, 3, 7), (matrix(), 2, 4)):
+        text = result._repr_html_()
+        cells = _cells(text)
+        assert text.count("<tr>") == n_rows + 1 and len(cells) == n_rows * n_columns
+        assert not any(c.startswith(("[", "(")) for c in cells)  # no list in a cell
+    assert metrics.columns()["label"] == ["melt", "crystal", "total"]
+    assert matrix().columns() == {
+        "subset": ["a", "b"],
+        "environments": [10, 30],
+        "inside a": [1.0, 0.5],
+        "inside b": [0.25, 1.0],
+    }
+
+
+def test_tables_to_pandas():
+    pd = pytest.importorskip("pandas")
+    table = matrix().to_pandas()
+    assert isinstance(table, pd.DataFrame) and table.loc["a", "b"] == 0.25
+    assert list(table.columns) == ["a", "b"]

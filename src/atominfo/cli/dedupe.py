@@ -43,44 +43,17 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
-    import numpy as np
-
     from atominfo.cli import dataset
     from atominfo.cli.load import species
     from atominfo.cli.report import print_json, say
-    from atominfo.outputs.atomic import atomic_output
-    from atominfo.outputs.guard import OutputGuard
-    from atominfo.workflows.duplicates import duplicate_environments, duplicate_structures
+    from atominfo.runs.guard import check_outputs
+    from atominfo.workflows.duplicates import OUTPUT_SUFFIXES, kept_rows, run_dedupe
 
-    with OutputGuard(inputs=args.files, outputs=[(args.output, (".extxyz", ".xyz", ".npy"))]):
-        options.apply_threads(args)
-        data = dataset.load(args, species=species(args, args.files))
-        if args.by == "structures":
-            dups = duplicate_structures(data, args.tol)
-            rows = data.rows(np.flatnonzero(dups.keep))
-        else:
-            dups = duplicate_environments(data.X, args.tol)
-            rows = np.flatnonzero(dups.keep)
-        if args.output is not None:
-            if args.output.suffix == ".npy":
-                with atomic_output(args.output) as tmp:
-                    with open(tmp, "wb") as fh:
-                        np.save(fh, data.X[rows])
-            else:
-                import ase.io
-
-                with atomic_output(args.output) as tmp:
-                    with open(tmp, "w") as fh:
-                        for f, atoms in enumerate(data.atoms):
-                            if args.by == "structures":
-                                if dups.keep[f]:
-                                    ase.io.write(fh, atoms, format="extxyz")
-                                continue
-                            atoms = atoms.copy()
-                            atoms.arrays["duplicate_of"] = dups.duplicate_of[
-                                data.offsets[f] : data.offsets[f + 1]
-                            ]
-                            ase.io.write(fh, atoms, format="extxyz")
+    check_outputs(inputs=args.files, outputs=[(args.output, OUTPUT_SUFFIXES)])
+    options.apply_threads(args)
+    data = dataset.load(args, species=species(args, args.files))
+    dups = run_dedupe(data, args.tol, args.by, output=args.output)
+    rows = kept_rows(data, dups)
     unit = "structures" if args.by == "structures" else "environments"
     result = {
         "by": args.by,

@@ -56,42 +56,35 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     from atominfo.cli.report import print_json, progress, say, table
-    from atominfo.outputs.guard import OutputGuard
-    from atominfo.workflows.generations import campaign_verdict, generation_report
+    from atominfo.outputs.plots import PLOT_SUFFIXES
+    from atominfo.runs.guard import check_outputs
+    from atominfo.workflows.generations import VerdictRule, run_generations
 
-    with OutputGuard(inputs=args.files, outputs=[(args.plot, (".png", ".pdf", ".svg"))]):
-        options.apply_threads(args)
-        data = dataset.load(args)
-        groups = dataset.subsets(data, args.group_by, args.files, sort=args.group_by is not None)
-        with progress("generations", len(groups), args.quiet, "generations") as advance:
-            rows = generation_report(
-                {n: data.environments(f) for n, f in groups.items()},
-                args.bandwidth,
-                structures={n: len(f) for n, f in groups.items()},
-                gap=args.gap,
-                seed=args.seed,
-                progress=advance,
-            )
-        verdict = campaign_verdict(
-            rows,
-            window=args.window,
-            max_novelty=args.max_novelty,
-            max_gain=args.max_gain,
-            max_gap=args.max_gap if args.gap else None,
+    check_outputs(inputs=args.files, outputs=[(args.plot, PLOT_SUFFIXES)])
+    options.apply_threads(args)
+    data = dataset.load(args)
+    groups = dataset.subsets(data, args.group_by, args.files, sort=args.group_by is not None)
+    with progress("generations", len(groups), args.quiet, "generations") as advance:
+        run = run_generations(
+            data,
+            args.bandwidth,
+            groups,
+            rule=VerdictRule(args.window, args.max_novelty, args.max_gain, args.max_gap),
+            gap=args.gap,
+            seed=args.seed,
+            plot=args.plot,
+            progress=advance,
         )
-        if args.plot is not None:
-            from atominfo.cli.report import save_plot
-            from atominfo.outputs.plots import plot_generations
-
-            save_plot(plot_generations(rows, verdict=verdict), args.plot)
+    rows, verdict = run.generations, run.verdict
+    summary = run.to_dict()
     result = {
         "bandwidth": args.bandwidth,
         "k": args.k,
         "cutoff": args.cutoff,
         "group_by": args.group_by,
         "plot": args.plot,
-        "generations": [r.to_dict() for r in rows],
-        "verdict": verdict.to_dict(),
+        "generations": summary["generations"],
+        "verdict": summary["verdict"],
     }
     if args.json:
         print_json(result)

@@ -25,38 +25,20 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     from atominfo.cli import options
-    from atominfo.cli.report import fmt, print_json, progress, say, table, write_json
-    from atominfo.outputs.atomic import atomic_output
-    from atominfo.outputs.guard import OutputGuard
-    from atominfo.workflows.metrics import dataset_metrics
+    from atominfo.cli.report import fmt, print_json, progress, say, table
+    from atominfo.runs.guard import check_outputs
+    from atominfo.workflows.metrics import TABLE_SUFFIXES, run_metrics
 
-    with OutputGuard(inputs=args.files, outputs=[(args.output, (".json", ".csv"))]):
-        options.apply_threads(args)
-        data = dataset.load(args)
-        if args.group_by is not None:
-            data.labels(args.group_by)  # a missing key is refused before any sum
-        with progress("groups", None, args.quiet, "groups") as advance:
-            metrics = dataset_metrics(data, args.bandwidth, args.group_by, progress=advance)
-        result = metrics.to_dict()
-        result.update({"files": args.files, "k": args.k, "cutoff": args.cutoff})
-        if args.output is not None and args.output.suffix == ".csv":
-            import csv
-
-            with atomic_output(args.output) as tmp:
-                with open(tmp, "w", newline="") as fh:
-                    writer = csv.DictWriter(fh, fieldnames=list(metrics.rows[0]))
-                    writer.writeheader()
-                    for row in metrics.rows:
-                        writer.writerow(
-                            {
-                                k: ("" if isinstance(v, float) and v != v else v)
-                                for k, v in row.items()
-                            }
-                        )
-        elif args.output is not None:
-            write_json(args.output, result)
+    check_outputs(inputs=args.files, outputs=[(args.output, TABLE_SUFFIXES)])
+    options.apply_threads(args)
+    data = dataset.load(args)
+    record = {"files": args.files, "k": args.k, "cutoff": args.cutoff}
+    with progress("groups", None, args.quiet, "groups") as advance:
+        metrics = run_metrics(
+            data, args.bandwidth, args.group_by, output=args.output, record=record, progress=advance
+        )
     if args.json:
-        print_json(result)
+        print_json({**metrics.to_dict(), **record})
         return
     say(
         table(

@@ -17,21 +17,16 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     from atominfo.cli.report import print_json, progress, say, table
-    from atominfo.outputs.guard import OutputGuard
-    from atominfo.workflows.overlap_matrix import overlap_matrix
+    from atominfo.outputs.plots import PLOT_SUFFIXES
+    from atominfo.runs.guard import check_outputs
+    from atominfo.workflows.overlap_matrix import run_overlap_matrix
 
-    with OutputGuard(inputs=args.files, outputs=[(args.plot, (".png", ".pdf", ".svg"))]):
-        options.apply_threads(args)
-        data = dataset.load(args)
-        groups = dataset.subsets(data, args.group_by, args.files)
-        subsets = {name: data.environments(frames) for name, frames in groups.items()}
-        with progress("overlap pairs", len(subsets) ** 2, args.quiet, "pairs") as advance:
-            matrix = overlap_matrix(subsets, args.bandwidth, progress=advance)
-        if args.plot is not None:
-            from atominfo.cli.report import save_plot
-            from atominfo.outputs.plots import plot_overlap_matrix
-
-            save_plot(plot_overlap_matrix(matrix), args.plot)
+    check_outputs(inputs=args.files, outputs=[(args.plot, PLOT_SUFFIXES)])
+    options.apply_threads(args)
+    data = dataset.load(args)
+    groups = dataset.subsets(data, args.group_by, args.files)
+    with progress("overlap pairs", len(groups) ** 2, args.quiet, "pairs") as advance:
+        matrix = run_overlap_matrix(data, args.bandwidth, groups, plot=args.plot, progress=advance)
     result = matrix.to_dict()
     result.update(
         {

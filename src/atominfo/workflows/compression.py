@@ -28,6 +28,7 @@ from atominfo.information import (
     overlap,
 )
 from atominfo.results import Result, jsonable
+from atominfo.settings import with_keywords
 from atominfo.structures.frameset import FrameSet
 from atominfo.workflows.compression_limits import Constraints, plan_limits
 from atominfo.workflows.compression_methods import METHODS as METHODS
@@ -175,7 +176,7 @@ def select(
     h = params.check("bandwidth", h, label="bandwidth h")
     seed = params.check("seed", seed)
     engine = as_engine(engine)
-    constraints = Constraints.merged(constraints, constraint_keywords)
+    (constraints,) = with_keywords(constraint_keywords, constraints or Constraints())
     if size is None and constraints.budget is None:
         raise InputError("give a size (fraction or count) or a budget")
     m = len(data) if size is None else selection_size(size, len(data))

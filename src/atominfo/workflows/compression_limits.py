@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -66,16 +66,6 @@ class Constraints:
     def active(self) -> bool:
         """Whether a budget or strata limit the picks."""
         return self.budget is not None or self.stratify is not None
-
-    @classmethod
-    def merged(cls, constraints: Constraints | None, keywords: Mapping[str, Any]) -> Constraints:
-        """`constraints` (default: none) with the fields named in `keywords` replaced."""
-        names = {f.name for f in fields(cls)}
-        unknown = [k for k in keywords if k not in names]
-        if unknown:
-            raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
-        base = {} if constraints is None else {n: getattr(constraints, n) for n in names}
-        return cls(**{**base, **keywords}) if keywords or constraints is None else constraints
 
 
 def structure_costs(

@@ -23,6 +23,7 @@ from atominfo import params
 from atominfo.errors import InputError
 from atominfo.information import DEFAULT_BANDWIDTH, as_descriptor_matrix, entropy
 from atominfo.results import Result, jsonable
+from atominfo.settings import with_keywords
 from atominfo.structures.frameset import FrameSet
 from atominfo.workflows.curves_asymptote import (
     EXTRAPOLATION,
@@ -352,9 +353,7 @@ class CurveOptions:
         names = {f.name for f in dataclasses.fields(cls)}
         chosen = {k: v for k, v in keywords.items() if k in names}
         rest = {k: v for k, v in keywords.items() if k not in names}
-        if options is None:
-            return cls(**chosen), rest
-        return (dataclasses.replace(options, **chosen) if chosen else options), rest
+        return with_keywords(chosen, options or cls())[0], rest
 
 
 def _as_frames(data, by: str) -> FrameSet:

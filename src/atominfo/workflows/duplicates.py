@@ -14,12 +14,18 @@ Rules (greedy, in input order, so the first occurrence is always kept):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from atominfo import params
 from atominfo.information import as_descriptor_matrix
 from atominfo.results import Result
+from atominfo.runs.atomic import atomic_output
+from atominfo.runs.guard import OutputGuard
+from atominfo.structures.frameset import FrameSet, from_descriptors
+
+OUTPUT_SUFFIXES = (".extxyz", ".xyz", ".npy")
 
 
 @dataclass
@@ -117,8 +123,6 @@ def duplicate_structures(data, tol: float = 1e-3) -> Duplicates:
     -------
     Duplicates with ``by="structures"``, one entry per structure.
     """
-    from atominfo.structures.frameset import FrameSet, from_descriptors
-
     tol = params.check("duplicate_tol", tol, label="tol")
     if not isinstance(data, FrameSet):
         data = from_descriptors(list(data))
@@ -136,3 +140,54 @@ def duplicate_structures(data, tol: float = 1e-3) -> Duplicates:
         if dup[f] == -1:
             kept.setdefault(key, []).append(f)
     return Duplicates(dup == -1, dup, float(tol), "structures")
+
+
+def kept_rows(data: FrameSet, duplicates: Duplicates) -> np.ndarray:
+    """Descriptor rows of `data` that `duplicates` keeps (of the kept structures, or the
+    kept environments)."""
+    if duplicates.by == "structures":
+        return data.rows(np.flatnonzero(duplicates.keep))
+    return np.flatnonzero(duplicates.keep)
+
+
+def run_dedupe(
+    data: FrameSet, tol: float = 1e-3, by: str = "structures", *, output=None
+) -> Duplicates:
+    """`atominfo dedupe` as one function: the duplicates of `data` (structures or
+    environments) and, with `output`, what is unique, inside the output guard.
+
+    `output` (.extxyz or .xyz): by structures the kept frames, unchanged; by
+    environments every frame with a per-atom ``duplicate_of`` array (-1 for kept
+    environments). `output` .npy: the descriptors of the kept rows.
+    """
+    by = params.check("by", by, label="by")
+    inputs = list(dict.fromkeys(data.sources))
+    with OutputGuard(inputs=inputs, outputs=[(output, OUTPUT_SUFFIXES)]):
+        if by == "structures":
+            duplicates = duplicate_structures(data, tol)
+        else:
+            duplicates = duplicate_environments(data.X, tol)
+        if output is not None and Path(output).suffix == ".npy":
+            with atomic_output(output) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, data.X[kept_rows(data, duplicates)])
+        elif output is not None:
+            _write_frames(data, duplicates, output)
+    return duplicates
+
+
+def _write_frames(data: FrameSet, duplicates: Duplicates, path) -> None:
+    import ase.io
+
+    with atomic_output(path) as tmp:
+        with open(tmp, "w") as fh:
+            for f, atoms in enumerate(data.atoms):
+                if duplicates.by == "structures":
+                    if duplicates.keep[f]:
+                        ase.io.write(fh, atoms, format="extxyz")
+                    continue
+                atoms = atoms.copy()
+                atoms.arrays["duplicate_of"] = duplicates.duplicate_of[
+                    data.offsets[f] : data.offsets[f + 1]
+                ]
+                ase.io.write(fh, atoms, format="extxyz")

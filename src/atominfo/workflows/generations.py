@@ -12,8 +12,11 @@ cumulative set (learning-curve asymptote minus H, `workflows.curves`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+import html
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import overload
 
 import numpy as np
 
@@ -26,7 +29,10 @@ from atominfo.information import (
     delta_entropy,
     entropy_and_diversity,
 )
-from atominfo.results import Result
+from atominfo.outputs.plots import PLOT_SUFFIXES, plot_generations, save_figure
+from atominfo.results import Result, jsonable
+from atominfo.runs.guard import OutputGuard
+from atominfo.structures.frameset import FrameSet
 
 
 @dataclass
@@ -59,6 +65,57 @@ class Generation(Result):
     gap_reason: str = ""
 
 
+@dataclass(repr=False)
+class Generations(Result, Sequence[Generation]):
+    """What `generation_report` measured: one `Generation` per generation, in order.
+
+    A sequence of its rows (``rows[-1]``, ``len(rows)``, ``for row in rows``);
+    `columns` and `to_pandas` give the table, one row per generation, which is
+    also what Jupyter shows.
+    """
+
+    rows: list[Generation]
+    bandwidth: float
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Generation]:
+        return iter(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Generation: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Generation]: ...
+    def __getitem__(self, index):
+        return self.rows[index]
+
+    def __repr__(self) -> str:
+        labels = ", ".join(r.label for r in self.rows)
+        plural = "" if len(self) == 1 else "s"
+        return f"Generations({len(self)} generation{plural}: {labels}; h={self.bandwidth:g})"
+
+    def columns(self) -> dict[str, list]:
+        """One column per `Generation` field, one entry per generation."""
+        return {f.name: [getattr(r, f.name) for r in self.rows] for f in fields(Generation)}
+
+    def to_pandas(self):
+        """The table (`columns`) as a `pandas.DataFrame`, one row per generation."""
+        from atominfo.outputs.tables import data_frame
+
+        return data_frame(self.columns(), "Generations")
+
+    def _repr_html_(self) -> str:
+        from atominfo.outputs.tables import html_table
+
+        caption = f"Generations (nats; novelty: fraction with dH > 0; h = {self.bandwidth:g} 1/Å)"
+        return html_table(self.columns(), caption)
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the bandwidth and each generation's `to_dict`."""
+        return {"bandwidth": self.bandwidth, "generations": [r.to_dict() for r in self.rows]}
+
+
 def generation_report(
     generations: Mapping[str, np.ndarray],
     h: float = DEFAULT_BANDWIDTH,
@@ -69,7 +126,7 @@ def generation_report(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
     **engine,
-) -> list[Generation]:
+) -> Generations:
     """Novelty of each generation against the earlier ones, and H, D of the cumulative set.
 
     Parameters
@@ -83,6 +140,10 @@ def generation_report(
         the asymptote fit. About 12 x `gap_seeds` entropies per generation.
     progress : called with 1 after each generation.
     engine : options for the kernel engine.
+
+    Returns
+    -------
+    Generations: one `Generation` per generation (a sequence; `to_pandas` gives the table).
     """
     if np.ndim(h) != 0:
         raise InputError("the generation report takes one bandwidth")
@@ -125,7 +186,7 @@ def generation_report(
         )
         if progress is not None:
             progress(1)
-    return rows
+    return Generations(rows, float(h))
 
 
 def _gap(X, h, n_seeds, seed, engine) -> tuple[float | None, str, str]:
@@ -295,3 +356,100 @@ def campaign_verdict(
     )
     gap_text = "" if max_gap is None else f"; gap {rows[-1].gap:.4f} nats"
     return verdict(True, f"generations {labels} below every threshold ({detail}{gap_text})")
+
+
+@dataclass(frozen=True)
+class VerdictRule:
+    """The thresholds of `campaign_verdict` (validated when made).
+
+    Parameters
+    ----------
+    window : how many of the last generations the rule looks at (>= 1).
+    max_novelty : fraction in [0, 1]; max_gain : nats.
+    max_gap : nats; applied only when the gaps are computed.
+    """
+
+    window: int = DEFAULT_WINDOW
+    max_novelty: float = DEFAULT_MAX_NOVELTY
+    max_gain: float = DEFAULT_MAX_GAIN
+    max_gap: float = DEFAULT_MAX_GAP
+
+    def __post_init__(self) -> None:
+        checked = {
+            "window": params.check("verdict_window", self.window, label="verdict window"),
+            "max_novelty": params.check("max_novelty", self.max_novelty),
+            "max_gain": params.check("max_gain", self.max_gain),
+            "max_gap": params.check("max_gap", self.max_gap),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+
+@dataclass(repr=False)
+class GenerationsRun(Result):
+    """What `run_generations` measured and wrote: the generations, the verdict, the figure."""
+
+    _fields_shown = ("generations", "verdict", "plot")
+    generations: Generations
+    verdict: Verdict
+    plot: Path | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the bandwidth, the figure, each generation and the verdict."""
+        return jsonable(
+            {
+                "bandwidth": self.generations.bandwidth,
+                "plot": self.plot,
+                "generations": self.generations.to_dict()["generations"],
+                "verdict": self.verdict.to_dict(),
+            }
+        )
+
+    def to_pandas(self):
+        """The generations' table (`Generations.to_pandas`)."""
+        return self.generations.to_pandas()
+
+    def _repr_html_(self) -> str:
+        return self.generations._repr_html_() + f"<p>{html.escape(self.verdict.line())}</p>"
+
+
+def run_generations(
+    data: FrameSet,
+    h: float = DEFAULT_BANDWIDTH,
+    groups: Mapping[str, np.ndarray] | None = None,
+    *,
+    rule: VerdictRule | None = None,
+    gap: bool = False,
+    seed: int = 0,
+    plot=None,
+    progress: Callable[[int], None] | None = None,
+    **engine,
+) -> GenerationsRun:
+    """`atominfo generations` as one function: `generation_report` of the `groups` of `data`
+    ({label: frame numbers} in generation order; default one per file), the
+    `campaign_verdict` by `rule` (its gap threshold only with `gap`) and, with
+    `plot`, the figure, inside the output guard."""
+    rule = rule or VerdictRule()
+    inputs = list(dict.fromkeys(data.sources))
+    with OutputGuard(inputs=inputs, outputs=[(plot, PLOT_SUFFIXES)]):
+        groups = data.groups(None) if groups is None else groups
+        rows = generation_report(
+            {name: data.environments(frames) for name, frames in groups.items()},
+            h,
+            structures={name: len(frames) for name, frames in groups.items()},
+            gap=gap,
+            seed=seed,
+            progress=progress,
+            **engine,
+        )
+        verdict = campaign_verdict(
+            rows,
+            window=rule.window,
+            max_novelty=rule.max_novelty,
+            max_gain=rule.max_gain,
+            max_gap=rule.max_gap if gap else None,
+        )
+        if plot is not None:
+            top, _ = plot_generations(rows, verdict=verdict)
+            save_figure(top.figure, plot)
+    return GenerationsRun(rows, verdict, None if plot is None else Path(plot))

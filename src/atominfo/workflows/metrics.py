@@ -10,12 +10,21 @@ log n = 0 and the efficiency is undefined (NaN, printed as '-').
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from atominfo.information import DEFAULT_BANDWIDTH, entropy_and_diversity
+from atominfo.outputs.tables import write_json
 from atominfo.results import Result
+from atominfo.runs.atomic import atomic_output
+from atominfo.runs.guard import OutputGuard
+
+COLUMNS = ("label", "structures", "n", "H", "D", "log_n", "efficiency")
+TABLE_SUFFIXES = (".json", ".csv")
 
 
 @dataclass
@@ -33,6 +42,24 @@ class Metrics(Result):
     rows: list
     bandwidth: float
     group_by: str | None
+
+    def columns(self) -> dict[str, list]:
+        """The table as columns (label, structures, n, H, D, log_n, efficiency): one row
+        per group, then the total."""
+        return {name: [row[name] for row in self.rows] for name in COLUMNS}
+
+    def to_pandas(self):
+        """The table (`columns`) as a `pandas.DataFrame`, one row per group and the total."""
+        from atominfo.outputs.tables import data_frame
+
+        return data_frame(self.columns(), "Metrics")
+
+    def _repr_html_(self) -> str:
+        from atominfo.outputs.tables import html_table
+
+        groups = f"groups by {self.group_by}" if self.group_by else "groups: files"
+        caption = f"Metrics (nats; h = {self.bandwidth:g} 1/Å; {groups})"
+        return html_table(self.columns(), caption)
 
 
 def _row(label: str, structures: int, X: np.ndarray, h: float, engine) -> dict:
@@ -81,3 +108,38 @@ def dataset_metrics(
                 progress(1)
     rows.append(_row("total", len(data), data.X, h, engine))
     return Metrics(rows, float(h), group_by)
+
+
+def run_metrics(
+    data,
+    h: float = DEFAULT_BANDWIDTH,
+    group_by: str | None = None,
+    *,
+    output=None,
+    record: Mapping | None = None,
+    engine=None,
+    progress=None,
+) -> Metrics:
+    """`atominfo metrics` as one function: `dataset_metrics`, and the table written to
+    `output` (.csv: one row per group; .json: ``Metrics.to_dict()`` followed by `record`,
+    e.g. the files and descriptor settings), inside the output guard."""
+    inputs = list(dict.fromkeys(data.sources))
+    with OutputGuard(inputs=inputs, outputs=[(output, TABLE_SUFFIXES)]):
+        metrics = dataset_metrics(data, h, group_by, engine=engine, progress=progress)
+        if output is not None and Path(output).suffix == ".csv":
+            _write_csv(metrics, output)
+        elif output is not None:
+            write_json(output, {**metrics.to_dict(), **(record or {})})
+    return metrics
+
+
+def _write_csv(metrics: Metrics, path) -> None:
+    """One row per group, then the total; an undefined efficiency is an empty cell."""
+    with atomic_output(path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(COLUMNS))
+            writer.writeheader()
+            for row in metrics.rows:
+                writer.writerow(
+                    {k: ("" if isinstance(v, float) and v != v else v) for k, v in row.items()}
+                )

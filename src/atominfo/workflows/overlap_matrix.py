@@ -20,7 +20,10 @@ from atominfo.information import (
     check_widths,
     delta_entropy,
 )
+from atominfo.outputs.plots import PLOT_SUFFIXES, plot_overlap_matrix, save_figure
 from atominfo.results import Result, jsonable
+from atominfo.runs.guard import OutputGuard
+from atominfo.structures.frameset import FrameSet
 
 
 @dataclass
@@ -31,6 +34,34 @@ class OverlapMatrix(Result):
     values: np.ndarray  # (n, n), fractions in [0, 1]
     sizes: list[int]  # environments per subset
     bandwidth: float
+
+    def columns(self) -> dict[str, list]:
+        """One row per tested subset: its label, its environments, then the fraction of it
+        inside each reference subset (column ``"inside <label>"``)."""
+        out: dict[str, list] = {"subset": list(self.labels), "environments": list(self.sizes)}
+        for j, label in enumerate(self.labels):
+            out[f"inside {label}"] = [float(v) for v in self.values[:, j]]
+        return out
+
+    def to_pandas(self):
+        """The matrix as a `pandas.DataFrame`: index and columns the subset labels, entry
+        [i, j] the fraction of subset i inside subset j."""
+        from atominfo.outputs.tables import data_frame
+
+        table = data_frame(
+            {label: self.values[:, j] for j, label in enumerate(self.labels)}, "OverlapMatrix"
+        )
+        table.index = list(self.labels)
+        return table
+
+    def _repr_html_(self) -> str:
+        from atominfo.outputs.tables import html_table
+
+        caption = (
+            f"OverlapMatrix: fraction of each subset (row) inside each other (column), "
+            f"dH <= 0, h = {self.bandwidth:g} 1/Å"
+        )
+        return html_table(self.columns(), caption)
 
     def to_dict(self) -> dict:
         """JSON-ready: labels, environments per subset, the matrix as nested lists."""
@@ -77,3 +108,25 @@ def overlap_matrix(
             if progress is not None:
                 progress(1)
     return OverlapMatrix(labels, values, [len(b) for b in blocks], float(h))
+
+
+def run_overlap_matrix(
+    data: FrameSet,
+    h: float = DEFAULT_BANDWIDTH,
+    groups: Mapping[str, np.ndarray] | None = None,
+    *,
+    plot=None,
+    progress: Callable[[int], None] | None = None,
+    **engine,
+) -> OverlapMatrix:
+    """`atominfo overlap-matrix` as one function: the overlap matrix of the `groups` of
+    `data` ({label: frame numbers}; default one per file) and, with `plot`, its heatmap,
+    inside the output guard."""
+    inputs = list(dict.fromkeys(data.sources))
+    with OutputGuard(inputs=inputs, outputs=[(plot, PLOT_SUFFIXES)]):
+        groups = data.groups(None) if groups is None else groups
+        subsets = {name: data.environments(frames) for name, frames in groups.items()}
+        matrix = overlap_matrix(subsets, h, progress=progress, **engine)
+        if plot is not None:
+            save_figure(plot_overlap_matrix(matrix).figure, plot)
+    return matrix

@@ -27,7 +27,7 @@ import hashlib
 import platform
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from atominfo.information import (
     surprisals,
 )
 from atominfo.results import Result, jsonable
+from atominfo.settings import with_keywords
 from atominfo.structures.frameset import FrameSet
 
 # Fractions of the structures kept by the compression summary.
@@ -256,17 +257,6 @@ class ReportOptions:
             raise InputError(f"compression fractions must be in (0, 1), got {keep}")
         object.__setattr__(self, "keep", tuple(keep))
 
-    @classmethod
-    def merged(cls, options: ReportOptions | None, keywords: Mapping[str, Any]) -> ReportOptions:
-        """`options` (default: the defaults) with the fields named in `keywords` replaced."""
-        names = {f.name for f in fields(cls)}
-        unknown = [k for k in keywords if k not in names]
-        if unknown:
-            raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
-        if options is None:
-            return cls(**keywords)
-        return replace(options, **keywords) if keywords else options
-
 
 def dataset_report(
     data: FrameSet,
@@ -305,7 +295,7 @@ def dataset_report(
     """
     from atominfo.engine.options import as_engine
 
-    options = ReportOptions.merged(options, option_keywords)
+    (options,) = with_keywords(option_keywords, options or ReportOptions())
     if not isinstance(data, FrameSet):
         raise InputError("a dataset report needs a FrameSet (atominfo.load_frames)")
     if np.ndim(h) != 0:
