@@ -37,20 +37,3 @@ class InputError(ValueError):
             frame=self.frame if self.frame is not None else frame,
             atom=self.atom,
         )
-
-
-def check_positive(name: str, value, *, minimum=None, integer=False):
-    """Validate a scalar hyper-parameter; raise InputError with its name."""
-    import numpy as np
-
-    values = np.atleast_1d(np.asarray(value, dtype=float))
-    if values.size == 0 or not np.all(np.isfinite(values)):
-        raise InputError(f"{name} must be a finite number, got {value!r}")
-    if integer and not np.all(values == np.round(values)):
-        raise InputError(f"{name} must be an integer, got {value!r}")
-    if minimum is not None:
-        if np.any(values < minimum):
-            raise InputError(f"{name} must be >= {minimum}, got {value!r}")
-    elif np.any(values <= 0):
-        raise InputError(f"{name} must be > 0, got {value!r}")
-    return value

@@ -129,6 +129,8 @@ CONSTRAINTS: dict[str, Interval | OneOf] = {
     "n_neighbors": Interval(int, 1, 1_000_000),
     "n_sizes": Interval(int, 1, 10_000),
     "n_seeds": Interval(int, 1, 10_000),
+    "drop": Interval(int, 0, None),  # smallest learning-curve sizes left out of a fit
+    "saturation_tolerance": Interval(float, 0.0, None, closed="neither"),
     "lattice": Interval(float, MIN_LATTICE, 100.0),
     "strain": Interval(float, 0.0, 1.0, closed="neither"),
     "volume": Interval(float, MIN_VOLUME_PER_ATOM, 1e6),

@@ -30,8 +30,8 @@ import numpy as np
 
 def jsonable(value: Any) -> Any:
     """`value` as plain JSON types: arrays -> lists, numpy scalars -> numbers, NaN/inf -> None."""
-    if isinstance(value, Result):
-        return value.to_dict()
+    if isinstance(value, Result) or callable(getattr(value, "to_dict", None)):
+        return jsonable(value.to_dict())
     if isinstance(value, np.ndarray):
         return jsonable(value.tolist())
     if isinstance(value, np.generic):
@@ -44,7 +44,9 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if isinstance(value, PurePath):
         return str(value)
-    return value
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)  # anything else JSON cannot hold: its text
 
 
 def _short(value: Any) -> str:

@@ -125,42 +125,15 @@ def terminate_gracefully() -> None:
 # -- JSON ------------------------------------------------------------------------------
 
 
-def jsonable(value):
-    """Plain JSON types: arrays to lists, paths to text, non-finite floats to None."""
-    import numpy as np
-
-    if hasattr(value, "to_dict") and callable(value.to_dict):
-        return jsonable(value.to_dict())
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
 def json_text(obj, indent: int | None = 2) -> str:
+    from atominfo.results import jsonable
+
     return json.dumps(jsonable(obj), indent=indent, allow_nan=False)
 
 
 def print_json(obj) -> None:
     flush_warnings()
     print(json_text(obj))
-
-
-def write_json(path, obj) -> None:
-    """Write `obj` as JSON to `path` atomically."""
-    from atominfo.runs.atomic import atomic_output
-
-    with atomic_output(path) as tmp:
-        tmp.write_text(json_text(obj) + "\n")
 
 
 # -- text ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from atominfo import params
-from atominfo.errors import InputError, check_positive
+from atominfo.errors import InputError
 
 DEFAULT_BANDWIDTH = 0.015  # 1/Å
 
@@ -90,8 +90,9 @@ def volume_bandwidth(volume, rule: str = "gaussian"):
     ``"gaussian"``: ``0.0897141 exp(-0.5 (V/10.896)^2) + 0.0119417``;
     ``"cutoff"``: ``0.086164 w(ln(V)^2; rc=11.61172) + 0.016``.
     """
-    check_positive("volume", volume)
     v = np.asarray(volume, dtype=float)
+    for value in v.reshape(-1) if v.size else [volume]:
+        params.check("volume", value)
     if rule == "gaussian":
         h = 0.0897141 * np.exp(-0.5 * (v / 10.896) ** 2) + 0.0119417
     elif rule == "cutoff":

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from atominfo import params
-from atominfo.errors import InputError, check_positive
+from atominfo.errors import InputError
 from atominfo.results import Result, jsonable
 
 DROP = 3  # sizes discarded at each end before the fit
@@ -340,9 +340,8 @@ def fit_asymptote(
     level = params.check("coverage", level, label="interval level")
     n_boot = params.check("n_boot", n_boot)
     seed = params.check("seed", seed)
-    check_positive("drop", drop, minimum=0, integer=True)
-    check_positive("saturation tolerance", tolerance)
-    drop = int(drop)
+    drop = params.check("drop", drop)
+    tolerance = params.check("saturation_tolerance", tolerance, label="saturation tolerance")
     sizes, E = _curve_arrays(sizes, entropies, drop)
     largest = float(sizes.max())
     h_largest = float(E[-1].mean())  # H measured at the largest N
