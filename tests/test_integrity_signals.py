@@ -59,7 +59,6 @@ def send():
     os.kill(os.getpid(), signum)
 
 
-from atominfo.cli import lammps as cli
 from atominfo.workflows import lammps as workflow
 
 calls = []
@@ -80,13 +79,13 @@ if instant == "check":  # inside atominfo's check, called from LAMMPS
 elif instant == "callback":  # in the callback, before any try of atominfo's
     workflow.LammpsMonitor._callback = on_third(workflow.LammpsMonitor._callback)
 elif instant == "after-run":  # the script done, its table just written
-    write_table = cli._write_table
+    write_table = workflow.write_checks_table
 
-    def _write_table(*args):
+    def write_checks_table(*args):
         write_table(*args)
         send()
 
-    cli._write_table = _write_table
+    workflow.write_checks_table = write_checks_table
 elif instant == "teardown":  # the command has returned; the interpreter is exiting
     atexit.register(send)
 runpy.run_module("atominfo", run_name="__main__", alter_sys=True)

