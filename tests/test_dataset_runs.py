@@ -273,3 +273,52 @@ def test_small_runs_write_the_commands_files(files, data, tmp_path, capsys):
     assert matrix.labels == ["b", "a"] and run.verdict.window == 1 and dups.by == "environments"
     assert [g.label for g in run.generations] == ["a", "b"] and len(run.generations) == 2
     assert run.to_dict()["verdict"]["verdict"] == run.verdict.verdict
+
+
+# -- entropy of each file ---------------------------------------------------------------------
+
+
+def test_entropy_table_gives_the_commands_rows(files, capsys):
+    from atominfo.descriptor import descriptors
+    from atominfo.workflows.metrics import entropy_table
+
+    source = str(files / "all.extxyz")
+    printed = cli_json(["entropy", source, source, "-b", "0.01,0.02"], capsys)
+    X = descriptors(source)
+    calls = []
+    table = entropy_table(
+        [(source, X), (source, X), ("all", np.concatenate([X, X]))],
+        [0.01, 0.02],
+        progress=lambda name, n: calls.append((name, n)),
+    )
+    assert json.loads(json.dumps(table.to_dict()["rows"], default=list)) == json.loads(
+        json.dumps(printed["results"])
+    )
+    assert [c for c in calls if c[1] == 0] == [(source, 0), (source, 0), ("all", 0)]
+    columns = table.columns()
+    assert columns["h"] == [0.01, 0.02] * 3 and len(columns["set"]) == 6
+    assert all(np.ndim(v) == 0 for values in columns.values() for v in values)
+
+
+def test_commands_show_one_progress_bar_per_curve_and_set(files, monkeypatch, capsys):
+    """On a terminal each curve (and each set of `entropy`) has its own bar."""
+    from contextlib import contextmanager
+
+    import atominfo.cli.report
+
+    bars = []
+
+    @contextmanager
+    def progress(description, total, quiet=False, unit="atoms"):
+        bars.append([description, total, 0])
+        yield lambda n: bars[-1].__setitem__(2, bars[-1][2] + n)
+
+    monkeypatch.setattr(atominfo.cli.report, "progress", progress)
+    source = str(files / "all.extxyz")
+    assert main(["curve", source, "--group-by", "kind", "--seeds", "2", "--sizes", "4"]) == 0
+    assert main(["entropy", source, "--sample", "20"]) == 0
+    capsys.readouterr()
+    curves = [b for b in bars if b[0].startswith("curve")]
+    assert [b[0] for b in curves] == ["curve b", "curve a"]
+    assert all(b[1] == 8 and b[2] == 8 for b in curves)  # 4 sizes x 2 seeds
+    assert ["sampled entropy all.extxyz", 20, 20] in bars

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from atominfo.cli import options
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
-# An interval this share of [0, log n] wide says little: the output says so.
-UNINFORMATIVE = 0.9
+from atominfo.cli import options
 
 
 def add_arguments(parser) -> None:
@@ -28,13 +28,11 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
-    from pathlib import Path
-
     import numpy as np
 
-    from atominfo import information
     from atominfo.cli.load import describe, species
-    from atominfo.cli.report import fmt, print_json, progress, say, table
+    from atominfo.cli.report import fmt, print_json, say, table
+    from atominfo.workflows.metrics import entropy_table
 
     options.apply_threads(args)
     h = options.h_value(args)
@@ -44,39 +42,12 @@ def run(args) -> None:
     sets = [(str(f), X) for f, X in zip(args.files, blocks)]
     if len(args.files) > 1:
         sets.append(("all", np.concatenate(blocks)))
-    rows = []
-    wide = []  # sets whose sampled interval spans most of [0, log n]
-    for name, X in sets:
-        label = Path(name).name
-        if args.sample is not None:
-            with progress(
-                f"sampled entropy {label}", min(args.sample, len(X)), args.quiet, "envs"
-            ) as advance:
-                est = information.sampled_entropy(
-                    X, h, args.sample, args.seed, engine=engine, progress=advance
-                )
-            if np.any(np.subtract(est.high, est.low) >= UNINFORMATIVE * np.log(len(X))):
-                wide.append(label)
-            rows.append(
-                {
-                    "set": name,
-                    "n": len(X),
-                    "log_n": float(np.log(len(X))),
-                    "entropy": est.entropy,
-                    "ci95_low": est.low,
-                    "ci95_high": est.high,
-                    "half_width": est.half_width,
-                    "n_samples": est.n_samples,
-                    "seed": est.seed,
-                    "diversity": None,
-                }
-            )
-            continue
-        with progress(f"entropy {label}", len(X), args.quiet, "envs") as advance:
-            H, D = information.entropy_and_diversity(X, h, engine=engine, progress=advance)
-        rows.append(
-            {"set": name, "n": len(X), "log_n": float(np.log(len(X))), "entropy": H, "diversity": D}
+    with _bars(args, sets) as advance:
+        entropies = entropy_table(
+            sets, h, sample=args.sample, seed=args.seed, engine=engine, progress=advance
         )
+    rows = entropies.rows
+    wide = [Path(name).name for name in entropies.wide]
     result = {"bandwidth": h, "k": args.k, "cutoff": args.cutoff, "results": rows}
     if args.sample is not None:
         result.update(sample=args.sample, seed=args.seed)
@@ -108,6 +79,31 @@ def run(args) -> None:
                 f"note: {args.sample} samples leave H almost anywhere in [0, log n] for "
                 f"{', '.join(wide)}: use a larger --sample"
             )
+
+
+@contextmanager
+def _bars(args, sets):
+    """``advance(set name, n)``: one progress bar per set, opened when it starts (n = 0)."""
+    from atominfo.cli.report import progress
+
+    sizes = iter([len(X) for _, X in sets])
+    with ExitStack() as stack:
+        step: list = []
+
+        def advance(name: str, n: int) -> None:
+            if n == 0:  # the next set starts
+                stack.close()
+                label, size = Path(name).name, next(sizes)
+                if args.sample is None:
+                    bar = progress(f"entropy {label}", size, args.quiet, "envs")
+                else:
+                    total = min(args.sample, size)
+                    bar = progress(f"sampled entropy {label}", total, args.quiet, "envs")
+                step[:] = [stack.enter_context(bar)]
+                return
+            step[0](n)
+
+        yield advance
 
 
 def _with_interval(estimate, low, high) -> str:

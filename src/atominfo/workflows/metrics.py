@@ -11,9 +11,10 @@ log n = 0 and the efficiency is undefined (NaN, printed as '-').
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -143,3 +144,118 @@ def _write_csv(metrics: Metrics, path) -> None:
                 writer.writerow(
                     {k: ("" if isinstance(v, float) and v != v else v) for k, v in row.items()}
                 )
+
+
+# An interval this share of [0, log n] wide says little (`EntropyTable.wide`).
+UNINFORMATIVE = 0.9
+
+
+@dataclass(repr=False)
+class EntropyTable(Result):
+    """H and D, or with `sample` H and its 95% interval, of each set of environments (nats).
+
+    Attributes
+    ----------
+    rows : one dict per set: ``set``, ``n``, ``log_n``, ``entropy``, ``diversity``
+        (None when sampled) and, when sampled, ``ci95_low``, ``ci95_high``,
+        ``half_width``, ``n_samples``, ``seed``; one value per bandwidth for several.
+    bandwidth : h, or a list of h, 1/Å.
+    sample : environments sampled per set (`atominfo.sampled_entropy`), or None: exact.
+    seed : seed of the sample.
+    wide : the sets whose sampled interval spans at least `UNINFORMATIVE` of [0, log n].
+    """
+
+    _fields_shown = ("bandwidth", "sample", "wide")
+    rows: list
+    bandwidth: Any
+    sample: int | None = None
+    seed: int = 0
+    wide: list = field(default_factory=list)
+
+    def columns(self) -> dict[str, list]:
+        """One row per set and bandwidth (column ``h``), never a list in a cell."""
+        hs = list(np.atleast_1d(self.bandwidth))
+        names = [k for k in self.rows[0] if k not in ("n_samples", "seed")] if self.rows else []
+        out: dict[str, list] = {"set": [], "h": []}
+        out.update({name: [] for name in names if name != "set"})
+        for row in self.rows:
+            for t, h in enumerate(hs):
+                out["set"].append(row["set"])
+                out["h"].append(float(h))
+                for name in names[1:]:
+                    value = row[name]
+                    out[name].append(value[t] if np.ndim(value) > 0 else value)
+        return out
+
+    def to_pandas(self):
+        """The table (`columns`) as a `pandas.DataFrame`, one row per set and bandwidth."""
+        from atominfo.outputs.tables import data_frame
+
+        return data_frame(self.columns(), "EntropyTable")
+
+    def _repr_html_(self) -> str:
+        from atominfo.outputs.tables import html_table
+
+        how = "exact" if self.sample is None else f"{self.sample} sampled environments per set"
+        return html_table(self.columns(), f"EntropyTable (nats; {how})")
+
+
+def entropy_table(
+    sets: Mapping[str, np.ndarray] | Sequence[tuple[str, np.ndarray]],
+    h=DEFAULT_BANDWIDTH,
+    *,
+    sample: int | None = None,
+    seed: int = 0,
+    engine=None,
+    progress: Callable[[str, int], None] | None = None,
+) -> EntropyTable:
+    """`atominfo entropy` as one function: H and D (or, with `sample`, H and its 95%
+    interval from `sample` random environments) of each set of environments.
+
+    Parameters
+    ----------
+    sets : {name: array (n, d) of descriptors}, or (name, array) pairs (names may
+        repeat), e.g. one per file and ``"all"``.
+    h : bandwidth, or a list of bandwidths, 1/Å.
+    sample, seed : see `atominfo.sampled_entropy` (D is then not computed).
+    engine : EngineOptions or None.
+    progress : called with (set name, environments done): with 0 as each set starts.
+    """
+    from atominfo import information
+
+    rows, wide = [], []
+    for name, X in sets.items() if isinstance(sets, Mapping) else sets:
+        step = None
+        if progress is not None:
+            progress(name, 0)
+            step = _named(progress, name)
+        log_n = float(np.log(len(X)))
+        if sample is None:
+            H, D = information.entropy_and_diversity(X, h, engine=engine, progress=step)
+            rows.append({"set": name, "n": len(X), "log_n": log_n, "entropy": H, "diversity": D})
+            continue
+        est = information.sampled_entropy(X, h, sample, seed, engine=engine, progress=step)
+        if np.any(np.subtract(est.high, est.low) >= UNINFORMATIVE * np.log(len(X))):
+            wide.append(name)
+        rows.append(
+            {
+                "set": name,
+                "n": len(X),
+                "log_n": log_n,
+                "entropy": est.entropy,
+                "ci95_low": est.low,
+                "ci95_high": est.high,
+                "half_width": est.half_width,
+                "n_samples": est.n_samples,
+                "seed": est.seed,
+                "diversity": None,
+            }
+        )
+    return EntropyTable(rows, h, sample, seed, wide)
+
+
+def _named(progress: Callable[[str, int], None], name: str) -> Callable[[int], None]:
+    def advance(n: int) -> None:
+        progress(name, n)
+
+    return advance
