@@ -1,8 +1,9 @@
 """Following a trajectory file that is still being written (LAMMPS text dumps, extxyz).
 
 A frame is handed out only once all its lines are in the file; the frame
-being written is left for a later poll. A multi-byte UTF-8 character split
-between two polls is kept as bytes until it is whole.
+being written is left for a later poll. Each frame is checked as a frame
+read whole would be (an inverted LAMMPS box is refused). A multi-byte UTF-8
+character split between two polls is kept as bytes until it is whole.
 """
 
 from __future__ import annotations
@@ -132,7 +133,11 @@ def follow_frames(
     ----------
     path : file name
         It need not exist yet: it is waited for (up to `idle_timeout`).
-    format : 'lammps-dump-text', 'extxyz' or 'xyz' (guessed from the name if None)
+    format : 'lammps-dump-text', 'extxyz' or 'xyz'
+        None: from the name as every reader names it
+        (`atominfo.structures.scan.format_by_name`: .extxyz or .xyz is extxyz,
+        else 'lammpstrj' in the name or .dump a LAMMPS dump), else from the
+        content of a file that is there.
     poll : float
         Seconds between checks for new data (> 0, at most a day).
     idle_timeout : float, optional
@@ -147,9 +152,12 @@ def follow_frames(
     Raises
     ------
     InputError
-        Naming the file and frame: bad text (not UTF-8), an atom count that
-        is not a number or disagrees with the atom lines, a frame ASE cannot
-        parse, or a file that shrank while being followed.
+        Naming the file and frame: a path that is there but is no regular
+        file (at once, with or without `format`), bad text (not UTF-8), an
+        atom count that is not a number or disagrees with the atom lines, a
+        frame ASE cannot parse, an inverted or flat LAMMPS box (as every
+        reader refuses it, `atominfo.structures.lammps.check_lammps_cell`),
+        or a file that shrank while being followed.
     """
     from atominfo.structures.lammps import parse_type_map
     from atominfo.structures.scan import guess_format
@@ -159,31 +167,29 @@ def follow_frames(
     type_map = parse_type_map(type_map)
     path = Path(path)
     name = str(path)
-    if path.is_dir():
-        raise InputError("is a directory, not a structure file", source=name)
-    if format is None:
-        format = guess_format(name) if path.exists() else _guess_by_name(name)
+    refuse_non_regular(path)
+    if format is None:  # by the name (`format_by_name`), else by the content if it is there
+        format = guess_format(name)
     if format not in FOLLOWERS:
         raise InputError(
             f"cannot follow format {format!r}; use one of {sorted(FOLLOWERS)}", source=name
         )
-    return _follow(path, format, poll, idle_timeout, from_start, type_map, sleep, clock)
+    return _follow(_Follower(path, format, type_map), poll, idle_timeout, from_start, sleep, clock)
 
 
-def _follow(path: Path, format: str, poll, idle_timeout, from_start, type_map, sleep, clock):
-    """`follow_frames` once its parameters are checked."""
-    import ase.io
+def refuse_non_regular(path: Path) -> None:
+    """InputError naming `path` when it is there but is no regular file (a directory, a
+    FIFO, a device: `atominfo.structures.frames.check_input_file` says which). A missing
+    or empty file is let through: it is being written."""
+    from atominfo.structures.frames import check_input_file
 
-    from atominfo.structures.lammps import (
-        UntypedDumpWarning,
-        apply_type_map,
-        dump_has_elements,
-        untyped_message,
-    )
+    if path.exists() and not path.is_file():
+        check_input_file(str(path))
 
-    name = str(path)
-    complete = FOLLOWERS[format]
-    offset, pending, raw_pending, number = 0, "", b"", 0
+
+def _follow(follower: _Follower, poll, idle_timeout, from_start, sleep, clock):
+    """`follow_frames` once its parameters are checked: poll, hand out, wait."""
+    path, name = follower.path, follower.name
     last_frame = clock()
     skip_existing = not from_start
 
@@ -191,10 +197,9 @@ def _follow(path: Path, format: str, poll, idle_timeout, from_start, type_map, s
         """Seconds before the idle timeout (inf without one); <= 0 once it has passed."""
         return float("inf") if idle_timeout is None else idle_timeout - (clock() - last_frame)
 
-    warned = False
     while True:
         if not path.exists():
-            if offset > 0:
+            if follower.offset > 0:
                 raise InputError("file disappeared while being followed", source=name)
             left = idle_left()
             if left <= 0:
@@ -203,77 +208,19 @@ def _follow(path: Path, format: str, poll, idle_timeout, from_start, type_map, s
                 )
             sleep(min(poll, left))
             continue
-        if path.is_dir():
-            raise InputError("is a directory, not a structure file", source=name)
-        size = path.stat().st_size
-        if size < offset:
-            raise InputError(
-                "file shrank while being followed (truncated or replaced)", source=name
-            )
-        if size > offset:
-            with open(path, "rb") as fh:
-                fh.seek(offset)
-                data = fh.read(size - offset)
-            raw = raw_pending + data
-            bad_byte = None
-            try:
-                decoded = raw.decode("utf-8")
-                raw_pending = b""
-            except UnicodeDecodeError as exc:
-                decoded = raw[: exc.start].decode("utf-8")
-                if exc.reason == "unexpected end of data":  # a character split by the writer
-                    raw_pending = raw[exc.start :]
-                else:  # garbage: the complete frames before it are still handed out
-                    bad_byte = offset - len(raw_pending) + exc.start
-                    raw_pending = b""
-            offset += len(data)
-            text = pending + decoded
-            lines = text.split("\n")
-            tail = lines.pop()  # text after the last newline: an unfinished line
-            try:
-                ends = complete(lines)
-            except InputError as exc:
-                raise InputError(exc.reason, source=name, frame=number + (exc.frame or 0)) from None
-            n_done = ends[-1] if ends else 0
-            pending = "\n".join(lines[n_done:] + [tail])
-            begin = 0
-            for end in ends:
-                chunk = "\n".join(lines[begin:end]) + "\n"
-                if format == "lammps-dump-text" and not warned and not type_map:
-                    header = next(
-                        (ln for ln in lines[begin:end] if ln.startswith("ITEM: ATOMS")), ""
-                    )
-                    columns = header.split()[2:]
-                    if "type" in columns and not dump_has_elements(columns):
-                        warnings.warn(untyped_message(name), UntypedDumpWarning, stacklevel=2)
-                    warned = True
-                begin = end
-                if skip_existing:
-                    number += 1
-                    continue
-                try:
-                    # ASE annotates read() for any index: an integer one gives one Atoms
-                    atoms = cast(Atoms, ase.io.read(io.StringIO(chunk), index=0, format=format))
-                except Exception as exc:  # ASE raises many types for malformed frames
-                    from atominfo.structures.frames import bad_atom_line
-
-                    located = bad_atom_line(chunk, format)
-                    if located is not None:
-                        raise InputError(
-                            located[1], source=name, frame=number, atom=located[0]
-                        ) from None
-                    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    raise InputError(
-                        f"cannot read frame ({type(exc).__name__}: {msg})",
-                        source=name,
-                        frame=number,
-                    ) from None
-                atoms = apply_type_map(atoms, type_map, source=name, frame=number)
-                yield number, atoms
-                number += 1
+        refuse_non_regular(path)
+        lines, bad_byte = follower.read()
+        if lines is not None:
+            chunks = follower.complete(lines)
+            for chunk in chunks:
+                if not skip_existing:
+                    yield follower.number, follower.atoms(chunk)
+                follower.number += 1
             if bad_byte is not None:
-                raise InputError(f"not UTF-8 text (byte {bad_byte})", source=name, frame=number)
-            if ends:
+                raise InputError(
+                    f"not UTF-8 text (byte {bad_byte})", source=name, frame=follower.number
+                )
+            if chunks:
                 last_frame = clock()
             skip_existing = False
         left = idle_left()
@@ -282,10 +229,96 @@ def _follow(path: Path, format: str, poll, idle_timeout, from_start, type_map, s
         sleep(min(poll, left))
 
 
-def _guess_by_name(name: str) -> str | None:
-    lower = name.lower()
-    if "lammpstrj" in lower or lower.endswith(".dump"):
-        return "lammps-dump-text"
-    if lower.endswith((".extxyz", ".xyz")):
-        return "extxyz"
-    return None
+class _Follower:
+    """What has been read of a followed file: the offset, the text after the last
+    complete frame, and the number of the next frame."""
+
+    def __init__(self, path: Path, format: str, type_map) -> None:
+        self.path, self.name, self.format, self.type_map = path, str(path), format, type_map
+        self.offset, self.pending, self.raw_pending, self.number = 0, "", b"", 0
+        self.warned = False
+
+    def read(self) -> tuple[list[str] | None, int | None]:
+        """(complete lines since the last complete frame, or None when nothing new;
+        offset of a byte that is not UTF-8, or None)."""
+        size = self.path.stat().st_size
+        if size < self.offset:
+            raise InputError(
+                "file shrank while being followed (truncated or replaced)", source=self.name
+            )
+        if size == self.offset:
+            return None, None
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read(size - self.offset)
+        raw = self.raw_pending + data
+        bad_byte = None
+        try:
+            decoded = raw.decode("utf-8")
+            self.raw_pending = b""
+        except UnicodeDecodeError as exc:
+            decoded = raw[: exc.start].decode("utf-8")
+            if exc.reason == "unexpected end of data":  # a character split by the writer
+                self.raw_pending = raw[exc.start :]
+            else:  # garbage: the complete frames before it are still handed out
+                bad_byte = self.offset - len(self.raw_pending) + exc.start
+                self.raw_pending = b""
+        self.offset += len(data)
+        lines = (self.pending + decoded).split("\n")
+        self.pending = lines.pop()  # text after the last newline: an unfinished line
+        return lines, bad_byte
+
+    def complete(self, lines: list[str]) -> list[str]:
+        """The text of each complete frame at the start of `lines`; the rest is kept
+        for the next poll."""
+        try:
+            ends = FOLLOWERS[self.format](lines)
+        except InputError as exc:
+            frame = self.number + (exc.frame or 0)
+            raise InputError(exc.reason, source=self.name, frame=frame) from None
+        n_done = ends[-1] if ends else 0
+        self.pending = "\n".join(lines[n_done:] + [self.pending])
+        chunks = [lines[begin:end] for begin, end in zip([0, *ends], ends, strict=False)]
+        if chunks:
+            self._warn_untyped(chunks[0])
+        return ["\n".join(chunk) + "\n" for chunk in chunks]
+
+    def _warn_untyped(self, lines: list[str]) -> None:
+        """Say once that a dump without elements reads its types as elements 1, 2, ..."""
+        from atominfo.structures.lammps import (
+            UntypedDumpWarning,
+            dump_has_elements,
+            untyped_message,
+        )
+
+        if self.format != "lammps-dump-text" or self.warned or self.type_map:
+            return
+        header = next((ln for ln in lines if ln.startswith("ITEM: ATOMS")), "")
+        columns = header.split()[2:]
+        if "type" in columns and not dump_has_elements(columns):
+            warnings.warn(untyped_message(self.name), UntypedDumpWarning, stacklevel=4)
+        self.warned = True
+
+    def atoms(self, chunk: str) -> Atoms:
+        """Frame `number` from its text; InputError naming the file, frame (and atom)."""
+        import ase.io
+
+        from atominfo.structures.lammps import apply_type_map, check_lammps_cell
+
+        name, number = self.name, self.number
+        try:
+            # ASE annotates read() for any index: an integer one gives one Atoms
+            atoms = cast(Atoms, ase.io.read(io.StringIO(chunk), index=0, format=self.format))
+        except Exception as exc:  # ASE raises many types for malformed frames
+            from atominfo.structures.frames import bad_atom_line
+
+            located = bad_atom_line(chunk, self.format)
+            if located is not None:
+                raise InputError(located[1], source=name, frame=number, atom=located[0]) from None
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(
+                f"cannot read frame ({type(exc).__name__}: {msg})", source=name, frame=number
+            ) from None
+        if self.format == "lammps-dump-text":  # an inverted or flat box, as every reader
+            check_lammps_cell(atoms, source=name, frame=number)
+        return apply_type_map(atoms, self.type_map, source=name, frame=number)
