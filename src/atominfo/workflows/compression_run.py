@@ -17,7 +17,6 @@ The command line parses its options into these arguments and prints the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +24,8 @@ from typing import Any
 
 from atominfo.information import DEFAULT_BANDWIDTH
 from atominfo.outputs.chemiscope import DEFAULT_CUTOFF, write_selection_chemiscope
+from atominfo.outputs.tables import write_json
 from atominfo.results import Result, jsonable
-from atominfo.runs.atomic import atomic_output
 from atominfo.runs.guard import OutputGuard
 from atominfo.structures.frameset import FrameSet
 from atominfo.workflows.compression import Selection, select, write_selection
@@ -136,8 +135,7 @@ def compress(
         summary = selection.to_dict()
         summary.update({"input": inputs, "reference": [], "output": outputs.selection})
         summary.update(record or {})
-        with atomic_output(outputs.summary) as tmp:
-            tmp.write_text(json.dumps(jsonable(summary), indent=2, allow_nan=False) + "\n")
+        write_json(outputs.summary, summary)
         if outputs.chemiscope is not None:
             write_selection_chemiscope(
                 outputs.chemiscope,
