@@ -64,15 +64,23 @@ def run(args) -> None:
     from atominfo.runs.guard import check_outputs, discard
     from atominfo.settings import DescriptorSpec, Reading
     from atominfo.structures.scan import count_atoms
-    from atominfo.workflows.dh_run import OwnPast, run_dh
+    from atominfo.workflows.dh_run import (
+        CHEMISCOPE_SUFFIXES,
+        PER_ATOM_SUFFIXES,
+        PLOT_SUFFIXES,
+        TABLE_SUFFIXES,
+        OwnPast,
+        run_dh,
+    )
 
     self_ref = any(str(r) == "self" for r in args.ref)
     if self_ref and len(args.ref) > 1:
         raise InputError("--ref self compares TEST with its own past: give no other --ref")
     refs = [] if self_ref else list(args.ref)
     outputs = [args.output, args.table, args.plot, args.chemiscope]
+    suffixes = [PER_ATOM_SUFFIXES, TABLE_SUFFIXES, PLOT_SUFFIXES, CHEMISCOPE_SUFFIXES]
     # refuse an output that is an input (or unwritable) before the reference is built
-    check_outputs(inputs=[*args.files, *refs], outputs=[p for p in outputs if p is not None])
+    check_outputs(inputs=[*args.files, *refs], outputs=list(zip(outputs, suffixes)))
     if args.restart:
         discard(outputs)
     options.apply_threads(args)
