@@ -329,10 +329,13 @@ def test_interrupted_dask_run_prints_one_line_and_resumes(tmp_path, ref):
     atoms = ta_frame(seed=10, repeat=(10, 10, 10))
     path = tmp_path / "snap.dump"
     write_dump(path, atoms)
-    np.save(tmp_path / "ref.npy", ref.X)
+    from atominfo.structures.saved import DescriptorParameters, save_descriptors
+
+    with open(tmp_path / "ref.npz", "wb") as fh:  # with its parameters: no warning line
+        save_descriptors(fh, ref.X, DescriptorParameters(k=K, cutoff=RC))
     out = tmp_path / "o.npy"
     command = [sys.executable, "-m", "atominfo", "snapshot", str(path), "--ref"]
-    command += [str(tmp_path / "ref.npy"), "-o", str(out), "-k", str(K), "-c", str(RC)]
+    command += [str(tmp_path / "ref.npz"), "-o", str(out), "-k", str(K), "-c", str(RC)]
     command += ["-b", str(H), "--chunk-atoms", "20", "--dask", "local:2", "-q"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     state = tmp_path / ".o.npy.resume.json"
