@@ -122,6 +122,13 @@ class Reference:
     ) -> Reference:
         """Build from structure files, or from saved descriptors (.npy, or .npz with 'X').
 
+        Saved descriptors are read by `atominfo.structures.saved.read_reference`:
+        a .npz written by ``atominfo descriptors`` must have been computed with
+        this k, cutoff and ``rescale_volume`` (else InputError naming the file
+        and both values); its species blocks are moved to this run's species
+        list (``multicomponent=True``: the species the files record). A .npy
+        records no parameters: it is used with an `UncheckedDescriptorsWarning`.
+
         Parameters
         ----------
         paths : path or list of paths; all structure files or all saved descriptors.
@@ -129,13 +136,6 @@ class Reference:
         progress : callable or None, counts atoms described.
         descriptor_options : further keywords of `atominfo.descriptors`
             (e.g. ``rescale_volume``, ``multicomponent``, ``index``, ``format``).
-
-        Saved descriptors are read by `atominfo.structures.saved.read_reference`:
-        a .npz written by ``atominfo descriptors`` must have been computed with
-        this k, cutoff and ``rescale_volume`` (else InputError naming the file
-        and both values); its species blocks are moved to this run's species
-        list (``multicomponent=True``: the species the files record). A .npy
-        records no parameters: it is used with an `UncheckedDescriptorsWarning`.
         """
         from atominfo.descriptor.multicomponent import resolve_species, to_species_layout
         from atominfo.structures.saved import is_saved_descriptors, read_reference, saved_elements
