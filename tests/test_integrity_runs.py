@@ -322,3 +322,19 @@ def _drop_options(argv: list[str], paths: list[Path]) -> list[str]:
             continue
         out.append(token)
     return out
+
+
+def test_another_run_does_not_destroy_interrupted_work(traj, tmp_path, monkeypatch, capsys):
+    """A run writing one of an interrupted run's outputs (its checkpoint beside the other)
+    is refused, and the interrupted run then resumes."""
+    out, table = tmp_path / "out.extxyz", tmp_path / "t.csv"
+    argv = ["dh", str(traj), "--ref", FCC, "-o", str(out), "--table", str(table), "-q"]
+    interrupt_after(monkeypatch, 3)
+    assert main(argv) == 130
+    monkeypatch.undo()
+    kept = hidden(tmp_path)
+    capsys.readouterr()
+    assert main(["dh", str(traj), "--ref", FCC, "--table", str(table), "--index", ":5", "-q"]) == 2
+    assert "partial output of an interrupted run" in capsys.readouterr().err
+    assert hidden(tmp_path) == kept
+    assert main([*argv, "--resume"]) == 0 and hidden(tmp_path) == {}

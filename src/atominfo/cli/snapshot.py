@@ -132,10 +132,10 @@ def run(args) -> None:
             resume=args.resume,
             progress=advance,
         )
-    summary = {**result.to_dict(), "reference_environments": len(ref)}
-    if args.json:
-        print_json(summary)
+    if result.finished:  # nothing computed (a warning said so): no numbers under new labels
         return
+    if args.json:
+        return print_json({**result.to_dict(), "reference_environments": len(ref)})
     say(
         f"{result.atoms} atoms of {result.source} frame {result.frame} against {len(ref)} "
         f"reference environments (h = {fmt(result.bandwidth)} 1/Å), in {result.chunks} boxes"

@@ -239,6 +239,14 @@ class OutputGuard:
     def _refuse_checkpoint(self) -> None:
         """A run that would start afresh over an interrupted run's completed work."""
         for out in self.outputs:
+            partial = [p for p in hidden_files(out) if p.name.endswith((".partial", ".final"))]
+            if partial and not has_checkpoint(out):
+                # another run's partial output (its checkpoint may sit beside another output)
+                raise InputError(
+                    f"partial output of an interrupted run is here ({partial[0].name}): add "
+                    "--resume to continue that run, or --restart to discard it and start again",
+                    source=str(out),
+                )
             if has_checkpoint(out):
                 raise InputError(
                     f"an interrupted run left its completed work here ({describe_progress(out)}): "

@@ -234,7 +234,7 @@ class _Run:
         self.checkpoint = Checkpoint([self.output, self.dump], self._signature(), [self.path])
         begun = self.checkpoint.begin(resume)
         if begun.finished:
-            return self._read_back()
+            return {**self._read_back(), "finished": True}
         if begun.finishing is not None:  # killed while renaming: complete the renames
             self.checkpoint.complete(begun.finishing)
             return self._summary(begun.state or {})

@@ -79,3 +79,4 @@ class SnapshotResult(Result):
     dump: str | None
     seconds: float
     timings: dict
+    finished: bool = False  # --resume found the run finished: read back, nothing computed
