@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test dev lint docs bench bench-streaming clean
+.PHONY: demo test test-fast dev lint docs bench bench-streaming clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,18 @@ demo: $(STAMP)
 # local CPU wheel (never an unpinned torch, which pulls the CUDA build).
 TORCH_CPU ?= torch==2.13.0
 
+# The whole suite, slow cases included (CI runs this), on TEST_WORKERS processes
+# (pytest-xdist); tests sharing a Dask cluster or an expensive module fixture carry an
+# xdist_group mark and run in one process. `make test-fast` leaves out the `slow` ones.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
 test: $(STAMP)
 	$(BIN)/pip install -q "$(TORCH_CPU)"
-	$(BIN)/python -m pytest
+	$(PYTEST)
+
+test-fast: $(STAMP)
+	$(PYTEST) -m "not slow"
 
 dev: $(DEV_STAMP)
 

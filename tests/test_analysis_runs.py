@@ -256,6 +256,7 @@ def test_run_smoothing_writes_what_the_command_writes(reference, tmp_path, capsy
 # -- calibrate --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_run_calibration_writes_what_the_command_writes(forces_file, tmp_path, capsys):
     from atominfo.workflows.uncertainty import CalibrationRun, run_calibration
 

@@ -1,7 +1,7 @@
 """Every kind of bad input: one line naming file/frame/atom, exit 2, no output left."""
 
-import subprocess
-import sys
+import contextlib
+import io
 
 import ase.io
 import numpy as np
@@ -10,6 +10,7 @@ from ase import Atoms
 
 import atominfo
 from atominfo import InputError
+from atominfo.cli import main
 
 from .conftest import DATA
 
@@ -17,10 +18,12 @@ FCC = str(DATA / "cu_fcc_108.extxyz")
 
 
 def cli(*args):
-    proc = subprocess.run(
-        [sys.executable, "-m", "atominfo", *map(str, args)], capture_output=True, text=True
-    )
-    return proc.returncode, proc.stdout, proc.stderr
+    """The command line in this process (the contract suite runs a sample through
+    ``python -m atominfo``): exit status, stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(map(str, args)))
+    return rc, out.getvalue(), err.getvalue()
 
 
 def assert_one_line_error(rc, err, *fragments):

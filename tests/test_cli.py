@@ -106,6 +106,7 @@ def test_rescale_option(capsys):
     assert out["results"][0]["n"] == 108
 
 
+@pytest.mark.slow
 def test_console_script_runs():
     proc = subprocess.run(
         [sys.executable, "-m", "atominfo", "entropy", FCC, "--json"], capture_output=True, text=True

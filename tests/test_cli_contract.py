@@ -734,6 +734,7 @@ SUBPROCESS_CASES = (
 
 
 @pytest.mark.parametrize("case", SUBPROCESS_CASES, ids=ids(SUBPROCESS_CASES))
+@pytest.mark.slow
 def test_subprocess_sample(case, tmp_path):
     run_case(case, tmp_path, runner="subprocess")
 
@@ -827,6 +828,7 @@ def _run_until(argv, d: Path, kill_at: float | None, in_loop: bool):
     return proc.returncode == 0, first_frame, time.perf_counter() - start
 
 
+@pytest.mark.slow
 def test_kill_and_resume(tmp_path):
     """SIGKILL at seeded random instants, then --resume: the outputs equal those of an
     uninterrupted run, byte for byte, and no partial or hidden file remains.

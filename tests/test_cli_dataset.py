@@ -130,6 +130,7 @@ def test_generations(files, capsys, tmp_path):
     assert by_file["verdict"]["verdict"] == "not converged"
 
 
+@pytest.mark.slow
 def test_generations_verdict(tmp_path, capsys):
     from atominfo.structures.datasets import fcc_cu, md_frames
 

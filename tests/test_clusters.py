@@ -184,6 +184,7 @@ def seeded(melt):
     return atoms, len(seed), np.array(core)
 
 
+@pytest.mark.slow
 def test_seed_in_melt_largest_cluster_is_the_seed(seeded, solid_reference):
     atoms, n_seed, core = seeded
     assert len(core) >= 10  # by construction: the centre atom and its shells
@@ -195,12 +196,14 @@ def test_seed_in_melt_largest_cluster_is_the_seed(seeded, solid_reference):
     assert np.all(frame.labels()[core] == 1)
 
 
+@pytest.mark.slow
 def test_pure_melt_has_only_tiny_clusters(melt, solid_reference):
     dH = solid_reference.delta_entropy(atominfo.descriptors(melt))
     clusters = find_clusters(melt, solid_like(dH))
     assert max((len(c) for c in clusters), default=0) <= 4
 
 
+@pytest.mark.slow
 def test_cli_clusters(seeded, melt, tmp_path, capsys):
     atoms, n_seed, core = seeded
     traj, ref = tmp_path / "traj.extxyz", tmp_path / "solid.extxyz"
@@ -304,6 +307,7 @@ def test_two_edge_connected_matches_networkx_k_edge_components():
     assert got == expected and len(got) >= 2
 
 
+@pytest.mark.slow
 def test_cli_clusters_method_option(seeded, tmp_path, capsys):
     atoms, n_seed, core = seeded
     traj, ref = tmp_path / "traj.extxyz", tmp_path / "solid.extxyz"

@@ -172,6 +172,7 @@ def mixed():
     return load_frames(frames)
 
 
+@pytest.mark.slow
 def test_costs_and_budget_values(mixed):
     from atominfo.workflows.compression_limits import budget_value, structure_costs
 
@@ -190,6 +191,7 @@ def test_costs_and_budget_values(mixed):
 
 
 @pytest.mark.parametrize("method", ["msc", "fps", "random"])
+@pytest.mark.slow
 def test_budget_is_respected_and_spent(mixed, method):
     costs = mixed.sizes.astype(float) ** 3
     budget = 0.1 * costs.sum()
@@ -202,6 +204,7 @@ def test_budget_is_respected_and_spent(mixed, method):
     assert capped.indices == sel.indices[:2]
 
 
+@pytest.mark.slow
 def test_msc_with_budget_is_msc_skipping_what_does_not_fit(mixed):
     costs = mixed.sizes.astype(float) ** 3
     free = select(mixed, 6, "msc", H, summary=False)
@@ -236,6 +239,7 @@ def test_apportion():
         apportion(sizes, 3, {"melt": 4})
 
 
+@pytest.mark.slow
 def test_stratified_msc_keeps_every_group(mixed):
     labels = mixed.labels("config_type")
     plain = select(mixed, 4, "msc", H, summary=False)

@@ -17,6 +17,9 @@ from .conftest import DATA
 distributed = pytest.importorskip("distributed")
 from atominfo.engine import dask as dask_engine  # noqa: E402
 
+# One LocalCluster for the module, in one test process (`make test`: pytest-xdist).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dask")]
+
 H = np.array([0.015, 0.05])
 # Where query chunks differ from the CPU engine's own blocks, BLAS may round
 # |y|^2 + |x|^2 - 2 y.x differently: a few eps of (|y|^2 + |x|^2) / (2 h^2).

@@ -191,6 +191,7 @@ def test_own_entropies_are_formed_by_surprisals():
 # -- the report page ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_run_report_writes_the_commands_page(files, data, tmp_path, capsys):
     from atominfo.workflows.report import ReportOptions
     from atominfo.workflows.report_run import ReportOutputs, run_report
@@ -236,6 +237,7 @@ def test_report_options_validated_and_folded(data):
 # -- metrics, overlap matrix, generations, dedupe -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_small_runs_write_the_commands_files(files, data, tmp_path, capsys):
     from atominfo.workflows.duplicates import run_dedupe
     from atominfo.workflows.generations import VerdictRule, run_generations

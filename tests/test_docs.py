@@ -186,6 +186,7 @@ def example_data(tmp_path_factory):
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if _python_blocks(p)], ids=_page_id)
+@pytest.mark.slow
 def test_python_blocks_run(page, example_data, tmp_path, monkeypatch):
     # The blocks of a page run in order in one namespace, as in a notebook, in a
     # directory holding the example data.

@@ -289,7 +289,10 @@ def test_generate_refuses_an_output_over_an_input_and_writes_nothing(tmp_path, r
         generate(seed, ref_X, 1, steps=10, output=seed)
     assert seed.read_bytes() == HOT.read_bytes()
     out = tmp_path / "c.extxyz"
-    with pytest.raises(InputError, match="no candidate reached the objective"):
+    with (
+        pytest.raises(InputError, match="no candidate reached the objective"),
+        pytest.warns(UserWarning, match="only 0 of 1 candidates reached the objective"),
+    ):
         generate(
             seed, ref_X, 1, steps=3, target=(1e3, 2e3), output=out, summary=tmp_path / "s.json"
         )

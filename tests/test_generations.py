@@ -59,6 +59,7 @@ def campaign():
     return [crystal[3 * i : 3 * i + 3] for i in range(4)], melt
 
 
+@pytest.mark.slow
 def test_verdict_converged_when_the_crystal_is_resampled(campaign):
     from atominfo.workflows.generations import campaign_verdict
 
@@ -82,6 +83,7 @@ def test_verdict_converged_when_the_crystal_is_resampled(campaign):
     assert not strict.converged and "raises H by" in strict.reason
 
 
+@pytest.mark.slow
 def test_verdict_not_converged_when_a_melt_comes_last(campaign):
     from atominfo.workflows.generations import campaign_verdict
 
@@ -94,6 +96,7 @@ def test_verdict_not_converged_when_a_melt_comes_last(campaign):
     assert rows[2].gap_status == "not computed" and rows[2].gap is None
 
 
+@pytest.mark.slow
 def test_verdict_rule_needs_enough_generations_and_valid_thresholds(campaign):
     from atominfo.workflows.generations import campaign_verdict
 

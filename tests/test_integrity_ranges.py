@@ -125,6 +125,7 @@ def test_subset_sizes_always_hold_the_full_size():
         assert sizes[0] == 1 and sizes[-1] == 50 and len(sizes) == n
 
 
+@pytest.mark.slow
 def test_report_with_one_size_succeeds_and_says_how_to_fit(tmp_path, capsys):
     """It used to fail with 'size 2 was not sampled'."""
     out = tmp_path / "report.html"

@@ -203,6 +203,7 @@ SEVERAL = [
 
 
 @pytest.mark.parametrize("command", SEVERAL)
+@pytest.mark.slow
 def test_outputs_are_committed_all_or_none(command, tmp_path, monkeypatch):
     """The k-th output fails to be written, for every k: every output keeps its old bytes
     and no hidden file is left."""

@@ -124,6 +124,7 @@ def _table_timesteps(path: Path) -> list[int]:
     "instant, signame",
     [("check", "SIGINT"), ("callback", "SIGTERM")],
 )
+@pytest.mark.slow
 def test_a_signal_inside_the_lammps_callback_stops_the_run_cleanly(tmp_path, instant, signame):
     """It used to be swallowed ('Exception ignored on calling ctypes callback') and the
     run went on; now the run ends at that check, the table holds the checks made."""
@@ -140,6 +141,7 @@ def test_a_signal_inside_the_lammps_callback_stops_the_run_cleanly(tmp_path, ins
 
 
 @needs_lammps
+@pytest.mark.slow
 def test_a_signal_after_the_run_is_one_line_and_the_outputs_are_kept(tmp_path):
     (tmp_path / "in.md").write_text(CU_108 + "run 300\n")
     done = _drive(tmp_path, "after-run", "SIGTERM", *_lammps_args("in.md", "--table", "t.csv"))
@@ -153,6 +155,7 @@ def test_a_signal_after_the_run_is_one_line_and_the_outputs_are_kept(tmp_path):
 
 
 @needs_lammps
+@pytest.mark.slow
 def test_a_signal_during_the_interpreters_teardown_changes_nothing(tmp_path):
     """Once the command has ended, a signal neither prints a traceback nor kills the
     process: its status and outputs stand."""
@@ -164,6 +167,7 @@ def test_a_signal_during_the_interpreters_teardown_changes_nothing(tmp_path):
 
 
 @needs_lammps
+@pytest.mark.slow
 def test_ctrl_c_from_outside_during_a_long_run(tmp_path):
     """The signal lands while LAMMPS computes (C code): it is seen at the next check."""
     (tmp_path / "in.md").write_text(CU_108 + "run 10000000\n")

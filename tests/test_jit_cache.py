@@ -8,7 +8,10 @@ import pytest
 @pytest.fixture
 def jit_cache(monkeypatch):
     module = importlib.import_module("atominfo._jit_cache")
-    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    # set, then delete: undone, the variable is as it was even where ensure_cache_dir
+    # set it (left set, every later `python -m atominfo` compiled into a test's folder)
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "")
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
     return module
 
 

@@ -130,6 +130,7 @@ write_dump all custom {tmp_path / "frame.dump"} id type x y z modify format floa
     lmp.close()
 
 
+@pytest.mark.slow
 def test_the_monitor_does_not_change_the_trajectory(reference):
     positions = []
     for monitored in (False, True):
@@ -146,6 +147,7 @@ def test_the_monitor_does_not_change_the_trajectory(reference):
     np.testing.assert_array_equal(positions[0], positions[1])
 
 
+@pytest.mark.slow
 def test_heating_halts_the_run_and_the_frame_matches_offline(reference, tmp_path):
     lmp = new_cu()
     lmp.command("fix nvt all nvt temp 300 300 0.1")
@@ -183,6 +185,7 @@ def test_heating_halts_the_run_and_the_frame_matches_offline(reference, tmp_path
     np.testing.assert_allclose(dumped.arrays["d_dH"], monitor.last_dH, atol=1e-12, rtol=0)
 
 
+@pytest.mark.slow
 def test_without_halt_every_crossing_frame_is_extracted(reference, tmp_path):
     lmp = new_cu()
     lmp.command(HEAT)
@@ -257,6 +260,7 @@ print "not reached when halted"
 )
 
 
+@pytest.mark.slow
 def test_cli_halts_and_the_frame_matches_atominfo_dh(ref_file, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "in.md").write_text(SCRIPT)

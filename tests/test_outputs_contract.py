@@ -436,6 +436,7 @@ run_to_end(Path(sys.argv[3]), (".extxyz", ".csv"), frames, Path(sys.argv[3]) / "
 """
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_instants_then_resume(fast_tmp):
     """A real process killed with SIGKILL at random instants; resumed in process."""
     import random

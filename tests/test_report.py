@@ -147,6 +147,7 @@ def _external_references(text: str) -> list[str]:
     return [r for r in refs if not r.strip("'\" ").startswith(("data:", "#"))]
 
 
+@pytest.mark.slow
 def test_page_is_self_contained_and_answers_the_questions(report, tmp_path):
     from atominfo.outputs.html import write_report_html
 
@@ -246,6 +247,7 @@ def test_chemiscope_refuses_bad_values(tmp_path):
 # -- the commands -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_report_command(files, tmp_path, capsys):
     page, cs = tmp_path / "r.html", tmp_path / "r.json.gz"
     code = main(

@@ -72,6 +72,7 @@ def test_single_frame_and_bad_options(traj, tmp_path):
         list(iter_self_dh(str(one), 0.015, skip=-1))
 
 
+@pytest.mark.slow
 def test_novelty_rises_when_the_crystal_melts(heating):
     """The crystal frames repeat their past; every melt frame leaves it."""
     novelty = {f.number: f.summary()["novelty"] for f in iter_self_dh(heating, 0.015)}

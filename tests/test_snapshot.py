@@ -177,6 +177,7 @@ def test_resume_after_kill_gives_identical_output(tmp_path, ref):
     assert sorted(p.name for p in run.iterdir()) == ["o.dump", "o.npy"]  # nothing hidden left
 
 
+@pytest.mark.filterwarnings("ignore:nothing to resume:UserWarning")  # expected: the run finished
 def test_resume_refuses_changed_options(tmp_path, ref):
     atoms = ta_frame(seed=2)
     path = tmp_path / "snap.dump"
@@ -252,6 +253,8 @@ def client():
     close_client(client)
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("dask")
 def test_dask_equals_local_and_survives_a_killed_worker(tmp_path, ref, client):
     """Workers get positions, compute descriptors, labels and dH: the same bytes."""
     import os
@@ -294,6 +297,8 @@ def test_dask_equals_local_and_survives_a_killed_worker(tmp_path, ref, client):
     client.wait_for_workers(2, timeout=60)
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("dask")
 def test_a_dask_reference_runs_its_boxes_on_dask(tmp_path, ref, client, monkeypatch):
     from atominfo.engine import EngineOptions
     from atominfo.workflows import snapshot_dask
@@ -318,6 +323,8 @@ def test_a_dask_reference_runs_its_boxes_on_dask(tmp_path, ref, client, monkeypa
     assert (tmp_path / "dask.npy").read_bytes() == (tmp_path / "local.npy").read_bytes()
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("dask")
 def test_interrupted_dask_run_prints_one_line_and_resumes(tmp_path, ref):
     """SIGTERM mid-run with --dask: exit 130, one line (no cluster teardown logs), resumable."""
     import signal

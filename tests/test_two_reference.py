@@ -85,6 +85,7 @@ def test_solid_like_rule():
         solid_like(dH, dH_liquid[:2], 1, 1)
 
 
+@pytest.mark.slow
 def test_single_reference_makes_the_melt_solid_and_warns(data, refs):
     solid, liquid_ref = refs
     with pytest.warns(UserWarning, match=r"first frame .*frame 0.*--liquid-ref") as record:
@@ -105,6 +106,7 @@ def test_single_reference_makes_the_melt_solid_and_warns(data, refs):
     assert np.array_equal(two.solid, solid_like(two.dH, two.dH_liquid, len(solid), len(liquid_ref)))
 
 
+@pytest.mark.slow
 def test_two_references_still_find_the_seed(data, refs):
     solid, liquid_ref = refs
     atoms, n_seed, core = data["seeded"]
@@ -115,6 +117,7 @@ def test_two_references_still_find_the_seed(data, refs):
     assert frame.solid[n_seed:].mean() < 0.05  # the melt around it stays liquid-like
 
 
+@pytest.mark.slow
 def test_parameters_are_validated(data, refs):
     solid, liquid_ref = refs
     melt = data["melt"]
@@ -133,6 +136,7 @@ def test_parameters_are_validated(data, refs):
         next(iter_trajectory_clusters(melt, solid, method="louvain"))
 
 
+@pytest.mark.slow
 def test_cli_liquid_ref(data, tmp_path, capsys):
     traj, sref, lref = (tmp_path / n for n in ("melt.extxyz", "solid.extxyz", "liquid.extxyz"))
     ase.io.write(traj, data["melt"], format="extxyz")
@@ -156,6 +160,7 @@ def test_cli_liquid_ref(data, tmp_path, capsys):
     assert "missing.extxyz" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_single_reference_warning_line(data, tmp_path, capsys):
     traj, sref = tmp_path / "melt.extxyz", tmp_path / "solid.extxyz"
     ase.io.write(traj, data["melt"], format="extxyz")

@@ -209,7 +209,7 @@ def add_engine(parser, backends: bool = True) -> None:
         "--threads",
         type=typed("threads", "--threads"),
         default=None,
-        help="CPU threads for the kernels (default: all cores).",
+        help="CPU threads for the kernels (default and most: all cores).",
     )
     if not backends:
         return
@@ -300,12 +300,19 @@ def reading(args) -> dict:
 
 
 def apply_threads(args) -> None:
-    """Limit numba and BLAS threads to --threads."""
+    """Limit numba, BLAS and OpenMP threads to --threads, and to the CPUs this
+    process may use: more only wait on each other (--threads 4096 on 2 cores started
+    4096 OpenMP threads)."""
     threads = getattr(args, "threads", None)
     if threads is None:
         return
+    import os
+
     import numba
     from threadpoolctl import threadpool_limits
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = min(threads, cpus or 1)
 
     # numba.config sets its options at import time, out of the type checker's sight
     # (getattr with a constant name instead is ruff's B009)

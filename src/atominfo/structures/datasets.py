@@ -39,12 +39,16 @@ def md_frames(
     """Snapshots of Langevin MD with EMT at `temperature` K (copies, with no calculator)."""
     from ase.calculators.emt import EMT
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+    try:  # ASE >= 3.29 deprecates MaxwellBoltzmannDistribution for this name
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:  # older ASE: the same draw under its former name
+        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 
     atoms = atoms.copy()
     atoms.calc = EMT()
     rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+    thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
     dyn = Langevin(
         atoms,
         timestep_fs * units.fs,
