@@ -269,3 +269,7 @@ CONSTRAINTS.update(
         "max_gap": Interval(float, 0.0, 1e4),  # nats
     }
 )
+
+# Novelty at a stated false-alarm rate (`--false-alarm`, `atominfo.reference.conformal`):
+# the chance that an environment drawn like the reference's is flagged.
+CONSTRAINTS.update({"false_alarm": Interval(float, 0.0, 1.0, closed="neither")})
