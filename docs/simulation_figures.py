@@ -99,7 +99,7 @@ def calibration(work: Path, seed: int):
     ax = plot_calibration(
         dH,
         errors,
-        result["running_average"],
+        result.running_average,
         "eV",
         title="Error of a linear EMT energy model (trained at 300 K) vs dH",
     )

@@ -268,7 +268,7 @@ def test_run_calibration_writes_what_the_command_writes(forces_file, tmp_path, c
     assert isinstance(run, CalibrationRun) and run.to_dict() == printed
     assert api.read_bytes() == cli.read_bytes()
     assert (tmp_path / "c.svg").read_bytes().startswith(b"<?xml")
-    assert run.correlations["n"] == 64 and run.inputs["dh"] == forces_file
+    assert run.correlations.n == 64 and run.inputs["dh"] == forces_file
     assert html_rows(run._repr_html_()) == 1 + 20 and "[" not in run._repr_html_()
     assert_pandas(run, 20)
     with pytest.raises(InputError, match="dH values are needed"):

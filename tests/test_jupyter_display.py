@@ -142,3 +142,29 @@ def test_tables_to_pandas():
     table = matrix().to_pandas()
     assert isinstance(table, pd.DataFrame) and table.loc["a", "b"] == 0.25
     assert list(table.columns) == ["a", "b"]
+
+
+def test_the_calibration_functions_return_result_objects():
+    """`calibrate`, `running_average` and `correlations` returned dicts (a wall of
+    arrays in a notebook); now objects with a readable repr, an HTML table of one row
+    per bin and JSON-safe `to_dict`."""
+    import json
+
+    from atominfo.results import Result
+    from atominfo.workflows.uncertainty import calibrate, correlations, running_average
+
+    rng = np.random.default_rng(0)
+    dH = rng.normal(size=400)
+    errors = 0.1 + 0.05 * np.abs(dH) * rng.random(400)
+    curve = running_average(dH, errors, n_bins=8)
+    found = calibrate(dH, errors, seed=1)
+    for result in (curve, correlations(dH, errors), found):
+        assert isinstance(result, Result) and "array(" not in repr(result)
+        json.dumps(result.to_dict(), allow_nan=False)
+    assert "estimator" not in found.to_dict()
+    assert found.correlations.n == 400 and found.running_average.count.sum() > 0
+    text = curve._repr_html_()
+    assert text.count("<tr>") == 8 + 1 and len(_cells(text)) == 8 * 3
+    pd = pytest.importorskip("pandas")
+    table = curve.to_pandas()
+    assert isinstance(table, pd.DataFrame) and table.shape == (8, 3)

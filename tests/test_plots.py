@@ -151,10 +151,12 @@ def test_trajectory_axis_uses_timestep_when_known():
 
 
 def test_calibration_and_roc_return_axes():
+    from atominfo.workflows.uncertainty import running_average
+
     rng = np.random.default_rng(1)
     dH = rng.normal(size=500)
     errors = np.abs(dH) + rng.random(500)
-    curve = {"centre": np.linspace(-2, 2, 5), "mean_error": np.ones(5), "count": np.ones(5)}
+    curve = running_average(dH, errors, n_bins=5)
     assert isinstance(plot_calibration(dH, errors, curve, "eV"), Axes)
     ax = plot_roc({"dH": ([0, 0.1, 1], [0, 0.8, 1], 0.9)})
     assert _legend_texts(ax)[0] == "dH (AUC 0.900)"

@@ -15,7 +15,6 @@ from atominfo.workflows.uncertainty import (
     correlations,
     force_errors,
     running_average,
-    to_json,
 )
 
 
@@ -31,27 +30,27 @@ def test_running_average_matches_definition():
     dH, err = synthetic(2000, 0)
     curve = running_average(dH, err)
     width = (dH.max() - dH.min()) / 20
-    assert curve["bin_width"] == pytest.approx(width)
-    for c, m, n in zip(curve["centre"], curve["mean_error"], curve["count"]):
+    assert curve.bin_width == pytest.approx(width)
+    for c, m, n in zip(curve.centre, curve.mean_error, curve.count):
         inside = np.abs(dH - c) <= 0.75 * width
         assert n == inside.sum()
         assert m == pytest.approx(err[inside].mean())
-    assert curve["centre"][0] == pytest.approx(dH.min() + width / 2)
-    assert np.all(np.diff(curve["mean_error"][2:]) > -0.02)  # grows with dH
+    assert curve.centre[0] == pytest.approx(dH.min() + width / 2)
+    assert np.all(np.diff(curve.mean_error[2:]) > -0.02)  # grows with dH
 
 
 def test_running_average_empty_bins_are_nan():
     curve = running_average([0.0, 0.1, 10.0], [1.0, 1.0, 2.0], n_bins=20)
-    assert np.isnan(curve["mean_error"][10]) and curve["count"][10] == 0
-    assert curve["mean_error"][0] == pytest.approx(1.0)
+    assert np.isnan(curve.mean_error[10]) and curve.count[10] == 0
+    assert curve.mean_error[0] == pytest.approx(1.0)
 
 
 def test_correlations():
     dH, err = synthetic(3000, 1)
     r = correlations(dH, err)
-    assert 0.5 < r["pearson"] < 1 and 0.5 < r["spearman"] < 1 and r["n"] == 3000
+    assert 0.5 < r.pearson < 1 and 0.5 < r.spearman < 1 and r.n == 3000
     r = correlations(dH, -err)
-    assert r["spearman"] < -0.5
+    assert r.spearman < -0.5
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -70,9 +69,9 @@ def test_conformal_coverage_is_nominal(seed):
 def test_calibrate_reports_held_out_coverage():
     dH, err = synthetic(4000, 3)
     result = calibrate(dH, err, coverage=0.8, test_fraction=0.5, seed=3)
-    assert result["n_test"] == 2000 and result["n_train"] == 2000
-    assert abs(result["held_out_coverage"] - 0.8) <= 0.03
-    assert result["mean_interval_width"] > 0
+    assert result.n_test == 2000 and result.n_train == 2000
+    assert abs(result.held_out_coverage - 0.8) <= 0.03
+    assert result.mean_interval_width > 0
 
 
 def test_bad_input():
@@ -117,7 +116,7 @@ def test_too_few_calibration_points_is_an_error_not_an_infinite_interval():
 def test_calibration_json_has_no_nan():
     dH = np.concatenate([np.linspace(0, 1, 200), [10.0]])  # empty bins in between
     err = np.abs(np.sin(dH)) + 0.1
-    result = to_json(calibrate(dH, err, seed=2))
+    result = calibrate(dH, err, seed=2).to_dict()
     text = json.dumps(result, allow_nan=False)
     assert "estimator" not in result and None in result["running_average"]["mean_error"]
     assert json.loads(text)["n_test"] == result["n_test"]

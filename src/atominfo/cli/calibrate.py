@@ -73,7 +73,7 @@ def run(args) -> None:
         return
     c = result.correlations
     say(
-        f"{c['n']} environments: Pearson {c['pearson']:.3f}, Spearman {c['spearman']:.3f} "
+        f"{c.n} environments: Pearson {c.pearson:.3f}, Spearman {c.spearman:.3f} "
         "(error vs dH)"
     )
     say(
@@ -83,7 +83,7 @@ def run(args) -> None:
     )
     ra = result.running_average
     say("running average (dH centre in nats -> mean error):")
-    for centre, mean, count in zip(ra["centre"], ra["mean_error"], ra["count"]):
+    for centre, mean, count in zip(ra.centre, ra.mean_error, ra.count):
         if count:
             say(f"  {centre:9.3f}  {mean:.4g}  (n={count})")
     for name, path in (("results", args.output), ("plot", args.plot)):

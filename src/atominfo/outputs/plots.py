@@ -424,14 +424,15 @@ def plot_trajectory(
 
 
 def plot_calibration(
-    dH, errors, curve: Mapping, error_unit: str = "eV/Å", *, ax=None, title: str | None = None
+    dH, errors, curve, error_unit: str = "eV/Å", *, ax=None, title: str | None = None
 ):
     """Density of (dH, model error) with the running average of the error.
 
     Parameters
     ----------
     dH : array (n,), nats. errors : array (n,), in `error_unit`.
-    curve : running average, dict with arrays 'centre', 'mean_error', 'count'.
+    curve : the running average (`atominfo.workflows.uncertainty.RunningAverage`:
+        arrays 'centre', 'mean_error', 'count').
 
     Returns
     -------
@@ -443,10 +444,10 @@ def plot_calibration(
         ax = new_figure(figsize=(6.5, 4.2))[1]
     hb = ax.hexbin(dH, errors, gridsize=50, mincnt=1, norm=LogNorm(), cmap="Blues")
     ax.figure.colorbar(hb, ax=ax, label="atoms per bin")
-    ok = np.asarray(curve["count"]) > 0
+    ok = np.asarray(curve.count) > 0
     ax.plot(
-        np.asarray(curve["centre"])[ok],
-        np.asarray(curve["mean_error"])[ok],
+        np.asarray(curve.centre)[ok],
+        np.asarray(curve.mean_error)[ok],
         "o-",
         color=ROLE_COLOURS["novelty"],
         label="running average of the error",

@@ -39,7 +39,53 @@ def _paired(dH, errors):
     return dH, errors
 
 
-def running_average(dH, errors, n_bins: int = N_BINS, window: float = WINDOW) -> dict:
+@dataclass
+class RunningAverage(Result):
+    """The running average of the error against dH (`running_average`).
+
+    Attributes
+    ----------
+    centre : (n_bins,) bin centres, nats.
+    mean_error : (n_bins,) mean error within the window of each centre, in the
+        errors' unit; NaN where no point is within the window.
+    count : (n_bins,) points within the window of each centre.
+    bin_width : nats.
+    """
+
+    _fields_shown = ("centre", "mean_error", "count")
+    centre: np.ndarray
+    mean_error: np.ndarray
+    count: np.ndarray
+    bin_width: float
+
+    def to_pandas(self):
+        """One row per bin: centre, mean_error, count."""
+        from atominfo.outputs.tables import data_frame
+
+        return data_frame(self._bins(), "RunningAverage")
+
+    def _bins(self) -> dict:
+        return {"centre": self.centre, "mean_error": self.mean_error, "count": self.count}
+
+    def _repr_html_(self) -> str:
+        from atominfo.outputs.tables import html_table
+
+        caption = f"RunningAverage: {len(self.centre)} bins of {self.bin_width:.4g} nats"
+        return html_table(self._bins(), caption)
+
+
+@dataclass
+class Correlations(Result):
+    """Pearson and Spearman correlation of the error with dH, their p-values, and n."""
+
+    pearson: float
+    pearson_p: float
+    spearman: float
+    spearman_p: float
+    n: int
+
+
+def running_average(dH, errors, n_bins: int = N_BINS, window: float = WINDOW) -> RunningAverage:
     """Running average of the error against dH (docs/method.md, section 5.1).
 
     The dH range is cut into `n_bins` bins of equal width l; at each bin
@@ -47,9 +93,7 @@ def running_average(dH, errors, n_bins: int = N_BINS, window: float = WINDOW) ->
 
     Returns
     -------
-    dict with 'centre' (n_bins,) nats, 'mean_error' (n_bins,) in the errors'
-    unit (NaN where no point is within the window), 'count' (n_bins,) and
-    'bin_width' (nats).
+    RunningAverage
     """
     dH, errors = _paired(dH, errors)
     n_bins = params.check("n_bins", n_bins)
@@ -66,29 +110,29 @@ def running_average(dH, errors, n_bins: int = N_BINS, window: float = WINDOW) ->
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (cumulative[right] - cumulative[left]) / count
     mean[count == 0] = np.nan
-    return {"centre": centres, "mean_error": mean, "count": count, "bin_width": width}
+    return RunningAverage(centre=centres, mean_error=mean, count=count, bin_width=width)
 
 
-def correlations(dH, errors) -> dict:
+def correlations(dH, errors) -> Correlations:
     """Pearson and Spearman correlation of error with dH (and their p-values)."""
     from scipy import stats  # imported here: scipy.stats costs ~1 s of CLI start-up
 
     dH, errors = _paired(dH, errors)
     pearson = stats.pearsonr(dH, errors)
     spearman = stats.spearmanr(dH, errors)
-    return {
-        "pearson": float(pearson[0]),
-        "pearson_p": float(pearson[1]),
-        "spearman": float(spearman[0]),
-        "spearman_p": float(spearman[1]),
-        "n": dH.size,
-    }
+    return Correlations(
+        pearson=float(pearson[0]),
+        pearson_p=float(pearson[1]),
+        spearman=float(spearman[0]),
+        spearman_p=float(spearman[1]),
+        n=int(dH.size),
+    )
 
 
-def _curve_function(curve: dict):
+def _curve_function(curve: RunningAverage):
     """Piecewise-linear interpolation of a running-average curve, flat beyond its ends."""
-    ok = curve["count"] > 0
-    x, y = curve["centre"][ok], curve["mean_error"][ok]
+    ok = curve.count > 0
+    x, y = curve.centre[ok], curve.mean_error[ok]
     return lambda v: np.interp(np.asarray(v, dtype=float), x, y)
 
 
@@ -196,6 +240,38 @@ class ConformalErrorEstimator:
         return float(np.mean((errors >= lower) & (errors <= upper)))
 
 
+@dataclass
+class Calibration(Result):
+    """What `calibrate` measured.
+
+    Attributes
+    ----------
+    running_average : RunningAverage on all points. correlations : Correlations.
+    estimator : the fitted ConformalErrorEstimator (left out of `to_dict`).
+    coverage : nominal. held_out_coverage : measured on the held-out points.
+    mean_interval_width : in the errors' unit. conformal_quantile : of the score.
+    n_train, n_test : points fitted and held out. seed : of the random split.
+    """
+
+    _fields_shown = ("coverage", "held_out_coverage", "mean_interval_width", "n_test")
+    running_average: RunningAverage
+    correlations: Correlations
+    estimator: ConformalErrorEstimator
+    coverage: float
+    held_out_coverage: float
+    mean_interval_width: float
+    conformal_quantile: float
+    n_train: int
+    n_test: int
+    seed: int
+
+    def to_dict(self) -> dict:
+        """Every field but the estimator object, as plain JSON types."""
+        found = super().to_dict()
+        found.pop("estimator")
+        return found
+
+
 def calibrate(
     dH,
     errors,
@@ -205,7 +281,7 @@ def calibrate(
     seed: int = 0,
     n_bins: int = N_BINS,
     window: float = WINDOW,
-) -> dict:
+) -> Calibration:
     """Error vs dH analysis in one call.
 
     Running average and correlations on all points; a `ConformalErrorEstimator`
@@ -214,9 +290,7 @@ def calibrate(
 
     Returns
     -------
-    dict with 'running_average', 'correlations', 'estimator' (the fitted
-    object), 'coverage' (nominal), 'held_out_coverage', 'mean_interval_width',
-    'n_train', 'n_test', 'seed'.
+    Calibration
     """
     dH, errors = _paired(dH, errors)
     coverage = params.check("coverage", coverage)
@@ -233,18 +307,18 @@ def calibrate(
         coverage, n_bins=n_bins, window=window, seed=(seed + 1) % 2**32
     ).fit(dH[train], errors[train])
     lower, upper = estimator.interval(dH[test])
-    return {
-        "running_average": running_average(dH, errors, n_bins, window),
-        "correlations": correlations(dH, errors),
-        "estimator": estimator,
-        "coverage": coverage,
-        "held_out_coverage": estimator.empirical_coverage(dH[test], errors[test]),
-        "mean_interval_width": float(np.mean(upper - lower)),
-        "conformal_quantile": estimator.quantile_,
-        "n_train": int(train.size),
-        "n_test": int(n_test),
-        "seed": seed,
-    }
+    return Calibration(
+        running_average=running_average(dH, errors, n_bins, window),
+        correlations=correlations(dH, errors),
+        estimator=estimator,
+        coverage=coverage,
+        held_out_coverage=estimator.empirical_coverage(dH[test], errors[test]),
+        mean_interval_width=float(np.mean(upper - lower)),
+        conformal_quantile=estimator.quantile_,
+        n_train=int(train.size),
+        n_test=int(n_test),
+        seed=seed,
+    )
 
 
 def force_errors(frames, reference: str = "forces", predicted: str = "predicted_forces"):
@@ -278,39 +352,13 @@ def _per_atom_vectors(atoms, name, frame):
     return values
 
 
-def to_json(result: dict) -> dict:
-    """A `calibrate` (or `running_average`, `correlations`) result as JSON-able values.
-
-    Arrays become lists, NaN and infinite numbers become None (an empty bin of
-    the running average has no mean), and the fitted estimator object is left out.
-    """
-    import math
-
-    def convert(value):
-        if isinstance(value, dict):
-            return {k: convert(v) for k, v in value.items() if k != "estimator"}
-        if isinstance(value, (list, tuple, np.ndarray)):
-            return [
-                convert(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)
-            ]
-        if isinstance(value, (np.integer, np.bool_)):
-            return value.item()
-        if isinstance(value, (float, np.floating)):
-            return float(value) if math.isfinite(value) else None
-        return value
-
-    return convert(result)
-
-
 @dataclass
 class CalibrationRun(Result):
     """What `run_calibration` computed (the JSON that ``atominfo calibrate -o`` writes).
 
     Attributes
     ----------
-    running_average : dict with 'centre' (nats), 'mean_error', 'count' (one per
-        bin) and 'bin_width' (`running_average`).
-    correlations : dict with 'pearson', 'pearson_p', 'spearman', 'spearman_p', 'n'.
+    running_average : RunningAverage. correlations : Correlations.
     coverage : nominal coverage. held_out_coverage : measured on the held-out points.
     mean_interval_width : in the errors' unit. conformal_quantile : of the score.
     n_train, n_test : points fitted and held out. seed : of the random splits.
@@ -320,8 +368,8 @@ class CalibrationRun(Result):
     """
 
     _fields_shown = ("coverage", "held_out_coverage", "mean_interval_width", "n_test")
-    running_average: dict
-    correlations: dict
+    running_average: RunningAverage
+    correlations: Correlations
     coverage: float
     held_out_coverage: float
     mean_interval_width: float
@@ -336,22 +384,32 @@ class CalibrationRun(Result):
         """The running average as a `pandas.DataFrame`, one row per bin."""
         from atominfo.outputs.tables import data_frame
 
-        return data_frame(self._bins(), "CalibrationRun")
-
-    def _bins(self) -> dict:
-        curve = self.running_average
-        return {name: curve[name] for name in ("centre", "mean_error", "count")}
+        return data_frame(self.running_average._bins(), "CalibrationRun")
 
     def _repr_html_(self) -> str:
         from atominfo.outputs.tables import html_table
 
         c = self.correlations
         caption = (
-            f"CalibrationRun: {c['n']} environments, Pearson {c['pearson']:.3f}, Spearman "
-            f"{c['spearman']:.3f}; held-out coverage {self.held_out_coverage:.1%} at "
+            f"CalibrationRun: {c.n} environments, Pearson {c.pearson:.3f}, Spearman "
+            f"{c.spearman:.3f}; held-out coverage {self.held_out_coverage:.1%} at "
             f"{self.coverage:.0%} nominal, mean width {self.mean_interval_width:.4g}"
         )
-        return html_table(self._bins(), caption)
+        return html_table(self.running_average._bins(), caption)
+
+
+# The fields a CalibrationRun takes over from `calibrate`'s Calibration.
+_CALIBRATION_FIELDS = (
+    "running_average",
+    "correlations",
+    "coverage",
+    "held_out_coverage",
+    "mean_interval_width",
+    "conformal_quantile",
+    "n_train",
+    "n_test",
+    "seed",
+)
 
 
 def run_calibration(
@@ -406,9 +464,9 @@ def run_calibration(
         if dH.shape != err.shape:
             raise InputError(f"dH has {dH.size} values but errors have {err.size}")
         found = calibrate(dH, err, coverage=coverage, test_fraction=test_fraction, seed=seed)
-        estimator = found.pop("estimator")
+        estimator = found.estimator
         result = CalibrationRun(
-            **found,
+            **{n: getattr(found, n) for n in _CALIBRATION_FIELDS},
             estimator={
                 "curve": estimator.curve_,
                 "spread_curve": estimator.spread_curve_,
