@@ -259,6 +259,9 @@ CONSTRAINTS.update(
 # Nucleation clusters (`atominfo clusters`): warn when a single solid reference
 # calls more than this fraction of the first frame's atoms solid-like (1: never).
 CONSTRAINTS.update({"solid_fraction_warning": Interval(float, 0.0, 1.0, closed="right")})
+# ... and when random atoms in the proportion the solid reference calls solid-like
+# already form clusters of this many atoms (what a crystal-free melt would show).
+CONSTRAINTS.update({"chance_cluster_warning": Interval(int, 1, None)})
 
 # Campaign verdict (`atominfo generations`, `atominfo.workflows.generations.campaign_verdict`).
 CONSTRAINTS.update(
