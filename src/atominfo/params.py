@@ -239,6 +239,7 @@ CONSTRAINTS.update(
         "vacuum": Interval(float, 0.0, 1000.0, closed="right"),
         "min_dh": Interval(float, None, None),
         "max_picks": Interval(int, 1, None),
+        "max_per_frame": Interval(int, 1, None),
         "top": Interval(int, 1, None),
         "duplicate_distance": Interval(float, 0.0, None),
         "extract_mode": OneOf(("cluster", "cell", "both")),
