@@ -348,6 +348,35 @@ def test_an_unreachable_address_fails_fast(short_connect):
     assert time.monotonic() - start < 15
 
 
+def test_a_port_that_is_no_dask_scheduler_fails_fast(short_connect):
+    """A port that accepts the TCP connection and then says nothing (anything but a
+    Dask scheduler) kept `Client` waiting for minutes, past its own timeout."""
+    import threading
+
+    from atominfo.engine.dask_client import get_client
+
+    held = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        port = server.getsockname()[1]
+
+        def accept():
+            while True:
+                try:
+                    held.append(server.accept()[0])  # kept open, never answered
+                except OSError:  # the server closed at the end of the test
+                    return
+
+        threading.Thread(target=accept, daemon=True).start()
+        start = time.monotonic()
+        with pytest.raises(InputError, match=rf"127.0.0.1:{port} within 1 s: .*no Dask scheduler"):
+            get_client(f"tcp://127.0.0.1:{port}")
+        assert time.monotonic() - start < 15
+    for connection in held:
+        connection.close()
+
+
 # -- atominfo watch --------------------------------------------------------------------
 
 

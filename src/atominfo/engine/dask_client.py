@@ -146,12 +146,38 @@ def get_client(
         path = value[len("file:") :]
         address, named = scheduler_file_address(path, timeout), f" (named by {path})"
     try:
+        _probe(address, timeout)
         return Client(address, timeout=f"{timeout:g}s")
     except Exception as exc:  # distributed raises OSError, TimeoutError, ValueError, ...
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(
             f"cannot reach the Dask scheduler at {address}{named} within {timeout:g} s: {reason}"
         ) from None
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Raise OSError unless a Dask scheduler answers at a plain TCP `address` within
+    `timeout` seconds. A scheduler writes its handshake as soon as it accepts a
+    connection; a port held by anything else (a web server, a stalled process)
+    accepted the TCP connection and then kept `Client` waiting for minutes,
+    beyond its own timeout. Other protocols (tls://, ucx://) are left to Dask."""
+    import socket
+
+    rest = address[len("tcp://") :] if address.startswith("tcp://") else address
+    if "://" in rest:
+        return
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        return  # Dask names what is wrong with the address
+    deadline = time.monotonic() + timeout
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as probe:
+        probe.settimeout(max(deadline - time.monotonic(), 0.01))
+        try:
+            answered = probe.recv(1)
+        except TimeoutError:
+            raise OSError("the port accepted a connection but no Dask scheduler answered") from None
+    if not answered:
+        raise OSError("the port closed the connection without a Dask handshake")
 
 
 def scheduler_file_address(path, timeout: float | None = None) -> str:
