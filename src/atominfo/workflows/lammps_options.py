@@ -20,6 +20,7 @@ from atominfo.errors import InputError
 from atominfo.settings import DescriptorSpec
 
 __all__ = [
+    "EXTRACT_MODES",
     "EXTRACT_SUFFIXES",
     "MAX_EVERY",
     "MonitorOptions",
@@ -32,6 +33,8 @@ __all__ = [
 MAX_EVERY = 2**31 - 1
 # The extracted frames are extended XYZ.
 EXTRACT_SUFFIXES = (".extxyz", ".xyz")
+# What is extracted of a crossing frame: cut-outs (as `atominfo extract --mode`) or the frame.
+EXTRACT_MODES = ("cluster", "cell", "both", "frame")
 
 
 def check_every(every: int, label: str = "every") -> int:
@@ -68,6 +71,26 @@ class MonitorOptions:
         kept as ``{type: symbol}``.
     name : str
         The per-atom property: ``d_<name>`` (default ``d_dH``) in dumps.
+    start_step : int
+        No check before this timestep (default 0: from the first step).
+    skip_minimize : bool
+        No check inside ``minimize`` (`run_script` pauses the monitor for
+        that command; through the API, ``with monitor.paused(): ...``).
+    exact_dH : bool
+        Every atom's exact dH (True), or (False, default) the exact labels
+        of every atom (`Reference.inside`) and the exact dH of the novel
+        ones only: atoms inside the domain store 0 (their dH is <= 0), a
+        check's ``mean_dH`` is not determined, nor its ``max_dH`` when no
+        atom is novel. A ``max_dH`` threshold below 0 needs every exact dH
+        and implies True.
+    extract_mode : "cluster" (default), "cell", "both" or "frame"
+        What is written for a frame that crossed a threshold: cut-outs of
+        its novel environments (as `atominfo.workflows.labelling.extract`,
+        deduplicated) or the whole frame.
+    max_picks : int
+        At most this many cut-outs (per mode) per crossing frame (default 10).
+    reference_files : sequence of str
+        The reference's files, recorded in the extracted structures.
 
     Raises
     ------
@@ -81,6 +104,12 @@ class MonitorOptions:
     halt: bool = True
     type_map: Mapping[int, str] | str | None = field(default=None, hash=False)
     name: str = "dH"
+    start_step: int = 0
+    skip_minimize: bool = False
+    exact_dH: bool = False
+    extract_mode: str = "cluster"
+    max_picks: int = 10
+    reference_files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from atominfo.structures.lammps import parse_type_map
@@ -89,13 +118,29 @@ class MonitorOptions:
         for name, kind in (("max_novelty", "alarm_novelty"), ("max_dH", "alarm_dh")):
             value = params.check_optional(kind, getattr(self, name), label=name)
             object.__setattr__(self, name, value)
-        if not isinstance(self.halt, bool):
-            raise InputError(f"halt must be True or False, got {self.halt!r}")
+        for name in ("halt", "skip_minimize", "exact_dH"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        object.__setattr__(
+            self, "start_step", params.check("skip", self.start_step, label="start_step")
+        )
+        if self.extract_mode not in EXTRACT_MODES:
+            raise InputError(
+                f"extract_mode must be one of {', '.join(EXTRACT_MODES)}, got {self.extract_mode!r}"
+            )
+        object.__setattr__(self, "max_picks", params.check("max_picks", self.max_picks))
+        object.__setattr__(self, "reference_files", tuple(map(str, self.reference_files)))
         object.__setattr__(self, "type_map", parse_type_map(self.type_map))
         if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.name):
             raise InputError(
                 f"name must be a LAMMPS identifier (letters, digits, _), got {self.name!r}"
             )
+
+    @property
+    def all_exact(self) -> bool:
+        """Whether a check computes every atom's exact dH (`exact_dH`, or a max_dH
+        threshold below 0, which the labels cannot decide)."""
+        return self.exact_dH or (self.max_dH is not None and self.max_dH < 0)
 
     @property
     def has_threshold(self) -> bool:

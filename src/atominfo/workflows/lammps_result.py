@@ -74,9 +74,10 @@ class ScriptRun(Result):
         max_dH and mean_dH (nats), seconds.
     crossed : int, number of checks that crossed a threshold
     extract : str or None, the file of the extracted frames
-    extracted : int, frames written to it
+    extracted : int, structures written to it: whole frames or cut-outs (`extract_mode`)
     seconds_per_check : float or None, mean wall time of a check, s
     table : str or None, the file of the table of the checks
+    extract_mode : str, what was extracted of a crossing frame ("frame", or a cut-out mode)
     """
 
     _fields_shown = (
@@ -99,6 +100,7 @@ class ScriptRun(Result):
     extracted: int = 0
     seconds_per_check: float | None = None
     table: str | None = None
+    extract_mode: str = "frame"
 
     def summary(self) -> list[str]:
         """What the run did and wrote, in a few lines (as ``atominfo lammps`` says it)."""
@@ -112,12 +114,19 @@ class ScriptRun(Result):
         if n == 0:
             lines.append("no check ran: the script ran no MD step after creating its box")
         if self.extracted:
-            lines.append(f"{_count(self.extracted, 'frame')} written to {self.extract}")
+            lines.append(
+                f"{_count(self.extracted, self._extracted_kind)} written to {self.extract}"
+            )
         elif self.extract is not None:
-            lines.append(f"no frame crossed a threshold: {self.extract} not written")
+            why = "no frame crossed a threshold" if not self.crossed else "no atom with dH > 0"
+            lines.append(f"{why}: {self.extract} not written")
         if self.table is not None:
             lines.append(f"table of the checks written to {self.table}")
         return lines
+
+    @property
+    def _extracted_kind(self) -> str:
+        return "frame" if self.extract_mode == "frame" else "cut-out"
 
     def interruption(self) -> str:
         """Where an interrupted run stopped and what its outputs hold, in one line."""
@@ -136,7 +145,7 @@ class ScriptRun(Result):
                 else f"{self.table} holds no check"
             )
         if self.extracted:
-            said.append(f"{_count(self.extracted, 'frame')} written to {self.extract}")
+            said.append(f"{_count(self.extracted, self._extracted_kind)} written to {self.extract}")
         return "; ".join(said)
 
     def columns(self) -> dict[str, list]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from atominfo.errors import InputError
 
-__all__ = ["read_script", "script_commands"]
+__all__ = ["drop_data_section", "read_script", "script_commands"]
 
 # Commands that move the atoms, and so call the check: a script without any has
 # nothing to monitor.
@@ -120,6 +120,38 @@ def _moves_atoms(commands: list[tuple[int, str]], depth: int) -> bool | None:
                 return True
             known = known and included is not None
     return False if known else None
+
+
+def drop_data_section(path, fix_id: str) -> None:
+    """Remove the section of fix `fix_id` (``fix_id # d_name`` and its lines) from a data
+    file written by ``write_data``; rewritten atomically, nothing done without one.
+
+    Sections are a header line, a blank line, then their lines up to the next
+    header; the section's lines start with an atom ID, never with `fix_id`.
+    """
+    from atominfo.runs.atomic import atomic_output
+
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines(keepends=True)
+    except (OSError, UnicodeDecodeError):
+        return  # not a text file LAMMPS wrote: nothing of ours to remove
+    heads = [i for i, line in enumerate(lines) if line.split("#")[0].strip() == fix_id]
+    if not heads:
+        return
+    start = end = heads[0]
+    end += 1
+    while end < len(lines) and not lines[end].strip():  # the blank line after the header
+        end += 1
+    while end < len(lines) and lines[end].strip():  # the section's lines
+        end += 1
+    while end < len(lines) and not lines[end].strip():  # the blank lines before the next
+        end += 1
+    if end == len(lines):  # the last section: the blank line before it goes too
+        while start > 0 and not lines[start - 1].strip():
+            start -= 1
+    with atomic_output(path) as tmp:
+        tmp.write_text("".join(lines[:start] + lines[end:]))
 
 
 def _strip_comment(text: str) -> str:
