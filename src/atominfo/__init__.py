@@ -40,6 +40,7 @@ _PUBLIC = {
     "novelty": "atominfo.information",
     "sampled_entropy": "atominfo.information",
     "Reference": "atominfo.reference",
+    "NoveltyCalculator": "atominfo.workflows.monitor_calculator",
 }
 
 __all__ = sorted([*_PUBLIC, "InputError", "__version__"])
