@@ -129,6 +129,19 @@ def test_restart_discards_the_interrupted_work(traj, tmp_path, monkeypatch):
     assert scored == list(range(8)) and out.exists() and hidden(tmp_path) == {}
 
 
+def test_restart_with_fewer_outputs_discards_every_partial_file(traj, tmp_path, monkeypatch):
+    """The interrupted run wrote -o and --table; a --restart naming -o only left the
+    table's hidden partial file behind."""
+    out, table = tmp_path / "out.npy", tmp_path / "t.csv"
+    argv = ["dh", str(traj), "--ref", FCC, "-o", str(out), "-q"]
+    interrupt_after(monkeypatch, 3)
+    assert main([*argv, "--table", str(table)]) == 130
+    monkeypatch.undo()
+    assert any(name.startswith(".t.csv.") for name in hidden(tmp_path))
+    assert main([*argv, "--restart"]) == 0
+    assert out.exists() and not table.exists() and hidden(tmp_path) == {}
+
+
 def test_a_full_disk_keeps_the_work_then_resume_finishes(traj, tmp_path, monkeypatch, capsys):
     import atominfo.runs.stream as stream
 

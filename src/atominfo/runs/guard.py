@@ -222,13 +222,16 @@ class OutputGuard:
     # -- entry --------------------------------------------------------------
     def __enter__(self) -> OutputGuard:
         self.outputs = check_outputs(self.inputs, self.raw_outputs)
+        # --restart discards the whole interrupted run: also the partial files of
+        # its outputs that this run does not write (it may name fewer).
+        abandoned = _recorded_outputs(self.outputs) if self.restart else []
         try:
             # One order for every run, so that two waiting runs cannot deadlock.
-            for out in sorted(self.outputs, key=_key):
+            for out in sorted([*self.outputs, *abandoned], key=_key):
                 self._locks.append((out, self._lock(out)))
             if self.resumable and not (self.resume or self.restart):
                 self._refuse_checkpoint()
-            for out in self.outputs:
+            for out in [*self.outputs, *abandoned]:
                 self._remove(hidden_files(out, keep_resumable=self.resume))
         except BaseException:
             self._release()
@@ -397,6 +400,28 @@ class OutputGuard:
                 os.unlink(p)
             except FileNotFoundError:
                 pass
+
+
+def _recorded_outputs(outputs) -> list[Path]:
+    """Outputs of the interrupted runs whose checkpoints lie beside `outputs`, other
+    than `outputs` themselves (a checkpoint records every output of its run)."""
+    import json
+
+    from atominfo.runs.files import checkpoint_path
+
+    mine = {_key(out) for out in outputs}
+    found: dict[Path, Path] = {}
+    for out in outputs:
+        try:
+            recorded = json.loads(checkpoint_path(out).read_text()).get("signature", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        names = recorded.get("outputs", []) if isinstance(recorded, dict) else []
+        for name in names if isinstance(names, list) else []:
+            other = Path(str(name))
+            if _key(other) not in mine:
+                found.setdefault(_key(other), other)
+    return list(found.values())
 
 
 def _read_pid(fd: int) -> int | None:
