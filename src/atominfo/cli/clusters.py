@@ -31,6 +31,13 @@ def add_arguments(parser) -> None:
         "atoms are solid-like (1: never).",
     )
     parser.add_argument(
+        "--warn-chance-cluster",
+        type=t("chance_cluster_warning", "--warn-chance-cluster"),
+        default=10,
+        help="Warn when random atoms, in the proportion called solid-like in the first "
+        "frame (or the liquid reference), form a cluster of this many atoms.",
+    )
+    parser.add_argument(
         "--edge",
         type=t("edge_length", "--edge"),
         default=3.0,
@@ -96,6 +103,7 @@ def run(args) -> None:
         raise InputError(f"--connected contradicts --method {args.method}")
     method = "connected" if args.connected else (args.method or "biconnected")
     liquid_files = args.liquid_ref or []
+    names = (("solid", args.ref), ("liquid", liquid_files))
     # refuse an output that is an input (or unwritable) before the references are built
     check_outputs(
         inputs=[*args.files, *args.ref, *liquid_files],
@@ -111,7 +119,13 @@ def run(args) -> None:
             ref,
             liquid_reference=liquid,
             options=ClusterOptions(
-                args.edge, method, args.min_size, args.warn_solid_fraction, args.n_star
+                args.edge,
+                method,
+                args.min_size,
+                args.warn_solid_fraction,
+                args.n_star,
+                args.warn_chance_cluster,
+                "; ".join(f"{w} reference {' '.join(map(str, f))}" for w, f in names if f),
             ),
             table=args.table,
             output=args.output,
@@ -123,21 +137,12 @@ def run(args) -> None:
     if args.json:
         print_json(result)
         return
+    several = len({r["source"] for r in result.per_frame}) > 1
     rows = [
-        [
-            r["frame"],
-            "-" if r.get("timestep") is None else r["timestep"],
-            r["atoms"],
-            r["solid_like"],
-            r["clusters"],
-            r["largest"],
-        ]
+        [f"{r['source']}:" * several + str(r["source_frame"])]
+        + ["-" if r["timestep"] is None else r["timestep"]]
+        + [r[k] for k in ("atoms", "solid_like", "clusters", "largest")]
         for r in result.per_frame
     ]
-    title = (
-        f"{method} clusters of solid-like atoms (dH <= 0"
-        + (" and closer to the solid than the liquid" if liquid_files else "")
-        + f", h = {args.bandwidth} 1/Å, edges <= {args.edge} Å)"
-    )
     headers = ["frame", "timestep", "atoms", "solid-like", "clusters", "largest"]
-    say(table(headers, rows, title=title, left=0))
+    say(table(headers, rows, title=result.title(), left=0))

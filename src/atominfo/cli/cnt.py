@@ -45,7 +45,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     from atominfo.cli.report import print_json, say
-    from atominfo.workflows.nucleation import critical_nucleus
+    from atominfo.workflows.cnt import critical_nucleus
 
     result = critical_nucleus(args.gamma, args.tm, args.latent_heat, args.undercooling, args.volume)
     result.update(

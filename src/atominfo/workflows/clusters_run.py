@@ -28,7 +28,12 @@ from atominfo.outputs.plots import PLOT_SUFFIXES
 from atominfo.reference import Reference
 from atominfo.results import Result
 from atominfo.settings import DescriptorSpec, Reading
-from atominfo.workflows.nucleation import ClusterOptions, FrameClusters, iter_trajectory_clusters
+from atominfo.workflows.nucleation import (
+    ClusterOptions,
+    FrameClusters,
+    Selectivity,
+    iter_trajectory_clusters,
+)
 
 TABLE_SUFFIXES = (".csv", ".json")
 FRAMES_SUFFIXES = (".extxyz", ".xyz")
@@ -56,22 +61,46 @@ class ClustersRun(Result):
     liquid_reference : whether solid-like atoms were also closer to the solid than
         to a liquid reference.
     frames : frames read. largest : the largest cluster of any frame, atoms.
-    per_frame : one row (dict) per frame: frame, source, source_frame, timestep
-        (None where unknown), atoms, solid_like, clusters, largest.
+    selectivity : how selective the references are (`nucleation.Selectivity`,
+        measured on the first frame or the liquid reference): clusters up to
+        its `chance_largest` atoms are what a melt with no crystal would show.
+    references : how the references are named (plot title, text table).
+    per_frame : one row (dict) per frame: frame (over all inputs, from 0), source,
+        source_frame (the frame's number in its file), timestep (None where
+        unknown), atoms, solid_like, clusters, largest.
     table, output, plot : the files written (None where not asked).
     """
 
-    _fields_shown = ("method", "edge_length", "liquid_reference", "frames", "largest")
+    _fields_shown = (
+        "method",
+        "edge_length",
+        "liquid_reference",
+        "frames",
+        "largest",
+        "selectivity",
+    )
     bandwidth: float
     edge_length: float
     method: str
     liquid_reference: bool
     frames: int
     largest: int
+    selectivity: Selectivity | None = None
+    references: str = ""
     per_frame: list[dict] = field(default_factory=list, repr=False)
     table: Path | None = None
     output: Path | None = None
     plot: Path | None = None
+
+    def title(self) -> str:
+        """What the clusters are and against which references (plot and table title)."""
+        rule = "dH <= 0" + (
+            ", closer to the solid than the liquid" if self.liquid_reference else ""
+        )
+        return (
+            f"{self.method} clusters of solid-like atoms ({rule}; h = {self.bandwidth:g} 1/Å, "
+            f"edges <= {self.edge_length:g} Å)\nagainst {self.references}"
+        )
 
     def columns(self) -> dict[str, list]:
         """The per-frame table as lists, one per column (as in the table file)."""
@@ -157,7 +186,7 @@ def run_clusters(
             spec=spec,
             progress=progress,
         )
-        rows = _rows(frames, output)
+        rows, selectivity = _rows(frames, output)
         result = ClustersRun(
             bandwidth=reference.h,
             edge_length=options.edge_length,
@@ -165,6 +194,8 @@ def run_clusters(
             liquid_reference=liquid_reference is not None,
             frames=len(rows),
             largest=max(row["largest"] for row in rows),
+            selectivity=selectivity,
+            references=options.references or _named(reference, liquid_reference),
             per_frame=rows,
             table=table,
             output=output,
@@ -175,26 +206,44 @@ def run_clusters(
         if plot is not None:
             from atominfo.outputs.plots import plot_clusters, save_figure
 
-            axes = plot_clusters(result.columns(), options.n_star)
+            axes = plot_clusters(
+                result.columns(), options.n_star, x=_x_axis(rows), title=result.title()
+            )
             save_figure(np.ravel(axes)[0].figure, plot)
     return result
 
 
-def _rows(frames, output: Path | None) -> list[dict]:
-    """The table rows of `frames`, each frame appended to `output` (extxyz) as it comes."""
+def _named(reference: Reference, liquid: Reference | None) -> str:
+    """The references by their sizes (when the caller gives no names)."""
+    names = f"solid reference ({len(reference)} environments)"
+    return names + (f", liquid reference ({len(liquid)})" if liquid is not None else "")
+
+
+def _x_axis(rows: list[dict]) -> str | None:
+    """The plot's x: the timestep when every frame has one (None: the plot's default),
+    else the frame's number in its file when all come from one file."""
+    if all(row["timestep"] is not None for row in rows):
+        return None
+    return "source_frame" if len({row["source"] for row in rows}) == 1 else "frame"
+
+
+def _rows(frames, output: Path | None) -> tuple[list[dict], Selectivity | None]:
+    """The table rows of `frames` and the first frame's selectivity, each frame appended
+    to `output` (extxyz) as it comes."""
     import ase.io
 
     from atominfo.runs.atomic import atomic_output
 
-    rows = []
+    rows, selectivity = [], None
     with contextlib.ExitStack() as stack:
         staged = stack.enter_context(atomic_output(output)) if output is not None else None
         for frame in frames:
             rows.append(frame.summary())
+            selectivity = selectivity or frame.selectivity
             if staged is not None:
                 with open(staged, "a") as fh:
                     ase.io.write(fh, _labelled(frame), format="extxyz")
-    return rows
+    return rows, selectivity
 
 
 def _labelled(frame: FrameClusters):
@@ -216,6 +265,8 @@ def _write_table(result: ClustersRun, path: Path) -> None:
             "edge_length": result.edge_length,
             "method": result.method,
             "liquid_reference": result.liquid_reference,
+            "references": result.references,
+            "selectivity": result.selectivity,
         }
         write_json(path, {**settings, **result.columns()})
     else:

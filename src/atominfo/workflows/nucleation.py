@@ -12,8 +12,6 @@ components.
 
 from __future__ import annotations
 
-import math
-import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,11 +23,17 @@ from atominfo import params
 from atominfo.errors import InputError
 from atominfo.reference import Reference
 from atominfo.settings import DescriptorSpec, Reading, with_keywords
+from atominfo.workflows.cnt import critical_nucleus as critical_nucleus  # former home
 from atominfo.workflows.trajectory import iter_trajectory_dh
 
 DEFAULT_EDGE = 3.0  # Å
-AVOGADRO = 6.02214076e23
 DEFAULT_SOLID_FRACTION_WARNING = 0.5
+# Random solid-like labels stay in clusters of a few atoms (2-6 measured on EMT Cu
+# melts, fractions up to 7%) until the fraction nears site percolation (about
+# 0.15-0.2 with 3 Å edges), where they jump to hundreds: 10 atoms separates the two.
+DEFAULT_CHANCE_CLUSTER_WARNING = 10
+CHANCE_DRAWS = 10  # random labellings; their largest cluster is reported
+SELECTIVITY_SAMPLE = 2000  # liquid-reference environments scored (binomial error < 1.2%)
 
 
 def solid_like(dH, dH_liquid=None, n_solid: int | None = None, n_liquid: int | None = None):
@@ -169,13 +173,18 @@ def find_clusters(
     edge_length = params.check("edge_length", edge_length)
     min_size = params.check("min_size", min_size)
     nodes = np.flatnonzero(mask)
-    pairs = neighbour_pairs(atoms, edge_length, nodes)
+    return _groups(nodes, neighbour_pairs(atoms, edge_length, nodes), len(atoms), method, min_size)
+
+
+def _groups(nodes, pairs, n_atoms: int, method: str, min_size: int) -> list[np.ndarray]:
+    """The clusters of `find_clusters`, from the selected atoms and their edges."""
     if method == "connected":
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import connected_components
 
-        n = len(atoms)
-        graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+        graph = coo_matrix(
+            (np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n_atoms, n_atoms)
+        )
         _, labels = connected_components(graph, directed=False)
         groups = [nodes[labels[nodes] == lab] for lab in np.unique(labels[nodes])]
     else:
@@ -203,6 +212,7 @@ class FrameClusters:
     `timestep` and `time` are the frame's, as in `trajectory.FrameDH` (None when unknown).
     `dH` is against the solid reference; `dH_liquid` against the liquid one (None
     without it); `solid` is the solid-like mask (`solid_like`), (n_atoms,) bool.
+    `selectivity` is the references' `Selectivity`, on the first frame only (else None).
     """
 
     number: int
@@ -215,6 +225,7 @@ class FrameClusters:
     time: float | None = None
     dH_liquid: np.ndarray | None = None
     solid: np.ndarray | None = None
+    selectivity: Selectivity | None = None
 
     def __post_init__(self):
         if self.solid is None:
@@ -291,6 +302,11 @@ class ClusterOptions:
         this fraction of the first frame's atoms are solid-like, in (0, 1] (1: never).
     n_star : critical nucleus size (atoms, `critical_nucleus`) that a run's plot
         marks; None: not drawn.
+    chance_cluster_warning : warn when random atoms, in the proportion the
+        references call solid-like in a melt (`Selectivity`), already form a
+        cluster of this many atoms (>= 1).
+    references : how the plot title names the references (e.g. their files);
+        None: by their sizes.
     """
 
     edge_length: float = DEFAULT_EDGE
@@ -298,6 +314,8 @@ class ClusterOptions:
     min_size: int = 2
     solid_fraction_warning: float = DEFAULT_SOLID_FRACTION_WARNING
     n_star: float | None = None
+    chance_cluster_warning: int = DEFAULT_CHANCE_CLUSTER_WARNING
+    references: str | None = None
 
     def __post_init__(self) -> None:
         checked = {
@@ -308,9 +326,117 @@ class ClusterOptions:
                 "solid_fraction_warning", self.solid_fraction_warning
             ),
             "n_star": params.check_optional("n_star", self.n_star),
+            "chance_cluster_warning": params.check(
+                "chance_cluster_warning", self.chance_cluster_warning
+            ),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
+        if self.references is not None and not isinstance(self.references, str):
+            raise InputError(f"references must be a str, got {type(self.references).__name__}")
+
+
+@dataclass(frozen=True)
+class Selectivity:
+    """How selective the references are, measured on a crystal-free sample before clustering.
+
+    Attributes
+    ----------
+    sample : what was scored: "first frame (FILE, frame N)" or "liquid reference"
+        (its environments against the rest of it, up to SELECTIVITY_SAMPLE of them).
+    environments : environments scored.
+    solid_fraction : the fraction of them called solid-like (`solid_like`).
+    chance_largest : the largest cluster over `draws` random labellings of that
+        fraction of the first frame's atoms (same edges, method and min_size):
+        clusters up to this size are what the references' selectivity alone
+        gives a melt with no crystal in it.
+    draws : random labellings.
+    warning : the warning given (None when the references are selective).
+    """
+
+    sample: str
+    environments: int
+    solid_fraction: float
+    chance_largest: int
+    draws: int
+    warning: str | None = None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def chance_largest(
+    atoms: Atoms, fraction: float, options: ClusterOptions, draws: int = CHANCE_DRAWS, seed=0
+) -> int:
+    """The largest cluster over `draws` labellings of round(fraction * n) random atoms of
+    `atoms` as solid-like (clusters as `find_clusters` with `options`)."""
+    fraction = float(fraction)
+    if not 0.0 <= fraction <= 1.0:
+        raise InputError(f"fraction must be in [0, 1], got {fraction!r}")
+    n = len(atoms)
+    count = int(round(fraction * n))
+    if count == 0:
+        return 0
+    pairs = neighbour_pairs(atoms, options.edge_length)  # every edge once, reused per draw
+    rng = np.random.default_rng(seed)
+    largest = 0
+    for _ in range(draws):
+        chosen = np.zeros(n, dtype=bool)
+        chosen[rng.choice(n, count, replace=False)] = True
+        kept = pairs[chosen[pairs[:, 0]] & chosen[pairs[:, 1]]]
+        groups = _groups(np.flatnonzero(chosen), kept, n, options.method, options.min_size)
+        largest = max(largest, len(groups[0]) if groups else 0)
+    return largest
+
+
+def measure_selectivity(
+    frame, solid, reference: Reference, liquid: Reference | None, options: ClusterOptions
+) -> Selectivity:
+    """`Selectivity` of the references (a warning when a melt would show nuclei).
+
+    `frame` is the first frame (`trajectory.FrameDH`) and `solid` its solid-like
+    mask. Without a liquid reference the sample is that frame (a nucleation run
+    starts from a melt); with one, the liquid reference itself, each environment
+    scored against the others (its own kernel term left out).
+    """
+    where = f"the first frame ({frame.source}, frame {frame.source_frame})"
+    if liquid is None or len(liquid) < 2:
+        sample, fraction, scored = where, float(np.mean(solid)), len(solid)
+    else:
+        sample = "the liquid reference"
+        fraction, scored = _liquid_fraction(reference, liquid)
+    chance = chance_largest(frame.atoms, fraction, options)
+    warning = None
+    too_many = liquid is None and fraction > options.solid_fraction_warning
+    if chance >= options.chance_cluster_warning or too_many:
+        fix = "a colder solid reference (the paper's Cu reference was a 400 K crystal)"
+        if liquid is None:
+            fix += " or a liquid reference (--liquid-ref, liquid_reference=)"
+        warning = (
+            f"the solid reference calls {100 * fraction:.1f}% of {sample} solid-like: random "
+            f"atoms in that proportion already form clusters of {chance} atoms "
+            f"{'there' if sample == where else 'in ' + where}, "
+            "so clusters this size are not evidence of nuclei (a melt with no crystal would "
+            f"show them); use {fix}"
+        )
+    return Selectivity(sample, scored, fraction, chance, CHANCE_DRAWS, warning)
+
+
+def _liquid_fraction(reference: Reference, liquid: Reference) -> tuple[float, int]:
+    """Fraction of (a sample of) the liquid reference that `solid_like` calls solid-like."""
+    rng = np.random.default_rng(0)
+    n = len(liquid)
+    rows = (
+        np.sort(rng.choice(n, SELECTIVITY_SAMPLE, replace=False))
+        if n > SELECTIVITY_SAMPLE
+        else np.arange(n)
+    )
+    Y = liquid.X[rows]
+    own = -liquid.delta_entropy(Y)  # log of the kernel sum, its own term (1) included
+    with np.errstate(divide="ignore"):
+        dH_liquid = -np.log(np.expm1(np.maximum(own, 0.0)))  # without it; inf when alone
+    mask = solid_like(reference.delta_entropy(Y), dH_liquid, len(reference), n - 1)
+    return float(mask.mean()), len(rows)
 
 
 def iter_trajectory_clusters(
@@ -341,19 +467,20 @@ def iter_trajectory_clusters(
         reference close to the liquid (a crystal near its melting point) does
         not turn the melt solid-like.
     options : ClusterOptions, optional
-        Edge length, method and smallest size as in `find_clusters`, and
-        `solid_fraction_warning`: without a liquid reference, warn
-        (`warnings.warn`, once) when more than this fraction of the atoms of
-        the first frame are solid-like: a nucleation run starts from a melt,
-        and a solid reference that calls most of a melt solid overlaps the
-        liquid.
+        Edge length, method and smallest size as in `find_clusters`, and the
+        warnings. Before its clusters, the first frame gets the references'
+        `Selectivity` (`FrameClusters.selectivity`): the fraction of a
+        crystal-free sample (that frame, or the liquid reference when given)
+        called solid-like, and the largest cluster random atoms in that
+        proportion form. A warning (`warnings.warn`, once) says when that
+        cluster reaches `chance_cluster_warning` atoms (or, without a liquid
+        reference, when more than `solid_fraction_warning` of the frame is
+        solid-like): a melt would then show clusters of that size.
     reading, spec, progress :
         As in `trajectory.iter_trajectory_dh`.
     **keywords :
-        Fields of `options` (``edge_length``, ``method``, ``min_size``,
-        ``solid_fraction_warning``), `reading` and `spec` (``index``,
-        ``format``, ``k``, ``cutoff``, ...) as separate keywords; they replace
-        those of the bundles.
+        Fields of `options`, `reading` and `spec` (``index``, ``format``, ``k``,
+        ``cutoff``, ...) as separate keywords; they replace those of the bundles.
 
     Yields
     ------
@@ -369,7 +496,7 @@ def iter_trajectory_clusters(
         keywords, options or ClusterOptions(), reading or Reading(), spec or DescriptorSpec()
     )
     both = reference if liquid_reference is None else _TwoReferences(reference, liquid_reference)
-    first = True
+    selectivity = None
     for frame in iter_trajectory_dh(
         structures, both, reading=reading, spec=spec, progress=progress
     ):
@@ -379,9 +506,11 @@ def iter_trajectory_clusters(
         else:
             dH, dH_liquid = frame.dH
             solid = solid_like(dH, dH_liquid, len(reference), len(liquid_reference))
-        if first and liquid_reference is None:
-            _warn_solid_fraction(solid, frame, options.solid_fraction_warning)
-        first = False
+        first = selectivity is None
+        if first:
+            selectivity = measure_selectivity(frame, solid, reference, liquid_reference, options)
+            if selectivity.warning is not None:
+                warnings.warn(selectivity.warning, stacklevel=2)
         clusters = find_clusters(
             frame.atoms, solid, options.edge_length, options.method, options.min_size
         )
@@ -396,154 +525,5 @@ def iter_trajectory_clusters(
             frame.time,
             dH_liquid,
             solid,
+            selectivity if first else None,
         )
-
-
-def _warn_solid_fraction(solid: np.ndarray, frame, limit: float) -> None:
-    """Warn when more than `limit` of the first frame is solid-like (no liquid reference)."""
-    if solid.mean() > limit:
-        warnings.warn(
-            f"{100 * solid.mean():.0f}% of the atoms of the first frame ({frame.source}, "
-            f"frame {frame.source_frame}) are solid-like (more than "
-            f"{100 * limit:g}%): unless that frame is mostly crystal, "
-            "the solid reference overlaps the liquid (e.g. a crystal near its melting "
-            "point) and the clusters are not nuclei; give a liquid reference "
-            "(--liquid-ref, liquid_reference=)",
-            stacklevel=3,
-        )
-
-
-def critical_nucleus(
-    gamma: float,
-    melting_temperature: float,
-    latent_heat: float,
-    undercooling: float,
-    atomic_volume: float,
-) -> dict:
-    """Classical nucleation theory: critical radius r* and size n*.
-
-    ``r* = 2 gamma T_m / (dH_m dT)``, with dH_m the latent heat per volume, and
-    ``n* = (4/3) pi r*^3 / v_atom``.
-
-    Parameters
-    ----------
-    gamma : float
-        Solid-liquid interface free energy, J/m^2.
-    melting_temperature : float
-        T_m, K.
-    latent_heat : float
-        Latent heat of melting, kJ/mol.
-    undercooling : float
-        dT = T_m - T, K.
-    atomic_volume : float
-        Volume per atom of the solid, Å^3 (converts the latent heat to J/m^3).
-
-    Returns
-    -------
-    dict with 'r_star' (Å), 'n_star' (atoms), 'latent_heat_per_volume' (J/m^3).
-
-    Raises
-    ------
-    InputError
-        For a value that is not a finite positive number, an undercooling
-        not below the melting temperature (the temperature T = T_m - dT must be > 0 K),
-        or a result (r*, n*, the latent heat per volume) beyond the range of a
-        normal float64, naming the input that pushes it there.
-    """
-    gamma = params.check("gamma", gamma)
-    melting_temperature = params.check("melting_temperature", melting_temperature)
-    latent_heat = params.check("latent_heat", latent_heat)
-    undercooling = params.check("undercooling", undercooling)
-    atomic_volume = params.check("atomic_volume", atomic_volume)
-    if undercooling >= melting_temperature:
-        raise InputError(
-            f"undercooling must be below the melting temperature "
-            f"({melting_temperature:g} K), got {undercooling:g}"
-        )
-    inputs = {
-        "gamma": gamma,
-        "melting_temperature": melting_temperature,
-        "latent_heat": latent_heat,
-        "undercooling": undercooling,
-        "atomic_volume": atomic_volume,
-    }
-    # In logs: every input is a positive float, but a product such as
-    # latent_heat * undercooling can underflow to 0 (or r* overflow) inside the
-    # declared ranges; the logs are always finite, so an unrepresentable
-    # result is refused by name instead of raising OverflowError.
-    log_of = {name: math.log(value) for name, value in inputs.items()}
-    log_per_volume = (
-        log_of["latent_heat"] + math.log(1e3 / AVOGADRO) - log_of["atomic_volume"] - math.log(1e-30)
-    )  # J/m^3
-    log_r_star = (  # Å
-        math.log(2.0)
-        + log_of["gamma"]
-        + log_of["melting_temperature"]
-        - log_per_volume
-        - log_of["undercooling"]
-        + math.log(1e10)
-    )
-    log_n_star = math.log(4.0 / 3.0 * math.pi) + 3.0 * log_r_star - log_of["atomic_volume"]
-    for quantity, log_value, unit in (
-        ("latent heat per volume", log_per_volume, "J/m^3"),
-        ("critical radius r*", log_r_star, "Å"),
-        ("critical size n*", log_n_star, "atoms"),
-    ):
-        _check_representable(quantity, log_value, unit, inputs, log_of)
-    return {
-        "r_star": math.exp(log_r_star),
-        "n_star": math.exp(log_n_star),
-        "latent_heat_per_volume": math.exp(log_per_volume),
-    }
-
-
-# The paper's Cu values (the `atominfo cnt` defaults), and how each result
-# scales with each input (its exponent): the input that pushes a result out
-# of float64 furthest from these values is the one an error message names.
-_TYPICAL_CNT = {
-    "gamma": ("gamma", 0.177, "J/m^2"),
-    "melting_temperature": ("melting temperature", 1323.0, "K"),
-    "latent_heat": ("latent heat", 11.99, "kJ/mol"),
-    "undercooling": ("undercooling", 420.0, "K"),
-    "atomic_volume": ("volume per atom", 12.893, "Å^3"),
-}
-_CNT_EXPONENTS = {
-    "latent heat per volume": {"latent_heat": 1, "atomic_volume": -1},
-    "critical radius r*": {
-        "gamma": 1,
-        "melting_temperature": 1,
-        "latent_heat": -1,
-        "undercooling": -1,
-        "atomic_volume": 1,
-    },
-    "critical size n*": {
-        "gamma": 3,
-        "melting_temperature": 3,
-        "latent_heat": -3,
-        "undercooling": -3,
-        "atomic_volume": 2,
-    },
-}
-# Positive normal float64: below it precision is lost, above it is inf.
-_LOG_SMALLEST = math.log(sys.float_info.min)
-_LOG_LARGEST = math.log(sys.float_info.max)
-
-
-def _check_representable(quantity, log_value, unit, inputs, log_of) -> None:
-    """InputError naming the input to blame when exp(log_value) is not a normal float64."""
-    if _LOG_SMALLEST <= log_value <= _LOG_LARGEST:
-        return
-    direction = 1 if log_value > _LOG_LARGEST else -1
-    exponents = _CNT_EXPONENTS[quantity]
-
-    def push(name):  # how far `name` moves the result towards the side it left by
-        return direction * exponents[name] * (log_of[name] - math.log(_TYPICAL_CNT[name][1]))
-
-    culprit = max(exponents, key=push)
-    words, _, unit_in = _TYPICAL_CNT[culprit]
-    typical = ", ".join(f"{w} {v:g} {u}" for w, v, u in _TYPICAL_CNT.values())
-    raise InputError(
-        f"{quantity} {'overflows' if direction > 0 else 'underflows'} float64 "
-        f"(about 10^{log_value / math.log(10):.0f} {unit}) at {words} "
-        f"{inputs[culprit]:g} {unit_in}; use physical values (Cu: {typical})"
-    )
