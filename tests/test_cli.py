@@ -131,6 +131,10 @@ def test_outputs_have_the_usual_permissions(tmp_path, capsys):
         (["snapshot", "x.dump", "--ref", "r.extxyz", "-o", "out.npy"], "with --resume to continue"),
         (["dh", "x.extxyz", "--ref", "r.extxyz", "-o", "out.npy"], "with --resume to continue"),
         (["dh", "x.extxyz", "--ref", "r.extxyz"], "nothing was written"),
+        (
+            ["dh", "x.extxyz", "--ref", "r.extxyz", "-o", "o.npy", "--chemiscope", "c.json"],
+            "cannot be resumed: run it again with --restart",
+        ),
         (["entropy", "x.extxyz"], "nothing was written"),
     ],
 )

@@ -67,6 +67,12 @@ def interrupted_message(argv: list[str], can_resume: bool) -> str:
     resumable = can_resume and any(
         a in ("-o", "--output", "--table") or a.startswith(("--output=", "--table=")) for a in argv
     )
+    if resumable and any(a == "--chemiscope" or a.startswith("--chemiscope=") for a in argv):
+        # its viewer file needs every frame in one run: the kept work is of no use to it
+        return (
+            f"{PREFIX}: interrupted; --chemiscope needs every frame in one run, so this run "
+            "cannot be resumed: run it again with --restart"
+        )
     if resumable and "--resume" not in argv:
         return (
             f"{PREFIX}: interrupted; completed work is kept: run the same command "
