@@ -157,6 +157,25 @@ def test_approximate_dh_is_an_upper_bound(crystals):
     np.testing.assert_allclose(full, exact, atol=1e-9)
 
 
+def test_approximate_with_every_neighbour_is_exact_even_with_few_probes(crystals, capfd):
+    """n_neighbors >= n asks for every reference row: the exact sum, whatever the
+    index would have found (an IVF search probing few lists returns fewer rows)."""
+    cold, hot = crystals
+    reference = np.concatenate([cold, cold[:50]])  # duplicated rows too
+    exact = -brute(hot, reference, 0.015)
+    for n_neighbors in (len(reference), 10 * len(reference)):
+        found = atominfo.delta_entropy(
+            hot, reference, 0.015, method="approximate", n_neighbors=n_neighbors
+        )
+        np.testing.assert_allclose(found, exact, rtol=1e-12, atol=1e-9)
+    index = NeighbourIndex(reference, n_lists=8, n_probe=1)
+    full = -index.log_kernel_sums(hot, [0.015], n_neighbors=len(reference))[0]
+    np.testing.assert_allclose(full, exact, rtol=1e-12, atol=1e-9)
+    # a reference too small for a k-means of its lists: no faiss warning on stderr
+    atominfo.delta_entropy(hot, cold[:20], 0.015, method="approximate", n_neighbors=4)
+    assert "WARNING" not in capfd.readouterr().err
+
+
 def test_reference_methods(crystals):
     cold, hot = crystals
     ref = Reference(cold, 0.015, seed=1)

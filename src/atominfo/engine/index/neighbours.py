@@ -48,11 +48,14 @@ class NeighbourIndex:
         n_lists = int(n_lists or max(1, round(np.sqrt(n))))
         n_lists = max(1, min(n_lists, n // 39 if n >= 39 else 1))
         quantiser = faiss.IndexFlatL2(d)
-        self.index = faiss.IndexIVFFlat(quantiser, d, n_lists)
-        self.index.cp.seed = seed
-        self.index.train(data)
+        if n_lists == 1:  # one list is a flat (exact) search; its k-means only warned
+            self.index = quantiser
+        else:
+            self.index = faiss.IndexIVFFlat(quantiser, d, n_lists)
+            self.index.cp.seed = seed
+            self.index.train(data)
+            self.index.nprobe = min(n_probe, n_lists)
         self.index.add(data)
-        self.index.nprobe = min(n_probe, n_lists)
         self.seed = seed
         self._quantiser = quantiser  # faiss does not own it: keep it alive
 
@@ -97,7 +100,10 @@ class NeighbourIndex:
         chunk = max(1, min(chunk, MEMORY_BYTES // per_query))
         for y0 in range(0, len(Y), chunk):
             Yb = Y[y0 : y0 + chunk]
-            idx = self.search(Yb, n_neighbors)
+            if n_neighbors == len(self.X):  # every reference row: the exact sum, no search
+                idx = np.broadcast_to(np.arange(n_neighbors), (len(Yb), n_neighbors))
+            else:
+                idx = self.search(Yb, n_neighbors)
             valid = idx >= 0
             diff = self.X[np.where(valid, idx, 0)]  # in place: one (chunk, k, d) array
             if scale != 1.0:
