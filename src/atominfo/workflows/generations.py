@@ -3,18 +3,22 @@
 For generation g, its size, the novelty of its environments against all
 environments of generations before g (fraction with dH > 0), the
 entropy H and diversity D of the cumulative set of generations 1..g, its
-increase over generation g-1, and optionally the information gap of the
-cumulative set (learning-curve asymptote minus H, `workflows.curves`).
+increase over generation g-1, what re-sampling the structures of generations
+1..g gives for both (`generations_resampling`), and optionally the
+information gap of the cumulative set (learning-curve asymptote minus H,
+`workflows.curves`).
 
-`campaign_verdict` turns the last generations into an explicit
-"converged" / "not converged" verdict with a stated, configurable rule.
+`campaign_verdict` (`generations_verdict`) turns the last generations, and
+optionally production runs (`generations_production`), into "converged",
+"not converged" or "undetermined" by a stated rule.
 """
 
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import overload
 
@@ -33,6 +37,18 @@ from atominfo.outputs.plots import PLOT_SUFFIXES, plot_generations, save_figure
 from atominfo.results import Result, jsonable
 from atominfo.runs.guard import OutputGuard
 from atominfo.structures.frameset import FrameSet
+from atominfo.workflows.generations_production import ProductionNovelty, production_novelty
+from atominfo.workflows.generations_resampling import (
+    CONFIDENCE,
+    DEFAULT_RESAMPLES,
+    resampling_null,
+)
+from atominfo.workflows.generations_verdict import (
+    Verdict,
+    VerdictRule,
+    campaign_verdict,
+    verdict_rule,
+)
 
 
 @dataclass
@@ -47,8 +63,13 @@ class Generation(Result):
         learning-curve asymptote minus its H); None when not computed or when
         the data do not determine the asymptote (`gap_status` and `gap_reason`
         say which).
-    gap_status : "not computed", "determined", "flat", "not determined" or
-        "not fitted" (too few sizes for a fit).
+    gap_status : "not computed", or the class of the cumulative set's learning
+        curve: "saturated", "still rising" or "not determined" (the gap is given
+        only for a curve still rising whose fit passes its checks).
+    novelty_resampled, gain_resampled : float or None: what re-sampling the
+        structures of generations 1..g gives at 95% (novelty, fraction; gain,
+        nats); None for the first generation.
+    gap_low, gap_high : float or None, nats: the 95% interval of the gap.
     """
 
     label: str
@@ -63,6 +84,10 @@ class Generation(Result):
     gap: float | None = None
     gap_status: str = "not computed"
     gap_reason: str = ""
+    novelty_resampled: float | None = None
+    gain_resampled: float | None = None
+    gap_low: float | None = None
+    gap_high: float | None = None
 
 
 @dataclass(repr=False)
@@ -76,6 +101,7 @@ class Generations(Result, Sequence[Generation]):
 
     rows: list[Generation]
     bandwidth: float
+    resamples: int | None = None  # random re-splits behind the re-sampled values
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -121,8 +147,10 @@ def generation_report(
     h: float = DEFAULT_BANDWIDTH,
     *,
     structures: Mapping[str, int] | None = None,
+    sizes: Mapping[str, Sequence[int]] | None = None,
     gap: bool = False,
     gap_seeds: int = 3,
+    resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
     **engine,
@@ -134,10 +162,15 @@ def generation_report(
     generations : {label: array (n_g, d) of descriptors}, in generation order.
     h : bandwidth, 1/Å (one value).
     structures : {label: number of structures}, optional, only reported.
+    sizes : {label: environments per structure, in row order}, optional: the
+        re-sampling moves whole structures (default: single environments).
     gap : also the information gap of each cumulative set: a learning curve
         (`workflows.curves.learning_curve`) over random subsets of its
         environments, `gap_seeds` subsets per size (seeds from `seed`), and
         the asymptote fit. About 12 x `gap_seeds` entropies per generation.
+    resamples : random re-splits per generation (>= 19) for what re-sampling
+        gives (`generations_resampling`; drawn with `seed`): about the cost
+        of one more entropy of all generations.
     progress : called with 1 after each generation.
     engine : options for the kernel engine.
 
@@ -150,11 +183,16 @@ def generation_report(
     if len(generations) == 0:
         raise InputError("no generations given")
     gap_seeds = params.check("n_seeds", gap_seeds, label="number of seeds of the gap curve")
+    resamples = params.check("verdict_resamples", resamples)
     seed = params.check("seed", seed)
     labels = [str(k) for k in generations]
     blocks = [as_descriptor_matrix(generations[k], f"generation {k!r}") for k in generations]
     for block in blocks:
         check_widths(block, blocks[0])
+    counts = [[1] * len(b) if sizes is None else sizes[k] for k, b in zip(generations, blocks)]
+    if structures is None and sizes is not None:
+        structures = {str(k): len(sizes[k]) for k in generations}
+    null = resampling_null(blocks, counts, h, resamples, seed, engine.get("engine"))
     rows: list[Generation] = []
     for g, (label, block) in enumerate(zip(labels, blocks)):
         novelty = mean_dH = None
@@ -165,9 +203,10 @@ def generation_report(
         cumulative = np.concatenate(blocks[: g + 1])
         H, D = entropy_and_diversity(cumulative, h, **engine)
         gain = None if g == 0 else float(H) - rows[-1].cumulative_entropy
-        gap_value, status, reason = None, "not computed", ""
+        resampled = null[g] or (None, None)
+        gap_value, interval, status, reason = None, (None, None), "not computed", ""
         if gap:
-            gap_value, status, reason = _gap(cumulative, h, gap_seeds, seed, engine)
+            gap_value, interval, status, reason = _gap(cumulative, h, gap_seeds, seed, engine)
         rows.append(
             Generation(
                 label,
@@ -182,235 +221,111 @@ def generation_report(
                 gap_value,
                 status,
                 reason,
+                novelty_resampled=resampled[0],
+                gain_resampled=resampled[1],
+                gap_low=interval[0],
+                gap_high=interval[1],
             )
         )
         if progress is not None:
             progress(1)
-    return Generations(rows, float(h))
+    return Generations(rows, float(h), resamples)
 
 
-def _gap(X, h, n_seeds, seed, engine) -> tuple[float | None, str, str]:
-    """(gap in nats or None, fit status, reason) of the cumulative descriptors X (n, d)."""
+def _gap(X, h, n_seeds, seed, engine) -> tuple[float | None, tuple, str, str]:
+    """(gap in nats or None, its interval, fit status, reason) of the cumulative set X."""
     from atominfo.workflows.curves import learning_curve
 
     if len(X) < 10:
-        return None, "not fitted", f"{len(X)} environments: too few for a learning curve"
+        return None, (None, None), "not fitted", f"{len(X)} environments: too few for a curve"
     curve = learning_curve(X, h, by="environments", n_seeds=n_seeds, seed=seed, **engine)
+    # The gap is extrapolated only from a curve still rising (`curve.status`).
+    reason = curve.fit_reason if curve.status == "still rising" else curve.test.describe()
     gap = curve.gap()
-    if gap is None:
-        return None, curve.fit_status, curve.fit_reason
-    return float(gap), curve.fit_status, curve.fit_reason
-
-
-DEFAULT_WINDOW = 2
-DEFAULT_MAX_NOVELTY = 0.01  # fraction of environments with dH > 0
-DEFAULT_MAX_GAIN = 0.05  # nats of cumulative H per generation
-DEFAULT_MAX_GAP = 0.05  # nats, information gap of the cumulative set
-
-
-@dataclass(repr=False)
-class Verdict(Result):
-    """Whether an active-learning campaign has stopped adding information.
-
-    Attributes
-    ----------
-    converged : bool.
-    verdict : "converged" or "not converged".
-    rule : str, the rule with its thresholds, in words.
-    window : int, how many of the last generations the rule looks at.
-    max_novelty : float, fraction; max_gain : float, nats.
-    max_gap : float or None, nats (None: the gap was not part of the rule).
-    values : list of {label, novelty, entropy_gain, gap, gap_status}, the
-        generations that decided (the last `window`).
-    reason : str, one line: which value decided, or why the rule could not
-        be applied (too few generations).
-    """
-
-    _fields_shown = ("verdict", "reason", "rule")
-
-    converged: bool
-    verdict: str
-    rule: str
-    window: int
-    max_novelty: float
-    max_gain: float
-    max_gap: float | None
-    values: list = field(default_factory=list)
-    reason: str = ""
-
-    def __repr__(self) -> str:
-        return f"Verdict({self.verdict!r}, reason={self.reason!r})"
-
-    def line(self) -> str:
-        """The verdict and its reason, one line."""
-        return f"verdict: {self.verdict}: {self.reason}"
-
-
-def verdict_rule(window: int, max_novelty: float, max_gain: float, max_gap: float | None) -> str:
-    """The stopping rule in words (what `campaign_verdict` applies)."""
-    rule = (
-        f"converged when each of the last {window} generation(s) has novelty below "
-        f"{max_novelty:.4g} ({max_novelty:.2%} of its environments with dH > 0 against all "
-        f"earlier ones) and raises the cumulative H by less than {max_gain:g} nats"
-    )
-    if max_gap is not None:
-        rule += (
-            f", and the information gap of the whole cumulative set is determined and "
-            f"below {max_gap:g} nats"
-        )
-    return rule
-
-
-def campaign_verdict(
-    rows: Sequence[Generation],
-    *,
-    window: int = DEFAULT_WINDOW,
-    max_novelty: float = DEFAULT_MAX_NOVELTY,
-    max_gain: float = DEFAULT_MAX_GAIN,
-    max_gap: float | None = None,
-) -> Verdict:
-    """The verdict, "converged" or "not converged", from the last `window` generations.
-
-    Converged when each of the last `window` generations has novelty (fraction
-    of its environments with dH > 0 against all earlier generations) below
-    `max_novelty` and a cumulative-entropy increase below `max_gain` nats,
-    and, when `max_gap` is given, the information gap of the final cumulative
-    set is determined and below `max_gap` nats (an undetermined gap is not
-    converged: the data do not show saturation). The first generation has
-    no novelty, so the rule needs at least ``window + 1`` generations.
-
-    Parameters
-    ----------
-    rows : the `generation_report` rows, in generation order (with
-        ``gap=True`` when `max_gap` is given).
-    window : int >= 1. max_novelty : fraction in [0, 1]. max_gain, max_gap : nats >= 0.
-    """
-    window = params.check("verdict_window", window, label="verdict window")
-    max_novelty = params.check("max_novelty", max_novelty)
-    max_gain = params.check("max_gain", max_gain)
-    if max_gap is not None:
-        max_gap = params.check("max_gap", max_gap)
-    rows = list(rows)
-    if not rows:
-        raise InputError("no generations given")
-    if max_gap is not None and rows[-1].gap_status == "not computed":
-        raise InputError("the gap criterion needs the gaps: generation_report(..., gap=True)")
-    rule = verdict_rule(window, max_novelty, max_gain, max_gap)
-    last = rows[-window:]
-    values = [
-        {
-            "label": r.label,
-            "novelty": r.novelty,
-            "entropy_gain": r.entropy_gain,
-            "gap": r.gap,
-            "gap_status": r.gap_status,
-        }
-        for r in last
-    ]
-
-    def verdict(ok: bool, reason: str) -> Verdict:
-        return Verdict(
-            ok,
-            "converged" if ok else "not converged",
-            rule,
-            window,
-            max_novelty,
-            max_gain,
-            max_gap,
-            values,
-            reason,
-        )
-
-    if len(rows) < window + 1:
-        return verdict(
-            False,
-            f"{len(rows)} generation(s): the rule needs {window + 1} (the first has no novelty)",
-        )
-    failures = []
-    for r in last:
-        # past the first generation both are set (checked above: window + 1 generations)
-        assert r.novelty is not None and r.entropy_gain is not None
-        if not r.novelty < max_novelty:
-            failures.append(f"generation {r.label} novelty {r.novelty:.2%} >= {max_novelty:.2%}")
-        if not r.entropy_gain < max_gain:
-            failures.append(
-                f"generation {r.label} raises H by {r.entropy_gain:.4f} >= {max_gain:g} nats"
-            )
-    if max_gap is not None:
-        final = rows[-1]
-        if final.gap is None:
-            failures.append(
-                f"information gap after generation {final.label} {final.gap_status}"
-                + (f" ({final.gap_reason})" if final.gap_reason else "")
-            )
-        elif not final.gap < max_gap:
-            failures.append(
-                f"information gap after generation {final.label} {final.gap:.4f} >= "
-                f"{max_gap:g} nats"
-            )
-    if failures:
-        return verdict(False, "; ".join(failures))
-    labels = ", ".join(r.label for r in last)
-    detail = ", ".join(
-        f"{r.label}: novelty {r.novelty:.2%}, gain {r.entropy_gain:.4f} nats" for r in last
-    )
-    gap_text = "" if max_gap is None else f"; gap {rows[-1].gap:.4f} nats"
-    return verdict(True, f"generations {labels} below every threshold ({detail}{gap_text})")
-
-
-@dataclass(frozen=True)
-class VerdictRule:
-    """The thresholds of `campaign_verdict` (validated when made).
-
-    Parameters
-    ----------
-    window : how many of the last generations the rule looks at (>= 1).
-    max_novelty : fraction in [0, 1]; max_gain : nats.
-    max_gap : nats; applied only when the gaps are computed.
-    """
-
-    window: int = DEFAULT_WINDOW
-    max_novelty: float = DEFAULT_MAX_NOVELTY
-    max_gain: float = DEFAULT_MAX_GAIN
-    max_gap: float = DEFAULT_MAX_GAP
-
-    def __post_init__(self) -> None:
-        checked = {
-            "window": params.check("verdict_window", self.window, label="verdict window"),
-            "max_novelty": params.check("max_novelty", self.max_novelty),
-            "max_gain": params.check("max_gain", self.max_gain),
-            "max_gap": params.check("max_gap", self.max_gap),
-        }
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
+    interval = curve.gap_interval() if gap is not None else None
+    return gap, interval or (None, None), curve.status, reason
 
 
 @dataclass(repr=False)
 class GenerationsRun(Result):
-    """What `run_generations` measured and wrote: the generations, the verdict, the figure."""
+    """What `run_generations` measured and wrote: the generations, the production
+    runs' novelty (or None), the verdict, the figure."""
 
-    _fields_shown = ("generations", "verdict", "plot")
+    _fields_shown = ("generations", "production", "verdict", "plot")
     generations: Generations
     verdict: Verdict
     plot: Path | None = None
+    production: ProductionNovelty | None = None
 
     def to_dict(self) -> dict:
-        """JSON-ready: the bandwidth, the figure, each generation and the verdict."""
+        """JSON-ready: the bandwidth, the figure, each generation, production, the verdict."""
         return jsonable(
             {
                 "bandwidth": self.generations.bandwidth,
                 "plot": self.plot,
+                "resamples": self.generations.resamples,
                 "generations": self.generations.to_dict()["generations"],
+                "production": None if self.production is None else self.production.to_dict(),
                 "verdict": self.verdict.to_dict(),
             }
         )
+
+    def to_json(self) -> str:
+        """`to_dict` as JSON text."""
+        return json.dumps(self.to_dict(), allow_nan=False)
 
     def to_pandas(self):
         """The generations' table (`Generations.to_pandas`)."""
         return self.generations.to_pandas()
 
+    def table(self) -> tuple[list[str], list[list[str]], str]:
+        """(headers, rows, title) of the text table, one row per generation."""
+        gap = any(r.gap_status != "not computed" for r in self.generations)
+        headers = ["gen", "structures", "envs", "novel", "resampled", "mean dH", "H", "gain"]
+        headers += ["resampled", "D"] + (["gap"] if gap else [])
+        rows = [
+            [
+                r.label,
+                str(r.structures),
+                str(r.environments),
+                _text(r.novelty, "{:.1%}"),
+                _text(r.novelty_resampled, "{:.1%}"),
+                _text(r.mean_dH, "{:.3f}"),
+                f"{r.cumulative_entropy:.4f}",
+                _text(r.entropy_gain, "{:+.4f}"),
+                _text(r.gain_resampled, "{:+.4f}"),
+                f"{r.cumulative_diversity:.4f}",
+            ]
+            + ([r.gap_status if r.gap is None else f"{r.gap:.4f}"] if gap else [])
+            for r in self.generations
+        ]
+        title = (
+            f"active-learning generations (h = {self.generations.bandwidth:g} 1/Å; novel: "
+            "dH > 0 against all earlier generations; H, D of the cumulative set and gain of H "
+            "over the previous one, nats; resampled: what re-sampling the structures up to "
+            f"that generation gives at {CONFIDENCE:.0%}"
+            + ("; gap: asymptote - H of the cumulative set" if gap else "")
+            + ")"
+        )
+        return headers, rows, title
+
+    def text_lines(self) -> list[str]:
+        """What follows the table: gaps not determined, production, rule, scope, verdict."""
+        lines = [
+            f"gap after generation {r.label} {r.gap_status}: {r.gap_reason}"
+            for r in self.generations
+            if r.gap is None and r.gap_reason
+        ]
+        if self.production is not None:
+            lines.append(self.production.line())
+        return lines + self.verdict.text().splitlines()
+
     def _repr_html_(self) -> str:
         return self.generations._repr_html_() + f"<p>{html.escape(self.verdict.line())}</p>"
+
+
+def _text(value, form: str) -> str:
+    return "-" if value is None else form.format(value)
 
 
 def run_generations(
@@ -420,36 +335,63 @@ def run_generations(
     *,
     rule: VerdictRule | None = None,
     gap: bool = False,
+    production: FrameSet | None = None,
     seed: int = 0,
     plot=None,
     progress: Callable[[int], None] | None = None,
     **engine,
 ) -> GenerationsRun:
     """`atominfo generations` as one function: `generation_report` of the `groups` of `data`
-    ({label: frame numbers} in generation order; default one per file), the
-    `campaign_verdict` by `rule` (its gap threshold only with `gap`) and, with
-    `plot`, the figure, inside the output guard."""
+    ({label: frame numbers} in generation order; default one per file; re-sampling
+    moves whole structures), the novelty of the `production` structures against all
+    of `data` when given, the `campaign_verdict` by `rule` (its gap threshold only
+    with `gap`) and, with `plot`, the figure, inside the output guard."""
     rule = rule or VerdictRule()
     inputs = list(dict.fromkeys(data.sources))
+    if production is not None:
+        inputs += [s for s in dict.fromkeys(production.sources) if s not in inputs]
     with OutputGuard(inputs=inputs, outputs=[(plot, PLOT_SUFFIXES)]):
         groups = data.groups(None) if groups is None else groups
         rows = generation_report(
             {name: data.environments(frames) for name, frames in groups.items()},
             h,
-            structures={name: len(frames) for name, frames in groups.items()},
+            sizes={name: data.sizes[np.asarray(frames)] for name, frames in groups.items()},
             gap=gap,
+            resamples=rule.resamples,
             seed=seed,
             progress=progress,
             **engine,
         )
+        checked = None
+        if production is not None:
+            training = np.concatenate([data.environments(f) for f in groups.values()])
+            checked = production_novelty(
+                production.X, production.sizes, training, h, engine=engine.get("engine")
+            )
         verdict = campaign_verdict(
             rows,
             window=rule.window,
             max_novelty=rule.max_novelty,
             max_gain=rule.max_gain,
             max_gap=rule.max_gap if gap else None,
+            production=checked,
         )
         if plot is not None:
             top, _ = plot_generations(rows, verdict=verdict)
             save_figure(top.figure, plot)
-    return GenerationsRun(rows, verdict, None if plot is None else Path(plot))
+    return GenerationsRun(rows, verdict, None if plot is None else Path(plot), checked)
+
+
+__all__ = [
+    "Generation",
+    "Generations",
+    "GenerationsRun",
+    "ProductionNovelty",
+    "Verdict",
+    "VerdictRule",
+    "campaign_verdict",
+    "generation_report",
+    "production_novelty",
+    "run_generations",
+    "verdict_rule",
+]
