@@ -107,6 +107,21 @@ def test_second_run_on_the_same_output_refuses(tmp_path):
         pass
 
 
+def test_a_symlinked_output_and_its_target_share_one_lock(tmp_path):
+    """Writing through ``link.npy`` replaces the file it names: a run writing that
+    file directly is the same output (they were locked separately)."""
+    target, link = tmp_path / "real.npy", tmp_path / "link.npy"
+    link.symlink_to(target)
+    for first, second in ((link, target), (target, link)):
+        with OutputGuard(outputs=[first]):
+            with pytest.raises(InputError, match="another run is writing this output"):
+                with OutputGuard(outputs=[second]):
+                    pass
+    with pytest.raises(InputError, match="same file"):
+        OutputGuard(outputs=[link, target]).__enter__()
+    assert listing(tmp_path) == ["link.npy"]
+
+
 def test_waiting_run_is_serialised(tmp_path):
     out = tmp_path / "out.npy"
     events = []

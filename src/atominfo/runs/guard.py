@@ -76,11 +76,11 @@ def active_guard() -> OutputGuard | None:
 
 
 def _key(path: Path) -> Path:
-    """The directory entry `path` names: its directory with symlinks resolved, and its name.
-
-    A symlinked output itself is not followed: writes replace the entry, not
-    the file it points to.
-    """
+    """The file a write to `path` replaces (its lock, its identity): `path` with its
+    directory's symlinks resolved, or, for a symlinked output, the file it links to
+    (`commit_target`: the link is kept and its target replaced). Two runs writing
+    ``link.npy`` and the file it names therefore take one lock."""
+    path = commit_target(path)
     return Path(os.path.realpath(path.parent if str(path.parent) else ".")) / path.name
 
 
