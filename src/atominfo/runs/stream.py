@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from atominfo.errors import InputError
+from atominfo.reference.conformal import flag
 from atominfo.runs.checkpoint import Checkpoint
 from atominfo.runs.files import checkpoint_path, hidden_path, write_error
 
@@ -67,19 +68,21 @@ def finite_or_none(value):
 
 
 class Totals:
-    """Running totals over frames: atoms, atoms with dH > 0, max and sum of dH per bandwidth."""
+    """Running totals over frames: atoms, atoms with dH > 0, max and sum of dH per bandwidth;
+    with `false_alarm`, also atoms flagged novel at that rate (conformal p <= rate)."""
 
-    def __init__(self, h, state: dict | None = None):
-        self.h = h
+    def __init__(self, h, state: dict | None = None, false_alarm: float | None = None):
+        self.h, self.false_alarm = h, false_alarm
         n_h = 1 if np.ndim(h) == 0 else len(h)
         self.state = state or {
             "atoms": 0,
             "novel": [0] * n_h,
             "max_dH": [-np.inf] * n_h,
             "sum_dH": [0.0] * n_h,
+            **({"flagged": [0] * n_h} if false_alarm is not None else {}),
         }
 
-    def add(self, dH) -> None:
+    def add(self, dH, p=None) -> None:
         rows = np.atleast_2d(dH)
         tot = self.state
         tot["atoms"] += rows.shape[1]
@@ -87,6 +90,9 @@ class Totals:
             tot["novel"][t] += int((rows[t] > 0).sum())
             tot["max_dH"][t] = max(tot["max_dH"][t], float(rows[t].max()))
             tot["sum_dH"][t] += float(rows[t].sum())
+        if self.false_alarm is not None:
+            for t, row in enumerate(np.atleast_2d(p)):
+                tot["flagged"][t] += int(flag(row, self.false_alarm).sum())
 
     def summary(self, frames: int) -> dict:
         """frames, environments, novelty (fraction with dH > 0), max_dH and mean_dH (nats).
@@ -101,6 +107,8 @@ class Totals:
             "max_dH": [finite_or_none(v) if n else None for v in tot["max_dH"]],
             "mean_dH": [finite_or_none(s / n) if n else None for s in tot["sum_dH"]],
         }
+        if "flagged" in tot:  # fraction novel at the stated false-alarm rate
+            stats["flagged"] = [c / n if n else None for c in tot["flagged"]]
         if np.ndim(self.h) == 0:
             stats = {key: values[0] for key, values in stats.items()}
         return {"frames": frames, "environments": n, **stats}
@@ -111,10 +119,10 @@ class Totals:
         return state
 
     @classmethod
-    def from_json(cls, h, state: dict) -> Totals:
+    def from_json(cls, h, state: dict, false_alarm: float | None = None) -> Totals:
         state = dict(state)
         state["max_dH"] = [-np.inf if v is None else v for v in state["max_dH"]]
-        return cls(h, state)
+        return cls(h, state, false_alarm)
 
 
 def extxyz_frame(atoms, arrays: dict) -> bytes:
@@ -166,6 +174,11 @@ class DHStreamWriter:
         Input files whose contents are fingerprinted
         (`atominfo.runs.checkpoint.fingerprint`); a resumed run refuses when
         any of them changed.
+    false_alarm : float or None
+        With a rate, frames carry conformal p-values (`FrameDH.p`): the per-atom
+        output gains a 'p' array ('p_h<h>' per bandwidth; .extxyz or .json, a
+        .npy holds one array and is refused) and the table a column 'flagged'
+        (fraction with p <= false_alarm) after each bandwidth's mean_dH.
 
     Raises
     ------
@@ -186,6 +199,7 @@ class DHStreamWriter:
         resume: bool = False,
         *,
         inputs=(),
+        false_alarm: float | None = None,
     ):
         output = Path(output) if output is not None else None
         table = Path(table) if table is not None else None
@@ -195,6 +209,12 @@ class DHStreamWriter:
             raise InputError("output must end in .npy, .json or .extxyz", source=str(output))
         if table is not None and table.suffix not in TABLE_SUFFIXES:
             raise InputError("table must end in .csv or .json", source=str(table))
+        if false_alarm is not None and output is not None and output.suffix == ".npy":
+            raise InputError(
+                "a .npy output holds dH alone: with a false-alarm rate write .extxyz or "
+                ".json, which carry the per-atom p-values beside dH",
+                source=str(output),
+            )
         for p in (output, table):
             if p is not None and not (p.parent if str(p.parent) else Path(".")).is_dir():
                 raise InputError("output directory does not exist", source=str(p))
@@ -210,6 +230,9 @@ class DHStreamWriter:
         self.n_h = 1 if np.ndim(h) == 0 else len(h)
         self.labels = bandwidth_labels(h)
         self.names = ["dH"] if np.ndim(h) == 0 else [f"dH_h{v:g}" for v in h]
+        self.false_alarm = false_alarm
+        if false_alarm is not None:
+            self.names += [f"p{label}" for label in self.labels]
         anchor = output if output is not None else table
         assert anchor is not None  # both None is refused above
         self.anchor = anchor
@@ -219,7 +242,7 @@ class DHStreamWriter:
         )
         self.atom_part = partial_path(output) if output is not None else None
         self.frames_done = 0
-        self.totals = Totals(h)
+        self.totals = Totals(h, false_alarm=false_alarm)
         self._fds: dict[Path, int] = {}
         self._finishing: list | None = None  # renames left to do, once finish() began
         self.checkpoint = Checkpoint(
@@ -236,7 +259,7 @@ class DHStreamWriter:
             self._open(None)
             return
         self.frames_done = int(begun.state["frames_done"])
-        self.totals = Totals.from_json(self.h, begun.state["totals"])
+        self.totals = Totals.from_json(self.h, begun.state["totals"], false_alarm)
         self._finishing = begun.finishing
         if self._finishing is None:
             self._open(begun.state["sizes"])
@@ -309,6 +332,7 @@ class DHStreamWriter:
             header = ["frame", "source", "source_frame", "timestep", "time", "atoms"]
             for label in self.labels:
                 header += [f"novelty{label}", f"max_dH{label}", f"mean_dH{label}"]
+                header += [f"flagged{label}"] if self.false_alarm is not None else []
             self._write_all(self._fds[self.table_part], _csv_row(header), self.table_part)
             self._write_state()
 
@@ -323,6 +347,8 @@ class DHStreamWriter:
         if self._finishing is not None or not self._fds:
             raise InputError("this run is already finished; nothing more can be added")
         rows = np.atleast_2d(frame.dH)
+        rate = self.false_alarm
+        p = None if rate is None else np.atleast_2d(frame.p)
         row = frame.summary()
         timestep, time = getattr(frame, "timestep", None), getattr(frame, "time", None)
         values = [
@@ -337,16 +363,19 @@ class DHStreamWriter:
             values += [
                 _number(np.atleast_1d(row[key])[t]) for key in ("novelty", "max_dH", "mean_dH")
             ]
+            if p is not None and rate is not None:
+                values.append(_number(flag(p[t], rate).mean()))
         self._write_all(self._fds[self.table_part], _csv_row(values), self.table_part)
         if self.atom_part is not None:
             assert self.output is not None  # atom_part is the output's partial
+            columns = rows if p is None else np.vstack([rows, p])
             if self.output.suffix in (".npy", ".json"):
-                data = np.ascontiguousarray(rows.T, dtype="<f8").tobytes()
+                data = np.ascontiguousarray(columns.T, dtype="<f8").tobytes()
             else:
-                data = extxyz_frame(frame.atoms, dict(zip(self.names, rows)))
+                data = extxyz_frame(frame.atoms, dict(zip(self.names, columns)))
             self._write_all(self._fds[self.atom_part], data, self.atom_part)
         self.frames_done += 1
-        self.totals.add(rows)
+        self.totals.add(rows, p)
         self._write_state()
         return row
 
@@ -413,9 +442,9 @@ class DHStreamWriter:
             else:
                 final = final_path(self.output)
                 raw = (
-                    np.memmap(self.atom_part, dtype="<f8", mode="r").reshape(-1, self.n_h)
+                    np.memmap(self.atom_part, dtype="<f8", mode="r").reshape(-1, len(self.names))
                     if os.path.getsize(self.atom_part)
-                    else np.zeros((0, self.n_h))
+                    else np.zeros((0, len(self.names)))
                 )
                 with _FdFile(self, final) as fh:
                     if self.output.suffix == ".npy":

@@ -47,6 +47,9 @@ class FrameDH:
     time : float or None
         Simulation time where the input gives one (a ``time`` key of the
         frame's info, in the file's unit), else None.
+    p : ndarray or None
+        Conformal p-value of each atom (`Reference.p_values`; shaped as dH)
+        when asked for (``p_values=True``), else None.
     """
 
     number: int
@@ -56,6 +59,7 @@ class FrameDH:
     dH: np.ndarray
     timestep: int | None = None
     time: float | None = None
+    p: np.ndarray | None = None
 
     def summary(self) -> dict:
         """Row of the per-frame table: timestep, time, atoms, fraction with dH > 0, max and
@@ -129,12 +133,15 @@ def frame_statistics(dH) -> dict:
 
 
 class Scorer(Protocol):
-    """What `iter_trajectory_dh` needs of a reference: descriptor settings and dH."""
+    """What `iter_trajectory_dh` needs of a reference: descriptor settings, dH, and
+    conformal p-values (asked for only with ``p_values=True``)."""
 
     k: int | None
     cutoff: float | None
 
     def delta_entropy(self, Y) -> np.ndarray: ...
+
+    def p_values(self, Y) -> np.ndarray: ...
 
 
 def iter_trajectory_dh(
@@ -145,6 +152,7 @@ def iter_trajectory_dh(
     spec: DescriptorSpec | None = None,
     skip: int = 0,
     progress: Callable[[int], None] | None = None,
+    p_values: bool = False,
     **keywords,
 ) -> Iterator[FrameDH]:
     """Yield the per-atom dH of each frame of `structures`, one frame at a time.
@@ -166,6 +174,9 @@ def iter_trajectory_dh(
         (used to resume an interrupted run).
     progress : callable, optional
         Called with the number of atoms of each finished frame.
+    p_values : bool
+        Also give each atom's conformal p-value (`FrameDH.p`, from
+        ``reference.p_values``: novelty at a stated false-alarm rate).
     **keywords :
         Fields of `reading` and `spec` as separate keywords, as in earlier
         versions (``index``, ``format``, ``type_map``; ``k``, ``cutoff``,
@@ -190,11 +201,13 @@ def iter_trajectory_dh(
         Y = frame_descriptors(frame, k, cutoff, species=species, rescale_volume=spec.rescale_volume)
         try:
             dH = reference.delta_entropy(Y)
+            p = reference.p_values(Y) if p_values else None
         except InputError as exc:
             raise exc.located(frame.source, frame.index) from None
         if progress is not None:
             progress(len(frame.atoms))
-        yield FrameDH(number, frame.source, frame.index, frame.atoms, dH, *frame_time(frame.atoms))
+        step, time = frame_time(frame.atoms)
+        yield FrameDH(number, frame.source, frame.index, frame.atoms, dH, step, time, p)
 
 
 def iter_self_dh(

@@ -21,6 +21,7 @@ from atominfo.information import (
     inside_labels,
     per_bandwidth,
 )
+from atominfo.reference.conformal import NoveltyCalibration, calibrate, flag
 
 if TYPE_CHECKING:  # imported where first used: they pull in faiss / numba kernels
     from atominfo.engine.index.clusters import ClusterIndex
@@ -78,6 +79,7 @@ class Reference:
         self._clusters: ClusterIndex | None = None
         self._neighbours: NeighbourIndex | None = None
         self._projected: ProjectedIndex | None = None
+        self._calibration: NoveltyCalibration | None = None
 
     @classmethod
     def from_structures(
@@ -282,3 +284,32 @@ class Reference:
         """Fraction of Y with dH > 0 (outside the reference's domain), exact: float or (n_h,)."""
         inside = np.reshape(self.inside(Y, progress=progress), (len(self._hs), -1))
         return per_bandwidth(1.0 - inside.mean(axis=1), self._scalar)
+
+    def calibration(self, *, progress=None) -> NoveltyCalibration:
+        """The conformal calibration of dH on this reference
+        (`atominfo.reference.conformal.NoveltyCalibration`), built on first use and kept.
+
+        `progress` is called with the number of calibration environments scored.
+        """
+        if self._calibration is None:
+            self._calibration = calibrate(
+                self.X, self._hs, self.engine, seed=self.seed, progress=progress
+            )
+        return self._calibration
+
+    def p_values(self, Y, *, progress=None) -> np.ndarray:
+        """Conformal p-value of each row of Y: (m,), or (n_h, m) for several h.
+
+        Small p: Y_i scores a higher dH than nearly all held-out reference
+        environments. For environments drawn like the reference's,
+        ``P(p <= alpha) <= alpha``: `novel` flags at a stated false-alarm rate.
+        The scheme is in `atominfo.reference.conformal`.
+        """
+        Y = self._query(Y)
+        return per_bandwidth(self.calibration().p_values(Y, progress), self._scalar)
+
+    def novel(self, Y, false_alarm: float, *, progress=None) -> np.ndarray:
+        """Whether each row of Y is novel at false-alarm rate `false_alarm` (p <= false_alarm):
+        bool (m,), or (n_h, m). InputError when the reference is too small to resolve it."""
+        rate = self.calibration().check_rate(false_alarm)
+        return flag(self.p_values(Y, progress=progress), rate)
