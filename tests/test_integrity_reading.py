@@ -307,6 +307,16 @@ def test_no_command_is_a_usage_error(capsys):
     )
 
 
+def test_an_option_before_the_command_is_named(capsys):
+    """`atominfo --bogus` said "the following arguments are required: COMMAND"."""
+    assert main(["--bogus", "entropy"]) == 2
+    assert error_line(capsys) == (
+        "atominfo: error: unknown option --bogus: options go after the command; "
+        "run 'atominfo --help'"
+    )
+    assert main(["--version"]) == 0
+
+
 def _float_options():
     from atominfo import params
 

@@ -149,6 +149,10 @@ def _run(argv: list[str]) -> int:
     if not argv:
         raise UsageError(f"no command given; run '{PROG} --help' for the list")
     if argv[0] not in COMMANDS:
+        if argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+            raise UsageError(
+                f"unknown option {argv[0]}: options go after the command; run '{PROG} --help'"
+            )
         _top_parser().parse_args(argv[:1])  # --help, --version or an unknown command
         return 0
     parser, module = command_parser(argv[0])
