@@ -275,6 +275,20 @@ def add_resume(parser, unit: str) -> None:
     )
 
 
+def add_false_alarm(parser) -> None:
+    """--false-alarm: novelty decided by conformal p-values (`atominfo.reference.conformal`)."""
+    parser.add_argument(
+        "--false-alarm",
+        type=typed("false_alarm", "--false-alarm"),
+        default=None,
+        metavar="RATE",
+        help="Call an atom novel when its conformal p-value is at most RATE (e.g. 0.01) "
+        "instead of when dH > 0: of atoms drawn like the reference's, at most that "
+        "fraction is flagged on average. The threshold is calibrated on the reference "
+        "itself (held-out reference environments scored against the rest).",
+    )
+
+
 def add_seed(parser, help: str = "Random seed.") -> None:
     parser.add_argument("--seed", type=typed("seed", "--seed"), default=0, help=help)
 
