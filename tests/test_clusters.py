@@ -91,12 +91,12 @@ def test_cluster_across_periodic_boundary():
 def test_critical_nucleus_paper_values():
     """docs/method.md section 6.2: Cu values give about 120 atoms at 420 K undercooling."""
     r = critical_nucleus(0.177, 1323, 11.99, 420, 12.893)
-    assert r["n_star"] == pytest.approx(122.3, abs=0.5)
-    assert r["r_star"] == pytest.approx(7.22, abs=0.01)
-    assert (4 / 3) * np.pi * r["r_star"] ** 3 / 12.893 == pytest.approx(r["n_star"])
+    assert r.n_star == pytest.approx(122.3, abs=0.5)
+    assert r.r_star == pytest.approx(7.22, abs=0.01)
+    assert (4 / 3) * np.pi * r.r_star**3 / 12.893 == pytest.approx(r.n_star)
     # r* ~ 1/dT: halving the undercooling doubles r*, n* x 8
     half = critical_nucleus(0.177, 1323, 11.99, 210, 12.893)
-    assert half["n_star"] == pytest.approx(8 * r["n_star"])
+    assert half.n_star == pytest.approx(8 * r.n_star)
     with pytest.raises(InputError, match="undercooling"):
         critical_nucleus(0.177, 1323, 11.99, 0, 12.893)
 

@@ -81,7 +81,8 @@ def test_critical_nucleus_is_finite_at_every_range_end():
                 assert "float64" in str(exc) or "below the melting temperature" in str(exc)
                 continue
             answered += 1
-            assert all(math.isfinite(v) and v > 0 for v in result.values()), (name, value)
+            values = (result.r_star, result.n_star, result.latent_heat_per_volume)
+            assert all(math.isfinite(v) and v > 0 for v in values), (name, value)
     assert answered >= 5
 
 
@@ -90,9 +91,9 @@ def test_critical_nucleus_keeps_its_formula():
     v = CU[4] * 1e-30
     per_volume = CU[2] * 1e3 / (6.02214076e23 * v)
     r_m = 2 * CU[0] * CU[1] / (per_volume * CU[3])
-    assert r["r_star"] == pytest.approx(r_m * 1e10, rel=1e-13)
-    assert r["n_star"] == pytest.approx(4 / 3 * np.pi * r_m**3 / v, rel=1e-13)
-    assert r["latent_heat_per_volume"] == pytest.approx(per_volume, rel=1e-13)
+    assert r.r_star == pytest.approx(r_m * 1e10, rel=1e-13)
+    assert r.n_star == pytest.approx(4 / 3 * np.pi * r_m**3 / v, rel=1e-13)
+    assert r.latent_heat_per_volume == pytest.approx(per_volume, rel=1e-13)
 
 
 # -- extract --dedupe at the ends of --duplicate-distance -----------------------------

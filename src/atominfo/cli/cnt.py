@@ -48,20 +48,11 @@ def run(args) -> None:
     from atominfo.workflows.cnt import critical_nucleus
 
     result = critical_nucleus(args.gamma, args.tm, args.latent_heat, args.undercooling, args.volume)
-    result.update(
-        {
-            "gamma": args.gamma,
-            "melting_temperature": args.tm,
-            "latent_heat": args.latent_heat,
-            "undercooling": args.undercooling,
-            "atomic_volume": args.volume,
-        }
-    )
     if args.json:
         print_json(result)
         return
     say(
-        f"r* = {result['r_star']:.3f} Å, n* = {result['n_star']:.1f} atoms (gamma "
+        f"r* = {result.r_star:.3f} Å, n* = {result.n_star:.1f} atoms (gamma "
         f"{args.gamma} J/m^2, T_m {args.tm} K, latent heat {args.latent_heat} kJ/mol, "
         f"undercooling {args.undercooling} K, {args.volume} Å^3/atom)"
     )

@@ -7,11 +7,36 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import dataclass
 
 from atominfo import params
 from atominfo.errors import InputError
+from atominfo.results import Result
 
 AVOGADRO = 6.02214076e23
+
+
+@dataclass(frozen=True)
+class CriticalNucleus(Result):
+    """What `critical_nucleus` computed, with the inputs it used.
+
+    Attributes
+    ----------
+    r_star : critical radius, Å. n_star : critical size, atoms.
+    latent_heat_per_volume : J/m^3.
+    gamma (J/m^2), melting_temperature (K), latent_heat (kJ/mol),
+    undercooling (K), atomic_volume (Å^3): the inputs.
+    """
+
+    _fields_shown = ("r_star", "n_star", "undercooling")
+    r_star: float
+    n_star: float
+    latent_heat_per_volume: float
+    gamma: float
+    melting_temperature: float
+    latent_heat: float
+    undercooling: float
+    atomic_volume: float
 
 
 def critical_nucleus(
@@ -20,7 +45,7 @@ def critical_nucleus(
     latent_heat: float,
     undercooling: float,
     atomic_volume: float,
-) -> dict:
+) -> CriticalNucleus:
     """Classical nucleation theory: critical radius r* and size n*.
 
     ``r* = 2 gamma T_m / (dH_m dT)``, with dH_m the latent heat per volume, and
@@ -41,7 +66,8 @@ def critical_nucleus(
 
     Returns
     -------
-    dict with 'r_star' (Å), 'n_star' (atoms), 'latent_heat_per_volume' (J/m^3).
+    CriticalNucleus: 'r_star' (Å), 'n_star' (atoms), 'latent_heat_per_volume'
+    (J/m^3) and the inputs.
 
     Raises
     ------
@@ -91,11 +117,12 @@ def critical_nucleus(
         ("critical size n*", log_n_star, "atoms"),
     ):
         _check_representable(quantity, log_value, unit, inputs, log_of)
-    return {
-        "r_star": math.exp(log_r_star),
-        "n_star": math.exp(log_n_star),
-        "latent_heat_per_volume": math.exp(log_per_volume),
-    }
+    return CriticalNucleus(
+        r_star=math.exp(log_r_star),
+        n_star=math.exp(log_n_star),
+        latent_heat_per_volume=math.exp(log_per_volume),
+        **inputs,
+    )
 
 
 # The paper's Cu values (the `atominfo cnt` defaults), and how each result
