@@ -226,3 +226,21 @@ def test_structures_the_reference_cannot_judge_are_located_errors(reference, mix
     ):
         calc.get_property("dH", crowded)
     assert calc.checks == 0  # nothing recorded for refused structures
+
+
+def test_one_blas_thread_limits_and_restores_like_threadpool_limits():
+    # the cached controller behind every engine call (its start-up cost was a third
+    # of a 108-atom check)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from atominfo.engine.threads import one_blas_thread
+
+    def blas():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    with threadpool_limits(2, user_api="blas"):
+        outside = blas()
+        for _ in range(2):  # the second use goes through the kept controller
+            with one_blas_thread():
+                assert set(blas()) == {1}
+            assert blas() == outside

@@ -40,7 +40,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from atominfo.engine.fold import (
     FAST,
@@ -53,7 +52,7 @@ from atominfo.engine.fold import (
     inverse_two_h2,
     log_kernel,
 )
-from atominfo.engine.threads import run_blocks
+from atominfo.engine.threads import one_blas_thread, run_blocks
 
 QUERY_CHUNK = 1024
 
@@ -376,7 +375,7 @@ class ClusterIndex:
             if progress is not None:
                 progress(len(rows))
 
-        with threadpool_limits(1, user_api="blas"):
+        with one_blas_thread():
             with ThreadPoolExecutor(n_threads) as pool:
                 chunks = [
                     np.arange(a, min(a + QUERY_CHUNK, len(Y)))
