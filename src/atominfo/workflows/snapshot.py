@@ -21,7 +21,8 @@ fractional coordinates), then each box is analysed on its own:
 * dH for the novel atoms only by default (``dh="novel"``: the atoms inside the
   domain have dH <= 0 and NaN in the outputs), or for every atom
   (``dh="all"``), or none (``"none"``), each at most ``dh_tol`` nats above
-  exact dH (default 1e-9) and never below: the projected index
+  exact dH (default 1e-9) and never below beyond rounding (1e-9 nats plus
+  2.8e-14 |dH|, `engine.index.projected.rounding_bound`): the projected index
   (`atominfo.engine.index.projected`) leaves out only terms that together
   weigh less than that, and computes the rest exactly.
 

@@ -19,10 +19,11 @@ class SnapshotOptions:
     dh : 'novel' (default): dH of the novel atoms, NaN for the others (whose dH <= 0);
         'all': dH of every atom; 'none': labels only (dH NaN).
     dh_tol : nats, > 0 (default 1e-9): each dH is at most ``log(1 + dh_tol) <=
-        dh_tol`` above exact dH and never below it (plus rounding, far below
-        1e-9 nats); terms below that share of the sum are left out through a
-        projected lower bound (`atominfo.engine.index.projected`). 0.01 is
-        plenty for ranking novel atoms; the labels are exact whatever it is.
+        dh_tol`` above exact dH and never below it beyond rounding (1e-9 nats plus
+        2.8e-14 |dH|: `atominfo.engine.index.projected.rounding_bound`); terms
+        below that share of the sum are left out through a projected lower bound
+        (`atominfo.engine.index.projected`). 0.01 is plenty for ranking novel
+        atoms; the labels are exact whatever it is.
     chunk_atoms : atoms per spatial box; memory grows with it (about 2 kB an
         atom beside the reference), not with the snapshot.
     """

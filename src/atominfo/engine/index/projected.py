@@ -30,9 +30,11 @@ the bound is tight. Per query:
 Every point left out has ``exp(-c d^2) < exp(-T) exp(-c U) <= (tol / n) S``, so
 the computed sum S' satisfies ``S / (1 + tol) <= S' <= S``: the log-sum is at
 most ``log(1 + tol) <= tol`` nats below the exact one (dH at most `tol` nats
-above exact dH, never below it), plus rounding: the tree's radius is widened
-by far more than the rounding of z, and the kept distances carry a relative
-error below (d + 2) u; the fold's own bound is stated in `fold.py`.
+above exact dH, never below it), plus rounding (`rounding_bound`): the tree's
+radius is widened by far more than the rounding of z, the kept distances carry
+a relative error below (d + 2) u and the exact path's below ``SNAP``; the
+fold's own bound is stated in `fold.py`. Far from the reference that rounding
+is relative: a log-sum of -1e8 nats is only known to about 1e-8 nats.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import numba
 import numpy as np
 
 from atominfo.engine.cpu import BLOCK_COLS, norms_squared
-from atominfo.engine.fold import FAST, centre, fold_block, fold_terms, inverse_two_h2
+from atominfo.engine.fold import FAST, SNAP, centre, fold_block, fold_terms, inverse_two_h2
 from atominfo.engine.threads import run_blocks
 
 # Principal axes of the bound. Measured on 2,080 novel atoms of a BCC Ta
@@ -63,6 +65,25 @@ GUESS_SAMPLE = 1024
 QUERY_ROWS = 256
 # Relative widening of the tree's radius: far above the rounding of z (|z| u d).
 RADIUS_SLACK = 1e-9
+
+# Absolute rounding of a log-sum near the reference (the fold's bound, `fold.py`:
+# below 1e-9 nats for descriptor norms < 10 1/Å and h >= 0.005 1/Å).
+ROUNDING_NATS = 1e-9
+
+
+def rounding_bound(log_sums, d: int) -> np.ndarray:
+    """Stated rounding of log-sums (nats), either side of their tolerance interval.
+
+    ``1e-9 + 2 max(SNAP, (d + 2) u) |log-sum|``: the squared distances carry a
+    relative error below ``max(SNAP, (d + 2) u)`` (u = 2^-53; d the descriptor
+    width), the float64 brute force as much again, and a far query's log-sum is
+    ``-c d2``, so its rounding grows with it (measured: at most 2.6 u |log-sum|
+    for log-sums up to 4e11 nats). `ProjectedIndex.log_kernel_sums` returns
+    log-sums in ``[exact - log(1 + tol) - r, exact + r]`` with r this bound (dH:
+    at most ``log(1 + tol) + r`` above exact, never more than r below).
+    """
+    eps_d = max(SNAP, (int(d) + 2) * 2.0**-53)
+    return ROUNDING_NATS + 2.0 * eps_d * np.abs(np.asarray(log_sums, dtype=np.float64))
 
 
 @numba.njit(nogil=True, cache=True, fastmath=FAST)
@@ -154,7 +175,7 @@ class ProjectedIndex:
         Returns
         -------
         (log_sums (m,), kept (m,)): the log-sums (nats; each in
-        ``[exact - log(1 + tol), exact]`` up to rounding) and, per query, the
+        ``[exact - log(1 + tol), exact]`` up to `rounding_bound`) and, per query, the
         reference points whose exact distance was computed (n where the
         exact engine was used).
         """
