@@ -31,7 +31,7 @@ def add_arguments(parser) -> None:
         type=Path,
         default=None,
         help="Per-atom dH to .npy, .json, or .extxyz (the input frames with "
-        "a per-atom 'dH' array, which OVITO and ASE read).",
+        "a per-atom 'dH' array, which OVITO and ASE read; with --false-alarm also 'p').",
     )
     parser.add_argument(
         "--table",
@@ -53,6 +53,7 @@ def add_arguments(parser) -> None:
     )
     options.add_descriptor(parser)
     options.add_bandwidth(parser)
+    options.add_false_alarm(parser)
     options.add_engine(parser)
     options.add_output(parser)
 
@@ -61,6 +62,7 @@ def run(args) -> None:
     from atominfo.cli.load import reference, species
     from atominfo.cli.report import fmt, print_json, progress, say
     from atominfo.errors import InputError
+    from atominfo.reference.conformal import calibration_size
     from atominfo.runs.guard import check_outputs, discard
     from atominfo.settings import DescriptorSpec, Reading
     from atominfo.structures.scan import count_atoms
@@ -69,6 +71,7 @@ def run(args) -> None:
         PER_ATOM_SUFFIXES,
         PLOT_SUFFIXES,
         TABLE_SUFFIXES,
+        AtFalseAlarm,
         OwnPast,
         run_dh,
     )
@@ -78,7 +81,8 @@ def run(args) -> None:
         raise InputError("--ref self compares TEST with its own past: give no other --ref")
     refs = [] if self_ref else list(args.ref)
     outputs = [args.output, args.table, args.plot, args.chemiscope]
-    suffixes = [PER_ATOM_SUFFIXES, TABLE_SUFFIXES, PLOT_SUFFIXES, CHEMISCOPE_SUFFIXES]
+    per_atom = [s for s in PER_ATOM_SUFFIXES if args.false_alarm is None or s != ".npy"]
+    suffixes = [per_atom, TABLE_SUFFIXES, PLOT_SUFFIXES, CHEMISCOPE_SUFFIXES]
     # refuse an output that is an input (or unwritable) before the reference is built
     check_outputs(inputs=[*args.files, *refs], outputs=list(zip(outputs, suffixes)))
     if args.restart:
@@ -88,6 +92,10 @@ def run(args) -> None:
     engine = options.engine(args)
     sp = species(args, refs, args.files)
     ref = OwnPast(h, engine) if self_ref else reference(args, h, sp, engine)
+    if args.false_alarm is not None:
+        size = 0 if self_ref else calibration_size(len(ref), ref.seed)
+        with progress("calibration", size, args.quiet, "envs") as advance:
+            ref = AtFalseAlarm(ref, args.false_alarm, advance)
     total = count_atoms(args.files, args.index, args.format)
     with progress("dH", total, args.quiet, "atoms") as advance:
         result = run_dh(
@@ -123,6 +131,9 @@ def run(args) -> None:
             f"{result.reference_environments} reference environments (h = {fmt(h)} 1/Å)"
         )
     say(f"  fraction with dH > 0 (novel): {fmt(result.novelty)}")
+    if result.false_alarm is not None:
+        rate = fmt(result.false_alarm)
+        say(f"  fraction novel at false-alarm rate {rate} (p <= {rate}): {fmt(result.flagged)}")
     say(f"  max dH: {fmt(result.max_dH)} nats   mean dH: {fmt(result.mean_dH)} nats")
     for name, path in (
         ("per-atom dH", args.output),

@@ -47,6 +47,37 @@ class OwnPast:
     engine: Any = None
 
 
+@dataclass(frozen=True)
+class AtFalseAlarm:
+    """A `Reference` whose novelty is decided at a stated false-alarm rate.
+
+    An atom is novel when its conformal p-value is at most `false_alarm`
+    (`atominfo.reference.conformal`): of atoms drawn like the reference's, at
+    most that fraction is flagged, on average. Made once, it calibrates the
+    reference (kept in the Reference; `progress` counts calibration environments)
+    and refuses a rate the reference is too small to resolve.
+
+    Parameters
+    ----------
+    reference : `atominfo.Reference` (not `OwnPast`: its reference changes every frame).
+    false_alarm : float in (0, 1).
+    progress : callable or None.
+    """
+
+    reference: Any
+    false_alarm: float
+    progress: Callable[[int], None] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.reference, OwnPast):
+            raise InputError(
+                "a false-alarm rate needs a fixed reference to calibrate: with --ref self "
+                "the reference changes every frame"
+            )
+        calibration = self.reference.calibration(progress=self.progress)
+        object.__setattr__(self, "false_alarm", calibration.check_rate(self.false_alarm))
+
+
 @dataclass
 class DHRun(Result):
     """What `run_dh` computed and wrote.
@@ -56,6 +87,9 @@ class DHRun(Result):
     bandwidth : float or list of float, 1/Å.
     frames, environments : frames and environments scored.
     novelty : fraction of environments with dH > 0 (one per bandwidth for several).
+    flagged : with `AtFalseAlarm`, the fraction of environments with conformal
+        p <= false_alarm (novel at that false-alarm rate), else None.
+    false_alarm : the rate, or None.
     max_dH, mean_dH : nats.
     reference_environments : environments of the reference (with `OwnPast`: of
         the whole trajectory but its last frame).
@@ -75,6 +109,8 @@ class DHRun(Result):
     mean_dH: Any
     reference_environments: int
     reference: str | None = None
+    flagged: Any = None
+    false_alarm: float | None = None
     output: Path | None = None
     table: Path | None = None
     plot: Path | None = None
@@ -109,9 +145,11 @@ def run_dh(
     ----------
     test : file path or list of paths (a trajectory, any format ASE reads).
     reference : `atominfo.Reference`, or `OwnPast` to score each frame against all
-        earlier frames (frame 0 has no past and is not scored).
-    output : per-atom dH, .npy, .json or .extxyz (the frames with a 'dH' array).
-    table : per-frame table, .csv or .json.
+        earlier frames (frame 0 has no past and is not scored), or `AtFalseAlarm`
+        to decide novelty at a stated false-alarm rate (per-atom p-values too).
+    output : per-atom dH, .npy, .json or .extxyz (the frames with a 'dH' array;
+        with `AtFalseAlarm` also a 'p' array, and .npy is refused).
+    table : per-frame table, .csv or .json (with `AtFalseAlarm`, a 'flagged' column).
     plot : figure of the per-frame table, .png, .svg or .pdf.
     chemiscope : frames with per-atom dH for the chemiscope viewer (.json.gz or .json;
         keeps every frame in memory, so it cannot be combined with `resume`).
@@ -136,6 +174,8 @@ def run_dh(
     reading = reading or Reading()
     spec = spec or DescriptorSpec()
     test = [str(t) for t in ([test] if isinstance(test, (str, Path)) else test)]
+    rate = reference.false_alarm if isinstance(reference, AtFalseAlarm) else None
+    reference = reference.reference if isinstance(reference, AtFalseAlarm) else reference
     own_past = isinstance(reference, OwnPast)
     ref_files = [] if own_past else list(getattr(reference, "sources", ()))
     output, table, plot, chemiscope = (
@@ -155,18 +195,19 @@ def run_dh(
     with OutputGuard(
         inputs=[*test, *ref_files], outputs=outputs, resume=resume, resumable=streamed
     ):
-        run = _Run(test, reference, reading, spec, progress)
+        run = _Run(test, reference, reading, spec, progress, rate)
         return run.execute(output, table, plot, chemiscope, resume)
 
 
 class _Run:
     """One dH run inside its guard: the writer, the frame loop, the plot."""
 
-    def __init__(self, test: list[str], reference, reading, spec, progress):
+    def __init__(self, test: list[str], reference, reading, spec, progress, false_alarm=None):
         self.test, self.reference, self.reading, self.spec = test, reference, reading, spec
         self.own_past = isinstance(reference, OwnPast)
         self.h = reference.h
         self.progress = progress
+        self.false_alarm: float | None = false_alarm
         self.read = [0, 0]  # atoms read so far, atoms of the last frame read
 
     def signature(self) -> dict:
@@ -177,13 +218,16 @@ class _Run:
             import hashlib
 
             source = hashlib.sha256(np.ascontiguousarray(ref.X).tobytes()).hexdigest()
-        return {
+        signature = {
             "test": [str(Path(t).resolve()) for t in self.test],
             "ref": source,
             "bandwidth": self.h,
             **self.reading.to_dict(),
             **self.spec.to_dict(),
         }
+        if self.false_alarm is not None:  # (absent otherwise: earlier checkpoints still match)
+            signature["false_alarm"] = self.false_alarm
+        return signature
 
     def execute(self, output, table, plot, chemiscope, resume) -> DHRun:
         from atominfo.runs.stream import DHStreamWriter, Totals
@@ -191,11 +235,18 @@ class _Run:
         writer = None
         if output is not None or table is not None:
             writer = DHStreamWriter(
-                output, table, self.h, self.signature(), resume=resume, inputs=self.test
+                output,
+                table,
+                self.h,
+                self.signature(),
+                resume=resume,
+                inputs=self.test,
+                false_alarm=self.false_alarm,
             )
             if writer.finished:  # nothing to resume (the checkpoint warned)
                 return self._result(writer.summary(), {}, output, table, None, None, True, True)
-        totals = writer.totals if writer is not None else Totals(self.h)
+        rate = self.false_alarm
+        totals = writer.totals if writer is not None else Totals(self.h, false_alarm=rate)
         rows: list[dict] = []
         skip = writer.frames_done if writer is not None else 0
         kept: list[tuple] | None = [] if chemiscope is not None else None
@@ -208,8 +259,8 @@ class _Run:
                 if writer is not None:
                     writer.add(frame)
                 else:
-                    totals.add(frame.dH)
-                    rows.append(frame.summary())
+                    totals.add(frame.dH, frame.p)
+                    rows.append(_row(frame, rate))
             done = writer.frames_done if writer is not None else len(rows)
             if self.own_past and done == 0:
                 raise InputError(
@@ -243,14 +294,15 @@ class _Run:
             if self.progress is not None:
                 self.progress(n)
 
-        common = {"reading": self.reading, "spec": self.spec, "progress": counted}
+        common: dict[str, Any] = {"reading": self.reading, "spec": self.spec, "progress": counted}
         if self.own_past:
             # frame 0 is never scored, so the frames done are frames 1..skip
             engine = self.reference.engine
             return iter_self_dh(
                 self.test, self.h, engine=engine, skip=skip + 1 if skip else 0, **common
             )
-        return iter_trajectory_dh(self.test, self.reference, skip=skip, **common)
+        p_values = self.false_alarm is not None
+        return iter_trajectory_dh(self.test, self.reference, skip=skip, p_values=p_values, **common)
 
     def _plot(self, columns: dict, path: Path) -> None:
         from atominfo.outputs.plots import plot_trajectory, save_figure
@@ -282,6 +334,8 @@ class _Run:
             mean_dH=summary["mean_dH"],
             reference_environments=reference_environments,
             reference="self" if self.own_past else None,
+            flagged=summary.get("flagged"),
+            false_alarm=self.false_alarm,
             output=output,
             table=table,
             plot=plot,
@@ -290,6 +344,17 @@ class _Run:
             finished=finished,
             per_frame=_plain(columns),
         )
+
+
+def _row(frame, false_alarm: float | None) -> dict:
+    """The frame's table row, with the fraction flagged at `false_alarm` where one is set."""
+    row = frame.summary()
+    if false_alarm is not None:
+        from atominfo.reference.conformal import flag
+
+        fractions = flag(np.atleast_2d(frame.p), false_alarm).mean(axis=1)
+        row["flagged"] = float(fractions[0]) if np.ndim(frame.dH) == 1 else fractions.tolist()
+    return row
 
 
 def _plain(columns: dict) -> dict:
@@ -306,7 +371,7 @@ def _columns(rows: list[dict], h) -> dict:
     labels = bandwidth_labels(h)
     for key in rows[0]:
         values = [r[key] for r in rows]
-        if key in ("novelty", "max_dH", "mean_dH"):
+        if key in ("novelty", "max_dH", "mean_dH", "flagged"):
             for t, label in enumerate(labels):
                 out[f"{key}{label}"] = [v if len(labels) == 1 else v[t] for v in values]
         else:
