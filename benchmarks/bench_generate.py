@@ -20,9 +20,9 @@ sigma 0.05 Å, seeds 0..F-1), seeds: the first frame of it.
    `--quests /tmp/quests-venv/bin/quests`): its documented command
    ``quests mcmc DATA -i 0 -n STEPS -t TARGET -j 1`` on the same data; time
    per step from the time it reports ("Structure sampled in"), and the wall
-   time of the process (its start-up and JIT included). Its command line
-   writes no structures (none appeared with -o or --compare in this version),
-   so dH reached, diversity and validity cannot be measured for it.
+   time of the process (its start-up and JIT included). It writes the
+   structure it reaches only when -o ends in .xyz; this script passes -o
+   out.json, so dH reached, diversity and validity are not measured for it.
 
 Usage: python benchmarks/bench_generate.py [--repeat-cell 4] [--frames 10] [--steps 300]
        [--candidates 10] [--repeats 3] [--quests PATH] [--json out.json]
