@@ -312,7 +312,7 @@ class GenerationsRun(Result):
     def text_lines(self) -> list[str]:
         """What follows the table: gaps not determined, production, rule, scope, verdict."""
         lines = [
-            f"gap after generation {r.label} {r.gap_status}: {r.gap_reason}"
+            f"gap after generation {r.label}: {_status_reason(r.gap_status, r.gap_reason)}"
             for r in self.generations
             if r.gap is None and r.gap_reason
         ]
@@ -322,6 +322,11 @@ class GenerationsRun(Result):
 
     def _repr_html_(self) -> str:
         return self.generations._repr_html_() + f"<p>{html.escape(self.verdict.line())}</p>"
+
+
+def _status_reason(status: str, reason: str) -> str:
+    """ "status: reason", once (a curve's reason may already start with its status)."""
+    return reason if reason.startswith(status) else f"{status}: {reason}"
 
 
 def _text(value, form: str) -> str:

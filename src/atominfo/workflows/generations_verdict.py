@@ -264,8 +264,10 @@ def _gap_check(final, max_gap: float, failures: list, unknown: list) -> None:
     if final.gap_status == "saturated":
         return  # no gap is extrapolated from a saturated learning curve, nor needed
     if final.gap is None:
-        why = f" ({final.gap_reason})" if final.gap_reason else ""
-        unknown.append(f"{where} {final.gap_status}{why}")
+        reason = final.gap_reason
+        if not reason.startswith(final.gap_status):  # a curve's reason may start with it
+            reason = final.gap_status + (f" ({reason})" if reason else "")
+        unknown.append(f"{where} {reason}")
         return
     low = final.gap if final.gap_low is None else final.gap_low
     high = final.gap if final.gap_high is None else final.gap_high
