@@ -3,12 +3,15 @@
 Every atom of the inputs with dH > --min-dh against the reference is a
 candidate; --dedupe keeps a few diverse ones (greedy maximum dH against the
 reference plus the picks so far, until no candidate is left above
---min-dh), --max caps their number. Each is cut out as a non-periodic
-cluster (every atom within cutoff + buffer of it, unwrapped, centred in a
-vacuum box) and/or a periodic cell carved around it, with its provenance
-(file, frame, timestep, atom, dH, bandwidth, reference) in the info of each
-structure. Without --ref, the inputs must carry a per-atom dH array (the
-extxyz output of `atominfo dh`).
+--min-dh), --max caps their number, --max-per-frame their number per frame;
+picks go round-robin over frames (--no-spread: by dH alone). Each is cut out
+as a non-periodic cluster (every atom within cutoff + buffer of it,
+unwrapped, centred in a vacuum box) and/or a periodic cell carved around it,
+lengthened at its faces so that no two atoms are closer than 0.9 times the
+source frame's smallest distance, with its provenance (file, frame,
+timestep, atom, dH, bandwidth, reference) in the info of each structure.
+With nothing novel, no file is written. Without --ref, the inputs must carry
+a per-atom dH array (the extxyz output of `atominfo dh`).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def add_arguments(parser) -> None:
         "--output",
         type=Path,
         required=True,
-        help="Cut-out structures, as .extxyz (provenance in each info).",
+        help="Cut-out structures, as .extxyz (provenance in each info; full precision).",
     )
     parser.add_argument(
         "--summary", type=Path, default=None, help="Also write a JSON summary here."
@@ -55,6 +58,15 @@ def add_arguments(parser) -> None:
     text = duplicate + " (0: pure dH criterion)."
     _typed(group, "--duplicate-distance", "duplicate_distance", 1.0, "D", text)
     _typed(group, "--max", "max_picks", None, "N", "At most N structures per mode.", "max_picks")
+    per_frame = "At most N structures per mode from one frame."
+    _typed(group, "--max-per-frame", "max_per_frame", None, "N", per_frame)
+    group.add_argument(
+        "--no-spread",
+        dest="spread",
+        action="store_false",
+        help="Pick by dH alone (default: round-robin over frames, each frame holding a "
+        "candidate gives one pick before any gives a second).",
+    )
     group.add_argument(
         "--dh-array",
         default=None,
@@ -62,7 +74,7 @@ def add_arguments(parser) -> None:
         help="Per-atom dH array of the inputs, used without --ref (default: dH).",
     )
     group = parser.add_argument_group("cut-out")
-    modes = "cluster (non-periodic, in vacuum) | cell (periodic) | both."
+    modes = "cluster (non-periodic, in vacuum) | cell (periodic, clash-free faces) | both."
     _typed(group, "--mode", "extract_mode", "cluster", None, modes)
     limit = f"a cut-out of more than {params.MAX_CUT_ATOMS:,} atoms is refused"
     _typed(group, "--buffer", "buffer", 2.0, "Å", f"Shell kept beyond the cutoff, Å ({limit}).")
@@ -76,7 +88,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     from atominfo.cli.load import reference, species
-    from atominfo.cli.report import fmt, print_json, progress, say
+    from atominfo.cli.report import print_json, progress, say
     from atominfo.errors import InputError
     from atominfo.runs.guard import check_outputs
     from atominfo.settings import DescriptorSpec, Reading
@@ -98,6 +110,7 @@ def run(args) -> None:
     knobs = ExtractOptions(
         *(args.mode, args.buffer, args.vacuum, args.min_dh, args.top, args.dedupe),
         *(args.max_picks, args.duplicate_distance, args.bandwidth, args.dh_array or "dH"),
+        *(args.max_per_frame, args.spread),
     )
     total = count_atoms(args.files, args.index, args.format)
     with progress("dH", total, args.quiet, "atoms") as advance:
@@ -117,19 +130,5 @@ def run(args) -> None:
     if args.json:
         print_json(result.to_dict())
         return
-    c = result.candidates
-    against = f"{len(refs)} reference file(s)" if refs else f"the per-atom {knobs.dh_array!r}"
-    say(
-        f"{len(c)} of {c.total_environments} environments in {c.total_frames} frames have "
-        f"dH > {fmt(args.min_dh)} nats against {against} (h = {fmt(c.bandwidth)} 1/Å)"
-    )
-    if result.deduplication is not None:
-        d = result.deduplication
-        say(
-            f"  deduplicated to {len(d.picks)} ({d.stopped_by}); largest dH left: "
-            f"{fmt(d.remaining_max_dH)} nats"
-        )
-    say(
-        f"  {len(result.structures)} structure(s) (mode {args.mode}) written to {args.output}; "
-        f"centre descriptors checked to {fmt(result.max_descriptor_error)} 1/Å"
-    )
+    for line in result.summary_lines():
+        say(line)

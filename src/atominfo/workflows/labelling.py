@@ -8,15 +8,18 @@ an environment the training set does not cover (docs/method.md, section 3.3).
 1. finds the candidates (`atominfo.workflows.labelling_novel.find_novel`),
    streaming the frames, keeping only their descriptor rows and where they
    came from;
-2. optionally deduplicates them (`atominfo.workflows.labelling_picks.deduplicate`):
-   greedy maximum dH against the reference plus the candidates already
-   picked, so 500 copies of one new environment become one structure and
-   each pick fills a different gap;
+2. chooses among them (`atominfo.workflows.labelling_picks`): the largest
+   dH first, or with ``dedupe`` greedy maximum dH against the reference plus
+   the candidates already picked, so 500 copies of one new environment become
+   one structure and each pick fills a different gap; by default round-robin
+   over frames (``spread``), at most ``max_per_frame`` per frame;
 3. cuts each chosen environment out of its frame as a small structure a DFT
-   code can label (`atominfo.workflows.labelling_cut`: `cut_cluster`,
-   `cut_cell`), with its provenance in ``info`` and a check that the centre
-   atom's descriptor is unchanged;
-4. writes the cut-outs (extxyz) and a JSON summary, all or none.
+   code can label (`atominfo.workflows.labelling_cut.cut_out`), with its
+   provenance in ``info``, a check that the centre atom's descriptor is
+   unchanged and, for periodic cells, no two atoms closer than 0.9 times the
+   source frame's smallest distance;
+4. writes the cut-outs (extxyz, floats in full precision) and a JSON summary,
+   all or none; nothing when nothing is novel.
 
 The knobs of the job are one `ExtractOptions`; which frames are read, a
 `atominfo.settings.Reading`; the descriptor, a `atominfo.settings.DescriptorSpec`.
@@ -27,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,9 +42,9 @@ from atominfo import params
 from atominfo.errors import InputError
 from atominfo.results import Result, jsonable
 from atominfo.settings import DescriptorSpec, Reading, with_keywords
-from atominfo.workflows.labelling_cut import centre_descriptor, cut_cell, cut_cluster
+from atominfo.workflows.labelling_cut import CLASH_RATIO, centre_descriptor, cut_out
 from atominfo.workflows.labelling_novel import NovelEnvironments, find_novel
-from atominfo.workflows.labelling_picks import Deduplication, deduplicate
+from atominfo.workflows.labelling_picks import Deduplication, deduplicate, largest_first
 
 # Suffixes of the outputs: the cut-outs, the summary.
 OUTPUTS = (".extxyz", ".xyz")
@@ -62,6 +66,9 @@ class ExtractOptions:
     dedupe : keep a few diverse candidates (`deduplicate`).
     max_picks : at most this many structures per mode (largest dH first
         without `dedupe`).
+    max_per_frame : at most this many structures per mode from one frame.
+    spread : picks round-robin over frames: each frame holding a candidate
+        gives one before any gives a second (False: by dH alone).
     duplicate_distance : with `dedupe`, in bandwidths: candidates this close
         to a pick are its duplicates (0: pure dH criterion).
     h : bandwidth, 1/Å, of a stored dH (without a reference; default 0.015).
@@ -78,6 +85,8 @@ class ExtractOptions:
     duplicate_distance: float = 1.0
     h: float | None = None
     dh_array: str = "dH"
+    max_per_frame: int | None = None
+    spread: bool = True
 
     def __post_init__(self) -> None:
         checked = {
@@ -85,11 +94,13 @@ class ExtractOptions:
             "buffer": params.check("buffer", self.buffer),
             "vacuum": params.check("vacuum", self.vacuum),
             "max_picks": params.check_optional("max_picks", self.max_picks),
+            "max_per_frame": params.check_optional("max_per_frame", self.max_per_frame),
             "min_dh": params.check("min_dh", self.min_dh, label="min_dh"),
             "top": params.check_optional("top", self.top),
             "duplicate_distance": params.check("duplicate_distance", self.duplicate_distance),
             "h": params.check_optional("bandwidth", self.h, label="bandwidth"),
             "dedupe": bool(self.dedupe),
+            "spread": bool(self.spread),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
@@ -109,6 +120,12 @@ class Extraction(Result):
     max_descriptor_error : float, 1/Å: largest |descriptor of the centre atom in a
         cut-out - its descriptor in the source| (NaN where not checked: rescaled
         descriptors).
+    min_distance_ratio : float, smallest over the structures of their smallest
+        interatomic distance (periodic images included) over their source frame's
+        (NaN without structures); at least ``CLASH_RATIO`` (0.9).
+    padded_cells : int, cells lengthened at their faces against a clash;
+        max_cell_margin : float, Å, the most a cell's height was lengthened.
+    max_per_frame, spread : as `ExtractOptions`.
     files : names of the input files (None for structures in memory).
     output, summary : the files written (None where not asked).
     """
@@ -121,11 +138,55 @@ class Extraction(Result):
     buffer: float
     vacuum: float
     max_descriptor_error: float
+    min_distance_ratio: float = float("nan")
+    padded_cells: int = 0
+    max_cell_margin: float = 0.0
+    max_per_frame: int | None = None
+    spread: bool = True
     files: list[str] | None = field(default=None, repr=False)
     output: Path | None = field(default=None, repr=False)
     summary: Path | None = field(default=None, repr=False)
 
-    _fields_shown = ("mode", "buffer", "vacuum", "max_descriptor_error")
+    _fields_shown = ("mode", "buffer", "vacuum", "max_descriptor_error", "min_distance_ratio")
+
+    @property
+    def frames_picked(self) -> int:
+        """How many frames the structures come from."""
+        return len({int(self.candidates.frame[c]) for c in self.chosen})
+
+    def summary_lines(self) -> list[str]:
+        """What ``atominfo extract`` prints: the candidates, the picks, the checks; one line
+        when nothing is novel."""
+        c = self.candidates
+        files, stored = c.reference.get("files"), c.reference.get("dH_array")
+        against = f"{len(files)} reference file(s)" if files else "the reference"
+        against = f"the per-atom {stored!r}" if stored else against
+        scored = f"{c.total_environments} environments in {c.total_frames} frames"
+        rule = f"dH > {_g(c.min_dh)} nats against {against} (h = {_g(c.bandwidth)} 1/Å)"
+        if not self.structures:
+            return [f"nothing novel: none of the {scored} has {rule}; no file written"]
+        lines = [f"{len(c)} of the {scored} have {rule}"]
+        if self.deduplication is not None:
+            d = self.deduplication
+            left = _g(d.remaining_max_dH)
+            lines.append(
+                f"  deduplicated to {len(d.picks)} ({d.stopped_by}); largest dH left: {left}"
+            )
+        where = "" if self.output is None else f" written to {self.output}"
+        lines.append(
+            f"  {len(self.structures)} structure(s) (mode {self.mode}) from {self.frames_picked} "
+            f"frame(s){where}; centre descriptors checked to {_g(self.max_descriptor_error)} 1/Å"
+        )
+        check = (
+            f"  smallest interatomic distance >= {_g(self.min_distance_ratio, 3)} x the source "
+            f"frame's (required {_g(CLASH_RATIO)})"
+        )
+        if self.mode != "cluster":
+            check += (
+                f"; {self.padded_cells} cell(s) lengthened at their faces, by up to "
+                f"{_g(self.max_cell_margin, 3)} Å"
+            )
+        return [*lines, check]
 
     def to_dict(self) -> dict:
         """JSON-ready summary (what the summary file holds)."""
@@ -139,6 +200,13 @@ class Extraction(Result):
             "buffer": self.buffer,
             "vacuum": self.vacuum,
             "max_descriptor_error": self.max_descriptor_error,
+            "min_distance_ratio": self.min_distance_ratio,
+            "required_min_distance_ratio": CLASH_RATIO,
+            "padded_cells": self.padded_cells,
+            "max_cell_margin": self.max_cell_margin,
+            "max_per_frame": self.max_per_frame,
+            "spread": self.spread,
+            "frames_picked": self.frames_picked,
             "deduplication": None if self.deduplication is None else self.deduplication.to_dict(),
             "input": self.files,
             "output": self.output,
@@ -163,11 +231,14 @@ def extract(
 
     Finds the environments with dH > ``min_dh`` (`find_novel`), keeps the
     ``top`` largest, optionally deduplicates them (`deduplicate`), keeps at
-    most ``max_picks`` (largest dH first without deduplication), and cuts each
-    out (`cut_cluster`, `cut_cell`). The frames are read twice: once to score,
-    once to cut (only the frames holding a chosen environment are kept). With
-    `output` and/or `summary`, writes them under an `atominfo.runs.guard.OutputGuard`
-    (all or none; an output that is an input is refused before any work)::
+    most ``max_picks`` (largest dH first without deduplication, `largest_first`)
+    and ``max_per_frame`` per frame, round-robin over frames unless ``spread``
+    is False, and cuts each out (`cut_out`). The frames are read twice: once
+    to score, once to cut (only the frames holding a chosen environment are
+    kept). With `output` and/or `summary`, writes them under an
+    `atominfo.runs.guard.OutputGuard` (all or none; an output that is an input
+    is refused before any work); with nothing novel, writes neither (the
+    result's ``output`` and ``summary`` are None)::
 
         extract("md.extxyz", ref, ExtractOptions(dedupe=True, max_picks=50),
                 output="candidates.extxyz", summary="candidates.json")
@@ -180,7 +251,7 @@ def extract(
     cutoff, buffer, cut_radius, vacuum (clusters), reference (file names),
     reference_environments, reference_sha256 (`reference_fingerprint`),
     descriptor_error (1/Å, see `Extraction`), min_distance and
-    source_min_distance (Å).
+    source_min_distance (Å), cell_margin (cells, Å per cell vector).
 
     Parameters
     ----------
@@ -233,12 +304,39 @@ def extract(
             progress=progress,
         )
         result = _Cutter(cand, options, spec).run(structures, reading)
-        result.files, result.output, result.summary = files, output, summary
-        if output is not None:
-            write_structures(result.structures, output)
-        if summary is not None:
-            write_summary(result, summary)
+        result.files = files
+        if result.structures:  # nothing novel: no file (an empty one reads as no structure)
+            result.output, result.summary = output, summary
+            if output is not None:
+                write_structures(result.structures, output)
+            if summary is not None:
+                write_summary(result, summary)
     return result
+
+
+def _g(value, digits: int = 6) -> str:
+    """A number as printed ('-' where not finite)."""
+    v = float(value)
+    return f"{v:.{digits}g}" if math.isfinite(v) else "-"
+
+
+# What `cut_out` records in a cut-out's info, written after the provenance.
+_MEASURED = ("min_distance", "source_min_distance", "cell_margin")
+
+
+def _distance_check(structures: Sequence[Atoms]) -> tuple[float, int, float]:
+    """(smallest min_distance / source_min_distance, cells lengthened, largest margin Å)."""
+    ratios = [
+        a.info["min_distance"] / a.info["source_min_distance"]
+        for a in structures
+        if 0 < a.info["source_min_distance"] < math.inf
+    ]
+    margins = [float(np.max(a.info["cell_margin"])) for a in structures if "cell_margin" in a.info]
+    return (
+        float(min(ratios)) if ratios else float("nan"),
+        sum(m > 0 for m in margins),
+        max(margins, default=0.0),
+    )
 
 
 def _file_names(structures) -> list[str] | None:
@@ -272,11 +370,19 @@ class _Cutter:
                 min_dh=options.min_dh,
                 max_picks=options.max_picks,
                 duplicate_distance=options.duplicate_distance,
+                frames=cand.frame,
+                max_per_frame=options.max_per_frame,
+                spread=options.spread,
             )
             self.chosen, self.at_pick = list(self.dedup.picks), list(self.dedup.dH_at_pick)
         else:
-            order = np.lexsort((np.arange(len(cand)), -cand.dH))
-            self.chosen = [int(i) for i in order[: options.max_picks]]
+            self.chosen = largest_first(
+                cand.dH,
+                cand.frame,
+                max_picks=options.max_picks,
+                max_per_frame=options.max_per_frame,
+                spread=options.spread,
+            )
             self.at_pick = [float(cand.dH[i]) for i in self.chosen]
         self.errors: list[float] = []
 
@@ -290,15 +396,15 @@ class _Cutter:
         for number, fr in enumerate(iter_frames(structures, **reading.kwargs())):
             if number in wanted:
                 self._same_frame(number, fr)
-                for rank in wanted[number]:
-                    cut[rank] = self._cut(number, fr, rank)
+                cut.update(self._cut(number, fr, wanted[number]))
         if len(cut) != len(self.chosen):
             raise InputError(
                 "the input changed while it was being read (fewer frames the second time)"
             )
         o = self.options
+        structures = [piece for rank in range(len(self.chosen)) for piece in cut[rank]]
         return Extraction(
-            [piece for rank in range(len(self.chosen)) for piece in cut[rank]],
+            structures,
             self.cand,
             self.chosen,
             self.dedup,
@@ -306,6 +412,9 @@ class _Cutter:
             float(o.buffer),
             float(o.vacuum),
             float(max(self.errors)) if self.errors else float("nan"),
+            *_distance_check(structures),
+            max_per_frame=o.max_per_frame,
+            spread=o.spread,
         )
 
     def _same_frame(self, number: int, fr) -> None:
@@ -318,45 +427,45 @@ class _Cutter:
                 frame=meta["source_frame"],
             )
 
-    def _cut(self, number: int, fr, rank: int) -> list[Atoms]:
-        """The cut-outs (one per mode) of the candidate picked `rank`-th, from frame `fr`."""
+    def _cut(self, number: int, fr, ranks: list[int]) -> dict[int, list[Atoms]]:
+        """The cut-outs (one per mode) of the candidates picked `ranks`-th, from frame `fr`."""
         cand, o = self.cand, self.options
-        c = self.chosen[rank]
-        a = int(cand.atom[c])
-        if a >= len(fr.atoms):
-            raise InputError(
-                "the input changed while it was being read (the atom is gone)",
-                source=fr.source,
-                frame=fr.index,
-                atom=a,
-            )
-        pieces = []
-        if o.mode in ("cluster", "both"):
-            pieces.append(("cluster", cut_cluster(fr.atoms, a, cand.cutoff, o.buffer, o.vacuum)))
-        if o.mode in ("cell", "both"):
-            pieces.append(("cell", cut_cell(fr.atoms, a, cand.cutoff, o.buffer)))
-        out = []
-        for kind, piece in pieces:
-            error = float("nan")
-            if self.check_rows:
-                row = centre_descriptor(
-                    piece,
-                    cand.k,
-                    cand.cutoff,
-                    species=self.species,
+        atoms = [int(cand.atom[self.chosen[rank]]) for rank in ranks]
+        for a in atoms:
+            if a >= len(fr.atoms):
+                raise InputError(
+                    "the input changed while it was being read (the atom is gone)",
                     source=fr.source,
                     frame=fr.index,
+                    atom=a,
                 )
-                error = float(np.abs(row - cand.X[c]).max())
-                self.errors.append(error)
-            info = self._provenance(kind, number, fr, rank, error)
-            for key, value in info.items():
-                if value is None:
-                    piece.info.pop(key, None)
-                else:
-                    piece.info[key] = _info_value(value)
-            out.append(piece)
-        return out
+        pieces = cut_out(fr.atoms, atoms, cand.cutoff, o.buffer, o.vacuum, o.mode)
+        per = len(pieces) // len(ranks)
+        return {
+            rank: [self._checked(number, fr, rank, p) for p in pieces[i * per : (i + 1) * per]]
+            for i, rank in enumerate(ranks)
+        }
+
+    def _checked(self, number: int, fr, rank: int, piece: Atoms) -> Atoms:
+        """`piece` with its centre descriptor checked and its provenance in ``info``."""
+        cand, kind = self.cand, piece.info["mode"]
+        c = self.chosen[rank]
+        error = float("nan")
+        if self.check_rows:
+            row = centre_descriptor(
+                piece, cand.k, cand.cutoff, species=self.species, source=fr.source, frame=fr.index
+            )
+            error = float(np.abs(row - cand.X[c]).max())
+            self.errors.append(error)
+        # provenance first, then what the cut itself recorded (min_distance, ...)
+        measured = {key: piece.info.pop(key) for key in _MEASURED if key in piece.info}
+        for key, value in self._provenance(kind, number, fr, rank, error).items():
+            if value is None:
+                piece.info.pop(key, None)
+            else:
+                piece.info[key] = _info_value(value)
+        piece.info.update(measured)
+        return piece
 
     def _provenance(self, kind: str, number: int, fr, rank: int, error: float) -> dict:
         """The ``info`` entries of a cut-out (None: left out), in the order written."""
@@ -389,15 +498,35 @@ class _Cutter:
 
 
 def write_structures(structures: Sequence[Atoms], path) -> None:
-    """Write cut-outs as extxyz, atomically (the file appears only when complete)."""
-    import ase.io
-
+    """Write cut-outs as extxyz, atomically (the file appears only when complete), every
+    float with 17 significant digits: read back, a cut-out gives its centre atom the very
+    descriptor it was picked for (ASE's 8 decimals move it by about 1e-9 1/Å)."""
     from atominfo.runs.atomic import atomic_output
 
     with atomic_output(path) as tmp:
         with open(tmp, "w") as fh:
             for atoms in structures:
-                ase.io.write(fh, atoms, format="extxyz")
+                fh.write(_extxyz_frame(atoms))
+
+
+def _extxyz_frame(atoms: Atoms) -> str:
+    """One extxyz frame as ``ase.io.write`` writes it (its header, its columns), floats exact."""
+    from ase.io.extxyz import output_column_format
+
+    skip = ("symbols", "positions", "numbers", "species", "pos")
+    columns = ["symbols", "positions", *(k for k in atoms.arrays if k not in skip)]
+    arrays = {**atoms.arrays, "symbols": np.array(atoms.get_chemical_symbols())}
+    comment, ncols, dtype, fmt = output_column_format(atoms, columns, arrays)
+    fmt = re.sub(r"%\d*\.\d+f", "%.17g", fmt)  # float64 round-trips in 17 digits
+    data = np.zeros(len(atoms), dtype)
+    for column, ncol in zip(columns, ncols):
+        value = np.asarray(arrays[column])
+        if ncol == 1:
+            data[column] = value.reshape(len(atoms))
+        else:
+            for c in range(ncol):
+                data[column + str(c)] = value[:, c]
+    return "".join([f"{len(atoms)}\n{comment}\n", *(fmt % tuple(row) for row in data)])
 
 
 def write_summary(result: Extraction, path) -> None:
