@@ -236,6 +236,7 @@ class ClusterIndex:
     sorted_X : (n, d) centred reference, grouped by cluster.
     offsets : (n_clusters + 1,) cluster B holds rows offsets[B]:offsets[B+1].
     centres, radius : (n_clusters, d) and (n_clusters,), 1/Å.
+    x_sq : (n,) squared norms of the rows of sorted_X.
     """
 
     def __init__(self, X, n_clusters: int | None = None, seed: int = 0):
@@ -281,6 +282,9 @@ class ClusterIndex:
         # radius inflated by a few ulps: the bound must hold despite rounding
         self.radius = np.maximum.reduceat(dist, self.offsets[:-1]) * (1 + 1e-12) + 1e-15
         self.centre_sq = np.einsum("ij,ij->i", self.centres, self.centres)
+        # squared norms of the members, once (per call they cost as much as
+        # classifying a few hundred queries)
+        self.x_sq = np.einsum("ij,ij->i", self.sorted_X, self.sorted_X)
         self._shells(dist)
 
     def _shells(self, dist, fractions=(0.2, 0.4, 0.6, 0.75, 0.87, 0.95, 0.99)):
@@ -323,7 +327,7 @@ class ClusterIndex:
         n_threads = max(1, threads or numba.get_num_threads())
 
         inv = inverse_two_h2(hs)
-        x_sq = np.einsum("ij,ij->i", self.sorted_X, self.sorted_X)
+        x_sq = self.x_sq
         Yc_all = Y - self.mean
         y_sq_all = np.einsum("ij,ij->i", Yc_all, Yc_all)
 
@@ -415,7 +419,7 @@ class ClusterIndex:
         log_tol = float(np.log(tol))
         Yc_all = Y - self.mean
         y_sq_all = np.einsum("ij,ij->i", Yc_all, Yc_all)
-        x_sq = np.einsum("ij,ij->i", self.sorted_X, self.sorted_X)
+        x_sq = self.x_sq
         # group queries by their nearest centre so that blocks are compact
         nearest = np.empty(len(Y), dtype=np.int64)
         for y0 in range(0, len(Y), QUERY_CHUNK):
