@@ -146,8 +146,10 @@ def test_skip_minimize_through_the_api(reference, tmp_path):
     relaxed = int(lmp.extract_global("ntimestep"))
     lmp.command("fix nve all nve")
     monitor.run(10)
+    monitor.write_data(f"write_data {tmp_path / 'relaxed.data'}")  # d_dH is still the monitor's
     lmp.close()
     assert monitor.history and all(r.timestep >= relaxed for r in monitor.history)
+    assert "atominfo" not in (tmp_path / "relaxed.data").read_text()
 
 
 def test_extract_writes_cut_outs_through_extract(tmp_path, monkeypatch, reference):

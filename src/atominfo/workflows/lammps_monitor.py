@@ -226,8 +226,9 @@ class LammpsMonitor:
             )
         check_units(self.lmp)
         prop = f"d_{self.name}"
-        self._own_store = int(self.lmp.extract_atom_datatype(prop)) < 0  # else the script's
-        if self._own_store:
+        missing = int(self.lmp.extract_atom_datatype(prop)) < 0  # else ours or the script's
+        self._own_store = missing or bool(self.lmp.has_id("fix", STORE_FIX))
+        if missing:
             self._command(f"fix {STORE_FIX} all property/atom {prop}")
         self._command(f"variable {HALT_VARIABLE} internal 0")
         self._command(f"fix {HALT_FIX} all halt 1 v_{HALT_VARIABLE} > 0.5 error soft")
