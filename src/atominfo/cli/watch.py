@@ -13,7 +13,7 @@ from atominfo.cli import options
 
 ALARM_EXIT = 3
 # The alarm options: (range in `atominfo.params`, help).
-FLAG = "Flag frames whose fraction of atoms with dH > 0 "
+FLAG = "Flag frames whose fraction of atoms with dH > 0 (or p <= --false-alarm) "
 ALARMS = {
     "--alarm-novelty": ("alarm_novelty", FLAG + "exceeds this."),
     "--alarm-novelty-below": (
@@ -48,6 +48,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--type-map", type=options.type_map, metavar="1=Cu,2=O", help=text)
     options.add_descriptor(parser, rescale=False, multicomponent=False)
     options.add_bandwidth(parser, several=False)
+    options.add_false_alarm(parser)
     options.add_engine(parser, backends=False)
     text = "One JSON object per frame (JSON lines)."
     parser.add_argument("--json", action="store_true", help=text)
@@ -58,8 +59,9 @@ def run(args) -> int:
     import sys
 
     from atominfo.cli.load import reference
-    from atominfo.cli.report import fmt, json_text, say
+    from atominfo.cli.report import fmt, json_text, progress, say
     from atominfo.errors import InputError
+    from atominfo.reference.conformal import calibration_size
     from atominfo.settings import DescriptorSpec, Reading
     from atominfo.workflows.watch import WatchOptions, check_alarm_band, watch
 
@@ -69,6 +71,9 @@ def run(args) -> int:
     options.apply_threads(args)
     args.rescale_volume, args.multicomponent, args.index = None, False, ":"
     ref = reference(args, args.bandwidth)
+    if args.false_alarm is not None:  # calibrated once, before watching
+        with progress("calibration", calibration_size(len(ref), ref.seed), args.quiet, "envs") as a:
+            ref.calibration(progress=a)
     settings = WatchOptions(
         args.poll,
         args.idle_timeout,
@@ -78,6 +83,7 @@ def run(args) -> int:
         args.alarm_novelty_below,
         args.alarm_dh,
         args.stop_on_alarm,
+        args.false_alarm,
     )
     # The start line waits until the file has proved readable (a first frame
     # done, or a first wait for more): bad input prints its error line alone.
@@ -106,9 +112,10 @@ def run(args) -> int:
                 if settings.below(row)
                 else "outside the reference's domain"
             )
+        rate = "" if "flagged" not in row else f" ({fmt(100 * row['flagged'], 4)}% with p <= rate)"
         say(
             f"frame {row['frame']}{step}: {row['atoms']} atoms, {fmt(100 * row['novelty'], 4)}% "
-            f"with dH > 0, max dH {fmt(row['max_dH'], 5)} nats, mean dH "
+            f"with dH > 0{rate}, max dH {fmt(row['max_dH'], 5)} nats, mean dH "
             f"{fmt(row['mean_dH'], 5)} nats{flag}"
         )
 

@@ -25,10 +25,19 @@ from atominfo.errors import InputError
 from atominfo.results import Result
 from atominfo.settings import DescriptorSpec, Reading
 
-__all__ = ["COLUMNS", "WatchOptions", "WatchRun", "check_alarm_band", "watch"]
+__all__ = [
+    "COLUMNS",
+    "FALSE_ALARM_COLUMNS",
+    "WatchOptions",
+    "WatchRun",
+    "check_alarm_band",
+    "watch",
+]
 
-# A frame's row: its number in the file, the statistics of `frame_statistics`, the flag.
+# A frame's row: its number in the file, the statistics of `frame_statistics`, the flag;
+# with a false-alarm rate also the fraction flagged at it and the smallest p-value.
 COLUMNS = ("frame", "timestep", "atoms", "novelty", "max_dH", "mean_dH", "alarm")
+FALSE_ALARM_COLUMNS = ("flagged", "min_p")
 
 
 def check_alarm_band(above: float | None, below: float | None, labels=("above", "below")) -> None:
@@ -52,11 +61,14 @@ class WatchOptions:
     max_frames : int, optional; stop after this many frames (0: none).
     new_only : bool, skip the frames already in the file.
     alarm_novelty : float in [0, 1], optional; flag a frame whose fraction of
-        atoms with dH > 0 exceeds this.
+        novel atoms (dH > 0, or p <= false_alarm with a rate) exceeds this.
     alarm_novelty_below : float in [0, 1], optional; flag a frame whose
         fraction falls below this (a transition toward the reference).
     alarm_dh : float, optional; flag a frame whose largest dH (nats) exceeds this.
     stop_on_alarm : bool, stop at the first flagged frame.
+    false_alarm : float in (0, 1), optional; an atom is novel when its conformal
+        p-value is at most this (`Reference.p_values`) instead of when dH > 0:
+        of atoms drawn like the reference's, at most this fraction on average.
     """
 
     poll: float = 1.0
@@ -67,6 +79,7 @@ class WatchOptions:
     alarm_novelty_below: float | None = None
     alarm_dh: float | None = None
     stop_on_alarm: bool = False
+    false_alarm: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "poll", params.check("poll", self.poll))
@@ -76,6 +89,7 @@ class WatchOptions:
             ("alarm_novelty", "alarm_novelty"),
             ("alarm_novelty_below", "alarm_novelty"),
             ("alarm_dh", "alarm_dh"),
+            ("false_alarm", "false_alarm"),
         ):
             value = params.check_optional(kind, getattr(self, name), label=name)
             object.__setattr__(self, name, value)
@@ -86,19 +100,24 @@ class WatchOptions:
             self.alarm_novelty, self.alarm_novelty_below, ("alarm_novelty", "alarm_novelty_below")
         )
 
+    @staticmethod
+    def novel(row: dict):
+        """The frame's novel fraction: flagged at the false-alarm rate where set, else dH > 0."""
+        return row["flagged"] if "flagged" in row else row["novelty"]
+
     def below(self, row: dict) -> bool:
         """Whether the frame's novel fraction is below `alarm_novelty_below`."""
         return (
             self.alarm_novelty_below is not None
-            and row["novelty"] is not None
-            and row["novelty"] < self.alarm_novelty_below
+            and self.novel(row) is not None
+            and self.novel(row) < self.alarm_novelty_below
         )
 
     def alarm(self, row: dict) -> bool:
         """Whether a frame (a row of `WatchRun.frames`) crosses an alarm threshold; a
         largest dH that is not finite (None) crosses `alarm_dh`."""
         return bool(
-            (self.alarm_novelty is not None and (row["novelty"] or 0.0) > self.alarm_novelty)
+            (self.alarm_novelty is not None and (self.novel(row) or 0.0) > self.alarm_novelty)
             or self.below(row)
             or (
                 self.alarm_dh is not None
@@ -122,7 +141,8 @@ class WatchRun(Result):
     frames : list of dict, one per frame scored (none with ``keep_frames=False``):
         frame (number in the file), timestep (None when the file has none),
         atoms, novelty (fraction with dH > 0), max_dH and mean_dH (nats; None
-        where not finite), alarm.
+        where not finite), alarm; with a false-alarm rate also flagged (fraction
+        with p <= rate) and min_p (the frame's smallest p-value).
     stopped_on_alarm : bool, whether a flagged frame ended the watch (`stop_on_alarm`).
     """
 
@@ -134,8 +154,9 @@ class WatchRun(Result):
     stopped_on_alarm: bool = False
 
     def columns(self) -> dict[str, list]:
-        """The frames as lists, one per column (`COLUMNS`)."""
-        return {name: [row[name] for row in self.frames] for name in COLUMNS}
+        """The frames as lists, one per column (`COLUMNS`; `FALSE_ALARM_COLUMNS` with a rate)."""
+        extra = FALSE_ALARM_COLUMNS if self.frames and "flagged" in self.frames[0] else ()
+        return {name: [row[name] for row in self.frames] for name in (*COLUMNS, *extra)}
 
     def to_pandas(self):
         """The frames as a `pandas.DataFrame`, one row per frame."""
@@ -192,6 +213,7 @@ def watch(
         a frame that cannot be scored.
     """
     from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, structure_descriptors
+    from atominfo.reference.conformal import flag
     from atominfo.structures.follow import follow_frames
     from atominfo.structures.frames import validate_atoms
     from atominfo.workflows.lammps_monitor import check_reference
@@ -199,6 +221,9 @@ def watch(
 
     options, spec, reading = _settings(options, spec, reading, keywords)
     check_reference(reference)
+    rate = options.false_alarm
+    if rate is not None:  # calibrated once, before the first frame (kept in the Reference)
+        rate = reference.calibration().check_rate(rate)
     k = int(spec.k if spec.k is not None else (reference.k or DEFAULT_K))
     cutoff = float(spec.cutoff if spec.cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF))
     run = WatchRun(file=str(path))
@@ -224,6 +249,9 @@ def watch(
         X = structure_descriptors(atoms, k, cutoff, source=str(path), frame=number)
         row: dict[str, Any] = {"frame": number, "timestep": atoms.info.get("timestep")}
         row.update(frame_statistics(reference.delta_entropy(X)))
+        if rate is not None:
+            p = reference.p_values(X)
+            row.update(flagged=float(flag(p, rate).mean()), min_p=float(p.min()))
         row["alarm"] = options.alarm(row)
         run.scored += 1
         run.alarms += row["alarm"]
