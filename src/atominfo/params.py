@@ -273,7 +273,7 @@ CONSTRAINTS.update(
         "max_gap": Interval(float, 0.0, 1e4),  # nats
         # random re-splits per generation; 19 is the fewest with a 95% quantile
         "verdict_resamples": Interval(
-            int, 19, 100_000, limit_reason="each re-split sums every environment's kernel terms"
+            int, 19, 10_000, limit_reason="each re-split sums every environment's kernel terms"
         ),
     }
 )
