@@ -33,7 +33,8 @@ from atominfo.errors import InputError
 DEFAULT_RESAMPLES = 199
 CONFIDENCE = 0.95
 MAX_UNITS = 256
-ROW_CHUNK = 8192  # environments per block of the split sums (bounds memory)
+BATCH = 4096  # random splits drawn at a time
+CHUNK_ENTRIES = 2**22  # environments x splits per block of the split sums (bounds memory)
 
 
 def minimum_resamples(confidence: float = CONFIDENCE) -> int:
@@ -101,8 +102,10 @@ def resampling_null(
         # columns: the observed split, the random splits, the other cyclic runs
         masks = np.ones((n_units, 1 + resamples + n_units - 1), dtype=bool)
         masks[n_earlier:, 0] = False
-        for b in range(1, resamples + 1):
-            masks[rng.choice(n_units, new, replace=False), b] = False
+        for lo in range(0, resamples, BATCH):  # `new` units drawn without replacement
+            k = min(BATCH, resamples - lo)
+            drawn = np.argsort(rng.random((k, n_units)), axis=1)[:, :new]
+            np.put_along_axis(masks[:, 1 + lo : 1 + lo + k].T, drawn, False, axis=1)
         for i, s in enumerate(range(n_earlier + 1, n_earlier + n_units)):
             masks[(s + np.arange(new)) % n_units, 1 + resamples + i] = False
         rows = int(starts[n_units])
@@ -123,18 +126,20 @@ def _split_values(L, unit_of_row, masks) -> tuple[np.ndarray, np.ndarray]:
     n_splits = masks.shape[1]
     top = L.max(axis=1, keepdims=True)  # each row's largest unit sum, for a stable exp
     in_earlier = masks[unit_of_row]  # (rows, splits)
+    weights = masks.astype(float)
     n_earlier = in_earlier.sum(axis=0)
     n_new = len(L) - n_earlier
     log_n, log_all = np.log(n_earlier), np.log(len(L))
     novel = np.zeros(n_splits)
     earlier_terms = np.zeros(n_splits)
     all_terms = 0.0
-    for lo in range(0, len(L), ROW_CHUNK):
-        hi = min(lo + ROW_CHUNK, len(L))
+    step = max(1, CHUNK_ENTRIES // n_splits)
+    for lo in range(0, len(L), step):
+        hi = min(lo + step, len(L))
         W = np.exp(L[lo:hi] - top[lo:hi])
         with np.errstate(divide="ignore"):
             # a member's own unit is summed: its sum is >= exp(-top) > 0
-            log_sums = top[lo:hi] + np.log(W @ masks)
+            log_sums = top[lo:hi] + np.log(W @ weights)
         member = in_earlier[lo:hi]
         terms = np.clip(log_n - log_sums, 0.0, log_n)  # as `information.surprisals`
         earlier_terms += np.where(member, terms, 0.0).sum(axis=0)
