@@ -36,8 +36,6 @@ a prebuilt index (e.g. mapped over chunks by Dask).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
 
@@ -52,7 +50,7 @@ from atominfo.engine.fold import (
     inverse_two_h2,
     log_kernel,
 )
-from atominfo.engine.threads import one_blas_thread, run_blocks
+from atominfo.engine.threads import run_blocks
 
 QUERY_CHUNK = 1024
 
@@ -379,22 +377,22 @@ class ClusterIndex:
             if progress is not None:
                 progress(len(rows))
 
-        with one_blas_thread():
-            with ThreadPoolExecutor(n_threads) as pool:
-                chunks = [
-                    np.arange(a, min(a + QUERY_CHUNK, len(Y)))
-                    for a in range(0, len(Y), QUERY_CHUNK)
-                ]
-                first = np.concatenate(list(pool.map(nearest_bound, chunks)))
-                order = np.argsort(first, kind="stable")
-                edges = np.concatenate([[0], np.flatnonzero(np.diff(first[order])) + 1, [len(Y)]])
-                spans = [
-                    (s0, min(s0 + QUERY_CHUNK, end))
-                    for begin, end in zip(edges[:-1], edges[1:])
-                    for s0 in range(begin, end, QUERY_CHUNK)
-                ]
-                for _ in pool.map(work, spans):
-                    pass
+        def nearest(chunk):
+            first[chunk] = nearest_bound(chunk)
+
+        # run_blocks runs on this thread when one thread is asked for (or one
+        # block): a pool's start-up was a third of classifying 108 queries
+        first = np.empty(len(Y), dtype=np.int64)
+        chunks = [np.arange(a, min(a + QUERY_CHUNK, len(Y))) for a in range(0, len(Y), QUERY_CHUNK)]
+        run_blocks(nearest, chunks, n_threads)
+        order = np.argsort(first, kind="stable")
+        edges = np.concatenate([[0], np.flatnonzero(np.diff(first[order])) + 1, [len(Y)]])
+        spans = [
+            (s0, min(s0 + QUERY_CHUNK, end))
+            for begin, end in zip(edges[:-1], edges[1:])
+            for s0 in range(begin, end, QUERY_CHUNK)
+        ]
+        run_blocks(work, spans, n_threads)
         self.last_pairs = int(pairs.sum())
         return out >= 0.0
 
