@@ -154,6 +154,7 @@ CONSTRAINTS: dict[str, Interval | OneOf] = {
     "alarm_dh": Interval(float, None, None),
     "method_exact": OneOf(("exact", "approximate")),
     "method_inside": OneOf(("auto", "classify", "exact")),
+    "species_descriptor": OneOf(("multicomponent", "plain")),
     "backend": OneOf(("cpu", "dask", "torch")),
     "precision": OneOf(("float64", "float32")),
     "by": OneOf(("structures", "environments")),
