@@ -17,14 +17,21 @@ from atominfo.outputs.plots import (
     save_figure,
 )
 from atominfo.workflows.curves import LearningCurve, learning_curve
-from atominfo.workflows.curves_asymptote import asymptote_model, fit_asymptote
+from atominfo.workflows.curves_asymptote import asymptote_model
+from atominfo.workflows.curves_rise import extrapolation, rise_test
 from atominfo.workflows.generations import Generation
 from atominfo.workflows.overlap_matrix import OverlapMatrix
 
 
-def _synthetic_curve(entropies, sizes):
-    """A LearningCurve from given per-seed entropies (n_sizes, n_seeds), environments."""
-    fit = fit_asymptote(sizes, entropies, max_entropy=np.log(sizes[-1]))
+def _synthetic_curve(clean, sizes, noise):
+    """A LearningCurve from a clean curve plus per-seed noise (n_sizes, 3), environments,
+    judged as `learning_curve` judges a sampled one (the full size exact)."""
+    entropies = clean[:, None] + noise
+    entropies[-1] = clean[-1]
+    test = rise_test(sizes, entropies)
+    fit, why = extrapolation(
+        test, sizes, entropies, max_entropy=float(np.log(sizes[-1])), n_boot=50, seed=0
+    )
     return LearningCurve(
         np.asarray(sizes),
         entropies,
@@ -32,8 +39,11 @@ def _synthetic_curve(entropies, sizes):
         [0, 1, 2],
         "environments",
         0.015,
+        test,
         fit,
         int(sizes[-1]),
+        {},
+        why,
     )
 
 
@@ -41,10 +51,11 @@ def _synthetic_curve(entropies, sizes):
 def saturated_and_rising():
     sizes = np.unique(np.geomspace(10, 5000, 14).round().astype(int))
     noise = np.random.default_rng(0).normal(scale=0.01, size=(len(sizes), 3))
-    saturated = _synthetic_curve(asymptote_model(sizes, 6.0, 4.0, 0.05)[:, None] + noise, sizes)
-    rising = _synthetic_curve(np.log(sizes)[:, None] + noise, sizes)
-    assert saturated.determined and not rising.determined
-    return saturated, rising
+    extrapolated = _synthetic_curve(asymptote_model(sizes, 6.0, 4.0, 0.04), sizes, noise)
+    rising = _synthetic_curve(np.log(sizes), sizes, noise)
+    assert extrapolated.fit is not None and rising.fit is None
+    assert extrapolated.status == rising.status == "still rising"
+    return extrapolated, rising
 
 
 def _legend_texts(ax):
@@ -70,19 +81,20 @@ def test_save_figure_is_atomic_and_checks_format(tmp_path, saturated_and_rising)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png", "c.svg"]  # no temp files
 
 
-def test_learning_curve_plot_is_not_scaled_by_a_runaway_fit(saturated_and_rising):
-    saturated, rising = saturated_and_rising
-    ax = plot_learning_curves([saturated, rising], labels=["crystal", "melt"])
+def test_learning_curve_plot_shows_no_rejected_fit(saturated_and_rising):
+    extrapolated, rising = saturated_and_rising
+    ax = plot_learning_curves([extrapolated, rising], labels=["crystal", "melt"])
     assert isinstance(ax, Axes)
     texts = _legend_texts(ax)
-    assert any(t.startswith(f"crystal: asymptote a = {saturated.asymptote:.2f}") for t in texts)
-    assert "melt: asymptote not determined" in texts and len(texts) == 2
-    # y spans the data (and the determined asymptote) plus a margin, not the fitted
-    # parameters of the rising curve.
+    assert texts[0].startswith("crystal: still rising (rise per doubling")
+    assert f"asymptote a = {extrapolated.asymptote:.2f}" in texts[0]
+    assert texts[1].startswith("melt: still rising") and texts[1].endswith(", no asymptote")
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 1  # the crystal's asymptote: the melt has none
+    # y spans the data (and the drawn asymptote) plus a margin.
     low, high = ax.get_ylim()
-    data_high = max(float((c.mean + c.sd).max()) for c in (saturated, rising))
+    data_high = max(float((c.mean + c.sd).max()) for c in (extrapolated, rising))
     assert data_high <= high < data_high + 0.2 * (data_high - low)
-    assert rising.fit.a > high  # the runaway value is off the axes
     # the legend sits outside the axes, below them
     legend_box = ax.get_legend().get_window_extent(ax.figure.canvas.get_renderer())
     assert legend_box.y1 <= ax.get_window_extent().y0

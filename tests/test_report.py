@@ -94,12 +94,10 @@ def test_curves_overlap_and_compression(report):
     assert set(report.curves) == {*report.groups, "all"}
     for curve in report.curves.values():
         text = " ".join(curve.summary_lines())
-        # either a gap with its interval, or the statement that none is determined
-        assert (
-            ("information gap" in text)
-            if curve.determined
-            else ("not determined" in text or "no asymptote" in text)
-        )
+        # the class and its rule; a gap only where extrapolated, else why not
+        assert curve.status in text and curve.test.rule in text
+        assert ("information gap at" in text) == (curve.fit is not None)
+        assert (curve.fit is not None) or "no asymptote" in text
     assert report.overlap.labels == list(report.groups)
     np.testing.assert_allclose(np.diag(report.overlap.values), 1.0)
     methods = {(r["method"], r["structures"]) for r in report.compression}
@@ -452,22 +450,3 @@ def test_groups_by_file_keep_distinct_names(files, tmp_path):
     data = load_frames([str(files / "b.extxyz"), str(tmp_path / "x" / "b.extxyz")])
     r = dataset_report(data, H, n_sizes=2, n_seeds=1, keep=(0.5,))
     assert len(r.groups) == 2 and sum(len(v) for v in r.groups.values()) == len(data)
-
-
-def test_gap_below_the_data_is_flagged():
-    """A 'determined' fit whose whole gap interval is negative (the full set's H above the
-    asymptote) is flagged, not shown as a plain number."""
-    from types import SimpleNamespace
-
-    from atominfo.outputs.html import _gap_sentence
-
-    curve = SimpleNamespace(
-        determined=True,
-        asymptote=2.0,
-        fit=SimpleNamespace(level=0.95),
-        gap=lambda: -0.3,
-        gap_interval=lambda: (-0.4, -0.1),
-    )
-    assert "read this gap as not determined" in _gap_sentence(curve)
-    curve.gap_interval = lambda: (-0.1, 0.2)
-    assert "not determined" not in _gap_sentence(curve)

@@ -56,12 +56,14 @@ print(f"H = {H:.3f} nats, D = {D:.3f} nats, log n = {np.log(len(X)):.3f} nats")
 # ## 2. Would more of the same help? The learning curve
 #
 # The entropy of random subsets of increasing size (3 random draws per size).
-# If it has levelled off, more snapshots of the same kind add little. A fit
-# `H(N) = a - b exp(-c (ln N)^2)` extrapolates it: where the data determine
-# the asymptote a, the summary gives it with the information gap (a minus H
-# of the whole set) and their 95% intervals; where they do not (too few
-# sizes, too noisy, not bending yet), it says why and gives no number rather
-# than a wrong one.
+# The summary classifies the curve by the rise of H per doubling of N at the
+# full size: *saturated* when its 95% interval lies below 0.05 nats (more
+# snapshots of the same kind add little), *still rising* when it lies above,
+# *not determined* otherwise. Only a curve still rising is extrapolated, by
+# the fit `H(N) = a - b exp(-c (ln N)^2)`, and only when that fit passes its
+# checks: then the summary gives the asymptote a and the information gap (a
+# minus H of the whole set) with their 95% intervals; otherwise it says why
+# and gives no number rather than a wrong one.
 
 # %%
 curve = learning_curve(train, h, by="structures", n_seeds=3, seed=0)

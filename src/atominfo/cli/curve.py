@@ -1,6 +1,8 @@
-"""Learning curve: entropy of random subsets vs size, the asymptote fit with its
-uncertainty, and the information gap (nats) — or a statement that the data do
-not determine them."""
+"""Learning curve: entropy of random subsets vs size, classified saturated / still rising /
+not determined by the rise of H per doubling of N at the full size (its 95% interval
+over seeds below 0.05 nats: saturated; above: still rising; otherwise not determined);
+only a still rising curve gets an asymptote fit, information gap and saturation size,
+and only when the fit passes its checks."""
 
 from __future__ import annotations
 
@@ -26,7 +28,11 @@ def add_arguments(parser) -> None:
         "first and last three, so it needs at least 9).",
     )
     parser.add_argument(
-        "--seeds", type=t("n_seeds", "--seeds"), default=3, help="Random subsets per size."
+        "--seeds",
+        type=t("n_seeds", "--seeds"),
+        default=3,
+        help="Random subsets per size (the interval of the rise per doubling is over seeds: "
+        "2 or more; one seed uses the residuals of the last sizes).",
     )
     options.add_seed(parser, "First random seed (then seed+1, ...).")
     parser.add_argument(

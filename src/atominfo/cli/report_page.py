@@ -111,15 +111,7 @@ def run(args) -> None:
         f"{total.entropy:.4f} nats, D = {total.diversity:.4f} nats, log n = "
         f"{total.log_n:.4f} nats (h = {report.bandwidth:g} 1/Å)"
     )
-    curve = report.curves["all"]
-    say(
-        "  "
-        + (
-            f"information gap {curve.gap():.4f} nats"
-            if curve.determined
-            else f"information gap not determined: {curve.fit_reason}"
-        )
-    )
+    say("  " + report.curves["all"].headline())
     if report.dH is not None:
         say(f"  novel against the reference (dH > 0): {report.novelty['all']:.1%}")
     say(f"  report written to {args.output}")

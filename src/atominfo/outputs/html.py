@@ -99,41 +99,22 @@ def _swatch(colour) -> str:
     return f"<span class='swatch' style='background:{to_hex(colour)}'></span>"
 
 
-def _gap_sentence(curve) -> str:
-    """The information gap in words, or why it is not determined (HTML)."""
-    if curve.determined:
-        gap, gi = curve.gap(), curve.gap_interval()
-        level = f"{curve.fit.level:.0%}"
-        interval = f" ({level} interval {gi[0]:.3f} to {gi[1]:.3f})" if gi else ""
-        text = (
-            f"asymptote {curve.asymptote:.3f} nats; information gap at the full size "
-            f"{gap:.3f} nats{interval}."
-        )
-        if gi is not None and gi[1] < 0:
-            text += (
-                " <span class='warn'>the full set's H lies above the whole interval of "
-                "the asymptote: the fit does not describe the largest sizes, read this "
-                "gap as not determined</span>"
-            )
-        return text
-    return f"the information gap is <b>not determined</b>: {e(curve.fit_reason)}."
-
-
 def _curve_row(name, curve, colour) -> list:
-    ai, gi = curve.asymptote_interval, curve.gap_interval()
+    test, ai, gi = curve.test, curve.asymptote_interval, curve.gap_interval()
     return [
         f"{_swatch(colour)}{e(name)}",
         curve.total,
         _num(curve.entropy_at(curve.total)),
-        e(curve.fit_status),
+        e(curve.status),
+        "–"
+        if test.interval is None
+        else f"{_num(test.rise, 3)} ({_num(test.interval[0], 3)} to {_num(test.interval[1], 3)})",
         "–"
         if curve.asymptote is None
         else _num(curve.asymptote) + (f" ({_num(ai[0])} to {_num(ai[1])})" if ai else ""),
         "–"
         if curve.gap() is None
-        else _num(curve.gap(), 3)
-        + (f" ({_num(gi[0], 3)} to {_num(gi[1], 3)})" if gi else "")
-        + (" ⚠ see below" if gi is not None and gi[1] < 0 else ""),
+        else _num(curve.gap(), 3) + (f" ({_num(gi[0], 3)} to {_num(gi[1], 3)})" if gi else ""),
     ]
 
 
@@ -251,7 +232,7 @@ def _answers(report) -> str:
         f"{total.diversity:.3f} nats, out of log n = {total.log_n:.3f} nats possible "
         f"(efficiency H / log n = {_pct(total.efficiency)})."
     ]
-    answers.append(f"<b>Is it complete?</b> Whole dataset: {_gap_sentence(report.curves['all'])}")
+    answers.append(f"<b>Is it complete?</b> Whole dataset: {e(report.curves['all'].headline())}.")
     msc = [r for r in report.compression if r["method"] == "msc"]
     if msc:
         mid = msc[len(msc) // 2]
@@ -331,15 +312,15 @@ def _completeness_section(report, name: str, colours) -> list[str]:
         f"({whole.unit}; h = {report.bandwidth:g} 1/Å; {len(whole.seeds)} seeds per "
         "size)",
     )
-    level = next((f"{c.fit.level:.0%}" for c in report.curves.values() if c.fit), "95%")
+    level = f"{whole.test.level:.0%}"
     parts = [
         "<h2>2. Is it complete? Learning curves</h2>",
         _figure(
             figure_uri(curves_ax),
-            "A curve that levels off has saturated: more data of the same kind "
-            "adds little information. The information gap is the fitted "
-            "asymptote minus H of the full set; it is reported only where the "
-            "fit determines it.",
+            f"Each curve is classified by the rise of H per doubling of N at the full "
+            f"size: {e(whole.test.rule)}. Only a curve still rising is extrapolated: "
+            "its information gap (fitted asymptote minus H of the full set) is given "
+            "where the fit passes its checks.",
             "learning curves",
         ),
         _table(
@@ -347,7 +328,8 @@ def _completeness_section(report, name: str, colours) -> list[str]:
                 "curve",
                 f"N ({whole.unit})",
                 "H of the full set (nats)",
-                "fit",
+                "class",
+                f"rise per doubling (nats, {level} interval)",
                 f"asymptote ({level} interval)",
                 f"information gap ({level} interval)",
             ],
@@ -356,16 +338,8 @@ def _completeness_section(report, name: str, colours) -> list[str]:
     ]
     for cname, curve in report.curves.items():
         head = f"<p>{_swatch(colours[cname])}<b>{e(cname)}</b>: "
-        lines = [e(line) for line in curve.summary_lines()]
-        if curve.determined:
-            parts.append(
-                head
-                + f"{_gap_sentence(curve)}</p><ul>"
-                + "".join(f"<li>{line}</li>" for line in lines)
-                + "</ul>"
-            )
-        else:
-            parts.append(head + "; ".join(lines) + ".</p>")
+        lines = [e(line) for line in curve.summary_lines()[1:]]  # the rule is said above
+        parts.append(head + "</p><ul>" + "".join(f"<li>{line}</li>" for line in lines) + "</ul>")
     return parts
 
 

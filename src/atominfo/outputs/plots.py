@@ -89,6 +89,18 @@ def _integer_ticks(ax):
 # --- dataset workflows -------------------------------------------------------------------
 
 
+def _curve_class(curve) -> str:
+    """A learning curve's class with its rise per doubling and interval, for a legend."""
+    test = curve.test
+    if test.interval is None:
+        return test.status
+    lo, hi = test.interval
+    return (
+        f"{test.status} (rise per doubling {test.rise:.3f} nats, {test.level:.0%}: "
+        f"{lo:.3f} to {hi:.3f})"
+    )
+
+
 def plot_learning_curves(
     curves: Sequence,
     labels: Sequence[str | None] | None = None,
@@ -96,14 +108,15 @@ def plot_learning_curves(
     ax=None,
     title: str | None = None,
 ):
-    """Entropy of random subsets against subset size, with the asymptote where determined.
+    """Entropy of random subsets against subset size, with each curve's class and asymptote.
 
-    Points: mean over seeds, bars: standard deviation over seeds. Where the
-    fit determines the asymptote, the fitted curve over the sampled sizes, the
-    asymptote (dashed) and its bootstrap interval (band); otherwise the
-    legend says "asymptote not determined" and no fit is drawn. The y axis
-    spans the data (and determined asymptotes) plus a margin, never a
-    runaway fit.
+    Points: mean over seeds, bars: standard deviation over seeds. The legend
+    gives each curve's class ("saturated", "still rising" or "not
+    determined", `LearningCurve.status`). Only where the curve is
+    extrapolated (still rising, with a fit that passes its checks) are the
+    fitted curve over the sampled sizes, the asymptote (dashed) and its
+    bootstrap interval (band) drawn and named. The y axis spans the data
+    (and drawn asymptotes) plus a margin.
 
     Parameters
     ----------
@@ -135,15 +148,12 @@ def plot_learning_curves(
         points = ax.errorbar(curve.sizes, mean, yerr=sd, fmt="o", ms=4, color=colour, capsize=2)
         low, high = min(low, float(np.min(mean - sd))), max(high, float(np.max(mean + sd)))
         fit = curve.fit
-        if fit is not None and fit.determined:
+        text = prefix + _curve_class(curve)
+        if fit is not None:
             grid = np.geomspace(curve.sizes.min(), curve.sizes.max(), 200)
             (line,) = ax.plot(grid, fit(grid), "-", color=colour, lw=1.2)
             ax.axhline(fit.a, color=colour, ls="--", lw=0.9)
-            text = (
-                prefix
-                + (f"flat (saturated by N = {fit.sizes[0]}), " if fit.status == "flat" else "")
-                + f"asymptote a = {_nats(fit.a)} nats"
-            )
+            text += f", asymptote a = {_nats(fit.a)} nats"
             if fit.a_interval is not None:
                 lo, hi = fit.a_interval
                 ax.axhspan(lo, hi, color=colour, alpha=0.15, lw=0)
@@ -153,8 +163,8 @@ def plot_learning_curves(
             low, high = min(low, fit.a), max(high, fit.a)
             handles.append((points, line))
         else:
-            # Said in the legend, beside the figure: no fit line and no runaway y range.
-            text = f"{prefix}asymptote not determined"
+            # No fit line: nothing is extrapolated from this curve.
+            text += ", no asymptote" if curve.status == "still rising" else ""
             handles.append(points)
         texts.append(text)
     span = max(high - low, 1e-3)
@@ -172,9 +182,12 @@ def plot_learning_curves(
     ax.grid(alpha=0.3)
     from matplotlib.legend_handler import HandlerTuple
 
-    key = "points: mean ± sd over seeds; line: fit a - b exp(-c (ln N)²); dashed: asymptote a" + (
-        f", band: its {level:.0%} interval" if level is not None else ""
+    key = "points: mean ± sd over seeds" + (
+        "; line: fit a - b exp(-c (ln N)²); dashed: asymptote a"
+        if any(c.fit is not None for c in curves)
+        else ""
     )
+    key += f", band: its {level:.0%} interval" if level is not None else ""
     legend_outside(
         ax,
         handles=handles,

@@ -1,13 +1,15 @@
 """Learning curves of information: entropy of random subsets at increasing sizes.
 
 The entropy H(N) of random subsets of N structures (or N environments) at
-log-spaced sizes, several seeds each (see ``docs/method.md``), and the fit of
-its asymptote (`atominfo.workflows.curves_asymptote`: the asymptote `a`, the
+log-spaced sizes, several seeds each (see ``docs/method.md``); the class of
+the curve by the rise of H per doubling of N at the full size and its
+interval (`atominfo.workflows.curves_rise`: "saturated", "still rising" or
+"not determined"); and, only for a curve still rising, the fit of its
+asymptote (`atominfo.workflows.curves_asymptote`: the asymptote `a`, the
 information gap ``a - H(N)`` and the saturation size, each with a bootstrap
-interval, or a statement that the data do not determine them).
+interval) when that fit passes its checks.
 `CurveOptions` holds how a curve is sampled and fitted; `learning_curve`
-also takes its fields as keywords (``learning_curve(data, h, n_seeds=5)``).
-"""
+also takes its fields as keywords (``learning_curve(data, h, n_seeds=5)``)."""
 
 from __future__ import annotations
 
@@ -31,8 +33,8 @@ from atominfo.workflows.curves_asymptote import (
     LEVEL,
     N_BOOT,
     AsymptoteFit,
-    fit_asymptote,
 )
+from atominfo.workflows.curves_rise import RiseTest, extrapolation, rise_test
 
 
 def subset_sizes(total: int, n_sizes: int = 12, minimum: int = 1) -> np.ndarray:
@@ -58,7 +60,7 @@ def _fmt_size(n) -> str:
 
 @dataclass(repr=False)
 class LearningCurve(Result):
-    """Entropy of random subsets at increasing sizes, and the asymptote fit.
+    """Entropy of random subsets at increasing sizes, its class and (when allowed) its asymptote.
 
     Attributes
     ----------
@@ -68,17 +70,21 @@ class LearningCurve(Result):
     seeds : list of int, one random generator seed per column.
     unit : "structures" or "environments".
     bandwidth : h, 1/Å.
-    fit : AsymptoteFit or None (None when not requested or too few sizes;
-        `fit_error` then says why).
+    test : RiseTest, the rise of H per doubling of N at the full size and the
+        class it gives: "saturated", "still rising" or "not determined"
+        (`atominfo.workflows.curves_rise`).
+    fit : AsymptoteFit or None: the asymptote fit, only for a "still rising"
+        curve whose fit passes its checks (`curves_rise.extrapolation`);
+        `fit_reason` says why there is none.
     total : the full size, in `unit`.
     extra : {N: [H per seed]} at requested sizes outside the grid.
+    fit_reason : one line, why there is no fit ("" when there is one).
 
-    The asymptote, gaps and saturation size are None unless the fit
-    determines them (``fit_status`` "determined" or "flat"); ``fit_reason``
-    says why not.
+    The asymptote, gaps and saturation size are None unless `fit` is given:
+    nothing is extrapolated from a curve the test does not show rising.
     """
 
-    _fields_shown = ("unit", "total", "sizes", "seeds", "bandwidth", "fit", "fit_error")
+    _fields_shown = ("unit", "total", "sizes", "seeds", "bandwidth", "test", "fit", "fit_reason")
 
     sizes: np.ndarray
     entropies: np.ndarray
@@ -86,16 +92,17 @@ class LearningCurve(Result):
     seeds: list[int]
     unit: str
     bandwidth: float
+    test: RiseTest
     fit: AsymptoteFit | None
     total: int
     extra: dict = field(default_factory=dict)
-    fit_error: str | None = None
+    fit_reason: str = ""
 
     def __repr__(self) -> str:
         return (
             f"LearningCurve({len(self.sizes)} sizes of {self.unit} up to {self.total}, "
-            f"{len(self.seeds)} seeds, h={self.bandwidth:g}, fit_status="
-            f"{self.fit_status!r}, asymptote={self.asymptote})"
+            f"{len(self.seeds)} seeds, h={self.bandwidth:g}, status={self.status!r}, "
+            f"asymptote={self.asymptote})"
         )
 
     @property
@@ -109,36 +116,35 @@ class LearningCurve(Result):
         return self.entropies.std(axis=1)
 
     @property
-    def fit_status(self) -> str:
-        """ "determined", "flat", "not determined" or "not fitted"."""
-        return "not fitted" if self.fit is None else self.fit.status
+    def status(self) -> str:
+        """ "saturated", "still rising" or "not determined" (the rule: `test.rule`)."""
+        return self.test.status
 
     @property
-    def fit_reason(self) -> str:
-        """One line: why the asymptote is not determined (empty when it is)."""
-        if self.fit is None:
-            return self.fit_error or "no fit requested"
-        return self.fit.reason
+    def reason(self) -> str:
+        """One line: why the status."""
+        return self.test.reason
 
     @property
-    def determined(self) -> bool:
-        return self.fit is not None and self.fit.determined
+    def extrapolated(self) -> bool:
+        """True when the asymptote, gap and saturation size are given (`fit` is not None)."""
+        return self.fit is not None
 
     @property
     def asymptote(self) -> float | None:
-        """Fitted asymptote `a` in nats, None unless determined."""
-        return self.fit.asymptote if self.fit is not None else None
+        """Fitted asymptote `a` in nats, None unless extrapolated."""
+        return None if self.fit is None else self.fit.a
 
     @property
     def asymptote_interval(self) -> tuple[float, float] | None:
-        """Bootstrap interval (low, high) of the asymptote, nats; None unless determined."""
-        return self.fit.a_interval if self.fit is not None and self.fit.determined else None
+        """Bootstrap interval (low, high) of the asymptote, nats; None unless extrapolated."""
+        return None if self.fit is None else self.fit.a_interval
 
     @property
     def saturation_size(self) -> float | None:
-        """Size (in `unit`) from which the fitted gap is below the tolerance; None unless
-        determined within `EXTRAPOLATION` times the full size."""
-        return self.fit.saturation_size() if self.fit is not None else None
+        """Size (in `unit`) from which the fitted gap is below the tolerance, beyond the full
+        size; None unless extrapolated and within `EXTRAPOLATION` times the full size."""
+        return None if self.fit is None else self.fit.saturation_size()
 
     @property
     def saturation_interval(self) -> tuple[float, float] | None:
@@ -161,13 +167,13 @@ class LearningCurve(Result):
 
     def gap(self, N: int | None = None) -> float | None:
         """Information gap ``a - H(N)`` in nats (N defaults to the full size); None unless
-        the asymptote is determined."""
-        if self.fit is None or not self.fit.determined:
+        extrapolated."""
+        if self.fit is None:
             return None
         return self.fit.a - self.entropy_at(self.total if N is None else N)
 
     def gap_interval(self, N: int | None = None) -> tuple[float, float] | None:
-        """Bootstrap interval of ``gap(N)``, nats; None unless determined."""
+        """Bootstrap interval of ``gap(N)``, nats; None unless extrapolated."""
         interval = self.asymptote_interval
         if interval is None:
             return None
@@ -176,15 +182,15 @@ class LearningCurve(Result):
 
     def rows(self) -> list[dict]:
         """One row per sampled size: ``N``, ``environments`` (mean over seeds), ``H_mean``
-        and ``H_sd`` over seeds (nats), and ``fit``, the fitted H where the asymptote is
-        determined (else None)."""
+        and ``H_sd`` over seeds (nats), and ``fit``, the fitted H where extrapolated
+        (else None)."""
         return [
             {
                 "N": int(n),
                 "environments": int(self.environments[i].mean()),
                 "H_mean": float(self.mean[i]),
                 "H_sd": float(self.sd[i]),
-                "fit": float(self.fit(n)) if self.fit is not None and self.determined else None,
+                "fit": None if self.fit is None else float(self.fit(n)),
             }
             for i, n in enumerate(self.sizes)
         ]
@@ -195,51 +201,63 @@ class LearningCurve(Result):
 
         return pd.DataFrame(self.rows())
 
-    def summary_lines(self) -> list[str]:
-        """The fit summary as text lines (what the command line prints after the table)."""
-        unit, f = self.unit, self.fit
-        if f is None:
-            return [f"no asymptote fit: {self.fit_reason}"]
-        pct = f"{f.level:.0%}"
-        model = f"fit H(N) = a - b exp(-c (ln N)^2) on N = {f.sizes[0]}..{f.sizes[-1]} {unit}"
-        if not f.determined:
-            # The least-squares parameters stay in to_dict() for diagnosis, not in the text.
-            return [
-                f"{model}: asymptote not determined: {f.reason}",
-                "no asymptote, information gap or saturation size reported: the data do "
-                "not determine them (more data, or more seeds if the curve is noisy)",
-            ]
-        lines = [
-            f"{model}: a = {f.a:.4g} nats, b = {f.b:.4g} nats, c = {f.c:.4g}, rms "
-            f"residual {f.rms:.3g} nats"
-        ]
-        boot = (
-            f" ({pct} interval {f.a_interval[0]:.4g} to {f.a_interval[1]:.4g} nats, "
-            f"{f.n_boot} bootstrap refits, {f.method})"
-            if f.a_interval
-            else ""
-        )
-        flat = " (flat: saturated before the fitted sizes)" if f.status == "flat" else ""
-        lines.append(f"asymptote a = {f.a:.4g} nats{boot}{flat}")
+    def headline(self) -> str:
+        """One line: the status and, where extrapolated, the information gap (the report's
+        headline of a curve)."""
+        if self.fit is None:
+            head = f"learning curve {self.test.describe()}"
+            return (
+                head
+                if self.status != "still rising"
+                else f"{head}; no asymptote: {self.fit_reason}"
+            )
         gap, gi = self.gap(), self.gap_interval()
+        interval = f" ({self.fit.level:.0%}: {gi[0]:.4f} to {gi[1]:.4f})" if gi else ""
+        return (
+            f"learning curve still rising: information gap at the full size "
+            f"{gap:.4f} nats{interval}"
+        )
+
+    def summary_lines(self) -> list[str]:
+        """The classification and any extrapolation as text lines (what the command line
+        prints after the table)."""
+        lines = [f"rule: {self.test.rule}", self.test.describe()]
+        f = self.fit
+        if f is None:
+            lines.append(f"no asymptote, information gap or saturation size: {self.fit_reason}")
+            lines += [f"at N = {N}: H = {self.entropy_at(N):.4f} nats" for N in self.extra]
+            return lines
+        pct, unit = f"{f.level:.0%}", self.unit
         lines.append(
-            f"information gap at the full size ({self.total} {unit}): {gap:.4f} nats"
+            f"fit H(N) = a - b exp(-c (ln N)^2) on N = {f.sizes[0]}..{f.sizes[-1]} {unit}: "
+            f"a = {f.a:.4g} nats, b = {f.b:.4g} nats, c = {f.c:.4g}, rms residual "
+            f"{f.rms:.3g} nats"
+        )
+        if f.a_interval:
+            lines.append(
+                f"asymptote a = {f.a:.4g} nats ({pct} interval {f.a_interval[0]:.4g} to "
+                f"{f.a_interval[1]:.4g} nats, {f.n_boot} bootstrap refits, {f.method})"
+            )
+        gi = self.gap_interval()
+        lines.append(
+            f"information gap at the full size ({self.total} {unit}): {self.gap():.4f} nats"
             + (f" ({pct}: {gi[0]:.4f} to {gi[1]:.4f})" if gi else "")
         )
         n, si = self.saturation_size, self.saturation_interval
         if n is None:
             lines.append(
-                f"fitted gap below {f.tolerance:g} nats only beyond "
-                f"{EXTRAPOLATION:g} x the full size: saturation size not determined"
+                f"fitted gap below {f.tolerance:g} nats only beyond {EXTRAPOLATION:g} x "
+                "the full size: saturation size not determined"
             )
         else:
-            where = "at or below" if f.status == "flat" else "from"
             high = (
-                "unbounded" if si and not math.isfinite(si[1]) else (_fmt_size(si[1]) if si else "")
+                ""
+                if si is None
+                else ("unbounded" if not math.isfinite(si[1]) else _fmt_size(si[1]))
             )
-            interval = f" ({pct}: {_fmt_size(si[0])} to {high})" if si and f.b > 0 else ""
+            interval = f" ({pct}: {_fmt_size(si[0])} to {high})" if si else ""
             lines.append(
-                f"fitted gap below {f.tolerance:g} nats {where} N = {_fmt_size(n)} {unit}{interval}"
+                f"fitted gap below {f.tolerance:g} nats from N = {_fmt_size(n)} {unit}{interval}"
             )
         for N in self.extra:
             lines.append(
@@ -248,8 +266,8 @@ class LearningCurve(Result):
         return lines
 
     def to_dict(self) -> dict:
-        """JSON-ready summary (non-finite numbers as None)."""
-        gi = self.gap_interval()
+        """JSON-ready summary (non-finite numbers as None). ``fit`` is null, with
+        ``fit_reason``, unless the curve is extrapolated."""
         return jsonable(
             {
                 "unit": self.unit,
@@ -261,15 +279,16 @@ class LearningCurve(Result):
                 "entropy_mean": self.mean.tolist(),
                 "entropy_std": self.sd.tolist(),
                 "environments": self.environments.tolist(),
+                "status": self.status,
+                "reason": self.reason,
+                "rule": self.test.rule,
+                "test": self.test.to_dict(),
                 "fit": None if self.fit is None else self.fit.to_dict(),
-                "fit_error": self.fit_error,
-                "fit_status": self.fit_status,
-                "fit_reason": self.fit_reason,
-                "interval_level": None if self.fit is None else self.fit.level,
+                "fit_reason": self.fit_reason or None,
                 "asymptote": self.asymptote,
                 "asymptote_interval": self.asymptote_interval,
                 "gap_full": self.gap(),
-                "gap_interval": gi,
+                "gap_interval": self.gap_interval(),
                 "saturation_size": self.saturation_size,
                 "saturation_interval": self.saturation_interval,
                 "gap_at": {str(n): self.gap(n) for n in self.extra},
@@ -317,8 +336,11 @@ class CurveOptions:
         size has a single subset (all of it), repeated in every column.
     seed : the first seed.
     at : further sizes at which to report H and the information gap.
-    fit : fit the asymptote (needs at least FIT_SIZES = 9 sizes), with `n_boot`
-        bootstrap refits over the seeds giving `level` intervals (see `fit_asymptote`).
+    fit : fit the asymptote of a curve the test finds still rising (needs at least
+        FIT_SIZES = 9 sizes), with `n_boot` bootstrap refits over the seeds (see
+        `fit_asymptote` and `curves_rise.extrapolation`).
+    level : probability content of the interval of the rise per doubling (the
+        test, `curves_rise.rise_test`) and of the fit's intervals.
     """
 
     by: str = "structures"
@@ -407,26 +429,24 @@ def _sample(data: FrameSet, h, N: int, seeds, by: str, progress, engine):
     return values, counts
 
 
-def _fit(grid, H, options: CurveOptions, total: int, environments: int):
-    """The asymptote fit of the sampled curve, or None and why not."""
+def _judge(grid, H, options: CurveOptions, total: int, environments: int):
+    """The rise test of the sampled curve, and its fit when the test allows one (or why not)."""
+    test = rise_test(grid, H, level=options.level)
     if not options.fit:
-        return None, None
-    if len(grid) < FIT_SIZES:
-        return None, _too_few_sizes(len(grid), total, options.by, options.sizes is not None)
-    try:
-        # H <= ln(environments) for any subset: an asymptote above ln of the whole
-        # dataset's environments cannot be measured on it.
-        fit = fit_asymptote(
-            grid,
-            H,
-            max_entropy=float(np.log(environments)),
-            level=options.level,
-            n_boot=options.n_boot,
-            seed=options.seed,
-        )
-    except InputError as exc:
-        return None, str(exc)
-    return fit, None
+        return test, None, "no fit requested"
+    if test.status == "still rising" and len(grid) < FIT_SIZES:
+        return test, None, _too_few_sizes(len(grid), total, options.by, options.sizes is not None)
+    # H <= ln(environments) for any subset: an asymptote above ln of the whole
+    # dataset's environments cannot be measured on it.
+    fit, why = extrapolation(
+        test,
+        grid,
+        H,
+        max_entropy=float(np.log(environments)),
+        n_boot=options.n_boot,
+        seed=options.seed,
+    )
+    return test, fit, why
 
 
 def learning_curve(
@@ -468,7 +488,7 @@ def learning_curve(
             if hits.size
             else _sample(data, h, N, seeds, options.by, progress, engine)[0]
         )
-    curve_fit, error = _fit(grid, H, options, total, len(data.X))
+    test, curve_fit, why = _judge(grid, H, options, total, len(data.X))
     return LearningCurve(
-        grid, H, counts, seeds, options.by, float(h), curve_fit, total, extra, error
+        grid, H, counts, seeds, options.by, float(h), test, curve_fit, total, extra, why
     )

@@ -52,10 +52,12 @@ class AsymptoteFit(Result):
 
     Attributes
     ----------
-    a, b : float, nats; c : float, dimensionless. The least-squares parameters,
-        always kept (also when not determined, for diagnosis).
+    a, b : float, nats; c : float, dimensionless. The least-squares parameters;
+        NaN when not determined (a rejected fit's parameters are not kept, so
+        that no output can show them).
     sizes : array (n_fit,) of int, the sizes the fit used.
-    rms : float, root-mean-square residual of the mean H on those sizes, nats.
+    rms : float, root-mean-square residual of the mean H on those sizes, nats
+        (NaN when not determined).
     status : "determined" (the curve bends and the interval is bounded),
         "flat" (no significant rise over the fitted sizes: saturated before
         them; ``b = 0`` and `a` is the mean H) or "not determined".
@@ -65,7 +67,7 @@ class AsymptoteFit(Result):
         0 once saturated); NaN for a flat curve.
     a_interval : (low, high) in nats, the central `level` bootstrap interval
         of `a`; high is inf when more than ``(1 - level) / 2`` of the refits
-        find no asymptote. None without a bootstrap.
+        find no asymptote. None without a bootstrap, or when not determined.
     saturation_interval : (low, high), the same for the saturation size.
     level : float, probability content of the intervals.
     n_boot : int, bootstrap refits; ``method`` says what was resampled.
@@ -94,6 +96,8 @@ class AsymptoteFit(Result):
         return asymptote_model(N, self.a, self.b, self.c)
 
     def __repr__(self) -> str:
+        if not self.determined:
+            return f"AsymptoteFit(status={self.status!r}, reason={self.reason!r})"
         return (
             f"AsymptoteFit(status={self.status!r}, a={self.a:.4g}, b={self.b:.4g}, "
             f"c={self.c:.4g}, a_interval={self.a_interval}, reason={self.reason!r})"
@@ -351,7 +355,15 @@ def fit_asymptote(
     if n_boot:
         _bootstrap(fit, sizes, E, n_boot, seed, max_entropy)
     _refuse_below_measured(fit, h_largest)
+    if not fit.determined:
+        _forget(fit)
     return fit
+
+
+def _forget(fit: AsymptoteFit) -> None:
+    """Blank a rejected fit's parameters and intervals: only the reason stays."""
+    fit.a = fit.b = fit.c = fit.rms = float("nan")
+    fit.a_interval = fit.saturation_interval = None
 
 
 def _curve_arrays(sizes, entropies, drop: int) -> tuple[np.ndarray, np.ndarray]:
@@ -408,8 +420,8 @@ def _point_fit(sizes, E, max_entropy, tolerance, level, largest) -> AsymptoteFit
     elif problem == "above ln(environments)":
         fit.status = "not determined"
         fit.reason = (
-            f"the fitted asymptote {a:.4g} nats exceeds ln(environments) = "
-            f"{max_entropy:.4g} nats, the most any subset of the data can show"
+            f"the fitted asymptote exceeds ln(environments) = {max_entropy:.4g} nats, "
+            "the most any subset of the data can show"
         )
     elif problem:
         fit.status, fit.reason = "not determined", problem
@@ -423,9 +435,9 @@ def _refuse_below_measured(fit: AsymptoteFit, h_largest: float) -> None:
     if fit.status == "determined" and top < h_largest - fit.tolerance:
         fit.status = "not determined"
         fit.reason = (
-            f"the fitted asymptote ({top:.4g} nats at most) lies below the entropy "
-            f"measured at N = {fit.largest_size:g} ({h_largest:.4g} nats): the model does "
-            "not describe this curve"
+            f"the fitted asymptote lies below the entropy measured at N = "
+            f"{fit.largest_size:g} ({h_largest:.4g} nats): the model does not describe "
+            "this curve"
         )
 
 
@@ -515,7 +527,6 @@ def _judge_interval(fit: AsymptoteFit, interval: tuple[float, float], H, failed)
     elif hi - lo > max(rise, fit.tolerance):
         fit.status = "not determined"
         fit.reason = (
-            f"the {fit.level:.0%} interval of the asymptote, {lo:.4g} to {hi:.4g} "
-            f"nats, is wider than the rise measured over the fitted sizes "
-            f"({rise:.3g} nats)"
+            f"the {fit.level:.0%} interval of the asymptote is wider than the rise "
+            f"measured over the fitted sizes ({rise:.3g} nats)"
         )

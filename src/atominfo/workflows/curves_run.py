@@ -76,7 +76,16 @@ class CurveRun(Result):
     def _repr_html_(self) -> str:
         head = "".join(
             f"<th>{h}</th>"
-            for h in ("curve", "unit", "full size", "H (nats)", "fit", "asymptote", "gap")
+            for h in (
+                "curve",
+                "unit",
+                "full size",
+                "H (nats)",
+                "class",
+                "rise per doubling (nats)",
+                "asymptote",
+                "gap",
+            )
         )
         body = "".join(
             "<tr>"
@@ -87,7 +96,8 @@ class CurveRun(Result):
                     c.unit,
                     c.total,
                     f"{c.entropy_at(c.total):.4f}",
-                    c.fit_status,
+                    c.status,
+                    "–" if c.test.rise is None else f"{c.test.rise:.4f}",
                     "–" if c.asymptote is None else f"{c.asymptote:.4f}",
                     "–" if c.gap() is None else f"{c.gap():.4f}",
                 )

@@ -11,8 +11,10 @@ interactive chemiscope file. Every number comes from the public API:
 * each structure's share of the dataset entropy: H is the mean over the
   atoms of ``s_i = log n - log sum_j K_h(x_i, x_j)`` (the atom's surprise),
   so the contributions ``sum_{i in structure} s_i / n`` add up to H;
-* learning curves per group and for the whole dataset, with the asymptote,
-  the information gap and their intervals where the data determine them
+* learning curves per group and for the whole dataset, each classified
+  saturated / still rising / not determined by the rise of H per doubling
+  of N at the full size, with the asymptote, the information gap and their
+  intervals only for a curve still rising whose fit passes its checks
   (`atominfo.workflows.curves.learning_curve`);
 * the overlap matrix between groups (`overlap_matrix`) and what msc
   compression keeps at a few sizes, with random selections of the same size
