@@ -55,7 +55,7 @@ SUMMARIES = {
     "overlap": "fraction of environments inside (dH <= 0) and outside a reference",
     "descriptors": "compute and save the descriptor matrix",
     "bandwidth": "the default bandwidth, its FCC calibration and the volume rule",
-    "curve": "learning curve: entropy of subsets vs size, asymptote, information gap",
+    "curve": "learning curve: saturated or still rising (stated test), information gap",
     "overlap-matrix": "overlap of every subset of a dataset against every other",
     "compress": "keep the most informative structures of a dataset",
     "extract": "cut out novel environments (dH > 0) as structures to label",
