@@ -11,12 +11,14 @@ only for the atoms that need it.
 Where the novelty goes, and what survives ASE's own conversions (tested):
 
 * ``calc.results``: ``"dH"`` (n,) nats, ``"novelty"`` (fraction of atoms with
-  dH > 0) and ``"max_dH"`` (nats), beside the wrapped calculator's results.
+  dH > 0) and ``"max_dH"`` (nats), beside the wrapped calculator's results
+  (with ``p_values=True`` also ``"p_value"`` (n,), conformal p-values).
   ASE's `SinglePointCalculator` accepts only ASE's own property names, so
   ``SinglePointCalculator(atoms, **calc.results)`` is refused by ASE for any
   extra key (this one's, or pacemaker's ``gamma``); copy only
   ``ase.calculators.calculator.all_properties`` (as ASE's writers do).
-* The evaluated `Atoms` (written in place): ``atoms.arrays["dH"]`` and
+* The evaluated `Atoms` (written in place): ``atoms.arrays["dH"]`` (and
+  ``"p_value"``) and
   ``atoms.info["novelty"]``, ``atoms.info["max_dH"]``. extxyz writes and reads
   back all three (per-atom column and comment-line keys); ASE trajectory files
   (``.traj``) keep ``info`` (novelty, max_dH) but store no per-atom array
@@ -42,12 +44,14 @@ from atominfo.errors import InputError
 from atominfo.reference import Reference
 from atominfo.structures.frames import validate_atoms
 from atominfo.workflows.monitor import MonitorRecord
-from atominfo.workflows.snapshot_box import DEFAULT_DH_TOL, BoxAnalyser, run_box
+from atominfo.workflows.snapshot_box import DEFAULT_DH_TOL, BoxAnalyser, box_descriptors, run_box
 
 __all__ = ["NOVELTY_PROPERTIES", "SOURCE", "NoveltyCalculator", "NoveltyHalt"]
 
 # The results this calculator adds; the same names in atoms.arrays / atoms.info.
 NOVELTY_PROPERTIES = ("dH", "novelty", "max_dH")
+# Structures up to this many atoms are checked on one thread (MD cells of ASE runs).
+SMALL = 1024
 # How errors and halts name the structure being evaluated (frame: evaluation number).
 SOURCE = "<calculator>"
 
@@ -106,6 +110,11 @@ class NoveltyCalculator(Calculator):
     on_alarm : "raise" (default): raise `NoveltyHalt` out of the evaluation;
         or a callable, called as ``on_alarm(record, dH)`` and the run goes on.
     k, cutoff : descriptor settings; default to the reference's.
+    p_values : also ``results["p_value"]`` (and ``atoms.arrays["p_value"]``):
+        each atom's conformal p-value (`Reference.p_values`; for environments
+        drawn like the reference's, ``P(p <= alpha) <= alpha``). It costs an
+        exact kernel sum of every atom against most of the reference (the
+        calibration is built here, once).
 
     Attributes
     ----------
@@ -139,6 +148,7 @@ class NoveltyCalculator(Calculator):
         on_alarm: str | Callable = "raise",
         k: int | None = None,
         cutoff: float | None = None,
+        p_values: bool = False,
     ):
         super().__init__()
         if not isinstance(calc, BaseCalculator):
@@ -184,6 +194,12 @@ class NoveltyCalculator(Calculator):
             max_novelty=self.max_novelty,
             max_dH=self.max_dH,
         )
+        if not isinstance(p_values, bool):
+            raise InputError(f"p_values must be True or False, got {p_values!r}")
+        self.p_values = p_values
+        if p_values:
+            reference.calibration()  # once, here: not in the first step of the run
+            self.implemented_properties.append("p_value")
         self.last: MonitorRecord | None = None
         self.checks, self.seconds = 0, 0.0
         self._novelty: dict = {}
@@ -227,16 +243,22 @@ class NoveltyCalculator(Calculator):
         validate_atoms(atoms, SOURCE, step)
         self._check_elements(atoms, step)
         ghosts, owner = ghost_atoms(atoms, self.cutoff, source=SOURCE, frame=step)
+        # one thread below a thousand atoms: starting threads cost more than they save
+        self._analyser.threads = 1 if len(atoms) <= SMALL else None
         dH, novel = run_box(self._analyser, ghosts, len(atoms), owner, SOURCE, step, None)
         scored = np.isfinite(dH)
         novelty = float(novel.mean())
         max_dH = float(dH[scored].max()) if scored.any() else math.nan
         mean_dH = float(dH.mean()) if scored.all() else math.nan
+        out = {"dH": dH, "novelty": novelty, "max_dH": max_dH}
+        if self.p_values:  # the descriptors again: run_box keeps them to itself
+            Y = box_descriptors(ghosts, len(atoms), self.k, self.cutoff, owner)
+            out["p_value"] = np.asarray(self.reference.p_values(Y), dtype=float)
         self.checks += 1
         elapsed = time.perf_counter() - start
         self.seconds += elapsed
         self.last = MonitorRecord(step, len(atoms), novelty, max_dH, mean_dH, elapsed)
-        return {"dH": dH, "novelty": novelty, "max_dH": max_dH}
+        return out
 
     def _check_elements(self, atoms: Atoms, step: int) -> None:
         if self._allowed is None:
@@ -276,6 +298,8 @@ def annotate(atoms: Atoms, novelty: dict) -> None:
     three, trajectory files the scalars; see the module docstring).
     """
     atoms.arrays["dH"] = np.array(novelty["dH"], dtype=float)
+    if "p_value" in novelty:
+        atoms.arrays["p_value"] = np.array(novelty["p_value"], dtype=float)
     atoms.info["novelty"], atoms.info["max_dH"] = novelty["novelty"], novelty["max_dH"]
 
 
