@@ -76,6 +76,12 @@ def test_resampling_null_refuses_sizes_that_do_not_split_a_generation():
         resampling_null([X, X], [[3, 3], [4, 1]], H, 19, 0)
     with pytest.raises(InputError, match="verdict_resamples"):
         generation_report({"1": X, "2": X}, H, resamples=5)
+    with pytest.raises(InputError, match="production: structure sizes"):
+        production_novelty(X, [2.5, 3.5], X, H)
+    with pytest.raises(InputError, match="one bandwidth"):
+        production_novelty(X, [6], X, [H, 2 * H])
+    with pytest.raises(InputError, match="production descriptors row 0"):
+        production_novelty(np.full((1, 2), np.nan), [1], X, H)
 
 
 # -- EMT campaigns ---------------------------------------------------------------------------

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from atominfo.errors import InputError
-from atominfo.information import check_widths, delta_entropy
+from atominfo.information import as_descriptor_matrix, check_widths, delta_entropy
 from atominfo.results import Result
-from atominfo.workflows.generations_resampling import CONFIDENCE
+from atominfo.workflows.generations_resampling import CONFIDENCE, structure_counts
 
 BISECTION_STEPS = 60
 
@@ -74,10 +74,12 @@ class ProductionNovelty(Result):
 def production_novelty(Y, counts, X, h: float, *, engine=None) -> ProductionNovelty:
     """`ProductionNovelty` of production descriptors `Y` (rows of structures of
     `counts` environments each, in order) against the training descriptors `X`."""
+    if np.ndim(h) != 0:
+        raise InputError("production novelty takes one bandwidth")
+    Y = as_descriptor_matrix(Y, "production descriptors")
+    X = as_descriptor_matrix(X, "training descriptors")
     check_widths(Y, X)
-    counts = np.asarray(counts, dtype=np.int64)
-    if len(counts) == 0 or counts.min() < 1 or int(counts.sum()) != len(Y):
-        raise InputError(f"production structure sizes do not split its {len(Y)} environments")
+    counts = structure_counts(counts, len(Y), "production")
     dH = delta_entropy(Y, X, h, engine=engine)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     fractions = np.add.reduceat((dH > 0).astype(float), starts) / counts

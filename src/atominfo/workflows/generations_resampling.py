@@ -42,7 +42,20 @@ def minimum_resamples(confidence: float = CONFIDENCE) -> int:
     return math.ceil(confidence / (1.0 - confidence) - 1e-9)
 
 
-def units_of(counts: Sequence[Sequence[int]], max_units: int = MAX_UNITS) -> list[np.ndarray]:
+def structure_counts(counts, n: int, what: str) -> np.ndarray:
+    """`counts` (environments per structure) as int64, checked to split `n` environments."""
+    raw = np.asarray(counts)
+    ok = raw.ndim == 1 and raw.size > 0 and raw.dtype.kind in "iuf"
+    ok = ok and bool(np.all(raw == np.round(raw))) and bool(np.all(raw >= 1))
+    if not ok or int(raw.sum()) != n:
+        raise InputError(
+            f"{what}: structure sizes {raw.ravel()[:5].tolist()} do not split its "
+            f"{n} environments (one whole number >= 1 per structure)"
+        )
+    return raw.astype(np.int64)
+
+
+def units_of(counts: Sequence[np.ndarray], max_units: int = MAX_UNITS) -> list[np.ndarray]:
     """Per generation, the environments of each unit: its structures, merged in runs
     of equal length where there are more than `max_units` in all."""
     total = sum(len(c) for c in counts)
@@ -77,13 +90,11 @@ def resampling_null(
     h : bandwidth, 1/Å. resamples : random splits per generation. seed : their draw.
     engine : EngineOptions or None.
     """
-    for g, (block, c) in enumerate(zip(blocks, counts)):
-        if len(c) == 0 or min(c) < 1 or int(np.sum(c)) != len(block):
-            raise InputError(
-                f"generation {g + 1}: structure sizes {list(map(int, c))[:5]} do not "
-                f"split its {len(block)} environments"
-            )
-    sizes = units_of(counts)
+    checked = [
+        structure_counts(c, len(b), f"generation {g + 1}")
+        for g, (b, c) in enumerate(zip(blocks, counts))
+    ]
+    sizes = units_of(checked)
     X = np.concatenate(blocks)
     unit_sizes = np.concatenate(sizes)
     starts = np.concatenate([[0], np.cumsum(unit_sizes)])
