@@ -189,6 +189,9 @@ def test_md_trajectory_written_every_step_keeps_the_novelty(reference, tmp_path)
         dH = exact_dH(reference, frame)
         assert np.array_equal(np.isfinite(frame.arrays["dH"]), dH > 0)
         assert frame.info["novelty"] == pytest.approx(np.mean(dH > 0))
+        # no atom outside: max dH not determined, NaN, kept as NaN by the file
+        assert np.isnan(frame.info["max_dH"]) == (frame.info["novelty"] == 0)
+    assert any(np.isnan(frame.info["max_dH"]) for frame in frames)  # the case is met
 
 
 @pytest.mark.parametrize(
