@@ -76,6 +76,10 @@ def test_resampling_null_refuses_sizes_that_do_not_split_a_generation():
         resampling_null([X, X], [[3, 3], [4, 1]], H, 19, 0)
     with pytest.raises(InputError, match="verdict_resamples"):
         generation_report({"1": X, "2": X}, H, resamples=5)
+    with pytest.raises(InputError, match="sizes has no entry for generation '2'"):
+        generation_report({"1": X, "2": X}, H, sizes={"1": [6]})
+    with pytest.raises(InputError, match="bandwidth"):
+        generation_report({"1": X, "2": X}, -1.0)
     with pytest.raises(InputError, match="production: structure sizes"):
         production_novelty(X, [2.5, 3.5], X, H)
     with pytest.raises(InputError, match="one bandwidth"):

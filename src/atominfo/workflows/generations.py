@@ -182,6 +182,7 @@ def generation_report(
         raise InputError("the generation report takes one bandwidth")
     if len(generations) == 0:
         raise InputError("no generations given")
+    h = params.check("bandwidth", h, label="bandwidth h")
     gap_seeds = params.check("n_seeds", gap_seeds, label="number of seeds of the gap curve")
     resamples = params.check("verdict_resamples", resamples)
     seed = params.check("seed", seed)
@@ -189,6 +190,9 @@ def generation_report(
     blocks = [as_descriptor_matrix(generations[k], f"generation {k!r}") for k in generations]
     for block in blocks:
         check_widths(block, blocks[0])
+    missing = [k for k in generations if sizes is not None and k not in sizes]
+    if missing:
+        raise InputError(f"sizes has no entry for generation {missing[0]!r}")
     counts = [[1] * len(b) if sizes is None else sizes[k] for k, b in zip(generations, blocks)]
     if structures is None and sizes is not None:
         structures = {str(k): len(sizes[k]) for k in generations}
