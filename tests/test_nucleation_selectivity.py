@@ -91,12 +91,14 @@ def test_cold_reference_invents_nothing_and_is_silent(data):
 @pytest.mark.slow
 def test_liquid_reference_is_the_sample_and_does_not_rescue_a_warm_reference(data):
     liquid = atominfo.Reference.from_structures(data["liquid"], h=H)
-    warm, said = clusters_of(data["melt"], data["warm"], liquid_reference=liquid)
+    # measured chance clusters: 12 atoms (warm), 3 (cold); 6 keeps both sides clear
+    options = ClusterOptions(chance_cluster_warning=6)
+    warm, said = clusters_of(data["melt"], data["warm"], liquid_reference=liquid, options=options)
     assert warm.selectivity.sample == "the liquid reference"
     assert warm.selectivity.environments == len(liquid)
     assert len(said) == 1 and "colder solid reference" in said[0]
     assert "--liquid-ref" not in said[0]  # it is already given
-    cold, said = clusters_of(data["melt"], data["cold"], liquid_reference=liquid)
+    cold, said = clusters_of(data["melt"], data["cold"], liquid_reference=liquid, options=options)
     assert said == [] and cold.selectivity.warning is None
     assert cold.selectivity.solid_fraction < warm.selectivity.solid_fraction
 
