@@ -155,3 +155,65 @@ def test_structures_species_from_the_data(tmp_path):
     assert r.total_novelty == 1.0 and r.absent.all()
     with pytest.raises(InputError, match="descriptor"):
         species_novelty([nacl], [cu], H, descriptor="blind")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    from ase.io import write
+
+    root = tmp_path_factory.mktemp("species")
+    paths = {}
+    for name, atoms in (
+        ("ordered", cu3au(True, 0, rep=2)),
+        ("random", cu3au(False, 0, rep=2)),
+        ("nacl", bulk("NaCl", "rocksalt", a=5.64, cubic=True) * (2, 2, 2)),
+        ("cu", bulk("Cu", "fcc", a=3.61, cubic=True) * (2, 2, 2)),
+    ):
+        paths[name] = str(root / f"{name}.extxyz")
+        write(paths[name], atoms)
+    return paths
+
+
+def test_cli_entropy_species(files, capsys):
+    from atominfo.cli import main
+
+    assert main(["entropy", files["ordered"], files["random"], "--species", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["species"] == ["Au", "Cu"] and doc["descriptor"] == "multicomponent"
+    assert [r["set"] for r in doc["results"]] == [files["ordered"], files["random"], "all"]
+    for r in doc["results"]:
+        assert abs(r["total"] - r["chemical"] - r["conditional"]) < 1e-10
+    api = species_entropy_table([files["ordered"]], H).sets[0][1]
+    assert doc["results"][0]["total"] == pytest.approx(api.total, abs=1e-12)
+    assert main(["entropy", files["ordered"], "--species"]) == 0
+    text = capsys.readouterr().out
+    assert "chemical" in text and "Au" in text and "total" in text
+
+
+def test_cli_overlap_species_absent(files, capsys):
+    from atominfo.cli import main
+
+    args = ["overlap", files["nacl"], files["cu"], "--ref", files["cu"], "--species", "--json"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["status"] == [ABSENT, "scored", ABSENT]
+    assert doc["novelty"][0] == 1.0 and doc["novelty"][1] == 0.0
+    assert "reference lacks" in captured.err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--sample", "10"], "--sample"),
+        (["--multicomponent"], "--multicomponent"),
+        (["-b", "0.01,0.02"], "one bandwidth"),
+        (["--species-descriptor", "blind"], "must be one of"),
+    ],
+)
+def test_cli_species_refusals(files, capsys, extra, message):
+    from atominfo.cli import main
+
+    assert main(["entropy", files["ordered"], "--species", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("atominfo: error:") and message in err and "Traceback" not in err

@@ -6,6 +6,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from atominfo.cli import options
+from atominfo.cli import species as species_mode
 
 
 def add_arguments(parser) -> None:
@@ -25,6 +26,7 @@ def add_arguments(parser) -> None:
     options.add_seed(parser, "Seed of the --sample draw.")
     options.add_engine(parser)
     options.add_output(parser)
+    species_mode.add_species(parser)
 
 
 def run(args) -> None:
@@ -35,6 +37,8 @@ def run(args) -> None:
     from atominfo.workflows.metrics import entropy_table
 
     options.apply_threads(args)
+    if args.species:
+        return species_mode.entropy(args)
     h = options.h_value(args)
     engine = options.engine(args)
     sp = species(args, args.files)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from atominfo.cli import options
+from atominfo.cli import species as species_mode
 
 
 def add_arguments(parser) -> None:
@@ -20,6 +21,7 @@ def add_arguments(parser) -> None:
     options.add_false_alarm(parser)
     options.add_engine(parser)
     options.add_output(parser)
+    species_mode.add_species(parser)
 
 
 def run(args) -> None:
@@ -31,6 +33,8 @@ def run(args) -> None:
     from atominfo.reference.conformal import calibration_size
 
     options.apply_threads(args)
+    if args.species:
+        return species_mode.overlap(args)
     h = options.h_value(args)
     engine = options.engine(args)
     sp = species(args, args.ref, args.files)
