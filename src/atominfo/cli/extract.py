@@ -39,7 +39,8 @@ def add_arguments(parser) -> None:
         "--output",
         type=Path,
         required=True,
-        help="Cut-out structures, as .extxyz (provenance in each info; full precision).",
+        help="Cut-out structures, as .extxyz (provenance in each info; full precision; "
+        "no file when nothing is novel).",
     )
     parser.add_argument(
         "--summary", type=Path, default=None, help="Also write a JSON summary here."
@@ -62,8 +63,7 @@ def add_arguments(parser) -> None:
     _typed(group, "--max-per-frame", "max_per_frame", None, "N", per_frame)
     group.add_argument(
         "--no-spread",
-        dest="spread",
-        action="store_false",
+        action="store_true",
         help="Pick by dH alone (default: round-robin over frames, each frame holding a "
         "candidate gives one pick before any gives a second).",
     )
@@ -110,7 +110,7 @@ def run(args) -> None:
     knobs = ExtractOptions(
         *(args.mode, args.buffer, args.vacuum, args.min_dh, args.top, args.dedupe),
         *(args.max_picks, args.duplicate_distance, args.bandwidth, args.dh_array or "dH"),
-        *(args.max_per_frame, args.spread),
+        *(args.max_per_frame, not args.no_spread),
     )
     total = count_atoms(args.files, args.index, args.format)
     with progress("dH", total, args.quiet, "atoms") as advance:
