@@ -377,14 +377,19 @@ def chance_largest(
     count = int(round(fraction * n))
     if count == 0:
         return 0
-    pairs = neighbour_pairs(atoms, options.edge_length)  # every edge once, reused per draw
+    # every edge once, reused by each draw, unless the draws together hold fewer atoms
+    pairs = neighbour_pairs(atoms, options.edge_length) if count * draws >= n else None
     rng = np.random.default_rng(seed)
     largest = 0
     for _ in range(draws):
-        chosen = np.zeros(n, dtype=bool)
-        chosen[rng.choice(n, count, replace=False)] = True
-        kept = pairs[chosen[pairs[:, 0]] & chosen[pairs[:, 1]]]
-        groups = _groups(np.flatnonzero(chosen), kept, n, options.method, options.min_size)
+        nodes = np.sort(rng.choice(n, count, replace=False))
+        if pairs is None:
+            kept = neighbour_pairs(atoms, options.edge_length, nodes)
+        else:
+            chosen = np.zeros(n, dtype=bool)
+            chosen[nodes] = True
+            kept = pairs[chosen[pairs[:, 0]] & chosen[pairs[:, 1]]]
+        groups = _groups(nodes, kept, n, options.method, options.min_size)
         largest = max(largest, len(groups[0]) if groups else 0)
     return largest
 
