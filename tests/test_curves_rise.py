@@ -42,6 +42,9 @@ def assert_consistent(curve: LearningCurve, environments: int) -> None:
     for x in _numbers({k: d[k] for k in ("fit", "asymptote_interval", "gap_interval", "test")}):
         assert abs(x) <= max(ceiling, EXTRAPOLATION * total), (x, d)
     assert d["status"] == test.status and d["rule"] in text
+    headline = curve.headline()
+    assert headline.startswith(f"learning curve {test.status}")
+    assert ("information gap" in headline) == (curve.fit is not None)
     assert (d["fit"] is None) == (curve.fit is None) == (d["asymptote"] is None)
     assert (d["fit"] is None) == bool(d["fit_reason"])
     lo, hi = test.interval if test.interval is not None else (None, None)
@@ -92,13 +95,13 @@ def _synthetic(sizes, clean, noise, seed=0) -> LearningCurve:
 @pytest.fixture(scope="module")
 def crystal():
     """A 300 K Cu crystal (32 atoms, Langevin EMT), 100 frames: 3200 environments."""
-    return load_frames(md_frames(fcc_cu(2), 300.0, 100, interval=5, seed=0))
+    return load_frames(md_frames(fcc_cu(2), 300.0, 100, interval=3, equilibration=50, seed=0))
 
 
 @pytest.fixture(scope="module")
 def melt():
     """Liquid Cu at 2500 K (32 atoms, EMT), 20 frames: 640 environments."""
-    return load_frames(cu_melt(2, n_frames=20, seed=1, interval=10))
+    return load_frames(cu_melt(2, n_frames=20, seed=1, melt_steps=200, interval=10))
 
 
 @pytest.mark.slow
