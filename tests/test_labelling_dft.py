@@ -178,3 +178,18 @@ def test_nothing_novel_writes_no_file(melt_run, tmp_path, capsys):
     result = extract(train, ref, output=out, summary=summary)
     assert result.structures == [] and result.output is None and result.summary is None
     assert os.listdir(tmp_path) == []
+
+
+def test_structures_without_a_smallest_distance():
+    from ase import Atoms
+
+    from atominfo.errors import InputError
+
+    lone = Atoms("Cu", positions=[[0.0, 0.0, 0.0]])  # no pair: nothing to clash with
+    assert source_min_distance(lone) == np.inf
+    cluster, cell = cut_out(lone, [0], 3.0, 1.0, mode="both")
+    assert len(cluster) == len(cell) == 1 and not np.any(cell.info["cell_margin"])
+    assert cell.info["min_distance"] == pytest.approx(8.0)  # its own image, 2 (cutoff + buffer)
+    flat = Atoms("Cu", positions=[[0.0, 0.0, 0.0]], pbc=True)  # periodic, zero cell
+    with pytest.raises(InputError, match="zero volume"):
+        cut_out(flat, [0], 3.0, 1.0, mode="cell")

@@ -241,9 +241,11 @@ def source_min_distance(atoms: Atoms) -> float:
     distance its density allows (no packing of spheres fills more than pi / sqrt(18)
     of space); other structures within a radius doubled until the distance is found.
     """
+    cell, _, pbc = _cell_and_heights(atoms)  # refuses a flat periodic cell
+    atoms = Atoms(positions=atoms.positions, cell=cell, pbc=pbc)
     guess = 1.0
-    if atoms.pbc.all() and len(atoms):
-        volume = abs(float(np.linalg.det(atoms.cell[:])))
+    if pbc.all() and len(atoms):
+        volume = abs(float(np.linalg.det(cell)))
         packing = math.pi / math.sqrt(18.0)
         guess = 2.0 * (3.0 * packing * volume / (4.0 * math.pi * len(atoms))) ** (1.0 / 3.0)
         guess = guess * (1.0 + 1e-9) + 1e-9
