@@ -266,6 +266,9 @@ class _TwoReferences:
     def delta_entropy(self, Y) -> np.ndarray:
         return np.stack([self.solid.delta_entropy(Y), self.liquid.delta_entropy(Y)])
 
+    def p_values(self, Y) -> np.ndarray:  # against the solid (clusters never ask for them)
+        return self.solid.p_values(Y)
+
 
 def _check_liquid(reference: Reference, liquid: Reference) -> None:
     if not isinstance(liquid, Reference):
