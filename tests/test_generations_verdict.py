@@ -134,6 +134,7 @@ def test_resampled_gains_beyond_a_fixed_threshold_do_not_stop_the_verdict(emt):
     rows = _campaign(crystal, [2, 2, 2, 2, 2, 2])
     assert max(r.entropy_gain for r in rows[-2:]) > 0.05
     assert campaign_verdict(rows).verdict == "converged"
+    assert campaign_verdict(rows, max_gain=0.05).verdict == "converged"
 
 
 @pytest.mark.slow
@@ -145,6 +146,10 @@ def test_a_melt_generation_is_not_converged(emt):
     v = campaign_verdict(rows)
     assert v.verdict == "not converged" and "generation 3 novelty" in v.reason
     assert rows[2].novelty - rows[2].novelty_resampled >= 0.01
+    assert v.max_gain is None and "gain in cumulative H" not in v.rule
+    # The gain in H, when asked for, judged against re-sampling as well.
+    v = campaign_verdict(rows, max_gain=0.05)
+    assert "generation 3 raises H by" in v.reason and "0.05 nats" in v.rule
 
 
 @pytest.mark.slow

@@ -49,10 +49,11 @@ def add_arguments(parser) -> None:
     group.add_argument(
         "--max-gain",
         type=options.typed("max_gain", "--max-gain"),
-        default=0.05,
+        default=None,
         metavar="NATS",
-        help="... and each raising the cumulative H by less than this beyond what "
-        "re-sampling gives (default 0.05 nats)",
+        help="also require each of them to raise the cumulative H by less than this beyond "
+        "what re-sampling gives (off by default: an MD run still equilibrating raises H "
+        "beyond re-sampling with no novel environment)",
     )
     group.add_argument(
         "--resamples",

@@ -3,8 +3,10 @@
 Three checks, each with its confidence stated in the rule:
 
 * the last `window` generations, each against what re-sampling gives
-  (`generations_resampling`): novelty and gain in H beyond re-sampling's 95%
-  quantile by more than the tolerances means the generation added information;
+  (`generations_resampling`): novelty beyond re-sampling's 95% quantile by
+  more than the tolerance means the generation added information (and, when
+  asked, the same for the gain in H: off by default, since an MD run still
+  equilibrating raises H beyond re-sampling with no novel environment);
 * with the gap: the information gap of the whole set, by its 95% interval;
 * with production runs (`generations_production`): their novel fraction
   against the whole training set, by its 95% confidence bounds.
@@ -32,7 +34,6 @@ from atominfo.workflows.generations_resampling import CONFIDENCE, DEFAULT_RESAMP
 
 DEFAULT_WINDOW = 2
 DEFAULT_MAX_NOVELTY = 0.01  # fraction of environments with dH > 0
-DEFAULT_MAX_GAIN = 0.05  # nats of cumulative H per generation
 DEFAULT_MAX_GAP = 0.05  # nats, information gap of the cumulative set
 SELF_ONLY = "the data's own self-consistency only: no production runs were checked"
 WITH_PRODUCTION = "the data's self-consistency and the production runs"
@@ -47,14 +48,15 @@ class VerdictRule:
     window : how many of the last generations the rule looks at (>= 1).
     max_novelty : fraction in [0, 1]: tolerated novelty beyond re-sampling, and
         the largest novel fraction of production structures.
-    max_gain : nats, tolerated gain in H beyond re-sampling.
+    max_gain : nats or None, tolerated gain in H beyond re-sampling (None: the
+        gain is reported, not required).
     max_gap : nats; applied only when the gaps are computed.
     resamples : random re-splits per generation (>= 19).
     """
 
     window: int = DEFAULT_WINDOW
     max_novelty: float = DEFAULT_MAX_NOVELTY
-    max_gain: float = DEFAULT_MAX_GAIN
+    max_gain: float | None = None
     max_gap: float = DEFAULT_MAX_GAP
     resamples: int = DEFAULT_RESAMPLES
 
@@ -62,7 +64,7 @@ class VerdictRule:
         checked = {
             "window": params.check("verdict_window", self.window, label="verdict window"),
             "max_novelty": params.check("max_novelty", self.max_novelty),
-            "max_gain": params.check("max_gain", self.max_gain),
+            "max_gain": None if self.max_gain is None else params.check("max_gain", self.max_gain),
             "max_gap": params.check("max_gap", self.max_gap),
             "resamples": params.check("verdict_resamples", self.resamples),
         }
@@ -80,7 +82,7 @@ class Verdict(Result):
     verdict : "converged", "not converged" or "undetermined".
     rule : str, the rule with its thresholds and confidence, in words.
     scope : str, what "converged" covers (with or without production runs).
-    window : int. max_novelty : fraction. max_gain : nats.
+    window : int. max_novelty : fraction. max_gain : nats or None (not required).
     max_gap : nats or None (None: the gap was not part of the rule).
     confidence : float, of every quantile and bound the rule uses.
     resamples : int or None, random re-splits per generation.
@@ -99,7 +101,7 @@ class Verdict(Result):
     scope: str
     window: int
     max_novelty: float
-    max_gain: float
+    max_gain: float | None
     max_gap: float | None
     confidence: float
     resamples: int | None
@@ -126,20 +128,25 @@ class Verdict(Result):
 def verdict_rule(
     window: int,
     max_novelty: float,
-    max_gain: float,
+    max_gain: float | None,
     max_gap: float | None,
     resamples: int | None = DEFAULT_RESAMPLES,
     production: bool = False,
 ) -> str:
     """The stopping rule in words (what `campaign_verdict` applies)."""
     c = f"{CONFIDENCE:.0%}"
+    gain = (
+        ""
+        if max_gain is None
+        else f", and its gain in cumulative H exceeds re-sampling's by less than {max_gain:g} nats"
+    )
     rule = (
         f"converged when each of the last {window} generation(s) is explained by "
         f"re-sampling: its novelty (fraction of its environments with dH > 0 against all "
-        f"earlier ones) exceeds by less than {max_novelty:.4g}, and its gain in cumulative "
-        f"H exceeds by less than {max_gain:g} nats, what re-sampling the structures up to "
-        f"it gives at {c} (the larger {c} quantile of {resamples} random re-splits into "
-        f"earlier and new sets of the same sizes and of the runs of consecutive structures)"
+        f"earlier ones) exceeds by less than {max_novelty:.4g} what re-sampling the "
+        f"structures up to it gives at {c} (the larger {c} quantile of {resamples} random "
+        "re-splits into earlier and new sets of the same sizes and of the runs of "
+        f"consecutive structures){gain}"
     )
     if max_gap is not None:
         rule += (
@@ -163,7 +170,7 @@ def campaign_verdict(
     *,
     window: int = DEFAULT_WINDOW,
     max_novelty: float = DEFAULT_MAX_NOVELTY,
-    max_gain: float = DEFAULT_MAX_GAIN,
+    max_gain: float | None = None,
     max_gap: float | None = None,
     production: ProductionNovelty | None = None,
 ) -> Verdict:
@@ -172,13 +179,15 @@ def campaign_verdict(
     Parameters
     ----------
     rows : what `generation_report` returned (with ``gap=True`` when `max_gap` is given).
-    window : int >= 1. max_novelty : fraction in [0, 1]. max_gain, max_gap : nats >= 0.
+    window : int >= 1. max_novelty : fraction in [0, 1]. max_gain, max_gap : nats >= 0,
+        or None: not part of the rule.
     production : `production_novelty` of the production runs, or None (then
         "converged" covers only the data's own self-consistency).
     """
     window = params.check("verdict_window", window, label="verdict window")
     max_novelty = params.check("max_novelty", max_novelty)
-    max_gain = params.check("max_gain", max_gain)
+    if max_gain is not None:
+        max_gain = params.check("max_gain", max_gain)
     if max_gap is not None:
         max_gap = params.check("max_gap", max_gap)
     resamples = getattr(rows, "resamples", None)
@@ -247,7 +256,7 @@ def _generation_checks(rows: Sequence, window, max_novelty, max_gain):
                 f"{r.novelty_resampled:.2%} by {excess:.2%} >= {max_novelty:.2%}"
             )
         excess = r.entropy_gain - r.gain_resampled
-        if not excess < max_gain:
+        if max_gain is not None and not excess < max_gain:
             failures.append(
                 f"generation {r.label} raises H by {r.entropy_gain:.4f} nats, "
                 f"{excess:.4f} >= {max_gain:g} beyond re-sampling's {r.gain_resampled:.4f}"
