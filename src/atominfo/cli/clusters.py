@@ -1,6 +1,7 @@
 """Nucleation clusters: solid-like atoms (dH <= 0 against a solid reference, and with
 --liquid-ref closer to the solid than to the liquid) joined within --edge Å; per
-frame, the number of clusters (biconnected by default) and the largest."""
+frame, the number of clusters (biconnected by default) and the largest. First, a warning
+when random atoms in the proportion the reference calls solid-like in the melt form nuclei."""
 
 from __future__ import annotations
 
