@@ -113,8 +113,11 @@ def test_chance_largest_bounds():
     # random atoms in growing proportion never make smaller clusters (same draws)
     sizes = [chance_largest(atoms, p, options) for p in (0.05, 0.3, 0.8)]
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
-    with pytest.raises(InputError, match="fraction"):
-        chance_largest(atoms, 1.5, options)
+    for bad in (1.5, -0.1, float("nan"), "half", None, True):
+        with pytest.raises(InputError, match="fraction"):
+            chance_largest(atoms, bad, options)
+    with pytest.raises(InputError, match="options"):
+        chance_largest(atoms, 0.5, None)
     with pytest.raises(InputError, match="chance_cluster_warning"):
         ClusterOptions(chance_cluster_warning=0)
 

@@ -345,7 +345,7 @@ class Selectivity:
 
     Attributes
     ----------
-    sample : what was scored: "first frame (FILE, frame N)" or "liquid reference"
+    sample : what was scored: "the first frame (FILE, frame N)" or "the liquid reference"
         (its environments against the rest of it, up to SELECTIVITY_SAMPLE of them).
     environments : environments scored.
     solid_fraction : the fraction of them called solid-like (`solid_like`).
@@ -368,21 +368,24 @@ class Selectivity:
         return dict(self.__dict__)
 
 
-def chance_largest(
-    atoms: Atoms, fraction: float, options: ClusterOptions, draws: int = CHANCE_DRAWS, seed=0
-) -> int:
-    """The largest cluster over `draws` labellings of round(fraction * n) random atoms of
-    `atoms` as solid-like (clusters as `find_clusters` with `options`)."""
-    fraction = float(fraction)
-    if not 0.0 <= fraction <= 1.0:
+def chance_largest(atoms: Atoms, fraction: float, options: ClusterOptions) -> int:
+    """The largest cluster over CHANCE_DRAWS labellings (seeded: reproducible) of
+    round(fraction * n) random atoms of `atoms` as solid-like, clustered as
+    `find_clusters` does with `options`."""
+    _check_atoms(atoms)
+    if not isinstance(options, ClusterOptions):
+        raise InputError(f"options must be a ClusterOptions, got {type(options).__name__}")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.number)):
+        raise InputError(f"fraction must be a number in [0, 1], got {fraction!r}")
+    if not 0.0 <= float(fraction) <= 1.0:
         raise InputError(f"fraction must be in [0, 1], got {fraction!r}")
-    n = len(atoms)
+    draws, n = CHANCE_DRAWS, len(atoms)
     count = int(round(fraction * n))
     if count == 0:
         return 0
     # every edge once, reused by each draw, unless the draws together hold fewer atoms
     pairs = neighbour_pairs(atoms, options.edge_length) if count * draws >= n else None
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(0)
     largest = 0
     for _ in range(draws):
         nodes = np.sort(rng.choice(n, count, replace=False))
