@@ -39,6 +39,8 @@ _PUBLIC = {
     "overlap": "atominfo.information",
     "novelty": "atominfo.information",
     "sampled_entropy": "atominfo.information",
+    "species_entropy": "atominfo.workflows.species",
+    "species_delta_entropy": "atominfo.workflows.species",
     "Reference": "atominfo.reference",
     "NoveltyCalculator": "atominfo.workflows.monitor_calculator",
 }
@@ -76,3 +78,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from atominfo.reference import Reference
     from atominfo.structures.frameset import FrameSet
     from atominfo.structures.rescale import rescale_to_volume
+    from atominfo.workflows.species import species_delta_entropy, species_entropy
