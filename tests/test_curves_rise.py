@@ -39,7 +39,7 @@ def assert_consistent(curve: LearningCurve, environments: int) -> None:
     # EXTRAPOLATION x the full size): no runaway parameter anywhere.
     for key in ("asymptote", "gap_full"):
         assert d[key] is None or -ceiling <= d[key] <= ceiling
-    for x in _numbers({k: d[k] for k in ("fit", "asymptote_interval", "gap_interval", "test")}):
+    for x in _numbers(d):  # sizes, entropies, parameters, intervals, the test
         assert abs(x) <= max(ceiling, EXTRAPOLATION * total), (x, d)
     assert d["status"] == test.status and d["rule"] in text
     headline = curve.headline()
