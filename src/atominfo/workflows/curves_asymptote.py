@@ -64,7 +64,7 @@ class AsymptoteFit(Result):
     reason : str, one line: why the status (empty when determined).
     slope_ratio : float >= 0, the fitted slope dH/d(ln N) at the largest
         fitted size over that at the smallest (1 for a straight line in ln N,
-        0 once saturated); NaN for a flat curve.
+        0 once saturated); NaN for a flat curve or when not determined.
     a_interval : (low, high) in nats, the central `level` bootstrap interval
         of `a`; high is inf when more than ``(1 - level) / 2`` of the refits
         find no asymptote. None without a bootstrap, or when not determined.
@@ -362,7 +362,7 @@ def fit_asymptote(
 
 def _forget(fit: AsymptoteFit) -> None:
     """Blank a rejected fit's parameters and intervals: only the reason stays."""
-    fit.a = fit.b = fit.c = fit.rms = float("nan")
+    fit.a = fit.b = fit.c = fit.rms = fit.slope_ratio = float("nan")
     fit.a_interval = fit.saturation_interval = None
 
 
@@ -413,9 +413,9 @@ def _point_fit(sizes, E, max_entropy, tolerance, level, largest) -> AsymptoteFit
     if problem == "not bending":
         fit.status = "not determined"
         fit.reason = (
-            f"the curve is not bending yet: its fitted slope in ln N at N = "
-            f"{fit.sizes[-1]} is {fit.slope_ratio:.0%} of that at N = {fit.sizes[0]} "
-            f"(at most {MAX_SLOPE_RATIO:.0%} needed)"
+            f"the curve is not bending yet: the fitted slope in ln N at N = "
+            f"{fit.sizes[-1]} is more than {MAX_SLOPE_RATIO:.0%} of that at N = "
+            f"{fit.sizes[0]}"
         )
     elif problem == "above ln(environments)":
         fit.status = "not determined"
