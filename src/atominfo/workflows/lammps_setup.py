@@ -18,6 +18,8 @@ from atominfo.errors import InputError
 
 __all__ = [
     "LammpsLaunch",
+    "mpi_rank",
+    "quiet_other_ranks",
     "lammps_message",
     "open_lammps",
     "parse_variables",
@@ -40,6 +42,25 @@ def _mpich_library() -> str | None:
             if path.exists():
                 return str(path)
     return None
+
+
+def mpi_rank() -> int:
+    """This process's rank under ``mpirun`` (MPICH/Hydra, Open MPI, PMIx), 0 otherwise;
+    known before LAMMPS starts MPI."""
+    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
+def quiet_other_ranks() -> None:
+    """On every MPI rank but 0, send this process's output to /dev/null: a command run
+    with ``mpirun -np N`` prints (and writes) once."""
+    import sys
+
+    if mpi_rank() != 0:
+        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (for the process)
 
 
 def potentials_directory() -> Path | None:

