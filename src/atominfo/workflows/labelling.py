@@ -393,10 +393,14 @@ class _Cutter:
         for rank, c in enumerate(self.chosen):
             wanted.setdefault(int(self.cand.frame[c]), []).append(rank)
         cut: dict[int, list[Atoms]] = {}
-        for number, fr in enumerate(iter_frames(structures, **reading.kwargs())):
+        last = max(wanted, default=-1)
+        frames = iter_frames(structures, **reading.kwargs()) if wanted else iter(())
+        for number, fr in enumerate(frames):
             if number in wanted:
                 self._same_frame(number, fr)
                 cut.update(self._cut(number, fr, wanted[number]))
+            if number >= last:  # the frames after the last pick are not read again
+                break
         if len(cut) != len(self.chosen):
             raise InputError(
                 "the input changed while it was being read (fewer frames the second time)"

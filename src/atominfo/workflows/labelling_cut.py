@@ -25,12 +25,12 @@ the buffer keeps that surface away from the environment being labelled.
   atom in the parallelepiped centred on the centre atom; PBC on. The carved
   faces are not commensurate with the structure: an atom just inside one face
   can land on the periodic image of an atom just inside the opposite face (a
-  clash, 0.02-1.4 Å against 2.0-2.5 Å in EMT Cu melts and crystals; forces of
-  tens of eV/Å in DFT). So each carved direction is lengthened by the smallest
-  margin (in steps of an eighth of the bound below) after which no two atoms,
-  periodic images included, are closer than ``CLASH_RATIO`` (0.9) times the
-  source's smallest interatomic distance; ``info['cell_margin']`` (Å, per cell
-  vector) says by how much. The margin never needs to exceed that bound ``g``:
+  clash: measured 0.02-1.5 Å apart in EMT Cu melts and crystals whose closest
+  atoms are 2.0-2.3 Å apart). So the carved directions that a clash crosses
+  are lengthened, step by step (an eighth of the bound below per step), until
+  no two atoms, periodic images included, are closer than ``CLASH_RATIO``
+  (0.9) times the source's smallest interatomic distance;
+  ``info['cell_margin']`` (Å, per cell vector) says by how much. The margin never needs to exceed that bound ``g``:
   an image across a face lengthened by ``g`` is at least ``g`` from every atom
   of the cell (its distance along the face normal is), and atoms within the
   cell, or images across uncarved directions, are at source distances. The
