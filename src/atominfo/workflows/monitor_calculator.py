@@ -43,6 +43,7 @@ from atominfo.descriptor.kernel import ghost_atoms
 from atominfo.errors import InputError
 from atominfo.reference import Reference
 from atominfo.structures.frames import validate_atoms
+from atominfo.workflows.lammps_monitor import check_reference
 from atominfo.workflows.monitor import MonitorRecord
 from atominfo.workflows.snapshot_box import DEFAULT_DH_TOL, BoxAnalyser, box_descriptors, run_box
 
@@ -304,11 +305,3 @@ def annotate(atoms: Atoms, novelty: dict) -> None:
     if "p_value" in novelty:
         atoms.arrays["p_value"] = np.array(novelty["p_value"], dtype=float)
     atoms.info["novelty"], atoms.info["max_dH"] = novelty["novelty"], novelty["max_dH"]
-
-
-def check_reference(reference) -> None:
-    """InputError unless `reference` is a `Reference` with one bandwidth."""
-    if not isinstance(reference, Reference):
-        raise InputError(f"reference must be a Reference, got {type(reference).__name__}")
-    if np.ndim(reference.h) != 0:
-        raise InputError("the calculator needs a reference with a single bandwidth")
