@@ -36,6 +36,7 @@ pair_coeff * * Cu_mishin1.eam.alloy Cu
 timestep 0.002
 velocity all create 800 1 loop geom
 fix nve all nve
+write_data start.data
 dump d all custom 10 md.dump id type x y z d_dH
 dump_modify d sort id format float %.17g
 run 100
@@ -81,6 +82,7 @@ def test_two_ranks_give_the_serial_dh_and_halt_step(tmp_path, exact):
     assert [f.info["timestep"] for f in dumps[0]] == [f.info["timestep"] for f in dumps[1]]
     for one, two in zip(*dumps, strict=True):
         np.testing.assert_allclose(two.arrays["d_dH"], one.arrays["d_dH"], rtol=0, atol=1e-9)
+    assert "atominfo" not in (tmp_path / "mpi" / "start.data").read_text()
     # nothing written beside the outputs by the other rank
     assert sorted(p.name for p in (tmp_path / "mpi").iterdir()) == sorted(
         p.name for p in (tmp_path / "serial").iterdir()

@@ -264,7 +264,8 @@ class LammpsMonitor:
             self.lmp.command(command)
         except Exception as exc:
             raise InputError(lammps_message(exc)) from None
-        if self._own_store:
+        # rank 0 wrote the file (the others have nothing to remove)
+        if self._own_store and int(self.lmp.extract_setting("world_rank")) == 0:
             words = shlex.split(self.lmp.expand(command))
             if len(words) > 1:  # LAMMPS puts the timestep in place of '*'
                 step = str(int(self.lmp.extract_global("ntimestep")))
