@@ -153,6 +153,7 @@ CONSTRAINTS: dict[str, Interval | OneOf] = {
     "alarm_novelty": Interval(float, 0.0, 1.0),
     "alarm_dh": Interval(float, None, None),
     "method_exact": OneOf(("exact", "approximate")),
+    "novelty_objective": OneOf(("sum", "mean", "max", "entropy_gain")),
     "method_inside": OneOf(("auto", "classify", "exact")),
     "species_descriptor": OneOf(("multicomponent", "plain")),
     "backend": OneOf(("cpu", "dask", "torch")),
