@@ -217,3 +217,11 @@ def test_run_script_api_start_step(reference, tmp_path, monkeypatch):
     (tmp_path / "in.md").write_text(CU_108 + "run 30\n")
     result = run_script(tmp_path / "in.md", reference, every=10, start_step=15)
     assert [c["timestep"] for c in result.checks] == [20, 30]
+
+
+def test_a_box_without_atoms_runs_without_checks(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("in.md").write_text(CU_108.split("create_atoms")[0] + "mass 1 63.546\nrun 20\n")
+    assert main(["lammps", "in.md", "--ref", str(REF), "--every", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "0 checks" in out

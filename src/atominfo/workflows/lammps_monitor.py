@@ -339,7 +339,8 @@ class LammpsMonitor:
         """
         try:
             # every rank checks (a check gathers over all of them), even one with no atom
-            if self.error is None and step >= self.options.start_step:
+            atoms = int(self.lmp.get_natoms())
+            if self.error is None and step >= self.options.start_step and atoms > 0:
                 self._check(int(step), tag[:nlocal], x[:nlocal])
         except BaseException as exc:
             self.error = exc
