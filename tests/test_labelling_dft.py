@@ -34,10 +34,14 @@ def _smallest(atoms, within: float) -> float:
 def sources():
     """An EMT Cu melt (3000 K, 108 atoms) and a rattled crystal with a vacancy."""
     melt = md_frames(bulk("Cu", cubic=True) * (3, 3, 3), 3000, 2, interval=10, equilibration=60)
+    return {"melt 0": melt[0], "melt 1": melt[1], "vacancy": _vacancy()}
+
+
+def _vacancy():
     vacancy = bulk("Cu", cubic=True) * (3, 3, 3)
     del vacancy[13]
     vacancy.rattle(0.02, seed=2)
-    return {"melt 0": melt[0], "melt 1": melt[1], "vacancy": vacancy}
+    return vacancy
 
 
 def _unpadded(cut):
@@ -81,8 +85,8 @@ def test_periodic_cut_outs_hold_no_clash(sources, name):
     assert min(before) < 0.5 * source
 
 
-def test_cut_out_is_the_public_cut_of_several_atoms(sources):
-    atoms = sources["vacancy"]
+def test_cut_out_is_the_public_cut_of_several_atoms():
+    atoms = _vacancy()
     pieces = cut_out(atoms, [4, 17], 3.0, 0.62, vacuum=5.0, mode="both")
     assert [p.info["mode"] for p in pieces] == ["cluster", "cell"] * 2
     assert [int(p.arrays["source_atom"][0]) for p in pieces] == [4, 4, 17, 17]
@@ -102,13 +106,18 @@ def test_a_cell_no_taller_than_the_cut_keeps_its_period_and_no_margin():
 
 
 @pytest.fixture(scope="module")
-def melt_run(tmp_path_factory, sources):
+def train_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("dft")
     train = bulk("Cu", cubic=True) * (3, 3, 3)
     train.rattle(0.03, seed=5)
     ase.io.write(d / "train.extxyz", train)
-    ase.io.write(d / "melt.extxyz", [sources["melt 0"], sources["melt 1"]])
     return d
+
+
+@pytest.fixture(scope="module")
+def melt_run(train_run, sources):
+    ase.io.write(train_run / "melt.extxyz", [sources["melt 0"], sources["melt 1"]])
+    return train_run
 
 
 @pytest.mark.slow
@@ -160,9 +169,9 @@ def test_descriptors_read_back_match_to_1e_12(sources, melt_run, tmp_path, mode)
     assert lossy > 1e-11
 
 
-def test_nothing_novel_writes_no_file(melt_run, tmp_path, capsys):
+def test_nothing_novel_writes_no_file(train_run, tmp_path, capsys):
     # every environment of the reference is in the reference: dH <= 0 everywhere
-    train = str(melt_run / "train.extxyz")
+    train = str(train_run / "train.extxyz")
     out, summary = tmp_path / "cand.extxyz", tmp_path / "cand.json"
     argv = ["extract", train, "--ref", train, "-k", str(K), "-c", "3", "-o", str(out)]
     assert main([*argv, "--summary", str(summary)]) == 0
