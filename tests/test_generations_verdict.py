@@ -61,6 +61,18 @@ def test_resampling_quantile_holds_for_exchangeable_structures():
     assert (over / trials <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / trials)).all(), over
 
 
+def test_few_structures_are_split_every_other_way():
+    from atominfo.workflows.generations_resampling import other_splits
+
+    rng = np.random.default_rng(0)
+    splits = other_splits(6, 4, 199, rng)  # C(6, 4) = 15 splits: all 14 others
+    assert splits.shape == (14, 4)
+    assert len({tuple(sorted(s)) for s in splits}) == 14
+    assert (2, 3, 4, 5) not in {tuple(sorted(s)) for s in splits}
+    many = other_splits(30, 10, 199, rng)  # C(30, 10) splits: a random draw
+    assert many.shape == (199, 10) and all(len(set(s)) == 10 for s in many)
+
+
 def _observed(blocks):
     import atominfo
 
@@ -150,6 +162,22 @@ def test_a_melt_generation_is_not_converged(emt):
     # The gain in H, when asked for, judged against re-sampling as well.
     v = campaign_verdict(rows, max_gain=0.05)
     assert "generation 3 raises H by" in v.reason and "0.05 nats" in v.rule
+
+
+@pytest.mark.slow
+def test_a_melt_after_two_structures_is_not_converged(emt):
+    """Few structures: the observed split is not among those it is compared with."""
+    crystal, _, melt = emt
+    gens = {"1": crystal.environments([0]), "2": crystal.environments([1]), "3": melt.X}
+    rows = generation_report(gens, H, sizes={"1": [32], "2": [32], "3": [32] * 4})
+    v = campaign_verdict(rows)
+    assert v.verdict == "not converged" and "generation 3 novelty" in v.reason
+    # A melt re-sampled by a few frames: each new frame is novel, as re-sampling shows.
+    gens = {str(g + 1): melt.environments([g]) for g in range(4)}
+    rows = generation_report(gens, H, sizes={str(g + 1): [32] for g in range(4)})
+    assert rows[-1].novelty_resampled >= 0.5
+    v = campaign_verdict(rows)
+    assert v.verdict == "not converged" and "do not cover their own distribution" in v.reason
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ all generations) and every split sums them.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -78,7 +79,8 @@ def resampling_null(
 
     Each is the larger of two quantiles over splits of the structures of
     generations 1..g into an "earlier" and a "new" set: `resamples` random
-    splits (structures drawn independently), and every run of as many
+    splits, or every other split where there are fewer (`other_splits`;
+    structures drawn independently), and every run of as many
     consecutive structures as the new generation, taken cyclically
     (structures correlated in order, as MD frames are; with few structures
     this is the largest of the runs).
@@ -110,24 +112,39 @@ def resampling_null(
     for g in range(1, len(blocks)):
         n_units, n_earlier = int(first_unit[g + 1]), int(first_unit[g])
         new = n_units - n_earlier
-        # columns: the observed split, the random splits, the other cyclic runs
-        masks = np.ones((n_units, 1 + resamples + n_units - 1), dtype=bool)
+        drawn = other_splits(n_units, new, resamples, rng)
+        # columns: the observed split, the other splits, the other cyclic runs
+        masks = np.ones((n_units, 1 + len(drawn) + n_units - 1), dtype=bool)
         masks[n_earlier:, 0] = False
-        for lo in range(0, resamples, BATCH):  # `new` units drawn without replacement
-            k = min(BATCH, resamples - lo)
-            drawn = np.argsort(rng.random((k, n_units)), axis=1)[:, :new]
-            np.put_along_axis(masks[:, 1 + lo : 1 + lo + k].T, drawn, False, axis=1)
+        np.put_along_axis(masks[:, 1 : 1 + len(drawn)].T, drawn, False, axis=1)
         for i, s in enumerate(range(n_earlier + 1, n_earlier + n_units)):
-            masks[(s + np.arange(new)) % n_units, 1 + resamples + i] = False
+            masks[(s + np.arange(new)) % n_units, 1 + len(drawn) + i] = False
         rows = int(starts[n_units])
         novelty, gain = _split_values(L[:rows, :n_units], unit_of_row[:rows], masks)
-        pick = (slice(1, resamples + 1), slice(resamples + 1, None))
+        pick = (slice(1, len(drawn) + 1), slice(len(drawn) + 1, None))
         out.append(
             (
                 max(_quantile(novelty[pick[0]]), _quantile(novelty[pick[1]])),
                 max(_quantile(gain[pick[0]]), _quantile(gain[pick[1]])),
             )
         )
+    return out
+
+
+def other_splits(n_units: int, new: int, resamples: int, rng) -> np.ndarray:
+    """The "new" units of the splits to compare with the observed one (the last `new`
+    units), array (m, new): every other split when there are at most `resamples`
+    of them (exact; with fewer than 1 / (1 - CONFIDENCE) splits in all, the
+    quantile is their largest, and the observed split exceeds it with probability
+    1 / splits), else `resamples` uniform random splits."""
+    if math.comb(n_units, new) - 1 <= resamples:
+        observed = tuple(range(n_units - new, n_units))
+        others = [c for c in itertools.combinations(range(n_units), new) if c != observed]
+        return np.array(others, dtype=np.int64).reshape(len(others), new)
+    out = np.empty((resamples, new), dtype=np.int64)
+    for lo in range(0, resamples, BATCH):  # `new` units drawn without replacement
+        k = min(BATCH, resamples - lo)
+        out[lo : lo + k] = np.argsort(rng.random((k, n_units)), axis=1)[:, :new]
     return out
 
 

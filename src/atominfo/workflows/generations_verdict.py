@@ -35,6 +35,10 @@ from atominfo.workflows.generations_resampling import CONFIDENCE, DEFAULT_RESAMP
 DEFAULT_WINDOW = 2
 DEFAULT_MAX_NOVELTY = 0.01  # fraction of environments with dH > 0
 DEFAULT_MAX_GAP = 0.05  # nats, information gap of the cumulative set
+# Novelty that re-sampling alone gives when the data do not cover their own
+# distribution (each new draw mostly novel, as for a melt sampled by a few
+# frames): a generation this novel adds information even if re-sampling does too.
+UNCOVERED = 0.5
 SELF_ONLY = "the data's own self-consistency only: no production runs were checked"
 WITH_PRODUCTION = "the data's self-consistency and the production runs"
 
@@ -145,8 +149,10 @@ def verdict_rule(
         f"re-sampling: its novelty (fraction of its environments with dH > 0 against all "
         f"earlier ones) exceeds by less than {max_novelty:.4g} what re-sampling the "
         f"structures up to it gives at {c} (the larger {c} quantile of {resamples} random "
-        "re-splits into earlier and new sets of the same sizes and of the runs of "
-        f"consecutive structures){gain}"
+        "re-splits into earlier and new sets of the same sizes, or of every other split "
+        "where there are fewer, their largest where fewer than 20, and of the runs of "
+        f"consecutive structures), and is below {UNCOVERED:.0%} where re-sampling gives "
+        f"that much too{gain}"
     )
     if max_gap is not None:
         rule += (
@@ -254,6 +260,12 @@ def _generation_checks(rows: Sequence, window, max_novelty, max_gain):
             failures.append(
                 f"generation {r.label} novelty {r.novelty:.2%} exceeds re-sampling's "
                 f"{r.novelty_resampled:.2%} by {excess:.2%} >= {max_novelty:.2%}"
+            )
+        elif r.novelty >= UNCOVERED and r.novelty_resampled >= UNCOVERED:
+            failures.append(
+                f"generation {r.label} novelty {r.novelty:.2%}, and re-sampling the "
+                f"structures up to it gives {r.novelty_resampled:.2%}: the data do not "
+                "cover their own distribution yet"
             )
         excess = r.entropy_gain - r.gain_resampled
         if max_gain is not None and not excess < max_gain:
