@@ -87,3 +87,25 @@ def test_two_ranks_give_the_serial_dh_and_halt_step(tmp_path, exact):
     assert sorted(p.name for p in (tmp_path / "mpi").iterdir()) == sorted(
         p.name for p in (tmp_path / "serial").iterdir()
     )
+
+
+def test_ctrl_c_of_mpirun_stops_every_rank_and_keeps_the_table(tmp_path):
+    """mpirun forwards SIGINT to the ranks: each ends the run at its next check, rank 0
+    writes the table of the checks made and says so in one line; status 130."""
+    import signal
+    import time
+
+    (tmp_path / "in.md").write_text(SCRIPT.replace("run 100", "run 1000000"))
+    command = [str(MPIRUN), "-np", "2", sys.executable, "-m", "atominfo", "lammps", "in.md"]
+    command += ["--ref", str(REF), "--every", "20", "--table", "t.csv", "-q"]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(10)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    lines = [line for line in err.splitlines() if line.startswith("atominfo:")]
+    assert len(lines) == 1 and "interrupted at in.md line 15" in lines[0]
+    timesteps = [int(r.split(",")[1]) for r in (tmp_path / "t.csv").read_text().splitlines()[1:]]
+    assert timesteps == list(range(0, 20 * len(timesteps), 20))
