@@ -18,7 +18,7 @@ LAYERS = [
     # reading structures, computing descriptors, kernel engines
     ["structures", "descriptor", "engine"],
     # the mathematics of the method on descriptor matrices
-    ["information", "reference"],
+    ["information", "information_gradient", "reference"],
     # running: guard, staged outputs, checkpoints; presenting: plots, HTML, chemiscope
     ["runs", "outputs"],
     # one module per task, owning its run

@@ -1,0 +1,121 @@
+"""Analytic derivatives of the descriptor with respect to atomic positions.
+
+The descriptor (docs/method.md, section 1) is piecewise smooth in the positions:
+which k atoms are the nearest neighbours, their order, and the descending order
+of each row of M change only where two distances (or two entries of a row) are
+equal. `DescriptorJacobian` holds that combinatorial state fixed at the
+evaluation point and differentiates the active piece exactly: away from ties
+the result is the gradient; at a tie it is the gradient of the piece chosen by
+the tie-break (a one-sided derivative). An atom crossing the cutoff sphere is
+smooth (w and w' vanish at rc); a k-th neighbour swapped for a farther atom is
+where the descriptor itself is discontinuous, and there no derivative exists.
+
+Only vector-Jacobian products are formed: ``G @ dX/dR`` for a gradient G
+(n, 2k-1) with respect to the descriptor rows, which is all a chain rule
+through a scalar (dH, an entropy) needs. Periodic images are mapped back to
+the atom they are images of, so the result is the derivative with respect to
+the positions of the atoms themselves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from scipy.spatial import cKDTree
+
+from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
+from atominfo.descriptor.kernel import ghost_atoms
+from atominfo.errors import InputError
+
+__all__ = ["DescriptorJacobian"]
+
+
+class DescriptorJacobian:
+    """Descriptor rows of one structure and their derivative with respect to positions.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms (any periodicity per direction).
+    k, cutoff : descriptor settings (cutoff in Å).
+
+    Attributes
+    ----------
+    X : array (n, 2k-1), the descriptor rows, 1/Å (equal to
+        `atominfo.descriptors` away from ties at the k-th neighbour).
+    """
+
+    def __init__(self, atoms: Atoms, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF):
+        self.k, self.cutoff = int(k), float(cutoff)
+        ghosts, owner = ghost_atoms(atoms, self.cutoff)
+        n = len(atoms)
+        self.n_atoms = n
+        k = self.k
+        # The k nearest points within the cutoff, sorted by distance; the centre itself
+        # (distance 0, its own index) is dropped, its periodic images are kept.
+        dist, idx = cKDTree(ghosts).query(
+            ghosts[:n], k=min(k + 1, len(ghosts)), distance_upper_bound=self.cutoff
+        )
+        dist, idx = dist.reshape(n, -1), idx.reshape(n, -1)
+        if dist.shape[1] > 1 and (dist[:, 1] < 1e-6).any():
+            a = int(np.argmax(dist[:, 1] < 1e-6))
+            raise InputError("two atoms at the same position", atom=a)
+        dist, idx = dist[:, 1:], idx[:, 1:]
+        if dist.shape[1] < k:  # fewer points than k: pad with virtual neighbours
+            pad = k - dist.shape[1]
+            dist = np.pad(dist, ((0, 0), (0, pad)), constant_values=np.inf)
+            idx = np.pad(idx, ((0, 0), (0, pad)), constant_values=len(ghosts))
+        valid = np.isfinite(dist)
+        safe = np.where(valid, idx, 0)
+        self.valid = valid  # (n, k)
+        self.neighbour = np.where(valid, owner[safe], -1)  # (n, k) atom of each neighbour
+        # Virtual neighbours get distinct far-away vectors so that no distance is zero;
+        # their weight is zero, so they contribute nothing.
+        far = 1e6 * (1.0 + np.arange(k))[None, :, None] * np.array([1.0, 0.0, 0.0])
+        vec = np.where(valid[..., None], ghosts[safe] - ghosts[:n, None, :], far)
+        self.vec = vec  # (n, k, 3) neighbour vectors r_j, Å
+        r2 = (vec * vec).sum(axis=2)
+        self.r = np.sqrt(r2)
+        self.s = np.where(valid, 1.0 - r2 / self.cutoff**2, 0.0)  # sqrt of w
+        diff = vec[:, :, None, :] - vec[:, None, :, :]  # r_j - r_l, (n, k, k, 3)
+        d = np.sqrt((diff * diff).sum(axis=3))
+        np.einsum("ijj->ij", d)[:] = 1.0  # the diagonal is never used
+        self.diff, self.d = diff, d
+        M = self.s[:, :, None] * self.s[:, None, :] / d
+        np.einsum("ijj->ij", M)[:] = 0.0
+        self.M = M
+        # Descending order of each row's off-diagonal entries: the diagonal sorts last.
+        keyed = M.copy()
+        np.einsum("ijj->ij", keyed)[:] = -np.inf
+        self.order = np.argsort(-keyed, axis=2, kind="stable")[:, :, : k - 1]
+        x1 = np.where(valid, self.s**2 / self.r, 0.0)
+        x2 = np.take_along_axis(M, self.order, axis=2).sum(axis=1) / k
+        self.X = np.concatenate([x1, x2], axis=1)
+
+    def vjp(self, G) -> np.ndarray:
+        """``sum_i G_i . dX_i/dR``: array (n, 3), the gradient with respect to the positions
+        of a scalar whose gradient with respect to the descriptor rows is `G` (n, 2k-1)."""
+        G = np.asarray(G, dtype=float)
+        k, n = self.k, self.n_atoms
+        if G.shape != (n, 2 * k - 1):
+            raise InputError(f"gradient of shape {G.shape}; expected {(n, 2 * k - 1)}")
+        rc2 = self.cutoff**2
+        # First half: x1_j = s_j^2 / r_j, d/dr = -s (4u + s) / r^2 with u = r^2 / rc^2.
+        u = self.r**2 / rc2
+        dx1 = np.where(self.valid, -self.s * (4.0 * u + self.s) / self.r**2, 0.0)
+        grad_vec = (G[:, :k] * dx1 / np.where(self.valid, self.r, 1.0))[..., None] * self.vec
+        # Second half: each sorted position n of row j passes G2_n / k to M_{j, order}.
+        A = np.zeros_like(self.M)
+        np.put_along_axis(A, self.order, np.broadcast_to(G[:, None, k:] / k, self.order.shape), 2)
+        A = A + A.transpose(0, 2, 1)  # M is symmetric: both (j, l) and (l, j) depend on r_j
+        np.einsum("ijj->ij", A)[:] = 0.0
+        # dM_jl/dr_j = -2 s_l r_j / (rc^2 d_jl) - M_jl (r_j - r_l) / d_jl^2
+        coef_r = -2.0 * (A * self.s[:, None, :] / self.d).sum(axis=2) / rc2
+        coef_d = A * self.M / self.d**2
+        grad_vec += coef_r[..., None] * self.vec
+        grad_vec -= np.einsum("ijl,ijlx->ijx", coef_d, self.diff)
+        grad_vec = np.where(self.valid[..., None], grad_vec, 0.0)
+        # r_j = R[neighbour] (+ lattice shift) - R[centre]
+        out = np.zeros((n, 3))
+        np.add.at(out, self.neighbour[self.valid], grad_vec[self.valid])
+        out -= grad_vec.sum(axis=1)
+        return out
