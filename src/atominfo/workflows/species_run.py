@@ -13,6 +13,7 @@ the other files of the run.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -138,7 +139,7 @@ def species_entropy_table(
 
     Parameters
     ----------
-    files : structure files (or lists of Atoms), one set each.
+    files : structure files (or lists of Atoms, named "set i"), one set each.
     h : bandwidth, 1/Å.
     spec, reading : descriptor settings and frame selection (the species list is
         the data's: `spec.species` is ignored).
@@ -152,7 +153,7 @@ def species_entropy_table(
         describe_with_species(f, species, spec=spec, reading=reading, descriptor=descriptor)
         for f in files
     ]
-    named = [(str(f), X, z) for f, (X, z) in zip(files, blocks)]
+    named = [(_name(f, i), X, z) for i, (f, (X, z)) in enumerate(zip(files, blocks))]
     if len(files) > 1:
         named.append(
             ("all", np.concatenate([X for X, _ in blocks]), np.concatenate([z for _, z in blocks]))
@@ -198,6 +199,11 @@ def species_novelty(
     result = species_delta_entropy(Y, zy, X, zx, h, engine=engine, progress=progress)
     result.descriptor = descriptor
     return result
+
+
+def _name(structures, i: int) -> str:
+    """A set's name: its path, or "set i" for structures in memory."""
+    return str(structures) if isinstance(structures, (str, os.PathLike)) else f"set {i}"
 
 
 def _named(progress: Callable[[str, int], None], name: str) -> Callable[[int], None]:
