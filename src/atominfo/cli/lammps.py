@@ -79,9 +79,9 @@ def run(args) -> int:
     from atominfo.settings import DescriptorSpec
     from atominfo.workflows import lammps as workflow
     from atominfo.workflows.lammps_options import check_every
-    from atominfo.workflows.lammps_setup import parse_variables, quiet_other_ranks
+    from atominfo.workflows.lammps_setup import mpi_process, parse_variables
 
-    quiet_other_ranks()
+    mpi_process()
     thresholds = args.halt_novelty is not None or args.halt_dh is not None
     if args.output is not None and not thresholds:
         raise InputError(

@@ -19,7 +19,7 @@ from atominfo.errors import InputError
 __all__ = [
     "LammpsLaunch",
     "mpi_rank",
-    "quiet_other_ranks",
+    "mpi_process",
     "lammps_message",
     "open_lammps",
     "parse_variables",
@@ -54,13 +54,23 @@ def mpi_rank() -> int:
     return 0
 
 
-def quiet_other_ranks() -> None:
-    """On every MPI rank but 0, send this process's output to /dev/null: a command run
-    with ``mpirun -np N`` prints (and writes) once."""
+def mpi_process() -> None:
+    """Under ``mpirun``: on every rank but 0 this process's output goes to /dev/null (a
+    command prints and writes once), and the ranks of a node share its CPUs (numba and
+    BLAS threads: the CPUs / the ranks on the node; ``--threads`` overrides it)."""
     import sys
 
     if mpi_rank() != 0:
         sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (for the process)
+    local = os.environ.get("MPI_LOCALNRANKS") or os.environ.get("OMPI_COMM_WORLD_LOCAL_SIZE")
+    if local and local.isdigit() and int(local) > 1:
+        import numba
+        from threadpoolctl import threadpool_limits
+
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        threads = max(1, (cpus or 1) // int(local))
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+        threadpool_limits(threads)
 
 
 def potentials_directory() -> Path | None:
