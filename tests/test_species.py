@@ -237,3 +237,10 @@ def test_chemical_order_emt_md():
     ordered, random = np.array(values[True]), np.array(values[False])
     assert separation(ordered[:, 0], random[:, 0]) < 5
     assert separation(ordered[:, 1], random[:, 1]) >= 5
+
+
+def test_dh_beyond_float64_names_the_test_row():
+    X = np.zeros((3, 2))
+    Y = np.array([[0.0, 0.0], [0.0, 0.0], [1e200, 0.0]])
+    with pytest.raises(InputError, match="Y row 2"):
+        species_delta_entropy(Y, ["O", "Cu", "Cu"], X, ["Cu", "Cu", "O"], H)
