@@ -5,7 +5,8 @@
 exists: per-atom dH every N steps, halting (or extracting frames) when a
 check crosses a threshold. It owns the run as ``atominfo lammps`` does: the
 extracted frames and the table of the checks are written inside an
-`atominfo.runs.guard.OutputGuard` (all or none, never over an input)::
+`atominfo.runs.guard.OutputGuard` (all or none, never over an input). Under
+``mpirun`` every rank runs the script and rank 0 alone writes::
 
     from atominfo import Reference
     from atominfo.workflows.lammps import run_script

@@ -71,7 +71,8 @@ class ScriptRun(Result):
     checks : list of dict
         Every check: step (check number), timestep, time (ps for units
         metal, fs for real), atoms, novelty (fraction with dH > 0),
-        max_dH and mean_dH (nats), seconds.
+        max_dH and mean_dH (nats; None where a check does not determine
+        them, see `MonitorOptions.exact_dH`), seconds.
     crossed : int, number of checks that crossed a threshold
     extract : str or None, the file of the extracted frames
     extracted : int, structures written to it: whole frames or cut-outs (`extract_mode`)
