@@ -244,3 +244,11 @@ def test_dh_beyond_float64_names_the_test_row():
     Y = np.array([[0.0, 0.0], [0.0, 0.0], [1e200, 0.0]])
     with pytest.raises(InputError, match="Y row 2"):
         species_delta_entropy(Y, ["O", "Cu", "Cu"], X, ["Cu", "Cu", "O"], H)
+
+
+def test_cli_species_descriptor_needs_species(files, capsys):
+    from atominfo.cli import main
+
+    assert main(["entropy", files["ordered"], "--species-descriptor", "plain"]) == 2
+    assert "needs --species" in capsys.readouterr().err
+    assert main(["entropy", files["ordered"], "--species", "--species-descriptor", "plain"]) == 0

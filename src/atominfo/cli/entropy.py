@@ -37,7 +37,7 @@ def run(args) -> None:
     from atominfo.workflows.metrics import entropy_table
 
     options.apply_threads(args)
-    if args.species:
+    if species_mode.wanted(args):
         return species_mode.entropy(args)
     h = options.h_value(args)
     engine = options.engine(args)

@@ -33,7 +33,7 @@ def run(args) -> None:
     from atominfo.reference.conformal import calibration_size
 
     options.apply_threads(args)
-    if args.species:
+    if species_mode.wanted(args):
         return species_mode.overlap(args)
     h = options.h_value(args)
     engine = options.engine(args)

@@ -18,10 +18,21 @@ def add_species(parser) -> None:
     group.add_argument(
         "--species-descriptor",
         type=options.typed("species_descriptor", "--species-descriptor"),
-        default="multicomponent",
+        default=None,
         help="Descriptor of each atom in --species mode: multicomponent (default: its "
         "neighbours by species, sees chemical order) or plain (element-blind).",
     )
+
+
+def wanted(args) -> bool:
+    """Whether the run is in --species mode; a UsageError for --species-descriptor alone."""
+    from atominfo.cli import UsageError
+
+    if args.species_descriptor is not None and not args.species:
+        raise UsageError("--species-descriptor needs --species")
+    if args.species_descriptor is None:
+        args.species_descriptor = "multicomponent"
+    return bool(args.species)
 
 
 def _settings(args, files, refused: dict):
