@@ -148,7 +148,7 @@ def verdict_rule(
         f"converged when each of the last {window} generation(s) is explained by "
         f"re-sampling: its novelty (fraction of its environments with dH > 0 against all "
         f"earlier ones) exceeds by less than {max_novelty:.4g} what re-sampling the "
-        f"structures up to it gives at {c} (the larger {c} quantile of {resamples} random "
+        f"structures up to it gives at {c} (the larger {c} quantile of {resamples or 'the'} random "
         "re-splits into earlier and new sets of the same sizes, or of every other split "
         "where there are fewer, their largest where fewer than 20, and of the runs of "
         f"consecutive structures), and is below {UNCOVERED:.0%} where re-sampling gives "
