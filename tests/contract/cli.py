@@ -20,7 +20,7 @@ from atominfo.cli import COMMANDS, command_parser
 from .cases import BASE
 
 # Path-valued arguments, by argparse dest: read (inputs) or written (outputs).
-INPUT_DESTS = {"files", "file", "ref", "liquid_ref", "errors", "dh"}
+INPUT_DESTS = {"files", "file", "ref", "liquid_ref", "errors", "dh", "production"}
 OUTPUT_DESTS = {"output", "table", "plot", "summary", "chemiscope", "dump"}
 
 # Text options checked only when the command runs (no argparse type): values
@@ -40,6 +40,7 @@ RUN_LEVEL_BAD = {
     "forces": [],  # only read from an extxyz --errors; covered by the bad-file cases
     "predicted": [],
     "var": ["novalue", "=1", "a b=1"],
+    "extract_mode": ["no-such-mode", ""],  # lammps --extract-mode (argparse choices)
 }
 FREE_TEXT = {"unit"}
 # argparse types of text options whose bad values are those of RUN_LEVEL_BAD
