@@ -48,13 +48,14 @@ class NeighbourIndex:
         n_lists = int(n_lists or max(1, round(np.sqrt(n))))
         n_lists = max(1, min(n_lists, n // 39 if n >= 39 else 1))
         quantiser = faiss.IndexFlatL2(d)
-        if n_lists == 1:  # one list is a flat (exact) search; its k-means only warned
-            self.index = quantiser
-        else:
-            self.index = faiss.IndexIVFFlat(quantiser, d, n_lists)
-            self.index.cp.seed = seed
-            self.index.train(data)
-            self.index.nprobe = min(n_probe, n_lists)
+        # one list is a flat (exact) search; its k-means only warned
+        self.index: faiss.Index = quantiser
+        if n_lists > 1:
+            inverted = faiss.IndexIVFFlat(quantiser, d, n_lists)
+            inverted.cp.seed = seed
+            inverted.train(data)
+            inverted.nprobe = min(n_probe, n_lists)
+            self.index = inverted
         self.index.add(data)
         self.seed = seed
         self._quantiser = quantiser  # faiss does not own it: keep it alive
