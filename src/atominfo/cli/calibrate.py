@@ -72,10 +72,7 @@ def run(args) -> None:
         print_json(result)
         return
     c = result.correlations
-    say(
-        f"{c.n} environments: Pearson {c.pearson:.3f}, Spearman {c.spearman:.3f} "
-        "(error vs dH)"
-    )
+    say(f"{c.n} environments: Pearson {c.pearson:.3f}, Spearman {c.spearman:.3f} (error vs dH)")
     say(
         f"conformal intervals, nominal coverage {args.coverage:.0%}: held-out coverage "
         f"{result.held_out_coverage:.1%} on {result.n_test} points, mean width "
