@@ -93,7 +93,7 @@ def run(args) -> None:
     sp = species(args, refs, args.files)
     ref = OwnPast(h, engine) if self_ref else reference(args, h, sp, engine)
     if args.false_alarm is not None:
-        size = 0 if self_ref else calibration_size(len(ref), ref.seed)
+        size = 0 if isinstance(ref, OwnPast) else calibration_size(len(ref), ref.seed)
         with progress("calibration", size, args.quiet, "envs") as advance:
             ref = AtFalseAlarm(ref, args.false_alarm, advance)
     total = count_atoms(args.files, args.index, args.format)
