@@ -30,9 +30,10 @@ the buffer keeps that surface away from the environment being labelled.
   are lengthened, step by step (an eighth of the bound below per step), until
   no two atoms, periodic images included, are closer than ``CLASH_RATIO``
   (0.9) times the source's smallest interatomic distance;
-  ``info['cell_margin']`` (Å, per cell vector) says by how much. The margin never needs to exceed that bound ``g``:
-  an image across a face lengthened by ``g`` is at least ``g`` from every atom
-  of the cell (its distance along the face normal is), and atoms within the
+  ``info['cell_margin']`` (Å, per cell vector) says by how much. The margin
+  never needs to exceed that bound ``g``: an image across a face lengthened
+  by ``g`` is at least ``g`` from every atom of the cell (its distance along
+  the face normal is), and atoms within the
   cell, or images across uncarved directions, are at source distances. The
   centre atom's descriptor is exact (an image across a carved face is more
   than ``R`` from it), and so are those of the atoms marked
