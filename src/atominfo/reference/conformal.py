@@ -83,13 +83,14 @@ class NoveltyCalibration:
         """The smallest false-alarm rate these scores resolve, ``1 / (|B| + 1)``."""
         return 1.0 / (self.n_calibration + 1)
 
-    def check_rate(self, false_alarm, label: str = "false_alarm") -> float:
+    def check_rate(self, false_alarm) -> float:
         """`false_alarm` validated, and resolvable: InputError when no p-value can be so small."""
-        rate = params.check("false_alarm", false_alarm, label=label)
+        rate = params.check("false_alarm", false_alarm)
         if rate < self.smallest_rate:
             n_ref = len(self.proper_rows) + len(self.calibration_rows)
             raise InputError(
-                f"{label} {rate:g} is below the smallest p-value the reference can give: "
+                f"a false-alarm rate of {rate:g} is below the smallest p-value the reference "
+                "can give: "
                 f"its {n_ref} environments hold {self.n_calibration} out for calibration, "
                 f"so p >= 1/{self.n_calibration + 1} = {self.smallest_rate:.3g}; give a larger "
                 f"reference or a rate of at least {self.smallest_rate:.3g}"
@@ -108,15 +109,7 @@ class NoveltyCalibration:
     def p_values_of_scores(self, scores) -> np.ndarray:
         """p-values of scores against A (as `score` gives them): (n_h, m)."""
         scores = np.atleast_2d(scores)
-        n = self.n_calibration
-        out = np.empty(scores.shape)
-        for t, (cal, s) in enumerate(zip(self.scores, scores)):
-            # calibration scores >= s, ties within TIE_NATS counted (never below float64 rounding)
-            with np.errstate(invalid="ignore"):  # +inf - inf: an infinite score stays infinite
-                edge = np.where(np.isinf(s), s, s - TIE_NATS - 1e-12 * np.abs(s))
-            below = np.searchsorted(cal, edge, side="left")
-            out[t] = (1.0 + (n - below)) / (n + 1.0)
-        return out
+        return np.stack([p_values(cal, s) for cal, s in zip(self.scores, scores)])
 
     def to_dict(self) -> dict:
         """What the calibration used, JSON-safe (not the scores)."""
@@ -134,10 +127,30 @@ class NoveltyCalibration:
         )
 
 
+def p_values(calibration: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Conformal p-values ``(1 + #{c >= s}) / (n + 1)`` of `scores` against `calibration`.
+
+    calibration : sorted 1-D array of n null scores (higher = more novel; +inf allowed).
+    scores : array of scores of the same kind. Scores within `TIE_NATS` (plus a
+        relative 1e-12) of a calibration score count as equal to it.
+    """
+    scores = np.asarray(scores, dtype=float)
+    n = len(calibration)
+    with np.errstate(invalid="ignore"):  # +inf - inf: an infinite score stays infinite
+        edge = np.where(np.isinf(scores), scores, scores - TIE_NATS - 1e-12 * np.abs(scores))
+    below = np.searchsorted(calibration, edge, side="left")
+    return (1.0 + (n - below)) / (n + 1.0)
+
+
 def flag(p, false_alarm: float) -> np.ndarray:
     """Novel at false-alarm rate `false_alarm`: ``p <= false_alarm`` (the conformal rule,
     whose rate on in-distribution environments is at most `false_alarm`)."""
     return np.asarray(p) <= false_alarm
+
+
+def calibration_size(n: int, seed: int) -> int:
+    """How many of a reference's n environments `calibrate` holds out (for a progress bar)."""
+    return len(split_rows(n, seed)[1])
 
 
 def split_rows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
