@@ -1,0 +1,264 @@
+"""Biased exploration: molecular dynamics pushed toward environments new to a dataset.
+
+`BiasedCalculator` wraps any ASE calculator and adds a bias force along the
+analytic gradient of the structure's novelty against a reference
+(`atominfo.information_gradient.novelty_gradient`):
+
+    F = F_physical + weight * d(novelty)/dR
+
+with novelty the sum, mean or largest of the atoms' dH (nats) or the entropy
+gain, and weight in eV per nat. It is the force of the biased energy
+``E - weight * novelty`` (reported as "energy"), so the dynamics climbs dH
+while the physical force field keeps the structure sensible; each atom's bias
+force is capped at `max_bias_force` (eV/Å, then not an exact gradient) so that
+one far outlier cannot throw atoms together. The cell is held fixed (no
+stress is biased).
+
+`explore` runs Langevin MD with it and takes a snapshot whenever the largest
+dH of the structure reaches `target` (nats): the snapshot's environments then
+join the reference (like metadynamics hills), so the bias moves on to what is
+still new. Each snapshot keeps ``arrays["unbiased_forces"]``,
+``arrays["bias_forces"]`` and ``arrays["dH"]``, and ``info["max_dH"]``,
+``info["step"]``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from ase import Atoms, units
+from ase.calculators.calculator import Calculator, all_changes
+
+from atominfo import params
+from atominfo.descriptor.bandwidth import DEFAULT_BANDWIDTH
+from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
+from atominfo.descriptor.kernel import structure_descriptors
+from atominfo.errors import InputError
+from atominfo.information import as_descriptor_matrix
+from atominfo.information_gradient import dh_descriptor_gradient, novelty_gradient
+from atominfo.results import Result
+
+__all__ = ["BiasOptions", "BiasedCalculator", "ExploreOptions", "Exploration", "explore"]
+
+
+@dataclass(frozen=True)
+class BiasOptions:
+    """The bias: ``weight`` eV/nat along the gradient of ``objective`` (see
+    `atominfo.information_gradient.OBJECTIVES`), capped at ``max_bias_force`` eV/Å
+    per atom; descriptors with ``k``, ``cutoff`` (Å), kernel bandwidth ``h`` (1/Å)."""
+
+    weight: float = 0.1
+    objective: str = "max"
+    max_bias_force: float = 1.0
+    h: float = DEFAULT_BANDWIDTH
+    k: int = DEFAULT_K
+    cutoff: float = DEFAULT_CUTOFF
+
+    def __post_init__(self):
+        if not (np.isfinite(self.weight) and self.weight >= 0):
+            raise InputError(f"bias weight {self.weight!r}: must be a finite number >= 0 eV/nat")
+        if not (np.isfinite(self.max_bias_force) and self.max_bias_force > 0):
+            raise InputError(f"max_bias_force {self.max_bias_force!r}: must be > 0 eV/Å")
+        params.check("novelty_objective", self.objective, label="objective")
+        params.check("bandwidth", self.h, label="bandwidth h")
+        params.check("k", self.k)
+        params.check("cutoff", self.cutoff)
+
+
+class BiasedCalculator(Calculator):
+    """Any ASE calculator plus a bias force toward novel environments (module docstring).
+
+    ``results``: "energy" and "forces" biased; "unbiased_energy", "unbiased_forces",
+    "bias_forces" (eV/Å), "dH" (per atom, nats) and "novelty" (the objective, nats)
+    beside them. The reference (array (n, 2k-1), 1/Å) can grow: `add_reference`.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+
+    def __init__(self, calc, reference, options: BiasOptions | None = None):
+        super().__init__()
+        self.calc = calc
+        self.options = options or BiasOptions()
+        self.reference = as_descriptor_matrix(reference, "reference", copy=True)
+        if self.reference.shape[1] != 2 * self.options.k - 1:
+            raise InputError(
+                f"reference of {self.reference.shape[1]} columns; k={self.options.k} "
+                f"needs {2 * self.options.k - 1}"
+            )
+
+    def add_reference(self, X) -> None:
+        """Add descriptor rows (m, 2k-1) to the reference: they are no longer novel."""
+        self.reference = np.concatenate([self.reference, as_descriptor_matrix(X)])
+        self.reset()
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        physical = atoms.copy()
+        physical.calc = self.calc
+        energy = float(physical.get_potential_energy())
+        forces = np.array(physical.get_forces())
+        opt = self.options
+        grad = novelty_gradient(
+            atoms, self.reference, opt.h, k=opt.k, cutoff=opt.cutoff, objective=opt.objective
+        )
+        bias = opt.weight * grad.gradient
+        norm = np.linalg.norm(bias, axis=1, keepdims=True)
+        bias *= opt.max_bias_force / np.maximum(norm, opt.max_bias_force)  # min(1, cap/norm)
+        biased_energy = energy - opt.weight * grad.value
+        self.results = {
+            "energy": biased_energy,
+            "free_energy": biased_energy,
+            "forces": forces + bias,
+            "unbiased_energy": energy,
+            "unbiased_forces": forces,
+            "bias_forces": bias,
+            "dH": grad.dH,
+            "novelty": grad.value,
+        }
+
+
+@dataclass(frozen=True)
+class ExploreOptions:
+    """Langevin MD: ``steps`` of ``timestep_fs`` at ``temperature`` K (``friction`` in
+    ASE's inverse time unit, as `atominfo.structures.datasets.md_frames`; ``seed``);
+    every ``interval`` steps a snapshot if the largest dH >= ``target`` nats, until
+    ``max_snapshots``. ``bias``: the `BiasOptions` (weight 0: plain MD)."""
+
+    temperature: float = 300.0
+    steps: int = 1000
+    timestep_fs: float = 2.0
+    friction: float = 0.02
+    seed: int = 0
+    interval: int = 10
+    target: float = 0.0
+    max_snapshots: int | None = None
+    bias: BiasOptions = field(default_factory=BiasOptions)
+
+    def __post_init__(self):
+        for name in ("steps", "interval"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"{name} {getattr(self, name)!r}: must be >= 1")
+        if not (self.temperature >= 0 and self.timestep_fs > 0 and self.friction >= 0):
+            raise InputError("temperature >= 0 K, timestep_fs > 0 and friction >= 0 are needed")
+        params.check("seed", self.seed)
+
+
+@dataclass(frozen=True)
+class Exploration(Result):
+    """What `explore` found.
+
+    Attributes
+    ----------
+    snapshots : list of ase.Atoms, with arrays unbiased_forces, bias_forces, dH and info
+        max_dH, step.
+    steps : array, the MD steps checked (every `interval`).
+    max_dH : array, the largest dH at each checked step against the reference at that
+        time, nats.
+    steps_run : MD steps run.
+    seconds : wall time, s.
+    """
+
+    _fields_shown = ("steps_run", "seconds", "n_snapshots")
+    snapshots: list
+    steps: np.ndarray
+    max_dH: np.ndarray
+    steps_run: int
+    seconds: float
+
+    @property
+    def n_snapshots(self) -> int:
+        return len(self.snapshots)
+
+    def to_pandas(self):
+        import pandas as pd
+
+        return pd.DataFrame({"step": self.steps, "max_dH": self.max_dH})
+
+
+def explore(
+    atoms: Atoms,
+    calc,
+    reference,
+    options: ExploreOptions | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Exploration:
+    """Biased (or, with weight 0, plain) Langevin MD from `atoms` with the physical `calc`,
+    snapshotting structures whose largest dH against `reference` (array (n, 2k-1), 1/Å,
+    grown by every snapshot) reaches the target. `progress` gets the steps done."""
+    from ase.md.langevin import Langevin
+
+    try:  # ASE >= 3.29 deprecates MaxwellBoltzmannDistribution for this name
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:  # older ASE: the same draw under its former name
+        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
+
+    options = options or ExploreOptions()
+    opt = options.bias
+    start = time.perf_counter()
+    atoms = atoms.copy()
+    # Plain MD (weight 0) runs the physical calculator alone and scores only the checked
+    # steps: the gradient would cost more than the force field.
+    biased = BiasedCalculator(calc, reference, opt)
+    atoms.calc = biased if opt.weight > 0 else calc
+    rng = np.random.default_rng(options.seed)
+    thermalize_momenta(atoms, temperature_K=options.temperature, rng=rng)
+    dyn = Langevin(
+        atoms,
+        options.timestep_fs * units.fs,
+        temperature_K=options.temperature,
+        friction=options.friction,
+        rng=rng,
+        fixcm=False,
+    )
+    snapshots: list[Atoms] = []
+    checked, largest = [], []
+    done = 0
+    while done < options.steps:
+        n = min(options.interval, options.steps - done)
+        dyn.run(n)
+        done += n
+        if progress is not None:
+            progress(done)
+        results = _results(atoms, biased, opt.weight > 0)
+        checked.append(done)
+        largest.append(float(results["dH"].max()))
+        if largest[-1] >= options.target:
+            snapshots.append(_snapshot(atoms, results, done))
+            biased.add_reference(structure_descriptors(atoms, opt.k, opt.cutoff))
+            if options.max_snapshots is not None and len(snapshots) >= options.max_snapshots:
+                break
+    return Exploration(
+        snapshots, np.array(checked), np.array(largest), done, time.perf_counter() - start
+    )
+
+
+def _results(atoms: Atoms, biased: BiasedCalculator, is_biased: bool) -> dict:
+    """The biased calculator's results at the current positions; for plain MD, the
+    physical forces with a zero bias and dH against the same reference."""
+    if is_biased:
+        atoms.get_forces()
+        return {name: np.asarray(value) for name, value in biased.results.items()}
+    opt = biased.options
+    X = structure_descriptors(atoms, opt.k, opt.cutoff)
+    dH, _ = dh_descriptor_gradient(X, biased.reference, opt.h)
+    forces = atoms.get_forces()
+    return {
+        "unbiased_forces": forces,
+        "bias_forces": np.zeros_like(forces),
+        "unbiased_energy": atoms.get_potential_energy(),
+        "dH": dH,
+    }
+
+
+def _snapshot(atoms: Atoms, results: dict, step: int) -> Atoms:
+    snap = atoms.copy()  # no calculator: the biased results stay in arrays and info
+    for name in ("unbiased_forces", "bias_forces", "dH"):
+        snap.arrays[name] = np.array(results[name])
+    snap.info["max_dH"] = float(np.max(results["dH"]))
+    snap.info["unbiased_energy"] = float(results["unbiased_energy"])
+    snap.info["step"] = step
+    return snap
