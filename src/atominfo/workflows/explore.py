@@ -162,7 +162,7 @@ class Exploration(Result):
     seconds : wall time, s.
     """
 
-    _fields_shown = ("steps_run", "seconds", "n_snapshots")
+    _fields_shown = ("steps_run", "seconds")
     snapshots: list
     steps: np.ndarray
     max_dH: np.ndarray
