@@ -132,3 +132,16 @@ def test_bad_inputs_are_refused(reference):
         novelty_gradient(_crystal(), reference, 0.015, k=K + 1, cutoff=RC)
     with pytest.raises(InputError):
         novelty_gradient(_crystal(), reference, -1.0, k=K, cutoff=RC)
+
+
+def test_blocks_of_centres_give_the_same_result(monkeypatch):
+    import atominfo.descriptor.gradient as gradient
+
+    atoms = bulk("Cu", cubic=True) * (3, 3, 3)
+    atoms.rattle(0.05, seed=5)
+    G = np.random.default_rng(1).normal(size=(len(atoms), 2 * K - 1))
+    whole = gradient.DescriptorJacobian(atoms, K, RC)
+    monkeypatch.setattr(gradient, "BLOCK", 7)
+    blocks = gradient.DescriptorJacobian(atoms, K, RC)
+    np.testing.assert_array_equal(blocks.X, whole.X)
+    np.testing.assert_allclose(blocks.vjp(G), whole.vjp(G), rtol=0, atol=1e-12)

@@ -71,25 +71,13 @@ class DescriptorJacobian:
         # Virtual neighbours get distinct far-away vectors so that no distance is zero;
         # their weight is zero, so they contribute nothing.
         far = 1e6 * (1.0 + np.arange(k))[None, :, None] * np.array([1.0, 0.0, 0.0])
-        vec = np.where(valid[..., None], ghosts[safe] - ghosts[:n, None, :], far)
-        self.vec = vec  # (n, k, 3) neighbour vectors r_j, Å
-        r2 = (vec * vec).sum(axis=2)
-        self.r = np.sqrt(r2)
-        self.s = np.where(valid, 1.0 - r2 / self.cutoff**2, 0.0)  # sqrt of w
-        diff = vec[:, :, None, :] - vec[:, None, :, :]  # r_j - r_l, (n, k, k, 3)
-        d = np.sqrt((diff * diff).sum(axis=3))
-        np.einsum("ijj->ij", d)[:] = 1.0  # the diagonal is never used
-        self.diff, self.d = diff, d
-        M = self.s[:, :, None] * self.s[:, None, :] / d
-        np.einsum("ijj->ij", M)[:] = 0.0
-        self.M = M
-        # Descending order of each row's off-diagonal entries: the diagonal sorts last.
-        keyed = M.copy()
-        np.einsum("ijj->ij", keyed)[:] = -np.inf
-        self.order = np.argsort(-keyed, axis=2, kind="stable")[:, :, : k - 1]
-        x1 = np.where(valid, self.s**2 / self.r, 0.0)
-        x2 = np.take_along_axis(M, self.order, axis=2).sum(axis=1) / k
-        self.X = np.concatenate([x1, x2], axis=1)
+        self.vec = np.where(valid[..., None], ghosts[safe] - ghosts[:n, None, :], far)
+        self.X = np.empty((n, 2 * k - 1))
+        for lo in range(0, n, BLOCK):
+            b = _Block(self.vec[lo : lo + BLOCK], valid[lo : lo + BLOCK], self.cutoff)
+            x1 = np.where(b.valid, b.s**2 / b.r, 0.0)
+            x2 = np.take_along_axis(b.M, b.order, axis=2).sum(axis=1) / k
+            self.X[lo : lo + BLOCK] = np.concatenate([x1, x2], axis=1)
 
     def vjp(self, G) -> np.ndarray:
         """``sum_i G_i . dX_i/dR``: array (n, 3), the gradient with respect to the positions
@@ -98,9 +86,46 @@ class DescriptorJacobian:
         k, n = self.k, self.n_atoms
         if G.shape != (n, 2 * k - 1):
             raise InputError(f"gradient of shape {G.shape}; expected {(n, 2 * k - 1)}")
-        rc2 = self.cutoff**2
+        grad_vec = np.empty((n, k, 3))
+        for lo in range(0, n, BLOCK):
+            b = _Block(self.vec[lo : lo + BLOCK], self.valid[lo : lo + BLOCK], self.cutoff)
+            grad_vec[lo : lo + BLOCK] = b.vjp(G[lo : lo + BLOCK])
+        # r_j = R[neighbour] (+ lattice shift) - R[centre]
+        out = np.zeros((n, 3))
+        np.add.at(out, self.neighbour[self.valid], grad_vec[self.valid])
+        out -= grad_vec.sum(axis=1)
+        return out
+
+
+# Centres handled together: the pair arrays take BLOCK k^2 x 3 floats (25 MB at k = 32).
+BLOCK = 256
+
+
+class _Block:
+    """M, its row orders and the pair geometry of a block of centres (rebuilt, not kept,
+    so that memory stays bounded for any number of atoms)."""
+
+    def __init__(self, vec: np.ndarray, valid: np.ndarray, cutoff: float):
+        k = vec.shape[1]
+        self.vec, self.valid, self.rc2 = vec, valid, cutoff**2
+        r2 = (vec * vec).sum(axis=2)
+        self.r = np.sqrt(r2)
+        self.s = np.where(valid, 1.0 - r2 / self.rc2, 0.0)  # sqrt of w
+        self.diff = vec[:, :, None, :] - vec[:, None, :, :]  # r_j - r_l, (b, k, k, 3)
+        self.d = np.sqrt((self.diff * self.diff).sum(axis=3))
+        np.einsum("ijj->ij", self.d)[:] = 1.0  # the diagonal is never used
+        self.M = self.s[:, :, None] * self.s[:, None, :] / self.d
+        np.einsum("ijj->ij", self.M)[:] = 0.0
+        # Descending order of each row's off-diagonal entries: the diagonal sorts last.
+        keyed = -self.M
+        np.einsum("ijj->ij", keyed)[:] = np.inf
+        self.order = np.argsort(keyed, axis=2, kind="stable")[:, :, : k - 1]
+
+    def vjp(self, G: np.ndarray) -> np.ndarray:
+        """d(sum G . X)/d r_j for each neighbour vector, (b, k, 3)."""
+        k = self.vec.shape[1]
         # First half: x1_j = s_j^2 / r_j, d/dr = -s (4u + s) / r^2 with u = r^2 / rc^2.
-        u = self.r**2 / rc2
+        u = self.r**2 / self.rc2
         dx1 = np.where(self.valid, -self.s * (4.0 * u + self.s) / self.r**2, 0.0)
         grad_vec = (G[:, :k] * dx1 / np.where(self.valid, self.r, 1.0))[..., None] * self.vec
         # Second half: each sorted position n of row j passes G2_n / k to M_{j, order}.
@@ -109,13 +134,8 @@ class DescriptorJacobian:
         A = A + A.transpose(0, 2, 1)  # M is symmetric: both (j, l) and (l, j) depend on r_j
         np.einsum("ijj->ij", A)[:] = 0.0
         # dM_jl/dr_j = -2 s_l r_j / (rc^2 d_jl) - M_jl (r_j - r_l) / d_jl^2
-        coef_r = -2.0 * (A * self.s[:, None, :] / self.d).sum(axis=2) / rc2
+        coef_r = -2.0 * (A * self.s[:, None, :] / self.d).sum(axis=2) / self.rc2
         coef_d = A * self.M / self.d**2
         grad_vec += coef_r[..., None] * self.vec
         grad_vec -= np.einsum("ijl,ijlx->ijx", coef_d, self.diff)
-        grad_vec = np.where(self.valid[..., None], grad_vec, 0.0)
-        # r_j = R[neighbour] (+ lattice shift) - R[centre]
-        out = np.zeros((n, 3))
-        np.add.at(out, self.neighbour[self.valid], grad_vec[self.valid])
-        out -= grad_vec.sum(axis=1)
-        return out
+        return np.where(self.valid[..., None], grad_vec, 0.0)
