@@ -145,3 +145,35 @@ def test_blocks_of_centres_give_the_same_result(monkeypatch):
     blocks = gradient.DescriptorJacobian(atoms, K, RC)
     np.testing.assert_array_equal(blocks.X, whole.X)
     np.testing.assert_allclose(blocks.vjp(G), whole.vjp(G), rtol=0, atol=1e-12)
+
+
+def _strained(atoms, a, b, step):
+    F = np.eye(3)
+    F[a, b] += step
+    out = atoms.copy()
+    out.positions = atoms.positions @ F.T
+    out.set_cell(atoms.cell[:] @ F.T, scale_atoms=False)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(STRUCTURES))
+def test_strain_gradient_matches_finite_differences(name, reference):
+    atoms = STRUCTURES[name]()
+    result = novelty_gradient(atoms, reference, 0.015, k=K, cutoff=RC, objective="entropy_gain")
+    num = np.zeros((3, 3))
+    for a in range(3):
+        for b in range(3):
+            up, down = (
+                novelty_gradient(
+                    _strained(atoms, a, b, sign * STEP),
+                    reference,
+                    0.015,
+                    k=K,
+                    cutoff=RC,
+                    objective="entropy_gain",
+                ).value
+                for sign in (1.0, -1.0)
+            )
+            num[a, b] = (up - down) / (2 * STEP)
+    assert _relative_error(num, result.strain_gradient) < 1e-5

@@ -13,7 +13,8 @@ finite), times the descriptor's derivative (`atominfo.descriptor.gradient`).
   over the union Z: moving Y_a changes its own sum and every sum it enters.
 
 The descriptor is piecewise smooth (see `DescriptorJacobian`): these are the
-gradients of the active piece, one-sided at ties. The cell is held fixed.
+gradients of the active piece, one-sided at ties. Positions are differentiated at a
+fixed cell; the strain derivative maps cell and positions together.
 """
 
 from __future__ import annotations
@@ -90,12 +91,15 @@ class NoveltyGradient(Result):
     value : the objective, nats.
     dH : array (n,), each atom's dH against the reference, nats.
     gradient : array (n, 3), d value / d positions, nats/Å (cell fixed).
+    strain_gradient : array (3, 3), d value / d strain e, nats, for cell and positions
+        mapped together by I + e (at e = 0).
     """
 
     objective: str
     value: float
     dH: np.ndarray
     gradient: np.ndarray
+    strain_gradient: np.ndarray
 
 
 def novelty_gradient(
@@ -137,4 +141,4 @@ def novelty_gradient(
         G = G * mask
     else:
         value, G = entropy_gain_gradient(jac.X, reference, h)
-    return NoveltyGradient(objective, value, dH, jac.vjp(G))
+    return NoveltyGradient(objective, value, dH, jac.vjp(G), jac.strain_vjp(G))

@@ -82,7 +82,22 @@ class DescriptorJacobian:
     def vjp(self, G) -> np.ndarray:
         """``sum_i G_i . dX_i/dR``: array (n, 3), the gradient with respect to the positions
         of a scalar whose gradient with respect to the descriptor rows is `G` (n, 2k-1)."""
-        G = np.asarray(G, dtype=float)
+        grad_vec = self._neighbour_gradient(np.asarray(G, dtype=float))
+        n = self.n_atoms
+        # r_j = R[neighbour] (+ lattice shift) - R[centre]
+        out = np.zeros((n, 3))
+        np.add.at(out, self.neighbour[self.valid], grad_vec[self.valid])
+        out -= grad_vec.sum(axis=1)
+        return out
+
+    def strain_vjp(self, G) -> np.ndarray:
+        """``sum_i G_i . dX_i/d(strain)``: array (3, 3), the derivative with respect to a
+        homogeneous strain e (cell and positions mapped by I + e, at e = 0) of a scalar whose
+        gradient with respect to the descriptor rows is `G`: ``sum r_j (x) d/dr_j``."""
+        grad_vec = self._neighbour_gradient(np.asarray(G, dtype=float))
+        return np.einsum("ija,ijb->ab", grad_vec, np.where(self.valid[..., None], self.vec, 0.0))
+
+    def _neighbour_gradient(self, G: np.ndarray) -> np.ndarray:
         k, n = self.k, self.n_atoms
         if G.shape != (n, 2 * k - 1):
             raise InputError(f"gradient of shape {G.shape}; expected {(n, 2 * k - 1)}")
@@ -90,11 +105,7 @@ class DescriptorJacobian:
         for lo in range(0, n, BLOCK):
             b = _Block(self.vec[lo : lo + BLOCK], self.valid[lo : lo + BLOCK], self.cutoff)
             grad_vec[lo : lo + BLOCK] = b.vjp(G[lo : lo + BLOCK])
-        # r_j = R[neighbour] (+ lattice shift) - R[centre]
-        out = np.zeros((n, 3))
-        np.add.at(out, self.neighbour[self.valid], grad_vec[self.valid])
-        out -= grad_vec.sum(axis=1)
-        return out
+        return grad_vec
 
 
 # Centres handled together: the pair arrays take BLOCK k^2 x 3 floats (25 MB at k = 32).
