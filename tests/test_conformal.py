@@ -216,3 +216,29 @@ def test_overlap_and_watch_report_the_flagged_fraction(files, capsys):
     columns = run.columns()
     assert np.mean(columns["flagged"]) == pytest.approx(report["flagged"])
     assert all(0 < p <= 1 for p in columns["min_p"])
+
+
+def test_interrupted_run_resumes_to_the_same_bytes(files, tmp_path):
+    ref = Reference.from_files([str(files / "ref.extxyz")], 0.015)
+    test = str(files / "test.extxyz")
+    whole = run_dh(test, AtFalseAlarm(ref, 0.05), output=tmp_path / "whole.json")
+    assert whole.frames == 4
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def stop_after_two(n):
+        seen.append(n)
+        if len(seen) == 3:
+            raise Stop
+
+    out = tmp_path / "cut.json"
+    with pytest.raises(Stop):
+        run_dh(test, AtFalseAlarm(ref, 0.05), output=out, progress=stop_after_two)
+    with pytest.raises(InputError, match="false_alarm"):  # another rate: refused, kept
+        run_dh(test, AtFalseAlarm(ref, 0.1), output=out, resume=True)
+    resumed = run_dh(test, AtFalseAlarm(ref, 0.05), output=out, resume=True)
+    assert resumed.resumed and resumed.flagged == whole.flagged
+    assert out.read_bytes() == (tmp_path / "whole.json").read_bytes()
