@@ -216,6 +216,12 @@ def test_overlap_and_watch_report_the_flagged_fraction(files, capsys):
     columns = run.columns()
     assert np.mean(columns["flagged"]) == pytest.approx(report["flagged"])
     assert all(0 < p <= 1 for p in columns["min_p"])
+    # the novelty alarm compares the flagged fraction (no atom here has dH > 0)
+    assert not any(columns["novelty"])
+    alarmed = watch(
+        files / "test.extxyz", ref, idle_timeout=0.05, poll=0.01, false_alarm=0.05, alarm_novelty=0
+    )
+    assert alarmed.alarms == sum(f > 0 for f in columns["flagged"]) > 0
 
 
 def test_interrupted_run_resumes_to_the_same_bytes(files, tmp_path):
