@@ -159,7 +159,33 @@ def main():
             result["conformal"][f"{rule} @ {alpha}"] = row
             ratio = row["held-out"]["mean"] / alpha
             print(f"{rule:40s} {alpha:6g} " + " ".join(cells) + f"   realised/nominal {ratio:.2f}")
+    result["seconds"] = cost(X, sets["held-out"])
     print(json.dumps(result))
+
+
+def cost(X: np.ndarray, Y: np.ndarray, repeats: int = 3) -> dict:
+    """Best-of-`repeats` seconds: dH of Y (the baseline), the calibration, p-values of Y."""
+    from atominfo import Reference
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    ref = Reference(X, H)
+    seconds = {
+        "dH": best(lambda: ref.delta_entropy(Y)),
+        "calibration": best(lambda: Reference(X, H).calibration()),
+    }
+    ref.calibration()
+    seconds["p-values"] = best(lambda: ref.p_values(Y))
+    print(f"\ncost, best of {repeats}, {len(Y)} atoms against {len(X)} reference environments:")
+    for name, sec in seconds.items():
+        print(f"  {name:12s} {sec:7.2f} s   {sec / seconds['dH']:.2f} x dH")
+    return seconds
 
 
 if __name__ == "__main__":
