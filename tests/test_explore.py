@@ -75,7 +75,15 @@ def test_bad_options_are_refused(reference):
         BiasOptions(weight=-1.0)
     with pytest.raises(InputError):
         BiasOptions(objective="median")
+    for bad in ({"steps": 0}, {"steps": "ten"}, {"interval": 0}, {"target": float("nan")}):
+        with pytest.raises(InputError):
+            ExploreOptions(**bad)
+    for bad in ({"temperature": -1.0}, {"timestep_fs": float("inf")}, {"max_snapshots": 0}):
+        with pytest.raises(InputError):
+            ExploreOptions(**bad)
     with pytest.raises(InputError):
-        ExploreOptions(steps=0)
+        BiasOptions(max_bias_force="big")
+    with pytest.raises(InputError):
+        explore("not atoms", EMT(), reference)
     with pytest.raises(InputError):  # a reference computed with another k
         BiasedCalculator(EMT(), reference, BiasOptions(k=12))

@@ -132,6 +132,28 @@ def test_bad_inputs_are_refused(reference):
         novelty_gradient(_crystal(), reference, 0.015, k=K + 1, cutoff=RC)
     with pytest.raises(InputError):
         novelty_gradient(_crystal(), reference, -1.0, k=K, cutoff=RC)
+    with pytest.raises(InputError):
+        novelty_gradient("not atoms", reference, 0.015, k=K, cutoff=RC)
+    broken = _crystal()
+    broken.positions[3, 0] = np.nan
+    with pytest.raises(InputError):
+        novelty_gradient(broken, reference, 0.015, k=K, cutoff=RC)
+    clash = _crystal()
+    clash.positions[1] = clash.positions[0]
+    with pytest.raises(InputError):
+        novelty_gradient(clash, reference, 0.015, k=K, cutoff=RC)
+
+
+def test_lone_atom_and_isolated_atoms_have_zero_gradient(reference):
+    from ase import Atoms
+
+    for atoms in (
+        Atoms("Cu", positions=[[0, 0, 0]]),
+        Atoms("Cu2", positions=[[0, 0, 0], [9, 0, 0]]),
+    ):
+        result = novelty_gradient(atoms, reference, 0.015, k=K, cutoff=RC)
+        assert np.isfinite(result.dH).all()
+        assert not result.gradient.any()
 
 
 def test_blocks_of_centres_give_the_same_result(monkeypatch):

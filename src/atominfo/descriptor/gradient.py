@@ -23,9 +23,11 @@ import numpy as np
 from ase import Atoms
 from scipy.spatial import cKDTree
 
+from atominfo import params
 from atominfo.descriptor.defaults import DEFAULT_CUTOFF, DEFAULT_K
 from atominfo.descriptor.kernel import ghost_atoms
 from atominfo.errors import InputError
+from atominfo.structures.frames import validate_atoms
 
 __all__ = ["DescriptorJacobian"]
 
@@ -45,7 +47,10 @@ class DescriptorJacobian:
     """
 
     def __init__(self, atoms: Atoms, k: int = DEFAULT_K, cutoff: float = DEFAULT_CUTOFF):
-        self.k, self.cutoff = int(k), float(cutoff)
+        if not isinstance(atoms, Atoms):
+            raise InputError(f"expected an ase.Atoms structure, got {type(atoms).__name__}")
+        validate_atoms(atoms, "<memory>", 0)
+        self.k, self.cutoff = params.check("k", k), params.check("cutoff", cutoff)
         ghosts, owner = ghost_atoms(atoms, self.cutoff)
         n = len(atoms)
         self.n_atoms = n

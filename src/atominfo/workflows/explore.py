@@ -40,6 +40,7 @@ from atominfo.errors import InputError
 from atominfo.information import as_descriptor_matrix
 from atominfo.information_gradient import dh_descriptor_gradient, novelty_gradient
 from atominfo.results import Result
+from atominfo.structures.frames import validate_atoms
 
 __all__ = ["BiasOptions", "BiasedCalculator", "ExploreOptions", "Exploration", "explore"]
 
@@ -58,9 +59,13 @@ class BiasOptions:
     cutoff: float = DEFAULT_CUTOFF
 
     def __post_init__(self):
-        if not (np.isfinite(self.weight) and self.weight >= 0):
+        if (
+            not (isinstance(self.weight, (int, float)) and np.isfinite(self.weight))
+            or self.weight < 0
+        ):
             raise InputError(f"bias weight {self.weight!r}: must be a finite number >= 0 eV/nat")
-        if not (np.isfinite(self.max_bias_force) and self.max_bias_force > 0):
+        cap = self.max_bias_force
+        if not (isinstance(cap, (int, float)) and np.isfinite(cap)) or cap <= 0:
             raise InputError(f"max_bias_force {self.max_bias_force!r}: must be > 0 eV/Å")
         params.check("novelty_objective", self.objective, label="objective")
         params.check("bandwidth", self.h, label="bandwidth h")
@@ -140,9 +145,13 @@ class ExploreOptions:
 
     def __post_init__(self):
         for name in ("steps", "interval"):
-            if int(getattr(self, name)) < 1:
-                raise InputError(f"{name} {getattr(self, name)!r}: must be >= 1")
-        if not (self.temperature >= 0 and self.timestep_fs > 0 and self.friction >= 0):
+            params.check("interval", getattr(self, name), label=name)
+        params.check("alarm_dh", self.target, label="target")
+        params.check_optional("interval", self.max_snapshots, label="max_snapshots")
+        numbers = (self.temperature, self.timestep_fs, self.friction)
+        if not all(isinstance(x, (int, float)) and np.isfinite(x) for x in numbers) or not (
+            self.temperature >= 0 and self.timestep_fs > 0 and self.friction >= 0
+        ):
             raise InputError("temperature >= 0 K, timestep_fs > 0 and friction >= 0 are needed")
         params.check("seed", self.seed)
 
@@ -196,6 +205,9 @@ def explore(
     except ImportError:  # older ASE: the same draw under its former name
         from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 
+    if not isinstance(atoms, Atoms):
+        raise InputError(f"expected an ase.Atoms structure, got {type(atoms).__name__}")
+    validate_atoms(atoms, "<memory>", 0)
     options = options or ExploreOptions()
     opt = options.bias
     start = time.perf_counter()
