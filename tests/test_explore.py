@@ -87,3 +87,18 @@ def test_bad_options_are_refused(reference):
         explore("not atoms", EMT(), reference)
     with pytest.raises(InputError):  # a reference computed with another k
         BiasedCalculator(EMT(), reference, BiasOptions(k=12))
+
+
+def test_any_ase_calculator_can_be_wrapped(reference):
+    from ase.calculators.lj import LennardJones
+
+    atoms = CELL.copy()
+    atoms.rattle(0.05, seed=6)
+    lj = LennardJones(sigma=2.3, epsilon=0.4, rc=5.0)
+    atoms.calc = BiasedCalculator(lj, reference)
+    forces = atoms.get_forces()
+    plain = CELL.copy()
+    plain.rattle(0.05, seed=6)
+    plain.calc = LennardJones(sigma=2.3, epsilon=0.4, rc=5.0)
+    np.testing.assert_allclose(atoms.calc.results["unbiased_forces"], plain.get_forces())
+    np.testing.assert_allclose(forces - atoms.calc.results["bias_forces"], plain.get_forces())

@@ -102,10 +102,10 @@ class BiasedCalculator(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
-        physical = atoms.copy()
-        physical.calc = self.calc
-        energy = float(physical.get_potential_energy())
-        forces = np.array(physical.get_forces())
+        # Asked of the wrapped calculator directly (no copy of the structure), so that one
+        # keeping state between calls (a restart file, a running process) keeps it.
+        energy = float(self.calc.get_potential_energy(atoms))
+        forces = np.array(self.calc.get_forces(atoms))
         opt = self.options
         grad = novelty_gradient(
             atoms, self.reference, opt.h, k=opt.k, cutoff=opt.cutoff, objective=opt.objective
