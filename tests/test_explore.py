@@ -15,7 +15,7 @@ CELL = bulk("Cu", cubic=True) * (2, 2, 2)
 
 @pytest.fixture(scope="module")
 def reference():
-    return np.concatenate([structure_descriptors(f) for f in md_frames(CELL, 300.0, 10)])
+    return np.concatenate([structure_descriptors(f) for f in md_frames(CELL, 300.0, 5)])
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +102,14 @@ def test_any_ase_calculator_can_be_wrapped(reference):
     plain.calc = LennardJones(sigma=2.3, epsilon=0.4, rc=5.0)
     np.testing.assert_allclose(atoms.calc.results["unbiased_forces"], plain.get_forces())
     np.testing.assert_allclose(forces - atoms.calc.results["bias_forces"], plain.get_forces())
+
+
+def test_max_snapshots_stops_the_run_and_progress_counts_steps(reference):
+    done = []
+    bias = BiasOptions(weight=0.0)
+    options = ExploreOptions(steps=100, interval=10, target=-1e9, max_snapshots=2, bias=bias)
+    run = explore(CELL, EMT(), reference, options, progress=done.append)
+    assert run.steps_run == 20 and run.n_snapshots == 2 and done == [10, 20]
+    assert [s.info["step"] for s in run.snapshots] == [10, 20]
+    # plain MD (weight 0 here): the bias is recorded as zero
+    assert not any(s.arrays["bias_forces"].any() for s in run.snapshots)
