@@ -127,7 +127,10 @@ def test_run_clusters_writes_what_the_command_writes(traj, reference, tmp_path, 
         traj,
         reference,
         liquid_reference=liquid,
-        options=ClusterOptions(edge_length=3.2),
+        # the command names its references by their files (the API, by their sizes)
+        options=ClusterOptions(
+            edge_length=3.2, references=f"solid reference {FCC}; liquid reference {HOT}"
+        ),
         table=api / "c.json",
         output=api / "c.extxyz",
     )
