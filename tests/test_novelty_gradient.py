@@ -39,7 +39,8 @@ def _melt():
 
 
 def _slab():
-    a = fcc111("Cu", (2, 2, 3), vacuum=5.0)  # pbc (T, T, F)
+    a = fcc111("Cu", (2, 2, 3), vacuum=5.0)
+    assert a.pbc.tolist() == [True, True, False]
     a.rattle(0.05, seed=2)
     return a
 
