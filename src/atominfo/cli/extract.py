@@ -10,7 +10,9 @@ unwrapped, centred in a vacuum box) and/or a periodic cell carved around it,
 lengthened at its faces so that no two atoms are closer than 0.9 times the
 source frame's smallest distance, with its provenance (file, frame,
 timestep, atom, dH, bandwidth, reference) in the info of each structure.
-With nothing novel, no file is written. Without --ref, the inputs must carry
+With --false-alarm RATE, the candidates are instead the atoms whose conformal
+p-value against the reference is at most RATE (each cut-out's info holds its
+centre atom's p_value). With nothing novel, no file is written. Without --ref, the inputs must carry
 a per-atom dH array (the extxyz output of `atominfo dh`).
 """
 
@@ -46,7 +48,9 @@ def add_arguments(parser) -> None:
         "--summary", type=Path, default=None, help="Also write a JSON summary here."
     )
     group = parser.add_argument_group("selection")
-    _typed(group, "--min-dh", "min_dh", 0.0, "NATS", "Candidates are the atoms with dH above this.")
+    min_dh = "Candidates are the atoms with dH above this (default 0)."
+    _typed(group, "--min-dh", "min_dh", None, "NATS", min_dh)
+    options.add_false_alarm(group)
     top = "Keep only the N candidates of largest dH (bounded memory)."
     _typed(group, "--top", "top", None, "N", top)
     group.add_argument(
@@ -90,6 +94,7 @@ def run(args) -> None:
     from atominfo.cli.load import reference, species
     from atominfo.cli.report import print_json, progress, say
     from atominfo.errors import InputError
+    from atominfo.reference.conformal import calibration_size
     from atominfo.runs.guard import check_outputs
     from atominfo.settings import DescriptorSpec, Reading
     from atominfo.structures.scan import count_atoms
@@ -106,11 +111,16 @@ def run(args) -> None:
             "--dh-array reads stored dH without --ref; with --ref, dH is "
             "computed against the reference"
         )
+    if args.false_alarm is not None and args.min_dh is not None:
+        raise InputError("--false-alarm and --min-dh are two thresholds: give one of them")
     ref = reference(args, args.bandwidth, sp, options.engine(args)) if refs else None
+    if ref is not None and args.false_alarm is not None:  # calibrated once, kept in ref
+        with progress("calibration", calibration_size(len(ref), ref.seed), args.quiet, "envs") as a:
+            ref.calibration(progress=a)
     knobs = ExtractOptions(
-        *(args.mode, args.buffer, args.vacuum, args.min_dh, args.top, args.dedupe),
+        *(args.mode, args.buffer, args.vacuum, args.min_dh or 0.0, args.top, args.dedupe),
         *(args.max_picks, args.duplicate_distance, args.bandwidth, args.dh_array or "dH"),
-        *(args.max_per_frame, not args.no_spread),
+        *(args.max_per_frame, not args.no_spread, args.false_alarm),
     )
     total = count_atoms(args.files, args.index, args.format)
     with progress("dH", total, args.quiet, "atoms") as advance:

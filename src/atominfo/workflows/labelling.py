@@ -73,6 +73,11 @@ class ExtractOptions:
         to a pick are its duplicates (0: pure dH criterion).
     h : bandwidth, 1/Å, of a stored dH (without a reference; default 0.015).
     dh_array : name of the stored per-atom dH array (without a reference).
+    false_alarm : rate in (0, 1), or None: the candidates are the atoms whose
+        conformal p-value against the reference is at most it
+        (`atominfo.reference.conformal`; needs a reference; replaces `min_dh`,
+        which stays 0), still ranked by dH; with `dedupe`, picking stops when no
+        candidate is above the smaller of 0 and the least dH of the candidates.
     """
 
     mode: str = "cluster"
@@ -87,6 +92,7 @@ class ExtractOptions:
     dh_array: str = "dH"
     max_per_frame: int | None = None
     spread: bool = True
+    false_alarm: float | None = None
 
     def __post_init__(self) -> None:
         checked = {
@@ -101,9 +107,12 @@ class ExtractOptions:
             "h": params.check_optional("bandwidth", self.h, label="bandwidth"),
             "dedupe": bool(self.dedupe),
             "spread": bool(self.spread),
+            "false_alarm": params.check_optional("false_alarm", self.false_alarm),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
+        if self.false_alarm is not None and self.min_dh != 0.0:
+            raise InputError("a false-alarm rate replaces min_dh: give one of them")
 
 
 @dataclass
@@ -163,6 +172,11 @@ class Extraction(Result):
         against = f"the per-atom {stored!r}" if stored else against
         scored = f"{c.total_environments} environments in {c.total_frames} frames"
         rule = f"dH > {_g(c.min_dh)} nats against {against} (h = {_g(c.bandwidth)} 1/Å)"
+        if c.false_alarm is not None:
+            rule = (
+                f"a conformal p-value <= {_g(c.false_alarm)} (false-alarm rate) against "
+                f"{against} (h = {_g(c.bandwidth)} 1/Å)"
+            )
         if not self.structures:
             return [f"nothing novel: none of the {scored} has {rule}; no file written"]
         lines = [f"{len(c)} of the {scored} have {rule}"]
@@ -247,8 +261,9 @@ def extract(
     Each cut-out's ``info`` holds: mode, source, source_frame, frame (over all
     inputs), timestep and time (where the input gives them), centre_atom
     (index in the source frame), centre_index (0), dH (against the reference,
-    nats), dH_at_pick (after deduplication), pick (rank), bandwidth, k,
-    cutoff, buffer, cut_radius, vacuum (clusters), reference (file names),
+    nats), p_value (the centre atom's, with ``false_alarm``), dH_at_pick (after
+    deduplication), pick (rank), bandwidth, k, cutoff, buffer, cut_radius, vacuum
+    (clusters), reference (file names),
     reference_environments, reference_sha256 (`reference_fingerprint`),
     descriptor_error (1/Å, see `Extraction`), min_distance and
     source_min_distance (Å), cell_margin (cells, Å per cell vector).
@@ -257,7 +272,8 @@ def extract(
     ----------
     structures : ase.Atoms, list of Atoms, file path or list of paths.
     reference : Reference or None (then the frames carry a stored per-atom dH).
-    options : `ExtractOptions` (default: its defaults).
+    options : `ExtractOptions` (default: its defaults); with ``false_alarm``, the
+        reference is calibrated (kept) and refused when too small for the rate.
     reading : `Reading`, which frames are read;  spec : `DescriptorSpec`.
     output : the cut-outs, .extxyz or .xyz;  summary : `Extraction.to_dict`, .json.
     reference_files : the reference's file names (provenance; never overwritten).
@@ -293,7 +309,7 @@ def extract(
     with guard:
         cand = find_novel(
             structures,
-            reference,
+            _at_rate(reference, options.false_alarm),
             min_dh=options.min_dh,
             top=options.top,
             h=options.h,
@@ -339,6 +355,26 @@ def _distance_check(structures: Sequence[Atoms]) -> tuple[float, int, float]:
     )
 
 
+def _at_rate(reference, false_alarm: float | None):
+    """The reference `find_novel` scores against: at a false-alarm rate, calibrated
+    (`atominfo.workflows.dh_run.AtFalseAlarm`); InputError without a reference."""
+    if false_alarm is None:
+        return reference
+    from atominfo.workflows.dh_run import AtFalseAlarm
+
+    if reference is None:
+        raise InputError("a false-alarm rate needs a reference to calibrate on (--ref)")
+    return AtFalseAlarm(reference, false_alarm)
+
+
+def _dedupe_level(cand: NovelEnvironments, options: ExtractOptions) -> float:
+    """Where `deduplicate` stops: `min_dh`; at a false-alarm rate, the smaller of 0 and
+    the least dH of the candidates (they were chosen by p-value, not by dH)."""
+    if options.false_alarm is None or not len(cand):
+        return options.min_dh
+    return min(0.0, float(cand.dH.min()))
+
+
 def _file_names(structures) -> list[str] | None:
     """The input file names, or None for structures in memory."""
     items = [structures] if isinstance(structures, (str, os.PathLike)) else structures
@@ -367,7 +403,7 @@ class _Cutter:
                 cand.X,
                 cand.dH,
                 cand.bandwidth,
-                min_dh=options.min_dh,
+                min_dh=_dedupe_level(cand, options),
                 max_picks=options.max_picks,
                 duplicate_distance=options.duplicate_distance,
                 frames=cand.frame,
@@ -486,6 +522,7 @@ class _Cutter:
             "centre_atom": int(cand.atom[c]),
             "centre_index": 0,
             "dH": float(cand.dH[c]),
+            "p_value": None if cand.p is None else float(cand.p[c]),
             "dH_at_pick": self.at_pick[rank],
             "pick": rank,
             "bandwidth": cand.bandwidth,

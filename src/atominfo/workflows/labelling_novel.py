@@ -3,8 +3,11 @@
 `find_novel` streams the frames, keeps the descriptor rows of the atoms whose
 dH against the reference (the training set) exceeds the threshold, and where
 they came from (docs/method.md, section 3.3); with ``top`` it keeps only the
-largest, in memory bounded by ``top``. Without a reference, the frames carry
-a stored per-atom dH (``atominfo dh -o flagged.extxyz``).
+largest, in memory bounded by ``top``. Given the reference as an
+`atominfo.workflows.dh_run.AtFalseAlarm`, the candidates are instead the atoms
+whose conformal p-value is at most the false-alarm rate (still ranked by dH).
+Without a reference, the frames carry a stored per-atom dH (``atominfo dh -o
+flagged.extxyz``).
 """
 
 from __future__ import annotations
@@ -38,9 +41,14 @@ class NovelEnvironments(Result):
         Atom index within its frame.
     frames : dict
         Per frame number holding a candidate: source, source_frame, timestep, time.
-    bandwidth : float, 1/Å;  k, cutoff : descriptor settings;  min_dh : threshold, nats.
+    bandwidth : float, 1/Å;  k, cutoff : descriptor settings;  min_dh : threshold, nats
+        (unused, 0, with a false-alarm rate).
     total_frames, total_environments : how many were scanned.
     reference : dict, what the dH was measured against (environments, sha256, files).
+    p : ndarray, shape (n,), or None: each candidate's conformal p-value, with a
+        false-alarm rate (`atominfo.reference.conformal`).
+    false_alarm : the rate (candidates: p <= false_alarm), or None (dH > min_dh).
+    calibration : dict, the calibration's sizes and seed (with a rate), else None.
     """
 
     X: np.ndarray = field(repr=False)
@@ -55,6 +63,9 @@ class NovelEnvironments(Result):
     total_frames: int
     total_environments: int
     reference: dict = field(default_factory=dict, repr=False)
+    p: np.ndarray | None = field(default=None, repr=False)
+    false_alarm: float | None = None
+    calibration: dict | None = field(default=None, repr=False)
 
     _fields_shown = ("total_frames", "total_environments", "min_dh", "bandwidth")
 
@@ -69,7 +80,10 @@ class NovelEnvironments(Result):
                 "frames_with_candidates": len(self.frames),
                 "total_frames": self.total_frames,
                 "total_environments": self.total_environments,
-                "min_dH": self.min_dh,
+                "min_dH": self.min_dh if self.false_alarm is None else None,
+                "false_alarm": self.false_alarm,
+                "max_p": float(self.p.max()) if self.p is not None and len(self) else None,
+                "calibration": self.calibration,
                 "max_dH": float(self.dH.max()) if len(self) else None,
                 "bandwidth": self.bandwidth,
                 "k": self.k,
@@ -137,24 +151,40 @@ def _scoring(reference, h, dh_array: str, spec: DescriptorSpec, reference_files)
     return float(reference.h), params.check("k", k), params.check("cutoff", cutoff), ref_info
 
 
+def _scores(reference, rate: float | None, Y: np.ndarray, fr) -> tuple[np.ndarray, np.ndarray]:
+    """(dH, p) of frame `fr`'s rows Y against `reference`: p is 1 without a rate, the
+    p-value where it is <= `rate`, +inf where not (a second exact sum, over part A)."""
+    try:
+        dH = np.asarray(reference.delta_entropy(Y), dtype=float)
+        if rate is None:
+            return dH, np.ones(len(Y))
+        p = np.asarray(reference.p_values(Y), dtype=float)
+    except InputError as exc:
+        raise exc.located(fr.source, fr.index) from None
+    return dH, np.where(p <= rate, p, np.inf)
+
+
 class _Kept:
-    """The candidates found so far: rows, dH, frame and atom of each, per frame; with
-    `top`, trimmed to the `top` largest dH whenever twice as many are kept."""
+    """The candidates found so far: rows, dH, frame, atom and p-value of each, per frame;
+    with `top`, trimmed to the `top` largest dH whenever twice as many are kept."""
 
     def __init__(self, min_dh: float, top: int | None):
         self.min_dh, self.top = min_dh, top
         self.threshold = min_dh
-        self.blocks: list[list[np.ndarray]] = [[], [], [], []]  # X, dH, frame, atom
+        self.blocks: list[list[np.ndarray]] = [[], [], [], [], []]  # X, dH, frame, atom, p
         self.frames: dict[int, dict] = {}
         self.kept = 0
 
-    def add(self, number: int, fr, Y: np.ndarray, dH: np.ndarray) -> None:
+    def add(self, number: int, fr, Y: np.ndarray, dH: np.ndarray, p: np.ndarray) -> None:
+        """Keep the atoms of frame `fr` with dH above the threshold and p <= 1 (their
+        p-values: all 1 without a false-alarm rate, +inf where not flagged at it)."""
         from atominfo.workflows.trajectory import frame_time
 
-        hit = np.flatnonzero(dH > self.threshold)
+        hit = np.flatnonzero((dH > self.threshold) & (p <= 1.0))
         if not hit.size:
             return
-        for block, values in zip(self.blocks, (Y[hit], dH[hit], np.full(hit.size, number), hit)):
+        rows = (Y[hit], dH[hit], np.full(hit.size, number), hit, p[hit])
+        for block, values in zip(self.blocks, rows):
             block.append(values)
         step, time = frame_time(fr.atoms)
         self.frames[number] = {
@@ -170,18 +200,19 @@ class _Kept:
 
     def _trim(self) -> None:
         """The `top` largest dH (ties: earliest), as one block each."""
-        X, dH, frame, atom = (np.concatenate(b) for b in self.blocks)
+        columns = [np.concatenate(b) for b in self.blocks]
+        dH = columns[1]
         order = np.lexsort((np.arange(len(dH)), -dH))[: self.top]
         order.sort()  # keep the trajectory order
-        self.blocks = [[X[order]], [dH[order]], [frame[order]], [atom[order]]]
+        self.blocks = [[c[order]] for c in columns]
         self.kept = len(order)
 
     def arrays(self, width: Callable[[], int]):
-        """(X, dH, frame, atom) of every candidate kept; `width()` gives the descriptor
+        """(X, dH, frame, atom, p) of every candidate kept; `width()` gives the descriptor
         width when there is none."""
         if not self.blocks[1]:
             empty = np.zeros(0, dtype=np.int64)
-            return np.zeros((0, width())), np.zeros(0), empty, empty
+            return np.zeros((0, width())), np.zeros(0), empty, empty, np.zeros(0)
         if self.top is not None:
             self._trim()
         return tuple(np.concatenate(b) for b in self.blocks)
@@ -206,8 +237,10 @@ def find_novel(
     Parameters
     ----------
     structures : ase.Atoms, list of Atoms, file path or list of paths.
-    reference : Reference or None
-        The training set (one bandwidth). None: the frames must carry a
+    reference : Reference, AtFalseAlarm or None
+        The training set (one bandwidth); as an
+        `atominfo.workflows.dh_run.AtFalseAlarm`, the candidates are the atoms with
+        conformal p-value <= its rate (`min_dh` unused: keep it 0). None: the frames must carry a
         per-atom `dh_array` (``atominfo dh -o flagged.extxyz`` writes one),
         computed with bandwidth `h` and the descriptor settings of `spec`.
     min_dh : float, nats. Threshold: environments with dH > min_dh are kept.
@@ -232,15 +265,22 @@ def find_novel(
     from atominfo.structures.frames import iter_frames
 
     reading, spec = with_keywords(keywords, reading or Reading(), spec or DescriptorSpec())
+    from atominfo.workflows.dh_run import AtFalseAlarm
+
     min_dh = params.check("min_dh", min_dh, label="min_dh")
     top = None if top is None else params.check("top", top)
+    rate = None
+    if isinstance(reference, AtFalseAlarm):
+        if min_dh != 0.0:
+            raise InputError("a false-alarm rate replaces min_dh: give one of them")
+        reference, rate = reference.reference, reference.false_alarm
     h, k, cutoff, ref_info = _scoring(reference, h, dh_array, spec, reference_files)
     species, rescale_volume = spec.kwargs()["species"], spec.rescale_volume
 
     def describe(fr) -> np.ndarray:
         return frame_descriptors(fr, k, cutoff, species=species, rescale_volume=rescale_volume)
 
-    found = _Kept(min_dh, top)
+    found = _Kept(min_dh if rate is None else -np.inf, top)
     total_frames = total_envs = 0
     fr = None
     for number, fr in enumerate(iter_frames(structures, **reading.kwargs())):
@@ -248,19 +288,16 @@ def find_novel(
         total_envs += len(fr.atoms)
         Y = describe(fr)
         if reference is not None:
-            try:
-                dH = np.asarray(reference.delta_entropy(Y), dtype=float)
-            except InputError as exc:
-                raise exc.located(fr.source, fr.index) from None
+            dH, p = _scores(reference, rate, Y, fr)
         else:
-            dH = _stored_dh(fr.atoms, dh_array, fr.source, fr.index)
-        found.add(number, fr, Y, dH)
+            dH, p = _stored_dh(fr.atoms, dh_array, fr.source, fr.index), np.ones(len(Y))
+        found.add(number, fr, Y, dH, p)
         if progress is not None:
             progress(len(fr.atoms))
     if fr is None:
         raise InputError("no structures given")
     last = fr
-    X, dH, frame, atom = found.arrays(lambda: describe(last).shape[1])
+    X, dH, frame, atom, p = found.arrays(lambda: describe(last).shape[1])
     used = set(int(f) for f in frame)
     frames = {f: v for f, v in found.frames.items() if f in used}
     return NovelEnvironments(
@@ -276,4 +313,7 @@ def find_novel(
         total_frames,
         total_envs,
         ref_info,
+        p=None if rate is None else p,
+        false_alarm=rate,
+        calibration=None if rate is None else reference.calibration().to_dict(),
     )
