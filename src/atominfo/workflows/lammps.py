@@ -179,6 +179,8 @@ def run_script(
         raise InputError(f"on_check must be a callable, got {on_check!r}")
     if extract is not None and not options.has_threshold:
         raise InputError("nothing to extract without a threshold (max_novelty or max_dH)")
+    if options.false_alarm is not None:  # a rate too small is refused before LAMMPS starts
+        reference.calibration().check_rate(options.false_alarm)
     launch = _launch(launch, launch_values)
     commands = script_commands(script)
 
@@ -231,6 +233,7 @@ def _script_run(script: Path, monitor, halt_line, completed: bool, extract) -> S
         extracted=monitor.extracted if monitor is not None else 0,
         seconds_per_check=float(np.mean(seconds)) if seconds else None,
         extract_mode=monitor.options.extract_mode if monitor is not None else "frame",
+        false_alarm=monitor.options.false_alarm if monitor is not None else None,
     )
 
 

@@ -24,6 +24,9 @@ reference's domain (`Reference.inside`: exact labels from the reference's
 cluster index, built once) and computes the exact dH of the novel atoms only
 (``exact_dH``: of every atom), stores dH in ``d_dH`` (0 for an atom inside:
 its dH is <= 0), and records the fraction of novel atoms and the largest dH.
+With a false-alarm rate (``options.false_alarm``) the novel atoms are instead
+those whose conformal p-value is at most the rate (`Reference.p_values`: a
+second exact kernel sum of every atom); the stored dH does not change.
 What a check cannot determine is recorded as NaN (None in tables): the mean
 dH unless every dH is computed, the largest dH when no atom is novel (it is
 <= 0 then). The novel environments of a frame that crosses a threshold are
@@ -52,6 +55,7 @@ from ase import Atoms
 from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K
 from atominfo.errors import InputError
 from atominfo.reference import Reference
+from atominfo.reference.conformal import flag
 from atominfo.runs.signals import Interrupts
 from atominfo.settings import DescriptorSpec
 from atominfo.structures.frames import validate_atoms
@@ -111,7 +115,9 @@ class LammpsMonitor:
     options : MonitorOptions, optional
         How often to check (``every``, default 100 steps), the thresholds
         (``max_novelty``, ``max_dH``), whether a crossing halts the run
-        (``halt``), the type map and the per-atom property's ``name``.
+        (``halt``), the type map, the per-atom property's ``name`` and a
+        ``false_alarm`` rate (novel: p <= rate; the reference is calibrated when
+        the monitor is made, and refused when too small for the rate).
     spec : DescriptorSpec, optional
         k and cutoff (default: the reference's).
     extract : path, optional
@@ -140,7 +146,8 @@ class LammpsMonitor:
     extractor : CrossingExtractor or None, what was extracted (``structures``)
     history : list of MonitorRecord
         One per check: `step` (check number), `timestep` (LAMMPS step),
-        `time`, `atoms`, `novelty`, `max_dH`, `mean_dH` (nats), `seconds`.
+        `time`, `atoms`, `novelty` (fraction with dH > 0, or with p <= false_alarm),
+        `max_dH`, `mean_dH` (nats), `seconds`.
     halted : MonitorRecord or None
         The check that stopped the latest run.
     crossed_records : list of MonitorRecord
@@ -179,6 +186,8 @@ class LammpsMonitor:
             if not hasattr(lmp, method):
                 raise InputError(f"lmp must be a lammps.lammps instance, got {type(lmp).__name__}")
         options, spec = monitor_settings(options, spec, keywords)
+        if options.false_alarm is not None:  # calibrated once (kept in the reference)
+            reference.calibration().check_rate(options.false_alarm)
         self.extract = extract_path(extract)
         if log is not None and not callable(log):
             raise InputError(f"log must be a callable, got {log!r}")
@@ -379,17 +388,18 @@ class LammpsMonitor:
         validate_atoms(atoms, where, None)  # type: ignore[arg-type]  # NaN: an exploded run
         X = rows_descriptors(atoms, rows, self.k, self.cutoff, where)
         local = self._delta_entropy(X)  # this rank's atoms, in LAMMPS's local order
+        novel = self._novel(X, rows, store)  # (gathered through the store: before dH)
         if len(rows):
             store[: len(rows)] = local
-        dH = self._every_dH(local, rows)
+        dH = self._every_atom(local, rows)
         elapsed = time.perf_counter() - start
         self.seconds += elapsed
-        exact, novel = self.options.all_exact, dH > 0
+        exact, outside = self.options.all_exact, dH > 0
         record = MonitorRecord(
             len(self.history),
             len(atoms),
-            float(np.mean(novel)),
-            float(dH.max()) if exact or novel.any() else float("nan"),
+            float(np.mean(outside if novel is None else novel)),
+            float(dH.max()) if exact or outside.any() else float("nan"),
             float(dH.mean()) if exact else float("nan"),
             elapsed,
             step,
@@ -408,9 +418,22 @@ class LammpsMonitor:
                 self.extractor.add(atoms, dH, record)
         return record
 
-    def _every_dH(self, local: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """dH of every atom, ordered by ID, from each rank's `local` dH (of the atoms
-        `rows`): on several MPI ranks gathered through d_<name> (on every rank)."""
+    def _novel(self, X: np.ndarray, rows: np.ndarray, store) -> np.ndarray | None:
+        """With a false-alarm rate, whether each atom (by ID) has p <= rate; else None.
+        The p-values of this rank's atoms pass through `store` (d_<name>) to be gathered;
+        the caller then stores dH there."""
+        rate = self.options.false_alarm
+        if rate is None:
+            return None
+        local = np.asarray(self.reference.p_values(X), dtype=float) if len(X) else np.zeros(0)
+        if len(rows):
+            store[: len(rows)] = local
+        return flag(self._every_atom(local, rows), rate)
+
+    def _every_atom(self, local: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """A value (dH, p) of every atom, ordered by ID, from each rank's `local` values
+        (of the atoms `rows`): on several MPI ranks gathered through d_<name>, which
+        must hold them (on every rank)."""
         if int(self.lmp.extract_setting("world_size")) == 1:
             dH = np.empty(len(local))
             dH[rows] = local
@@ -453,9 +476,12 @@ class LammpsMonitor:
 
     def crossed(self, record: MonitorRecord) -> bool:
         """Whether `record` crosses a threshold (a NaN max dH counts as crossing, except a
-        max dH not determined because no atom is novel: it is <= 0)."""
+        max dH not determined because no atom has dH > 0: it is <= 0)."""
         max_dH = record.max_dH
-        if not self.options.all_exact and record.novelty == 0:
+        nothing_outside = (
+            record.novelty == 0 if self.options.false_alarm is None else np.isnan(max_dH)
+        )  # (at a rate, a check's max dH is NaN only then: the dH of the others are exact)
+        if not self.options.all_exact and nothing_outside:
             max_dH = 0.0  # an upper bound; thresholds below 0 imply every exact dH
         return self.options.crossed(record.novelty, max_dH)
 

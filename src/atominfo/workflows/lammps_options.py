@@ -59,7 +59,8 @@ class MonitorOptions:
         Check every this many steps (timesteps that are multiples of it,
         including the first step of each run when it is one), 1 to `MAX_EVERY`.
     max_novelty : float in [0, 1], optional
-        Threshold on the fraction of atoms with dH > 0.
+        Threshold on the fraction of atoms with dH > 0 (with `false_alarm`: with p
+        <= false_alarm).
     max_dH : float, optional
         Threshold on the largest dH, nats.
     halt : bool
@@ -91,6 +92,13 @@ class MonitorOptions:
         At most this many cut-outs (per mode) per crossing frame (default 10).
     reference_files : sequence of str
         The reference's files, recorded in the extracted structures.
+    false_alarm : float in (0, 1), optional
+        A check's novel atoms are those whose conformal p-value against the
+        reference is at most this rate (`atominfo.reference.conformal`), not
+        those with dH > 0: its novelty, `max_novelty` and the table use that
+        fraction; the stored dH is unchanged. Costs a second exact kernel sum
+        of every atom (against the calibration's proper part, about 0.8 of
+        the reference) per check, and the calibration once.
 
     Raises
     ------
@@ -110,12 +118,14 @@ class MonitorOptions:
     extract_mode: str = "cluster"
     max_picks: int = 10
     reference_files: tuple[str, ...] = ()
+    false_alarm: float | None = None
 
     def __post_init__(self) -> None:
         from atominfo.structures.lammps import parse_type_map
 
         object.__setattr__(self, "every", check_every(self.every))
-        for name, kind in (("max_novelty", "alarm_novelty"), ("max_dH", "alarm_dh")):
+        limits = (("max_novelty", "alarm_novelty"), ("max_dH", "alarm_dh"))
+        for name, kind in (*limits, ("false_alarm", "false_alarm")):
             value = params.check_optional(kind, getattr(self, name), label=name)
             object.__setattr__(self, name, value)
         for name in ("halt", "skip_minimize", "exact_dH"):

@@ -70,7 +70,8 @@ class ScriptRun(Result):
         up to that point; see `ScriptInterrupted`).
     checks : list of dict
         Every check: step (check number), timestep, time (ps for units
-        metal, fs for real), atoms, novelty (fraction with dH > 0),
+        metal, fs for real), atoms, novelty (fraction with dH > 0, or with
+        p <= false_alarm),
         max_dH and mean_dH (nats; None where a check does not determine
         them, see `MonitorOptions.exact_dH`), seconds.
     crossed : int, number of checks that crossed a threshold
@@ -79,6 +80,8 @@ class ScriptRun(Result):
     seconds_per_check : float or None, mean wall time of a check, s
     table : str or None, the file of the table of the checks
     extract_mode : str, what was extracted of a crossing frame ("frame", or a cut-out mode)
+    false_alarm : float or None, the rate: a check's novelty is then the fraction
+        with conformal p <= it (`MonitorOptions.false_alarm`)
     """
 
     _fields_shown = (
@@ -102,6 +105,7 @@ class ScriptRun(Result):
     seconds_per_check: float | None = None
     table: str | None = None
     extract_mode: str = "frame"
+    false_alarm: float | None = None
 
     def summary(self) -> list[str]:
         """What the run did and wrote, in a few lines (as ``atominfo lammps`` says it)."""
