@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast dev lint docs bench bench-streaming clean
+.PHONY: demo test test-slow test-all dev lint docs bench bench-streaming clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,18 +27,23 @@ demo: $(STAMP)
 # local CPU wheel (never an unpinned torch, which pulls the CUDA build).
 TORCH_CPU ?= torch==2.13.0
 
-# The whole suite, slow cases included (CI runs this), on TEST_WORKERS processes
-# (pytest-xdist); tests sharing a Dask cluster or an expensive module fixture carry an
-# xdist_group mark and run in one process. `make test-fast` leaves out the `slow` ones.
+# The suite on TEST_WORKERS processes (pytest-xdist); tests sharing a Dask cluster or
+# an expensive module fixture run in one process (an xdist_group, see tests/conftest.py).
+# `make test`: every test but those marked `slow` (about 2 min on 2 cores);
+# `make test-slow`: the slow ones (MD, LAMMPS, MPI, Dask, signals; about 3.5 min);
+# `make test-all`: both, as CI runs them (.ci/run).
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test: $(STAMP)
 	$(BIN)/pip install -q "$(TORCH_CPU)"
-	$(PYTEST)
-
-test-fast: $(STAMP)
 	$(PYTEST) -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/pip install -q "$(TORCH_CPU)"
+	$(PYTEST) -m slow
+
+test-all: test test-slow
 
 dev: $(DEV_STAMP)
 

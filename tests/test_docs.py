@@ -13,6 +13,7 @@ import doctest
 import importlib
 import importlib.util
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -206,7 +207,11 @@ def test_python_blocks_run(page, example_data, tmp_path, monkeypatch):
         if skip is not None:
             continue
         try:
-            exec(compile(code, f"{_page_id(page)}:{line}", "exec"), namespace)
+            # warnings a block gives are what a reader running it sees (the nucleation
+            # example warns that its reference is a warm crystal): recorded, not shown
+            with warnings.catch_warnings(record=True):
+                warnings.simplefilter("always")
+                exec(compile(code, f"{_page_id(page)}:{line}", "exec"), namespace)
         except Exception as exc:
             pytest.fail(f"{_page_id(page)}, block at line {line}: {type(exc).__name__}: {exc}")
         finally:
