@@ -123,8 +123,11 @@ def novelty_gradient(
     objective : "sum", "mean", "max" (the largest atom's dH; at a tie, the first such
         atom) or "entropy_gain" (H(reference u structure) - H(reference)).
 
-    The gradient is that of the piece active at `atoms` (neighbour sets and sort orders
-    held fixed; one-sided at ties, see docs/method.md, section 1.6).
+    Returns
+    -------
+    NoveltyGradient. Its gradient is that of the piece active at `atoms`: neighbour
+    sets and sort orders kept as they are there, so it is one-sided at ties (see
+    docs/method.md, section 1.6).
     """
     objective = params.check("novelty_objective", objective, label="objective")
     k, cutoff = params.check("k", k), params.check("cutoff", cutoff)
