@@ -252,3 +252,20 @@ def test_cli_species_descriptor_needs_species(files, capsys):
     assert main(["entropy", files["ordered"], "--species-descriptor", "plain"]) == 2
     assert "needs --species" in capsys.readouterr().err
     assert main(["entropy", files["ordered"], "--species", "--species-descriptor", "plain"]) == 0
+
+
+def test_entropy_of_a_multi_element_file_says_that_it_pools_species(files, capsys):
+    """The element-blind descriptor pools the elements of a file: `entropy` said nothing
+    (an audit case); now one warning line names the file, its elements and --species."""
+    from atominfo.cli import main
+
+    assert main(["entropy", files["ordered"], files["cu"], "-q"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    pooled = [line for line in err if "element-blind descriptor pools them" in line]
+    assert len(pooled) == 1 and "(Au, Cu)" in pooled[0] and "--species" in pooled[0]
+    assert files["ordered"] in pooled[0]
+    # a single-element file, or the species-resolved modes: no such warning
+    assert main(["entropy", files["cu"], "-q"]) == 0
+    assert "pools them" not in capsys.readouterr().err
+    assert main(["entropy", files["ordered"], "--multicomponent", "-q"]) == 0
+    assert "pools them" not in capsys.readouterr().err

@@ -32,7 +32,7 @@ def add_arguments(parser) -> None:
 def run(args) -> None:
     import numpy as np
 
-    from atominfo.cli.load import describe, species
+    from atominfo.cli.load import describe, note_pooled_species, species
     from atominfo.cli.report import fmt, print_json, say, table
     from atominfo.workflows.metrics import entropy_table
 
@@ -42,7 +42,14 @@ def run(args) -> None:
     h = options.h_value(args)
     engine = options.engine(args)
     sp = species(args, args.files)
-    blocks = [describe([f], args, f"descriptors {f.name}", sp) for f in args.files]
+    held: list[set[str]] = [set() for _ in args.files]  # each file's elements
+    blocks = [
+        describe([f], args, f"descriptors {f.name}", sp, elements=e)
+        for f, e in zip(args.files, held)
+    ]
+    if not sp:
+        for f, e in zip(args.files, held):
+            note_pooled_species(f, e)
     sets = [(str(f), X) for f, X in zip(args.files, blocks)]
     if len(args.files) > 1:
         sets.append(("all", np.concatenate(blocks)))

@@ -48,6 +48,19 @@ def note_padding(X, args, what: str) -> None:
         warnings.warn(f"{what}: {note}", stacklevel=2)
 
 
+def note_pooled_species(path, elements) -> None:
+    """Warn that the element-blind descriptor pools the elements of a multi-element file."""
+    import warnings
+
+    if len(elements) > 1:
+        warnings.warn(
+            f"{path} holds {len(elements)} elements ({', '.join(sorted(elements))}): the "
+            "element-blind descriptor pools them (which element sits where is not seen); "
+            "--species gives H per element and the chemical term",
+            stacklevel=2,
+        )
+
+
 def describe(
     files, args, label: str = "descriptors", species=None, return_index=False, elements=None
 ):
