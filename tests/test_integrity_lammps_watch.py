@@ -27,6 +27,8 @@ from atominfo.errors import InputError
 from atominfo.settings import DescriptorSpec, Reading
 from atominfo.structures.follow import follow_frames
 
+from .lammps_inputs import cu_eam
+
 DATA = Path(__file__).parent / "data"
 REF = DATA / "cu_fcc_108.extxyz"
 HOT = DATA / "cu_hot_32.extxyz"
@@ -318,18 +320,7 @@ def test_script_run_says_what_it_did():
 
 # -- run_script owns its outputs -------------------------------------------------------------
 
-CU_108 = """units metal
-lattice fcc 3.615
-region box block 0 3 0 3 0 3
-create_box 1 box
-create_atoms 1 box
-mass 1 63.546
-pair_style eam/alloy
-pair_coeff * * Cu_mishin1.eam.alloy Cu
-timestep 0.002
-velocity all create 300 1 loop geom
-fix nve all nve
-"""
+CU_108 = cu_eam("velocity all create 300 1 loop geom", "fix nve all nve")
 
 
 @needs_lammps

