@@ -398,20 +398,6 @@ class CalibrationRun(Result):
         return html_table(self.running_average._bins(), caption)
 
 
-# The fields a CalibrationRun takes over from `calibrate`'s Calibration.
-_CALIBRATION_FIELDS = (
-    "running_average",
-    "correlations",
-    "coverage",
-    "held_out_coverage",
-    "mean_interval_width",
-    "conformal_quantile",
-    "n_train",
-    "n_test",
-    "seed",
-)
-
-
 def run_calibration(
     errors,
     dh=None,
@@ -466,7 +452,8 @@ def run_calibration(
         found = calibrate(dH, err, coverage=coverage, test_fraction=test_fraction, seed=seed)
         estimator = found.estimator
         result = CalibrationRun(
-            **{n: getattr(found, n) for n in _CALIBRATION_FIELDS},
+            # what `calibrate` measured, but the estimator object (kept as its values)
+            **{n: getattr(found, n) for n in _taken_over()},
             estimator={
                 "curve": estimator.curve_,
                 "spread_curve": estimator.spread_curve_,
@@ -486,6 +473,13 @@ def run_calibration(
             ax = plot_calibration(dH, err, result.running_average, unit)
             save_figure(ax.figure, plot)
     return result
+
+
+def _taken_over() -> list[str]:
+    """The fields of a CalibrationRun that hold a Calibration's values as they are."""
+    from dataclasses import fields
+
+    return [f.name for f in fields(Calibration) if f.name != "estimator"]
 
 
 def _dh_beside(errors: Path) -> np.ndarray:
