@@ -106,11 +106,17 @@ def checkpoint_path(output) -> Path:
     return hidden_path(output, CHECKPOINT_TAG)
 
 
+def read_checkpoint(output) -> dict:
+    """The record of the checkpoint beside `output`; {} where there is none or it is
+    unreadable (for messages and clean-up, which must not fail on it)."""
+    try:
+        record = json.loads(checkpoint_path(output).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def describe_progress(output) -> str:
     """What the checkpoint beside `output` holds, for messages ('checkpoint: 58 frames done')."""
-    path = checkpoint_path(output)
-    try:
-        done = json.loads(path.read_text()).get("progress")
-    except (OSError, ValueError, AttributeError):
-        done = None
-    return f"checkpoint {path.name}" + (f": {done}" if done else "")
+    done = read_checkpoint(output).get("progress")
+    return f"checkpoint {checkpoint_path(output).name}" + (f": {done}" if done else "")

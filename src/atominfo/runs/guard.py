@@ -60,6 +60,7 @@ from atominfo.runs.files import (
     has_checkpoint,
     hidden_files,
     hidden_path,
+    read_checkpoint,
     write_error,
 )
 
@@ -405,17 +406,10 @@ class OutputGuard:
 def _recorded_outputs(outputs) -> list[Path]:
     """Outputs of the interrupted runs whose checkpoints lie beside `outputs`, other
     than `outputs` themselves (a checkpoint records every output of its run)."""
-    import json
-
-    from atominfo.runs.files import checkpoint_path
-
     mine = {_key(out) for out in outputs}
     found: dict[Path, Path] = {}
     for out in outputs:
-        try:
-            recorded = json.loads(checkpoint_path(out).read_text()).get("signature", {})
-        except (OSError, ValueError, AttributeError):
-            continue
+        recorded = read_checkpoint(out).get("signature")
         names = recorded.get("outputs", []) if isinstance(recorded, dict) else []
         for name in names if isinstance(names, list) else []:
             other = Path(str(name))
