@@ -221,6 +221,9 @@ CONSTRAINTS.update(
         "step_size": Interval(float, 0.0, 2.0, closed="right"),  # Å
         "mc_strain": Interval(float, 0.0, 0.2),
         "probability": Interval(float, 0.0, 1.0),
+        # single-atom random displacements, or collective moves along the objective's gradient
+        "moves": OneOf(("single", "gradient")),
+        "gradient_noise": Interval(float, 0.0, 10.0),  # x step_size, per coordinate
         "min_distance": Interval(float, 0.0, MAX_CUTOFF),  # Å
         "density": Interval(float, 0.0, 100.0, closed="right"),  # g/cm^3
         "duplicate_tol": Interval(float, 0.0, 10.0),  # 1/Å

@@ -25,8 +25,11 @@ MONTE_CARLO = {
     "--target-high": "Upper end of the target range of the largest dH, nats.",
     "--temperature-start": "Annealing temperature at the first step, nats.",
     "--temperature-end": "Annealing temperature at the last step, nats.",
-    "--step-size": "Standard deviation of an atomic displacement, Å.",
+    "--moves": "single: one atom displaced at random per step; gradient: all atoms (and the "
+    "cell) along the objective's gradient plus noise. Same constraints and acceptance.",
+    "--step-size": "Standard deviation of an atomic displacement, Å (gradient: of the atom moved most).",
     "--strain": "Standard deviation of a cell-strain component (periodic cells; 0: no cell moves).",
+    "--noise": "gradient moves: random part per coordinate, as a fraction of --step-size.",
 }
 CONSTRAINTS = {
     "--min-distance": "Smallest interatomic distance, Å, periodic images "
@@ -35,6 +38,7 @@ CONSTRAINTS = {
     "--density-max": "Highest density, g/cm³ (default: the seed's + 10%%).",
 }
 RANGES = dict(steps="mc_steps", strain="mc_strain", target_low="target_dh", target_high="target_dh")
+RANGES.update(noise="gradient_noise")
 RANGES.update(temperature_start="mc_temperature", temperature_end="mc_temperature")
 RANGES.update(density_min="density", density_max="density")
 
@@ -78,29 +82,14 @@ def run(args) -> None:
     from atominfo.runs.guard import check_outputs
     from atominfo.settings import DescriptorSpec, Reading
     from atominfo.workflows.generate import generate
-    from atominfo.workflows.generate_options import (
-        CampaignFiles,
-        GenerateOptions,
-        below_cutoff,
-        ordered_pair,
-    )
+    from atominfo.workflows.generate_options import CampaignFiles, options_from_command_line
 
-    ordered_pair(args.target_low, args.target_high, "--target-low", "--target-high")
-    below_cutoff(args.min_distance, args.cutoff, "--min-distance", "--cutoff")
-    density = (args.density_min, args.density_max)
-    ordered_pair(*density, "--density-min", "--density-max")
+    settings = options_from_command_line(args)
     files = CampaignFiles(args.output, args.summary, tuple(args.ref))
     # refuse an output that is an input (or unwritable) before the reference is built
     check_outputs(inputs=[*args.files, *args.ref], outputs=files.outputs())
     options.apply_threads(args)
     ref = reference(args, args.bandwidth)
-    same = ("generations", "steps", "objective", "step_size", "strain", "min_distance", "seed")
-    settings = GenerateOptions(
-        target=(args.target_low, args.target_high),
-        temperature=(args.temperature_start, args.temperature_end),
-        density=None if density == (None, None) else density,
-        **{name: getattr(args, name) for name in same},
-    )
     total = args.n_candidates * args.generations * args.steps
     with progress("Monte Carlo steps (at most)", total, args.quiet, "steps") as advance:
         campaign = generate(

@@ -16,6 +16,7 @@ import numpy as np
 from ase import Atoms
 
 from atominfo.workflows.generate_constraints import Constraints
+from atominfo.workflows.generate_gradient import GradientMover
 from atominfo.workflows.generate_moves import Mover, Walker
 from atominfo.workflows.generate_objective import energy
 from atominfo.workflows.generate_options import GenerateOptions
@@ -43,7 +44,7 @@ class Annealed:
 def anneal(
     seed_atoms: Atoms,
     cons: Constraints,
-    mover: Mover,
+    mover: Mover | GradientMover,
     options: GenerateOptions,
     ref_self: np.ndarray | None,
     rng: np.random.Generator,
@@ -55,7 +56,8 @@ def anneal(
     ----------
     seed_atoms : the starting structure (satisfies `cons`).
     cons : the constraints every accepted state keeps.
-    mover : makes the trial states (and holds the reference sums).
+    mover : makes the trial states (and holds the reference sums): single-atom
+        moves, or collective moves along the gradient (`GradientMover`).
     options : objective, target, temperature schedule and steps.
     ref_self : log sums of the reference against itself ("entropy" objective), else None.
     rng : the campaign's random generator (drawn from in a fixed order).

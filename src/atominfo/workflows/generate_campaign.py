@@ -23,6 +23,7 @@ from atominfo.errors import InputError
 from atominfo.results import Result, jsonable
 from atominfo.workflows.generate_anneal import Annealed, StepClock, anneal
 from atominfo.workflows.generate_constraints import Constraints, mass_density, min_distance_value
+from atominfo.workflows.generate_gradient import GradientMover
 from atominfo.workflows.generate_moves import Mover
 from atominfo.workflows.generate_objective import ReferenceSums, reference_entropy, self_log_sums
 from atominfo.workflows.generate_options import GenerateOptions
@@ -137,7 +138,7 @@ class CampaignLoop:
         self.sums = ReferenceSums(X_ref, h)
         # the "entropy" objective updates the reference's own sums as it grows
         self.ref_self = self.sums.log_sums(X_ref) if options.objective == "entropy" else None
-        self.mover = Mover(
+        self.mover: Mover | GradientMover = Mover(
             self.sums,
             k,
             cutoff,
@@ -146,6 +147,8 @@ class CampaignLoop:
             options.strain_probability,
             options.local,
         )
+        if options.moves == "gradient":
+            self.mover = GradientMover(self.mover, options.objective, options.target, options.noise)
         self.clock = StepClock()
         self.candidates: list[Atoms] = []
         self.rows: list[dict] = []
@@ -241,6 +244,7 @@ class CampaignLoop:
             "temperature_start": o.temperature[0],
             "temperature_end": o.temperature[1],
             "temperature_schedule": "geometric",
+            "moves": o.moves,
             "step_size": o.step_size,
             "strain": o.strain,
             "target_low": o.target[0],
@@ -257,6 +261,8 @@ class CampaignLoop:
         }
         if cons.density is not None:
             info["density"] = mass_density(atoms)
+        if o.moves == "gradient":
+            info["noise"] = o.noise
         if o.objective == "entropy":
             info["entropy_gain"] = out.gain
         return info

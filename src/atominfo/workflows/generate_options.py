@@ -51,10 +51,20 @@ class GenerateOptions:
     target : (low, high), nats, range of the structure's largest dH ("target").
     temperature : (start, end), nats, geometric annealing schedule of the
         Metropolis criterion (units of the objective's energy).
-    step_size : float, Å, standard deviation of a displacement (per coordinate).
+    moves : "single" (one atom displaced at random per step, or the cell
+        strained) or "gradient" (every atom, and the cell of a periodic
+        structure, moved at once along the energy's gradient plus noise:
+        `atominfo.workflows.generate_gradient`); the same constraints and
+        Metropolis criterion either way.
+    step_size : float, Å, standard deviation of a displacement (per
+        coordinate); for "gradient" moves the displacement along the gradient
+        of the atom that moves most.
     strain : float, standard deviation of a cell-strain component (periodic
-        cells only; 0 disables cell moves).
-    strain_probability : float, chance that a move is a cell strain.
+        cells only; 0 disables cell moves); for "gradient" moves the size
+        (Frobenius norm) of the strain along the gradient.
+    strain_probability : float, chance that a move is a cell strain ("single").
+    noise : float, "gradient" moves: standard deviation of the random part per
+        coordinate (and strain component), as a fraction of `step_size` (`strain`).
     min_distance : float or None, Å, smallest interatomic distance allowed
         (default: 0.8 x each seed's own smallest distance); must be below the cutoff.
     density : (low, high) in g/cm³, or None (default: each seed's +- 10%,
@@ -82,6 +92,8 @@ class GenerateOptions:
     density: tuple[float | None, float | None] | None = None
     seed: int = 0
     local: bool = True
+    moves: str = "single"
+    noise: float = 0.1
 
     def __post_init__(self) -> None:
         checked: dict[str, Any] = {
@@ -95,6 +107,8 @@ class GenerateOptions:
                 "probability", self.strain_probability, label="strain_probability"
             ),
             "local": bool(self.local),
+            "moves": params.check("moves", self.moves),
+            "noise": params.check("gradient_noise", self.noise, label="noise"),
         }
         try:
             lo, hi = (params.check("target_dh", v, label="target") for v in self.target)
@@ -109,6 +123,24 @@ class GenerateOptions:
         checked["density"] = _density_range(self.density)
         for name, value in checked.items():
             object.__setattr__(self, name, value)
+
+
+def options_from_command_line(args) -> GenerateOptions:
+    """`GenerateOptions` from the parsed command line of ``atominfo generate``; the rules
+    relating two options are checked here, naming the options."""
+    ordered_pair(args.target_low, args.target_high, "--target-low", "--target-high")
+    below_cutoff(args.min_distance, args.cutoff, "--min-distance", "--cutoff")
+    density = (args.density_min, args.density_max)
+    ordered_pair(*density, "--density-min", "--density-max")
+    same = ("generations", "steps", "objective", "moves", "step_size", "strain", "noise")
+    return GenerateOptions(
+        target=(args.target_low, args.target_high),
+        temperature=(args.temperature_start, args.temperature_end),
+        density=None if density == (None, None) else density,
+        min_distance=args.min_distance,
+        seed=args.seed,
+        **{name: getattr(args, name) for name in same},
+    )
 
 
 def _density_range(density) -> tuple[float | None, float | None] | None:
