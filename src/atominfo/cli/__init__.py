@@ -42,9 +42,11 @@ COMMANDS = {
     "report": "report_page",
     "snapshot": "snapshot",
     "generate": "generate",
+    "explore": "explore",
     "dedupe": "dedupe",
     "smooth": "smooth",
     "metrics": "metrics",
+    "reference": "reference",
 }
 
 # One line per command for the top-level help, kept here so that listing the
@@ -69,9 +71,11 @@ SUMMARIES = {
     "report": "one self-contained HTML page: information, completeness, redundancy, novelty",
     "snapshot": "novelty of every atom of one huge snapshot, by spatial chunks, resumable",
     "generate": "Monte Carlo candidates with environments new to a dataset (dH target)",
+    "explore": "biased MD toward environments new to a dataset; snapshots, resumable",
     "dedupe": "remove duplicate structures or environments within a tolerance",
     "smooth": "kernel-weighted average of per-environment values (e.g. errors)",
     "metrics": "n, H, D, log n and efficiency H/log n per group and total",
+    "reference": "compact reference of a dataset: build it once, query novelty fast",
 }
 
 DESCRIPTION = (

@@ -19,7 +19,10 @@ dH of the structure reaches `target` (nats): the snapshot's environments then
 join the reference (like metadynamics hills), so the bias moves on to what is
 still new. Each snapshot keeps ``arrays["unbiased_forces"]``,
 ``arrays["bias_forces"]`` and ``arrays["dH"]``, and ``info["max_dH"]``,
-``info["step"]``.
+``info["unbiased_energy"]``, ``info["bias_energy"]`` (eV) and ``info["step"]``.
+`ExploreWalk` runs the same MD a check at a time, with a state that can be saved
+and continued bit for bit (``atominfo explore --resume``,
+`atominfo.workflows.explore_run`).
 """
 
 from __future__ import annotations
@@ -42,7 +45,14 @@ from atominfo.information_gradient import dh_descriptor_gradient, novelty_gradie
 from atominfo.results import Result
 from atominfo.structures.frames import validate_atoms
 
-__all__ = ["BiasOptions", "BiasedCalculator", "ExploreOptions", "Exploration", "explore"]
+__all__ = [
+    "BiasOptions",
+    "BiasedCalculator",
+    "ExploreOptions",
+    "ExploreWalk",
+    "Exploration",
+    "explore",
+]
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,11 @@ class BiasedCalculator(Calculator):
                 f"reference of {self.reference.shape[1]} columns; k={self.options.k} "
                 f"needs {2 * self.options.k - 1}"
             )
+
+    def reset(self) -> None:
+        super().reset()
+        if hasattr(self, "calc"):  # (Calculator.__init__ resets before calc is set)
+            self.calc.reset()
 
     def add_reference(self, X) -> None:
         """Add descriptor rows (m, 2k-1) to the reference: they are no longer novel."""
@@ -198,54 +213,113 @@ def explore(
     """Biased (or, with weight 0, plain) Langevin MD from `atoms` with the physical `calc`,
     snapshotting structures whose largest dH against `reference` (array (n, 2k-1), 1/Å,
     grown by every snapshot) reaches the target. `progress` gets the steps done."""
-    from ase.md.langevin import Langevin
-
-    try:  # ASE >= 3.29 deprecates MaxwellBoltzmannDistribution for this name
-        from ase.md.velocitydistribution import thermalize_momenta
-    except ImportError:  # older ASE: the same draw under its former name
-        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
-
-    if not isinstance(atoms, Atoms):
-        raise InputError(f"expected an ase.Atoms structure, got {type(atoms).__name__}")
-    validate_atoms(atoms, "<memory>", 0)
-    options = options or ExploreOptions()
-    opt = options.bias
     start = time.perf_counter()
-    atoms = atoms.copy()
-    # Plain MD (weight 0) runs the physical calculator alone and scores only the checked
-    # steps: the gradient would cost more than the force field.
-    biased = BiasedCalculator(calc, reference, opt)
-    atoms.calc = biased if opt.weight > 0 else calc
-    rng = np.random.default_rng(options.seed)
-    thermalize_momenta(atoms, temperature_K=options.temperature, rng=rng)
-    dyn = Langevin(
-        atoms,
-        options.timestep_fs * units.fs,
-        temperature_K=options.temperature,
-        friction=options.friction,
-        rng=rng,
-        fixcm=False,
-    )
+    walk = ExploreWalk(atoms, calc, reference, options)
     snapshots: list[Atoms] = []
     checked, largest = [], []
-    done = 0
-    while done < options.steps:
-        n = min(options.interval, options.steps - done)
-        dyn.run(n)
-        done += n
+    while not walk.done:
+        snapshot = walk.advance()
         if progress is not None:
-            progress(done)
-        results = _results(atoms, biased, opt.weight > 0)
-        checked.append(done)
-        largest.append(float(results["dH"].max()))
-        if largest[-1] >= options.target:
-            snapshots.append(_snapshot(atoms, results, done))
-            biased.add_reference(structure_descriptors(atoms, opt.k, opt.cutoff))
-            if options.max_snapshots is not None and len(snapshots) >= options.max_snapshots:
-                break
+            progress(walk.step)
+        checked.append(walk.step)
+        largest.append(walk.last_max_dH)
+        if snapshot is not None:
+            snapshots.append(snapshot)
     return Exploration(
-        snapshots, np.array(checked), np.array(largest), done, time.perf_counter() - start
+        snapshots, np.array(checked), np.array(largest), walk.step, time.perf_counter() - start
     )
+
+
+class ExploreWalk:
+    """`explore`'s MD from one structure, one check (``interval`` steps) at a time.
+
+    Its `state` (step, positions, momenta, the random generator's state, snapshots
+    taken) is JSON-able; a walk made with that state continues with the same steps,
+    bit for bit, as the walk it was saved from: the physical calculator is reset at
+    every check (a neighbour list rebuilt at another time sums in another order,
+    1e-13 eV/Å apart, and MD amplifies that), so the forces after a check depend
+    on the positions alone, as they do in a walk started from a saved state.
+    The snapshot's environments join the bias's reference (`reference` here);
+    `advance` returns the snapshot, or None.
+    """
+
+    def __init__(self, atoms: Atoms, calc, reference, options=None, state: dict | None = None):
+        from ase.md.langevin import Langevin
+
+        try:  # ASE >= 3.29 deprecates MaxwellBoltzmannDistribution for this name
+            from ase.md.velocitydistribution import thermalize_momenta
+        except ImportError:  # older ASE: the same draw under its former name
+            from ase.md.velocitydistribution import (
+                MaxwellBoltzmannDistribution as thermalize_momenta,
+            )
+
+        if not isinstance(atoms, Atoms):
+            raise InputError(f"expected an ase.Atoms structure, got {type(atoms).__name__}")
+        validate_atoms(atoms, "<memory>", 0)
+        self.options = options = options or ExploreOptions()
+        self.atoms = atoms = atoms.copy()
+        self.calc = calc
+        # Plain MD (weight 0) runs the physical calculator alone and scores only the
+        # checked steps: the gradient would cost more than the force field.
+        self.biased = BiasedCalculator(calc, reference, options.bias)
+        atoms.calc = self.biased if options.bias.weight > 0 else calc
+        self.rng = np.random.default_rng(options.seed)
+        self.step, self.snapshots, self.last_max_dH = 0, 0, float("nan")
+        if state is None:
+            thermalize_momenta(atoms, temperature_K=options.temperature, rng=self.rng)
+        else:
+            self._restore(state)
+        self.dyn = Langevin(
+            atoms,
+            options.timestep_fs * units.fs,
+            temperature_K=options.temperature,
+            friction=options.friction,
+            rng=self.rng,
+            fixcm=False,
+        )
+
+    @property
+    def done(self) -> bool:
+        o = self.options
+        full = o.max_snapshots is not None and self.snapshots >= o.max_snapshots
+        return self.step >= o.steps or full
+
+    def advance(self) -> Atoms | None:
+        """Run to the next check; the snapshot taken there, or None."""
+        o = self.options
+        n = min(o.interval, o.steps - self.step)
+        self.dyn.run(n)
+        self.step += n
+        results = _results(self.atoms, self.biased, o.bias.weight > 0)
+        self.last_max_dH = float(results["dH"].max())
+        snapshot = None
+        if self.last_max_dH >= o.target:
+            snapshot = _snapshot(self.atoms, results, self.step)
+            self.biased.add_reference(structure_descriptors(self.atoms, o.bias.k, o.bias.cutoff))
+            self.snapshots += 1
+        self.biased.reset()  # and the physical calculator (the class docstring: why)
+        return snapshot
+
+    def state(self) -> dict:
+        """What a walk continuing this one needs (JSON-able; floats exact)."""
+        return {
+            "step": self.step,
+            "snapshots": self.snapshots,
+            "last_max_dH": self.last_max_dH,
+            "positions": self.atoms.positions.tolist(),
+            "momenta": self.atoms.get_momenta().tolist(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def _restore(self, state: dict) -> None:
+        positions = np.array(state["positions"], dtype=float)
+        if positions.shape != self.atoms.positions.shape:
+            raise InputError("the saved state of the walk is of another structure")
+        self.atoms.positions[:] = positions
+        self.atoms.set_momenta(np.array(state["momenta"], dtype=float))
+        self.rng.bit_generator.state = state["rng"]
+        self.step, self.snapshots = int(state["step"]), int(state["snapshots"])
+        self.last_max_dH = float(state["last_max_dH"])
 
 
 def _results(atoms: Atoms, biased: BiasedCalculator, is_biased: bool) -> dict:
@@ -272,5 +346,9 @@ def _snapshot(atoms: Atoms, results: dict, step: int) -> Atoms:
         snap.arrays[name] = np.array(results[name])
     snap.info["max_dH"] = float(np.max(results["dH"]))
     snap.info["unbiased_energy"] = float(results["unbiased_energy"])
+    # -weight x novelty: the biased energy is unbiased_energy + bias_energy (0 for plain MD)
+    snap.info["bias_energy"] = float(results.get("energy", results["unbiased_energy"])) - float(
+        results["unbiased_energy"]
+    )
     snap.info["step"] = step
     return snap
