@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from atominfo.cli import options
+from atominfo.cli.species import add_species, wanted
 
 
 def add_arguments(parser) -> None:
@@ -54,11 +55,13 @@ def add_arguments(parser) -> None:
     options.add_descriptor(parser)
     options.add_bandwidth(parser)
     options.add_false_alarm(parser)
+    add_species(parser)
     options.add_engine(parser)
     options.add_output(parser)
 
 
 def run(args) -> None:
+    from atominfo.cli import species_dh
     from atominfo.cli.load import reference, species
     from atominfo.cli.report import fmt, print_json, progress, say
     from atominfo.errors import InputError
@@ -91,7 +94,11 @@ def run(args) -> None:
     h = options.h_value(args)
     engine = options.engine(args)
     sp = species(args, refs, args.files)
-    ref = OwnPast(h, engine) if self_ref else reference(args, h, sp, engine)
+    if wanted(args):  # each atom against the reference atoms of its own species
+        refused = {"--ref self": self_ref, "--false-alarm": args.false_alarm is not None}
+        ref = species_dh.reference(args, refs, refused)
+    else:
+        ref = OwnPast(h, engine) if self_ref else reference(args, h, sp, engine)
     if args.false_alarm is not None:
         size = 0 if isinstance(ref, OwnPast) else calibration_size(len(ref), ref.seed)
         with progress("calibration", size, args.quiet, "envs") as advance:
@@ -119,22 +126,19 @@ def run(args) -> None:
         summary.pop("per_frame")
         print_json(summary)
         return
-    if self_ref:
-        say(
-            f"{result.environments} test environments in {result.frames} frames, each "
-            f"frame against all earlier ones (frame 0 has no past and is not scored; "
-            f"h = {fmt(h)} 1/Å)"
-        )
-    else:
-        say(
-            f"{result.environments} test environments in {result.frames} frames against "
-            f"{result.reference_environments} reference environments (h = {fmt(h)} 1/Å)"
-        )
+    what = (
+        ", each frame against all earlier ones (frame 0 has no past and is not scored; "
+        if self_ref
+        else f" against {result.reference_environments} reference environments ("
+    )
+    say(f"{result.environments} test environments in {result.frames} frames{what}h = {fmt(h)} 1/Å)")
     say(f"  fraction with dH > 0 (novel): {fmt(result.novelty)}")
     if result.false_alarm is not None:
         rate = fmt(result.false_alarm)
         say(f"  fraction novel at false-alarm rate {rate} (p <= {rate}): {fmt(result.flagged)}")
     say(f"  max dH: {fmt(result.max_dH)} nats   mean dH: {fmt(result.mean_dH)} nats")
+    if result.species is not None:
+        species_dh.say_breakdown(result.species, str(result.species_descriptor))
     for name, path in (
         ("per-atom dH", args.output),
         ("per-frame table", args.table),

@@ -35,7 +35,7 @@ def wanted(args) -> bool:
     return bool(args.species)
 
 
-def _settings(args, files, refused: dict):
+def settings(args, files, refused: dict):
     """(h, spec, reading) of a --species run; InputError for what the mode does not take."""
     from atominfo.errors import InputError
     from atominfo.settings import DescriptorSpec, Reading
@@ -60,7 +60,7 @@ def entropy(args) -> None:
     from atominfo.workflows.species_run import species_entropy_table
 
     refused = {"--sample": args.sample is not None, "--multicomponent": args.multicomponent}
-    h, spec, reading = _settings(args, args.files, refused)
+    h, spec, reading = settings(args, args.files, refused)
     with progress("species entropy", None, args.quiet, "envs") as advance:
         result = species_entropy_table(
             list(map(str, args.files)),
@@ -98,7 +98,7 @@ def overlap(args) -> None:
         "--false-alarm": args.false_alarm is not None,
         "--multicomponent": args.multicomponent,
     }
-    h, spec, reading = _settings(args, [*args.files, *args.ref], refused)
+    h, spec, reading = settings(args, [*args.files, *args.ref], refused)
     with progress("species dH", None, args.quiet, "envs") as advance:
         result = species_novelty(
             list(map(str, args.files)),

@@ -179,6 +179,9 @@ class DHStreamWriter:
         output gains a 'p' array ('p_h<h>' per bandwidth; .extxyz or .json, a
         .npy holds one array and is refused) and the table a column 'flagged'
         (fraction with p <= false_alarm) after each bandwidth's mean_dH.
+    columns : names
+        Further per-frame columns, taken from each frame's ``summary()`` row
+        (the per-species columns of ``atominfo dh --species``), after the others.
 
     Raises
     ------
@@ -200,6 +203,7 @@ class DHStreamWriter:
         *,
         inputs=(),
         false_alarm: float | None = None,
+        columns=(),
     ):
         output = Path(output) if output is not None else None
         table = Path(table) if table is not None else None
@@ -231,6 +235,7 @@ class DHStreamWriter:
         self.labels = bandwidth_labels(h)
         self.names = ["dH"] if np.ndim(h) == 0 else [f"dH_h{v:g}" for v in h]
         self.false_alarm = false_alarm
+        self.columns = list(columns)
         if false_alarm is not None:
             self.names += [f"p{label}" for label in self.labels]
         anchor = output if output is not None else table
@@ -333,6 +338,7 @@ class DHStreamWriter:
             for label in self.labels:
                 header += [f"novelty{label}", f"max_dH{label}", f"mean_dH{label}"]
                 header += [f"flagged{label}"] if self.false_alarm is not None else []
+            header += self.columns
             self._write_all(self._fds[self.table_part], _csv_row(header), self.table_part)
             self._write_state()
 
@@ -365,6 +371,7 @@ class DHStreamWriter:
             ]
             if p is not None and rate is not None:
                 values.append(_number(flag(p[t], rate).mean()))
+        values += [_cell(row[c]) for c in self.columns]
         self._write_all(self._fds[self.table_part], _csv_row(values), self.table_part)
         if self.atom_part is not None:
             assert self.output is not None  # atom_part is the output's partial
@@ -535,6 +542,11 @@ def _number(value) -> str:
     return "" if value is None else repr(value)
 
 
+def _cell(value) -> str:
+    """A further column's value: an int as it is, else as `_number` (None: empty)."""
+    return str(value) if isinstance(value, int) else "" if value is None else _number(value)
+
+
 def _json_number(value) -> str:
     value = finite_or_none(value)
     return "null" if value is None else repr(value)
@@ -547,7 +559,7 @@ def _parse_csv(rows: list[list[str]]) -> dict:
         values = [r[c] for r in body]
         if name == "source":
             columns[name] = values
-        elif name in _INT_COLUMNS:
+        elif name in _INT_COLUMNS or name.startswith("atoms_"):  # (atoms_<species>)
             columns[name] = np.array(values, dtype=np.int64)
         elif name == "timestep":
             columns[name] = [int(v) if v else None for v in values]

@@ -69,6 +69,13 @@ class AtFalseAlarm:
     progress: Callable[[int], None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        from atominfo.workflows.species_dh import SpeciesReference
+
+        if isinstance(self.reference, SpeciesReference):
+            raise InputError(
+                "--species does not take --false-alarm (a per-species calibration is not "
+                "implemented): use the dH > 0 verdict"
+            )
         if isinstance(self.reference, OwnPast):
             raise InputError(
                 "a false-alarm rate needs a fixed reference to calibrate: with --ref self "
@@ -97,6 +104,11 @@ class DHRun(Result):
     output, table, plot, chemiscope : the files written (None where not asked).
     resumed : True when the run continued an interrupted one, or found it finished
         (``finished``: nothing was computed).
+    species : with a `SpeciesReference`, one dict per species of the run (species,
+        atoms, n_reference, novelty, max_dH, mean_dH, status; see
+        `atominfo.workflows.species_dh.species_breakdown`), else None. The totals
+        then count atoms of absent species novel, with max and mean over the rest.
+    species_descriptor : "multicomponent" or "plain" with a `SpeciesReference`.
     per_frame : dict of columns, one row per frame (as in the table file).
     """
 
@@ -117,6 +129,8 @@ class DHRun(Result):
     chemiscope: Path | None = None
     resumed: bool = False
     finished: bool = False
+    species: list | None = None
+    species_descriptor: str | None = None
     per_frame: dict = field(default_factory=dict, repr=False)
 
     def to_pandas(self):
@@ -146,7 +160,10 @@ def run_dh(
     test : file path or list of paths (a trajectory, any format ASE reads).
     reference : `atominfo.Reference`, or `OwnPast` to score each frame against all
         earlier frames (frame 0 has no past and is not scored), or `AtFalseAlarm`
-        to decide novelty at a stated false-alarm rate (per-atom p-values too).
+        to decide novelty at a stated false-alarm rate (per-atom p-values too), or
+        a `atominfo.workflows.species_dh.SpeciesReference` to score each atom
+        against the reference atoms of its own species (the table gains columns
+        atoms_s, novelty_s, max_dH_s, mean_dH_s per species s).
     output : per-atom dH, .npy, .json or .extxyz (the frames with a 'dH' array;
         with `AtFalseAlarm` also a 'p' array, and .npy is refused).
     table : per-frame table, .csv or .json (with `AtFalseAlarm`, a 'flagged' column).
@@ -204,7 +221,10 @@ class _Run:
 
     def __init__(self, test: list[str], reference, reading, spec, progress, false_alarm=None):
         self.test, self.reference, self.reading, self.spec = test, reference, reading, spec
+        from atominfo.workflows.species_dh import SpeciesReference
+
         self.own_past = isinstance(reference, OwnPast)
+        self.by_species = isinstance(reference, SpeciesReference)
         self.h = reference.h
         self.progress = progress
         self.false_alarm: float | None = false_alarm
@@ -212,8 +232,11 @@ class _Run:
 
     def signature(self) -> dict:
         ref = self.reference
+        extra = ref.signature() if self.by_species else {}
         if self.own_past:
             source: Any = "self"
+        elif self.by_species:
+            source = extra.pop("ref")
         else:
             import hashlib
 
@@ -224,6 +247,7 @@ class _Run:
             "bandwidth": self.h,
             **self.reading.to_dict(),
             **self.spec.to_dict(),
+            **extra,  # (species mode only: earlier checkpoints still match)
         }
         if self.false_alarm is not None:  # (absent otherwise: earlier checkpoints still match)
             signature["false_alarm"] = self.false_alarm
@@ -231,6 +255,7 @@ class _Run:
 
     def execute(self, output, table, plot, chemiscope, resume) -> DHRun:
         from atominfo.runs.stream import DHStreamWriter, Totals
+        from atominfo.workflows.species_dh import species_columns
 
         writer = None
         if output is not None or table is not None:
@@ -242,6 +267,7 @@ class _Run:
                 resume=resume,
                 inputs=self.test,
                 false_alarm=self.false_alarm,
+                columns=species_columns(self.reference.species) if self.by_species else (),
             )
             if writer.finished:  # nothing to resume (the checkpoint warned)
                 return self._result(writer.summary(), {}, output, table, None, None, True, True)
@@ -295,6 +321,10 @@ class _Run:
                 self.progress(n)
 
         common: dict[str, Any] = {"reading": self.reading, "spec": self.spec, "progress": counted}
+        if self.by_species:
+            from atominfo.workflows.species_dh import iter_species_dh
+
+            return iter_species_dh(self.test, self.reference, skip=skip, **common)
         if self.own_past:
             # frame 0 is never scored, so the frames done are frames 1..skip
             engine = self.reference.engine
@@ -325,6 +355,15 @@ class _Run:
             reference_environments = self.read[0] - self.read[1]
         else:
             reference_environments = len(self.reference)
+        breakdown = None
+        if self.by_species:
+            from atominfo.workflows.species_dh import species_breakdown, species_totals
+
+            # (a finished run found on resume: its table is not re-read, the totals are
+            # not determined here rather than counted without the absent species)
+            breakdown = species_breakdown(columns, self.reference) if columns else None
+            totals = species_totals(breakdown or [], summary["frames"])
+            summary = {**totals, "environments": summary["environments"]}
         return DHRun(
             bandwidth=self.h,
             frames=summary["frames"],
@@ -342,6 +381,8 @@ class _Run:
             chemiscope=chemiscope,
             resumed=resumed,
             finished=finished,
+            species=breakdown,
+            species_descriptor=self.reference.descriptor if self.by_species else None,
             per_frame=_plain(columns),
         )
 

@@ -1,0 +1,49 @@
+"""--species for `atominfo dh` and `atominfo extract`: the reference split by species
+(`atominfo.workflows.species_dh`), the options the mode refuses, the printed breakdown."""
+
+from __future__ import annotations
+
+from atominfo.cli import options
+
+
+def reference(args, refs: list, refused: dict):
+    """The `SpeciesReference` of a --species run (a progress bar while it is described);
+    InputError for an option in `refused` that is given, or for saved descriptors."""
+    from atominfo.cli.report import progress
+    from atominfo.cli.species import settings
+    from atominfo.errors import InputError
+    from atominfo.workflows.species_dh import SpeciesReference
+
+    refused = {"--multicomponent": args.multicomponent, **refused}
+    h, spec, reading = settings(args, [*args.files, *refs], refused)
+    if not refs:
+        raise InputError("--species needs --ref: the reference atoms of each species")
+    with progress("reference descriptors", None, args.quiet) as advance:
+        return SpeciesReference.from_files(
+            list(map(str, refs)),
+            list(map(str, args.files)),
+            h,
+            spec=spec,
+            reading=reading,
+            descriptor=args.species_descriptor,
+            engine=options.engine(args),
+            progress=advance,
+        )
+
+
+def say_breakdown(breakdown: list[dict], descriptor: str) -> None:
+    """The per-species lines of a --species run: atoms, reference atoms, novel fraction,
+    max and mean dH (nats; '-' where not determined), status."""
+    from atominfo.cli.report import fmt, say, table
+
+    keys = ("species", "atoms", "n_reference", "novelty", "max_dH", "mean_dH", "status")
+    shown = [{**b, "status": "scored" if b["n_reference"] else "absent: novel"} for b in breakdown]
+    rows = [
+        [b[k] if isinstance(b[k], (str, int)) else "-" if b[k] is None else fmt(b[k]) for k in keys]
+        for b in shown
+    ]
+    heads = ["species", "atoms", "n ref", "novel", "max dH", "mean dH", "status"]
+    title = f"  each species against the same species ({descriptor} descriptor):"
+    say(table(heads, rows, title=title))
+    say("  (atoms of a species absent from the reference count novel; max and mean dH are")
+    say("  over the atoms whose dH is determined)")

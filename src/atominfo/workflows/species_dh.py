@@ -1,0 +1,294 @@
+"""Per-atom dH of a trajectory, each atom against the reference atoms of its own species
+(`atominfo dh --species`, `atominfo extract --species`), streamed frame by frame.
+
+`SpeciesReference` splits the reference by centre species into one
+`atominfo.Reference` per species (each prepared for its engine once), so a
+frame's atoms of species z are scored against the reference atoms of z only:
+``dH(y | X, z) = -log sum_{j: z_j = z} K_h(y, x_j)``, the same number as
+`atominfo.workflows.species.species_delta_entropy`. A species the reference
+lacks has no term at all: its atoms are novel by construction, their dH is
+NaN (null in JSON, empty in CSV: not determined), and an
+`AbsentSpeciesWarning` names the species, file and frame where it first
+appears. Per-frame and run statistics count those atoms as novel; max and
+mean dH are over the atoms whose dH is determined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from atominfo import params
+from atominfo.descriptor import frame_descriptors, validate_parameters
+from atominfo.descriptor.bandwidth import DEFAULT_BANDWIDTH
+from atominfo.errors import InputError
+from atominfo.reference import Reference
+from atominfo.settings import DescriptorSpec, Reading
+from atominfo.structures.frames import iter_frames
+from atominfo.workflows.species import ABSENT, AbsentSpeciesWarning, as_symbols
+from atominfo.workflows.species_run import data_species, describe_with_species
+from atominfo.workflows.trajectory import FrameDH, frame_time
+
+STATISTICS = ("atoms", "novelty", "max_dH", "mean_dH")
+
+
+class SpeciesReference:
+    """Reference environments split by centre species: one `Reference` per species.
+
+    Parameters
+    ----------
+    X : array (n, d), reference descriptors (multicomponent over `species`, or plain).
+    symbols : n chemical symbols, the centre species of the rows of X.
+    h : one bandwidth, 1/Å.
+    species : the run's species list (test and reference together, sorted).
+    descriptor : "multicomponent" or "plain".
+    k, cutoff : descriptor settings of X.
+    sources : the reference files (for messages and the run's guard).
+    engine : EngineOptions or None.
+    """
+
+    def __init__(
+        self,
+        X,
+        symbols,
+        h: float = DEFAULT_BANDWIDTH,
+        *,
+        species: Sequence[str],
+        descriptor: str = "multicomponent",
+        k: int,
+        cutoff: float,
+        sources: Sequence[str] = (),
+        engine=None,
+    ):
+        X = np.asarray(X, dtype=float)
+        zx = as_symbols(symbols, len(X), "reference species")
+        self.h = params.check("bandwidth", h, label="bandwidth h")
+        self.descriptor = params.check("species_descriptor", descriptor, label="descriptor")
+        self.species = sorted(set(species) | set(zx.tolist()))
+        self.k, self.cutoff, self.sources = k, cutoff, [str(s) for s in sources]
+        self.parts = {
+            s: Reference(X[zx == s], self.h, k=k, cutoff=cutoff, elements={s}, engine=engine)
+            for s in sorted(set(zx.tolist()))
+        }
+        digest = hashlib.sha256(np.ascontiguousarray(X).tobytes())
+        digest.update("\0".join(zx.tolist()).encode())
+        self.digest = digest.hexdigest()  # the checkpoint's record of this reference
+
+    @classmethod
+    def from_files(
+        cls,
+        reference,
+        test,
+        h: float = DEFAULT_BANDWIDTH,
+        *,
+        spec: DescriptorSpec | None = None,
+        reading: Reading | None = None,
+        descriptor: str = "multicomponent",
+        engine=None,
+        progress: Callable[[int], None] | None = None,
+    ) -> SpeciesReference:
+        """From reference structure files; the species list is that of `reference` and
+        the frames of `test` selected by `reading` (the reference is read whole)."""
+        from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K
+
+        reading = reading or Reading()
+        spec = spec or DescriptorSpec()
+        whole = Reading(type_map=reading.type_map)
+        species = sorted(
+            set(data_species(test, reading=reading)) | set(data_species(reference, reading=whole))
+        )
+        spec = DescriptorSpec(
+            spec.k or DEFAULT_K, spec.cutoff or DEFAULT_CUTOFF, spec.rescale_volume
+        )
+        X, zx = describe_with_species(
+            reference, species, spec=spec, reading=whole, descriptor=descriptor, progress=progress
+        )
+        files = [reference] if isinstance(reference, str) else list(reference)
+        return cls(
+            X,
+            zx,
+            h,
+            species=species,
+            descriptor=descriptor,
+            k=int(spec.k or DEFAULT_K),
+            cutoff=float(spec.cutoff or DEFAULT_CUTOFF),
+            sources=[str(f) for f in files],
+            engine=engine,
+        )
+
+    def __len__(self) -> int:
+        return sum(len(r) for r in self.parts.values())
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{s}: {len(r)}" for s, r in self.parts.items())
+        return f"SpeciesReference({counts}; h={self.h}, {self.descriptor})"
+
+    def n_reference(self, s: str) -> int:
+        """Reference environments of species `s` (0: absent)."""
+        return len(self.parts[s]) if s in self.parts else 0
+
+    def delta_entropy(self, Y, symbols) -> np.ndarray:
+        """dH of each row of Y against the reference rows of its own species, nats;
+        NaN for rows of a species the reference lacks (not determined)."""
+        z = as_symbols(symbols, len(Y), "species")
+        dH = np.full(len(Y), np.nan)
+        for s in sorted(set(z.tolist()) & set(self.parts)):
+            mine = z == s
+            dH[mine] = self.parts[s].delta_entropy(Y[mine])
+        return dH
+
+    def descriptor_species(self) -> list[str] | None:
+        """The species list of the test descriptors (None: the plain descriptor)."""
+        return list(self.species) if self.descriptor == "multicomponent" else None
+
+    def signature(self) -> dict:
+        """What a resumed run must share: the reference, the mode, the species list."""
+        return {"ref": self.digest, "species_mode": self.descriptor, "species": self.species}
+
+
+@dataclass
+class SpeciesFrameDH(FrameDH):
+    """`FrameDH` of a species-resolved run: with each atom's symbol and the run's species.
+
+    Its table row counts atoms of an absent species (dH NaN) as novel, takes max
+    and mean dH over the determined atoms, and adds per species s the columns
+    atoms_s, novelty_s, max_dH_s, mean_dH_s.
+    """
+
+    symbols: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))
+    species: list = field(default_factory=list)
+
+    def summary(self) -> dict:
+        row = {
+            "frame": self.number,
+            "source": self.source,
+            "source_frame": self.source_frame,
+            "timestep": self.timestep,
+            "time": self.time,
+            **_statistics(self.dH),
+        }
+        for s in self.species:
+            stats = _statistics(self.dH[self.symbols == s])
+            row.update({f"{key}_{s}": stats[key] for key in STATISTICS})
+        return row
+
+
+def species_columns(species: Sequence[str]) -> list[str]:
+    """The per-species columns of the per-frame table, in order."""
+    return [f"{key}_{s}" for s in species for key in STATISTICS]
+
+
+def _statistics(dH: np.ndarray) -> dict:
+    """atoms, novelty (NaN: absent species, counted novel), max and mean of determined dH;
+    None where there is nothing to take them over."""
+    known = dH[np.isfinite(dH)]
+    n = len(dH)
+    return {
+        "atoms": n,
+        "novelty": float(np.mean(np.isnan(dH) | (np.nan_to_num(dH) > 0))) if n else None,
+        "max_dH": float(known.max()) if len(known) else None,
+        "mean_dH": float(known.mean()) if len(known) else None,
+    }
+
+
+def iter_species_dh(
+    structures,
+    reference: SpeciesReference,
+    *,
+    reading: Reading | None = None,
+    spec: DescriptorSpec | None = None,
+    skip: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[SpeciesFrameDH]:
+    """Yield each frame's per-atom dH against the reference atoms of the same species.
+
+    As `atominfo.workflows.trajectory.iter_trajectory_dh` (frames read one at a
+    time; `skip` leading frames passed over), with `reference` a
+    `SpeciesReference`; k, cutoff and the descriptor are the reference's.
+    """
+    reading = reading or Reading()
+    spec = spec or DescriptorSpec()
+    k, cutoff = reference.k, reference.cutoff
+    validate_parameters(k, cutoff)
+    if (spec.k, spec.cutoff) != (None, None) and (spec.k or k, spec.cutoff or cutoff) != (
+        k,
+        cutoff,
+    ):
+        raise InputError(
+            f"the species reference was described with k = {k}, cutoff = {cutoff} Å: "
+            f"the test cannot be described with k = {spec.k}, cutoff = {spec.cutoff} Å"
+        )
+    skip = params.check("skip", skip)
+    species = reference.descriptor_species()
+    warned: set[str] = set()
+    for number, frame in enumerate(iter_frames(structures, **reading.kwargs())):
+        if number < skip:
+            continue
+        Y = frame_descriptors(frame, k, cutoff, species=species, rescale_volume=spec.rescale_volume)
+        symbols = np.asarray(frame.atoms.get_chemical_symbols())
+        try:
+            dH = reference.delta_entropy(Y, symbols)
+        except InputError as exc:
+            raise exc.located(frame.source, frame.index) from None
+        missing = sorted(set(symbols[np.isnan(dH)].tolist()) - warned)
+        if missing:
+            warned.update(missing)
+            warnings.warn(
+                f"{frame.source} frame {frame.index}: species {', '.join(missing)} "
+                f"{ABSENT} (dH not determined: null in JSON, empty in CSV)",
+                AbsentSpeciesWarning,
+                stacklevel=2,
+            )
+        if progress is not None:
+            progress(len(frame.atoms))
+        step, time = frame_time(frame.atoms)
+        yield SpeciesFrameDH(
+            number, frame.source, frame.index, frame.atoms, dH, step, time,
+            symbols=symbols, species=reference.species,
+        )  # fmt: skip
+
+
+def species_breakdown(columns: dict, reference: SpeciesReference) -> list[dict]:
+    """Per species of the run, from the per-frame table's columns: atoms, novel fraction,
+    max and mean dH over the run (None where not determined), reference atoms, status."""
+    out = []
+    for s in reference.species:
+        n = np.nan_to_num(np.asarray(columns.get(f"atoms_{s}", []), dtype=float)).astype(int)
+        if not n.sum():
+            continue
+        seen = n > 0
+        nov = np.asarray(columns[f"novelty_{s}"], dtype=float)[seen]
+        mx = np.asarray(columns[f"max_dH_{s}"], dtype=float)[seen]
+        mean = np.asarray(columns[f"mean_dH_{s}"], dtype=float)[seen]
+        determined = reference.n_reference(s) > 0
+        out.append(
+            {
+                "species": s,
+                "atoms": int(n.sum()),
+                "n_reference": reference.n_reference(s),
+                "novelty": float(np.rint(nov * n[seen]).sum() / n.sum()),
+                "max_dH": float(mx.max()) if determined else None,
+                "mean_dH": float((mean * n[seen]).sum() / n.sum()) if determined else None,
+                "status": "scored" if determined else ABSENT,
+            }
+        )
+    return out
+
+
+def species_totals(breakdown: list[dict], frames: int) -> dict:
+    """Run totals from `species_breakdown`: atoms of absent species count novel; max and
+    mean dH over the determined atoms (None when none is)."""
+    n = sum(b["atoms"] for b in breakdown)
+    scored = [b for b in breakdown if b["max_dH"] is not None]
+    m = sum(b["atoms"] for b in scored)
+    return {
+        "frames": frames,
+        "environments": n,
+        "novelty": sum(b["novelty"] * b["atoms"] for b in breakdown) / n if n else None,
+        "max_dH": max(b["max_dH"] for b in scored) if scored else None,
+        "mean_dH": sum(b["mean_dH"] * b["atoms"] for b in scored) / m if m else None,
+    }

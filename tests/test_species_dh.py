@@ -1,0 +1,225 @@
+"""`atominfo dh --species`: each atom's dH against the reference atoms of its own species,
+streamed to the same outputs as plain `dh`; the same numbers as the in-memory API and
+as plain dH against the same-species subset of the reference, computed by hand."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import ase.io
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from atominfo import InputError, delta_entropy, descriptors
+from atominfo.cli import main
+from atominfo.workflows.species import ABSENT, AbsentSpeciesWarning
+from atominfo.workflows.species_run import species_novelty
+
+H = 0.015
+
+
+def cu3au():
+    atoms = bulk("Cu", "fcc", a=3.75, cubic=True)
+    atoms.set_chemical_symbols(["Au", "Cu", "Cu", "Cu"])
+    return atoms.repeat(2)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Cu3Au EMT MD: a reference at 300 K; a test at 900 K whose last frame holds one Ag
+    atom (a species the reference lacks)."""
+    from atominfo.structures.datasets import md_frames
+
+    d = tmp_path_factory.mktemp("species_dh")
+    ref = md_frames(cu3au(), 300, 3, interval=5, equilibration=10)
+    test = md_frames(cu3au(), 900, 3, interval=5, equilibration=10, seed=1)
+    symbols = test[2].get_chemical_symbols()
+    symbols[5] = "Ag"
+    test[2].set_chemical_symbols(symbols)
+    paths = {"ref": d / "ref.extxyz", "test": d / "test.extxyz", "clean": d / "clean.extxyz"}
+    ase.io.write(paths["ref"], ref)
+    ase.io.write(paths["test"], test)
+    ase.io.write(paths["clean"], test[:2])
+    return {k: str(v) for k, v in paths.items()}
+
+
+def per_atom(path) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in json.loads(open(path).read())["dH"]])
+
+
+def run(argv, capsys) -> tuple[int, str, str]:
+    rc = main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_cli_per_atom_dh_equals_the_api(files, tmp_path, capsys):
+    out = tmp_path / "dh.json"
+    argv = ["dh", "--species", files["test"], "--ref", files["ref"], "-o", str(out), "--json"]
+    rc, stdout, err = run([*argv, "-q"], capsys)
+    assert rc == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AbsentSpeciesWarning)
+        api = species_novelty(files["test"], files["ref"], H)
+    got = per_atom(out)
+    assert np.array_equal(np.isnan(got), np.isnan(api.dH)) and np.isnan(got).sum() == 1
+    assert np.nanmax(np.abs(got - api.dH)) < 1e-10
+    # the per-species breakdown is the API's table
+    summary = json.loads(stdout)
+    cols = api.columns()
+    rows = {b["species"]: b for b in summary["species"]}
+    assert sorted(rows) == cols["species"] == ["Ag", "Au", "Cu"]
+    for i, s in enumerate(cols["species"]):
+        assert rows[s]["atoms"] == cols["n"][i]
+        assert rows[s]["n_reference"] == cols["n_reference"][i]
+        assert rows[s]["novelty"] == pytest.approx(cols["novelty"][i], abs=1e-12)
+        for key in ("max_dH", "mean_dH"):
+            if cols[key][i] is None:
+                assert rows[s][key] is None
+            else:
+                assert rows[s][key] == pytest.approx(cols[key][i], abs=1e-10)
+    assert summary["novelty"] == pytest.approx(api.total_novelty, abs=1e-12)
+    assert summary["species_descriptor"] == "multicomponent"
+
+
+@pytest.mark.parametrize("mode", ["multicomponent", "plain"])
+def test_dh_is_plain_dh_against_the_same_species_by_hand(files, tmp_path, capsys, mode):
+    """Each atom's dH is the ordinary dH against the reference rows of its species alone."""
+    out = tmp_path / "dh.json"
+    argv = ["dh", "--species", "--species-descriptor", mode, files["test"], "-o", str(out)]
+    assert run([*argv, "--ref", files["ref"], "-q"], capsys)[0] == 0
+    test, ref = ase.io.read(files["test"], ":"), ase.io.read(files["ref"], ":")
+    species = ["Ag", "Au", "Cu"] if mode == "multicomponent" else False
+    Y, X = descriptors(test, multicomponent=species), descriptors(ref, multicomponent=species)
+    zy = np.concatenate([a.get_chemical_symbols() for a in test])
+    zx = np.concatenate([a.get_chemical_symbols() for a in ref])
+    got = per_atom(out)
+    for s in ("Au", "Cu"):
+        expected = delta_entropy(Y[zy == s], X[zx == s], H)
+        assert np.max(np.abs(got[zy == s] - expected)) < 1e-10
+    assert np.isnan(got[zy == "Ag"]).all()
+
+
+def test_absent_species_null_warned_counted_novel(files, tmp_path, capsys):
+    table = tmp_path / "frames.csv"
+    argv = ["dh", "--species", files["test"], "--ref", files["ref"], "--table", str(table)]
+    rc, stdout, err = run([*argv, "--json", "-q"], capsys)
+    assert rc == 0 and "Traceback" not in err
+    warned = [line for line in err.splitlines() if "Ag" in line]
+    assert len(warned) == 1 and files["test"] in warned[0] and "frame 2" in warned[0]
+    assert "novel by construction" in warned[0]
+    summary = json.loads(stdout)
+    ag = [b for b in summary["species"] if b["species"] == "Ag"][0]
+    assert ag == {
+        "species": "Ag",
+        "atoms": 1,
+        "n_reference": 0,
+        "novelty": 1.0,
+        "max_dH": None,
+        "mean_dH": None,
+        "status": ABSENT,
+    }
+    # the per-frame table: per-species columns adding up to the frame's atoms
+    import pandas as pd
+
+    df = pd.read_csv(table)
+    for s in ("Ag", "Au", "Cu"):
+        assert {f"atoms_{s}", f"novelty_{s}", f"max_dH_{s}", f"mean_dH_{s}"} <= set(df)
+    assert (df[["atoms_Ag", "atoms_Au", "atoms_Cu"]].sum(axis=1) == df["atoms"]).all()
+    assert list(df["atoms_Ag"]) == [0, 0, 1] and np.isnan(df["max_dH_Ag"]).all()
+    # the frame's novelty counts the Ag atom novel; its max and mean are over the rest
+    last = df.iloc[2]
+    novel = sum(last[f"novelty_{s}"] * last[f"atoms_{s}"] for s in ("Ag", "Au", "Cu"))
+    assert last["novelty"] == pytest.approx(novel / last["atoms"], abs=1e-12)
+    assert last["max_dH"] == max(last["max_dH_Au"], last["max_dH_Cu"])
+    total = (df["novelty"] * df["atoms"]).sum() / df["atoms"].sum()
+    assert summary["novelty"] == pytest.approx(total, abs=1e-12)
+
+
+def test_text_output_shows_the_breakdown(files, capsys):
+    rc, stdout, _ = run(["dh", "--species", files["clean"], "--ref", files["ref"]], capsys)
+    assert rc == 0
+    assert "each species against the same species (multicomponent descriptor)" in stdout
+    lines = {line.split()[0]: line for line in stdout.splitlines() if line[:2] in ("Au", "Cu")}
+    assert sorted(lines) == ["Au", "Cu"] and all("scored" in v for v in lines.values())
+
+
+def interrupt_after(monkeypatch, n: int) -> None:
+    """Ctrl-C in `dh --species` once `n` frames are scored."""
+    import atominfo.workflows.species_dh as species_dh
+
+    original = species_dh.iter_species_dh
+
+    def stopping(*args, **kwargs):
+        for done, frame in enumerate(original(*args, **kwargs)):
+            if done == n:
+                raise KeyboardInterrupt
+            yield frame
+
+    monkeypatch.setattr(species_dh, "iter_species_dh", stopping)
+
+
+def test_resume_refuses_a_changed_mode_and_continues_the_same(files, tmp_path, monkeypatch, capsys):
+    out, table = tmp_path / "dh.extxyz", tmp_path / "t.csv"
+    base = ["dh", files["clean"], "--ref", files["ref"], "-o", str(out), "--table", str(table)]
+    argv = [*base, "--species", "-q"]
+    assert run(argv, capsys)[0] == 0
+    expected = {p: p.read_bytes() for p in (out, table)}
+    for p in expected:
+        p.unlink()
+    with monkeypatch.context() as m:
+        interrupt_after(m, 1)
+        assert run(argv, capsys)[0] == 130
+    for changed, named in (
+        ([*base, "--species", "--species-descriptor", "plain"], "species_mode"),
+        (base, "species_mode"),
+    ):
+        rc, _, err = run([*changed, "--resume", "-q"], capsys)
+        assert (
+            rc == 2
+            and err.count("\n") == 1
+            and err.startswith("atominfo: error: ")
+            and "--resume:" in err
+        )
+        assert named in err
+    assert run([*argv, "--resume"], capsys)[0] == 0
+    assert {p: p.read_bytes() for p in expected} == expected
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--false-alarm", "0.1"], "--species does not take --false-alarm"),
+        (["--multicomponent"], "--species does not take --multicomponent"),
+        (["-b", "0.01,0.02"], "one bandwidth"),
+        (["--species-descriptor", "blind"], "must be one of"),
+    ],
+)
+def test_cli_refusals(files, capsys, extra, message):
+    rc, _, err = run(["dh", files["clean"], "--ref", files["ref"], "--species", *extra], capsys)
+    assert rc == 2 and err.count("\n") == 1 and message in err
+
+
+def test_cli_refuses_self_and_saved_descriptors(files, tmp_path, capsys):
+    rc, _, err = run(["dh", files["clean"], "--ref", "self", "--species"], capsys)
+    assert rc == 2 and err.count("\n") == 1 and "--ref self" in err
+    saved = tmp_path / "ref.npy"
+    np.save(saved, descriptors(files["ref"]))
+    rc, _, err = run(["dh", files["clean"], "--ref", str(saved), "--species"], capsys)
+    assert rc == 2 and err.count("\n") == 1 and "needs structure files" in err
+    rc, _, err = run(
+        ["dh", files["clean"], "--ref", files["ref"], "--species-descriptor", "plain"], capsys
+    )
+    assert rc == 2 and "needs --species" in err
+
+
+def test_api_refuses_a_false_alarm_rate(files):
+    from atominfo.workflows.dh_run import AtFalseAlarm
+    from atominfo.workflows.species_dh import SpeciesReference
+
+    ref = SpeciesReference.from_files([files["ref"]], [files["clean"]], H)
+    assert len(ref) == 96 and ref.species == ["Au", "Cu"]
+    with pytest.raises(InputError, match="--false-alarm"):
+        AtFalseAlarm(ref, 0.1)
