@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from atominfo.cli import dataset, options
+from atominfo.cli import options, species, species_data
 
 
 def add_arguments(parser) -> None:
+    from atominfo.cli import dataset
+
     dataset.add_common(parser)
     parser.add_argument(
         "-s",
@@ -76,11 +78,11 @@ def add_arguments(parser) -> None:
         help="Also write every structure for the chemiscope viewer (.json.gz "
         "or .json): kept or not, pick order, per-atom dH against the kept.",
     )
+    species.add_species(parser)
 
 
 def run(args) -> None:
     from atominfo.cli.load import reference as load_reference
-    from atominfo.cli.load import species
     from atominfo.cli.report import print_json, progress, say
     from atominfo.errors import InputError
     from atominfo.runs.guard import check_outputs
@@ -97,8 +99,8 @@ def run(args) -> None:
     refs = args.ref or []
     check_outputs(inputs=[*args.files, *refs], outputs=outputs.checked())
     options.apply_threads(args)
-    sp = species(args, args.files, refs)
-    data = dataset.load(args, species=sp)
+    refused = {"--ref": bool(refs), "--chemiscope": args.chemiscope is not None}
+    sp, data = species_data.load(args, refs, refused)
     reference = load_reference(args, args.bandwidth, sp) if refs else None
     m = len(data) if args.size is None else selection_size(args.size, len(data))
     with progress(f"{args.method} selection", m, args.quiet, "structures") as advance:
@@ -109,7 +111,7 @@ def run(args) -> None:
             args.bandwidth,
             outputs=outputs,
             seed=args.seed,
-            constraints=Constraints(args.cost, args.budget, args.stratify, quotas),
+            constraints=Constraints(args.cost, args.budget, args.stratify, quotas, args.species),
             reference=reference,
             record={
                 "input": args.files,
@@ -140,4 +142,6 @@ def run(args) -> None:
         )
     for name, g in s.groups.items():
         say(f"  {args.stratify} = {name}: kept {g['picked']} of {g['structures']}")
+    if s.species is not None:
+        species_data.retention(s)
     say(f"  frames written to {args.output}, summary to {outputs.summary}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack, contextmanager
 
-from atominfo.cli import dataset, options
+from atominfo.cli import dataset, options, species
 
 
 def add_arguments(parser) -> None:
@@ -48,6 +48,7 @@ def add_arguments(parser) -> None:
         help="One curve per file instead of one for all files together.",
     )
     options.add_plot(parser)
+    species.add_species(parser)
 
 
 def run(args) -> None:
@@ -59,6 +60,11 @@ def run(args) -> None:
 
     check_outputs(inputs=args.files, outputs=[(args.plot, PLOT_SUFFIXES)])
     options.apply_threads(args)
+    if args.species:
+        from atominfo.cli import species_data
+
+        return species_data.curve(args, _bars(args))
+    species.wanted(args)  # --species-descriptor alone is refused
     data = dataset.load(args)
     sampling = CurveOptions(
         by=args.by, n_sizes=args.sizes, n_seeds=args.seeds, seed=args.seed, at=args.at or ()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from atominfo.cli import dataset, options
+from atominfo.cli import dataset, options, species
 
 
 def add_arguments(parser) -> None:
@@ -49,6 +49,7 @@ def add_arguments(parser) -> None:
         help="Random subsets per learning-curve size.",
     )
     options.add_seed(parser, "First random seed (learning curves, random baseline).")
+    species.add_species(parser)
 
 
 def _command_line() -> str:
@@ -59,8 +60,8 @@ def _command_line() -> str:
 
 
 def run(args) -> None:
+    from atominfo.cli import species_data
     from atominfo.cli.load import reference as load_reference
-    from atominfo.cli.load import species
     from atominfo.cli.report import print_json, say
     from atominfo.runs.guard import check_outputs
     from atominfo.workflows.report import ReportOptions
@@ -71,8 +72,7 @@ def run(args) -> None:
     outputs = ReportOutputs(args.output, args.chemiscope, args.cutoff, title)
     check_outputs(inputs=[*args.files, *refs], outputs=outputs.checked())
     options.apply_threads(args)
-    sp = species(args, args.files, refs)
-    data = dataset.load(args, species=sp)
+    sp, data = species_data.load(args, refs)
     reference = load_reference(args, args.bandwidth, sp) if refs else None
     provenance = {
         "files": [str(f) for f in args.files],
@@ -84,6 +84,7 @@ def run(args) -> None:
         "rescale_volume": args.rescale_volume,
         "title": title,
         "command": _command_line(),
+        "species_descriptor": args.species_descriptor if args.species else None,
     }
     step = (
         (lambda name: None)
@@ -93,7 +94,7 @@ def run(args) -> None:
     report = run_report(
         data,
         args.bandwidth,
-        ReportOptions(args.sizes, args.seeds, args.seed),
+        ReportOptions(args.sizes, args.seeds, args.seed, species=args.species),
         outputs=outputs,
         group_by=args.group_by,
         reference=reference,
@@ -112,6 +113,8 @@ def run(args) -> None:
         f"{total.log_n:.4f} nats (h = {report.bandwidth:g} 1/Å)"
     )
     say("  " + report.curves["all"].headline())
+    if report.species is not None:
+        say("  " + report.species.curve.verdict())
     if report.dH is not None:
         say(f"  novel against the reference (dH > 0): {report.novelty['all']:.1%}")
     say(f"  report written to {args.output}")

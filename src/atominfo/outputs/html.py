@@ -134,6 +134,8 @@ def _commands(report) -> list[tuple[str, str]]:
     ):
         if p.get(key) not in (None, ":"):
             common += f" {flag} {q(str(p[key]))}"
+    if p.get("species_descriptor") == "multicomponent":  # every number of a --species page
+        common += " --multicomponent"
     group = f" --group-by {q(report.group_key)}" if report.group_key else ""
     out = []
     if p.get("command"):
@@ -164,6 +166,17 @@ def _commands(report) -> list[tuple[str, str]]:
                 ".extxyz",
             )
         )
+    if report.species is not None:
+        plain = " --species-descriptor plain" if p.get("species_descriptor") == "plain" else ""
+        flags = f" -b {report.bandwidth:g} -k {p.get('k', 32)} -c {p.get('cutoff', 5.0):g}"
+        out.append(("per-species H and D", f"atominfo entropy {inputs} --species{plain}{flags}"))
+        out.append(
+            (
+                "learning curve of each species",
+                f"atominfo curve {inputs} --species{plain}{flags} --sizes {p['n_sizes']} "
+                f"--seeds {p['n_seeds']} --seed {p['seed']}",
+            )
+        )
     if report.dH is not None and p.get("reference_files"):
         refs = " ".join(f"--ref {q(str(r))}" for r in p["reference_files"])
         out.append(
@@ -187,6 +200,7 @@ def render_html(report, *, title: str | None = None) -> str:
         _answers(report),
         *_information_section(report, colours),
         *_completeness_section(report, name, colours),
+        *_species_section(report),
         *_redundancy_section(report, name),
         *_novelty_section(report, colours),
         *_reproduce_section(report),
@@ -341,6 +355,61 @@ def _completeness_section(report, name: str, colours) -> list[str]:
         lines = [e(line) for line in curve.summary_lines()[1:]]  # the rule is said above
         parts.append(head + "</p><ul>" + "".join(f"<li>{line}</li>" for line in lines) + "</ul>")
     return parts
+
+
+def _species_section(report) -> list[str]:
+    """2b. With --species: H(X|z), D, n and share of each species, and their curves."""
+    if report.species is None:
+        return []
+    r, curve = report.species.entropy, report.species.curve
+    rows = [
+        [e(s), int(n), _pct(p), _num(H), _num(D), _num(logn), e(curve.curves[s].status)]
+        for s, n, p, H, D, logn in zip(r.species, r.n, r.p, r.entropy, r.diversity, r.log_n)
+    ]
+    rows.append(
+        [
+            "joint",
+            int(sum(r.n)),
+            "100%",
+            _num(r.total),
+            _num(r.total_diversity),
+            "",
+            e(curve.curves["joint"].status),
+        ]
+    )
+    rows.append(["H(species)", "", "", _num(r.chemical), "", "", ""])
+    headers = [
+        "species",
+        "environments",
+        "share",
+        "H(X|z) (nats)",
+        "D (nats)",
+        "log n (nats)",
+        "learning curve",
+    ]
+    ax = plot_learning_curves(list(curve.curves.values()), labels=list(curve.curves))
+    ax.set_title(
+        f"Learning curve of each species: H(X|z) of random subsets vs size N "
+        f"({curve.unit}; h = {report.bandwidth:g} 1/Å)",
+        fontsize=10,
+    )
+    described = "" if curve.descriptor is None else f" ({e(curve.descriptor)} descriptor)"
+    return [
+        "<h2>Which element's environments? Per species</h2>",
+        f"<p>Each centre species against the same species{described}: H(X|z) and D of "
+        "each species' environments, the chemical term "
+        "H(species) = -Σ p(z) log p(z), and the joint H = H(species) + Σ p(z) H(X|z). "
+        f"{e(curve.verdict())}.</p>",
+        _table(headers, rows),
+        _figure(
+            figure_uri(ax),
+            "The learning curve of each species (its H(X|z) on the same random subsets "
+            "as the curves above; a species' curve starts where every seed's subset holds "
+            "it) and of the joint H, each classified by the same rule. A species still "
+            "rising is one whose environments are still missing.",
+            "learning curve of each species",
+        ),
+    ]
 
 
 def _redundancy_section(report, name: str) -> list[str]:

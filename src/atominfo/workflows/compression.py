@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from atominfo.workflows.compression_methods import pick_structures
 
 # Kept importable from here (`atominfo.workflows.labelling` folds with it).
 from atominfo.workflows.compression_methods import update_log_sums as update_log_sums
+from atominfo.workflows.species_dataset import row_species, species_retention
 
 
 def selection_size(value, total: int) -> int:
@@ -77,6 +79,8 @@ class Selection(Result):
     budget : the budget in cost units, or None.
     groups : per group of `stratify` (else empty): structures, quota (count, or
         None), budget (or None), picked, cost.
+    species : `SpeciesRetention` (what is kept of each species) with
+        ``Constraints(species=True)`` and a summary, else None.
     """
 
     indices: list[int]
@@ -97,6 +101,7 @@ class Selection(Result):
     budget: float | None = None
     stratify: str | None = None
     groups: dict = field(default_factory=dict)
+    species: Any = None
 
     _fields_shown = (
         "method",
@@ -133,6 +138,7 @@ class Selection(Result):
                 "groups": self.groups,
                 "indices": sorted(self.indices),
                 "pick_order": list(self.indices),
+                **({} if self.species is None else {"species": self.species.to_dict()}),
             }
         )
 
@@ -166,9 +172,9 @@ def select(
     summary : compute H, D and the overlap of the full set with the selection.
     progress : called with 1 after each pick.
     engine : EngineOptions or None, the kernel engine of the summary and reference sums.
-    constraints : `Constraints` (cost, budget, stratify, quotas), optional; its
-        fields may also be given as keywords (``budget="10%", stratify="config_type"``),
-        which replace those of `constraints`. Not for kmeans.
+    constraints : `Constraints` (cost, budget, stratify, quotas, species), optional; its
+        fields may also be given as keywords (``budget="10%", stratify="config_type"``,
+        ``species=True``), which replace those of `constraints`. Not for kmeans.
     """
     method = params.check("compression_method", method, label="method")
     if np.ndim(h) != 0:
@@ -187,6 +193,7 @@ def select(
         check_widths(data.X, reference)
     if constraints.active and method == "kmeans":
         raise InputError("a budget or strata need method msc, fps or random (not kmeans)")
+    symbols, codes = _species_of(data, method, reference, constraints)
     plan = plan_limits(data, constraints, m, size is not None)
     t0 = time.perf_counter()
     picks = pick_structures(
@@ -199,6 +206,7 @@ def select(
         engine=engine,
         limits=plan.limits,
         progress=progress,
+        codes=codes,
     )
     seconds = time.perf_counter() - t0
     if not picks:
@@ -209,10 +217,9 @@ def select(
     plan.record(picks)
     kept = data.environments(picks)
     H = D = ov = float("nan")
+    species = None
     if summary:
-        H, D = (float(v) for v in entropy_and_diversity(kept, h, engine=engine))
-        known = kept if reference is None else np.concatenate([kept, reference])
-        ov = float(overlap(data.X, known, h, engine=engine))
+        H, D, ov, species = _summary(data, picks, reference, h, engine, symbols)
     return Selection(
         picks,
         method,
@@ -232,7 +239,33 @@ def select(
         plan.budget,
         constraints.stratify,
         plan.groups,
+        species,
     )
+
+
+def _summary(data: FrameSet, picks, reference, h: float, engine, symbols):
+    """H and D of the kept environments, the share of the full set inside them (and the
+    reference), and with `symbols` what they keep of each species."""
+    kept = data.environments(picks)
+    H, D = (float(v) for v in entropy_and_diversity(kept, h, engine=engine))
+    known = kept if reference is None else np.concatenate([kept, reference])
+    ov = float(overlap(data.X, known, h, engine=engine))
+    species = None
+    if symbols is not None:
+        species = species_retention(data.X, symbols, data.rows(picks), h, engine=engine)
+    return H, D, ov, species
+
+
+def _species_of(data: FrameSet, method: str, reference, constraints: Constraints):
+    """(symbol, species code) of each row for a species-resolved selection, else (None, None)."""
+    if not constraints.species:
+        return None, None
+    if method not in ("msc", "random"):
+        raise InputError(f"a species-resolved selection needs method msc or random, not {method}")
+    if reference is not None:
+        raise InputError("a species-resolved selection takes no reference set")
+    symbols = row_species(data)
+    return symbols, np.unique(symbols, return_inverse=True)[1]
 
 
 def write_selection(data: FrameSet, selection: Selection, path) -> None:

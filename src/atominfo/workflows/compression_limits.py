@@ -51,12 +51,19 @@ class Constraints:
     quotas : dict group -> count, optional (needs `stratify`). Explicit counts for
         some groups; the others share the rest of the size (or, with a budget
         only, are not capped in number).
+    species : keep each species' information (msc or random; no reference): msc
+        with the species-resolved kernel, so that an atom of a species not yet
+        kept is infinitely surprising and every species is kept as soon as the
+        size allows; the selection's summary gains what it keeps of each species
+        (`atominfo.workflows.species_dataset.species_retention`). Needs the
+        structures (the species of each atom).
     """
 
     cost: str | Sequence[float] | None = field(default=None, hash=False)
     budget: float | str | None = None
     stratify: str | None = None
     quotas: Mapping[str, Any] | None = field(default=None, hash=False)
+    species: bool = False
 
     def __post_init__(self) -> None:
         if self.quotas and self.stratify is None:

@@ -62,26 +62,44 @@ def update_log_sums(log_sums, X, x_sq, Y, h: float) -> None:
         fold(dots, x_sq[r0 : r0 + BLOCK_ROWS], y_sq, c, log_sums[r0 : r0 + BLOCK_ROWS])
 
 
-def own_entropies(data: FrameSet, h: float) -> np.ndarray:
+def update_by_species(log_sums, X, x_sq, Y, h: float, codes, y_codes) -> None:
+    """`update_log_sums`, each row of X taking only the rows of Y of its own species
+    (`codes`, `y_codes`: an integer per row); all of Y when `codes` is None."""
+    if codes is None:
+        update_log_sums(log_sums, X, x_sq, Y, h)
+        return
+    for c in np.unique(codes):
+        mine, theirs = codes == c, y_codes == c
+        if theirs.any():
+            part = log_sums[mine]
+            update_log_sums(part, X[mine], x_sq[mine], Y[theirs], h)
+            log_sums[mine] = part
+
+
+def own_entropies(data: FrameSet, h: float, codes=None) -> np.ndarray:
     """Entropy of each structure's own environments, shape (n_frames,), nats.
 
     Same value as `atominfo.entropy` per structure (formed by
     `atominfo.information.surprisals`), with the exact fold above: thousands
-    of small structures cost little on one thread each.
+    of small structures cost little on one thread each. With `codes` (the
+    species of each row, an integer), the species-resolved joint entropy
+    (`atominfo.workflows.species.species_entropy`'s ``total``).
     """
     out = np.empty(len(data))
     X = data.X - centre(data.X)  # small norms: small rounding (see engine.fold)
     with threadpool_limits(1, user_api="blas"):
         for f in range(len(data)):
-            Xf = np.ascontiguousarray(X[data.offsets[f] : data.offsets[f + 1]])
+            rows = slice(data.offsets[f], data.offsets[f + 1])
+            Xf = np.ascontiguousarray(X[rows])
+            zf = None if codes is None else codes[rows]
             log_sums = np.full(len(Xf), -np.inf)
-            update_log_sums(log_sums, Xf, np.einsum("ij,ij->i", Xf, Xf), Xf, h)
+            update_by_species(log_sums, Xf, np.einsum("ij,ij->i", Xf, Xf), Xf, h, zf, zf)
             out[f] = surprisals(log_sums, len(Xf)).mean()
     return out
 
 
 def msc_picks(
-    data: FrameSet, m: int, h: float, reference, own, progress, engine, limits=None
+    data: FrameSet, m: int, h: float, reference, own, progress, engine, limits=None, codes=None
 ) -> list[int]:
     """Structures in msc order (greedy maximum-surprise, lazy evaluation of the scores).
 
@@ -93,6 +111,11 @@ def msc_picks(
     has not seen yet. When the structure on top is up to date it is the exact
     maximiser, the same pick as recomputing every score after every pick,
     at a fraction of the cost. No sum is ever recomputed from scratch.
+
+    With `codes` (the species of each row, an integer; no reference), the
+    species-resolved kernel: an environment's sums hold only the picked
+    environments of its own species, so an atom of a species not yet kept is
+    infinitely surprising and its structure is picked next.
     """
     shift = centre(data.X)  # small norms: small rounding (see engine.fold)
     X = np.ascontiguousarray(data.X - shift)
@@ -106,7 +129,7 @@ def msc_picks(
     # thread each avoids thread wake-ups that cost more than the product.
     with threadpool_limits(1, user_api="blas"):
         return _lazy_greedy(
-            X, x_sq, offsets, own, log_sums, m, h, reference is None, progress, limits
+            X, x_sq, offsets, own, log_sums, m, h, reference is None, progress, limits, codes
         )
 
 
@@ -121,19 +144,20 @@ def _lazy_greedy(
     from_empty: bool,
     progress: Callable[[int], object] | None,
     limits: Limits | None = None,
+    codes: np.ndarray | None = None,
 ) -> list[int]:
     """The lazy greedy; with `limits` (a `Limits`), a maximiser that does not fit is
     dropped for good (its room only shrinks) and the next one is taken."""
     import heapq
 
     n = len(offsets) - 1
-    picked_blocks: list[np.ndarray] = []  # environments of each pick, in pick order
+    picked_blocks: list[np.ndarray] = []  # rows of each pick, in pick order
     seen = np.zeros(n, dtype=np.int64)  # picks already folded into each structure's sums
     picks: list[int] = []
 
     def take(s):
         picks.append(s)
-        picked_blocks.append(X[offsets[s] : offsets[s + 1]])
+        picked_blocks.append(np.arange(offsets[s], offsets[s + 1]))
         if limits is not None:
             limits.take(s)
         if progress is not None:
@@ -167,7 +191,12 @@ def _lazy_greedy(
         rows = slice(offsets[s], offsets[s + 1])
         missing = picked_blocks[seen[s] :]
         new = missing[0] if len(missing) == 1 else np.concatenate(missing)
-        update_log_sums(log_sums[rows], X[rows], x_sq[rows], new, h)
+        if codes is None:
+            update_log_sums(log_sums[rows], X[rows], x_sq[rows], X[new], h)
+        else:
+            update_by_species(
+                log_sums[rows], X[rows], x_sq[rows], X[new], h, codes[rows], codes[new]
+            )
         seen[s] = len(picked_blocks)
         heapq.heappush(heap, (negative_score(s), s))
     return picks
@@ -263,16 +292,18 @@ def pick_structures(
     engine,
     limits: Limits | None,
     progress: Callable[[int], object] | None,
+    codes: np.ndarray | None = None,
 ) -> list[int]:
-    """Up to `m` frame numbers of `data` in the order `method` picks them."""
+    """Up to `m` frame numbers of `data` in the order `method` picks them; `codes` (the
+    species of each row, an integer) makes msc species-resolved (`msc_picks`)."""
     if method == "random":
         picks = random_picks(len(data), m, seed, limits, progress)
     elif method == "kmeans":
         picks = kmeans_picks(data, m, seed, progress)
     else:
-        own = own_entropies(data, float(h))
+        own = own_entropies(data, float(h), codes)
         if method == "fps":
             picks = fps_picks(data, m, own, progress, limits)
         else:
-            picks = msc_picks(data, m, float(h), reference, own, progress, engine, limits)
+            picks = msc_picks(data, m, float(h), reference, own, progress, engine, limits, codes)
     return [int(p) for p in picks]

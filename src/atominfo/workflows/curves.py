@@ -388,7 +388,7 @@ def _as_frames(data, by: str) -> FrameSet:
     return FrameSet(X, np.array([0, len(X)]), ["<memory>"], [0])
 
 
-def _size_grid(options: CurveOptions, total: int) -> tuple[np.ndarray, list[int]]:
+def size_grid(options: CurveOptions, total: int) -> tuple[np.ndarray, list[int]]:
     """The sampled sizes and the further requested ones, each checked against `total`."""
     minimum = 1 if options.by == "structures" else 10
     chosen = (
@@ -402,7 +402,13 @@ def _size_grid(options: CurveOptions, total: int) -> tuple[np.ndarray, list[int]
     return grid, requested
 
 
-def _subset_rows(data: FrameSet, unit: str, N: int, rng) -> np.ndarray:
+def subset_rows(data: FrameSet, unit: str, N: int, seed: int) -> np.ndarray:
+    """The rows of the random subset of N structures (or environments) drawn with `seed`.
+
+    One generator per (seed, size): the subset of size N does not depend on the
+    grid, and every curve of the same data (element-blind or per species) draws it.
+    """
+    rng = np.random.default_rng([seed, N])
     if unit == "structures":
         frames = np.sort(rng.choice(len(data), size=N, replace=False))
         return data.rows(frames)
@@ -420,8 +426,7 @@ def _sample(data: FrameSet, h, N: int, seeds, by: str, progress, engine):
         return [value] * len(seeds), [len(data.X)] * len(seeds)
     values, counts = [], []
     for s in seeds:
-        # One generator per (seed, size): the subset of size N does not depend on the grid.
-        rows = _subset_rows(data, by, N, np.random.default_rng([s, N]))
+        rows = subset_rows(data, by, N, s)
         values.append(float(entropy(data.X[rows], h, **engine)))
         counts.append(len(rows))
         if progress is not None:
@@ -474,7 +479,7 @@ def learning_curve(
         raise InputError("a learning curve takes one bandwidth")
     data = _as_frames(data, options.by)
     total = len(data) if options.by == "structures" else len(data.X)
-    grid, requested = _size_grid(options, total)
+    grid, requested = size_grid(options, total)
     seeds = [options.seed + i for i in range(options.n_seeds)]
     H = np.empty((len(grid), len(seeds)))
     counts = np.empty((len(grid), len(seeds)), dtype=np.int64)
@@ -488,7 +493,24 @@ def learning_curve(
             if hits.size
             else _sample(data, h, N, seeds, options.by, progress, engine)[0]
         )
-    test, curve_fit, why = _judge(grid, H, options, total, len(data.X))
+    return judged_curve(grid, H, counts, seeds, options, h, total, len(data.X), extra)
+
+
+def judged_curve(
+    grid,
+    H,
+    counts,
+    seeds,
+    options: CurveOptions,
+    h: float,
+    total: int,
+    environments: int,
+    extra=None,
+) -> LearningCurve:
+    """The LearningCurve of sampled entropies `H` (sizes x seeds) at the sizes `grid`, with
+    its rise test and, where the test allows, its asymptote fit (`environments`: those of
+    the whole set, whose log bounds the asymptote)."""
+    test, curve_fit, why = _judge(grid, H, options, total, environments)
     return LearningCurve(
-        grid, H, counts, seeds, options.by, float(h), test, curve_fit, total, extra, why
+        grid, H, counts, seeds, options.by, float(h), test, curve_fit, total, extra or {}, why
     )

@@ -101,6 +101,7 @@ class DatasetReport(Result):
     novelty : dict name -> fraction of the group's environments with dH > 0.
     structure_novelty, structure_max_dH : arrays (n_frames,) or None.
     provenance : dict: settings, package versions, input fingerprints, commands.
+    species : SpeciesReport or None (with ``ReportOptions(species=True)``).
     """
 
     bandwidth: float
@@ -121,6 +122,7 @@ class DatasetReport(Result):
     structure_max_dH: np.ndarray | None = field(default=None, repr=False)
     provenance: dict = field(default_factory=dict)
     data: FrameSet | None = field(default=None, repr=False)
+    species: Any = None
 
     _fields_shown = ("bandwidth", "group_key", "information", "reference_environments", "novelty")
 
@@ -189,6 +191,7 @@ class DatasetReport(Result):
                 "most_novel_structures": self.most_novel_structures(),
                 "most_novel_atoms": self.most_novel_atoms(),
                 "provenance": self.provenance,
+                **({} if self.species is None else {"species": self.species.to_dict()}),
             }
         )
 
@@ -239,12 +242,15 @@ class ReportOptions:
     n_sizes, n_seeds, seed : learning-curve sizes (at least 9 for a fit), random
         subsets per size and the first seed (also the seed of the random baseline).
     keep : fractions of the structures kept by the compression summary, each in (0, 1).
+    species : add the species-resolved block (per-species table and learning curve,
+        `atominfo.workflows.species_dataset.species_report`); needs the structures.
     """
 
     n_sizes: int = 12
     n_seeds: int = 3
     seed: int = 0
     keep: tuple[float, ...] = KEEP
+    species: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -327,6 +333,16 @@ def dataset_report(
     if reference is not None:
         say("novelty against the reference")
         novelty = _novelty_of(data, parts, reference, h, engine)
+    species = None
+    if options.species:
+        from atominfo.workflows.species_dataset import species_report
+
+        say("species")
+        sampling = _sampling(options, len(data))
+        species = species_report(data, h, sampling, engine=engine)
+        species.curve.descriptor = species.entropy.descriptor = (provenance or {}).get(
+            "species_descriptor"
+        )
     info = _provenance_of(data, h, group_by, options, provenance)
     return DatasetReport(
         h,
@@ -347,6 +363,7 @@ def dataset_report(
         novelty.structure_max_dH,
         info,
         data,
+        species,
     )
 
 
@@ -397,16 +414,22 @@ def _information_of(data: FrameSet, groups, h: float, engine):
 
 
 def _curves_of(data: FrameSet, parts, h: float, options: ReportOptions, engine) -> dict:
-    from atominfo.workflows.curves import CurveOptions, learning_curve, subset_frames
+    from atominfo.workflows.curves import learning_curve, subset_frames
 
     curves = {}
     for name, frames in parts.items():
         part = subset_frames(data, frames)
-        sampling = CurveOptions(
-            n_sizes=min(options.n_sizes, len(part)), n_seeds=options.n_seeds, seed=options.seed
-        )
-        curves[name] = learning_curve(part, h, sampling, engine=engine)
+        curves[name] = learning_curve(part, h, _sampling(options, len(part)), engine=engine)
     return curves
+
+
+def _sampling(options: ReportOptions, structures: int):
+    """The CurveOptions of a report's learning curve of `structures` structures."""
+    from atominfo.workflows.curves import CurveOptions
+
+    return CurveOptions(
+        n_sizes=min(options.n_sizes, structures), n_seeds=options.n_seeds, seed=options.seed
+    )
 
 
 def _overlap_of(data: FrameSet, groups, h: float, engine):
