@@ -223,3 +223,43 @@ def test_api_refuses_a_false_alarm_rate(files):
     assert len(ref) == 96 and ref.species == ["Au", "Cu"]
     with pytest.raises(InputError, match="--false-alarm"):
         AtFalseAlarm(ref, 0.1)
+
+
+def test_extract_picks_by_species_resolved_dh(files, tmp_path, capsys):
+    """The candidates are the atoms novel against their own species (an absent species'
+    atom first: no reference term, novel by construction); each cut-out's dH is the API's."""
+    import ase.io as io
+
+    out, summary = tmp_path / "cut.extxyz", tmp_path / "cut.json"
+    argv = ["extract", "--species", files["test"], "--ref", files["ref"], "-o", str(out)]
+    rc, _, err = run([*argv, "--summary", str(summary), "--no-spread", "-q"], capsys)
+    assert rc == 0 and "Ag" in err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AbsentSpeciesWarning)
+        api = species_novelty(files["test"], files["ref"], H)
+    doc = json.loads(summary.read_text())
+    assert doc["candidates"] == int(api.novel.sum())
+    assert doc["reference"]["species_descriptor"] == "multicomponent"
+    assert doc["max_dH"] == pytest.approx(np.nanmax(api.dH), abs=1e-10)
+    picks = io.read(out, ":")
+    first = picks[0].info
+    assert first["species_absent"] and "dH" not in first
+    assert picks[0].get_chemical_symbols()[0] == "Ag"
+    n = len(ase.io.read(files["test"], 0))
+    for piece in picks[1:]:
+        row = piece.info["frame"] * n + piece.info["centre_atom"]
+        assert piece.info["dH"] == pytest.approx(api.dH[row], abs=1e-10)
+    assert [p.info["dH"] for p in picks[1:]] == sorted(
+        (p.info["dH"] for p in picks[1:]), reverse=True
+    )
+
+
+def test_extract_refuses_what_species_mode_does_not_take(files, tmp_path, capsys):
+    base = ["extract", "--species", files["clean"], "-o", str(tmp_path / "c.extxyz")]
+    for extra, message in (
+        (["--ref", files["ref"], "--dedupe"], "--species does not take --dedupe"),
+        (["--ref", files["ref"], "--false-alarm", "0.1"], "--species does not take --false-alarm"),
+        ([], "--species needs --ref"),
+    ):
+        rc, _, err = run([*base, *extra], capsys)
+        assert rc == 2 and err.count("\n") == 1 and message in err

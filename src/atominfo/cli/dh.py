@@ -95,8 +95,7 @@ def run(args) -> None:
     engine = options.engine(args)
     sp = species(args, refs, args.files)
     if wanted(args):  # each atom against the reference atoms of its own species
-        refused = {"--ref self": self_ref, "--false-alarm": args.false_alarm is not None}
-        ref = species_dh.reference(args, refs, refused)
+        ref = species_dh.reference(args, refs)
     else:
         ref = OwnPast(h, engine) if self_ref else reference(args, h, sp, engine)
     if args.false_alarm is not None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from atominfo import params
 from atominfo.cli import options
+from atominfo.cli.species import add_species, wanted
 
 
 def _typed(group, flag, constraint, default, metavar, text, dest=None) -> None:
@@ -85,12 +86,14 @@ def add_arguments(parser) -> None:
     vacuum = "Vacuum between a cluster and each face of its box, Å."
     _typed(group, "--vacuum", "vacuum", 6.0, "Å", vacuum)
     options.add_descriptor(parser)
+    add_species(parser)
     options.add_bandwidth(parser, several=False)
     options.add_engine(parser)
     options.add_output(parser)
 
 
 def run(args) -> None:
+    from atominfo.cli import species_dh
     from atominfo.cli.load import reference, species
     from atominfo.cli.report import print_json, progress, say
     from atominfo.errors import InputError
@@ -113,7 +116,10 @@ def run(args) -> None:
         )
     if args.false_alarm is not None and args.min_dh is not None:
         raise InputError("--false-alarm and --min-dh are two thresholds: give one of them")
-    ref = reference(args, args.bandwidth, sp, options.engine(args)) if refs else None
+    by_species = wanted(args)  # each atom against the reference atoms of its own species
+    engine = options.engine(args)
+    ref = reference(args, args.bandwidth, sp, engine) if refs and not by_species else None
+    ref = species_dh.reference(args, refs) if by_species else ref
     if ref is not None and args.false_alarm is not None:  # calibrated once, kept in ref
         with progress("calibration", calibration_size(len(ref), ref.seed), args.quiet, "envs") as a:
             ref.calibration(progress=a)

@@ -6,15 +6,20 @@ from __future__ import annotations
 from atominfo.cli import options
 
 
-def reference(args, refs: list, refused: dict):
+def reference(args, refs: list):
     """The `SpeciesReference` of a --species run (a progress bar while it is described);
-    InputError for an option in `refused` that is given, or for saved descriptors."""
+    InputError for an option the mode does not take, or for saved descriptors."""
     from atominfo.cli.report import progress
     from atominfo.cli.species import settings
     from atominfo.errors import InputError
     from atominfo.workflows.species_dh import SpeciesReference
 
-    refused = {"--multicomponent": args.multicomponent, **refused}
+    refused = {
+        "--multicomponent": args.multicomponent,
+        "--ref self": any(str(r) == "self" for r in args.ref or ()),
+        "--false-alarm": args.false_alarm is not None,  # (no per-species calibration yet)
+        "--dedupe": getattr(args, "dedupe", False),  # (extract: picks across species)
+    }
     h, spec, reading = settings(args, [*args.files, *refs], refused)
     if not refs:
         raise InputError("--species needs --ref: the reference atoms of each species")

@@ -45,6 +45,7 @@ from atominfo.settings import DescriptorSpec, Reading, with_keywords
 from atominfo.workflows.labelling_cut import CLASH_RATIO, centre_descriptor, cut_out
 from atominfo.workflows.labelling_novel import NovelEnvironments, find_novel
 from atominfo.workflows.labelling_picks import Deduplication, deduplicate, largest_first
+from atominfo.workflows.species_dh import for_extract
 
 # Suffixes of the outputs: the cut-outs, the summary.
 OUTPUTS = (".extxyz", ".xyz")
@@ -170,6 +171,8 @@ class Extraction(Result):
         files, stored = c.reference.get("files"), c.reference.get("dH_array")
         against = f"{len(files)} reference file(s)" if files else "the reference"
         against = f"the per-atom {stored!r}" if stored else against
+        if c.reference.get("species_descriptor"):  # (--species)
+            against = f"the same species in {against}"
         scored = f"{c.total_environments} environments in {c.total_frames} frames"
         rule = f"dH > {_g(c.min_dh)} nats against {against} (h = {_g(c.bandwidth)} 1/Å)"
         if c.false_alarm is not None:
@@ -258,20 +261,19 @@ def extract(
                 output="candidates.extxyz", summary="candidates.json")
         extract("md.extxyz", ref, dedupe=True, max_picks=50, k=32)  # the same knobs
 
-    Each cut-out's ``info`` holds: mode, source, source_frame, frame (over all
-    inputs), timestep and time (where the input gives them), centre_atom
-    (index in the source frame), centre_index (0), dH (against the reference,
-    nats), p_value (the centre atom's, with ``false_alarm``), dH_at_pick (after
+    Each cut-out's ``info`` holds: mode, source, source_frame, frame (over all inputs),
+    timestep and time (where the input gives them), centre_atom (index in the source
+    frame), centre_index (0), dH (nats; species_absent instead for a species a
+    `SpeciesReference` lacks), p_value (with ``false_alarm``), dH_at_pick (after
     deduplication), pick (rank), bandwidth, k, cutoff, buffer, cut_radius, vacuum
-    (clusters), reference (file names),
-    reference_environments, reference_sha256 (`reference_fingerprint`),
-    descriptor_error (1/Å, see `Extraction`), min_distance and
+    (clusters), reference (file names), reference_environments, reference_sha256
+    (`reference_fingerprint`), descriptor_error (1/Å, see `Extraction`), min_distance,
     source_min_distance (Å), cell_margin (cells, Å per cell vector).
 
     Parameters
     ----------
     structures : ase.Atoms, list of Atoms, file path or list of paths.
-    reference : Reference or None (then the frames carry a stored per-atom dH).
+    reference : Reference, SpeciesReference (own species; no dedupe) or None (stored dH).
     options : `ExtractOptions` (default: its defaults); with ``false_alarm``, the
         reference is calibrated (kept) and refused when too small for the rate.
     reading : `Reading`, which frames are read;  spec : `DescriptorSpec`.
@@ -294,6 +296,7 @@ def extract(
     options, reading, spec = with_keywords(
         keywords, options or ExtractOptions(), reading or Reading(), spec or DescriptorSpec()
     )
+    spec = for_extract(reference, spec, options.dedupe)  # (--species: the reference's)
     if isinstance(structures, Atoms):
         structures = [structures]
     elif not isinstance(structures, (str, bytes)) and not hasattr(structures, "__fspath__"):
@@ -381,6 +384,11 @@ def _file_names(structures) -> list[str] | None:
     if all(isinstance(s, (str, os.PathLike)) for s in items):
         return [str(s) for s in items]
     return None
+
+
+def _finite(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def _info_value(value):
@@ -521,9 +529,11 @@ class _Cutter:
             "time": meta["time"],
             "centre_atom": int(cand.atom[c]),
             "centre_index": 0,
-            "dH": float(cand.dH[c]),
+            # (--species: +inf, species absent from the reference, is left out)
+            "dH": _finite(cand.dH[c]),
+            "species_absent": True if np.isinf(cand.dH[c]) else None,
             "p_value": None if cand.p is None else float(cand.p[c]),
-            "dH_at_pick": self.at_pick[rank],
+            "dH_at_pick": _finite(self.at_pick[rank]),
             "pick": rank,
             "bandwidth": cand.bandwidth,
             "k": cand.k,

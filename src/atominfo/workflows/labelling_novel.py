@@ -84,7 +84,10 @@ class NovelEnvironments(Result):
                 "false_alarm": self.false_alarm,
                 "max_p": float(self.p.max()) if self.p is not None and len(self) else None,
                 "calibration": self.calibration,
-                "max_dH": float(self.dH.max()) if len(self) else None,
+                # (the largest finite dH: --species gives +inf for an absent species)
+                "max_dH": float(np.max(self.dH, initial=-np.inf, where=np.isfinite(self.dH)))
+                if len(self)
+                else None,
                 "bandwidth": self.bandwidth,
                 "k": self.k,
                 "cutoff": self.cutoff,
@@ -145,17 +148,29 @@ def _scoring(reference, h, dh_array: str, spec: DescriptorSpec, reference_files)
     cutoff = float(spec.cutoff if spec.cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF))
     ref_info = {
         "environments": len(reference),
-        "sha256": reference_fingerprint(reference.X),
+        "sha256": getattr(reference, "digest", "")[:16] or reference_fingerprint(reference.X),
         "files": [str(f) for f in reference_files],
     }
+    if hasattr(reference, "digest"):  # --species: each atom against its own species
+        ref_info["species_descriptor"] = reference.descriptor
     return float(reference.h), params.check("k", k), params.check("cutoff", cutoff), ref_info
 
 
-def _scores(reference, rate: float | None, Y: np.ndarray, fr) -> tuple[np.ndarray, np.ndarray]:
+def _scores(reference, rate: float | None, Y: np.ndarray, fr, warned: set):
     """(dH, p) of frame `fr`'s rows Y against `reference`: p is 1 without a rate, the
-    p-value where it is <= `rate`, +inf where not (a second exact sum, over part A)."""
+    p-value where it is <= `rate`, +inf where not (a second exact sum, over part A).
+    `warned`: the species absent from a `SpeciesReference` warned about so far."""
+    from atominfo.workflows.species_dh import SpeciesReference, note_absent
+
     try:
-        dH = np.asarray(reference.delta_entropy(Y), dtype=float)
+        if isinstance(reference, SpeciesReference):  # --species: NaN for an absent species
+            symbols = np.asarray(fr.atoms.get_chemical_symbols())
+            dH = reference.delta_entropy(Y, symbols)
+            note_absent(fr, symbols, dH, warned)
+            # no reference term: dH = +inf, novel by construction (ranked first)
+            dH = np.where(np.isnan(dH), np.inf, dH)
+        else:
+            dH = np.asarray(reference.delta_entropy(Y), dtype=float)
         if rate is None:
             return dH, np.ones(len(Y))
         p = np.asarray(reference.p_values(Y), dtype=float)
@@ -281,6 +296,7 @@ def find_novel(
         return frame_descriptors(fr, k, cutoff, species=species, rescale_volume=rescale_volume)
 
     found = _Kept(min_dh if rate is None else -np.inf, top)
+    warned: set[str] = set()
     total_frames = total_envs = 0
     fr = None
     for number, fr in enumerate(iter_frames(structures, **reading.kwargs())):
@@ -288,7 +304,7 @@ def find_novel(
         total_envs += len(fr.atoms)
         Y = describe(fr)
         if reference is not None:
-            dH, p = _scores(reference, rate, Y, fr)
+            dH, p = _scores(reference, rate, Y, fr, warned)
         else:
             dH, p = _stored_dh(fr.atoms, dh_array, fr.source, fr.index), np.ones(len(Y))
         found.add(number, fr, Y, dH, p)

@@ -234,15 +234,7 @@ def iter_species_dh(
             dH = reference.delta_entropy(Y, symbols)
         except InputError as exc:
             raise exc.located(frame.source, frame.index) from None
-        missing = sorted(set(symbols[np.isnan(dH)].tolist()) - warned)
-        if missing:
-            warned.update(missing)
-            warnings.warn(
-                f"{frame.source} frame {frame.index}: species {', '.join(missing)} "
-                f"{ABSENT} (dH not determined: null in JSON, empty in CSV)",
-                AbsentSpeciesWarning,
-                stacklevel=2,
-            )
+        note_absent(frame, symbols, dH, warned)
         if progress is not None:
             progress(len(frame.atoms))
         step, time = frame_time(frame.atoms)
@@ -250,6 +242,40 @@ def iter_species_dh(
             number, frame.source, frame.index, frame.atoms, dH, step, time,
             symbols=symbols, species=reference.species,
         )  # fmt: skip
+
+
+def note_absent(frame, symbols: np.ndarray, dH: np.ndarray, warned: set) -> None:
+    """One `AbsentSpeciesWarning` per species of `symbols` whose dH is NaN (absent from the
+    reference), naming the file and frame where it first appears; `warned` collects them."""
+    missing = sorted(set(symbols[np.isnan(dH)].tolist()) - warned)
+    if missing:
+        warned.update(missing)
+        warnings.warn(
+            f"{frame.source} frame {frame.index}: species {', '.join(missing)} "
+            f"{ABSENT} (dH not determined: null in JSON, empty in CSV)",
+            AbsentSpeciesWarning,
+            stacklevel=3,
+        )
+
+
+def for_extract(reference, spec: DescriptorSpec, dedupe: bool) -> DescriptorSpec:
+    """The descriptor settings `extract` uses with `reference`: with a `SpeciesReference`,
+    its descriptor (the multicomponent species list, or the plain one); InputError for
+    ``dedupe`` (its greedy picks would compare environments of different centre species)."""
+    if not isinstance(reference, SpeciesReference):
+        return spec
+    if dedupe:
+        raise InputError(
+            "--species does not take --dedupe (its picks would count an environment of one "
+            "species as a duplicate of another's): cap the picks with --max, --max-per-frame"
+        )
+    species = reference.descriptor_species()
+    return DescriptorSpec(
+        spec.k or reference.k,
+        spec.cutoff or reference.cutoff,
+        spec.rescale_volume,
+        tuple(species) if species else None,
+    )
 
 
 def species_breakdown(columns: dict, reference: SpeciesReference) -> list[dict]:
