@@ -162,6 +162,7 @@ def species_learning_curve(
     *,
     engine=None,
     progress: Callable[[int], None] | None = None,
+    **keywords,
 ) -> SpeciesCurve:
     """The learning curve of each species' H(X | z), of the joint H and of H(species).
 
@@ -172,11 +173,14 @@ def species_learning_curve(
     h : bandwidth, 1/Å (one value).
     options : CurveOptions (by, sizes, n_sizes, n_seeds, seed, fit, level); the
         subsets are those of `atominfo.workflows.curves.learning_curve` with the
-        same options. `at` is not taken.
+        same options. `at` is not taken. Its fields may also be given as keywords
+        (``n_sizes=9, n_seeds=5``), which replace those of `options`.
     engine : EngineOptions or None.
     progress : called with the number of subsets done.
     """
-    options = options or CurveOptions()
+    options, rest = CurveOptions.merged(options, keywords)
+    if rest:
+        raise InputError(f"unknown option(s) of a learning curve: {', '.join(rest)}")
     if options.at:
         raise InputError("the species-resolved learning curve takes no further sizes (at)")
     if np.ndim(h) != 0:
