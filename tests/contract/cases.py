@@ -3,7 +3,8 @@
 `BASE[command]` is a minimal valid argv with placeholders: ``{hot}`` (the
 32-atom Cu extxyz, the first test file), ``{fcc}`` (the 108-atom FCC
 extxyz, a reference or second file), ``{err}``/``{dhv}`` (per-environment
-errors and dH, .npy), ``{lmp}`` (a LAMMPS input script), ``{refv}`` (one value per {fcc} environment, .npy)
+errors and dH, .npy), ``{lmp}`` (a LAMMPS input script), ``{refv}`` (one value per {fcc} environment, .npy),
+``{cref}`` (a compact reference of {fcc}, .npz)
 and ``{dir}`` (the case directory, for outputs).
 `INPUT_SLOTS[command]` lists which placeholders a bad input replaces, with
 the argparse dest they fill.
@@ -55,6 +56,8 @@ BASE = {
     "metrics": ["{hot}", "-q"],
     "snapshot": ["{hot}", "--ref", "{fcc}", "-o", "{dir}/snap.npy", "-q"],
     "lammps": ["{lmp}", "--ref", "{fcc}", "--every", "10", "--halt-dh", "-1000", "--no-halt", "-q"],
+    "reference": ["{hot}", "-o", "{dir}/cref.npz", "--size", "4", "-q"],
+    "inside": ["{hot}", "--ref", "{cref}", "-q"],
 }
 
 # Outputs the base command writes by itself, by the dest that names them (the
@@ -66,6 +69,7 @@ BASE_OUTPUT_DESTS = {
     "extract": {"output": "cand.extxyz"},
     "report": {"output": "report.html"},
     "snapshot": {"output": "snap.npy"},
+    "reference": {"output": "cref.npz"},
 }
 BASE_OUTPUTS = {c: tuple(d.values()) for c, d in BASE_OUTPUT_DESTS.items()}
 
@@ -90,6 +94,8 @@ INPUT_SLOTS = {
     "metrics": [("hot", "files")],
     "snapshot": [("hot", "file"), ("fcc", "ref")],
     "lammps": [("fcc", "ref")],
+    "reference": [("hot", "files")],
+    "inside": [("hot", "files"), ("cref", "ref")],
 }
 
 # Valid suffixes of every output option (the first is the one used).
@@ -123,6 +129,7 @@ OUTPUT_SUFFIXES = {
     ("snapshot", "dump"): (".dump", ".lammpstrj"),
     ("lammps", "output"): (".extxyz", ".xyz"),
     ("lammps", "table"): (".csv", ".json"),
+    ("reference", "output"): (".npz",),
 }
 
 # A LAMMPS input script for `atominfo lammps`: 108 Cu atoms, EAM, 20 steps.
@@ -151,6 +158,7 @@ def make_inputs(directory: Path) -> dict[str, Path]:
         "dhv": directory / "dhv.npy",
         "refv": directory / "refv.npy",
         "lmp": directory / "in.lammps",
+        "cref": directory / "cref_fcc.npz",
     }
     if all(p.exists() for p in paths.values()):
         return paths
@@ -162,6 +170,10 @@ def make_inputs(directory: Path) -> dict[str, Path]:
     np.save(paths["dhv"], dh)
     np.save(paths["err"], np.abs(0.1 + 0.05 * dh + 0.02 * rng.normal(size=200)))
     np.save(paths["refv"], np.linspace(0.05, 0.2, 108))  # one value per {fcc} environment
+    # a compact reference of {fcc} (`atominfo reference`), for `atominfo inside`
+    from atominfo.workflows.compact_reference import CompactReference
+
+    CompactReference.build(str(paths["fcc"]), 8, held_out=0.0).save(paths["cref"])
     return paths
 
 

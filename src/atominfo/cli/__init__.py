@@ -47,6 +47,7 @@ COMMANDS = {
     "smooth": "smooth",
     "metrics": "metrics",
     "reference": "reference",
+    "inside": "inside",
 }
 
 # One line per command for the top-level help, kept here so that listing the
@@ -75,7 +76,8 @@ SUMMARIES = {
     "dedupe": "remove duplicate structures or environments within a tolerance",
     "smooth": "kernel-weighted average of per-environment values (e.g. errors)",
     "metrics": "n, H, D, log n and efficiency H/log n per group and total",
-    "reference": "compact reference of a dataset: build it once, query novelty fast",
+    "reference": "compact reference of a dataset per species (size and error stated)",
+    "inside": "is my system inside this dataset? dH against a compact reference",
 }
 
 DESCRIPTION = (

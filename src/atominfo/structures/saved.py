@@ -150,6 +150,12 @@ def load_descriptors(path) -> tuple[np.ndarray, dict | None]:
                     "not a .npz archive (it holds a single array: save it as .npy)", source=name
                 )
             with data:
+                if COMPACT_KEY in data.files:
+                    raise InputError(
+                        "is a compact reference (`atominfo reference`), not descriptors: "
+                        "query it with `atominfo inside FILE --ref REF`",
+                        source=name,
+                    )
                 if "X" not in data.files:
                     raise InputError(
                         f"no array 'X' in the archive (it has {sorted(data.files)})", source=name
@@ -322,6 +328,12 @@ def _check_parameters(saved: DescriptorParameters, run: DescriptorParameters, X,
             f"(k={saved.k}, {describe_species(saved.species)}) give {saved.width}",
             source=name,
         )
+    check_same_parameters(saved, run, name)
+
+
+def check_same_parameters(saved: DescriptorParameters, run: DescriptorParameters, name) -> None:
+    """InputError naming file `name` where `saved` has another k, cutoff or rescale volume
+    than `run` (saying both)."""
     differences = []
     if saved.k != run.k:
         differences.append(f"k={saved.k}, this run uses k={run.k}")
@@ -343,6 +355,69 @@ def _check_parameters(saved: DescriptorParameters, run: DescriptorParameters, X,
             + ": recompute them with this run's parameters (or run with theirs)",
             source=name,
         )
+
+
+# -- compact references (`atominfo.workflows.compact_reference`) -------------------------
+
+# Key that marks a compact reference, holding its format version; a reader refuses a newer one.
+COMPACT_KEY = "compact_version"
+COMPACT_VERSION = 1
+
+
+def save_compact(fh, arrays: dict, parameters: DescriptorParameters) -> None:
+    """Write a compact reference's `arrays` and descriptor `parameters` to an open .npz
+    (compressed: most multicomponent blocks of a species' centres are zero)."""
+    np.savez_compressed(
+        fh, **{COMPACT_KEY: np.int64(COMPACT_VERSION)}, **parameters.arrays(), **arrays
+    )
+
+
+def read_compact(path, keys: Sequence[str]) -> tuple[dict, DescriptorParameters]:
+    """The arrays `keys` of a compact reference and the descriptor parameters it records.
+
+    Raises InputError naming the file: missing or unreadable, not a compact
+    reference, of a newer format, or without one of `keys` or the parameters.
+    Arrays of pickled objects are never loaded.
+    """
+    name = str(path)
+    if Path(path).suffix.lower() != ".npz":
+        raise InputError("a compact reference is a .npz file", source=name)
+    check_input_file(name)
+    try:
+        with open(path, "rb") as fh:
+            if not fh.read(2).startswith(b"PK"):
+                raise InputError("not a .npz archive", source=name)
+        with np.load(path, allow_pickle=False) as data:
+            if COMPACT_KEY not in data.files:
+                raise InputError(
+                    "not a compact reference (build one with `atominfo reference`)",
+                    source=name,
+                )
+            version = int(data[COMPACT_KEY])
+            if version > COMPACT_VERSION:
+                raise InputError(
+                    f"compact reference of format version {version}: this atominfo reads "
+                    f"version {COMPACT_VERSION} (upgrade atominfo)",
+                    source=name,
+                )
+            missing = [key for key in keys if key not in data.files]
+            if missing:
+                raise InputError(
+                    f"compact reference is incomplete (no {', '.join(missing)})", source=name
+                )
+            arrays = {key: data[key] for key in keys}
+            provenance = {key: _plain(data[key]) for key in _PARAMETER_KEYS if key in data.files}
+    except InputError:
+        raise
+    except (OSError, EOFError, ValueError, TypeError, zipfile.BadZipFile, KeyError) as exc:
+        raise InputError(
+            f"cannot read the compact reference ({type(exc).__name__}: {_first_line(exc)})",
+            source=name,
+        ) from None
+    parameters = saved_parameters(provenance, source=name)
+    if parameters is None:
+        raise InputError("compact reference records no descriptor parameters", source=name)
+    return arrays, parameters
 
 
 def check_descriptor_array(X, *, source: str = "<memory>") -> np.ndarray:
