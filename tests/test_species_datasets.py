@@ -96,6 +96,20 @@ def test_species_curve_is_species_entropy_on_the_same_subsets(data, by):
     assert abs(curve.curves["joint"].mean[-1] - (full.chemical + full.conditional)) < 1e-10
 
 
+def test_species_of_one_structure_is_not_determined(frames):
+    """Au in one structure only: every subset holding Au holds the same Au atoms (a flat
+    curve that says nothing of what more data would add), so its class is not determined."""
+    copper = [f.copy() for f in frames[8:]]
+    for f in copper:
+        f.set_chemical_symbols(["Cu"] * len(f))
+    data = load_frames([*copper, frames[0]], multicomponent=["Au", "Cu"])
+    curve = species_learning_curve(data, row_species(data), H, n_sizes=5, n_seeds=3)
+    assert curve.curves["Au"].status == "not determined"
+    assert "one structure" in curve.curves["Au"].reason
+    assert curve.curves["Au"].fit is None
+    assert curve.curves["Cu"].status == rise_test(curve.sizes, curve.curves["Cu"].entropies).status
+
+
 def test_species_resolved_own_entropy_is_the_joint_entropy(data):
     z = row_species(data)
     codes = np.unique(z, return_inverse=True)[1]

@@ -119,7 +119,7 @@ def retention(selection) -> None:
     )
     say(
         f"  joint H {fmt(r.before.total, 4)} -> {fmt(r.after.total, 4)} nats; H(species) "
-        f"{fmt(r.before.chemical, 4)} -> {fmt(r.after.chemical, 4)} nats"
+        f"{fmt(r.before.chemical + 0.0, 4)} -> {fmt(r.after.chemical + 0.0, 4)} nats"
     )
     if r.missing:
         import warnings

@@ -21,6 +21,7 @@ them):
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import warnings
 from collections.abc import Callable
@@ -209,10 +210,26 @@ def species_learning_curve(
     for k, name in enumerate([*names, JOINT]):
         held = np.all(np.isfinite(H[k]), axis=1)  # sizes where every seed holds the species
         full = int(counts[k, -1, 0])
-        curves[name] = judged_curve(
+        curve = judged_curve(
             grid[held], H[k][held], counts[k][held], seeds, options, h, total, full
         )
-    return SpeciesCurve(names, curves, H[-1], grid, options.by, float(h))
+        if options.by == "structures" and name != JOINT and _in_one_structure(data, z, name):
+            curve = _undetermined(curve, f"every {name} environment is in one structure")
+        curves[name] = curve
+    return SpeciesCurve(names, curves, H[-1] + 0.0, grid, options.by, float(h))
+
+
+def _in_one_structure(data: FrameSet, z: np.ndarray, name: str) -> bool:
+    return len(np.unique(data.frame[z == name])) < 2
+
+
+def _undetermined(curve: LearningCurve, why: str) -> LearningCurve:
+    """`curve` classified "not determined": a curve over structures whose species is held
+    by one structure takes the same environments at every size that holds it (its rise
+    is 0 whatever more data would add)."""
+    why = f"{why}: every subset holding it holds the same environments"
+    test = dataclasses.replace(curve.test, status="not determined", reason=why, interval=None)
+    return dataclasses.replace(curve, test=test, fit=None, fit_reason=why)
 
 
 @dataclass(repr=False)
@@ -262,8 +279,8 @@ class SpeciesRetention(Result):
                 "missing": list(self.missing),
                 "total": self.before.total,
                 "total_kept": self.after.total,
-                "chemical": self.before.chemical,
-                "chemical_kept": self.after.chemical,
+                "chemical": self.before.chemical + 0.0,  # one species: 0, not -0
+                "chemical_kept": self.after.chemical + 0.0,
             }
         )
 
