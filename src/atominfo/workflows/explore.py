@@ -163,11 +163,20 @@ class ExploreOptions:
             params.check("interval", getattr(self, name), label=name)
         params.check("alarm_dh", self.target, label="target")
         params.check_optional("interval", self.max_snapshots, label="max_snapshots")
-        numbers = (self.temperature, self.timestep_fs, self.friction)
-        if not all(isinstance(x, (int, float)) and np.isfinite(x) for x in numbers) or not (
-            self.temperature >= 0 and self.timestep_fs > 0 and self.friction >= 0
+        for name, unit, positive in (
+            ("temperature", "K", False),
+            ("timestep_fs", "fs", True),
+            ("friction", "(ASE inverse time)", False),
         ):
-            raise InputError("temperature >= 0 K, timestep_fs > 0 and friction >= 0 are needed")
+            x = getattr(self, name)
+            if (
+                isinstance(x, bool)
+                or not isinstance(x, (int, float))
+                or not np.isfinite(x)
+                or (x <= 0 if positive else x < 0)
+            ):
+                bound = "> 0" if positive else ">= 0"
+                raise InputError(f"{name} must be a finite number {bound} {unit}, got {x!r}")
         params.check("seed", self.seed)
 
 

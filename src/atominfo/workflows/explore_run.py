@@ -162,15 +162,18 @@ def explore_run(
 
 def resolve_calculator(spec) -> tuple:
     """(ASE calculator, its name for the provenance) from `explore_run`'s `calculator`."""
-    if not isinstance(spec, str):
-        if not hasattr(spec, "get_forces") or not hasattr(spec, "reset"):
-            raise InputError(f"calculator {spec!r}: not an ASE calculator")
-        kind = type(spec)
-        return spec, f"{kind.__module__}.{kind.__qualname__}"
+    if isinstance(spec, str):
+        return _from_spec(spec), spec if spec.lower() != "emt" else "emt"
+    _check_calculator(spec, repr(spec))
+    kind = type(spec)
+    return spec, f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _from_spec(spec: str):
     if spec.lower() == "emt":
         from ase.calculators.emt import EMT
 
-        return EMT(), "emt"
+        return EMT()
     module, _, name = spec.partition(":")
     if not module or not name:
         raise InputError(
@@ -181,14 +184,17 @@ def resolve_calculator(spec) -> tuple:
 
     try:
         made = getattr(importlib.import_module(module), name)
-        if callable(made) and not hasattr(made, "get_forces"):
-            made = made()
-        elif isinstance(made, type):
+        if isinstance(made, type) or (callable(made) and not hasattr(made, "get_forces")):
             made = made()
     except Exception as exc:  # the user's code: whatever it raises is one line
         raise InputError(f"calculator {spec!r}: {type(exc).__name__}: {exc}") from None
-    calc, _ = resolve_calculator(made)
-    return calc, spec
+    _check_calculator(made, repr(spec))
+    return made
+
+
+def _check_calculator(calc, name: str) -> None:
+    if not all(hasattr(calc, a) for a in ("get_forces", "get_potential_energy", "reset")):
+        raise InputError(f"calculator {name}: {type(calc).__name__} is not an ASE calculator")
 
 
 class _Run:
