@@ -253,3 +253,32 @@ def test_sigkill_of_the_command_then_resume(inputs, tmp_path):
         assert done.returncode == 0, done.stderr
         assert (work / "explored.extxyz").read_bytes() == expected
         assert listing(work) == ["explored.extxyz"]
+
+
+def test_ctrl_c_leaves_a_resumable_checkpoint(inputs, clean, tmp_path, capsys, monkeypatch):
+    from atominfo.workflows.explore import ExploreWalk
+
+    advance, calls = ExploreWalk.advance, []
+
+    def interrupted(walk):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return advance(walk)
+
+    monkeypatch.setattr(ExploreWalk, "advance", interrupted)
+    out = tmp_path / "explored.extxyz"
+    args = [inputs / "seeds.xyz", "--ref", inputs / "train.xyz", "-o", out, *FAST]
+    code, stdout, err = cli(args, capsys)
+    assert code == 130 and stdout == "" and "run the same command with --resume" in err
+    assert not out.exists() and ".explored.extxyz.resume.json" in listing(tmp_path)
+    monkeypatch.undo()
+    code, _, err = cli(args, capsys)  # neither --resume nor --restart: refused, work kept
+    assert code == 2 and "add --resume to continue it, or --restart" in err
+    code, _, err = cli([*args, "--resume"], capsys)
+    assert code == 0 and err == ""
+    assert out.read_bytes() == clean[0] and listing(tmp_path) == ["explored.extxyz"]
+    code, _, err = cli([*args, "--resume"], capsys)  # finished: nothing to do, said once
+    assert code == 0 and "nothing to resume" in err and out.read_bytes() == clean[0]
+    code, _, _ = cli([*args, "--restart"], capsys)  # computed again: the same bytes
+    assert code == 0 and out.read_bytes() == clean[0]
