@@ -9,11 +9,12 @@ interval ``dH_lower <= dH <= dH_upper`` per atom and, per species, the error of
 the estimate measured at build time:
 
 * a fraction of each species' environments (`held_out`, at most
-  `MAX_HELD_OUT`) is held out, the rest summarised at the same compression
-  ratio, and the held-out environments' estimated dH compared with their exact
-  dH against that rest: mean, 95 % quantile and maximum of |error|, the mean
-  error (bias), the rate at which the novel flag (dH > 0) disagrees, and the
-  fraction of exact values inside the rigorous interval (1 by construction);
+  `MAX_HELD_OUT`) is held out and the rest summarised at the same compression
+  ratio; on one half of the held-out environments the estimate is calibrated
+  against their exact dH against that rest, on the other half its error is
+  measured: mean, 95 % quantile and maximum of |error|, the mean error (bias),
+  the rate at which the novel flag (dH > 0) disagrees, and the fraction of
+  exact values inside the rigorous interval (1 by construction);
 * the saved reference then summarises every environment.
 
 The held-out figures describe queries like the dataset's own environments;
@@ -36,7 +37,14 @@ from atominfo.descriptor.multicomponent import to_species_layout
 from atominfo.engine import log_kernel_sums
 from atominfo.errors import InputError
 from atominfo.information import as_descriptor_matrix
-from atominfo.reference.compact import Summary, log_sum_bounds, summarise
+from atominfo.reference.compact import (
+    IDENTITY,
+    Summary,
+    calibrated,
+    fit_calibration,
+    log_sum_bounds,
+    summarise,
+)
 from atominfo.results import Result
 from atominfo.settings import DescriptorSpec, Reading
 from atominfo.structures import saved
@@ -46,6 +54,7 @@ from atominfo.workflows.species_run import data_species, describe_with_species
 DEFAULT_SIZE = 1000  # centres per species
 MAX_HELD_OUT = 2000  # environments per species held out to measure the error
 MIN_HELD_OUT = 10  # fewer: the error is not measured ("not determined")
+MIN_FIT = 20  # fewer held-out environments to fit on: the raw estimate is used
 ERROR_FIELDS = ("n", "mean", "q95", "max", "bias", "flag_disagreement", "bounds_held")
 _ARRAY_KEYS = (
     "bandwidth",
@@ -56,6 +65,7 @@ _ARRAY_KEYS = (
     "shell_counts",
     "shell_radius",
     "shell_mean_sq",
+    "calibration",
     *(f"error_{f}" for f in ERROR_FIELDS),
 )
 
@@ -93,33 +103,44 @@ NOT_MEASURED = StatedError(0, *([float("nan")] * 6))
 
 def measure_error(
     X: np.ndarray, size: int, h: float, *, held_out: float, seed: int, engine=None
-) -> StatedError:
-    """Hold out a fraction of the rows of X, summarise the rest at the same compression
-    ratio, and compare estimated with exact dH of the held-out rows (see the module)."""
+) -> tuple[StatedError, np.ndarray]:
+    """The error of the estimated dH of rows like X's, and the estimate's calibration.
+
+    A fraction of the rows is held out and the rest summarised at the same
+    compression ratio. With at least 2 `MIN_FIT` held out, the calibration
+    (`atominfo.reference.compact.fit_calibration`) is fitted on one half and the
+    error measured on the other; else the raw estimate is used and measured on all.
+    """
     n = len(X)
     n_held = min(int(held_out * n), MAX_HELD_OUT)
     if n_held < MIN_HELD_OUT or n - n_held < 1:
-        return NOT_MEASURED
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n)
+        return NOT_MEASURED, IDENTITY.copy()
+    order = np.random.default_rng(seed).permutation(n)
     held, rest = X[order[:n_held]], X[order[n_held:]]
     m = max(1, round(min(size, n) * len(rest) / n))
-    estimate, lower, upper = log_sum_bounds(held, summarise(rest, m, seed), h)
+    bounds = log_sum_bounds(held, summarise(rest, m, seed), h)
     with np.errstate(divide="ignore"):
         exact = log_kernel_sums(held, rest, np.array([h]), engine)[0]
+    coef, test = IDENTITY.copy(), np.arange(n_held)
+    if n_held // 2 >= MIN_FIT:
+        fit, test = test[: n_held // 2], test[n_held // 2 :]
+        coef = fit_calibration(bounds[:, fit], exact[fit])
+    exact, bounds = exact[test], bounds[:, test]
     ok = np.isfinite(exact)  # an environment beyond every kernel's range: no finite error
-    e = exact[ok] - estimate[ok]  # dH_estimate - dH_exact
     if not ok.any():
-        return NOT_MEASURED
+        return NOT_MEASURED, coef
+    estimate, lower, upper = calibrated(bounds, coef)[ok], bounds[1, ok], bounds[2, ok]
+    exact = exact[ok]
+    e = exact - estimate  # dH_estimate - dH_exact
     return StatedError(
         n=int(ok.sum()),
         mean=float(np.abs(e).mean()),
         q95=float(np.quantile(np.abs(e), 0.95)),
         max=float(np.abs(e).max()),
         bias=float(e.mean()),
-        flag_disagreement=float(np.mean((estimate[ok] < 0) != (exact[ok] < 0))),
-        bounds_held=float(np.mean((lower[ok] <= exact[ok]) & (exact[ok] <= upper[ok]))),
-    )
+        flag_disagreement=float(np.mean((estimate < 0) != (exact < 0))),
+        bounds_held=float(np.mean((lower <= exact) & (exact <= upper))),
+    ), coef
 
 
 @dataclass(repr=False)
@@ -245,9 +266,14 @@ class CompactReference:
     h : bandwidth, 1/Å. descriptor : "multicomponent" or "plain".
     """
 
-    def __init__(self, summaries, errors, parameters, h: float, descriptor: str):
+    def __init__(self, summaries, errors, parameters, h: float, descriptor: str, calibration=None):
         self.summaries: dict[str, Summary] = dict(sorted(summaries.items()))
         self.errors: dict[str, StatedError] = dict(errors)
+        # per species, the coefficients of the calibrated estimate (identity: the raw one)
+        self.calibration: dict[str, np.ndarray] = {
+            s: np.asarray((calibration or {}).get(s, IDENTITY), dtype=np.float64)
+            for s in self.summaries
+        }
         self.parameters: saved.DescriptorParameters = parameters
         self.h = float(h)
         self.descriptor = descriptor
@@ -287,12 +313,14 @@ class CompactReference:
         held_out = float(held_out)
         if not 0.0 <= held_out < 1.0:
             raise InputError(f"held_out must be a fraction in [0, 1), got {held_out}")
-        summaries, errors = {}, {}
+        summaries, errors, coefs = {}, {}, {}
         for s in sorted(set(z.tolist())):
             Xs = X[z == s]
-            errors[s] = measure_error(Xs, size, h, held_out=held_out, seed=seed, engine=engine)
+            errors[s], coefs[s] = measure_error(
+                Xs, size, h, held_out=held_out, seed=seed, engine=engine
+            )
             summaries[s] = summarise(Xs, size, seed)
-        return cls(summaries, errors, parameters, h, descriptor)
+        return cls(summaries, errors, parameters, h, descriptor, coefs)
 
     @classmethod
     def build(
@@ -364,6 +392,7 @@ class CompactReference:
             "shell_counts": np.concatenate([v.counts for v in s]),
             "shell_radius": np.concatenate([v.radius for v in s]),
             "shell_mean_sq": np.concatenate([v.mean_sq for v in s]),
+            "calibration": np.array([self.calibration[sp] for sp in self.summaries]),
         }
         for f in ERROR_FIELDS:
             out[f"error_{f}"] = np.array([getattr(e, f) for e in errors])
@@ -418,6 +447,7 @@ class CompactReference:
             shells = [np.asarray(a[k]) for k in ("shell_counts", "shell_radius", "shell_mean_sq")]
             h, descriptor = float(a["bandwidth"]), str(a["descriptor"])
             errors = [np.atleast_1d(a[f"error_{f}"]) for f in ERROR_FIELDS]
+            coefs = np.asarray(a["calibration"], dtype=np.float64)
             consistent = (
                 centres.dtype == np.float32
                 and centres.ndim == 2
@@ -428,6 +458,8 @@ class CompactReference:
                 and bool(np.all(np.diff(offsets) > 0))
                 and all(v.shape == shells[0].shape and len(v) == len(centres) for v in shells)
                 and all(len(e) == len(names) for e in errors)
+                and coefs.shape == (len(names), len(IDENTITY))
+                and bool(np.isfinite(coefs).all())
                 and bool(np.isfinite(centres).all() and np.isfinite(shells[1]).all())
                 and bool((shells[0] >= 0).all() and (shells[0].sum(axis=1) > 0).all())
                 and descriptor in ("multicomponent", "plain")
@@ -438,11 +470,12 @@ class CompactReference:
         if not consistent:
             raise InputError("compact reference arrays are inconsistent (damaged?)", source=name)
         summaries, stated = {}, {}
+        calibration = dict(zip(names, coefs))
         for i, s in enumerate(names):
             rows = slice(offsets[i], offsets[i + 1])
             summaries[s] = Summary(centres[rows], *(v[rows] for v in shells))
             stated[s] = StatedError(int(errors[0][i]), *(float(e[i]) for e in errors[1:]))
-        return cls(summaries, stated, parameters, h, descriptor)
+        return cls(summaries, stated, parameters, h, descriptor, calibration)
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -490,7 +523,8 @@ class CompactReference:
                     f"query descriptors have {Y.shape[1]} columns, the reference's "
                     f"{centres.shape[1]}: describe them with the reference's settings"
                 )
-            b = -log_sum_bounds(Y[mine], Summary(centres, *_shells(summary)), self.h)
+            b = log_sum_bounds(Y[mine], Summary(centres, *_shells(summary)), self.h)
+            b = -np.stack([calibrated(b, self.calibration[s]), b[1], b[2]])
             bounds[:, mine] = b[[0, 2, 1]]  # estimate, lower, upper of dH
             rows["ref"].append(summary.n)
             rows["nov"].append(float(np.mean(b[0] > 0)))
