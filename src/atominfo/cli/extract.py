@@ -119,7 +119,7 @@ def run(args) -> None:
     by_species = wanted(args)  # each atom against the reference atoms of its own species
     engine = options.engine(args)
     ref = reference(args, args.bandwidth, sp, engine) if refs and not by_species else None
-    ref = species_dh.reference(args, refs) if by_species else ref
+    ref = species_dh.reference(args, refs, args.files) if by_species else ref
     if ref is not None and args.false_alarm is not None:  # calibrated once, kept in ref
         with progress("calibration", calibration_size(len(ref), ref.seed), args.quiet, "envs") as a:
             ref.calibration(progress=a)

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import os
+
 from atominfo.cli import options
 
 
-def reference(args, refs: list):
+def reference(args, refs: list, files: list):
     """The `SpeciesReference` of a --species run (a progress bar while it is described);
     InputError for an option the mode does not take, or for saved descriptors."""
     from atominfo.cli.report import progress
@@ -20,13 +22,13 @@ def reference(args, refs: list):
         "--false-alarm": args.false_alarm is not None,  # (no per-species calibration yet)
         "--dedupe": getattr(args, "dedupe", False),  # (extract: picks across species)
     }
-    h, spec, reading = settings(args, [*args.files, *refs], refused)
+    h, spec, reading = settings(args, [*files, *refs], refused)
     if not refs:
         raise InputError("--species needs --ref: the reference atoms of each species")
     with progress("reference descriptors", None, args.quiet) as advance:
         return SpeciesReference.from_files(
             list(map(str, refs)),
-            list(map(str, args.files)),
+            [str(f) for f in files if os.path.exists(f)],  # (watch: a file still to come)
             h,
             spec=spec,
             reading=reading,
@@ -42,6 +44,7 @@ def say_breakdown(breakdown: list[dict], descriptor: str) -> None:
     from atominfo.cli.report import fmt, say, table
 
     keys = ("species", "atoms", "n_reference", "novelty", "max_dH", "mean_dH", "status")
+    # (JSON keeps the status in full)
     shown = [{**b, "status": "scored" if b["n_reference"] else "absent: novel"} for b in breakdown]
     rows = [
         [b[k] if isinstance(b[k], (str, int)) else "-" if b[k] is None else fmt(b[k]) for k in keys]
@@ -52,3 +55,16 @@ def say_breakdown(breakdown: list[dict], descriptor: str) -> None:
     say(table(heads, rows, title=title))
     say("  (atoms of a species absent from the reference count novel; max and mean dH are")
     say("  over the atoms whose dH is determined)")
+
+
+def frame_note(row: dict, species: list) -> str:
+    """A watched frame's per-species novel percentages ('absent' for a species the
+    reference lacks), for its printed line."""
+    from atominfo.cli.report import fmt
+
+    parts = [
+        f"{s} {'absent' if row[f'max_dH_{s}'] is None else fmt(100 * row[f'novelty_{s}'], 4) + '%'}"
+        for s in species
+        if row[f"atoms_{s}"]
+    ]
+    return f"  [{', '.join(parts)}]"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from atominfo.cli import options
+from atominfo.cli.species import add_species, wanted
 
 ALARM_EXIT = 3
 # The alarm options: (range in `atominfo.params`, help).
@@ -49,6 +50,7 @@ def add_arguments(parser) -> None:
     options.add_descriptor(parser, rescale=False, multicomponent=False)
     options.add_bandwidth(parser, several=False)
     options.add_false_alarm(parser)
+    add_species(parser)
     options.add_engine(parser, backends=False)
     text = "One JSON object per frame (JSON lines)."
     parser.add_argument("--json", action="store_true", help=text)
@@ -58,6 +60,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import sys
 
+    from atominfo.cli import species_dh
     from atominfo.cli.load import reference
     from atominfo.cli.report import fmt, json_text, progress, say
     from atominfo.errors import InputError
@@ -70,7 +73,9 @@ def run(args) -> int:
     )
     options.apply_threads(args)
     args.rescale_volume, args.multicomponent, args.index = None, False, ":"
-    ref = reference(args, args.bandwidth)
+    by_species = wanted(args)  # each atom against the reference atoms of its own species
+    ref = species_dh.reference(args, args.ref, [args.file]) if by_species else None
+    ref = ref or reference(args, args.bandwidth)
     if args.false_alarm is not None:  # calibrated once, before watching
         with progress("calibration", calibration_size(len(ref), ref.seed), args.quiet, "envs") as a:
             ref.calibration(progress=a)
@@ -117,6 +122,7 @@ def run(args) -> int:
             f"frame {row['frame']}{step}: {row['atoms']} atoms, {fmt(100 * row['novelty'], 4)}% "
             f"with dH > 0{rate}, max dH {fmt(row['max_dH'], 5)} nats, mean dH "
             f"{fmt(row['mean_dH'], 5)} nats{flag}"
+            + (species_dh.frame_note(row, ref.species) if by_species else "")
         )
 
     result = watch(

@@ -92,14 +92,17 @@ class SpeciesReference:
         progress: Callable[[int], None] | None = None,
     ) -> SpeciesReference:
         """From reference structure files; the species list is that of `reference` and
-        the frames of `test` selected by `reading` (the reference is read whole)."""
+        the frames of `test` selected by `reading` (the reference is read whole; `test`
+        may be empty, e.g. a file still to be written: then a test frame holding another
+        species is refused by the multicomponent descriptor, naming it)."""
         from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K
 
         reading = reading or Reading()
         spec = spec or DescriptorSpec()
         whole = Reading(type_map=reading.type_map)
         species = sorted(
-            set(data_species(test, reading=reading)) | set(data_species(reference, reading=whole))
+            set(data_species(test, reading=reading) if len(test) else ())
+            | set(data_species(reference, reading=whole))
         )
         spec = DescriptorSpec(
             spec.k or DEFAULT_K, spec.cutoff or DEFAULT_CUTOFF, spec.rescale_volume
@@ -163,18 +166,24 @@ class SpeciesFrameDH(FrameDH):
     species: list = field(default_factory=list)
 
     def summary(self) -> dict:
-        row = {
+        return {
             "frame": self.number,
             "source": self.source,
             "source_frame": self.source_frame,
             "timestep": self.timestep,
             "time": self.time,
-            **_statistics(self.dH),
+            **species_statistics(self.dH, self.symbols, self.species),
         }
-        for s in self.species:
-            stats = _statistics(self.dH[self.symbols == s])
-            row.update({f"{key}_{s}": stats[key] for key in STATISTICS})
-        return row
+
+
+def species_statistics(dH: np.ndarray, symbols: np.ndarray, species: Sequence[str]) -> dict:
+    """A frame's atoms, novelty (atoms of an absent species, dH NaN, count novel), max and
+    mean of the determined dH, then those of each species s of `species` (atoms_s, ...)."""
+    row = _statistics(dH)
+    for s in species:
+        stats = _statistics(dH[symbols == s])
+        row.update({f"{key}_{s}": stats[key] for key in STATISTICS})
+    return row
 
 
 def species_columns(species: Sequence[str]) -> list[str]:
@@ -242,6 +251,23 @@ def iter_species_dh(
             number, frame.source, frame.index, frame.atoms, dH, step, time,
             symbols=symbols, species=reference.species,
         )  # fmt: skip
+
+
+def score_atoms(reference: SpeciesReference, atoms, source: str, number: int, warned: set):
+    """(dH, symbols) of the atoms of one structure (frame `number` of `source`) against
+    `reference`, each against its own species; warns of absent species as `note_absent`."""
+    from atominfo.structures.frames import Frame
+
+    frame = Frame(atoms, source, number)
+    species = reference.descriptor_species()
+    Y = frame_descriptors(frame, reference.k, reference.cutoff, species=species)
+    symbols = np.asarray(atoms.get_chemical_symbols())
+    try:
+        dH = reference.delta_entropy(Y, symbols)
+    except InputError as exc:
+        raise exc.located(source, number) from None
+    note_absent(frame, symbols, dH, warned)
+    return dH, symbols
 
 
 def note_absent(frame, symbols: np.ndarray, dH: np.ndarray, warned: set) -> None:

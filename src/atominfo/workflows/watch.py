@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+import numpy as np
+
 from atominfo import params
 from atominfo.errors import InputError
 from atominfo.results import Result
@@ -115,13 +117,14 @@ class WatchOptions:
 
     def alarm(self, row: dict) -> bool:
         """Whether a frame (a row of `WatchRun.frames`) crosses an alarm threshold; a
-        largest dH that is not finite (None) crosses `alarm_dh`."""
+        largest dH that is not finite (None), or an atom of a species the reference
+        lacks (``absent``, --species: dH +inf), crosses `alarm_dh`."""
         return bool(
             (self.alarm_novelty is not None and (self.novel(row) or 0.0) > self.alarm_novelty)
             or self.below(row)
             or (
                 self.alarm_dh is not None
-                and (row["max_dH"] is None or row["max_dH"] > self.alarm_dh)
+                and (row["max_dH"] is None or row["max_dH"] > self.alarm_dh or row.get("absent"))
             )
         )
 
@@ -212,15 +215,17 @@ def watch(
         directory, an unknown format, bad text, a frame ASE cannot parse), or
         a frame that cannot be scored.
     """
-    from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K, structure_descriptors
-    from atominfo.reference.conformal import flag
+    from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K
     from atominfo.structures.follow import follow_frames
     from atominfo.structures.frames import validate_atoms
     from atominfo.workflows.lammps_monitor import check_reference
-    from atominfo.workflows.trajectory import frame_statistics
+    from atominfo.workflows.species_dh import SpeciesReference
 
     options, spec, reading = _settings(options, spec, reading, keywords)
-    check_reference(reference)
+    if not isinstance(reference, SpeciesReference):
+        check_reference(reference)
+    elif options.false_alarm is not None:
+        raise InputError("--species does not take --false-alarm (no per-species calibration)")
     rate = options.false_alarm
     if rate is not None:  # calibrated once, before the first frame (kept in the Reference)
         rate = reference.calibration().check_rate(rate)
@@ -244,14 +249,10 @@ def watch(
         type_map=reading.type_map,
         sleep=sleep,
     )
+    warned: set[str] = set()  # (--species: the absent species warned about)
     for number, atoms in frames:
         validate_atoms(atoms, str(path), number)
-        X = structure_descriptors(atoms, k, cutoff, source=str(path), frame=number)
-        row: dict[str, Any] = {"frame": number, "timestep": atoms.info.get("timestep")}
-        row.update(frame_statistics(reference.delta_entropy(X)))
-        if rate is not None:
-            p = reference.p_values(X)
-            row.update(flagged=float(flag(p, rate).mean()), min_p=float(p.min()))
+        row = _row(reference, atoms, (str(path), number), (k, cutoff), rate, warned)
         row["alarm"] = options.alarm(row)
         run.scored += 1
         run.alarms += row["alarm"]
@@ -265,6 +266,30 @@ def watch(
         if options.max_frames is not None and run.scored >= options.max_frames:
             break
     return run
+
+
+def _row(reference, atoms, where: tuple, kc: tuple, rate, warned: set) -> dict[str, Any]:
+    """A watched frame's row (before its alarm): frame, timestep and its statistics
+    against `reference`; with a `SpeciesReference`, each atom against its own species
+    (per-species columns, and ``absent``: atoms of a species the reference lacks)."""
+    from atominfo.descriptor import structure_descriptors
+    from atominfo.reference.conformal import flag
+    from atominfo.workflows.species_dh import SpeciesReference, score_atoms, species_statistics
+    from atominfo.workflows.trajectory import frame_statistics
+
+    (source, number), (k, cutoff) = where, kc
+    row: dict[str, Any] = {"frame": number, "timestep": atoms.info.get("timestep")}
+    if isinstance(reference, SpeciesReference):
+        dH, symbols = score_atoms(reference, atoms, source, number, warned)
+        row.update(species_statistics(dH, symbols, reference.species))
+        row["absent"] = int(np.isnan(dH).sum())
+        return row
+    X = structure_descriptors(atoms, k, cutoff, source=source, frame=number)
+    row.update(frame_statistics(reference.delta_entropy(X)))
+    if rate is not None:
+        p = reference.p_values(X)
+        row.update(flagged=float(flag(p, rate).mean()), min_p=float(p.min()))
+    return row
 
 
 def _settings(options, spec, reading, keywords: dict):
