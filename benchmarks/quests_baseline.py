@@ -8,7 +8,7 @@ are called; the inputs are built here with ASE exactly as atominfo builds them
 (FCC Cu, a = 3.61 Å, cubic cells, ``Atoms.rattle(sigma, seed)``).
 
 Usage: python quests_baseline.py TASK '{"json": "arguments"}'
-TASK: descriptors | entropy | dh
+TASK: descriptors | entropy | dh | mcmc
 """
 
 from __future__ import annotations
@@ -27,11 +27,30 @@ def crystal(repeat, sigma, seed):
     return atoms
 
 
+def mcmc(args):
+    """The package's documented ``quests mcmc`` command (next to this interpreter) on
+    ``data`` from frame ``index``: the structure it reaches written to ``out`` (.xyz)."""
+    import subprocess
+    from pathlib import Path
+
+    quests = str(Path(sys.executable).parent / "quests")
+    command = [quests, "mcmc", args["data"], "-i", str(args["index"]), "-n", str(args["steps"])]
+    command += ["-t", str(args["target"]), "-j", "1", "-o", args["out"]]
+    t = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(proc.stderr[-2000:])
+    return {"task": "mcmc", "seconds": time.perf_counter() - t, "out": args["out"]}
+
+
 def main():
     from quests.descriptor import get_descriptors
     from quests.entropy import approx_delta_entropy, delta_entropy, perfect_entropy
 
     task, args = sys.argv[1], json.loads(sys.argv[2])
+    if task == "mcmc":  # a process of its own: no warm-up here
+        print(json.dumps(mcmc(args)))
+        return
     get_descriptors([crystal((3, 3, 3), 0.1, 0)], k=32, cutoff=5.0)  # JIT warm-up
     out = {"task": task}
     if task == "descriptors":
