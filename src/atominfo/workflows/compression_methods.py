@@ -151,13 +151,16 @@ def _lazy_greedy(
     import heapq
 
     n = len(offsets) - 1
-    picked_blocks: list[np.ndarray] = []  # rows of each pick, in pick order
+    picked_blocks: list[np.ndarray] = []  # environments of each pick, in pick order
+    picked_codes: list[np.ndarray] = []  # and their species, with `codes`
     seen = np.zeros(n, dtype=np.int64)  # picks already folded into each structure's sums
     picks: list[int] = []
 
     def take(s):
         picks.append(s)
-        picked_blocks.append(np.arange(offsets[s], offsets[s + 1]))
+        picked_blocks.append(X[offsets[s] : offsets[s + 1]])
+        if codes is not None:
+            picked_codes.append(codes[offsets[s] : offsets[s + 1]])
         if limits is not None:
             limits.take(s)
         if progress is not None:
@@ -192,11 +195,10 @@ def _lazy_greedy(
         missing = picked_blocks[seen[s] :]
         new = missing[0] if len(missing) == 1 else np.concatenate(missing)
         if codes is None:
-            update_log_sums(log_sums[rows], X[rows], x_sq[rows], X[new], h)
+            update_log_sums(log_sums[rows], X[rows], x_sq[rows], new, h)
         else:
-            update_by_species(
-                log_sums[rows], X[rows], x_sq[rows], X[new], h, codes[rows], codes[new]
-            )
+            new_codes = np.concatenate(picked_codes[seen[s] :])
+            update_by_species(log_sums[rows], X[rows], x_sq[rows], new, h, codes[rows], new_codes)
         seen[s] = len(picked_blocks)
         heapq.heappush(heap, (negative_score(s), s))
     return picks
