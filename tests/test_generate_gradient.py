@@ -43,7 +43,6 @@ def _away_from_reference(seed: int):
     return atoms
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("objective", ["target", "entropy"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_move_raises_the_objective_to_first_order(objective, seed, ref_X):
@@ -83,7 +82,6 @@ def test_flat_energy_falls_back_to_a_monte_carlo_move(ref_X):
             assert (trial.atoms.positions != atoms.positions).any(axis=1).sum() == 1
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("objective", ["target", "entropy"])
 def test_constraints_hold_on_every_candidate(objective, ref_X):
     """Large collective steps and strains push against every constraint."""
@@ -110,6 +108,7 @@ def test_constraints_hold_on_every_candidate(objective, ref_X):
         assert atoms.info["moves"] == "gradient" and atoms.info["noise"] == 0.5
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, ref_X):
     out = []
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
@@ -140,6 +139,7 @@ def test_cli_refuses_bad_values_with_exit_2(flag, value, tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_python_and_cli_write_the_same_bytes(tmp_path, ref_X):
     args = dict(steps=40, seed=4, moves="gradient", generations=2, noise=0.2)
     write_candidates(generate(HOT, [HOT], 2, h=0.015, **args), tmp_path / "py.extxyz")
