@@ -61,6 +61,10 @@ DIRECT_QUERIES = 1024
 # Rows of a cluster summed between two checks of S >= 1 in `_classify`: a point
 # deep inside the domain reaches it after a few dozen of a cluster's hundreds.
 MEMBER_RUN = 32
+# A query whose radius bounds put U below exp(this) before any sum (a query well
+# inside has at least its nearest cluster's log-size, about 6) gets its shell
+# bounds at once (they often prove it outside without a kernel term).
+SHELL_FIRST_NATS = 5.0
 
 
 def classify_clusters(n: int) -> int:
@@ -115,6 +119,42 @@ def _squared_distances(Y, i, Xs, lo, hi, buf):
     return dmin
 
 
+@numba.njit(inline="always", fastmath=FAST)
+def _log_total(bound):
+    """``log sum_b exp(bound[b])``, rounded up (terms clamped up at -SKIP_NATS below the top)."""
+    top = bound.max()
+    acc = 0.0
+    for b in range(bound.shape[0]):
+        acc += exp_neg(max(bound[b] - top, -SKIP_NATS))  # >= exp(.) up to 3e-14
+    return top + np.log(acc * (1.0 + 1e-12)) + 1e-12
+
+
+@numba.njit(inline="always", fastmath=FAST)
+def _shell_bounds(i, cd2_lo, c, bound, shell_r, shell_log_n, shell_v):
+    """Replace each cluster's radius bound (log) for query i by its shell-wise bound.
+
+    Terms are clamped up at -SKIP_NATS (still an upper bound); a cluster already
+    negligible on its radius bound is left as it is.
+    """
+    n_sh = shell_r.shape[1]
+    coarse_max = bound.max()
+    for b in range(bound.shape[0]):
+        if bound[b] < coarse_max - SKIP_NATS:
+            continue  # negligible already (and clamped below)
+        dist = np.sqrt(max(cd2_lo[i, b], 0.0))
+        top = -np.inf
+        for k in range(n_sh):
+            g = max(dist - shell_r[b, k], 0.0)
+            v = shell_log_n[b, k] + log_kernel(g * g, c)
+            shell_v[k] = v
+            top = max(top, v)
+        acc = 0.0
+        for k in range(n_sh):
+            acc += exp_neg(max(shell_v[k] - top, -SKIP_NATS))  # >= exp(.) up to 3e-14
+        # rounded up: the log-sum of a few terms, a few ulps
+        bound[b] = top + np.log(acc * (1.0 + 1e-12)) + 1e-12
+
+
 @numba.njit(nogil=True, cache=True, fastmath=FAST)
 def _classify(
     Y,
@@ -162,6 +202,22 @@ def _classify(
         for b in range(n_c):
             gap = max(np.sqrt(max(cd2_lo[i, b], 0.0)) - radius[b], 0.0)
             bound[b] = log_size[b] + log_kernel(gap * gap, c)
+        shelled = False
+        if start == 0:
+            # nothing summed yet: a far query (a melt's environment against a
+            # crystal) is often outside on the bounds alone, U < 1: first the
+            # radius bounds, then, when those nearly decide, the shell bounds
+            # (kept for the visits; for a query well inside they cost more than
+            # they save)
+            log_u = _log_total(bound)
+            if 0.0 <= log_u < SHELL_FIRST_NATS:
+                _shell_bounds(i, cd2_lo, c, bound, shell_r, shell_log_n, shell_v)
+                shelled = True
+                log_u = _log_total(bound)
+            if log_u < 0.0:
+                out_log[i] = log_u
+                out_pairs[i] = 0
+                continue
         best = first[i]
         m = m0[i]
         s = s0[i]
@@ -177,26 +233,8 @@ def _classify(
                 if log_s >= 0.0:
                     break  # S >= 1 already: inside
                 if step == 1:
-                    # undecided after the nearest cluster: bound all the others,
-                    # shell by shell (terms clamped up at -SKIP_NATS: still an upper bound)
-                    n_sh = shell_r.shape[1]
-                    coarse_max = bound.max()
-                    for b in range(n_c):
-                        if bound[b] < coarse_max - SKIP_NATS:
-                            continue  # negligible already (and clamped below)
-                        dist = np.sqrt(max(cd2_lo[i, b], 0.0))
-                        top = -np.inf
-                        for k in range(n_sh):
-                            g = max(dist - shell_r[b, k], 0.0)
-                            v = shell_log_n[b, k] + log_kernel(g * g, c)
-                            shell_v[k] = v
-                            top = max(top, v)
-                        acc = 0.0
-                        for k in range(n_sh):
-                            a = shell_v[k] - top
-                            acc += exp_neg(max(a, -SKIP_NATS))  # >= exp(a) up to 3e-14
-                        # rounded up: the log-sum of a few terms, a few ulps
-                        bound[b] = top + np.log(acc * (1.0 + 1e-12)) + 1e-12
+                    if not shelled:
+                        _shell_bounds(i, cd2_lo, c, bound, shell_r, shell_log_n, shell_v)
                     bound_max = bound.max()
                     for b in range(n_c):
                         weight[b] = exp_neg(max(bound[b] - bound_max, -SKIP_NATS))
