@@ -25,7 +25,6 @@ novel by construction (`AbsentSpeciesWarning`), with dH not determined.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +44,16 @@ from atominfo.reference.compact import (
     log_sum_bounds,
     summarise,
 )
-from atominfo.results import Result
 from atominfo.settings import DescriptorSpec, Reading
 from atominfo.structures import saved
+from atominfo.workflows.compact_reference_results import (
+    ERROR_FIELDS,
+    EXACT,
+    NOT_MEASURED,
+    CompactNovelty,
+    SavedCompact,
+    StatedError,
+)
 from atominfo.workflows.species import ABSENT, AbsentSpeciesWarning, as_symbols
 from atominfo.workflows.species_run import data_species, describe_with_species
 
@@ -55,7 +61,6 @@ DEFAULT_SIZE = 1000  # centres per species
 MAX_HELD_OUT = 2000  # environments per species held out to measure the error
 MIN_HELD_OUT = 10  # fewer: the error is not measured ("not determined")
 MIN_FIT = 20  # fewer held-out environments to fit on: the raw estimate is used
-ERROR_FIELDS = ("n", "mean", "q95", "max", "bias", "flag_disagreement", "bounds_held")
 _ARRAY_KEYS = (
     "bandwidth",
     "descriptor",
@@ -70,37 +75,6 @@ _ARRAY_KEYS = (
 )
 
 
-@dataclass(frozen=True)
-class StatedError:
-    """Error of the estimated dH of one species, measured on held-out environments (nats).
-
-    n : held-out environments compared (0: not measured, the other fields NaN).
-    mean, q95, max : of |dH_estimate - dH_exact|. bias : mean of dH_estimate - dH_exact.
-    flag_disagreement : fraction where (dH_estimate > 0) != (dH_exact > 0).
-    bounds_held : fraction of exact values inside the rigorous interval (1 expected).
-    """
-
-    n: int
-    mean: float
-    q95: float
-    max: float
-    bias: float
-    flag_disagreement: float
-    bounds_held: float
-
-    def line(self) -> str:
-        if self.n == 0:
-            return "error not measured (too few environments to hold out)"
-        return (
-            f"|dH error| mean {self.mean:.3g}, 95% {self.q95:.3g}, max {self.max:.3g} nats; "
-            f"novel flag disagrees on {100 * self.flag_disagreement:.3g}% "
-            f"({self.n} held-out environments)"
-        )
-
-
-NOT_MEASURED = StatedError(0, *([float("nan")] * 6))
-
-
 def measure_error(
     X: np.ndarray, size: int, h: float, *, held_out: float, seed: int, engine=None
 ) -> tuple[StatedError, np.ndarray]:
@@ -112,6 +86,8 @@ def measure_error(
     error measured on the other; else the raw estimate is used and measured on all.
     """
     n = len(X)
+    if size >= n:
+        return EXACT, IDENTITY.copy()
     n_held = min(int(held_out * n), MAX_HELD_OUT)
     if n_held < MIN_HELD_OUT or n - n_held < 1:
         return NOT_MEASURED, IDENTITY.copy()
@@ -141,115 +117,6 @@ def measure_error(
         flag_disagreement=float(np.mean((estimate < 0) != (exact < 0))),
         bounds_held=float(np.mean((lower <= exact) & (exact <= upper))),
     ), coef
-
-
-@dataclass(repr=False)
-class CompactNovelty(Result):
-    """dH of each test environment against a compact reference (species by species).
-
-    Attributes
-    ----------
-    species, n, n_reference : the test's centre species, their test and reference counts.
-    novelty : fraction novel per species (estimate dH > 0; 1 for an absent species).
-    decided : fraction per species whose interval lies on one side of 0 (flag certain).
-    status : "scored", or `ABSENT`.
-    error : per species, the `StatedError` line of the reference (how far to trust dH).
-    dH, dH_lower, dH_upper : per test row, nats (NaN: absent species, not determined).
-    novel, absent : per test row.
-    total_novelty : fraction of all test environments novel.
-    bandwidth : h, 1/Å. source : the reference file, or None.
-    """
-
-    _fields_shown = ("species", "novelty", "decided", "status", "total_novelty")
-    species: list
-    n: np.ndarray
-    n_reference: np.ndarray
-    novelty: np.ndarray
-    decided: np.ndarray
-    status: list
-    error: list
-    dH: np.ndarray
-    dH_lower: np.ndarray
-    dH_upper: np.ndarray
-    novel: np.ndarray
-    absent: np.ndarray
-    total_novelty: float
-    bandwidth: float
-    source: str | None = None
-
-    def columns(self) -> dict[str, list]:
-        """One row per test species."""
-        return {
-            "species": list(self.species),
-            "n": [int(v) for v in self.n],
-            "n_reference": [int(v) for v in self.n_reference],
-            "novelty": [float(v) for v in self.novelty],
-            "decided": [float(v) for v in self.decided],
-            "status": list(self.status),
-            "error": list(self.error),
-        }
-
-    def to_dict(self) -> dict:
-        """The summary and per-species table; the per-row arrays are left out."""
-        out = super().to_dict()
-        for name in ("dH", "dH_lower", "dH_upper", "novel", "absent"):
-            out.pop(name)
-        return out
-
-    def to_pandas(self):
-        from atominfo.outputs.tables import data_frame
-
-        return data_frame(self.columns(), "CompactNovelty")
-
-    def _repr_html_(self) -> str:
-        from atominfo.outputs.tables import html_table
-
-        caption = (
-            f"CompactNovelty (nats; h = {self.bandwidth:g} 1/Å): "
-            f"{self.total_novelty:.6g} of all test environments novel"
-        )
-        return html_table(self.columns(), caption)
-
-
-@dataclass(repr=False)
-class SavedCompact(Result):
-    """A compact reference as saved: its size on disk against the full descriptors.
-
-    output, bytes : the file and its size. full_bytes : the float64 descriptor
-    matrix of every environment (what `atominfo descriptors` saves, less its
-    per-row index). ratio : bytes / full_bytes. species, n, centres : per
-    species, environments summarised and centres kept. error : per species,
-    the `StatedError`. bandwidth : h, 1/Å.
-    """
-
-    _fields_shown = ("output", "bytes", "full_bytes", "ratio", "species")
-    output: str
-    bytes: int
-    full_bytes: int
-    ratio: float
-    species: list
-    n: list
-    centres: list
-    error: list
-    bandwidth: float
-
-    def columns(self) -> dict[str, list]:
-        """One row per species: n, centres, and the error measured on held-out environments."""
-        out: dict[str, list] = {"species": list(self.species), "n": self.n, "centres": self.centres}
-        for f in ERROR_FIELDS:
-            out[f"error_{f}"] = [getattr(e, f) for e in self.error]
-        return out
-
-    def to_pandas(self):
-        from atominfo.outputs.tables import data_frame
-
-        return data_frame(self.columns(), "SavedCompact")
-
-    def _repr_html_(self) -> str:
-        from atominfo.outputs.tables import html_table
-
-        caption = f"{self.output}: {self.bytes} bytes ({self.ratio:.3g} of the full descriptors)"
-        return html_table(self.columns(), caption)
 
 
 class CompactReference:
