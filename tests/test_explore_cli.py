@@ -101,10 +101,10 @@ def test_text_summary(inputs, tmp_path, capsys):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--temperature", "nan"], "temperature must be a finite number >= 0 K"),
-        (["--timestep", "-1"], "timestep_fs must be a finite number > 0"),
+        (["--temperature", "nan"], "--temperature must be a finite number >= 0"),
+        (["--timestep", "-1"], "--timestep must be a finite number > 0"),
         (["--steps", "0"], "--steps must be an integer >= 1"),
-        (["--weight", "-1"], "bias weight -1.0"),
+        (["--weight", "-1"], "--weight must be a finite number >= 0"),
         (["--calculator", "nonsense"], "calculator 'nonsense': give emt, or module:name"),
         (["--calculator", "os:getcwd"], "str is not an ASE calculator"),
         (["--calculator", "no_such_module_x:EMT"], "ModuleNotFoundError"),

@@ -231,6 +231,19 @@ CONSTRAINTS.update(
     }
 )
 
+# Biased MD (`atominfo explore`, `atominfo.workflows.explore`). The upper ends keep
+# Langevin MD stable (friction x timestep <= 2 keeps its coefficients positive).
+CONSTRAINTS.update(
+    {
+        "md_temperature": Interval(float, 0.0, 1e5),  # K
+        "md_steps": Interval(int, 1, 10**9, limit_reason="each step is one force evaluation"),
+        "md_timestep": Interval(float, 0.0, 20.0, closed="right"),  # fs
+        "md_friction": Interval(float, 0.0, 1.0),  # ASE's inverse time unit
+        "bias_weight": Interval(float, 0.0, 1e3),  # eV per nat
+        "max_bias_force": Interval(float, 0.0, None, closed="neither"),  # eV/Å
+    }
+)
+
 # Labelling (`atominfo extract`, `atominfo.workflows.labelling`).
 # Most atoms in one cut-out (cutoff + buffer = R: about 0.35 R^3 atoms in a metal's
 # cluster, 8 R^3 / V_atom in its cell); refused, counted first, before it is built.

@@ -41,6 +41,7 @@ RUN_LEVEL_BAD = {
     "predicted": [],
     "var": ["novalue", "=1", "a b=1"],
     "extract_mode": ["no-such-mode", ""],  # lammps --extract-mode (argparse choices)
+    "calculator": ["nonsense", "", "os:getcwd", "no_such_module_x:EMT"],  # explore
 }
 FREE_TEXT = {"unit"}
 # argparse types of text options whose bad values are those of RUN_LEVEL_BAD
@@ -238,6 +239,7 @@ UNRUN_ENDS = {
     ("*", "--seeds", "10000"): _COUNTED_WORK + " (10^4 subsets per size)",
     ("generate", "--n-candidates", "100000"): _COUNTED_WORK + " (10^5 annealing runs)",
     ("generate", "--generations", "1000"): _COUNTED_WORK + " (10^3 rounds)",
+    ("explore", "--steps", "1000000000"): _COUNTED_WORK + " (10^9 MD steps)",
     ("demo", "--frames", "100000"): _COUNTED_WORK + " (10^5 MD frames per set)",
     ("demo", "--repeat", "20"): _COUNTED_WORK + " (32,000-atom MD frames)",
     ("watch", "--idle-timeout", "2592000.0"): "watch waits 30 days for a new frame, by design",

@@ -16,18 +16,18 @@ from pathlib import Path
 from atominfo.cli import options
 
 MD = {
-    "--temperature": (float, 300.0, "Langevin thermostat temperature, K."),
-    "--steps": ("interval", 1000, "MD steps from each seed structure (at most)."),
-    "--timestep": (float, 2.0, "MD time step, fs."),
-    "--friction": (float, 0.02, "Langevin friction, in ASE's inverse time unit."),
+    "--temperature": ("md_temperature", 300.0, "Langevin thermostat temperature, K."),
+    "--steps": ("md_steps", 1000, "MD steps from each seed structure (at most)."),
+    "--timestep": ("md_timestep", 2.0, "MD time step, fs."),
+    "--friction": ("md_friction", 0.02, "Langevin friction, in ASE's inverse time unit."),
     "--interval": ("interval", 10, "Steps between novelty checks (and checkpoints)."),
-    "--weight": (float, 0.1, "Bias strength, eV per nat of novelty (0: plain MD)."),
+    "--weight": ("bias_weight", 0.1, "Bias strength, eV per nat of novelty (0: plain MD)."),
     "--objective": (
         "novelty_objective",
         "max",
         "What the bias climbs: the largest (max), summed or mean per-atom dH, or entropy_gain.",
     ),
-    "--max-bias-force": (float, 1.0, "Largest bias force on one atom, eV/Å."),
+    "--max-bias-force": ("max_bias_force", 1.0, "Largest bias force on one atom, eV/Å."),
     "--target-dH": ("alarm_dh", 0.0, "Snapshot when the largest dH reaches this, nats."),
     "--snapshots": ("interval", None, "Most snapshots from each seed (default: no limit)."),
 }
@@ -47,7 +47,7 @@ def add_arguments(parser) -> None:
     )
     group = parser.add_argument_group("molecular dynamics and bias")
     for flag, (kind, default, text) in MD.items():
-        kind = kind if kind is float else options.typed(str(kind), flag)
+        kind = options.typed(kind, flag)
         dest = flag[2:].replace("-", "_").lower()
         group.add_argument(flag, dest=dest, type=kind, default=default, help=text)
     options.add_seed(parser, "Random seed (initial velocities, thermostat): same seed, same bytes.")

@@ -69,18 +69,24 @@ class BiasOptions:
     cutoff: float = DEFAULT_CUTOFF
 
     def __post_init__(self):
-        if (
-            not (isinstance(self.weight, (int, float)) and np.isfinite(self.weight))
-            or self.weight < 0
-        ):
-            raise InputError(f"bias weight {self.weight!r}: must be a finite number >= 0 eV/nat")
-        cap = self.max_bias_force
-        if not (isinstance(cap, (int, float)) and np.isfinite(cap)) or cap <= 0:
-            raise InputError(f"max_bias_force {self.max_bias_force!r}: must be > 0 eV/Å")
-        params.check("novelty_objective", self.objective, label="objective")
-        params.check("bandwidth", self.h, label="bandwidth h")
-        params.check("k", self.k)
-        params.check("cutoff", self.cutoff)
+        _checked(
+            self,
+            weight=("bias_weight", "bias weight"),
+            objective=("novelty_objective", "objective"),
+            max_bias_force=("max_bias_force", "max_bias_force"),
+            h=("bandwidth", "bandwidth h"),
+            k=("k", "k"),
+            cutoff=("cutoff", "cutoff"),
+        )
+
+
+def _checked(options, **fields) -> None:
+    """Check each field of a frozen dataclass against its `params` constraint, and keep
+    the checked value (ints as int, numbers as float: one signature for one setting)."""
+    for name, (constraint, label) in fields.items():
+        object.__setattr__(
+            options, name, params.check(constraint, getattr(options, name), label=label)
+        )
 
 
 class BiasedCalculator(Calculator):
@@ -159,25 +165,20 @@ class ExploreOptions:
     bias: BiasOptions = field(default_factory=BiasOptions)
 
     def __post_init__(self):
-        for name in ("steps", "interval"):
-            params.check("interval", getattr(self, name), label=name)
-        params.check("alarm_dh", self.target, label="target")
-        params.check_optional("interval", self.max_snapshots, label="max_snapshots")
-        for name, unit, positive in (
-            ("temperature", "K", False),
-            ("timestep_fs", "fs", True),
-            ("friction", "(ASE inverse time)", False),
-        ):
-            x = getattr(self, name)
-            if (
-                isinstance(x, bool)
-                or not isinstance(x, (int, float))
-                or not np.isfinite(x)
-                or (x <= 0 if positive else x < 0)
-            ):
-                bound = "> 0" if positive else ">= 0"
-                raise InputError(f"{name} must be a finite number {bound} {unit}, got {x!r}")
-        params.check("seed", self.seed)
+        _checked(
+            self,
+            temperature=("md_temperature", "temperature"),
+            steps=("md_steps", "steps"),
+            timestep_fs=("md_timestep", "timestep_fs"),
+            friction=("md_friction", "friction"),
+            seed=("seed", "seed"),
+            interval=("interval", "interval"),
+            target=("alarm_dh", "target"),
+        )
+        if self.max_snapshots is not None:
+            _checked(self, max_snapshots=("interval", "max_snapshots"))
+        if not isinstance(self.bias, BiasOptions):
+            raise InputError(f"bias must be a BiasOptions, got {type(self.bias).__name__}")
 
 
 @dataclass(frozen=True)

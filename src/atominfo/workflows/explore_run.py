@@ -146,7 +146,7 @@ def explore_run(
         resumable=True,
     ):
         X, options = _reference(reference, options)
-        frames = _read_seeds(seeds, reading)
+        frames = _read_seeds(seeds, reading, options)
         run = _Run(frames, X, calc, calc_name, options, output, progress)
         signature = {
             "seeds": [str(Path(p).resolve()) for p in seed_files] or "<memory>",
@@ -421,12 +421,18 @@ def _reference(reference, options: ExploreOptions):
     return X, dataclasses.replace(options, bias=bias)
 
 
-def _read_seeds(seeds, reading: Reading) -> list[tuple[Atoms, str, int]]:
+def _read_seeds(seeds, reading: Reading, options: ExploreOptions) -> list[tuple[Atoms, str, int]]:
+    """The seed frames, each checked (and described once) here, where its file and
+    frame are known for the error message."""
+    from atominfo.descriptor.kernel import structure_descriptors
     from atominfo.structures.frames import iter_frames
 
     frames = [(f.atoms, f.source, int(f.index)) for f in iter_frames(seeds, **reading.kwargs())]
     if not frames:
         raise InputError("no seed structures")
+    b = options.bias
+    for atoms, source, number in frames:
+        structure_descriptors(atoms, b.k, b.cutoff, source=source, frame=number)
     return frames
 
 
