@@ -205,6 +205,10 @@ def test_cli_refusals(files, capsys, extra, message):
 def test_cli_refuses_self_and_saved_descriptors(files, tmp_path, capsys):
     rc, _, err = run(["dh", files["clean"], "--ref", "self", "--species"], capsys)
     assert rc == 2 and err.count("\n") == 1 and "--ref self" in err
+    viewer = ["--chemiscope", str(tmp_path / "v.json.gz")]
+    rc, _, err = run(["dh", files["clean"], "--ref", files["ref"], "--species", *viewer], capsys)
+    assert rc == 2 and err.count("\n") == 1 and "--chemiscope" in err
+    assert not list(tmp_path.iterdir())
     saved = tmp_path / "ref.npy"
     np.save(saved, descriptors(files["ref"]))
     rc, _, err = run(["dh", files["clean"], "--ref", str(saved), "--species"], capsys)

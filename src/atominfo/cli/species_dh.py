@@ -21,6 +21,7 @@ def reference(args, refs: list, files: list):
         "--ref self": any(str(r) == "self" for r in args.ref or ()),
         "--false-alarm": args.false_alarm is not None,  # (no per-species calibration yet)
         "--dedupe": getattr(args, "dedupe", False),  # (extract: picks across species)
+        "--chemiscope": getattr(args, "chemiscope", None) is not None,  # (dH null)
     }
     h, spec, reading = settings(args, [*files, *refs], refused)
     if not refs:

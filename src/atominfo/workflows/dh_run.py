@@ -187,6 +187,7 @@ def run_dh(
         Bad input, a refused output, a refused resume (nothing is deleted).
     """
     from atominfo.runs.guard import OutputGuard
+    from atominfo.workflows.species_dh import SpeciesReference
 
     reading = reading or Reading()
     spec = spec or DescriptorSpec()
@@ -202,6 +203,11 @@ def run_dh(
         raise InputError("--resume needs an output (-o) or a table (--table)")
     if resume and chemiscope is not None:
         raise InputError("--chemiscope needs every frame: it cannot be combined with --resume")
+    if chemiscope is not None and isinstance(reference, SpeciesReference):
+        raise InputError(
+            "--species does not take --chemiscope (an absent species' dH is not a number, "
+            "which the viewer cannot show)"
+        )
     outputs = [
         (output, PER_ATOM_SUFFIXES),
         (table, TABLE_SUFFIXES),
