@@ -174,7 +174,8 @@ def test_extract_writes_cut_outs_through_extract(tmp_path, monkeypatch, referenc
 
 def test_classified_checks_give_exact_dh_of_the_novel_atoms(reference, tmp_path):
     """The default check classifies every atom exactly and computes the exact dH of the
-    novel ones only: the same labels, the same dH where dH > 0, 0 (dH <= 0) elsewhere."""
+    novel ones only: the same labels, the same dH where dH > 0, NaN (dH <= 0, not computed)
+    elsewhere, and 0 there in the LAMMPS property d_dH (which NaN would poison)."""
     records = {}
     for exact in (False, True):
         lmp = open_lammps()
@@ -182,13 +183,17 @@ def test_classified_checks_give_exact_dh_of_the_novel_atoms(reference, tmp_path)
         monitor = LammpsMonitor(lmp, reference, every=10, exact_dH=exact)
         monitor.run(30)
         records[exact] = (monitor.history, np.array(monitor.last_dH))
+        if not exact:
+            store = np.array(lmp.numpy.extract_atom("d_dH")[:108])
+            ids = np.array(lmp.numpy.extract_atom("id")[:108])
         lmp.close()
     (fast, fast_dH), (exact, exact_dH) = records[False], records[True]
     assert [r.novelty for r in fast] == [r.novelty for r in exact]
     novel = exact_dH > 0
     assert novel.any() and not novel.all()
     np.testing.assert_allclose(fast_dH[novel], exact_dH[novel], rtol=1e-12, atol=1e-9)
-    assert (fast_dH[~novel] == 0).all()
+    assert np.isnan(fast_dH[~novel]).all() and not np.isnan(fast_dH[novel]).any()
+    np.testing.assert_array_equal(store, np.nan_to_num(fast_dH, nan=0.0)[ids - 1])
     assert fast[-1].max_dH == pytest.approx(exact[-1].max_dH, rel=1e-12)
     assert np.isnan(fast[-1].mean_dH) and np.isfinite(exact[-1].mean_dH)
     assert fast[0].novelty == 0 and np.isnan(fast[0].max_dH)  # inside: max dH <= 0, no value
@@ -216,3 +221,38 @@ def test_a_box_without_atoms_runs_without_checks(tmp_path, monkeypatch, capsys):
     assert main(["lammps", "in.md", "--ref", str(REF), "--every", "10"]) == 0
     out = capsys.readouterr().out
     assert "0 checks" in out
+
+
+@pytest.mark.parametrize("boundary", ["p p p", "p s p"])
+def test_ghost_descriptors_are_the_serial_frames(boundary):
+    """What each MPI rank computes (`ghost_descriptors`: its own atoms among its own and
+    its ghost atoms, nothing gathered) equals the descriptors of the whole frame: here on
+    one process, whose ghosts are the periodic images, in a triclinic box, mid-run (atoms
+    strayed outside the box since the last reneighbouring)."""
+    from atominfo.descriptor.kernel import structure_descriptors
+    from atominfo.workflows.lammps_convert import DECIMALS, ghost_descriptors, lammps_atoms
+
+    lmp = open_lammps()
+    lmp.commands_string(
+        cu_eam(
+            "velocity all create 3000 2 loop geom",
+            "fix nve all nve",
+            "comm_modify cutoff 7.0",
+            "neigh_modify every 50 delay 50 check no",
+            "run 30",
+            cells=(3, 3, 3),
+        )
+        .replace("region box block 0 3 0 3 0 3", "region box prism 0 3 0 3 0 3 0.5 0.3 0.2")
+        .replace("units metal", f"units metal\nboundary {boundary}")
+    )
+    atoms = lammps_atoms(lmp, decimals=None)
+    box = atoms.cell.scaled_positions(atoms.positions)
+    assert ((box < 0) | (box >= 1)).any()  # the case of interest: atoms outside the box
+    atoms.wrap()
+    atoms.positions = np.round(atoms.positions, DECIMALS)
+    ids, Y = ghost_descriptors(lmp, 8, 5.0, None, "test")
+    lmp.close()
+    X = structure_descriptors(atoms, 8, 5.0)
+    rows = np.searchsorted(atoms.arrays["id"], ids)
+    assert len(ids) == len(atoms) > 100
+    np.testing.assert_allclose(Y, X[rows], rtol=0, atol=1e-12)

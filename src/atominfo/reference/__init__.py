@@ -22,6 +22,7 @@ from atominfo.information import (
     per_bandwidth,
 )
 from atominfo.reference.conformal import NoveltyCalibration, calibrate, flag
+from atominfo.reference.novelty import Novelty, bounded_dh, judge
 
 if TYPE_CHECKING:  # imported where first used: they pull in faiss / numba kernels
     from atominfo.engine.index.clusters import ClusterIndex
@@ -258,22 +259,69 @@ class Reference:
             self._projected = ProjectedIndex(self.X)
         return self._projected
 
-    def inside(self, Y, *, progress=None) -> np.ndarray:
+    def inside(self, Y, *, progress=None, threads: int | None = None) -> np.ndarray:
         """Exact labels dH(Y_i | reference) <= 0: bool (m,), or (n_h, m) for several h.
 
         Decided from the cluster index's bounds with exact fallback (cpu
         backend; other backends compute dH): equal to the label of exact dH
-        wherever |dH| > 1e-9 nats.
+        wherever |dH| > 1e-9 nats. `threads` overrides the engine's (cpu).
         """
         Y = self._query(Y)
         engine = self.engine.with_progress(progress)
         if engine.backend == "cpu":
             labels = self.index.classify(
-                Y, self._hs, progress=engine.progress, threads=engine.threads
+                Y,
+                self._hs,
+                progress=engine.progress,
+                threads=engine.threads if threads is None else threads,
             )
         else:
             labels = inside_labels(Y, self.X, self._hs, "exact", self.seed, engine)
         return per_bandwidth(labels, self._scalar)
+
+    def classify(
+        self, Y, *, dh: str = "novel", dh_tol: float | None = None, threads: int | None = None
+    ) -> Novelty:
+        """Exact label of every row of Y, then dH of the rows that need it: a `Novelty`.
+
+        The one path by which ``atominfo snapshot``, `NoveltyCalculator` and the
+        LAMMPS monitor judge atoms: labels from `inside` (the cluster index,
+        built once), then dH of the novel rows only (``dh="novel"``, the cheap
+        default), of every row ("all") or of none ("none"). A row whose dH was
+        not computed holds NaN: it is inside the domain (dH <= 0), and its
+        value was not asked for.
+
+        Parameters
+        ----------
+        Y : array (m, d), descriptors, 1/Å.
+        dh : "novel", "all" or "none".
+        dh_tol : None (default): exact dH (`delta_entropy`); a float in (0, 1]:
+            each dH at most ``log(1 + dh_tol) <= dh_tol`` nats above exact dH,
+            never below (the projected index, `projected`, built once).
+        threads : worker threads of the labels and the bounded dH (default:
+            the engine's; 1 is faster for a few hundred rows).
+
+        Raises
+        ------
+        InputError
+            For a reference with several bandwidths, Y of another width, a bad
+            `dh` or `dh_tol`, and a row so far from every reference environment
+            that dH exceeds the float64 range (``atom``: its row).
+        """
+        if not self._scalar:
+            raise InputError("classify needs a reference with a single bandwidth")
+        Y = self._query(Y)
+        dh = params.check("snapshot_dh", dh, label="dh")
+        tol = None if dh_tol is None else params.check("dh_tol", dh_tol)
+        h = float(self._hs[0])
+        return judge(
+            Y,
+            lambda Z: self.inside(Z, threads=threads),
+            dh,
+            self.delta_entropy
+            if tol is None
+            else (lambda Z: bounded_dh(self.projected, Z, h, tol, threads)),
+        )
 
     def overlap(self, Y, *, progress=None) -> float | np.ndarray:
         """Fraction of Y with dH <= 0 (inside the reference's domain), exact: float or (n_h,)."""

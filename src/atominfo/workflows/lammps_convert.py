@@ -22,6 +22,7 @@ __all__ = [
     "atoms_by_id",
     "check_units",
     "frame_atoms",
+    "ghost_descriptors",
     "lammps_atoms",
     "rows_descriptors",
 ]
@@ -229,3 +230,62 @@ def rows_descriptors(atoms: Atoms, rows: np.ndarray, k: int, cutoff: float, wher
             f"two atoms at the same position (atoms {a} and {other})", source=where, atom=a
         )
     return out[rows]
+
+
+def ghost_descriptors(lmp, k: int, cutoff: float, type_map, where: str):
+    """(ids, X): the IDs and descriptors (nlocal, 2k-1), 1/Å, of this MPI rank's atoms,
+    from its own and its ghost atoms alone (a domain-decomposed run: nothing gathered).
+
+    The ghosts must reach at least `cutoff` beyond every local atom (the monitor sets
+    ``comm_modify cutoff``). Positions are taken as a serial check takes them: each
+    atom (local or ghost) wrapped into the box along its periodic directions and
+    rounded to `DECIMALS`, and a ghost then moved back by its whole periodic image,
+    with the same arithmetic as `atominfo.descriptor.kernel.ghost_atoms`: the
+    neighbours, and so the descriptors, are those of the serial run.
+
+    Raises InputError (naming no file: the caller redoes a failed check on the
+    gathered frame, whose error is the serial run's) for a type missing from
+    `type_map`, a coordinate that is NaN or infinite, or two atoms at one position.
+    """
+    from ase.geometry import wrap_positions
+
+    from atominfo.descriptor.kernel import describe_points
+    from atominfo.structures.geometry import complete_cell
+
+    nlocal = int(lmp.extract_setting("nlocal"))
+    if nlocal == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 2 * k - 1))
+    n = nlocal + int(lmp.extract_setting("nghost"))
+    ids = np.array(lmp.numpy.extract_atom("id", nelem=n), dtype=np.int64)
+    types = np.array(lmp.numpy.extract_atom("type", nelem=n), dtype=np.int64)
+    x = np.array(lmp.numpy.extract_atom("x", nelem=n, dim=3), dtype=float)
+    _symbols_by_type(lmp, types[:nlocal], type_map)  # the serial run's refusal of a type
+    if not np.isfinite(x).all():
+        raise InputError("coordinate is NaN or infinite", source=where)
+    boxlo, boxhi, xy, yz, xz, periodicity, _ = lmp.extract_box()
+    lo, hi = np.asarray(boxlo, dtype=float), np.asarray(boxhi, dtype=float)
+    cell = np.array(
+        [[hi[0] - lo[0], 0.0, 0.0], [xy, hi[1] - lo[1], 0.0], [xz, yz, hi[2] - lo[2]]], dtype=float
+    )
+    pbc = np.array([bool(p) for p in periodicity])
+    raw = x - lo
+    wrapped = np.round(wrap_positions(raw, cell, pbc=pbc), DECIMALS)
+    if pbc.any():
+        full = complete_cell(cell, pbc)
+        inv = np.linalg.inv(full)
+        frac = wrapped @ inv  # then wrapped again, exactly as ghost_atoms does
+        frac[:, pbc] -= np.floor(frac[:, pbc])
+        frac[:, pbc] %= 1.0
+        image = np.zeros_like(frac)
+        image[:, pbc] = np.round((raw @ inv)[:, pbc] - frac[:, pbc])
+        points = (frac + image) @ full
+    else:
+        points = wrapped
+    owner = ids - 1  # atoms numbered in ID order, as in the serial frame
+    out = np.empty((nlocal, 2 * k - 1))
+    coincident = describe_points(points, np.arange(nlocal), k, cutoff, out, owner=owner)
+    bad = np.flatnonzero(coincident >= 0)
+    if bad.size:
+        a, other = int(owner[bad[0]]), int(owner[coincident[bad[0]]])
+        raise InputError(f"two atoms at the same position (atoms {a} and {other})", source=where)
+    return ids[:nlocal], out

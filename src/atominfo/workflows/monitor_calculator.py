@@ -4,9 +4,10 @@
 wrapper is for code that only sees a calculator (optimisers, NEB, workflow
 engines). It delegates every property to the wrapped calculator and adds the
 novelty of the evaluated structure against a `Reference`, by the path of
-`atominfo snapshot` (`atominfo.workflows.snapshot_box.BoxAnalyser`): the exact
-classification of every atom first (`Reference.index`, built once), then dH
-only for the atoms that need it.
+`atominfo snapshot` and `atominfo lammps` (`Reference.classify`, through
+`atominfo.workflows.snapshot_box.BoxAnalyser`): the exact classification of
+every atom first (`Reference.index`, built once), then dH only for the atoms
+that need it, NaN for the others (inside the domain: dH <= 0, not computed).
 
 Where the novelty goes, and what survives ASE's own conversions (tested):
 

@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from atominfo.errors import InputError
+from atominfo.reference.novelty import bounded_dh, judge
 
 # Default bound on dH: each value is at most this many nats above exact dH.
 DEFAULT_DH_TOL = 1e-9
@@ -26,9 +27,11 @@ class BoxAnalyser:
 
     Parameters
     ----------
-    reference : `atominfo.Reference` with one bandwidth (its cluster index is built here).
+    reference : `atominfo.Reference` with one bandwidth (its cluster index, and its
+        projected index unless `dh` is 'none', are built here and kept, before the
+        analyser is sent anywhere).
     k, cutoff : descriptor settings.
-    dh : 'novel' (dH of the atoms with dH > 0), 'all' or 'none'.
+    dh : 'novel' (dH of the atoms with dH > 0), 'all' or 'none' (`Reference.classify`).
     dh_tol : float > 0, nats: each dH is at most ``log(1 + dh_tol) <= dh_tol``
         above exact dH, never below (see `atominfo.engine.index.projected`).
     """
@@ -36,14 +39,16 @@ class BoxAnalyser:
     def __init__(self, reference, k: int, cutoff: float, dh: str, dh_tol: float = DEFAULT_DH_TOL):
         self.h = float(reference.h)
         self.k, self.cutoff, self.dh, self.dh_tol = int(k), float(cutoff), dh, float(dh_tol)
-        self.labels = reference.index  # exact classification, built once
+        # the indexes, not the reference (whose engine may hold a Dask client): built once
+        self.labels = reference.index
         self.projected = reference.projected if dh != "none" else None
         self.threads: int | None = None  # None: numba's thread count
 
     def __call__(
         self, coords: np.ndarray, n_core: int, owner: np.ndarray, timings: dict | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(dH (n_core,), nats, NaN where not computed; novel (n_core,), bool).
+        """(dH (n_core,), nats, NaN where not computed (inside: dH <= 0); novel (n_core,),
+        bool) of the first `n_core` atoms, as `Reference.classify` (`judge`).
 
         `coords` (Å, non-periodic) holds the core atoms, then their halo (every
         atom or periodic image within the cutoff of a core atom); `owner` gives
@@ -51,36 +56,23 @@ class BoxAnalyser:
         An InputError names the atom (the caller adds file and frame).
         """
         timings = {} if timings is None else timings
-
-        def lap(stage, t0):
-            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
-            return time.perf_counter()
-
         t = time.perf_counter()
         Y = box_descriptors(coords, n_core, self.k, self.cutoff, owner)
-        t = lap("descriptors", t)
-        inside = np.asarray(
-            self.labels.classify(Y, np.array([self.h]), threads=self.threads), dtype=bool
-        ).reshape(-1)
-        t = lap("labels", t)
-        dh = np.full(n_core, np.nan)
-        scored = {"all": np.ones(n_core, bool), "novel": ~inside, "none": np.zeros(n_core, bool)}[
-            self.dh
-        ]
-        if scored.any():
-            assert self.projected is not None
-            log_sums, _ = self.projected.log_kernel_sums(
-                Y[scored], self.h, self.dh_tol, threads=self.threads
-            )
-            if np.isneginf(log_sums).any():
-                a = int(owner[:n_core][scored][int(np.argmax(np.isneginf(log_sums)))])
-                raise InputError(
-                    "so far from every reference environment that dH exceeds the float64 range",
-                    atom=a,
-                )
-            dh[scored] = -log_sums
-            lap("dH", t)
-        return dh, ~inside
+        timings["descriptors"] = timings.get("descriptors", 0.0) + time.perf_counter() - t
+        try:
+            found = judge(Y, self._inside, self.dh, self._bounded)
+        except InputError as exc:  # its atom is a row of Y: name the frame's atom
+            atom = None if exc.atom is None else int(owner[exc.atom])
+            raise InputError(exc.reason, atom=atom) from None
+        for stage, seconds in found.seconds.items():
+            timings[stage] = timings.get(stage, 0.0) + seconds
+        return found.dH, found.novel
+
+    def _inside(self, Y: np.ndarray) -> np.ndarray:
+        return self.labels.classify(Y, np.array([self.h]), threads=self.threads)
+
+    def _bounded(self, Y: np.ndarray) -> np.ndarray:
+        return bounded_dh(self.projected, Y, self.h, self.dh_tol, self.threads)
 
 
 def run_box(analyser, coords, n_core, owner, source, frame, timings):
