@@ -38,9 +38,20 @@ SCRIPT = cu_eam(
 )
 
 
-def _run(directory: Path, ranks: int, *extra: str) -> subprocess.CompletedProcess:
+# A triclinic box (tilts of whole lattice cells: the same crystal): ghosts are images
+# across tilted faces.
+# (create_atoms numbers the atoms rank by rank: they are renumbered in an order that does
+# not depend on the ranks, so that both runs give each atom the same ID.)
+TRICLINIC = SCRIPT.replace(
+    "region box block 0 3 0 3 0 4", "region box prism 0 3 0 3 0 4 1 1 -1"
+).replace("mass 1 63.546", "mass 1 63.546\nreset_atoms id sort yes")
+
+
+def _run(
+    directory: Path, ranks: int, *extra: str, script: str = SCRIPT
+) -> subprocess.CompletedProcess:
     directory.mkdir()
-    (directory / "in.md").write_text(SCRIPT)
+    (directory / "in.md").write_text(script)
     command = [sys.executable, "-m", "atominfo", "lammps", "in.md", "--ref", str(REF)]
     command += ["--every", "10", "--table", "t.csv", "--extract", "f.extxyz", *extra]
     if ranks > 1:
@@ -51,13 +62,24 @@ def _run(directory: Path, ranks: int, *extra: str) -> subprocess.CompletedProces
 # (at a false-alarm rate the perfect lattice of step 0 is flagged: atypical of a thermal
 # reference; the checks start at step 10)
 FALSE_ALARM = ["--false-alarm", "0.05", "--start-step", "10"]
+# (every dH of the perfect lattice of step 0, too: which of the equidistant neighbours of
+# its cut k-th shell a descriptor keeps depends on the order in which they are found,
+# which differs between the whole frame and a rank's atoms with their ghosts; from the
+# first thermal motion on there is no tie)
+EXACT = ["--exact-dh", "--start-step", "10"]
 
 
-@pytest.mark.parametrize("how", [[], ["--exact-dh"], FALSE_ALARM])
-def test_two_ranks_give_the_serial_dh_and_halt_step(tmp_path, how):
+@pytest.mark.parametrize(
+    "how, script",
+    [([], SCRIPT), (EXACT, SCRIPT), (FALSE_ALARM, SCRIPT), ([], TRICLINIC)],
+    ids=["novel", "exact", "false-alarm", "triclinic"],
+)
+def test_two_ranks_give_the_serial_dh_and_halt_step(tmp_path, how, script):
+    """Each rank describes its atoms from its own and its ghost atoms: the per-atom dH
+    (NaN inside unless --exact-dh) and the halt step are the serial run's."""
     extra = ["--halt-novelty", "0.3", "--extract-mode", "frame", "-q", *how]
-    serial = _run(tmp_path / "serial", 1, *extra)
-    parallel = _run(tmp_path / "mpi", 2, *extra)
+    serial = _run(tmp_path / "serial", 1, *extra, script=script)
+    parallel = _run(tmp_path / "mpi", 2, *extra, script=script)
     assert serial.returncode == parallel.returncode == 3, parallel.stderr
     # printed once: rank 0 only
     assert parallel.stdout.count("halted at timestep") == 1
@@ -72,6 +94,9 @@ def test_two_ranks_give_the_serial_dh_and_halt_step(tmp_path, how):
     frames = [ase.io.read(tmp_path / d / "f.extxyz") for d in ("serial", "mpi")]
     assert frames[0].info["timestep"] == frames[1].info["timestep"]
     np.testing.assert_allclose(frames[1].arrays["dH"], frames[0].arrays["dH"], rtol=0, atol=1e-9)
+    inside = np.isnan(frames[0].arrays["dH"])  # not computed: the same atoms on both
+    np.testing.assert_array_equal(np.isnan(frames[1].arrays["dH"]), inside)
+    assert inside.any() == ("--exact-dh" not in how) == ("dH_nan" in frames[1].info)
     np.testing.assert_array_equal(frames[1].positions, frames[0].positions)
     # the per-atom dump of each rank's d_dH, gathered by LAMMPS
     dumps = [
@@ -108,3 +133,26 @@ def test_ctrl_c_of_mpirun_stops_every_rank_and_keeps_the_table(tmp_path):
     assert len(lines) == 1 and "interrupted at in.md line 15" in lines[0]
     timesteps = [int(r.split(",")[1]) for r in (tmp_path / "t.csv").read_text().splitlines()[1:]]
     assert timesteps == list(range(0, 20 * len(timesteps), 20))
+
+
+def test_a_check_failing_on_one_rank_fails_alike_on_every_rank(tmp_path):
+    """Atoms of a type the type map lacks, in one rank's domain only: every rank stops at
+    the same check (no rank waits for another), with the serial run's error, status 2."""
+    script = (
+        SCRIPT.replace("create_box 1 box", "create_box 2 box")
+        .replace(
+            "mass 1 63.546",
+            "mass * 63.546\nregion low block INF INF INF INF 0 1\nset region low type 2",
+        )
+        .replace("Cu_mishin1.eam.alloy Cu", "Cu_mishin1.eam.alloy Cu Cu")
+    )
+    extra = ["--type-map", "1=Cu", "--halt-novelty", "0.3"]
+    serial = _run(tmp_path / "serial", 1, *extra, script=script)
+    parallel = _run(tmp_path / "mpi", 2, *extra, script=script)
+    assert serial.returncode == parallel.returncode == 2, parallel.stderr
+    errors = [
+        [line for line in run.stderr.splitlines() if line.startswith("atominfo: error")]
+        for run in (serial, parallel)
+    ]
+    assert len(errors[1]) == 1 and errors[1] == errors[0]
+    assert "type 2" in errors[0][0]
