@@ -30,9 +30,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-from atominfo.engine.fold import centre, inverse_two_h2, log_sum_exp
+from atominfo.engine.fold import SKIP_NATS, centre, exp_neg, inverse_two_h2
 
 # Shell edges: cumulative fractions of a cluster's members, by distance to its centre.
 SHELL_FRACTIONS = (0.25, 0.5, 0.75, 0.9, 1.0)
@@ -126,7 +127,7 @@ def _kmeans(X: np.ndarray, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def log_sum_bounds(Y: np.ndarray, summary: Summary, h: float) -> np.ndarray:
-    """Per row of Y: (estimate, lower, upper) of ``log S(y)``, shape (3, m), nats.
+    """Per row of Y: (raw estimate, lower, upper) of ``log S(y)``, shape (3, m), nats.
 
     ``lower <= log S <= upper`` holds for the environments summarised
     (rigorous, rounding included); the estimate lies between them.
@@ -143,22 +144,50 @@ def log_sum_bounds(Y: np.ndarray, summary: Summary, h: float) -> np.ndarray:
     for r0 in range(0, len(Y), QUERY_BLOCK):
         Q = Y[r0 : r0 + QUERY_BLOCK] - mu
         q_sq = np.einsum("ij,ij->i", Q, Q)
-        d2 = np.maximum(q_sq[:, None] + c_sq[None, :] - 2.0 * (Q @ c.T), 0.0)
+        d2 = q_sq[:, None] + c_sq[None, :] - 2.0 * (Q @ c.T)
         # rounding of the expanded form, bounded generously (d + 2 terms of size <= norms)
         slack = 4.0 * (Q.shape[1] + 2) * EPS * (q_sq[:, None] + c_sq[None, :]) + 1e-300
-        d_lo = np.sqrt(np.maximum(d2 - slack, 0.0))[:, :, None]
-        d_hi = np.sqrt(d2 + slack)[:, :, None]
-        est = log_n - (d2[:, :, None] + summary.mean_sq) * inv
-        lower = log_n - (d_hi + summary.radius) ** 2 * inv
-        upper = log_n - np.maximum(d_lo - summary.radius, 0.0) ** 2 * inv
-        rows = slice(r0, r0 + len(Q))
-        for t, terms in enumerate((est, lower, upper)):
-            out[t, rows] = log_sum_exp(terms.reshape(len(Q), -1), axis=1)
-    # a few ulps outwards: the log-sum-exp itself rounds
+        _shell_sums(
+            d2, slack, log_n, summary.radius, summary.mean_sq, inv, out[:, r0 : r0 + len(Q)]
+        )
+    # outwards: the log-sum-exp rounds (exp_neg: 3e-14 relative; skipped terms far less)
     out[1] -= 1e-12 * (1 + np.abs(out[1]))
     out[2] += 1e-12 * (1 + np.abs(out[2]))
     out[0] = np.clip(out[0], out[1], out[2])
     return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _shell_sums(d2, slack, log_n, radius, mean_sq, inv, out):
+    """Per query i: log-sum-exp over centres and shells of the estimate's terms and of
+    the two bounds' terms (see the module docstring), into out[:, i]."""
+    m, n_s = log_n.shape
+    terms = np.empty((3, m * n_s))
+    for i in range(d2.shape[0]):
+        for b in range(m):
+            e2 = max(d2[i, b], 0.0)
+            d_lo = np.sqrt(max(e2 - slack[i, b], 0.0))
+            d_hi = np.sqrt(e2 + slack[i, b])
+            for s in range(n_s):
+                t = b * n_s + s
+                terms[0, t] = log_n[b, s] - (e2 + mean_sq[b, s]) * inv
+                far = d_hi + radius[b, s]
+                terms[1, t] = log_n[b, s] - far * far * inv
+                near = max(d_lo - radius[b, s], 0.0)
+                terms[2, t] = log_n[b, s] - near * near * inv
+        for k in range(3):
+            top = -np.inf
+            for t in range(m * n_s):
+                top = max(top, terms[k, t])
+            if top == -np.inf:
+                out[k, i] = -np.inf
+                continue
+            acc = 0.0
+            for t in range(m * n_s):
+                x = terms[k, t] - top
+                if x > -SKIP_NATS:  # smaller terms: < 1e-26 of the sum each
+                    acc += exp_neg(x)
+            out[k, i] = top + np.log(acc)
 
 
 # Identity calibration: the estimate itself (`calibrated`).
