@@ -12,7 +12,9 @@ them):
   species' curve (and the joint one) classified by the rise test of
   `atominfo.workflows.curves_rise` ("saturated", "still rising", "not
   determined"). A species' curve starts at the first size where every seed's
-  subset holds it.
+  subset holds it; by structures, a species all of whose atoms are in one
+  structure is "not determined" (every subset holding it holds the same atoms).
+  `run_species_curve` adds the figure (``curve --species --plot``).
 * `species_retention`: H(X | z) of each species before and after a selection,
   and the fraction of the species' environments inside the kept ones (dH <= 0
   against the kept environments of the same species).
