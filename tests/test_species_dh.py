@@ -191,7 +191,7 @@ def test_resume_refuses_a_changed_mode_and_continues_the_same(files, tmp_path, m
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--false-alarm", "0.1"], "--species does not take --false-alarm"),
+        (["--false-alarm", "0.1"], "species Au of the reference: a false-alarm rate of 0.1"),
         (["--multicomponent"], "--species does not take --multicomponent"),
         (["-b", "0.01,0.02"], "one bandwidth"),
         (["--species-descriptor", "blind"], "must be one of"),
@@ -219,14 +219,50 @@ def test_cli_refuses_self_and_saved_descriptors(files, tmp_path, capsys):
     assert rc == 2 and "needs --species" in err
 
 
-def test_api_refuses_a_false_alarm_rate(files):
+def test_false_alarm_is_calibrated_per_species(files, tmp_path, capsys):
+    """--false-alarm: each atom's p-value is its species' own conformal p-value (the
+    species' reference atoms calibrated alone); an absent species' atoms have none and
+    count as flagged; a rate a species' calibration cannot resolve is refused, naming it."""
+    from atominfo import Reference
     from atominfo.workflows.dh_run import AtFalseAlarm
     from atominfo.workflows.species_dh import SpeciesReference
 
-    ref = SpeciesReference.from_files([files["ref"]], [files["clean"]], H)
-    assert len(ref) == 96 and ref.species == ["Au", "Cu"]
-    with pytest.raises(InputError, match="--false-alarm"):
-        AtFalseAlarm(ref, 0.1)
+    rate = 0.2
+    out, table = tmp_path / "dh.json", tmp_path / "t.csv"
+    argv = ["dh", "--species", files["test"], "--ref", files["ref"], "-o", str(out)]
+    rc, stdout, _ = run(
+        [*argv, "--table", str(table), "--false-alarm", str(rate), "--json"], capsys
+    )
+    assert rc == 0
+    doc = json.loads(out.read_text())
+    p = np.array([np.nan if v is None else v for v in doc["p"]])
+    test, ref = ase.io.read(files["test"], ":"), ase.io.read(files["ref"], ":")
+    Y = descriptors(test, multicomponent=["Ag", "Au", "Cu"])
+    X = descriptors(ref, multicomponent=["Ag", "Au", "Cu"])
+    zy = np.concatenate([a.get_chemical_symbols() for a in test])
+    zx = np.concatenate([a.get_chemical_symbols() for a in ref])
+    for s in ("Au", "Cu"):
+        expected = Reference(X[zx == s], H).p_values(Y[zy == s])
+        assert np.max(np.abs(p[zy == s] - expected)) < 1e-12
+    assert np.isnan(p[zy == "Ag"]).all()
+    flagged = np.isnan(p) | (np.nan_to_num(p, nan=1.0) <= rate)
+    summary = json.loads(stdout)
+    assert summary["flagged"] == pytest.approx(flagged.mean(), abs=1e-12)
+    rows = {b["species"]: b for b in summary["species"]}
+    assert rows["Ag"]["flagged"] == 1.0
+    assert rows["Au"]["flagged"] == pytest.approx(flagged[zy == "Au"].mean(), abs=1e-12)
+    import pandas as pd
+
+    df = pd.read_csv(table)
+    n = len(test[0])
+    per_frame = [flagged[i * n : (i + 1) * n].mean() for i in range(len(test))]
+    assert np.allclose(df["flagged"], per_frame, atol=1e-12)
+    # the API: the rate checked against every species' calibration
+    by_species = SpeciesReference.from_files([files["ref"]], [files["clean"]], H)
+    assert len(by_species) == 96 and by_species.species == ["Au", "Cu"]
+    with pytest.raises(InputError, match="species Au of the reference"):
+        AtFalseAlarm(by_species, 0.1)
+    assert AtFalseAlarm(by_species, rate).false_alarm == rate
 
 
 def test_extract_picks_by_species_resolved_dh(files, tmp_path, capsys):

@@ -65,7 +65,6 @@ def run(args) -> None:
     from atominfo.cli.load import reference, species
     from atominfo.cli.report import fmt, print_json, progress, say
     from atominfo.errors import InputError
-    from atominfo.reference.conformal import calibration_size
     from atominfo.runs.guard import check_outputs, discard
     from atominfo.settings import DescriptorSpec, Reading
     from atominfo.structures.scan import count_atoms
@@ -76,6 +75,7 @@ def run(args) -> None:
         TABLE_SUFFIXES,
         AtFalseAlarm,
         OwnPast,
+        calibration_total,
         run_dh,
     )
 
@@ -95,11 +95,11 @@ def run(args) -> None:
     engine = options.engine(args)
     sp = species(args, refs, args.files)
     if wanted(args):  # each atom against the reference atoms of its own species
-        ref = species_dh.reference(args, refs, args.files)
+        ref = species_dh.reference(args, refs, args.files, calibrated=True)
     else:
         ref = OwnPast(h, engine) if self_ref else reference(args, h, sp, engine)
     if args.false_alarm is not None:
-        size = 0 if isinstance(ref, OwnPast) else calibration_size(len(ref), ref.seed)
+        size = calibration_total(ref)
         with progress("calibration", size, args.quiet, "envs") as advance:
             ref = AtFalseAlarm(ref, args.false_alarm, advance)
     total = count_atoms(args.files, args.index, args.format)

@@ -8,9 +8,10 @@ import os
 from atominfo.cli import options
 
 
-def reference(args, refs: list, files: list):
+def reference(args, refs: list, files: list, calibrated: bool = False):
     """The `SpeciesReference` of a --species run (a progress bar while it is described);
-    InputError for an option the mode does not take, or for saved descriptors."""
+    InputError for an option the mode does not take (`calibrated`: the command takes
+    --false-alarm, calibrated per species), or for saved descriptors."""
     from atominfo.cli.report import progress
     from atominfo.cli.species import settings
     from atominfo.errors import InputError
@@ -19,7 +20,7 @@ def reference(args, refs: list, files: list):
     refused = {
         "--multicomponent": args.multicomponent,
         "--ref self": any(str(r) == "self" for r in args.ref or ()),
-        "--false-alarm": args.false_alarm is not None,  # (no per-species calibration yet)
+        "--false-alarm": args.false_alarm is not None and not calibrated,
         "--dedupe": getattr(args, "dedupe", False),  # (extract: picks across species)
         "--chemiscope": getattr(args, "chemiscope", None) is not None,  # (dH null)
     }
@@ -40,18 +41,21 @@ def reference(args, refs: list, files: list):
 
 
 def say_breakdown(breakdown: list[dict], descriptor: str) -> None:
-    """The per-species lines of a --species run: atoms, reference atoms, novel fraction,
-    max and mean dH (nats; '-' where not determined), status."""
+    """The per-species lines of a --species run: atoms, reference atoms, novel fraction
+    (and at the false-alarm rate), max and mean dH (nats; '-' where not determined),
+    status."""
     from atominfo.cli.report import fmt, say, table
 
-    keys = ("species", "atoms", "n_reference", "novelty", "max_dH", "mean_dH", "status")
+    keys = ("species", "atoms", "n_reference", "novelty", "flagged", "max_dH", "mean_dH", "status")
+    heads = ["species", "atoms", "n ref", "novel", "at rate", "max dH", "mean dH", "status"]
+    if not breakdown or "flagged" not in breakdown[0]:  # (no --false-alarm)
+        keys, heads = keys[:4] + keys[5:], heads[:4] + heads[5:]
     # (JSON keeps the status in full)
     shown = [{**b, "status": "scored" if b["n_reference"] else "absent: novel"} for b in breakdown]
     rows = [
         [b[k] if isinstance(b[k], (str, int)) else "-" if b[k] is None else fmt(b[k]) for k in keys]
         for b in shown
     ]
-    heads = ["species", "atoms", "n ref", "novel", "max dH", "mean dH", "status"]
     title = f"  each species against the same species ({descriptor} descriptor):"
     say(table(heads, rows, title=title))
     say("  (atoms of a species absent from the reference count novel; max and mean dH are")

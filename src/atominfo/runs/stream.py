@@ -369,8 +369,8 @@ class DHStreamWriter:
             values += [
                 _number(np.atleast_1d(row[key])[t]) for key in ("novelty", "max_dH", "mean_dH")
             ]
-            if p is not None and rate is not None:
-                values.append(_number(flag(p[t], rate).mean()))
+            if p is not None and rate is not None:  # (a frame may state its own: --species)
+                values.append(_number(row.get("flagged", flag(p[t], rate).mean())))
         values += [_cell(row[c]) for c in self.columns]
         self._write_all(self._fds[self.table_part], _csv_row(values), self.table_part)
         if self.atom_part is not None:

@@ -69,13 +69,6 @@ class AtFalseAlarm:
     progress: Callable[[int], None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        from atominfo.workflows.species_dh import SpeciesReference
-
-        if isinstance(self.reference, SpeciesReference):
-            raise InputError(
-                "--species does not take --false-alarm (a per-species calibration is not "
-                "implemented): use the dH > 0 verdict"
-            )
         if isinstance(self.reference, OwnPast):
             raise InputError(
                 "a false-alarm rate needs a fixed reference to calibrate: with --ref self "
@@ -273,7 +266,9 @@ class _Run:
                 resume=resume,
                 inputs=self.test,
                 false_alarm=self.false_alarm,
-                columns=species_columns(self.reference.species) if self.by_species else (),
+                columns=species_columns(self.reference.species, self.false_alarm is not None)
+                if self.by_species
+                else (),
             )
             if writer.finished:  # nothing to resume (the checkpoint warned)
                 return self._result(writer.summary(), {}, output, table, None, None, True, True)
@@ -330,7 +325,8 @@ class _Run:
         if self.by_species:
             from atominfo.workflows.species_dh import iter_species_dh
 
-            return iter_species_dh(self.test, self.reference, skip=skip, **common)
+            rate = self.false_alarm
+            return iter_species_dh(self.test, self.reference, skip=skip, false_alarm=rate, **common)
         if self.own_past:
             # frame 0 is never scored, so the frames done are frames 1..skip
             engine = self.reference.engine
@@ -396,12 +392,25 @@ class _Run:
 def _row(frame, false_alarm: float | None) -> dict:
     """The frame's table row, with the fraction flagged at `false_alarm` where one is set."""
     row = frame.summary()
-    if false_alarm is not None:
+    if false_alarm is not None and "flagged" not in row:  # (--species frames state theirs)
         from atominfo.reference.conformal import flag
 
         fractions = flag(np.atleast_2d(frame.p), false_alarm).mean(axis=1)
         row["flagged"] = float(fractions[0]) if np.ndim(frame.dH) == 1 else fractions.tolist()
     return row
+
+
+def calibration_total(reference) -> int:
+    """Calibration environments of `reference` (the calibration's progress total; 0 for
+    `OwnPast`, which is never calibrated)."""
+    from atominfo.reference.conformal import calibration_size
+    from atominfo.workflows.species_dh import SpeciesReference
+
+    if isinstance(reference, OwnPast):
+        return 0
+    if isinstance(reference, SpeciesReference):
+        return reference.calibration_size()
+    return calibration_size(len(reference), reference.seed)
 
 
 def _plain(columns: dict) -> dict:

@@ -36,6 +36,27 @@ from atominfo.workflows.trajectory import FrameDH, frame_time
 STATISTICS = ("atoms", "novelty", "max_dH", "mean_dH")
 
 
+@dataclass(frozen=True)
+class SpeciesCalibration:
+    """The conformal calibration of each species' reference atoms against the others of
+    that species (`atominfo.reference.conformal.NoveltyCalibration` per species)."""
+
+    parts: dict
+
+    def check_rate(self, false_alarm) -> float:
+        """`false_alarm`, if every species' calibration resolves it; else InputError
+        naming the species."""
+        for s, calibration in self.parts.items():
+            try:
+                false_alarm = calibration.check_rate(false_alarm)
+            except InputError as exc:
+                raise InputError(f"species {s} of the reference: {exc.reason}") from None
+        return float(false_alarm)
+
+    def to_dict(self) -> dict:
+        return {s: c.to_dict() for s, c in self.parts.items()}
+
+
 class SpeciesReference:
     """Reference environments split by centre species: one `Reference` per species.
 
@@ -144,6 +165,28 @@ class SpeciesReference:
             dH[mine] = self.parts[s].delta_entropy(Y[mine])
         return dH
 
+    def calibration(self, *, progress=None) -> SpeciesCalibration:
+        """Each species' conformal calibration (`Reference.calibration`), built once."""
+        return SpeciesCalibration(
+            {s: r.calibration(progress=progress) for s, r in self.parts.items()}
+        )
+
+    def calibration_size(self) -> int:
+        """Calibration environments of all species (the calibration's progress total)."""
+        from atominfo.reference.conformal import calibration_size
+
+        return sum(calibration_size(len(r), r.seed) for r in self.parts.values())
+
+    def p_values(self, Y, symbols) -> np.ndarray:
+        """Conformal p-value of each row of Y against the calibration of its own species;
+        NaN for rows of a species the reference lacks (novel by construction)."""
+        z = as_symbols(symbols, len(Y), "species")
+        p = np.full(len(Y), np.nan)
+        for s in sorted(set(z.tolist()) & set(self.parts)):
+            mine = z == s
+            p[mine] = self.parts[s].p_values(Y[mine])
+        return p
+
     def descriptor_species(self) -> list[str] | None:
         """The species list of the test descriptors (None: the plain descriptor)."""
         return list(self.species) if self.descriptor == "multicomponent" else None
@@ -164,6 +207,7 @@ class SpeciesFrameDH(FrameDH):
 
     symbols: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))
     species: list = field(default_factory=list)
+    false_alarm: float | None = None
 
     def summary(self) -> dict:
         return {
@@ -172,36 +216,46 @@ class SpeciesFrameDH(FrameDH):
             "source_frame": self.source_frame,
             "timestep": self.timestep,
             "time": self.time,
-            **species_statistics(self.dH, self.symbols, self.species),
+            **species_statistics(self.dH, self.symbols, self.species, self.p, self.false_alarm),
         }
 
 
-def species_statistics(dH: np.ndarray, symbols: np.ndarray, species: Sequence[str]) -> dict:
+def species_statistics(
+    dH: np.ndarray, symbols: np.ndarray, species: Sequence[str], p=None, false_alarm=None
+) -> dict:
     """A frame's atoms, novelty (atoms of an absent species, dH NaN, count novel), max and
-    mean of the determined dH, then those of each species s of `species` (atoms_s, ...)."""
-    row = _statistics(dH)
+    mean of the determined dH, with a `false_alarm` rate the fraction flagged (p <= rate,
+    or absent), then those of each species s of `species` (atoms_s, ...)."""
+    p = np.full(len(dH), np.nan) if p is None else np.asarray(p)
+    row = _statistics(dH, p, false_alarm)
     for s in species:
-        stats = _statistics(dH[symbols == s])
-        row.update({f"{key}_{s}": stats[key] for key in STATISTICS})
+        stats = _statistics(dH[symbols == s], p[symbols == s], false_alarm)
+        row.update({f"{key}_{s}": value for key, value in stats.items()})
     return row
 
 
-def species_columns(species: Sequence[str]) -> list[str]:
-    """The per-species columns of the per-frame table, in order."""
-    return [f"{key}_{s}" for s in species for key in STATISTICS]
+def species_columns(species: Sequence[str], flagged: bool = False) -> list[str]:
+    """The per-species columns of the per-frame table, in order (`flagged`: with a
+    false-alarm rate)."""
+    keys = STATISTICS + (("flagged",) if flagged else ())
+    return [f"{key}_{s}" for s in species for key in keys]
 
 
-def _statistics(dH: np.ndarray) -> dict:
-    """atoms, novelty (NaN: absent species, counted novel), max and mean of determined dH;
-    None where there is nothing to take them over."""
+def _statistics(dH: np.ndarray, p: np.ndarray, false_alarm: float | None) -> dict:
+    """atoms, novelty (NaN: absent species, counted novel), max and mean of determined dH,
+    flagged (with a rate); None where there is nothing to take them over."""
     known = dH[np.isfinite(dH)]
     n = len(dH)
-    return {
+    out = {
         "atoms": n,
         "novelty": float(np.mean(np.isnan(dH) | (np.nan_to_num(dH) > 0))) if n else None,
         "max_dH": float(known.max()) if len(known) else None,
         "mean_dH": float(known.mean()) if len(known) else None,
     }
+    if false_alarm is not None:
+        hit = np.isnan(dH) | (np.nan_to_num(p, nan=np.inf) <= false_alarm)
+        out["flagged"] = float(np.mean(hit)) if n else None
+    return out
 
 
 def iter_species_dh(
@@ -212,12 +266,15 @@ def iter_species_dh(
     spec: DescriptorSpec | None = None,
     skip: int = 0,
     progress: Callable[[int], None] | None = None,
+    false_alarm: float | None = None,
 ) -> Iterator[SpeciesFrameDH]:
     """Yield each frame's per-atom dH against the reference atoms of the same species.
 
     As `atominfo.workflows.trajectory.iter_trajectory_dh` (frames read one at a
     time; `skip` leading frames passed over), with `reference` a
-    `SpeciesReference`; k, cutoff and the descriptor are the reference's.
+    `SpeciesReference`; k, cutoff and the descriptor are the reference's. With a
+    `false_alarm` rate, each frame also holds the per-atom p-values against its
+    species' calibration (`SpeciesReference.p_values`: NaN for an absent species).
     """
     reading = reading or Reading()
     spec = spec or DescriptorSpec()
@@ -241,6 +298,7 @@ def iter_species_dh(
         symbols = np.asarray(frame.atoms.get_chemical_symbols())
         try:
             dH = reference.delta_entropy(Y, symbols)
+            p = None if false_alarm is None else reference.p_values(Y, symbols)
         except InputError as exc:
             raise exc.located(frame.source, frame.index) from None
         note_absent(frame, symbols, dH, warned)
@@ -248,8 +306,8 @@ def iter_species_dh(
             progress(len(frame.atoms))
         step, time = frame_time(frame.atoms)
         yield SpeciesFrameDH(
-            number, frame.source, frame.index, frame.atoms, dH, step, time,
-            symbols=symbols, species=reference.species,
+            number, frame.source, frame.index, frame.atoms, dH, step, time, p,
+            symbols=symbols, species=reference.species, false_alarm=false_alarm,
         )  # fmt: skip
 
 
@@ -317,17 +375,19 @@ def species_breakdown(columns: dict, reference: SpeciesReference) -> list[dict]:
         mx = np.asarray(columns[f"max_dH_{s}"], dtype=float)[seen]
         mean = np.asarray(columns[f"mean_dH_{s}"], dtype=float)[seen]
         determined = reference.n_reference(s) > 0
-        out.append(
-            {
-                "species": s,
-                "atoms": int(n.sum()),
-                "n_reference": reference.n_reference(s),
-                "novelty": float(np.rint(nov * n[seen]).sum() / n.sum()),
-                "max_dH": float(mx.max()) if determined else None,
-                "mean_dH": float((mean * n[seen]).sum() / n.sum()) if determined else None,
-                "status": "scored" if determined else ABSENT,
-            }
-        )
+        row = {
+            "species": s,
+            "atoms": int(n.sum()),
+            "n_reference": reference.n_reference(s),
+            "novelty": float(np.rint(nov * n[seen]).sum() / n.sum()),
+            "max_dH": float(mx.max()) if determined else None,
+            "mean_dH": float((mean * n[seen]).sum() / n.sum()) if determined else None,
+            "status": "scored" if determined else ABSENT,
+        }
+        if f"flagged_{s}" in columns:  # novel at the false-alarm rate (absent: all)
+            flagged = np.asarray(columns[f"flagged_{s}"], dtype=float)[seen]
+            row["flagged"] = float(np.rint(flagged * n[seen]).sum() / n.sum())
+        out.append(row)
     return out
 
 
@@ -337,10 +397,13 @@ def species_totals(breakdown: list[dict], frames: int) -> dict:
     n = sum(b["atoms"] for b in breakdown)
     scored = [b for b in breakdown if b["max_dH"] is not None]
     m = sum(b["atoms"] for b in scored)
-    return {
+    out = {
         "frames": frames,
         "environments": n,
         "novelty": sum(b["novelty"] * b["atoms"] for b in breakdown) / n if n else None,
         "max_dH": max(b["max_dH"] for b in scored) if scored else None,
         "mean_dH": sum(b["mean_dH"] * b["atoms"] for b in scored) / m if m else None,
     }
+    if breakdown and "flagged" in breakdown[0]:
+        out["flagged"] = sum(b["flagged"] * b["atoms"] for b in breakdown) / n
+    return out
