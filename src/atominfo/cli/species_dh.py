@@ -46,7 +46,7 @@ def say_breakdown(breakdown: list[dict], descriptor: str) -> None:
     status."""
     from atominfo.cli.report import fmt, say, table
 
-    keys = ("species", "atoms", "n_reference", "novelty", "flagged", "max_dH", "mean_dH", "status")
+    keys = ["species", "atoms", "n_reference", "novelty", "flagged", "max_dH", "mean_dH", "status"]
     heads = ["species", "atoms", "n ref", "novel", "at rate", "max dH", "mean dH", "status"]
     if not breakdown or "flagged" not in breakdown[0]:  # (no --false-alarm)
         keys, heads = keys[:4] + keys[5:], heads[:4] + heads[5:]
