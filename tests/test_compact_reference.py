@@ -138,7 +138,14 @@ def test_command_line(data, tmp_path, capsys):
     assert "of the full descriptors" in capsys.readouterr().out
     assert main(["inside", str(new), "--ref", str(out), "--json"]) == 0
     assert '"total_novelty"' in capsys.readouterr().out
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(out.read_bytes()[: out.stat().st_size // 2])
+    descriptors = tmp_path / "X.npz"
+    assert main(["descriptors", str(ref), "-o", str(descriptors), "-q"]) == 0
     for argv in (
+        ["inside", str(new), "--ref", str(truncated)],  # damaged
+        ["inside", str(new), "--ref", str(descriptors)],  # descriptors, not a compact reference
+        ["inside", str(new), "--ref", str(tmp_path / "missing.npz")],
         ["inside", str(new), "--ref", str(out), "-k", "16"],  # mismatch
         ["dh", str(new), "--ref", str(out)],  # not descriptors
         ["inside", str(new), "--ref", str(ref)],  # not a compact reference

@@ -112,7 +112,7 @@ INPUT_SLOTS = {
     "snapshot": [("hot", "file"), ("fcc", "ref")],
     "lammps": [("fcc", "ref")],
     "reference": [("hot", "files")],
-    "inside": [("hot", "files"), ("cref", "ref")],
+    "inside": [("hot", "files")],  # --ref: a compact reference, not structures
 }
 
 # Valid suffixes of every output option (the first is the one used).

@@ -113,7 +113,7 @@ def _kmeans(X: np.ndarray, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
             X.shape[1],
             m,
             niter=20,
-            seed=seed,
+            seed=int(seed) % (2**31 - 1),  # faiss takes a 32-bit signed seed
             verbose=False,
             min_points_per_centroid=1,  # no warning for few points per centre
             max_points_per_centroid=1 << 30,  # train on every row
