@@ -42,6 +42,7 @@ _PUBLIC = {
     "species_entropy": "atominfo.workflows.species",
     "species_delta_entropy": "atominfo.workflows.species",
     "Reference": "atominfo.reference",
+    "CompactReference": "atominfo.workflows.compact_reference",
     "NoveltyCalculator": "atominfo.workflows.monitor_calculator",
 }
 
@@ -78,4 +79,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from atominfo.reference import Reference
     from atominfo.structures.frameset import FrameSet
     from atominfo.structures.rescale import rescale_to_volume
+    from atominfo.workflows.compact_reference import CompactReference
     from atominfo.workflows.species import species_delta_entropy, species_entropy
