@@ -156,3 +156,16 @@ def test_a_check_failing_on_one_rank_fails_alike_on_every_rank(tmp_path):
     ]
     assert len(errors[1]) == 1 and errors[1] == errors[0]
     assert "type 2" in errors[0][0]
+
+
+def test_two_runs_check_their_common_step_once_as_the_serial_run(tmp_path):
+    """The step that ends one run and starts the next is checked once on 2 ranks too
+    (where no rank holds the frame, the values of the repeated check decide)."""
+    script = SCRIPT.replace("run 100", "run 50\nrun 50")
+    extra = ["--halt-novelty", "0.99", "-q"]  # (never crossed)
+    serial = _run(tmp_path / "serial", 1, *extra, script=script)
+    parallel = _run(tmp_path / "mpi", 2, *extra, script=script)
+    assert serial.returncode == parallel.returncode == 0, parallel.stderr
+    tables = [(tmp_path / d / "t.csv").read_text().splitlines() for d in ("serial", "mpi")]
+    timesteps = [[int(r.split(",")[1]) for r in t[1:]] for t in tables]
+    assert timesteps[0] == timesteps[1] == list(range(0, 101, 10))

@@ -100,9 +100,13 @@ STORE_FIX = "atominfo_dH"  # fix property/atom d_<name>
 HALT_FIX = "atominfo_halt"  # fix halt on the internal variable below
 HALT_VARIABLE = "atominfo_halt"
 # Ghost atoms (several MPI ranks) reach this far beyond the descriptor cutoff, Å: the
-# neighbour skin of LAMMPS's metal and real units (before an atom moves half of it,
-# LAMMPS reneighbours and the ghosts are chosen again).
+# default neighbour skin of LAMMPS's metal and real units (before an atom moves half
+# of it, LAMMPS reneighbours and the ghosts are chosen again). A larger skin needs
+# more unless the pair cutoff reaches the descriptor's (LAMMPS keeps the larger).
 GHOST_MARGIN = 2.0
+# Largest change of any atom's dH, nats, between two checks of one timestep that are
+# taken as one (several MPI ranks; ~1e-13 from rounding in practice).
+SAME_DH = 1e-9
 
 
 def stored(dH: np.ndarray) -> np.ndarray:
@@ -546,15 +550,17 @@ class LammpsMonitor:
         return np.array(np.ctypeslib.as_array(gathered), dtype=float)
 
     def _same_values(self, step: int, novel, dH: np.ndarray) -> bool:
-        """Whether a check at the last check's timestep found every value as it was: the
-        end of a run checked again as the next starts (on several ranks, where the
-        frame is not at hand, the values decide, alike on every rank)."""
+        """Whether a check at the last check's timestep found every value as it was (dH
+        to `SAME_DH`: LAMMPS's own wrapping as a run starts and the new ghosts move the
+        last bits): the end of a run checked again as the next starts (on several ranks,
+        where the frame is not at hand, the values decide, alike on every rank)."""
         last = self.history[-1] if self.history else None
         return (
             last is not None
             and last.timestep == step
             and self.last_dH is not None
-            and np.array_equal(self.last_dH, dH, equal_nan=True)
+            and len(self.last_dH) == len(dH)
+            and np.allclose(self.last_dH, dH, rtol=0.0, atol=SAME_DH, equal_nan=True)
             and (novel is None or np.array_equal(self.last_novel, novel))  # type: ignore[arg-type]
         )
 

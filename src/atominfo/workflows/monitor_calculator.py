@@ -29,7 +29,6 @@ Where the novelty goes, and what survives ASE's own conversions (tested):
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 
@@ -43,6 +42,7 @@ from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K
 from atominfo.descriptor.kernel import ghost_atoms
 from atominfo.errors import InputError
 from atominfo.reference import Reference
+from atominfo.reference.novelty import Novelty
 from atominfo.structures.frames import validate_atoms
 from atominfo.workflows.lammps_monitor import check_reference
 from atominfo.workflows.monitor import MonitorRecord
@@ -250,10 +250,8 @@ class NoveltyCalculator(Calculator):
         # one thread below a thousand atoms: starting threads cost more than they save
         self._analyser.threads = 1 if len(atoms) <= SMALL else None
         dH, novel = run_box(self._analyser, ghosts, len(atoms), owner, SOURCE, step, None)
-        scored = np.isfinite(dH)
-        novelty = float(novel.mean())
-        max_dH = float(dH[scored].max()) if scored.any() else math.nan
-        mean_dH = float(dH.mean()) if scored.all() else math.nan
+        found = Novelty(novel, dH)  # (NaN: inside, not computed)
+        novelty, max_dH, mean_dH = found.fraction, found.max_dH, found.mean_dH
         out = {"dH": dH, "novelty": novelty, "max_dH": max_dH}
         if self.p_values:  # the descriptors again: run_box keeps them to itself
             Y = box_descriptors(ghosts, len(atoms), self.k, self.cutoff, owner)
