@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import ase.io
@@ -17,6 +18,7 @@ import atominfo.runs.checkpoint as checkpoint
 import atominfo.workflows.explore_run as explore_module
 from atominfo.cli import main
 from atominfo.errors import InputError
+from atominfo.settings import Reading
 from atominfo.structures.datasets import md_frames
 from atominfo.workflows.explore import ExploreOptions
 from atominfo.workflows.explore_run import explore_run
@@ -25,8 +27,11 @@ from tests.test_outputs_contract import Killed, KillingOs
 CELL = bulk("Cu", cubic=True) * (2, 2, 2)  # 32 atoms
 # Few steps at 1200 K against a 300 K reference, a target every check reaches (-5 nats).
 FAST = ["--temperature", "1200", "--steps", "4", "--interval", "2", "--seed", "3", "-q"]
-FAST += ["--target-dH", "-5"]
+# A checkpoint inside every walk (at step 2), where the calculators are reset and the
+# walk's state saved: what a resume continues from.
+FAST += ["--target-dH", "-5", "--checkpoint-every", "2"]
 OPTIONS = ExploreOptions(temperature=1200, steps=4, interval=2, seed=3, target=-5.0)
+explore = partial(explore_run, checkpoint_every=2)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +48,7 @@ def inputs(tmp_path_factory):
 def clean(inputs, tmp_path_factory):
     """The bytes of an uninterrupted API run (OPTIONS)."""
     out = tmp_path_factory.mktemp("clean") / "explored.extxyz"
-    result = explore_run(inputs / "seeds.xyz", inputs / "train.xyz", out, options=OPTIONS)
+    result = explore(inputs / "seeds.xyz", inputs / "train.xyz", out, options=OPTIONS)
     return out.read_bytes(), result
 
 
@@ -140,7 +145,7 @@ def run_to_end(work: Path, inputs: Path, options=OPTIONS) -> None:
     the kill came before the first checkpoint, and does nothing when the run had finished)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        explore_run(
+        explore(
             inputs / "seeds.xyz",
             inputs / "train.xyz",
             work / "explored.extxyz",
@@ -159,7 +164,7 @@ def test_interrupted_then_resumed_gives_the_same_bytes(inputs, clean, tmp_path):
 
     out = tmp_path / "explored.extxyz"
     with pytest.raises(KeyboardInterrupt):
-        explore_run(
+        explore(
             inputs / "seeds.xyz", inputs / "train.xyz", out, options=OPTIONS, progress=interrupt
         )
     assert not out.exists() and ".explored.extxyz.resume.json" in listing(tmp_path)
@@ -169,14 +174,14 @@ def test_interrupted_then_resumed_gives_the_same_bytes(inputs, clean, tmp_path):
     # without --resume or --restart the interrupted run's work is refused, and kept
     hidden = listing(tmp_path)
     with pytest.raises(InputError, match="add --resume to continue it, or --restart"):
-        explore_run(inputs / "seeds.xyz", inputs / "train.xyz", out, options=OPTIONS)
+        explore(inputs / "seeds.xyz", inputs / "train.xyz", out, options=OPTIONS)
     # other options: refused, saying what differs, and nothing is deleted
     other = ExploreOptions(temperature=1000, steps=4, interval=2, seed=3, target=-5.0)
     with pytest.raises(InputError, match="temperature"):
-        explore_run(inputs / "seeds.xyz", inputs / "train.xyz", out, options=other, resume=True)
+        explore(inputs / "seeds.xyz", inputs / "train.xyz", out, options=other, resume=True)
     assert listing(tmp_path) == hidden
     done = []
-    result = explore_run(
+    result = explore(
         inputs / "seeds.xyz",
         inputs / "train.xyz",
         out,
@@ -199,8 +204,7 @@ def test_killed_at_any_file_operation_resumes_to_the_same_bytes(inputs, tmp_path
         monkeypatch.setattr(explore_module, "os", killer)
         monkeypatch.setattr(checkpoint, "os", killer)
 
-    # one check per seed: every kind of file operation, at half the cost of OPTIONS
-    options = ExploreOptions(temperature=1200, steps=2, interval=2, seed=3, target=-5.0)
+    options = OPTIONS
     run_to_end(tmp_path, inputs, options)
     expected = (tmp_path / "explored.extxyz").read_bytes()
     probe = tmp_path / "probe"
@@ -260,11 +264,11 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(inputs, clean, tmp_path, capsys, m
 
     advance, calls = ExploreWalk.advance, []
 
-    def interrupted(walk):
+    def interrupted(walk, reset=False):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return advance(walk)
+        return advance(walk, reset)
 
     monkeypatch.setattr(ExploreWalk, "advance", interrupted)
     out = tmp_path / "explored.extxyz"
@@ -282,3 +286,42 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(inputs, clean, tmp_path, capsys, m
     assert code == 0 and "nothing to resume" in err and out.read_bytes() == clean[0]
     code, _, _ = cli([*args, "--restart"], capsys)  # computed again: the same bytes
     assert code == 0 and out.read_bytes() == clean[0]
+
+
+def test_one_seed_without_checkpoints_is_explore_in_memory(inputs, tmp_path):
+    """With no checkpoint inside the walk, the file holds `explore`'s own snapshots."""
+    from ase.calculators.emt import EMT
+
+    from atominfo.reference import Reference
+    from atominfo.workflows.explore import explore as explore_in_memory
+
+    out = tmp_path / "e.extxyz"
+    explore_run(
+        inputs / "seeds.xyz", inputs / "train.xyz", out, options=OPTIONS, reading=Reading(index="1")
+    )
+    X = Reference.from_files([str(inputs / "train.xyz")], 0.015).X
+    seed = ase.io.read(inputs / "seeds.xyz", index=1)
+    run = explore_in_memory(seed, EMT(), X, OPTIONS)
+    written = ase.io.read(out, ":")
+    assert len(written) == run.n_snapshots > 0
+    for a, b in zip(written, run.snapshots):
+        assert a.info["step"] == b.info["step"]
+        np.testing.assert_allclose(a.positions, b.positions, atol=1e-8)
+        np.testing.assert_allclose(a.arrays["dH"], b.arrays["dH"], atol=1e-8)
+        np.testing.assert_allclose(a.arrays["bias_forces"], b.arrays["bias_forces"], atol=1e-8)
+
+
+def test_a_resume_with_other_seed_structures_in_memory_is_refused(inputs, tmp_path):
+    def interrupt(n):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "e.extxyz"
+    seeds = [CELL.copy()]
+    with pytest.raises(KeyboardInterrupt):
+        explore(seeds, inputs / "train.xyz", out, options=OPTIONS, progress=interrupt)
+    hidden = listing(tmp_path)
+    moved = CELL.copy()
+    moved.positions[0, 0] += 1e-9
+    with pytest.raises(InputError, match="seed_structures"):
+        explore([moved], inputs / "train.xyz", out, options=OPTIONS, resume=True)
+    assert listing(tmp_path) == hidden

@@ -5,8 +5,8 @@ module:name) plus a bias force along the gradient of the structure's novelty
 against the reference. Every --interval steps, a structure whose largest dH
 reaches --target-dH is written as a snapshot (with the unbiased forces, the
 bias forces and per-atom dH kept apart, the energies and its provenance) and
-joins the reference. An interrupted run continues from its last check with
---resume, to the same bytes as an uninterrupted one.
+joins the reference. An interrupted run continues from its last checkpoint
+with --resume, to the same bytes as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ MD = {
     "--steps": ("md_steps", 1000, "MD steps from each seed structure (at most)."),
     "--timestep": ("md_timestep", 2.0, "MD time step, fs."),
     "--friction": ("md_friction", 0.02, "Langevin friction, in ASE's inverse time unit."),
-    "--interval": ("interval", 10, "Steps between novelty checks (and checkpoints)."),
+    "--interval": ("interval", 10, "Steps between novelty checks."),
     "--weight": ("bias_weight", 0.1, "Bias strength, eV per nat of novelty (0: plain MD)."),
     "--objective": (
         "novelty_objective",
@@ -28,7 +28,11 @@ MD = {
         "What the bias climbs: the largest (max), summed or mean per-atom dH, or entropy_gain.",
     ),
     "--max-bias-force": ("max_bias_force", 1.0, "Largest bias force on one atom, eV/Å."),
-    "--target-dH": ("alarm_dh", 0.0, "Snapshot when the largest dH reaches this, nats."),
+    "--target-dH": (
+        "alarm_dh",
+        0.0,
+        "Snapshot when the largest dH reaches this, nats (default 0).",
+    ),
     "--snapshots": ("interval", None, "Most snapshots from each seed (default: no limit)."),
 }
 
@@ -51,7 +55,15 @@ def add_arguments(parser) -> None:
         dest = flag[2:].replace("-", "_").lower()
         group.add_argument(flag, dest=dest, type=kind, default=default, help=text)
     options.add_seed(parser, "Random seed (initial velocities, thermostat): same seed, same bytes.")
-    options.add_resume(parser, "check")
+    options.add_resume(parser, "checkpoint")
+    parser.add_argument(
+        "--checkpoint-every",
+        type=options.typed("interval", "--checkpoint-every"),
+        default=100,
+        metavar="STEPS",
+        help="MD steps between checkpoints (a multiple of --interval; each costs one more "
+        "force evaluation); a resume redoes at most this many steps.",
+    )
     options.add_descriptor(parser, rescale=False, multicomponent=False)
     options.add_bandwidth(parser, several=False)
     options.add_engine(parser, backends=False)
@@ -98,6 +110,7 @@ def run(args) -> None:
             options=settings,
             reading=Reading(args.index, args.format, args.type_map),
             resume=args.resume,
+            checkpoint_every=args.checkpoint_every,
             progress=advance,
         )
     if result.finished:

@@ -110,11 +110,6 @@ class BiasedCalculator(Calculator):
                 f"needs {2 * self.options.k - 1}"
             )
 
-    def reset(self) -> None:
-        super().reset()
-        if hasattr(self, "calc"):  # (Calculator.__init__ resets before calc is set)
-            self.calc.reset()
-
     def add_reference(self, X) -> None:
         """Add descriptor rows (m, 2k-1) to the reference: they are no longer novel."""
         self.reference = np.concatenate([self.reference, as_descriptor_matrix(X)])
@@ -244,11 +239,13 @@ class ExploreWalk:
     """`explore`'s MD from one structure, one check (``interval`` steps) at a time.
 
     Its `state` (step, positions, momenta, the random generator's state, snapshots
-    taken) is JSON-able; a walk made with that state continues with the same steps,
-    bit for bit, as the walk it was saved from: the physical calculator is reset at
-    every check (a neighbour list rebuilt at another time sums in another order,
-    1e-13 eV/Å apart, and MD amplifies that), so the forces after a check depend
-    on the positions alone, as they do in a walk started from a saved state.
+    taken) is JSON-able; a walk made with the state saved after ``advance(reset=True)``
+    continues with the same steps, bit for bit, as the walk it was saved from. The
+    reset empties the calculators (the physical one is reset when the walk starts
+    too), so the forces after it depend on the positions alone, as they do in a
+    walk started from a saved state: a neighbour list built at another step sums
+    in another order, 1e-13 eV/Å apart, and MD amplifies that. A reset costs one
+    more force evaluation; `explore` never resets.
     The snapshot's environments join the bias's reference (`reference` here);
     `advance` returns the snapshot, or None.
     """
@@ -273,6 +270,7 @@ class ExploreWalk:
         # checked steps: the gradient would cost more than the force field.
         self.biased = BiasedCalculator(calc, reference, options.bias)
         atoms.calc = self.biased if options.bias.weight > 0 else calc
+        calc.reset()  # (its neighbour lists built here, as in a walk continued from a state)
         self.rng = np.random.default_rng(options.seed)
         self.step, self.snapshots, self.last_max_dH = 0, 0, float("nan")
         if state is None:
@@ -294,8 +292,9 @@ class ExploreWalk:
         full = o.max_snapshots is not None and self.snapshots >= o.max_snapshots
         return self.step >= o.steps or full
 
-    def advance(self) -> Atoms | None:
-        """Run to the next check; the snapshot taken there, or None."""
+    def advance(self, reset: bool = False) -> Atoms | None:
+        """Run to the next check; the snapshot taken there, or None. `reset`: empty the
+        calculators after the check, where a state is to be saved (class docstring)."""
         o = self.options
         n = min(o.interval, o.steps - self.step)
         self.dyn.run(n)
@@ -307,7 +306,9 @@ class ExploreWalk:
             snapshot = _snapshot(self.atoms, results, self.step)
             self.biased.add_reference(structure_descriptors(self.atoms, o.bias.k, o.bias.cutoff))
             self.snapshots += 1
-        self.biased.reset()  # and the physical calculator (the class docstring: why)
+        if reset:
+            self.calc.reset()
+            self.biased.reset()
         return snapshot
 
     def state(self) -> dict:

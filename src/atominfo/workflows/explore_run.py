@@ -16,15 +16,16 @@ prints the `ExploreRun` it returns, so a Python user gets the same bytes::
                       options=ExploreOptions(steps=200, target=0.5))
 
 **Resume.** The snapshots are appended to a hidden partial file (the
-descriptors they add to the reference to a second one), and after every check
-(``interval`` steps) the `atominfo.runs.checkpoint.Checkpoint` records the
-walk's state (step, positions, momenta, the random generator's state) and the
-partial files' sizes. ``resume=True`` cuts the partial files back to those
-sizes and continues the walk from that state: a run killed at any instant
-resumes to the same bytes as an uninterrupted one (`ExploreWalk`: the
-calculator is reset at every check, so its forces depend on the positions
-alone). A resume with other options, inputs or calculator is refused, and
-nothing is deleted.
+descriptors they add to the reference to a second one), and every
+``checkpoint_every`` MD steps, and after each seed, the
+`atominfo.runs.checkpoint.Checkpoint` records the walk's state (step,
+positions, momenta, the random generator's state) and the partial files'
+sizes. ``resume=True`` cuts the partial files back to those sizes and
+continues the walk from that state, taking again the snapshots taken after
+it: a run killed at any instant resumes to the same bytes as an
+uninterrupted one (`ExploreWalk`: the calculators are reset at each
+checkpoint, so the forces after it depend on the positions alone). A resume
+with other options, inputs or calculator is refused, and nothing is deleted.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from atominfo import params
 from atominfo.errors import InputError
 from atominfo.results import Result
 from atominfo.settings import Reading
@@ -99,6 +101,7 @@ def explore_run(
     options: ExploreOptions | None = None,
     reading: Reading | None = None,
     resume: bool = False,
+    checkpoint_every: int = 100,
     progress: Callable[[int], None] | None = None,
 ) -> ExploreRun:
     """Biased MD from every seed structure; the snapshots written to `output` (extxyz).
@@ -117,7 +120,12 @@ def explore_run(
         results depend on the positions alone after ``reset()``.
     options : `ExploreOptions` (per seed: steps, snapshots at most, target, ...).
     reading : `Reading`: frames, format and type map of the seed files.
-    resume : continue an interrupted run from its last check (module docstring).
+    resume : continue an interrupted run from its last checkpoint (module docstring).
+    checkpoint_every : MD steps between checkpoints inside a walk (rounded up to a
+        multiple of ``options.interval``; one after each seed too). Each costs one
+        more force evaluation (the calculators are reset there) and a write of the
+        walk's state; a resume redoes at most this many steps. Part of the run's
+        settings: a resume must give the same.
     progress : called with the MD steps of each check.
 
     Returns
@@ -134,6 +142,7 @@ def explore_run(
 
     options = options or ExploreOptions()
     reading = reading or Reading()
+    checkpoint_every = params.check("interval", checkpoint_every, label="checkpoint_every")
     output = Path(output)
     seed_files = _paths(seeds)
     ref_files = _paths(reference)
@@ -147,13 +156,16 @@ def explore_run(
     ):
         X, options = _reference(reference, options)
         frames = _read_seeds(seeds, reading, options)
-        run = _Run(frames, X, calc, calc_name, options, output, progress)
+        period = options.interval * -(-checkpoint_every // options.interval)
+        run = _Run(frames, X, calc, calc_name, options, output, progress, period)
         signature = {
             "seeds": [str(Path(p).resolve()) for p in seed_files] or "<memory>",
+            "seed_structures": _digest(frames),  # (structures in memory have no file to hash)
             **reading.to_dict(),
             "reference": run.reference_sha256,
             "calculator": calc_name,
             "options": dataclasses.asdict(options),
+            "checkpoint_every": period,
         }
         result = run.execute(signature, [*seed_files, *ref_files], resume)
     result.seconds = time.perf_counter() - started
@@ -200,11 +212,12 @@ def _check_calculator(calc, name: str) -> None:
 class _Run:
     """One exploration inside its guard: partial files, checkpoint, the walks."""
 
-    def __init__(self, frames, X, calc, calc_name, options, output, progress):
+    def __init__(self, frames, X, calc, calc_name, options, output, progress, period):
         from atominfo.runs.files import hidden_path
 
         self.frames, self.X, self.calc, self.calc_name = frames, X, calc, calc_name
         self.options, self.output, self.progress = options, output, progress
+        self.period = period  # MD steps between checkpoints inside a walk
         self.reference_sha256 = hashlib.sha256(np.ascontiguousarray(X).tobytes()).hexdigest()
         self.part = hidden_path(output, "partial")  # the snapshots, extxyz
         self.rows = hidden_path(output, "frames.partial")  # their descriptors, float64
@@ -250,15 +263,20 @@ class _Run:
             walk = ExploreWalk(atoms, self.calc, self.X, o, state=state["walk"])
             while not walk.done:
                 before = walk.step
-                snapshot = walk.advance()
+                # a checkpoint inside the walk: every `period` steps (a function of the
+                # step alone, so a resumed run resets and saves where this one does)
+                after = min(before + o.interval, o.steps)
+                boundary = after % self.period == 0 and after < o.steps
+                snapshot = walk.advance(reset=boundary)
                 if snapshot is not None:
                     self._write(snapshot, walk, i, sum(s["snapshots"] for s in state["per_seed"]))
                     row["snapshots"] += 1
                 found = walk.last_max_dH
                 row["max_dH"] = found if row["max_dH"] is None else max(row["max_dH"], found)
                 row["steps"] = walk.step
-                state["walk"] = walk.state()
-                self._save(state)
+                if boundary and not walk.done:
+                    state["walk"] = walk.state()
+                    self._save(state)
                 if self.progress is not None:
                     self.progress(walk.step - before)
             state["seed"], state["walk"] = i + 1, None
@@ -434,6 +452,15 @@ def _read_seeds(seeds, reading: Reading, options: ExploreOptions) -> list[tuple[
     for atoms, source, number in frames:
         structure_descriptors(atoms, b.k, b.cutoff, source=source, frame=number)
     return frames
+
+
+def _digest(frames) -> str:
+    """SHA-256 of the seed structures' species, cells and positions."""
+    digest = hashlib.sha256()
+    for atoms, _, _ in frames:
+        for array in (atoms.numbers, atoms.cell.array, atoms.positions, atoms.pbc):
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def _unlink(path: Path) -> None:
