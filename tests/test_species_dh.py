@@ -306,23 +306,24 @@ def test_extract_refuses_what_species_mode_does_not_take(files, tmp_path, capsys
 
 
 def test_watch_species_rows_are_the_dh_table(files, tmp_path, capsys):
-    """`watch --species` scores each frame as `dh --species` does; an atom of an absent
-    species crosses --alarm-dh (its dH has no reference term)."""
+    """`watch --species` scores each frame as `dh --species` does (also at a false-alarm
+    rate, calibrated per species); an atom of an absent species crosses --alarm-dh (its
+    dH has no reference term)."""
     import pandas as pd
 
     table = tmp_path / "t.csv"
+    rate = ["--false-alarm", "0.2"]
     dh = ["dh", "--species", files["test"], "--ref", files["ref"], "--table", str(table), "-q"]
-    assert run(dh, capsys)[0] == 0
+    assert run([*dh, *rate], capsys)[0] == 0
     df = pd.read_csv(table)
     argv = ["watch", "--species", files["test"], "--ref", files["ref"], "--idle-timeout", "0.5"]
-    rc, stdout, err = run([*argv, "--json", "--alarm-dh", "1000"], capsys)
+    rc, stdout, err = run([*argv, "--json", "--alarm-dh", "1000", *rate], capsys)
     assert rc == 0 and "Ag" in err
     rows = [json.loads(line) for line in stdout.splitlines()]
     assert [r["alarm"] for r in rows] == [False, False, True]
+    keys = ("novelty", "max_dH", "mean_dH", "novelty_Cu", "atoms_Ag", "max_dH_Au", "flagged")
     for r, (_, expected) in zip(rows, df.iterrows()):
-        for key in ("novelty", "max_dH", "mean_dH", "novelty_Cu", "atoms_Ag", "max_dH_Au"):
+        for key in (*keys, "flagged_Au", "flagged_Cu"):
             assert r[key] == pytest.approx(expected[key], abs=1e-12)
     rc, stdout, _ = run([*argv, "-q"], capsys)
     assert rc == 0 and "[Ag absent, Au" in stdout.splitlines()[2]
-    rc, _, err = run([*argv, "--false-alarm", "0.1"], capsys)
-    assert rc == 2 and err.count("\n") == 1 and "--species does not take --false-alarm" in err

@@ -20,7 +20,7 @@ def reference(args, refs: list, files: list, calibrated: bool = False):
     refused = {
         "--multicomponent": args.multicomponent,
         "--ref self": any(str(r) == "self" for r in args.ref or ()),
-        "--false-alarm": args.false_alarm is not None and not calibrated,
+        "--false-alarm": args.false_alarm is not None and not calibrated,  # (extract)
         "--dedupe": getattr(args, "dedupe", False),  # (extract: picks across species)
         "--chemiscope": getattr(args, "chemiscope", None) is not None,  # (dH null)
     }

@@ -64,8 +64,8 @@ def run(args) -> int:
     from atominfo.cli.load import reference
     from atominfo.cli.report import fmt, json_text, progress, say
     from atominfo.errors import InputError
-    from atominfo.reference.conformal import calibration_size
     from atominfo.settings import DescriptorSpec, Reading
+    from atominfo.workflows.dh_run import calibration_total
     from atominfo.workflows.watch import WatchOptions, check_alarm_band, watch
 
     check_alarm_band(
@@ -74,10 +74,10 @@ def run(args) -> int:
     options.apply_threads(args)
     args.rescale_volume, args.multicomponent, args.index = None, False, ":"
     by_species = wanted(args)  # each atom against the reference atoms of its own species
-    ref = species_dh.reference(args, args.ref, [args.file]) if by_species else None
+    ref = species_dh.reference(args, args.ref, [args.file], True) if by_species else None
     ref = ref or reference(args, args.bandwidth)
     if args.false_alarm is not None:  # calibrated once, before watching
-        with progress("calibration", calibration_size(len(ref), ref.seed), args.quiet, "envs") as a:
+        with progress("calibration", calibration_total(ref), args.quiet, "envs") as a:
             ref.calibration(progress=a)
     settings = WatchOptions(
         args.poll,

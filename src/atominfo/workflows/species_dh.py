@@ -311,21 +311,30 @@ def iter_species_dh(
         )  # fmt: skip
 
 
-def score_atoms(reference: SpeciesReference, atoms, source: str, number: int, warned: set):
-    """(dH, symbols) of the atoms of one structure (frame `number` of `source`) against
-    `reference`, each against its own species; warns of absent species as `note_absent`."""
+def structure_row(
+    reference: SpeciesReference, atoms, where: tuple, warned: set, false_alarm=None
+) -> dict:
+    """The statistics of one structure (frame `where` = (source, number)) against
+    `reference`, each atom against its own species (`species_statistics`), with
+    ``absent`` (atoms of a species the reference lacks) and, with a `false_alarm`
+    rate, ``min_p`` (None when no atom has a p-value); warns as `note_absent`."""
     from atominfo.structures.frames import Frame
 
-    frame = Frame(atoms, source, number)
+    frame = Frame(atoms, *where)
     species = reference.descriptor_species()
     Y = frame_descriptors(frame, reference.k, reference.cutoff, species=species)
     symbols = np.asarray(atoms.get_chemical_symbols())
     try:
         dH = reference.delta_entropy(Y, symbols)
+        p = None if false_alarm is None else reference.p_values(Y, symbols)
     except InputError as exc:
-        raise exc.located(source, number) from None
+        raise exc.located(*where) from None
     note_absent(frame, symbols, dH, warned)
-    return dH, symbols
+    row = species_statistics(dH, symbols, reference.species, p, false_alarm)
+    row["absent"] = int(np.isnan(dH).sum())
+    if p is not None:
+        row["min_p"] = float(np.nanmin(p)) if np.isfinite(p).any() else None
+    return row
 
 
 def note_absent(frame, symbols: np.ndarray, dH: np.ndarray, warned: set) -> None:

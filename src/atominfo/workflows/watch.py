@@ -20,8 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-import numpy as np
-
 from atominfo import params
 from atominfo.errors import InputError
 from atominfo.results import Result
@@ -222,10 +220,8 @@ def watch(
     from atominfo.workflows.species_dh import SpeciesReference
 
     options, spec, reading = _settings(options, spec, reading, keywords)
-    if not isinstance(reference, SpeciesReference):
+    if not isinstance(reference, SpeciesReference):  # (a SpeciesReference: per species)
         check_reference(reference)
-    elif options.false_alarm is not None:
-        raise InputError("--species does not take --false-alarm (no per-species calibration)")
     rate = options.false_alarm
     if rate is not None:  # calibrated once, before the first frame (kept in the Reference)
         rate = reference.calibration().check_rate(rate)
@@ -274,16 +270,13 @@ def _row(reference, atoms, where: tuple, kc: tuple, rate, warned: set) -> dict[s
     (per-species columns, and ``absent``: atoms of a species the reference lacks)."""
     from atominfo.descriptor import structure_descriptors
     from atominfo.reference.conformal import flag
-    from atominfo.workflows.species_dh import SpeciesReference, score_atoms, species_statistics
+    from atominfo.workflows.species_dh import SpeciesReference, structure_row
     from atominfo.workflows.trajectory import frame_statistics
 
     (source, number), (k, cutoff) = where, kc
     row: dict[str, Any] = {"frame": number, "timestep": atoms.info.get("timestep")}
     if isinstance(reference, SpeciesReference):
-        dH, symbols = score_atoms(reference, atoms, source, number, warned)
-        row.update(species_statistics(dH, symbols, reference.species))
-        row["absent"] = int(np.isnan(dH).sum())
-        return row
+        return {**row, **structure_row(reference, atoms, where, warned, rate)}
     X = structure_descriptors(atoms, k, cutoff, source=source, frame=number)
     row.update(frame_statistics(reference.delta_entropy(X)))
     if rate is not None:
