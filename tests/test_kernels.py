@@ -109,21 +109,28 @@ def test_classification_any_cluster_count(crystals, n_clusters):
         assert np.array_equal(labels[decided], exact[decided] >= 0)
 
 
-def test_classification_direct_and_grouped_paths_agree(crystals, phases):
-    # a few queries on one thread take the direct path (nearest cluster summed in
-    # numba, rows in runs with an early stop at S >= 1); on two threads, the
-    # grouped BLAS path: both equal the exact labels, for several bandwidths at once
+def test_classification_threads_chunks_and_bandwidths(crystals, phases):
+    # queries outside on their bounds alone, inside after a run of rows, or after
+    # several clusters: exact labels for several bandwidths at once, on one thread
+    # and on two (chunks of queries across threads)
+    from atominfo.engine.index import clusters
+
     for X, Y in [crystals, (phases[:600], np.concatenate([phases[600:], phases[:100] + 0.01]))]:
         hs = [0.01, 0.015, 0.05]
         index = ClusterIndex(X, n_clusters=9, seed=1)
-        direct = index.classify(Y, hs, threads=1)
-        grouped = index.classify(Y, hs, threads=2)
+        one = index.classify(Y, hs, threads=1)
+        chunk = clusters.QUERY_CHUNK
+        try:
+            clusters.QUERY_CHUNK = 16
+            two = index.classify(Y, hs, threads=2)
+        finally:
+            clusters.QUERY_CHUNK = chunk
         for t, h in enumerate(hs):
             exact = brute(Y, X, h)
             decided = np.abs(exact) > 1e-9
-            assert np.array_equal(direct[t][decided], exact[decided] >= 0)
-            assert np.array_equal(grouped[t][decided], exact[decided] >= 0)
-        assert 0 < direct.mean() < 1
+            assert np.array_equal(one[t][decided], exact[decided] >= 0)
+        assert np.array_equal(one, two)
+        assert 0 < one.mean() < 1
 
 
 def test_shell_bounds_hold(phases):

@@ -19,9 +19,9 @@ by a few ulps.
   ``log(1 + tol) <= tol`` nats below the exact log-sum (a rigorous bound;
   default tol 1e-9), plus the exact engine's own error (`atominfo.engine.fold`).
 * `ClusterIndex.classify(Y, h)` decides ``S >= 1`` (dH <= 0, inside the
-  domain) per query: the nearest-bound cluster of every query is summed by one
-  BLAS product per group of queries sharing it, then clusters are visited
-  nearest-bound first per query, stopping as
+  domain) per query: a query whose bounds alone add up to ``U < 1`` is outside
+  without a kernel term; otherwise clusters are visited nearest-bound first,
+  each in runs of rows, stopping as
   soon as ``S_visited >= 1`` (inside) or ``S_visited + U < 1`` (outside); with
   no decision after every cluster, S is the exact sum. Past the first cluster
   each cluster is bounded shell by shell (members sorted by distance to the
@@ -53,11 +53,6 @@ from atominfo.engine.fold import (
 from atominfo.engine.threads import run_blocks
 
 QUERY_CHUNK = 1024
-# Up to this many queries (on one thread) `classify` sums each query's nearest
-# cluster in its numba loop rather than by one BLAS product per group of
-# queries sharing it: for an MD cell's hundred atoms the per-group calls cost more
-# than the arithmetic.
-DIRECT_QUERIES = 1024
 # Rows of a cluster summed between two checks of S >= 1 in `_classify`: a point
 # deep inside the domain reaches it after a few dozen of a cluster's hundreds.
 MEMBER_RUN = 32
@@ -165,24 +160,18 @@ def _classify(
     log_size,
     c,
     first,
-    m0,
-    s0,
-    pairs0,
     out_log,
     out_pairs,
     shell_r,
     shell_log_n,
-    start,
 ):
     """Per query: visit clusters nearest-bound first until the sign of log S is decided.
 
     Y (m, d) centred queries; cd2_lo (m, n_c) lower bounds of squared centre
     distances; Xs (n, d) centred reference sorted by cluster, cluster B being
-    rows offsets[B]:offsets[B+1]. Cluster first[i] is already summed (running
-    max m0[i], scaled sum s0[i], pairs0 terms, by a BLAS product over the
-    queries sharing it) when start = 1; with start = 0 it is summed here
-    (m0 = -inf, s0 = 0, pairs0 = 0: a few queries, where one BLAS product per
-    group cost more in calls than in arithmetic). Writes log S over the visited rows
+    rows offsets[B]:offsets[B+1]. A query is first tested on its bounds alone,
+    then cluster first[i] (nearest radius bound) is summed, then the others
+    in order of their shell bounds. Writes log S over the visited rows
     (>= 0: inside for sure, the last cluster's rows summed only until then;
     < 0: outside, S + U < 1, or all visited) and the
     number of kernel terms evaluated per query.
@@ -203,32 +192,31 @@ def _classify(
             gap = max(np.sqrt(max(cd2_lo[i, b], 0.0)) - radius[b], 0.0)
             bound[b] = log_size[b] + log_kernel(gap * gap, c)
         shelled = False
-        if start == 0:
-            # nothing summed yet: a far query (a melt's environment against a
-            # crystal) is often outside on the bounds alone, U < 1: first the
-            # radius bounds, then, when those nearly decide, the shell bounds
-            # (kept for the visits; for a query well inside they cost more than
-            # they save)
+        # nothing summed yet: a far query (a melt's environment against a
+        # crystal) is often outside on the bounds alone, U < 1: first the
+        # radius bounds, then, when those nearly decide, the shell bounds
+        # (kept for the visits; for a query well inside they cost more than
+        # they save)
+        log_u = _log_total(bound)
+        if 0.0 <= log_u < SHELL_FIRST_NATS:
+            _shell_bounds(i, cd2_lo, c, bound, shell_r, shell_log_n, shell_v)
+            shelled = True
             log_u = _log_total(bound)
-            if 0.0 <= log_u < SHELL_FIRST_NATS:
-                _shell_bounds(i, cd2_lo, c, bound, shell_r, shell_log_n, shell_v)
-                shelled = True
-                log_u = _log_total(bound)
-            if log_u < 0.0:
-                out_log[i] = log_u
-                out_pairs[i] = 0
-                continue
+        if log_u < 0.0:
+            out_log[i] = log_u
+            out_pairs[i] = 0
+            continue
         best = first[i]
-        m = m0[i]
-        s = s0[i]
-        pairs = pairs0
+        m = -np.inf
+        s = 0.0
+        pairs = 0
         bound_max = 0.0
         u_total = 0.0
         u_visited = 0.0
-        for step in range(start, n_c + 1):
+        for step in range(n_c + 1):
             if step == n_c:
                 break  # every cluster visited: S is exact
-            if step > 0:
+            if step > 0:  # step 0: the nearest cluster, summed below
                 log_s = m + np.log(s)
                 if log_s >= 0.0:
                     break  # S >= 1 already: inside
@@ -407,81 +395,34 @@ class ClusterIndex:
         gap = np.maximum(np.sqrt(np.maximum(cd2, 0.0)) - self.radius[None, :], 0.0)
         return gap.argmin(axis=1)
 
-    def _classify_direct(self, Yc, y_sq, inv, log_size, out, pairs):
-        """`classify` of a few queries on this thread: one product for the centre bounds,
-        one numba call per bandwidth (the nearest cluster summed there too)."""
-        cd2 = self._centre_bounds(Yc, y_sq)
-        first = self._nearest_bound(cd2)
-        m0 = np.full(len(Yc), -np.inf)
-        s0 = np.zeros(len(Yc))
-        for t in range(len(inv)):
-            _classify(
-                Yc,
-                cd2,
-                self.sorted_X,
-                self.offsets,
-                self.radius,
-                log_size,
-                float(inv[t]),
-                first,
-                m0,
-                s0,
-                0,
-                out[t],
-                pairs[t],
-                self.shell_r,
-                self.shell_log_n,
-                0,
-            )
-
     def classify(self, Y, h, progress=None, threads=None) -> np.ndarray:
         """Whether each query lies inside the reference's domain (dH <= 0), per bandwidth.
 
         Returns a bool array (len(h), len(Y)); equal to ``delta_entropy(Y, X, h) <= 0``
         for every query with |dH| > 1e-9 nats. ``self.last_pairs`` holds the
         kernel terms evaluated (the exact dH evaluates len(Y) * len(X) per bandwidth).
+
+        Queries go in chunks of QUERY_CHUNK over `threads` (on this thread for
+        one thread or one chunk): per chunk one product for the centre bounds,
+        then one numba call per bandwidth. (Summing each query's nearest cluster
+        by one BLAS product per group of queries sharing it was slower: its
+        calls dominated for a hundred queries, and it summed whole clusters
+        where runs of rows stop as soon as S >= 1.)
         """
         Y = np.asarray(Y, dtype=np.float64)
-        hs = np.atleast_1d(np.asarray(h, dtype=np.float64))
-        out = np.empty((len(hs), len(Y)))
-        pairs = np.zeros((len(hs), len(Y)), dtype=np.int64)
+        inv = inverse_two_h2(h)
+        out = np.empty((len(inv), len(Y)))
+        pairs = np.zeros((len(inv), len(Y)), dtype=np.int64)
         log_size = np.log(self.sizes.astype(np.float64))
         n_threads = max(1, threads or numba.get_num_threads())
 
-        inv = inverse_two_h2(hs)
-        x_sq = self.x_sq
-        Yc_all = Y - self.mean
-        y_sq_all = np.einsum("ij,ij->i", Yc_all, Yc_all)
-
-        if len(Y) <= DIRECT_QUERIES and n_threads == 1:
-            self._classify_direct(Yc_all, y_sq_all, inv, log_size, out, pairs)
-            self.last_pairs = int(pairs.sum())
-            if progress is not None:
-                progress(len(Y))
-            return out >= 0.0
-
-        def bounds(rows):
-            Yc = np.ascontiguousarray(Yc_all[rows])
-            y_sq = y_sq_all[rows]
-            return Yc, y_sq, self._centre_bounds(Yc, y_sq)
-
-        def nearest_bound(rows):
-            _, _, cd2 = bounds(rows)
-            return self._nearest_bound(cd2)
-
-        def work(span):
-            # queries whose nearest-bound cluster is the same: that cluster is
-            # summed for all of them in one BLAS product, the rest per query
-            rows = order[span[0] : span[1]]
-            b = int(first[rows[0]])
-            Yc, y_sq, cd2 = bounds(rows)
-            lo, hi = self.offsets[b], self.offsets[b + 1]
-            run_max = np.full((len(hs), len(rows)), -np.inf)
-            run_sum = np.zeros((len(hs), len(rows)))
-            fold_block(Yc @ self.sorted_X[lo:hi].T, y_sq, x_sq[lo:hi], inv, run_max, run_sum)
-            log_s = np.empty(len(rows))
-            n_pairs = np.empty(len(rows), dtype=np.int64)
-            for t in range(len(hs)):
+        def work(y0):
+            rows = slice(y0, y0 + QUERY_CHUNK)
+            Yc = np.ascontiguousarray(Y[rows] - self.mean)
+            y_sq = np.einsum("ij,ij->i", Yc, Yc)
+            cd2 = self._centre_bounds(Yc, y_sq)
+            first = self._nearest_bound(cd2)
+            for t in range(len(inv)):
                 _classify(
                     Yc,
                     cd2,
@@ -490,37 +431,17 @@ class ClusterIndex:
                     self.radius,
                     log_size,
                     float(inv[t]),
-                    first[rows],
-                    run_max[t],
-                    run_sum[t],
-                    hi - lo,
-                    log_s,
-                    n_pairs,
+                    first,
+                    out[t, rows],
+                    pairs[t, rows],
                     self.shell_r,
                     self.shell_log_n,
-                    1,
                 )
-                out[t, rows] = log_s
-                pairs[t, rows] = n_pairs
             if progress is not None:
-                progress(len(rows))
+                progress(len(Yc))
 
-        def nearest(chunk):
-            first[chunk] = nearest_bound(chunk)
-
-        # run_blocks runs on this thread when one thread is asked for (or one
-        # block): a pool's start-up was a third of classifying 108 queries
-        first = np.empty(len(Y), dtype=np.int64)
-        chunks = [np.arange(a, min(a + QUERY_CHUNK, len(Y))) for a in range(0, len(Y), QUERY_CHUNK)]
-        run_blocks(nearest, chunks, n_threads)
-        order = np.argsort(first, kind="stable")
-        edges = np.concatenate([[0], np.flatnonzero(np.diff(first[order])) + 1, [len(Y)]])
-        spans = [
-            (s0, min(s0 + QUERY_CHUNK, end))
-            for begin, end in zip(edges[:-1], edges[1:])
-            for s0 in range(begin, end, QUERY_CHUNK)
-        ]
-        run_blocks(work, spans, n_threads)
+        if len(Y):
+            run_blocks(work, range(0, len(Y), QUERY_CHUNK), n_threads)
         self.last_pairs = int(pairs.sum())
         return out >= 0.0
 
