@@ -51,7 +51,7 @@ def run(args) -> None:
     options.apply_threads(args)
     spec = DescriptorSpec(args.k, args.cutoff, args.rescale_volume)
     with OutputGuard(inputs=args.files, outputs={args.output: (".npz",)}):
-        with progress("describing", None, args.quiet) as advance:
+        with progress("describing, then summarising", None, args.quiet, "envs") as advance:
             written = CompactReference.build(
                 list(map(str, args.files)),
                 args.size,

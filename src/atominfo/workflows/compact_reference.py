@@ -166,9 +166,11 @@ class CompactReference:
         seed: int = 0,
         descriptor: str = "multicomponent",
         engine=None,
+        progress=None,
     ) -> CompactReference:
         """Summarise descriptor rows X (n, d) of centre `species` (n symbols), computed
-        with `parameters`; the error is measured on a `held_out` fraction per species."""
+        with `parameters`; the error is measured on a `held_out` fraction per species.
+        `progress` is called with the number of environments of each species summarised."""
         X = as_descriptor_matrix(X)
         if X.shape[1] != parameters.width:
             raise InputError(
@@ -187,6 +189,8 @@ class CompactReference:
                 Xs, size, h, held_out=held_out, seed=seed, engine=engine
             )
             summaries[s] = summarise(Xs, size, seed)
+            if progress is not None:
+                progress(len(Xs))  # environments summarised
         return cls(summaries, errors, parameters, h, descriptor, coefs)
 
     @classmethod
@@ -207,7 +211,8 @@ class CompactReference:
         """Describe `structures` (Atoms, lists, paths) species by species and summarise them.
 
         `spec` gives k, cutoff and rescale volume (its species are the data's);
-        `progress` counts atoms described. See `from_descriptors` for the rest.
+        `progress` counts atoms described, then environments summarised. See
+        `from_descriptors` for the rest.
         """
         spec = spec or DescriptorSpec()
         spec = DescriptorSpec(
@@ -241,6 +246,7 @@ class CompactReference:
             seed=seed,
             descriptor=descriptor,
             engine=engine,
+            progress=progress,
         )
 
     # -- saving and loading ---------------------------------------------------------------
