@@ -294,11 +294,35 @@ def test_extract_picks_by_species_resolved_dh(files, tmp_path, capsys):
     )
 
 
+def test_extract_at_a_false_alarm_rate_takes_the_flagged_atoms(files, tmp_path, capsys):
+    """extract --species --false-alarm: the candidates are the atoms dh --species flags at
+    the rate (an absent species' atoms included, with no p_value in their info)."""
+    import ase.io as io
+
+    rate = ["--false-alarm", "0.2"]
+    rc, stdout, _ = run(
+        ["dh", "--species", files["test"], "--ref", files["ref"], "--json", *rate], capsys
+    )
+    assert rc == 0
+    dh = json.loads(stdout)
+    out, summary = tmp_path / "cut.extxyz", tmp_path / "cut.json"
+    argv = ["extract", "--species", files["test"], "--ref", files["ref"], "-o", str(out)]
+    rc, _, _ = run(
+        [*argv, "--summary", str(summary), "--no-spread", "--max", "3", *rate, "-q"], capsys
+    )
+    assert rc == 0
+    doc = json.loads(summary.read_text())
+    assert doc["candidates"] == round(dh["flagged"] * dh["environments"])
+    assert set(doc["calibration"]) == {"Au", "Cu"}
+    first, *rest = io.read(out, ":")
+    assert first.info["species_absent"] and "p_value" not in first.info
+    assert all(0 < p.info["p_value"] <= 0.2 for p in rest)
+
+
 def test_extract_refuses_what_species_mode_does_not_take(files, tmp_path, capsys):
     base = ["extract", "--species", files["clean"], "-o", str(tmp_path / "c.extxyz")]
     for extra, message in (
         (["--ref", files["ref"], "--dedupe"], "--species does not take --dedupe"),
-        (["--ref", files["ref"], "--false-alarm", "0.1"], "--species does not take --false-alarm"),
         ([], "--species needs --ref"),
     ):
         rc, _, err = run([*base, *extra], capsys)

@@ -95,7 +95,7 @@ def run(args) -> None:
     engine = options.engine(args)
     sp = species(args, refs, args.files)
     if wanted(args):  # each atom against the reference atoms of its own species
-        ref = species_dh.reference(args, refs, args.files, calibrated=True)
+        ref = species_dh.reference(args, refs, args.files)
     else:
         ref = OwnPast(h, engine) if self_ref else reference(args, h, sp, engine)
     if args.false_alarm is not None:

@@ -97,10 +97,10 @@ def run(args) -> None:
     from atominfo.cli.load import reference, species
     from atominfo.cli.report import print_json, progress, say
     from atominfo.errors import InputError
-    from atominfo.reference.conformal import calibration_size
     from atominfo.runs.guard import check_outputs
     from atominfo.settings import DescriptorSpec, Reading
     from atominfo.structures.scan import count_atoms
+    from atominfo.workflows.dh_run import calibration_total
     from atominfo.workflows.labelling import OUTPUTS, SUMMARY_OUTPUTS, ExtractOptions, extract
 
     refs = args.ref or []
@@ -121,7 +121,7 @@ def run(args) -> None:
     ref = reference(args, args.bandwidth, sp, engine) if refs and not by_species else None
     ref = species_dh.reference(args, refs, args.files) if by_species else ref
     if ref is not None and args.false_alarm is not None:  # calibrated once, kept in ref
-        with progress("calibration", calibration_size(len(ref), ref.seed), args.quiet, "envs") as a:
+        with progress("calibration", calibration_total(ref), args.quiet, "envs") as a:
             ref.calibration(progress=a)
     knobs = ExtractOptions(
         *(args.mode, args.buffer, args.vacuum, args.min_dh or 0.0, args.top, args.dedupe),

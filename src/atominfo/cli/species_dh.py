@@ -8,10 +8,9 @@ import os
 from atominfo.cli import options
 
 
-def reference(args, refs: list, files: list, calibrated: bool = False):
+def reference(args, refs: list, files: list):
     """The `SpeciesReference` of a --species run (a progress bar while it is described);
-    InputError for an option the mode does not take (`calibrated`: the command takes
-    --false-alarm, calibrated per species), or for saved descriptors."""
+    InputError for an option the mode does not take, or for saved descriptors."""
     from atominfo.cli.report import progress
     from atominfo.cli.species import settings
     from atominfo.errors import InputError
@@ -20,7 +19,6 @@ def reference(args, refs: list, files: list, calibrated: bool = False):
     refused = {
         "--multicomponent": args.multicomponent,
         "--ref self": any(str(r) == "self" for r in args.ref or ()),
-        "--false-alarm": args.false_alarm is not None and not calibrated,  # (extract)
         "--dedupe": getattr(args, "dedupe", False),  # (extract: picks across species)
         "--chemiscope": getattr(args, "chemiscope", None) is not None,  # (dH null)
     }

@@ -74,7 +74,7 @@ def run(args) -> int:
     options.apply_threads(args)
     args.rescale_volume, args.multicomponent, args.index = None, False, ":"
     by_species = wanted(args)  # each atom against the reference atoms of its own species
-    ref = species_dh.reference(args, args.ref, [args.file], True) if by_species else None
+    ref = species_dh.reference(args, args.ref, [args.file]) if by_species else None
     ref = ref or reference(args, args.bandwidth)
     if args.false_alarm is not None:  # calibrated once, before watching
         with progress("calibration", calibration_total(ref), args.quiet, "envs") as a:

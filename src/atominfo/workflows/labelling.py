@@ -532,7 +532,7 @@ class _Cutter:
             # (--species: +inf, species absent from the reference, is left out)
             "dH": _finite(cand.dH[c]),
             "species_absent": True if np.isinf(cand.dH[c]) else None,
-            "p_value": None if cand.p is None else float(cand.p[c]),
+            "p_value": None if cand.p is None else _finite(cand.p[c]),
             "dH_at_pick": _finite(self.at_pick[rank]),
             "pick": rank,
             "bandwidth": cand.bandwidth,

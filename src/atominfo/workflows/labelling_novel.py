@@ -82,7 +82,9 @@ class NovelEnvironments(Result):
                 "total_environments": self.total_environments,
                 "min_dH": self.min_dh if self.false_alarm is None else None,
                 "false_alarm": self.false_alarm,
-                "max_p": float(self.p.max()) if self.p is not None and len(self) else None,
+                "max_p": float(np.max(self.p, initial=-np.inf, where=~np.isnan(self.p)))
+                if self.p is not None and len(self)
+                else None,
                 "calibration": self.calibration,
                 # (the largest finite dH: --species gives +inf for an absent species)
                 "max_dH": float(np.max(self.dH, initial=-np.inf, where=np.isfinite(self.dH)))
@@ -159,7 +161,8 @@ def _scoring(reference, h, dh_array: str, spec: DescriptorSpec, reference_files)
 def _scores(reference, rate: float | None, Y: np.ndarray, fr, warned: set):
     """(dH, p) of frame `fr`'s rows Y against `reference`: p is 1 without a rate, the
     p-value where it is <= `rate`, +inf where not (a second exact sum, over part A).
-    `warned`: the species absent from a `SpeciesReference` warned about so far."""
+    `warned`: the species absent from a `SpeciesReference` warned about so far (their
+    atoms: dH +inf, p NaN, candidates by construction)."""
     from atominfo.workflows.species_dh import SpeciesReference, note_absent
 
     try:
@@ -169,14 +172,15 @@ def _scores(reference, rate: float | None, Y: np.ndarray, fr, warned: set):
             note_absent(fr, symbols, dH, warned)
             # no reference term: dH = +inf, novel by construction (ranked first)
             dH = np.where(np.isnan(dH), np.inf, dH)
+            p = None if rate is None else reference.p_values(Y, symbols)
         else:
             dH = np.asarray(reference.delta_entropy(Y), dtype=float)
-        if rate is None:
-            return dH, np.ones(len(Y))
-        p = np.asarray(reference.p_values(Y), dtype=float)
+            p = None if rate is None else np.asarray(reference.p_values(Y), dtype=float)
     except InputError as exc:
         raise exc.located(fr.source, fr.index) from None
-    return dH, np.where(p <= rate, p, np.inf)
+    if p is None:
+        return dH, np.ones(len(Y))
+    return dH, np.where((p <= rate) | np.isnan(p), p, np.inf)
 
 
 class _Kept:
@@ -195,7 +199,7 @@ class _Kept:
         p-values: all 1 without a false-alarm rate, +inf where not flagged at it)."""
         from atominfo.workflows.trajectory import frame_time
 
-        hit = np.flatnonzero((dH > self.threshold) & (p <= 1.0))
+        hit = np.flatnonzero((dH > self.threshold) & ((p <= 1.0) | np.isnan(p)))
         if not hit.size:
             return
         rows = (Y[hit], dH[hit], np.full(hit.size, number), hit, p[hit])
