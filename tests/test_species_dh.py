@@ -163,7 +163,10 @@ def interrupt_after(monkeypatch, n: int) -> None:
 
 def test_resume_refuses_a_changed_mode_and_continues_the_same(files, tmp_path, monkeypatch, capsys):
     out, table = tmp_path / "dh.extxyz", tmp_path / "t.csv"
-    base = ["dh", files["clean"], "--ref", files["ref"], "-o", str(out), "--table", str(table)]
+    frames = ase.io.read(files["test"], ":")
+    early = tmp_path / "early.extxyz"  # the Ag frame first: its NaN is in the checkpoint
+    ase.io.write(early, [frames[2], *frames[:2]])
+    base = ["dh", str(early), "--ref", files["ref"], "-o", str(out), "--table", str(table)]
     argv = [*base, "--species", "-q"]
     assert run(argv, capsys)[0] == 0
     expected = {p: p.read_bytes() for p in (out, table)}
