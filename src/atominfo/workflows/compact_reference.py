@@ -380,7 +380,9 @@ class CompactReference:
         zy = as_symbols(y_species, len(Y), "y_species")
         names = sorted(set(zy.tolist()))
         bounds = np.full((3, len(Y)), np.nan)
-        rows: dict[str, list] = {k: [] for k in ("n", "ref", "nov", "dec", "status", "error")}
+        rows: dict[str, list] = {
+            k: [] for k in ("n", "ref", "nov", "dec", "status", "error", "stated")
+        }
         for s in names:
             mine = zy == s
             rows["n"].append(int(mine.sum()))
@@ -389,6 +391,7 @@ class CompactReference:
                 for key, v in (("ref", 0), ("nov", 1.0), ("dec", 1.0), ("status", ABSENT)):
                     rows[key].append(v)
                 rows["error"].append("no error: dH not determined (species absent)")
+                rows["stated"].append(None)
                 continue
             centres = self._layout(summary, species)
             if centres.shape[1] != Y.shape[1]:
@@ -404,6 +407,7 @@ class CompactReference:
             rows["dec"].append(float(np.mean((b[2] > 0) | (b[1] <= 0))))
             rows["status"].append("scored")
             rows["error"].append(self.errors.get(s, NOT_MEASURED).line())
+            rows["stated"].append(self.errors.get(s, NOT_MEASURED))
         absent = ~np.isin(zy, list(self.summaries))
         if absent.any():
             missing = [s for s, st in zip(names, rows["status"]) if st == ABSENT]
@@ -422,6 +426,7 @@ class CompactReference:
             decided=np.array(rows["dec"]),
             status=rows["status"],
             error=rows["error"],
+            stated=rows["stated"],
             dH=bounds[0],
             dH_lower=bounds[1],
             dH_upper=bounds[2],

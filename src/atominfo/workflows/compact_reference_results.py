@@ -12,8 +12,8 @@ from atominfo.results import Result
 ERROR_FIELDS = ("n", "mean", "q95", "max", "bias", "flag_disagreement", "bounds_held")
 
 
-@dataclass(frozen=True)
-class StatedError:
+@dataclass(frozen=True, repr=False)
+class StatedError(Result):
     """Error of the estimated dH of one species, measured on held-out environments (nats).
 
     n : held-out environments compared (0: not measured, the other fields NaN).
@@ -58,6 +58,7 @@ class CompactNovelty(Result):
     decided : fraction per species whose interval lies on one side of 0 (flag certain).
     status : "scored", or `ABSENT`.
     error : per species, the `StatedError` line of the reference (how far to trust dH).
+    stated : per species, the `StatedError` itself (None: absent species).
     dH, dH_lower, dH_upper : per test row, nats (NaN: absent species, not determined).
     novel, absent : per test row.
     total_novelty : fraction of all test environments novel.
@@ -72,6 +73,7 @@ class CompactNovelty(Result):
     decided: np.ndarray
     status: list
     error: list
+    stated: list
     dH: np.ndarray
     dH_lower: np.ndarray
     dH_upper: np.ndarray
