@@ -261,13 +261,14 @@ def figure(curves: dict, path: str) -> None:
         2, len(systems), figsize=(5.4 * len(systems), 7.2), squeeze=False, sharex=True
     )
     styles = dict(zip(METHODS, ["o-", "o--", "s-", "s--", "^-", "v-", "D:"], strict=True))
+    colours = dict(zip(METHODS, [f"C{i}" for i in range(len(METHODS))], strict=True))
     for col, system in enumerate(systems):
         for method in METHODS:
             pts = curves.get((system, method))
             if pts:
                 n, cover, h = zip(*pts, strict=True)
-                axes[0][col].plot(n, cover, styles[method], label=method)
-                axes[1][col].plot(n, h, styles[method], label=method)
+                for ax, y in ((axes[0][col], cover), (axes[1][col], h)):
+                    ax.plot(n, y, styles[method], color=colours[method], label=method)
         axes[0][col].set_title(f"EMT {system} (32 atoms), start: 10 frames at 300 K")
         axes[0][col].set_ylabel("held-out coverage (fraction dH <= 0)")
         axes[1][col].set_ylabel("H(dataset), nats")
