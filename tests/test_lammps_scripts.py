@@ -256,3 +256,16 @@ def test_ghost_descriptors_are_the_serial_frames(boundary):
     rows = np.searchsorted(atoms.arrays["id"], ids)
     assert len(ids) == len(atoms) > 100
     np.testing.assert_allclose(Y, X[rows], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_the_lammps_log_says_what_d_dh_holds(reference, tmp_path, exact):
+    """A dump cannot say that d_dH = 0 means "inside, not computed": the log does."""
+    lmp = open_lammps(log=tmp_path / "log.lammps")
+    lmp.commands_string(CU_108)
+    LammpsMonitor(lmp, reference, every=10, exact_dH=exact)
+    lmp.close()
+    log = (tmp_path / "log.lammps").read_text().splitlines()
+    line = [x for x in log if x.startswith("atominfo:")]  # (not the echo of the command)
+    said = "of every atom" if exact else "0 for the atoms inside the domain of the reference"
+    assert len(line) == 1 and said in line[0] and line[0].startswith("atominfo: d_dH = dH")

@@ -25,7 +25,7 @@ the reference's cluster index, built once) and the exact dH of the novel
 atoms only (``exact_dH``: of every atom). dH not computed (an atom inside:
 dH <= 0) is NaN in what the monitor returns and writes (`last_dH`, the
 extracted structures, whose ``info["dH_nan"]`` says so), and 0 in ``d_dH``
-(`stored`: LAMMPS computes with its per-atom properties, where a NaN would
+(`lammps_store.stored`: LAMMPS computes with its per-atom properties, where a NaN would
 poison every sum and comparison). The check records the fraction of novel
 atoms and the largest dH. With a false-alarm rate (``options.false_alarm``)
 the novel atoms are instead those whose conformal p-value is at most the
@@ -84,6 +84,7 @@ from atominfo.workflows.lammps_extract import CrossingExtractor
 from atominfo.workflows.lammps_options import MonitorOptions, extract_path, monitor_settings
 from atominfo.workflows.lammps_script import drop_data_section
 from atominfo.workflows.lammps_setup import lammps_message
+from atominfo.workflows.lammps_store import by_id, gather, store_meaning, stored
 from atominfo.workflows.monitor import MonitorRecord
 
 __all__ = [
@@ -107,23 +108,6 @@ GHOST_MARGIN = 2.0
 # Largest change of any atom's dH, nats, between two checks of one timestep that are
 # taken as one (several MPI ranks; ~1e-13 from rounding in practice).
 SAME_DH = 1e-9
-
-
-def stored(dH: np.ndarray) -> np.ndarray:
-    """dH as d_<name> holds it: 0 where not computed (NaN: inside the domain, dH <= 0).
-
-    LAMMPS computes with per-atom properties (``compute reduce``, atom-style
-    variables, ``dump_modify thresh``), and a NaN there poisons every such sum
-    or comparison; 0 is the least value a novel atom's dH exceeds.
-    """
-    return np.where(np.isnan(dH), 0.0, dH)
-
-
-def by_id(local: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Values of this process's atoms (local order) ordered by ID (`rows`: each one's row)."""
-    out = np.empty(len(rows), dtype=local.dtype)
-    out[rows] = local
-    return out
 
 
 def check_reference(reference) -> None:
@@ -290,6 +274,7 @@ class LammpsMonitor:
         self._own_store = missing or bool(self.lmp.has_id("fix", STORE_FIX))
         if missing:
             self._command(f"fix {STORE_FIX} all property/atom {prop}")
+        self._command(f'print "atominfo: {prop} = {store_meaning(self.options)}"')
         if int(self.lmp.extract_setting("world_size")) > 1:
             # each rank describes its own atoms from them and its ghosts: the ghosts must
             # reach the cutoff beyond any local atom until LAMMPS next reneighbours
@@ -524,8 +509,9 @@ class LammpsMonitor:
         first = None
         if rate is not None or self.options.all_exact:  # the labels are not in dH then
             local = found.novel.astype(float) if p is None else p
-            first = self._gather(local if failed is None else np.full(nlocal, np.nan))
-        dH = self._gather(found.dH)
+            sent = local if failed is None else np.full(nlocal, np.nan)
+            first = gather(self.lmp, self.name, sent)
+        dH = gather(self.lmp, self.name, found.dH)
         if np.isposinf(dH).any():
             atoms, _ = self._frame(step, tag, x)
             validate_atoms(atoms, where, None)  # type: ignore[arg-type]
@@ -538,16 +524,6 @@ class LammpsMonitor:
         if first is None:
             return ~np.isnan(dH), dH, None
         return (first > 0.5, dH, None) if rate is None else (None, dH, first)
-
-    def _gather(self, local: np.ndarray) -> np.ndarray:
-        """Each rank's `local` values (of its atoms, in LAMMPS's local order), gathered
-        through d_<name> into one array ordered by ID, on every rank."""
-        if len(local):
-            self.lmp.numpy.extract_atom(f"d_{self.name}")[: len(local)] = local
-        gathered = self.lmp.gather(f"d_{self.name}", 1, 1)
-        if gathered is None:
-            raise InputError("LAMMPS could not gather d_dH (atom IDs must be 1 to N)")
-        return np.array(np.ctypeslib.as_array(gathered), dtype=float)
 
     def _same_values(self, step: int, novel, dH: np.ndarray) -> bool:
         """Whether a check at the last check's timestep found every value as it was (dH
