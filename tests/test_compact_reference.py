@@ -165,3 +165,25 @@ def test_no_partial_file_on_failure(tmp_path, capsys):
     assert main(["reference", str(bad), "-o", str(out), "-q"]) == 2
     assert "atominfo: error:" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.xyz"]
+
+
+@pytest.mark.parametrize("descriptor", ["plain", "multicomponent"])
+def test_query_with_an_element_the_reference_lacks(data, descriptor):
+    """A query holding a new element: its atoms are absent; the other atoms (with the new
+    element among their neighbours) are scored, exact dH inside their interval."""
+    reference = data["ref"][:4]
+    compact = CompactReference.build(reference, 10, descriptor=descriptor, held_out=0.0)
+    query = data["hot"][0].copy()
+    symbols = query.get_chemical_symbols()
+    symbols[1] = "Ni"
+    query.set_chemical_symbols(symbols)
+    with pytest.warns(AbsentSpeciesWarning, match="Ni"):
+        result = compact.dh([query])
+    X, zx = describe_with_species(reference, ["Au", "Cu", "Ni"], descriptor=descriptor)
+    Y, zy = describe_with_species([query], ["Au", "Cu", "Ni"], descriptor=descriptor)
+    with pytest.warns(AbsentSpeciesWarning):
+        exact = species_delta_entropy(Y, zy, X, zx).dH
+    scored = zy != "Ni"
+    assert np.array_equal(result.absent, ~scored)
+    assert np.all(result.dH_lower[scored] <= exact[scored])
+    assert np.all(exact[scored] <= result.dH_upper[scored])
