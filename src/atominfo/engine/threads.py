@@ -4,24 +4,38 @@ from __future__ import annotations
 
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from threadpoolctl import ThreadpoolController
 
-# One controller, remade only after new imports (which may load a library): making
-# one scans every loaded library, about 2 ms, which was a third of a novelty
-# check of 108 atoms (`atominfo.NoveltyCalculator`, every MD step).
-_controller: tuple[int, ThreadpoolController] | None = None
+# The BLAS libraries' controllers, found again only after new imports (which may
+# load a library): finding them scans every loaded library, about 2 ms, which was
+# a third of a novelty check of 108 atoms (`atominfo.NoveltyCalculator`, every MD
+# step). Setting their threads directly (not through ``limit``, which builds
+# every library's info each time) keeps a call at about 10 microseconds.
+_controllers: tuple[int, list] | None = None
 
 
+@contextmanager
 def one_blas_thread():
-    """``threadpool_limits(1, user_api="blas")`` (a context manager), without its start-up cost.
-
-    The limits in force on entry are restored on exit, as with threadpool_limits.
-    """
-    global _controller
-    if _controller is None or _controller[0] != len(sys.modules):
-        _controller = (len(sys.modules), ThreadpoolController())
-    return _controller[1].limit(limits=1, user_api="blas")
+    """Hold BLAS to one thread within the block, as ``threadpool_limits(1, user_api="blas")``
+    does, without its start-up cost; the thread counts in force on entry are restored
+    on exit."""
+    global _controllers
+    if _controllers is None or _controllers[0] != len(sys.modules):
+        libs = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+        _controllers = (len(sys.modules), libs)
+    libs = _controllers[1]
+    before = [lib.get_num_threads() for lib in libs]
+    try:
+        for lib, n in zip(libs, before):
+            if n != 1:
+                lib.set_num_threads(1)
+        yield
+    finally:
+        for lib, n in zip(libs, before):
+            if n != 1:
+                lib.set_num_threads(n)
 
 
 def run_blocks(work, starts, n_threads: int) -> None:
