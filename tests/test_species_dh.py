@@ -354,3 +354,30 @@ def test_watch_species_rows_are_the_dh_table(files, tmp_path, capsys):
             assert r[key] == pytest.approx(expected[key], abs=1e-12)
     rc, stdout, _ = run([*argv, "-q"], capsys)
     assert rc == 0 and "[Ag absent, Au" in stdout.splitlines()[2]
+
+
+def test_ase_monitor_by_species(files):
+    """NoveltyMonitor with a SpeciesReference: each check's novelty and max dH are those
+    of dh --species on the same frame; an atom of an absent species crosses max_dH."""
+    from atominfo.workflows.monitor import ExtrapolationDetected, NoveltyMonitor
+    from atominfo.workflows.species_dh import SpeciesReference
+
+    frames = ase.io.read(files["test"], ":")
+    ref = SpeciesReference.from_files([files["ref"]], [files["test"]], H)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AbsentSpeciesWarning)
+        api = species_novelty(files["test"], files["ref"], H)
+    monitor = NoveltyMonitor(frames[0], ref, max_dH=1000.0)
+    n = len(frames[0])
+    for i in (0, 1):
+        record = monitor.check(frames[i])
+        dH = api.dH[i * n : (i + 1) * n]
+        assert record.novelty == pytest.approx(np.mean(dH > 0), abs=1e-12)
+        assert record.max_dH == pytest.approx(dH.max(), abs=1e-10) and record.absent == 0
+    with pytest.warns(AbsentSpeciesWarning, match="Ag"), pytest.raises(ExtrapolationDetected):
+        monitor.check(frames[2])
+    record = monitor.history[-1]
+    assert record.absent == 1 and record.novelty == pytest.approx(api.novel[2 * n :].mean())
+    assert np.isnan(monitor.last_dH).sum() == 1 and record.as_dict()["absent"] == 1
+    with pytest.raises(InputError, match="k = 32"):
+        NoveltyMonitor(frames[0], ref, k=16)

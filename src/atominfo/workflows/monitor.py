@@ -30,6 +30,9 @@ class MonitorRecord:
     dynamics' step count, or ``atoms.info['timestep']`` as read from a LAMMPS
     dump; None when unknown) and `time` (simulation time: fs for ASE
     dynamics, else ``atoms.info['time']`` in the file's unit; None when unknown).
+    With a `SpeciesReference`, `absent` counts the atoms of a species the
+    reference lacks (novel by construction: in `novelty`, not in max_dH or mean_dH,
+    NaN when no atom's dH is determined).
     """
 
     step: int
@@ -40,10 +43,14 @@ class MonitorRecord:
     seconds: float
     timestep: int | None = None
     time: float | None = None
+    absent: int = 0
 
     def as_dict(self) -> dict:
-        """The record as JSON-able values (None where a number is not finite)."""
+        """The record as JSON-able values (None where a number is not finite); `absent`
+        only where some atom's species is absent from a `SpeciesReference`."""
         out = asdict(self)
+        if not out["absent"]:  # (the records of a plain Reference stay as they were)
+            del out["absent"]
         for key, value in out.items():
             if isinstance(value, float) and not math.isfinite(value):
                 out[key] = None
@@ -73,7 +80,10 @@ class NoveltyMonitor:
     atoms : ase.Atoms
         The structure being simulated (the same object the dynamics moves).
     reference : Reference
-        Training environments (single bandwidth).
+        Training environments (single bandwidth); or a
+        `atominfo.workflows.species_dh.SpeciesReference`: each atom against the
+        reference atoms of its own species (dH NaN for a species the reference
+        lacks, warned once; such an atom crosses `max_dH`).
     max_novelty : float, optional
         Alarm when the fraction of atoms with dH > 0 exceeds this.
     max_dH : float, optional
@@ -120,7 +130,9 @@ class NoveltyMonitor:
 
         if not isinstance(atoms, Atoms):
             raise InputError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
-        if not isinstance(reference, Reference):
+        from atominfo.workflows.species_dh import SpeciesReference
+
+        if not isinstance(reference, (Reference, SpeciesReference)):
             raise InputError(f"reference must be a Reference, got {type(reference).__name__}")
         if np.ndim(reference.h) != 0:
             raise InputError("the monitor needs a reference with a single bandwidth")
@@ -136,8 +148,18 @@ class NoveltyMonitor:
         cutoff = params.check_optional("cutoff", cutoff)
         self.k = int(k if k is not None else (reference.k or DEFAULT_K))
         self.cutoff = float(cutoff if cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF))
+        if isinstance(reference, SpeciesReference) and (self.k, self.cutoff) != (
+            reference.k,
+            reference.cutoff,
+        ):
+            raise InputError(
+                f"the species reference was described with k = {reference.k}, cutoff = "
+                f"{reference.cutoff} Å: the monitor cannot use k = {self.k}, "
+                f"cutoff = {self.cutoff} Å"
+            )
         self.dyn = dyn
         self.history: list[MonitorRecord] = []
+        self.warned: set[str] = set()  # (SpeciesReference: absent species warned about)
         self.last_dH: np.ndarray | None = None
         self.seconds = 0.0
 
@@ -172,9 +194,7 @@ class NoveltyMonitor:
             step = self.dyn.nsteps if self.dyn is not None else len(self.history)
         step = params.check("skip", step, label="step")
         validate_atoms(atoms, "<md>", step)  # an exploded run has NaN positions
-        dH = self.reference.delta_entropy(
-            structure_descriptors(atoms, self.k, self.cutoff, source="<md>", frame=step)
-        )
+        dH = self._dH(atoms, step)
         elapsed = time.perf_counter() - start
         self.seconds += elapsed
         timestep, sim_time = frame_time(atoms)
@@ -184,15 +204,17 @@ class NoveltyMonitor:
                 from ase import units
 
                 sim_time = float(self.dyn.get_time()) / units.fs
+        known = dH[~np.isnan(dH)]  # (all but a SpeciesReference's absent species)
         record = MonitorRecord(
             step,
             len(atoms),
-            float(np.mean(dH > 0)),
-            float(dH.max()),
-            float(dH.mean()),
+            float(np.mean(np.isnan(dH) | (np.nan_to_num(dH) > 0))),
+            float(known.max()) if len(known) else math.nan,
+            float(known.mean()) if len(known) else math.nan,
             elapsed,
             timestep,
             sim_time,
+            len(dH) - len(known),
         )
         self.history.append(record)
         self.last_dH = dH
@@ -204,12 +226,19 @@ class NoveltyMonitor:
             self.on_alarm(record, dH)
         return record
 
+    def _dH(self, atoms: Atoms, step: int) -> np.ndarray:
+        from atominfo.workflows.species_dh import SpeciesReference, score_structure
+
+        if isinstance(self.reference, SpeciesReference):
+            return score_structure(self.reference, atoms, ("<md>", step), self.warned)[0]
+        return self.reference.delta_entropy(
+            structure_descriptors(atoms, self.k, self.cutoff, source="<md>", frame=step)
+        )
+
     def __call__(self):
         self.check()
 
     def crossed(self, record: MonitorRecord) -> bool:
-        """Whether `record` crosses a threshold."""
-        return bool(
-            (self.max_novelty is not None and record.novelty > self.max_novelty)
-            or (self.max_dH is not None and record.max_dH > self.max_dH)
-        )
+        """Whether `record` crosses a threshold (an atom of an absent species: `max_dH`)."""
+        over_dH = self.max_dH is not None and (record.absent > 0 or record.max_dH > self.max_dH)
+        return bool((self.max_novelty is not None and record.novelty > self.max_novelty) or over_dH)

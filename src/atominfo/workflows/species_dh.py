@@ -318,6 +318,20 @@ def structure_row(
     `reference`, each atom against its own species (`species_statistics`), with
     ``absent`` (atoms of a species the reference lacks) and, with a `false_alarm`
     rate, ``min_p`` (None when no atom has a p-value); warns as `note_absent`."""
+    dH, symbols, p = score_structure(reference, atoms, where, warned, false_alarm is not None)
+    row = species_statistics(dH, symbols, reference.species, p, false_alarm)
+    row["absent"] = int(np.isnan(dH).sum())
+    if p is not None:
+        row["min_p"] = float(np.nanmin(p)) if np.isfinite(p).any() else None
+    return row
+
+
+def score_structure(
+    reference: SpeciesReference, atoms, where: tuple, warned: set, p_values: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(dH, symbols, p) of the atoms of one structure (frame `where` = (source, number))
+    against `reference`, each against its own species (p: with `p_values`, else None);
+    warns of absent species as `note_absent`."""
     from atominfo.structures.frames import Frame
 
     frame = Frame(atoms, *where)
@@ -326,15 +340,11 @@ def structure_row(
     symbols = np.asarray(atoms.get_chemical_symbols())
     try:
         dH = reference.delta_entropy(Y, symbols)
-        p = None if false_alarm is None else reference.p_values(Y, symbols)
+        p = reference.p_values(Y, symbols) if p_values else None
     except InputError as exc:
         raise exc.located(*where) from None
     note_absent(frame, symbols, dH, warned)
-    row = species_statistics(dH, symbols, reference.species, p, false_alarm)
-    row["absent"] = int(np.isnan(dH).sum())
-    if p is not None:
-        row["min_p"] = float(np.nanmin(p)) if np.isfinite(p).any() else None
-    return row
+    return dH, symbols, p
 
 
 def note_absent(frame, symbols: np.ndarray, dH: np.ndarray, warned: set) -> None:
