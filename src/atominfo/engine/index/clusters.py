@@ -331,8 +331,9 @@ class ClusterIndex:
                 km = faiss.Kmeans(
                     d, k, niter=10, seed=seed, verbose=False, max_points_per_centroid=64
                 )
-                km.train(np.ascontiguousarray(Xc, dtype=np.float32))
-                _, label = km.index.search(np.ascontiguousarray(Xc, dtype=np.float32), 1)
+                data = np.ascontiguousarray(Xc, dtype=np.float32)  # one copy for both
+                km.train(data)
+                _, label = km.index.search(data, 1)
             finally:
                 faiss.omp_set_num_threads(threads)
             label = label[:, 0]
