@@ -22,12 +22,13 @@ def test_fixtures_reproduced(name, k, rc, expected):
     np.testing.assert_allclose(X, ref, rtol=0, atol=1e-9)
 
 
-def test_brute_force_definition_small_cluster():
-    """The kernel against a direct transcription of docs/method.md, section 1."""
+@pytest.mark.parametrize("k,rc", [(8, 3.5), (13, 4.5), (20, 5.0)])
+def test_brute_force_definition_small_cluster(k, rc):
+    """The kernel against a direct transcription of docs/method.md, section 1 (k = 13
+    and 20: the sorting network without its comparators into padding rows)."""
     rng = np.random.default_rng(3)
     pos = rng.uniform(0, 6, size=(25, 3))
     atoms = Atoms("Cu25", positions=pos)
-    k, rc = 8, 3.5
     X = structure_descriptors(atoms, k, rc)
     for i in range(len(atoms)):
         vec = np.delete(pos, i, axis=0) - pos[i]

@@ -157,9 +157,14 @@ _NETWORKS: dict[int, np.ndarray] = {}
 
 def _sorting_network(n: int) -> np.ndarray:
     """Comparators (high, low) of Batcher's odd-even merge sort for `n` items,
-    padded to a power of two; applying them leaves the items in descending order."""
+    padded to a power of two; applying them leaves the items in descending order.
+
+    The padding items (rows n and beyond, -1: below every real value) stay at the
+    bottom, so a comparator with its low row among them never moves anything and
+    is left out (for k = 20 half of the 191, for k = 32 five).
+    """
     size = int(_padded_size(max(n, 1)))
-    if size not in _NETWORKS:
+    if n not in _NETWORKS:
         pairs = []
         p = 1
         while p < size:
@@ -171,8 +176,9 @@ def _sorting_network(n: int) -> np.ndarray:
                             pairs.append((i + j, i + j + kk))
                 kk //= 2
             p *= 2
-        _NETWORKS[size] = np.array(pairs, dtype=np.int64).reshape(-1, 2)
-    return _NETWORKS[size]
+        network = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+        _NETWORKS[n] = np.ascontiguousarray(network[network[:, 1] < max(n, 1)])
+    return _NETWORKS[n]
 
 
 @numba.njit(cache=True, error_model="numpy")
