@@ -27,7 +27,8 @@ MONTE_CARLO = {
     "--temperature-end": "Annealing temperature at the last step, nats.",
     "--moves": "single: one atom displaced at random per step; gradient: all atoms (and the "
     "cell) along the objective's gradient plus noise. Same constraints and acceptance.",
-    "--step-size": "Standard deviation of an atomic displacement, Å (gradient: of the atom moved most).",
+    "--step-size": "Standard deviation of an atomic displacement, Å (gradient: the "
+    "displacement of the atom moved most).",
     "--strain": "Standard deviation of a cell-strain component (periodic cells; 0: no cell moves).",
     "--noise": "gradient moves: random part per coordinate, as a fraction of --step-size.",
 }
