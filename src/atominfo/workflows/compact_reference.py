@@ -24,7 +24,6 @@ novel by construction (`AbsentSpeciesWarning`), with dH not determined.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +53,7 @@ from atominfo.workflows.compact_reference_results import (
     SavedCompact,
     StatedError,
 )
-from atominfo.workflows.species import ABSENT, AbsentSpeciesWarning, as_symbols
+from atominfo.workflows.species import ABSENT, as_symbols, warn_absent
 from atominfo.workflows.species_run import data_species, describe_with_species
 
 DEFAULT_SIZE = 1000  # centres per species
@@ -409,14 +408,7 @@ class CompactReference:
             rows["error"].append(self.errors.get(s, NOT_MEASURED).line())
             rows["stated"].append(self.errors.get(s, NOT_MEASURED))
         absent = ~np.isin(zy, list(self.summaries))
-        if absent.any():
-            missing = [s for s, st in zip(names, rows["status"]) if st == ABSENT]
-            warnings.warn(
-                f"{int(absent.sum())} test atoms are of species the reference lacks "
-                f"({', '.join(missing)}): novel by construction, dH not determined",
-                AbsentSpeciesWarning,
-                stacklevel=2,
-            )
+        warn_absent(absent, names, rows["status"])
         novel = absent | (np.nan_to_num(bounds[0], nan=0.0) > 0)
         return CompactNovelty(
             species=names,

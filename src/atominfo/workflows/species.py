@@ -48,6 +48,19 @@ class AbsentSpeciesWarning(UserWarning):
     """Test atoms of a species the reference lacks: counted novel, dH not determined."""
 
 
+def warn_absent(absent: np.ndarray, names, status, stacklevel: int = 2) -> None:
+    """One `AbsentSpeciesWarning` naming the species (`status` ABSENT) of the test
+    rows `absent`, when there are any."""
+    if absent.any():
+        missing = [s for s, st in zip(names, status) if st == ABSENT]
+        warnings.warn(
+            f"{int(absent.sum())} test atoms are of species the reference lacks "
+            f"({', '.join(missing)}): novel by construction, dH not determined",
+            AbsentSpeciesWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
 def as_symbols(species, n: int, name: str = "species") -> np.ndarray:
     """One chemical symbol per descriptor row (str array of length `n`).
 
@@ -309,14 +322,7 @@ def species_delta_entropy(
         rows["status"].append("scored")
     # a dH beyond float64's range is an error naming the test row (its global number)
     dH = np.where(absent, np.nan, -finite_log_sums(log_sums, hs, "Y")[0])
-    if absent.any():
-        missing = [s for s, st in zip(names, rows["status"]) if st == ABSENT]
-        warnings.warn(
-            f"{int(absent.sum())} test atoms are of species the reference lacks "
-            f"({', '.join(missing)}): novel by construction, dH not determined",
-            AbsentSpeciesWarning,
-            stacklevel=2,
-        )
+    warn_absent(absent, names, rows["status"])
     novel = absent | (np.nan_to_num(dH, nan=0.0) > 0)
     return SpeciesNovelty(
         species=names,
