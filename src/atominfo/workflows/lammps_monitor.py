@@ -84,6 +84,7 @@ from atominfo.workflows.lammps_extract import CrossingExtractor
 from atominfo.workflows.lammps_options import MonitorOptions, extract_path, monitor_settings
 from atominfo.workflows.lammps_script import drop_data_section
 from atominfo.workflows.lammps_setup import lammps_message
+from atominfo.workflows.lammps_species import species_checks
 from atominfo.workflows.lammps_store import by_id, gather, store_meaning, stored
 from atominfo.workflows.monitor import MonitorRecord
 
@@ -111,8 +112,11 @@ SAME_DH = 1e-9
 
 
 def check_reference(reference) -> None:
-    """InputError unless `reference` is a `Reference` with one bandwidth (the monitor's)."""
-    if not isinstance(reference, Reference):
+    """InputError unless `reference` is a `Reference` with one bandwidth (the monitor's),
+    or a `SpeciesReference` (`atominfo.workflows.lammps_species`)."""
+    from atominfo.workflows.species_dh import SpeciesReference
+
+    if not isinstance(reference, (Reference, SpeciesReference)):
         raise InputError(f"reference must be a Reference, got {type(reference).__name__}")
     if np.ndim(reference.h) != 0:
         raise InputError("the monitor needs a reference with a single bandwidth")
@@ -212,6 +216,7 @@ class LammpsMonitor:
             if not hasattr(lmp, method):
                 raise InputError(f"lmp must be a lammps.lammps instance, got {type(lmp).__name__}")
         options, spec = monitor_settings(options, spec, keywords)
+        self.species_checks = species_checks(lmp, reference, options, spec, extract)
         if options.false_alarm is not None:  # calibrated once (kept in the reference)
             reference.calibration().check_rate(options.false_alarm)
         self.extract = extract_path(extract)
@@ -427,8 +432,11 @@ class LammpsMonitor:
                 return None
             where = f"LAMMPS timestep {step}"
             validate_atoms(atoms, where, None)  # type: ignore[arg-type]  # NaN: an exploded run
-            X = rows_descriptors(atoms, rows, self.k, self.cutoff, where)
-            found, p = self._classify(X), self._p_values(X)
+            if self.species_checks is not None:  # each atom against its own species
+                found, p = self.species_checks.judge(atoms, rows, where), None
+            else:
+                X = rows_descriptors(atoms, rows, self.k, self.cutoff, where)
+                found, p = self._classify(X), self._p_values(X)
             if len(rows):
                 store[: len(rows)] = stored(found.dH)
             novel, dH = by_id(found.novel, rows), by_id(found.dH, rows)
@@ -441,15 +449,19 @@ class LammpsMonitor:
         whole = Novelty(novel if p is None or rate is None else flag(p, rate), dH)
         elapsed = time.perf_counter() - start
         self.seconds += elapsed
-        record = MonitorRecord(
-            len(self.history),
-            len(dH),
-            whole.fraction,
-            whole.max_dH,
-            whole.mean_dH,
-            elapsed,
-            step,
-            simulation_time(lmp, step),
+        record = (
+            self._record(whole, elapsed, step)
+            if self.species_checks
+            else MonitorRecord(
+                len(self.history),
+                len(dH),
+                whole.fraction,
+                whole.max_dH,
+                whole.mean_dH,
+                elapsed,
+                step,
+                simulation_time(lmp, step),
+            )
         )
         self.history.append(record)
         self.last_dH, self.last_novel, self.last_atoms = dH, whole.novel, atoms
@@ -465,6 +477,10 @@ class LammpsMonitor:
             if self.extractor is not None:
                 self.extractor.add(atoms, dH, record)
         return record
+
+    def _record(self, whole: Novelty, elapsed: float, step: int) -> MonitorRecord:
+        time = simulation_time(self.lmp, step)
+        return self.species_checks.record(whole, elapsed, step, time, len(self.history))  # type: ignore[union-attr]
 
     def _frame(self, step: int, tag, x) -> tuple[Atoms, np.ndarray]:
         """(every atom ordered by ID, the row in it of each local atom) as `frame_atoms`,
@@ -560,6 +576,8 @@ class LammpsMonitor:
     def crossed(self, record: MonitorRecord) -> bool:
         """Whether `record` crosses a threshold (a NaN max dH counts as crossing, except a
         max dH not determined because no atom has dH > 0: it is <= 0)."""
+        if self.species_checks is not None and self.species_checks.crossed(record):
+            return True
         max_dH = record.max_dH
         if not self.options.all_exact and np.isnan(max_dH):
             max_dH = 0.0  # no atom has dH > 0: an upper bound; thresholds below 0 need exact_dH

@@ -111,11 +111,13 @@ class SpeciesReference:
         descriptor: str = "multicomponent",
         engine=None,
         progress: Callable[[int], None] | None = None,
+        also: Sequence[str] = (),
     ) -> SpeciesReference:
         """From reference structure files; the species list is that of `reference` and
         the frames of `test` selected by `reading` (the reference is read whole; `test`
         may be empty, e.g. a file still to be written: then a test frame holding another
-        species is refused by the multicomponent descriptor, naming it)."""
+        species is refused by the multicomponent descriptor, naming it, unless `also`
+        names it: species the test will hold, e.g. those of a LAMMPS type map)."""
         from atominfo.descriptor import DEFAULT_CUTOFF, DEFAULT_K
 
         reading = reading or Reading()
@@ -124,6 +126,7 @@ class SpeciesReference:
         species = sorted(
             set(data_species(test, reading=reading) if len(test) else ())
             | set(data_species(reference, reading=whole))
+            | {str(s) for s in also}
         )
         spec = DescriptorSpec(
             spec.k or DEFAULT_K, spec.cutoff or DEFAULT_CUTOFF, spec.rescale_volume

