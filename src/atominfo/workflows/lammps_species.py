@@ -34,7 +34,13 @@ from atominfo.errors import InputError
 from atominfo.reference.novelty import Novelty
 from atominfo.workflows.monitor import MonitorRecord
 
-__all__ = ["SpeciesChecks", "SpeciesMonitorRecord", "classify_species", "species_checks"]
+__all__ = [
+    "SpeciesChecks",
+    "SpeciesMonitorRecord",
+    "classify_species",
+    "species_checks",
+    "species_record",
+]
 
 
 @dataclass
@@ -118,29 +124,34 @@ class SpeciesChecks:
 
     def record(self, whole: Novelty, seconds: float, step: int, time, number: int):
         """The `SpeciesMonitorRecord` of a check (`whole`: ordered by LAMMPS ID)."""
-        dH, symbols = whole.dH, self.symbols
-        absent = np.isposinf(dH)
-        known = dH[np.isfinite(dH)]
-        if whole.computed.all():
-            mean = float(known.mean()) if len(known) else math.nan
-        else:
-            mean = math.nan  # not every dH computed: not determined
-        return SpeciesMonitorRecord(
-            number,
-            len(dH),
-            whole.fraction,
-            float(known.max()) if len(known) else math.nan,
-            mean,
-            seconds,
-            step,
-            time,
-            int(absent.sum()),
-            {s: float(whole.novel[symbols == s].mean()) for s in sorted(set(symbols.tolist()))},
-        )
+        return species_record(whole, self.symbols, seconds, number, step, time)
 
     def crossed(self, record: MonitorRecord) -> bool:
         """An atom of an absent species crosses a max_dH threshold, whatever it is."""
         return record.absent > 0 and self.options.max_dH is not None
+
+
+def species_record(
+    whole: Novelty, symbols: np.ndarray, seconds: float, number: int, step=None, time=None
+) -> SpeciesMonitorRecord:
+    """The record of a species-resolved check (`classify_species`; `symbols` in the same
+    order): novelty with the absent atoms (dH +inf), max dH over the finite dH, mean dH
+    when every dH was computed (else NaN), the absent count, each species' novel fraction."""
+    dH = whole.dH
+    known = dH[np.isfinite(dH)]
+    determined = whole.computed.all() and len(known)
+    return SpeciesMonitorRecord(
+        number,
+        len(dH),
+        whole.fraction,
+        float(known.max()) if len(known) else math.nan,
+        float(known.mean()) if determined else math.nan,
+        seconds,
+        step,
+        time,
+        int(np.isposinf(dH).sum()),
+        {s: float(whole.novel[symbols == s].mean()) for s in sorted(set(symbols.tolist()))},
+    )
 
 
 def species_checks(lmp, reference, options, spec, extract) -> SpeciesChecks | None:

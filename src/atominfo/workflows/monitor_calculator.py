@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -45,6 +46,7 @@ from atominfo.reference import Reference
 from atominfo.reference.novelty import Novelty
 from atominfo.structures.frames import validate_atoms
 from atominfo.workflows.lammps_monitor import check_reference
+from atominfo.workflows.lammps_species import classify_species, species_record
 from atominfo.workflows.monitor import MonitorRecord
 from atominfo.workflows.snapshot_box import DEFAULT_DH_TOL, BoxAnalyser, box_descriptors, run_box
 
@@ -101,7 +103,15 @@ class NoveltyCalculator(Calculator):
     Parameters
     ----------
     calc : ase calculator (a `BaseCalculator`, e.g. ``EMT()`` or an MLIP's).
-    reference : `Reference` with one bandwidth (its descriptor settings are used).
+    reference : `Reference` with one bandwidth (its descriptor settings are used);
+        or a `atominfo.workflows.species_dh.SpeciesReference`: each atom judged
+        against the reference atoms of its own species (`Reference.classify` of
+        that species, exact: `dh_tol` does not apply); an atom of a species the
+        reference lacks is novel, its dH +inf (an empty kernel sum), counted in
+        ``last.absent`` and crossing any `max_dH`; ``last.species`` holds each
+        species' novel fraction (`atominfo.workflows.lammps_species`). A species
+        outside the reference's descriptor species list is refused (give it to
+        ``SpeciesReference.from_files(..., also=...)``).
     dh : "novel" (default): dH of the atoms with dH > 0 only, NaN for the
         others (inside the domain: dH <= 0, not computed; ``max_dH`` is NaN
         when no atom is novel); "all": every atom's dH.
@@ -156,6 +166,7 @@ class NoveltyCalculator(Calculator):
         if not isinstance(calc, BaseCalculator):
             raise InputError(f"calc must be an ASE calculator, got {type(calc).__name__}")
         check_reference(reference)
+        self._species = species_reference(reference)
         if not (isinstance(on_alarm, str) and on_alarm == "raise") and not callable(on_alarm):
             raise InputError(f"on_alarm must be 'raise' or a callable, got {on_alarm!r}")
         self.calc, self.reference, self.on_alarm = calc, reference, on_alarm
@@ -171,7 +182,12 @@ class NoveltyCalculator(Calculator):
         k, cutoff = params.check_optional("k", k), params.check_optional("cutoff", cutoff)
         self.k = int(k if k is not None else (reference.k or DEFAULT_K))
         self.cutoff = float(cutoff if cutoff is not None else (reference.cutoff or DEFAULT_CUTOFF))
-        if reference.X.shape[1] != 2 * self.k - 1:
+        if self._species and (self.k, self.cutoff) != (reference.k, reference.cutoff):
+            raise InputError(
+                f"the species reference was described with k = {reference.k}, cutoff = "
+                f"{reference.cutoff} Å, not k = {self.k}, cutoff = {self.cutoff} Å"
+            )
+        if not self._species and reference.X.shape[1] != 2 * self.k - 1:
             raise InputError(
                 f"the reference's descriptors have width {reference.X.shape[1]}, but k = "
                 f"{self.k} gives {2 * self.k - 1} (a multicomponent reference, or another k?)"
@@ -179,11 +195,15 @@ class NoveltyCalculator(Calculator):
         # allowed[Z]: whether the reference holds element Z (a table: np.isin cost
         # a tenth of a millisecond per evaluation)
         self._allowed: np.ndarray | None = None
-        if reference.elements is not None:
+        if not self._species and reference.elements is not None:
             self._allowed = np.zeros(len(chemical_symbols), dtype=bool)
             self._allowed[[atomic_numbers[s] for s in reference.elements]] = True
         # the reference's cluster index (and projected index) built once, here
-        self._analyser = BoxAnalyser(reference, self.k, self.cutoff, self.dh, self.dh_tol)
+        self._analyser = (
+            None
+            if self._species
+            else BoxAnalyser(reference, self.k, self.cutoff, self.dh, self.dh_tol)
+        )
         self.implemented_properties = [*calc.implemented_properties, *NOVELTY_PROPERTIES]
         # JSON-able (ASE trajectories store them); the reference itself is not
         self.parameters.update(
@@ -245,6 +265,8 @@ class NoveltyCalculator(Calculator):
         if not isinstance(atoms, Atoms):
             raise InputError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
         validate_atoms(atoms, SOURCE, step)
+        if self._analyser is None:  # a SpeciesReference
+            return self._check_species(atoms, step, start)
         self._check_elements(atoms, step)
         ghosts, owner = ghost_atoms(atoms, self.cutoff, source=SOURCE, frame=step)
         # one thread below a thousand atoms: starting threads cost more than they save
@@ -260,6 +282,30 @@ class NoveltyCalculator(Calculator):
         elapsed = time.perf_counter() - start
         self.seconds += elapsed
         self.last = MonitorRecord(step, len(atoms), novelty, max_dH, mean_dH, elapsed)
+        return out
+
+    def _check_species(self, atoms: Atoms, step: int, start: float) -> dict:
+        """As `_check`, each atom against the reference atoms of its own species."""
+        from atominfo.descriptor import frame_descriptors
+        from atominfo.structures.frames import Frame
+
+        ref: Any = self.reference  # a SpeciesReference
+        symbols = np.asarray(atoms.get_chemical_symbols())
+        Y = frame_descriptors(
+            Frame(atoms, SOURCE, step), self.k, self.cutoff, species=ref.descriptor_species()
+        )
+        try:
+            found = classify_species(ref, Y, symbols, self.dh)
+        except InputError as exc:
+            raise exc.located(SOURCE, step) from None
+        out: dict = {"dH": found.dH}
+        if self.p_values:  # NaN for an absent species (no calibration of its own)
+            out["p_value"] = np.asarray(ref.p_values(Y, symbols), dtype=float)
+        self.checks += 1
+        elapsed = time.perf_counter() - start
+        self.seconds += elapsed
+        self.last = species_record(found, symbols, elapsed, step)
+        out["novelty"], out["max_dH"] = self.last.novelty, self.last.max_dH
         return out
 
     def _check_elements(self, atoms: Atoms, step: int) -> None:
@@ -281,7 +327,7 @@ class NoveltyCalculator(Calculator):
     def _crossed(self, record: MonitorRecord | None) -> bool:
         return record is not None and bool(
             (self.max_novelty is not None and record.novelty > self.max_novelty)
-            or (self.max_dH is not None and record.max_dH > self.max_dH)
+            or (self.max_dH is not None and (record.absent > 0 or record.max_dH > self.max_dH))
         )
 
     def _alarm(self, atoms: Atoms) -> None:
@@ -292,6 +338,13 @@ class NoveltyCalculator(Calculator):
             return
         frozen = atoms.copy()  # with the arrays and info annotate wrote: the state at the halt
         raise NoveltyHalt(self.last, frozen, dH.copy())
+
+
+def species_reference(reference) -> bool:
+    """Whether `reference` is a `SpeciesReference` (each atom against its own species)."""
+    from atominfo.workflows.species_dh import SpeciesReference
+
+    return isinstance(reference, SpeciesReference)
 
 
 def annotate(atoms: Atoms, novelty: dict) -> None:
