@@ -159,3 +159,18 @@ def test_cli_species_json_has_per_species_fractions(files, tmp_path, monkeypatch
     assert code == 3  # the absent Ni halts the run at its first check
     assert out["halted"]["absent"] > 0 and out["halted"]["novelty_Ni"] == 1.0
     assert out["halted"]["timestep"] == 0
+
+
+@pytest.mark.slow
+def test_table_has_per_species_columns(files, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("in.md").write_text(CUNI + "run 20\n")
+    args = ["lammps", "in.md", "--ref", str(files[0]), "--species", "--type-map", TYPE_MAP]
+    assert main([*args, "--every", "10", "-q", "--table", "t.csv"]) == 0
+    assert main([*args, "--every", "10", "-q", "--table", "t.json"]) == 0
+    head, *rows = Path("t.csv").read_text().splitlines()
+    assert head.split(",")[-3:] == ["absent", "novelty_Cu", "novelty_Ni"] and len(rows) == 3
+    table = json.loads(Path("t.json").read_text())
+    assert table["absent"] == [0, 0, 0] and len(table["novelty_Ni"]) == 3
+    for row, cu, ni in zip(rows, table["novelty_Cu"], table["novelty_Ni"], strict=True):
+        assert [float(v) for v in row.split(",")[-2:]] == pytest.approx([cu, ni])

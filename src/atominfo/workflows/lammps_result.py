@@ -193,10 +193,13 @@ def _number(value, digits: int) -> str:
 
 
 def check_columns(checks: Sequence[dict]) -> dict[str, list]:
-    """Checks (`MonitorRecord.as_dict`) as lists, one per column of `CHECK_COLUMNS`."""
+    """Checks (`MonitorRecord.as_dict`) as lists, one per column of `CHECK_COLUMNS`, then
+    one per further key of the checks (a species-resolved run: absent, novelty_<species>)."""
+    known = set(CHECK_COLUMNS) | {"step"}
+    extra = list(dict.fromkeys(key for check in checks for key in check if key not in known))
     return {
-        name: [check["step" if name == "check" else name] for check in checks]
-        for name in CHECK_COLUMNS
+        name: [check.get("step" if name == "check" else name) for check in checks]
+        for name in (*CHECK_COLUMNS, *extra)
     }
 
 
@@ -204,8 +207,9 @@ def write_checks_table(path, checks: Sequence[dict]) -> None:
     """The checks (`ScriptRun.checks`) as a table file: .json (one list per column) or
     .csv (a header line, then one line per check; empty where a value is missing).
 
-    The columns are `CHECK_COLUMNS`. Written atomically (`atominfo.runs.atomic`):
-    inside an `OutputGuard`, committed with the run's other outputs.
+    The columns are `CHECK_COLUMNS` (and those `check_columns` adds). Written
+    atomically (`atominfo.runs.atomic`): inside an `OutputGuard`, committed with the
+    run's other outputs.
     """
     from atominfo.outputs.tables import write_csv, write_json
 
@@ -213,5 +217,5 @@ def write_checks_table(path, checks: Sequence[dict]) -> None:
     if Path(path).suffix == ".json":
         write_json(path, columns)
     else:
-        rows = [dict(zip(CHECK_COLUMNS, row, strict=True)) for row in zip(*columns.values())]
-        write_csv(path, CHECK_COLUMNS, rows)
+        rows = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values())]
+        write_csv(path, list(columns), rows)
