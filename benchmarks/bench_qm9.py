@@ -37,7 +37,10 @@ Heavy (tens of minutes): not run in CI.
 
 Usage: python benchmarks/bench_qm9.py [--molecules N] [--samples 10000]
        [--curve-samples 4000] [--check 5000] [--seeds 3] [--compress 0.01]
-       [--stages read,describe,elements,check,curve,compress]
+       [--sizes 12] [--seed 0] [--save descriptors.npz]
+       [--stages check,elements,curve,compress]   (read and describe always run)
+
+Figures and the commands that gave them: benchmarks/README.md, "Public data (issue 23)".
 """
 
 from __future__ import annotations
