@@ -155,8 +155,10 @@ def test_cli_species_json_has_per_species_fractions(files, tmp_path, monkeypatch
     Path("in.md").write_text(CUNI + "run 10\n")
     args = ["lammps", "in.md", "--ref", str(files[1]), "--species", "--type-map", TYPE_MAP]
     code = main([*args, "--every", "10", "--halt-dh", "1000", "--json"])
-    out = json.loads(capsys.readouterr().out)
+    said = capsys.readouterr()
+    out = json.loads(said.out)
     assert code == 3  # the absent Ni halts the run at its first check
+    assert "--halt-dh 1000 (" in said.err and "absent from the reference" in said.err
     assert out["halted"]["absent"] > 0 and out["halted"]["novelty_Ni"] == 1.0
     assert out["halted"]["timestep"] == 0
 

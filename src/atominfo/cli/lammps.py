@@ -72,7 +72,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import sys
 
-    from atominfo.cli.lammps_species import reference
+    from atominfo.cli.lammps_species import halt_line, reference
     from atominfo.cli.report import PREFIX, fmt, print_json, progress, say
     from atominfo.errors import InputError
     from atominfo.reference.conformal import calibration_size
@@ -130,21 +130,5 @@ def run(args) -> int:
         return INTERRUPTED_EXIT
     if result.halted is None:
         return 0
-    print(_halt_line(result, args), file=sys.stderr if args.json else sys.stdout, flush=True)
+    print(halt_line(result, args), file=sys.stderr if args.json else sys.stdout, flush=True)
     return HALT_EXIT
-
-
-def _halt_line(result, args) -> str:
-    from atominfo.cli.report import fmt
-
-    h, over = result.halted, []
-    rule = "dH > 0" if args.false_alarm is None else f"p <= {fmt(args.false_alarm)}"
-    if args.halt_novelty is not None and h["novelty"] > args.halt_novelty:
-        over.append(f"--halt-novelty {fmt(args.halt_novelty)}")
-    if args.halt_dh is not None and not (h["max_dH"] is not None and h["max_dH"] <= args.halt_dh):
-        over.append(f"--halt-dh {fmt(args.halt_dh)}")
-    return (
-        f"halted at timestep {h['timestep']} (script line {result.halt_line}): "
-        f"{fmt(100 * h['novelty'], 4)}% of atoms novel ({rule}), max dH "
-        f"{fmt(h['max_dH'], 5)} nats; over {' and '.join(over)}"
-    )

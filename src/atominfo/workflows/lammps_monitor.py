@@ -279,7 +279,8 @@ class LammpsMonitor:
         self._own_store = missing or bool(self.lmp.has_id("fix", STORE_FIX))
         if missing:
             self._command(f"fix {STORE_FIX} all property/atom {prop}")
-        self._command(f'print "atominfo: {prop} = {store_meaning(self.options)}"')
+        meaning = store_meaning(self.options, self.species_checks is not None)
+        self._command(f'print "atominfo: {prop} = {meaning}"')
         if int(self.lmp.extract_setting("world_size")) > 1:
             # each rank describes its own atoms from them and its ghosts: the ghosts must
             # reach the cutoff beyond any local atom until LAMMPS next reneighbours

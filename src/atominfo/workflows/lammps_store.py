@@ -22,15 +22,20 @@ def stored(dH: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(dH), 0.0, dH)
 
 
-def store_meaning(options: MonitorOptions) -> str:
+def store_meaning(options: MonitorOptions, species: bool = False) -> str:
     """What d_<name> holds, as the LAMMPS log says it (a dump cannot); no single quote
-    (LAMMPS would parse it)."""
+    (LAMMPS would parse it). `species`: each atom against its own species, +inf for a
+    species absent from the reference (`atominfo.workflows.lammps_species`)."""
     if options.all_exact:
-        return "dH (nats) of every atom at its latest check"
-    return (
-        "dH (nats) of the novel atoms at their latest check; 0 for the atoms inside the "
-        "domain of the reference (dH <= 0, not computed)"
-    )
+        text = "dH (nats) of every atom at its latest check"
+    else:
+        text = (
+            "dH (nats) of the novel atoms at their latest check; 0 for the atoms inside the "
+            "domain of the reference (dH <= 0, not computed)"
+        )
+    if species:
+        text += "; each atom against its own species, inf for a species the reference lacks"
+    return text
 
 
 def by_id(local: np.ndarray, rows: np.ndarray) -> np.ndarray:
