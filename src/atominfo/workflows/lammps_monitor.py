@@ -138,7 +138,8 @@ class LammpsMonitor:
         gathered through ``d_<name>`` (atom IDs 1 to N), the records and the
         halt are the same on every rank; give `extract` on one rank only).
     reference : Reference
-        Training environments; one bandwidth.
+        Training environments; one bandwidth. Or a `SpeciesReference`: each atom
+        against its own species (`atominfo.workflows.lammps_species`; one rank).
     options : MonitorOptions, optional
         How often to check (``every``, default 100 steps), the thresholds
         (``max_novelty``, ``max_dH``), whether a crossing halts the run
