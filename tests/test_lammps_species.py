@@ -113,13 +113,34 @@ def test_an_atom_of_a_species_absent_from_the_reference_is_novel(files):
         lmp.close()
 
 
+@pytest.mark.slow
+def test_false_alarm_flags_against_the_calibration_of_each_species(files):
+    from atominfo.descriptor import frame_descriptors
+    from atominfo.structures.frames import Frame
+
+    ref = _reference(files[0])
+    lmp = open_lammps()
+    try:
+        lmp.commands_string(CUNI)
+        monitor = LammpsMonitor(lmp, ref, type_map=TYPE_MAP, false_alarm=0.2)
+        record = monitor.check()
+        atoms = monitor.last_atoms
+        symbols = np.array(atoms.get_chemical_symbols())
+        Y = frame_descriptors(Frame(atoms, "x", 0), ref.k, ref.cutoff, species=ref.species)
+        flagged = ref.p_values(Y, symbols) <= 0.2
+        np.testing.assert_array_equal(monitor.last_novel, flagged)
+        assert record.novelty == pytest.approx(flagged.mean())
+        for s in ("Cu", "Ni"):
+            assert record.species[s] == pytest.approx(flagged[symbols == s].mean())
+    finally:
+        lmp.close()
+
+
 def test_refused_options(files, tmp_path):
     ref = _reference(files[0])
     lmp = open_lammps()
     try:
         lmp.commands_string(CUNI)
-        with pytest.raises(InputError, match="false-alarm"):
-            LammpsMonitor(lmp, ref, type_map=TYPE_MAP, false_alarm=0.1)
         with pytest.raises(InputError, match="extract"):
             LammpsMonitor(lmp, ref, type_map=TYPE_MAP, max_dH=1.0, extract=tmp_path / "x.extxyz")
         with pytest.raises(InputError, match="cutoff"):
@@ -131,7 +152,7 @@ def test_refused_options(files, tmp_path):
 @pytest.mark.parametrize(
     "extra, said",
     [
-        (["--false-alarm", "0.1"], "--false-alarm"),
+        (["--false-alarm", "0.0001"], "species Cu of the reference"),  # too few to calibrate
         (["--halt-dh", "1", "-o", "x.extxyz"], "--extract"),
         ([], "--type-map"),
         (["--type-map", TYPE_MAP, "--species-descriptor", "nope"], "descriptor"),

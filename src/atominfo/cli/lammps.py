@@ -97,7 +97,8 @@ def run(args) -> int:
     args.rescale_volume, args.multicomponent, args.index, args.format = None, False, ":", None
     ref = reference(args)  # with --species: split by species
     if args.false_alarm is not None:  # calibrated once, with progress; a rate too small refused
-        with progress("calibration", calibration_size(len(ref), ref.seed), args.quiet, "envs") as a:
+        size = ref.calibration_size() if args.species else calibration_size(len(ref), ref.seed)
+        with progress("calibration", size, args.quiet, "envs") as a:
             ref.calibration(progress=a).check_rate(args.false_alarm)
     live = not (args.json or args.quiet)
     if live:

@@ -18,8 +18,6 @@ def reference(args):
     if not wanted(args):
         return load.reference(args, args.bandwidth)
     refused = {
-        "--false-alarm (the monitor's calibration is not per species)": args.false_alarm
-        is not None,
         "--extract (-o): dump d_dH instead": args.output is not None,
         "--ref self": any(str(r) == "self" for r in args.ref or ()),
     }

@@ -435,7 +435,7 @@ class LammpsMonitor:
             where = f"LAMMPS timestep {step}"
             validate_atoms(atoms, where, None)  # type: ignore[arg-type]  # NaN: an exploded run
             if self.species_checks is not None:  # each atom against its own species
-                found, p = self.species_checks.judge(atoms, rows, where), None
+                found, p = self.species_checks.judge(atoms, rows, where)
             else:
                 X = rows_descriptors(atoms, rows, self.k, self.cutoff, where)
                 found, p = self._classify(X), self._p_values(X)

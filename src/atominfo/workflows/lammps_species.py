@@ -17,8 +17,11 @@ honest (it exceeds every threshold). The check's record counts such atoms in
 finite; an absent atom crosses a ``max_dH`` threshold whatever it is (as the ASE
 `atominfo.workflows.monitor.NoveltyMonitor`).
 
-Not taken in this mode (InputError): a ``false_alarm`` rate (the monitor's
-calibration is per reference, not per species), ``extract`` (the extractor
+With a ``false_alarm`` rate, an atom is novel when its conformal p-value
+against the calibration of its own species is at most the rate
+(`SpeciesReference.p_values`; an absent species: novel at any rate).
+
+Not taken in this mode (InputError): ``extract`` (the extractor
 fingerprints one descriptor matrix), several MPI ranks (ghost descriptors
 carry no species).
 """
@@ -82,11 +85,6 @@ class SpeciesChecks:
     judge a frame (`judge`), make its record (`record`), decide a crossing (`crossed`)."""
 
     def __init__(self, reference, options, k: int, cutoff: float, lmp, extract) -> None:
-        if options.false_alarm is not None:
-            raise InputError(
-                "--species does not take --false-alarm (the monitor's calibration is not "
-                "per species): use --halt-novelty or --halt-dh"
-            )
         if extract is not None:
             raise InputError("--species does not take --extract (-o): dump d_dH instead")
         if int(lmp.extract_setting("world_size")) > 1:
@@ -99,9 +97,11 @@ class SpeciesChecks:
         self.reference, self.options = reference, options
         self.symbols = np.zeros(0, dtype=str)  # of the latest check, ordered by LAMMPS ID
 
-    def judge(self, atoms, rows: np.ndarray, where: str) -> Novelty:
+    def judge(self, atoms, rows: np.ndarray, where: str) -> tuple[Novelty, np.ndarray | None]:
         """The `Novelty` of the atoms `rows` of `atoms` (local order), each against its
-        own species; InputError naming a species the descriptor's list lacks."""
+        own species, and with a false-alarm rate their p-values against their species'
+        calibration (0 for an absent species: novel at any rate); InputError naming a
+        species the descriptor's list lacks."""
         from atominfo.descriptor import frame_descriptors
         from atominfo.structures.frames import Frame
 
@@ -118,9 +118,11 @@ class SpeciesChecks:
                     source=where,
                 )
         Y = frame_descriptors(Frame(atoms, where, 0), ref.k, ref.cutoff, species=species)[rows]
-        return classify_species(
-            ref, Y, self.symbols[rows], "all" if self.options.all_exact else "novel"
-        )
+        symbols = self.symbols[rows]
+        found = classify_species(ref, Y, symbols, "all" if self.options.all_exact else "novel")
+        if self.options.false_alarm is None:
+            return found, None
+        return found, np.nan_to_num(ref.p_values(Y, symbols), nan=0.0)
 
     def record(self, whole: Novelty, seconds: float, step: int, time, number: int):
         """The `SpeciesMonitorRecord` of a check (`whole`: ordered by LAMMPS ID)."""
