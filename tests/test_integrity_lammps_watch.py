@@ -356,3 +356,36 @@ def test_run_script_writes_its_table_and_refuses_an_output_over_its_script(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "bad.md", "checks.csv", "in.md", "script.json",
     ]  # fmt: skip
+
+
+# -- a watch that sees no new frame ----------------------------------------------------
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_watch_new_only_with_no_new_frame_ends_with_exit_0_saying_so(tmp_path, capsys, as_json):
+    """--new-only skips the frames already there: a file that then gets no new frame
+    before --idle-timeout is a quiet simulation, not bad input."""
+    path = tmp_path / "md.extxyz"
+    path.write_text(HOT.read_text())
+    args = ["watch", str(path), "--ref", str(REF), "--new-only", "--idle-timeout", "0.2"]
+    args += ["--poll", "0.05", "-q"] + (["--json"] if as_json else [])
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "error" not in err
+    (line,) = out.splitlines()
+    if as_json:
+        row = json.loads(line)
+        assert row["file"] == str(path) and row["scored"] == 0 and row["new_frame"] is False
+        assert "no new frame" in row["note"]
+    else:
+        assert line.startswith("no new frame") and "0.2 s" in line
+
+
+def test_watch_without_new_only_still_refuses_a_file_with_no_complete_frame(tmp_path, capsys):
+    path = tmp_path / "md.extxyz"
+    path.write_text("")
+    args = ["watch", str(path), "--ref", str(REF), "--idle-timeout", "0.2", "--poll", "0.05"]
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    last = err.splitlines()[-1]
+    assert out == "" and last.startswith("atominfo: error: ") and "no complete frame" in last

@@ -138,8 +138,11 @@ def run(args) -> int:
     if result.stopped_on_alarm:
         return ALARM_EXIT
     if result.scored == 0 and args.max_frames != 0:
-        what = "new complete frame" if args.new_only else "complete frame"
-        raise InputError(
-            f"no {what} within --idle-timeout {args.idle_timeout:g} s", source=str(args.file)
-        )
+        waited = f"within --idle-timeout {args.idle_timeout:g} s"
+        if not args.new_only:  # a file that never held a frame: likely the wrong file
+            raise InputError(f"no complete frame {waited}", source=str(args.file))
+        # --new-only skips the frames there: none arriving is a quiet run, not bad input
+        note = f"no new frame arrived in {args.file} {waited}"
+        row = {"file": str(args.file), "scored": 0, "new_frame": False, "note": note}
+        say(json_text(row, indent=None) if args.json else note)
     return 0
