@@ -169,3 +169,52 @@ def test_two_runs_check_their_common_step_once_as_the_serial_run(tmp_path):
     tables = [(tmp_path / d / "t.csv").read_text().splitlines() for d in ("serial", "mpi")]
     timesteps = [[int(r.split(",")[1]) for r in t[1:]] for t in tables]
     assert timesteps[0] == timesteps[1] == list(range(0, 101, 10))
+
+
+@pytest.mark.parametrize(
+    "reference, halt",
+    [("alloy", ["--halt-novelty", "0.05", "--exact-dh"]), ("cu", ["--halt-dh", "1000"])],
+    ids=["alloy", "absent-Ni"],
+)
+def test_two_ranks_with_species_give_the_serial_dh_and_halt_step(tmp_path, reference, halt):
+    """--species on 2 ranks: each rank describes its atoms from its own and its ghost
+    atoms with their species; d_dH of every atom (+inf for an absent species: not read
+    as a failed check) and the halt step are the serial run's."""
+    from .test_lammps_species import CUNI, TYPE_MAP, write_alloys
+
+    ref = write_alloys(tmp_path / f"{reference}.extxyz", 0.3 if reference == "alloy" else 0.0)
+    # (atoms numbered in an order that does not depend on the ranks, as TRICLINIC)
+    script = CUNI.replace("mass 2 58.69", "mass 2 58.69\nreset_atoms id sort yes")
+    script += (
+        "dump d all custom 10 md.dump id type x y z d_dH\n"
+        "dump_modify d sort id format float %.17g\nrun 60\n"
+    )
+    runs = []
+    for ranks in (1, 2):
+        folder = tmp_path / f"np{ranks}"
+        folder.mkdir()
+        (folder / "in.md").write_text(script)
+        command = [sys.executable, "-m", "atominfo", "lammps", "in.md", "--ref", str(ref)]
+        command += ["--species", "--type-map", TYPE_MAP, "--every", "10", "--start-step", "10"]
+        command += ["--table", "t.csv", "-q", *halt]
+        if ranks > 1:
+            command = [str(MPIRUN), "-np", "2", *command]
+        runs.append(
+            subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300)
+        )
+    assert runs[0].returncode == runs[1].returncode == 3, runs[1].stderr
+    assert runs[1].stdout.splitlines()[-1] == runs[0].stdout.splitlines()[-1]
+    tables = [(tmp_path / d / "t.csv").read_text().splitlines() for d in ("np1", "np2")]
+    assert [r.split(",")[:5] for r in tables[0]] == [r.split(",")[:5] for r in tables[1]]
+    assert [r.split(",")[-3:] for r in tables[0]] == [r.split(",")[-3:] for r in tables[1]]
+    dumps = [
+        ase.io.read(tmp_path / d / "md.dump", ":", format="lammps-dump-text")
+        for d in ("np1", "np2")
+    ]
+    assert [f.info["timestep"] for f in dumps[0]] == [f.info["timestep"] for f in dumps[1]]
+    checked = [f for f in dumps[0] if f.info["timestep"] >= 10]
+    assert checked and all(np.isfinite(f.arrays["d_dH"]).any() for f in checked)
+    if reference == "cu":
+        assert all(np.isposinf(f.arrays["d_dH"]).any() for f in checked)
+    for one, two in zip(*dumps, strict=True):
+        np.testing.assert_allclose(two.arrays["d_dH"], one.arrays["d_dH"], rtol=0, atol=1e-9)

@@ -45,7 +45,7 @@ dump_modify d sort id format line "%d %d %.8f %.8f %.8f %.17g"
 """
 
 
-def _alloys(path: Path, ni: float) -> Path:
+def write_alloys(path: Path, ni: float) -> Path:
     rng = np.random.default_rng(0)
     frames = []
     for seed in range(3):
@@ -62,7 +62,7 @@ def _alloys(path: Path, ni: float) -> Path:
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("species")
-    return _alloys(folder / "alloy.extxyz", 0.3), _alloys(folder / "cu.extxyz", 0.0)
+    return write_alloys(folder / "alloy.extxyz", 0.3), write_alloys(folder / "cu.extxyz", 0.0)
 
 
 def _reference(path: Path) -> SpeciesReference:
@@ -141,8 +141,6 @@ def test_refused_options(files, tmp_path):
     lmp = open_lammps()
     try:
         lmp.commands_string(CUNI)
-        with pytest.raises(InputError, match="extract"):
-            LammpsMonitor(lmp, ref, type_map=TYPE_MAP, max_dH=1.0, extract=tmp_path / "x.extxyz")
         with pytest.raises(InputError, match="cutoff"):
             LammpsMonitor(lmp, ref, type_map=TYPE_MAP, cutoff=4.0)
     finally:
@@ -153,7 +151,6 @@ def test_refused_options(files, tmp_path):
     "extra, said",
     [
         (["--false-alarm", "0.0001"], "species Cu of the reference"),  # too few to calibrate
-        (["--halt-dh", "1", "-o", "x.extxyz"], "--extract"),
         ([], "--type-map"),
         (["--type-map", TYPE_MAP, "--species-descriptor", "nope"], "descriptor"),
     ],
@@ -197,3 +194,54 @@ def test_table_has_per_species_columns(files, tmp_path, monkeypatch):
     assert table["absent"] == [0, 0, 0] and len(table["novelty_Ni"]) == 3
     for row, cu, ni in zip(rows, table["novelty_Cu"], table["novelty_Ni"], strict=True):
         assert [float(v) for v in row.split(",")[-2:]] == pytest.approx([cu, ni])
+
+
+@pytest.mark.slow
+def test_extract_cuts_out_as_extract_species_absent_species_first(files, tmp_path):
+    """A crossing frame's novel environments are cut out by the code of `atominfo extract
+    --species` (the same picks and dH), the atoms of the absent species (Ni) first,
+    each with the run's provenance."""
+    from atominfo.workflows.labelling import ExtractOptions, extract
+    from atominfo.workflows.species import AbsentSpeciesWarning
+
+    ref = _reference(files[1])  # Cu only: every Ni atom is novel by construction
+    path = tmp_path / "cut.extxyz"
+    lmp = open_lammps()
+    try:
+        lmp.commands_string(CUNI)
+        monitor = LammpsMonitor(
+            lmp, ref, type_map=TYPE_MAP, max_dH=1e3, extract=path, max_picks=4, exact_dH=True
+        )
+        record = monitor.check()
+        frame = monitor.last_atoms
+    finally:
+        lmp.close()
+    assert monitor.crossed(record) and record.absent > 0
+    cut = ase.io.read(path, ":")
+    with pytest.warns(AbsentSpeciesWarning, match="Ni"):
+        offline = extract(frame, ref, ExtractOptions(mode="cluster", max_picks=4))
+    assert len(cut) == len(offline.structures) == monitor.extracted == 4
+    symbols = np.array(frame.get_chemical_symbols())
+    for piece, again in zip(cut, offline.structures, strict=True):
+        assert piece.info["centre_atom"] == again.info["centre_atom"]
+        assert symbols[piece.info["centre_atom"]] == "Ni"  # the absent species first
+        assert piece.info["species_absent"] is True and "dH" not in piece.info
+        np.testing.assert_allclose(piece.positions, again.positions, rtol=0, atol=1e-8)
+        assert piece.info["timestep"] == 0 and piece.info["source"] == "<lammps>"
+        assert piece.info["reference_sha256"] == ref.digest[:16]
+        assert piece.info["reference_environments"] == len(ref)
+        assert np.isposinf(piece.arrays["dH"][0])  # the check's dH of the centre atom
+
+
+@pytest.mark.slow
+def test_cli_extract_with_species_writes_the_cut_outs(files, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("in.md").write_text(CUNI + "run 20\n")
+    args = ["lammps", "in.md", "--ref", str(files[0]), "--species", "--type-map", TYPE_MAP]
+    code = main([*args, "--every", "10", "--halt-novelty", "0", "-o", "c.extxyz", "-q"])
+    assert code == 3, capsys.readouterr().err
+    cut = ase.io.read("c.extxyz", ":")
+    assert 0 < len(cut) <= 10 and all(p.info["timestep"] == 0 for p in cut)
+    assert all(p.info["dH"] > 0 and p.info["source"] == "in.md" for p in cut)
+    dH = [p.info["dH"] for p in cut]
+    assert dH == sorted(dH, reverse=True)  # largest first: no deduplication

@@ -18,7 +18,6 @@ def reference(args):
     if not wanted(args):
         return load.reference(args, args.bandwidth)
     refused = {
-        "--extract (-o): dump d_dH instead": args.output is not None,
         "--ref self": any(str(r) == "self" for r in args.ref or ()),
     }
     h, spec, reading = settings(args, list(args.ref), refused)

@@ -25,6 +25,7 @@ __all__ = [
     "ghost_descriptors",
     "lammps_atoms",
     "rows_descriptors",
+    "symbols_by_id",
 ]
 
 # LAMMPS unit styles whose lengths are Å (the descriptors are in 1/Å).
@@ -232,9 +233,27 @@ def rows_descriptors(atoms: Atoms, rows: np.ndarray, k: int, cutoff: float, wher
     return out[rows]
 
 
-def ghost_descriptors(lmp, k: int, cutoff: float, type_map, where: str):
-    """(ids, X): the IDs and descriptors (nlocal, 2k-1), 1/Å, of this MPI rank's atoms,
-    from its own and its ghost atoms alone (a domain-decomposed run: nothing gathered).
+def symbols_by_id(lmp, type_map) -> np.ndarray:
+    """The chemical symbol of every atom of a domain-decomposed run, by ID (``gather_atoms``
+    of the types: collective, so every rank calls it at the same point; IDs 1 to N)."""
+    n = int(lmp.get_natoms())
+    gathered = lmp.gather_atoms("type", 0, 1)
+    if gathered is None:
+        raise InputError(
+            "LAMMPS could not gather the atoms of its MPI ranks: atom IDs must be 1 to N",
+            source=LAMMPS_SOURCE,
+        )
+    types = np.array(np.ctypeslib.as_array(gathered), dtype=np.int64)[:n]
+    symbols = _symbols_by_type(lmp, types, type_map)
+    return np.array([symbols[int(t)] for t in types], dtype=str)
+
+
+def ghost_descriptors(lmp, k: int, cutoff: float, type_map, where: str, species=None):
+    """(ids, X): the IDs and descriptors (nlocal, width), 1/Å, of this MPI rank's atoms,
+    from its own and its ghost atoms alone (a domain-decomposed run: nothing gathered);
+    with a `species` list of two or more, the multicomponent rows
+    (`atominfo.descriptor.multicomponent`: each species' block from the local and ghost
+    atoms of that species, their LAMMPS types through `type_map`), else the plain ones.
 
     The ghosts must reach at least `cutoff` beyond every local atom (the monitor sets
     ``comm_modify cutoff``). Positions are taken as a serial check takes them: each
@@ -250,11 +269,12 @@ def ghost_descriptors(lmp, k: int, cutoff: float, type_map, where: str):
     from ase.geometry import wrap_positions
 
     from atominfo.descriptor.kernel import describe_points
+    from atominfo.descriptor.multicomponent import descriptor_width
     from atominfo.structures.geometry import complete_cell
 
     nlocal = int(lmp.extract_setting("nlocal"))
     if nlocal == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, 2 * k - 1))
+        return np.zeros(0, dtype=np.int64), np.zeros((0, descriptor_width(k, species)))
     n = nlocal + int(lmp.extract_setting("nghost"))
     ids = np.array(lmp.numpy.extract_atom("id", nelem=n), dtype=np.int64)
     types = np.array(lmp.numpy.extract_atom("type", nelem=n), dtype=np.int64)
@@ -288,4 +308,27 @@ def ghost_descriptors(lmp, k: int, cutoff: float, type_map, where: str):
     if bad.size:
         a, other = int(owner[bad[0]]), int(owner[coincident[bad[0]]])
         raise InputError(f"two atoms at the same position (atoms {a} and {other})", source=where)
-    return ids[:nlocal], out
+    if species is None or len(species) < 2:
+        return ids[:nlocal], out
+    names = _symbols_by_type(lmp, types, type_map)
+    symbols = np.array([names[int(t)] for t in types], dtype=str)
+    return ids[:nlocal], _species_blocks(points, symbols, nlocal, out, species, k, cutoff)
+
+
+def _species_blocks(points, symbols, nlocal: int, plain, species, k: int, cutoff: float):
+    """The multicomponent rows of the `nlocal` first `points` (their `plain` rows, then one
+    block per species from that species' points alone), as `multicomponent_descriptors`."""
+    from atominfo.descriptor.kernel import describe_points
+    from atominfo.descriptor.multicomponent import BLOCK_SCALE
+
+    width = 2 * k - 1
+    X = np.zeros((nlocal, width * (1 + len(species))))
+    X[:, :width] = plain * BLOCK_SCALE
+    for s, symbol in enumerate(species):
+        mask = symbols == symbol
+        local = np.flatnonzero(mask[:nlocal])  # first among the points of `mask`, in order
+        if local.size:
+            block = np.empty((local.size, width))
+            describe_points(points[mask], np.arange(local.size), k, cutoff, block)
+            X[local, width * (1 + s) : width * (2 + s)] = block * BLOCK_SCALE
+    return X

@@ -12,6 +12,7 @@ the reference (files, environments, ``reference_sha256``) and the step.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,8 @@ class CrossingExtractor:
         from atominfo.workflows.labelling_novel import reference_fingerprint
 
         if self._fingerprint is None:  # hashing the reference once per run
-            self._fingerprint = reference_fingerprint(self.reference.X)
+            digest = getattr(self.reference, "digest", "")  # a SpeciesReference's, as extract's
+            self._fingerprint = digest[:16] or reference_fingerprint(self.reference.X)
         values = {
             "source": self.source,
             "timestep": record.timestep,
@@ -103,17 +105,24 @@ class CrossingExtractor:
 
     def _cut_outs(self, frame: Atoms, info: dict) -> list[Atoms]:
         from atominfo.workflows.labelling import ExtractOptions, extract
+        from atominfo.workflows.species import AbsentSpeciesWarning
+        from atominfo.workflows.species_dh import SpeciesReference
 
+        # --species: scored again by `extract` against each atom's own species (the
+        # stored dH has +inf for an absent species, which a stored dH may not hold)
+        species = isinstance(self.reference, SpeciesReference)
         options = ExtractOptions(
             mode=self.options.extract_mode,
-            dedupe=True,
+            dedupe=not species,
             max_picks=self.options.max_picks,
             h=float(self.reference.h),
             dh_array="dH",
         )
         if not (frame.arrays["dH"] > options.min_dh).any():
             return []  # crossed by a threshold on max dH <= 0 only: nothing novel to cut out
-        cut = extract(frame, None, options, spec=self.spec)
+        with warnings.catch_warnings():  # the check's record counts the absent atoms
+            warnings.simplefilter("ignore", AbsentSpeciesWarning)
+            cut = extract(frame, self.reference if species else None, options, spec=self.spec)
         for piece in cut.structures:
             # a frame in memory is frame 0 of '<memory>' to `extract`: the script says more
             for key in ("source_frame", "frame"):

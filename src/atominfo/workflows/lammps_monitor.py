@@ -139,7 +139,7 @@ class LammpsMonitor:
         halt are the same on every rank; give `extract` on one rank only).
     reference : Reference
         Training environments; one bandwidth. Or a `SpeciesReference`: each atom
-        against its own species (`atominfo.workflows.lammps_species`; one rank).
+        against its own species (`atominfo.workflows.lammps_species`).
     options : MonitorOptions, optional
         How often to check (``every``, default 100 steps), the thresholds
         (``max_novelty``, ``max_dH``), whether a crossing halts the run
@@ -217,7 +217,7 @@ class LammpsMonitor:
             if not hasattr(lmp, method):
                 raise InputError(f"lmp must be a lammps.lammps instance, got {type(lmp).__name__}")
         options, spec = monitor_settings(options, spec, keywords)
-        self.species_checks = species_checks(lmp, reference, options, spec, extract)
+        self.species_checks = species_checks(reference, options, spec)
         if options.false_alarm is not None:  # calibrated once (kept in the reference)
             reference.calibration().check_rate(options.false_alarm)
         self.extract = extract_path(extract)
@@ -512,7 +512,7 @@ class LammpsMonitor:
         Each rank describes its own atoms from its own and its ghost atoms
         (`ghost_descriptors`: no positions gathered), classifies them and computes
         their dH; then the per-atom values are gathered through d_<name> (collective:
-        every rank gets here at the same step). A rank whose check fails sends +inf:
+        every rank gets here at the same step). A rank whose check fails sends -inf:
         then every rank redoes the check on the gathered frame, the path of one
         process, and raises the error a serial run raises.
         """
@@ -520,21 +520,29 @@ class LammpsMonitor:
         nlocal = len(tag)
         failed: Exception | None = None
         try:
-            _, X = ghost_descriptors(self.lmp, self.k, self.cutoff, self.options.type_map, where)
-            found, p = self._classify(X), self._p_values(X)
+            if self.species_checks is not None:  # with the species of the ghosts
+                found, p = self.species_checks.ranks(self.lmp, where)
+            else:
+                _, X = ghost_descriptors(
+                    self.lmp, self.k, self.cutoff, self.options.type_map, where
+                )
+                found, p = self._classify(X), self._p_values(X)
         except Exception as exc:  # every rank must still take part in the gathers below
-            failed, found, p = exc, Novelty(np.zeros(0, bool), np.full(nlocal, np.inf)), None
+            failed, found, p = exc, Novelty(np.zeros(0, bool), np.full(nlocal, -np.inf)), None
         first = None
         if rate is not None or self.options.all_exact:  # the labels are not in dH then
             local = found.novel.astype(float) if p is None else p
             sent = local if failed is None else np.full(nlocal, np.nan)
             first = gather(self.lmp, self.name, sent)
         dH = gather(self.lmp, self.name, found.dH)
-        if np.isposinf(dH).any():
+        if np.isneginf(dH).any():  # (+inf: an absent species, with --species)
             atoms, _ = self._frame(step, tag, x)
             validate_atoms(atoms, where, None)  # type: ignore[arg-type]
             every = np.arange(len(atoms))
-            self._classify(rows_descriptors(atoms, every, self.k, self.cutoff, where))
+            if self.species_checks is not None:
+                self.species_checks.judge(atoms, every, where)
+            else:
+                self._classify(rows_descriptors(atoms, every, self.k, self.cutoff, where))
             raise failed or InputError("the check failed on another MPI rank", source=where)
         store = self.lmp.numpy.extract_atom(f"d_{self.name}")
         if nlocal:

@@ -21,9 +21,11 @@ With a ``false_alarm`` rate, an atom is novel when its conformal p-value
 against the calibration of its own species is at most the rate
 (`SpeciesReference.p_values`; an absent species: novel at any rate).
 
-Not taken in this mode (InputError): ``extract`` (the extractor
-fingerprints one descriptor matrix), several MPI ranks (ghost descriptors
-carry no species).
+On several MPI ranks each rank describes its own atoms from its own and its
+ghost atoms with their species (`atominfo.workflows.lammps_convert.ghost_descriptors`
+with the reference's species list): the multicomponent rows, and so the dH, are
+the serial run's. ``extract`` cuts out a crossing frame's novel environments as
+``atominfo extract --species`` does (`atominfo.workflows.lammps_extract`).
 """
 
 from __future__ import annotations
@@ -84,11 +86,7 @@ class SpeciesChecks:
     """What `LammpsMonitor` does differently with a `SpeciesReference`: describe and
     judge a frame (`judge`), make its record (`record`), decide a crossing (`crossed`)."""
 
-    def __init__(self, reference, options, k: int, cutoff: float, lmp, extract) -> None:
-        if extract is not None:
-            raise InputError("--species does not take --extract (-o): dump d_dH instead")
-        if int(lmp.extract_setting("world_size")) > 1:
-            raise InputError("--species runs on one MPI rank (without mpirun)")
+    def __init__(self, reference, options, k: int, cutoff: float) -> None:
         if (k, cutoff) != (reference.k, reference.cutoff):
             raise InputError(
                 f"the species reference was described with k = {reference.k}, cutoff = "
@@ -107,9 +105,27 @@ class SpeciesChecks:
 
         ref = self.reference
         self.symbols = np.asarray(atoms.get_chemical_symbols())
-        species = ref.descriptor_species()
+        species = self._species(self.symbols, where)
+        Y = frame_descriptors(Frame(atoms, where, 0), ref.k, ref.cutoff, species=species)[rows]
+        return self._judged(Y, self.symbols[rows])
+
+    def ranks(self, lmp, where: str) -> tuple[Novelty, np.ndarray | None]:
+        """As `judge`, for this MPI rank's atoms (local order), each described from its
+        own and its ghost atoms with their species (`ghost_descriptors`); `symbols` then
+        holds every atom's, by ID (collective: every rank calls it at the same point,
+        before anything that can fail)."""
+        from atominfo.workflows.lammps_convert import ghost_descriptors, symbols_by_id
+
+        self.symbols = symbols_by_id(lmp, self.options.type_map)
+        ref, species = self.reference, self._species(self.symbols, where)
+        ids, Y = ghost_descriptors(lmp, ref.k, ref.cutoff, self.options.type_map, where, species)
+        return self._judged(Y, self.symbols[ids - 1])
+
+    def _species(self, symbols: np.ndarray, where: str) -> list[str] | None:
+        """The reference's descriptor species list; InputError naming a species it lacks."""
+        species = self.reference.descriptor_species()
         if species is not None:
-            extra = sorted(set(self.symbols.tolist()) - set(species))
+            extra = sorted(set(symbols.tolist()) - set(species))
             if extra:
                 raise InputError(
                     f"species {', '.join(extra)} not in the species list of the reference "
@@ -117,8 +133,10 @@ class SpeciesChecks:
                     "is described (--type-map)",
                     source=where,
                 )
-        Y = frame_descriptors(Frame(atoms, where, 0), ref.k, ref.cutoff, species=species)[rows]
-        symbols = self.symbols[rows]
+        return species
+
+    def _judged(self, Y: np.ndarray, symbols: np.ndarray) -> tuple[Novelty, np.ndarray | None]:
+        ref = self.reference
         found = classify_species(ref, Y, symbols, "all" if self.options.all_exact else "novel")
         if self.options.false_alarm is None:
             return found, None
@@ -156,13 +174,13 @@ def species_record(
     )
 
 
-def species_checks(lmp, reference, options, spec, extract) -> SpeciesChecks | None:
+def species_checks(reference, options, spec) -> SpeciesChecks | None:
     """The `SpeciesChecks` of a monitor whose reference is a `SpeciesReference`, else None
-    (InputError for what the mode does not take)."""
+    (InputError for a k or cutoff other than the reference's)."""
     from atominfo.workflows.species_dh import SpeciesReference
 
     if not isinstance(reference, SpeciesReference):
         return None
     k = spec.k if spec.k is not None else reference.k
     cutoff = spec.cutoff if spec.cutoff is not None else reference.cutoff
-    return SpeciesChecks(reference, options, k, cutoff, lmp, extract)
+    return SpeciesChecks(reference, options, k, cutoff)
