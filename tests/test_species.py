@@ -205,7 +205,6 @@ def test_cli_overlap_species_absent(files, capsys):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--sample", "10"], "--sample"),
         (["--multicomponent"], "--multicomponent"),
         (["-b", "0.01,0.02"], "one bandwidth"),
         (["--species-descriptor", "blind"], "must be one of"),

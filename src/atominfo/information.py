@@ -381,6 +381,7 @@ def sampled_entropy(
     *,
     engine: EngineOptions | None = None,
     progress=None,
+    alpha: float = SAMPLED_ALPHA,
 ) -> SampledEntropy:
     """Entropy H of a large set from `n_samples` random queries against all n points.
 
@@ -411,6 +412,8 @@ def sampled_entropy(
     n_samples : int >= 2, queries drawn.
     seed : int, seed of the draw.
     engine, progress : as `entropy` (progress counts sampled queries).
+    alpha : miscoverage of the interval, in (0, 1): coverage at least 1 - alpha
+        (0.05 by default; smaller for several intervals that must hold together).
 
     Returns
     -------
@@ -420,6 +423,7 @@ def sampled_entropy(
     hs, scalar = bandwidths(h)
     n_samples = params.check("n_samples", n_samples)
     seed = params.check("seed", seed)
+    alpha = params.check("false_alarm", alpha, label="alpha")
     n = len(X)
     m = min(n_samples, n)
     rng = np.random.default_rng(seed)
@@ -433,7 +437,7 @@ def sampled_entropy(
         low, high = estimate, estimate.copy()
     else:
         log_n = np.log(n)
-        bounds = np.array([_betting_interval(a / log_n, n, SAMPLED_ALPHA) for a in terms])
+        bounds = np.array([_betting_interval(a / log_n, n, alpha) for a in terms])
         # widening to hold the estimate can only raise the coverage
         low = np.minimum(bounds[:, 0] * log_n, estimate)
         high = np.maximum(bounds[:, 1] * log_n, estimate)

@@ -21,7 +21,8 @@ def add_arguments(parser) -> None:
         help="Estimate H from M random environments (each "
         "against all n) with a 95%% confidence interval for the H of all n "
         "(coverage at least 95%% for any data; wide when M is small); D is "
-        "then not computed.",
+        "then not computed. With --species: M environments of each species, "
+        "the intervals of a set holding together at 95%% (Bonferroni).",
     )
     options.add_seed(parser, "Seed of the --sample draw.")
     options.add_engine(parser)

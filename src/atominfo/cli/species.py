@@ -59,8 +59,7 @@ def entropy(args) -> None:
     from atominfo.cli.report import fmt, print_json, progress, say, table
     from atominfo.workflows.species_run import species_entropy_table
 
-    refused = {"--sample": args.sample is not None, "--multicomponent": args.multicomponent}
-    h, spec, reading = settings(args, args.files, refused)
+    h, spec, reading = settings(args, args.files, {"--multicomponent": args.multicomponent})
     with progress("species entropy", None, args.quiet, "envs") as advance:
         result = species_entropy_table(
             list(map(str, args.files)),
@@ -70,14 +69,19 @@ def entropy(args) -> None:
             descriptor=args.species_descriptor,
             engine=options.engine(args),
             progress=lambda name, n: advance(n),
+            sample=args.sample,
+            seed=args.seed,
         )
     if args.json:
         print_json({**result.to_dict(), "k": args.k, "cutoff": args.cutoff})
         return
     cols = result.columns()
+    sampled = "H_low" in cols
+    lows, highs = cols.get("H_low", cols["H"]), cols.get("H_high", cols["H"])
+    keys = ("set", "species", "n", "p", "H", "D")
     rows = [
-        [s, sp, "-" if n is None else n, fmt(p), fmt(H), fmt(D)]
-        for s, sp, n, p, H, D in zip(*(cols[k] for k in ("set", "species", "n", "p", "H", "D")))
+        [s, sp, "-" if n is None else n, fmt(p), _h(H, lo, hi, sampled), fmt(D)]
+        for s, sp, n, p, H, D, lo, hi in zip(*(cols[k] for k in keys), lows, highs)
     ]
     title = (
         f"species-resolved information ({result.descriptor} descriptor, h = {fmt(h)} 1/Å, "
@@ -86,6 +90,24 @@ def entropy(args) -> None:
     say(table(["set", "species", "n", "p(z)", "H (nats)", "D (nats)"], rows, title=title, left=2))
     say("species rows: H(X|z) of each centre species; chemical: H(species) = -sum p log p;")
     say("total: the joint H = H(species) + sum_z p(z) H(X|z)")
+    if sampled:
+        exact = sorted({sp for _, r in result.sets for sp, e in zip(r.species, r.sampled) if not e})
+        say(
+            f"H(X|z) estimated from {args.sample} random environments of each species "
+            f"(seed {args.seed}); H(species) exact; D not computed.\n"
+            "[low, high]: the intervals of a set hold together with probability >= 95% for "
+            "any data (Bonferroni: each of its k sampled species at level 0.05/k; total: "
+            "H(species) + sum_z p(z) bounds)"
+        )
+        if exact:
+            say(f"exact (no more than {args.sample} environments): {', '.join(exact)}")
+
+
+def _h(H, low, high, sampled: bool) -> str:
+    from atominfo.cli.report import fmt
+
+    # a zero-width interval (exact species, the chemical term) is the value alone
+    return f"{fmt(H)} [{fmt(low)}, {fmt(high)}]" if sampled and low != high else fmt(H)
 
 
 def overlap(args) -> None:

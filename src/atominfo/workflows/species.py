@@ -34,9 +34,11 @@ from atominfo.engine.fold import log_sum_exp
 from atominfo.engine.options import as_engine
 from atominfo.errors import InputError
 from atominfo.information import (
+    SAMPLED_ALPHA,
     as_descriptor_matrix,
     check_widths,
     finite_log_sums,
+    sampled_entropy,
     surprisals,
 )
 from atominfo.results import Result
@@ -105,9 +107,16 @@ class SpeciesEntropy(Result):
     chemical : H(species) = -sum_z p(z) log p(z).
     conditional : sum_z p(z) H(X | z).
     total : the joint entropy H, equal to ``chemical + conditional`` (to rounding).
-    total_diversity : the joint diversity, log sum_z exp D(X | z).
+    total_diversity : the joint diversity, log sum_z exp D(X | z) (NaN when sampled).
     bandwidth : h, 1/Å.
     descriptor : "multicomponent" or "plain" when made from structures, else None.
+    n_samples, seed : queries per species and seed of a sampled run (None: exact).
+    sampled : per species, whether H(X | z) was sampled (False: exact, n_z <= M).
+    low, high : per species, bounds on H(X | z); with the joint's `total_low`,
+        `total_high`, all hold together with probability >= 95% (Bonferroni:
+        each sampled species' interval at level 0.05 / k for k sampled species;
+        the joint's bounds are chemical + sum_z p(z) bounds). Exact species and
+        exact runs: low = high = H.
     """
 
     _fields_shown = ("species", "entropy", "chemical", "conditional", "total")
@@ -123,17 +132,30 @@ class SpeciesEntropy(Result):
     total_diversity: float
     bandwidth: float
     descriptor: str | None = None
+    n_samples: int | None = None
+    seed: int | None = None
+    sampled: np.ndarray | None = None
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+    total_low: float | None = None
+    total_high: float | None = None
 
     def columns(self) -> dict[str, list]:
-        """One row per species: species, n, p, H, D, log_n."""
-        return {
+        """One row per species: species, n, p, H, D (None: not computed), log_n; for a
+        sampled run also H_low, H_high and sampled."""
+        out = {
             "species": list(self.species),
             "n": [int(v) for v in self.n],
             "p": [float(v) for v in self.p],
             "H": [float(v) for v in self.entropy],
-            "D": [float(v) for v in self.diversity],
+            "D": [float(v) if np.isfinite(v) else None for v in self.diversity],
             "log_n": [float(v) for v in self.log_n],
         }
+        if self.low is not None and self.high is not None and self.sampled is not None:
+            out["H_low"] = [float(v) for v in self.low]
+            out["H_high"] = [float(v) for v in self.high]
+            out["sampled"] = [bool(v) for v in self.sampled]
+        return out
 
     def to_pandas(self):
         """The per-species table (`columns`) as a `pandas.DataFrame`."""
@@ -148,7 +170,14 @@ class SpeciesEntropy(Result):
 
 
 def species_entropy(
-    X, species, h: float = DEFAULT_BANDWIDTH, *, engine=None, progress=None
+    X,
+    species,
+    h: float = DEFAULT_BANDWIDTH,
+    *,
+    engine=None,
+    progress=None,
+    sample: int | None = None,
+    seed: int = 0,
 ) -> SpeciesEntropy:
     """Per-species entropy H(X | z), the chemical term H(species) and the joint H.
 
@@ -159,6 +188,12 @@ def species_entropy(
     h : bandwidth, 1/Å (one value).
     engine : EngineOptions or None.
     progress : called with the number of environments done.
+    sample : None (exact), or M >= 2: each species with more than M environments
+        has H(X | z) estimated from M queries (`atominfo.sampled_entropy`, seed
+        `seed`), the others exact; H(species) stays exact, D is not computed
+        (NaN), and `low`/`high`, `total_low`/`total_high` are simultaneous 95%
+        bounds (Bonferroni over the sampled species).
+    seed : seed of the draw of each sampled species.
 
     Returns
     -------
@@ -180,6 +215,8 @@ def species_entropy(
     engine = as_engine(engine).with_progress(progress)
     names = sorted(set(z.tolist()))
     n = np.array([np.count_nonzero(z == s) for s in names])
+    if sample is not None:
+        return _sampled_species(X, z, names, n, h, engine, sample, seed)
     H, D, joint = np.zeros(len(names)), np.zeros(len(names)), []
     for t, s in enumerate(names):
         Xs = X[z == s]
@@ -202,6 +239,46 @@ def species_entropy(
         total=float(np.concatenate(joint).mean()),
         total_diversity=float(log_sum_exp(D)),
         bandwidth=float(h),
+    )
+
+
+def _sampled_species(X, z, names, n, h, engine, sample, seed) -> SpeciesEntropy:
+    """`species_entropy` with H(X | z) sampled (M = `sample` queries) for each species
+    of more than M environments; simultaneous 95% bounds by Bonferroni."""
+    sample = params.check("n_samples", sample, label="sample")
+    seed = params.check("seed", seed)
+    sampled = n > sample
+    k = max(int(sampled.sum()), 1)
+    H, low, high = np.zeros(len(names)), np.zeros(len(names)), np.zeros(len(names))
+    for t, s in enumerate(names):
+        Xs = X[z == s]
+        if sampled[t]:
+            est = sampled_entropy(Xs, h, sample, seed, engine=engine, alpha=SAMPLED_ALPHA / k)
+            H[t], low[t], high[t] = est.entropy, est.low, est.high
+        else:  # every environment: exact
+            log_sums = log_kernel_sums(Xs, Xs, np.array([h]), engine)[0]
+            H[t] = low[t] = high[t] = surprisals(log_sums, len(Xs)).mean()
+    p = n / len(X)
+    chemical = float(-np.sum(p * np.log(p)))
+    return SpeciesEntropy(
+        species=names,
+        n=n,
+        p=p,
+        entropy=H,
+        diversity=np.full(len(names), np.nan),
+        log_n=np.log(n),
+        chemical=chemical,
+        conditional=float(np.sum(p * H)),
+        total=chemical + float(np.sum(p * H)),
+        total_diversity=float("nan"),
+        bandwidth=float(h),
+        n_samples=int(sample),
+        seed=int(seed),
+        sampled=sampled,
+        low=low,
+        high=high,
+        total_low=chemical + float(np.sum(p * low)),
+        total_high=chemical + float(np.sum(p * high)),
     )
 
 

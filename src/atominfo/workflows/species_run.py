@@ -92,16 +92,24 @@ class SpeciesEntropyTable(Result):
 
     def columns(self) -> dict[str, list]:
         """One row per set and species; then per set a row 'total' (n: all, p: 1, H: joint
-        H, D: joint D) and a row 'chemical' (H: H(species))."""
-        out: dict[str, list] = {k: [] for k in ("set", "species", "n", "p", "H", "D")}
+        H, D: joint D) and a row 'chemical' (H: H(species)); for a sampled run also
+        H_low, H_high (simultaneous 95% bounds; the chemical term is exact)."""
+        keys = ("species", "n", "p", "H", "D", "H_low", "H_high")
+        out: dict[str, list] = {k: [] for k in ("set", *keys)}
         for name, r in self.sets:
             cols = r.columns()
-            extra: list[tuple] = [("total", int(np.sum(r.n)), 1.0, r.total, r.total_diversity)]
-            extra.append(("chemical", None, None, r.chemical, None))
-            for row in [*zip(cols["species"], cols["n"], cols["p"], cols["H"], cols["D"]), *extra]:
-                for key, value in zip(("species", "n", "p", "H", "D"), row):
+            lows, highs = cols.get("H_low", cols["H"]), cols.get("H_high", cols["H"])
+            D = r.total_diversity if np.isfinite(r.total_diversity) else None
+            low, high = (r.total, r.total) if r.total_low is None else (r.total_low, r.total_high)
+            extra: list[tuple] = [("total", int(np.sum(r.n)), 1.0, r.total, D, low, high)]
+            extra.append(("chemical", None, None, r.chemical, None, r.chemical, r.chemical))
+            per = zip(*(cols[k] for k in ("species", "n", "p", "H", "D")), lows, highs)
+            for row in [*per, *extra]:
+                for key, value in zip(keys, row):
                     out[key].append(value)
                 out["set"].append(name)
+        if self.sets and self.sets[0][1].n_samples is None:
+            del out["H_low"], out["H_high"]
         return out
 
     def to_dict(self) -> dict:
@@ -134,6 +142,8 @@ def species_entropy_table(
     descriptor: str = "multicomponent",
     engine=None,
     progress: Callable[[str, int], None] | None = None,
+    sample: int | None = None,
+    seed: int = 0,
 ) -> SpeciesEntropyTable:
     """Species-resolved entropy of each of `files` (and of all together for several).
 
@@ -146,6 +156,8 @@ def species_entropy_table(
     descriptor : "multicomponent" (default) or "plain".
     engine : EngineOptions or None.
     progress : called with (set name, environments done), with 0 as each set starts.
+    sample, seed : None (exact), or M queries per species of more than M
+        environments (`atominfo.workflows.species.species_entropy`).
     """
     h = params.check("bandwidth", h, label="bandwidth h")
     species = data_species(*files, reading=reading)
@@ -164,7 +176,7 @@ def species_entropy_table(
         if progress is not None:
             progress(name, 0)
             step = _named(progress, name)
-        r = species_entropy(X, z, h, engine=engine, progress=step)
+        r = species_entropy(X, z, h, engine=engine, progress=step, sample=sample, seed=seed)
         r.descriptor = descriptor
         sets.append((name, r))
     return SpeciesEntropyTable(sets, species, descriptor, float(h))

@@ -1,0 +1,120 @@
+"""Species-resolved entropy from sampled queries (`species_entropy(..., sample=M)`,
+`atominfo entropy --species --sample M`): each species' H(X|z) sampled, H(species)
+exact, simultaneous 95% bounds (Bonferroni over the sampled species) that hold the
+exact values on EMT Cu3Au frames."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from atominfo import InputError, descriptors
+from atominfo.workflows.species import species_entropy
+from atominfo.workflows.species_run import species_entropy_table
+
+H = 0.015
+M = 20
+
+
+def cu3au(ordered: bool, seed: int):
+    """L1_2 Cu3Au, 32 atoms (Au on the cube corners), or its species shuffled."""
+    atoms = bulk("Cu", "fcc", a=3.75, cubic=True)
+    atoms.set_chemical_symbols(["Au", "Cu", "Cu", "Cu"])
+    atoms = atoms.repeat(2)
+    if not ordered:
+        symbols = np.array(atoms.get_chemical_symbols())
+        np.random.default_rng(seed).shuffle(symbols)
+        atoms.set_chemical_symbols(list(symbols))
+    return atoms
+
+
+@pytest.fixture(scope="module")
+def frames():
+    """EMT MD of the random alloy at 800 K: 4 frames, 32 Au and 96 Cu environments."""
+    from atominfo.structures.datasets import md_frames
+
+    return md_frames(cu3au(False, 1), 800, 4, seed=1)
+
+
+@pytest.fixture(scope="module")
+def data(frames):
+    z = np.concatenate([f.get_chemical_symbols() for f in frames])
+    X = descriptors(frames, multicomponent=["Au", "Cu"])
+    return X, z, species_entropy(X, z, H)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_interval_holds_exact(data, seed):
+    X, z, exact = data
+    est = species_entropy(X, z, H, sample=M, seed=seed)
+    assert est.species == exact.species and est.sampled.all() and est.n_samples == M
+    assert est.chemical == pytest.approx(exact.chemical, abs=1e-12)  # exact, not sampled
+    assert np.all(est.low <= exact.entropy + 1e-12) and np.all(exact.entropy <= est.high + 1e-12)
+    assert est.total_low <= exact.total <= est.total_high
+    assert est.total == pytest.approx(est.chemical + est.conditional, abs=1e-12)
+    # really sampled: the estimate is not the exact value, nor is its interval a point
+    assert np.all(np.abs(est.entropy - exact.entropy) > 0) and np.all(est.high > est.low)
+    assert np.isnan(est.diversity).all() and est.columns()["D"] == [None, None]
+
+
+def test_reproducible_and_exact_when_small(data):
+    X, z, exact = data
+    a, b = (species_entropy(X, z, H, sample=M, seed=3) for _ in range(2))
+    assert np.array_equal(a.entropy, b.entropy) and a.total_low == b.total_low
+    c = species_entropy(X, z, H, sample=M, seed=4)
+    assert not np.array_equal(a.entropy, c.entropy)
+    # M between the Au (32) and Cu (96) counts: Au exact (zero width), Cu sampled
+    mid = species_entropy(X, z, H, sample=50, seed=0)
+    assert mid.sampled.tolist() == [False, True]
+    assert mid.entropy[0] == pytest.approx(exact.entropy[0], abs=1e-12)
+    assert mid.low[0] == mid.high[0] == mid.entropy[0]
+    # M beyond every species: every value exact
+    every = species_entropy(X, z, H, sample=1000, seed=0)
+    assert not every.sampled.any()
+    assert np.allclose(every.entropy, exact.entropy, atol=1e-12)
+    assert every.total == pytest.approx(exact.total, abs=1e-12)
+    with pytest.raises(InputError, match="sample"):
+        species_entropy(X, z, H, sample=1)
+
+
+@pytest.fixture(scope="module")
+def path(frames, tmp_path_factory):
+    from ase.io import write
+
+    out = tmp_path_factory.mktemp("species_sample") / "alloy.extxyz"
+    write(out, frames)
+    return str(out)
+
+
+def test_cli_species_sample(path, data, capsys):
+    from atominfo.cli import main
+
+    _, _, exact = data
+    args = ["entropy", path, "--species", "--sample", str(M), "--seed", "2"]
+    assert main([*args, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    r = doc["results"][0]
+    assert r["n_samples"] == M and r["seed"] == 2 and r["sampled"] == [True, True]
+    assert r["total_low"] <= exact.total <= r["total_high"]
+    api = species_entropy_table([path], H, sample=M, seed=2).sets[0][1]
+    assert r["total"] == pytest.approx(api.total, abs=1e-12)
+    assert main([*args, "--json"]) == 0  # the same seed: the same numbers
+    assert json.loads(capsys.readouterr().out) == doc
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "Bonferroni" in text and "[" in text and "H(species) exact" in text
+    assert main(["entropy", path, "--species", "--sample", "50"]) == 0
+    assert "exact (no more than 50 environments): Au" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("sample", ["1", "0", "x"])
+def test_cli_species_sample_refused(path, capsys, sample):
+    from atominfo.cli import main
+
+    assert main(["entropy", path, "--species", "--sample", sample]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("atominfo: error:") and "--sample" in err
+    assert len(err.strip().splitlines()) == 1
