@@ -173,9 +173,9 @@ def test_monitor_novelty_is_the_flagged_fraction(crystal):
     Y = descriptors(monitor.last_atoms)
     p = reference.p_values(Y)
     assert halted.novelty == np.mean(p <= RATE)
-    # per-atom dH unchanged: exact where dH > 0, 0 for the atoms inside the domain
+    # per-atom dH unchanged: exact where dH > 0, NaN (not computed) for the atoms inside
     dH = reference.delta_entropy(Y)
-    np.testing.assert_allclose(monitor.last_dH, np.where(dH > 0, dH, 0.0), atol=1e-8, rtol=0)
+    np.testing.assert_allclose(monitor.last_dH, np.where(dH > 0, dH, np.nan), atol=1e-8, rtol=0)
     assert halted.novelty != np.mean(dH > 0)  # the rule changed
 
 
