@@ -118,3 +118,21 @@ def test_cli_species_sample_refused(path, capsys, sample):
     err = capsys.readouterr().err
     assert err.startswith("atominfo: error:") and "--sample" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_table_sampled_columns(frames, data):
+    """Several sets: each with its own bounds; the table's rows, frame and JSON are finite
+    where the maths is (D not computed: None)."""
+    X, z, exact = data
+    table = species_entropy_table([frames[:2], frames[2:]], H, sample=M, seed=0)
+    assert [name for name, _ in table.sets] == ["set 0", "set 1", "all"]
+    cols = table.columns()
+    assert cols["species"][-4:] == ["Au", "Cu", "total", "chemical"]
+    assert all(lo <= h <= hi for lo, h, hi in zip(cols["H_low"], cols["H"], cols["H_high"]))
+    assert cols["D"][-4:] == [None, None, None, None]
+    everything = table.sets[-1][1]
+    assert everything.total_low <= exact.total <= everything.total_high
+    json.dumps(table.to_dict(), allow_nan=False)
+    assert len(table.to_pandas()) == 12 and "H_low" in table._repr_html_()
+    exact_table = species_entropy_table([frames], H)
+    assert "H_low" not in exact_table.columns()
