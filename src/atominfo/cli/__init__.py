@@ -218,15 +218,17 @@ def _silence_stdout() -> None:
 
 def console_main() -> None:
     """The `atominfo` console script."""
-    from atominfo.cli.report import terminate_gracefully
+    code, returned = 130, False
+    try:  # the imports too: Ctrl-C there is an interruption, not a traceback
+        from atominfo.cli.report import terminate_gracefully
 
-    terminate_gracefully()
-    code = 130
-    try:
-        code = main()
+        terminate_gracefully()
+        code, returned = main(), True
         _ignore_signals()
-    except KeyboardInterrupt:  # a signal as main returned: the command had ended
+    except KeyboardInterrupt:  # before main took over, or as it returned (the command had ended)
         _ignore_signals()
+        if not returned:
+            print(f"{PROG}: interrupted", file=sys.stderr)
     sys.exit(code)
 
 
