@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import stat
@@ -191,8 +192,14 @@ def _iter_scanned(
             f"no frames selected by index {index!r} (the file has {len(scan)} complete frames)",
             source=name,
         )
+    with open(scan.source, "rb") as handle:  # one handle for all frames, not one each
+        yield from _scanned_frames(scan, selected, fmt, name, handle)
+
+
+def _scanned_frames(scan, selected, fmt: str, name: str, handle) -> Iterator[tuple[int, Atoms]]:
+    """The `selected` frames of `scan`, read from the open file `handle`."""
     for number in selected:
-        atoms = _fast_atoms(scan, number, fmt, name)
+        atoms = _fast_atoms(scan, number, fmt, name, handle)
         if atoms is not None:
             if len(atoms) != scan.counts[number]:
                 raise InputError(
@@ -224,16 +231,15 @@ def _iter_scanned(
         yield number, atoms
 
 
-def _fast_atoms(scan, number: int, fmt: str, name: str) -> Atoms | None:
+def _fast_atoms(scan, number: int, fmt: str, name: str, handle) -> Atoms | None:
     """The frame as ase.io.read gives it, by `structures.fastread` (no ase.io import),
     or None where that reader does not reproduce ASE's (the caller then uses ASE)."""
     if fmt not in ("extxyz", "lammps-dump-text"):
         return None
     from atominfo.structures.fastread import Unsupported, frame_atoms
 
-    with open(scan.source, "rb") as fh:
-        fh.seek(scan.starts[number])
-        data = fh.read(scan.ends[number] - scan.starts[number])
+    handle.seek(scan.starts[number])
+    data = handle.read(scan.ends[number] - scan.starts[number])
     try:
         return frame_atoms(data, fmt, source=name, frame=number)
     except Unsupported:
@@ -337,13 +343,29 @@ def validate_atoms(atoms: Atoms, source: str, frame: int) -> None:
     """Raise InputError for a structure the descriptor cannot be computed on."""
     if len(atoms) == 0:
         raise InputError("structure has no atoms", source=source, frame=frame)
-    pos = atoms.get_positions()
-    bad = ~np.isfinite(pos).all(axis=1)
-    if bad.any():
+    pos = atoms.positions
+    if not np.isfinite(pos).all():
+        bad = ~np.isfinite(pos).all(axis=1)
         raise InputError(
             "coordinate is NaN or infinite", source=source, frame=frame, atom=int(np.argmax(bad))
         )
-    check_periodic_cell(atoms.cell[:], atoms.pbc, source=source, frame=frame)
+    cell = np.asarray(atoms.cell[:], dtype=float)
+    fault = _cell_fault(cell.tobytes(), np.asarray(atoms.pbc, dtype=bool).tobytes())
+    if fault is not None:
+        raise InputError(fault, source=source, frame=frame)
+
+
+@functools.lru_cache(maxsize=64)
+def _cell_fault(cell: bytes, pbc: bytes) -> str | None:
+    """Why `check_periodic_cell` refuses a cell (its bytes), or None: the frames of a
+    run mostly share one cell, checked once (an SVD costs as much as a small frame)."""
+    try:
+        check_periodic_cell(
+            np.frombuffer(cell).reshape(3, 3), np.frombuffer(pbc, dtype=bool), source="", frame=0
+        )
+    except InputError as exc:
+        return exc.reason
+    return None
 
 
 def read_frames(structures, index=":", format=None, *, type_map=None) -> list[Frame]:

@@ -11,7 +11,6 @@ from atominfo.structures.fastread.tokens import (
     INT,
     STRING,
     Unsupported,
-    find_byte,
     parse_lines,
     string_column,
 )
@@ -29,6 +28,10 @@ _SIMPLE_PAIR = re.compile(
     r"\s*([A-Za-z_][A-Za-z0-9_\-]*)="
     r'(?:"([^"\\{}\[\]\']*)"|([^\s"\\{}\[\]\'=]+))'
 )
+_PARTS = re.compile(r"[^\s,]+")
+# A token no int or float conversion accepts: it starts with a letter that cannot
+# begin "inf", "infinity" or "nan" (Python's and numpy's float() take no other words).
+_NOT_A_NUMBER = re.compile(r"[^\W\diInN_]")
 _BOOLS = {
     "T": True,
     "F": False,
@@ -67,16 +70,19 @@ def comment_info(line: str) -> dict:
 def _convert(key: str, value: str):
     if key.lower() in UNPROCESSED_KEYS or value.startswith("_JSON"):
         raise Unsupported("unprocessed key or JSON")
-    parts = re.findall(r"[^\s,]+", value)
+    parts = _PARTS.findall(value)
     converted: object = value
-    try:
+    if not any(_NOT_A_NUMBER.match(p) for p in parts):  # else both conversions fail
         try:
-            number = np.array(parts, dtype=int)
+            try:
+                if any("." in p for p in parts):  # not an int: skip the failing try
+                    raise ValueError
+                number = np.array(parts, dtype=int)
+            except (ValueError, OverflowError):
+                number = np.array(parts, dtype=float)
+            converted = number[0] if len(number) == 1 else number
         except (ValueError, OverflowError):
-            number = np.array(parts, dtype=float)
-        converted = number[0] if len(number) == 1 else number
-    except (ValueError, OverflowError):
-        pass
+            pass
     if key in SPECIAL_3_3_KEYS:
         if not isinstance(converted, np.ndarray) or converted.shape != (9,):
             raise Unsupported("special 3x3 key")
@@ -120,7 +126,7 @@ def extxyz_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
     from ase import Atoms
 
     buf = np.frombuffer(data, dtype=np.uint8)
-    n, comment, body = _frame_head(buf)
+    n, comment, body = _frame_head(bytes(data))
     info = comment_info(comment) if comment.strip() else {}
     pbc = info.pop("pbc") if "pbc" in info else ([True] * 3 if "Lattice" in info else None)
     cell = info.pop("Lattice").T if "Lattice" in info else None
@@ -146,18 +152,18 @@ def extxyz_atoms(data: bytes, *, source: str = "<text>", frame: int | None = Non
     return atoms
 
 
-def _frame_head(buf: np.ndarray) -> tuple[int, str, int]:
+def _frame_head(data: bytes) -> tuple[int, str, int]:
     """(atom count, comment line, offset of the first atom line) of a frame's bytes."""
-    nl = find_byte(buf, 10, 0)
-    nl2 = find_byte(buf, 10, nl + 1) if nl >= 0 else -1
+    nl = data.find(b"\n")
+    nl2 = data.find(b"\n", nl + 1) if nl >= 0 else -1
     if nl2 < 0:
         raise Unsupported("header")
     try:
-        n = int(bytes(buf[:nl]))
+        n = int(data[:nl])
     except ValueError:
         raise Unsupported("count") from None
     try:
-        comment = bytes(buf[nl + 1 : nl2]).decode("utf-8")
+        comment = data[nl + 1 : nl2].decode("utf-8")
     except UnicodeDecodeError:
         raise Unsupported("not UTF-8") from None
     return n, comment, nl2 + 1

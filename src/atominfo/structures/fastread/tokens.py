@@ -233,26 +233,24 @@ def parse_lines(
     InputError naming the atom whose line has the wrong number of columns,
     ends early, or holds a number that is not one.
     """
-    kinds = np.asarray(kinds, dtype=np.int64)
-    slot = np.zeros(len(kinds), dtype=np.int64)
-    counts = [0, 0, 0, 0]
-    for c, kind in enumerate(kinds):
-        slot[c] = counts[kind]
+    kind_of = [int(kind) for kind in kinds]
+    slot_of, counts = [], [0, 0, 0, 0]
+    for kind in kind_of:
+        slot_of.append(counts[kind])
         counts[kind] += 1
+    kinds, slot = np.array(kind_of, dtype=np.int64), np.array(slot_of, dtype=np.int64)
     out_f = np.empty((n_lines, counts[FLOAT]))
     out_i = np.empty((n_lines, counts[INT]), dtype=np.int64)
     out_s = np.empty((n_lines, counts[STRING], 2), dtype=np.int64)
     if n_lines * len(kinds) <= SMALL_TOKENS:
         # a small frame: Python's own float() and int(), and no compiled kernel to load
         # (loading it costs about as much as the `import ase.io` the fast reader saves)
-        slow = _parse_small(buf, start, n_lines, kinds, slot, out_s)
-        end, status, line, n_slow = slow[0], slow[1], slow[2], len(slow[3])
-        slow = np.array(slow[3], dtype=np.int64).reshape(-1, 4)
+        end, status, line, slow = _parse_small(buf, start, n_lines, kind_of, slot_of, out_s)
     else:
-        end, status, line, slow = _parse_kernel(
+        end, status, line, found = _parse_kernel(
             buf, start, n_lines, kinds, slot, out_f, out_i, out_s
         )
-        n_slow = len(slow)
+        slow = found.tolist()  # Python ints: no numpy scalar per number below
     atom = first_atom + int(line)
     if status in (1, 2):
         got = _line_text(buf, start, int(line))
@@ -267,24 +265,23 @@ def parse_lines(
         raise InputError(
             f"the frame ends after {line} of its atom lines", source=source, frame=frame, atom=atom
         )
-    raw = bytes(buf) if n_slow else b""
-    for i in range(int(n_slow)):
-        row, col, t0, t1 = (int(v) for v in slow[i])
+    raw = bytes(buf) if slow else b""
+    for row, col, t0, t1 in slow:
         text = raw[t0:t1].decode("ascii", "replace")
         try:
-            if kinds[col] == FLOAT:
-                out_f[row, slot[col]] = float(text)
+            if kind_of[col] == FLOAT:
+                out_f[row, slot_of[col]] = float(text)
             else:
-                out_i[row, slot[col]] = int(text)
+                out_i[row, slot_of[col]] = int(text)
         except (ValueError, OverflowError):
-            what = "a number" if kinds[col] == FLOAT else "an integer"
+            what = "a number" if kind_of[col] == FLOAT else "an integer"
             raise InputError(
                 f"column {col + 1} {text[:30]!r} is not {what}",
                 source=source,
                 frame=frame,
                 atom=first_atom + row,
             ) from None
-    return Columns(out_f, out_i, out_s, buf, list(slot)), int(end)
+    return Columns(out_f, out_i, out_s, buf, slot_of), int(end)
 
 
 def column_getter(columns: list[str], kinds, cols: Columns):
