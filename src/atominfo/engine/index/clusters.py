@@ -83,11 +83,12 @@ def _squared_distances(Y, i, Xs, lo, hi, buf):
     d = Y.shape[1]
     dmin = np.inf
     j = lo
+    zero = Xs.dtype.type(0.0)  # accumulate in the data's precision (float32: 8 lanes)
     while j + 4 <= hi:
-        a0 = 0.0
-        a1 = 0.0
-        a2 = 0.0
-        a3 = 0.0
+        a0 = zero
+        a1 = zero
+        a2 = zero
+        a3 = zero
         for k in range(d):
             yk = Y[i, k]
             t0 = yk - Xs[j, k]
@@ -105,7 +106,7 @@ def _squared_distances(Y, i, Xs, lo, hi, buf):
         dmin = min(dmin, min(min(a0, a1), min(a2, a3)))
         j += 4
     for jj in range(j, hi):
-        acc = 0.0
+        acc = zero
         for k in range(d):
             t = Y[i, k] - Xs[jj, k]
             acc += t * t
@@ -154,7 +155,6 @@ def _shell_bounds(i, cd2_lo, c, bound, shell_r, shell_log_n, shell_v):
 def _classify(
     Y,
     cd2_lo,
-    Xs,
     offsets,
     radius,
     log_size,
@@ -164,11 +164,14 @@ def _classify(
     out_pairs,
     shell_r,
     shell_log_n,
+    Yd,
+    Xd,
+    margin,
 ):
     """Per query: visit clusters nearest-bound first until the sign of log S is decided.
 
     Y (m, d) centred queries; cd2_lo (m, n_c) lower bounds of squared centre
-    distances; Xs (n, d) centred reference sorted by cluster, cluster B being
+    distances; Xd (n, d) centred reference sorted by cluster, cluster B being
     rows offsets[B]:offsets[B+1]. A query is first tested on its bounds alone,
     then cluster first[i] (nearest radius bound) is summed, then the others
     in order of their shell bounds. Writes log S over the visited rows
@@ -180,6 +183,11 @@ def _classify(
     their distance to the centre fall in shells of log-count shell_log_n[B, k]
     and largest member radius shell_r[B, k], each member being at least
     ``|y - c_B| - shell_r[B, k]`` away, a tighter bound than the cluster radius.
+
+    The kernel terms take their distances from Yd and Xd (Y and Xs, or their
+    float32 copies: half the bytes read, the kernel being memory-bound), whose
+    log-sum is within margin[i] nats of the exact one (0 for float64): inside
+    is decided at log S >= margin[i], outside at S e^margin[i] + U < e^-tail.
     """
     n_c = offsets.shape[0] - 1
     bound = np.empty(n_c)  # log n_B - c l_B^2: log of the cluster's upper bound
@@ -188,6 +196,8 @@ def _classify(
     buf = np.empty(MEMBER_RUN)
     shell_v = np.empty(shell_r.shape[1])
     for i in range(Y.shape[0]):
+        mg = margin[i]
+        tail = 1e-9 if mg > 0.0 else 0.0
         for b in range(n_c):
             gap = max(np.sqrt(max(cd2_lo[i, b], 0.0)) - radius[b], 0.0)
             bound[b] = log_size[b] + log_kernel(gap * gap, c)
@@ -218,8 +228,9 @@ def _classify(
                 break  # every cluster visited: S is exact
             if step > 0:  # step 0: the nearest cluster, summed below
                 log_s = m + np.log(s)
-                if log_s >= 0.0:
+                if log_s >= mg:
                     break  # S >= 1 already: inside
+                log_s += mg
                 if step == 1:
                     if not shelled:
                         _shell_bounds(i, cd2_lo, c, bound, shell_r, shell_log_n, shell_v)
@@ -232,7 +243,7 @@ def _classify(
                 u = (u_total - u_visited) * (1.0 + 1e-12) + u_total * 1e-14
                 log_u = bound_max + np.log(u)
                 hi = max(log_s, log_u)
-                if hi + np.log(np.exp(log_s - hi) + np.exp(log_u - hi)) < 0.0:
+                if hi + np.log(np.exp(log_s - hi) + np.exp(log_u - hi)) < -tail:
                     break  # S + U < 1: outside
                 if step == 1:
                     # still undecided: order the clusters once, nearest bound first
@@ -248,10 +259,10 @@ def _classify(
             # once S >= 1 the rest cannot change the label (inside)
             for j0 in range(offsets[best], offsets[best + 1], MEMBER_RUN):
                 j1 = min(j0 + MEMBER_RUN, offsets[best + 1])
-                dmin = _squared_distances(Y, i, Xs, j0, j1, buf)
+                dmin = _squared_distances(Yd, i, Xd, j0, j1, buf)
                 pairs += j1 - j0
                 m, s = fold_terms(buf, j1 - j0, dmin, c, m, s)
-                if m + np.log(s) >= 0.0:
+                if m + np.log(s) >= mg:
                     break
         out_log[i] = m + np.log(s)
         out_pairs[i] = pairs
@@ -357,6 +368,9 @@ class ClusterIndex:
         # squared norms of the members, once (per call they cost as much as
         # classifying a few hundred queries)
         self.x_sq = np.einsum("ij,ij->i", self.sorted_X, self.sorted_X)
+        # float32 copy for `classify`'s kernel terms (see `_float32_margin`)
+        self.sorted_X32 = self.sorted_X.astype(np.float32)
+        self.x_norm_max = float(np.sqrt(self.x_sq.max(initial=0.0)))
         self._shells(dist)
 
     def _shells(self, dist, fractions=(0.2, 0.4, 0.6, 0.75, 0.87, 0.95, 0.99)):
@@ -391,6 +405,30 @@ class ClusterIndex:
         cd2 -= SNAP * (y_sq[:, None] + self.centre_sq[None, :])
         return cd2
 
+    def _float32_margin(self, y_sq, c):
+        """Nats within which the float32 kernel's log S is of the exact one, per query.
+
+        With u = 2^-24, rounding each coordinate moves a distance D by at most
+        e = u (|y| + max |x|); the float32 differences, squares and sum (any
+        order) leave the computed d2 within g = (d + 3) u relative of the
+        rounded coordinates' one. For any eta > 0, D^2 lies in d2 (1 -+ (g + eta)) -+
+        e^2 (1 + 1/eta) (from 2 e D <= eta D^2 + e^2 / eta), so every term with
+        c d2 <= T = 100 is within T (2g + eta) + c e^2 (1 + 1/eta) nats
+        (eta = e sqrt(c / T) minimises it); terms beyond T sum to below
+        n e^-98, far under the 1e-9 nats added. Inf (no float32) when that is
+        not small or a coordinate could leave float32's range.
+        """
+        t = 100.0
+        u = 2.0**-24
+        e = 1.01 * u * (np.sqrt(y_sq) + self.x_norm_max) + 1e-30
+        eta = e * np.sqrt(c / t)
+        with np.errstate(all="ignore"):
+            g = (self.sorted_X.shape[1] + 3) * u
+            # + c 1e-40: float32 underflow of tiny squares (absolute, < d 2^-149)
+            mg = t * (2.0 * g + eta) + c * (e * e * (1.0 + 1.0 / eta) + 1e-40) + 1e-9
+        far = (np.sqrt(y_sq) > 1e30) | (self.x_norm_max > 1e30) | ~(mg <= 0.5)
+        return np.where(far, np.inf, mg)
+
     def _nearest_bound(self, cd2):
         """Per query, the cluster of smallest lower bound on its members' distance."""
         gap = np.maximum(np.sqrt(np.maximum(cd2, 0.0)) - self.radius[None, :], 0.0)
@@ -423,21 +461,54 @@ class ClusterIndex:
             y_sq = np.einsum("ij,ij->i", Yc, Yc)
             cd2 = self._centre_bounds(Yc, y_sq)
             first = self._nearest_bound(cd2)
+            Y32 = Yc.astype(np.float32)
             for t in range(len(inv)):
-                _classify(
-                    Yc,
-                    cd2,
-                    self.sorted_X,
-                    self.offsets,
-                    self.radius,
-                    log_size,
-                    float(inv[t]),
-                    first,
-                    out[t, rows],
-                    pairs[t, rows],
-                    self.shell_r,
-                    self.shell_log_n,
-                )
+                # float32 distances first; a query they leave within the
+                # margin of S = 1 (or any query, if the margin is not small)
+                # is classified again on float64
+                mg = self._float32_margin(y_sq, float(inv[t]))
+                cheap = np.isfinite(mg)
+                got = out[t, rows]
+                terms = pairs[t, rows]
+                if cheap.any():
+                    _classify(
+                        Yc,
+                        cd2,
+                        self.offsets,
+                        self.radius,
+                        log_size,
+                        float(inv[t]),
+                        first,
+                        got,
+                        terms,
+                        self.shell_r,
+                        self.shell_log_n,
+                        Y32,
+                        self.sorted_X32,
+                        np.where(cheap, mg, 0.0),
+                    )
+                redo = np.flatnonzero(~cheap | ((got >= -mg) & (got < mg)))
+                if len(redo):
+                    g2 = np.empty(len(redo))
+                    p2 = np.zeros(len(redo), dtype=np.int64)
+                    _classify(
+                        Yc[redo],
+                        cd2[redo],
+                        self.offsets,
+                        self.radius,
+                        log_size,
+                        float(inv[t]),
+                        first[redo],
+                        g2,
+                        p2,
+                        self.shell_r,
+                        self.shell_log_n,
+                        Yc[redo],
+                        self.sorted_X,
+                        np.zeros(len(redo)),
+                    )
+                    got[redo] = g2
+                    terms[redo] += p2
             if progress is not None:
                 progress(len(Yc))
 
