@@ -36,6 +36,14 @@ def add_arguments(parser) -> None:
     )
     options.add_seed(parser, "First random seed (then seed+1, ...).")
     parser.add_argument(
+        "--sample",
+        type=t("n_samples", "--sample"),
+        default=None,
+        metavar="M",
+        help="H of each subset from M random environments (a new draw per seed, the full set "
+        "too); the rise test then holds the sampling error (2+ seeds); no asymptote fit.",
+    )
+    parser.add_argument(
         "--at",
         type=t("subset_size", "--at"),
         action="append",
@@ -53,6 +61,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     from atominfo.cli.report import print_json, say
+    from atominfo.errors import InputError
     from atominfo.outputs.plots import PLOT_SUFFIXES
     from atominfo.runs.guard import check_outputs
     from atominfo.workflows.curves import CurveOptions
@@ -63,6 +72,8 @@ def run(args) -> None:
     if args.species:
         from atominfo.cli import species_data
 
+        if args.sample is not None:
+            raise InputError("curve --species does not take --sample")
         return species_data.curve(args, _bars(args))
     species.wanted(args)  # --species-descriptor alone is refused
     data = dataset.load(args)
@@ -78,10 +89,12 @@ def run(args) -> None:
             per_file=args.per_file,
             plot=args.plot,
             progress=advance,
+            sample=args.sample,
         )
     if args.json:
-        summary = result.to_dict()
-        print_json({"bandwidth": args.bandwidth, "k": args.k, "cutoff": args.cutoff, **summary})
+        extra = {} if args.sample is None else {"sample": args.sample}
+        head = {"bandwidth": args.bandwidth, "k": args.k, "cutoff": args.cutoff, **extra}
+        print_json({**head, **result.to_dict()})
         return
     for name, c in result.curves.items():
         _print_curve(name, c)

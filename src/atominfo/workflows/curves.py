@@ -23,7 +23,12 @@ import numpy as np
 
 from atominfo import params
 from atominfo.errors import InputError
-from atominfo.information import DEFAULT_BANDWIDTH, as_descriptor_matrix, entropy
+from atominfo.information import (
+    DEFAULT_BANDWIDTH,
+    as_descriptor_matrix,
+    entropy,
+    sampled_entropy,
+)
 from atominfo.results import Result, jsonable
 from atominfo.settings import with_keywords
 from atominfo.structures.frameset import FrameSet
@@ -341,6 +346,11 @@ class CurveOptions:
         `fit_asymptote` and `curves_rise.extrapolation`).
     level : probability content of the interval of the rise per doubling (the
         test, `curves_rise.rise_test`) and of the fit's intervals.
+    sample : None (exact H), or M >= 2: the H of each subset of more than M
+        environments (the full set too, a new draw per seed) is estimated from M
+        queries (`atominfo.sampled_entropy`, a draw of its own per seed and size); the
+        rise test then takes each size's own spread over seeds (it holds the
+        sampling error; 2 or more seeds) and no asymptote is fitted.
     """
 
     by: str = "structures"
@@ -352,9 +362,11 @@ class CurveOptions:
     fit: bool = True
     n_boot: int = N_BOOT
     level: float = LEVEL
+    sample: int | None = None
 
     def __post_init__(self) -> None:
         checked = {
+            "sample": params.check_optional("n_samples", self.sample, label="sample"),
             "by": params.check("by", self.by, label="sampling unit (by)"),
             "n_seeds": params.check("n_seeds", self.n_seeds, label="number of seeds"),
             "seed": params.check("seed", self.seed),
@@ -415,19 +427,25 @@ def subset_rows(data: FrameSet, unit: str, N: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(len(data.X), size=N, replace=False))
 
 
-def _sample(data: FrameSet, h, N: int, seeds, by: str, progress, engine):
+def _sample(data: FrameSet, h, N: int, seeds, options: CurveOptions, progress, engine):
     """H and the environments of one random subset of size N per seed (the whole set once
-    when N is its full size)."""
+    when N is its full size, unless its H is sampled: then a new draw per seed)."""
+    by, M = options.by, options.sample
     total = len(data) if by == "structures" else len(data.X)
-    if N == total:  # one subset: the whole set
+    if N == total and (M is None or len(data.X) <= M):  # one subset: the whole set
         value = float(entropy(data.X, h, **engine))
         if progress is not None:
             progress(len(seeds))
         return [value] * len(seeds), [len(data.X)] * len(seeds)
     values, counts = [], []
     for s in seeds:
-        rows = subset_rows(data, by, N, s)
-        values.append(float(entropy(data.X[rows], h, **engine)))
+        rows = subset_rows(data, by, N, s) if N < total else np.arange(len(data.X))
+        if M is not None and len(rows) > M:
+            # queries drawn independently of the subset and of the other sizes' queries
+            draw = int(np.random.SeedSequence([s, N, 1]).generate_state(1)[0])
+            values.append(float(sampled_entropy(data.X[rows], h, M, draw, **engine).entropy))
+        else:
+            values.append(float(entropy(data.X[rows], h, **engine)))
         counts.append(len(rows))
         if progress is not None:
             progress(1)
@@ -436,7 +454,16 @@ def _sample(data: FrameSet, h, N: int, seeds, by: str, progress, engine):
 
 def _judge(grid, H, options: CurveOptions, total: int, environments: int):
     """The rise test of the sampled curve, and its fit when the test allows one (or why not)."""
-    test = rise_test(grid, H, level=options.level)
+    test = rise_test(grid, H, level=options.level, sampled=options.sample is not None)
+    if options.sample is not None:
+        return (
+            test,
+            None,
+            (
+                "no asymptote is fitted to sampled H (the fit's bootstrap does not model the "
+                "sampling error)"
+            ),
+        )
     if not options.fit:
         return test, None, "no fit requested"
     if test.status == "still rising" and len(grid) < FIT_SIZES:
@@ -484,14 +511,14 @@ def learning_curve(
     H = np.empty((len(grid), len(seeds)))
     counts = np.empty((len(grid), len(seeds)), dtype=np.int64)
     for i, N in enumerate(grid):
-        H[i], counts[i] = _sample(data, h, int(N), seeds, options.by, progress, engine)
+        H[i], counts[i] = _sample(data, h, int(N), seeds, options, progress, engine)
     extra = {}
     for N in requested:
         hits = np.flatnonzero(grid == N)
         extra[N] = (
             list(H[hits[0]])
             if hits.size
-            else _sample(data, h, N, seeds, options.by, progress, engine)[0]
+            else _sample(data, h, N, seeds, options, progress, engine)[0]
         )
     return judged_curve(grid, H, counts, seeds, options, h, total, len(data.X), extra)
 

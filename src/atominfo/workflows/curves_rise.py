@@ -37,6 +37,10 @@ TOLERANCE = 0.05  # nats per doubling of N: a smaller rise counts as saturated
 LEVEL = 0.95  # probability content of the interval of the rise
 DOUBLINGS = 3  # the test uses the sizes from N_max / 2**DOUBLINGS to N_max
 STATUSES = ("saturated", "still rising", "not determined")
+SAMPLED_RULE = (
+    " (H sampled: the interval is from each size's own spread over seeds, so it holds "
+    "the sampling error of H)"
+)
 
 
 def rule_text(tolerance: float = TOLERANCE, level: float = LEVEL) -> str:
@@ -65,6 +69,8 @@ class RiseTest(Result):
     n_seeds : the number of seeds (subsets per size).
     level : probability content of `interval`.
     tolerance : nats per doubling.
+    sampled : whether H was estimated from sampled queries (`interval` then
+        from each size's own spread over seeds, which holds the sampling error).
     """
 
     status: str
@@ -75,6 +81,7 @@ class RiseTest(Result):
     n_seeds: int
     level: float = LEVEL
     tolerance: float = TOLERANCE
+    sampled: bool = False
 
     def __repr__(self) -> str:
         return f"RiseTest(status={self.status!r}, rise={self.rise}, interval={self.interval})"
@@ -82,7 +89,8 @@ class RiseTest(Result):
     @property
     def rule(self) -> str:
         """The rule that gave `status`, in one line."""
-        return rule_text(self.tolerance, self.level)
+        rule = rule_text(self.tolerance, self.level)
+        return rule + (SAMPLED_RULE if self.sampled else "")
 
     def describe(self) -> str:
         """The status with the measured rise and its interval, one line."""
@@ -109,6 +117,7 @@ class RiseTest(Result):
                 "n_seeds": self.n_seeds,
                 "level": self.level,
                 "tolerance": self.tolerance,
+                "sampled": self.sampled,
             }
         )
 
@@ -122,6 +131,26 @@ def _slopes(x: np.ndarray, E: np.ndarray) -> np.ndarray:
     """Least-squares slope of each column of E (n, seeds) against x (n,)."""
     xc = x - x.mean()
     return xc @ (E - E.mean(axis=0)) / float(xc @ xc)
+
+
+def _sampled_interval(sizes: np.ndarray, E: np.ndarray, level: float):
+    """`_interval` for sampled H: each size's variance over seeds is its own (subsets and
+    query draws independent, so it holds both errors; no shape in N is assumed, the full
+    size is not exact), combined into the slope's variance with Welch's degrees of
+    freedom."""
+    x = np.log2(sizes.astype(float))
+    seeds = E.shape[1]
+    rise = float(_slopes(x, E.mean(axis=1, keepdims=True))[0])
+    if seeds < 2:
+        return rise, None, "one seed cannot tell the sampling error of H from the rise (--seeds 2)"
+    xc = x - x.mean()
+    parts = (xc / float(xc @ xc)) ** 2 * E.var(axis=1, ddof=1) / seeds
+    variance = float(parts.sum())
+    if variance == 0.0:
+        return rise, (rise, rise), ""
+    dof = variance**2 / float(np.sum(parts**2) / (seeds - 1))
+    half = float(stats.t.ppf(0.5 + level / 2.0, dof)) * math.sqrt(variance)
+    return rise, (rise - half, rise + half), ""
 
 
 def _interval(sizes: np.ndarray, E: np.ndarray, level: float):
@@ -155,7 +184,14 @@ def _interval(sizes: np.ndarray, E: np.ndarray, level: float):
     return rise, (rise - half, rise + half), ""
 
 
-def rise_test(sizes, entropies, *, level: float = LEVEL, tolerance: float = TOLERANCE) -> RiseTest:
+def rise_test(
+    sizes,
+    entropies,
+    *,
+    level: float = LEVEL,
+    tolerance: float = TOLERANCE,
+    sampled: bool = False,
+) -> RiseTest:
     """Classify a learning curve by the rise of H per doubling of N at the full size.
 
     Parameters
@@ -164,6 +200,10 @@ def rise_test(sizes, entropies, *, level: float = LEVEL, tolerance: float = TOLE
     entropies : array (n,) or (n, n_seeds) of H per size and seed, nats.
     level : probability content of the interval of the rise.
     tolerance : nats per doubling; see the module docstring for the rule.
+    sampled : the entropies are sampled estimates (`atominfo.sampled_entropy`, a
+        new draw per seed, the full size too): the interval is then formed from
+        each size's own variance over seeds (Welch), with no model of how it
+        falls with N; it needs 2 or more seeds.
 
     Returns
     -------
@@ -179,14 +219,17 @@ def rise_test(sizes, entropies, *, level: float = LEVEL, tolerance: float = TOLE
     if not np.all(np.isfinite(E)) or np.any(np.diff(sizes) <= 0) or np.any(sizes < 1):
         raise InputError("sizes must be positive and increasing, entropies finite")
     used = _window(sizes)
-    base = dict(sizes=sizes[used], n_seeds=E.shape[1], level=level, tolerance=tolerance)
+    base = dict(
+        sizes=sizes[used], n_seeds=E.shape[1], level=level, tolerance=tolerance, sampled=sampled
+    )
     if len(used) < 2:
         why = (
             f"no size besides the full one within the last {DOUBLINGS} doublings "
             f"(N >= {sizes[-1] / 2.0**DOUBLINGS:g}): sample more sizes"
         )
         return RiseTest("not determined", why, None, None, **base)
-    rise, interval, why = _interval(sizes[used], E[used], level)
+    interval_of = _sampled_interval if sampled else _interval
+    rise, interval, why = interval_of(sizes[used], E[used], level)
     if interval is None:
         return RiseTest("not determined", why, rise, None, **base)
     lo, hi = interval

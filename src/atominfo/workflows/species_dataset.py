@@ -186,6 +186,8 @@ def species_learning_curve(
         raise InputError(f"unknown option(s) of a learning curve: {', '.join(rest)}")
     if options.at:
         raise InputError("the species-resolved learning curve takes no further sizes (at)")
+    if options.sample is not None:
+        raise InputError("the species-resolved learning curve takes no sample (its H is exact)")
     if np.ndim(h) != 0:
         raise InputError("a learning curve takes one bandwidth")
     z = as_symbols(species, len(data.X))
