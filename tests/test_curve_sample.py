@@ -31,7 +31,7 @@ def X(frames):
 
 
 def test_welch_interval_covers_the_rise():
-    """Noise of the same size at every size, the full one too (a sampled H's error):
+    """Normal noise of a different size at every size, the full one too (as a sampled H has):
     the interval holds the true rise in 95% of 1000 draws (within 4 binomial sd)."""
     rng = np.random.default_rng(0)
     sizes = np.array([16, 32, 64, 128, 256, 512, 1024])
