@@ -236,3 +236,28 @@ def test_bad_options():
         atominfo.delta_entropy(X, X, 0.015, method="nearest")
     with pytest.raises(atominfo.InputError):
         atominfo.overlap(X, X, 0.015, method="guess")
+
+
+def test_classification_at_the_edge_of_the_domain(crystals):
+    # The kernel reads a float32 copy of the reference with a rounding margin (about
+    # 1e-3 nats); queries whose log-sum lies within it are decided again in float64.
+    # Place each query so that its log-sum is 1e-7..1e-4 nats from 0 (by bisecting the
+    # bandwidth): every label must still be the exact sign.
+    from scipy.optimize import brentq
+
+    cold, hot = crystals
+    index = ClusterIndex(cold, n_clusters=20, seed=0)
+    checked = 0
+    for q in hot[::9]:
+        y = q[None, :]
+        if brute(y, cold, 0.002)[0] >= 0 or brute(y, cold, 0.5)[0] < 0:
+            continue
+        h0 = brentq(lambda h: brute(y, cold, h)[0], 0.002, 0.5, xtol=1e-14)
+        for rel in (1e-7, 1e-5, 1e-4):
+            for h in (h0 * (1 - rel), h0 * (1 + rel)):
+                exact = brute(y, cold, h)[0]
+                if abs(exact) <= 1e-9:
+                    continue
+                assert index.classify(y, [h])[0][0] == (exact >= 0), (h, exact)
+                checked += 1
+    assert checked >= 20
