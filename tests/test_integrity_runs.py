@@ -266,7 +266,12 @@ def test_outputs_are_committed_all_or_none(command, tmp_path, monkeypatch):
 CHANGES = {
     "dh": [["-b", "0.0150001"], ["-k", "16"], ["-c", "4.5"], ["--index", "::2"]],
     "snapshot": [["-b", "0.0150001"], ["-k", "16"], ["-c", "4.5"], ["--chunk-atoms", "8"]],
-    "explore": [["-b", "0.0150001"], ["--seed", "7"], ["--temperature", "400"], ["--weight", "0.5"]],
+    "explore": [
+        ["-b", "0.0150001"],
+        ["--seed", "7"],
+        ["--temperature", "400"],
+        ["--weight", "0.5"],
+    ],
 }
 RESUMABLE = [c for c in BASE if "--resume" in parser_of(c)[0]._option_string_actions]
 
