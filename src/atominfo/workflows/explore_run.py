@@ -164,12 +164,24 @@ def explore_run(
             **reading.to_dict(),
             "reference": run.reference_sha256,
             "calculator": calc_name,
-            "options": dataclasses.asdict(options),
+            # one key per option, so that a refused --resume names the one that differs
+            **_flat(dataclasses.asdict(options)),
             "checkpoint_every": period,
         }
         result = run.execute(signature, [*seed_files, *ref_files], resume)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _flat(options: dict, prefix: str = "") -> dict:
+    """Nested option dataclasses as one level of keys (`bias.weight`)."""
+    flat: dict = {}
+    for key, value in options.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
 
 
 def resolve_calculator(spec) -> tuple:
