@@ -19,16 +19,11 @@ by a few ulps.
   ``log(1 + tol) <= tol`` nats below the exact log-sum (a rigorous bound;
   default tol 1e-9), plus the exact engine's own error (`atominfo.engine.fold`).
 * `ClusterIndex.classify(Y, h)` decides ``S >= 1`` (dH <= 0, inside the
-  domain) per query: a query whose bounds alone add up to ``U < 1`` is outside
-  without a kernel term; otherwise clusters are visited nearest-bound first,
-  each in runs of rows, stopping as
-  soon as ``S_visited >= 1`` (inside) or ``S_visited + U < 1`` (outside); with
-  no decision after every cluster, S is the exact sum. Past the first cluster
-  each cluster is bounded shell by shell (members sorted by distance to the
-  centre; shell k contributes n_k exp(-c max(0, |y - c_B| - r_k)^2) with r_k
-  its largest radius), tighter than one radius for all. The label equals
-  that of exact dH for every point with |dH| > 1e-9 nats (the sums carry the
-  exact engine's error, far below that; see `atominfo.engine.fold`).
+  domain) per query, visiting clusters nearest-bound first until the bounds
+  decide, with shell-wise cluster bounds (the loop:
+  `atominfo.engine.index.classify_kernel`). The label equals that of exact
+  dH for every point with |dH| > 1e-9 nats (the sums carry the exact
+  engine's error, far below that; see `atominfo.engine.fold`).
 
 Queries are independent, so any chunk of queries can be classified against
 a prebuilt index (e.g. mapped over chunks by Dask).
@@ -39,27 +34,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from atominfo.engine.fold import (
-    FAST,
-    SKIP_NATS,
-    SNAP,
-    centre,
-    exp_neg,
-    fold_block,
-    fold_terms,
-    inverse_two_h2,
-    log_kernel,
-)
+from atominfo.engine.fold import SNAP, centre, fold_block, inverse_two_h2, log_kernel
+from atominfo.engine.index.classify_kernel import classify_queries
 from atominfo.engine.threads import run_blocks
 
 QUERY_CHUNK = 1024
-# Rows of a cluster summed between two checks of S >= 1 in `_classify`: a point
-# deep inside the domain reaches it after a few dozen of a cluster's hundreds.
-MEMBER_RUN = 32
-# A query whose radius bounds put U below exp(this) before any sum (a query well
-# inside has at least its nearest cluster's log-size, about 6) gets its shell
-# bounds at once (they often prove it outside without a kernel term).
-SHELL_FIRST_NATS = 5.0
 
 
 def classify_clusters(n: int) -> int:
@@ -70,202 +49,6 @@ def classify_clusters(n: int) -> int:
     environments 80-160 clusters took 1.0 s, 318 clusters 1.3-1.5 s, 600 clusters 2.0-2.3 s.
     """
     return max(1, round(np.sqrt(max(n, 1)) / 2.5))
-
-
-@numba.njit(inline="always", fastmath=FAST)
-def _squared_distances(Y, i, Xs, lo, hi, buf):
-    """``buf[j - lo] = |Y[i] - Xs[j]|^2`` for lo <= j < hi (direct differences); their minimum.
-
-    Four reference rows per pass over the coordinates: each Y[i, k] is loaded
-    once for four rows, about 2.5x faster than one row at a time (as fast as the
-    BLAS product for a cluster of a few hundred rows).
-    """
-    d = Y.shape[1]
-    dmin = np.inf
-    j = lo
-    zero = Xs.dtype.type(0.0)  # accumulate in the data's precision (float32: 8 lanes)
-    while j + 4 <= hi:
-        a0 = zero
-        a1 = zero
-        a2 = zero
-        a3 = zero
-        for k in range(d):
-            yk = Y[i, k]
-            t0 = yk - Xs[j, k]
-            t1 = yk - Xs[j + 1, k]
-            t2 = yk - Xs[j + 2, k]
-            t3 = yk - Xs[j + 3, k]
-            a0 += t0 * t0
-            a1 += t1 * t1
-            a2 += t2 * t2
-            a3 += t3 * t3
-        buf[j - lo] = a0
-        buf[j - lo + 1] = a1
-        buf[j - lo + 2] = a2
-        buf[j - lo + 3] = a3
-        dmin = min(dmin, min(min(a0, a1), min(a2, a3)))
-        j += 4
-    for jj in range(j, hi):
-        acc = zero
-        for k in range(d):
-            t = Y[i, k] - Xs[jj, k]
-            acc += t * t
-        buf[jj - lo] = acc
-        dmin = min(dmin, acc)
-    return dmin
-
-
-@numba.njit(inline="always", fastmath=FAST)
-def _log_total(bound):
-    """``log sum_b exp(bound[b])``, rounded up (terms clamped up at -SKIP_NATS below the top)."""
-    top = bound.max()
-    acc = 0.0
-    for b in range(bound.shape[0]):
-        acc += exp_neg(max(bound[b] - top, -SKIP_NATS))  # >= exp(.) up to 3e-14
-    return top + np.log(acc * (1.0 + 1e-12)) + 1e-12
-
-
-@numba.njit(inline="always", fastmath=FAST)
-def _shell_bounds(i, cd2_lo, c, bound, shell_r, shell_log_n, shell_v):
-    """Replace each cluster's radius bound (log) for query i by its shell-wise bound.
-
-    Terms are clamped up at -SKIP_NATS (still an upper bound); a cluster already
-    negligible on its radius bound is left as it is.
-    """
-    n_sh = shell_r.shape[1]
-    coarse_max = bound.max()
-    for b in range(bound.shape[0]):
-        if bound[b] < coarse_max - SKIP_NATS:
-            continue  # negligible already (and clamped below)
-        dist = np.sqrt(max(cd2_lo[i, b], 0.0))
-        top = -np.inf
-        for k in range(n_sh):
-            g = max(dist - shell_r[b, k], 0.0)
-            v = shell_log_n[b, k] + log_kernel(g * g, c)
-            shell_v[k] = v
-            top = max(top, v)
-        acc = 0.0
-        for k in range(n_sh):
-            acc += exp_neg(max(shell_v[k] - top, -SKIP_NATS))  # >= exp(.) up to 3e-14
-        # rounded up: the log-sum of a few terms, a few ulps
-        bound[b] = top + np.log(acc * (1.0 + 1e-12)) + 1e-12
-
-
-@numba.njit(nogil=True, cache=True, fastmath=FAST)
-def _classify(
-    Y,
-    cd2_lo,
-    offsets,
-    radius,
-    log_size,
-    c,
-    first,
-    out_log,
-    out_pairs,
-    shell_r,
-    shell_log_n,
-    Yd,
-    Xd,
-    margin,
-):
-    """Per query: visit clusters nearest-bound first until the sign of log S is decided.
-
-    Y (m, d) centred queries; cd2_lo (m, n_c) lower bounds of squared centre
-    distances; Xd (n, d) centred reference sorted by cluster, cluster B being
-    rows offsets[B]:offsets[B+1]. A query is first tested on its bounds alone,
-    then cluster first[i] (nearest radius bound) is summed, then the others
-    in order of their shell bounds. Writes log S over the visited rows
-    (>= 0: inside for sure, the last cluster's rows summed only until then;
-    < 0: outside, S + U < 1, or all visited) and the
-    number of kernel terms evaluated per query.
-
-    Undecided queries bound each cluster shell by shell: members sorted by
-    their distance to the centre fall in shells of log-count shell_log_n[B, k]
-    and largest member radius shell_r[B, k], each member being at least
-    ``|y - c_B| - shell_r[B, k]`` away, a tighter bound than the cluster radius.
-
-    The kernel terms take their distances from Yd and Xd (Y and Xs, or their
-    float32 copies: half the bytes read, the kernel being memory-bound), whose
-    log-sum is within margin[i] nats of the exact one (0 for float64): inside
-    is decided at log S >= margin[i], outside at S e^margin[i] + U < e^-tail.
-    """
-    n_c = offsets.shape[0] - 1
-    bound = np.empty(n_c)  # log n_B - c l_B^2: log of the cluster's upper bound
-    weight = np.empty(n_c)  # exp(bound - bound_max), rounded up
-    order = np.empty(n_c, dtype=np.int64)
-    buf = np.empty(MEMBER_RUN)
-    shell_v = np.empty(shell_r.shape[1])
-    for i in range(Y.shape[0]):
-        mg = margin[i]
-        tail = 1e-9 if mg > 0.0 else 0.0
-        for b in range(n_c):
-            gap = max(np.sqrt(max(cd2_lo[i, b], 0.0)) - radius[b], 0.0)
-            bound[b] = log_size[b] + log_kernel(gap * gap, c)
-        shelled = False
-        # nothing summed yet: a far query (a melt's environment against a
-        # crystal) is often outside on the bounds alone, U < 1: first the
-        # radius bounds, then, when those nearly decide, the shell bounds
-        # (kept for the visits; for a query well inside they cost more than
-        # they save)
-        log_u = _log_total(bound)
-        if 0.0 <= log_u < SHELL_FIRST_NATS:
-            _shell_bounds(i, cd2_lo, c, bound, shell_r, shell_log_n, shell_v)
-            shelled = True
-            log_u = _log_total(bound)
-        if log_u < 0.0:
-            out_log[i] = log_u
-            out_pairs[i] = 0
-            continue
-        best = first[i]
-        m = -np.inf
-        s = 0.0
-        pairs = 0
-        bound_max = 0.0
-        u_total = 0.0
-        u_visited = 0.0
-        for step in range(n_c + 1):
-            if step == n_c:
-                break  # every cluster visited: S is exact
-            if step > 0:  # step 0: the nearest cluster, summed below
-                log_s = m + np.log(s)
-                if log_s >= mg:
-                    break  # S >= 1 already: inside
-                log_s += mg
-                if step == 1:
-                    if not shelled:
-                        _shell_bounds(i, cd2_lo, c, bound, shell_r, shell_log_n, shell_v)
-                    bound_max = bound.max()
-                    for b in range(n_c):
-                        weight[b] = exp_neg(max(bound[b] - bound_max, -SKIP_NATS))
-                        u_total += weight[b]
-                    u_visited = weight[best]
-                # unvisited bound, rounded up: the subtraction may cancel
-                u = (u_total - u_visited) * (1.0 + 1e-12) + u_total * 1e-14
-                log_u = bound_max + np.log(u)
-                hi = max(log_s, log_u)
-                if hi + np.log(np.exp(log_s - hi) + np.exp(log_u - hi)) < -tail:
-                    break  # S + U < 1: outside
-                if step == 1:
-                    # still undecided: order the clusters once, nearest bound first
-                    order[:] = np.argsort(-bound)
-                    for k in range(n_c):  # ties: make sure the visited one comes first
-                        if order[k] == best:
-                            order[k] = order[0]
-                            order[0] = best
-                            break
-                best = order[step]
-                u_visited += weight[best]
-            # the cluster in runs of MEMBER_RUN rows: every term is positive, so
-            # once S >= 1 the rest cannot change the label (inside)
-            for j0 in range(offsets[best], offsets[best + 1], MEMBER_RUN):
-                j1 = min(j0 + MEMBER_RUN, offsets[best + 1])
-                dmin = _squared_distances(Yd, i, Xd, j0, j1, buf)
-                pairs += j1 - j0
-                m, s = fold_terms(buf, j1 - j0, dmin, c, m, s)
-                if m + np.log(s) >= mg:
-                    break
-        out_log[i] = m + np.log(s)
-        out_pairs[i] = pairs
 
 
 @numba.njit(nogil=True, cache=True)
@@ -301,6 +84,12 @@ def _needed_clusters(cd2_lo, radius, log_size, c, log_floor, visited, needed):
                     if not visited[order[kk]]:
                         needed[order[kk]] = True
                 break
+
+
+def _padded32(A):
+    out = np.zeros((A.shape[0], -(-A.shape[1] // 16) * 16), dtype=np.float32)
+    out[:, : A.shape[1]] = A
+    return out
 
 
 class ClusterIndex:
@@ -370,7 +159,7 @@ class ClusterIndex:
         # classifying a few hundred queries)
         self.x_sq = np.einsum("ij,ij->i", self.sorted_X, self.sorted_X)
         # float32 copy for `classify`'s kernel terms (see `_float32_margin`)
-        self.sorted_X32 = self.sorted_X.astype(np.float32)
+        self.sorted_X32 = _padded32(self.sorted_X)
         self.x_norm_max = float(np.sqrt(self.x_sq.max(initial=0.0)))
         self._shells(dist)
 
@@ -425,7 +214,7 @@ class ClusterIndex:
         e = 1.01 * u * (np.sqrt(y_sq) + self.x_norm_max) + 1e-30
         eta = e * np.sqrt(c / t)
         with np.errstate(all="ignore"):
-            g = (self.sorted_X.shape[1] + 3) * u
+            g = (self.sorted_X32.shape[1] + 3) * u
             mg = t * (2.0 * g + eta) + c * (e * e * (1.0 + 1.0 / eta) + 1e-40) + 1e-9
         far = (np.sqrt(y_sq) > 1e30) | (self.x_norm_max > 1e30) | ~(mg <= 0.5)
         return np.where(far, np.inf, mg)
@@ -462,7 +251,7 @@ class ClusterIndex:
             y_sq = np.einsum("ij,ij->i", Yc, Yc)
             cd2 = self._centre_bounds(Yc, y_sq)
             first = self._nearest_bound(cd2)
-            Y32 = Yc.astype(np.float32)
+            Y32 = _padded32(Yc)
             for t in range(len(inv)):
                 # float32 distances first; a query they leave within the
                 # margin of S = 1 (or any query, if the margin is not small)
@@ -472,7 +261,7 @@ class ClusterIndex:
                 got = out[t, rows]
                 terms = pairs[t, rows]
                 if cheap.any():
-                    _classify(
+                    classify_queries(
                         Yc,
                         cd2,
                         self.offsets,
@@ -492,7 +281,7 @@ class ClusterIndex:
                 if len(redo):
                     g2 = np.empty(len(redo))
                     p2 = np.zeros(len(redo), dtype=np.int64)
-                    _classify(
+                    classify_queries(
                         Yc[redo],
                         cd2[redo],
                         self.offsets,
