@@ -149,6 +149,31 @@ def test_shell_bounds_hold(phases):
         assert index.shell_r[b].max() <= index.radius[b] * (1 + 1e-9)
 
 
+def test_index_build_groups_rows(phases, crystals):
+    # the one-pass build (cluster_build.py) against its definition in numpy: rows
+    # of X - mean grouped by cluster in a stable order, their float32 copy
+    # zero-padded to 16 columns, squared norms, centres (means) and radii
+    for X, k in [(phases, 7), (crystals[0], 13), (phases[:50], None)]:
+        index = ClusterIndex(X, n_clusters=k, seed=0)
+        Xc = X - index.mean
+        assert sorted(index.order) == list(range(len(X)))
+        np.testing.assert_array_equal(index.sorted_X, Xc[index.order])
+        width = index.sorted_X32.shape[1]
+        assert width % 16 == 0 and width >= X.shape[1]
+        np.testing.assert_array_equal(
+            index.sorted_X32[:, : X.shape[1]], Xc[index.order].astype(np.float32)
+        )
+        assert not index.sorted_X32[:, X.shape[1] :].any()
+        np.testing.assert_allclose(index.x_sq, (Xc[index.order] ** 2).sum(1), rtol=1e-13)
+        assert (index.sizes > 0).all() and index.offsets[-1] == len(X)
+        for b in range(index.n_clusters):
+            lo, hi = index.offsets[b], index.offsets[b + 1]
+            assert (np.diff(index.order[lo:hi]) > 0).all()  # stable within a cluster
+            members = index.sorted_X[lo:hi]
+            np.testing.assert_allclose(index.centres[b], members.mean(0), atol=1e-15)
+            assert np.linalg.norm(members - index.centres[b], axis=1).max() <= index.radius[b]
+
+
 def test_classification_mixed_phases(phases):
     X = phases[:600]
     Y = np.concatenate([phases[600:], phases[:100] + 0.01])

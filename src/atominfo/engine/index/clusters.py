@@ -35,8 +35,9 @@ import numba
 import numpy as np
 
 from atominfo.engine.fold import SNAP, centre, fold_block, inverse_two_h2, log_kernel
+from atominfo.engine.index import cluster_build as build
 from atominfo.engine.index.classify_kernel import classify_queries
-from atominfo.engine.threads import run_blocks
+from atominfo.engine.threads import one_blas_thread, run_blocks
 
 QUERY_CHUNK = 1024
 
@@ -86,12 +87,6 @@ def _needed_clusters(cd2_lo, radius, log_size, c, log_floor, visited, needed):
                 break
 
 
-def _padded32(A):
-    out = np.zeros((A.shape[0], -(-A.shape[1] // 16) * 16), dtype=np.float32)
-    out[:, : A.shape[1]] = A
-    return out
-
-
 class ClusterIndex:
     """Reference environments grouped in clusters, built once, for bounded and pruned sums.
 
@@ -113,14 +108,15 @@ class ClusterIndex:
     def __init__(self, X, n_clusters: int | None = None, seed: int = 0):
         import faiss
 
-        X = np.asarray(X, dtype=np.float64)
+        X = np.ascontiguousarray(X, dtype=np.float64)
         n, d = X.shape
         self.seed = seed
         self.mean = centre(X)
-        Xc = X - self.mean
         k = int(n_clusters or max(1, round(np.sqrt(n))))
         k = max(1, min(k, n // 39))  # faiss wants >= 39 training points per centroid
+        label = np.zeros(n, dtype=np.int64)
         if k > 1:
+            data = build.centred32(X, self.mean)
             # Any clustering gives valid bounds; tighter ones only save time: 5
             # k-means iterations gave the kernel terms of 10. One OpenMP thread:
             # faiss's spinning threads were 4x slower on a busy 2-core machine.
@@ -130,56 +126,32 @@ class ClusterIndex:
                 km = faiss.Kmeans(
                     d, k, niter=5, seed=seed, verbose=False, max_points_per_centroid=64
                 )
-                data = np.ascontiguousarray(Xc, dtype=np.float32)
                 km.train(data)
             finally:
                 faiss.omp_set_num_threads(threads)
             # nearest centroid by one float32 product (faster than faiss's search;
             # a near tie going either way still gives valid bounds)
+            # (one BLAS thread: OpenBLAS's second thread spins on after the call, and
+            # slowed the classification that follows a build by a third on 2 cores)
             cen = np.asarray(km.centroids, dtype=np.float32)
-            label = (np.einsum("ij,ij->i", cen, cen)[None, :] - 2.0 * (data @ cen.T)).argmin(1)
-        else:
-            label = np.zeros(n, dtype=np.int64)
-        order = np.argsort(label, kind="stable")
+            with one_blas_thread():
+                G = data @ cen.T
+            label = build.nearest_centroid(G, np.einsum("ij,ij->i", cen, cen))
         counts = np.bincount(label, minlength=k)
         keep = counts > 0
-        self.order = order
-        self.sorted_X = np.ascontiguousarray(Xc[order])
-        counts = counts[keep]
-        self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self.sizes = counts.astype(np.int64)
-        sums = np.add.reduceat(self.sorted_X, self.offsets[:-1], axis=0)
-        self.centres = sums / counts[:, None]
-        member_centre = np.repeat(self.centres, counts, axis=0)
-        dist = np.sqrt(((self.sorted_X - member_centre) ** 2).sum(axis=1))
-        # radius inflated by a few ulps: the bound must hold despite rounding
-        self.radius = np.maximum.reduceat(dist, self.offsets[:-1]) * (1 + 1e-12) + 1e-15
+        label = (np.cumsum(keep) - 1)[label]  # empty clusters dropped
+        self.sizes = counts[keep].astype(np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
+        # float32 copy for `classify`'s kernel terms (see `_float32_margin`),
+        # zero-padded to whole SIMD passes (16 columns)
+        width32 = -(-d // 16) * 16
+        grouped = build.group_rows(X, self.mean, label, self.offsets, width32)
+        self.order, self.sorted_X, self.sorted_X32, self.x_sq, self.centres = grouped
+        dist = build.member_distances(self.sorted_X, self.centres, self.offsets)
+        edges = np.array((0.0, *build.SHELL_FRACTIONS, 1.0))
+        self.shell_r, self.shell_log_n, self.radius = build.shells(dist, self.offsets, edges)
         self.centre_sq = np.einsum("ij,ij->i", self.centres, self.centres)
-        # squared norms of the members, once (per call they cost as much as
-        # classifying a few hundred queries)
-        self.x_sq = np.einsum("ij,ij->i", self.sorted_X, self.sorted_X)
-        # float32 copy for `classify`'s kernel terms (see `_float32_margin`)
-        self.sorted_X32 = _padded32(self.sorted_X)
         self.x_norm_max = float(np.sqrt(self.x_sq.max(initial=0.0)))
-        self._shells(dist)
-
-    def _shells(self, dist, fractions=(0.2, 0.4, 0.6, 0.75, 0.87, 0.95, 0.99)):
-        """Per cluster, members by distance to the centre in shells (for tighter bounds).
-
-        shell_r[B, k]: largest distance in shell k (inflated by a few ulps, like
-        the radius); shell_log_n[B, k]: log of its member count (-inf if empty).
-        """
-        edges = np.array((0.0, *fractions, 1.0))
-        k = len(edges) - 1
-        self.shell_r = np.zeros((self.n_clusters, k))
-        self.shell_log_n = np.full((self.n_clusters, k), -np.inf)
-        for b in range(self.n_clusters):
-            r = np.sort(dist[self.offsets[b] : self.offsets[b + 1]])
-            cuts = np.round(edges * len(r)).astype(np.int64)
-            for t in range(k):
-                if cuts[t + 1] > cuts[t]:
-                    self.shell_r[b, t] = r[cuts[t + 1] - 1] * (1 + 1e-12) + 1e-15
-                    self.shell_log_n[b, t] = np.log(cuts[t + 1] - cuts[t])
 
     def __len__(self) -> int:
         return len(self.sorted_X)
@@ -251,7 +223,8 @@ class ClusterIndex:
             y_sq = np.einsum("ij,ij->i", Yc, Yc)
             cd2 = self._centre_bounds(Yc, y_sq)
             first = self._nearest_bound(cd2)
-            Y32 = _padded32(Yc)
+            Y32 = np.zeros((len(Yc), self.sorted_X32.shape[1]), dtype=np.float32)
+            Y32[:, : Yc.shape[1]] = Yc
             for t in range(len(inv)):
                 # float32 distances first; a query they leave within the
                 # margin of S = 1 (or any query, if the margin is not small)
