@@ -28,7 +28,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from atominfo.engine.fold import FAST, SKIP_NATS, exp_neg, fold_terms, log_kernel
+from atominfo.engine.fold import FAST, SKIP_NATS, SNAP, exp_neg, fold_terms, log_kernel
 
 # Rows of a cluster summed between two checks of S >= 1 in `classify_queries`: a point
 # deep inside the domain reaches it after a few dozen of a cluster's hundreds.
@@ -37,6 +37,31 @@ MEMBER_RUN = 32
 # inside has at least its nearest cluster's log-size, about 6) gets its shell
 # bounds at once (they often prove it outside without a kernel term).
 SHELL_FIRST_NATS = 5.0
+
+
+@numba.njit(nogil=True, cache=True)
+def centre_bounds(G, y_sq, centre_sq, radius):
+    """Lower bounds of the squared centre distances, and each query's nearest cluster.
+
+    G = Y C^T (queries and centres both centred); ``|y|^2 + |c|^2 - 2 y.c``
+    is lowered by its rounding bound SNAP (|y|^2 + |c|^2), in place of G.
+    Returns (G, first) with first[i] the cluster of smallest radius bound
+    ``|y - c_B| - r_B``. One pass (numpy took five over the (m, n_c) matrix).
+    """
+    first = np.empty(G.shape[0], dtype=np.int64)
+    for i in range(G.shape[0]):
+        best = 0
+        low = np.inf
+        for b in range(G.shape[1]):
+            s = y_sq[i] + centre_sq[b]
+            v = s - 2.0 * G[i, b] - SNAP * s
+            G[i, b] = v
+            gap = np.sqrt(max(v, 0.0)) - radius[b]
+            if gap < low:
+                low = gap
+                best = b
+        first[i] = best
+    return G, first
 
 
 @numba.njit(inline="always", fastmath=FAST)

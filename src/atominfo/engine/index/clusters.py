@@ -34,9 +34,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from atominfo.engine.fold import SNAP, centre, fold_block, inverse_two_h2, log_kernel
+from atominfo.engine.fold import centre, fold_block, inverse_two_h2, log_kernel
 from atominfo.engine.index import cluster_build as build
-from atominfo.engine.index.classify_kernel import classify_queries
+from atominfo.engine.index.classify_kernel import centre_bounds, classify_queries
 from atominfo.engine.threads import one_blas_thread, run_blocks
 
 QUERY_CHUNK = 1024
@@ -161,11 +161,9 @@ class ClusterIndex:
         return len(self.sizes)
 
     def _centre_bounds(self, Yc, y_sq):
-        """Lower bounds of the squared distances of centred queries to the centres (m, n_c)."""
-        cd2 = y_sq[:, None] + self.centre_sq[None, :] - 2.0 * (Yc @ self.centres.T)
-        # lower bound of the squared centre distance despite rounding
-        cd2 -= SNAP * (y_sq[:, None] + self.centre_sq[None, :])
-        return cd2
+        """Lower bounds of the squared distances of centred queries to the centres
+        (m, n_c), and each query's cluster of nearest radius bound (m,)."""
+        return centre_bounds(Yc @ self.centres.T, y_sq, self.centre_sq, self.radius)
 
     def _float32_margin(self, y_sq, c):
         """Nats within which the float32 kernel's log S is of the exact one, per query.
@@ -190,11 +188,6 @@ class ClusterIndex:
             mg = t * (2.0 * g + eta) + c * (e * e * (1.0 + 1.0 / eta) + 1e-40) + 1e-9
         far = (np.sqrt(y_sq) > 1e30) | (self.x_norm_max > 1e30) | ~(mg <= 0.5)
         return np.where(far, np.inf, mg)
-
-    def _nearest_bound(self, cd2):
-        """Per query, the cluster of smallest lower bound on its members' distance."""
-        gap = np.maximum(np.sqrt(np.maximum(cd2, 0.0)) - self.radius[None, :], 0.0)
-        return gap.argmin(axis=1)
 
     def classify(self, Y, h, progress=None, threads=None) -> np.ndarray:
         """Whether each query lies inside the reference's domain (dH <= 0), per bandwidth.
@@ -221,8 +214,7 @@ class ClusterIndex:
             rows = slice(y0, y0 + QUERY_CHUNK)
             Yc = np.ascontiguousarray(Y[rows] - self.mean)
             y_sq = np.einsum("ij,ij->i", Yc, Yc)
-            cd2 = self._centre_bounds(Yc, y_sq)
-            first = self._nearest_bound(cd2)
+            cd2, first = self._centre_bounds(Yc, y_sq)
             Y32 = np.zeros((len(Yc), self.sorted_X32.shape[1]), dtype=np.float32)
             Y32[:, : Yc.shape[1]] = Yc
             for t in range(len(inv)):
@@ -324,8 +316,7 @@ class ClusterIndex:
             rows = order[span[0] : span[1]]
             Yc = np.ascontiguousarray(Yc_all[rows])
             y_sq = y_sq_all[rows]
-            cd2 = y_sq[:, None] + self.centre_sq[None, :] - 2.0 * (Yc @ self.centres.T)
-            cd2 -= SNAP * (y_sq[:, None] + self.centre_sq[None, :])
+            cd2, _ = self._centre_bounds(Yc, y_sq)
             run_max = np.full((len(hs), len(rows)), -np.inf)
             run_sum = np.zeros((len(hs), len(rows)))
             visited = np.zeros(self.n_clusters, dtype=np.bool_)
