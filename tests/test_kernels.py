@@ -149,6 +149,26 @@ def test_shell_bounds_hold(phases):
         assert index.shell_r[b].max() <= index.radius[b] * (1 + 1e-9)
 
 
+def test_float32_exp_within_its_bound():
+    # the classification's float32 terms (classify_kernel.exp_neg32): relative
+    # error below the 2e-4 its margin (FOLD32_NATS) counts, over [-64, 0]
+    import numba
+
+    from atominfo.engine.index.classify_kernel import FOLD32_NATS, exp_neg32
+
+    @numba.njit
+    def evaluate(x):
+        out = np.empty(x.shape[0], dtype=np.float32)
+        for i in range(x.shape[0]):
+            out[i] = exp_neg32(x[i])
+        return out
+
+    x = np.concatenate([np.linspace(-64, 0, 200_001), -np.geomspace(1e-8, 64, 10_001)])
+    x = x.astype(np.float32)
+    rel = np.abs(evaluate(x) / np.exp(x.astype(np.float64)) - 1)
+    assert rel.max() < 2e-4 < FOLD32_NATS
+
+
 def test_index_build_groups_rows(phases, crystals):
     # the one-pass build (cluster_build.py) against its definition in numpy: rows
     # of X - mean grouped by cluster in a stable order, their float32 copy

@@ -36,7 +36,7 @@ import numpy as np
 
 from atominfo.engine.fold import centre, fold_block, inverse_two_h2, log_kernel
 from atominfo.engine.index import cluster_build as build
-from atominfo.engine.index.classify_kernel import centre_bounds, classify_queries
+from atominfo.engine.index.classify_kernel import FOLD32_NATS, centre_bounds, classify_queries
 from atominfo.engine.threads import one_blas_thread, run_blocks
 
 QUERY_CHUNK = 1024
@@ -175,9 +175,10 @@ class ClusterIndex:
         e^2 (1 + 1/eta) (from 2 e D <= eta D^2 + e^2 / eta), so every term with
         c d2 <= T = 100 is within T (2g + eta) + c e^2 (1 + 1/eta) nats
         (eta = e sqrt(c / T) minimises it); terms beyond T sum to below
-        n e^-98, far under the 1e-9 nats added (c 1e-40: float32 underflow of
-        tiny squares, under d 2^-149 absolute). Inf (no float32) when that is
-        not small or a coordinate could leave float32's range.
+        n e^-98 (c 1e-40: float32 underflow of tiny squares, under d 2^-149
+        absolute). FOLD32_NATS is added for the float32 terms themselves
+        (`classify_kernel._fold_terms32`). Inf (no float32) when that is not
+        small, c or a coordinate could leave float32's range.
         """
         t = 100.0
         u = 2.0**-24
@@ -185,8 +186,8 @@ class ClusterIndex:
         eta = e * np.sqrt(c / t)
         with np.errstate(all="ignore"):
             g = (self.sorted_X32.shape[1] + 3) * u
-            mg = t * (2.0 * g + eta) + c * (e * e * (1.0 + 1.0 / eta) + 1e-40) + 1e-9
-        far = (np.sqrt(y_sq) > 1e30) | (self.x_norm_max > 1e30) | ~(mg <= 0.5)
+            mg = t * (2.0 * g + eta) + c * (e * e * (1.0 + 1.0 / eta) + 1e-40) + FOLD32_NATS
+        far = (np.sqrt(y_sq) > 1e30) | (self.x_norm_max > 1e30) | (c > 1e30) | ~(mg <= 0.5)
         return np.where(far, np.inf, mg)
 
     def classify(self, Y, h, progress=None, threads=None) -> np.ndarray:
