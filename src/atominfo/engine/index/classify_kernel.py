@@ -196,122 +196,127 @@ def _shell_bounds(i, cd2_lo, c, bound, shell_r, shell_log_n, shell_v):
         bound[b] = top + np.log(acc * (1.0 + 1e-12)) + 1e-12
 
 
+@numba.njit(inline="always", fastmath=FAST)
+def _sum_cluster(Yd, i, Xd, lo, hi, c, m, s, mg, buf):
+    """Fold the terms of rows lo:hi into the running (m, s), in runs of
+    MEMBER_RUN rows, until log S >= mg (every term is positive: once S >= 1
+    the rest cannot change the label). Returns (m, s, terms evaluated)."""
+    single = Xd.itemsize == 4  # float32 rows: float32 terms (margin has FOLD32_NATS)
+    pairs = 0
+    for j0 in range(lo, hi, MEMBER_RUN):
+        j1 = min(j0 + MEMBER_RUN, hi)
+        dmin = _squared_distances(Yd, i, Xd, j0, j1, buf)
+        pairs += j1 - j0
+        if single:
+            m, s = _fold_terms32(buf, j1 - j0, dmin, c, m, s)
+        else:
+            m, s = fold_terms(buf, j1 - j0, dmin, c, m, s)
+        if m + np.log(s) >= mg:
+            break
+    return m, s, pairs
+
+
+@numba.njit(inline="always", fastmath=FAST)
+def _first_bounds(i, cd2_lo, c, index, bound, shell_v):
+    """Each cluster's radius bound (log) for query i, into `bound`; when those
+    nearly decide (0 <= log U < SHELL_FIRST_NATS), the shell bounds instead.
+    Returns (log U, whether the shell bounds are in place)."""
+    offsets, radius, log_size, shell_r, shell_log_n, Xd = index
+    for b in range(radius.shape[0]):
+        gap = max(np.sqrt(max(cd2_lo[i, b], 0.0)) - radius[b], 0.0)
+        bound[b] = log_size[b] + log_kernel(gap * gap, c)
+    log_u = _log_total(bound)
+    if 0.0 <= log_u < SHELL_FIRST_NATS:
+        _shell_bounds(i, cd2_lo, c, bound, shell_r, shell_log_n, shell_v)
+        return _log_total(bound), True
+    return log_u, False
+
+
+@numba.njit(inline="always", fastmath=FAST)
+def _weights(bound, weight):
+    """Each cluster's weight exp(bound - max bound), rounded up, into `weight`;
+    returns (max bound, sum of the weights)."""
+    bound_max = bound.max()
+    u_total = 0.0
+    for b in range(bound.shape[0]):
+        weight[b] = exp_neg(max(bound[b] - bound_max, -SKIP_NATS))
+        u_total += weight[b]
+    return bound_max, u_total
+
+
+@numba.njit(inline="always")
+def _visit_order(bound, best, order):
+    """Clusters nearest bound first, the one already visited (`best`) first of all."""
+    order[:] = np.argsort(-bound)
+    for k in range(bound.shape[0]):  # ties: make sure the visited one comes first
+        if order[k] == best:
+            order[k] = order[0]
+            order[0] = best
+            break
+
+
 @numba.njit(nogil=True, cache=True, fastmath=FAST)
-def classify_queries(
-    Y,
-    cd2_lo,
-    offsets,
-    radius,
-    log_size,
-    c,
-    first,
-    out_log,
-    out_pairs,
-    shell_r,
-    shell_log_n,
-    Yd,
-    Xd,
-    margin,
-):
+def classify_queries(queries, cd2_lo, first, c, margin, out_log, out_pairs, index):
     """Per query: visit clusters nearest-bound first until the sign of log S is decided.
 
-    Y (m, d) centred queries; cd2_lo (m, n_c) lower bounds of squared centre
-    distances; Xd (n, d) centred reference sorted by cluster, cluster B being
-    rows offsets[B]:offsets[B+1]. A query is first tested on its bounds alone,
-    then cluster first[i] (nearest radius bound) is summed, then the others
-    in order of their shell bounds. Writes log S over the visited rows
-    (>= 0: inside for sure, the last cluster's rows summed only until then;
-    < 0: outside, S + U < 1, or all visited) and the
-    number of kernel terms evaluated per query.
+    queries = (Y, Yd): centred queries (m, d) in float64 and the copy the
+    kernel terms read (their float32 copy, or Y). cd2_lo (m, n_c): lower
+    bounds of the squared centre distances; first[i]: the cluster of nearest
+    radius bound, summed first. index = (offsets, radius, log_size, shell_r,
+    shell_log_n, Xd): the reference sorted by cluster (cluster B in rows
+    offsets[B]:offsets[B+1]), its radii, log-sizes and shells (members sorted
+    by distance to the centre fall in shells of log-count shell_log_n[B, k]
+    and largest radius shell_r[B, k]), and the rows the terms read (float32
+    or float64, like Yd). The other clusters are visited in order of their
+    shell bounds.
 
-    Undecided queries bound each cluster shell by shell: members sorted by
-    their distance to the centre fall in shells of log-count shell_log_n[B, k]
-    and largest member radius shell_r[B, k], each member being at least
-    ``|y - c_B| - shell_r[B, k]`` away, a tighter bound than the cluster radius.
-
-    The kernel terms take their distances from Yd and Xd (Y and Xs, or their
-    float32 copies: half the bytes read, the kernel being memory-bound), whose
-    log-sum is within margin[i] nats of the exact one (0 for float64): inside
-    is decided at log S >= margin[i], outside at S e^margin[i] + U < e^-tail.
+    Writes log S over the visited rows (>= margin[i]: inside; < -margin[i]
+    with S e^margin + U < e^-tail: outside; otherwise every row was summed)
+    and the number of kernel terms evaluated per query. The sums of Yd and Xd
+    are within margin[i] nats of the exact one (0 for float64).
     """
+    Y, Yd = queries
+    offsets, radius, log_size, shell_r, shell_log_n, Xd = index
     n_c = offsets.shape[0] - 1
     bound = np.empty(n_c)  # log n_B - c l_B^2: log of the cluster's upper bound
     weight = np.empty(n_c)  # exp(bound - bound_max), rounded up
     order = np.empty(n_c, dtype=np.int64)
     buf = np.empty(MEMBER_RUN, dtype=Xd.dtype)
-    single = Xd.itemsize == 4  # float32 rows: float32 terms too (margin includes FOLD32_NATS)
     shell_v = np.empty(shell_r.shape[1])
     for i in range(Y.shape[0]):
         mg = margin[i]
         tail = 1e-9 if mg > 0.0 else 0.0
-        for b in range(n_c):
-            gap = max(np.sqrt(max(cd2_lo[i, b], 0.0)) - radius[b], 0.0)
-            bound[b] = log_size[b] + log_kernel(gap * gap, c)
-        shelled = False
         # nothing summed yet: a far query (a melt's environment against a
-        # crystal) is often outside on the bounds alone, U < 1: first the
-        # radius bounds, then, when those nearly decide, the shell bounds
-        # (kept for the visits; for a query well inside they cost more than
-        # they save)
-        log_u = _log_total(bound)
-        if 0.0 <= log_u < SHELL_FIRST_NATS:
-            _shell_bounds(i, cd2_lo, c, bound, shell_r, shell_log_n, shell_v)
-            shelled = True
-            log_u = _log_total(bound)
+        # crystal) is often outside on its bounds alone, U < 1
+        log_u, shelled = _first_bounds(i, cd2_lo, c, index, bound, shell_v)
         if log_u < 0.0:
             out_log[i] = log_u
             out_pairs[i] = 0
             continue
         best = first[i]
-        m = -np.inf
-        s = 0.0
-        pairs = 0
-        bound_max = 0.0
-        u_total = 0.0
-        u_visited = 0.0
-        for step in range(n_c + 1):
-            if step == n_c:
-                break  # every cluster visited: S is exact
-            if step > 0:  # step 0: the nearest cluster, summed below
-                log_s = m + np.log(s)
-                if log_s >= mg:
-                    break  # S >= 1 already: inside
-                log_s += mg
-                if step == 1:
-                    if not shelled:
-                        _shell_bounds(i, cd2_lo, c, bound, shell_r, shell_log_n, shell_v)
-                    bound_max = bound.max()
-                    for b in range(n_c):
-                        weight[b] = exp_neg(max(bound[b] - bound_max, -SKIP_NATS))
-                        u_total += weight[b]
-                    u_visited = weight[best]
+        lo, end = offsets[best], offsets[best + 1]
+        m, s, pairs = _sum_cluster(Yd, i, Xd, lo, end, c, -np.inf, 0.0, mg, buf)
+        if m + np.log(s) < mg and n_c > 1:
+            if not shelled:
+                _shell_bounds(i, cd2_lo, c, bound, shell_r, shell_log_n, shell_v)
+            bound_max, u_total = _weights(bound, weight)
+            u_visited = weight[best]
+            for step in range(1, n_c):
                 # unvisited bound, rounded up: the subtraction may cancel
                 u = (u_total - u_visited) * (1.0 + 1e-12) + u_total * 1e-14
+                log_s = m + np.log(s) + mg
                 log_u = bound_max + np.log(u)
                 hi = max(log_s, log_u)
                 if hi + np.log(np.exp(log_s - hi) + np.exp(log_u - hi)) < -tail:
                     break  # S + U < 1: outside
-                if step == 1:
-                    # still undecided: order the clusters once, nearest bound first
-                    order[:] = np.argsort(-bound)
-                    for k in range(n_c):  # ties: make sure the visited one comes first
-                        if order[k] == best:
-                            order[k] = order[0]
-                            order[0] = best
-                            break
+                if step == 1:  # still undecided: order the clusters once
+                    _visit_order(bound, best, order)
                 best = order[step]
                 u_visited += weight[best]
-            # the cluster in runs of MEMBER_RUN rows: every term is positive, so
-            # once S >= 1 the rest cannot change the label (inside)
-            for j0 in range(offsets[best], offsets[best + 1], MEMBER_RUN):
-                j1 = min(j0 + MEMBER_RUN, offsets[best + 1])
-                dmin = _squared_distances(Yd, i, Xd, j0, j1, buf)
-                pairs += j1 - j0
-                if single:
-                    m, s = _fold_terms32(buf, j1 - j0, dmin, c, m, s)
-                else:
-                    m, s = fold_terms(buf, j1 - j0, dmin, c, m, s)
+                lo, end = offsets[best], offsets[best + 1]
+                m, s, n = _sum_cluster(Yd, i, Xd, lo, end, c, m, s, mg, buf)
+                pairs += n
                 if m + np.log(s) >= mg:
-                    break
+                    break  # S >= 1: inside
         out_log[i] = m + np.log(s)
         out_pairs[i] = pairs

@@ -210,6 +210,9 @@ class ClusterIndex:
         pairs = np.zeros((len(inv), len(Y)), dtype=np.int64)
         log_size = np.log(self.sizes.astype(np.float64))
         n_threads = max(1, threads or numba.get_num_threads())
+        clusters = (self.offsets, self.radius, log_size, self.shell_r, self.shell_log_n)
+        index32 = (*clusters, self.sorted_X32)
+        index64 = (*clusters, self.sorted_X)
 
         def work(y0):
             rows = slice(y0, y0 + QUERY_CHUNK)
@@ -222,46 +225,22 @@ class ClusterIndex:
                 # float32 distances first; a query they leave within the
                 # margin of S = 1 (or any query, if the margin is not small)
                 # is classified again on float64
-                mg = self._float32_margin(y_sq, float(inv[t]))
+                c = float(inv[t])
+                mg = self._float32_margin(y_sq, c)
                 cheap = np.isfinite(mg)
                 got = out[t, rows]
                 terms = pairs[t, rows]
                 if cheap.any():
                     classify_queries(
-                        Yc,
-                        cd2,
-                        self.offsets,
-                        self.radius,
-                        log_size,
-                        float(inv[t]),
-                        first,
-                        got,
-                        terms,
-                        self.shell_r,
-                        self.shell_log_n,
-                        Y32,
-                        self.sorted_X32,
-                        np.where(cheap, mg, 0.0),
+                        (Yc, Y32), cd2, first, c, np.where(cheap, mg, 0.0), got, terms, index32
                     )
                 redo = np.flatnonzero(~cheap | ((got >= -mg) & (got < mg)))
                 if len(redo):
                     g2 = np.empty(len(redo))
                     p2 = np.zeros(len(redo), dtype=np.int64)
+                    queries = (Yc[redo], Yc[redo])
                     classify_queries(
-                        Yc[redo],
-                        cd2[redo],
-                        self.offsets,
-                        self.radius,
-                        log_size,
-                        float(inv[t]),
-                        first[redo],
-                        g2,
-                        p2,
-                        self.shell_r,
-                        self.shell_log_n,
-                        Yc[redo],
-                        self.sorted_X,
-                        np.zeros(len(redo)),
+                        queries, cd2[redo], first[redo], c, np.zeros(len(redo)), g2, p2, index64
                     )
                     got[redo] = g2
                     terms[redo] += p2
