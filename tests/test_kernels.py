@@ -194,6 +194,26 @@ def test_index_build_groups_rows(phases, crystals):
             assert np.linalg.norm(members - index.centres[b], axis=1).max() <= index.radius[b]
 
 
+@pytest.mark.parametrize("d", [1, 16, 17])
+def test_classification_any_width(d):
+    # float32 rows are zero-padded to a multiple of 16 columns (none at 16):
+    # exact labels at widths below, at and above a multiple, with one and
+    # several clusters
+    rng = np.random.default_rng(d)
+    X = np.concatenate([rng.normal(scale=0.02, size=(200, d)) + m for m in (0.0, 0.3)])
+    near = X[::7] + rng.normal(scale=0.01 / np.sqrt(d), size=(58, d))
+    Y = np.concatenate([X[::13], near, rng.normal(size=(30, d))])  # members are inside
+    for k in (1, 5):
+        index = ClusterIndex(X, n_clusters=k, seed=0)
+        assert index.sorted_X32.shape[1] == 16 * -(-d // 16)
+        for h in (0.01, 0.03):
+            exact = brute(Y, X, h)
+            decided = np.abs(exact) > 1e-9
+            labels = index.classify(Y, [h])[0]
+            assert np.array_equal(labels[decided], exact[decided] >= 0)
+            assert labels.any() and not labels.all()  # both kinds of point
+
+
 def test_classification_mixed_phases(phases):
     X = phases[:600]
     Y = np.concatenate([phases[600:], phases[:100] + 0.01])
