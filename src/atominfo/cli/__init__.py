@@ -187,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if exc.code in (0, None) else 2
     except KeyboardInterrupt:
         from atominfo.cli.report import interrupted_message
+        from atominfo.runs.signals import interruption_reached
 
+        interruption_reached()
         flush_warnings()
         can_resume = (
             bool(argv)
@@ -239,3 +241,6 @@ def _ignore_signals() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if hasattr(signal, "setitimer"):  # no retried interruption (runs/signals.py) either
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)

@@ -116,16 +116,11 @@ def flush_warnings() -> None:
 
 def terminate_gracefully() -> None:
     """SIGTERM (a batch system's time limit, `kill`) ends the run like Ctrl-C: outputs
-    stay consistent and a resumable run keeps its checkpoint."""
-    import signal
+    stay consistent and a resumable run keeps its checkpoint; neither is lost in a
+    callback from C (`atominfo.runs.signals.raise_on_signals`)."""
+    from atominfo.runs.signals import raise_on_signals
 
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, handler)
-    except (ValueError, OSError):  # not the main thread
-        pass
+    raise_on_signals()
 
 
 # -- JSON ------------------------------------------------------------------------------
