@@ -63,18 +63,11 @@ def clean(frames) -> list[Atoms]:
     return out
 
 
-def cu3au(ordered: bool, seed: int) -> list[Atoms]:
+def cu3au_md(ordered: bool, seed: int) -> list[Atoms]:
     """EMT MD at 800 K of L1_2 Cu3Au (2x2x2 cubic cells) or its species shuffled (4 frames)."""
-    from ase.build import bulk
+    from atominfo.structures.datasets import cu3au
 
-    atoms = bulk("Cu", "fcc", a=3.75, cubic=True)
-    atoms.set_chemical_symbols(["Au", "Cu", "Cu", "Cu"])
-    atoms = atoms.repeat(2)
-    if not ordered:
-        symbols = np.array(atoms.get_chemical_symbols())
-        np.random.default_rng(seed).shuffle(symbols)
-        atoms.set_chemical_symbols(list(symbols))
-    return clean(md_frames(atoms, 800, 4, seed=seed))
+    return clean(md_frames(cu3au(2, ordered, seed), 800, 4, seed=seed))
 
 
 def separation(a, b) -> float:
@@ -116,7 +109,7 @@ def alloys(qpy, tmp: Path, seeds: int) -> None:
     paths, values = {True: [], False: []}, {True: [], False: []}
     for seed in range(seeds):
         for ordered in (True, False):
-            frames = cu3au(ordered, seed)
+            frames = cu3au_md(ordered, seed)
             path = tmp / f"cu3au_{int(ordered)}_{seed}.extxyz"
             write(path, frames)
             paths[ordered].append(str(path))
@@ -274,7 +267,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="h4_quests_") as tmp_name:
         tmp = Path(tmp_name)
         if "descriptors" in only:
-            frames = clean(qm9(50, args.seed)) + cu3au(False, 0)
+            frames = clean(qm9(50, args.seed)) + cu3au_md(False, 0)
             descriptor_check(qpy, tmp, frames, data_species(frames))
         if "alloys" in only:
             alloys(qpy, tmp, args.seeds)

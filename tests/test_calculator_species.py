@@ -8,17 +8,13 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 
 from atominfo.errors import InputError
+from atominfo.structures.datasets import cu3au
 from atominfo.workflows.monitor_calculator import NoveltyCalculator, NoveltyHalt
 from atominfo.workflows.species_dh import SpeciesReference
 
 
 def _cu3au(seed: int, rattle: float = 0.05, random: bool = False):
-    atoms = bulk("Cu", "fcc", a=3.75, cubic=True)
-    atoms.symbols[0] = "Au"  # L1_2: Au on the cube corners
-    atoms = atoms * (2, 2, 2)
-    if random:  # the same composition on shuffled sites
-        symbols = np.array(atoms.get_chemical_symbols())
-        atoms.set_chemical_symbols(np.random.default_rng(seed).permutation(symbols))
+    atoms = cu3au(2, ordered=not random, seed=seed)
     atoms.rattle(rattle, seed=seed)
     return atoms
 

@@ -10,7 +10,7 @@ from ase.io import write
 from atominfo.cli import main
 from atominfo.errors import InputError
 from atominfo.settings import DescriptorSpec
-from atominfo.structures.datasets import md_frames
+from atominfo.structures.datasets import cu3au, md_frames
 from atominfo.structures.saved import DescriptorParameters, save_compact
 from atominfo.workflows.compact_reference import CompactReference
 from atominfo.workflows.species import AbsentSpeciesWarning, species_delta_entropy
@@ -19,19 +19,10 @@ from atominfo.workflows.species_run import describe_with_species
 pytestmark = pytest.mark.slow
 
 
-def cu3au():
-    atoms = bulk("Cu", "fcc", a=3.7, cubic=True) * (2, 2, 2)
-    symbols = atoms.get_chemical_symbols()
-    for i in range(0, len(atoms), 4):  # one site of four: ordered L1_2 Cu3Au
-        symbols[i] = "Au"
-    atoms.set_chemical_symbols(symbols)
-    return atoms
-
-
 @pytest.fixture(scope="module")
 def data():
     """Cu3Au MD at 600 K (reference), an independent 600 K run and a 900 K run (queries)."""
-    a = cu3au()
+    a = cu3au(lattice=3.7)
     return {
         "ref": md_frames(a, 600, 24, seed=1),
         "same": md_frames(a, 600, 6, seed=7),

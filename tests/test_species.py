@@ -11,6 +11,7 @@ import pytest
 from ase.build import bulk
 
 from atominfo import InputError, descriptors, entropy
+from atominfo.structures import datasets
 from atominfo.workflows.species import (
     ABSENT,
     AbsentSpeciesWarning,
@@ -30,13 +31,7 @@ H = 0.015
 def cu3au(ordered: bool, seed: int, rep: int = 3, rattle: float = 0.03):
     """L1_2 Cu3Au (Au on the cube corners), or the same sites with the species shuffled;
     the same Gaussian displacements for both (seeded), so the geometry is identical."""
-    atoms = bulk("Cu", "fcc", a=3.75, cubic=True)
-    atoms.set_chemical_symbols(["Au", "Cu", "Cu", "Cu"])
-    atoms = atoms.repeat(rep)
-    if not ordered:
-        symbols = np.array(atoms.get_chemical_symbols())
-        np.random.default_rng(seed).shuffle(symbols)
-        atoms.set_chemical_symbols(list(symbols))
+    atoms = datasets.cu3au(rep, ordered, seed)
     atoms.rattle(rattle, seed=seed)
     return atoms
 

@@ -10,20 +10,14 @@ import warnings
 import ase.io
 import numpy as np
 import pytest
-from ase.build import bulk
 
 from atominfo import InputError, delta_entropy, descriptors
 from atominfo.cli import main
+from atominfo.structures.datasets import cu3au
 from atominfo.workflows.species import ABSENT, AbsentSpeciesWarning
 from atominfo.workflows.species_run import species_novelty
 
 H = 0.015
-
-
-def cu3au():
-    atoms = bulk("Cu", "fcc", a=3.75, cubic=True)
-    atoms.set_chemical_symbols(["Au", "Cu", "Cu", "Cu"])
-    return atoms.repeat(2)
 
 
 @pytest.fixture(scope="module")

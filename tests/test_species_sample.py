@@ -9,7 +9,6 @@ import json
 
 import numpy as np
 import pytest
-from ase.build import bulk
 
 from atominfo import InputError, descriptors
 from atominfo.workflows.species import species_entropy
@@ -19,24 +18,12 @@ H = 0.015
 M = 20
 
 
-def cu3au(ordered: bool, seed: int):
-    """L1_2 Cu3Au, 32 atoms (Au on the cube corners), or its species shuffled."""
-    atoms = bulk("Cu", "fcc", a=3.75, cubic=True)
-    atoms.set_chemical_symbols(["Au", "Cu", "Cu", "Cu"])
-    atoms = atoms.repeat(2)
-    if not ordered:
-        symbols = np.array(atoms.get_chemical_symbols())
-        np.random.default_rng(seed).shuffle(symbols)
-        atoms.set_chemical_symbols(list(symbols))
-    return atoms
-
-
 @pytest.fixture(scope="module")
 def frames():
     """EMT MD of the random alloy at 800 K: 4 frames, 32 Au and 96 Cu environments."""
-    from atominfo.structures.datasets import md_frames
+    from atominfo.structures.datasets import cu3au, md_frames
 
-    return md_frames(cu3au(False, 1), 800, 4, seed=1)
+    return md_frames(cu3au(2, ordered=False, seed=1), 800, 4, seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Small built-in datasets made on the fly with ASE's EMT potential (no downloads).
 
 Used by the demo, the tests and the benchmarks: an FCC Cu crystal sampled by
-Langevin MD at a given temperature, and a Cu melt.
+Langevin MD at a given temperature, a Cu melt, and L1_2 Cu3Au.
 """
 
 from __future__ import annotations
@@ -23,6 +23,20 @@ def rattled_fcc_cu(repeat, sigma: float = 0.1, seed: int = 0, lattice: float = C
     """FCC Cu with Gaussian displacements of `sigma` Å: a cheap stand-in for a thermal crystal."""
     atoms = fcc_cu(repeat, lattice)
     atoms.rattle(sigma, seed=seed)
+    return atoms
+
+
+def cu3au(repeat=2, ordered: bool = True, seed: int = 0, lattice: float = 3.75) -> Atoms:
+    """L1_2 Cu3Au (Au on the cube corners of `repeat` cubic cells), or with `ordered`
+    False the same sites with the species shuffled (seeded): same composition."""
+    reps = (repeat,) * 3 if np.ndim(repeat) == 0 else tuple(repeat)
+    atoms = bulk("Cu", "fcc", a=lattice, cubic=True)
+    atoms.set_chemical_symbols(["Au", "Cu", "Cu", "Cu"])
+    atoms = atoms.repeat(reps)
+    if not ordered:
+        symbols = np.array(atoms.get_chemical_symbols())
+        np.random.default_rng(seed).shuffle(symbols)
+        atoms.set_chemical_symbols(list(symbols))
     return atoms
 
 
