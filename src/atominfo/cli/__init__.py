@@ -222,9 +222,10 @@ def console_main() -> None:
     """The `atominfo` console script."""
     code, returned = 130, False
     try:  # the imports too: Ctrl-C there is an interruption, not a traceback
-        from atominfo.cli.report import terminate_gracefully
+        # SIGTERM (a batch system's time limit, `kill`) ends the run like Ctrl-C
+        from atominfo.runs.signals import raise_on_signals
 
-        terminate_gracefully()
+        raise_on_signals()
         code, returned = main(), True
         _ignore_signals()
     except KeyboardInterrupt:  # before main took over, or as it returned (the command had ended)
@@ -236,7 +237,8 @@ def console_main() -> None:
 
 def _ignore_signals() -> None:
     """The command has ended: a signal during the interpreter's teardown (joining
-    threads, freeing LAMMPS) would print a traceback or kill the process by signal."""
+    threads, freeing LAMMPS) would print a traceback or kill the process by signal.
+    (The standard library only: this also runs when Ctrl-C came during the imports.)"""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)

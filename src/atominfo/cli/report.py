@@ -114,15 +114,6 @@ def flush_warnings() -> None:
             pass
 
 
-def terminate_gracefully() -> None:
-    """SIGTERM (a batch system's time limit, `kill`) ends the run like Ctrl-C: outputs
-    stay consistent and a resumable run keeps its checkpoint; neither is lost in a
-    callback from C (`atominfo.runs.signals.raise_on_signals`)."""
-    from atominfo.runs.signals import raise_on_signals
-
-    raise_on_signals()
-
-
 # -- JSON ------------------------------------------------------------------------------
 
 
