@@ -74,3 +74,24 @@ def test_cleanup_of_an_interruption_is_not_interrupted_again():
     )
     assert done.stdout.splitlines() == ["cleanup done", "after"], done.stderr
     assert done.returncode == 0
+
+
+def test_a_signal_ignored_on_entry_stays_ignored():
+    # a shell's background job inherits SIGINT ignored (POSIX): the command line
+    # leaves it so, and still takes SIGTERM
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import signal\n"
+            "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            "from atominfo.runs.signals import raise_on_signals\n"
+            "raise_on_signals()\n"
+            "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN,"
+            " callable(signal.getsignal(signal.SIGTERM)))\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.split() == ["True", "True"], done.stderr

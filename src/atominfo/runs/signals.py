@@ -64,13 +64,16 @@ def _quiet_lost_interrupt(unraisable, default=sys.unraisablehook) -> None:
 def raise_on_signals() -> None:
     """SIGINT and SIGTERM raise KeyboardInterrupt, again until it arrives (module docstring).
 
-    Main thread only (elsewhere Python handles no signal: nothing is done).
+    Main thread only (elsewhere Python handles no signal: nothing is done). A signal
+    ignored on entry stays ignored (POSIX: a shell's background job inherits SIGINT
+    ignored, so that Ctrl-C of the shell leaves it running).
     """
     if threading.current_thread() is not threading.main_thread():
         return
     sys.unraisablehook = _quiet_lost_interrupt
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _interrupt)
     if hasattr(signal, "SIGALRM"):
         signal.signal(signal.SIGALRM, _retry)
 
